@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"syscall"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// Spec is everything a Launcher needs to start one process.
+type Spec struct {
+	Program plan.Program
+	Env     []string  // the final environment, KEY=VALUE
+	Stdout  io.Writer // nil discards
+	Stderr  io.Writer // nil discards; the same writer as Stdout with redirect_stderr
+}
+
+// Exit says how a process ended.
+type Exit struct {
+	Code   int            // exit status, or -1 when killed by a signal
+	Signal syscall.Signal // the signal that killed it, or 0
+	Time   time.Time
+}
+
+// Handle is one started process.
+type Handle interface {
+	Pid() int
+	// Signal sends sig to the process, or to its whole process group when group is true.
+	Signal(sig syscall.Signal, group bool) error
+	// Done is closed-over once: it delivers exactly one Exit when the process has been reaped.
+	Done() <-chan Exit
+}
+
+// Launcher starts processes. The real one forks; tests use a fake.
+type Launcher interface {
+	Start(spec Spec) (Handle, error)
+}
+
+// Clock is the engine's view of time, so state-machine tests can run on a fake clock.
+type Clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a stoppable pending call.
+type Timer interface {
+	Stop() bool
+}
+
+// Prober waits for a program's ready probe.
+type Prober interface {
+	// Ready blocks until pr.Ready passes (nil when pr.Ready is nil) or ctx ends.
+	Ready(ctx context.Context, pr plan.Program) error
+}
+
+// LogOpener opens the writer for one log stream. The engine keeps a process's writers
+// across restarts and closes them when the process is removed.
+type LogOpener interface {
+	Open(l *plan.Log) (io.WriteCloser, error)
+}
+
+// Usage is one monitoring sample of a process and of its whole tree.
+type Usage struct {
+	CPUPercent     float64
+	RSSBytes       uint64
+	TreeCPUPercent float64
+	TreeRSSBytes   uint64
+}
+
+// Sampler measures running processes (gopsutil in production).
+type Sampler interface {
+	Sample(pid int) (Usage, error)
+}
+
+// Recorder is told of every pid the engine starts and reaps, so a later daemon can find
+// processes left behind by one that died (the state file).
+type Recorder interface {
+	Started(process string, pid int)
+	Exited(process string, pid int)
+}

@@ -1,0 +1,174 @@
+// Package plan holds the plan: the plain data a deploy script evaluates to and the engine
+// runs. It is the only thing that crosses from the Starlark side to the engine, so it has
+// no behaviour beyond validation, ordering, hashing and diffing.
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Format is the version of the plan's JSON form.
+const Format = 1
+
+// Plan is a whole deployment: daemon settings and one entry per process.
+type Plan struct {
+	Format     int        `json:"format"`
+	Entry      string     `json:"entry"` // entry script, relative to Root
+	Root       string     `json:"root"`  // absolute folder of the entry script
+	Supervisor Supervisor `json:"supervisor"`
+	Programs   []Program  `json:"programs"` // one per process, in start order
+	Groups     []Group    `json:"groups"`
+	Inputs     Inputs     `json:"inputs"`
+}
+
+// Supervisor holds daemon-wide settings; every path is absolute.
+type Supervisor struct {
+	Socket   string `json:"socket"`
+	Pidfile  string `json:"pidfile"`
+	LogDir   string `json:"log_dir"`
+	StateDir string `json:"state_dir"`
+}
+
+// Group is a named set of programs addressed as "NAME:*".
+type Group struct {
+	Name     string   `json:"name"`
+	Programs []string `json:"programs"` // program names (not process names)
+	Priority int      `json:"priority"`
+	Pos      string   `json:"pos,omitempty"`
+}
+
+// Inputs records what evaluation depended on, so a plan says why it is what it is.
+type Inputs struct {
+	Files map[string]string `json:"files"` // path relative to Root (or @lib//path) -> sha256
+	Env   map[string]string `json:"env"`   // host values read by the script
+}
+
+// Restart policies, as supervisord spells autorestart.
+const (
+	RestartAlways     = "true"
+	RestartNever      = "false"
+	RestartUnexpected = "unexpected"
+)
+
+// Back-off shapes between start retries.
+const (
+	BackoffLinear      = "linear"
+	BackoffExponential = "exponential"
+)
+
+// Program is one process to run. Fields in JSON order; see DESIGN.md "The plan".
+type Program struct {
+	Name           string            `json:"name"`
+	ProcessName    string            `json:"process_name"`
+	ProcessNum     int               `json:"process_num"`
+	Group          string            `json:"group"`
+	Command        []string          `json:"command"`
+	Directory      string            `json:"directory"`
+	Env            map[string]string `json:"env"`
+	InheritEnv     bool              `json:"inherit_env"`
+	User           string            `json:"user"`
+	Umask          string            `json:"umask"` // octal string such as "022"; "" keeps the daemon's
+	Autostart      bool              `json:"autostart"`
+	Autorestart    string            `json:"autorestart"`
+	ExitCodes      []int             `json:"exit_codes"`
+	StartSecs      int               `json:"start_secs"`
+	StartRetries   int               `json:"start_retries"` // -1: retry forever
+	Backoff        string            `json:"backoff"`
+	BackoffMax     Duration          `json:"backoff_max"`
+	StopSignal     string            `json:"stop_signal"`
+	StopTimeout    Duration          `json:"stop_timeout"`
+	StopAsGroup    bool              `json:"stop_as_group"`
+	KillAsGroup    bool              `json:"kill_as_group"`
+	Priority       int               `json:"priority"`
+	Numprocs       int               `json:"numprocs"`
+	NumprocsStart  int               `json:"numprocs_start"`
+	Stdout         *Log              `json:"stdout"`
+	Stderr         *Log              `json:"stderr"`
+	RedirectStderr bool              `json:"redirect_stderr"`
+	DependsOn      []string          `json:"depends_on"` // program names
+	Ready          *Probe            `json:"ready"`
+	Pos            string            `json:"pos,omitempty"` // "file:line:col" of the declaring call, file relative to Root
+	Hash           string            `json:"hash"`
+}
+
+// Log says where one stream of a process goes.
+type Log struct {
+	Path       string `json:"path"`
+	MaxBytes   int64  `json:"max_bytes"` // 0: never rotate
+	Backups    int    `json:"backups"`
+	Timestamps bool   `json:"timestamps"`
+}
+
+// Probe kinds.
+const (
+	ProbeTCP  = "tcp"
+	ProbeHTTP = "http"
+	ProbeExec = "exec"
+	ProbeLog  = "log"
+)
+
+// Probe is a readiness check; only the fields of its Kind are set.
+type Probe struct {
+	Kind     string   `json:"kind"`
+	Host     string   `json:"host,omitempty"`
+	Port     int      `json:"port,omitempty"`
+	URL      string   `json:"url,omitempty"`
+	Status   int      `json:"status,omitempty"`
+	Command  []string `json:"command,omitempty"`
+	Pattern  string   `json:"pattern,omitempty"`
+	Interval Duration `json:"interval"`
+	Timeout  Duration `json:"timeout"`
+}
+
+// Defaults returns a program with supervisord's defaults (DESIGN.md "The script").
+// Name, ProcessName, Command and the log paths are left for the caller.
+func Defaults() Program {
+	return Program{
+		Env:          map[string]string{},
+		InheritEnv:   true,
+		Autostart:    true,
+		Autorestart:  RestartUnexpected,
+		ExitCodes:    []int{0},
+		StartSecs:    1,
+		StartRetries: 3,
+		Backoff:      BackoffLinear,
+		BackoffMax:   Duration(60 * time.Second),
+		StopSignal:   "TERM",
+		StopTimeout:  Duration(10 * time.Second),
+		Priority:     999,
+		Numprocs:     1,
+		DependsOn:    []string{},
+	}
+}
+
+// DefaultLog is the log spec used when a program names none.
+func DefaultLog(path string) *Log {
+	return &Log{Path: path, MaxBytes: 50 << 20, Backups: 10}
+}
+
+// Duration is a time.Duration whose JSON form is a string such as "10s".
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes d as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want a string such as \"10s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}

@@ -1,0 +1,70 @@
+// Package api is starvisor's control API: HTTP with JSON bodies over a unix socket,
+// versioned under /v1/. The server wraps a running supervisor; the client is what the CLI
+// verbs use. Both share the request and response types below.
+package api
+
+import (
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// ProgramStatus is one process in `status --json` (DESIGN "The control API and CLI").
+type ProgramStatus struct {
+	Name        string  `json:"name"`
+	Group       string  `json:"group"`
+	State       string  `json:"state"`
+	Pid         int     `json:"pid"`
+	ExitCode    int     `json:"exit_code"`
+	UptimeS     float64 `json:"uptime_s"`
+	Description string  `json:"description"`
+	CPUPercent  float64 `json:"cpu_percent"`
+	RSSBytes    uint64  `json:"rss_bytes"`
+	TreeCPU     float64 `json:"tree_cpu_percent"`
+	TreeRSS     uint64  `json:"tree_rss_bytes"`
+	Hash        string  `json:"hash"`
+}
+
+// StatusResponse answers GET /v1/status.
+type StatusResponse struct {
+	Programs []ProgramStatus `json:"programs"`
+}
+
+// ActionRequest asks for start, stop, restart or signal on names (process names,
+// program names, "GROUP:*", "GROUP:NAME" or "all").
+type ActionRequest struct {
+	Names  []string `json:"names"`
+	Signal string   `json:"signal,omitempty"` // only for /v1/signal
+}
+
+// Result is the outcome for one process.
+type Result struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+}
+
+// ActionResponse answers an ActionRequest: one result per process, in start order.
+type ActionResponse struct {
+	Results []Result `json:"results"`
+}
+
+// ApplyRequest carries a freshly evaluated plan; the CLI evaluates the script, so the
+// daemon never runs Starlark on behalf of a client.
+type ApplyRequest struct {
+	Plan   *plan.Plan `json:"plan"`
+	DryRun bool       `json:"dry_run"`
+}
+
+// ApplyResponse says what changed (or would change, with DryRun).
+type ApplyResponse struct {
+	Delta plan.Delta `json:"delta"`
+}
+
+// PidResponse answers GET /v1/pid.
+type PidResponse struct {
+	Pid int `json:"pid"`
+}
+
+// ErrorResponse is the body of every non-2xx answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}

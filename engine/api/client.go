@@ -1,0 +1,163 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// ErrUnreachable wraps every failure to reach the daemon, so the CLI can exit 3.
+var ErrUnreachable = errors.New("cannot reach the daemon")
+
+// Client talks to one daemon's socket.
+type Client struct {
+	Socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client for the daemon listening on socket.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}}
+	return &Client{Socket: socket, hc: &http.Client{Transport: tr}}
+}
+
+// ActionError is a daemon answer that names a failure, with the per-process results it had.
+type ActionError struct {
+	Message string
+	Results []Result
+}
+
+func (e *ActionError) Error() string { return e.Message }
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://starvisor"+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Socket, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Socket, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error   string   `json:"error"`
+			Results []Result `json:"results"`
+		}
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("daemon answered %s", resp.Status)
+		}
+		if a, ok := out.(*ActionResponse); ok {
+			a.Results = e.Results
+		}
+		return &ActionError{Message: e.Error, Results: e.Results}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+// Status returns every process's status.
+func (c *Client) Status(ctx context.Context) (StatusResponse, error) {
+	var r StatusResponse
+	return r, c.do(ctx, http.MethodGet, "/v1/status", nil, &r)
+}
+
+// Plan returns the plan the daemon runs.
+func (c *Client) Plan(ctx context.Context) (*plan.Plan, error) {
+	var p plan.Plan
+	if err := c.do(ctx, http.MethodGet, "/v1/plan", nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Action runs verb ("start", "stop", "restart") on names and waits for the end state.
+func (c *Client) Action(ctx context.Context, verb string, names []string) (ActionResponse, error) {
+	var r ActionResponse
+	err := c.do(ctx, http.MethodPost, "/v1/"+verb, ActionRequest{Names: names}, &r)
+	return r, err
+}
+
+// Signal sends sig to names.
+func (c *Client) Signal(ctx context.Context, sig string, names []string) (ActionResponse, error) {
+	var r ActionResponse
+	err := c.do(ctx, http.MethodPost, "/v1/signal", ActionRequest{Names: names, Signal: sig}, &r)
+	return r, err
+}
+
+// Apply sends a plan; with dryRun the daemon only computes the difference.
+func (c *Client) Apply(ctx context.Context, p *plan.Plan, dryRun bool) (plan.Delta, error) {
+	var r ApplyResponse
+	err := c.do(ctx, http.MethodPost, "/v1/apply", ApplyRequest{Plan: p, DryRun: dryRun}, &r)
+	return r.Delta, err
+}
+
+// Pid returns the daemon's pid (name "") or a process's.
+func (c *Client) Pid(ctx context.Context, name string) (int, error) {
+	var r PidResponse
+	path := "/v1/pid"
+	if name != "" {
+		path += "?name=" + url.QueryEscape(name)
+	}
+	return r.Pid, c.do(ctx, http.MethodGet, path, nil, &r)
+}
+
+// Shutdown stops every process and then the daemon; it returns once processes are gone.
+func (c *Client) Shutdown(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/shutdown", struct{}{}, nil)
+}
+
+// Logs streams the last n lines of a process's log, then new ones while follow holds.
+func (c *Client) Logs(ctx context.Context, name string, stderr, follow bool, n int) (io.ReadCloser, error) {
+	q := url.Values{"name": {name}, "n": {strconv.Itoa(n)}}
+	if stderr {
+		q.Set("stderr", "1")
+	}
+	if follow {
+		q.Set("follow", "1")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://starvisor/v1/logs?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Socket, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		var e ErrorResponse
+		data, _ := io.ReadAll(resp.Body)
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = resp.Status
+		}
+		return nil, errors.New(e.Error)
+	}
+	return resp.Body, nil
+}

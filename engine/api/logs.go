@@ -1,0 +1,140 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+)
+
+// followEvery is how often `logs -f` looks for new bytes; a person reading a log does not
+// notice 100 ms, and it keeps the daemon free of per-file watchers.
+const followEvery = 100 * time.Millisecond
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	name := q.Get("name")
+	p := s.b.Plan()
+	if p == nil {
+		writeError(w, http.StatusNotFound, errors.New("no plan applied yet"))
+		return
+	}
+	pr, ok := p.Lookup(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such process: %s", name))
+		return
+	}
+	l := pr.Stdout
+	if q.Get("stderr") == "1" {
+		l = pr.Stderr
+	}
+	if l == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", name))
+		return
+	}
+	f, err := os.Open(l.Path)
+	if err != nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%s: %w", name, err))
+		return
+	}
+	defer func() { f.Close() }()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := writeTail(w, f, queryInt(r, "n", 10)); err != nil {
+		return
+	}
+	if q.Get("follow") != "1" {
+		return
+	}
+	fl, _ := w.(http.Flusher)
+	t := time.NewTicker(followEvery)
+	defer t.Stop()
+	for {
+		if fl != nil {
+			fl.Flush()
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-t.C:
+		}
+		if _, err := io.Copy(w, f); err != nil {
+			return
+		}
+		nf, err := reopenIfRotated(f, l.Path)
+		if err != nil {
+			continue // between rename and create: try again next tick
+		}
+		f = nf
+	}
+}
+
+// reopenIfRotated returns the file now at path when it is no longer f (rotated away), after
+// f was drained; or f rewound when it was truncated in place (backups = 0).
+func reopenIfRotated(f *os.File, path string) (*os.File, error) {
+	cur, err := f.Stat()
+	if err != nil {
+		return f, err
+	}
+	now, err := os.Stat(path)
+	if err != nil {
+		return f, err
+	}
+	if os.SameFile(cur, now) {
+		if pos, err := f.Seek(0, io.SeekCurrent); err == nil && pos > now.Size() {
+			_, err = f.Seek(0, io.SeekStart)
+			return f, err
+		}
+		return f, nil
+	}
+	nf, err := os.Open(path)
+	if err != nil {
+		return f, err
+	}
+	f.Close()
+	return nf, nil
+}
+
+// writeTail copies the last n lines of f to w and leaves f at its end.
+func writeTail(w io.Writer, f *os.File, n int) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := st.Size()
+	if n <= 0 {
+		_, err := f.Seek(0, io.SeekEnd)
+		return err
+	}
+	const chunk = 64 << 10
+	var buf []byte
+	off := size
+	for off > 0 && bytes.Count(buf, []byte{'\n'}) <= n {
+		step := int64(chunk)
+		if off < step {
+			step = off
+		}
+		off -= step
+		b := make([]byte, step)
+		if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		buf = append(b, buf...)
+	}
+	lines := bytes.SplitAfter(buf, []byte{'\n'})
+	if len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	for _, l := range lines {
+		if _, err := w.Write(l); err != nil {
+			return err
+		}
+	}
+	_, err = f.Seek(size, io.SeekStart)
+	return err
+}

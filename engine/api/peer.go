@@ -1,0 +1,52 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+)
+
+type peerKey struct{}
+
+type peer struct {
+	cred *syscall.Ucred
+	err  error
+}
+
+// withPeer reads the connecting process's credentials once per connection (SO_PEERCRED),
+// so every request on it can be checked without another syscall.
+func withPeer(ctx context.Context, c net.Conn) context.Context {
+	var p peer
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		p.err = errors.New("not a unix socket connection")
+		return context.WithValue(ctx, peerKey{}, p)
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		p.err = err
+		return context.WithValue(ctx, peerKey{}, p)
+	}
+	if err := raw.Control(func(fd uintptr) {
+		p.cred, p.err = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil {
+		p.err = err
+	}
+	return context.WithValue(ctx, peerKey{}, p)
+}
+
+// checkPeer admits root and the daemon's own uid; the socket's 0600 mode already keeps
+// others out, this is the second lock in case the mode or folder is loosened.
+func checkPeer(ctx context.Context) error {
+	p, ok := ctx.Value(peerKey{}).(peer)
+	if !ok || p.err != nil || p.cred == nil {
+		return fmt.Errorf("permission denied: cannot read the caller's credentials: %v", p.err)
+	}
+	if p.cred.Uid == 0 || int(p.cred.Uid) == os.Getuid() {
+		return nil
+	}
+	return fmt.Errorf("permission denied: uid %d may not control a daemon owned by uid %d", p.cred.Uid, os.Getuid())
+}

@@ -1,0 +1,282 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// fakeBackend records calls; its processes are all RUNNING with pid 100+index.
+type fakeBackend struct {
+	mu      sync.Mutex
+	p       *plan.Plan
+	calls   []string
+	stopped bool
+}
+
+func (f *fakeBackend) Status() []engine.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []engine.Status
+	for i, pr := range f.p.Programs {
+		out = append(out, engine.Status{Name: pr.ProcessName, Group: pr.Group, State: engine.Running,
+			Pid: 100 + i, Since: time.Now().Add(-time.Minute), Hash: pr.Hash})
+	}
+	return out
+}
+func (f *fakeBackend) Plan() *plan.Plan { return f.p }
+func (f *fakeBackend) record(verb string, names []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, verb+" "+strings.Join(names, ","))
+}
+func (f *fakeBackend) Start(_ context.Context, n ...string) error { f.record("start", n); return nil }
+func (f *fakeBackend) Stop(_ context.Context, n ...string) error  { f.record("stop", n); return nil }
+func (f *fakeBackend) Restart(_ context.Context, n ...string) error {
+	f.record("restart", n)
+	return nil
+}
+func (f *fakeBackend) Signal(s syscall.Signal, n ...string) error {
+	f.record("signal "+s.String(), n)
+	return nil
+}
+func (f *fakeBackend) Apply(_ context.Context, p *plan.Plan) (plan.Delta, error) {
+	d := plan.Diff(f.p, p)
+	f.p = p
+	return d, nil
+}
+func (f *fakeBackend) Shutdown(context.Context) error { f.stopped = true; return nil }
+
+func testPlan(t *testing.T, dir string, names ...string) *plan.Plan {
+	t.Helper()
+	p := &plan.Plan{Format: plan.Format, Entry: "deploy.star", Root: dir, Supervisor: plan.Supervisor{
+		Socket: filepath.Join(dir, "s.sock"), Pidfile: filepath.Join(dir, "pid"),
+		LogDir: dir, StateDir: dir}}
+	for _, n := range names {
+		pr := plan.Defaults()
+		pr.Name, pr.ProcessName, pr.Command = n, n, []string{"/bin/true"}
+		pr.Stdout = plan.DefaultLog(filepath.Join(dir, n+".log"))
+		p.Programs = append(p.Programs, pr)
+	}
+	if err := p.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// serve starts a server on a fresh short socket path and returns a client for it.
+func serve(t *testing.T, b Backend) (*Client, *Server, string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "run", "s.sock")
+	l, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(b, t.Logf)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, l) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return NewClient(sock), s, dir
+}
+
+func TestSocketModeAndSecondListener(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a")
+	c, _, dir := serve(t, fb)
+	st, err := os.Stat(c.Socket)
+	is.NoErr(err)
+	is.Equal(st.Mode().Perm(), os.FileMode(0o600)) // socket is owner-only
+	dst, err := os.Stat(filepath.Join(dir, "run"))
+	is.NoErr(err)
+	is.Equal(dst.Mode().Perm(), os.FileMode(0o700)) // and so is its folder
+	_, err = Listen(c.Socket)
+	is.True(err != nil && strings.Contains(err.Error(), "already running")) // a live socket is never taken over
+}
+
+func TestStatusAndActions(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "web", "db")
+	fb.p.Programs[0].Group = "svc"
+	fb.p.Programs[1].Group = "svc"
+	c, _, _ := serve(t, fb)
+	ctx := context.Background()
+
+	st, err := c.Status(ctx)
+	is.NoErr(err)
+	is.Equal(len(st.Programs), 2)
+	is.Equal(st.Programs[0].State, "RUNNING")
+	is.True(st.Programs[0].UptimeS >= 59)
+
+	r, err := c.Action(ctx, "stop", []string{"svc:*"})
+	is.NoErr(err)
+	is.Equal(len(r.Results), 2)
+	_, err = c.Action(ctx, "restart", []string{"web", "all"})
+	is.NoErr(err)
+	_, err = c.Signal(ctx, "usr1", []string{"db"})
+	is.NoErr(err)
+	is.Equal(fb.calls, []string{"stop db,web", "restart db,web", "signal user defined signal 1 db"})
+
+	_, err = c.Action(ctx, "start", []string{"nope"})
+	is.True(err != nil && strings.Contains(err.Error(), "no such process")) // unknown names are refused
+	_, err = c.Signal(ctx, "BOGUS", []string{"db"})
+	is.True(err != nil && strings.Contains(err.Error(), "bad signal name"))
+	is.Equal(len(fb.calls), 3) // refused requests touch nothing
+
+	pid, err := c.Pid(ctx, "")
+	is.NoErr(err)
+	is.Equal(pid, os.Getpid())
+	pid, err = c.Pid(ctx, "web")
+	is.NoErr(err)
+	is.True(pid >= 100)
+}
+
+func TestApplyDryRunChangesNothing(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, dir, "a", "b")
+	c, _, _ := serve(t, fb)
+	next := testPlan(t, dir, "a", "c")
+	d, err := c.Apply(context.Background(), next, true)
+	is.NoErr(err)
+	is.Equal(d.Added, []string{"c"})
+	is.Equal(d.Removed, []string{"b"})
+	is.Equal(len(fb.p.Programs), 2)
+	is.Equal(fb.p.Programs[1].Name, "b") // dry run left the running plan alone
+	d, err = c.Apply(context.Background(), next, false)
+	is.NoErr(err)
+	is.Equal(d.Unchanged, []string{"a"})
+	is.Equal(fb.p.Programs[1].Name, "c")
+}
+
+func TestBadBodiesRefused(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a")
+	c, _, _ := serve(t, fb)
+	post := func(path, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://starvisor"+path, strings.NewReader(body))
+		resp, err := c.hc.Do(req)
+		is.NoErr(err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := post("/v1/start", `{"names":["a"],"bogus":1}`)
+	is.Equal(code, 400)
+	is.True(strings.Contains(body, "unknown field"))
+	code, _ = post("/v1/start", `{"names":["a"]} {"names":["a"]}`)
+	is.Equal(code, 400)
+	code, _ = post("/v1/apply", `{"plan":{"format":1,"programs":[{"name":""}]}}`)
+	is.Equal(code, 400)
+	code, body = post("/v1/apply", `{"plan":"`+strings.Repeat("x", maxBody)+`"}`)
+	is.Equal(code, 400)
+	is.True(strings.Contains(body, "too large"))
+	is.Equal(len(fb.calls), 0)
+}
+
+func TestShutdownSignalsDaemon(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a")
+	c, s, _ := serve(t, fb)
+	is.NoErr(c.Shutdown(context.Background()))
+	is.True(fb.stopped)
+	select {
+	case <-s.ShutdownRequested():
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown request not signalled")
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	is := is.New(t)
+	c := NewClient(filepath.Join(t.TempDir(), "none.sock"))
+	_, err := c.Status(context.Background())
+	is.True(errors.Is(err, ErrUnreachable))
+}
+
+func TestPeerCheck(t *testing.T) {
+	is := is.New(t)
+	is.True(checkPeer(context.Background()) != nil) // no credentials: refused
+	me := context.WithValue(context.Background(), peerKey{}, peer{cred: &syscall.Ucred{Uid: uint32(os.Getuid())}})
+	is.NoErr(checkPeer(me))
+	other := context.WithValue(context.Background(), peerKey{}, peer{cred: &syscall.Ucred{Uid: uint32(os.Getuid()) + 4242}})
+	err := checkPeer(other)
+	is.True(err != nil && strings.Contains(err.Error(), "permission denied"))
+}
+
+func TestLogsTailAndFollowAcrossRotation(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, dir, "a")
+	logPath := fb.p.Programs[0].Stdout.Path
+	var sb strings.Builder
+	for i := 1; i <= 20; i++ {
+		sb.WriteString("line " + strconv.Itoa(i) + "\n")
+	}
+	is.NoErr(os.WriteFile(logPath, []byte(sb.String()), 0o644))
+	c, _, _ := serve(t, fb)
+
+	rc, err := c.Logs(context.Background(), "a", false, false, 3)
+	is.NoErr(err)
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	is.Equal(string(b), "line 18\nline 19\nline 20\n")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rc, err = c.Logs(ctx, "a", false, true, 1)
+	is.NoErr(err)
+	defer rc.Close()
+	r := bufio.NewReader(rc)
+	next := func() string { l, err := r.ReadString('\n'); is.NoErr(err); return l }
+	is.Equal(next(), "line 20\n")
+	appendTo(t, logPath, "line 21\n")
+	is.Equal(next(), "line 21\n")
+	// rotate as the log writer does: the old file moves to .1, a new one takes its name;
+	// a line written to the old file just before the rename must not be lost.
+	appendTo(t, logPath, "line 22\n")
+	is.NoErr(os.Rename(logPath, logPath+".1"))
+	appendTo(t, logPath, "line 23\n")
+	is.Equal(next(), "line 22\n")
+	is.Equal(next(), "line 23\n")
+
+	_, err = c.Logs(context.Background(), "a", true, false, 1)
+	is.True(err != nil && strings.Contains(err.Error(), "no log file"))
+}
+
+func appendTo(t *testing.T, path, s string) {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,149 @@
+package plan
+
+import (
+	"maps"
+	"reflect"
+	"strings"
+	"sync"
+)
+
+// Change is one process whose hash-relevant fields differ between two plans.
+type Change struct {
+	Name   string   `json:"name"`   // process name
+	Fields []string `json:"fields"` // JSON names of the fields that differ, in JSON order
+}
+
+// Delta is what apply would do to go from one plan to another. Each list holds
+// process names: Added, Changed and Unchanged in the new plan's start order,
+// Removed in the old plan's. The lists are never nil, so JSON shows [].
+type Delta struct {
+	Added     []string `json:"added"`
+	Removed   []string `json:"removed"`
+	Unchanged []string `json:"unchanged"`
+	Changed   []Change `json:"changed"`
+}
+
+// Empty reports whether applying the delta would touch no process.
+func (d Delta) Empty() bool {
+	return len(d.Added) == 0 && len(d.Removed) == 0 && len(d.Changed) == 0
+}
+
+// Diff compares two plans process by process. A process is Changed when a field
+// that HashProgram covers differs; one whose only differences are priority,
+// depends_on, ready, group or pos is Unchanged, as apply leaves it running.
+// old may be nil (nothing runs yet: everything is Added); so may next.
+// The fields are compared directly rather than through Hash, so a plan whose
+// hashes were not computed still diffs correctly.
+func Diff(old, next *Plan) Delta {
+	d := Delta{Added: []string{}, Removed: []string{}, Unchanged: []string{}, Changed: []Change{}}
+	var oldProgs, newProgs []Program
+	if old != nil {
+		oldProgs = old.Programs
+	}
+	if next != nil {
+		newProgs = next.Programs
+	}
+	before := make(map[string]*Program, len(oldProgs))
+	for i := range oldProgs {
+		before[oldProgs[i].ProcessName] = &oldProgs[i]
+	}
+	after := make(map[string]bool, len(newProgs))
+	for i := range newProgs {
+		pr := &newProgs[i]
+		after[pr.ProcessName] = true
+		was, ok := before[pr.ProcessName]
+		switch fields := changedFields(was, pr); {
+		case !ok:
+			d.Added = append(d.Added, pr.ProcessName)
+		case len(fields) > 0:
+			d.Changed = append(d.Changed, Change{Name: pr.ProcessName, Fields: fields})
+		default:
+			d.Unchanged = append(d.Unchanged, pr.ProcessName)
+		}
+	}
+	for i := range oldProgs {
+		if !after[oldProgs[i].ProcessName] {
+			d.Removed = append(d.Removed, oldProgs[i].ProcessName)
+		}
+	}
+	return d
+}
+
+// programField is one Program field HashProgram covers.
+type programField struct {
+	index int
+	name  string // JSON name
+}
+
+// hashedFields lists Program's hash-relevant fields in declaration (JSON) order.
+var hashedFields = sync.OnceValue(func() []programField {
+	t := reflect.TypeFor[Program]()
+	var fs []programField
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if !hashExcluded[name] {
+			fs = append(fs, programField{i, name})
+		}
+	}
+	return fs
+})
+
+// changedFields returns the JSON names of the hash-relevant fields that differ;
+// nil when a is nil. An empty slice or map equals a nil one.
+func changedFields(a, b *Program) []string {
+	if a == nil {
+		return nil
+	}
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	var out []string
+	for _, f := range hashedFields() {
+		if !sameValue(va.Field(f.index), vb.Field(f.index)) {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// sameValue compares two values of one type like reflect.DeepEqual, except
+// that an empty slice or map equals a nil one. It walks the common kinds itself:
+// DeepEqual boxes every value it visits, which made Diff allocate heavily.
+func sameValue(a, b reflect.Value) bool {
+	switch a.Kind() {
+	case reflect.String:
+		return a.String() == b.String()
+	case reflect.Bool:
+		return a.Bool() == b.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return a.Int() == b.Int()
+	case reflect.Slice:
+		if a.Len() != b.Len() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameValue(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Map:
+		if a.Len() != b.Len() {
+			return false
+		}
+		if am, ok := a.Interface().(map[string]string); ok {
+			return maps.Equal(am, b.Interface().(map[string]string))
+		}
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return sameValue(a.Elem(), b.Elem())
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if !sameValue(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(a.Interface(), b.Interface())
+}

@@ -1,0 +1,112 @@
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+)
+
+func TestHashFormatAndStability(t *testing.T) {
+	is := is.New(t)
+	pr := prog("web", func(pr *Program) {
+		pr.Env = map[string]string{"B": "2", "A": "1", "C": "3"}
+	})
+	h := HashProgram(pr)
+	is.True(regexp.MustCompile(`^sha256:[0-9a-f]{64}$`).MatchString(h))
+	for range 50 { // map iteration order must not leak into the hash
+		is.Equal(HashProgram(pr), h)
+	}
+	// nil and empty lists and maps are the same program.
+	a, b := prog("web"), prog("web")
+	a.Env, a.ExitCodes, a.DependsOn = nil, nil, nil
+	b.Env, b.ExitCodes, b.DependsOn = map[string]string{}, []int{}, []string{}
+	is.Equal(HashProgram(a), HashProgram(b))
+	// Pinned: a change to the encoding would restart every process after an upgrade.
+	canonical := `{"name":"web","process_name":"web","command":["/usr/bin/web","--serve"],` +
+		`"inherit_env":true,"autostart":true,"autorestart":"unexpected","exit_codes":[0],` +
+		`"start_secs":1,"start_retries":3,"backoff":"linear","backoff_max":"1m0s","stop_signal":"TERM",` +
+		`"stop_timeout":"10s","numprocs":1,` +
+		`"stdout":{"path":"/srv/log/web.log","max_bytes":52428800,"backups":10,"timestamps":false}}`
+	sum := sha256.Sum256([]byte(canonical))
+	is.Equal(HashProgram(prog("web", priority(3), at("x.star:1:1"))), "sha256:"+hex.EncodeToString(sum[:]))
+}
+
+func TestHashFields(t *testing.T) {
+	base := prog("web")
+	tests := []struct {
+		field   string
+		change  func(*Program)
+		changes bool
+	}{
+		{"name", func(pr *Program) { pr.Name = "api" }, true},
+		{"process_name", func(pr *Program) { pr.ProcessName = "web_1" }, true},
+		{"process_num", func(pr *Program) { pr.ProcessNum = 1 }, true},
+		{"command", func(pr *Program) { pr.Command = append(pr.Command, "-v") }, true},
+		{"directory", func(pr *Program) { pr.Directory = "/srv" }, true},
+		{"env", func(pr *Program) { pr.Env = map[string]string{"A": "1"} }, true},
+		{"inherit_env", func(pr *Program) { pr.InheritEnv = false }, true},
+		{"user", func(pr *Program) { pr.User = "www" }, true},
+		{"umask", func(pr *Program) { pr.Umask = "022" }, true},
+		{"autostart", func(pr *Program) { pr.Autostart = false }, true},
+		{"autorestart", func(pr *Program) { pr.Autorestart = RestartAlways }, true},
+		{"exit_codes", func(pr *Program) { pr.ExitCodes = []int{0, 2} }, true},
+		{"start_secs", func(pr *Program) { pr.StartSecs = 5 }, true},
+		{"start_retries", func(pr *Program) { pr.StartRetries = -1 }, true},
+		{"backoff", func(pr *Program) { pr.Backoff = BackoffExponential }, true},
+		{"backoff_max", func(pr *Program) { pr.BackoffMax = Duration(time.Minute * 2) }, true},
+		{"stop_signal", func(pr *Program) { pr.StopSignal = "INT" }, true},
+		{"stop_timeout", func(pr *Program) { pr.StopTimeout = Duration(time.Second) }, true},
+		{"stop_as_group", func(pr *Program) { pr.StopAsGroup = true }, true},
+		{"kill_as_group", func(pr *Program) { pr.KillAsGroup = true }, true},
+		{"numprocs", func(pr *Program) { pr.Numprocs = 2 }, true},
+		{"numprocs_start", func(pr *Program) { pr.NumprocsStart = 1 }, true},
+		{"stdout", func(pr *Program) { pr.Stdout.Backups = 3 }, true},
+		{"stdout discarded", func(pr *Program) { pr.Stdout = nil }, true},
+		{"stderr", func(pr *Program) { pr.Stderr = DefaultLog("/srv/log/web.err") }, true},
+		{"redirect_stderr", func(pr *Program) { pr.RedirectStderr = true }, true},
+		{"priority", func(pr *Program) { pr.Priority = 1 }, false},
+		{"depends_on", func(pr *Program) { pr.DependsOn = []string{"db"} }, false},
+		{"ready", func(pr *Program) { pr.Ready = &Probe{Kind: ProbeTCP, Host: "127.0.0.1", Port: 80} }, false},
+		{"group", func(pr *Program) { pr.Group = "web" }, false},
+		{"pos", func(pr *Program) { pr.Pos = "deploy.star:1:1" }, false},
+		{"hash", func(pr *Program) { pr.Hash = "sha256:00" }, false},
+		{"nil env is empty env", func(pr *Program) { pr.Env = nil }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			is := is.New(t)
+			before := HashProgram(base)
+			pr := base
+			pr.Stdout = new(*base.Stdout) // do not share the Log the change may edit
+			tt.change(&pr)
+			is.Equal(HashProgram(pr) != before, tt.changes)
+		})
+	}
+}
+
+// TestHashCoversProgram fails when a field is added to Program without deciding
+// whether it belongs in the hash.
+func TestHashCoversProgram(t *testing.T) {
+	is := is.New(t)
+	jsonNames := func(t reflect.Type) map[string]bool {
+		out := map[string]bool{}
+		for f := range t.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			out[name] = true
+		}
+		return out
+	}
+	hashed := jsonNames(reflect.TypeFor[hashedProgram]())
+	for name := range jsonNames(reflect.TypeFor[Program]()) {
+		is.True(hashed[name] != hashExcluded[name]) // each Program field is hashed or excluded, not both
+		delete(hashed, name)
+	}
+	is.Equal(len(hashed), 0)                                                   // hashedProgram has no field Program lacks
+	is.Equal(len(hashedFields()), reflect.TypeFor[hashedProgram]().NumField()) // Diff compares what the hash covers
+}

@@ -1,0 +1,75 @@
+package plan
+
+import "container/heap"
+
+// startOrder returns progs in start order. Among the entries whose dependencies
+// have all been placed, the one with the lowest (priority, process_name) goes
+// next (Kahn's algorithm with a min-heap). So priority decides wherever
+// depends_on allows, a program always follows everything it depends on even
+// when its own priority is lower, and the result does not depend on the input
+// order. progs must be valid: every dependency exists and there is no cycle.
+func startOrder(progs []Program) []Program {
+	_, idx := byProgram(progs)
+	// A process waits for every process of every program it depends on.
+	waits := make([]int, len(progs))
+	dependents := map[string][]int{} // program name -> entries that depend on it
+	for i := range progs {
+		seen := map[string]bool{}
+		for _, d := range progs[i].DependsOn {
+			if seen[d] {
+				continue
+			}
+			seen[d] = true
+			waits[i] += len(idx[d])
+			dependents[d] = append(dependents[d], i)
+		}
+	}
+	q := &readyQueue{progs: progs}
+	for i := range progs {
+		if waits[i] == 0 {
+			q.items = append(q.items, i)
+		}
+	}
+	heap.Init(q)
+	out := make([]Program, 0, len(progs))
+	for q.Len() > 0 {
+		i := heap.Pop(q).(int)
+		out = append(out, progs[i])
+		for _, j := range dependents[progs[i].Name] {
+			if waits[j]--; waits[j] == 0 {
+				heap.Push(q, j)
+			}
+		}
+	}
+	if len(out) != len(progs) {
+		panic("plan: startOrder called on a plan with a dependency cycle") // Validate rules this out
+	}
+	return out
+}
+
+// readyQueue is a min-heap of entry indices by (priority, process name).
+type readyQueue struct {
+	progs []Program
+	items []int
+}
+
+func (q *readyQueue) Len() int { return len(q.items) }
+
+func (q *readyQueue) Less(a, b int) bool {
+	x, y := &q.progs[q.items[a]], &q.progs[q.items[b]]
+	if x.Priority != y.Priority {
+		return x.Priority < y.Priority
+	}
+	return x.ProcessName < y.ProcessName
+}
+
+func (q *readyQueue) Swap(a, b int) { q.items[a], q.items[b] = q.items[b], q.items[a] }
+
+func (q *readyQueue) Push(x any) { q.items = append(q.items, x.(int)) }
+
+func (q *readyQueue) Pop() any {
+	n := len(q.items) - 1
+	x := q.items[n]
+	q.items = q.items[:n]
+	return x
+}

@@ -1,0 +1,44 @@
+package plan
+
+import "net/url"
+
+// checkProbe checks the ready probe: a known kind with the fields that kind needs.
+func checkProbe(ps *problems, pr *Program) {
+	r := pr.Ready
+	if r == nil {
+		return
+	}
+	switch r.Kind {
+	case ProbeTCP:
+		if r.Port < 1 || r.Port > 65535 {
+			ps.program(pr, "ready", "tcp port must be 1..65535, got %d", r.Port)
+		}
+		if r.Host == "" {
+			ps.program(pr, "ready", "tcp host is empty")
+		}
+	case ProbeHTTP:
+		u, err := url.Parse(r.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ps.program(pr, "ready", "http url must be an absolute http:// or https:// URL, got %q", r.URL)
+		}
+		if r.Status != 0 && (r.Status < 100 || r.Status > 599) {
+			ps.program(pr, "ready", "http status must be 100..599, got %d", r.Status)
+		}
+	case ProbeExec:
+		if len(r.Command) == 0 || r.Command[0] == "" {
+			ps.program(pr, "ready", "exec command is empty")
+		}
+	case ProbeLog:
+		if r.Pattern == "" {
+			ps.program(pr, "ready", "log pattern is empty")
+		}
+	default:
+		ps.program(pr, "ready", "want kind tcp, http, exec or log, got %q", r.Kind)
+	}
+	if r.Interval < 0 {
+		ps.program(pr, "ready", "interval must not be negative, got %s", r.Interval)
+	}
+	if r.Timeout < 0 {
+		ps.program(pr, "ready", "timeout must not be negative, got %s", r.Timeout)
+	}
+}

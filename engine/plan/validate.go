@@ -1,0 +1,183 @@
+package plan
+
+import (
+	"maps"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Validate reports every problem in p at once, joined with errors.Join, one
+// "POS: program \"x\": field: message" line each, in a stable order: plan-wide
+// settings, then each program entry as listed, then cross-entry checks
+// (instances, dependencies, groups). It does not look at Hash or at the order
+// of Programs: Finish computes those after validating.
+func (p *Plan) Validate() error {
+	var ps problems
+	checkPlanPaths(&ps, p)
+	for i := range p.Programs {
+		checkProgram(&ps, &p.Programs[i])
+	}
+	checkProcessNames(&ps, p.Programs)
+	checkInstances(&ps, p.Programs)
+	checkDependencies(&ps, p.Programs)
+	checkGroups(&ps, p)
+	return ps.err()
+}
+
+// signals are the stop_signal names the engine knows how to send.
+var signals = map[string]bool{
+	"TERM": true, "HUP": true, "INT": true, "QUIT": true, "KILL": true, "USR1": true, "USR2": true,
+}
+
+func checkPlanPaths(ps *problems, p *Plan) {
+	abs := func(subject, field, path string) {
+		if path != "" && !filepath.IsAbs(path) {
+			ps.add("", subject, field, "must be an absolute path, got %q", path)
+		}
+	}
+	abs("plan", "root", p.Root)
+	abs("supervisor", "socket", p.Supervisor.Socket)
+	abs("supervisor", "pidfile", p.Supervisor.Pidfile)
+	abs("supervisor", "log_dir", p.Supervisor.LogDir)
+	abs("supervisor", "state_dir", p.Supervisor.StateDir)
+}
+
+// checkProgram checks the fields of one entry on their own, in JSON order.
+func checkProgram(ps *problems, pr *Program) {
+	if msg := nameProblem(pr.Name); msg != "" {
+		ps.program(pr, "name", "%s", msg)
+	}
+	if msg := nameProblem(pr.ProcessName); msg != "" {
+		ps.program(pr, "process_name", "%s", msg)
+	}
+	checkCommand(ps, pr)
+	if pr.Directory != "" && !filepath.IsAbs(pr.Directory) {
+		ps.program(pr, "directory", "must be an absolute path, got %q", pr.Directory)
+	}
+	checkEnv(ps, pr)
+	if !umaskOK(pr.Umask) {
+		ps.program(pr, "umask", "want \"\" or an octal mode such as \"022\", got %q", pr.Umask)
+	}
+	switch pr.Autorestart {
+	case RestartAlways, RestartNever, RestartUnexpected:
+	default:
+		ps.program(pr, "autorestart", "want \"true\", \"false\" or \"unexpected\", got %q", pr.Autorestart)
+	}
+	for _, c := range pr.ExitCodes {
+		if c < 0 || c > 255 {
+			ps.program(pr, "exit_codes", "%d is not an exit status (0..255)", c)
+		}
+	}
+	if pr.StartSecs < 0 {
+		ps.program(pr, "start_secs", "must be >= 0, got %d", pr.StartSecs)
+	}
+	if pr.StartRetries < -1 {
+		ps.program(pr, "start_retries", "must be >= -1 (-1 retries forever), got %d", pr.StartRetries)
+	}
+	if pr.Backoff != BackoffLinear && pr.Backoff != BackoffExponential {
+		ps.program(pr, "backoff", "want \"linear\" or \"exponential\", got %q", pr.Backoff)
+	}
+	if pr.BackoffMax < 0 {
+		ps.program(pr, "backoff_max", "must not be negative, got %s", pr.BackoffMax)
+	}
+	if !signals[pr.StopSignal] {
+		ps.program(pr, "stop_signal", "want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, got %q", pr.StopSignal)
+	}
+	if pr.StopTimeout < 0 {
+		ps.program(pr, "stop_timeout", "must not be negative, got %s", pr.StopTimeout)
+	}
+	if pr.Numprocs < 1 {
+		ps.program(pr, "numprocs", "must be >= 1, got %d", pr.Numprocs)
+	}
+	if pr.NumprocsStart < 0 {
+		ps.program(pr, "numprocs_start", "must be >= 0, got %d", pr.NumprocsStart)
+	}
+	checkLog(ps, pr, "stdout", pr.Stdout)
+	checkLog(ps, pr, "stderr", pr.Stderr)
+	for _, d := range pr.DependsOn {
+		if d == "" {
+			ps.program(pr, "depends_on", "empty program name")
+		}
+	}
+	checkProbe(ps, pr)
+}
+
+// nameProblem says what is wrong with a program, process or group name, or "".
+// Names become log file names and "group:name" specs, hence supervisord's rule:
+// no spaces, ":" or "/".
+func nameProblem(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case name == "all":
+		return "\"all\" is reserved: it selects every process"
+	case name == "." || name == "..":
+		return "may not be \".\" or \"..\""
+	case strings.ContainsFunc(name, func(r rune) bool {
+		return r == ':' || r == '/' || unicode.IsSpace(r) || unicode.IsControl(r)
+	}):
+		return "may not contain spaces, \":\" or \"/\", got " + strconv.Quote(name)
+	}
+	return ""
+}
+
+func checkCommand(ps *problems, pr *Program) {
+	if len(pr.Command) == 0 {
+		ps.program(pr, "command", "is empty")
+		return
+	}
+	// A bare name is looked up in PATH at launch; anything with a slash must
+	// not depend on the daemon's working directory.
+	switch argv0 := pr.Command[0]; {
+	case argv0 == "":
+		ps.program(pr, "command", "the program to run is empty")
+	case strings.Contains(argv0, "/") && !filepath.IsAbs(argv0):
+		ps.program(pr, "command", "%q must be an absolute path or a bare name looked up in PATH", argv0)
+	}
+	for i, a := range pr.Command {
+		if strings.ContainsRune(a, 0) {
+			ps.program(pr, "command", "argument %d contains a NUL byte", i)
+		}
+	}
+}
+
+func checkEnv(ps *problems, pr *Program) {
+	for _, k := range slices.Sorted(maps.Keys(pr.Env)) {
+		switch {
+		case k == "":
+			ps.program(pr, "env", "empty variable name")
+		case strings.ContainsAny(k, "=\x00"):
+			ps.program(pr, "env", "variable name %q may not contain \"=\" or NUL", k)
+		}
+		if strings.ContainsRune(pr.Env[k], 0) {
+			ps.program(pr, "env", "value of %s contains a NUL byte", k)
+		}
+	}
+}
+
+// umaskOK accepts "" (keep the daemon's umask) or an octal mode up to 0777.
+func umaskOK(s string) bool {
+	if s == "" {
+		return true
+	}
+	v, err := strconv.ParseUint(s, 8, 32)
+	return err == nil && v <= 0o777
+}
+
+func checkLog(ps *problems, pr *Program, field string, l *Log) {
+	if l == nil {
+		return // discarded
+	}
+	if !filepath.IsAbs(l.Path) {
+		ps.program(pr, field, "path must be absolute, got %q", l.Path)
+	}
+	if l.MaxBytes < 0 {
+		ps.program(pr, field, "max_bytes must be >= 0 (0 never rotates), got %d", l.MaxBytes)
+	}
+	if l.Backups < 0 {
+		ps.program(pr, field, "backups must be >= 0, got %d", l.Backups)
+	}
+}

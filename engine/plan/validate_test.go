@@ -1,0 +1,290 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+)
+
+func TestValidateAcceptsGoodPlans(t *testing.T) {
+	tests := []struct {
+		name string
+		plan *Plan
+	}{
+		{"empty", &Plan{Format: Format}},
+		{"defaults", planOf(prog("web"))},
+		{"bare command looked up in PATH", planOf(prog("web", func(pr *Program) { pr.Command = []string{"python3", "-m", "http.server"} }))},
+		{"umask forms", planOf(
+			prog("a", func(pr *Program) { pr.Umask = "022" }),
+			prog("b", func(pr *Program) { pr.Umask = "0" }),
+			prog("c", func(pr *Program) { pr.Umask = "0777" }))},
+		{"limits", planOf(prog("web", func(pr *Program) {
+			pr.ExitCodes = []int{0, 2, 255}
+			pr.StartSecs, pr.StartRetries = 0, -1
+			pr.Backoff, pr.BackoffMax = BackoffExponential, 0
+			pr.StopSignal = "KILL"
+			pr.Stdout, pr.Stderr = nil, nil
+			pr.Directory = "/srv"
+			pr.Env = map[string]string{"A": "1", "EMPTY": ""}
+			pr.Priority = -5
+		}))},
+		{"every probe kind", planOf(
+			prog("a", func(pr *Program) { pr.Ready = &Probe{Kind: ProbeTCP, Host: "127.0.0.1", Port: 80} }),
+			prog("b", func(pr *Program) { pr.Ready = &Probe{Kind: ProbeHTTP, URL: "http://127.0.0.1:80/health", Status: 204} }),
+			prog("c", func(pr *Program) { pr.Ready = &Probe{Kind: ProbeExec, Command: []string{"/bin/true"}} }),
+			prog("d", func(pr *Program) {
+				pr.Ready = &Probe{Kind: ProbeLog, Pattern: "listening", Interval: Duration(time.Second), Timeout: Duration(time.Minute)}
+			}))},
+		{"numprocs", planOf(instances("worker", 3, 1)...)},
+		{"dependencies", planOf(prog("db"), prog("cache", dependsOn("db")), prog("web", dependsOn("db", "cache")))},
+		{"depends on a numprocs program", planOf(append(instances("worker", 2, 0), prog("web", dependsOn("worker")))...)},
+		{"groups", func() *Plan {
+			p := planOf(prog("a", inGroup("web")), prog("b", inGroup("web")), prog("c"))
+			p.Groups = []Group{{Name: "web", Programs: []string{"a", "b"}, Priority: 5}}
+			return p
+		}()},
+		{"numprocs group named after its program", func() *Plan {
+			p := planOf(instances("worker", 2, 0, inGroup("worker"))...)
+			p.Groups = []Group{{Name: "worker", Programs: []string{"worker"}}}
+			return p
+		}()},
+		{"implicit own group without an entry", planOf(instances("worker", 2, 0, inGroup("worker"))...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			is.NoErr(tt.plan.Validate()) // a valid plan
+		})
+	}
+}
+
+func inGroup(g string) func(*Program) { return func(pr *Program) { pr.Group = g } }
+
+func TestValidateRejects(t *testing.T) {
+	one := func(mods ...func(*Program)) func() *Plan {
+		return func() *Plan { return planOf(prog("web", mods...)) }
+	}
+	withGroups := func(progs []Program, groups ...Group) func() *Plan {
+		return func() *Plan { p := planOf(progs...); p.Groups = groups; return p }
+	}
+	tests := []struct {
+		name string
+		plan func() *Plan
+		want []string
+	}{
+		{"empty name", one(func(pr *Program) { pr.Name = "" }),
+			[]string{`program "": name: is empty`}},
+		{"colon in name", one(func(pr *Program) { pr.Name = "a:b" }),
+			[]string{`program "a:b": name: may not contain spaces, ":" or "/", got "a:b"`}},
+		{"reserved name", one(func(pr *Program) { pr.Name = "all" }),
+			[]string{`program "all": name: "all" is reserved: it selects every process`}},
+		{"space in process name", one(func(pr *Program) { pr.ProcessName = "web 1" }),
+			[]string{`program "web": process_name: may not contain spaces, ":" or "/", got "web 1"`}},
+		{"slash in process name", one(func(pr *Program) { pr.ProcessName = "../x" }),
+			[]string{`program "web": process_name: may not contain spaces, ":" or "/", got "../x"`}},
+		{"no command", one(func(pr *Program) { pr.Command = nil }),
+			[]string{`program "web": command: is empty`}},
+		{"empty argv0", one(func(pr *Program) { pr.Command = []string{""} }),
+			[]string{`program "web": command: the program to run is empty`}},
+		{"relative command path", one(func(pr *Program) { pr.Command = []string{"bin/web"} }),
+			[]string{`program "web": command: "bin/web" must be an absolute path or a bare name looked up in PATH`}},
+		{"NUL in argument", one(func(pr *Program) { pr.Command = []string{"/bin/web", "a\x00b"} }),
+			[]string{`program "web": command: argument 1 contains a NUL byte`}},
+		{"relative directory", one(func(pr *Program) { pr.Directory = "srv" }),
+			[]string{`program "web": directory: must be an absolute path, got "srv"`}},
+		{"bad env names", one(func(pr *Program) { pr.Env = map[string]string{"": "x", "A=B": "y", "C": "\x00"} }),
+			[]string{
+				`program "web": env: empty variable name`,
+				`program "web": env: variable name "A=B" may not contain "=" or NUL`,
+				`program "web": env: value of C contains a NUL byte`,
+			}},
+		{"umask not octal", one(func(pr *Program) { pr.Umask = "089" }),
+			[]string{`program "web": umask: want "" or an octal mode such as "022", got "089"`}},
+		{"umask too large", one(func(pr *Program) { pr.Umask = "1777" }),
+			[]string{`program "web": umask: want "" or an octal mode such as "022", got "1777"`}},
+		{"umask signed", one(func(pr *Program) { pr.Umask = "-22" }),
+			[]string{`program "web": umask: want "" or an octal mode such as "022", got "-22"`}},
+		{"autorestart", one(func(pr *Program) { pr.Autorestart = "yes" }),
+			[]string{`program "web": autorestart: want "true", "false" or "unexpected", got "yes"`}},
+		{"exit codes", one(func(pr *Program) { pr.ExitCodes = []int{0, 256, -1} }),
+			[]string{
+				`program "web": exit_codes: 256 is not an exit status (0..255)`,
+				`program "web": exit_codes: -1 is not an exit status (0..255)`,
+			}},
+		{"start secs", one(func(pr *Program) { pr.StartSecs = -1 }),
+			[]string{`program "web": start_secs: must be >= 0, got -1`}},
+		{"start retries", one(func(pr *Program) { pr.StartRetries = -2 }),
+			[]string{`program "web": start_retries: must be >= -1 (-1 retries forever), got -2`}},
+		{"backoff", one(func(pr *Program) { pr.Backoff = "" }),
+			[]string{`program "web": backoff: want "linear" or "exponential", got ""`}},
+		{"backoff max", one(func(pr *Program) { pr.BackoffMax = Duration(-time.Second) }),
+			[]string{`program "web": backoff_max: must not be negative, got -1s`}},
+		{"stop signal with SIG prefix", one(func(pr *Program) { pr.StopSignal = "SIGTERM" }),
+			[]string{`program "web": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, got "SIGTERM"`}},
+		{"stop signal unknown", one(func(pr *Program) { pr.StopSignal = "STOP" }),
+			[]string{`program "web": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, got "STOP"`}},
+		{"stop timeout", one(func(pr *Program) { pr.StopTimeout = Duration(-1) }),
+			[]string{`program "web": stop_timeout: must not be negative, got -1ns`}},
+		{"numprocs zero", one(func(pr *Program) { pr.Numprocs = 0 }),
+			[]string{`program "web": numprocs: must be >= 1, got 0`}},
+		{"numprocs start", one(func(pr *Program) { pr.NumprocsStart = -1 }),
+			[]string{
+				`program "web": numprocs_start: must be >= 0, got -1`,
+				`program "web": process_num: 0 of "web" is outside numprocs_start..numprocs_start+numprocs-1 (-1..-1)`,
+			}},
+		{"log", one(func(pr *Program) {
+			pr.Stdout = &Log{Path: "log/web.log", MaxBytes: -1, Backups: -1}
+			pr.Stderr = &Log{Path: ""}
+		}), []string{
+			`program "web": stdout: path must be absolute, got "log/web.log"`,
+			`program "web": stdout: max_bytes must be >= 0 (0 never rotates), got -1`,
+			`program "web": stdout: backups must be >= 0, got -1`,
+			`program "web": stderr: path must be absolute, got ""`,
+		}},
+		{"probe kind", one(func(pr *Program) { pr.Ready = &Probe{Kind: "grpc"} }),
+			[]string{`program "web": ready: want kind tcp, http, exec or log, got "grpc"`}},
+		{"tcp probe", one(func(pr *Program) { pr.Ready = &Probe{Kind: ProbeTCP, Port: 70000} }),
+			[]string{
+				`program "web": ready: tcp port must be 1..65535, got 70000`,
+				`program "web": ready: tcp host is empty`,
+			}},
+		{"http probe", one(func(pr *Program) { pr.Ready = &Probe{Kind: ProbeHTTP, URL: "/health", Status: 42} }),
+			[]string{
+				`program "web": ready: http url must be an absolute http:// or https:// URL, got "/health"`,
+				`program "web": ready: http status must be 100..599, got 42`,
+			}},
+		{"exec probe", one(func(pr *Program) { pr.Ready = &Probe{Kind: ProbeExec} }),
+			[]string{`program "web": ready: exec command is empty`}},
+		{"log probe", one(func(pr *Program) {
+			pr.Ready = &Probe{Kind: ProbeLog, Interval: Duration(-time.Second), Timeout: Duration(-time.Second)}
+		}), []string{
+			`program "web": ready: log pattern is empty`,
+			`program "web": ready: interval must not be negative, got -1s`,
+			`program "web": ready: timeout must not be negative, got -1s`,
+		}},
+		{"plan paths", func() *Plan {
+			p := planOf(prog("web"))
+			p.Root, p.Supervisor = "etc", Supervisor{Socket: "run/s.sock", Pidfile: "s.pid", LogDir: "log", StateDir: "state"}
+			return p
+		}, []string{
+			`plan: root: must be an absolute path, got "etc"`,
+			`supervisor: socket: must be an absolute path, got "run/s.sock"`,
+			`supervisor: pidfile: must be an absolute path, got "s.pid"`,
+			`supervisor: log_dir: must be an absolute path, got "log"`,
+			`supervisor: state_dir: must be an absolute path, got "state"`,
+		}},
+		{"duplicate process name", func() *Plan {
+			return planOf(prog("a"), prog("b", func(pr *Program) { pr.ProcessName = "a" }))
+		}, []string{`program "b": process_name: "a" is already the process name of program "a"`}},
+		{"program declared twice", func() *Plan {
+			return planOf(prog("a", at("deploy.star:1:1")), prog("a", at("deploy.star:9:1"), func(pr *Program) { pr.ProcessName = "a2" }))
+		}, []string{`deploy.star:9:1: program "a": name: program declared twice (first at deploy.star:1:1)`}},
+		{"numprocs count", func() *Plan { return planOf(instances("w", 3, 0)[:2]...) },
+			[]string{`program "w": numprocs: is 3 but the plan has 2 processes of this program`}},
+		{"instances disagree", func() *Plan {
+			ps := instances("w", 2, 0)
+			ps[1].NumprocsStart = 1
+			return planOf(ps...)
+		}, []string{`program "w": numprocs: instances disagree: "w_00" has numprocs 2 from 0, "w_01" has 2 from 1`}},
+		{"process num", func() *Plan {
+			ps := instances("w", 3, 1)
+			ps[0].ProcessNum = 0
+			ps[2].ProcessNum = 2
+			return planOf(ps...)
+		}, []string{
+			`program "w": process_num: 0 of "w_01" is outside numprocs_start..numprocs_start+numprocs-1 (1..3)`,
+			`program "w": process_num: 2 is used by both "w_02" and "w_03"`,
+		}},
+		{"instances share a log", func() *Plan {
+			ps := instances("w", 3, 0, func(pr *Program) { pr.Stderr = DefaultLog("/srv/log/w.err") })
+			for i := range ps {
+				ps[i].Stdout = DefaultLog("/srv/log/w.log")
+			}
+			return planOf(ps...)
+		}, []string{
+			`program "w": stdout: path "/srv/log/w.log" is shared by processes "w_00" and "w_01"; use {num} or {process_name} in it`,
+			`program "w": stderr: path "/srv/log/w.err" is shared by processes "w_00" and "w_01"; use {num} or {process_name} in it`,
+			`program "w": stdout: path "/srv/log/w.log" is shared by processes "w_00" and "w_02"; use {num} or {process_name} in it`,
+			`program "w": stderr: path "/srv/log/w.err" is shared by processes "w_00" and "w_02"; use {num} or {process_name} in it`,
+		}},
+		{"unknown dependency", func() *Plan { return planOf(prog("web", dependsOn("db", ""))) },
+			[]string{
+				`program "web": depends_on: empty program name`,
+				`program "web": depends_on: no such program "db"`,
+			}},
+		{"self dependency", func() *Plan { return planOf(prog("web", dependsOn("web"))) },
+			[]string{`program "web": depends_on: cycle web -> web`}},
+		{"cycle", func() *Plan {
+			return planOf(prog("z"), prog("a", dependsOn("b")), prog("b", dependsOn("c")), prog("c", dependsOn("a", "z")))
+		}, []string{`program "a": depends_on: cycle a -> b -> c -> a`}},
+		{"two cycles", func() *Plan {
+			return planOf(prog("a", dependsOn("b")), prog("b", dependsOn("a")), prog("c", dependsOn("d")), prog("d", dependsOn("c")))
+		}, []string{
+			`program "a": depends_on: cycle a -> b -> a`,
+			`program "c": depends_on: cycle c -> d -> c`,
+		}},
+		{"group declared twice", withGroups([]Program{prog("a", inGroup("g"))},
+			Group{Name: "g", Programs: []string{"a"}}, Group{Name: "g", Programs: []string{}, Pos: "deploy.star:4:1"}),
+			[]string{
+				`deploy.star:4:1: group "g": name: group declared twice`,
+				`deploy.star:4:1: group "g": programs: is empty`,
+			}},
+		{"bad group name", withGroups([]Program{prog("a", inGroup("a b"))}, Group{Name: "a b", Programs: []string{"a"}}),
+			[]string{`group "a b": name: may not contain spaces, ":" or "/", got "a b"`}},
+		{"group member missing", withGroups([]Program{prog("a", inGroup("g"))}, Group{Name: "g", Programs: []string{"a", "nope"}}),
+			[]string{`group "g": programs: no such program "nope"`}},
+		{"member listed twice", withGroups([]Program{prog("a", inGroup("g"))}, Group{Name: "g", Programs: []string{"a", "a"}}),
+			[]string{`group "g": programs: "a" is listed twice`}},
+		{"program in two groups", withGroups([]Program{prog("a", inGroup("g"))},
+			Group{Name: "g", Programs: []string{"a"}}, Group{Name: "h", Programs: []string{"a"}}),
+			[]string{`group "h": programs: "a" is already in group "g"; a program belongs to at most one group`}},
+		{"group field disagrees with the listing", withGroups([]Program{prog("a", inGroup("h")), prog("b", inGroup("h"))},
+			Group{Name: "g", Programs: []string{"a"}}, Group{Name: "h", Programs: []string{"b"}}),
+			[]string{`program "a": group: is "h" but group "g" lists this program`}},
+		{"listed program without group field", withGroups([]Program{prog("a")}, Group{Name: "g", Programs: []string{"a"}}),
+			[]string{`program "a": group: is "" but group "g" lists this program`}},
+		{"no such group", withGroups([]Program{prog("a", inGroup("web"))}),
+			[]string{`program "a": group: no such group "web"`}},
+		{"group does not list the program", withGroups([]Program{prog("a", inGroup("g")), prog("b", inGroup("g"))},
+			Group{Name: "g", Programs: []string{"a"}}),
+			[]string{`program "b": group: group "g" does not list this program`}},
+		{"group named after another program", withGroups([]Program{prog("a", inGroup("b")), prog("b")},
+			Group{Name: "b", Programs: []string{"a"}}),
+			[]string{`group "b": name: is also the name of a program; a group may share a name only with its one member`}},
+		{"own-name group with other members", withGroups(append(instances("w", 2, 0, inGroup("w")), prog("a", inGroup("w"))),
+			Group{Name: "w", Programs: []string{"w", "a"}}),
+			[]string{`group "w": name: is also the name of a program; a group may share a name only with its one member`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			err := tt.plan().Validate()
+			is.True(err != nil) // the plan is invalid
+			is.Equal(err.Error(), strings.Join(tt.want, "\n"))
+		})
+	}
+}
+
+func TestValidateReportsEveryProblemWithItsPosition(t *testing.T) {
+	is := is.New(t)
+	p := planOf(
+		prog("a", at("deploy.star:3:1"), func(pr *Program) { pr.Autorestart = "always"; pr.StartSecs = -1 }),
+		prog("b", at("deploy.star:9:1"), dependsOn("ghost")),
+	)
+	p.Programs = append(p.Programs, instances("w", 3, 0, at("lib/w.star:2:5"), func(pr *Program) { pr.StopSignal = "9" })...)
+	err := p.Validate()
+	is.True(err != nil)
+	is.Equal(err.Error(), strings.Join([]string{
+		`deploy.star:3:1: program "a": autorestart: want "true", "false" or "unexpected", got "always"`,
+		`deploy.star:3:1: program "a": start_secs: must be >= 0, got -1`,
+		// Three instances, one mistake: reported once.
+		`lib/w.star:2:5: program "w": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, got "9"`,
+		`deploy.star:9:1: program "b": depends_on: no such program "ghost"`,
+	}, "\n"))
+	// Stable: the same plan gives the same text every time.
+	for range 20 {
+		is.Equal(p.Validate().Error(), err.Error())
+	}
+}

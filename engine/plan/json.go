@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 )
 
 // JSON returns the plan's stable JSON form: two-space indent, fields in
@@ -55,12 +54,8 @@ func (p *Plan) checkFinished() error {
 	var ps problems
 	want := startOrder(p.Programs)
 	for i := range want {
-		if want[i].ProcessName != p.Programs[i].ProcessName {
-			names := make([]string, len(want))
-			for j := range want {
-				names[j] = want[j].ProcessName
-			}
-			ps.add("", "plan", "programs", "not in start order; want %s", strings.Join(names, ", "))
+		if got := p.Programs[i].ProcessName; want[i].ProcessName != got {
+			ps.add("", "plan", "programs", "not in start order: entry %d is %q, want %q", i, got, want[i].ProcessName)
 			break
 		}
 	}

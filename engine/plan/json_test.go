@@ -135,7 +135,7 @@ func TestDecodeRejects(t *testing.T) {
 			`deploy.star:3:1: program "db": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, got "TERMINATE"`},
 		{"edited without rehashing", edit(`"user": ""`, `"user": "root"`), "deploy.star:3:1: program \"db\": hash: is "},
 		{"out of order", edit(`"priority": 1,`, `"priority": 1000,`),
-			"plan: programs: not in start order; want cron, db, web, worker_01, worker_02"},
+			`plan: programs: not in start order: entry 0 is "db", want "cron"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

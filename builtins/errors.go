@@ -1,0 +1,121 @@
+package builtins
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.starlark.net/resolve"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// Error is a failed evaluation: where it failed, why, and the Starlark calls that led
+// there. File names are relative to the bundle root ("lib/a.star"), or "@NAME//path" and
+// "@stdlib//path" for library files.
+type Error struct {
+	Pos   string   // "file:line:col" of the failing statement or call
+	Msg   string   // what went wrong, e.g. "program: start_retries: got -2, want >= -1"
+	Stack []string // "file:line:col: in fn", outermost call first; empty for a syntax error in the entry script
+	err   error
+}
+
+// Error returns "file:line:col: message", then the call stack when there is one.
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Pos != "" {
+		b.WriteString(e.Pos)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	if len(e.Stack) > 0 {
+		b.WriteString("\nTraceback (most recent call last):")
+		for _, f := range e.Stack {
+			b.WriteString("\n  ")
+			b.WriteString(f)
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns the error Starlark reported.
+func (e *Error) Unwrap() error { return e.err }
+
+// newError turns an error from evaluating the entry script into an *Error.
+// A failure inside a loaded file arrives as nested errors ("cannot load b.star: ...");
+// since every file runs on the same thread, the innermost EvalError holds the whole
+// stack, and the innermost syntax or resolve error, if any, holds the real position.
+func newError(err error) error {
+	var inner *starlark.EvalError
+	var pos syntax.Position
+	var msgs []string
+walk:
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		switch x := e.(type) {
+		case *starlark.EvalError:
+			inner = x
+			continue
+		case syntax.Error:
+			pos, msgs = x.Pos, []string{x.Msg}
+		case resolve.ErrorList:
+			pos = x[0].Pos
+			for i, r := range x {
+				if i == 0 {
+					msgs = append(msgs, r.Msg)
+				} else {
+					msgs = append(msgs, r.Error()) // later problems keep their own position
+				}
+			}
+		default:
+			continue
+		}
+		break walk
+	}
+	out := &Error{err: err}
+	if inner != nil {
+		var frames []string
+		for _, fr := range inner.CallStack {
+			if fr.Pos.Filename() == builtinFilename {
+				continue
+			}
+			frames = append(frames, fmt.Sprintf("%s: in %s", posString(fr.Pos), fr.Name))
+			out.Pos = posString(fr.Pos)
+		}
+		out.Stack = shortStack(frames)
+		out.Msg = inner.Msg
+	}
+	if msgs != nil {
+		out.Pos, out.Msg = posString(pos), strings.Join(msgs, "\n")
+	}
+	if out.Msg == "" {
+		out.Msg = err.Error()
+	}
+	return out
+}
+
+// maxStackLines bounds a printed stack: runaway recursion stopped by the step limit
+// would otherwise print one line per call.
+const maxStackLines = 40
+
+// shortStack folds runs of identical frames (recursion) into one line and a count, and
+// keeps the outermost and innermost frames of what is still too long.
+func shortStack(frames []string) []string {
+	var out []string
+	for i := 0; i < len(frames); {
+		j := i + 1
+		for j < len(frames) && frames[j] == frames[i] {
+			j++
+		}
+		out = append(out, frames[i])
+		if n := j - i - 1; n > 0 {
+			out = append(out, fmt.Sprintf("[previous line repeated %d more times]", n))
+		}
+		i = j
+	}
+	if len(out) > maxStackLines {
+		half := maxStackLines / 2
+		elided := fmt.Sprintf("[%d lines elided]", len(out)-2*half)
+		out = append(append(out[:half:half], elided), out[len(out)-half:]...)
+	}
+	return out
+}

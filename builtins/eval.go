@@ -1,0 +1,172 @@
+package builtins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// Options says what to evaluate and within which limits.
+type Options struct {
+	File      string                      // entry script path (relative to the working directory is fine)
+	Libs      map[string]string           // @NAME -> absolute dir
+	Modules   []Module                    // nil means Default()
+	MaxSteps  uint64                      // 0 means 1e8
+	Timeout   time.Duration               // 0 means 10s
+	LookupEnv func(string) (string, bool) // nil means os.LookupEnv
+	Print     io.Writer                   // print() output; nil means os.Stderr
+}
+
+// Limits applied when Options leaves them zero.
+const (
+	DefaultMaxSteps = 100_000_000
+	DefaultTimeout  = 10 * time.Second
+)
+
+// fileOptions is the dialect, set explicitly rather than inherited from go.starlark.net's
+// legacy globals. Deploy scripts loop over services at top level, so TopLevelControl;
+// while, recursion, set and global reassignment are allowed because the step limit and
+// the timeout, not the dialect, keep a script finite (DESIGN.md "The script").
+var fileOptions = &syntax.FileOptions{
+	Set:             true,
+	While:           true,
+	TopLevelControl: true,
+	GlobalReassign:  true,
+	Recursion:       true,
+}
+
+var errTimeout = errors.New("timeout")
+
+// Eval runs the entry script o.File and the files it loads, and returns the Finish()ed plan.
+// Evaluation errors are *Error values (position, message, Starlark stack); an error from
+// plan validation is returned as plan.Finish gave it.
+func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
+	s, mods, err := newState(o)
+	if err != nil {
+		return nil, err
+	}
+	maxSteps := o.MaxSteps
+	if maxSteps == 0 {
+		maxSteps = DefaultMaxSteps
+	}
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+
+	th := &starlark.Thread{Name: s.entry, Load: s.load, Print: s.printLine}
+	th.SetLocal(stateKey, s)
+	th.SetMaxExecutionSteps(maxSteps)
+	th.OnMaxSteps = func(th *starlark.Thread) {
+		th.Cancel(fmt.Sprintf("too many steps (limit %d)", maxSteps))
+	}
+	for _, m := range mods {
+		if st, ok := m.(Stater); ok {
+			st.NewState(th)
+		}
+	}
+
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(context.Cause(ctx), errTimeout) {
+			th.Cancel(fmt.Sprintf("evaluation timed out after %s", timeout))
+			return
+		}
+		th.Cancel(context.Cause(ctx).Error())
+	})
+	defer stop()
+	if _, err := s.exec(th, s.entry, filepath.Join(s.root, s.entry)); err != nil {
+		return nil, newError(err)
+	}
+	p, err := s.build()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Finish(); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, m := range mods {
+		if v, ok := m.(Validator); ok {
+			if err := v.Validate(p); err != nil {
+				errs = append(errs, fmt.Errorf("module %s: %w", m.Name(), err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// newState checks the options and prepares an evaluation.
+func newState(o Options) (*evalState, []Module, error) {
+	mods := o.Modules
+	if mods == nil {
+		mods = Default()
+	}
+	predeclared, err := Predeclared(mods...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.File == "" {
+		return nil, nil, errors.New("eval: no script file given")
+	}
+	abs, err := filepath.Abs(o.File)
+	if err != nil {
+		return nil, nil, fmt.Errorf("eval: %w", err)
+	}
+	root := filepath.Dir(abs)
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, nil, fmt.Errorf("eval: bundle root: %w", err)
+	}
+	libs := make(map[string]string, len(o.Libs))
+	for name, dir := range o.Libs {
+		if err := checkLibName(name); err != nil {
+			return nil, nil, fmt.Errorf("eval: %w", err)
+		}
+		if libs[name], err = filepath.Abs(dir); err != nil {
+			return nil, nil, fmt.Errorf("eval: library @%s: %w", name, err)
+		}
+	}
+	s := &evalState{
+		root:        root,
+		realRoot:    realRoot,
+		entry:       filepath.Base(abs),
+		libs:        libs,
+		realLibs:    map[string]string{},
+		lookupEnv:   o.LookupEnv,
+		print:       o.Print,
+		predeclared: predeclared,
+		dirs:        map[string]string{},
+		modules:     map[string]*moduleEntry{},
+		files:       map[string]string{},
+		env:         map[string]string{},
+		groupIndex:  map[string]*plan.Group{},
+		byName:      map[string]*declared{},
+	}
+	if s.lookupEnv == nil {
+		s.lookupEnv = os.LookupEnv
+	}
+	if s.print == nil {
+		s.print = os.Stderr
+	}
+	return s, mods, nil
+}
+
+// printLine implements print(): one line to Options.Print, prefixed with "file:line: ".
+func (s *evalState) printLine(th *starlark.Thread, msg string) {
+	pos := th.CallFrame(1).Pos
+	fmt.Fprintf(s.print, "%s:%d: %s\n", pos.Filename(), pos.Line, msg)
+}

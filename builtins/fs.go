@@ -1,0 +1,206 @@
+package builtins
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+)
+
+// fsModule provides read-only, sandboxed file access: fs.exists, fs.is_dir, fs.glob,
+// fs.read and fs.read_env. Paths resolve against the calling file's folder and must stay,
+// symlinks resolved, under the bundle root or a library root. Every file read is recorded
+// in the plan's inputs.files.
+type fsModule struct{}
+
+func (fsModule) Name() string { return "fs" }
+
+func (fsModule) Members() starlark.StringDict {
+	return starlark.StringDict{"fs": &starlarkstruct.Module{Name: "fs", Members: starlark.StringDict{
+		"exists":   starlark.NewBuiltin("fs.exists", fsExists),
+		"is_dir":   starlark.NewBuiltin("fs.is_dir", fsIsDir),
+		"glob":     starlark.NewBuiltin("fs.glob", fsGlob),
+		"read":     starlark.NewBuiltin("fs.read", fsRead),
+		"read_env": starlark.NewBuiltin("fs.read_env", fsReadEnv),
+	}}}
+}
+
+// MaxReadBytes caps fs.read and fs.read_env: scripts read small config files, not data.
+const MaxReadBytes = 1 << 20
+
+// sandboxedPath unpacks the single path argument of an fs builtin, resolves it and checks it.
+func sandboxedPath(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (s *evalState, abs, key string, err error) {
+	if s, err = stateFrom(th); err != nil {
+		return nil, "", "", err
+	}
+	var p string
+	if err := unpack(fn.Name(), args, kwargs, "path", &p); err != nil {
+		return nil, "", "", err
+	}
+	if p == "" {
+		return nil, "", "", fmt.Errorf("%s: path: empty", fn.Name())
+	}
+	abs = s.abs(th, p)
+	if key, err = s.sandbox(abs); err != nil {
+		return nil, "", "", fmt.Errorf("%s: %w", fn.Name(), err)
+	}
+	return s, abs, key, nil
+}
+
+func fsExists(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	_, abs, _, err := sandboxedPath(th, fn, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	_, err = os.Stat(abs)
+	return starlark.Bool(err == nil), nil
+}
+
+func fsIsDir(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	_, abs, _, err := sandboxedPath(th, fn, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(abs)
+	return starlark.Bool(err == nil && fi.IsDir()), nil
+}
+
+// fsGlob returns the sorted absolute paths matching pattern (Go's filepath.Match syntax;
+// no "**"). Matches that resolve outside the sandbox are left out.
+func fsGlob(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, err := stateFrom(th)
+	if err != nil {
+		return nil, err
+	}
+	var pattern string
+	if err := unpack(fn.Name(), args, kwargs, "pattern", &pattern); err != nil {
+		return nil, err
+	}
+	abs := s.abs(th, pattern)
+	if _, err := s.sandbox(staticPrefix(abs)); err != nil {
+		return nil, fmt.Errorf("%s: %w", fn.Name(), err)
+	}
+	matches, err := filepath.Glob(abs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: pattern %q: %w", fn.Name(), pattern, err)
+	}
+	out := make([]starlark.Value, 0, len(matches))
+	for _, m := range matches { // filepath.Glob returns them sorted
+		if _, err := s.sandbox(m); err == nil {
+			out = append(out, starlark.String(m))
+		}
+	}
+	return starlark.NewList(out), nil
+}
+
+// staticPrefix is the folder part of an absolute pattern before its first meta character.
+func staticPrefix(pattern string) string {
+	i := strings.IndexAny(pattern, `*?[\`)
+	if i < 0 {
+		return pattern
+	}
+	return filepath.Dir(pattern[:i])
+}
+
+// readCapped reads a sandboxed file, at most MaxReadBytes, and records it in the inputs.
+func readCapped(s *evalState, name, abs, key string) ([]byte, error) {
+	f, err := os.Open(abs)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no file %q", name, key)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxReadBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(data) > MaxReadBytes {
+		return nil, fmt.Errorf("%s: %q is larger than the %d-byte limit", name, key, MaxReadBytes)
+	}
+	s.recordFile(key, data)
+	return data, nil
+}
+
+func fsRead(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, abs, key, err := sandboxedPath(th, fn, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	data, err := readCapped(s, fn.Name(), abs, key)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.String(data), nil
+}
+
+// fsReadEnv reads a .env file into a dict: KEY=VALUE lines, "export " allowed, blank lines
+// and # comments skipped, values optionally quoted ('raw', "with \" \\ \n escapes").
+func fsReadEnv(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, abs, key, err := sandboxedPath(th, fn, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	data, err := readCapped(s, fn.Name(), abs, key)
+	if err != nil {
+		return nil, err
+	}
+	vars, err := parseEnvFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s:%w", fn.Name(), key, err)
+	}
+	d := starlark.NewDict(len(vars))
+	for _, kv := range vars {
+		if err := d.SetKey(starlark.String(kv[0]), starlark.String(kv[1])); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// parseEnvFile returns the variables of a .env file in file order; errors start with the
+// line number (":3: ...").
+func parseEnvFile(data []byte) ([][2]string, error) {
+	var out [][2]string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), MaxReadBytes+1)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t\"'") {
+			return nil, fmt.Errorf("%d: got %q, want KEY=VALUE", n, line)
+		}
+		v = strings.TrimSpace(v)
+		switch {
+		case len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'':
+			v = v[1 : len(v)-1]
+		case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':
+			v = strings.NewReplacer(`\n`, "\n", `\"`, `"`, `\\`, `\`).Replace(v[1 : len(v)-1])
+		case strings.HasPrefix(v, "'") || strings.HasPrefix(v, `"`):
+			return nil, fmt.Errorf("%d: unterminated quote in %q", n, line)
+		default:
+			if i := strings.Index(v, " #"); i >= 0 { // trailing comment after an unquoted value
+				v = strings.TrimSpace(v[:i])
+			}
+		}
+		out = append(out, [2]string{k, v})
+	}
+	return out, sc.Err()
+}
+
+// Interface guards.
+var _ Module = fsModule{}

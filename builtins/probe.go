@@ -1,0 +1,184 @@
+package builtins
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// probeModule provides readiness checks for program(ready = ...):
+// probe.tcp(port, host = "127.0.0.1"), probe.http(url, status = 200),
+// probe.exec(command), probe.log(pattern); each takes interval = "1s" (time between
+// tries) and timeout = "60s" (how long the process may take to become ready).
+type probeModule struct{}
+
+func (probeModule) Name() string { return "probe" }
+
+func (probeModule) Members() starlark.StringDict {
+	return starlark.StringDict{"probe": &starlarkstruct.Module{Name: "probe", Members: starlark.StringDict{
+		"tcp":  starlark.NewBuiltin("probe.tcp", probeTCP),
+		"http": starlark.NewBuiltin("probe.http", probeHTTP),
+		"exec": starlark.NewBuiltin("probe.exec", probeExec),
+		"log":  starlark.NewBuiltin("probe.log", probeLog),
+	}}}
+}
+
+// Probe timing defaults.
+const (
+	DefaultProbeInterval = time.Second
+	DefaultProbeTimeout  = 60 * time.Second
+)
+
+// probeValue is what probe.* return: an immutable plan.Probe.
+type probeValue struct{ p plan.Probe }
+
+// probeArgs unpacks the kind's own parameters followed by interval and timeout.
+func probeArgs(fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, p *plan.Probe, pairs ...any) error {
+	interval, timeout := durationArg(DefaultProbeInterval), durationArg(DefaultProbeTimeout)
+	pairs = append(pairs, "interval?", &interval, "timeout?", &timeout)
+	if err := unpack(fn.Name(), args, kwargs, pairs...); err != nil {
+		return err
+	}
+	if interval <= 0 {
+		return fmt.Errorf("%s: interval: got %s, want > 0", fn.Name(), time.Duration(interval))
+	}
+	p.Interval, p.Timeout = plan.Duration(interval), plan.Duration(timeout)
+	return nil
+}
+
+func probeTCP(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	p := plan.Probe{Kind: plan.ProbeTCP, Host: "127.0.0.1"}
+	if err := probeArgs(fn, args, kwargs, &p, "port", &p.Port, "host?", &p.Host); err != nil {
+		return nil, err
+	}
+	if p.Port < 1 || p.Port > 65535 {
+		return nil, fmt.Errorf("%s: port: got %d, want 1..65535", fn.Name(), p.Port)
+	}
+	if p.Host == "" {
+		return nil, fmt.Errorf("%s: host: empty", fn.Name())
+	}
+	return &probeValue{p}, nil
+}
+
+func probeHTTP(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	p := plan.Probe{Kind: plan.ProbeHTTP, Status: 200}
+	if err := probeArgs(fn, args, kwargs, &p, "url", &p.URL, "status?", &p.Status); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(p.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s: url: got %q, want an http:// or https:// URL", fn.Name(), p.URL)
+	}
+	if p.Status < 100 || p.Status > 599 {
+		return nil, fmt.Errorf("%s: status: got %d, want 100..599", fn.Name(), p.Status)
+	}
+	return &probeValue{p}, nil
+}
+
+func probeExec(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, err := stateFrom(th)
+	if err != nil {
+		return nil, err
+	}
+	p := plan.Probe{Kind: plan.ProbeExec}
+	var command commandArg
+	if err := probeArgs(fn, args, kwargs, &p, "command", &command); err != nil {
+		return nil, err
+	}
+	p.Command = command
+	if strings.Contains(p.Command[0], "/") && !filepath.IsAbs(p.Command[0]) {
+		p.Command[0] = s.abs(th, p.Command[0])
+	}
+	return &probeValue{p}, nil
+}
+
+func probeLog(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	p := plan.Probe{Kind: plan.ProbeLog}
+	if err := probeArgs(fn, args, kwargs, &p, "pattern", &p.Pattern); err != nil {
+		return nil, err
+	}
+	if p.Pattern == "" {
+		return nil, fmt.Errorf("%s: pattern: empty", fn.Name())
+	}
+	if _, err := regexp.Compile(p.Pattern); err != nil {
+		return nil, fmt.Errorf("%s: pattern: %w", fn.Name(), err)
+	}
+	return &probeValue{p}, nil
+}
+
+func (v *probeValue) String() string {
+	var arg string
+	switch v.p.Kind {
+	case plan.ProbeTCP:
+		arg = fmt.Sprintf("%d, host = %q", v.p.Port, v.p.Host)
+	case plan.ProbeHTTP:
+		arg = fmt.Sprintf("%q, status = %d", v.p.URL, v.p.Status)
+	case plan.ProbeExec:
+		arg = fmt.Sprintf("%q", v.p.Command)
+	case plan.ProbeLog:
+		arg = fmt.Sprintf("%q", v.p.Pattern)
+	}
+	return fmt.Sprintf("probe.%s(%s, interval = %q, timeout = %q)", v.p.Kind, arg, v.p.Interval, v.p.Timeout)
+}
+func (v *probeValue) Type() string          { return "probe" }
+func (v *probeValue) Freeze()               {} // immutable
+func (v *probeValue) Truth() starlark.Bool  { return true }
+func (v *probeValue) Hash() (uint32, error) { return starlark.String(v.String()).Hash() }
+
+func (v *probeValue) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "kind":
+		return starlark.String(v.p.Kind), nil
+	case "interval":
+		return starlark.String(v.p.Interval.String()), nil
+	case "timeout":
+		return starlark.String(v.p.Timeout.String()), nil
+	}
+	return nil, nil
+}
+
+func (v *probeValue) AttrNames() []string { return []string{"interval", "kind", "timeout"} }
+
+// probeArg is program(ready = ...): a probe value or None.
+type probeArg struct{ p *plan.Probe }
+
+func (a *probeArg) Unpack(v starlark.Value) error {
+	switch x := v.(type) {
+	case starlark.NoneType:
+		a.p = nil
+		return nil
+	case *probeValue:
+		p := x.p
+		a.p = &p
+		return nil
+	}
+	return fmt.Errorf("got %s, want probe.tcp(...), probe.http(...), probe.exec(...), probe.log(...) or None", v.Type())
+}
+
+// instance returns a copy for one process, so processes share nothing mutable.
+func (a probeArg) instance() *plan.Probe {
+	if a.p == nil {
+		return nil
+	}
+	p := *a.p
+	p.Command = append([]string(nil), a.p.Command...)
+	if len(p.Command) == 0 {
+		p.Command = nil
+	}
+	return &p
+}
+
+// Interface guards.
+var (
+	_ Module            = probeModule{}
+	_ starlark.HasAttrs = (*probeValue)(nil)
+	_ starlark.Unpacker = (*probeArg)(nil)
+)

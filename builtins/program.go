@@ -1,0 +1,299 @@
+package builtins
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// programModule provides program(name, command, ...): one plan.Program per process.
+type programModule struct{}
+
+func (programModule) Name() string { return "program" }
+
+func (programModule) Members() starlark.StringDict {
+	return starlark.StringDict{"program": starlark.NewBuiltin("program", programFn)}
+}
+
+var backoffs = []string{plan.BackoffLinear, plan.BackoffExponential}
+
+// programParams are program()'s keywords, as DESIGN.md names them; name and command may
+// also be given by position.
+var programParams = newParamSpec(2,
+	"name", "command", "directory", "env", "inherit_env", "user", "umask", "autostart", "autorestart",
+	"exit_codes", "start_secs", "start_retries", "stop_signal", "stop_timeout", "stop_as_group", "kill_as_group",
+	"priority", "numprocs", "numprocs_start", "process_name", "stdout", "stderr", "redirect_stderr",
+	"depends_on", "ready", "group", "backoff", "backoff_max",
+)
+
+// processNumEnv is the variable through which each instance sees its process_num.
+const processNumEnv = "STARVISOR_PROCESS_NUM"
+
+// declared is one program() call: its processes, and what is settled only after the
+// whole script ran (the group, and default logs, which follow supervisor(log_dir)).
+type declared struct {
+	name, group, pos string
+	numprocs         int
+	priority         int
+	defaultStdout    bool
+	defaultStderr    bool
+	instances        []plan.Program
+}
+
+// programArgs holds program()'s arguments in one allocation (each separate variable
+// would escape to the heap through unpack).
+type programArgs struct {
+	name, directory, user, processName, group string
+	command                                   commandArg
+	env                                       envArg
+	umask                                     umaskArg
+	stdout, stderr                            logArg
+	dependsOn                                 namesArg
+	ready                                     probeArg
+	redirectStderr                            bool
+	inheritEnv, autostart                     bool
+	autorestart                               restartArg
+	exitCodes                                 exitCodesArg
+	startSecs, startRetries                   intMin
+	stopSignal                                signalArg
+	stopTimeout, backoffMax                   durationArg
+	stopAsGroup, killAsGroup                  bool
+	priority                                  int
+	numprocs, numprocsStart                   intMin
+	backoff                                   oneOf
+}
+
+// programDefaults is plan.Defaults, computed once: program() copies what it keeps.
+var programDefaults = plan.Defaults()
+
+// Templates most programs use, parsed once.
+var (
+	defaultName         = mustTemplate("{name}")
+	defaultNumprocsName = mustTemplate("{name}_{num}")
+)
+
+func mustTemplate(src string) *template {
+	t, err := parseTemplate(src, "name", "num")
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// newProgramArgs returns supervisord's defaults, from plan.Defaults.
+func newProgramArgs() *programArgs {
+	d := &programDefaults
+	return &programArgs{
+		inheritEnv:    d.InheritEnv,
+		autostart:     d.Autostart,
+		autorestart:   restartArg(d.Autorestart),
+		exitCodes:     exitCodesArg(d.ExitCodes),
+		startSecs:     intMin{v: d.StartSecs, min: 0},
+		startRetries:  intMin{v: d.StartRetries, min: -1},
+		stopSignal:    signalArg(d.StopSignal),
+		stopTimeout:   durationArg(d.StopTimeout),
+		stopAsGroup:   d.StopAsGroup,
+		killAsGroup:   d.KillAsGroup,
+		priority:      d.Priority,
+		numprocs:      intMin{v: d.Numprocs, min: 1},
+		numprocsStart: intMin{v: d.NumprocsStart, min: 0},
+		backoff:       oneOf{v: d.Backoff, want: backoffs},
+		backoffMax:    durationArg(d.BackoffMax),
+	}
+}
+
+func programFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, err := stateFrom(th)
+	if err != nil {
+		return nil, err
+	}
+	if err := maxPositional(fn.Name(), args, 2); err != nil {
+		return nil, err
+	}
+	a := newProgramArgs()
+	if err := programParams.unpack(fn.Name(), args, kwargs,
+		&a.name, &a.command, &a.directory, &a.env, &a.inheritEnv, &a.user, &a.umask, &a.autostart,
+		&a.autorestart, &a.exitCodes, &a.startSecs, &a.startRetries, &a.stopSignal, &a.stopTimeout,
+		&a.stopAsGroup, &a.killAsGroup, &a.priority, &a.numprocs, &a.numprocsStart, &a.processName,
+		&a.stdout, &a.stderr, &a.redirectStderr, &a.dependsOn, &a.ready, &a.group, &a.backoff, &a.backoffMax,
+	); err != nil {
+		return nil, err
+	}
+	nameTmpl, err := a.check(fn.Name(), s)
+	if err != nil {
+		return nil, err
+	}
+	// Relative paths resolve against the calling file's folder; a bare command name stays
+	// for a PATH lookup at launch.
+	if argv0 := a.command[0]; strings.Contains(argv0, "/") && !filepath.IsAbs(argv0) {
+		a.command = append(commandArg{s.abs(th, argv0)}, a.command[1:]...)
+	}
+	if a.directory != "" {
+		a.directory = s.abs(th, a.directory)
+	}
+	d := a.declare(nameTmpl, posString(caller(th)))
+	s.programs = append(s.programs, d)
+	s.byName[d.name] = d
+	return d.value(), nil
+}
+
+// check rejects what no plan could hold, at the call site, and returns the parsed
+// process_name template.
+func (a *programArgs) check(fn string, s *evalState) (*template, error) {
+	fail := func(param, format string, args ...any) error {
+		return fmt.Errorf("%s: %s: %s", fn, param, fmt.Sprintf(format, args...))
+	}
+	if err := checkName(a.name); err != nil {
+		return nil, fail("name", "%v", err)
+	}
+	if a.group != "" {
+		if err := checkName(a.group); err != nil {
+			return nil, fail("group", "%v", err)
+		}
+	}
+	if prev, ok := s.programIndex(a.name); ok {
+		return nil, fail("name", "%q already declared at %s", a.name, prev.pos)
+	}
+	if _, ok := a.env[processNumEnv]; ok {
+		return nil, fail("env", "%s is set by starvisor for each process", processNumEnv)
+	}
+	if a.redirectStderr && a.stderr.set {
+		return nil, fail("stderr", "given together with redirect_stderr = True")
+	}
+	n := a.numprocs.v
+	t := defaultName
+	switch {
+	case a.processName != "":
+		var err error
+		if t, err = parseTemplate(a.processName, "name", "num"); err != nil {
+			return nil, fail("process_name", "%v", err)
+		}
+	case n > 1:
+		t = defaultNumprocsName
+	}
+	if n > 1 && !t.uses("num") {
+		return nil, fail("process_name", "%q has no {num}; with numprocs = %d the processes would share one name", t.src, n)
+	}
+	for i, l := range []*logValue{a.stdout.log, a.stderr.log} {
+		param := [...]string{"stdout", "stderr"}[i]
+		if l != nil && n > 1 && !l.tmpl.uses("num") && !l.tmpl.uses("process_name") {
+			return nil, fail(param, "log path %q has no {num} or {process_name}; with numprocs = %d the processes would share one file", l.path, n)
+		}
+	}
+	return t, nil
+}
+
+// declare expands the program into one plan.Program per process.
+func (a *programArgs) declare(nameTmpl *template, pos string) *declared {
+	n := a.numprocs.v
+	d := &declared{
+		name: a.name, group: a.group, pos: pos, numprocs: n, priority: a.priority,
+		defaultStdout: !a.stdout.set, defaultStderr: !a.stderr.set && !a.redirectStderr,
+		instances: make([]plan.Program, 0, n),
+	}
+	deps := []string(a.dependsOn)
+	if deps == nil {
+		deps = []string{}
+	}
+	for i := range n {
+		num := a.numprocsStart.v + i
+		pname := nameTmpl.expand(a.name, num, "")
+		env := make(map[string]string, len(a.env)+1)
+		maps.Copy(env, a.env)
+		env[processNumEnv] = strconv.Itoa(num)
+		d.instances = append(d.instances, plan.Program{
+			Name:           a.name,
+			ProcessName:    pname,
+			ProcessNum:     num,
+			Group:          a.group,
+			Command:        append([]string(nil), a.command...),
+			Directory:      a.directory,
+			Env:            env,
+			InheritEnv:     a.inheritEnv,
+			User:           a.user,
+			Umask:          string(a.umask),
+			Autostart:      a.autostart,
+			Autorestart:    string(a.autorestart),
+			ExitCodes:      append([]int{}, a.exitCodes...),
+			StartSecs:      a.startSecs.v,
+			StartRetries:   a.startRetries.v,
+			Backoff:        a.backoff.v,
+			BackoffMax:     plan.Duration(a.backoffMax),
+			StopSignal:     string(a.stopSignal),
+			StopTimeout:    plan.Duration(a.stopTimeout),
+			StopAsGroup:    a.stopAsGroup,
+			KillAsGroup:    a.killAsGroup,
+			Priority:       a.priority,
+			Numprocs:       n,
+			NumprocsStart:  a.numprocsStart.v,
+			Stdout:         instanceLog(a.stdout.log, a.name, num, pname),
+			Stderr:         instanceLog(a.stderr.log, a.name, num, pname),
+			RedirectStderr: a.redirectStderr,
+			DependsOn:      append([]string{}, deps...),
+			Ready:          a.ready.instance(),
+			Pos:            pos,
+		})
+	}
+	return d
+}
+
+// value is what program() returns: a frozen struct, usable in depends_on.
+func (d *declared) value() starlark.Value {
+	names := make(starlark.Tuple, len(d.instances))
+	for i := range d.instances {
+		names[i] = starlark.String(d.instances[i].ProcessName)
+	}
+	group := d.group
+	if group == "" && d.numprocs > 1 {
+		group = d.name // settled for good in build, unless a group() lists the program
+	}
+	v := starlarkstruct.FromStringDict(programTag, starlark.StringDict{
+		"name":          starlark.String(d.name),
+		"process_names": names,
+		"numprocs":      starlark.MakeInt(d.numprocs),
+		"group":         starlark.String(group),
+		"priority":      starlark.MakeInt(d.priority),
+	})
+	v.Freeze()
+	return v
+}
+
+// instanceLog fills in a log spec for one process; nil stays nil.
+func instanceLog(l *logValue, name string, num int, processName string) *plan.Log {
+	if l == nil {
+		return nil
+	}
+	return &plan.Log{
+		Path:       l.tmpl.expand(name, num, processName),
+		MaxBytes:   l.maxBytes,
+		Backups:    l.backups,
+		Timestamps: l.timestamps,
+	}
+}
+
+// checkName accepts program and group names that CLI selectors can address ("group:name").
+func checkName(name string) error {
+	if name == "" {
+		return fmt.Errorf("empty")
+	}
+	if strings.ContainsAny(name, ":/*\\ \t\n{}") {
+		return fmt.Errorf("got %q, want a name without ':', '/', '*', '\\', braces or blanks", name)
+	}
+	return nil
+}
+
+// programIndex finds an earlier program() call by name.
+func (s *evalState) programIndex(name string) (*declared, bool) {
+	d, ok := s.byName[name]
+	return d, ok
+}
+
+// Interface guards.
+var _ Module = programModule{}

@@ -1,0 +1,83 @@
+package builtins_test
+
+import (
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+func TestProgramStar(t *testing.T) { runStar(t, "program") }
+
+func TestProgramPlan(t *testing.T) {
+	is := is.New(t)
+	p, root := evalTxtar(t, `
+-- deploy.star --
+program(name = "web", command = "bin/web --port '80 80'", directory = "srv",
+        stdout = log("log/web.out", max_bytes = "10MB", backups = 3, timestamps = True))
+program(name = "worker", command = ["python3", "-m", "w"], numprocs = 2, numprocs_start = 1,
+        stdout = log("log/{name}-{num:02}.out"), depends_on = ["web"], autorestart = False,
+        stop_signal = "sigquit", stop_timeout = 3, start_retries = -1)
+supervisor(log_dir = "logs")  # after program(): default logs still follow it
+`)
+	is.Equal(len(p.Programs), 3)
+	web, ok := p.Lookup("web")
+	is.True(ok)
+	is.Equal(web.Command, []string{root + "/bin/web", "--port", "80 80"}) // relative argv[0] resolved, quotes kept
+	is.Equal(web.Directory, root+"/srv")
+	is.Equal(*web.Stdout, plan.Log{Path: root + "/log/web.out", MaxBytes: 10 << 20, Backups: 3, Timestamps: true})
+	is.Equal(web.Stderr.Path, root+"/logs/web.err.log") // default log in the final log_dir
+	is.Equal(web.Pos, "deploy.star:1:8")
+	is.Equal(web.Env, map[string]string{"STARVISOR_PROCESS_NUM": "0"})
+	is.True(web.Hash != "") // Finish()ed
+
+	w2, ok := p.Lookup("worker_2")
+	is.True(ok)
+	is.Equal(w2.Command, []string{"python3", "-m", "w"}) // a bare name stays for PATH lookup
+	is.Equal(w2.ProcessNum, 2)
+	is.Equal(w2.Group, "worker") // numprocs > 1 forms a group named after the program
+	is.Equal(w2.Env["STARVISOR_PROCESS_NUM"], "2")
+	is.Equal(w2.Stdout.Path, root+"/log/worker-02.out")
+	is.Equal(w2.Autorestart, plan.RestartNever)
+	is.Equal(w2.StopSignal, "QUIT")
+	is.Equal(w2.StopTimeout.D().Seconds(), 3.0)
+	is.Equal(w2.StartRetries, -1)
+	is.Equal(w2.DependsOn, []string{"web"})
+	is.Equal(w2.Pos, "deploy.star:3:8")
+	is.Equal(p.Programs[0].ProcessName, "web") // start order: web before what depends on it
+	is.Equal(p.Supervisor.LogDir, root+"/logs")
+	is.Equal(p.Supervisor.Socket, root+"/run/starvisor.sock")
+}
+
+func TestProgramDefaults(t *testing.T) {
+	is := is.New(t)
+	p, root := evalTxtar(t, `
+-- deploy.star --
+program(name = "a", command = "a")
+`)
+	want := plan.Defaults()
+	want.Name, want.ProcessName, want.Command = "a", "a", []string{"a"}
+	want.Env = map[string]string{"STARVISOR_PROCESS_NUM": "0"}
+	want.Stdout = plan.DefaultLog(root + "/log/a.log")
+	want.Stderr = plan.DefaultLog(root + "/log/a.err.log")
+	want.Pos = "deploy.star:1:8"
+	got := p.Programs[0]
+	want.Hash = got.Hash
+	is.Equal(got, want)
+}
+
+func TestProgramRedirectStderr(t *testing.T) {
+	is := is.New(t)
+	p, _ := evalTxtar(t, `
+-- deploy.star --
+program(name = "a", command = "a", redirect_stderr = True)
+program(name = "b", command = "b", stdout = None, stderr = None)
+`)
+	a, _ := p.Lookup("a")
+	is.True(a.RedirectStderr)
+	is.Equal(a.Stderr, nil) // goes to stdout's log
+	b, _ := p.Lookup("b")
+	is.Equal(b.Stdout, nil) // discarded
+	is.Equal(b.Stderr, nil)
+}

@@ -1,0 +1,37 @@
+package builtins_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+func TestSupervisorStar(t *testing.T) { runStar(t, "supervisor") }
+
+func TestSupervisorSettings(t *testing.T) {
+	is := is.New(t)
+	p, root := evalTxtar(t, `
+-- deploy.star --
+supervisor(socket = "run/s.sock", log_dir = "../logs")
+`)
+	is.Equal(p.Supervisor, plan.Supervisor{
+		Socket:   root + "/run/s.sock",
+		Pidfile:  root + "/run/starvisor.pid", // defaults for what is not given
+		LogDir:   filepath.Join(filepath.Dir(root), "logs"),
+		StateDir: root + "/run",
+	})
+
+	p, root = evalTxtar(t, `
+-- deploy.star --
+`)
+	is.Equal(p.Supervisor, plan.Supervisor{
+		Socket: root + "/run/starvisor.sock", Pidfile: root + "/run/starvisor.pid",
+		LogDir: root + "/log", StateDir: root + "/run",
+	})
+	is.Equal(p.Entry, "deploy.star")
+	is.Equal(p.Root, root)
+	is.Equal(len(p.Programs), 0)
+}

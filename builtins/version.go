@@ -1,0 +1,192 @@
+package builtins
+
+import (
+	"cmp"
+	"fmt"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
+)
+
+// versionModule provides version.parse(s) and version.latest(paths_or_names), to pick
+// code versions such as your_project_v10 over your_project_v9.
+type versionModule struct{}
+
+func (versionModule) Name() string { return "version" }
+
+func (versionModule) Members() starlark.StringDict {
+	return starlark.StringDict{"version": &starlarkstruct.Module{Name: "version", Members: starlark.StringDict{
+		"parse":  starlark.NewBuiltin("version.parse", versionParse),
+		"latest": starlark.NewBuiltin("version.latest", versionLatest),
+	}}}
+}
+
+// Version is a semantic version: it compares by major, minor, patch, then a release above
+// any of its pre-releases, then pre-release text.
+type Version struct {
+	Major, Minor, Patch int
+	Pre                 string
+	src                 string
+}
+
+var (
+	versionRE  = regexp.MustCompile(`^[vV]?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?$`)
+	embeddedRE = regexp.MustCompile(`(\d+)(?:\.(\d+))?(?:\.(\d+))?`)
+)
+
+// parseVersion reads "1", "1.2", "v1.2.3" or "1.2.3-rc1".
+func parseVersion(s string) (Version, error) {
+	m := versionRE.FindStringSubmatch(s)
+	if m == nil {
+		return Version{}, fmt.Errorf("got %q, want a version such as \"1.2.3\"", s)
+	}
+	v, err := fromParts(m[1:4])
+	v.Pre, v.src = m[4], s
+	return v, err
+}
+
+func fromParts(parts []string) (Version, error) {
+	var n [3]int
+	for i, p := range parts {
+		if p == "" {
+			continue
+		}
+		x, err := strconv.Atoi(p)
+		if err != nil {
+			return Version{}, fmt.Errorf("version part %q: %w", p, err)
+		}
+		n[i] = x
+	}
+	return Version{Major: n[0], Minor: n[1], Patch: n[2]}, nil
+}
+
+// embeddedVersion finds the last version-looking run of digits in a path's base name:
+// "your_project_v10" -> 10.0.0, "/opt/app-1.2.3" -> 1.2.3.
+func embeddedVersion(p string) (Version, bool) {
+	base := path.Base(strings.TrimRight(p, "/"))
+	all := embeddedRE.FindAllStringSubmatch(base, -1)
+	if all == nil {
+		return Version{}, false
+	}
+	v, err := fromParts(all[len(all)-1][1:4])
+	v.src = p
+	return v, err == nil
+}
+
+func compareVersions(a, b Version) int {
+	if c := cmp.Compare(a.Major, b.Major); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Minor, b.Minor); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Patch, b.Patch); c != 0 {
+		return c
+	}
+	switch {
+	case a.Pre == b.Pre:
+		return 0
+	case a.Pre == "":
+		return 1
+	case b.Pre == "":
+		return -1
+	}
+	return strings.Compare(a.Pre, b.Pre)
+}
+
+func versionParse(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var s string
+	if err := unpack(fn.Name(), args, kwargs, "s", &s); err != nil {
+		return nil, err
+	}
+	v, err := parseVersion(s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn.Name(), err)
+	}
+	return &v, nil
+}
+
+// versionLatest returns the item whose base name holds the highest version; items with
+// no version are skipped; on a tie the later item in sorted order wins, so the answer
+// does not depend on the order of the list.
+func versionLatest(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var items stringList
+	if err := unpack(fn.Name(), args, kwargs, "paths_or_names", &items); err != nil {
+		return nil, err
+	}
+	var best Version
+	found := false
+	for _, it := range items {
+		v, ok := embeddedVersion(it)
+		if !ok {
+			continue
+		}
+		if !found || compareVersions(v, best) > 0 || (compareVersions(v, best) == 0 && it > best.src) {
+			best, found = v, true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("%s: no version number in any of %d names", fn.Name(), len(items))
+	}
+	return starlark.String(best.src), nil
+}
+
+func (v *Version) String() string {
+	s := fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
+	if v.Pre != "" {
+		s += "-" + v.Pre
+	}
+	return s
+}
+func (v *Version) Type() string          { return "version" }
+func (v *Version) Freeze()               {} // immutable
+func (v *Version) Truth() starlark.Bool  { return true }
+func (v *Version) Hash() (uint32, error) { return starlark.String(v.String()).Hash() }
+
+func (v *Version) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "major":
+		return starlark.MakeInt(v.Major), nil
+	case "minor":
+		return starlark.MakeInt(v.Minor), nil
+	case "patch":
+		return starlark.MakeInt(v.Patch), nil
+	case "pre":
+		return starlark.String(v.Pre), nil
+	}
+	return nil, nil
+}
+
+func (v *Version) AttrNames() []string { return []string{"major", "minor", "patch", "pre"} }
+
+// CompareSameType makes versions work with <, ==, sorted() and max().
+func (v *Version) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
+	c := compareVersions(*v, *y.(*Version))
+	switch op {
+	case syntax.EQL:
+		return c == 0, nil
+	case syntax.NEQ:
+		return c != 0, nil
+	case syntax.LT:
+		return c < 0, nil
+	case syntax.LE:
+		return c <= 0, nil
+	case syntax.GT:
+		return c > 0, nil
+	case syntax.GE:
+		return c >= 0, nil
+	}
+	return false, fmt.Errorf("version: unsupported comparison %s", op)
+}
+
+// Interface guards.
+var (
+	_ Module              = versionModule{}
+	_ starlark.HasAttrs   = (*Version)(nil)
+	_ starlark.Comparable = (*Version)(nil)
+)

@@ -1,0 +1,5 @@
+package builtins_test
+
+import "testing"
+
+func TestVersionStar(t *testing.T) { runStar(t, "version") }

@@ -1,0 +1,129 @@
+// Package app is the starvisor command line: kong parses the flags, one struct per verb
+// calls into builtins and engine, and prints. It holds no logic beyond presentation.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/alecthomas/kong"
+)
+
+// Exit codes (DESIGN.md "The control API and CLI").
+const (
+	ExitOK          = 0
+	ExitFailure     = 1 // script or validation error, check problems, failed action
+	ExitUsage       = 2
+	ExitUnreachable = 3 // cannot reach the daemon
+)
+
+// CLI is the whole command line: one field per verb.
+type CLI struct {
+	Plan    PlanCmd    `cmd:"" help:"Evaluate the deploy script and print the plan; starts nothing."`
+	Check   CheckCmd   `cmd:"" help:"Evaluate, validate and check the plan against this machine."`
+	Up      UpCmd      `cmd:"" help:"Run the programs of the deploy script in the foreground."`
+	Version VersionCmd `cmd:"" help:"Print the version."`
+}
+
+// Deps is what the verbs need from the outside world, so tests can run them in-process.
+type Deps struct {
+	Stdout, Stderr io.Writer
+	LookupEnv      func(string) (string, bool)
+	// Signals delivers the given signals until stop is called.
+	Signals func(sigs ...os.Signal) (c <-chan os.Signal, stop func())
+}
+
+// Main runs the CLI with the process's streams, environment and signals, and returns the
+// exit code.
+func Main(args []string) int {
+	return Run(args, &Deps{
+		Stdout:    os.Stdout,
+		Stderr:    os.Stderr,
+		LookupEnv: os.LookupEnv,
+		Signals:   notify,
+	})
+}
+
+func notify(sigs ...os.Signal) (<-chan os.Signal, func()) {
+	c := make(chan os.Signal, 8)
+	signal.Notify(c, sigs...)
+	return c, func() { signal.Stop(c) }
+}
+
+// kongExit carries an exit requested by kong (after --help) out of the parser.
+type kongExit int
+
+// Run parses args, runs the chosen verb with d, and returns the exit code.
+func Run(args []string, d *Deps) (code int) {
+	var cli CLI
+	k, err := kong.New(&cli,
+		kong.Name("starvisor"),
+		kong.Description("Run and watch services described by a Starlark deploy script."),
+		kong.Writers(d.Stdout, d.Stderr),
+		kong.Exit(func(c int) { panic(kongExit(c)) }),
+	)
+	if err != nil {
+		fmt.Fprintf(d.Stderr, "starvisor: %v\n", err)
+		return ExitFailure
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c, ok := r.(kongExit)
+			if !ok {
+				panic(r)
+			}
+			code = int(c)
+			if code != ExitOK {
+				code = ExitUsage
+			}
+		}
+	}()
+	ctx, err := k.Parse(args)
+	if err != nil {
+		fmt.Fprintf(d.Stderr, "starvisor: %v\n", err)
+		fmt.Fprintln(d.Stderr, "run 'starvisor --help' for usage")
+		return ExitUsage
+	}
+	return exitCode(ctx.Run(d), d.Stderr)
+}
+
+// exitError is an error with its exit code. A nil err means the verb already printed
+// everything the user needs to see.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// reported is the error for a failure whose details are already on the screen.
+func reported(code int) error { return &exitError{code: code} }
+
+func usageError(err error) error { return &exitError{code: ExitUsage, err: err} }
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitFailure
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+		if ee.err == nil {
+			return code
+		}
+		err = ee.err
+	}
+	fmt.Fprintf(stderr, "starvisor: %v\n", err)
+	return code
+}

@@ -1,0 +1,70 @@
+package app
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+// run runs the CLI in-process with a fixed environment.
+func run(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = Run(args, &Deps{
+		Stdout: &out, Stderr: &errOut,
+		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		Signals:   notify,
+	})
+	return code, out.String(), errOut.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.star", `program(name = "web", command = ["/bin/sh"], stdout = None)`+"\n")
+	bad := write("bad.star", "program(\n")
+	missingCmd := write("missing.star", `program(name = "web", command = ["no-such-tool-x"], stdout = None)`+"\n")
+	env := map[string]string{"PATH": "/usr/bin:/bin"}
+
+	for _, c := range []struct {
+		name     string
+		args     []string
+		code     int
+		out, err string // regexps; "" means must be empty
+	}{
+		{"no verb", nil, ExitUsage, "", "expected one of"},
+		{"unknown flag", []string{"plan", "--nope"}, ExitUsage, "", "unknown flag --nope"},
+		{"bad --lib", []string{"plan", "-f", good, "--lib", "nodir"}, ExitUsage, "", "nodir"},
+		{"help", []string{"--help"}, ExitOK, "Usage: starvisor", ""},
+		{"version", []string{"version"}, ExitOK, `^starvisor \S+\n$`, ""},
+		{"plan", []string{"plan", "-f", good}, ExitOK, `(?m)^web\s+/bin/sh\s`, ""},
+		{"plan json", []string{"plan", "-f", good, "--json"}, ExitOK, `"process_name": "web"`, ""},
+		{"plan syntax error", []string{"plan", "-f", bad}, ExitFailure, "", `(?m)^bad.star:2:1: `},
+		{"plan missing file", []string{"plan", "-f", filepath.Join(dir, "nope.star")}, ExitFailure, "", "nope.star"},
+		{"check ok", []string{"check", "-f", good}, ExitOK, "^ok: 1 program\n$", ""},
+		{"check problem", []string{"check", "-f", missingCmd}, ExitFailure, "", `program "web": command: "no-such-tool-x" not found in PATH`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := run(t, env, c.args...)
+			if code != c.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, c.code, errOut)
+			}
+			for _, s := range []struct{ what, got, want string }{{"stdout", out, c.out}, {"stderr", errOut, c.err}} {
+				if s.want == "" && s.got != "" {
+					t.Errorf("%s = %q, want it empty", s.what, s.got)
+				}
+				if s.want != "" && !regexp.MustCompile(s.want).MatchString(s.got) {
+					t.Errorf("%s = %q, want a match for %q", s.what, s.got, s.want)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,195 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// CheckCmd evaluates and validates the script, then checks the plan against this machine.
+type CheckCmd struct {
+	scriptFlags `embed:""`
+}
+
+// Run prints every problem, or "ok: N programs".
+func (c *CheckCmd) Run(d *Deps) error {
+	p, err := c.eval(context.Background(), d)
+	if err != nil {
+		return err
+	}
+	problems := machineProblems(p, d.LookupEnv)
+	for _, pb := range problems {
+		fmt.Fprintln(d.Stderr, pb)
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(d.Stderr, "check: %s\n", plural(len(problems), "problem"))
+		return reported(ExitFailure)
+	}
+	fmt.Fprintf(d.Stdout, "ok: %s\n", strings.SplitN(counts(p), ",", 2)[0])
+	return nil
+}
+
+// Permission bits for syscall.Access.
+const (
+	accessW = 0x2
+	accessX = 0x1
+)
+
+// machineProblems checks what validation cannot: that the plan fits this machine. Each
+// problem reads "POS: program \"x\": what"; instances of one program share messages, so
+// duplicates are dropped.
+func machineProblems(p *plan.Plan, lookupEnv func(string) (string, bool)) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, pr := range p.Programs {
+		for _, msg := range programProblems(pr, lookupEnv) {
+			line := fmt.Sprintf("program %q: %s", pr.Name, msg)
+			if pr.Pos != "" {
+				line = pr.Pos + ": " + line
+			}
+			if !seen[line] {
+				seen[line] = true
+				out = append(out, line)
+			}
+		}
+	}
+	return out
+}
+
+func programProblems(pr plan.Program, lookupEnv func(string) (string, bool)) []string {
+	var msgs []string
+	if len(pr.Command) > 0 {
+		if err := checkCommand(pr, lookupEnv); err != nil {
+			msgs = append(msgs, "command: "+err.Error())
+		}
+	}
+	if pr.Directory != "" {
+		if err := checkDir(pr.Directory); err != nil {
+			msgs = append(msgs, "directory: "+err.Error())
+		}
+	}
+	for _, l := range []struct {
+		stream string
+		log    *plan.Log
+	}{{"stdout", pr.Stdout}, {"stderr", pr.Stderr}} {
+		if l.log == nil {
+			continue
+		}
+		if err := checkLogFolder(filepath.Dir(l.log.Path)); err != nil {
+			msgs = append(msgs, l.stream+" log: "+err.Error())
+		}
+	}
+	if pr.User != "" {
+		if err := checkUser(pr.User); err != nil {
+			msgs = append(msgs, "user: "+err.Error())
+		}
+	}
+	return msgs
+}
+
+// checkCommand finds command[0] the way the launcher will: a bare name through the PATH
+// the program will see (its own env, else the daemon's), a path as it is.
+func checkCommand(pr plan.Program, lookupEnv func(string) (string, bool)) error {
+	name := pr.Command[0]
+	if strings.Contains(name, "/") {
+		return checkExecutable(name)
+	}
+	path, ok := pr.Env["PATH"]
+	if !ok && pr.InheritEnv {
+		path, _ = lookupEnv("PATH")
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue // the launcher does not resolve names against its working directory
+		}
+		if checkExecutable(filepath.Join(dir, name)) == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q not found in PATH", name)
+}
+
+func checkExecutable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		if missing(err) {
+			return fmt.Errorf("%s: no such file", path)
+		}
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s: is a directory", path)
+	}
+	if fi.Mode()&0o111 == 0 || syscall.Access(path, accessX) != nil {
+		return fmt.Errorf("%s: not executable", path)
+	}
+	return nil
+}
+
+func checkDir(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		if missing(err) {
+			return fmt.Errorf("%s: no such directory", path)
+		}
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: not a directory", path)
+	}
+	return nil
+}
+
+// checkLogFolder accepts a folder that exists and is writable, or one whose nearest
+// existing ancestor is a writable folder (the log writer creates the rest).
+func checkLogFolder(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if missing(err) {
+			if d == filepath.Dir(d) {
+				return fmt.Errorf("folder %s: no existing ancestor", dir)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("folder %s: %w", dir, err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("folder %s: %s is not a directory", dir, d)
+		}
+		if syscall.Access(d, accessW) != nil {
+			if d == dir {
+				return fmt.Errorf("folder %s: not writable", dir)
+			}
+			return fmt.Errorf("folder %s cannot be created: %s is not writable", dir, d)
+		}
+		return nil
+	}
+}
+
+func checkUser(name string) error {
+	if _, err := strconv.Atoi(name); err == nil {
+		if _, err := user.LookupId(name); err != nil {
+			return fmt.Errorf("unknown user id %s", name)
+		}
+		return nil
+	}
+	if _, err := user.Lookup(name); err != nil {
+		return fmt.Errorf("unknown user %q", name)
+	}
+	return nil
+}
+
+// missing reports a path that does not exist, including one below a file (ENOTDIR).
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}

@@ -1,0 +1,78 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+func TestMachineProblems(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	is.NoErr(os.MkdirAll(bin, 0o755))
+	is.NoErr(os.WriteFile(filepath.Join(bin, "tool"), []byte("#!/bin/sh\n"), 0o755))
+	is.NoErr(os.WriteFile(filepath.Join(bin, "data"), []byte("x"), 0o644))
+	is.NoErr(os.WriteFile(filepath.Join(dir, "afile"), []byte("x"), 0o644))
+
+	prog := func(name string, cmd ...string) plan.Program {
+		pr := plan.Defaults()
+		pr.Name, pr.ProcessName, pr.Command, pr.Pos = name, name, cmd, "deploy.star:1:1"
+		pr.Stdout = plan.DefaultLog(filepath.Join(dir, "log", "new", name+".log")) // creatable
+		return pr
+	}
+	ok1 := prog("ok1", "tool") // bare name found in the daemon's PATH
+	ok2 := prog("ok2", "tool") // bare name found in the program's own PATH
+	ok2.Env["PATH"] = bin
+	ok2.InheritEnv = false
+	missing := prog("missing", "tool") // own PATH without it
+	missing.Env["PATH"] = dir
+	noFile := prog("nofile", filepath.Join(bin, "gone"))
+	notExec := prog("notexec", filepath.Join(bin, "data"))
+	isDir := prog("isdir", bin)
+	badDir := prog("baddir", "tool")
+	badDir.Directory = filepath.Join(dir, "nowhere")
+	badLog := prog("badlog", "tool")
+	badLog.Stderr = plan.DefaultLog(filepath.Join(dir, "afile", "x", "e.log"))
+	badUser := prog("baduser", "tool")
+	badUser.User = "no-such-user-starvisor"
+	inst0, inst1 := prog("inst", "nope"), prog("inst", "nope") // one message for both instances
+	inst1.ProcessName = "inst_1"
+
+	p := &plan.Plan{Programs: []plan.Program{ok1, ok2, missing, noFile, notExec, isDir, badDir, badLog, badUser, inst0, inst1}}
+	env := func(k string) (string, bool) {
+		if k == "PATH" {
+			return "relative:" + bin, true
+		}
+		return "", false
+	}
+	got := machineProblems(p, env)
+	want := []string{
+		`deploy.star:1:1: program "missing": command: "tool" not found in PATH`,
+		`deploy.star:1:1: program "nofile": command: ` + bin + `/gone: no such file`,
+		`deploy.star:1:1: program "notexec": command: ` + bin + `/data: not executable`,
+		`deploy.star:1:1: program "isdir": command: ` + bin + `: is a directory`,
+		`deploy.star:1:1: program "baddir": directory: ` + dir + `/nowhere: no such directory`,
+		`deploy.star:1:1: program "badlog": stderr log: folder ` + dir + `/afile/x: ` + dir + `/afile is not a directory`,
+		`deploy.star:1:1: program "baduser": user: unknown user "no-such-user-starvisor"`,
+		`deploy.star:1:1: program "inst": command: "nope" not found in PATH`,
+	}
+	is.Equal(strings.Join(got, "\n"), strings.Join(want, "\n"))
+}
+
+func TestLogFolderNotWritable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root can write anywhere")
+	}
+	is := is.New(t)
+	ro := filepath.Join(t.TempDir(), "ro")
+	is.NoErr(os.Mkdir(ro, 0o555))
+	err := checkLogFolder(filepath.Join(ro, "log"))
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "cannot be created: "+ro+" is not writable"))
+}

@@ -1,0 +1,161 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// PlanCmd evaluates the script and prints the plan. It starts nothing.
+type PlanCmd struct {
+	scriptFlags `embed:""`
+	JSON        bool `name:"json" help:"Print the plan as JSON."`
+}
+
+// Run prints the plan as a table, or as JSON with --json.
+func (c *PlanCmd) Run(d *Deps) error {
+	p, err := c.eval(context.Background(), d)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		b, err := p.JSON()
+		if err != nil {
+			return fmt.Errorf("plan: %w", err)
+		}
+		_, err = d.Stdout.Write(b)
+		return err
+	}
+	return writeTable(d.Stdout, p)
+}
+
+// commandWidth caps the COMMAND column so a long argv does not push the others off screen.
+const commandWidth = 72
+
+// writeTable prints one row per process; paths near the root are shown relative to it.
+func writeTable(w io.Writer, p *plan.Plan) error {
+	fmt.Fprintf(w, "root: %s\n", p.Root)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCOMMAND\tCODE\tPRIORITY\tAUTORESTART\tLOG")
+	for _, pr := range p.Programs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n",
+			pr.ProcessName,
+			truncate(commandCell(p.Root, pr.Command), commandWidth),
+			codeCell(p.Root, pr),
+			pr.Priority,
+			pr.Autorestart,
+			logCell(p.Root, pr))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, counts(p))
+	return err
+}
+
+func commandCell(root string, argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		parts[i] = quoteArg(shortPath(root, a))
+	}
+	return strings.Join(parts, " ")
+}
+
+// codeCell is where the code comes from: PYTHONPATH when set, else the working directory.
+func codeCell(root string, pr plan.Program) string {
+	if pp := pr.Env["PYTHONPATH"]; pp != "" {
+		dirs := filepath.SplitList(pp)
+		for i, d := range dirs {
+			dirs[i] = shortPath(root, d)
+		}
+		return strings.Join(dirs, string(filepath.ListSeparator))
+	}
+	if pr.Directory != "" {
+		return shortPath(root, pr.Directory)
+	}
+	return "-"
+}
+
+func logCell(root string, pr plan.Program) string {
+	if pr.Stdout == nil {
+		return "-"
+	}
+	s := shortPath(root, pr.Stdout.Path)
+	if pr.RedirectStderr {
+		s += " (+stderr)"
+	}
+	return s
+}
+
+// shortPath shows an absolute path relative to root when it lies under root or under its
+// parent (the bundle layout keeps the script in etc/ beside the code); others stay absolute.
+func shortPath(root, path string) string {
+	if !filepath.IsAbs(path) || root == "" {
+		return path
+	}
+	rel, err := filepath.Rel(root, path)
+	if err != nil {
+		return path
+	}
+	up := strings.Count(rel+string(filepath.Separator), ".."+string(filepath.Separator))
+	if !strings.HasPrefix(rel, "..") {
+		up = 0
+	}
+	if up > 1 {
+		return path
+	}
+	return rel
+}
+
+// quoteArg quotes an argument the way a POSIX shell would need it, so a command can be
+// read (and pasted) as one line.
+func quoteArg(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n\"'\\$`;&|<>()*?[]{}~#!") {
+		return s
+	}
+	if !strings.Contains(s, "'") {
+		return "'" + s + "'"
+	}
+	return strconv.Quote(s)
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// counts sums up the plan: programs, processes, and groups (explicit ones and those that
+// numprocs makes implicitly).
+func counts(p *plan.Plan) string {
+	names, groups := map[string]bool{}, map[string]bool{}
+	for _, pr := range p.Programs {
+		names[pr.Name] = true
+		if pr.Group != "" {
+			groups[pr.Group] = true
+		}
+	}
+	for _, g := range p.Groups {
+		groups[g.Name] = true
+	}
+	return fmt.Sprintf("%s, %s, %s",
+		plural(len(names), "program"), plural(len(p.Programs), "process"), plural(len(groups), "group"))
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	if strings.HasSuffix(word, "s") {
+		return fmt.Sprintf("%d %ses", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,77 @@
+package app
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+func TestShortPath(t *testing.T) {
+	for _, c := range []struct{ root, path, want string }{
+		{"/b/etc", "/b/etc/deploy.star", "deploy.star"},
+		{"/b/etc", "/b/etc", "."},
+		{"/b/etc", "/b/envs/base/bin/python", "../envs/base/bin/python"}, // bundle sibling
+		{"/b/etc", "/usr/bin/python3", "/usr/bin/python3"},               // elsewhere: absolute
+		{"/b/etc", "python3", "python3"},                                 // bare names stay
+		{"/b/etc", "/b/etc/..foo/x", "..foo/x"},                          // a folder named ..foo is under root
+	} {
+		if got := shortPath(c.root, c.path); got != c.want {
+			t.Errorf("shortPath(%q, %q) = %q, want %q", c.root, c.path, got, c.want)
+		}
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	is := is.New(t)
+	web := plan.Defaults()
+	web.Name, web.ProcessName = "web", "web"
+	web.Command = []string{"/b/etc/bin/server", "--title", "my site"}
+	web.Directory = "/b/etc/www"
+	web.Priority = 10
+	web.Autorestart = plan.RestartAlways
+	web.Stdout = plan.DefaultLog("/b/log/web.log")
+	web.RedirectStderr = true
+	w0 := plan.Defaults()
+	w0.Name, w0.ProcessName = "worker", "worker_0"
+	w0.Command = []string{"python3", "-m", "app.worker"}
+	w0.Env = map[string]string{"PYTHONPATH": "/b/v2:/opt/lib"}
+	w0.Stdout = nil
+	w0.Group = "worker" // numprocs makes a group of the program's name
+	w1 := w0
+	w1.ProcessName = "worker_1"
+	p := &plan.Plan{Root: "/b/etc", Programs: []plan.Program{web, w0, w1}, Groups: []plan.Group{{Name: "front"}}}
+
+	var out bytes.Buffer
+	is.NoErr(writeTable(&out, p))
+	is.Equal(out.String(), `root: /b/etc
+NAME      COMMAND                       CODE            PRIORITY  AUTORESTART  LOG
+web       bin/server --title 'my site'  www             10        true         ../log/web.log (+stderr)
+worker_0  python3 -m app.worker         ../v2:/opt/lib  999       unexpected   -
+worker_1  python3 -m app.worker         ../v2:/opt/lib  999       unexpected   -
+2 programs, 3 processes, 2 groups
+`)
+}
+
+func TestTruncateKeepsWidth(t *testing.T) {
+	is := is.New(t)
+	is.Equal(truncate("abcdef", 6), "abcdef")
+	is.Equal(truncate("abcdefg", 6), "abcde…")
+	is.Equal(len([]rune(truncate("ééééééééé", 4))), 4)
+}
+
+func TestQuoteArg(t *testing.T) {
+	for in, want := range map[string]string{
+		"--port=80":    "--port=80",
+		"":             "''",
+		"a b":          "'a b'",
+		`echo "$X"; x`: `'echo "$X"; x'`,
+		"it's":         `"it's"`,
+	} {
+		if got := quoteArg(in); got != want {
+			t.Errorf("quoteArg(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,52 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"go.starlark.net/starlark"
+
+	"github.com/starvisor/starvisor/builtins"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// scriptFlags are the flags of every verb that evaluates a deploy script.
+type scriptFlags struct {
+	File string   `short:"f" default:"deploy.star" help:"Deploy script to evaluate."`
+	Lib  []string `name:"lib" sep:"none" placeholder:"NAME=DIR" help:"Library root for load(\"@NAME//...\"); repeatable. Adds to STARVISOR_LIBS."`
+}
+
+// eval evaluates the script. A bad --lib is a usage error; a script that fails is
+// printed (position and stack) and reported as a plain failure.
+func (s *scriptFlags) eval(ctx context.Context, d *Deps) (*plan.Plan, error) {
+	env, _ := d.LookupEnv("STARVISOR_LIBS")
+	libs, err := builtins.ParseLibs(s.Lib, env)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	p, err := builtins.Eval(ctx, builtins.Options{
+		File:      s.File,
+		Libs:      libs,
+		LookupEnv: d.LookupEnv,
+		Print:     d.Stderr,
+	})
+	if err != nil {
+		printScriptError(d.Stderr, err)
+		return nil, reported(ExitFailure)
+	}
+	return p, nil
+}
+
+// printScriptError prints err, and the Starlark call stack when the message does not
+// already carry it.
+func printScriptError(w io.Writer, err error) {
+	msg := strings.TrimRight(err.Error(), "\n")
+	fmt.Fprintln(w, msg)
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) && !strings.Contains(msg, "Traceback") {
+		fmt.Fprintln(w, strings.TrimRight(ee.Backtrace(), "\n"))
+	}
+}

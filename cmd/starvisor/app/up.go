@@ -1,0 +1,225 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/natefinch/atomic"
+
+	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/launcher"
+	"github.com/starvisor/starvisor/engine/logs"
+	"github.com/starvisor/starvisor/engine/monitor"
+	"github.com/starvisor/starvisor/engine/plan"
+	"github.com/starvisor/starvisor/engine/probe"
+)
+
+// UpCmd runs the plan in the foreground until SIGINT or SIGTERM; SIGHUP re-reads the script.
+type UpCmd struct {
+	scriptFlags `embed:""`
+}
+
+// Run evaluates the script, clears processes left by an earlier daemon, starts the
+// programs and serves signals.
+func (c *UpCmd) Run(d *Deps) error {
+	ctx := context.Background()
+	p, err := c.eval(ctx, d)
+	if err != nil {
+		return err
+	}
+	// Catch signals before anything starts: one that arrives early waits for the loop.
+	sigs, stop := d.Signals(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	out := &lineWriter{w: d.Stdout}
+	stateDir := p.Supervisor.StateDir
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return fmt.Errorf("up: state dir: %w", err)
+	}
+	state := &monitor.StateFile{Path: filepath.Join(stateDir, "state.json")}
+	// A daemon that died leaves its children running; stop them before starting new ones.
+	// An unreadable state file is worth a warning, not a refusal to run.
+	strays, err := state.CleanStrays(ctx)
+	if err != nil {
+		fmt.Fprintf(d.Stderr, "starvisor: warning: %v\n", err)
+	}
+	for _, s := range strays {
+		out.printf("starvisor: %s\n", formatStray(s))
+	}
+	if pf := p.Supervisor.Pidfile; pf != "" {
+		if err := writePidfile(pf); err != nil {
+			return err
+		}
+		defer os.Remove(pf)
+	}
+	sup := engine.New(engine.Options{
+		Launcher: launcher.New(),
+		Prober:   probe.New(),
+		Logs:     logs.Opener{},
+		Sampler:  monitor.New(),
+		Recorder: state,
+		OnEvent:  func(e engine.Event) { out.printf("%s\n", formatEvent(e)) },
+	})
+	l := &upLoop{sup: sup, out: out, stderr: d.Stderr, reload: func() (*plan.Plan, error) { return c.eval(ctx, d) }}
+	err = l.run(ctx, p, sigs)
+	if serr := state.Err(); serr != nil {
+		fmt.Fprintf(d.Stderr, "starvisor: warning: state file: %v\n", serr)
+	}
+	return err
+}
+
+// formatStray says what was stopped of a process an earlier daemon left behind.
+func formatStray(s monitor.Stray) string {
+	how := "stopped"
+	if s.Killed {
+		how = "killed"
+	}
+	return fmt.Sprintf("%s stray process %s left by an earlier daemon (pid %d, %s alive)",
+		how, s.Process, s.Pid, plural(len(s.Pids), "process"))
+}
+
+func writePidfile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("up: pidfile: %w", err)
+	}
+	if err := atomic.WriteFile(path, strings.NewReader(strconv.Itoa(os.Getpid())+"\n")); err != nil {
+		return fmt.Errorf("up: pidfile: %w", err)
+	}
+	return nil
+}
+
+// formatEvent is one state change: "2026-11-25T18:07:02.123 web STARTING -> RUNNING (reason)".
+func formatEvent(e engine.Event) string {
+	s := fmt.Sprintf("%s %s %s -> %s", e.Time.Format("2006-01-02T15:04:05.000"), e.Process, e.From, e.To)
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
+	return s
+}
+
+// supervisor is the part of *engine.Supervisor the loop drives.
+type supervisor interface {
+	Apply(ctx context.Context, p *plan.Plan) (plan.Delta, error)
+	Shutdown(ctx context.Context) error
+}
+
+// upLoop serves signals while applies run in the background, so a SIGTERM during a slow
+// start still shuts down, and SIGHUPs that arrive mid-apply fold into one reload.
+type upLoop struct {
+	sup    supervisor
+	out    *lineWriter
+	stderr io.Writer
+	reload func() (*plan.Plan, error) // prints its own errors
+}
+
+type applied struct {
+	delta  plan.Delta
+	err    error
+	reload bool
+}
+
+func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan applied, 1)
+	applying, pending := false, false
+	apply := func(p *plan.Plan, reload bool) {
+		applying = true
+		go func() {
+			d, err := l.sup.Apply(ctx, p)
+			results <- applied{d, err, reload}
+		}()
+	}
+	hup := func() {
+		p, err := l.reload()
+		if err != nil {
+			l.out.printf("starvisor: reload failed, nothing changed\n")
+			return
+		}
+		apply(p, true)
+	}
+	apply(p, false)
+	for {
+		select {
+		case r := <-results:
+			applying = false
+			l.report(r)
+			if pending {
+				pending = false
+				hup()
+			}
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				l.out.printf("starvisor: SIGHUP: reloading\n")
+				if applying {
+					pending = true
+				} else {
+					hup()
+				}
+				continue
+			}
+			l.out.printf("starvisor: %s: shutting down\n", sigName(sig))
+			cancel()
+			if applying {
+				<-results
+			}
+			if err := l.sup.Shutdown(context.Background()); err != nil {
+				return fmt.Errorf("up: shutdown: %w", err)
+			}
+			l.out.printf("starvisor: stopped\n")
+			return nil
+		}
+	}
+}
+
+func (l *upLoop) report(r applied) {
+	if r.err != nil {
+		fmt.Fprintf(l.stderr, "starvisor: apply: %v\n", r.err)
+	}
+	d := r.delta
+	if !r.reload {
+		l.out.printf("starvisor: applied plan: %s\n", plural(len(d.Added), "process"))
+		return
+	}
+	l.out.printf("starvisor: reload: %d added, %d changed, %d removed, %d unchanged\n",
+		len(d.Added), len(d.Changed), len(d.Removed), len(d.Unchanged))
+	for _, n := range d.Added {
+		l.out.printf("  + %s\n", n)
+	}
+	for _, c := range d.Changed {
+		l.out.printf("  ~ %s: %s\n", c.Name, strings.Join(c.Fields, ", "))
+	}
+	for _, n := range d.Removed {
+		l.out.printf("  - %s\n", n)
+	}
+}
+
+func sigName(s os.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return s.String()
+}
+
+// lineWriter serialises whole lines from the engine's event callback and the loop.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format, args...)
+}

@@ -1,0 +1,152 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// fakeSup records what the loop asks of the engine; Apply blocks until the test answers.
+type fakeSup struct {
+	applies  chan *plan.Plan
+	answers  chan plan.Delta
+	shutdown chan struct{}
+}
+
+func newFakeSup() *fakeSup {
+	return &fakeSup{applies: make(chan *plan.Plan), answers: make(chan plan.Delta), shutdown: make(chan struct{}, 1)}
+}
+
+func (f *fakeSup) Apply(ctx context.Context, p *plan.Plan) (plan.Delta, error) {
+	f.applies <- p
+	select {
+	case d := <-f.answers:
+		return d, nil
+	case <-ctx.Done():
+		return plan.Delta{}, ctx.Err()
+	}
+}
+
+func (f *fakeSup) Shutdown(context.Context) error {
+	f.shutdown <- struct{}{}
+	return nil
+}
+
+// lineChan hands each write of the loop to the test, so the test can wait for the loop to
+// have handled one thing before it sends the next.
+type lineChan chan string
+
+func (c lineChan) Write(b []byte) (int, error) {
+	c <- string(b)
+	return len(b), nil
+}
+
+func (c lineChan) want(t *testing.T, lines ...string) {
+	t.Helper()
+	for _, want := range lines {
+		if got := <-c; got != want+"\n" {
+			t.Fatalf("loop printed %q, want %q", got, want)
+		}
+	}
+}
+
+func TestUpLoopReloadsOnHUPAndStopsOnTERM(t *testing.T) {
+	is := is.New(t)
+	first, second := &plan.Plan{Entry: "first"}, &plan.Plan{Entry: "second"}
+	reloads := []error{errors.New("script broke"), nil}
+	out := make(lineChan, 16)
+	sup := newFakeSup()
+	l := &upLoop{sup: sup, out: &lineWriter{w: out}, stderr: &bytes.Buffer{}, reload: func() (*plan.Plan, error) {
+		err := reloads[0]
+		reloads = reloads[1:]
+		if err != nil {
+			return nil, err
+		}
+		return second, nil
+	}}
+	sigs := make(chan os.Signal)
+	done := make(chan error, 1)
+	go func() { done <- l.run(context.Background(), first, sigs) }()
+
+	is.Equal(<-sup.applies, first)
+	sup.answers <- plan.Delta{Added: []string{"a"}}
+	out.want(t, "starvisor: applied plan: 1 process")
+
+	sigs <- syscall.SIGHUP // the broken script changes nothing: no Apply
+	out.want(t, "starvisor: SIGHUP: reloading", "starvisor: reload failed, nothing changed")
+
+	sigs <- syscall.SIGHUP
+	out.want(t, "starvisor: SIGHUP: reloading")
+	is.Equal(<-sup.applies, second)
+	sup.answers <- plan.Delta{Added: []string{"b"}, Changed: []plan.Change{{Name: "a", Fields: []string{"command", "env"}}}}
+	out.want(t, "starvisor: reload: 1 added, 1 changed, 0 removed, 0 unchanged", "  + b", "  ~ a: command, env")
+
+	sigs <- syscall.SIGTERM
+	out.want(t, "starvisor: SIGTERM: shutting down")
+	<-sup.shutdown
+	out.want(t, "starvisor: stopped")
+	is.NoErr(<-done)
+}
+
+// HUPs that arrive during an apply fold into one reload after it.
+func TestUpLoopFoldsHUPsDuringApply(t *testing.T) {
+	is := is.New(t)
+	out := make(lineChan, 16)
+	sup := newFakeSup()
+	reloads := 0
+	l := &upLoop{sup: sup, out: &lineWriter{w: out}, stderr: &bytes.Buffer{}, reload: func() (*plan.Plan, error) {
+		reloads++
+		return &plan.Plan{}, nil
+	}}
+	sigs := make(chan os.Signal)
+	done := make(chan error, 1)
+	go func() { done <- l.run(context.Background(), &plan.Plan{}, sigs) }()
+	<-sup.applies
+	sigs <- syscall.SIGHUP
+	sigs <- syscall.SIGHUP
+	out.want(t, "starvisor: SIGHUP: reloading", "starvisor: SIGHUP: reloading")
+	sup.answers <- plan.Delta{}
+	out.want(t, "starvisor: applied plan: 0 processes")
+	<-sup.applies // the one reload
+	is.Equal(reloads, 1)
+	sup.answers <- plan.Delta{Unchanged: []string{"a"}}
+	out.want(t, "starvisor: reload: 0 added, 0 changed, 0 removed, 1 unchanged")
+	sigs <- syscall.SIGTERM
+	<-sup.shutdown
+	is.NoErr(<-done)
+}
+
+// A TERM during a slow first apply cancels it and still shuts down.
+func TestUpLoopStopsDuringApply(t *testing.T) {
+	is := is.New(t)
+	var out bytes.Buffer
+	sup := newFakeSup()
+	l := &upLoop{sup: sup, out: &lineWriter{w: &out}, stderr: &bytes.Buffer{}}
+	sigs := make(chan os.Signal)
+	done := make(chan error, 1)
+	go func() { done <- l.run(context.Background(), &plan.Plan{}, sigs) }()
+	<-sup.applies // never answered
+	sigs <- syscall.SIGINT
+	<-sup.shutdown
+	is.NoErr(<-done)
+	is.True(strings.Contains(out.String(), "starvisor: SIGINT: shutting down\n"))
+}
+
+func TestFormatEvent(t *testing.T) {
+	is := is.New(t)
+	at := time.Date(2026, 11, 25, 18, 7, 2, 123456789, time.Local)
+	is.Equal(formatEvent(engine.Event{Time: at, Process: "web", From: engine.Starting, To: engine.Running, Reason: "up 1s"}),
+		"2026-11-25T18:07:02.123 web STARTING -> RUNNING (up 1s)")
+	is.Equal(formatEvent(engine.Event{Time: at, Process: "web", From: engine.Running, To: engine.Stopping}),
+		"2026-11-25T18:07:02.123 web RUNNING -> STOPPING")
+}

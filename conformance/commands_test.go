@@ -1,0 +1,119 @@
+package conformance
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// commands are the suite's own verbs.
+var commands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"waitfile": waitFile,
+	"signal":   signalPidfile,
+	"unwork":   unwork,
+	"alive":    alive,
+	"reap":     reap,
+}
+
+// pollEvery is how often waitfile looks; the deadline, not the tick, bounds the wait.
+const pollEvery = 10 * time.Millisecond
+
+// waitFile waits until FILE exists: waitfile FILE [timeout] (default 10s).
+func waitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitfile FILE [timeout]")
+	}
+	timeout := 10 * time.Second
+	if len(args) == 2 {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		timeout = d
+	}
+	name := ts.MkAbs(args[0])
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(name); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfile: %s did not appear within %s", args[0], timeout)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+var signalNames = map[string]syscall.Signal{
+	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP,
+	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
+}
+
+// signalPidfile sends a signal to the pid written in a file: signal SIG PIDFILE.
+// testscript's kill knows only INT and KILL, and names background commands, not pids.
+func signalPidfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signal SIG PIDFILE")
+	}
+	sig, ok := signalNames[strings.TrimPrefix(args[0], "-")]
+	if !ok {
+		ts.Fatalf("signal: unknown signal %q", args[0])
+	}
+	ts.Check(syscall.Kill(readPid(ts, args[1]), sig))
+}
+
+// unwork replaces the work directory in FILE with the literal $WORK, so golden files hold
+// no machine-specific paths and can still be rewritten by UPDATE_GOLDEN.
+func unwork(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: unwork FILE")
+	}
+	work := ts.Getenv("WORK")
+	text := ts.ReadFile(args[0])
+	if real, err := filepath.EvalSymlinks(work); err == nil && real != work {
+		text = strings.ReplaceAll(text, real, "$WORK")
+	}
+	text = strings.ReplaceAll(text, work, "$WORK")
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(text), 0o644))
+}
+
+func readPid(ts *testscript.TestScript, file string) int {
+	pid, err := strconv.Atoi(strings.TrimSpace(ts.ReadFile(file)))
+	ts.Check(err)
+	return pid
+}
+
+// alive checks that the process whose pid is in PIDFILE runs: alive PIDFILE (or ! alive).
+// A zombie counts as dead.
+func alive(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: [!] alive PIDFILE")
+	}
+	pid := readPid(ts, args[0])
+	live := syscall.Kill(pid, 0) == nil
+	if stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat")); err == nil {
+		// The state follows the parenthesised command name: "pid (comm) S ...".
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && strings.HasPrefix(string(stat[i+1:]), " Z") {
+			live = false
+		}
+	}
+	if live == neg {
+		ts.Fatalf("process %d (%s): alive is %v", pid, args[0], live)
+	}
+}
+
+// reap kills the process group of the pid in PIDFILE when the script ends, pass or fail,
+// for scenarios that orphan a child on purpose: reap PIDFILE.
+func reap(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: reap PIDFILE")
+	}
+	pid := readPid(ts, args[0])
+	ts.Defer(func() {
+		syscall.Kill(-pid, syscall.SIGKILL) // its own group (the launcher's Setpgid)
+		syscall.Kill(pid, syscall.SIGKILL)
+	})
+}

@@ -1,0 +1,31 @@
+// Package conformance is the behavioural suite: txtar scenarios under testdata/ run the
+// real CLI (in-process via testscript) against fakeproc children.
+package conformance
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/starvisor/starvisor/cmd/starvisor/app"
+	"github.com/starvisor/starvisor/conformance/fakeproc"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"starvisor": func() { os.Exit(app.Main(os.Args[1:])) },
+		"fakeproc":  func() { os.Exit(fakeproc.Main(os.Args[1:])) },
+	})
+}
+
+// TestConformance runs every testdata/*.txtar. UPDATE_GOLDEN=1 rewrites cmp targets.
+func TestConformance(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		UpdateScripts:       os.Getenv("UPDATE_GOLDEN") != "",
+		Cmds:                commands,
+	})
+}

@@ -1,0 +1,55 @@
+package engine
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// Environment variables the engine sets for every process (supervisord sets the same as
+// SUPERVISOR_PROCESS_NAME and SUPERVISOR_GROUP_NAME).
+const (
+	EnvProcessName = "STARVISOR_PROCESS_NAME"
+	EnvProcessNum  = "STARVISOR_PROCESS_NUM"
+	EnvGroupName   = "STARVISOR_GROUP_NAME"
+)
+
+// buildEnv is a process's environment: base (the daemon's, when inherit_env), then the
+// program's env in key order, then the STARVISOR_* names. A later key overrides an earlier
+// one and keeps the earlier one's position, so the result has no duplicate keys.
+func buildEnv(pr plan.Program, base []string) []string {
+	var src []string
+	if pr.InheritEnv {
+		src = append(src, base...)
+	}
+	for _, k := range slices.Sorted(maps.Keys(pr.Env)) {
+		src = append(src, k+"="+pr.Env[k])
+	}
+	group := pr.Group
+	if group == "" {
+		group = pr.Name // supervisord: a lone program is its own group
+	}
+	src = append(src,
+		EnvProcessName+"="+pr.ProcessName,
+		EnvProcessNum+"="+strconv.Itoa(pr.ProcessNum),
+		EnvGroupName+"="+group)
+
+	out := make([]string, 0, len(src))
+	at := make(map[string]int, len(src))
+	for _, kv := range src {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue // not KEY=VALUE; exec would not pass it on either
+		}
+		if i, seen := at[k]; seen {
+			out[i] = kv
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}

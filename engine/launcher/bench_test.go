@@ -1,0 +1,115 @@
+package launcher
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/logs"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// TestMain lets the test binary be a child that floods stdout:
+// GO_WANT_HELPER_PROCESS=1 TOTAL SIZE writes TOTAL bytes of 100-byte lines in
+// SIZE-byte write(2) calls.
+func TestMain(m *testing.M) {
+	if os.Getenv("GO_WANT_HELPER_PROCESS") == "1" {
+		total, _ := strconv.Atoi(os.Args[len(os.Args)-2])
+		size, _ := strconv.Atoi(os.Args[len(os.Args)-1])
+		line := append(bytes.Repeat([]byte("x"), 99), '\n')
+		block := bytes.Repeat(line, size/len(line)+1)[:size]
+		for total > 0 {
+			n, err := syscall.Write(1, block[:min(size, total)])
+			if err != nil {
+				os.Exit(1)
+			}
+			total -= n
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// capture runs the helper through the launcher into a rotating log file (the
+// default spec: 50 MB, 10 backups) and reports throughput and daemon CPU.
+func capture(b *testing.B, total, size int) (wall, cpu time.Duration) {
+	f, err := logs.Open(plan.Log{Path: filepath.Join(b.TempDir(), "x.log"), MaxBytes: 50 << 20, Backups: 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	spec := engine.Spec{
+		Program: plan.Program{Command: []string{os.Args[0], "-test.run=^$", strconv.Itoa(total), strconv.Itoa(size)}},
+		Env:     append(os.Environ(), "GO_WANT_HELPER_PROCESS=1"),
+		Stdout:  f,
+		Stderr:  f,
+	}
+	for b.Loop() {
+		before, start := cpuTime(), time.Now()
+		h, err := New().Start(spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		e := <-h.Done() // reported once the output reached the file
+		wall += time.Since(start)
+		cpu += cpuTime() - before
+		syscall.Kill(-h.Pid(), syscall.SIGKILL)
+		if e.Code != 0 {
+			b.Fatalf("helper: %+v", e)
+		}
+	}
+	return wall, cpu
+}
+
+// BenchmarkCapture1GiB: 1 GiB in 1 MiB writes, captured to a rotating log.
+func BenchmarkCapture1GiB(b *testing.B) {
+	const total = 1 << 30
+	wall, cpu := capture(b, total, 1<<20)
+	b.ReportMetric(float64(total)*float64(b.N)/wall.Seconds()/1e6, "MB/s")
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/GiB")
+}
+
+// BenchmarkLines: 1 M lines of 100 bytes, one write(2) each.
+func BenchmarkLines(b *testing.B) {
+	const lines = 1_000_000
+	wall, cpu := capture(b, lines*100, 100)
+	b.ReportMetric(float64(lines)*float64(b.N)/wall.Seconds(), "lines/s")
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+}
+
+// BenchmarkStart200: 200 parallel starts of a program that logs a line and exits.
+func BenchmarkStart200(b *testing.B) {
+	f, err := logs.Open(plan.Log{Path: filepath.Join(b.TempDir(), "x.log")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	spec := engine.Spec{Program: plan.Program{Command: []string{"/bin/echo", "hi"}, Umask: "022"}, Stdout: f}
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for range 200 {
+			wg.Go(func() {
+				h, err := New().Start(spec)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				<-h.Done()
+			})
+		}
+		wg.Wait()
+	}
+	b.ReportMetric(200*float64(b.N)/b.Elapsed().Seconds(), "starts/s")
+}

@@ -1,0 +1,109 @@
+// Package launcher starts real processes for the engine: one process group per
+// child, output through pipes into the engine's writers, exits from wait(2).
+package launcher
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/starvisor/starvisor/engine"
+)
+
+// Launcher forks and execs programs. It holds no lock across starts.
+type Launcher struct{}
+
+// New returns the real launcher.
+func New() engine.Launcher { return Launcher{} }
+
+// Start spawns spec.Program. Spawn errors use supervisord's words ("can't find
+// command 'x'", "couldn't chdir to /x: ENOENT", ...) so status shows them as is.
+func (Launcher) Start(spec engine.Spec) (engine.Handle, error) {
+	pr := spec.Program
+	if len(pr.Command) == 0 {
+		return nil, errors.New("no command")
+	}
+	cred, env, err := credential(pr.User, pr.Env, spec.Env)
+	if err != nil {
+		return nil, err
+	}
+	path, err := resolve(pr.Command[0], pr.Directory, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDir(pr.Directory); err != nil {
+		return nil, err
+	}
+	umask, err := parseUmask(pr.Umask)
+	if err != nil {
+		return nil, err
+	}
+	out, err := newOutputs(spec.Stdout, spec.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	attr := &os.ProcAttr{
+		Dir:   pr.Directory,
+		Env:   env,
+		Files: out.childFiles(),
+		Sys: &syscall.SysProcAttr{
+			Setpgid:    true, // its own group: stop_as_group reaches its descendants
+			Credential: cred,
+		},
+	}
+	proc, err := startProcess(path, pr.Command, attr, umask)
+	out.closeChildEnds() // the child holds its copies; EOF comes when it (and its heirs) exit
+	if err != nil {
+		out.closeAll()
+		return nil, fmt.Errorf("couldn't exec %s: %s", path, errnoName(err))
+	}
+	out.copy()
+	h := &handle{proc: proc, pid: proc.Pid, done: make(chan engine.Exit, 1)}
+	go h.wait(out)
+	return h, nil
+}
+
+type handle struct {
+	proc *os.Process
+	pid  int
+	done chan engine.Exit
+}
+
+func (h *handle) Pid() int { return h.pid }
+
+func (h *handle) Done() <-chan engine.Exit { return h.done }
+
+// Signal sends sig to the process, or to its process group (-pgid). A process or
+// group already gone is not an error.
+func (h *handle) Signal(sig syscall.Signal, group bool) error {
+	if group {
+		err := syscall.Kill(-h.pid, sig)
+		if err != nil && err != syscall.ESRCH {
+			return fmt.Errorf("signal group %d: %w", h.pid, err)
+		}
+		return nil
+	}
+	err := h.proc.Signal(sig) // pidfd-based: never hits a recycled pid
+	if err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signal %d: %w", h.pid, err)
+	}
+	return nil
+}
+
+// wait reaps the child; the exit is reported from wait(2), not from pipe EOF.
+func (h *handle) wait(out *outputs) {
+	state, err := h.proc.Wait()
+	exit := engine.Exit{Code: -1, Time: time.Now()}
+	if err == nil {
+		ws := state.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			exit.Signal = ws.Signal()
+		} else {
+			exit.Code = ws.ExitStatus()
+		}
+	}
+	out.settle()
+	h.done <- exit
+}

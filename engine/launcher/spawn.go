@@ -1,0 +1,178 @@
+package launcher
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// defaultPath is supervisord's fallback when neither the program nor the daemon has PATH.
+const defaultPath = "/bin:/usr/bin:/usr/local/bin"
+
+// resolve finds the executable for argv0 the way supervisord does: a name with a
+// slash is taken as is (relative to dir); a bare name is searched in the
+// program's PATH, else the daemon's.
+func resolve(argv0, dir string, env []string) (string, error) {
+	if strings.Contains(argv0, "/") {
+		path := argv0
+		if !filepath.IsAbs(path) && dir != "" {
+			path = filepath.Join(dir, path)
+		}
+		return path, checkExecutable(path)
+	}
+	search, ok := lookupEnv(env, "PATH")
+	if !ok {
+		search, ok = os.LookupEnv("PATH")
+	}
+	if !ok {
+		search = defaultPath
+	}
+	for _, d := range filepath.SplitList(search) {
+		if d == "" {
+			d = "."
+		}
+		path := filepath.Join(d, argv0)
+		if checkExecutable(path) == nil {
+			return path, nil
+		}
+	}
+	return "", fmt.Errorf("can't find command '%s'", argv0)
+}
+
+func checkExecutable(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("can't find command '%s'", path)
+	case st.IsDir():
+		return fmt.Errorf("command at '%s' is a directory", path)
+	case !st.Mode().IsRegular() || st.Mode()&0o111 == 0:
+		return fmt.Errorf("command at '%s' is not executable", path)
+	case syscall.Access(path, 1 /* X_OK */) != nil:
+		return fmt.Errorf("no permission to run command '%s'", path)
+	}
+	return nil
+}
+
+// checkDir reports a missing working directory before forking, in supervisord's words.
+func checkDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("couldn't chdir to %s: %s", dir, errnoName(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("couldn't chdir to %s: ENOTDIR", dir)
+	}
+	return nil
+}
+
+// credential resolves user into the ids to run as and the environment to give.
+// Unlike supervisord, HOME, USER and LOGNAME follow the user, unless the program
+// sets them itself.
+func credential(name string, own map[string]string, env []string) (*syscall.Credential, []string, error) {
+	if name == "" {
+		return nil, env, nil
+	}
+	u, err := user.Lookup(name)
+	if _, unknown := errors.AsType[user.UnknownUserError](err); unknown && isNumber(name) {
+		u, err = user.LookupId(name)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("unknown user '%s'", name)
+	}
+	env = append([]string(nil), env...)
+	for k, v := range map[string]string{"HOME": u.HomeDir, "USER": u.Username, "LOGNAME": u.Username} {
+		if _, set := own[k]; !set {
+			env = setEnv(env, k, v)
+		}
+	}
+	if os.Geteuid() != 0 {
+		if u.Uid == strconv.Itoa(os.Geteuid()) {
+			return nil, env, nil // already that user
+		}
+		return nil, nil, errors.New("can't drop privilege as nonroot user")
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, nil, fmt.Errorf("user '%s': %w", name, err)
+	}
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	gids, err := u.GroupIds()
+	if err != nil {
+		return nil, nil, fmt.Errorf("user '%s': groups: %w", name, err)
+	}
+	for _, g := range gids {
+		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+			cred.Groups = append(cred.Groups, uint32(n))
+		}
+	}
+	return cred, env, nil
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 32)
+	return err == nil
+}
+
+func lookupEnv(env []string, key string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- { // the last one wins, as in execve's consumers
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func setEnv(env []string, key, value string) []string {
+	for i, kv := range env {
+		if k, _, ok := strings.Cut(kv, "="); ok && k == key {
+			env[i] = key + "=" + value
+			return env
+		}
+	}
+	return append(env, key+"="+value)
+}
+
+// parseUmask reads an octal umask; -1 means keep the daemon's.
+func parseUmask(s string) (int, error) {
+	if s == "" {
+		return -1, nil
+	}
+	n, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || n > 0o777 {
+		return 0, fmt.Errorf("invalid umask %q: want octal such as 022", s)
+	}
+	return int(n), nil
+}
+
+var errnoNames = map[syscall.Errno]string{
+	syscall.ENOENT: "ENOENT", syscall.EACCES: "EACCES", syscall.ENOEXEC: "ENOEXEC",
+	syscall.ENOTDIR: "ENOTDIR", syscall.EPERM: "EPERM", syscall.E2BIG: "E2BIG",
+	syscall.ELOOP: "ELOOP", syscall.ETXTBSY: "ETXTBSY", syscall.ENOMEM: "ENOMEM",
+	syscall.EAGAIN: "EAGAIN", syscall.EMFILE: "EMFILE", syscall.EINVAL: "EINVAL",
+}
+
+// errnoName gives the errno's symbol, as supervisord's messages do.
+func errnoName(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		if name, ok := errnoNames[errno]; ok {
+			return name
+		}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

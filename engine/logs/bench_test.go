@@ -1,0 +1,109 @@
+package logs
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// TestMain lets the test binary act as the child that floods a pipe:
+// GO_WANT_HELPER_PROCESS=blocks TOTAL SIZE writes TOTAL bytes of 100-byte lines
+// in SIZE-byte writes to stdout.
+func TestMain(m *testing.M) {
+	if os.Getenv("GO_WANT_HELPER_PROCESS") == "blocks" {
+		total, _ := strconv.Atoi(os.Args[len(os.Args)-2])
+		size, _ := strconv.Atoi(os.Args[len(os.Args)-1])
+		line := append(bytes.Repeat([]byte("x"), 99), '\n')
+		block := bytes.Repeat(line, size/len(line)+1)[:size]
+		for total > 0 {
+			n, err := syscall.Write(1, block[:min(size, total)])
+			if err != nil {
+				os.Exit(1)
+			}
+			total -= n
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// flood runs the helper child writing total bytes in writes of size into a pipe
+// and captures it into f through io.Copy, as the launcher does. It returns the
+// capture's wall time and this process's CPU time.
+func flood(b *testing.B, f *File, total, size int) (wall, cpu time.Duration) {
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
+		b.Fatal(err)
+	}
+	r, w := os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
+	defer r.Close()
+	syscall.Syscall(syscall.SYS_FCNTL, r.Fd(), 1031 /* F_SETPIPE_SZ */, 1<<20)
+	cmd := exec.Command(os.Args[0], "-test.run=^$", strconv.Itoa(total), strconv.Itoa(size))
+	cmd.Env = append(os.Environ(), "GO_WANT_HELPER_PROCESS=blocks")
+	cmd.Stdout = w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	before := cpuTime()
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	w.Close()
+	n, _ := io.Copy(f, r)
+	wall = time.Since(start)
+	cpu = cpuTime() - before
+	if err := cmd.Wait(); err != nil || n != int64(total) {
+		b.Fatalf("captured %d of %d bytes; child: %v", n, total, err)
+	}
+	return wall, cpu
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkCapture1GiB: one child writes 1 GiB in 1 MiB writes, captured into a
+// file rotating at 50 MB with 10 backups (the default log spec).
+func BenchmarkCapture1GiB(b *testing.B) {
+	f, err := Open(plan.Log{Path: filepath.Join(b.TempDir(), "cap.log"), MaxBytes: 50 << 20, Backups: 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	const total = 1 << 30
+	var wall, cpu time.Duration
+	for b.Loop() {
+		w, c := flood(b, f, total, 1<<20)
+		wall, cpu = wall+w, cpu+c
+	}
+	b.ReportMetric(float64(total)*float64(b.N)/wall.Seconds()/1e6, "MB/s")
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/GiB")
+	b.ReportMetric(float64(f.Rotations())/float64(b.N), "rotations/op")
+}
+
+// BenchmarkLines: one child writes 1 M lines of 100 bytes, one write(2) each.
+func BenchmarkLines(b *testing.B) {
+	f, err := Open(plan.Log{Path: filepath.Join(b.TempDir(), "lines.log"), MaxBytes: 50 << 20, Backups: 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	const lines = 1_000_000
+	var wall, cpu time.Duration
+	for b.Loop() {
+		w, c := flood(b, f, lines*100, 100)
+		wall, cpu = wall+w, cpu+c
+	}
+	b.ReportMetric(float64(lines)*float64(b.N)/wall.Seconds(), "lines/s")
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+}

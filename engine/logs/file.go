@@ -1,0 +1,181 @@
+package logs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// ErrClosed is returned by writes to a closed File.
+var ErrClosed = errors.New("log file closed")
+
+// File is a rotating log file. It is safe for concurrent use, so the stdout and
+// stderr readers of one process may share it.
+//
+// A failed write (disk full, folder removed) never reaches the writer: the bytes
+// are dropped, the error is kept for Err, and the next write reopens the file.
+// The reader of a child's pipe therefore keeps draining and the child never blocks.
+type File struct {
+	path    string
+	max     int64
+	backups int
+	stamps  bool
+	now     func() time.Time // tests may replace it
+
+	mu        sync.Mutex
+	f         *os.File // nil until (re)opened
+	size      int64
+	err       error // last error, kept until Err reads it
+	closed    bool
+	midLine   bool // timestamps: the last byte written was not a newline
+	noSplice  bool
+	stampBuf  []byte
+	drainBuf  []byte
+	tailBuf   []byte
+	rotations int
+	spliced   int64 // bytes moved by splice(2), for tests and benchmarks
+}
+
+// Open opens a rotating log file described by l.
+func Open(l plan.Log) (*File, error) {
+	if l.Path == "" {
+		return nil, errors.New("logs.Open: empty path")
+	}
+	if l.MaxBytes < 0 || l.Backups < 0 {
+		return nil, fmt.Errorf("logs.Open: %s: negative max_bytes or backups", l.Path)
+	}
+	f := &File{path: l.Path, max: l.MaxBytes, backups: l.Backups, stamps: l.Timestamps, now: time.Now}
+	if err := f.open(false); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Path returns the file's name.
+func (f *File) Path() string { return f.path }
+
+// Err returns the last write error since the previous call, and forgets it.
+func (f *File) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err := f.err
+	f.err = nil
+	return err
+}
+
+// Rotations returns how many times the file has rotated since it was opened.
+func (f *File) Rotations() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rotations
+}
+
+// Write writes p, rotating as needed. It reports success even when the disk
+// refused the bytes (see File); it fails only after Close.
+func (f *File) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return 0, ErrClosed
+	}
+	if f.stamps {
+		f.write(f.stamp(p))
+	} else {
+		f.write(p)
+	}
+	return len(p), nil
+}
+
+// Close closes the file; later writes fail with ErrClosed.
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	if f.f == nil {
+		return nil
+	}
+	err := f.f.Close()
+	f.f = nil
+	if err != nil {
+		return fmt.Errorf("logs.Close: %w", err)
+	}
+	return nil
+}
+
+// open opens the file at its end (or empty when truncate). No O_APPEND: splice(2)
+// refuses append-mode destinations; we are the only writer, so the offset is ours.
+func (f *File) open(truncate bool) error {
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+		return fmt.Errorf("logs.open: %w", err)
+	}
+	flags := os.O_RDWR | os.O_CREATE
+	if truncate {
+		flags |= os.O_TRUNC
+	}
+	fh, err := os.OpenFile(f.path, flags, 0o644)
+	if err != nil {
+		return fmt.Errorf("logs.open: %w", err)
+	}
+	size, err := fh.Seek(0, io.SeekEnd)
+	if err != nil {
+		fh.Close()
+		return fmt.Errorf("logs.open: %s: %w", f.path, err)
+	}
+	f.f, f.size = fh, size
+	return nil
+}
+
+// ready makes sure a file is open, reopening after an earlier failure.
+func (f *File) ready() bool {
+	if f.f != nil {
+		return true
+	}
+	if err := f.open(false); err != nil {
+		f.err = err
+		return false
+	}
+	return true
+}
+
+// fail records err and drops the handle so the next write reopens the file.
+func (f *File) fail(err error) {
+	f.err = fmt.Errorf("logs: write %s: %w", f.path, err)
+	if f.f != nil {
+		f.f.Close()
+		f.f = nil
+	}
+}
+
+// write writes p in pieces that fit before the next rotation. Called with mu held.
+func (f *File) write(p []byte) {
+	for len(p) > 0 {
+		if !f.ready() {
+			return // dropped; f.err says why
+		}
+		room, ok := f.room()
+		if !ok {
+			return // the handle was lost while rotating; f.err says why
+		}
+		chunk := p
+		if room > 0 && int64(len(chunk)) > room {
+			chunk = chunk[:room]
+		}
+		n, err := f.f.Write(chunk)
+		f.size += int64(n)
+		p = p[n:]
+		if err != nil {
+			f.fail(err)
+			return
+		}
+		f.rotateIfFull()
+	}
+}

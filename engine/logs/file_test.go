@@ -1,0 +1,261 @@
+package logs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+func open(t *testing.T, l plan.Log) *File {
+	t.Helper()
+	f, err := Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func read(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// numbered returns n lines "line 000001 xxxx\n" of the given total width.
+func numbered(n, width int) []string {
+	lines := make([]string, n)
+	for i := range lines {
+		s := fmt.Sprintf("line %06d ", i)
+		lines[i] = s + strings.Repeat("x", width-len(s)-1) + "\n"
+	}
+	return lines
+}
+
+// backups returns the contents of path.N ... path.1, path (oldest first).
+func backups(t *testing.T, path string) []string {
+	t.Helper()
+	var out []string
+	for i := 1; ; i++ {
+		b, err := os.ReadFile(fmt.Sprintf("%s.%d", path, i))
+		if errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append([]string{string(b)}, out...)
+	}
+	return append(out, read(t, path))
+}
+
+func TestRotationNamingAndSizes(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "sub", "dir", "app.log") // parents created
+	f := open(t, plan.Log{Path: path, MaxBytes: 100, Backups: 2})
+	lines := numbered(10, 30)
+	for _, l := range lines {
+		_, err := f.Write([]byte(l))
+		is.NoErr(err)
+	}
+	files := backups(t, path)
+	is.Equal(len(files), 3) // app.log.2, app.log.1, app.log; no app.log.3
+	_, err := os.Stat(path + ".3")
+	is.True(errors.Is(err, os.ErrNotExist))
+	// 30-byte lines, limit 100: each full file holds 3 lines; the 4th is carried over.
+	is.Equal(files[0], strings.Join(lines[3:6], ""))
+	is.Equal(files[1], strings.Join(lines[6:9], ""))
+	is.Equal(files[2], lines[9])
+	for _, c := range files {
+		is.True(len(c) <= 100)
+	}
+	st, err := os.Stat(path)
+	is.NoErr(err)
+	is.Equal(st.Mode().Perm(), os.FileMode(0o644))
+	st, err = os.Stat(filepath.Dir(path))
+	is.NoErr(err)
+	is.Equal(st.Mode().Perm(), os.FileMode(0o755))
+}
+
+func TestBackupsZeroTruncatesInPlace(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path, MaxBytes: 100, Backups: 0})
+	lines := numbered(10, 30)
+	for _, l := range lines {
+		f.Write([]byte(l))
+	}
+	is.Equal(read(t, path), lines[9]) // truncated at each rollover; only the tail survives
+	_, err := os.Stat(path + ".1")
+	is.True(errors.Is(err, os.ErrNotExist))
+	is.Equal(f.Rotations(), 3)
+}
+
+func TestMaxBytesZeroNeverRotates(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path, MaxBytes: 0, Backups: 3})
+	lines := numbered(1000, 100)
+	for _, l := range lines {
+		f.Write([]byte(l))
+	}
+	is.Equal(read(t, path), strings.Join(lines, ""))
+	is.Equal(f.Rotations(), 0)
+}
+
+func TestReopenAppends(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f, err := Open(plan.Log{Path: path})
+	is.NoErr(err)
+	f.Write([]byte("one\n"))
+	is.NoErr(f.Close())
+	_, err = f.Write([]byte("late\n"))
+	is.True(errors.Is(err, ErrClosed))
+	f = open(t, plan.Log{Path: path})
+	f.Write([]byte("two\n"))
+	is.Equal(read(t, path), "one\ntwo\n")
+}
+
+func TestOversizedFileRotatesOnFirstWrite(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	old := strings.Repeat("old line\n", 50)
+	is.NoErr(os.WriteFile(path, []byte(old), 0o644))
+	f := open(t, plan.Log{Path: path, MaxBytes: 100, Backups: 1})
+	f.Write([]byte("new\n"))
+	is.Equal(read(t, path+".1"), old)
+	is.Equal(read(t, path), "new\n")
+}
+
+// A line longer than max_bytes cannot fit anywhere: it is cut, but nothing is lost.
+func TestLongLineIsCutNotLost(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path, MaxBytes: 10, Backups: 5})
+	f.Write([]byte("0123456789abcdefghij\n"))
+	is.Equal(strings.Join(backups(t, path), ""), "0123456789abcdefghij\n")
+	is.Equal(read(t, path+".2"), "0123456789")
+}
+
+// Writes of random sizes split lines anywhere; across 50+ rotations every line is
+// kept whole, in order, and no file exceeds max_bytes.
+func TestNoLineLostAcrossRotations(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path, MaxBytes: 1000, Backups: 100})
+	all := strings.Join(numbered(3000, 20), "")
+	for p, step := all, 1; len(p) > 0; step = step*7%173 + 1 {
+		n := min(step, len(p))
+		f.Write([]byte(p[:n]))
+		p = p[n:]
+	}
+	is.True(f.Rotations() >= 50)
+	checkFiles(t, path, 1000, all)
+}
+
+// checkFiles asserts the rotated set holds want exactly, split on line boundaries.
+func checkFiles(t *testing.T, path string, limit int, want string) {
+	t.Helper()
+	files := backups(t, path)
+	if got := strings.Join(files, ""); got != want {
+		t.Fatalf("content differs: got %d bytes, want %d", len(got), len(want))
+	}
+	for i, c := range files {
+		if len(c) > limit {
+			t.Errorf("file %d of %d: %d bytes > max %d", i, len(files), len(c), limit)
+		}
+		if i < len(files)-1 && !strings.HasSuffix(c, "\n") {
+			t.Errorf("file %d of %d ends mid-line: %q", i, len(files), c[max(0, len(c)-20):])
+		}
+	}
+}
+
+func TestConcurrentWritersKeepLinesWhole(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path, MaxBytes: 1 << 20, Backups: 10})
+	const n = 5000
+	var wg sync.WaitGroup
+	for _, name := range []string{"out", "err"} {
+		wg.Go(func() {
+			for i := range n {
+				f.Write(fmt.Appendf(nil, "%s %05d\n", name, i))
+			}
+		})
+	}
+	wg.Wait()
+	next := map[string]int{}
+	for l := range strings.Lines(strings.Join(backups(t, path), "")) {
+		var name string
+		var i int
+		_, err := fmt.Sscanf(l, "%s %d\n", &name, &i)
+		is.NoErr(err)           // every line intact
+		is.Equal(i, next[name]) // in order per writer
+		next[name]++
+	}
+	is.Equal(next["out"], n)
+	is.Equal(next["err"], n)
+}
+
+func TestTimestampsPrefixEachLine(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path, Timestamps: true})
+	clock := time.Date(2026, 11, 25, 16, 52, 42, 547e6, time.UTC)
+	f.now = func() time.Time { return clock }
+	f.Write([]byte("a\nb"))
+	clock = clock.Add(time.Second)
+	f.Write([]byte("c\n\n"))
+	is.Equal(read(t, path),
+		"2026-11-25T16:52:42.547Z a\n"+
+			"2026-11-25T16:52:42.547Z bc\n"+ // stamped by the write that began the line
+			"2026-11-25T16:52:43.547Z \n")
+}
+
+func TestWriteErrorIsRecordedAndFileReopened(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path})
+	f.Write([]byte("one\n"))
+	ro, err := os.Open(path) // a read-only handle makes the next write fail
+	is.NoErr(err)
+	f.mu.Lock()
+	f.f.Close()
+	f.f = ro
+	f.mu.Unlock()
+	n, err := f.Write([]byte("lost\n"))
+	is.NoErr(err) // the writer (a pipe reader) never sees the failure
+	is.Equal(n, 5)
+	is.True(errors.Is(f.Err(), syscall.EBADF))
+	is.NoErr(f.Err()) // reported once
+	f.Write([]byte("two\n"))
+	is.Equal(read(t, path), "one\ntwo\n")
+}
+
+func TestDiskFullDoesNotBlock(t *testing.T) {
+	is := is.New(t)
+	f := open(t, plan.Log{Path: "/dev/full"})
+	r, w, err := os.Pipe()
+	is.NoErr(err)
+	data := bytes.Repeat([]byte("0123456789abcde\n"), 1<<16) // 1 MiB, more than a pipe holds
+	go func() { w.Write(data); w.Close() }()
+	n, err := f.ReadFrom(r)
+	r.Close()
+	is.NoErr(err)
+	is.Equal(n, int64(len(data))) // drained although every byte was refused
+	is.True(errors.Is(f.Err(), syscall.ENOSPC))
+}

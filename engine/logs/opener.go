@@ -1,0 +1,20 @@
+package logs
+
+import (
+	"errors"
+	"io"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// Opener opens rotating log files; it is the engine's LogOpener (engine.LogOpener).
+// This package does not import engine, so the engine may import it.
+type Opener struct{}
+
+// Open opens l.Path for appending, creating it and its folders as needed.
+func (Opener) Open(l *plan.Log) (io.WriteCloser, error) {
+	if l == nil {
+		return nil, errors.New("logs.Open: no log spec")
+	}
+	return Open(*l)
+}

@@ -1,0 +1,137 @@
+package logs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+)
+
+// tailWindow bounds how far back rotation looks for the last newline.
+const tailWindow = 64 << 10
+
+// room returns how many bytes fit before the next rotation, rotating first when
+// the file is already full (an earlier run may have left it big). 0 means no
+// limit, including when rotation failed: writing past max_bytes beats losing
+// output. ok is false when rotation lost the file handle.
+func (f *File) room() (room int64, ok bool) {
+	if f.max <= 0 {
+		return 0, true
+	}
+	if f.size >= f.max {
+		f.rotate()
+		if f.f == nil {
+			return 0, false
+		}
+		if f.size >= f.max {
+			return 0, true
+		}
+	}
+	return f.max - f.size, true
+}
+
+// rotateIfFull rotates as supervisord does, right after the write that filled the file.
+func (f *File) rotateIfFull() {
+	if f.max > 0 && f.f != nil && f.size >= f.max {
+		f.rotate()
+	}
+}
+
+// rotate shifts name -> name.1 -> ... -> name.N (or truncates in place when
+// backups is 0) and starts the new file with the old file's unfinished last line.
+// On error nothing written so far is lost: the old file keeps its bytes.
+func (f *File) rotate() {
+	carry, err := f.partialLine()
+	if err != nil {
+		f.err = err
+		carry = nil // cut at the limit instead
+	}
+	if f.backups == 0 {
+		err = f.truncateInPlace()
+	} else {
+		err = f.shift(int64(len(carry)))
+	}
+	if err != nil {
+		f.err = fmt.Errorf("logs: rotate %s: %w", f.path, err)
+		return
+	}
+	f.rotations++
+	if len(carry) > 0 {
+		n, err := f.f.Write(carry)
+		f.size += int64(n)
+		if err != nil {
+			f.fail(err)
+		}
+	}
+}
+
+// partialLine returns a copy of the bytes after the last newline near the end of
+// the file, or nil when the file ends with a newline or none is in reach.
+func (f *File) partialLine() ([]byte, error) {
+	n := min(int64(tailWindow), f.size)
+	if n == 0 {
+		return nil, nil
+	}
+	if cap(f.tailBuf) < int(n) {
+		f.tailBuf = make([]byte, tailWindow)
+	}
+	buf := f.tailBuf[:n]
+	if _, err := f.f.ReadAt(buf, f.size-n); err != nil {
+		return nil, fmt.Errorf("logs: rotate %s: read tail: %w", f.path, err)
+	}
+	i := bytes.LastIndexByte(buf, '\n')
+	if i < 0 || i == len(buf)-1 {
+		return nil, nil
+	}
+	return bytes.Clone(buf[i+1:]), nil
+}
+
+func (f *File) truncateInPlace() error {
+	if err := f.f.Truncate(0); err != nil {
+		return fmt.Errorf("truncate: %w", err)
+	}
+	if _, err := f.f.Seek(0, 0); err != nil {
+		f.fail(err)
+		return fmt.Errorf("seek: %w", err)
+	}
+	f.size = 0
+	return nil
+}
+
+// shift renames the backups and the current file, opens a fresh file, and only
+// then cuts the carried partial line off the old one.
+func (f *File) shift(carry int64) error {
+	// Remove the oldest first so that no rename replaces a file: on ext4 a
+	// replacing rename forces writeback of the renamed file (auto_da_alloc).
+	if err := os.Remove(f.backup(f.backups)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for i := f.backups - 1; i >= 1; i-- {
+		err := os.Rename(f.backup(i), f.backup(i+1))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if err := os.Rename(f.path, f.backup(1)); err != nil {
+		return err
+	}
+	old, oldSize := f.f, f.size
+	f.f = nil
+	if err := f.open(true); err != nil {
+		old.Close() // its bytes, carry included, are safe in name.1
+		return err
+	}
+	if carry > 0 {
+		if err := old.Truncate(oldSize - carry); err != nil {
+			f.err = fmt.Errorf("logs: rotate %s: truncate: %w", f.path, err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		f.err = fmt.Errorf("logs: rotate %s: close: %w", f.path, err)
+	}
+	return nil
+}
+
+func (f *File) backup(i int) string { return f.path + "." + strconv.Itoa(i) }

@@ -1,0 +1,151 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	"github.com/starvisor/starvisor/engine"
+)
+
+// spawn starts sh -c script in its own process group, reaped in the background
+// and killed (whole group) when the test ends.
+func spawn(t *testing.T, script string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	})
+	return cmd
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSampleCountsTheTree(t *testing.T) {
+	is := is.New(t)
+	cmd := spawn(t, "sleep 1000 & while :; do :; done")
+	s := New()
+	eventually(t, "the sleep child", func() bool { return len(descendants(scanProcs(), cmd.Process.Pid)) == 2 })
+	var u = mustSample(t, s, cmd.Process.Pid)
+	is.True(u.RSSBytes > 0)
+	is.True(u.TreeRSSBytes > u.RSSBytes) // the sleep counts in the tree
+	eventually(t, "a busy CPU reading", func() bool {
+		u = mustSample(t, s, cmd.Process.Pid)
+		return u.CPUPercent > 30
+	})
+	is.True(u.TreeCPUPercent >= u.CPUPercent)
+	_, err := s.Sample(1 << 30)
+	is.True(err != nil)
+}
+
+func mustSample(t *testing.T, s interface {
+	Sample(int) (engine.Usage, error)
+}, pid int) engine.Usage {
+	t.Helper()
+	u, err := s.Sample(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestStateFileRecordsStartsAndExits(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "state", "procs.json")
+	cmd := spawn(t, "exec sleep 1000")
+	f := &StateFile{Path: path}
+	f.Started("web", cmd.Process.Pid)
+	f.Started("db", 999999)
+	var got map[string]Entry
+	b, err := os.ReadFile(path)
+	is.NoErr(err)
+	is.NoErr(json.Unmarshal(b, &got))
+	is.Equal(got["web"].Pid, cmd.Process.Pid)
+	is.True(got["web"].Start > 0)
+	f.Exited("db", 12) // another incarnation: kept
+	f.Exited("web", cmd.Process.Pid)
+	b, _ = os.ReadFile(path)
+	got = nil
+	is.NoErr(json.Unmarshal(b, &got))
+	is.Equal(len(got), 1)
+	is.Equal(got["db"].Pid, 999999)
+	is.NoErr(f.Err())
+}
+
+func TestCleanStraysStopsWhatAnEarlierDaemonLeft(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "procs.json")
+	web := spawn(t, "sleep 1000 & exec sleep 1000")            // a group of two
+	stubborn := spawn(t, "trap '' TERM; sleep 1000 & wait")    // ignores TERM
+	recycled := spawn(t, "exec sleep 1000")                    // same pid, other start time
+	orphans := spawn(t, "sleep 1000 & echo $! > "+path+".pid") // leader exits, child stays
+	eventually(t, "the orphan", func() bool { _, err := os.Stat(path + ".pid"); return err == nil })
+	old := &StateFile{Path: path}
+	old.Started("web", web.Process.Pid)
+	old.Started("stubborn", stubborn.Process.Pid)
+	old.Started("recycled", recycled.Process.Pid)
+	old.Started("orphans", orphans.Process.Pid)
+	old.Started("gone", 999999)
+	// Make "recycled" look like another process that once had this pid.
+	e := old.Entries()["recycled"]
+	old.change(func(m map[string]Entry) { m["recycled"] = Entry{Pid: e.Pid, Start: e.Start - 5000} })
+	eventually(t, "the orphan leader to exit", func() bool { return !leaderAlive(orphans.Process.Pid) })
+
+	f := &StateFile{Path: path, Grace: 300 * time.Millisecond} // the next daemon
+	strays, err := f.CleanStrays(context.Background())
+	is.NoErr(err)
+	names := []string{}
+	for _, s := range strays {
+		names = append(names, s.Process)
+	}
+	is.Equal(strings.Join(names, ","), "orphans,stubborn,web")
+	is.Equal(len(strays[2].Pids), 2) // web: leader and its child
+	is.True(!strays[2].Killed)       // TERM was enough
+	is.True(strays[1].Killed)        // stubborn needed KILL
+	for _, s := range strays {
+		is.True(gone(s))
+	}
+	is.True(leaderAlive(recycled.Process.Pid)) // never signalled
+	b, _ := os.ReadFile(path)
+	is.Equal(strings.TrimSpace(string(b)), "{}") // replaced by the new daemon's (empty) state
+}
+
+func TestCorruptStateFileIsReportedAndReplaced(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "procs.json")
+	is.NoErr(os.WriteFile(path, []byte(`{"web": {"pid": 12`), 0o644))
+	f := &StateFile{Path: path}
+	strays, err := f.CleanStrays(context.Background())
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "corrupt"))
+	is.Equal(len(strays), 0)
+	var m map[string]Entry
+	b, _ := os.ReadFile(path)
+	is.NoErr(json.Unmarshal(b, &m)) // valid again
+	strays, err = f.CleanStrays(context.Background())
+	is.NoErr(err)
+	is.Equal(len(strays), 0)
+}

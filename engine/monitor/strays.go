@@ -1,0 +1,130 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/process"
+)
+
+// Stray is a process group left running by an earlier daemon.
+type Stray struct {
+	Process string // process name it ran as
+	Pid     int    // the recorded pid, leader of the group
+	Pids    []int  // live members found (the leader may be gone)
+	Killed  bool   // it outlived TERM and the grace time, and got KILL
+}
+
+// CleanStrays reads the file an earlier daemon left, stops what it recorded that
+// still runs, and returns what it found. A pid counts only when it still has the
+// recorded start time, so a recycled pid is never signalled; a group whose leader
+// is gone is still found by its pgid (a pgid in use cannot be recycled). Each
+// group gets TERM, then KILL after the grace time. A corrupt file is reported
+// and replaced; that error is not fatal.
+func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
+	data, err := os.ReadFile(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("monitor.CleanStrays: %w", err)
+	}
+	var old map[string]Entry
+	if err := json.Unmarshal(data, &old); err != nil {
+		f.change(func(map[string]Entry) {}) // replace it with this daemon's state
+		return nil, fmt.Errorf("monitor.CleanStrays: state file %s is corrupt, replaced it: %w", f.Path, err)
+	}
+	var strays []Stray
+	for _, name := range slices.Sorted(maps.Keys(old)) {
+		e := old[name]
+		if pids := strayPids(e); len(pids) > 0 {
+			strays = append(strays, Stray{Process: name, Pid: e.Pid, Pids: pids})
+		}
+	}
+	grace := f.Grace
+	if grace <= 0 {
+		grace = 2 * time.Second
+	}
+	signal(strays, syscall.SIGTERM)
+	if !waitGone(ctx, strays, grace) {
+		for i := range strays {
+			if !gone(strays[i]) {
+				strays[i].Killed = true
+			}
+		}
+		signal(strays, syscall.SIGKILL)
+		waitGone(ctx, strays, grace)
+	}
+	f.change(func(map[string]Entry) {}) // the old entries are dealt with
+	if err := ctx.Err(); err != nil {
+		return strays, fmt.Errorf("monitor.CleanStrays: %w", err)
+	}
+	return strays, nil
+}
+
+// strayPids returns the live processes left of entry e: its group's members,
+// plus the leader itself if it is still the recorded process.
+func strayPids(e Entry) []int {
+	if e.Pid <= 1 || e.Pid == os.Getpid() || e.Pid == syscall.Getpgrp() {
+		return nil
+	}
+	leader, ok := readStat(e.Pid)
+	if ok && !leader.zombie {
+		p, err := process.NewProcess(int32(e.Pid))
+		if err != nil {
+			return nil
+		}
+		if start, err := p.CreateTime(); err != nil || start != e.Start {
+			return nil // recycled pid: not ours
+		}
+	}
+	pids := groupMembers(e.Pid)
+	if ok && !leader.zombie && !slices.Contains(pids, e.Pid) {
+		pids = append(pids, e.Pid) // it left its group
+	}
+	return pids
+}
+
+func signal(strays []Stray, sig syscall.Signal) {
+	for _, s := range strays {
+		syscall.Kill(-s.Pid, sig)
+		if slices.Contains(s.Pids, s.Pid) && !slices.Contains(groupMembers(s.Pid), s.Pid) {
+			syscall.Kill(s.Pid, sig) // the leader left its group
+		}
+	}
+}
+
+func gone(s Stray) bool { return len(groupMembers(s.Pid)) == 0 && !leaderAlive(s.Pid) }
+
+func leaderAlive(pid int) bool {
+	st, ok := readStat(pid)
+	return ok && !st.zombie
+}
+
+// waitGone polls until every stray is gone, d passes or ctx ends.
+func waitGone(ctx context.Context, strays []Stray, d time.Duration) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if !slices.ContainsFunc(strays, func(s Stray) bool { return !gone(s) }) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
+	}
+}

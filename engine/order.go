@@ -1,0 +1,253 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// levels splits members (table positions in start order) into runs of equal priority.
+func levels(tab *table, members []int) [][]int {
+	var out [][]int
+	for k, i := range members {
+		if k == 0 || tab.plan.Programs[i].Priority != tab.plan.Programs[members[k-1]].Priority {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], i)
+	}
+	return out
+}
+
+// dependsOn reports whether process i's program depends on process j's program.
+func (tab *table) dependsOn(i, j int) bool {
+	return slices.Contains(tab.plan.Programs[i].DependsOn, tab.plan.Programs[j].Name)
+}
+
+// deps lists the positions of every process that process i depends on.
+func (tab *table) deps(i int) []int {
+	var out []int
+	if len(tab.plan.Programs[i].DependsOn) == 0 {
+		return nil
+	}
+	for j := range tab.procs {
+		if j != i && tab.dependsOn(i, j) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// batch is a set of starts in flight.
+type batch struct {
+	issued chan struct{} // every member was spawned or is waiting for its dependencies
+	done   chan struct{} // every member has its outcome in errs
+	errs   []error       // *ProcessError per failed member, in start order once done
+}
+
+// allClosed returns a channel closed once every channel in chs is closed.
+func allClosed(chs []chan struct{}) chan struct{} {
+	out := make(chan struct{})
+	go func() {
+		for _, c := range chs {
+			<-c
+		}
+		close(out)
+	}()
+	return out
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// startBatch starts members (table positions, start order). A priority level is
+// issued only once every earlier level was spawned; within a level starts run in
+// parallel. A member with depends_on counts as issued as soon as it waits for its
+// dependencies, so a slow dependency holds back its dependents only.
+func (s *Supervisor) startBatch(ctx context.Context, tab *table, members []int) *batch {
+	b := &batch{issued: make(chan struct{}), done: make(chan struct{})}
+	n := len(members)
+	acked := make([]chan struct{}, n)
+	finished := make(map[int]chan struct{}, n) // table position -> closed when its start ended
+	errs := make([]error, n)
+	for k, i := range members {
+		acked[k] = make(chan struct{})
+		finished[i] = make(chan struct{})
+	}
+	var wg sync.WaitGroup
+	pos := map[int]int{}
+	for k, i := range members {
+		pos[i] = k
+	}
+	gate := make(chan struct{})
+	close(gate)
+	for _, lv := range levels(tab, members) {
+		var lvAcked []chan struct{}
+		for _, i := range lv {
+			k := pos[i]
+			lvAcked = append(lvAcked, acked[k])
+			wg.Add(1)
+			go func(gate chan struct{}) {
+				defer wg.Done()
+				ack := sync.OnceFunc(func() { close(acked[k]) })
+				defer func() {
+					ack()
+					close(finished[i])
+					s.broadcast() // dependents watching this start re-check
+				}()
+				select {
+				case <-gate:
+				case <-ctx.Done():
+					errs[k] = &ProcessError{Name: tab.procs[i].name, Err: ctx.Err()}
+					return
+				}
+				if d := tab.deps(i); len(d) > 0 {
+					ack()
+					if err := s.waitDeps(ctx, tab, i, d, finished); err != nil {
+						errs[k] = &ProcessError{Name: tab.procs[i].name, Err: err}
+						return
+					}
+				}
+				if err := startOne(ctx, tab.procs[i], ack); err != nil {
+					errs[k] = &ProcessError{Name: tab.procs[i].name, Err: err}
+				}
+			}(gate)
+		}
+		gate = allClosed(lvAcked)
+	}
+	go func() {
+		wg.Wait()
+		for _, e := range errs {
+			if e != nil {
+				b.errs = append(b.errs, e)
+			}
+		}
+		close(b.done)
+	}()
+	go func() {
+		for _, a := range acked {
+			<-a
+		}
+		close(b.issued)
+	}()
+	return b
+}
+
+// startOne asks p to start, calls ack once the spawn was attempted, and waits for the
+// process to leave STARTING.
+func startOne(ctx context.Context, p *proc, ack func()) error {
+	c := cmdStart{acked: make(chan struct{}), reply: make(chan error, 1)}
+	if err := p.call(ctx, c); err != nil {
+		return err
+	}
+	<-c.acked
+	ack()
+	select {
+	case err := <-c.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// waitDeps blocks until every dependency of process i is ready (RUNNING and its probe
+// passed). It fails when one cannot become ready: stopped, exited or fatal and not
+// about to be started by this batch, or its probe gave up.
+func (s *Supervisor) waitDeps(ctx context.Context, tab *table, i int, deps []int, inBatch map[int]chan struct{}) error {
+	return s.waitFor(ctx, func() (bool, error) {
+		for _, j := range deps {
+			sn := tab.procs[j].snap.Load()
+			if sn.ready() {
+				continue
+			}
+			if sn.ReadyErr != "" && sn.State == Running {
+				return false, fmt.Errorf("%w: %s: ready probe: %s", ErrDependency, tab.procs[j].name, sn.ReadyErr)
+			}
+			if sn.State == Starting || sn.State == Backoff || sn.State == Running {
+				return false, nil // on its way
+			}
+			if f, ok := inBatch[j]; ok && !isClosed(f) {
+				return false, nil // this batch has yet to start it
+			}
+			return false, fmt.Errorf("%w: %s is %v", ErrDependency, tab.procs[j].name, sn.State)
+		}
+		return true, nil
+	})
+}
+
+// stopBatch stops members (table positions) in reverse start order: a priority level
+// is stopped only once every later level is fully stopped, all of a level in parallel,
+// and a process only after its dependents in the batch. It returns errors.Join of a
+// *ProcessError per failure (ErrNotRunning for one already down).
+func (s *Supervisor) stopBatch(ctx context.Context, tab *table, members []int) error {
+	n := len(members)
+	stopped := make([]chan struct{}, n)
+	errs := make([]error, n)
+	pos := map[int]int{}
+	for k, i := range members {
+		stopped[k] = make(chan struct{})
+		pos[i] = k
+	}
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	close(gate)
+	lvs := levels(tab, members)
+	for l := len(lvs) - 1; l >= 0; l-- {
+		var lvStopped []chan struct{}
+		for _, i := range lvs[l] {
+			k := pos[i]
+			lvStopped = append(lvStopped, stopped[k])
+			var after []chan struct{} // dependents in this batch
+			for _, j := range members {
+				if j != i && tab.dependsOn(j, i) {
+					after = append(after, stopped[pos[j]])
+				}
+			}
+			wg.Add(1)
+			go func(gate chan struct{}) {
+				defer wg.Done()
+				defer close(stopped[k])
+				for _, c := range append([]chan struct{}{gate}, after...) {
+					select {
+					case <-c:
+					case <-ctx.Done():
+						errs[k] = &ProcessError{Name: tab.procs[i].name, Err: ctx.Err()}
+						return
+					}
+				}
+				if err := stopOne(ctx, tab.procs[i]); err != nil {
+					errs[k] = &ProcessError{Name: tab.procs[i].name, Err: err}
+				}
+			}(gate)
+		}
+		gate = allClosed(lvStopped)
+	}
+	wg.Wait()
+	var out []error
+	for _, e := range errs {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
+}
+
+func stopOne(ctx context.Context, p *proc) error {
+	c := cmdStop{reply: make(chan error, 1)}
+	if err := p.call(ctx, c); err != nil {
+		return err
+	}
+	select {
+	case err := <-c.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,100 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+func tcpCheck(pb *plan.Probe) (check, string, error) {
+	host := pb.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(pb.Port))
+	return func(ctx context.Context) error {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}, "tcp " + addr, nil
+}
+
+func (p *Prober) httpCheck(pb *plan.Probe) (check, string, error) {
+	want := pb.Status
+	if want == 0 {
+		want = http.StatusOK
+	}
+	client := p.Client
+	if client == nil {
+		client = &http.Client{ // the redirect's answer is not the service's
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	what := "http " + pb.URL
+	if _, err := http.NewRequest(http.MethodGet, pb.URL, nil); err != nil {
+		return nil, what, err
+	}
+	return func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, pb.URL, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			return fmt.Errorf("status %d, want %d", resp.StatusCode, want)
+		}
+		return nil
+	}, what, nil
+}
+
+// execCheck runs the command in the program's directory and environment. When
+// the probe times out, the command's whole process group is killed.
+func execCheck(pr plan.Program) (check, string, error) {
+	argv := pr.Ready.Command
+	what := "exec " + strings.Join(argv, " ")
+	if len(argv) == 0 {
+		return nil, what, errors.New("no command")
+	}
+	return func(ctx context.Context) error {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir = pr.Directory
+		cmd.Env = os.Environ()
+		for k, v := range pr.Env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = time.Second // a grandchild holding stdout must not hang the probe
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			if msg := strings.TrimSpace(string(out)); msg != "" {
+				return fmt.Errorf("%w: %s", err, lastLine(msg))
+			}
+			return err
+		}
+		return nil
+	}, what, nil
+}
+
+func lastLine(s string) string {
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

@@ -1,0 +1,102 @@
+// Package probe waits for a program to be ready: a TCP port accepts, an HTTP URL
+// answers the wanted status, a command exits 0, or its log shows a line.
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// DefaultInterval is the pause between attempts when the probe names none.
+const DefaultInterval = time.Second
+
+var errTimedOut = errors.New("probe timed out")
+
+// Prober runs ready probes; the zero value is ready to use.
+type Prober struct {
+	Client *http.Client // nil: a client that does not follow redirects (the redirect's status counts)
+}
+
+// New returns a Prober.
+func New() engine.Prober { return &Prober{} }
+
+// check is one attempt; it may keep state between attempts (the log follower).
+type check func(ctx context.Context) error
+
+// Ready retries pr.Ready every Interval until it passes, Timeout passes (error
+// "ready probe tcp 127.0.0.1:8080: timed out after 1m0s: <last error>") or ctx ends.
+func (p *Prober) Ready(ctx context.Context, pr plan.Program) error {
+	pb := pr.Ready
+	if pb == nil {
+		return nil
+	}
+	attempt, what, done, err := p.build(pr)
+	if err != nil {
+		return fmt.Errorf("ready probe %s: %w", what, err)
+	}
+	if done != nil {
+		defer done()
+	}
+	interval := pb.Interval.D()
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	if t := pb.Timeout.D(); t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, t, errTimedOut)
+		defer cancel()
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var last error
+	for {
+		select {
+		case <-ctx.Done():
+			if context.Cause(ctx) == errTimedOut {
+				return fmt.Errorf("ready probe %s: timed out after %s: %w", what, pb.Timeout.D(), lastOr(last))
+			}
+			return fmt.Errorf("ready probe %s: %w (last attempt: %v)", what, ctx.Err(), lastOr(last))
+		case <-timer.C:
+		}
+		if last = attempt(ctx); last == nil {
+			return nil
+		}
+		timer.Reset(interval)
+	}
+}
+
+func lastOr(err error) error {
+	if err == nil {
+		return errors.New("no attempt finished")
+	}
+	return err
+}
+
+// build turns the probe into an attempt function, a short description and what
+// to release afterwards (may be nil).
+func (p *Prober) build(pr plan.Program) (attempt check, what string, done func(), err error) {
+	pb := pr.Ready
+	switch pb.Kind {
+	case plan.ProbeTCP:
+		attempt, what, err = tcpCheck(pb)
+	case plan.ProbeHTTP:
+		attempt, what, err = p.httpCheck(pb)
+	case plan.ProbeExec:
+		attempt, what, err = execCheck(pr)
+	case plan.ProbeLog:
+		var fl *follower
+		fl, what, err = logCheck(pr)
+		if err == nil {
+			attempt, done = fl.check, fl.close
+		}
+	default:
+		what, err = pb.Kind, fmt.Errorf("unknown kind %q", pb.Kind)
+	}
+	return attempt, what, done, err
+}

@@ -1,0 +1,141 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+func program(pb plan.Probe) plan.Program {
+	if pb.Interval == 0 {
+		pb.Interval = plan.Duration(10 * time.Millisecond)
+	}
+	return plan.Program{Ready: &pb}
+}
+
+func TestNoProbeIsReadyAtOnce(t *testing.T) {
+	is.New(t).NoErr(New().Ready(t.Context(), plan.Program{}))
+}
+
+func TestTCP(t *testing.T) {
+	is := is.New(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	is.NoErr(err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	is.NoErr(New().Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeTCP, Port: port})))
+	ln.Close()
+
+	err = New().Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeTCP, Port: port, Timeout: plan.Duration(100 * time.Millisecond)}))
+	want := "ready probe tcp 127.0.0.1:" + strconv.Itoa(port) + ": timed out after 100ms: "
+	is.True(err != nil && strings.HasPrefix(err.Error(), want)) // names the probe, the timeout and the last error
+	is.True(strings.Contains(err.Error(), "connection refused"))
+}
+
+func TestHTTPRetriesUntilStatus(t *testing.T) {
+	is := is.New(t)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) < 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	is.NoErr(New().Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeHTTP, URL: srv.URL})))
+	is.Equal(calls.Load(), int32(3))
+
+	err := New().Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeHTTP, URL: srv.URL, Status: 204, Timeout: plan.Duration(50 * time.Millisecond)}))
+	is.True(err != nil && strings.HasSuffix(err.Error(), "status 200, want 204"))
+}
+
+func TestExec(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	pr := program(plan.Probe{Kind: plan.ProbeExec, Command: []string{"/bin/sh", "-c", `test "$PWD" = "` + dir + `" && test "$X" = 1`}})
+	pr.Directory, pr.Env = dir, map[string]string{"X": "1"}
+	is.NoErr(New().Ready(t.Context(), pr))
+}
+
+// A probe command still running at the timeout is killed with its group.
+func TestExecKilledOnTimeout(t *testing.T) {
+	is := is.New(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	pr := program(plan.Probe{Kind: plan.ProbeExec, Timeout: plan.Duration(200 * time.Millisecond),
+		Command: []string{"/bin/sh", "-c", "sleep 1000 & echo $! > " + pidFile + "; wait"}})
+	err := New().Ready(t.Context(), pr)
+	is.True(err != nil && strings.Contains(err.Error(), "timed out after 200ms"))
+	b, err := os.ReadFile(pidFile)
+	is.NoErr(err)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sleep %d survived the probe", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err == nil && !strings.Contains(string(b), ") Z ")
+}
+
+func TestLogFindsALineAlreadyWritten(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "app.log")
+	is.NoErr(os.WriteFile(path, []byte("starting\nlistening on 8080\nmore\n"), 0o644))
+	pr := program(plan.Probe{Kind: plan.ProbeLog, Pattern: `listening on \d+`})
+	pr.Stdout = &plan.Log{Path: path}
+	is.NoErr(New().Ready(t.Context(), pr))
+}
+
+// The follower finishes a file rotated away under it, then reads the new one.
+func TestLogFollowsAcrossRotation(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "app.log")
+	is.NoErr(os.WriteFile(path, []byte("starting\nhalf a li"), 0o644))
+	pr := program(plan.Probe{Kind: plan.ProbeLog, Pattern: `^ready$`})
+	pr.Stdout = &plan.Log{Path: path}
+	fl, _, err := logCheck(pr)
+	is.NoErr(err)
+	defer fl.close()
+	is.True(fl.check(t.Context()) != nil)
+	old, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	is.NoErr(err)
+	is.NoErr(os.Rename(path, path+".1"))
+	old.WriteString("ne\nready?\n") // the old file's end, written before the rotation
+	old.Close()
+	is.NoErr(os.WriteFile(path, []byte("new file\nready\n"), 0o644))
+	is.NoErr(fl.check(t.Context()))
+	is.Equal(fl.ino, inode(t, path)) // found in the new file, after finishing the old one
+}
+
+func inode(t *testing.T, path string) uint64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Sys().(*syscall.Stat_t).Ino
+}
+
+func TestContextEndStopsWaiting(t *testing.T) {
+	is := is.New(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := New().Ready(ctx, program(plan.Probe{Kind: plan.ProbeTCP, Port: 1}))
+	is.True(errors.Is(err, context.Canceled))
+}

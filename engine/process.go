@@ -1,0 +1,365 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// snapshot is what the outside sees of one process; its goroutine publishes a new one
+// after every event, so Status never waits for a process goroutine.
+type snapshot struct {
+	State    State
+	Pid      int
+	Since    time.Time
+	Started  time.Time
+	Stopped  time.Time
+	ExitCode int
+	Err      string
+	Probe    bool   // the program has a ready probe to wait for
+	Ready    bool   // the probe passed for the current pid
+	ReadyErr string // the probe gave up
+}
+
+// ready reports whether dependents may start: RUNNING and its probe (if any) passed.
+func (sn *snapshot) ready() bool { return sn.State == Running && (!sn.Probe || sn.Ready) }
+
+// Commands a process goroutine accepts. Replies are buffered so the goroutine never
+// blocks on a caller that gave up.
+type (
+	cmdStart struct {
+		acked chan struct{} // closed once the spawn was attempted (or the start refused)
+		reply chan error    // the outcome when the process leaves STARTING
+	}
+	cmdStop   struct{ reply chan error } // answered on STOPPED
+	cmdSignal struct {
+		sig   syscall.Signal
+		reply chan error
+	}
+	cmdUpdate struct{ prog plan.Program } // ordering-only fields changed
+	cmdHold   struct{}                    // shutting down: no automatic starts
+	cmdQuit   struct{}                    // removed: close the logs and end
+)
+
+type probeResult struct {
+	id  int
+	err error
+}
+
+// proc is one process. Everything below the first group of fields is owned by its
+// goroutine (run) and touched by nothing else.
+type proc struct {
+	name string
+	sup  *Supervisor
+	cmds chan any
+	done chan struct{} // closed when run returns
+	snap atomic.Pointer[snapshot]
+
+	st           procState
+	prog         plan.Program
+	h            Handle
+	exitCh       <-chan Exit
+	timer        Timer
+	timerCh      chan event
+	probeCh      chan probeResult
+	probeStop    context.CancelFunc
+	probeID      int
+	ready        bool
+	readyErr     string
+	logsOpen     bool
+	out, errw    io.WriteCloser
+	startWaiters []chan error
+	stopWaiters  []chan error
+}
+
+func newProc(s *Supervisor, pr plan.Program) *proc {
+	p := &proc{
+		name:    pr.ProcessName,
+		sup:     s,
+		cmds:    make(chan any),
+		done:    make(chan struct{}),
+		prog:    pr,
+		timerCh: make(chan event),
+		probeCh: make(chan probeResult),
+	}
+	p.st = procState{State: Stopped, Pol: policyOf(pr), Since: s.clock.Now()}
+	p.publish()
+	go p.run()
+	return p
+}
+
+// call hands c to the goroutine; ErrNoSuchProcess when it has ended (removed).
+func (p *proc) call(ctx context.Context, c any) error {
+	select {
+	case p.cmds <- c:
+		return nil
+	case <-p.done:
+		return ErrNoSuchProcess
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *proc) run() {
+	defer close(p.done)
+	for {
+		select {
+		case c := <-p.cmds:
+			if _, quit := c.(cmdQuit); quit {
+				p.quit()
+				return
+			}
+			p.command(c)
+		case ex := <-p.exitCh:
+			pid := p.st.Pid
+			p.h, p.exitCh = nil, nil
+			p.stopProbe()
+			if r := p.sup.o.Recorder; r != nil {
+				r.Exited(p.name, pid)
+			}
+			p.handle(event{Kind: evExit, Exit: ex})
+		case ev := <-p.timerCh:
+			p.handle(ev) // step ignores it when its Gen is stale
+		case r := <-p.probeCh:
+			if r.id == p.probeID {
+				p.ready = r.err == nil
+				if r.err != nil {
+					p.readyErr = r.err.Error()
+				}
+				p.publish()
+			}
+		}
+	}
+}
+
+func (p *proc) command(c any) {
+	switch c := c.(type) {
+	case cmdStart:
+		p.startWaiters = append(p.startWaiters, c.reply)
+		if err := p.handle(event{Kind: evStart}); err != nil {
+			p.startWaiters = p.startWaiters[:len(p.startWaiters)-1]
+			c.reply <- err
+		}
+		close(c.acked)
+	case cmdStop:
+		p.stopWaiters = append(p.stopWaiters, c.reply)
+		if err := p.handle(event{Kind: evStop}); err != nil && p.st.State != Unknown {
+			p.stopWaiters = p.stopWaiters[:len(p.stopWaiters)-1]
+			c.reply <- err
+		}
+	case cmdSignal:
+		c.reply <- p.handle(event{Kind: evSignal, Sig: c.sig})
+	case cmdUpdate:
+		p.prog = c.prog
+		p.st.Pol = policyOf(c.prog)
+	case cmdHold:
+		p.handle(event{Kind: evHold})
+	}
+}
+
+// handle runs one event through step and carries out the actions. It returns step's
+// error (the state is then unchanged) or the error of a signal it sent.
+func (p *proc) handle(ev event) error {
+	now := p.sup.clock.Now()
+	next, acts, err := step(p.st, ev, now)
+	if err != nil {
+		return err
+	}
+	if next.Gen != p.st.Gen && p.timer != nil {
+		p.timer.Stop() // its Gen is stale now; stopping it just saves the wake-up
+		p.timer = nil
+	}
+	p.st = next
+	var sigErr error
+	for _, a := range acts {
+		if err := p.do(a, now); err != nil && sigErr == nil {
+			sigErr = err
+		}
+	}
+	p.publish()
+	return sigErr
+}
+
+func (p *proc) do(a action, now time.Time) error {
+	switch a.Kind {
+	case actChange:
+		p.sup.emit(Event{Time: now, Process: p.name, From: a.From, To: a.To, Reason: a.Reason})
+		p.settle(a)
+	case actSpawn:
+		return p.spawn()
+	case actSignal:
+		if p.h == nil {
+			return nil // reaped meanwhile
+		}
+		err := p.h.Signal(a.Sig, a.Group)
+		if err == nil || errors.Is(err, syscall.ESRCH) || errors.Is(err, os.ErrProcessDone) {
+			return nil // a process already gone is reported by Done
+		}
+		err = fmt.Errorf("signal %s: %w", signalName(a.Sig), err)
+		p.handle(event{Kind: evSignalFailed, Err: err.Error()})
+		return err
+	case actTimer:
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		ev := event{Kind: evTimer, Timer: a.Timer, Gen: a.Gen}
+		p.timer = p.sup.clock.AfterFunc(a.After, func() {
+			select {
+			case p.timerCh <- ev:
+			case <-p.done:
+			}
+		})
+	}
+	return nil
+}
+
+// settle answers the callers waiting for a state change: Start waits for the process to
+// leave STARTING, Stop for STOPPED.
+func (p *proc) settle(a action) {
+	if a.From == Starting && a.To != Starting {
+		var err error
+		switch a.To {
+		case Running:
+		case Backoff, Fatal:
+			err = fmt.Errorf("%w: %s", ErrSpawn, a.Reason)
+		default:
+			err = ErrAbnormalTermination
+		}
+		answer(&p.startWaiters, err)
+	}
+	switch a.To {
+	case Stopped:
+		answer(&p.stopWaiters, nil)
+	case Unknown:
+		answer(&p.stopWaiters, fmt.Errorf("%w: %s", ErrUnknownState, a.Reason))
+	}
+}
+
+func answer(waiters *[]chan error, err error) {
+	for _, w := range *waiters {
+		w <- err
+	}
+	*waiters = nil
+}
+
+// spawn starts the process and feeds the outcome back into the state machine.
+func (p *proc) spawn() error {
+	if err := p.openLogs(); err != nil {
+		return p.handle(event{Kind: evSpawnFailed, Err: err.Error()})
+	}
+	if p.sup.o.Launcher == nil {
+		return p.handle(event{Kind: evSpawnFailed, Err: "no launcher configured"})
+	}
+	spec := Spec{Program: p.prog, Env: buildEnv(p.prog, os.Environ()), Stdout: p.out, Stderr: p.errw}
+	h, err := p.sup.o.Launcher.Start(spec)
+	if err != nil {
+		return p.handle(event{Kind: evSpawnFailed, Err: err.Error()})
+	}
+	p.h, p.exitCh = h, h.Done()
+	pid := h.Pid()
+	if r := p.sup.o.Recorder; r != nil {
+		r.Started(p.name, pid)
+	}
+	p.startProbe()
+	return p.handle(event{Kind: evSpawned, Pid: pid})
+}
+
+// openLogs opens the process's writers once; they live across restarts.
+func (p *proc) openLogs() error {
+	lo := p.sup.o.Logs
+	if p.logsOpen || lo == nil {
+		return nil
+	}
+	if p.prog.Stdout != nil {
+		w, err := lo.Open(p.prog.Stdout)
+		if err != nil {
+			return fmt.Errorf("open stdout log: %w", err)
+		}
+		p.out = w
+	}
+	switch {
+	case p.prog.RedirectStderr:
+		p.errw = p.out
+	case p.prog.Stderr != nil:
+		w, err := lo.Open(p.prog.Stderr)
+		if err != nil {
+			p.closeLogs()
+			return fmt.Errorf("open stderr log: %w", err)
+		}
+		p.errw = w
+	}
+	p.logsOpen = true
+	return nil
+}
+
+func (p *proc) closeLogs() {
+	if p.out != nil {
+		p.out.Close()
+	}
+	if p.errw != nil && p.errw != p.out {
+		p.errw.Close()
+	}
+	p.out, p.errw, p.logsOpen = nil, nil, false
+}
+
+// startProbe runs the ready probe for the pid just spawned, off the loop.
+func (p *proc) startProbe() {
+	p.stopProbe()
+	p.ready, p.readyErr = false, ""
+	pb := p.sup.o.Prober
+	if p.prog.Ready == nil || pb == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(p.sup.ctx)
+	p.probeStop = cancel
+	id, pr := p.probeID, p.prog
+	go func() {
+		err := pb.Ready(ctx, pr)
+		select {
+		case p.probeCh <- probeResult{id, err}:
+		case <-p.done:
+		}
+	}()
+}
+
+// stopProbe cancels a running probe; bumping probeID makes its late answer stale.
+func (p *proc) stopProbe() {
+	p.probeID++
+	if p.probeStop != nil {
+		p.probeStop()
+		p.probeStop = nil
+	}
+}
+
+func (p *proc) quit() {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.stopProbe()
+	p.closeLogs()
+	answer(&p.startWaiters, ErrNoSuchProcess)
+	answer(&p.stopWaiters, ErrNoSuchProcess)
+}
+
+func (p *proc) publish() {
+	p.snap.Store(&snapshot{
+		State:    p.st.State,
+		Pid:      p.st.Pid,
+		Since:    p.st.Since,
+		Started:  p.st.Started,
+		Stopped:  p.st.Stopped,
+		ExitCode: p.st.ExitCode,
+		Err:      p.st.Err,
+		Probe:    p.prog.Ready != nil && p.sup.o.Prober != nil,
+		Ready:    p.ready,
+		ReadyErr: p.readyErr,
+	})
+	p.sup.broadcast()
+}

@@ -1,0 +1,378 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// tooQuickly is supervisord's description of a process that died before start_secs.
+const tooQuickly = "Exited too quickly (process log may have details)"
+
+// minRespawn spaces automatic restarts from EXITED: a process that reached RUNNING and
+// exits again is respawned at once, but never sooner than this after its previous spawn,
+// so a start_secs=0 program that crashes at once cannot spin (supervisord's 1-s loop gave
+// the same spacing by accident).
+const minRespawn = time.Second
+
+// policy is the part of a program that the state machine decides by.
+type policy struct {
+	StartSecs    time.Duration
+	StartRetries int // -1: retry forever
+	Exponential  bool
+	BackoffMax   time.Duration // 0: no cap
+	Autorestart  string
+	ExitCodes    []int
+	StopSignal   syscall.Signal
+	StopTimeout  time.Duration
+	StopAsGroup  bool
+	KillAsGroup  bool
+}
+
+func policyOf(pr plan.Program) policy {
+	sig, err := ParseSignal(pr.StopSignal)
+	if err != nil {
+		sig = syscall.SIGTERM // Validate rejects unknown names; a zero plan means TERM
+	}
+	return policy{
+		StartSecs:    time.Duration(pr.StartSecs) * time.Second,
+		StartRetries: pr.StartRetries,
+		Exponential:  pr.Backoff == plan.BackoffExponential,
+		BackoffMax:   pr.BackoffMax.D(),
+		Autorestart:  pr.Autorestart,
+		ExitCodes:    pr.ExitCodes,
+		StopSignal:   sig,
+		StopTimeout:  pr.StopTimeout.D(),
+		StopAsGroup:  pr.StopAsGroup,
+		KillAsGroup:  pr.KillAsGroup || pr.StopAsGroup, // stop_as_group implies kill_as_group
+	}
+}
+
+// delay is the wait before retry n (n >= 1): n seconds (linear, supervisord) or 2^(n-1)
+// seconds (exponential), capped at BackoffMax.
+func (p policy) delay(n int) time.Duration {
+	d := time.Duration(n) * time.Second
+	if p.Exponential {
+		d = time.Second << min(n-1, 40)
+	}
+	if p.BackoffMax > 0 && d > p.BackoffMax {
+		d = p.BackoffMax
+	}
+	return d
+}
+
+// procState is everything the state machine knows about one process.
+type procState struct {
+	State    State
+	Pol      policy
+	Backoff  int // failed starts in a row (supervisord's backoff counter)
+	Gen      int // bumped on every state change; timers of an older Gen are stale
+	Pid      int
+	Since    time.Time // last state change
+	Started  time.Time // last successful spawn
+	Stopped  time.Time // last exit; zero when the process never ran
+	ExitCode int
+	Err      string // why BACKOFF, FATAL or UNKNOWN
+	Hold     bool   // shutting down: no automatic restarts
+}
+
+type evKind int
+
+const (
+	evStart        evKind = iota // start requested
+	evStop                       // stop requested
+	evSpawned                    // the launcher started the process (Pid)
+	evSpawnFailed                // the launcher could not start it (Err)
+	evExit                       // the process was reaped (Exit)
+	evTimer                      // a timer armed by actTimer fired (Timer, Gen)
+	evSignal                     // a user signal (Sig)
+	evSignalFailed               // sending a signal failed, not with ESRCH (Err)
+	evHold                       // shutting down: no automatic starts from now on
+	numEvents
+)
+
+var evNames = [...]string{"start", "stop", "spawned", "spawn-failed", "exit", "timer", "signal", "signal-failed", "hold"}
+
+func (k evKind) String() string { return evNames[k] }
+
+type timerKind int
+
+const (
+	tPromote timerKind = iota // STARTING → RUNNING after start_secs
+	tRetry                    // BACKOFF → STARTING
+	tKill                     // STOPPING: SIGKILL after stop_timeout
+	tRestart                  // EXITED → STARTING, after minRespawn
+)
+
+var timerNames = [...]string{"promote", "retry", "kill", "restart"}
+
+func (k timerKind) String() string { return timerNames[k] }
+
+type event struct {
+	Kind  evKind
+	Pid   int
+	Err   string
+	Exit  Exit
+	Timer timerKind
+	Gen   int
+	Sig   syscall.Signal
+}
+
+type actKind int
+
+const (
+	actChange actKind = iota // a state change to publish (From, To, Reason)
+	actSpawn                 // start the process
+	actSignal                // send Sig, to the group when Group
+	actTimer                 // call back with evTimer{Timer, Gen} after After
+)
+
+type action struct {
+	Kind     actKind
+	From, To State
+	Reason   string
+	Sig      syscall.Signal
+	Group    bool
+	Timer    timerKind
+	After    time.Duration
+	Gen      int
+}
+
+func (a action) String() string {
+	switch a.Kind {
+	case actChange:
+		return fmt.Sprintf("%v>%v", a.From, a.To)
+	case actSpawn:
+		return "spawn"
+	case actSignal:
+		if a.Group {
+			return "signal " + signalName(a.Sig) + " group"
+		}
+		return "signal " + signalName(a.Sig)
+	}
+	return fmt.Sprintf("timer %v %v", a.Timer, a.After)
+}
+
+// step is the whole state machine: given a state, an event and the time, it returns the
+// next state and what to do. It has no goroutines and does no I/O. An event the state
+// does not accept returns an error (ErrAlreadyStarted, ErrNotRunning, ... or ErrIllegal)
+// and leaves the state as it was; a stale timer is ignored.
+func step(s procState, ev event, now time.Time) (procState, []action, error) {
+	switch {
+	case ev.Kind == evTimer && ev.Gen != s.Gen:
+		return s, nil, nil // stale
+	case ev.Kind == evTimer && s.Hold && (ev.Timer == tRetry || ev.Timer == tRestart):
+		return s, nil, nil // no automatic starts while shutting down
+	case ev.Kind == evHold:
+		s.Hold = true
+		return s, nil, nil
+	}
+	var acts []action
+	to := func(st State, reason string) {
+		acts = append(acts, action{Kind: actChange, From: s.State, To: st, Reason: reason})
+		s.State, s.Since = st, now
+		s.Gen++
+	}
+	begin := func() {
+		to(Starting, "")
+		s.Pid, s.Err = 0, ""
+		acts = append(acts, action{Kind: actSpawn})
+	}
+	fail := func(reason string) { // a start attempt failed
+		s.Pid, s.Err = 0, reason
+		s.Backoff++
+		to(Backoff, reason)
+		if s.Pol.StartRetries >= 0 && s.Backoff > s.Pol.StartRetries {
+			s.Backoff = 0
+			to(Fatal, "too many start retries too quickly")
+			return
+		}
+		acts = append(acts, action{Kind: actTimer, Timer: tRetry, After: s.Pol.delay(s.Backoff), Gen: s.Gen})
+	}
+	stop := func() {
+		to(Stopping, "stop requested")
+		acts = append(acts,
+			action{Kind: actSignal, Sig: s.Pol.StopSignal, Group: s.Pol.StopAsGroup},
+			action{Kind: actTimer, Timer: tKill, After: s.Pol.StopTimeout, Gen: s.Gen})
+	}
+	signal := func() {
+		acts = append(acts, action{Kind: actSignal, Sig: ev.Sig})
+	}
+	exited := func() { // reaped after start_secs
+		s.Pid, s.Backoff, s.Stopped, s.ExitCode = 0, 0, now, ev.Exit.Code
+		expected := ev.Exit.Signal == 0 && ev.Exit.Code >= 0 && slices.Contains(s.Pol.ExitCodes, ev.Exit.Code)
+		to(Exited, exitWords(ev.Exit, &expected))
+		restart := s.Pol.Autorestart == plan.RestartAlways ||
+			s.Pol.Autorestart == plan.RestartUnexpected && !expected
+		switch {
+		case !restart || s.Hold:
+		case now.Sub(s.Started) >= minRespawn:
+			begin()
+		default:
+			acts = append(acts, action{Kind: actTimer, Timer: tRestart, After: minRespawn - now.Sub(s.Started), Gen: s.Gen})
+		}
+	}
+	illegal := func() (procState, []action, error) {
+		return s, nil, fmt.Errorf("step: %v in %v: %w", ev.Kind, s.State, ErrIllegal)
+	}
+
+	switch s.State {
+	case Stopped, Exited, Fatal:
+		switch {
+		case ev.Kind == evStart && s.Hold:
+			return s, nil, ErrShutdown
+		case ev.Kind == evStart:
+			begin()
+		case ev.Kind == evTimer && s.State == Exited && ev.Timer == tRestart:
+			begin()
+		case ev.Kind == evStop && s.State == Exited && s.pendingRestart():
+			to(Stopped, "stop requested") // cancels the pending restart
+		case ev.Kind == evStop || ev.Kind == evSignal:
+			return s, nil, ErrNotRunning
+		default:
+			return illegal()
+		}
+	case Starting:
+		switch ev.Kind {
+		case evStart:
+			return s, nil, ErrAlreadyStarted
+		case evStop:
+			stop()
+		case evSpawned:
+			s.Pid, s.Started = ev.Pid, now
+			if s.Pol.StartSecs <= 0 {
+				s.Backoff = 0
+				to(Running, "")
+			} else {
+				acts = append(acts, action{Kind: actTimer, Timer: tPromote, After: s.Pol.StartSecs, Gen: s.Gen})
+			}
+		case evSpawnFailed:
+			fail(ev.Err)
+		case evExit:
+			if now.Sub(s.Started) < s.Pol.StartSecs {
+				s.Stopped, s.ExitCode = now, ev.Exit.Code
+				fail(tooQuickly)
+				break
+			}
+			to(Running, "") // lived start_secs; the promote timer lost the race
+			exited()
+		case evTimer:
+			if ev.Timer != tPromote {
+				return illegal()
+			}
+			s.Backoff = 0
+			to(Running, fmt.Sprintf("process has stayed up for > than %v (start_secs)", s.Pol.StartSecs))
+		case evSignal:
+			signal()
+		case evSignalFailed:
+			s.Err = ev.Err
+			to(Unknown, ev.Err)
+		default:
+			return illegal()
+		}
+	case Running:
+		switch ev.Kind {
+		case evStart:
+			return s, nil, ErrAlreadyStarted
+		case evStop:
+			stop()
+		case evExit:
+			exited()
+		case evSignal:
+			signal()
+		case evSignalFailed:
+			s.Err = ev.Err
+			to(Unknown, ev.Err)
+		default:
+			return illegal()
+		}
+	case Backoff:
+		switch ev.Kind {
+		case evStart:
+			return s, nil, ErrAlreadyStarted
+		case evStop:
+			to(Stopped, "stop requested") // no process to signal; keeps the backoff count
+		case evTimer:
+			if ev.Timer != tRetry {
+				return illegal()
+			}
+			begin()
+		case evSignal:
+			return s, nil, ErrNotRunning
+		default:
+			return illegal()
+		}
+	case Stopping:
+		switch ev.Kind {
+		case evStart:
+			return s, nil, ErrStopping
+		case evStop: // already on its way
+		case evExit:
+			s.Pid, s.Stopped, s.ExitCode = 0, now, ev.Exit.Code
+			to(Stopped, exitWords(ev.Exit, nil))
+		case evTimer:
+			if ev.Timer != tKill {
+				return illegal()
+			}
+			acts = append(acts, action{Kind: actSignal, Sig: syscall.SIGKILL, Group: s.Pol.KillAsGroup})
+		case evSignal:
+			signal()
+		case evSignalFailed:
+			s.Err = ev.Err
+			to(Unknown, ev.Err)
+		default:
+			return illegal()
+		}
+	case Unknown:
+		switch ev.Kind {
+		case evStart:
+			return s, nil, ErrUnknownState
+		case evStop:
+			stop() // try again
+		case evExit:
+			s.Pid, s.Stopped, s.ExitCode = 0, now, ev.Exit.Code
+			to(Stopped, exitWords(ev.Exit, nil))
+		case evSignal:
+			signal()
+		default:
+			return illegal()
+		}
+	default:
+		return illegal()
+	}
+	return s, acts, nil
+}
+
+// pendingRestart reports whether an EXITED process waits for its tRestart timer: it
+// would be restarted by policy and the only reason it is not yet is minRespawn.
+func (s procState) pendingRestart() bool {
+	if s.State != Exited || s.Hold {
+		return false
+	}
+	switch s.Pol.Autorestart {
+	case plan.RestartAlways:
+		return true
+	case plan.RestartUnexpected:
+		return s.ExitCode < 0 || !slices.Contains(s.Pol.ExitCodes, s.ExitCode)
+	}
+	return false
+}
+
+// exitWords describes an exit as supervisord logs it: "exit status 1; not expected",
+// "terminated by SIGKILL". expected nil leaves out the verdict (stops).
+func exitWords(e Exit, expected *bool) string {
+	w := fmt.Sprintf("exit status %d", e.Code)
+	if e.Signal != 0 {
+		w = "terminated by " + signalName(e.Signal)
+	}
+	if expected != nil {
+		if *expected {
+			return w + "; expected"
+		}
+		return w + "; not expected"
+	}
+	return w
+}

@@ -1,0 +1,330 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// Event is one state change of one process.
+type Event struct {
+	Time     time.Time
+	Process  string
+	From, To State
+	Reason   string // supervisord's words: "exit status 1; not expected", "terminated by SIGTERM"
+}
+
+// Options are the Supervisor's collaborators. Launcher is required; a nil Clock is the
+// system clock; nil Prober, Logs, Sampler or Recorder turn that part off (no probes: a
+// RUNNING process is ready; no Logs: output is discarded).
+type Options struct {
+	Launcher Launcher
+	Clock    Clock
+	Prober   Prober
+	Logs     LogOpener
+	Sampler  Sampler
+	Recorder Recorder
+	OnEvent  func(Event) // every state change, called in order, never concurrently
+}
+
+// Status is one process as `status` shows it.
+type Status struct {
+	Name        string // process name
+	Group       string // the program's group, or its name when it has none (supervisord)
+	State       State
+	Pid         int // 0 unless the process is alive
+	ExitCode    int // of the last exit
+	Since       time.Time
+	Description string // supervisorctl's words: "pid 123, uptime 0:01:02", "Not started", ...
+	Usage       Usage  // the last sample (taken every 2 s) while the process is alive
+	Hash        string
+}
+
+// Supervisor runs a plan: one goroutine per process owns its state machine.
+type Supervisor struct {
+	o        Options
+	clock    Clock
+	ctx      context.Context // ends at Shutdown: probes, background starts, sampling
+	cancel   context.CancelFunc
+	mu       sync.Mutex // serialises Apply and Shutdown
+	finished bool       // Shutdown completed (under mu)
+	tab      atomic.Pointer[table]
+	closed   atomic.Bool    // shutting down: no more starts
+	bg       sync.WaitGroup // background start batches and the sampler
+	events   *dispatcher
+	usage    atomic.Pointer[map[int]Usage]
+
+	chMu    sync.Mutex
+	changed chan struct{}
+	watched bool
+}
+
+// table is the current plan with its processes, in start order. It is replaced whole,
+// never modified, so Status reads it without locks.
+type table struct {
+	plan  *plan.Plan
+	procs []*proc
+	index map[string]int // process name -> position
+}
+
+// New returns a Supervisor with nothing to run; Apply gives it a plan.
+func New(o Options) *Supervisor {
+	s := &Supervisor{o: o, clock: o.Clock, changed: make(chan struct{})}
+	if s.clock == nil {
+		s.clock = realClock{}
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.tab.Store(&table{index: map[string]int{}})
+	if o.OnEvent != nil {
+		s.events = newDispatcher(o.OnEvent)
+	}
+	if o.Sampler != nil {
+		s.bg.Add(1)
+		go s.sampleLoop()
+	}
+	return s
+}
+
+// Plan is the plan last applied (nil before the first Apply).
+func (s *Supervisor) Plan() *plan.Plan { return s.tab.Load().plan }
+
+// Apply makes next the running plan. Removed processes stop and their logs close;
+// changed ones (hash differs) stop and start again with the new spec if they were active
+// or autostart; added autostart ones start; unchanged ones keep running and take the new
+// ordering fields. Stops are waited for; starts are issued in start order and Apply
+// returns once each was spawned or is waiting for its dependencies. The first call
+// starts every autostart process. next should be Finish()ed (Apply validates it again and
+// runs its Programs in the order given) and must not be modified afterwards.
+func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, error) {
+	if next == nil {
+		return plan.Delta{}, errors.New("apply: nil plan")
+	}
+	if err := next.Validate(); err != nil {
+		return plan.Delta{}, fmt.Errorf("apply: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return plan.Delta{}, fmt.Errorf("apply: %w", ErrShutdown)
+	}
+	old := s.tab.Load()
+	d := plan.Diff(old.plan, next)
+
+	gone := map[string]bool{}
+	wasActive := map[string]bool{}
+	var stop []int
+	for _, n := range d.Removed {
+		gone[n] = true
+		stop = append(stop, old.index[n])
+	}
+	for _, c := range d.Changed {
+		gone[c.Name] = true
+		i := old.index[c.Name]
+		wasActive[c.Name] = old.procs[i].snap.Load().State.Active()
+		stop = append(stop, i)
+	}
+	if err := ignoreNotRunning(s.stopBatch(ctx, old, stop)); err != nil {
+		return d, fmt.Errorf("apply: stop: %w", err)
+	}
+	// From here on nothing can fail: every goroutine asked below is idle or nearly so.
+	for _, i := range stop {
+		p := old.procs[i]
+		if p.call(context.Background(), cmdQuit{}) == nil {
+			<-p.done
+		}
+	}
+
+	tab := &table{plan: next, procs: make([]*proc, len(next.Programs)), index: map[string]int{}}
+	var start []int
+	for i, pr := range next.Programs {
+		tab.index[pr.ProcessName] = i
+		if j, ok := old.index[pr.ProcessName]; ok && !gone[pr.ProcessName] {
+			tab.procs[i] = old.procs[j]
+			tab.procs[i].call(context.Background(), cmdUpdate{prog: pr})
+			continue
+		}
+		tab.procs[i] = newProc(s, pr)
+		if pr.Autostart || wasActive[pr.ProcessName] {
+			start = append(start, i)
+		}
+	}
+	s.tab.Store(tab)
+
+	b := s.startBatch(s.ctx, tab, start)
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); <-b.done }()
+	select {
+	case <-b.issued:
+	case <-ctx.Done():
+		return d, fmt.Errorf("apply: start: %w", ctx.Err())
+	}
+	return d, nil
+}
+
+// Start starts the named processes (process names) and waits until each has left
+// STARTING: nil for RUNNING, ErrSpawn when it went to BACKOFF, ErrAbnormalTermination when
+// it was stopped meanwhile, ErrAlreadyStarted when it was not stopped. Processes start in
+// start order, a priority level at a time (spawns, not RUNNING, are awaited between
+// levels), and one with depends_on only once its dependencies are ready.
+func (s *Supervisor) Start(ctx context.Context, names ...string) error {
+	if s.closed.Load() {
+		return ErrShutdown
+	}
+	tab := s.tab.Load()
+	idx, errs := resolve(tab, names)
+	b := s.startBatch(ctx, tab, idx)
+	<-b.done
+	return errors.Join(append(errs, b.errs...)...)
+}
+
+// Stop stops the named processes and waits for STOPPED: reverse start order, a priority
+// level at a time, dependents before their dependencies. A process that is not running
+// gives ErrNotRunning.
+func (s *Supervisor) Stop(ctx context.Context, names ...string) error {
+	tab := s.tab.Load()
+	idx, errs := resolve(tab, names)
+	return errors.Join(append(errs, s.stopBatch(ctx, tab, idx))...)
+}
+
+// Restart stops the named processes (those not running are fine), then starts them.
+func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
+	tab := s.tab.Load()
+	idx, errs := resolve(tab, names)
+	if err := ignoreNotRunning(s.stopBatch(ctx, tab, idx)); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if s.closed.Load() {
+		return ErrShutdown
+	}
+	b := s.startBatch(ctx, tab, idx)
+	<-b.done
+	return errors.Join(append(errs, b.errs...)...)
+}
+
+// Signal sends sig to each named process (to the process, not its group, as supervisord
+// does). Allowed in STARTING, RUNNING and STOPPING; otherwise ErrNotRunning.
+func (s *Supervisor) Signal(sig syscall.Signal, names ...string) error {
+	tab := s.tab.Load()
+	idx, errs := resolve(tab, names)
+	for _, i := range idx {
+		p := tab.procs[i]
+		c := cmdSignal{sig: sig, reply: make(chan error, 1)}
+		err := p.call(context.Background(), c)
+		if err == nil {
+			err = <-c.reply
+		}
+		if err != nil {
+			errs = append(errs, &ProcessError{Name: p.name, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Status describes every process, in start order. It reads published snapshots only,
+// so it never waits for a process goroutine.
+func (s *Supervisor) Status() []Status {
+	tab := s.tab.Load()
+	now := s.clock.Now()
+	var usage map[int]Usage
+	if u := s.usage.Load(); u != nil {
+		usage = *u
+	}
+	out := make([]Status, len(tab.procs))
+	for i, p := range tab.procs {
+		pr := &tab.plan.Programs[i]
+		sn := p.snap.Load()
+		group := pr.Group
+		if group == "" {
+			group = pr.Name
+		}
+		out[i] = Status{
+			Name: pr.ProcessName, Group: group, State: sn.State, Pid: sn.Pid,
+			ExitCode: sn.ExitCode, Since: sn.Since, Description: describe(pr.ProcessName, sn, now),
+			Hash: pr.Hash,
+		}
+		if sn.Pid > 0 {
+			out[i].Usage = usage[sn.Pid]
+		}
+	}
+	return out
+}
+
+// Shutdown stops every process in reverse start order (a priority level at a time, all of
+// a level in parallel, dependents first), waits for them, closes the logs and ends every
+// goroutine. Automatic restarts and pending starts end first. When ctx ends before every
+// process stopped, Shutdown returns the error and leaves the processes supervised (their
+// stop timers still escalate to SIGKILL); calling it again resumes. Once it succeeded,
+// later calls do nothing.
+func (s *Supervisor) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finished {
+		return nil
+	}
+	s.closed.Store(true)
+	s.cancel()
+	s.bg.Wait() // pending background starts return on the cancel; none can start a process later
+	tab := s.tab.Load()
+	all := make([]int, len(tab.procs))
+	for i, p := range tab.procs {
+		all[i] = i
+		if err := p.call(ctx, cmdHold{}); err != nil && !errors.Is(err, ErrNoSuchProcess) {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	if err := ignoreNotRunning(s.stopBatch(ctx, tab, all)); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	for _, p := range tab.procs {
+		if p.call(context.Background(), cmdQuit{}) == nil {
+			<-p.done
+		}
+	}
+	if s.events != nil {
+		s.events.close()
+	}
+	s.finished = true
+	return nil
+}
+
+// resolve maps process names to table positions in start order; unknown names become
+// ErrNoSuchProcess errors.
+func resolve(tab *table, names []string) ([]int, []error) {
+	var errs []error
+	seen := map[int]bool{}
+	for _, n := range names {
+		i, ok := tab.index[n]
+		if !ok {
+			errs = append(errs, &ProcessError{Name: n, Err: ErrNoSuchProcess})
+			continue
+		}
+		seen[i] = true
+	}
+	idx := make([]int, 0, len(seen))
+	for i := range tab.procs {
+		if seen[i] {
+			idx = append(idx, i)
+		}
+	}
+	return idx, errs
+}
+
+// ignoreNotRunning drops the ErrNotRunning parts of a joined error.
+func ignoreNotRunning(err error) error {
+	var keep []error
+	for _, pe := range ProcessErrors(err) {
+		if !errors.Is(pe, ErrNotRunning) {
+			keep = append(keep, pe)
+		}
+	}
+	if err != nil && len(ProcessErrors(err)) == 0 {
+		return err
+	}
+	return errors.Join(keep...)
+}

@@ -1,0 +1,282 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// Supervisor-level behaviour on fakes, in synctest bubbles: ordering, dependencies,
+// Apply, Shutdown, logs, recorder, env and usage.
+
+func TestLoopPriorityAndShutdownOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.l.ignore["d"] = []syscall.Signal{syscall.SIGTERM}
+		r.apply(planOf(t, prog("c", priority(20)), prog("d", priority(30), stopTimeout(2*time.Second)),
+			prog("a", priority(10)), prog("b", priority(20))))
+		spawns := r.l.lines("spawn")
+		if len(spawns) != 4 || !strings.Contains(spawns[0], " a ") || !strings.Contains(spawns[3], " d ") {
+			t.Errorf("spawn order %q", spawns)
+		}
+		var names []string
+		for _, s := range r.sup.Status() {
+			names = append(names, s.Name)
+		}
+		eq(t, "status order", names, []string{"a", "b", "c", "d"})
+		time.Sleep(2 * time.Second)
+		r.shutdown()
+		sigs := r.l.lines("SIG")
+		eq(t, "d first", sigs[:2], []string{"2s d SIGTERM", "4s d SIGKILL"})
+		mid := slices.Sorted(slices.Values(sigs[2:4]))
+		eq(t, "then b and c together", mid, []string{"4s b SIGTERM", "4s c SIGTERM"})
+		eq(t, "a last", sigs[4:], []string{"4s a SIGTERM"})
+		for _, s := range r.sup.Status() {
+			if s.State != Stopped {
+				t.Errorf("%s is %v after shutdown", s.Name, s.State)
+			}
+		}
+		if err := r.sup.Start(t.Context(), "a"); !errors.Is(err, ErrShutdown) {
+			t.Errorf("start after shutdown: %v", err)
+		}
+	})
+}
+
+func TestLoopShutdownHoldsRestarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.l.behave["crash"] = exitAfter(0, 1)
+		r.l.behave["spin"] = exitAfter(0, 1)
+		r.apply(planOf(t, prog("crash"), prog("spin", startSecs(0))))
+		time.Sleep(100 * time.Millisecond)
+		r.shutdown()
+		time.Sleep(time.Minute)
+		eq(t, "spawns", r.l.spawned(), []string{"0s crash", "0s spin"})
+	})
+}
+
+func TestLoopDependsOnWaitsForReadyProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.l.ignore["web"] = []syscall.Signal{syscall.SIGTERM}
+		r.apply(planOf(t, prog("db", withProbe, priority(1)),
+			prog("web", dependsOn("db"), stopTimeout(2*time.Second)), prog("other", priority(500))))
+		time.Sleep(3 * time.Second)
+		eq(t, "before the probe", r.l.lines("spawn"), []string{"0s db spawn 100", "0s other spawn 101"})
+		if st := r.status("web"); st.State != Stopped {
+			t.Errorf("web is %v", st.State)
+		}
+		close(r.probes.gate("db"))
+		synctest.Wait()
+		eq(t, "after", r.l.lines("web spawn"), []string{"3s web spawn 102"})
+		time.Sleep(2 * time.Second)
+		r.shutdown()
+		eq(t, "stop order", r.l.lines("SIG"), []string{"5s web SIGTERM", "7s web SIGKILL", "7s other SIGTERM", "7s db SIGTERM"})
+	})
+}
+
+func TestLoopDependsOnRunningWithoutProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.l.ignore["web"] = []syscall.Signal{syscall.SIGTERM}
+		r.apply(planOf(t, prog("db", startSecs(2)), prog("web", dependsOn("db"), stopTimeout(2*time.Second))))
+		time.Sleep(5 * time.Second)
+		eq(t, "spawns", r.l.lines("spawn"), []string{"0s db spawn 100", "2s web spawn 101"})
+		// Same priority: the dependent still stops (here: is killed) before db is signalled.
+		r.shutdown()
+		eq(t, "stop order", r.l.lines("SIG"), []string{"5s web SIGTERM", "7s web SIGKILL", "7s db SIGTERM"})
+	})
+}
+
+func TestLoopDependencyFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["db"] = exitAfter(0, 1)
+		r.apply(planOf(t, prog("db", manual, func(pr *plan.Program) { pr.StartRetries = 0 }),
+			prog("web", manual, dependsOn("db"))))
+		pes := ProcessErrors(r.sup.Start(t.Context(), "web", "db"))
+		if len(pes) != 2 || pes[0].Name != "db" || !errors.Is(pes[0], ErrSpawn) ||
+			pes[1].Name != "web" || !errors.Is(pes[1], ErrDependency) {
+			t.Errorf("errors %v", pes)
+		}
+		eq(t, "spawns", r.l.lines("spawn"), []string{"0s db spawn 100"})
+	})
+}
+
+func TestLoopApply(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		logTo := func(path string) func(*plan.Program) {
+			return func(pr *plan.Program) { pr.Stdout = plan.DefaultLog(path) }
+		}
+		r.apply(planOf(t, prog("a"), prog("b", logTo("/srv/log/b.log")), prog("c", logTo("/srv/log/c.log")),
+			prog("m", manual)))
+		time.Sleep(2 * time.Second)
+		pidA := r.status("a").Pid
+		p2 := planOf(t,
+			prog("a", priority(5)), // ordering only: untouched
+			prog("b", logTo("/srv/log/b.log"), func(pr *plan.Program) { pr.Command = []string{"/opt/bin/b2"} }),
+			prog("d"), prog("m", manual))
+		d := r.apply(p2)
+		eq(t, "added", d.Added, []string{"d"})
+		eq(t, "removed", d.Removed, []string{"c"})
+		eq(t, "unchanged", d.Unchanged, []string{"a", "m"})
+		if len(d.Changed) != 1 || d.Changed[0].Name != "b" {
+			t.Errorf("changed %+v", d.Changed)
+		}
+		synctest.Wait()
+		eq(t, "signals", slices.Sorted(slices.Values(r.l.lines("SIG"))), []string{"2s b SIGTERM", "2s c SIGTERM"})
+		eq(t, "spawns", r.l.spawned(), []string{"0s a", "0s b", "0s c", "2s b", "2s d"})
+		if a := r.status("a"); a.Pid != pidA || a.State != Running {
+			t.Errorf("a: pid %d %v, want the first pid, still running", a.Pid, a.State)
+		}
+		if cmd := r.l.last("b").spec.Program.Command[0]; cmd != "/opt/bin/b2" {
+			t.Errorf("b runs %s", cmd)
+		}
+		if o, c := r.logs.counts("/srv/log/c.log"); o != 1 || c != 1 {
+			t.Errorf("c.log opened %d closed %d", o, c)
+		}
+		if o, c := r.logs.counts("/srv/log/b.log"); o != 2 || c != 1 {
+			t.Errorf("b.log opened %d closed %d", o, c)
+		}
+		var names []string
+		for _, s := range r.sup.Status() {
+			names = append(names, s.Name)
+		}
+		eq(t, "status", names, []string{"a", "b", "d", "m"})
+		if r.sup.Plan() != p2 {
+			t.Error("Plan() is not the applied plan")
+		}
+		if d := r.apply(p2); !d.Empty() {
+			t.Errorf("re-apply: %+v", d)
+		}
+		if st := r.status("m"); st.State != Stopped {
+			t.Errorf("manual program %v", st.State)
+		}
+	})
+}
+
+func TestLoopLogsAndRecorder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.l.behave["w"] = exitAfter(2*time.Second, 0)
+		r.apply(planOf(t,
+			prog("w", autorestart(plan.RestartAlways), func(pr *plan.Program) {
+				pr.Stdout, pr.Stderr = plan.DefaultLog("/srv/log/w.log"), plan.DefaultLog("/srv/log/w.err")
+			}),
+			prog("r", func(pr *plan.Program) {
+				pr.Stdout, pr.RedirectStderr = plan.DefaultLog("/srv/log/r.log"), true
+			}),
+			prog("quiet")))
+		time.Sleep(5 * time.Second)
+		for _, p := range []string{"/srv/log/w.log", "/srv/log/w.err", "/srv/log/r.log"} {
+			if o, c := r.logs.counts(p); o != 1 || c != 0 {
+				t.Errorf("%s: opened %d closed %d", p, o, c)
+			}
+		}
+		w, rr, q := r.l.last("w").spec, r.l.last("r").spec, r.l.last("quiet").spec
+		if w.Stdout == nil || w.Stderr == nil || w.Stdout == w.Stderr {
+			t.Error("w: want separate stdout and stderr writers")
+		}
+		if rr.Stdout == nil || rr.Stdout != rr.Stderr {
+			t.Error("r: redirect_stderr wants one writer for both")
+		}
+		if q.Stdout != nil || q.Stderr != nil {
+			t.Error("quiet: no log means discard (nil)")
+		}
+		r.shutdown()
+		if o, c := r.logs.counts("/srv/log/r.log"); o != 1 || c != 1 {
+			t.Errorf("r.log after shutdown: opened %d closed %d", o, c)
+		}
+		var got, want []string
+		for _, s := range r.rec.log {
+			if strings.Fields(s)[1] == "w" {
+				got = append(got, s)
+			}
+		}
+		for _, h := range r.l.handles("w") {
+			want = append(want, fmt.Sprintf("started w %d", h.pid), fmt.Sprintf("exited w %d", h.pid))
+		}
+		if len(want) != 6 {
+			t.Errorf("w spawned %d times by 5s, want 3 (at 0s, 2s, 4s)", len(want)/2)
+		}
+		eq(t, "recorder", got, want)
+	})
+}
+
+func TestLoopSpecEnv(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("e", func(pr *plan.Program) {
+			pr.InheritEnv, pr.Env = false, map[string]string{"A": "1"}
+		})))
+		eq(t, "env", r.l.last("e").spec.Env, []string{"A=1", "STARVISOR_PROCESS_NAME=e",
+			"STARVISOR_PROCESS_NUM=0", "STARVISOR_GROUP_NAME=e"})
+	})
+}
+
+func TestLoopUsage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Options) { o.Sampler = fakeSampler{} })
+		defer r.shutdown()
+		r.apply(planOf(t, prog("a"), prog("b", manual)))
+		time.Sleep(2500 * time.Millisecond)
+		if u := r.status("a").Usage; u.CPUPercent != 100 || u.RSSBytes != 100<<20 {
+			t.Errorf("a usage %+v", u)
+		}
+		if u := r.status("b").Usage; u != (Usage{}) {
+			t.Errorf("b (stopped) usage %+v", u)
+		}
+	})
+}
+
+func TestLoopRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("a"), prog("b", manual)))
+		time.Sleep(2 * time.Second)
+		if err := r.sup.Restart(t.Context(), "a", "b"); err != nil {
+			t.Fatal(err)
+		}
+		eq(t, "spawns", r.l.spawned(), []string{"0s a", "2s a", "2s b"})
+		if a, b := r.status("a"), r.status("b"); a.State != Running || b.State != Running || r.since() != 3*time.Second {
+			t.Errorf("at %v: a %v b %v", r.since(), a.State, b.State)
+		}
+	})
+}
+
+// A Shutdown whose context ends first reports it and leaves the process supervised; the
+// next call finishes the job.
+func TestShutdownResumes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.l.ignore["stubborn"] = []syscall.Signal{syscall.SIGTERM}
+		r.apply(planOf(t, prog("stubborn", stopTimeout(10*time.Second))))
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		if err := r.sup.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("first shutdown: %v", err)
+		}
+		if st := r.status("stubborn"); st.State != Stopping {
+			t.Errorf("after the first shutdown: %v", st.State)
+		}
+		r.shutdown()
+		if r.since() != 10*time.Second {
+			t.Errorf("second shutdown returned at %v, want 10s (SIGKILL)", r.since())
+		}
+		eq(t, "signals", r.l.lines("SIG"), []string{"0s stubborn SIGTERM", "10s stubborn SIGKILL"})
+		r.shutdown() // a no-op now
+	})
+}

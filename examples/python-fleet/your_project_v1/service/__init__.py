@@ -1,0 +1,3 @@
+"""Example services, code version v1."""
+
+VERSION = "v1"

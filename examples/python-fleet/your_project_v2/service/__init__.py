@@ -1,0 +1,3 @@
+"""Example services, code version v2."""
+
+VERSION = "v2"

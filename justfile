@@ -1,0 +1,18 @@
+# Each recipe is a plain command you can also type yourself.
+
+# Run every test: unit tests, the conformance suite, the examples.
+test:
+    go test ./...
+
+# Run the benchmarks only (no tests).
+bench:
+    go test -run '^$' -bench . ./...
+
+# Formatting and vet; prints the files gofmt would change.
+lint:
+    test -z "$(gofmt -l .)" || (gofmt -l . && exit 1)
+    go vet ./...
+
+# Build the binary into ./bin/starvisor.
+build:
+    go build -o bin/starvisor ./cmd/starvisor

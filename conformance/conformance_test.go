@@ -26,6 +26,19 @@ func TestConformance(t *testing.T) {
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		UpdateScripts:       os.Getenv("UPDATE_GOLDEN") != "",
-		Cmds:                commands,
+		Cmds:                merge(commands, stateCommands),
 	})
+}
+
+func merge(maps ...map[string]func(*testscript.TestScript, bool, []string)) map[string]func(*testscript.TestScript, bool, []string) {
+	out := map[string]func(*testscript.TestScript, bool, []string){}
+	for _, m := range maps {
+		for k, v := range m {
+			if _, dup := out[k]; dup {
+				panic("conformance: command defined twice: " + k)
+			}
+			out[k] = v
+		}
+	}
+	return out
 }

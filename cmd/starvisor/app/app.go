@@ -26,6 +26,9 @@ type CLI struct {
 	Check   CheckCmd   `cmd:"" help:"Evaluate, validate and check the plan against this machine."`
 	Up      UpCmd      `cmd:"" help:"Run the programs of the deploy script in the foreground."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
+
+	ControlVerbs `embed:""` // control.go: the daemon's client verbs
+	MigrateVerbs `embed:""` // migrate.go: import, export, service
 }
 
 // Deps is what the verbs need from the outside world, so tests can run them in-process.

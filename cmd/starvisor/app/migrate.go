@@ -1,0 +1,4 @@
+package app
+
+// MigrateVerbs bring configurations in from supervisord and hand plans out to other engines.
+type MigrateVerbs struct{}

@@ -14,6 +14,7 @@ import (
 	"github.com/natefinch/atomic"
 
 	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/api"
 	"github.com/starvisor/starvisor/engine/launcher"
 	"github.com/starvisor/starvisor/engine/logs"
 	"github.com/starvisor/starvisor/engine/monitor"
@@ -38,6 +39,14 @@ func (c *UpCmd) Run(d *Deps) error {
 	sigs, stop := d.Signals(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	out := &lineWriter{w: d.Stdout}
+	// Take the socket first: a second daemon of the same bundle must be refused before it
+	// could mistake the first one's children for strays.
+	ln, err := api.Listen(p.Supervisor.Socket)
+	if err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	defer os.Remove(p.Supervisor.Socket)
+	defer ln.Close()
 	stateDir := p.Supervisor.StateDir
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return fmt.Errorf("up: state dir: %w", err)
@@ -66,8 +75,17 @@ func (c *UpCmd) Run(d *Deps) error {
 		Recorder: state,
 		OnEvent:  func(e engine.Event) { out.printf("%s\n", formatEvent(e)) },
 	})
-	l := &upLoop{sup: sup, out: out, stderr: d.Stderr, reload: func() (*plan.Plan, error) { return c.eval(ctx, d) }}
+	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
+	sctx, stopServing := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, ln) }()
+	l := &upLoop{sup: sup, out: out, stderr: d.Stderr, shutdown: srv.ShutdownRequested(),
+		reload: func() (*plan.Plan, error) { return c.eval(ctx, d) }}
 	err = l.run(ctx, p, sigs)
+	stopServing()
+	if serr := <-served; serr != nil {
+		fmt.Fprintf(d.Stderr, "starvisor: warning: control socket: %v\n", serr)
+	}
 	if serr := state.Err(); serr != nil {
 		fmt.Fprintf(d.Stderr, "starvisor: warning: state file: %v\n", serr)
 	}
@@ -116,6 +134,8 @@ type upLoop struct {
 	out    *lineWriter
 	stderr io.Writer
 	reload func() (*plan.Plan, error) // prints its own errors
+	// shutdown is closed when a client's shutdown request has already stopped everything.
+	shutdown <-chan struct{}
 }
 
 type applied struct {
@@ -154,6 +174,13 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 				pending = false
 				hup()
 			}
+		case <-l.shutdown:
+			cancel()
+			if applying {
+				<-results
+			}
+			l.out.printf("starvisor: stopped by a shutdown request\n")
+			return nil
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				l.out.printf("starvisor: SIGHUP: reloading\n")

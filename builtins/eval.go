@@ -24,6 +24,7 @@ type Options struct {
 	Timeout   time.Duration               // 0 means 10s
 	LookupEnv func(string) (string, bool) // nil means os.LookupEnv
 	Print     io.Writer                   // print() output; nil means os.Stderr
+	MaxMemory uint64                      // heap growth allowed; 0 means DefaultMaxMemory
 }
 
 // Limits applied when Options leaves them zero.
@@ -85,6 +86,11 @@ func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
 		th.Cancel(context.Cause(ctx).Error())
 	})
 	defer stop()
+	maxMem := o.MaxMemory
+	if maxMem == 0 {
+		maxMem = DefaultMaxMemory
+	}
+	defer watchMemory(th, maxMem)()
 	if _, err := s.exec(th, s.entry, filepath.Join(s.root, s.entry)); err != nil {
 		return nil, newError(err)
 	}

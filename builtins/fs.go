@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -112,17 +111,12 @@ func staticPrefix(pattern string) string {
 
 // readCapped reads a sandboxed file, at most MaxReadBytes, and records it in the inputs.
 func readCapped(s *evalState, name, abs, key string) ([]byte, error) {
-	f, err := os.Open(abs)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no file %q", name, key)
-		}
-		return nil, fmt.Errorf("%s: %w", name, err)
+	data, err := readRegular(abs, MaxReadBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no file %q", name, key)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxReadBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %q: %w", name, key, err)
 	}
 	if len(data) > MaxReadBytes {
 		return nil, fmt.Errorf("%s: %q is larger than the %d-byte limit", name, key, MaxReadBytes)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -50,10 +49,14 @@ func (s *evalState) exec(th *starlark.Thread, key, abs string) (starlark.StringD
 
 	var src []byte
 	var err error
+	const maxScriptBytes = 16 << 20
 	if abs == "" {
 		src, err = fs.ReadFile(stdlib.FS, strings.TrimPrefix(key, stdlibPrefix))
 	} else {
-		src, err = os.ReadFile(abs)
+		src, err = readRegular(abs, maxScriptBytes)
+		if err == nil && len(src) > maxScriptBytes {
+			err = fmt.Errorf("%q is larger than the %d-byte limit", key, maxScriptBytes)
+		}
 		s.dirs[key] = filepath.Dir(abs)
 	}
 	if err != nil {

@@ -40,6 +40,7 @@ func Default() []Module {
 	return []Module{
 		programModule{}, groupModule{}, supervisorModule{}, logModule{}, pathModule{},
 		hostModule{}, fsModule{}, probeModule{}, versionModule{}, coreModule{},
+		supervisordConfModule{},
 	}
 }
 

@@ -15,6 +15,9 @@ import (
 
 func TestPythonStar(t *testing.T)   { startest.Run(t, "python_test.star", startest.Options{}) }
 func TestVersionsStar(t *testing.T) { startest.Run(t, "versions_test.star", startest.Options{}) }
+func TestSupervisordStar(t *testing.T) {
+	startest.Run(t, "supervisord_test.star", startest.Options{})
+}
 
 // TestEveryLibraryLoads loads each shipped library on its own, so a broken file
 // cannot hide behind one that no test happens to load.

@@ -1,0 +1,106 @@
+package builtins
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+func TestINIParse(t *testing.T) {
+	is := is.New(t)
+	c := newINIConfig()
+	src := "; full-line comment\n# another\n[program:a]\nCommand = /bin/a ; inline\n  --flag\n\n  last\nenv=x;y # z\nkey: colon\nkey=again\n[program:b]\nx=1\n[program:a]\npriority=2\n"
+	is.NoErr(c.parse("/c/a.conf", "/c", []byte(src)))
+	is.Equal(len(c.sections), 2)
+	a := c.byName["program:a"]
+	is.Equal(a.keys, []string{"command", "env", "key", "priority"})
+	is.Equal(a.values["command"], "/bin/a\n--flag\n\nlast") // continuation lines, an empty line kept inside
+	is.Equal(a.values["env"], "x;y")                        // ; without whitespace before it is text
+	is.Equal(a.values["key"], "again")                      // last value wins
+	is.Equal(a.values["priority"], "2")                     // a section repeated later merges
+
+	err := newINIConfig().parse("/c/b.conf", "/c", []byte("x=1\n"))
+	is.True(err != nil && strings.Contains(err.Error(), "/c/b.conf:1: "))
+	err = newINIConfig().parse("/c/b.conf", "/c", []byte("[s]\nnovalue\n"))
+	is.True(err != nil && strings.Contains(err.Error(), "not a key = value line"))
+}
+
+func TestINIHere(t *testing.T) {
+	is := is.New(t)
+	c := newINIConfig()
+	is.NoErr(c.parse("/c/a.conf", "/c", []byte("[p]\nd=%(here)s/x\n")))
+	is.NoErr(c.parse("/c/inc/b.conf", "/c/inc", []byte("[p]\ne=%(here)s/y\n")))
+	is.Equal(c.byName["p"].values["d"], "/c/x")
+	is.Equal(c.byName["p"].values["e"], "/c/inc/y")
+	is.Equal(c.byName["p"].files["e"], "/c/inc/b.conf")
+}
+
+func TestPyFormat(t *testing.T) {
+	vars := map[string]any{"program_name": "web", "process_num": 7, "s": "x"}
+	none := func(string) (any, bool) { return nil, false }
+	for _, tc := range []struct{ in, want, err string }{
+		{"%(program_name)s_%(process_num)02d", "web_07", ""},
+		{"%(process_num)d %(process_num)3d|%(s)-3s|", "7   7|x  |", ""},
+		{"100%% %%(x)s", "100% %(x)s", ""},
+		{"%(nope)s", "", `contains names ("nope") which cannot be expanded`},
+		{"50%", "", "badly formatted"},
+		{"%(s)d", "", "a number is required"},
+	} {
+		got, err := pyFormat(tc.in, vars, none)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("pyFormat(%q): error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("pyFormat(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestShlexSplit(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{`a "b c" 'd e'`, []string{"a", "b c", "d e"}, ""},
+		{`"x \$y \" \\"`, []string{`x \$y " \`}, ""},
+		{`one\ two 'a\b'`, []string{"one two", `a\b`}, ""},
+		{`''`, []string{""}, ""},
+		{`sh -c 'echo A`, nil, "No closing quotation"},
+	} {
+		got, err := shlexSplit(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("shlexSplit(%q): error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("shlexSplit(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseKeyValuePairs(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want [][2]string
+		err  bool
+	}{
+		{`KEY="a,b c",K2=v`, [][2]string{{"KEY", "a,b c"}, {"K2", "v"}}, false},
+		{`A='x y', B=/p:/q, A=z`, [][2]string{{"A", "z"}, {"B", "/p:/q"}}, false},
+		{`TAG=a#b,X=1`, [][2]string{{"TAG", "a"}}, false}, // # starts a shlex comment
+		{`K=`, nil, true},
+		{``, nil, false},
+	} {
+		got, err := parseKeyValuePairs(tc.in)
+		if (err != nil) != tc.err || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("parseKeyValuePairs(%q) = %q, %v; want %q (error %v)", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}

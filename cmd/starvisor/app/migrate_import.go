@@ -1,0 +1,392 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/starvisor/starvisor/builtins"
+)
+
+// ImportCmd prints a deploy script equivalent to a supervisord configuration.
+type ImportCmd struct {
+	Conf string `arg:"" type:"path" help:"supervisord configuration file (its [include] files are read too)."`
+}
+
+// Run reads the configuration through @stdlib//supervisord.star and prints the script.
+func (c *ImportCmd) Run(d *Deps) error {
+	decls, err := readSupervisordConf(context.Background(), c.Conf, d)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(d.Stdout, renderImport(c.Conf, decls))
+	return err
+}
+
+// supervisordDecls is what supervisord.read returns: group() and program() keywords.
+type supervisordDecls struct {
+	Groups   []map[string]any `json:"groups"`
+	Programs []map[string]any `json:"programs"`
+}
+
+// readSupervisordConf evaluates supervisord.read(conf) from a throwaway entry script; the
+// config's folder is a library root so the sandbox lets the reader in.
+func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisordDecls, error) {
+	abs, err := filepath.Abs(conf)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "svimport")
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	const marker = "STARVISOR-IMPORT "
+	script := fmt.Sprintf("load(\"@stdlib//supervisord.star\", \"supervisord\")\nprint(%q + json.encode(supervisord.read(%q)))\n", marker, abs)
+	entry := filepath.Join(tmp, "import.star")
+	if err := os.WriteFile(entry, []byte(script), 0o644); err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	var out bytes.Buffer
+	_, err = builtins.Eval(ctx, builtins.Options{
+		File:      entry,
+		Libs:      map[string]string{"conf": filepath.Dir(abs)},
+		LookupEnv: d.LookupEnv,
+		Print:     &out,
+	})
+	if err != nil {
+		printScriptError(d.Stderr, err)
+		return nil, reported(ExitFailure)
+	}
+	var decls supervisordDecls
+	for _, line := range strings.Split(out.String(), "\n") {
+		_, js, ok := strings.Cut(line, marker)
+		if !ok {
+			if strings.TrimSpace(line) != "" {
+				fmt.Fprintln(d.Stderr, line) // warnings from the reader
+			}
+			continue
+		}
+		dec := json.NewDecoder(strings.NewReader(js))
+		dec.UseNumber()
+		if err := dec.Decode(&decls); err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+	}
+	return &decls, nil
+}
+
+// programKwargs is the order keywords are printed in (DESIGN.md's order).
+var programKwargs = []string{
+	"name", "command", "directory", "env", "user", "umask", "autostart", "autorestart",
+	"exit_codes", "start_secs", "start_retries", "stop_signal", "stop_timeout", "stop_as_group",
+	"kill_as_group", "priority", "numprocs", "numprocs_start", "process_name", "stdout", "stderr",
+	"redirect_stderr",
+}
+
+// renderImport writes the deploy script: group() calls, then programs; programs that
+// differ only in a few values become one loop.
+func renderImport(conf string, d *supervisordDecls) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Imported from %s by `starvisor import`.\n", conf)
+	fmt.Fprintf(&b, "# Same plan as load(\"@stdlib//supervisord.star\", \"supervisord\"); supervisord.load_conf(%s).\n", starQuote(conf))
+	if len(d.Groups) > 0 {
+		b.WriteString("\n")
+	}
+	for _, g := range d.Groups {
+		fmt.Fprintf(&b, "group(name = %s, programs = %s, priority = %s)\n", starValue(g["name"]), starValue(g["programs"]), starValue(g["priority"]))
+	}
+	for _, cl := range clusterPrograms(d.Programs) {
+		b.WriteString("\n")
+		if len(cl.members) == 1 {
+			writeProgram(&b, "", cl.members[0], nil)
+			continue
+		}
+		writeLoop(&b, cl)
+	}
+	return b.String()
+}
+
+// A cluster is a set of programs with the same shape whose values differ only at a few
+// leaves (besides the name).
+type cluster struct {
+	members []map[string]any
+	varying []string // leaf paths whose values differ
+}
+
+// maxColumns bounds the loop variables besides the name: more and a loop reads worse
+// than separate blocks.
+const maxColumns = 2
+
+func clusterPrograms(progs []map[string]any) []*cluster {
+	var out []*cluster
+	for _, p := range progs {
+		placed := false
+		for _, c := range out {
+			if shape(c.members[0]) != shape(p) {
+				continue
+			}
+			vary := varyingLeaves(append(append([]map[string]any{}, c.members...), p))
+			if len(columns(vary, append(append([]map[string]any{}, c.members...), p))) <= maxColumns {
+				c.members = append(c.members, p)
+				c.varying = vary
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			out = append(out, &cluster{members: []map[string]any{p}})
+		}
+	}
+	return out
+}
+
+// shape is a program's structure: keys, list lengths and dict keys, not the values.
+func shape(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var b strings.Builder
+		b.WriteString("{")
+		for _, k := range keys {
+			if k == "name" {
+				continue
+			}
+			b.WriteString(k + ":" + shape(x[k]) + ",")
+		}
+		return b.String() + "}"
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = shape(e)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	case nil:
+		return "null"
+	case string:
+		return "s"
+	default:
+		return "v"
+	}
+}
+
+// leaves flattens v into path -> scalar.
+func leaves(prefix string, v any, out map[string]any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			leaves(prefix+"/"+k, e, out)
+		}
+	case []any:
+		for i, e := range x {
+			leaves(fmt.Sprintf("%s/%d", prefix, i), e, out)
+		}
+	default:
+		out[prefix] = v
+	}
+}
+
+func varyingLeaves(members []map[string]any) []string {
+	first := map[string]any{}
+	leaves("", members[0], first)
+	var vary []string
+	for path, v := range first {
+		if path == "/name" {
+			continue
+		}
+		for _, m := range members[1:] {
+			l := map[string]any{}
+			leaves("", m, l)
+			if fmt.Sprint(l[path]) != fmt.Sprint(v) {
+				vary = append(vary, path)
+				break
+			}
+		}
+	}
+	sort.Strings(vary)
+	return vary
+}
+
+// nameTemplate returns the format string that gives each member's value at path from
+// its name ("/var/log/%s.log"), or "" when there is none.
+func nameTemplate(path string, members []map[string]any) string {
+	tmpl := ""
+	for i, m := range members {
+		l := map[string]any{}
+		leaves("", m, l)
+		s, ok := l[path].(string)
+		name, _ := m["name"].(string)
+		if !ok || name == "" || !strings.Contains(s, name) {
+			return ""
+		}
+		t := strings.ReplaceAll(strings.ReplaceAll(s, "%", "%%"), name, "%s")
+		if i > 0 && t != tmpl {
+			return ""
+		}
+		tmpl = t
+	}
+	return tmpl
+}
+
+// columns are the varying leaves that need a loop variable (no name template).
+func columns(vary []string, members []map[string]any) []string {
+	var cols []string
+	for _, p := range vary {
+		if nameTemplate(p, members) == "" {
+			cols = append(cols, p)
+		}
+	}
+	return cols
+}
+
+// columnName is a loop variable name for a leaf path: the last word of it.
+func columnName(path string, used map[string]bool) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	name := strings.ToLower(parts[len(parts)-1])
+	if name == "" || (name[0] >= '0' && name[0] <= '9') {
+		name = parts[0] + "_" + name
+		if parts[0] == "command" {
+			name = "arg"
+		}
+	}
+	name = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '_'
+	}, name)
+	base := name
+	for i := 2; used[name] || starKeywords[name]; i++ {
+		name = fmt.Sprintf("%s%d", base, i)
+	}
+	used[name] = true
+	return name
+}
+
+var starKeywords = map[string]bool{"name": true, "load": true, "def": true, "for": true, "in": true, "if": true, "else": true,
+	"return": true, "pass": true, "and": true, "or": true, "not": true, "lambda": true, "while": true, "break": true, "continue": true}
+
+func writeLoop(b *strings.Builder, c *cluster) {
+	cols := columns(c.varying, c.members)
+	used := map[string]bool{"name": true}
+	vars := make([]string, len(cols))
+	subst := map[string]string{}
+	for i, p := range cols {
+		vars[i] = columnName(p, used)
+		subst[p] = vars[i]
+	}
+	for _, p := range c.varying {
+		if _, ok := subst[p]; !ok {
+			subst[p] = starQuote(nameTemplate(p, c.members)) + " % name"
+		}
+	}
+	head := append([]string{"name"}, vars...)
+	rows := make([]string, len(c.members))
+	for i, m := range c.members {
+		l := map[string]any{}
+		leaves("", m, l)
+		vals := []string{starValue(m["name"])}
+		for _, p := range cols {
+			vals = append(vals, starValue(l[p]))
+		}
+		if len(vals) == 1 {
+			rows[i] = "    " + vals[0] + ","
+		} else {
+			rows[i] = "    (" + strings.Join(vals, ", ") + "),"
+		}
+	}
+	fmt.Fprintf(b, "for %s in [\n%s\n]:\n", strings.Join(head, ", "), strings.Join(rows, "\n"))
+	writeProgram(b, "    ", c.members[0], subst)
+}
+
+// writeProgram prints one program() call; subst replaces leaves by expressions.
+func writeProgram(b *strings.Builder, indent string, p map[string]any, subst map[string]string) {
+	fmt.Fprintf(b, "%sprogram(\n", indent)
+	for _, k := range programKwargs {
+		v, ok := p[k]
+		if !ok {
+			continue
+		}
+		expr := exprAt("/"+k, v, subst)
+		if k == "name" && subst != nil {
+			expr = "name"
+		}
+		if (k == "stdout" || k == "stderr") && v != nil {
+			expr = logExpr("/"+k, v.(map[string]any), subst)
+		}
+		fmt.Fprintf(b, "%s    %s = %s,\n", indent, k, expr)
+	}
+	fmt.Fprintf(b, "%s)\n", indent)
+}
+
+func logExpr(path string, spec map[string]any, subst map[string]string) string {
+	args := []string{exprAt(path+"/path", spec["path"], subst)}
+	for _, k := range []string{"max_bytes", "backups"} {
+		if v, ok := spec[k]; ok {
+			args = append(args, k+" = "+exprAt(path+"/"+k, v, subst))
+		}
+	}
+	return "log(" + strings.Join(args, ", ") + ")"
+}
+
+// exprAt prints v, using subst for the leaves (or subtrees) it names.
+func exprAt(path string, v any, subst map[string]string) string {
+	if e, ok := subst[path]; ok {
+		return e
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = starQuote(k) + ": " + exprAt(path+"/"+k, x[k], subst)
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = exprAt(fmt.Sprintf("%s/%d", path, i), e, subst)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	return starValue(v)
+}
+
+// starValue prints a JSON value as a Starlark literal.
+func starValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "None"
+	case bool:
+		if x {
+			return "True"
+		}
+		return "False"
+	case string:
+		return starQuote(x)
+	case json.Number:
+		return x.String()
+	case []any, map[string]any:
+		return exprAt("", x, nil)
+	}
+	return fmt.Sprint(v)
+}
+
+// starQuote quotes s as a Starlark string literal.
+func starQuote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`, "\r", `\r`)
+	return `"` + r.Replace(s) + `"`
+}

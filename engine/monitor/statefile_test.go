@@ -1,0 +1,177 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+)
+
+// TestStateFileIsNeverHalfWritten hammers one StateFile with Started and Exited from many
+// goroutines while a reader keeps reading the file: every read must be a whole JSON map
+// (writes go through a temporary file and a rename), and once the writers are done the
+// file must hold exactly the final state (coalesced writes lose no change).
+func TestStateFileIsNeverHalfWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", "state.json")
+	f := &StateFile{Path: path}
+	const writers, rounds = 32, 51 // the last round (50) keeps its entry
+	var stop atomic.Bool
+	var reads, empty atomic.Int64
+	readerDone := make(chan error, 1)
+	go func() {
+		for !stop.Load() {
+			b, err := os.ReadFile(path)
+			if os.IsNotExist(err) {
+				empty.Add(1)
+				continue
+			}
+			if err != nil {
+				readerDone <- err
+				return
+			}
+			var m map[string]Entry
+			if err := json.Unmarshal(b, &m); err != nil {
+				readerDone <- fmt.Errorf("read %d bytes of invalid JSON: %w: %q", len(b), err, b)
+				return
+			}
+			reads.Add(1)
+		}
+		readerDone <- nil
+	}()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for r := range rounds {
+				name := fmt.Sprintf("p%02d", w)
+				pid := 4_000_000 + w*rounds + r // no such process: Start stays 0, which is fine here
+				f.Started(name, pid)
+				if r%3 != 2 {
+					f.Exited(name, pid)
+				}
+				f.Exited(name, pid-1) // an older incarnation: must not remove the newer entry
+			}
+		})
+	}
+	wg.Wait()
+	stop.Store(true)
+	if err := <-readerDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Err(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]Entry
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Entry{}
+	for w := range writers {
+		// Replay each writer's sequence.
+		for r := range rounds {
+			name := fmt.Sprintf("p%02d", w)
+			pid := 4_000_000 + w*rounds + r
+			want[name] = Entry{Pid: pid}
+			if r%3 != 2 {
+				delete(want, name)
+			}
+		}
+	}
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(f.Entries(), want) {
+		t.Fatalf("final state file differs from the final state:\nfile    %v\nentries %v\nwant    %v", got, f.Entries(), want)
+	}
+	if reads.Load() == 0 {
+		t.Fatal("the reader never saw the file")
+	}
+	// No temporary files are left next to the state file.
+	ents, _ := os.ReadDir(filepath.Dir(path))
+	if len(ents) != 1 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("state dir holds %v, want only state.json", names)
+	}
+	t.Logf("%d valid reads during %d writes", reads.Load(), writers*rounds*3)
+}
+
+// TestCorruptStateFilesAreNotFatal: whatever an earlier daemon or a disk left in the
+// file, CleanStrays reports it, signals nothing it cannot vouch for, and leaves a valid file.
+func TestCorruptStateFilesAreNotFatal(t *testing.T) {
+	for name, c := range map[string]struct {
+		content string
+		corrupt bool // reported as an error
+	}{
+		"empty":        {"", true},
+		"truncated":    {`{"web": {"pid": 12`, true},
+		"garbage":      {"\x00\xff\xfe not json", true},
+		"list":         {`[1, 2, 3]`, true},
+		"wrong types":  {`{"web": {"pid": "12", "start": []}}`, true},
+		"trailing":     {`{} {}`, true},
+		"null":         {`null`, false},
+		"empty object": {`{}`, false},
+		// Parseable but not ours: pid 1, this process, its group, negative, absurd, and a
+		// live process with the wrong start time. None may be signalled.
+		"hostile pids": {fmt.Sprintf(`{"init": {"pid": 1}, "self": {"pid": %d}, "group": {"pid": %d},
+			"neg": {"pid": -5}, "zero": {"pid": 0}, "huge": {"pid": 2147483647},
+			"parent": {"pid": %d, "start": 1}, "extra": {"pid": 9, "start": 1, "unknown": true}}`,
+			os.Getpid(), syscall.Getpgrp(), os.Getppid()), false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.json")
+			if err := os.WriteFile(path, []byte(c.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f := &StateFile{Path: path}
+			strays, err := f.CleanStrays(context.Background())
+			if c.corrupt != (err != nil) {
+				t.Fatalf("err = %v, want corrupt = %v", err, c.corrupt)
+			}
+			if err != nil && !strings.Contains(err.Error(), "corrupt") {
+				t.Errorf("error does not say the file is corrupt: %v", err)
+			}
+			if len(strays) != 0 {
+				t.Errorf("found strays %+v in a file that records none of ours", strays)
+			}
+			b, rerr := os.ReadFile(path)
+			var m map[string]Entry
+			if rerr != nil || json.Unmarshal(b, &m) != nil || len(m) != 0 {
+				t.Errorf("state file after cleaning: %q (%v), want an empty map", b, rerr)
+			}
+			f.Started("web", os.Getpid()) // and the daemon can go on recording
+			if err := f.Err(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestStateFileThatIsADirectory: an unusable path is an error from CleanStrays and from
+// Err, never a panic; the daemon can warn and run on.
+func TestStateFileThatIsADirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := &StateFile{Path: path}
+	if _, err := f.CleanStrays(context.Background()); err == nil {
+		t.Error("CleanStrays of a directory succeeded")
+	}
+	f.Started("web", os.Getpid())
+	if f.Err() == nil {
+		t.Error("writing over a directory reported no error")
+	}
+	if got := f.Entries()["web"].Pid; got != os.Getpid() {
+		t.Errorf("in-memory state lost: %v", f.Entries())
+	}
+}

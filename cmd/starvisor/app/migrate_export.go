@@ -1,0 +1,42 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/starvisor/starvisor/engine/export"
+)
+
+// ExportCmd writes the plan in another engine's configuration format.
+type ExportCmd struct {
+	scriptFlags
+	Format string `required:"" enum:"supervisord,systemd,nomad" help:"Target: supervisord, systemd or nomad."`
+	Out    string `short:"o" type:"path" placeholder:"DIR" help:"Write the files into DIR (default: print them, each after a '# file: NAME' line)."`
+	Name   string `help:"Deployment name (systemd unit prefix, Nomad job ID); default: the deploy script's folder name."`
+}
+
+// Run evaluates the script, exports, prints what the target cannot express on stderr.
+func (c *ExportCmd) Run(d *Deps) error {
+	p, err := c.eval(context.Background(), d)
+	if err != nil {
+		return err
+	}
+	res, err := export.Export(c.Format, p, export.Options{Name: c.Name})
+	if err != nil {
+		fmt.Fprintln(d.Stderr, err)
+		return reported(ExitFailure)
+	}
+	for _, pr := range res.Problems {
+		fmt.Fprintln(d.Stderr, pr)
+	}
+	if c.Out == "" {
+		return export.Print(d.Stdout, res.Files)
+	}
+	if err := export.Write(c.Out, res.Files); err != nil {
+		return err
+	}
+	for _, f := range res.Files {
+		fmt.Fprintf(d.Stdout, "wrote %s\n", f.Name)
+	}
+	return nil
+}

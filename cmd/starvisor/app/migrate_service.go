@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/starvisor/starvisor/engine/export"
+)
+
+// ServiceCmd installs or removes the systemd unit of this deployment's daemon.
+type ServiceCmd struct {
+	Install   ServiceInstallCmd   `cmd:"" help:"Write starvisor-<deploy>.service running 'starvisor up' on this script."`
+	Uninstall ServiceUninstallCmd `cmd:"" help:"Remove starvisor-<deploy>.service."`
+}
+
+// serviceFlags are shared by install and uninstall.
+type serviceFlags struct {
+	scriptFlags
+	DryRun  bool   `help:"Print what would be written or removed; change nothing."`
+	UnitDir string `default:"/etc/systemd/system" type:"path" placeholder:"DIR" help:"Folder of systemd units."`
+	Name    string `help:"Deployment name; default: the deploy script's folder name."`
+}
+
+// unit evaluates the script (so a broken one is never installed) and renders the unit.
+func (s *serviceFlags) unit(d *Deps) (export.File, error) {
+	p, err := s.eval(context.Background(), d)
+	if err != nil {
+		return export.File{}, err
+	}
+	bin, err := os.Executable()
+	if err == nil {
+		bin, err = filepath.EvalSymlinks(bin)
+	}
+	if err != nil {
+		return export.File{}, fmt.Errorf("service: this binary's path: %w", err)
+	}
+	name := s.Name
+	if name == "" {
+		name = filepath.Base(p.Root)
+	}
+	return export.ServiceUnit(bin, filepath.Join(p.Root, p.Entry), name), nil
+}
+
+// ServiceInstallCmd writes the unit.
+type ServiceInstallCmd struct{ serviceFlags }
+
+// Run writes the unit atomically (or prints it with --dry-run) and the commands to run next.
+func (c *ServiceInstallCmd) Run(d *Deps) error {
+	f, err := c.unit(d)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(c.UnitDir, f.Name)
+	if c.DryRun {
+		fmt.Fprintf(d.Stdout, "# would write %s\n%s", path, f.Data)
+		return nil
+	}
+	if err := export.Write(c.UnitDir, []export.File{f}); err != nil {
+		return fmt.Errorf("service install: %w", err)
+	}
+	fmt.Fprintf(d.Stdout, "wrote %s\nnext:\n  systemctl daemon-reload\n  systemctl enable --now %s\n", path, f.Name)
+	return nil
+}
+
+// ServiceUninstallCmd removes the unit.
+type ServiceUninstallCmd struct{ serviceFlags }
+
+// Run removes the unit (or says it would) and prints the commands to run first/next.
+func (c *ServiceUninstallCmd) Run(d *Deps) error {
+	f, err := c.unit(d)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(c.UnitDir, f.Name)
+	if c.DryRun {
+		fmt.Fprintf(d.Stdout, "would remove %s\n", path)
+		return nil
+	}
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(d.Stderr, "service uninstall: %s is not installed\n", path)
+			return reported(ExitFailure)
+		}
+		return fmt.Errorf("service uninstall: %w", err)
+	}
+	fmt.Fprintf(d.Stdout, "removed %s\nnext:\n  systemctl disable --now %s\n  systemctl daemon-reload\n", path, f.Name)
+	return nil
+}

@@ -1,0 +1,81 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestServiceInstallUninstall(t *testing.T) {
+	bundle := filepath.Join(t.TempDir(), "shop")
+	if err := os.Mkdir(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(bundle, "deploy.star")
+	if err := os.WriteFile(script, []byte(`program(name = "a", command = ["/bin/sleep", "9"])`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	units := t.TempDir()
+	unit := filepath.Join(units, "starvisor-shop.service")
+
+	code, out, errs := run(t, nil, "service", "install", "--dry-run", "-f", script, "--unit-dir", units)
+	if code != 0 || !strings.Contains(out, "up -f "+script) || !strings.Contains(out, "KillMode=mixed") || !strings.Contains(out, "Restart=always") {
+		t.Fatalf("dry run: code %d\n%s\n%s", code, out, errs)
+	}
+	if _, err := os.Stat(unit); !os.IsNotExist(err) {
+		t.Fatalf("--dry-run wrote %s: %v", unit, err)
+	}
+	code, out, errs = run(t, nil, "service", "install", "-f", script, "--unit-dir", units)
+	if code != 0 || !strings.Contains(out, "systemctl enable --now starvisor-shop.service") {
+		t.Fatalf("install: code %d\n%s\n%s", code, out, errs)
+	}
+	data, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, _ := os.Executable()
+	bin, _ = filepath.EvalSymlinks(bin)
+	if !strings.Contains(string(data), "ExecStart="+bin+" up -f "+script+"\n") || !strings.Contains(string(data), "WantedBy=multi-user.target") {
+		t.Fatalf("unit:\n%s", data)
+	}
+	code, out, errs = run(t, nil, "service", "uninstall", "-f", script, "--unit-dir", units)
+	if code != 0 || !strings.Contains(out, "systemctl disable --now starvisor-shop.service") {
+		t.Fatalf("uninstall: code %d\n%s\n%s", code, out, errs)
+	}
+	if _, err := os.Stat(unit); !os.IsNotExist(err) {
+		t.Fatalf("uninstall left %s: %v", unit, err)
+	}
+	if code, _, _ = run(t, nil, "service", "uninstall", "-f", script, "--unit-dir", units); code != ExitFailure {
+		t.Fatalf("second uninstall: code %d, want %d", code, ExitFailure)
+	}
+}
+
+func TestExportVerb(t *testing.T) {
+	bundle := filepath.Join(t.TempDir(), "shop")
+	if err := os.Mkdir(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(bundle, "deploy.star")
+	src := `program(name = "a", command = ["/bin/sleep", "9"], ready = probe.tcp(9))` + "\n"
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := run(t, nil, "export", "--format", "systemd", "-f", script)
+	if code != 0 || !strings.Contains(out, "# file: shop-a@.service\n") || !strings.Contains(out, "# file: shop.target\n") {
+		t.Fatalf("code %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, `export systemd: program "a": ready: readiness probes have no systemd equivalent`) {
+		t.Fatalf("stderr:\n%s", errs)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	if code, out, errs = run(t, nil, "export", "--format", "nomad", "-o", dir, "-f", script); code != 0 {
+		t.Fatalf("code %d\n%s\n%s", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "shop.nomad.json")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ = run(t, nil, "export", "--format", "k8s", "-f", script); code != ExitUsage {
+		t.Fatalf("unknown format: code %d, want %d", code, ExitUsage)
+	}
+}

@@ -1,0 +1,219 @@
+package export_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/starvisor/starvisor/builtins"
+	"github.com/starvisor/starvisor/engine/export"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// fixture evaluates testdata/bundle/deploy.star.
+func fixture(t *testing.T) *plan.Plan {
+	t.Helper()
+	abs, err := filepath.Abs("testdata/bundle/deploy.star")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evalFixture(t, abs)
+}
+
+// fixtureCopy evaluates a copy of the bundle in a temporary folder that has the log and
+// run folders supervisord insists on.
+func fixtureCopy(t *testing.T) *plan.Plan {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("testdata/bundle")); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"log", "run"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return evalFixture(t, filepath.Join(dir, "deploy.star"))
+}
+
+func evalFixture(t *testing.T, abs string) *plan.Plan {
+	t.Helper()
+	p, err := builtins.Eval(context.Background(), builtins.Options{File: abs, Print: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func run(t *testing.T, format string, p *plan.Plan) export.Result {
+	t.Helper()
+	res, err := export.Export(format, p, export.Options{Name: "demo", LookPath: func(string) (string, error) { return "", exec.ErrNotFound }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestGolden compares each format's files and problem lines with testdata/<format>.golden
+// (the bundle's folder written as /BUNDLE).
+func TestGolden(t *testing.T) {
+	p := fixture(t)
+	for _, format := range export.Formats {
+		t.Run(format, func(t *testing.T) {
+			res := run(t, format, p)
+			var b bytes.Buffer
+			if err := export.Print(&b, res.Files); err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString("# problems\n")
+			for _, pr := range res.Problems {
+				b.WriteString(pr.String() + "\n")
+			}
+			got := strings.ReplaceAll(b.String(), p.Root, "/BUNDLE")
+			golden := filepath.Join("testdata", format+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from the export (go test -update rewrites it):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+func TestWriteIsAtomicIntoDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	res := run(t, "systemd", fixture(t))
+	if err := export.Write(dir, res.Files); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != len(res.Files) {
+		t.Fatalf("%d files in %s, want %d", len(ents), dir, len(res.Files))
+	}
+	for _, f := range res.Files {
+		data, err := os.ReadFile(filepath.Join(dir, f.Name))
+		if err != nil || !bytes.Equal(data, f.Data) {
+			t.Errorf("%s: %v, content equal %t", f.Name, err, bytes.Equal(data, f.Data))
+		}
+	}
+}
+
+func TestUnknownFormat(t *testing.T) {
+	if _, err := export.Export("k8s", fixture(t), export.Options{}); err == nil || !strings.Contains(err.Error(), "unknown format") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestSystemdAnalyzeVerify runs systemd-analyze verify on the units; any line it prints
+// about them fails the test.
+func TestSystemdAnalyzeVerify(t *testing.T) {
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed (apt-get install systemd)")
+	}
+	dir := t.TempDir()
+	res := run(t, "systemd", fixture(t))
+	if err := export.Write(dir, res.Files); err != nil {
+		t.Fatal(err)
+	}
+	// Instances, not templates, are what verify can load.
+	var units []string
+	for _, f := range res.Files {
+		if strings.HasSuffix(f.Name, ".target") {
+			units = append(units, filepath.Join(dir, f.Name))
+		}
+	}
+	for _, f := range res.Files {
+		if strings.HasSuffix(f.Name, "@.service") {
+			units = append(units, filepath.Join(dir, strings.Replace(f.Name, "@.", "@1.", 1)))
+		}
+	}
+	cmd := exec.Command(sa, append([]string{"verify", "--man=no"}, units...)...)
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":", "SYSTEMD_LOG_COLOR=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil && bytes.Contains(out, []byte("System has not been booted with systemd")) {
+		t.Skipf("systemd-analyze cannot run here: %s", out)
+	}
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// TestNomadDecodesStrictly reads the job back into the API types, rejecting unknown
+// fields, and checks Nomad's rules for a job.
+func TestNomadDecodesStrictly(t *testing.T) {
+	p := fixture(t)
+	res := run(t, "nomad", p)
+	if len(res.Files) != 1 || res.Files[0].Name != "demo.nomad.json" {
+		t.Fatalf("files %v", res.Files)
+	}
+	dec := json.NewDecoder(bytes.NewReader(res.Files[0].Data))
+	dec.DisallowUnknownFields()
+	var j export.NomadJob
+	if err := dec.Decode(&j); err != nil {
+		t.Fatal(err)
+	}
+	job := j.Job
+	if job == nil || job.ID == nil || *job.ID != "demo" || job.Type == nil || *job.Type != "service" {
+		t.Fatalf("job ID/type: %+v", job)
+	}
+	seen := map[string]bool{}
+	tasks := map[string]int{} // task name -> count of its group
+	for _, tg := range job.TaskGroups {
+		if tg.Name == nil || seen[*tg.Name] {
+			t.Errorf("task group name missing or repeated: %v", tg.Name)
+			continue
+		}
+		seen[*tg.Name] = true
+		if tg.Count == nil || *tg.Count < 1 {
+			t.Errorf("group %s: count %v", *tg.Name, tg.Count)
+		}
+		for _, task := range tg.Tasks {
+			if task.Driver != "raw_exec" {
+				t.Errorf("task %s: driver %q", task.Name, task.Driver)
+			}
+			if _, ok := task.Config["command"].(string); !ok {
+				t.Errorf("task %s: no command", task.Name)
+			}
+			tasks[task.Name] = *tg.Count
+		}
+	}
+	want := map[string]int{"web": 1, "worker": 3, "cron": 1, "mail": 1}
+	for name, n := range want {
+		if tasks[name] != n {
+			t.Errorf("task %s: count %d, want %d (all: %v)", name, tasks[name], n, tasks)
+		}
+	}
+	// cron and mail share group "jobs": mail depends on cron, so cron is a prestart sidecar.
+	for _, tg := range job.TaskGroups {
+		for _, task := range tg.Tasks {
+			if task.Name == "cron" && (task.Lifecycle == nil || task.Lifecycle.Hook != "prestart" || !task.Lifecycle.Sidecar) {
+				t.Errorf("cron: lifecycle %+v, want prestart sidecar", task.Lifecycle)
+			}
+			if task.Name == "web" {
+				args, _ := task.Config["args"].([]any)
+				if task.Config["command"] != "/bin/sh" || len(args) < 3 || args[2] != "/bin/sh" {
+					t.Errorf("web: directory wrapper missing: %v", task.Config)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,308 @@
+package export
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// foreverRetries stands for start_retries = -1: supervisord has no "forever".
+const foreverRetries = math.MaxInt32
+
+// Supervisord renders p as one supervisord.conf.
+func Supervisord(p *plan.Plan, o Options) (Result, error) {
+	e := &emitter{format: "supervisord"}
+	var b strings.Builder
+	sv := p.Supervisor
+	fmt.Fprintf(&b, "; Exported from %s by `starvisor export --format supervisord`.\n", filepath.Join(p.Root, p.Entry))
+	b.WriteString("; supervisord's own files live next to starvisor's (log_dir, state_dir).\n")
+	sock := filepath.Join(sv.StateDir, "supervisor.sock")
+	e.section(&b, "supervisord", "")
+	e.kv(&b, "", "logfile", filepath.Join(sv.LogDir, "supervisord.log"))
+	e.kv(&b, "", "pidfile", filepath.Join(sv.StateDir, "supervisord.pid"))
+	e.kv(&b, "", "childlogdir", sv.LogDir)
+	e.section(&b, "unix_http_server", "")
+	e.kv(&b, "", "file", sock)
+	b.WriteString("chmod=0700\n")
+	e.section(&b, "rpcinterface:supervisor", "")
+	b.WriteString("supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n")
+	e.section(&b, "supervisorctl", "")
+	e.kv(&b, "", "serverurl", "unix://"+sock)
+
+	// Sections per program; a program whose instances cannot share one section gets one
+	// section per process and a group of its name.
+	members := map[string][]string{} // program name -> section names
+	var extraGroups []plan.Group
+	inGroup := map[string]bool{}
+	for _, g := range p.Groups {
+		for _, m := range g.Programs {
+			inGroup[m] = true
+		}
+	}
+	for _, g := range programs(p) {
+		names := e.program(&b, g)
+		members[g.Name] = names
+		if len(names) > 1 && !inGroup[g.Name] {
+			extraGroups = append(extraGroups, plan.Group{Name: g.Name, Programs: []string{g.Name}, Priority: g.first().Priority})
+		}
+	}
+	for _, g := range append(append([]plan.Group{}, p.Groups...), extraGroups...) {
+		var secs []string
+		for _, m := range g.Programs {
+			secs = append(secs, members[m]...)
+		}
+		e.section(&b, "group:"+g.Name, "")
+		b.WriteString("programs=" + strings.Join(secs, ",") + "\n")
+		b.WriteString("priority=" + strconv.Itoa(g.Priority) + "\n")
+	}
+	if e.err != nil {
+		return Result{}, e.err
+	}
+	return Result{Files: []File{{Name: "supervisord.conf", Data: []byte(b.String())}}, Problems: e.problems}, nil
+}
+
+// emitter collects problems while writing.
+type emitter struct {
+	format   string
+	problems []Problem
+	err      error
+}
+
+func (e *emitter) report(program, field, format string, args ...any) {
+	e.problems = append(e.problems, Problem{Format: e.format, Program: program, Field: field, Why: fmt.Sprintf(format, args...)})
+}
+
+func (e *emitter) section(b *strings.Builder, name, _ string) {
+	if b.Len() > 0 {
+		b.WriteString("\n")
+	}
+	b.WriteString("[" + name + "]\n")
+}
+
+// kv writes key=value with the value %-escaped; a value the ini reader would change is
+// an error (it cannot be left out without changing what runs).
+func (e *emitter) kv(b *strings.Builder, program, key, value string) {
+	v, ok := iniLiteral(value)
+	if !ok {
+		e.fail(program, key, value)
+		return
+	}
+	b.WriteString(key + "=" + v + "\n")
+}
+
+func (e *emitter) fail(program, key, value string) {
+	if e.err == nil {
+		e.err = fmt.Errorf("export supervisord: program %q: %s: %q cannot be written in an ini value (newline, surrounding blanks, or a blank before ; or #)", program, key, value)
+	}
+}
+
+// commentStart is what supervisord's ini reader takes for an inline comment.
+var commentStart = regexp.MustCompile(`\s[;#]`)
+
+// iniLiteral escapes % (supervisord expands %(name)s in every value) and refuses what
+// the ini reader would cut or trim.
+func iniLiteral(s string) (string, bool) {
+	if strings.ContainsAny(s, "\n\r") || strings.TrimSpace(s) != s || commentStart.MatchString(s) {
+		return "", false
+	}
+	return strings.ReplaceAll(s, "%", "%%"), true
+}
+
+func supervisordNum(width int) string {
+	if width == 0 {
+		return "%(process_num)d"
+	}
+	return fmt.Sprintf("%%(process_num)0%dd", width)
+}
+
+// program writes g's section(s) and returns their names.
+func (e *emitter) program(b *strings.Builder, g program) []string {
+	pr := g.first()
+	e.unsupported(pr)
+	if len(g.Instances) == 1 || !sameAcrossInstances(g) {
+		if len(g.Instances) > 1 {
+			e.report(pr.Name, "numprocs", "instances differ in more than their number; exported as one section per process in group %q", pr.Name)
+		}
+		var names []string
+		for _, inst := range g.Instances {
+			e.write(b, program{Name: inst.ProcessName, Instances: []plan.Program{inst}}, inst.ProcessName, false)
+			names = append(names, inst.ProcessName)
+		}
+		return names
+	}
+	if !e.write(b, g, g.Name, true) {
+		return nil
+	}
+	return []string{g.Name}
+}
+
+// unsupported reports what supervisord does not do.
+func (e *emitter) unsupported(pr plan.Program) {
+	if !pr.InheritEnv {
+		e.report(pr.Name, "inherit_env", "supervisord always passes its own environment on")
+	}
+	if pr.Backoff == plan.BackoffExponential {
+		e.report(pr.Name, "backoff", "supervisord's delay between retries grows linearly (1s, 2s, 3s, ...)")
+	}
+	if len(pr.DependsOn) > 0 {
+		e.report(pr.Name, "depends_on", "supervisord has no dependencies; only priority orders the start")
+	}
+	if pr.Ready != nil {
+		e.report(pr.Name, "ready", "readiness probes have no supervisord equivalent")
+	}
+	if pr.StartRetries == -1 {
+		e.report(pr.Name, "start_retries", "-1 (forever) is written as startretries=%d", foreverRetries)
+	}
+	if d := pr.StopTimeout.D(); d%1e9 != 0 {
+		e.report(pr.Name, "stop_timeout", "%s rounded up to whole seconds", d)
+	}
+	if pr.StopAsGroup && !pr.KillAsGroup {
+		e.report(pr.Name, "kill_as_group", "supervisord refuses stopasgroup without killasgroup; killasgroup=true written")
+	}
+	for _, l := range []struct {
+		name string
+		log  *plan.Log
+	}{{"stdout", pr.Stdout}, {"stderr", pr.Stderr}} {
+		if l.log != nil && l.log.Timestamps {
+			e.report(pr.Name, l.name, "supervisord does not timestamp log lines")
+		}
+	}
+}
+
+// write writes one [program:NAME] section for g's instances; templated says the
+// instances collapse into numprocs.
+func (e *emitter) write(b *strings.Builder, g program, section string, templated bool) bool {
+	pr := g.first()
+	field := func(key string, f func(plan.Program) string) {
+		vals, nums := column(g, f)
+		for _, v := range vals {
+			if _, ok := iniLiteral(v); !ok {
+				e.fail(pr.Name, key, v)
+				return
+			}
+		}
+		t, ok := numTemplate(vals, nums, func(s string) string { v, _ := iniLiteral(s); return v }, supervisordNum)
+		if !ok {
+			if e.err == nil {
+				e.err = fmt.Errorf("export supervisord: program %q: %s: values %q do not follow the process number", pr.Name, key, vals)
+			}
+			return
+		}
+		b.WriteString(key + "=" + t + "\n")
+	}
+	e.section(b, "program:"+section, "")
+	field("command", func(p plan.Program) string { return shlexJoin(p.Command) })
+	if templated {
+		field("process_name", func(p plan.Program) string { return p.ProcessName })
+		b.WriteString(fmt.Sprintf("numprocs=%d\nnumprocs_start=%d\n", pr.Numprocs, pr.NumprocsStart))
+	}
+	if pr.Directory != "" {
+		e.kv(b, pr.Name, "directory", pr.Directory)
+	}
+	if env := e.environment(g); env != "" {
+		b.WriteString("environment=" + env + "\n")
+	}
+	if pr.User != "" {
+		e.kv(b, pr.Name, "user", pr.User)
+	}
+	if pr.Umask != "" {
+		b.WriteString("umask=" + pr.Umask + "\n")
+	}
+	retries := pr.StartRetries
+	if retries == -1 {
+		retries = foreverRetries
+	}
+	codes := make([]string, len(pr.ExitCodes))
+	for i, c := range pr.ExitCodes {
+		codes[i] = strconv.Itoa(c)
+	}
+	stopSecs := int64(math.Ceil(pr.StopTimeout.D().Seconds()))
+	fmt.Fprintf(b, "autostart=%t\nautorestart=%s\nexitcodes=%s\nstartsecs=%d\nstartretries=%d\n",
+		pr.Autostart, pr.Autorestart, strings.Join(codes, ","), pr.StartSecs, retries)
+	fmt.Fprintf(b, "stopsignal=%s\nstopwaitsecs=%d\nstopasgroup=%t\nkillasgroup=%t\npriority=%d\nredirect_stderr=%t\n",
+		pr.StopSignal, stopSecs, pr.StopAsGroup, pr.KillAsGroup || pr.StopAsGroup, pr.Priority, pr.RedirectStderr)
+	for _, s := range []struct {
+		key string
+		get func(plan.Program) *plan.Log
+	}{
+		{"stdout", func(p plan.Program) *plan.Log { return p.Stdout }},
+		{"stderr", func(p plan.Program) *plan.Log { return p.Stderr }},
+	} {
+		l := s.get(pr)
+		if l == nil {
+			if s.key == "stdout" || !pr.RedirectStderr {
+				b.WriteString(s.key + "_logfile=NONE\n")
+			}
+			continue
+		}
+		field(s.key+"_logfile", func(p plan.Program) string { return s.get(p).Path })
+		fmt.Fprintf(b, "%s_logfile_maxbytes=%d\n%s_logfile_backups=%d\n", s.key, l.MaxBytes, s.key, l.Backups)
+	}
+	return e.err == nil
+}
+
+// environment renders KEY="value",... for supervisord's key=value lexer (shlex, not
+// POSIX: no escapes inside quotes, and surrounding quote characters are stripped).
+func (e *emitter) environment(g program) string {
+	pr := g.first()
+	keys := envKeys(pr)
+	if _, ok := pr.Env[processNumEnv]; ok {
+		keys = append(keys, processNumEnv)
+	}
+	var parts []string
+	for _, k := range keys {
+		if !envKey.MatchString(k) {
+			e.report(pr.Name, "env", "%s: supervisord cannot read this variable name; left out", k)
+			continue
+		}
+		vals, nums := column(g, func(p plan.Program) string { return p.Env[k] })
+		bad := false
+		for _, v := range vals {
+			if strings.ContainsAny(v, "\n\r") || commentStart.MatchString(v) ||
+				strings.Trim(v, `'"`) != v || strings.Contains(v, `"`) && strings.Contains(v, `'`) {
+				bad = true
+			}
+		}
+		if bad {
+			e.report(pr.Name, "env", "%s: value cannot be quoted for supervisord; left out", k)
+			continue
+		}
+		q := `"`
+		if strings.Contains(vals[0], `"`) {
+			q = `'`
+		}
+		t, ok := numTemplate(vals, nums, func(s string) string { return strings.ReplaceAll(s, "%", "%%") }, supervisordNum)
+		if !ok {
+			e.report(pr.Name, "env", "%s: values do not follow the process number; left out", k)
+			continue
+		}
+		parts = append(parts, k+"="+q+t+q)
+	}
+	return strings.Join(parts, ",")
+}
+
+var envKey = regexp.MustCompile(`^[A-Za-z0-9_/.+\-():]+$`)
+
+// shlexSafe are the characters Python's shlex.quote leaves bare.
+var shlexSafe = regexp.MustCompile(`^[A-Za-z0-9@%+=:,./_\-]+$`)
+
+// shlexJoin quotes argv for shlex.split (POSIX), which supervisord uses on command=.
+// Inside single quotes a blank before ; or # is split by ” so the ini reader does not
+// take it for a comment.
+func shlexJoin(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if shlexSafe.MatchString(a) {
+			out[i] = a
+			continue
+		}
+		q := "'" + strings.ReplaceAll(a, "'", `'"'"'`) + "'"
+		out[i] = commentStart.ReplaceAllStringFunc(q, func(m string) string { return m[:1] + "''" + m[1:] })
+	}
+	return strings.Join(out, " ")
+}

@@ -1,0 +1,132 @@
+package export_test
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/starvisor/starvisor/engine/export"
+)
+
+// TestSupervisordRoundTrip reads the exported file with supervisord's own parser
+// (conformance/supervisord/dump.py) and compares every process with the plan.
+func TestSupervisordRoundTrip(t *testing.T) {
+	sv, err := exec.LookPath("supervisord")
+	if err != nil {
+		t.Skip("supervisord is not installed (apt-get install supervisor): no parser to round-trip through")
+	}
+	data, err := os.ReadFile(sv)
+	if err != nil {
+		t.Skipf("cannot read %s: %v", sv, err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(strings.TrimPrefix(line, "#!"))
+	if !strings.HasPrefix(line, "#!") || len(fields) == 0 {
+		t.Skipf("%s has no #! line", sv)
+	}
+	p := fixtureCopy(t)
+	res := run(t, "supervisord", p)
+	dir := t.TempDir()
+	if err := export.Write(dir, res.Files); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "supervisord.conf")
+	out, err := exec.Command(fields[0], "../../conformance/supervisord/dump.py", conf).Output()
+	if err != nil {
+		t.Fatalf("supervisord's parser: %v %s", err, exitStderr(err))
+	}
+	var read map[string][]map[string]any
+	if err := json.Unmarshal(out, &read); err != nil {
+		t.Fatal(err)
+	}
+	got := read[conf]
+	if len(got) != len(p.Programs) {
+		t.Fatalf("supervisord reads %d processes, the plan has %d", len(got), len(p.Programs))
+	}
+	for _, w := range got {
+		name := w["name"].(string)
+		pr, ok := p.Lookup(name)
+		if !ok {
+			t.Errorf("supervisord process %q is not in the plan", name)
+			continue
+		}
+		check := func(field string, plan, sup any) {
+			t.Helper()
+			pj, _ := json.Marshal(plan)
+			sj, _ := json.Marshal(sup)
+			if string(pj) != string(sj) {
+				t.Errorf("%s: %s: plan %s, supervisord %s", name, field, pj, sj)
+			}
+		}
+		group := pr.Group
+		if group == "" {
+			group = pr.Name
+		}
+		check("group", group, w["group"])
+		check("command", pr.Command, w["command"])
+		dir := any(nil)
+		if pr.Directory != "" {
+			dir = pr.Directory
+		}
+		check("directory", dir, w["directory"])
+		env := map[string]string{}
+		for k, v := range pr.Env {
+			if k != "QUOTE" { // reported as not expressible
+				env[k] = v
+			}
+		}
+		check("env", env, w["env"])
+		umask := any(nil)
+		if pr.Umask != "" {
+			umask = 0o22
+		}
+		check("umask", umask, w["umask"])
+		retries := pr.StartRetries
+		if retries == -1 {
+			retries = math.MaxInt32
+		}
+		for _, c := range []struct {
+			field     string
+			plan, sup any
+		}{
+			{"autostart", pr.Autostart, w["autostart"]},
+			{"autorestart", pr.Autorestart, w["autorestart"]},
+			{"exit_codes", pr.ExitCodes, w["exitcodes"]},
+			{"start_secs", pr.StartSecs, w["startsecs"]},
+			{"start_retries", retries, w["startretries"]},
+			{"stop_signal", pr.StopSignal, w["stopsignal"]},
+			{"stop_timeout", int(pr.StopTimeout.D().Seconds()), w["stopwaitsecs"]},
+			{"stop_as_group", pr.StopAsGroup, w["stopasgroup"]},
+			{"kill_as_group", pr.KillAsGroup, w["killasgroup"]},
+			{"priority", pr.Priority, w["priority"]},
+			{"redirect_stderr", pr.RedirectStderr, w["redirect_stderr"]},
+		} {
+			check(c.field, c.plan, c.sup)
+		}
+		for _, s := range []string{"stdout", "stderr"} {
+			l := pr.Stdout
+			if s == "stderr" {
+				l = pr.Stderr
+			}
+			if l == nil {
+				check(s, nil, w[s+"_logfile"])
+				continue
+			}
+			check(s, []any{l.Path, l.MaxBytes, l.Backups}, []any{w[s+"_logfile"], w[s+"_logfile_maxbytes"], w[s+"_logfile_backups"]})
+		}
+	}
+	if len(res.Problems) == 0 {
+		t.Error("the fixture has fields supervisord cannot express; none reported")
+	}
+}
+
+func exitStderr(err error) string {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(ee.Stderr)
+	}
+	return ""
+}

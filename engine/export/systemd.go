@@ -1,0 +1,270 @@
+package export
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// Systemd renders p as one template unit per program, <deploy>-<program>@.service (the
+// instance is the process number), and <deploy>.target that wants every autostart
+// instance; the units are PartOf the target, so stopping it stops them all.
+func Systemd(p *plan.Plan, o Options) (Result, error) {
+	e := &emitter{format: "systemd"}
+	look := o.LookPath
+	if look == nil {
+		look = exec.LookPath
+	}
+	deploy := unitEscape(deployName(p, o))
+	target := deploy + ".target"
+	progs := programs(p)
+	instances := map[string][]string{} // program -> unit names of its instances
+	for _, g := range progs {
+		for _, pr := range g.Instances {
+			instances[g.Name] = append(instances[g.Name], fmt.Sprintf("%s-%s@%d.service", deploy, unitEscape(g.Name), pr.ProcessNum))
+		}
+	}
+	var files []File
+	var wants []string
+	for _, g := range progs {
+		unit, err := e.systemdUnit(g, target, instances, look)
+		if err != nil {
+			return Result{}, err
+		}
+		files = append(files, File{Name: fmt.Sprintf("%s-%s@.service", deploy, unitEscape(g.Name)), Data: []byte(unit)})
+		if g.first().Autostart {
+			wants = append(wants, instances[g.Name]...)
+		}
+	}
+	for _, g := range p.Groups {
+		e.problems = append(e.problems, Problem{Format: "systemd", Group: g.Name, Why: "groups have no systemd equivalent; address the units by name"})
+	}
+	var t strings.Builder
+	fmt.Fprintf(&t, "# Exported from %s by `starvisor export --format systemd`.\n", filepath.Join(p.Root, p.Entry))
+	fmt.Fprintf(&t, "[Unit]\nDescription=%s (starvisor deployment)\n", sdValue(deployName(p, o)))
+	if len(wants) > 0 {
+		fmt.Fprintf(&t, "Wants=%s\n", strings.Join(wants, " "))
+	}
+	t.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
+	files = append(files, File{Name: target, Data: []byte(t.String())})
+	return Result{Files: files, Problems: e.problems}, nil
+}
+
+func (e *emitter) systemdUnit(g program, target string, instances map[string][]string, look func(string) (string, error)) (string, error) {
+	pr := g.first()
+	if !sameAcrossInstances(g) {
+		e.report(pr.Name, "numprocs", "instances differ in more than their number; the unit is the first instance's")
+	}
+	var u, s strings.Builder
+	fmt.Fprintf(&u, "[Unit]\nDescription=%s %%i\nPartOf=%s\n", sdValue(pr.Name), target)
+	var deps []string
+	for _, d := range pr.DependsOn {
+		deps = append(deps, instances[d]...)
+	}
+	if len(deps) > 0 {
+		fmt.Fprintf(&u, "After=%s\nRequires=%s\n", strings.Join(deps, " "), strings.Join(deps, " "))
+	}
+	argv := slices.Clone(pr.Command)
+	if len(argv) > 0 && !filepath.IsAbs(argv[0]) {
+		abs, err := look(argv[0])
+		if err != nil {
+			e.report(pr.Name, "command", "%q is not in PATH here; systemd needs an absolute path, left as is", argv[0])
+		} else {
+			abs, _ = filepath.Abs(abs)
+			e.report(pr.Name, "command", "%q resolved through PATH at export time to %s", argv[0], abs)
+			argv[0] = abs
+		}
+	}
+	s.WriteString("[Service]\nType=simple\n")
+	quoted := make([]string, len(argv))
+	for i, a := range argv {
+		quoted[i] = sdWord(a)
+	}
+	fmt.Fprintf(&s, "ExecStart=%s\n", strings.Join(quoted, " "))
+	if pr.Directory != "" {
+		fmt.Fprintf(&s, "WorkingDirectory=%s\n", sdValue(pr.Directory))
+	}
+	keys := envKeys(pr)
+	for _, k := range keys {
+		fmt.Fprintf(&s, "Environment=%s\n", sdWord(k+"="+pr.Env[k]))
+	}
+	if _, ok := pr.Env[processNumEnv]; ok {
+		fmt.Fprintf(&s, "Environment=%s=%%i\n", processNumEnv)
+	}
+	if pr.InheritEnv {
+		e.report(pr.Name, "inherit_env", "systemd starts units with its own clean environment, not the caller's")
+	}
+	if pr.User != "" {
+		fmt.Fprintf(&s, "User=%s\n", sdValue(pr.User))
+	}
+	if pr.Umask != "" {
+		fmt.Fprintf(&s, "UMask=%s\n", pr.Umask)
+	}
+	switch pr.Autorestart {
+	case plan.RestartAlways:
+		s.WriteString("Restart=always\n")
+	case plan.RestartNever:
+		s.WriteString("Restart=no\n")
+	default:
+		s.WriteString("Restart=on-failure\n")
+		if !slices.Contains(pr.ExitCodes, 0) {
+			e.report(pr.Name, "exit_codes", "exit status 0 is always a success to systemd, so it is not restarted")
+		}
+	}
+	var success []string
+	for _, c := range pr.ExitCodes {
+		if c != 0 {
+			success = append(success, strconv.Itoa(c))
+		}
+	}
+	if len(success) > 0 {
+		fmt.Fprintf(&s, "SuccessExitStatus=%s\n", strings.Join(success, " "))
+	}
+	s.WriteString("RestartSec=1s\n")
+	if pr.Backoff == plan.BackoffExponential {
+		e.report(pr.Name, "backoff", "exponential back-off is not mapped; systemd retries every RestartSec=1s")
+	} else if pr.StartRetries != 0 {
+		e.report(pr.Name, "backoff", "systemd waits RestartSec=1s before every retry, not 1s, 2s, 3s, ...")
+	}
+	if pr.StartRetries == -1 {
+		u.WriteString("StartLimitIntervalSec=0\n")
+	} else {
+		// supervisord gives up after start_retries failed starts in a row; the nearest is
+		// that many restarts within the time they would take.
+		burst := pr.StartRetries + 1
+		interval := burst * (pr.StartSecs + 1)
+		fmt.Fprintf(&u, "StartLimitBurst=%d\nStartLimitIntervalSec=%d\n", burst, max(interval, 1))
+	}
+	if pr.StartSecs > 0 {
+		e.report(pr.Name, "start_secs", "systemd counts a start as good at once; %ds only sizes StartLimitIntervalSec", pr.StartSecs)
+	}
+	fmt.Fprintf(&s, "KillSignal=SIG%s\n", pr.StopSignal)
+	fmt.Fprintf(&s, "TimeoutStopSec=%s\n", sdDuration(pr.StopTimeout))
+	// systemd always stops the whole cgroup in the end; the mode says who gets the first
+	// signal: the group (control-group), or the main process then the rest (mixed).
+	switch {
+	case pr.StopAsGroup:
+		s.WriteString("KillMode=control-group\n")
+	case pr.KillAsGroup:
+		s.WriteString("KillMode=mixed\n")
+	default:
+		s.WriteString("KillMode=mixed\n")
+		e.report(pr.Name, "kill_as_group", "false: systemd kills the rest of the unit's processes after the stop timeout")
+	}
+	if pr.Stdout != nil {
+		fmt.Fprintf(&s, "StandardOutput=append:%s\n", e.logPath(g, "stdout", func(p plan.Program) *plan.Log { return p.Stdout }))
+	} else {
+		s.WriteString("StandardOutput=null\n")
+	}
+	switch {
+	case pr.RedirectStderr:
+		s.WriteString("StandardError=inherit\n")
+	case pr.Stderr != nil:
+		fmt.Fprintf(&s, "StandardError=append:%s\n", e.logPath(g, "stderr", func(p plan.Program) *plan.Log { return p.Stderr }))
+	default:
+		s.WriteString("StandardError=null\n")
+	}
+	if pr.Priority != 999 {
+		e.report(pr.Name, "priority", "no start order besides depends_on (After=)")
+	}
+	if pr.Ready != nil {
+		e.report(pr.Name, "ready", "readiness probes have no systemd equivalent")
+	}
+	fmt.Fprintf(&s, "\n[Install]\nWantedBy=%s\n", target)
+	return u.String() + "\n" + s.String(), nil
+}
+
+// logPath writes the log path with %i for the process number, reporting what systemd
+// does not do with it.
+func (e *emitter) logPath(g program, stream string, get func(plan.Program) *plan.Log) string {
+	pr := g.first()
+	l := get(pr)
+	if l.MaxBytes > 0 {
+		e.report(pr.Name, stream, "systemd does not rotate files (max_bytes %d, backups %d): use logrotate", l.MaxBytes, l.Backups)
+	}
+	if l.Timestamps {
+		e.report(pr.Name, stream, "systemd does not timestamp lines written to a file")
+	}
+	vals, nums := column(g, func(p plan.Program) string { return get(p).Path })
+	t, ok := numTemplate(vals, nums, sdEscapePercent, func(w int) string {
+		if w > 0 {
+			return "" // %i cannot be zero-padded
+		}
+		return "%i"
+	})
+	if !ok || strings.Contains(t, "%%i") {
+		e.report(pr.Name, stream, "paths do not follow the process number as %%i; all instances write the first one's")
+		return sdEscapePercent(vals[0])
+	}
+	return t
+}
+
+func sdEscapePercent(s string) string { return strings.ReplaceAll(s, "%", "%%") }
+
+// sdValue escapes specifiers in a plain (unquoted) setting.
+func sdValue(s string) string { return sdEscapePercent(s) }
+
+// sdWord quotes one word of a command line or Environment= for systemd's parser: C
+// escapes inside double quotes, %% for specifiers, $$ for variable expansion.
+func sdWord(s string) string {
+	var b strings.Builder
+	needQuote := s == "" || s == ";"
+	for _, r := range s {
+		switch r {
+		case '\\':
+			b.WriteString(`\\`)
+			needQuote = true
+		case '"':
+			b.WriteString(`\"`)
+			needQuote = true
+		case '\n':
+			b.WriteString(`\n`)
+			needQuote = true
+		case '\t':
+			b.WriteString(`\t`)
+			needQuote = true
+		case '%':
+			b.WriteString("%%")
+		case '$':
+			b.WriteString("$$")
+		case ' ', '\'':
+			b.WriteRune(r)
+			needQuote = true
+		default:
+			b.WriteRune(r)
+		}
+	}
+	if needQuote {
+		return `"` + b.String() + `"`
+	}
+	return b.String()
+}
+
+// sdDuration writes d in systemd's time span syntax.
+func sdDuration(d plan.Duration) string {
+	ms := d.D().Milliseconds()
+	if ms%1000 == 0 {
+		return strconv.FormatInt(ms/1000, 10) + "s"
+	}
+	return strconv.FormatInt(ms, 10) + "ms"
+}
+
+// unitEscape keeps unit-name characters and writes others as \xNN (systemd-escape).
+func unitEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == ':', c == '-' && i > 0, c == '.' && i > 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		}
+	}
+	return b.String()
+}

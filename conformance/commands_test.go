@@ -1,7 +1,10 @@
 package conformance
 
 import (
+	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -9,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/starvisor/starvisor/engine/api"
 )
 
 // commands are the suite's own verbs.
@@ -18,6 +23,9 @@ var commands = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	"unwork":   unwork,
 	"alive":    alive,
 	"reap":     reap,
+	"retry":    retry,
+	"exits":    exits,
+	"daemon":   daemonCleanup,
 }
 
 // pollEvery is how often waitfile looks; the deadline, not the tick, bounds the wait.
@@ -116,4 +124,78 @@ func reap(ts *testscript.TestScript, neg bool, args []string) {
 		syscall.Kill(-pid, syscall.SIGKILL) // its own group (the launcher's Setpgid)
 		syscall.Kill(pid, syscall.SIGKILL)
 	})
+}
+
+// retry re-runs a program until it succeeds: retry TIMEOUT PROG ARGS... (PROG as for
+// exec). stdout and stderr are those of the last run, for the stdout/stderr checks after.
+func retry(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: retry TIMEOUT PROG [ARGS...]")
+	}
+	timeout, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(timeout)
+	for {
+		err := ts.Exec(args[1], args[2:]...)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("retry: %s still failing after %s: %v\nstdout:\n%s\nstderr:\n%s",
+				strings.Join(args[1:], " "), timeout, err, ts.ReadFile("stdout"), ts.ReadFile("stderr"))
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// daemonCleanup makes sure a detached daemon is gone when the script ends, pass or fail:
+// daemon cleanup SOCKET. A daemon that still answers is asked to shut down (which stops
+// its children); one that does not is killed with its process groups, by the pids it
+// last reported.
+func daemonCleanup(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 || args[0] != "cleanup" {
+		ts.Fatalf("usage: daemon cleanup SOCKET")
+	}
+	c := api.NewClient(ts.MkAbs(args[1]))
+	ts.Defer(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		st, err := c.Status(ctx)
+		if err != nil {
+			return // not running (the script shut it down)
+		}
+		daemon, _ := c.Pid(ctx, "")
+		if c.Shutdown(ctx) == nil {
+			return
+		}
+		for _, p := range st.Programs {
+			if p.Pid > 0 {
+				syscall.Kill(-p.Pid, syscall.SIGKILL)
+			}
+		}
+		if daemon > 0 {
+			syscall.Kill(daemon, syscall.SIGKILL)
+		}
+	})
+}
+
+// exits runs a program and checks its exit code: exits CODE PROG [ARGS...]. stdout and
+// stderr are kept for the checks after.
+func exits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exits: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("exits: %s exited %d, want %d\nstderr:\n%s", strings.Join(args[1:], " "), got, want, ts.ReadFile("stderr"))
+	}
 }

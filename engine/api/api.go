@@ -26,6 +26,8 @@ type ProgramStatus struct {
 // StatusResponse answers GET /v1/status.
 type StatusResponse struct {
 	Programs []ProgramStatus `json:"programs"`
+	// Unknown lists the asked names (GET /v1/status?name=...) that match no process.
+	Unknown []string `json:"unknown,omitempty"`
 }
 
 // ActionRequest asks for start, stop, restart or signal on names (process names,
@@ -38,6 +40,7 @@ type ActionRequest struct {
 // Result is the outcome for one process.
 type Result struct {
 	Name  string `json:"name"`
+	Group string `json:"group,omitempty"` // as in ProgramStatus; empty for an unknown name
 	State string `json:"state"`
 	Error string `json:"error,omitempty"`
 }

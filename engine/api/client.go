@@ -18,6 +18,16 @@ import (
 // ErrUnreachable wraps every failure to reach the daemon, so the CLI can exit 3.
 var ErrUnreachable = errors.New("cannot reach the daemon")
 
+// unreachable words a failed connection without the HTTP client's URL wrapping:
+// "cannot reach the daemon at S: dial unix S: connect: connection refused".
+func unreachable(socket string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("%w at %s: %v", ErrUnreachable, socket, err)
+}
+
 // Client talks to one daemon's socket.
 type Client struct {
 	Socket string
@@ -56,36 +66,46 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Socket, err)
+		return unreachable(c.Socket, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Socket, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error   string   `json:"error"`
-			Results []Result `json:"results"`
+	if resp.StatusCode/100 == 2 {
+		if out == nil {
+			return nil
 		}
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("daemon answered %s", resp.Status)
+		// Decoding from the stream skips a copy and a validation pass: `status` of a few
+		// hundred processes is decoded on every CLI start.
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return unreachable(c.Socket, err)
 		}
-		if a, ok := out.(*ActionResponse); ok {
-			a.Results = e.Results
-		}
-		return &ActionError{Message: e.Error, Results: e.Results}
-	}
-	if out == nil {
 		return nil
 	}
-	return json.Unmarshal(data, out)
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return unreachable(c.Socket, err)
+	}
+	var e struct {
+		Error   string   `json:"error"`
+		Results []Result `json:"results"`
+	}
+	if json.Unmarshal(data, &e) != nil || e.Error == "" {
+		e.Error = fmt.Sprintf("daemon answered %s", resp.Status)
+	}
+	if a, ok := out.(*ActionResponse); ok {
+		a.Results = e.Results
+	}
+	return &ActionError{Message: e.Error, Results: e.Results}
 }
 
-// Status returns every process's status.
-func (c *Client) Status(ctx context.Context) (StatusResponse, error) {
+// Status returns the status of the processes the specs select ("all", "NAME", "GROUP:*",
+// "GROUP:NAME"), or of every process when none is given.
+func (c *Client) Status(ctx context.Context, specs ...string) (StatusResponse, error) {
 	var r StatusResponse
-	return r, c.do(ctx, http.MethodGet, "/v1/status", nil, &r)
+	path := "/v1/status"
+	if len(specs) > 0 {
+		path += "?" + url.Values{"name": specs}.Encode()
+	}
+	return r, c.do(ctx, http.MethodGet, path, nil, &r)
 }
 
 // Plan returns the plan the daemon runs.
@@ -148,7 +168,7 @@ func (c *Client) Logs(ctx context.Context, name string, stderr, follow bool, n i
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, c.Socket, err)
+		return nil, unreachable(c.Socket, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -119,8 +120,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// status answers every process, or with ?name=SPEC... those the specs select (unknown
+// specs listed apart, so the others are still shown).
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, StatusResponse{Programs: statuses(s.b.Status(), time.Now())})
+	all := statuses(s.b.Status(), time.Now())
+	specs := r.URL.Query()["name"]
+	if len(specs) == 0 {
+		writeJSON(w, http.StatusOK, StatusResponse{Programs: all})
+		return
+	}
+	names, unknown, err := s.resolve(specs)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err)
+		return
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	out := StatusResponse{Programs: make([]ProgramStatus, 0, len(names))}
+	for _, ps := range all {
+		if want[ps.Name] {
+			out.Programs = append(out.Programs, ps)
+		}
+	}
+	for _, u := range unknown {
+		out.Unknown = append(out.Unknown, u.Name)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
@@ -153,13 +180,16 @@ func (s *Server) action(do func(context.Context, ...string) error) http.HandlerF
 		if !readJSON(w, r, &req) {
 			return
 		}
-		names, err := s.resolve(req.Names)
+		names, unknown, err := s.resolve(req.Names)
 		if err != nil {
 			writeError(w, http.StatusNotFound, err)
 			return
 		}
-		err = do(r.Context(), names...)
-		s.answer(w, names, err)
+		// Like supervisorctl, an unknown name is reported and the known ones still acted on.
+		if len(names) > 0 {
+			err = do(r.Context(), names...)
+		}
+		s.answer(w, names, unknown, err)
 	}
 }
 
@@ -173,12 +203,15 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	names, err := s.resolve(req.Names)
+	names, unknown, err := s.resolve(req.Names)
 	if err != nil {
 		writeError(w, http.StatusNotFound, err)
 		return
 	}
-	s.answer(w, names, s.b.Signal(sig, names...))
+	if len(names) > 0 {
+		err = s.b.Signal(sig, names...)
+	}
+	s.answer(w, names, unknown, err)
 }
 
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
@@ -220,51 +253,85 @@ func (s *Server) shutdownReq(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// resolve turns namespecs into process names in start order, without duplicates.
-func (s *Server) resolve(specs []string) ([]string, error) {
+// resolve turns namespecs into process names in start order, without duplicates. Specs
+// that match nothing come back as results carrying the error; err is for a request that
+// cannot be served at all.
+func (s *Server) resolve(specs []string) (names []string, unknown []Result, err error) {
 	p := s.b.Plan()
 	if p == nil {
-		return nil, errors.New("no plan applied yet")
+		return nil, nil, errors.New("no plan applied yet")
 	}
 	if len(specs) == 0 {
-		return nil, errors.New("no names given")
+		return nil, nil, errors.New("no names given")
 	}
 	want := map[string]bool{}
 	for _, spec := range specs {
-		names, err := p.Select(spec)
+		got, err := p.Select(spec)
 		if err != nil {
-			return nil, err
+			unknown = append(unknown, Result{Name: spec, Error: notFound(spec)})
+			continue
 		}
-		for _, n := range names {
+		for _, n := range got {
 			want[n] = true
 		}
 	}
-	out := make([]string, 0, len(want))
+	names = make([]string, 0, len(want))
 	for _, pr := range p.Programs {
 		if want[pr.ProcessName] {
-			out = append(out, pr.ProcessName)
+			names = append(names, pr.ProcessName)
 		}
 	}
-	return out, nil
+	return names, unknown, nil
 }
 
-// answer reports each process's state after an action; err is the action's own failure.
-func (s *Server) answer(w http.ResponseWriter, names []string, err error) {
+// notFound words a spec that matched nothing as supervisorctl does.
+func notFound(spec string) string {
+	if strings.HasSuffix(spec, ":*") {
+		return "no such group"
+	}
+	return "no such process"
+}
+
+// answer reports each process's state after an action, with its own error from err (an
+// errors.Join of *engine.ProcessError). Any error makes the answer a 409 whose message
+// joins them all, so a client that reads only the status still sees the failure.
+func (s *Server) answer(w http.ResponseWriter, names []string, unknown []Result, err error) {
+	perProc := map[string]string{}
+	for _, pe := range engine.ProcessErrors(err) {
+		perProc[pe.Name] = pe.Err.Error()
+	}
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
 	}
 	var res ActionResponse
+	res.Results = append(res.Results, unknown...)
 	for _, st := range s.b.Status() {
 		if want[st.Name] {
-			res.Results = append(res.Results, Result{Name: st.Name, State: st.State.String()})
+			res.Results = append(res.Results, Result{Name: st.Name, Group: st.Group, State: st.State.String(), Error: perProc[st.Name]})
+			delete(perProc, st.Name)
 		}
 	}
-	if err != nil {
+	// Errors for names the status no longer lists (removed meanwhile) still get a line.
+	for _, n := range names {
+		if msg, ok := perProc[n]; ok {
+			res.Results = append(res.Results, Result{Name: n, Error: msg})
+		}
+	}
+	var msgs []string
+	for _, r := range res.Results {
+		if r.Error != "" {
+			msgs = append(msgs, r.Name+": "+r.Error)
+		}
+	}
+	if err != nil && len(engine.ProcessErrors(err)) == 0 {
+		msgs = append(msgs, err.Error()) // not about one process (the daemon is shutting down)
+	}
+	if len(msgs) > 0 {
 		writeJSON(w, http.StatusConflict, struct {
 			ActionResponse
 			ErrorResponse
-		}{res, ErrorResponse{Error: err.Error()}})
+		}{res, ErrorResponse{Error: strings.Join(msgs, "; ")}})
 		return
 	}
 	writeJSON(w, http.StatusOK, res)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -279,4 +280,39 @@ func appendTo(t *testing.T, path, s string) {
 	if _, err := f.WriteString(s); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// failingBackend's Start fails per process, as the engine does.
+type failingBackend struct{ fakeBackend }
+
+func (f *failingBackend) Start(_ context.Context, n ...string) error {
+	f.record("start", n)
+	return errors.Join(&engine.ProcessError{Name: "web", Err: engine.ErrAlreadyStarted},
+		&engine.ProcessError{Name: "db", Err: fmt.Errorf("%w: Exited too quickly", engine.ErrSpawn)})
+}
+
+func TestActionResultsCarryEachProcessError(t *testing.T) {
+	is := is.New(t)
+	fb := &failingBackend{}
+	fb.p = testPlan(t, t.TempDir(), "web", "db", "ok")
+	c, _, _ := serve(t, fb)
+	r, err := c.Action(context.Background(), "start", []string{"all", "nosuch"})
+	var ae *ActionError
+	is.True(errors.As(err, &ae)) // any failure is a 409 with the results
+	is.Equal(r.Results, ae.Results)
+	byName := map[string]Result{}
+	for _, res := range r.Results {
+		byName[res.Name] = res
+	}
+	is.Equal(byName["nosuch"].Error, "no such process") // unknown names reported, the rest acted on
+	is.Equal(byName["web"].Error, "already started")
+	is.Equal(byName["db"].Error, "spawn error: Exited too quickly")
+	is.Equal(byName["ok"].Error, "")
+	is.Equal(byName["ok"].State, "RUNNING")
+	is.Equal(fb.calls, []string{"start db,ok,web"})
+
+	st, err := c.Status(context.Background(), "web", "nosuch")
+	is.NoErr(err)
+	is.Equal(len(st.Programs), 1)
+	is.Equal(st.Unknown, []string{"nosuch"})
 }

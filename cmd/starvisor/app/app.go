@@ -61,8 +61,11 @@ type kongExit int
 
 // Run parses args, runs the chosen verb with d, and returns the exit code.
 func Run(args []string, d *Deps) (code int) {
-	var cli CLI
-	k, err := kong.New(&cli,
+	var cli any = leanCLI(args)
+	if cli == nil {
+		cli = &CLI{}
+	}
+	k, err := kong.New(cli,
 		kong.Name("starvisor"),
 		kong.Description("Run and watch services described by a Starlark deploy script."),
 		kong.Writers(d.Stdout, d.Stderr),

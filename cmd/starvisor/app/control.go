@@ -1,4 +1,82 @@
 package app
 
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/starvisor/starvisor/engine/api"
+)
+
 // ControlVerbs are the verbs that talk to a running daemon over its socket.
-type ControlVerbs struct{}
+type ControlVerbs struct {
+	Apply    ApplyCmd    `cmd:"" help:"Re-evaluate the deploy script, show the difference and apply it to the daemon."`
+	Status   StatusCmd   `cmd:"" help:"Show process states (exit 1 when a named process is not RUNNING)."`
+	Start    StartCmd    `cmd:"" help:"Start processes: NAME..., GROUP:* or all."`
+	Stop     StopCmd     `cmd:"" help:"Stop processes: NAME..., GROUP:* or all."`
+	Restart  RestartCmd  `cmd:"" help:"Restart processes: NAME..., GROUP:* or all."`
+	Signal   SignalCmd   `cmd:"" help:"Send a signal to processes."`
+	Logs     LogsCmd     `cmd:"" help:"Print the end of a process's log; -f follows it."`
+	Pid      PidCmd      `cmd:"" help:"Print the daemon's pid, or a process's."`
+	Shutdown ShutdownCmd `cmd:"" help:"Stop every process and the daemon; waits until they are gone."`
+}
+
+// socketFlag is the --socket flag of every client verb.
+type socketFlag struct {
+	Socket string `help:"Daemon socket (else STARVISOR_SOCKET, else the socket of deploy.star in this folder or a parent)."`
+}
+
+// scriptName is the file socket discovery looks for.
+const scriptName = "deploy.star"
+
+// client finds the daemon's socket: --socket, STARVISOR_SOCKET, then the plan of the
+// nearest deploy.star. The first two never evaluate Starlark, which keeps `status` fast.
+func (f *socketFlag) client(ctx context.Context, d *Deps) (*api.Client, error) {
+	if f.Socket != "" {
+		return api.NewClient(f.Socket), nil
+	}
+	if s, ok := d.LookupEnv("STARVISOR_SOCKET"); ok && s != "" {
+		return api.NewClient(s), nil
+	}
+	script, err := findScript()
+	if err != nil {
+		return nil, err
+	}
+	sf := scriptFlags{File: script}
+	p, err := sf.eval(ctx, d)
+	if err != nil {
+		fmt.Fprintf(d.Stderr, "starvisor: the daemon's socket comes from %s, which failed: give --socket or set STARVISOR_SOCKET\n", script)
+		return nil, err
+	}
+	return api.NewClient(p.Supervisor.Socket), nil
+}
+
+// findScript looks for deploy.star in the working folder and its parents.
+func findScript() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("socket: %w", err)
+	}
+	for {
+		p := filepath.Join(dir, scriptName)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", usageError(errors.New("no daemon socket: give --socket, set STARVISOR_SOCKET, or run inside a folder with " + scriptName))
+		}
+		dir = parent
+	}
+}
+
+// clientError maps a failed request to the CLI's exit codes: 3 when the daemon cannot be
+// reached, else 1.
+func clientError(verb string, err error) error {
+	if errors.Is(err, api.ErrUnreachable) {
+		return &exitError{code: ExitUnreachable, err: fmt.Errorf("%s: %w", verb, err)}
+	}
+	return fmt.Errorf("%s: %w", verb, err)
+}

@@ -15,11 +15,16 @@ import (
 // PlanCmd evaluates the script and prints the plan. It starts nothing.
 type PlanCmd struct {
 	scriptFlags `embed:""`
+	socketFlag  `embed:""`
 	JSON        bool `name:"json" help:"Print the plan as JSON."`
+	Diff        bool `name:"diff" help:"Show what apply would change in the running daemon; applies nothing."`
 }
 
 // Run prints the plan as a table, or as JSON with --json.
 func (c *PlanCmd) Run(d *Deps) error {
+	if c.Diff {
+		return c.diff(d)
+	}
 	p, err := c.eval(context.Background(), d)
 	if err != nil {
 		return err
@@ -33,6 +38,21 @@ func (c *PlanCmd) Run(d *Deps) error {
 		return err
 	}
 	return writeTable(d.Stdout, p)
+}
+
+// diff prints the difference between the script and the daemon's running plan.
+func (c *PlanCmd) diff(d *Deps) error {
+	ctx := context.Background()
+	p, cl, err := evalForDaemon(ctx, d, &c.scriptFlags, &c.socketFlag)
+	if err != nil {
+		return err
+	}
+	delta, err := cl.Apply(ctx, p, true)
+	if err != nil {
+		return clientError("plan", err)
+	}
+	writeDelta(d.Stdout, delta)
+	return nil
 }
 
 // commandWidth caps the COMMAND column so a long argv does not push the others off screen.

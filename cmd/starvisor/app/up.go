@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/natefinch/atomic"
 
@@ -25,6 +26,8 @@ import (
 // UpCmd runs the plan in the foreground until SIGINT or SIGTERM; SIGHUP re-reads the script.
 type UpCmd struct {
 	scriptFlags `embed:""`
+	Detach      bool          `help:"Run the daemon in the background (output to <log_dir>/starvisor.log); return once it answers and its autostart programs started."`
+	Wait        time.Duration `default:"60s" help:"With --detach: how long to wait for the autostart programs to leave STARTING."`
 }
 
 // Run evaluates the script, clears processes left by an earlier daemon, starts the
@@ -34,6 +37,9 @@ func (c *UpCmd) Run(d *Deps) error {
 	p, err := c.eval(ctx, d)
 	if err != nil {
 		return err
+	}
+	if c.Detach {
+		return c.detach(d, p)
 	}
 	// Catch signals before anything starts: one that arrives early waits for the loop.
 	sigs, stop := d.Signals(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)

@@ -1,0 +1,109 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/api"
+)
+
+// namesArg is the NAME... | GROUP:* | all argument of the action verbs.
+type namesArg struct {
+	Names []string `arg:"" name:"name" help:"NAME, GROUP:*, GROUP:NAME or all."`
+}
+
+// StartCmd starts processes and waits until each is RUNNING or failed.
+type StartCmd struct {
+	socketFlag `embed:""`
+	namesArg   `embed:""`
+}
+
+// StopCmd stops processes and waits for STOPPED.
+type StopCmd struct {
+	socketFlag `embed:""`
+	namesArg   `embed:""`
+}
+
+// RestartCmd stops then starts processes.
+type RestartCmd struct {
+	socketFlag `embed:""`
+	namesArg   `embed:""`
+}
+
+// SignalCmd sends a signal to processes.
+type SignalCmd struct {
+	socketFlag `embed:""`
+	Sig        string `arg:"" name:"sig" help:"Signal name (TERM, HUP, USR1, ...) or number."`
+	namesArg   `embed:""`
+}
+
+func (c *StartCmd) Run(d *Deps) error {
+	return runAction(d, &c.socketFlag, "start", "", c.Names)
+}
+
+func (c *StopCmd) Run(d *Deps) error {
+	return runAction(d, &c.socketFlag, "stop", "", c.Names)
+}
+
+func (c *RestartCmd) Run(d *Deps) error {
+	return runAction(d, &c.socketFlag, "restart", "", c.Names)
+}
+
+func (c *SignalCmd) Run(d *Deps) error {
+	if _, err := api.ParseSignal(c.Sig); err != nil {
+		return usageError(fmt.Errorf("signal: %w", err))
+	}
+	return runAction(d, &c.socketFlag, "signal", c.Sig, c.Names)
+}
+
+// done is what each verb prints for a process it handled: "web: started".
+var done = map[string]string{"start": "started", "stop": "stopped", "restart": "started", "signal": "signalled"}
+
+// harmless are the per-process errors that leave the process in the asked state, so they
+// are printed but do not fail the command (supervisorctl: start ignores ALREADY_STARTED,
+// stop ignores NOT_RUNNING).
+var harmless = map[string]error{"start": engine.ErrAlreadyStarted, "stop": engine.ErrNotRunning}
+
+// runAction sends the request, prints one line per process and returns the exit code.
+func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string) error {
+	ctx := context.Background()
+	cl, err := sf.client(ctx, d)
+	if err != nil {
+		return err
+	}
+	var r api.ActionResponse
+	if verb == "signal" {
+		r, err = cl.Signal(ctx, sig, names)
+	} else {
+		r, err = cl.Action(ctx, verb, names)
+	}
+	var ae *api.ActionError
+	if err != nil && !errors.As(err, &ae) {
+		return clientError(verb, err)
+	}
+	if ae != nil {
+		r.Results = ae.Results
+	}
+	failed, perProcess := false, false
+	for _, res := range r.Results {
+		name := namespec(api.ProgramStatus{Name: res.Name, Group: res.Group})
+		if res.Error == "" {
+			fmt.Fprintf(d.Stdout, "%s: %s\n", name, done[verb])
+			continue
+		}
+		perProcess = true
+		fmt.Fprintf(d.Stdout, "%s: ERROR (%s)\n", name, res.Error)
+		if ok := harmless[verb]; ok == nil || res.Error != ok.Error() {
+			failed = true
+		}
+	}
+	if ae != nil && !perProcess {
+		return fmt.Errorf("%s: %w", verb, ae) // no process to blame: the whole request failed
+	}
+	if failed {
+		return reported(ExitFailure)
+	}
+	return nil
+}

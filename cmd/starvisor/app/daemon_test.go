@@ -1,0 +1,131 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/api"
+)
+
+// The tests here run the real binary, built once per test process with `go build`.
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+func starvisorBin(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "svbin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "starvisor")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/starvisor/starvisor/cmd/starvisor").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// startDaemon writes script into a fresh short folder, runs `starvisor up` on it in the
+// foreground (its own process group) and waits until every process is RUNNING. Cleanup
+// stops it with SIGTERM (which stops its children), then kills what is left.
+func startDaemon(t testing.TB, script string, want int) (dir, sock string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "deploy.star"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock = filepath.Join(dir, "run", "starvisor.sock")
+	cmd := exec.Command(starvisorBin(t), "up", "-f", filepath.Join(dir, "deploy.star"))
+	cmd.Dir = dir
+	logf, err := os.Create(filepath.Join(dir, "daemon.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	cl := api.NewClient(sock)
+	t.Cleanup(func() {
+		st, _ := cl.Status(context.Background())
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			for _, p := range st.Programs {
+				if p.Pid > 0 {
+					syscall.Kill(-p.Pid, syscall.SIGKILL)
+				}
+			}
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(filepath.Join(dir, "daemon.out"))
+			t.Fatalf("daemon exited:\n%s", out)
+		default:
+		}
+		if st, err := cl.Status(context.Background()); err == nil && running(st) == want {
+			return dir, sock
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon: %d processes not RUNNING after 60s", want)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+func running(st api.StatusResponse) int {
+	n := 0
+	for _, p := range st.Programs {
+		if p.State == "RUNNING" {
+			n++
+		}
+	}
+	return n
+}
+
+// sleepers is a script of n programs that sleep.
+func sleepers(n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "for i in range(%d):\n", n)
+	b.WriteString(`    program(name = "p%d" % i, command = ["sleep", "100000"], start_secs = 0, stdout = None)` + "\n")
+	return b.String()
+}

@@ -1,0 +1,133 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/api"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// daemonLog is the detached daemon's own output (state changes, warnings), in log_dir.
+const daemonLog = "starvisor.log"
+
+// tailLines is how much of the daemon's log is shown when it died during start-up.
+const tailLines = 20
+
+// detach re-runs this binary as `up -f <abs script>` in a session of its own, with its
+// output appended to <log_dir>/starvisor.log, and returns once it answers on its socket
+// and its autostart programs have left STOPPED and STARTING.
+func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
+	sock := p.Supervisor.Socket
+	if answers(sock) {
+		return fmt.Errorf("up: a daemon is already running on %s", sock)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("up: detach: %w", err)
+	}
+	script, err := filepath.Abs(c.File)
+	if err != nil {
+		return fmt.Errorf("up: detach: %w", err)
+	}
+	args := []string{"up", "-f", script}
+	for _, l := range c.Lib {
+		args = append(args, "--lib", l)
+	}
+	if err := os.MkdirAll(p.Supervisor.LogDir, 0o755); err != nil {
+		return fmt.Errorf("up: detach: %w", err)
+	}
+	logPath := filepath.Join(p.Supervisor.LogDir, daemonLog)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("up: detach: %w", err)
+	}
+	defer logf.Close()
+	start, _ := logf.Seek(0, io.SeekEnd) // only this run's lines are shown if it dies
+	cmd := exec.Command(exe, args...)
+	cmd.Args[0] = os.Args[0]            // the name it was run by (multi-call test binaries dispatch on it)
+	cmd.Stdout, cmd.Stderr = logf, logf // stdin stays nil: /dev/null
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("up: detach: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	cl := api.NewClient(sock)
+	deadline := time.Now().Add(c.Wait)
+	for {
+		select {
+		case err := <-exited:
+			fmt.Fprintf(d.Stderr, "starvisor: the daemon exited during start-up (%v); last lines of %s:\n", err, logPath)
+			fmt.Fprint(d.Stderr, tailFrom(logPath, start, tailLines))
+			return reported(ExitFailure)
+		default:
+		}
+		pending, err := notStarted(cl, p)
+		if err == nil && len(pending) == 0 {
+			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s; its log: %s\n", cmd.Process.Pid, sock, logPath)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				fmt.Fprintf(d.Stderr, "starvisor: the daemon (pid %d) does not answer after %s: %v; its log: %s\n", cmd.Process.Pid, c.Wait, err, logPath)
+				return reported(ExitFailure)
+			}
+			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s, still starting after %s: %s; its log: %s\n",
+				cmd.Process.Pid, sock, c.Wait, strings.Join(pending, ", "), logPath)
+			return nil
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// notStarted lists the autostart processes still STOPPED or STARTING (or not yet known
+// to the daemon, whose first apply runs in the background).
+func notStarted(cl *api.Client, p *plan.Plan) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	state := map[string]string{}
+	for _, s := range st.Programs {
+		state[s.Name] = s.State
+	}
+	var out []string
+	for _, pr := range p.Programs {
+		if !pr.Autostart {
+			continue
+		}
+		if s, ok := state[pr.ProcessName]; !ok || s == "STOPPED" || s == "STARTING" {
+			out = append(out, pr.ProcessName)
+		}
+	}
+	return out, nil
+}
+
+// tailFrom returns the last n lines of the file written after offset.
+func tailFrom(path string, offset int64, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(len(b)) < offset {
+		return ""
+	}
+	b = bytes.TrimRight(b[offset:], "\n")
+	if len(b) == 0 {
+		return ""
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ") + "\n"
+}

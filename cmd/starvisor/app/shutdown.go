@@ -1,0 +1,49 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+)
+
+// ShutdownCmd stops every process, then the daemon, and returns once the daemon no
+// longer answers.
+type ShutdownCmd struct {
+	socketFlag `embed:""`
+	Timeout    time.Duration `default:"60s" help:"How long to wait for the daemon to go away after its processes stopped."`
+}
+
+// pollEvery is how often the CLI looks at a daemon it waits for.
+const pollEvery = 10 * time.Millisecond
+
+func (c *ShutdownCmd) Run(d *Deps) error {
+	ctx := context.Background()
+	cl, err := c.client(ctx, d)
+	if err != nil {
+		return err
+	}
+	// The answer comes once every process has stopped; the daemon then closes its socket.
+	if err := cl.Shutdown(ctx); err != nil {
+		return clientError("shutdown", err)
+	}
+	deadline := time.Now().Add(c.Timeout)
+	for answers(cl.Socket) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("shutdown: processes stopped, but the daemon still answers on %s after %s", cl.Socket, c.Timeout)
+		}
+		time.Sleep(pollEvery)
+	}
+	fmt.Fprintln(d.Stdout, "Shut down")
+	return nil
+}
+
+// answers reports whether something accepts connections on the socket.
+func answers(socket string) bool {
+	conn, err := net.DialTimeout("unix", socket, time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}

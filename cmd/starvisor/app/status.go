@@ -1,0 +1,116 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/starvisor/starvisor/engine/api"
+)
+
+// StatusCmd prints process states like supervisorctl, plus CPU and memory.
+type StatusCmd struct {
+	socketFlag `embed:""`
+	JSON       bool     `name:"json" help:"Print the API's JSON ({\"programs\": [...]})."`
+	Names      []string `arg:"" optional:"" name:"name" help:"NAME, GROUP:*, GROUP:NAME or all (default: every process)."`
+}
+
+// Run prints the table and sets the exit code: with names, 1 unless each is RUNNING;
+// without, 1 when any process is FATAL, BACKOFF or UNKNOWN.
+func (c *StatusCmd) Run(d *Deps) error {
+	ctx := context.Background()
+	cl, err := c.client(ctx, d)
+	if err != nil {
+		return err
+	}
+	st, err := cl.Status(ctx, c.Names...)
+	if err != nil {
+		return clientError("status", err)
+	}
+	if c.JSON {
+		unknown := st.Unknown
+		st.Unknown = nil // the printed JSON is the status only; unknown names go to stderr
+		b, err := json.MarshalIndent(st, "", "  ")
+		if err != nil {
+			return fmt.Errorf("status: %w", err)
+		}
+		fmt.Fprintf(d.Stdout, "%s\n", b)
+		for _, n := range unknown {
+			fmt.Fprintf(d.Stderr, "%s: ERROR (no such process)\n", n)
+		}
+		st.Unknown = unknown
+	} else {
+		if err := writeStatus(d.Stdout, st); err != nil {
+			return err
+		}
+	}
+	if !statusOK(st, len(c.Names) > 0) {
+		return reported(ExitFailure)
+	}
+	return nil
+}
+
+// statusOK is the exit rule: named processes must be RUNNING (and exist); unnamed ones
+// must not be in a failure state.
+func statusOK(st api.StatusResponse, named bool) bool {
+	if len(st.Unknown) > 0 {
+		return false
+	}
+	for _, p := range st.Programs {
+		switch {
+		case named && p.State != "RUNNING":
+			return false
+		case p.State == "FATAL" || p.State == "BACKOFF" || p.State == "UNKNOWN":
+			return false
+		}
+	}
+	return true
+}
+
+// writeStatus prints one row per process, then a line per unknown name. Output is
+// buffered: tabwriter writes cell by cell, a system call each on a bare stdout.
+func writeStatus(out io.Writer, st api.StatusResponse) error {
+	w := bufio.NewWriter(out)
+	defer w.Flush()
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tCPU\tMEM\tDESCRIPTION")
+	for _, p := range st.Programs {
+		cpu, mem := "-", "-"
+		if p.Pid > 0 {
+			cpu, mem = fmt.Sprintf("%.1f%%", p.CPUPercent), bytesCell(p.RSSBytes)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", namespec(p), p.State, cpu, mem, p.Description)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range st.Unknown {
+		fmt.Fprintf(w, "%s: ERROR (no such process)\n", n)
+	}
+	return w.Flush()
+}
+
+// namespec is supervisorctl's name for a process: "group:name" when they differ.
+func namespec(p api.ProgramStatus) string {
+	if p.Group != "" && p.Group != p.Name {
+		return p.Group + ":" + p.Name
+	}
+	return p.Name
+}
+
+// bytesCell prints a size the way top does: 812K, 12.3M, 1.2G.
+func bytesCell(n uint64) string {
+	const k = 1024
+	switch {
+	case n == 0:
+		return "-" // not sampled yet
+	case n < k*k:
+		return fmt.Sprintf("%dK", (n+k-1)/k)
+	case n < k*k*k:
+		return fmt.Sprintf("%.1fM", float64(n)/(k*k))
+	}
+	return fmt.Sprintf("%.1fG", float64(n)/(k*k*k))
+}

@@ -1,0 +1,329 @@
+package main
+
+// Daemon benchmarks: the real binary, run as `starvisor up` in its own process group,
+// driven through its control socket. Each reports its figures with b.ReportMetric;
+// ns/op is meaningless here. Run them with:
+//
+//	go test ./cmd/starvisor -run '^$' -bench . -benchtime 1x
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/api"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// binary builds starvisor once per test binary run.
+var binary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "svbin")
+	if err != nil {
+		return "", err
+	}
+	binDir = dir
+	exe := filepath.Join(dir, "starvisor")
+	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return exe, nil
+})
+
+// daemon is one `starvisor up` under test.
+type daemon struct {
+	cmd    *exec.Cmd
+	pid    int
+	client *api.Client
+	start  time.Time // just before exec
+
+	mu      sync.Mutex
+	lines   []string    // stdout, as received
+	arrived []time.Time // when each line was read
+	grew    chan struct{}
+	eof     chan struct{} // stdout ended: the daemon is exiting
+}
+
+// sleepers declares n programs running `sleep 3600`, logging to files as by default.
+func sleepers(n int) string {
+	return fmt.Sprintf(`
+for i in range(%d):
+    program(name = "s" + str(i), command = ["sleep", "3600"], start_secs = 0, stop_timeout = "5s")
+`, n)
+}
+
+// startDaemon writes deploy.star (with a short socket path) and runs `starvisor up`.
+func startDaemon(b *testing.B, programs string) *daemon {
+	b.Helper()
+	exe, err := binary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "sv")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s.sock")
+	script := fmt.Sprintf("supervisor(socket = %q, log_dir = \"log\", state_dir = \"run\")\n", sock) + programs
+	if err := os.WriteFile(filepath.Join(dir, "deploy.star"), []byte(script), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	d := &daemon{client: api.NewClient(sock), grew: make(chan struct{}), eof: make(chan struct{})}
+	d.cmd = exec.Command(exe, "up", "-f", filepath.Join(dir, "deploy.star"))
+	d.cmd.Dir = dir
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	d.cmd.Stderr = os.Stderr
+	out, err := d.cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.start = time.Now()
+	if err := d.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	d.pid = d.cmd.Process.Pid
+	b.Cleanup(d.kill)
+	go d.read(out)
+	return d
+}
+
+func (d *daemon) read(r io.Reader) {
+	defer close(d.eof)
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		now := time.Now()
+		d.mu.Lock()
+		d.lines = append(d.lines, sc.Text())
+		d.arrived = append(d.arrived, now)
+		close(d.grew)
+		d.grew = make(chan struct{})
+		d.mu.Unlock()
+	}
+}
+
+// kill ends the daemon and every child it left: it freezes the daemon so it restarts
+// nothing, kills its children's process groups, then the daemon's group.
+func (d *daemon) kill() {
+	if d.cmd.ProcessState != nil {
+		return // exited and reaped
+	}
+	syscall.Kill(d.pid, syscall.SIGSTOP)
+	for _, pid := range childrenOf(d.pid) {
+		syscall.Kill(-pid, syscall.SIGKILL)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	syscall.Kill(-d.pid, syscall.SIGKILL)
+	d.cmd.Wait()
+}
+
+// childrenOf lists the pids whose parent is ppid.
+func childrenOf(ppid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := statFields(pid); len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// statFields returns /proc/PID/stat's fields after the command name: state, ppid, ...
+func statFields(pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+}
+
+// cpu is the daemon's user+system time (clock ticks of 10 ms).
+func (d *daemon) cpu(b *testing.B) time.Duration {
+	f := statFields(d.pid)
+	if len(f) < 13 {
+		b.Fatalf("bad /proc/%d/stat", d.pid)
+	}
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// status reads a field of /proc/PID/status in kB (VmRSS, VmHWM) or as a count (Threads).
+func (d *daemon) status(b *testing.B, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && k == field {
+			n, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+			return n
+		}
+	}
+	b.Fatalf("no %s in /proc/%d/status", field, d.pid)
+	return 0
+}
+
+// waitLines waits until n stdout lines contain sub and returns when the n-th arrived.
+func (d *daemon) waitLines(b *testing.B, sub string, n int, timeout time.Duration) time.Time {
+	b.Helper()
+	deadline := time.After(timeout)
+	for {
+		d.mu.Lock()
+		seen := 0
+		var at time.Time
+		for i, l := range d.lines {
+			if strings.Contains(l, sub) {
+				if seen++; seen == n {
+					at = d.arrived[i]
+					break
+				}
+			}
+		}
+		grew := d.grew
+		d.mu.Unlock()
+		if !at.IsZero() {
+			return at
+		}
+		select {
+		case <-grew:
+		case <-d.eof:
+			b.Fatalf("daemon exited; saw %d of %d lines with %q", seen, n, sub)
+		case <-deadline:
+			b.Fatalf("saw %d of %d lines with %q", seen, n, sub)
+		}
+	}
+}
+
+// waitAll polls the control API until every process is in state.
+func (d *daemon) waitAll(b *testing.B, n int, state string, timeout time.Duration) {
+	b.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := d.client.Status(ctx)
+		cancel()
+		if err == nil && len(st.Programs) == n && !slices.ContainsFunc(st.Programs, func(p api.ProgramStatus) bool {
+			return p.State != state
+		}) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("not all %d processes %s after %v (err %v)", n, state, timeout, err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a daemon, not a test sleep: no event to wait on
+	}
+}
+
+func benchRSS(b *testing.B, n int) {
+	for b.Loop() {
+		d := startDaemon(b, sleepers(n))
+		d.waitLines(b, "-> RUNNING", n, 60*time.Second)
+		d.waitAll(b, n, "RUNNING", 30*time.Second)
+		// Let the first sampling rounds and the GC settle, then read.
+		time.Sleep(3 * time.Second)
+		b.ReportMetric(d.status(b, "VmRSS")/1024, "MiB-rss")
+		b.ReportMetric(d.status(b, "VmHWM")/1024, "MiB-peak")
+		b.ReportMetric(d.status(b, "Threads"), "threads")
+		d.shutdown(b)
+	}
+}
+
+// BenchmarkRSS200: the daemon's resident memory supervising 200 sleeps (target < 15 MiB).
+func BenchmarkRSS200(b *testing.B) { benchRSS(b, 200) }
+
+// BenchmarkRSS1000: the same with 1,000 (target < 40 MB).
+func BenchmarkRSS1000(b *testing.B) { benchRSS(b, 1000) }
+
+// BenchmarkIdleCPU200: daemon CPU over 5 s with 200 idle programs (target: none measurable).
+func BenchmarkIdleCPU200(b *testing.B) {
+	for b.Loop() {
+		d := startDaemon(b, sleepers(200))
+		d.waitLines(b, "-> RUNNING", 200, 60*time.Second)
+		time.Sleep(time.Second) // past start-up
+		before := d.cpu(b)
+		time.Sleep(5 * time.Second)
+		b.ReportMetric((d.cpu(b) - before).Seconds(), "cpu-s/5s")
+		d.shutdown(b)
+	}
+}
+
+// BenchmarkStart200: exec of `starvisor up` to the 200th RUNNING line (target < 0.2 s).
+func BenchmarkStart200(b *testing.B) {
+	for b.Loop() {
+		d := startDaemon(b, sleepers(200))
+		at := d.waitLines(b, "-> RUNNING", 200, 60*time.Second)
+		b.ReportMetric(at.Sub(d.start).Seconds(), "s-to-running")
+		first := d.waitLines(b, "-> STARTING", 1, time.Second)
+		b.ReportMetric(at.Sub(first).Seconds(), "s-first-start-to-all-running")
+		d.shutdown(b)
+	}
+}
+
+// BenchmarkStopAll200: `stop all` (target < 70 ms), then `start all`, then a shutdown
+// of 200 running programs (target < 0.5 s).
+func BenchmarkStopAll200(b *testing.B) {
+	for b.Loop() {
+		d := startDaemon(b, sleepers(200))
+		d.waitLines(b, "-> RUNNING", 200, 60*time.Second)
+		ctx := context.Background()
+		t0 := time.Now()
+		if _, err := d.client.Action(ctx, "stop", []string{"all"}); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(t0).Seconds()*1000, "ms-stop-all")
+		t0 = time.Now()
+		if _, err := d.client.Action(ctx, "start", []string{"all"}); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(t0).Seconds()*1000, "ms-start-all")
+		t0 = time.Now()
+		if err := d.client.Shutdown(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(t0).Seconds()*1000, "ms-shutdown")
+		if err := d.cmd.Wait(); err != nil {
+			b.Fatalf("daemon: %v", err)
+		}
+		b.ReportMetric(time.Since(t0).Seconds()*1000, "ms-shutdown-to-exit")
+	}
+}
+
+// shutdown asks the daemon to stop everything and waits for it to exit.
+func (d *daemon) shutdown(b *testing.B) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.client.Shutdown(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := d.cmd.Wait(); err != nil {
+		b.Fatalf("daemon: %v", err)
+	}
+}

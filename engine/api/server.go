@@ -223,7 +223,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("apply: no plan"))
 		return
 	}
-	if err := req.Plan.Validate(); err != nil {
+	// Finish validates, then recomputes start order and hashes: the engine diffs by hash
+	// and starts in plan order, so it must not trust a client's copy of either.
+	if err := req.Plan.Finish(); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}

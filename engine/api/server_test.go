@@ -316,3 +316,20 @@ func TestActionResultsCarryEachProcessError(t *testing.T) {
 	is.Equal(len(st.Programs), 1)
 	is.Equal(st.Unknown, []string{"nosuch"})
 }
+
+func TestApplyRecomputesOrderAndHashes(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, dir, "a")
+	c, _, _ := serve(t, fb)
+	next := testPlan(t, dir, "a", "b")
+	want := next.Programs[0].Hash
+	// a client that sends programs out of start order with forged hashes
+	next.Programs[0], next.Programs[1] = next.Programs[1], next.Programs[0]
+	next.Programs[0].Hash, next.Programs[1].Hash = "sha256:forged", ""
+	_, err := c.Apply(context.Background(), next, false)
+	is.NoErr(err)
+	is.Equal(fb.p.Programs[0].Name, "a") // start order restored
+	is.Equal(fb.p.Programs[0].Hash, want) // hash recomputed
+}

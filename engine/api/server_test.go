@@ -330,6 +330,6 @@ func TestApplyRecomputesOrderAndHashes(t *testing.T) {
 	next.Programs[0].Hash, next.Programs[1].Hash = "sha256:forged", ""
 	_, err := c.Apply(context.Background(), next, false)
 	is.NoErr(err)
-	is.Equal(fb.p.Programs[0].Name, "a") // start order restored
+	is.Equal(fb.p.Programs[0].Name, "a")  // start order restored
 	is.Equal(fb.p.Programs[0].Hash, want) // hash recomputed
 }

@@ -16,3 +16,8 @@ lint:
 # Build the binary into ./bin/starvisor.
 build:
     go build -o bin/starvisor ./cmd/starvisor
+
+# Run scenarios under the real supervisord and starvisor; rewrites conformance/DIFF.md.
+conformance-diff:
+    command -v supervisord >/dev/null || (apt-get update && apt-get install -y supervisor)
+    go run ./conformance/diff -o conformance/DIFF.md

@@ -63,7 +63,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.Copy(w, f); err != nil {
 			return
 		}
-		nf, err := reopenIfRotated(f, l.Path)
+		nf, err := reopenIfRotated(w, f, l.Path)
 		if err != nil {
 			continue // between rename and create: try again next tick
 		}
@@ -72,8 +72,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 }
 
 // reopenIfRotated returns the file now at path when it is no longer f (rotated away), after
-// f was drained; or f rewound when it was truncated in place (backups = 0).
-func reopenIfRotated(f *os.File, path string) (*os.File, error) {
+// draining f into w once more: the writer may have appended to f between our last read
+// and the rename. Or f rewound, when it was truncated in place (backups = 0).
+func reopenIfRotated(w io.Writer, f *os.File, path string) (*os.File, error) {
 	cur, err := f.Stat()
 	if err != nil {
 		return f, err
@@ -91,6 +92,10 @@ func reopenIfRotated(f *os.File, path string) (*os.File, error) {
 	}
 	nf, err := os.Open(path)
 	if err != nil {
+		return f, err
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		nf.Close()
 		return f, err
 	}
 	f.Close()

@@ -116,39 +116,14 @@ func (s *Supervisor) emit(ev Event) {
 	}
 }
 
-// sampleEvery is how often live processes are measured for Status.
-const sampleEvery = 2 * time.Second
-
-// sampleLoop measures live processes off the process goroutines and publishes the
-// result for Status to read without waiting.
-func (s *Supervisor) sampleLoop() {
-	defer s.bg.Done()
-	tick := make(chan struct{}, 1)
-	for {
-		t := s.clock.AfterFunc(sampleEvery, func() {
-			select {
-			case tick <- struct{}{}:
-			default:
-			}
-		})
-		select {
-		case <-s.ctx.Done():
-			t.Stop()
-			return
-		case <-tick:
-		}
-		s.sampleOnce()
+// recordExit tells the Recorder of an exit on a goroutine of its own, so a process
+// goroutine does not wait for the state file's write and fsync between a crash and
+// its respawn. The calls run concurrently, which lets the state file fold a burst
+// of exits (a shutdown) into a few writes. A late Exited is harmless: it forgets the
+// pid only if it is still the process's recorded one, and the next daemon checks a
+// recorded pid's start time anyway. Shutdown waits for them.
+func (s *Supervisor) recordExit(process string, pid int) {
+	if r := s.o.Recorder; r != nil {
+		s.recording.Go(func() { r.Exited(process, pid) })
 	}
-}
-
-func (s *Supervisor) sampleOnce() {
-	m := map[int]Usage{}
-	for _, p := range s.tab.Load().procs {
-		if sn := p.snap.Load(); sn.Pid > 0 {
-			if u, err := s.o.Sampler.Sample(sn.Pid); err == nil {
-				m[sn.Pid] = u
-			}
-		}
-	}
-	s.usage.Store(&m)
 }

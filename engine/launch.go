@@ -75,7 +75,10 @@ type Sampler interface {
 }
 
 // Recorder is told of every pid the engine starts and reaps, so a later daemon can find
-// processes left behind by one that died (the state file).
+// processes left behind by one that died (the state file). Started is called before
+// the process shows as started; Exited shortly after the exit, on a goroutine of its
+// own (a respawn does not wait for it), all made before Shutdown returns. Calls are
+// concurrent.
 type Recorder interface {
 	Started(process string, pid int)
 	Exited(process string, pid int)

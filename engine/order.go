@@ -39,6 +39,20 @@ func (tab *table) deps(i int) []int {
 	return out
 }
 
+// markPending counts a start on its way for each member until the returned func runs;
+// it then wakes the watchers, since a dependent may now have to give up.
+func (s *Supervisor) markPending(tab *table, members []int) func() {
+	for _, i := range members {
+		tab.procs[i].pending.Add(1)
+	}
+	return sync.OnceFunc(func() {
+		for _, i := range members {
+			tab.procs[i].pending.Add(-1)
+		}
+		s.broadcast()
+	})
+}
+
 // batch is a set of starts in flight.
 type batch struct {
 	issued chan struct{} // every member was spawned or is waiting for its dependencies
@@ -75,11 +89,10 @@ func (s *Supervisor) startBatch(ctx context.Context, tab *table, members []int) 
 	b := &batch{issued: make(chan struct{}), done: make(chan struct{})}
 	n := len(members)
 	acked := make([]chan struct{}, n)
-	finished := make(map[int]chan struct{}, n) // table position -> closed when its start ended
 	errs := make([]error, n)
 	for k, i := range members {
 		acked[k] = make(chan struct{})
-		finished[i] = make(chan struct{})
+		tab.procs[i].pending.Add(1) // until its goroutine below ends
 	}
 	var wg sync.WaitGroup
 	pos := map[int]int{}
@@ -99,7 +112,7 @@ func (s *Supervisor) startBatch(ctx context.Context, tab *table, members []int) 
 				ack := sync.OnceFunc(func() { close(acked[k]) })
 				defer func() {
 					ack()
-					close(finished[i])
+					tab.procs[i].pending.Add(-1)
 					s.broadcast() // dependents watching this start re-check
 				}()
 				select {
@@ -110,7 +123,7 @@ func (s *Supervisor) startBatch(ctx context.Context, tab *table, members []int) 
 				}
 				if d := tab.deps(i); len(d) > 0 {
 					ack()
-					if err := s.waitDeps(ctx, tab, i, d, finished); err != nil {
+					if err := s.waitDeps(ctx, tab.procs[i]); err != nil {
 						errs[k] = &ProcessError{Name: tab.procs[i].name, Err: err}
 						return
 					}
@@ -157,26 +170,41 @@ func startOne(ctx context.Context, p *proc, ack func()) error {
 	}
 }
 
-// waitDeps blocks until every dependency of process i is ready (RUNNING and its probe
-// passed). It fails when one cannot become ready: stopped, exited or fatal and not
-// about to be started by this batch, or its probe gave up.
-func (s *Supervisor) waitDeps(ctx context.Context, tab *table, i int, deps []int, inBatch map[int]chan struct{}) error {
+// waitDeps blocks until every dependency of p is ready (RUNNING and its probe passed).
+// Dependencies are looked up in the current table, again whenever Apply replaces it, so
+// a dependency restarted by a reload is followed to its new process. It fails when one
+// cannot become ready: stopped, exited or fatal with no start on its way, or its probe
+// gave up; and with ErrNoSuchProcess when p itself was replaced or removed meanwhile
+// (the reload starts its successor).
+func (s *Supervisor) waitDeps(ctx context.Context, p *proc) error {
+	var cur *table
+	var deps []*proc
 	return s.waitFor(ctx, func() (bool, error) {
-		for _, j := range deps {
-			sn := tab.procs[j].snap.Load()
+		if t := s.tab.Load(); t != cur {
+			cur, deps = t, deps[:0]
+			i, ok := t.index[p.name]
+			if !ok || t.procs[i] != p {
+				return false, ErrNoSuchProcess
+			}
+			for _, j := range t.deps(i) {
+				deps = append(deps, t.procs[j])
+			}
+		}
+		for _, d := range deps {
+			sn := d.snap.Load()
 			if sn.ready() {
 				continue
 			}
 			if sn.ReadyErr != "" && sn.State == Running {
-				return false, fmt.Errorf("%w: %s: ready probe: %s", ErrDependency, tab.procs[j].name, sn.ReadyErr)
+				return false, fmt.Errorf("%w: %s: ready probe: %s", ErrDependency, d.name, sn.ReadyErr)
 			}
 			if sn.State == Starting || sn.State == Backoff || sn.State == Running {
 				return false, nil // on its way
 			}
-			if f, ok := inBatch[j]; ok && !isClosed(f) {
-				return false, nil // this batch has yet to start it
+			if d.pending.Load() > 0 {
+				return false, nil // a start of it is under way
 			}
-			return false, fmt.Errorf("%w: %s is %v", ErrDependency, tab.procs[j].name, sn.State)
+			return false, fmt.Errorf("%w: %s is %v", ErrDependency, d.name, sn.State)
 		}
 		return true, nil
 	})

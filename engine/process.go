@@ -61,6 +61,10 @@ type proc struct {
 	cmds chan any
 	done chan struct{} // closed when run returns
 	snap atomic.Pointer[snapshot]
+	// pending counts starts on their way: batch members not yet done, and restarts or
+	// reloads between their stop and their start. Dependents keep waiting while it is
+	// positive instead of taking a momentary STOPPED for a failure.
+	pending atomic.Int32
 
 	st           procState
 	prog         plan.Program
@@ -121,9 +125,7 @@ func (p *proc) run() {
 			pid := p.st.Pid
 			p.h, p.exitCh = nil, nil
 			p.stopProbe()
-			if r := p.sup.o.Recorder; r != nil {
-				r.Exited(p.name, pid)
-			}
+			p.sup.recordExit(p.name, pid)
 			p.handle(event{Kind: evExit, Exit: ex})
 		case ev := <-p.timerCh:
 			p.handle(ev) // step ignores it when its Gen is stale
@@ -265,6 +267,8 @@ func (p *proc) spawn() error {
 	p.h, p.exitCh = h, h.Done()
 	pid := h.Pid()
 	if r := p.sup.o.Recorder; r != nil {
+		// Synchronous: once status shows the process, the state file has it, so a
+		// daemon killed right then still leaves its successor a way to find it.
 		r.Started(p.name, pid)
 	}
 	p.startProbe()

@@ -42,23 +42,24 @@ type Status struct {
 	ExitCode    int // of the last exit
 	Since       time.Time
 	Description string // supervisorctl's words: "pid 123, uptime 0:01:02", "Not started", ...
-	Usage       Usage  // the last sample (taken every 2 s) while the process is alive
+	Usage       Usage  // the last sample while the process is alive (see sample.go)
 	Hash        string
 }
 
 // Supervisor runs a plan: one goroutine per process owns its state machine.
 type Supervisor struct {
-	o        Options
-	clock    Clock
-	ctx      context.Context // ends at Shutdown: probes, background starts, sampling
-	cancel   context.CancelFunc
-	mu       sync.Mutex // serialises Apply and Shutdown
-	finished bool       // Shutdown completed (under mu)
-	tab      atomic.Pointer[table]
-	closed   atomic.Bool    // shutting down: no more starts
-	bg       sync.WaitGroup // background start batches and the sampler
-	events   *dispatcher
-	usage    atomic.Pointer[map[int]Usage]
+	o         Options
+	clock     Clock
+	ctx       context.Context // ends at Shutdown: probes, background starts, sampling
+	cancel    context.CancelFunc
+	mu        sync.Mutex // serialises Apply and Shutdown
+	finished  bool       // Shutdown completed (under mu)
+	tab       atomic.Pointer[table]
+	closed    atomic.Bool    // shutting down: no more starts
+	bg        sync.WaitGroup // background start batches and the sampler
+	events    *dispatcher
+	recording sync.WaitGroup // Recorder.Exited calls in flight
+	samples   sampling
 
 	chMu    sync.Mutex
 	changed chan struct{}
@@ -76,6 +77,7 @@ type table struct {
 // New returns a Supervisor with nothing to run; Apply gives it a plan.
 func New(o Options) *Supervisor {
 	s := &Supervisor{o: o, clock: o.Clock, changed: make(chan struct{})}
+	s.samples.init()
 	if s.clock == nil {
 		s.clock = realClock{}
 	}
@@ -84,6 +86,7 @@ func New(o Options) *Supervisor {
 	if o.OnEvent != nil {
 		s.events = newDispatcher(o.OnEvent)
 	}
+
 	if o.Sampler != nil {
 		s.bg.Add(1)
 		go s.sampleLoop()
@@ -116,9 +119,13 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	old := s.tab.Load()
 	d := plan.Diff(old.plan, next)
 
+	autostart := make(map[string]bool, len(next.Programs))
+	for _, pr := range next.Programs {
+		autostart[pr.ProcessName] = pr.Autostart
+	}
 	gone := map[string]bool{}
 	wasActive := map[string]bool{}
-	var stop []int
+	var stop, again []int
 	for _, n := range d.Removed {
 		gone[n] = true
 		stop = append(stop, old.index[n])
@@ -128,7 +135,14 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 		i := old.index[c.Name]
 		wasActive[c.Name] = old.procs[i].snap.Load().State.Active()
 		stop = append(stop, i)
+		if wasActive[c.Name] || autostart[c.Name] {
+			again = append(again, i)
+		}
 	}
+	// A changed process that starts again counts as on its way from its stop until the
+	// new batch holds its successor, so its waiting dependents follow it (waitDeps).
+	releaseOld := s.markPending(old, again)
+	defer releaseOld()
 	if err := ignoreNotRunning(s.stopBatch(ctx, old, stop)); err != nil {
 		return d, fmt.Errorf("apply: stop: %w", err)
 	}
@@ -154,9 +168,13 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 			start = append(start, i)
 		}
 	}
+	releaseNew := s.markPending(tab, start) // covers the gap until startBatch marks them
 	s.tab.Store(tab)
+	s.broadcast() // waiting dependents look their dependencies up again
 
 	b := s.startBatch(s.ctx, tab, start)
+	releaseNew()
+	releaseOld()
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); <-b.done }()
 	select {
@@ -196,6 +214,8 @@ func (s *Supervisor) Stop(ctx context.Context, names ...string) error {
 func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
 	tab := s.tab.Load()
 	idx, errs := resolve(tab, names)
+	release := s.markPending(tab, idx) // dependents waiting for these wait for the restart
+	defer release()
 	if err := ignoreNotRunning(s.stopBatch(ctx, tab, idx)); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
@@ -231,10 +251,7 @@ func (s *Supervisor) Signal(sig syscall.Signal, names ...string) error {
 func (s *Supervisor) Status() []Status {
 	tab := s.tab.Load()
 	now := s.clock.Now()
-	var usage map[int]Usage
-	if u := s.usage.Load(); u != nil {
-		usage = *u
-	}
+	usage := s.usage(now)
 	out := make([]Status, len(tab.procs))
 	for i, p := range tab.procs {
 		pr := &tab.plan.Programs[i]
@@ -289,6 +306,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	if s.events != nil {
 		s.events.close()
 	}
+	s.recording.Wait() // the state file is final before Shutdown returns
 	s.finished = true
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -60,15 +61,19 @@ func (Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 		return nil, fmt.Errorf("couldn't exec %s: %s", path, errnoName(err))
 	}
 	out.copy()
-	h := &handle{proc: proc, pid: proc.Pid, done: make(chan engine.Exit, 1)}
+	h := &handle{proc: proc, pid: proc.Pid, done: make(chan engine.Exit, 1), pidfd: pidfdOf(proc.Pid)}
 	go h.wait(out)
 	return h, nil
 }
 
 type handle struct {
-	proc *os.Process
-	pid  int
-	done chan engine.Exit
+	proc  *os.Process
+	pid   int
+	done  chan engine.Exit
+	pidfd *os.File // nil: reap with proc.Wait (see reap_linux.go)
+
+	mu     sync.RWMutex // Signal holds it shared; reap exclusively, to release proc
+	reaped bool
 }
 
 func (h *handle) Pid() int { return h.pid }
@@ -85,6 +90,11 @@ func (h *handle) Signal(sig syscall.Signal, group bool) error {
 		}
 		return nil
 	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.reaped {
+		return nil // gone, as ErrProcessDone below
+	}
 	err := h.proc.Signal(sig) // pidfd-based: never hits a recycled pid
 	if err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("signal %d: %w", h.pid, err)
@@ -94,10 +104,9 @@ func (h *handle) Signal(sig syscall.Signal, group bool) error {
 
 // wait reaps the child; the exit is reported from wait(2), not from pipe EOF.
 func (h *handle) wait(out *outputs) {
-	state, err := h.proc.Wait()
+	ws, ok := h.reap()
 	exit := engine.Exit{Code: -1, Time: time.Now()}
-	if err == nil {
-		ws := state.Sys().(syscall.WaitStatus)
+	if ok {
 		if ws.Signaled() {
 			exit.Signal = ws.Signal()
 		} else {
@@ -106,4 +115,25 @@ func (h *handle) wait(out *outputs) {
 	}
 	out.settle()
 	h.done <- exit
+}
+
+// reap waits for the child's exit: through its pidfd in the netpoller when the
+// kernel allows, else in a thread blocked in wait.
+func (h *handle) reap() (syscall.WaitStatus, bool) {
+	if h.pidfd != nil {
+		ws, ok := reapPidfd(h.pidfd)
+		h.pidfd.Close()
+		if ok {
+			h.mu.Lock()
+			h.reaped = true
+			h.proc.Release() // closes its pidfd now rather than at garbage collection
+			h.mu.Unlock()
+			return ws, true
+		}
+	}
+	state, err := h.proc.Wait()
+	if err != nil {
+		return 0, false
+	}
+	return state.Sys().(syscall.WaitStatus), true
 }

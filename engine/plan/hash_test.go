@@ -1,8 +1,11 @@
 package plan
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"regexp"
 	"strings"
@@ -109,4 +112,107 @@ func TestHashCoversProgram(t *testing.T) {
 	}
 	is.Equal(len(hashed), 0)                                                   // hashedProgram has no field Program lacks
 	is.Equal(len(hashedFields()), reflect.TypeFor[hashedProgram]().NumField()) // Diff compares what the hash covers
+}
+
+// hashedProgram is Program without the excluded fields: json.Marshal of it is the
+// definition of the bytes HashProgram hashes. TestHashCoversProgram fails when a
+// field is added to Program but neither here nor in hashExcluded, and
+// TestHashMatchesJSON when appendHashed does not write it as json.Marshal would.
+type hashedProgram struct {
+	Name           string            `json:"name,omitempty"`
+	ProcessName    string            `json:"process_name,omitempty"`
+	ProcessNum     int               `json:"process_num,omitempty"`
+	Command        []string          `json:"command,omitempty"`
+	Directory      string            `json:"directory,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	InheritEnv     bool              `json:"inherit_env,omitempty"`
+	User           string            `json:"user,omitempty"`
+	Umask          string            `json:"umask,omitempty"`
+	Autostart      bool              `json:"autostart,omitempty"`
+	Autorestart    string            `json:"autorestart,omitempty"`
+	ExitCodes      []int             `json:"exit_codes,omitempty"`
+	StartSecs      int               `json:"start_secs,omitempty"`
+	StartRetries   int               `json:"start_retries,omitempty"`
+	Backoff        string            `json:"backoff,omitempty"`
+	BackoffMax     Duration          `json:"backoff_max,omitempty"`
+	StopSignal     string            `json:"stop_signal,omitempty"`
+	StopTimeout    Duration          `json:"stop_timeout,omitempty"`
+	StopAsGroup    bool              `json:"stop_as_group,omitempty"`
+	KillAsGroup    bool              `json:"kill_as_group,omitempty"`
+	Numprocs       int               `json:"numprocs,omitempty"`
+	NumprocsStart  int               `json:"numprocs_start,omitempty"`
+	Stdout         *Log              `json:"stdout,omitempty"`
+	Stderr         *Log              `json:"stderr,omitempty"`
+	RedirectStderr bool              `json:"redirect_stderr,omitempty"`
+}
+
+// referenceHashed is json.Marshal of pr's hashed fields, copied by name through
+// reflection so that a field added to both types is carried over too.
+func referenceHashed(t testing.TB, pr Program) []byte {
+	var h hashedProgram
+	src, dst := reflect.ValueOf(pr), reflect.ValueOf(&h).Elem()
+	for f := range dst.Type().Fields() {
+		dst.FieldByIndex(f.Index).Set(src.FieldByName(f.Name))
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestHashMatchesJSON(t *testing.T) {
+	var full Program
+	fill(reflect.ValueOf(&full).Elem(), "x")
+	weird := prog("w<e>b&", func(pr *Program) {
+		pr.Command = []string{"/bin/sh", "-c", "a && b > c < d \"quoted\" \\ \t\n\x00\x1f\x7f", "héllo ✓ 😀", "bad \xff \xc3", "\u2028\u2029"}
+		pr.Env = map[string]string{"Z<": "&amp;", "A": "", "é": "\xfe"}
+		pr.ExitCodes = []int{0, 2, 255}
+		pr.StartRetries = -1
+		pr.BackoffMax = Duration(1500 * time.Microsecond) // "1.5ms"; µs has a non-ASCII byte
+		pr.StopTimeout = Duration(time.Nanosecond * 1234)
+		pr.Stderr = &Log{Path: "/srv/log/<err>", MaxBytes: -1, Timestamps: true}
+	})
+	cases := map[string]Program{
+		"zero":  {},
+		"full":  full,
+		"weird": weird,
+		"plain": prog("web"),
+		"nils":  prog("web", func(pr *Program) { pr.Stdout, pr.Env, pr.ExitCodes, pr.Command = nil, nil, nil, nil }),
+	}
+	for i, pr := range bigPlan(200).Programs {
+		cases[fmt.Sprintf("big%d", i)] = pr
+	}
+	for name, pr := range cases {
+		want := referenceHashed(t, pr)
+		if got := appendHashed(nil, &pr); !bytes.Equal(got, want) {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
+		if sum := sha256.Sum256(want); HashProgram(pr) != "sha256:"+hex.EncodeToString(sum[:]) {
+			t.Errorf("%s: HashProgram is not the sha256 of the reference bytes", name)
+		}
+	}
+}
+
+func FuzzHashString(f *testing.F) {
+	for _, s := range []string{"a", "<&>", "\x00", "\xff", "\u2028", `"\`, "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendHashString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendHashString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+func BenchmarkHashProgram(b *testing.B) {
+	pr := bigPlan(2).Programs[1]
+	b.ReportAllocs()
+	for b.Loop() {
+		HashProgram(pr)
+	}
 }

@@ -2,13 +2,21 @@ package plan
 
 // byProgram groups entry indices by program name, programs in order of first appearance.
 func byProgram(progs []Program) (names []string, idx map[string][]int) {
-	idx = map[string][]int{}
+	idx = make(map[string][]int, len(progs))
+	names = make([]string, 0, len(progs))
+	// Most programs have one instance: give each a one-element window of a
+	// shared array instead of an allocation; appending a second instance
+	// reallocates that program's slice alone (the window's capacity is 1).
+	one := make([]int, len(progs))
 	for i := range progs {
 		n := progs[i].Name
-		if _, ok := idx[n]; !ok {
-			names = append(names, n)
+		if is, ok := idx[n]; ok {
+			idx[n] = append(is, i)
+			continue
 		}
-		idx[n] = append(idx[n], i)
+		names = append(names, n)
+		one[i] = i
+		idx[n] = one[i : i+1 : i+1]
 	}
 	return names, idx
 }
@@ -57,6 +65,13 @@ func checkInstances(ps *problems, progs []Program) {
 			ps.program(first, "numprocs", "is %d but the plan has %d processes of this program", first.Numprocs, len(is))
 		}
 		lo, hi := first.NumprocsStart, first.NumprocsStart+first.Numprocs-1
+		if len(is) == 1 { // the common case: nothing to share a number or a log with
+			if first.ProcessNum < lo || first.ProcessNum > hi {
+				ps.program(first, "process_num", "%d of %q is outside numprocs_start..numprocs_start+numprocs-1 (%d..%d)",
+					first.ProcessNum, first.ProcessName, lo, hi)
+			}
+			continue
+		}
 		nums := map[int]string{}
 		stdout, stderr := map[string]string{}, map[string]string{}
 		for _, i := range is {

@@ -1,6 +1,9 @@
 package plan
 
-import "container/heap"
+import (
+	"container/heap"
+	"slices"
+)
 
 // startOrder returns progs in start order. Among the entries whose dependencies
 // have all been placed, the one with the lowest (priority, process_name) goes
@@ -14,12 +17,11 @@ func startOrder(progs []Program) []Program {
 	waits := make([]int, len(progs))
 	dependents := map[string][]int{} // program name -> entries that depend on it
 	for i := range progs {
-		seen := map[string]bool{}
-		for _, d := range progs[i].DependsOn {
-			if seen[d] {
+		ds := progs[i].DependsOn
+		for k, d := range ds {
+			if slices.Contains(ds[:k], d) { // listed twice; lists are short
 				continue
 			}
-			seen[d] = true
 			waits[i] += len(idx[d])
 			dependents[d] = append(dependents[d], i)
 		}

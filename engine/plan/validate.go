@@ -145,6 +145,18 @@ func checkCommand(ps *problems, pr *Program) {
 }
 
 func checkEnv(ps *problems, pr *Program) {
+	// Most programs are fine: look first, and sort the keys (for a stable report
+	// order) only when there is something to report.
+	bad := false
+	for k, v := range pr.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
+			bad = true
+			break
+		}
+	}
+	if !bad {
+		return
+	}
 	for _, k := range slices.Sorted(maps.Keys(pr.Env)) {
 		switch {
 		case k == "":

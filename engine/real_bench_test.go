@@ -1,0 +1,262 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/launcher"
+	"github.com/starvisor/starvisor/engine/logs"
+	"github.com/starvisor/starvisor/engine/monitor"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// The engine with the real launcher, log files and state file, in-process, for
+// timings the daemon's ms-resolution event lines cannot give. Children are /bin/sh
+// or sleep(1); each benchmark kills every process group it started.
+
+// spawnLog wraps the real launcher and notes when each spawn returned.
+type spawnLog struct {
+	engine.Launcher
+	mu     sync.Mutex
+	at     map[string][]time.Time // process -> spawn times
+	called map[string][]time.Time // process -> when Start was called
+	reaped map[string][]time.Time // process -> Exit.Time (reaped, before the output settled)
+	pgids  []int
+}
+
+// exitNote passes the exit on, noting its Time (the proxy adds one channel hop).
+type exitNote struct {
+	engine.Handle
+	done chan engine.Exit
+}
+
+func (h *exitNote) Done() <-chan engine.Exit { return h.done }
+
+func (l *spawnLog) Start(spec engine.Spec) (engine.Handle, error) {
+	called := time.Now()
+	h, err := l.Launcher.Start(spec)
+	now := time.Now()
+	if err != nil {
+		return h, err
+	}
+	name := spec.Program.ProcessName
+	l.mu.Lock()
+	if l.called == nil {
+		l.called, l.reaped = map[string][]time.Time{}, map[string][]time.Time{}
+	}
+	l.at[name] = append(l.at[name], now)
+	l.called[name] = append(l.called[name], called)
+	l.pgids = append(l.pgids, h.Pid())
+	l.mu.Unlock()
+	n := &exitNote{Handle: h, done: make(chan engine.Exit, 1)}
+	go func() {
+		e := <-h.Done()
+		l.mu.Lock()
+		l.reaped[name] = append(l.reaped[name], e.Time)
+		l.mu.Unlock()
+		n.done <- e
+	}()
+	return n, nil
+}
+
+func (l *spawnLog) killAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, pg := range l.pgids {
+		syscall.Kill(-pg, syscall.SIGKILL)
+	}
+}
+
+func realPlan(b *testing.B, dir string, n int, mod func(*plan.Program)) *plan.Plan {
+	var progs []plan.Program
+	for i := range n {
+		pr := plan.Defaults()
+		pr.Name = "p" + strconv.Itoa(i)
+		pr.ProcessName = pr.Name
+		pr.Command = []string{"sleep", "3600"}
+		pr.StartSecs = 0
+		pr.Stdout = plan.DefaultLog(filepath.Join(dir, "log", pr.Name+".log"))
+		pr.Stderr = plan.DefaultLog(filepath.Join(dir, "log", pr.Name+".err.log"))
+		if mod != nil {
+			mod(&pr)
+		}
+		progs = append(progs, pr)
+	}
+	p := &plan.Plan{Root: dir, Entry: "deploy.star", Programs: progs}
+	if err := p.Finish(); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkRealStart200: Apply to all RUNNING for 200 start_secs=0 sleeps, with the
+// production collaborators (log files, state file).
+func BenchmarkRealStart200(b *testing.B) {
+	for _, withState := range []bool{false, true} {
+		b.Run(fmt.Sprintf("statefile=%v", withState), func(b *testing.B) {
+			for b.Loop() {
+				dir := b.TempDir()
+				l := &spawnLog{Launcher: launcher.New(), at: map[string][]time.Time{}}
+				b.Cleanup(l.killAll)
+				running := make(chan struct{}, 200)
+				o := engine.Options{Launcher: l, Logs: logs.Opener{}, OnEvent: func(e engine.Event) {
+					if e.To == engine.Running {
+						running <- struct{}{}
+					}
+				}}
+				if withState {
+					o.Recorder = &monitor.StateFile{Path: filepath.Join(dir, "state.json")}
+				}
+				s := engine.New(o)
+				p := realPlan(b, dir, 200, nil)
+				t0 := time.Now()
+				if _, err := s.Apply(context.Background(), p); err != nil {
+					b.Fatal(err)
+				}
+				for range 200 {
+					<-running
+				}
+				b.ReportMetric(time.Since(t0).Seconds()*1000, "ms-to-running")
+				if err := s.Shutdown(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCrashRestart: programs that crash (exit 1) after running 1.1 s, past
+// start_secs and the 1-s respawn spacing, so each exit is restarted at once. The
+// child writes the time just before it exits; the latency is from there to the
+// launcher's return for the next process (reap, log settle, engine, fork+exec).
+func BenchmarkCrashRestart(b *testing.B) {
+	const progs, cycles = 4, 5
+	for b.Loop() {
+		dir := b.TempDir()
+		l := &spawnLog{Launcher: launcher.New(), at: map[string][]time.Time{}}
+		b.Cleanup(l.killAll)
+		p := realPlan(b, dir, progs, func(pr *plan.Program) {
+			stamp := filepath.Join(dir, pr.Name+".exit")
+			// date +%s%N is the last thing before exit: the stamp is the exit time
+			// give or take sh's own exit (tens of microseconds).
+			pr.Command = []string{"/bin/sh", "-c", "sleep 1.1; date +%s%N >> " + stamp + "; exit 1"}
+			pr.StartSecs = 1
+			pr.Autorestart = plan.RestartUnexpected
+		})
+		s := engine.New(engine.Options{Launcher: l, Logs: logs.Opener{},
+			Recorder: &monitor.StateFile{Path: filepath.Join(dir, "state.json")}})
+		if _, err := s.Apply(context.Background(), p); err != nil {
+			b.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Duration(cycles+3) * 1500 * time.Millisecond)
+		for {
+			l.mu.Lock()
+			done := true
+			for _, pr := range p.Programs {
+				done = done && len(l.at[pr.ProcessName]) > cycles
+			}
+			l.mu.Unlock()
+			if done {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("not enough restarts")
+			}
+			time.Sleep(50 * time.Millisecond) // polling real processes; nothing to wait on
+		}
+		if err := s.Shutdown(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		var lat, reap, engineLat, spawn []time.Duration
+		for _, pr := range p.Programs {
+			data, err := os.ReadFile(filepath.Join(dir, pr.Name+".exit"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var exits []time.Time
+			for _, f := range slices.Collect(func(yield func(string) bool) {
+				start := 0
+				for i, c := range data {
+					if c == '\n' {
+						if !yield(string(data[start:i])) {
+							return
+						}
+						start = i + 1
+					}
+				}
+			}) {
+				ns, err := strconv.ParseInt(f, 10, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				exits = append(exits, time.Unix(0, ns))
+			}
+			l.mu.Lock()
+			spawns := l.at[pr.ProcessName]
+			l.mu.Unlock()
+			called, reaped := l.called[pr.ProcessName], l.reaped[pr.ProcessName]
+			for k := 0; k < cycles && k+1 < len(spawns) && k < len(exits) && k < len(reaped); k++ {
+				lat = append(lat, spawns[k+1].Sub(exits[k]))
+				reap = append(reap, reaped[k].Sub(exits[k]))
+				engineLat = append(engineLat, called[k+1].Sub(reaped[k]))
+				spawn = append(spawn, spawns[k+1].Sub(called[k+1]))
+			}
+		}
+		for _, part := range []struct {
+			name string
+			d    []time.Duration
+		}{{"reap", reap}, {"settle+engine", engineLat}, {"fork+exec", spawn}} {
+			slices.Sort(part.d)
+			b.ReportMetric(float64(part.d[len(part.d)/2].Microseconds())/1000, "ms-median-"+part.name)
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-median")
+		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "ms-worst")
+		b.ReportMetric(float64(len(lat)), "restarts")
+	}
+}
+
+// BenchmarkRealMemory: where the daemon's memory per supervised process goes (Go
+// heap and goroutine stacks), for 500 sleeps with log files.
+func BenchmarkRealMemory(b *testing.B) {
+	const n = 500
+	for b.Loop() {
+		dir := b.TempDir()
+		l := &spawnLog{Launcher: launcher.New(), at: map[string][]time.Time{}}
+		b.Cleanup(l.killAll)
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		g0 := runtime.NumGoroutine()
+		running := make(chan struct{}, n)
+		s := engine.New(engine.Options{Launcher: l, Logs: logs.Opener{}, OnEvent: func(e engine.Event) {
+			if e.To == engine.Running {
+				running <- struct{}{}
+			}
+		}})
+		if _, err := s.Apply(context.Background(), realPlan(b, dir, n, nil)); err != nil {
+			b.Fatal(err)
+		}
+		for range n {
+			<-running
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		b.ReportMetric(float64(m1.HeapInuse-m0.HeapInuse)/n/1024, "KiB-heap/proc")
+		b.ReportMetric(float64(m1.StackInuse-m0.StackInuse)/n/1024, "KiB-stack/proc")
+		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/n, "goroutines/proc")
+		if err := s.Shutdown(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Sampling costs CPU for every live process (a read of /proc per process and per
+// descendant), so the daemon samples only while someone looks: every sampleEvery
+// for watchFor after the last Status call, and not at all when nobody asks. An
+// idle daemon therefore uses no CPU. A Status call that finds the last sample
+// older than staleAfter asks for a fresh one without waiting for it (Status never
+// waits; the control API calls it for every action): that call shows the last
+// sample taken, the next ones fresh figures.
+const (
+	sampleEvery = 2 * time.Second
+	watchFor    = time.Minute
+	staleAfter  = 2 * sampleEvery
+)
+
+// sampling is the Supervisor's sampler state.
+type sampling struct {
+	last     atomic.Pointer[usageSample]
+	lastRead atomic.Int64  // unix ns of the last Status call
+	kick     chan struct{} // capacity 1: "sample now"
+}
+
+type usageSample struct {
+	at time.Time
+	by map[int]Usage // pid -> usage
+}
+
+func (g *sampling) init() { g.kick = make(chan struct{}, 1) }
+
+// usage returns the latest sample for Status, and asks for a fresh one when it
+// is stale.
+func (s *Supervisor) usage(now time.Time) map[int]Usage {
+	g := &s.samples
+	if s.o.Sampler == nil {
+		return nil
+	}
+	g.lastRead.Store(now.UnixNano())
+	u := g.last.Load()
+	if u == nil || now.Sub(u.at) > staleAfter {
+		select {
+		case g.kick <- struct{}{}:
+		default:
+		}
+	}
+	if u == nil {
+		return nil
+	}
+	return u.by
+}
+
+// sampleLoop measures live processes off the process goroutines: every
+// sampleEvery while watched, else only when Status asks.
+func (s *Supervisor) sampleLoop() {
+	defer s.bg.Done()
+	g := &s.samples
+	tick := make(chan struct{}, 1)
+	for {
+		var t Timer
+		if s.clock.Now().UnixNano()-g.lastRead.Load() < int64(watchFor) {
+			t = s.clock.AfterFunc(sampleEvery, func() {
+				select {
+				case tick <- struct{}{}:
+				default:
+				}
+			})
+		}
+		select {
+		case <-s.ctx.Done():
+			if t != nil {
+				t.Stop()
+			}
+			return
+		case <-tick:
+		case <-g.kick:
+			if t != nil {
+				t.Stop()
+			}
+		}
+		s.sampleOnce()
+	}
+}
+
+func (s *Supervisor) sampleOnce() {
+	m := map[int]Usage{}
+	for _, p := range s.tab.Load().procs {
+		if s.ctx.Err() != nil {
+			return // shutting down: Shutdown waits for this loop
+		}
+		if sn := p.snap.Load(); sn.Pid > 0 {
+			if u, err := s.o.Sampler.Sample(sn.Pid); err == nil {
+				m[sn.Pid] = u
+			}
+		}
+	}
+	s.samples.last.Store(&usageSample{at: s.clock.Now(), by: m})
+}

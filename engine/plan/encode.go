@@ -129,12 +129,16 @@ var plain = func() (t [256]bool) {
 // appendString writes s as a JSON string the way encoding/json does without
 // HTML escaping: short escapes for \" \\ \b \f \n \r \t, \u00XX for other
 // control bytes, \ufffd for invalid UTF-8, and \u2028 and \u2029 escaped.
-func appendString(b []byte, s string) []byte {
+func appendString(b []byte, s string) []byte { return appendEscaped(b, s, &plain) }
+
+// appendEscaped writes s as a JSON string, copying the bytes keep marks as they are
+// and escaping every other one.
+func appendEscaped(b []byte, s string, keep *[256]bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if plain[c] {
+		if keep[c] {
 			i++
 			continue
 		}

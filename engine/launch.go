@@ -74,6 +74,15 @@ type Sampler interface {
 	Sample(pid int) (Usage, error)
 }
 
+// BatchSampler is a Sampler that measures many processes in one pass over the
+// system's process table, where Sample per pid would repeat that pass for each.
+// The engine uses SampleAll when its Sampler has it: one call per round.
+type BatchSampler interface {
+	Sampler
+	// SampleAll measures each pid and its tree; a pid that is gone is absent.
+	SampleAll(pids []int) map[int]Usage
+}
+
 // Recorder is told of every pid the engine starts and reaps, so a later daemon can find
 // processes left behind by one that died (the state file). Started is called before
 // the process shows as started; Exited shortly after the exit, on a goroutine of its

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Sampling costs CPU for every live process (a read of /proc per process and per
-// descendant), so the daemon samples only while someone looks: every sampleEvery
+// Sampling costs CPU for every live process (a BatchSampler reads /proc once per
+// round, but that is still a read per process on the host), so the daemon samples only while someone looks: every sampleEvery
 // for watchFor after the last Status call, and not at all when nobody asks. An
 // idle daemon therefore uses no CPU. A Status call that finds the last sample
 // older than staleAfter asks for a fresh one without waiting for it (Status never
@@ -86,14 +86,23 @@ func (s *Supervisor) sampleLoop() {
 }
 
 func (s *Supervisor) sampleOnce() {
-	m := map[int]Usage{}
+	var pids []int
 	for _, p := range s.tab.Load().procs {
-		if s.ctx.Err() != nil {
-			return // shutting down: Shutdown waits for this loop
-		}
 		if sn := p.snap.Load(); sn.Pid > 0 {
-			if u, err := s.o.Sampler.Sample(sn.Pid); err == nil {
-				m[sn.Pid] = u
+			pids = append(pids, sn.Pid)
+		}
+	}
+	var m map[int]Usage
+	if b, ok := s.o.Sampler.(BatchSampler); ok {
+		m = b.SampleAll(pids) // one pass over the process table for the round
+	} else {
+		m = map[int]Usage{}
+		for _, pid := range pids {
+			if s.ctx.Err() != nil {
+				return // shutting down: Shutdown waits for this loop
+			}
+			if u, err := s.o.Sampler.Sample(pid); err == nil {
+				m[pid] = u
 			}
 		}
 	}

@@ -7,11 +7,51 @@ import (
 	"time"
 )
 
-type countingSampler struct{ n atomic.Int32 }
+// countingSampler counts rounds (SampleAll calls); each usage is the round number.
+type countingSampler struct {
+	n       atomic.Int32
+	single  atomic.Int32 // Sample calls: the engine should batch instead
+	lastLen atomic.Int32 // pids asked for in the latest round
+}
 
 func (c *countingSampler) Sample(pid int) (Usage, error) {
-	c.n.Add(1)
-	return Usage{RSSBytes: uint64(c.n.Load())}, nil
+	c.single.Add(1)
+	return Usage{}, nil
+}
+
+func (c *countingSampler) SampleAll(pids []int) map[int]Usage {
+	n := c.n.Add(1)
+	c.lastLen.Store(int32(len(pids)))
+	m := map[int]Usage{}
+	for _, pid := range pids {
+		m[pid] = Usage{RSSBytes: uint64(n), CPUPercent: float64(pid)}
+	}
+	return m
+}
+
+// A round is one SampleAll call for every live process, never a Sample per pid;
+// each process gets the usage measured for its own pid.
+func TestSamplingRoundIsOneBatchCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &countingSampler{}
+		r := newRig(t, func(o *Options) { o.Sampler = c })
+		defer r.shutdown()
+		r.apply(planOf(t, prog("a"), prog("b"), prog("c"), prog("d", manual)))
+		r.sup.Status()
+		synctest.Wait()
+		if n, l, s := c.n.Load(), c.lastLen.Load(), c.single.Load(); n != 1 || l != 3 || s != 0 {
+			t.Fatalf("%d SampleAll calls for %d pids and %d Sample calls, want 1 for 3 and 0", n, l, s)
+		}
+		for _, name := range []string{"a", "b", "c"} {
+			st := r.status(name)
+			if st.Usage.CPUPercent != float64(st.Pid) || st.Usage.RSSBytes != 1 {
+				t.Errorf("%s (pid %d): usage %+v", name, st.Pid, st.Usage)
+			}
+		}
+		if u := r.status("d").Usage; u != (Usage{}) {
+			t.Errorf("d (stopped) usage %+v", u)
+		}
+	})
 }
 
 // Nobody reads Status: nothing is sampled. A Status call samples at once, then every

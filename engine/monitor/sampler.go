@@ -1,89 +1,137 @@
 package monitor
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"time"
 
-	"github.com/shirou/gopsutil/v4/process"
 	"github.com/starvisor/starvisor/engine"
 )
 
-// forget drops the CPU mark of a pid not sampled for this long.
+// forget drops the CPU mark of a process not sampled for this long.
 const forget = 10 * time.Minute
 
-// Sampler measures CPU and RSS with gopsutil. CPU percent is over the time since
-// the previous sample of that pid (since the process started, at the first one).
+// ticksPerSec is USER_HZ, the unit of the times in /proc/PID/stat: 100 on every
+// Linux ABI the daemon builds for (gopsutil assumes the same by default).
+const ticksPerSec = 100
+
+// Sampler measures CPU and RSS of processes and their trees in one pass over the
+// process table per call (see scanProcs). CPU percent is over the time since the
+// previous sample of that process (since the process started, at the first one).
 type Sampler struct {
-	mu   sync.Mutex
-	last map[int]mark
+	mu       sync.Mutex // one round at a time: the marks are read and replaced
+	last     map[key]mark
+	pageSize uint64
+}
+
+// key tells a recycled pid apart by its start time.
+type key struct {
+	pid   int
+	start uint64 // clock ticks after boot
 }
 
 type mark struct {
-	created int64   // ms since the epoch, tells a recycled pid apart
-	cpu     float64 // user+system seconds
-	at      time.Time
+	cpu uint64 // utime+stime ticks
+	at  time.Time
 }
 
 // New returns a Sampler.
-func New() engine.Sampler { return &Sampler{last: map[int]mark{}} }
+func New() engine.Sampler {
+	return &Sampler{last: map[key]mark{}, pageSize: uint64(os.Getpagesize())}
+}
 
 // Sample measures pid alone and with all its descendants.
 func (s *Sampler) Sample(pid int) (engine.Usage, error) {
-	now := time.Now()
-	cpu, rss, err := s.measure(pid, now)
-	if err != nil {
-		return engine.Usage{}, fmt.Errorf("monitor.Sample: pid %d: %w", pid, err)
+	u, ok := s.SampleAll([]int{pid})[pid]
+	if !ok {
+		return engine.Usage{}, fmt.Errorf("monitor.Sample: pid %d: no such process", pid)
 	}
-	u := engine.Usage{CPUPercent: cpu, RSSBytes: rss, TreeCPUPercent: cpu, TreeRSSBytes: rss}
-	for _, child := range descendants(scanProcs(), pid)[1:] {
-		if cpu, rss, err := s.measure(child, now); err == nil { // it may just have exited
-			u.TreeCPUPercent += cpu
-			u.TreeRSSBytes += rss
-		}
-	}
-	s.prune(now)
 	return u, nil
 }
 
-func (s *Sampler) measure(pid int, now time.Time) (float64, uint64, error) {
-	p, err := process.NewProcess(int32(pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	created, err := p.CreateTime()
-	if err != nil {
-		return 0, 0, err
-	}
-	times, err := p.Times()
-	if err != nil {
-		return 0, 0, err
-	}
-	mem, err := p.MemoryInfo()
-	if err != nil {
-		return 0, 0, err
-	}
-	total := times.User + times.System
-	s.mu.Lock()
-	prev, ok := s.last[pid]
-	s.last[pid] = mark{created: created, cpu: total, at: now}
-	s.mu.Unlock()
-	if !ok || prev.created != created {
-		prev = mark{at: time.UnixMilli(created)}
-	}
-	pct := 0.0
-	if dt := now.Sub(prev.at).Seconds(); dt > 0 {
-		pct = max(0, (total-prev.cpu)/dt*100)
-	}
-	return pct, mem.RSS, nil
-}
-
-func (s *Sampler) prune(now time.Time) {
+// SampleAll measures each pid alone and with all its descendants, reading the
+// process table once; a pid that is gone is absent from the result.
+func (s *Sampler) SampleAll(pids []int) map[int]engine.Usage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for pid, m := range s.last {
+	now := time.Now()
+	uptime, err := uptimeSecs()
+	if err != nil {
+		uptime = -1 // first samples then show 0% instead of a wrong figure
+	}
+	procs := scanProcs()
+	byPid := make(map[int]*procStat, len(procs))
+	for i := range procs {
+		byPid[procs[i].pid] = &procs[i]
+	}
+	children := childMap(procs)
+	own := map[int]engine.Usage{} // per process, each measured once even if in two trees
+	measure := func(p *procStat) engine.Usage {
+		if u, ok := own[p.pid]; ok {
+			return u
+		}
+		u := engine.Usage{RSSBytes: p.rssPages * s.pageSize, CPUPercent: s.cpuPercent(p, now, uptime)}
+		own[p.pid] = u
+		return u
+	}
+	out := make(map[int]engine.Usage, len(pids))
+	for _, pid := range pids {
+		p, ok := byPid[pid]
+		if !ok {
+			continue
+		}
+		u := measure(p)
+		u.TreeCPUPercent, u.TreeRSSBytes = u.CPUPercent, u.RSSBytes
+		for _, child := range treeOf(children, pid)[1:] {
+			if c, ok := byPid[child]; ok {
+				cu := measure(c)
+				u.TreeCPUPercent += cu.CPUPercent
+				u.TreeRSSBytes += cu.RSSBytes
+			}
+		}
+		out[pid] = u
+	}
+	for k, m := range s.last {
 		if now.Sub(m.at) > forget {
-			delete(s.last, pid)
+			delete(s.last, k)
 		}
 	}
+	return out
+}
+
+// cpuPercent is p's CPU use since its previous mark, or since it started, and
+// leaves a new mark. Called with s.mu held.
+func (s *Sampler) cpuPercent(p *procStat, now time.Time, uptime float64) float64 {
+	k := key{p.pid, p.startTicks}
+	prev, ok := s.last[k]
+	s.last[k] = mark{cpu: p.cpuTicks, at: now}
+	var dt float64
+	var used uint64
+	if ok {
+		dt = now.Sub(prev.at).Seconds()
+		used = p.cpuTicks - min(prev.cpu, p.cpuTicks)
+	} else {
+		dt = uptime - float64(p.startTicks)/ticksPerSec
+		used = p.cpuTicks
+	}
+	if dt <= 0 {
+		return 0
+	}
+	return float64(used) / ticksPerSec / dt * 100
+}
+
+// uptimeSecs reads the seconds since boot, the clock of stat's start times.
+func uptimeSecs() (float64, error) {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0, fmt.Errorf("monitor.uptimeSecs: %w", err)
+	}
+	f := bytes.Fields(b)
+	if len(f) == 0 {
+		return 0, fmt.Errorf("monitor.uptimeSecs: empty /proc/uptime")
+	}
+	return strconv.ParseFloat(string(f[0]), 64)
 }

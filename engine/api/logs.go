@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"time"
@@ -35,15 +36,23 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", name))
 		return
 	}
+	// A log file is created by the program's first byte (engine/logs), so a missing
+	// one is an empty log: nothing to print, and with -f, one to wait for.
 	f, err := os.Open(l.Path)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("%s: %w", name, err))
 		return
 	}
-	defer func() { f.Close() }()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := writeTail(w, f, queryInt(r, "n", 10)); err != nil {
-		return
+	if f != nil {
+		if err := writeTail(w, f, queryInt(r, "n", 10)); err != nil {
+			return
+		}
 	}
 	if q.Get("follow") != "1" {
 		return
@@ -59,6 +68,13 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-t.C:
+		}
+		if f == nil {
+			// Not there yet: once it is, every byte in it is new.
+			if f, err = os.Open(l.Path); err != nil {
+				f = nil
+				continue
+			}
 		}
 		if _, err := io.Copy(w, f); err != nil {
 			return

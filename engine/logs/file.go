@@ -18,9 +18,14 @@ var ErrClosed = errors.New("log file closed")
 // File is a rotating log file. It is safe for concurrent use, so the stdout and
 // stderr readers of one process may share it.
 //
-// A failed write (disk full, folder removed) never reaches the writer: the bytes
-// are dropped, the error is kept for Err, and the next write reopens the file.
-// The reader of a child's pipe therefore keeps draining and the child never blocks.
+// The file (and its folders) is created lazily, by the first byte written: a
+// program that writes nothing costs no file, and the creation happens in the
+// pipe reader, off the engine's start path.
+//
+// A failed open or write (disk full, folder removed) never reaches the writer:
+// the bytes are dropped, the error is kept for Err, and the next write reopens
+// the file. The reader of a child's pipe therefore keeps draining and the child
+// never blocks.
 type File struct {
 	path    string
 	max     int64
@@ -29,7 +34,7 @@ type File struct {
 	now     func() time.Time // tests may replace it
 
 	mu        sync.Mutex
-	f         *os.File // nil until (re)opened
+	f         *os.File // nil until the first byte, and after a failure until reopened
 	size      int64
 	err       error // last error, kept until Err reads it
 	closed    bool
@@ -42,7 +47,8 @@ type File struct {
 	spliced   int64 // bytes moved by splice(2), for tests and benchmarks
 }
 
-// Open opens a rotating log file described by l.
+// Open returns a rotating log file described by l. It touches no file: the
+// first write creates (or appends to) l.Path; see File.
 func Open(l plan.Log) (*File, error) {
 	if l.Path == "" {
 		return nil, errors.New("logs.Open: empty path")
@@ -50,11 +56,7 @@ func Open(l plan.Log) (*File, error) {
 	if l.MaxBytes < 0 || l.Backups < 0 {
 		return nil, fmt.Errorf("logs.Open: %s: negative max_bytes or backups", l.Path)
 	}
-	f := &File{path: l.Path, max: l.MaxBytes, backups: l.Backups, stamps: l.Timestamps, now: time.Now}
-	if err := f.open(false); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return &File{path: l.Path, max: l.MaxBytes, backups: l.Backups, stamps: l.Timestamps, now: time.Now}, nil
 }
 
 // Path returns the file's name.
@@ -69,7 +71,7 @@ func (f *File) Err() error {
 	return err
 }
 
-// Rotations returns how many times the file has rotated since it was opened.
+// Rotations returns how many times the file has rotated since Open.
 func (f *File) Rotations() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -134,7 +136,7 @@ func (f *File) open(truncate bool) error {
 	return nil
 }
 
-// ready makes sure a file is open, reopening after an earlier failure.
+// ready makes sure a file is open: on the first write, and again after a failure.
 func (f *File) ready() bool {
 	if f.f != nil {
 		return true

@@ -11,7 +11,8 @@ import (
 // This package does not import engine, so the engine may import it.
 type Opener struct{}
 
-// Open opens l.Path for appending, creating it and its folders as needed.
+// Open returns a *File for l. The file and its folders are created on the first
+// byte written, so an open failure shows in File.Err, not here.
 func (Opener) Open(l *plan.Log) (io.WriteCloser, error) {
 	if l == nil {
 		return nil, errors.New("logs.Open: no log spec")

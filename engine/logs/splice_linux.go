@@ -4,6 +4,7 @@ import (
 	"io"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 const (
@@ -73,11 +74,21 @@ func (f *File) spliceOnce(fd int) (int64, error) {
 	if f.closed {
 		return 0, ErrClosed
 	}
-	if !f.ready() {
-		return f.drainOnce(fd)
+	if f.f == nil {
+		// Open only once bytes wait (a silent child costs no file), and so that
+		// drainOnce never blocks in read(2) holding mu after a failed open.
+		if err := pending(fd); err != nil {
+			return 0, err
+		}
+		if !f.ready() {
+			return f.drainOnce(fd)
+		}
 	}
 	room, ok := f.room()
 	if !ok {
+		if err := pending(fd); err != nil {
+			return 0, err
+		}
 		return f.drainOnce(fd)
 	}
 	limit := int64(maxSplice)
@@ -120,6 +131,22 @@ func (f *File) drainOnce(fd int) (int64, error) {
 		return 0, io.EOF
 	}
 	return 0, err
+}
+
+// pending reports, without reading, whether the pipe holds bytes: nil when it
+// does, EAGAIN when it is empty, io.EOF when it is empty and has no writer left.
+func pending(fd int) error {
+	pfd := pollfd{fd: int32(fd), events: pollIn}
+	_, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, 0)
+	switch {
+	case e == syscall.EINTR:
+		return syscall.EINTR
+	case e != 0, pfd.revents&pollIn != 0, pfd.revents&(pollErr|pollNval) != 0:
+		return nil // bytes, or a fault the next read(2) or splice(2) reports
+	case pfd.revents&pollHup != 0:
+		return io.EOF
+	}
+	return syscall.EAGAIN
 }
 
 // coalesceBelow and coalesce: after a small read from a busy blocking pipe, wait a

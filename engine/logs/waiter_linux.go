@@ -73,12 +73,22 @@ func (w *waiter) loop() {
 	}
 }
 
+// pollfd is struct pollfd of poll(2).
+type pollfd struct {
+	fd      int32
+	events  int16
+	revents int16
+}
+
+const (
+	pollIn   = 0x1
+	pollErr  = 0x8
+	pollHup  = 0x10
+	pollNval = 0x20
+)
+
 // pollReadable is the fallback: block this thread in poll(2).
 func pollReadable(fd int) {
-	pfd := struct {
-		fd      int32
-		events  int16
-		revents int16
-	}{int32(fd), 0x1 /* POLLIN */, 0}
+	pfd := pollfd{fd: int32(fd), events: pollIn}
 	syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, ^uintptr(0))
 }

@@ -21,3 +21,7 @@ build:
 conformance-diff:
     command -v supervisord >/dev/null || (apt-get update && apt-get install -y supervisor)
     go run ./conformance/diff -o conformance/DIFF.md
+
+# Long reliability run: 500 stop/start cycles and the other soak-sized loops (minutes).
+soak:
+    STARVISOR_SOAK=1 go test -count=1 -timeout 30m ./engine/reliability/

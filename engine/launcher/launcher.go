@@ -16,7 +16,9 @@ import (
 // Launcher forks and execs programs. It holds no lock across starts.
 type Launcher struct{}
 
-// New returns the real launcher.
+// New returns the real launcher. Its first Start makes this process a child
+// subreaper and starts the orphan reaper (subreaper_linux.go): the launcher is
+// meant for the daemon, which then owns every descendant of its programs.
 func New() engine.Launcher { return Launcher{} }
 
 // Start spawns spec.Program. Spawn errors use supervisord's words ("can't find
@@ -54,14 +56,21 @@ func (Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 			Credential: cred,
 		},
 	}
+	becomeSubreaper()
+	orphans.forks.RLock() // the pid is recorded before the orphan reaper can see it exit
 	proc, err := startProcess(path, pr.Command, attr, umask)
+	if err == nil {
+		recordOwn(proc.Pid)
+	}
+	orphans.forks.RUnlock()
 	out.closeChildEnds() // the child holds its copies; EOF comes when it (and its heirs) exit
 	if err != nil {
 		out.closeAll()
 		return nil, fmt.Errorf("couldn't exec %s: %s", path, errnoName(err))
 	}
 	out.copy()
-	h := &handle{proc: proc, pid: proc.Pid, done: make(chan engine.Exit, 1), pidfd: pidfdOf(proc.Pid)}
+	name, _ := lookupEnv(env, engine.EnvProcessName)
+	h := &handle{proc: proc, pid: proc.Pid, name: name, done: make(chan engine.Exit, 1), pidfd: pidfdOf(proc.Pid)}
 	go h.wait(out)
 	return h, nil
 }
@@ -69,6 +78,7 @@ func (Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 type handle struct {
 	proc  *os.Process
 	pid   int
+	name  string // STARVISOR_PROCESS_NAME in its environment: finds its adopted orphans
 	done  chan engine.Exit
 	pidfd *os.File // nil: reap with proc.Wait (see reap_linux.go)
 
@@ -80,31 +90,34 @@ func (h *handle) Pid() int { return h.pid }
 
 func (h *handle) Done() <-chan engine.Exit { return h.done }
 
-// Signal sends sig to the process, or to its process group (-pgid). A process or
-// group already gone is not an error.
+// Signal sends sig to the process, or with group to its process group (-pgid)
+// and its whole tree, escaped descendants included (tree_linux.go). A process
+// or group already gone is not an error.
 func (h *handle) Signal(sig syscall.Signal, group bool) error {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	if group {
-		err := syscall.Kill(-h.pid, sig)
-		if err != nil && err != syscall.ESRCH {
+		if err := h.signalTree(sig); err != nil {
 			return fmt.Errorf("signal group %d: %w", h.pid, err)
 		}
 		return nil
 	}
-	h.mu.RLock()
-	defer h.mu.RUnlock()
 	if h.reaped {
 		return nil // gone, as ErrProcessDone below
 	}
 	err := h.proc.Signal(sig) // pidfd-based: never hits a recycled pid
-	if err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err != nil && !isGone(err) {
 		return fmt.Errorf("signal %d: %w", h.pid, err)
 	}
 	return nil
 }
 
+func isGone(err error) bool { return errors.Is(err, os.ErrProcessDone) }
+
 // wait reaps the child; the exit is reported from wait(2), not from pipe EOF.
 func (h *handle) wait(out *outputs) {
 	ws, ok := h.reap()
+	forgetOwn(h.pid) // reaped: the pid may now be recycled
 	exit := engine.Exit{Code: -1, Time: time.Now()}
 	if ok {
 		if ws.Signaled() {

@@ -1,0 +1,130 @@
+package launcher
+
+import (
+	"syscall"
+
+	"github.com/starvisor/starvisor/engine"
+)
+
+// Why: stop_as_group / kill_as_group signal -pgid, which misses every
+// descendant that left the group (setsid, setpgid, a daemonizing double fork).
+// So a group signal also goes to the whole tree, found in one /proc scan:
+//   - the child's descendants, by ppid links;
+//   - every orphan adopted by this (subreaper) process whose environment holds
+//     this program's STARVISOR_PROCESS_NAME, and their descendants: once an
+//     intermediate parent has exited the ppid link to the program is gone, and
+//     the name the engine puts in every child's environment is what is left.
+//
+// Limits: a descendant that cleared or replaced its environment and whose
+// parent died before the stop escapes, as does one that forks between the scan
+// and the signal (SIGKILL rescans until nothing new turns up) or one re-parented
+// to a subreaper of its own. Per-program cgroups (cgroup v2, when the daemon runs
+// as root) would close those gaps; they are not implemented.
+//
+// Each pid outside the child itself is signalled through a pidfd opened after
+// checking that its start time is the scanned one, so a pid recycled since the
+// scan is never hit.
+
+const (
+	sysPidfdSendSignal = 424 // pidfd_send_signal(2), Linux 5.1
+	killPasses         = 4   // SIGKILL rescans: catches children forked meanwhile
+)
+
+// signalTree sends sig to the process group and to every process of the tree
+// (see above). The caller holds h.mu shared.
+func (h *handle) signalTree(sig syscall.Signal) error {
+	orphans.forks.RLock() // adopted orphans are not reaped, so their pids hold, meanwhile
+	defer orphans.forks.RUnlock()
+	// Scan before signalling: once the group signal kills the child, its descendants are
+	// being re-parented, and a scan taken during that moment can miss the link.
+	procs := h.tree(scanProcs())
+	var first error
+	if err := syscall.Kill(-h.pid, sig); err != nil && err != syscall.ESRCH {
+		first = err
+	}
+	done := map[int]bool{}
+	passes := 1
+	if sig == syscall.SIGKILL {
+		passes = killPasses
+	}
+	for pass := range passes {
+		if pass > 0 {
+			procs = h.tree(scanProcs())
+		}
+		fresh := 0
+		for _, p := range procs {
+			if done[p.pid] {
+				continue
+			}
+			done[p.pid] = true
+			fresh++
+			if p.pid == h.pid && !h.reaped {
+				if err := h.proc.Signal(sig); err != nil && first == nil && !isGone(err) {
+					first = err
+				}
+				continue
+			}
+			signalExact(p, sig)
+		}
+		if fresh == 0 {
+			break
+		}
+	}
+	return first
+}
+
+// tree picks from procs the child (unless reaped), its descendants, the adopted
+// orphans carrying this program's name, and their descendants. Zombies link the tree
+// (a scan can see a child before its dying parent re-parented it) but are not returned.
+func (h *handle) tree(procs []procInfo) []procInfo {
+	kids := make(map[int][]procInfo, len(procs))
+	var roots []procInfo
+	for _, p := range procs {
+		kids[p.ppid] = append(kids[p.ppid], p)
+		if p.state == 'Z' || p.state == 'X' {
+			continue
+		}
+		switch {
+		case p.pid == h.pid:
+			if !h.reaped {
+				roots = append(roots, p)
+			}
+		case h.name != "" && orphans.active && p.ppid == orphans.self && !isOwn(p.pid) &&
+			environHas(p.pid, engine.EnvProcessName+"="+h.name):
+			roots = append(roots, p)
+		}
+	}
+	var out []procInfo
+	seen := map[int]bool{}
+	for len(roots) > 0 {
+		p := roots[len(roots)-1]
+		roots = roots[:len(roots)-1]
+		if seen[p.pid] {
+			continue
+		}
+		seen[p.pid] = true
+		if p.state != 'Z' && p.state != 'X' {
+			out = append(out, p)
+		}
+		roots = append(roots, kids[p.pid]...)
+	}
+	return out
+}
+
+// signalExact signals p only if the pid still names the scanned process.
+func signalExact(p procInfo, sig syscall.Signal) {
+	fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(p.pid), 0, 0)
+	if e == syscall.ENOSYS {
+		syscall.Kill(p.pid, sig) // old kernel: the small recycling window stays open
+		return
+	}
+	if e != 0 {
+		return // gone
+	}
+	defer syscall.Close(int(fd))
+	var buf [statBuf]byte
+	if now, ok := readProc(p.pid, buf[:]); !ok || now.start != p.start {
+		return // the pid was recycled before the pidfd was opened
+	}
+	syscall.Syscall6(sysPidfdSendSignal, fd, uintptr(sig), 0, 0, 0, 0)
+}

@@ -1,0 +1,167 @@
+package launcher
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/starvisor/starvisor/engine"
+)
+
+// poll waits for cond, checking every few milliseconds, until within passes.
+func poll(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid is a live process (not a zombie, not gone).
+func alive(pid int) bool {
+	var buf [statBuf]byte
+	p, ok := readProc(pid, buf[:])
+	return ok && p.state != 'Z' && p.state != 'X'
+}
+
+// pidFile polls until path holds a pid, and SIGKILLs that pid when the test ends.
+func pidFile(t *testing.T, path string) int {
+	t.Helper()
+	var pid int
+	poll(t, 5*time.Second, path, func() bool {
+		b, err := os.ReadFile(path)
+		if err != nil || !strings.HasSuffix(string(b), "\n") {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	})
+	t.Cleanup(func() {
+		if alive(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	return pid
+}
+
+func ppidOf(pid int) int {
+	var buf [statBuf]byte
+	p, _ := readProc(pid, buf[:])
+	return p.ppid
+}
+
+// zombieChildren lists this process's children in state Z.
+func zombieChildren() []int {
+	var out []int
+	for _, p := range scanProcs() {
+		if p.ppid == os.Getpid() && p.state == 'Z' {
+			out = append(out, p.pid)
+		}
+	}
+	return out
+}
+
+// escaping starts a program named name (in its environment, as the engine sets it)
+// that leaves a descendant in a new session under a live parent (linked) and a
+// double-forked, setsid'd one whose parents have exited (orphan).
+func escaping(t *testing.T, name string) (h engine.Handle, linked, orphan int) {
+	t.Helper()
+	dir := t.TempDir()
+	spec := shell(`
+setsid sh -c 'sleep 1000 & echo $! > "$D/linked.pid"; wait' &
+( setsid sh -c 'sleep 1000 & echo $! > "$D/orphan.pid"' & )
+exec sleep 1000`)
+	spec.Env = append(spec.Env, "D="+dir, engine.EnvProcessName+"="+name)
+	h = start(t, spec)
+	linked = pidFile(t, filepath.Join(dir, "linked.pid"))
+	orphan = pidFile(t, filepath.Join(dir, "orphan.pid"))
+	poll(t, 5*time.Second, "the orphan's adoption", func() bool { return ppidOf(orphan) == os.Getpid() })
+	return h, linked, orphan
+}
+
+// A group signal reaches descendants that left the process group: one through
+// ppid links, one adopted by the subreaper and found by its program's name. Another
+// program's orphan is left alone.
+func TestGroupSignalReachesEscapedDescendants(t *testing.T) {
+	tag := fmt.Sprintf("tree-%d-", os.Getpid())
+	h, linked, orphan := escaping(t, tag+"a")
+	_, _, other := escaping(t, tag+"b")
+	var buf [statBuf]byte
+	for _, pid := range []int{linked, orphan} {
+		if p, _ := readProc(pid, buf[:]); p.pgid == h.Pid() {
+			t.Fatalf("descendant %d is still in the program's group: the test proves nothing", pid)
+		}
+	}
+
+	if err := h.Signal(syscall.SIGTERM, true); err != nil {
+		t.Fatal(err)
+	}
+	if e := wait(t, h); e.Signal != syscall.SIGTERM {
+		t.Errorf("exit %+v, want SIGTERM", e)
+	}
+	poll(t, 5*time.Second, "the escaped descendants to die", func() bool { return !alive(linked) && !alive(orphan) })
+	if !alive(other) {
+		t.Errorf("the other program's orphan %d died with this one", other)
+	}
+}
+
+// Without the group flag only the process itself is signalled (supervisord's S22).
+func TestSignalWithoutGroupLeavesDescendants(t *testing.T) {
+	h, linked, orphan := escaping(t, fmt.Sprintf("solo-%d", os.Getpid()))
+	if err := h.Signal(syscall.SIGTERM, false); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, h)
+	if !alive(linked) || !alive(orphan) {
+		t.Errorf("descendants died without the group flag: linked %v orphan %v", alive(linked), alive(orphan))
+	}
+}
+
+// An adopted orphan is reaped when it exits: no zombie child remains.
+func TestAdoptedOrphansAreReaped(t *testing.T) {
+	dir := t.TempDir()
+	spec := shell(`( setsid sh -c 'echo $$ > "$D/g.pid"; while [ ! -e "$D/go" ]; do sleep 0.01; done' & ); exit 0`)
+	spec.Env = append(spec.Env, "D="+dir)
+	h := start(t, spec)
+	if e := wait(t, h); e.Code != 0 {
+		t.Fatalf("exit %+v", e)
+	}
+	g := pidFile(t, filepath.Join(dir, "g.pid"))
+	poll(t, 5*time.Second, "the grandchild's adoption", func() bool { return ppidOf(g) == os.Getpid() })
+	before := orphans.reaped.Load()
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 5*time.Second, "the grandchild to be reaped", func() bool {
+		var buf [statBuf]byte
+		_, exists := readProc(g, buf[:]) // a zombie still exists; reaped, it is gone
+		return !exists
+	})
+	if orphans.reaped.Load() == before {
+		t.Error("the orphan reaper reaped nothing")
+	}
+	var zs []int
+	poll(t, 5*time.Second, "no zombie children", func() bool { zs = zombieChildren(); return len(zs) == 0 })
+}
+
+// Own children keep their exits: the orphan reaper never takes them, even while
+// it reaps their adopted orphans exiting at the same moment.
+func TestOrphanReaperLeavesOwnChildren(t *testing.T) {
+	for i := range 50 {
+		script := "exit 7"
+		if i%2 == 1 {
+			script = "setsid -f sh -c 'exit 3'; exit 7" // and an orphan in a session of its own
+		}
+		if e := wait(t, start(t, shell(script))); e.Code != 7 {
+			t.Fatalf("run %d: exit %+v, want code 7 (the exit was stolen)", i, e)
+		}
+	}
+}

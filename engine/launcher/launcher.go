@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -84,6 +85,11 @@ type handle struct {
 
 	mu     sync.RWMutex // Signal holds it shared; reap exclusively, to release proc
 	reaped bool
+
+	// groupSig is the last signal sent to the whole tree. Once the child is reaped it is
+	// sent once more to the tree's adopted orphans: a descendant forked between the
+	// stop's /proc scan and the child's death would otherwise outlive the stop.
+	groupSig atomic.Int32
 }
 
 func (h *handle) Pid() int { return h.pid }
@@ -97,6 +103,7 @@ func (h *handle) Signal(sig syscall.Signal, group bool) error {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if group {
+		h.groupSig.Store(int32(sig))
 		if err := h.signalTree(sig); err != nil {
 			return fmt.Errorf("signal group %d: %w", h.pid, err)
 		}
@@ -118,6 +125,11 @@ func isGone(err error) bool { return errors.Is(err, os.ErrProcessDone) }
 func (h *handle) wait(out *outputs) {
 	ws, ok := h.reap()
 	forgetOwn(h.pid) // reaped: the pid may now be recycled
+	if sig := syscall.Signal(h.groupSig.Load()); sig != 0 {
+		h.mu.RLock()
+		_ = h.signalTree(sig) // the child is gone: this reaches its adopted orphans only
+		h.mu.RUnlock()
+	}
 	exit := engine.Exit{Code: -1, Time: time.Now()}
 	if ok {
 		if ws.Signaled() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,7 +46,9 @@ program(name = "w", env = TOKEN, start_secs = 0, stop_as_group = True, stop_time
 		var grand int
 		eventually(t, 5*time.Second, fmt.Sprintf("cycle %d: the adopted grandchild", i), func() bool {
 			for _, pid := range b.tokenProcs() {
-				if pid != st["w"].Pid && ppidOf(pid) == daemonPid {
+				// the final sleep, not the sh that is still forking it: the stop must
+				// find the whole chain in place for the test to be deterministic
+				if pid != st["w"].Pid && ppidOf(pid) == daemonPid && commOf(pid) == "sleep" {
 					grand = pid
 					return true
 				}
@@ -90,4 +93,9 @@ func stateValues(m map[int]byte) []byte {
 		out = append(out, s)
 	}
 	return out
+}
+
+func commOf(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(b))
 }

@@ -13,27 +13,35 @@ func (realClock) Now() time.Time { return time.Now() }
 
 func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
-// dispatcher hands events to Options.OnEvent from one goroutine, in the order the
-// processes pushed them. The queue is unbounded so a slow callback never stalls a process
-// goroutine, and the callback may call back into the Supervisor without deadlock.
+// dispatcher hands events to Options.OnEvent (and log errors to OnLogError) from one
+// goroutine, in the order they were pushed. The queue is unbounded so a slow callback
+// never stalls a process goroutine, and the callback may call back into the Supervisor
+// without deadlock.
 type dispatcher struct {
-	fn   func(Event)
-	mu   sync.Mutex
-	q    []Event
-	wake chan struct{} // capacity 1: "the queue is not empty"
-	stop chan struct{}
-	done chan struct{}
+	fn    func(Event)
+	logFn func(process string, err error)
+	mu    sync.Mutex
+	q     []note
+	wake  chan struct{} // capacity 1: "the queue is not empty"
+	stop  chan struct{}
+	done  chan struct{}
 }
 
-func newDispatcher(fn func(Event)) *dispatcher {
-	d := &dispatcher{fn: fn, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+// note is one queued callback: an event, or a log error when err is set.
+type note struct {
+	ev  Event
+	err error
+}
+
+func newDispatcher(fn func(Event), logFn func(string, error)) *dispatcher {
+	d := &dispatcher{fn: fn, logFn: logFn, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go d.run()
 	return d
 }
 
-func (d *dispatcher) push(ev Event) {
+func (d *dispatcher) push(n note) {
 	d.mu.Lock()
-	d.q = append(d.q, ev)
+	d.q = append(d.q, n)
 	d.mu.Unlock()
 	select {
 	case d.wake <- struct{}{}:
@@ -63,8 +71,13 @@ func (d *dispatcher) drain() {
 		if len(batch) == 0 {
 			return
 		}
-		for _, ev := range batch {
-			d.fn(ev)
+		for _, n := range batch {
+			switch {
+			case n.err == nil && d.fn != nil:
+				d.fn(n.ev)
+			case n.err != nil && d.logFn != nil:
+				d.logFn(n.ev.Process, n.err)
+			}
 		}
 	}
 }
@@ -111,8 +124,14 @@ func (s *Supervisor) waitFor(ctx context.Context, cond func() (bool, error)) err
 }
 
 func (s *Supervisor) emit(ev Event) {
-	if s.events != nil {
-		s.events.push(ev)
+	if s.events != nil && s.o.OnEvent != nil {
+		s.events.push(note{ev: ev})
+	}
+}
+
+func (s *Supervisor) emitLogError(process string, err error) {
+	if s.events != nil && s.o.OnLogError != nil {
+		s.events.push(note{ev: Event{Process: process}, err: err})
 	}
 }
 

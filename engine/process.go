@@ -45,6 +45,7 @@ type (
 	}
 	cmdUpdate struct{ prog plan.Program } // ordering-only fields changed
 	cmdHold   struct{}                    // shutting down: no automatic starts
+	cmdKill   struct{ sent chan bool }    // SIGKILL the process group now; sent: was one alive
 	cmdQuit   struct{}                    // removed: close the logs and end
 )
 
@@ -65,6 +66,7 @@ type proc struct {
 	// reloads between their stop and their start. Dependents keep waiting while it is
 	// positive instead of taking a momentary STOPPED for a failure.
 	pending atomic.Int32
+	logs    logHealth
 
 	st           procState
 	prog         plan.Program
@@ -126,6 +128,7 @@ func (p *proc) run() {
 			p.h, p.exitCh = nil, nil
 			p.stopProbe()
 			p.sup.recordExit(p.name, pid)
+			p.checkLogs(p.sup.clock.Now()) // an exit is when the user wants to know why
 			p.handle(event{Kind: evExit, Exit: ex})
 		case ev := <-p.timerCh:
 			p.handle(ev) // step ignores it when its Gen is stale
@@ -163,6 +166,11 @@ func (p *proc) command(c any) {
 		p.st.Pol = policyOf(c.prog)
 	case cmdHold:
 		p.handle(event{Kind: evHold})
+	case cmdKill:
+		// Outside the state machine on purpose: the exit arrives as usual (STOPPING →
+		// STOPPED, or EXITED with no restart under Hold).
+		p.handle(event{Kind: evHold})
+		c.sent <- p.h != nil && p.h.Signal(syscall.SIGKILL, true) == nil
 	}
 }
 
@@ -300,6 +308,7 @@ func (p *proc) openLogs() error {
 		p.errw = w
 	}
 	p.logsOpen = true
+	p.logs.setWriters(p.out, p.errw)
 	return nil
 }
 
@@ -311,6 +320,7 @@ func (p *proc) closeLogs() {
 		p.errw.Close()
 	}
 	p.out, p.errw, p.logsOpen = nil, nil, false
+	p.logs.setWriters()
 }
 
 // startProbe runs the ready probe for the pid just spawned, off the loop.

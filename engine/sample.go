@@ -82,6 +82,7 @@ func (s *Supervisor) sampleLoop() {
 			}
 		}
 		s.sampleOnce()
+		s.checkAllLogs() // log errors reach OnLogError while someone watches
 	}
 }
 

@@ -31,6 +31,11 @@ type Options struct {
 	Sampler  Sampler
 	Recorder Recorder
 	OnEvent  func(Event) // every state change, called in order, never concurrently
+	// OnLogError is told once when a process's log writer starts failing (or fails
+	// differently); the error also shows in Status.Description while it lasts. Writers
+	// are checked on Status, on each exit, and every sampling round while watched.
+	// Called on OnEvent's goroutine, in order with the events.
+	OnLogError func(process string, err error)
 }
 
 // Status is one process as `status` shows it.
@@ -83,8 +88,8 @@ func New(o Options) *Supervisor {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.tab.Store(&table{index: map[string]int{}})
-	if o.OnEvent != nil {
-		s.events = newDispatcher(o.OnEvent)
+	if o.OnEvent != nil || o.OnLogError != nil {
+		s.events = newDispatcher(o.OnEvent, o.OnLogError)
 	}
 
 	if o.Sampler != nil {
@@ -265,6 +270,9 @@ func (s *Supervisor) Status() []Status {
 			ExitCode: sn.ExitCode, Since: sn.Since, Description: describe(pr.ProcessName, sn, now),
 			Hash: pr.Hash,
 		}
+		if e := p.checkLogs(now); e != "" {
+			out[i].Description += "; log: " + e
+		}
 		if sn.Pid > 0 {
 			out[i].Usage = usage[sn.Pid]
 		}
@@ -309,6 +317,23 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	s.recording.Wait() // the state file is final before Shutdown returns
 	s.finished = true
 	return nil
+}
+
+// Kill sends SIGKILL to the process group of every live process at once and returns
+// how many it signalled, without waiting for the exits: the daemon's answer to a second
+// interrupt during a slow Shutdown. It also holds every process (no automatic restarts),
+// so a Shutdown in progress finishes as soon as the exits are reaped.
+func (s *Supervisor) Kill(ctx context.Context) int {
+	s.closed.Store(true)
+	tab := s.tab.Load()
+	n := 0
+	for _, p := range tab.procs {
+		c := cmdKill{sent: make(chan bool, 1)}
+		if p.call(ctx, c) == nil && <-c.sent {
+			n++
+		}
+	}
+	return n
 }
 
 // resolve maps process names to table positions in start order; unknown names become

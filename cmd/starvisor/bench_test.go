@@ -256,6 +256,8 @@ func benchRSS(b *testing.B, n int) {
 		d.waitLines(b, "-> RUNNING", n, 60*time.Second)
 		time.Sleep(2 * time.Second) // past start-up: log files open, first GC cycles done
 		b.ReportMetric(d.status(b, "VmRSS")/1024, "MiB-rss")
+		b.ReportMetric(d.status(b, "RssAnon")/1024, "MiB-anon") // heap, stacks, runtime
+		b.ReportMetric(d.status(b, "RssFile")/1024, "MiB-file") // the binary's pages in use
 		b.ReportMetric(d.status(b, "Threads"), "threads")
 		// One status call: it samples every process (monitor) and encodes the answer.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

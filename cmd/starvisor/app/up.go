@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/natefinch/atomic"
+	"github.com/shirou/gopsutil/v4/process"
 
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/api"
@@ -41,6 +43,13 @@ func (c *UpCmd) Run(d *Deps) error {
 	if c.Detach {
 		return c.detach(d, p)
 	}
+	// The daemon is long-lived with a small live heap (about 8 KiB per process) and
+	// almost no allocation once its programs run, so its resident memory is mostly the
+	// garbage allowed between collections. Half the default headroom costs collections
+	// only during start and stop bursts; GOGC in the environment still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	// Catch signals before anything starts: one that arrives early waits for the loop.
 	sigs, stop := d.Signals(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
@@ -57,6 +66,10 @@ func (c *UpCmd) Run(d *Deps) error {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return fmt.Errorf("up: state dir: %w", err)
 	}
+	// The state file records each child's start time through gopsutil, which by default
+	// re-reads the boot time (/proc/stat) on every call: once per start. Boot time does
+	// not change while we run.
+	process.EnableBootTimeCache(true)
 	state := &monitor.StateFile{Path: filepath.Join(stateDir, "state.json")}
 	// A daemon that died leaves its children running; stop them before starting new ones.
 	// An unreadable state file is worth a warning, not a refusal to run.
@@ -80,13 +93,17 @@ func (c *UpCmd) Run(d *Deps) error {
 		Sampler:  monitor.New(),
 		Recorder: state,
 		OnEvent:  func(e engine.Event) { out.printf("%s\n", formatEvent(e)) },
+		OnLogError: func(process string, err error) {
+			out.printf("starvisor: %s: log: %v (output is dropped until the log can be written)\n", process, err)
+		},
 	})
 	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
 	sctx, stopServing := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
 	l := &upLoop{sup: sup, out: out, stderr: d.Stderr, shutdown: srv.ShutdownRequested(),
-		reload: func() (*plan.Plan, error) { return c.eval(ctx, d) }}
+		reload:  func() (*plan.Plan, error) { return c.eval(ctx, d) },
+		settled: func() { go debug.FreeOSMemory() }}
 	err = l.run(ctx, p, sigs)
 	stopServing()
 	if serr := <-served; serr != nil {
@@ -97,6 +114,9 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 	return err
 }
+
+// gcPercent is `up`'s GOGC (see Run).
+const gcPercent = 50
 
 // formatStray says what was stopped of a process an earlier daemon left behind.
 func formatStray(s monitor.Stray) string {
@@ -131,7 +151,12 @@ func formatEvent(e engine.Event) string {
 type supervisor interface {
 	Apply(ctx context.Context, p *plan.Plan) (plan.Delta, error)
 	Shutdown(ctx context.Context) error
+	Kill(ctx context.Context) int
 }
+
+// killWait bounds how long `up` waits, after a second interrupt's SIGKILLs, for the
+// exits to be reaped (and the state file emptied) before it exits anyway.
+const killWait = 5 * time.Second
 
 // upLoop serves signals while applies run in the background, so a SIGTERM during a slow
 // start still shuts down, and SIGHUPs that arrive mid-apply fold into one reload.
@@ -142,6 +167,8 @@ type upLoop struct {
 	reload func() (*plan.Plan, error) // prints its own errors
 	// shutdown is closed when a client's shutdown request has already stopped everything.
 	shutdown <-chan struct{}
+	// settled, when set, runs after each apply (returns memory to the system).
+	settled func()
 }
 
 type applied struct {
@@ -199,14 +226,45 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 			}
 			l.out.printf("starvisor: %s: shutting down\n", sigName(sig))
 			cancel()
-			if applying {
-				<-results
-			}
-			if err := l.sup.Shutdown(context.Background()); err != nil {
+			return l.stopAll(applying, results, sigs)
+		}
+	}
+}
+
+// stopAll stops everything gracefully, unless a second SIGINT or SIGTERM arrives
+// meanwhile: then every process group gets SIGKILL at once (supervisord has no such
+// escalation; it is what a user pressing ^C twice means) and `up` exits with code 1,
+// since the programs did not stop as their stop_signal and stop_timeout ask.
+func (l *upLoop) stopAll(applying bool, results <-chan applied, sigs <-chan os.Signal) error {
+	done := make(chan error, 1)
+	go func() {
+		if applying {
+			<-results // cancelled: returns promptly
+		}
+		done <- l.sup.Shutdown(context.Background())
+	}()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
 				return fmt.Errorf("up: shutdown: %w", err)
 			}
 			l.out.printf("starvisor: stopped\n")
 			return nil
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				continue // no reload while stopping
+			}
+			n := l.sup.Kill(context.Background())
+			l.out.printf("starvisor: %s again: sent SIGKILL to %s\n", sigName(sig), plural(n, "process group"))
+			t := time.NewTimer(killWait)
+			defer t.Stop()
+			select {
+			case <-done:
+			case <-t.C:
+				l.out.printf("starvisor: gave up waiting for the killed processes\n")
+			}
+			return reported(ExitFailure)
 		}
 	}
 }
@@ -216,6 +274,9 @@ func (l *upLoop) report(r applied) {
 		fmt.Fprintf(l.stderr, "starvisor: apply: %v\n", r.err)
 	}
 	d := r.delta
+	if l.settled != nil {
+		l.settled() // the start burst is over: its garbage need not stay resident
+	}
 	if !r.reload {
 		l.out.printf("starvisor: applied plan: %s\n", plural(len(d.Added), "process"))
 		return

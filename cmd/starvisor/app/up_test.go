@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/launcher"
+	"github.com/starvisor/starvisor/engine/logs"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -21,6 +24,9 @@ type fakeSup struct {
 	applies  chan *plan.Plan
 	answers  chan plan.Delta
 	shutdown chan struct{}
+	// stuck, when set, makes Shutdown wait until Kill: processes that ignore their stop signal.
+	stuck chan struct{}
+	kills chan struct{}
 }
 
 func newFakeSup() *fakeSup {
@@ -39,7 +45,16 @@ func (f *fakeSup) Apply(ctx context.Context, p *plan.Plan) (plan.Delta, error) {
 
 func (f *fakeSup) Shutdown(context.Context) error {
 	f.shutdown <- struct{}{}
+	if f.stuck != nil {
+		<-f.stuck
+	}
 	return nil
+}
+
+func (f *fakeSup) Kill(context.Context) int {
+	f.kills <- struct{}{}
+	close(f.stuck)
+	return 3
 }
 
 // lineChan hands each write of the loop to the test, so the test can wait for the loop to
@@ -142,6 +157,40 @@ func TestUpLoopStopsDuringApply(t *testing.T) {
 	is.True(strings.Contains(out.String(), "starvisor: SIGINT: shutting down\n"))
 }
 
+// A second SIGINT during a shutdown that hangs kills every process group and exits 1.
+func TestUpLoopSecondInterruptKills(t *testing.T) {
+	is := is.New(t)
+	out := make(lineChan, 16)
+	sup := newFakeSup()
+	sup.stuck, sup.kills = make(chan struct{}), make(chan struct{}, 1)
+	l := &upLoop{sup: sup, out: &lineWriter{w: out}, stderr: &bytes.Buffer{}}
+	sigs := make(chan os.Signal)
+	done := make(chan error, 1)
+	go func() { done <- l.run(context.Background(), &plan.Plan{}, sigs) }()
+	<-sup.applies
+	sup.answers <- plan.Delta{}
+	out.want(t, "starvisor: applied plan: 0 processes")
+	sigs <- syscall.SIGINT
+	out.want(t, "starvisor: SIGINT: shutting down")
+	<-sup.shutdown         // Shutdown is under way and hangs
+	sigs <- syscall.SIGHUP // ignored while stopping
+	select {
+	case <-sup.kills:
+		t.Fatal("SIGHUP killed")
+	default:
+	}
+	sigs <- syscall.SIGTERM
+	<-sup.kills
+	out.want(t, "starvisor: SIGTERM again: sent SIGKILL to 3 process groups")
+	err := <-done
+	is.Equal(exitCode(err, &bytes.Buffer{}), ExitFailure)
+	select {
+	case line := <-out:
+		t.Errorf("printed %q after the kill; want no 'stopped'", line)
+	default:
+	}
+}
+
 func TestFormatEvent(t *testing.T) {
 	is := is.New(t)
 	at := time.Date(2026, 11, 25, 18, 7, 2, 123456789, time.Local)
@@ -149,4 +198,44 @@ func TestFormatEvent(t *testing.T) {
 		"2026-11-25T18:07:02.123 web STARTING -> RUNNING (up 1s)")
 	is.Equal(formatEvent(engine.Event{Time: at, Process: "web", From: engine.Running, To: engine.Stopping}),
 		"2026-11-25T18:07:02.123 web RUNNING -> STOPPING")
+}
+
+// A real process whose log cannot be written keeps running, and its status and the
+// daemon's log say why. The log path sits under a regular file, which fails for root too.
+func TestUnwritableLogShowsInStatus(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	is.NoErr(os.WriteFile(dir+"/afile", nil, 0o644))
+	pr := plan.Defaults()
+	pr.Name, pr.ProcessName, pr.StartSecs = "talker", "talker", 0
+	pr.Command = []string{"/bin/sh", "-c", "echo hello; exec sleep 3600"}
+	pr.Stdout = plan.DefaultLog(dir + "/afile/x.log")
+	p := &plan.Plan{Root: dir, Entry: "deploy.star", Programs: []plan.Program{pr}}
+	is.NoErr(p.Finish())
+	announced := make(chan string, 4)
+	sup := engine.New(engine.Options{Launcher: launcher.New(), Logs: logs.Opener{},
+		OnLogError: func(process string, err error) { announced <- process + ": " + err.Error() }})
+	t.Cleanup(func() {
+		for _, st := range sup.Status() {
+			if st.Pid > 0 {
+				syscall.Kill(-st.Pid, syscall.SIGKILL) // its own process group
+			}
+		}
+		sup.Shutdown(context.Background())
+	})
+	_, err := sup.Apply(context.Background(), p)
+	is.NoErr(err)
+	var st engine.Status
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		st = sup.Status()[0]
+		if strings.Contains(st.Description, "; log: ") || time.Now().After(deadline) {
+			break
+		}
+		runtime.Gosched() // the write happens in the launcher's pipe reader
+	}
+	is.True(strings.Contains(st.Description, "; log: ")) // the status shows the failure
+	is.True(strings.Contains(st.Description, "not a directory"))
+	is.Equal(st.State, engine.Running)                  // the program keeps running
+	is.True(strings.HasPrefix(<-announced, "talker: ")) // and the daemon's log says it once
+	is.NoErr(sup.Shutdown(context.Background()))
 }

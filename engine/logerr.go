@@ -1,0 +1,78 @@
+package engine
+
+import (
+	"io"
+	"sync"
+	"time"
+)
+
+// logErrHold is how long a log writer's error stays in Status after it was last seen.
+// Writers report errors only on write (logs.File drops the bytes and keeps the error
+// for Err, which forgets it once read), so a quiet program would otherwise lose the
+// error at the next check.
+const logErrHold = time.Minute
+
+// errReporter is a log writer that keeps its write failures for the engine to read
+// (logs.File): Err returns the last failure since the previous call and forgets it.
+type errReporter interface{ Err() error }
+
+// logHealth is what the engine knows of one process's log writers. The process
+// goroutine sets the writers; Status, exits and the sampler's slow timer check them.
+type logHealth struct {
+	mu   sync.Mutex
+	ws   []errReporter // the writers that report errors (stdout, stderr once each)
+	err  string        // the last error seen, shown in Status
+	seen time.Time     // when err was last reported by a writer
+}
+
+// setWriters records the process's writers (nil to forget them); the last error stays.
+func (h *logHealth) setWriters(ws ...io.Writer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ws = h.ws[:0]
+	for i, w := range ws {
+		if r, ok := w.(errReporter); ok && (i == 0 || w != ws[0]) {
+			h.ws = append(h.ws, r)
+		}
+	}
+}
+
+// check reads the writers' errors. It returns the error to show and, when that error
+// is new (none was shown, or a different one), the error to announce once.
+func (h *logHealth) check(now time.Time) (show string, announce error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var found error
+	for _, w := range h.ws {
+		if err := w.Err(); err != nil {
+			found = err
+		}
+	}
+	switch {
+	case found != nil:
+		if found.Error() != h.err {
+			announce = found
+		}
+		h.err, h.seen = found.Error(), now
+	case h.err != "" && now.Sub(h.seen) >= logErrHold:
+		h.err = ""
+	}
+	return h.err, announce
+}
+
+// checkLogs checks p's log writers and announces a new error through OnLogError.
+func (p *proc) checkLogs(now time.Time) string {
+	show, announce := p.logs.check(now)
+	if announce != nil {
+		p.sup.emitLogError(p.name, announce)
+	}
+	return show
+}
+
+// checkAllLogs checks every process's log writers (the sampler's slow timer).
+func (s *Supervisor) checkAllLogs() {
+	now := s.clock.Now()
+	for _, p := range s.tab.Load().procs {
+		p.checkLogs(now)
+	}
+}

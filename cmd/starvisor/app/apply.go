@@ -21,15 +21,10 @@ type ApplyCmd struct {
 
 func (c *ApplyCmd) Run(d *Deps) error {
 	ctx := context.Background()
-	p, cl, err := evalForDaemon(ctx, d, &c.scriptFlags, &c.socketFlag)
+	p, cl, delta, err := showDiff(ctx, d, "apply", &c.scriptFlags, &c.socketFlag)
 	if err != nil {
 		return err
 	}
-	delta, err := cl.Apply(ctx, p, true)
-	if err != nil {
-		return clientError("apply", err)
-	}
-	writeDelta(d.Stdout, delta)
 	if c.DryRun || delta.Empty() {
 		return nil
 	}
@@ -40,6 +35,21 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started\n",
 		len(got.Removed), len(got.Changed), len(got.Added))
 	return nil
+}
+
+// showDiff evaluates the script, asks the daemon what applying it would change, and prints
+// that; it changes nothing.
+func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *socketFlag) (*plan.Plan, *api.Client, plan.Delta, error) {
+	p, cl, err := evalForDaemon(ctx, d, sf, sock)
+	if err != nil {
+		return nil, nil, plan.Delta{}, err
+	}
+	delta, err := cl.Apply(ctx, p, true)
+	if err != nil {
+		return nil, nil, plan.Delta{}, clientError(verb, err)
+	}
+	writeDelta(d.Stdout, delta)
+	return p, cl, delta, nil
 }
 
 // evalForDaemon evaluates the script (printing its error, if any) and finds the daemon:

@@ -42,17 +42,8 @@ func (c *PlanCmd) Run(d *Deps) error {
 
 // diff prints the difference between the script and the daemon's running plan.
 func (c *PlanCmd) diff(d *Deps) error {
-	ctx := context.Background()
-	p, cl, err := evalForDaemon(ctx, d, &c.scriptFlags, &c.socketFlag)
-	if err != nil {
-		return err
-	}
-	delta, err := cl.Apply(ctx, p, true)
-	if err != nil {
-		return clientError("plan", err)
-	}
-	writeDelta(d.Stdout, delta)
-	return nil
+	_, _, _, err := showDiff(context.Background(), d, "plan", &c.scriptFlags, &c.socketFlag)
+	return err
 }
 
 // commandWidth caps the COMMAND column so a long argv does not push the others off screen.

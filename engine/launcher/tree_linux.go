@@ -37,7 +37,7 @@ func (h *handle) signalTree(sig syscall.Signal) error {
 	defer orphans.forks.RUnlock()
 	// Scan before signalling: once the group signal kills the child, its descendants are
 	// being re-parented, and a scan taken during that moment can miss the link.
-	procs := h.tree(scanProcs())
+	procs := h.tree(freshScan())
 	var first error
 	if err := syscall.Kill(-h.pid, sig); err != nil && err != syscall.ESRCH {
 		first = err
@@ -49,7 +49,7 @@ func (h *handle) signalTree(sig syscall.Signal) error {
 	}
 	for pass := range passes {
 		if pass > 0 {
-			procs = h.tree(scanProcs())
+			procs = h.tree(freshScan())
 		}
 		fresh := 0
 		for _, p := range procs {

@@ -3,12 +3,15 @@ package builtins
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
+
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // This file holds the argument types builtins share (Tilt's value/): each is a
@@ -116,9 +119,6 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// knownSignals are the stop signals the engine can send, as the plan spells them.
-var knownSignals = []string{"TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2"}
-
 // signalArg is a signal name, with or without "SIG", in any case; it holds "TERM".
 type signalArg string
 
@@ -128,13 +128,11 @@ func (s *signalArg) Unpack(v starlark.Value) error {
 		return fmt.Errorf("got %s, want a signal name such as \"TERM\"", v.Type())
 	}
 	name := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(str)), "SIG")
-	for _, k := range knownSignals {
-		if name == k {
-			*s = signalArg(k)
-			return nil
-		}
+	if slices.Contains(plan.StopSignals, name) {
+		*s = signalArg(name)
+		return nil
 	}
-	return fmt.Errorf("got %q, want one of %s", str, strings.Join(knownSignals, ", "))
+	return fmt.Errorf("got %q, want one of %s", str, strings.Join(plan.StopSignals, ", "))
 }
 
 // restartArg is autorestart: True, False or "unexpected", held as plan spells it.

@@ -198,7 +198,7 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	sig, err := ParseSignal(req.Signal)
+	sig, err := engine.ParseSignal(req.Signal)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return

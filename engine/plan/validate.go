@@ -27,10 +27,9 @@ func (p *Plan) Validate() error {
 	return ps.err()
 }
 
-// signals are the stop_signal names the engine knows how to send.
-var signals = map[string]bool{
-	"TERM": true, "HUP": true, "INT": true, "QUIT": true, "KILL": true, "USR1": true, "USR2": true,
-}
+// StopSignals are the stop_signal names the engine knows how to send, as the plan
+// spells them (no "SIG" prefix).
+var StopSignals = []string{"TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2"}
 
 func checkPlanPaths(ps *problems, p *Plan) {
 	abs := func(subject, field, path string) {
@@ -83,7 +82,7 @@ func checkProgram(ps *problems, pr *Program) {
 	if pr.BackoffMax < 0 {
 		ps.program(pr, "backoff_max", "must not be negative, got %s", pr.BackoffMax)
 	}
-	if !signals[pr.StopSignal] {
+	if !slices.Contains(StopSignals, pr.StopSignal) {
 		ps.program(pr, "stop_signal", "want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, got %q", pr.StopSignal)
 	}
 	if pr.StopTimeout < 0 {

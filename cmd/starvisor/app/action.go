@@ -52,7 +52,7 @@ func (c *RestartCmd) Run(d *Deps) error {
 }
 
 func (c *SignalCmd) Run(d *Deps) error {
-	if _, err := api.ParseSignal(c.Sig); err != nil {
+	if _, err := engine.ParseSignal(c.Sig); err != nil {
 		return usageError(fmt.Errorf("signal: %w", err))
 	}
 	return runAction(d, &c.socketFlag, "signal", c.Sig, c.Names)

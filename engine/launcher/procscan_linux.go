@@ -6,66 +6,9 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
+
+	"github.com/starvisor/starvisor/engine/procfs"
 )
-
-// procInfo is what tree signalling and orphan reaping need from /proc/PID/stat.
-type procInfo struct {
-	pid, ppid, pgid, sid int
-	state                byte
-	start                uint64 // start time after boot, in ticks: tells a recycled pid apart
-}
-
-// statBuf holds any /proc/PID/stat line: 52 numbers and a comm of at most 64 bytes.
-const statBuf = 2048
-
-// readProc parses /proc/PID/stat with plain syscalls into buf. comm may hold
-// spaces and parentheses, so the fields are counted from the last ')'.
-func readProc(pid int, buf []byte) (procInfo, bool) {
-	fd, err := syscall.Open("/proc/"+strconv.Itoa(pid)+"/stat", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return procInfo{}, false
-	}
-	n, err := syscall.Read(fd, buf)
-	syscall.Close(fd)
-	if err != nil || n <= 0 {
-		return procInfo{}, false
-	}
-	b := buf[:n]
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return procInfo{}, false
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 20 || len(f[0]) == 0 {
-		return procInfo{}, false
-	}
-	num := func(k int) int { v, _ := strconv.Atoi(string(f[k])); return v }
-	start, _ := strconv.ParseUint(string(f[19]), 10, 64)
-	return procInfo{pid: pid, state: f[0][0], ppid: num(1), pgid: num(2), sid: num(3), start: start}, true
-}
-
-// scanProcs reads every process's stat in one pass over /proc.
-func scanProcs() []procInfo {
-	d, err := os.Open("/proc")
-	if err != nil {
-		return nil
-	}
-	names, _ := d.Readdirnames(-1)
-	d.Close()
-	out := make([]procInfo, 0, len(names))
-	var buf [statBuf]byte
-	for _, name := range names {
-		pid, err := strconv.Atoi(name)
-		if err != nil {
-			continue
-		}
-		if p, ok := readProc(pid, buf[:]); ok {
-			out = append(out, p)
-		}
-	}
-	return out
-}
 
 // environHas reports whether pid's environment holds the exact entry kv
 // ("KEY=VALUE"). A zombie, or a process of another user, has none readable.
@@ -85,7 +28,7 @@ func environHas(pid int, kv string) bool {
 // per process.
 type scanResult struct {
 	done  chan struct{}
-	procs []procInfo // read-only once done is closed
+	procs []procfs.Stat // read-only once done is closed
 }
 
 var scans struct {
@@ -96,7 +39,7 @@ var scans struct {
 }
 
 // freshScan returns a /proc scan that began after the call.
-func freshScan() []procInfo {
+func freshScan() []procfs.Stat {
 	scans.mu.Lock()
 	if scans.current == nil {
 		r := scans.pending
@@ -132,11 +75,11 @@ func freshScan() []procInfo {
 }
 
 // runScan runs r with scans.mu held and no scan running; it returns with the lock released.
-func runScan(r *scanResult) []procInfo {
+func runScan(r *scanResult) []procfs.Stat {
 	scans.current = r
 	scans.mu.Unlock()
 	scans.count.Add(1)
-	r.procs = scanProcs()
+	r.procs = procfs.Scan()
 	scans.mu.Lock()
 	scans.current = nil
 	scans.mu.Unlock()

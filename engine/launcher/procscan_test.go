@@ -20,7 +20,7 @@ func TestFreshScanCoalesces(t *testing.T) {
 			defer wg.Done()
 			<-start
 			for _, p := range freshScan() {
-				if p.pid == os.Getpid() {
+				if p.Pid == os.Getpid() {
 					found[i] = true
 				}
 			}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"github.com/starvisor/starvisor/engine/procfs"
 )
 
 // Why: a program's descendant that double-forks or calls setsid leaves the
@@ -115,18 +117,18 @@ func isOwn(pid int) bool {
 // ancestor's). The one case this cannot tell apart, an orphan that made itself
 // a group leader in the daemon's session (setpgid without setsid), is left as
 // a zombie: reaping it could steal an exec probe's exit.
-func adopted(p procInfo) bool {
-	if p.ppid != orphans.self || isOwn(p.pid) {
+func adopted(p procfs.Stat) bool {
+	if p.Ppid != orphans.self || isOwn(p.Pid) {
 		return false
 	}
-	return p.sid != orphans.selfSid || (p.pgid != p.pid && p.pgid != orphans.selfPgid)
+	return p.Sid != orphans.selfSid || (p.Pgid != p.Pid && p.Pgid != orphans.selfPgid)
 }
 
 // reapOrphans reaps every exited adopted orphan; see the comment at the top.
 func reapOrphans() {
 	orphans.forks.Lock()
 	defer orphans.forks.Unlock()
-	var buf [statBuf]byte
+	var buf [procfs.BufSize]byte
 	for {
 		var info siginfoChild
 		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pAll, 0, uintptr(unsafe.Pointer(&info)),
@@ -137,9 +139,9 @@ func reapOrphans() {
 		if e != 0 || info.Pid == 0 {
 			return // no child has exited
 		}
-		p, ok := readProc(int(info.Pid), buf[:])
+		p, ok := procfs.Read(int(info.Pid), buf[:])
 		if ok && adopted(p) {
-			reapPid(p.pid)
+			reapPid(p.Pid)
 			continue
 		}
 		if isOwn(int(info.Pid)) {
@@ -147,9 +149,9 @@ func reapOrphans() {
 		}
 		break // another fork of the daemon's (an exec probe): look past it
 	}
-	for _, p := range scanProcs() {
-		if p.state == 'Z' && adopted(p) {
-			reapPid(p.pid)
+	for _, p := range procfs.Scan() {
+		if p.State == 'Z' && adopted(p) {
+			reapPid(p.Pid)
 		}
 	}
 }

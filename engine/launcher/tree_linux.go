@@ -4,6 +4,7 @@ import (
 	"syscall"
 
 	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/procfs"
 )
 
 // Why: stop_as_group / kill_as_group signal -pgid, which misses every
@@ -53,12 +54,12 @@ func (h *handle) signalTree(sig syscall.Signal) error {
 		}
 		fresh := 0
 		for _, p := range procs {
-			if done[p.pid] {
+			if done[p.Pid] {
 				continue
 			}
-			done[p.pid] = true
+			done[p.Pid] = true
 			fresh++
-			if p.pid == h.pid && !h.reaped {
+			if p.Pid == h.pid && !h.reaped {
 				if err := h.proc.Signal(sig); err != nil && first == nil && !isGone(err) {
 					first = err
 				}
@@ -76,54 +77,54 @@ func (h *handle) signalTree(sig syscall.Signal) error {
 // tree picks from procs the child (unless reaped), its descendants, the adopted
 // orphans carrying this program's name, and their descendants. Zombies link the tree
 // (a scan can see a child before its dying parent re-parented it) but are not returned.
-func (h *handle) tree(procs []procInfo) []procInfo {
-	kids := make(map[int][]procInfo, len(procs))
-	var roots []procInfo
+func (h *handle) tree(procs []procfs.Stat) []procfs.Stat {
+	kids := make(map[int][]procfs.Stat, len(procs))
+	var roots []procfs.Stat
 	for _, p := range procs {
-		kids[p.ppid] = append(kids[p.ppid], p)
-		if p.state == 'Z' || p.state == 'X' {
+		kids[p.Ppid] = append(kids[p.Ppid], p)
+		if p.State == 'Z' || p.State == 'X' {
 			continue
 		}
 		switch {
-		case p.pid == h.pid:
+		case p.Pid == h.pid:
 			if !h.reaped {
 				roots = append(roots, p)
 			}
-		case h.name != "" && orphans.active && p.ppid == orphans.self && !isOwn(p.pid) &&
-			environHas(p.pid, engine.EnvProcessName+"="+h.name):
+		case h.name != "" && orphans.active && p.Ppid == orphans.self && !isOwn(p.Pid) &&
+			environHas(p.Pid, engine.EnvProcessName+"="+h.name):
 			roots = append(roots, p)
 		}
 	}
-	var out []procInfo
+	var out []procfs.Stat
 	seen := map[int]bool{}
 	for len(roots) > 0 {
 		p := roots[len(roots)-1]
 		roots = roots[:len(roots)-1]
-		if seen[p.pid] {
+		if seen[p.Pid] {
 			continue
 		}
-		seen[p.pid] = true
-		if p.state != 'Z' && p.state != 'X' {
+		seen[p.Pid] = true
+		if p.State != 'Z' && p.State != 'X' {
 			out = append(out, p)
 		}
-		roots = append(roots, kids[p.pid]...)
+		roots = append(roots, kids[p.Pid]...)
 	}
 	return out
 }
 
 // signalExact signals p only if the pid still names the scanned process.
-func signalExact(p procInfo, sig syscall.Signal) {
-	fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(p.pid), 0, 0)
+func signalExact(p procfs.Stat, sig syscall.Signal) {
+	fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(p.Pid), 0, 0)
 	if e == syscall.ENOSYS {
-		syscall.Kill(p.pid, sig) // old kernel: the small recycling window stays open
+		syscall.Kill(p.Pid, sig) // old kernel: the small recycling window stays open
 		return
 	}
 	if e != 0 {
 		return // gone
 	}
 	defer syscall.Close(int(fd))
-	var buf [statBuf]byte
-	if now, ok := readProc(p.pid, buf[:]); !ok || now.start != p.start {
+	var buf [procfs.BufSize]byte
+	if now, ok := procfs.Read(p.Pid, buf[:]); !ok || now.StartTicks != p.StartTicks {
 		return // the pid was recycled before the pidfd was opened
 	}
 	syscall.Syscall6(sysPidfdSendSignal, fd, uintptr(sig), 0, 0, 0, 0)

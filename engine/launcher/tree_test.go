@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/procfs"
 )
 
 // poll waits for cond, checking every few milliseconds, until within passes.
@@ -27,9 +28,9 @@ func poll(t *testing.T, within time.Duration, what string, cond func() bool) {
 
 // alive reports whether pid is a live process (not a zombie, not gone).
 func alive(pid int) bool {
-	var buf [statBuf]byte
-	p, ok := readProc(pid, buf[:])
-	return ok && p.state != 'Z' && p.state != 'X'
+	var buf [procfs.BufSize]byte
+	p, ok := procfs.Read(pid, buf[:])
+	return ok && p.State != 'Z' && p.State != 'X'
 }
 
 // pidFile polls until path holds a pid, and SIGKILLs that pid when the test ends.
@@ -53,17 +54,17 @@ func pidFile(t *testing.T, path string) int {
 }
 
 func ppidOf(pid int) int {
-	var buf [statBuf]byte
-	p, _ := readProc(pid, buf[:])
-	return p.ppid
+	var buf [procfs.BufSize]byte
+	p, _ := procfs.Read(pid, buf[:])
+	return p.Ppid
 }
 
 // zombieChildren lists this process's children in state Z.
 func zombieChildren() []int {
 	var out []int
-	for _, p := range scanProcs() {
-		if p.ppid == os.Getpid() && p.state == 'Z' {
-			out = append(out, p.pid)
+	for _, p := range procfs.Scan() {
+		if p.Ppid == os.Getpid() && p.State == 'Z' {
+			out = append(out, p.Pid)
 		}
 	}
 	return out
@@ -94,9 +95,9 @@ func TestGroupSignalReachesEscapedDescendants(t *testing.T) {
 	tag := fmt.Sprintf("tree-%d-", os.Getpid())
 	h, linked, orphan := escaping(t, tag+"a")
 	_, _, other := escaping(t, tag+"b")
-	var buf [statBuf]byte
+	var buf [procfs.BufSize]byte
 	for _, pid := range []int{linked, orphan} {
-		if p, _ := readProc(pid, buf[:]); p.pgid == h.Pid() {
+		if p, _ := procfs.Read(pid, buf[:]); p.Pgid == h.Pid() {
 			t.Fatalf("descendant %d is still in the program's group: the test proves nothing", pid)
 		}
 	}
@@ -141,8 +142,8 @@ func TestAdoptedOrphansAreReaped(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll(t, 5*time.Second, "the grandchild to be reaped", func() bool {
-		var buf [statBuf]byte
-		_, exists := readProc(g, buf[:]) // a zombie still exists; reaped, it is gone
+		var buf [procfs.BufSize]byte
+		_, exists := procfs.Read(g, buf[:]) // a zombie still exists; reaped, it is gone
 		return !exists
 	})
 	if orphans.reaped.Load() == before {

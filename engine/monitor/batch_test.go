@@ -2,13 +2,13 @@ package monitor
 
 import (
 	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/matryer/is"
 	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/procfs"
 )
 
 // childrenOf lists pid's direct children from the process table.
@@ -70,23 +70,12 @@ func TestCPUMarkIsKeyedByStartTime(t *testing.T) {
 	s := New().(*Sampler)
 	t0 := time.Now()
 	uptime := 1000.0                                                // s since boot
-	p := procStat{pid: 7, startTicks: 90000, cpuTicks: 500}         // started at 900 s, 5 s used
+	p := procfs.Stat{Pid: 7, StartTicks: 90000, CPUTicks: 500}      // started at 900 s, 5 s used
 	is.Equal(s.cpuPercent(&p, t0, uptime), 5.0)                     // 5 s of 100 s since it started
-	p.cpuTicks += 100                                               // 1 s more
+	p.CPUTicks += 100                                               // 1 s more
 	is.Equal(s.cpuPercent(&p, t0.Add(2*time.Second), uptime), 50.0) // over the 2 s since the mark
-	other := procStat{pid: 7, startTicks: 99000, cpuTicks: 300}     // same pid, started at 990 s
+	other := procfs.Stat{Pid: 7, StartTicks: 99000, CPUTicks: 300}  // same pid, started at 990 s
 	is.Equal(s.cpuPercent(&other, t0.Add(4*time.Second), uptime), 30.0)
-}
-
-func TestParseStatCountsFieldsAfterComm(t *testing.T) {
-	is := is.New(t)
-	line := "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 12345 1000000 250 " +
-		strings.Repeat("0 ", 30)
-	p, ok := parseStat(42, []byte(line))
-	is.True(ok)
-	is.Equal(p, procStat{pid: 42, ppid: 1, pgid: 42, cpuTicks: 10, startTicks: 12345, rssPages: 250})
-	_, ok = parseStat(42, []byte("42 (x) Z 1 2"))
-	is.True(!ok) // truncated
 }
 
 // BenchmarkSampleAll200 is one round over 200 live children.

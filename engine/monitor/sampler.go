@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/procfs"
 )
 
 // forget drops the CPU mark of a process not sampled for this long.
@@ -63,18 +64,18 @@ func (s *Sampler) SampleAll(pids []int) map[int]engine.Usage {
 		uptime = -1 // first samples then show 0% instead of a wrong figure
 	}
 	procs := scanProcs()
-	byPid := make(map[int]*procStat, len(procs))
+	byPid := make(map[int]*procfs.Stat, len(procs))
 	for i := range procs {
-		byPid[procs[i].pid] = &procs[i]
+		byPid[procs[i].Pid] = &procs[i]
 	}
 	children := childMap(procs)
 	own := map[int]engine.Usage{} // per process, each measured once even if in two trees
-	measure := func(p *procStat) engine.Usage {
-		if u, ok := own[p.pid]; ok {
+	measure := func(p *procfs.Stat) engine.Usage {
+		if u, ok := own[p.Pid]; ok {
 			return u
 		}
-		u := engine.Usage{RSSBytes: p.rssPages * s.pageSize, CPUPercent: s.cpuPercent(p, now, uptime)}
-		own[p.pid] = u
+		u := engine.Usage{RSSBytes: p.RSSPages * s.pageSize, CPUPercent: s.cpuPercent(p, now, uptime)}
+		own[p.Pid] = u
 		return u
 	}
 	out := make(map[int]engine.Usage, len(pids))
@@ -104,18 +105,18 @@ func (s *Sampler) SampleAll(pids []int) map[int]engine.Usage {
 
 // cpuPercent is p's CPU use since its previous mark, or since it started, and
 // leaves a new mark. Called with s.mu held.
-func (s *Sampler) cpuPercent(p *procStat, now time.Time, uptime float64) float64 {
-	k := key{p.pid, p.startTicks}
+func (s *Sampler) cpuPercent(p *procfs.Stat, now time.Time, uptime float64) float64 {
+	k := key{p.Pid, p.StartTicks}
 	prev, ok := s.last[k]
-	s.last[k] = mark{cpu: p.cpuTicks, at: now}
+	s.last[k] = mark{cpu: p.CPUTicks, at: now}
 	var dt float64
 	var used uint64
 	if ok {
 		dt = now.Sub(prev.at).Seconds()
-		used = p.cpuTicks - min(prev.cpu, p.cpuTicks)
+		used = p.CPUTicks - min(prev.cpu, p.CPUTicks)
 	} else {
-		dt = uptime - float64(p.startTicks)/ticksPerSec
-		used = p.cpuTicks
+		dt = uptime - float64(p.StartTicks)/ticksPerSec
+		used = p.CPUTicks
 	}
 	if dt <= 0 {
 		return 0

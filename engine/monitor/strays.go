@@ -77,7 +77,7 @@ func strayPids(e Entry) []int {
 		return nil
 	}
 	leader, ok := readStat(e.Pid)
-	if ok && !leader.zombie {
+	if ok && !leader.Zombie() {
 		p, err := process.NewProcess(int32(e.Pid))
 		if err != nil {
 			return nil
@@ -87,7 +87,7 @@ func strayPids(e Entry) []int {
 		}
 	}
 	pids := groupMembers(e.Pid)
-	if ok && !leader.zombie && !slices.Contains(pids, e.Pid) {
+	if ok && !leader.Zombie() && !slices.Contains(pids, e.Pid) {
 		pids = append(pids, e.Pid) // it left its group
 	}
 	return pids
@@ -106,7 +106,7 @@ func gone(s Stray) bool { return len(groupMembers(s.Pid)) == 0 && !leaderAlive(s
 
 func leaderAlive(pid int) bool {
 	st, ok := readStat(pid)
-	return ok && !st.zombie
+	return ok && !st.Zombie()
 }
 
 // waitGone polls until every stray is gone, d passes or ctx ends.

@@ -1,0 +1,19 @@
+package procfs
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+func TestParseStatCountsFieldsAfterComm(t *testing.T) {
+	is := is.New(t)
+	line := "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 12345 1000000 250 " +
+		strings.Repeat("0 ", 30)
+	p, ok := Parse(42, []byte(line))
+	is.True(ok)
+	is.Equal(p, Stat{Pid: 42, Ppid: 1, Pgid: 42, Sid: 42, State: 'S', CPUTicks: 10, StartTicks: 12345, RSSPages: 250})
+	_, ok = Parse(42, []byte("42 (x) Z 1 2"))
+	is.True(!ok) // truncated
+}

@@ -16,8 +16,7 @@ import (
 const defaultPath = "/bin:/usr/bin:/usr/local/bin"
 
 // resolve finds the executable for argv0 the way supervisord does: a name with a
-// slash is taken as is (relative to dir); a bare name is searched in the
-// program's PATH, else the daemon's.
+// slash is taken as is (relative to dir); a bare name is searched by LookPath.
 func resolve(argv0, dir string, env []string) (string, error) {
 	if strings.Contains(argv0, "/") {
 		path := argv0
@@ -26,9 +25,17 @@ func resolve(argv0, dir string, env []string) (string, error) {
 		}
 		return path, checkExecutable(path)
 	}
+	return LookPath(argv0, env, os.LookupEnv)
+}
+
+// LookPath finds a bare command name in the program's PATH (from env, its final
+// environment), else the daemon's (daemonEnv), else supervisord's default; an empty
+// entry means the working directory. `starvisor check` uses it too, so the check and
+// the launch cannot disagree.
+func LookPath(name string, env []string, daemonEnv func(string) (string, bool)) (string, error) {
 	search, ok := lookupEnv(env, "PATH")
 	if !ok {
-		search, ok = os.LookupEnv("PATH")
+		search, ok = daemonEnv("PATH")
 	}
 	if !ok {
 		search = defaultPath
@@ -37,12 +44,12 @@ func resolve(argv0, dir string, env []string) (string, error) {
 		if d == "" {
 			d = "."
 		}
-		path := filepath.Join(d, argv0)
+		path := filepath.Join(d, name)
 		if checkExecutable(path) == nil {
 			return path, nil
 		}
 	}
-	return "", fmt.Errorf("can't find command '%s'", argv0)
+	return "", fmt.Errorf("can't find command '%s'", name)
 }
 
 func checkExecutable(path string) error {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/starvisor/starvisor/engine/launcher"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -96,26 +97,21 @@ func programProblems(pr plan.Program, lookupEnv func(string) (string, bool)) []s
 	return msgs
 }
 
-// checkCommand finds command[0] the way the launcher will: a bare name through the PATH
-// the program will see (its own env, else the daemon's), a path as it is.
+// checkCommand finds command[0] as the launcher will (launcher.LookPath for a bare
+// name, through the PATH the program will see), a path as it is.
 func checkCommand(pr plan.Program, lookupEnv func(string) (string, bool)) error {
 	name := pr.Command[0]
 	if strings.Contains(name, "/") {
 		return checkExecutable(name)
 	}
-	path, ok := pr.Env["PATH"]
-	if !ok && pr.InheritEnv {
-		path, _ = lookupEnv("PATH")
+	var env []string
+	if path, ok := pr.Env["PATH"]; ok {
+		env = []string{"PATH=" + path}
 	}
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" || !filepath.IsAbs(dir) {
-			continue // the launcher does not resolve names against its working directory
-		}
-		if checkExecutable(filepath.Join(dir, name)) == nil {
-			return nil
-		}
+	if _, err := launcher.LookPath(name, env, lookupEnv); err != nil {
+		return fmt.Errorf("%q not found in PATH", name)
 	}
-	return fmt.Errorf("%q not found in PATH", name)
+	return nil
 }
 
 func checkExecutable(path string) error {

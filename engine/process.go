@@ -194,6 +194,13 @@ func (p *proc) handle(ev event) error {
 		}
 	}
 	p.publish()
+	// Waiters are answered only now: a caller woken by a state change must find that
+	// state in Status (the API reports it right after Start or Stop returns).
+	for _, a := range acts {
+		if a.Kind == actChange {
+			p.settle(a)
+		}
+	}
 	return sigErr
 }
 
@@ -201,7 +208,6 @@ func (p *proc) do(a action, now time.Time) error {
 	switch a.Kind {
 	case actChange:
 		p.sup.emit(Event{Time: now, Process: p.name, From: a.From, To: a.To, Reason: a.Reason})
-		p.settle(a)
 	case actSpawn:
 		return p.spawn()
 	case actSignal:

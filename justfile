@@ -22,6 +22,7 @@ conformance-diff:
     command -v supervisord >/dev/null || (apt-get update && apt-get install -y supervisor)
     go run ./conformance/diff -o conformance/DIFF.md
 
-# Long reliability run: 500 stop/start cycles and the other soak-sized loops (minutes).
+# Long reliability run (minutes): 500 stop/start cycles; 100 programs while random children
+# are SIGKILLed ~100 times a second for 60 s; the other soak-sized loops.
 soak:
     STARVISOR_SOAK=1 go test -count=1 -timeout 30m ./engine/reliability/

@@ -6,15 +6,22 @@ import (
 	"time"
 )
 
-// logErrHold is how long a log writer's error stays in Status after it was last seen.
-// Writers report errors only on write (logs.File drops the bytes and keeps the error
-// for Err, which forgets it once read), so a quiet program would otherwise lose the
-// error at the next check.
+// logErrHold is how long a log writer's error stays in Status after it was last seen,
+// when no writer can say it works again (a writer without Failing, or none left once
+// the logs are closed). Writers report errors only on write (logs.File drops the bytes
+// and keeps the error for Err, which forgets it once read), so a quiet program would
+// otherwise lose the error at the next check.
 const logErrHold = time.Minute
 
 // errReporter is a log writer that keeps its write failures for the engine to read
 // (logs.File): Err returns the last failure since the previous call and forgets it.
 type errReporter interface{ Err() error }
+
+// failReporter is a writer that knows whether its last bytes were dropped (logs.File):
+// true while the disk is full, false from the first write that lands again. With it the
+// error clears as soon as writing resumes, and stays while a quiet writer is still
+// broken, instead of following logErrHold.
+type failReporter interface{ Failing() bool }
 
 // logHealth is what the engine knows of one process's log writers. The process
 // goroutine sets the writers; Status, exits and the sampler's slow timer check them.
@@ -38,14 +45,26 @@ func (h *logHealth) setWriters(ws ...io.Writer) {
 }
 
 // check reads the writers' errors. It returns the error to show and, when that error
-// is new (none was shown, or a different one), the error to announce once.
+// is new (none was shown, or a different one), the error to announce once. A shown
+// error clears once every writer reports it writes again (failReporter), or else
+// logErrHold after it was last seen.
 func (h *logHealth) check(now time.Time) (show string, announce error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var found error
+	// Err before Failing: a write that fails between the two keeps Failing true, and
+	// one that failed and then succeeded before this check is still shown once.
 	for _, w := range h.ws {
 		if err := w.Err(); err != nil {
 			found = err
+		}
+	}
+	known, failing := len(h.ws) > 0, false
+	for _, w := range h.ws {
+		if f, ok := w.(failReporter); !ok {
+			known = false
+		} else if f.Failing() {
+			failing = true
 		}
 	}
 	switch {
@@ -54,7 +73,12 @@ func (h *logHealth) check(now time.Time) (show string, announce error) {
 			announce = found
 		}
 		h.err, h.seen = found.Error(), now
-	case h.err != "" && now.Sub(h.seen) >= logErrHold:
+	case h.err == "":
+	case known && !failing:
+		h.err = "" // every writer writes again
+	case known:
+		h.seen = now // still broken, only quiet
+	case now.Sub(h.seen) >= logErrHold:
 		h.err = ""
 	}
 	return h.err, announce

@@ -16,13 +16,15 @@ import (
 
 // failingLogs hands out writers that keep a failure for Err, as logs.File does.
 type failingLogs struct {
-	mu sync.Mutex
-	ws map[string]*failingWriter // by log path
+	mu        sync.Mutex
+	ws        map[string]*failingWriter // by log path
+	reporting bool                      // hand out reportingWriters
 }
 
 type failingWriter struct {
-	mu  sync.Mutex
-	err error
+	mu      sync.Mutex
+	err     error
+	failing bool // for reportingWriter
 }
 
 func (w *failingWriter) Write(b []byte) (int, error) { return len(b), nil }
@@ -32,7 +34,14 @@ func (w *failingWriter) Close() error                { return nil }
 func (w *failingWriter) fail(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.err = err
+	w.err, w.failing = err, true
+}
+
+// recover makes the writer's writes land again.
+func (w *failingWriter) recover() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.failing = false
 }
 
 func (w *failingWriter) Err() error {
@@ -48,7 +57,20 @@ func (l *failingLogs) Open(lg *plan.Log) (io.WriteCloser, error) {
 	defer l.mu.Unlock()
 	w := &failingWriter{}
 	l.ws[lg.Path] = w
+	if l.reporting {
+		return &reportingWriter{failingWriter: w}, nil
+	}
 	return w, nil
+}
+
+// reportingWriter also says whether its last write was dropped, as logs.File does:
+// failing from a failure until writes land again.
+type reportingWriter struct{ *failingWriter }
+
+func (w *reportingWriter) Failing() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failing
 }
 
 func (l *failingLogs) writer(t *testing.T, name string) *failingWriter {
@@ -127,6 +149,63 @@ func TestLogErrorsShowInStatusAndAreAnnouncedOnce(t *testing.T) {
 			"web: " + disk.Error(),
 			"db: logs: write db.log: no space left on device",
 		})
+	})
+}
+
+// A writer that says when it writes again (logs.File once the disk has room) clears the
+// error at once, and keeps it, past logErrHold, while it stays broken but quiet.
+func TestLogErrorClearsWhenWritingResumes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		logs := &failingLogs{ws: map[string]*failingWriter{}, reporting: true}
+		var mu sync.Mutex
+		var announced []string
+		r := newRig(t, func(o *Options) {
+			o.Logs = logs
+			o.OnLogError = func(process string, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				announced = append(announced, process+": "+err.Error())
+			}
+		})
+		r.apply(planOf(t, prog("web", startSecs(0), withLog)))
+		synctest.Wait()
+		full := fmt.Errorf("logs: write web.log: %w", syscall.ENOSPC)
+		w := logs.writer(t, "web")
+		w.fail(full)
+		want := "; log: " + full.Error()
+		if d := r.status("web").Description; !strings.HasSuffix(d, want) {
+			t.Fatalf("description %q, want suffix %q", d, want)
+		}
+		time.Sleep(2 * logErrHold) // quiet, still broken: the error stays
+		if d := r.status("web").Description; !strings.HasSuffix(d, want) {
+			t.Errorf("still failing after %v: %q", 2*logErrHold, d)
+		}
+		w.recover()
+		if d := r.status("web").Description; strings.Contains(d, "log:") {
+			t.Errorf("writing again, yet: %q", d)
+		}
+		// It fails again: shown and announced again, as a new failure.
+		w.fail(full)
+		if d := r.status("web").Description; !strings.HasSuffix(d, want) {
+			t.Errorf("second failure: %q", d)
+		}
+		w.recover()
+		if d := r.status("web").Description; strings.Contains(d, "log:") {
+			t.Errorf("writing again after the second failure, yet: %q", d)
+		}
+		// Failed and recovered between two checks: shown (and announced) once, then cleared.
+		w.fail(full)
+		w.recover()
+		if d := r.status("web").Description; !strings.HasSuffix(d, want) {
+			t.Errorf("a failure since the last check must show once: %q", d)
+		}
+		if d := r.status("web").Description; strings.Contains(d, "log:") {
+			t.Errorf("recovered: %q", d)
+		}
+		r.shutdown()
+		mu.Lock()
+		defer mu.Unlock()
+		eq(t, "announced", announced, []string{"web: " + full.Error(), "web: " + full.Error(), "web: " + full.Error()})
 	})
 }
 

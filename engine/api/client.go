@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -36,11 +37,57 @@ type Client struct {
 
 // NewClient returns a client for the daemon listening on socket.
 func NewClient(socket string) *Client {
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", socket)
-	}}
-	return &Client{Socket: socket, hc: &http.Client{Transport: tr}}
+	return &Client{Socket: socket, hc: &http.Client{Transport: oneShot{socket}}}
+}
+
+// oneShot is an http.RoundTripper that dials the socket for each request and closes the
+// connection with the response body. A CLI run makes one or two requests; http.Transport's
+// pooling (a goroutine to dial, one to read and one to write per connection) cost about a
+// millisecond of every `starvisor status`, for connections never reused.
+type oneShot struct{ socket string }
+
+func (o oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
+	var d net.Dialer
+	c, err := d.DialContext(req.Context(), "unix", o.socket)
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	stop := context.AfterFunc(req.Context(), func() { c.Close() }) // unblocks reads on cancel
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		c.Close()
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, err
+	}
+	if err := req.Write(c); err != nil {
+		return fail(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), req)
+	if err != nil {
+		return fail(err)
+	}
+	resp.Body = &connBody{ReadCloser: resp.Body, conn: c, stop: stop}
+	return resp, nil
+}
+
+// connBody closes the connection with the body: the connection first, as closing an
+// HTTP body reads it to its end, which a followed log never reaches.
+type connBody struct {
+	io.ReadCloser
+	conn net.Conn
+	stop func() bool
+}
+
+func (b *connBody) Close() error {
+	b.stop()
+	err := b.conn.Close()
+	b.ReadCloser.Close()
+	return err
 }
 
 // ActionError is a daemon answer that names a failure, with the per-process results it had.
@@ -73,9 +120,16 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		if out == nil {
 			return nil
 		}
-		// Decoding from the stream skips a copy and a validation pass: `status` of a few
-		// hundred processes is decoded on every CLI start.
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		data, err := readBody(resp)
+		if err != nil {
+			return unreachable(c.Socket, err)
+		}
+		if st, ok := out.(*StatusResponse); ok {
+			err = DecodeStatus(data, st)
+		} else {
+			err = json.Unmarshal(data, out)
+		}
+		if err != nil {
 			return unreachable(c.Socket, err)
 		}
 		return nil
@@ -180,4 +234,14 @@ func (c *Client) Logs(ctx context.Context, name string, stderr, follow bool, n i
 		return nil, errors.New(e.Error)
 	}
 	return resp.Body, nil
+}
+
+// readBody reads a whole body into one allocation when the daemon says its length.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n < 64<<20 {
+		b := make([]byte, n)
+		_, err := io.ReadFull(resp.Body, b)
+		return b, err
+	}
+	return io.ReadAll(resp.Body)
 }

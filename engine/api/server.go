@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,6 +52,7 @@ func NewServer(b Backend, logf func(format string, args ...any)) *Server {
 	s.mux.HandleFunc("GET /v1/status", s.status)
 	s.mux.HandleFunc("GET /v1/plan", s.plan)
 	s.mux.HandleFunc("GET /v1/pid", s.pid)
+	s.mux.HandleFunc("GET /v1/daemon", s.daemon)
 	s.mux.HandleFunc("GET /v1/logs", s.logs)
 	s.mux.HandleFunc("POST /v1/start", s.action(b.Start))
 	s.mux.HandleFunc("POST /v1/stop", s.action(b.Stop))
@@ -123,10 +126,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // status answers every process, or with ?name=SPEC... those the specs select (unknown
 // specs listed apart, so the others are still shown).
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	all := statuses(s.b.Status(), time.Now())
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	all := statuses(sc.programs[:0], s.b.Status(), time.Now())
+	sc.programs = all
 	specs := r.URL.Query()["name"]
 	if len(specs) == 0 {
-		writeJSON(w, http.StatusOK, StatusResponse{Programs: all})
+		writeStatus(w, sc, StatusResponse{Programs: all})
 		return
 	}
 	names, unknown, err := s.resolve(specs)
@@ -147,7 +153,25 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	for _, u := range unknown {
 		out.Unknown = append(out.Unknown, u.Name)
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeStatus(w, sc, out)
+}
+
+// scratch holds a status answer's buffers between requests. At ~500 bytes a process,
+// fresh ones for each `status` were most of what the daemon allocated, and so of its GC
+// work (each cycle scans every process's goroutine stacks).
+type scratch struct {
+	programs []ProgramStatus
+	buf      []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func writeStatus(w http.ResponseWriter, sc *scratch, r StatusResponse) {
+	sc.buf = appendStatus(sc.buf[:0], r)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(sc.buf)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(sc.buf)
 }
 
 func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
@@ -339,8 +363,8 @@ func (s *Server) answer(w http.ResponseWriter, names []string, unknown []Result,
 	writeJSON(w, http.StatusOK, res)
 }
 
-func statuses(in []engine.Status, now time.Time) []ProgramStatus {
-	out := make([]ProgramStatus, 0, len(in))
+// statuses appends in, as the API words it, to out.
+func statuses(out []ProgramStatus, in []engine.Status, now time.Time) []ProgramStatus {
 	for _, st := range in {
 		ps := ProgramStatus{
 			Name: st.Name, Group: st.Group, State: st.State.String(), Pid: st.Pid,
@@ -370,10 +394,18 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// writeJSON answers with v and its length: a body of unknown length goes out chunked,
+// which the client then has to reassemble. HTML escaping is off (this is no web page), so
+// names and descriptions stay readable and on the client's fast decode path.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {

@@ -63,7 +63,7 @@ func (f *fakeBackend) Apply(_ context.Context, p *plan.Plan) (plan.Delta, error)
 }
 func (f *fakeBackend) Shutdown(context.Context) error { f.stopped = true; return nil }
 
-func testPlan(t *testing.T, dir string, names ...string) *plan.Plan {
+func testPlan(t testing.TB, dir string, names ...string) *plan.Plan {
 	t.Helper()
 	p := &plan.Plan{Format: plan.Format, Entry: "deploy.star", Root: dir, Supervisor: plan.Supervisor{
 		Socket: filepath.Join(dir, "s.sock"), Pidfile: filepath.Join(dir, "pid"),
@@ -81,7 +81,7 @@ func testPlan(t *testing.T, dir string, names ...string) *plan.Plan {
 }
 
 // serve starts a server on a fresh short socket path and returns a client for it.
-func serve(t *testing.T, b Backend) (*Client, *Server, string) {
+func serve(t testing.TB, b Backend) (*Client, *Server, string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sv")
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package launcher starts real processes for the engine: one process group per
-// child, output through pipes into the engine's writers, exits from wait(2).
+// child (and, as root on cgroup v2, one cgroup: cgroup_linux.go), output through
+// pipes into the engine's writers, exits from wait(2).
 package launcher
 
 import (
@@ -15,16 +16,49 @@ import (
 )
 
 // Launcher forks and execs programs. It holds no lock across starts.
-type Launcher struct{}
+type Launcher struct {
+	mu  sync.Mutex
+	cgs *cgroups // nil: process groups only
+	why error    // why not cgroups
+}
 
 // New returns the real launcher. Its first Start makes this process a child
 // subreaper and starts the orphan reaper (subreaper_linux.go): the launcher is
-// meant for the daemon, which then owns every descendant of its programs.
-func New() engine.Launcher { return Launcher{} }
+// meant for the daemon, which then owns every descendant of its programs. As root
+// on cgroup v2 it also puts each spawn in a cgroup of its own (cgroup_linux.go).
+func New() engine.Launcher {
+	cgs, why := systemCgroups()
+	return &Launcher{cgs: cgs, why: why}
+}
+
+// Describe says how the launcher owns its processes, for a debug line.
+func (l *Launcher) Describe() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cgs != nil {
+		return "cgroup v2: one cgroup per process under " + l.cgs.parent()
+	}
+	return fmt.Sprintf("process groups and subreaper (no cgroups: %v)", l.why)
+}
+
+func (l *Launcher) cgroups() *cgroups {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cgs
+}
+
+// fallBack leaves cgroups for process groups, for good.
+func (l *Launcher) fallBack(why error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cgs != nil {
+		l.cgs, l.why = nil, why
+	}
+}
 
 // Start spawns spec.Program. Spawn errors use supervisord's words ("can't find
 // command 'x'", "couldn't chdir to /x: ENOENT", ...) so status shows them as is.
-func (Launcher) Start(spec engine.Spec) (engine.Handle, error) {
+func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 	pr := spec.Program
 	if len(pr.Command) == 0 {
 		return nil, errors.New("no command")
@@ -48,18 +82,37 @@ func (Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	attr := &os.ProcAttr{
-		Dir:   pr.Directory,
-		Env:   env,
-		Files: out.childFiles(),
-		Sys: &syscall.SysProcAttr{
-			Setpgid:    true, // its own group: stop_as_group reaches its descendants
-			Credential: cred,
-		},
+	name, _ := lookupEnv(env, engine.EnvProcessName)
+	sys := &syscall.SysProcAttr{
+		Setpgid:    true, // its own group: stop_as_group reaches its descendants
+		Credential: cred,
+	}
+	attr := &os.ProcAttr{Dir: pr.Directory, Env: env, Files: out.childFiles(), Sys: sys}
+	var cg *cgroup
+	if cgs := l.cgroups(); cgs != nil {
+		g, fd, err := cgs.create(name)
+		if err != nil {
+			l.fallBack(err)
+		} else {
+			defer syscall.Close(fd)
+			cg, sys.UseCgroupFD, sys.CgroupFD = g, true, fd // born in it: never runs outside
+		}
 	}
 	becomeSubreaper()
 	orphans.forks.RLock() // the pid is recorded before the orphan reaper can see it exit
 	proc, err := startProcess(path, pr.Command, attr, umask)
+	if err != nil && cg != nil {
+		// The clone into the cgroup (an old kernel, EBUSY) and the exec cannot be told
+		// apart by the error: a spawn that works without the cgroup blames the cgroup.
+		cgErr := err
+		sys.UseCgroupFD, sys.CgroupFD = false, 0
+		proc, err = startProcess(path, pr.Command, attr, umask)
+		if err == nil {
+			l.fallBack(fmt.Errorf("spawn into a cgroup: %w", cgErr))
+		}
+		cg.discard()
+		cg = nil
+	}
 	if err == nil {
 		recordOwn(proc.Pid)
 	}
@@ -70,8 +123,8 @@ func (Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 		return nil, fmt.Errorf("couldn't exec %s: %s", path, errnoName(err))
 	}
 	out.copy()
-	name, _ := lookupEnv(env, engine.EnvProcessName)
-	h := &handle{proc: proc, pid: proc.Pid, name: name, done: make(chan engine.Exit, 1), pidfd: pidfdOf(proc.Pid)}
+	h := &handle{proc: proc, pid: proc.Pid, name: name, cg: cg, done: make(chan engine.Exit, 1),
+		finished: make(chan struct{}), pidfd: pidfdOf(proc.Pid)}
 	go h.wait(out)
 	return h, nil
 }
@@ -79,9 +132,12 @@ func (Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 type handle struct {
 	proc  *os.Process
 	pid   int
-	name  string // STARVISOR_PROCESS_NAME in its environment: finds its adopted orphans
+	name  string  // STARVISOR_PROCESS_NAME in its environment: finds its adopted orphans
+	cg    *cgroup // nil: process group mode
 	done  chan engine.Exit
 	pidfd *os.File // nil: reap with proc.Wait (see reap_linux.go)
+
+	finished chan struct{} // closed after the exit is sent: the cgroup is gone by then
 
 	mu     sync.RWMutex // Signal holds it shared; reap exclusively, to release proc
 	reaped bool
@@ -96,12 +152,19 @@ func (h *handle) Pid() int { return h.pid }
 
 func (h *handle) Done() <-chan engine.Exit { return h.done }
 
-// Signal sends sig to the process, or with group to its process group (-pgid)
-// and its whole tree, escaped descendants included (tree_linux.go). A process
-// or group already gone is not an error.
+// Signal sends sig to the process, or with group to every process of its cgroup
+// or, without one, to its process group (-pgid) and its whole tree, escaped
+// descendants included (tree_linux.go). A process or group already gone is not
+// an error.
 func (h *handle) Signal(sig syscall.Signal, group bool) error {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	if group && h.cg != nil {
+		if err := h.cg.signal(h, sig); err != nil {
+			return fmt.Errorf("signal cgroup of %d: %w", h.pid, err)
+		}
+		return nil
+	}
 	if group {
 		h.groupSig.Store(int32(sig))
 		if err := h.signalTree(sig); err != nil {
@@ -125,7 +188,9 @@ func isGone(err error) bool { return errors.Is(err, os.ErrProcessDone) }
 func (h *handle) wait(out *outputs) {
 	ws, ok := h.reap()
 	forgetOwn(h.pid) // reaped: the pid may now be recycled
-	if sig := syscall.Signal(h.groupSig.Load()); sig != 0 {
+	if h.cg != nil {
+		h.cg.drain() // what the program left behind dies with it
+	} else if sig := syscall.Signal(h.groupSig.Load()); sig != 0 {
 		h.mu.RLock()
 		_ = h.signalTree(sig) // the child is gone: this reaches its adopted orphans only
 		h.mu.RUnlock()
@@ -140,6 +205,7 @@ func (h *handle) wait(out *outputs) {
 	}
 	out.settle()
 	h.done <- exit
+	close(h.finished)
 }
 
 // reap waits for the child's exit: through its pidfd in the netpoller when the

@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,15 +39,36 @@ func shell(script string) engine.Spec {
 	return engine.Spec{Program: plan.Program{Command: []string{"/bin/sh", "-c", script}}, Env: os.Environ()}
 }
 
-// start launches spec and kills its whole group when the test ends.
+// start launches spec with New() and kills its whole group when the test ends.
 func start(t *testing.T, spec engine.Spec) engine.Handle {
 	t.Helper()
-	h, err := New().Start(spec)
+	return startWith(t, New(), spec)
+}
+
+// startWith launches spec with l. When the test ends it kills the process group and
+// waits until the handle is finished, so its cgroup (if any) is gone before the next test.
+func startWith(t *testing.T, l engine.Launcher, spec engine.Spec) engine.Handle {
+	t.Helper()
+	h, err := l.Start(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Kill(-h.Pid(), syscall.SIGKILL) })
+	t.Cleanup(func() { cleanup(t, h) })
 	return h
+}
+
+func cleanup(t *testing.T, h engine.Handle) {
+	syscall.Kill(-h.Pid(), syscall.SIGKILL)
+	select {
+	case <-h.(*handle).finished:
+	case <-time.After(10 * time.Second):
+		t.Errorf("pid %d: handle not finished 10s after SIGKILL", h.Pid())
+	}
+}
+
+// processGroups is a launcher in process group mode whatever the machine offers.
+func processGroups() *Launcher {
+	return &Launcher{why: errors.New("process group mode, for the test")}
 }
 
 func wait(t *testing.T, h engine.Handle) engine.Exit {

@@ -164,7 +164,7 @@ func TestManyParallelStarts(t *testing.T) {
 		if h == nil {
 			continue
 		}
-		t.Cleanup(func() { syscall.Kill(-h.Pid(), syscall.SIGKILL) })
+		t.Cleanup(func() { cleanup(t, h) })
 	}
 	for _, h := range handles {
 		is.True(h != nil)

@@ -19,8 +19,8 @@ import (
 // Limits: a descendant that cleared or replaced its environment and whose
 // parent died before the stop escapes, as does one that forks between the scan
 // and the signal (SIGKILL rescans until nothing new turns up) or one re-parented
-// to a subreaper of its own. Per-program cgroups (cgroup v2, when the daemon runs
-// as root) would close those gaps; they are not implemented.
+// to a subreaper of its own. Per-process cgroups close those gaps; they are used
+// instead of all this when the daemon runs as root on cgroup v2 (cgroup_linux.go).
 //
 // Each pid outside the child itself is signalled through a pidfd opened after
 // checking that its start time is the scanned one, so a pid recycled since the

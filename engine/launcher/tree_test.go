@@ -73,7 +73,7 @@ func zombieChildren() []int {
 // escaping starts a program named name (in its environment, as the engine sets it)
 // that leaves a descendant in a new session under a live parent (linked) and a
 // double-forked, setsid'd one whose parents have exited (orphan).
-func escaping(t *testing.T, name string) (h engine.Handle, linked, orphan int) {
+func escaping(t *testing.T, l engine.Launcher, name string) (h engine.Handle, linked, orphan int) {
 	t.Helper()
 	dir := t.TempDir()
 	spec := shell(`
@@ -81,20 +81,26 @@ setsid sh -c 'sleep 1000 & echo $! > "$D/linked.pid"; wait' &
 ( setsid sh -c 'sleep 1000 & echo $! > "$D/orphan.pid"' & )
 exec sleep 1000`)
 	spec.Env = append(spec.Env, "D="+dir, engine.EnvProcessName+"="+name)
-	h = start(t, spec)
+	h = startWith(t, l, spec)
 	linked = pidFile(t, filepath.Join(dir, "linked.pid"))
 	orphan = pidFile(t, filepath.Join(dir, "orphan.pid"))
 	poll(t, 5*time.Second, "the orphan's adoption", func() bool { return ppidOf(orphan) == os.Getpid() })
 	return h, linked, orphan
 }
 
-// A group signal reaches descendants that left the process group: one through
-// ppid links, one adopted by the subreaper and found by its program's name. Another
-// program's orphan is left alone.
+// A group signal reaches descendants that left the process group: in process group
+// mode one through ppid links, one adopted by the subreaper and found by its
+// program's name; in cgroup mode both through the cgroup. Another program's orphan
+// is left alone.
 func TestGroupSignalReachesEscapedDescendants(t *testing.T) {
+	t.Run("process groups", func(t *testing.T) { groupSignalReachesEscaped(t, processGroups()) })
+	t.Run("cgroups", func(t *testing.T) { groupSignalReachesEscaped(t, cgroupLauncher(t)) })
+}
+
+func groupSignalReachesEscaped(t *testing.T, l engine.Launcher) {
 	tag := fmt.Sprintf("tree-%d-", os.Getpid())
-	h, linked, orphan := escaping(t, tag+"a")
-	_, _, other := escaping(t, tag+"b")
+	h, linked, orphan := escaping(t, l, tag+"a")
+	_, _, other := escaping(t, l, tag+"b")
 	var buf [procfs.BufSize]byte
 	for _, pid := range []int{linked, orphan} {
 		if p, _ := procfs.Read(pid, buf[:]); p.Pgid == h.Pid() {
@@ -115,8 +121,10 @@ func TestGroupSignalReachesEscapedDescendants(t *testing.T) {
 }
 
 // Without the group flag only the process itself is signalled (supervisord's S22).
+// In process group mode its descendants outlive it (in cgroup mode they do not:
+// TestCgroupKillsLeftoversWhenMainExits).
 func TestSignalWithoutGroupLeavesDescendants(t *testing.T) {
-	h, linked, orphan := escaping(t, fmt.Sprintf("solo-%d", os.Getpid()))
+	h, linked, orphan := escaping(t, processGroups(), fmt.Sprintf("solo-%d", os.Getpid()))
 	if err := h.Signal(syscall.SIGTERM, false); err != nil {
 		t.Fatal(err)
 	}
@@ -126,12 +134,13 @@ func TestSignalWithoutGroupLeavesDescendants(t *testing.T) {
 	}
 }
 
-// An adopted orphan is reaped when it exits: no zombie child remains.
+// An adopted orphan is reaped when it exits: no zombie child remains. (Process group
+// mode: in cgroup mode the orphan dies with the program, see cgroup_test.go.)
 func TestAdoptedOrphansAreReaped(t *testing.T) {
 	dir := t.TempDir()
 	spec := shell(`( setsid sh -c 'echo $$ > "$D/g.pid"; while [ ! -e "$D/go" ]; do sleep 0.01; done' & ); exit 0`)
 	spec.Env = append(spec.Env, "D="+dir)
-	h := start(t, spec)
+	h := startWith(t, processGroups(), spec)
 	if e := wait(t, h); e.Code != 0 {
 		t.Fatalf("exit %+v", e)
 	}

@@ -37,6 +37,7 @@ type File struct {
 	f         *os.File // nil until the first byte, and after a failure until reopened
 	size      int64
 	err       error // last error, kept until Err reads it
+	failing   bool  // the last bytes were dropped; false again once bytes reach the file
 	closed    bool
 	midLine   bool // timestamps: the last byte written was not a newline
 	noSplice  bool
@@ -69,6 +70,15 @@ func (f *File) Err() error {
 	err := f.err
 	f.err = nil
 	return err
+}
+
+// Failing reports whether the last bytes written were dropped (the file could not be
+// opened or written). It turns false as soon as bytes reach the file again, which is
+// how the engine learns that a full disk has room again.
+func (f *File) Failing() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failing
 }
 
 // Rotations returns how many times the file has rotated since Open.
@@ -142,7 +152,7 @@ func (f *File) ready() bool {
 		return true
 	}
 	if err := f.open(false); err != nil {
-		f.err = err
+		f.err, f.failing = err, true
 		return false
 	}
 	return true
@@ -150,7 +160,7 @@ func (f *File) ready() bool {
 
 // fail records err and drops the handle so the next write reopens the file.
 func (f *File) fail(err error) {
-	f.err = fmt.Errorf("logs: write %s: %w", f.path, err)
+	f.err, f.failing = fmt.Errorf("logs: write %s: %w", f.path, err), true
 	if f.f != nil {
 		f.f.Close()
 		f.f = nil
@@ -165,6 +175,7 @@ func (f *File) write(p []byte) {
 		}
 		room, ok := f.room()
 		if !ok {
+			f.failing = true
 			return // the handle was lost while rotating; f.err says why
 		}
 		chunk := p
@@ -178,6 +189,7 @@ func (f *File) write(p []byte) {
 			f.fail(err)
 			return
 		}
+		f.failing = false
 		f.rotateIfFull()
 	}
 }

@@ -100,6 +100,7 @@ func (f *File) spliceOnce(fd int) (int64, error) {
 	case n > 0:
 		f.size += n
 		f.spliced += n
+		f.failing = false
 		f.rotateIfFull()
 		return n, nil
 	case err == nil:

@@ -182,3 +182,7 @@ func appendEscaped(b []byte, s string, keep *[256]bool) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendJSONString appends s as encoding/json writes it with HTML escaping off. The
+// control API's status encoder shares it.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }

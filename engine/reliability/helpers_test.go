@@ -1,6 +1,7 @@
 // Package reliability_test runs the real starvisor binary through failures: a daemon
-// killed with SIGKILL, children killed mid-write, and a burst of random child kills.
-// Every test keeps to a few seconds; the package stays under a minute.
+// killed with SIGKILL, children killed mid-write, a burst of random child kills, a log
+// folder full or read-only (root). Every test keeps to a few seconds; the package stays
+// under a minute. STARVISOR_SOAK=1 (`just soak`) runs the long sizes.
 package reliability_test
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -17,11 +18,16 @@ import (
 // STARVISOR_SOAK=1). The grandchild is reparented to the daemon (a subreaper), and
 // each stop, with stop_as_group, kills it: after every stop no process of the run
 // is alive and the daemon has no zombie child; after shutdown nothing survives.
+// As root on cgroup v2 the daemon must use cgroup mode: the program and its
+// grandchild share a cgroup of the daemon's, removed by each stop, and the daemon's
+// parent cgroup is gone after shutdown.
 func TestStopCyclesLeaveNoDaemonizedGrandchild(t *testing.T) {
 	cycles := 20
 	if os.Getenv("STARVISOR_SOAK") == "1" {
 		cycles = 500
 	}
+	cgMount, why := cgroupModeExpected()
+	t.Logf("cgroup mode expected: %v (%s)", cgMount != "", why)
 	b := newBundle(t, `
 program(name = "w", env = TOKEN, start_secs = 0, stop_as_group = True, stop_timeout = "5s",
         stdout = None, stderr = None,
@@ -34,6 +40,7 @@ program(name = "w", env = TOKEN, start_secs = 0, stop_as_group = True, stop_time
 
 	start := time.Now()
 	var maxStop time.Duration
+	var parentDir string
 	for i := range cycles {
 		if i > 0 {
 			if _, err := d.client.Action(ctx, "start", []string{"w"}); err != nil {
@@ -55,6 +62,18 @@ program(name = "w", env = TOKEN, start_secs = 0, stop_as_group = True, stop_time
 			}
 			return false
 		}, func() string { return fmt.Sprintf("run's processes %v, program %d", b.tokenProcs(), st["w"].Pid) })
+		var cgDir string
+		if cgMount != "" {
+			cg := cgroupOf(st["w"].Pid)
+			if !strings.Contains(cg, fmt.Sprintf("/starvisor-%d-", daemonPid)) {
+				t.Fatalf("cycle %d: program %d in cgroup %q, not one of daemon %d's", i, st["w"].Pid, cg, daemonPid)
+			}
+			if g := cgroupOf(grand); g != cg {
+				t.Fatalf("cycle %d: grandchild in cgroup %q, program in %q", i, g, cg)
+			}
+			cgDir = filepath.Join(cgMount, cg)
+			parentDir = filepath.Dir(cgDir)
+		}
 
 		t0 := time.Now()
 		if _, err := d.client.Action(ctx, "stop", []string{"w"}); err != nil {
@@ -67,6 +86,12 @@ program(name = "w", env = TOKEN, start_secs = 0, stop_as_group = True, stop_time
 		eventually(t, 5*time.Second, fmt.Sprintf("cycle %d: no zombie child of the daemon", i), func() bool {
 			return !slices.Contains(stateValues(children(daemonPid)), 'Z')
 		}, func() string { return fmt.Sprint("children ", children(daemonPid)) })
+		if cgDir != "" {
+			// removed before the stop's exit is reported: no waiting
+			if _, err := os.Stat(cgDir); !os.IsNotExist(err) {
+				t.Fatalf("cycle %d: cgroup %s still there after the stop (%v)", i, cgDir, err)
+			}
+		}
 	}
 	elapsed := time.Since(start)
 
@@ -78,8 +103,64 @@ program(name = "w", env = TOKEN, start_secs = 0, stop_as_group = True, stop_time
 	if len(survivors) > 0 {
 		t.Errorf("after %d cycles and shutdown, processes of the run alive: %v", cycles, survivors)
 	}
-	t.Logf("%d stop/start cycles in %s (slowest stop %s); %d survivors",
-		cycles, elapsed.Round(time.Millisecond), maxStop.Round(time.Millisecond), len(survivors))
+	if parentDir != "" {
+		if _, err := os.Stat(parentDir); !os.IsNotExist(err) {
+			t.Errorf("the daemon's parent cgroup %s is still there after shutdown (%v)", parentDir, err)
+		}
+	}
+	mode := "process groups"
+	if cgMount != "" {
+		mode = "cgroups"
+	}
+	t.Logf("%d stop/start cycles (%s) in %s (slowest stop %s); %d survivors",
+		cycles, mode, elapsed.Round(time.Millisecond), maxStop.Round(time.Millisecond), len(survivors))
+}
+
+// cgroupModeExpected returns the cgroup2 mount point when the daemon this test
+// starts must use cgroup mode: root, cgroup v2 mounted, and cgroup.kill, probed
+// by making a scratch cgroup beside where the daemon will make its own. Else "" and why.
+func cgroupModeExpected() (mount, why string) {
+	if os.Geteuid() != 0 {
+		return "", "not root"
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err.Error()
+	}
+	for line := range strings.SplitSeq(string(mi), "\n") {
+		before, after, ok := strings.Cut(line, " - ")
+		if f := strings.Fields(before); ok && len(f) >= 5 && strings.HasPrefix(after, "cgroup2 ") && f[3] == "/" {
+			mount = f[4]
+			break
+		}
+	}
+	if mount == "" {
+		return "", "no cgroup2 mount"
+	}
+	own := cgroupOf(os.Getpid())
+	if own == "" {
+		return "", "no 0:: line in /proc/self/cgroup"
+	}
+	probe := filepath.Join(mount, own, fmt.Sprintf("svprobe-%d", os.Getpid()))
+	if err := os.Mkdir(probe, 0o755); err != nil {
+		return "", err.Error()
+	}
+	defer os.Remove(probe)
+	if _, err := os.Stat(filepath.Join(probe, "cgroup.kill")); err != nil {
+		return "", "no cgroup.kill"
+	}
+	return mount, "root, cgroup2 at " + mount
+}
+
+// cgroupOf is the cgroup v2 path of pid (the 0:: line of /proc/PID/cgroup).
+func cgroupOf(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p
+		}
+	}
+	return ""
 }
 
 func ppidOf(pid int) int {

@@ -61,6 +61,9 @@ type kongExit int
 
 // Run parses args, runs the chosen verb with d, and returns the exit code.
 func Run(args []string, d *Deps) (code int) {
+	if c, ok := quickStatus(args); ok {
+		return exitCode(c.Run(d), d.Stderr)
+	}
 	var cli any = leanCLI(args)
 	if cli == nil {
 		cli = &CLI{}

@@ -39,7 +39,9 @@ func starvisorBin(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "starvisor")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/starvisor/starvisor/cmd/starvisor").CombinedOutput()
+		build := exec.Command("go", "build", "-o", binPath, "github.com/starvisor/starvisor/cmd/starvisor")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // as released: static, see README "Install"
+		out, err := build.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

@@ -86,8 +86,12 @@ func (c *UpCmd) Run(d *Deps) error {
 		}
 		defer os.Remove(pf)
 	}
+	lch := launcher.New()
+	if d, ok := lch.(interface{ Describe() string }); ok {
+		out.printf("starvisor: process ownership: %s\n", d.Describe())
+	}
 	sup := engine.New(engine.Options{
-		Launcher: launcher.New(),
+		Launcher: lch,
 		Prober:   probe.New(),
 		Logs:     logs.Opener{},
 		Sampler:  monitor.New(),

@@ -1,0 +1,66 @@
+package api
+
+import (
+	"bytes"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+)
+
+// started is when the daemon's process began serving, near enough: the package is
+// initialised at process start.
+var started = time.Now()
+
+// DaemonResponse answers GET /v1/daemon: the daemon process's own resource use, so a
+// test or an operator can watch it for leaks from outside.
+type DaemonResponse struct {
+	Pid        int     `json:"pid"`
+	Goroutines int     `json:"goroutines"`
+	FDs        int     `json:"fds"`       // open descriptors; -1 when /proc cannot say
+	RSSBytes   int64   `json:"rss_bytes"` // resident set; -1 when /proc cannot say
+	UptimeS    float64 `json:"uptime_s"`
+}
+
+// daemon reads the figures fresh on each request; it takes no lock the engine holds.
+func (s *Server) daemon(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, DaemonResponse{
+		Pid:        os.Getpid(),
+		Goroutines: runtime.NumGoroutine(),
+		FDs:        openFDs(),
+		RSSBytes:   rssBytes(),
+		UptimeS:    time.Since(started).Seconds(),
+	})
+}
+
+// openFDs counts /proc/self/fd, less the descriptor the listing itself holds open.
+func openFDs() int {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return -1
+	}
+	return len(names) - 1
+}
+
+// rssBytes is the second field of /proc/self/statm (resident pages) in bytes.
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return -1
+	}
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return -1
+	}
+	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return pages * int64(os.Getpagesize())
+}

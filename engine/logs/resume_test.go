@@ -1,0 +1,124 @@
+package logs
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// Failing follows the writes: true from a dropped write (disk full, file impossible to
+// create), false from the first write that lands, which is how the engine clears the
+// error it shows.
+func TestFailingFollowsWrites(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	is.NoErr(os.Symlink("/dev/full", path)) // every write: ENOSPC
+	f := open(t, plan.Log{Path: path})
+	is.True(!f.Failing()) // nothing written yet
+	f.Write([]byte("lost\n"))
+	is.True(f.Failing())
+	is.True(errors.Is(f.Err(), syscall.ENOSPC))
+	f.Write([]byte("lost too\n"))
+	is.True(f.Failing()) // still, although Err was read
+	is.True(errors.Is(f.Err(), syscall.ENOSPC))
+
+	is.NoErr(os.Remove(path)) // room again: the next write reopens, now a regular file
+	f.Write([]byte("kept\n"))
+	is.True(!f.Failing())
+	is.NoErr(f.Err())
+	is.Equal(read(t, path), "kept\n")
+
+	blocked := open(t, plan.Log{Path: filepath.Join(path, "b.log")}) // a file where the folder should be
+	blocked.Write([]byte("lost\n"))
+	is.True(blocked.Failing())
+	is.True(errors.Is(blocked.Err(), syscall.ENOTDIR))
+}
+
+// A real full disk under the splice path: while a tmpfs is full the pipe keeps draining
+// and the file reports the failure; once the filler is gone, the next bytes splice into
+// the file again (not only the buffered path) and Failing clears. Root only (mount).
+func TestSpliceResumesAfterDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	is := is.New(t)
+	mnt := t.TempDir()
+	if out, err := sh(t, "mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt); err != nil {
+		t.Skipf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { sh(t, "umount", "-l", mnt) })
+	path := filepath.Join(mnt, "a.log")
+	f := open(t, plan.Log{Path: path})
+
+	r, w, err := os.Pipe()
+	is.NoErr(err)
+	done := make(chan error, 1)
+	go func() { _, err := io.Copy(f, r); r.Close(); done <- err }()
+	defer func() { w.Close(); <-done }()
+
+	// Bytes first, so the file exists and is open on the splice path.
+	_, err = w.WriteString("before\n")
+	is.NoErr(err)
+	until(t, "the first line in the file", func() bool { return strings.HasPrefix(readOr(path), "before\n") })
+
+	filler, err := os.Create(filepath.Join(mnt, "filler"))
+	is.NoErr(err)
+	for {
+		if _, err := filler.Write(make([]byte, 4096)); err != nil {
+			is.True(errors.Is(err, syscall.ENOSPC))
+			break
+		}
+	}
+	filler.Close()
+	lost := bytes.Repeat([]byte("dropped while the disk is full\n"), 2048) // 62 KiB: past any page left over
+	_, err = w.Write(lost)
+	is.NoErr(err) // the pipe was drained: the writer never blocked
+	until(t, "the file to report the full disk", f.Failing)
+	is.True(errors.Is(f.Err(), syscall.ENOSPC))
+
+	is.NoErr(os.Remove(filepath.Join(mnt, "filler")))
+	f.mu.Lock()
+	spliced := f.spliced
+	f.mu.Unlock()
+	after := "after 1\nafter 2\n"
+	_, err = w.WriteString(after)
+	is.NoErr(err)
+	until(t, "the lines written after the disk had room", func() bool { return strings.HasSuffix(readOr(path), after) })
+	is.True(!f.Failing())
+	is.NoErr(f.Err())
+	f.mu.Lock()
+	is.True(f.spliced >= spliced+int64(len(after))) // back on the fast path
+	is.True(!f.noSplice)
+	f.mu.Unlock()
+}
+
+func sh(t *testing.T, name string, args ...string) ([]byte, error) {
+	t.Helper()
+	return exec.Command(name, args...).CombinedOutput()
+}
+
+func readOr(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// until polls cond every 5 ms for up to 5 s.
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}

@@ -13,9 +13,9 @@ lint:
     test -z "$(gofmt -l .)" || (gofmt -l . && exit 1)
     go vet ./...
 
-# Build the binary into ./bin/starvisor.
+# Build the binary into ./bin/starvisor, static (README "Command line": faster starts).
 build:
-    go build -o bin/starvisor ./cmd/starvisor
+    CGO_ENABLED=0 go build -o bin/starvisor ./cmd/starvisor
 
 # Run scenarios under the real supervisord and starvisor; rewrites conformance/DIFF.md.
 conformance-diff:

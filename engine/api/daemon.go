@@ -21,11 +21,22 @@ type DaemonResponse struct {
 	FDs        int     `json:"fds"`       // open descriptors; -1 when /proc cannot say
 	RSSBytes   int64   `json:"rss_bytes"` // resident set; -1 when /proc cannot say
 	UptimeS    float64 `json:"uptime_s"`
+	// Where the Go runtime's own memory goes (runtime.MemStats): live heap spans and
+	// goroutine stacks, the two that grow with the number of programs.
+	HeapBytes  uint64 `json:"heap_bytes"`
+	StackBytes uint64 `json:"stack_bytes"`
+	Threads    int    `json:"threads"`
 }
 
 // daemon reads the figures fresh on each request; it takes no lock the engine holds.
 func (s *Server) daemon(w http.ResponseWriter, r *http.Request) {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m) // stops the world for microseconds; this is a debug request
+	threads, _ := runtime.ThreadCreateProfile(nil)
 	writeJSON(w, http.StatusOK, DaemonResponse{
+		HeapBytes:  m.HeapInuse,
+		StackBytes: m.StackInuse,
+		Threads:    threads,
 		Pid:        os.Getpid(),
 		Goroutines: runtime.NumGoroutine(),
 		FDs:        openFDs(),

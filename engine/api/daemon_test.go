@@ -27,6 +27,9 @@ func TestDaemonReportsItsOwnResources(t *testing.T) {
 	if before.FDs <= 0 || before.Goroutines <= 0 {
 		t.Errorf("fds %d, goroutines %d: want both positive", before.FDs, before.Goroutines)
 	}
+	if before.HeapBytes == 0 || before.StackBytes == 0 || before.Threads <= 0 {
+		t.Errorf("heap %d, stacks %d, threads %d: want all positive", before.HeapBytes, before.StackBytes, before.Threads)
+	}
 	if before.RSSBytes < 1<<20 {
 		t.Errorf("rss %d bytes; a Go process holds at least 1 MiB", before.RSSBytes)
 	}

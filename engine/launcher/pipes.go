@@ -110,10 +110,15 @@ func (o *outputs) closeAll() {
 	}
 }
 
-// copy drains each pipe until EOF. io.Copy reaches logs.File.ReadFrom (splice).
+// copy drains each pipe until EOF. A logs.File pumps its pipe with no goroutine
+// while the pipe is idle (logs.File.Pump); other writers get io.Copy on a goroutine.
 // Should the writer fail, the pipe is still drained so the child never blocks.
 func (o *outputs) copy() {
 	for _, s := range o.streams {
+		if lf, ok := s.dst.(*logs.File); ok {
+			lf.Pump(s.r, func() { close(s.eof) })
+			continue
+		}
 		go func() {
 			defer close(s.eof)
 			defer s.r.Close()

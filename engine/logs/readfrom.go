@@ -3,6 +3,7 @@ package logs
 import (
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"syscall"
 )
@@ -50,4 +51,13 @@ func (f *File) copyBuffered(r io.Reader) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// copyAll is Pump on a goroutine of its own, for what cannot be spliced.
+func (f *File) copyAll(r *os.File, done func()) {
+	if _, err := f.ReadFrom(r); err != nil {
+		io.Copy(io.Discard, r) // keep the child from blocking on a full pipe
+	}
+	r.Close()
+	done()
 }

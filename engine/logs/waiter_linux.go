@@ -17,31 +17,37 @@ type waiter struct {
 	epfd  int
 	err   error
 	mu    sync.Mutex
-	ready map[int32]chan struct{}
+	ready map[int32]func()
 }
 
 var readable waiter
 
 // wait blocks until fd is readable (or hung up).
 func (w *waiter) wait(fd int) {
+	ch := make(chan struct{})
+	w.notify(fd, func() { close(ch) })
+	<-ch
+}
+
+// notify calls fn, once, when fd becomes readable (or hung up). fn runs on the
+// waiter's goroutine: it must not block. Should the epoll set be out of reach, fn
+// runs once a goroutine of its own saw the fd readable.
+func (w *waiter) notify(fd int, fn func()) {
 	w.once.Do(w.start)
 	if w.err != nil {
-		pollReadable(fd)
+		go func() { pollReadable(fd); fn() }()
 		return
 	}
-	ch := make(chan struct{})
 	w.mu.Lock()
-	w.ready[int32(fd)] = ch
+	w.ready[int32(fd)] = fn
 	w.mu.Unlock()
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}
 	if err := syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		w.mu.Lock()
 		delete(w.ready, int32(fd))
 		w.mu.Unlock()
-		pollReadable(fd)
-		return
+		go func() { pollReadable(fd); fn() }()
 	}
-	<-ch
 }
 
 func (w *waiter) start() {
@@ -49,7 +55,7 @@ func (w *waiter) start() {
 	if w.err != nil {
 		return
 	}
-	w.ready = map[int32]chan struct{}{}
+	w.ready = map[int32]func(){}
 	go w.loop()
 }
 
@@ -63,11 +69,11 @@ func (w *waiter) loop() {
 		for _, ev := range events[:n] {
 			syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(ev.Fd), nil)
 			w.mu.Lock()
-			ch := w.ready[ev.Fd]
+			fn := w.ready[ev.Fd]
 			delete(w.ready, ev.Fd)
 			w.mu.Unlock()
-			if ch != nil {
-				close(ch)
+			if fn != nil {
+				fn()
 			}
 		}
 	}

@@ -1,0 +1,95 @@
+package logs
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// Pump moves every byte, across rotations, and reports the end once.
+func TestPumpKeepsLines(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path, MaxBytes: 4000, Backups: 200})
+	all := strings.Join(numbered(20000, 30), "")
+	done := make(chan struct{})
+	f.Pump(pipeFrom(t, all, true), func() { close(done) })
+	<-done
+	is.True(f.Rotations() >= 50)
+	is.Equal(f.spliced, int64(len(all)))
+	checkFiles(t, path, 4000, all)
+}
+
+// The point of Pump: a pipe that says nothing holds no goroutine, and the next
+// byte is still moved.
+func TestPumpHoldsNoGoroutineWhileIdle(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path})
+	var fds [2]int
+	is.NoErr(syscall.Pipe2(fds[:], syscall.O_CLOEXEC)) // blocking, as the launcher makes them
+	r, w := os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
+	defer w.Close()
+	readable.once.Do(readable.start) // the shared waiter's goroutine is not the pump's
+
+	const n = 50
+	base := runtime.NumGoroutine()
+	done := make(chan struct{}, n)
+	pipes := []*os.File{r}
+	for range n - 1 {
+		var p [2]int
+		is.NoErr(syscall.Pipe2(p[:], syscall.O_CLOEXEC))
+		pipes = append(pipes, os.NewFile(uintptr(p[0]), "r"))
+		defer os.NewFile(uintptr(p[1]), "w").Close()
+	}
+	for _, p := range pipes {
+		f.Pump(p, func() { done <- struct{}{} })
+	}
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= base })
+
+	_, err := w.WriteString("hello\n")
+	is.NoErr(err)
+	waitFor(t, func() bool { b, _ := os.ReadFile(path); return string(b) == "hello\n" })
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= base }) // idle again
+	w.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no end reported after the writer closed")
+	}
+}
+
+// Once the file is closed (its program removed), the pump still drains the pipe so
+// a writer left holding it never blocks, and reports the end.
+func TestPumpDrainsAfterClose(t *testing.T) {
+	is := is.New(t)
+	f := open(t, plan.Log{Path: filepath.Join(t.TempDir(), "a.log")})
+	is.NoErr(f.Close())
+	all := strings.Repeat("x", 4<<20) // more than a pipe holds
+	done := make(chan struct{})
+	f.Pump(pipeFrom(t, all, true), func() { close(done) })
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pipe was not drained")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

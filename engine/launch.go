@@ -38,6 +38,16 @@ type Launcher interface {
 	Start(spec Spec) (Handle, error)
 }
 
+// LauncherCloser is a Launcher that keeps something for a process across its restarts
+// (the real one: the process's empty cgroup). The Supervisor calls Forget with the
+// processes that Apply removed, once they have stopped, and Close when Shutdown has
+// stopped every process, before it returns.
+type LauncherCloser interface {
+	Launcher
+	Forget(processes ...string)
+	Close()
+}
+
 // Clock is the engine's view of time, so state-machine tests can run on a fake clock.
 type Clock interface {
 	Now() time.Time

@@ -161,6 +161,9 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 			<-p.done
 		}
 	}
+	if lc, ok := s.o.Launcher.(LauncherCloser); ok && len(d.Removed) > 0 {
+		lc.Forget(d.Removed...)
+	}
 
 	tab := &table{plan: next, procs: make([]*proc, len(next.Programs)), index: map[string]int{}}
 	var start []int
@@ -313,6 +316,9 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 		if p.call(context.Background(), cmdQuit{}) == nil {
 			<-p.done
 		}
+	}
+	if lc, ok := s.o.Launcher.(LauncherCloser); ok {
+		lc.Close() // every exit is in: nothing the launcher kept is in use
 	}
 	if s.events != nil {
 		s.events.close()

@@ -24,18 +24,30 @@ import (
 // cleared its environment after its parent died, or forked between a scan and the
 // signal. A cgroup loses nothing: membership is inherited at fork and cannot be left
 // without privilege. So when the daemon runs as root on cgroup v2 with cgroup.kill
-// (Linux 5.14), every spawn gets a cgroup of its own, under one parent per daemon:
+// (Linux 5.14), every process gets a cgroup of its own, under one parent per daemon:
 //
 //	<daemon's own cgroup>/starvisor-<pid>-<start ticks>/<process name>@<n>
 //
 // The child is cloned straight into it (clone3 CLONE_INTO_CGROUP), so it never runs
 // outside. A group signal goes to every pid of cgroup.procs; a group SIGKILL is
 // cgroup.kill. Once the main process is reaped, whatever is left in its cgroup is
-// killed (systemd's KillMode=control-group) and the cgroup removed before the exit is
-// reported, so a stop is over only when nothing of the program is left. The parent
-// exists while it has children: the last removal takes it too, so a daemon that shuts
-// down leaves nothing behind. A daemon killed with SIGKILL leaves its parent; the next
-// one removes the empty cgroups of dead daemons when it first starts.
+// killed (systemd's KillMode=control-group) before the exit is reported, so a stop is
+// over only when nothing of the program is left.
+//
+// A cgroup is kept, empty, for the process name's next spawn: on a 2-core VM a mkdir
+// plus rmdir costs about 70 µs (under the global cgroup_mutex), a cgroup.kill 15 µs,
+// an open and read of cgroup.events 9 µs, which showed in stop-all and restart latency
+// when every spawn made and removed one. So an exit costs one read of cgroup.events
+// when nothing was left behind (the common case), and a restart no mkdir. Except after a cgroup.kill: Linux (6.18 here) SIGKILLs every
+// later clone3 CLONE_INTO_CGROUP into a cgroup that was ever killed (cgroup_css_set_fork
+// samples the kill sequence number of the forking process's cgroup, cgroup_post_fork
+// compares it with the target's), so a killed cgroup is removed, off the exit's path,
+// and the next spawn gets a new one. Kept cgroups go when the process is removed from
+// the plan (Forget) or the launcher closes (Close, at the end of the engine's
+// Shutdown). The parent exists while it has children: the last removal takes it too,
+// so a daemon that shuts down leaves nothing behind. A daemon killed with SIGKILL
+// leaves its parent; the next one removes the empty cgroups of dead daemons when it
+// first starts.
 //
 // No controller is enabled in any subtree_control, so cgroup v2's "no internal
 // processes" rule does not apply to the daemon's own cgroup, which holds the daemon.
@@ -57,15 +69,21 @@ type cgroups struct {
 	name string // the parent's name: starvisor-<pid>-<start ticks>, unique among live daemons
 
 	mu   sync.Mutex
-	live int // child cgroups not yet removed: the parent exists while > 0
+	live int                // child cgroups not yet removed: the parent exists while > 0
+	idle map[string]*cgroup // per process name: an empty cgroup kept for its next spawn
 	seq  atomic.Uint64
+	// removing counts removals of killed cgroups left to a goroutine after the exit was
+	// reported (under mu); removeIdle(nil) waits for them on removed.
+	removing int
+	removed  *sync.Cond
 }
 
-// cgroup is one spawn's cgroup.
+// cgroup is one process's cgroup, used by one spawn at a time.
 type cgroup struct {
-	cgs *cgroups
-	dir string
-	rel string // as in the 0:: line of a member's /proc/PID/cgroup
+	cgs    *cgroups
+	dir    string
+	rel    string      // as in the 0:: line of a member's /proc/PID/cgroup
+	killed atomic.Bool // cgroup.kill was written: no spawn can live in it any more
 }
 
 var system struct {
@@ -210,6 +228,95 @@ func (c *cgroups) create(name string) (g *cgroup, fd int, err error) {
 	return g, fd, nil
 }
 
+// take returns an empty cgroup for a spawn of the process named name, opened for
+// CLONE_INTO_CGROUP: the one kept from its last run, else a new one. The caller
+// closes fd.
+func (c *cgroups) take(name string) (g *cgroup, fd int, err error) {
+	c.mu.Lock()
+	g = c.idle[name]
+	delete(c.idle, name)
+	c.mu.Unlock()
+	if g != nil {
+		fd, err = syscall.Open(g.dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err == nil {
+			return g, fd, nil
+		}
+		g.dispose() // removed by someone else: forget it, make another
+	}
+	return c.create(name)
+}
+
+// keep puts g, empty, back for the next spawn of name and says true, unless it was
+// killed (see the top) or name already has a kept one (two spawns of one name at
+// once): then the caller removes it.
+func (c *cgroups) keep(name string, g *cgroup) bool {
+	if g.killed.Load() {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idle[name] != nil {
+		return false
+	}
+	if c.idle == nil {
+		c.idle = map[string]*cgroup{}
+	}
+	c.idle[name] = g
+	return true
+}
+
+// removeLater removes g from a goroutine, so that an exit is not held by rmdir;
+// removeIdle(nil) waits for it.
+func (c *cgroups) removeLater(g *cgroup) {
+	c.mu.Lock()
+	c.removing++
+	c.mu.Unlock()
+	go func() {
+		g.dispose()
+		c.mu.Lock()
+		if c.removing--; c.removing == 0 && c.removed != nil {
+			c.removed.Broadcast()
+		}
+		c.mu.Unlock()
+	}()
+}
+
+// removeIdle removes the kept cgroups of names, or, when names is nil, every kept one
+// and waits for the removals in progress. Spawns that are running keep theirs until
+// they exit.
+func (c *cgroups) removeIdle(names []string) {
+	if names == nil {
+		defer func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.removed == nil {
+				c.removed = sync.NewCond(&c.mu)
+			}
+			for c.removing > 0 {
+				c.removed.Wait()
+			}
+		}()
+	}
+	var gone []*cgroup
+	c.mu.Lock()
+	if names == nil {
+		for _, g := range c.idle {
+			gone = append(gone, g)
+		}
+		clear(c.idle)
+	}
+	for _, n := range names {
+		if g := c.idle[n]; g != nil {
+			gone = append(gone, g)
+			delete(c.idle, n)
+		}
+	}
+	c.mu.Unlock()
+	for _, g := range gone {
+		g.dispose()
+	}
+}
+
 // release forgets one child cgroup, removing the parent with the last one.
 func (c *cgroups) release() {
 	c.mu.Lock()
@@ -292,6 +399,7 @@ func (g *cgroup) procs() ([]int, error) {
 
 // kill SIGKILLs every process of the cgroup at once, forks in flight included.
 func (g *cgroup) kill() error {
+	g.killed.Store(true)
 	f, err := os.OpenFile(filepath.Join(g.dir, "cgroup.kill"), os.O_WRONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // removed: nothing left to kill
@@ -351,18 +459,25 @@ func (g *cgroup) signalMember(pid int, sig syscall.Signal) {
 	syscall.Syscall6(sysPidfdSendSignal, fd, uintptr(sig), 0, 0, 0, 0)
 }
 
-// drain kills what is left in the cgroup once the main process is reaped, waits for
-// it to empty and removes it. It returns within about drainSync; a cgroup that does
-// not empty by then (a process stuck in D state) is finished by a goroutine.
-func (g *cgroup) drain() {
+// drain kills what is left in the cgroup once the main process is reaped and waits
+// for it to empty: true when it is (then it can be kept for the next spawn). Most
+// programs leave nothing, so one read of cgroup.events usually settles it, without
+// cgroup.kill. A cgroup that does not empty within drainSync (a process stuck in D
+// state) is finished and removed by a goroutine, and drain says false.
+func (g *cgroup) drain() bool {
+	events := filepath.Join(g.dir, "cgroup.events")
+	if populated(events) == 0 {
+		return true
+	}
 	g.kill()
-	if g.finish(time.Now().Add(drainSync)) {
-		return
+	if waitEmpty(events, time.Now().Add(drainSync)) {
+		return true
 	}
 	go func() {
 		g.kill() // forks that raced the first kill
 		g.finish(time.Now().Add(drainMax))
 	}()
+	return false
 }
 
 // discard removes a cgroup whose spawn failed: nothing runs in it.
@@ -370,6 +485,23 @@ func (g *cgroup) discard() {
 	if !g.finish(time.Now().Add(drainSync)) {
 		g.cgs.release()
 	}
+}
+
+// dispose removes an empty cgroup that is no longer wanted: at once when rmdir takes
+// it, else (a task still dying, or one moved in from outside) within drainSync, else
+// from a goroutine that kills what is there first.
+func (g *cgroup) dispose() {
+	if err := syscall.Rmdir(g.dir); err == nil || err == syscall.ENOENT {
+		g.cgs.release()
+		return
+	}
+	if g.finish(time.Now().Add(drainSync)) {
+		return
+	}
+	go func() {
+		g.kill()
+		g.finish(time.Now().Add(drainMax))
+	}()
 }
 
 // finish waits until the cgroup is empty, then removes it and releases it; false when
@@ -390,6 +522,25 @@ func (g *cgroup) finish(deadline time.Time) bool {
 	}
 	g.cgs.release()
 	return true
+}
+
+// populated reads cgroup.events once: 0 when the cgroup (and its descendants) holds
+// no process or is gone, 1 when it does or the file cannot be read.
+func populated(events string) int {
+	fd, err := syscall.Open(events, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return 0
+		}
+		return 1
+	}
+	defer syscall.Close(fd)
+	var buf [256]byte
+	n, err := syscall.Pread(fd, buf[:], 0)
+	if err != nil || !bytes.Contains(buf[:n], []byte("populated 0")) {
+		return 1
+	}
+	return 0
 }
 
 // waitEmpty waits until cgroup.events says "populated 0" (true), or deadline. The

@@ -24,7 +24,19 @@ func cgroupLauncher(t *testing.T) *Launcher {
 	if cgs == nil {
 		t.Skipf("no cgroup mode here: %v", why)
 	}
-	return &Launcher{cgs: cgs}
+	l := &Launcher{cgs: cgs}
+	t.Cleanup(func() {
+		// after startWith's cleanups (registered later, run first): nothing is running
+		l.Close()
+	})
+	return l
+}
+
+// empty says whether the cgroup directory exists and holds no process.
+func emptyCgroup(t *testing.T, dir string) bool {
+	t.Helper()
+	procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	return err == nil && len(procs) == 0 && populated(filepath.Join(dir, "cgroup.events")) == 0
 }
 
 // daemonized starts, with l, a program that leaves a double-forked, setsid'd
@@ -61,7 +73,8 @@ func exists(path string) bool {
 }
 
 // A group stop kills the daemonized grandchild, which left the process group and
-// the session, and removes the process's cgroup; the parent goes with the last child.
+// the session, and empties the process's cgroup, which is kept for a restart; Close
+// removes it, and the parent with the last child.
 func TestCgroupStopKillsDaemonizedGrandchild(t *testing.T) {
 	l := cgroupLauncher(t)
 	h, g, _ := daemonized(t, l, "exec sleep 1000")
@@ -85,19 +98,24 @@ func TestCgroupStopKillsDaemonizedGrandchild(t *testing.T) {
 		t.Errorf("exit %+v, want SIGTERM", e)
 	}
 	<-h.(*handle).finished
-	// The exit is reported once the cgroup is empty and removed: nothing to wait for.
+	// The exit is reported once the cgroup is empty: nothing to wait for.
 	if alive(g) {
 		t.Errorf("grandchild %d alive after the stop", g)
 	}
-	if exists(cg.dir) {
-		t.Errorf("cgroup %s still there after the stop", cg.dir)
-	}
-	if exists(l.cgs.parent()) {
-		t.Errorf("parent cgroup %s still there with no process left", l.cgs.parent())
+	// kept, or (if the grandchild was still there to be killed) being removed
+	if procs, err := os.ReadFile(filepath.Join(cg.dir, "cgroup.procs")); err == nil && len(procs) > 0 {
+		t.Errorf("cgroup %s not empty after the stop: %s", cg.dir, procs)
 	}
 	poll(t, 5*time.Second, "no zombie children", func() bool { return len(zombieChildren()) == 0 })
 	if err := h.Signal(syscall.SIGTERM, true); err != nil { // gone: not an error
 		t.Error(err)
+	}
+	l.Close()
+	if exists(cg.dir) {
+		t.Errorf("cgroup %s still there after Close", cg.dir)
+	}
+	if exists(l.cgs.parent()) {
+		t.Errorf("parent cgroup %s still there after Close with no process left", l.cgs.parent())
 	}
 }
 
@@ -130,23 +148,160 @@ func TestCgroupKillsLeftoversWhenMainExits(t *testing.T) {
 	})
 }
 
-// The parent cgroup lives while any process of the launcher does.
+// The parent cgroup lives while any process of the launcher runs or has its cgroup
+// kept; Close takes it once nothing runs.
 func TestCgroupParentFollowsItsChildren(t *testing.T) {
 	l := cgroupLauncher(t)
-	a := startWith(t, l, shell("exec sleep 1000"))
-	b := startWith(t, l, shell("exec sleep 1000"))
+	a := runs(t, l, "a")
+	b := runs(t, l, "b")
 	if !exists(l.cgs.parent()) {
 		t.Fatal("no parent cgroup")
 	}
-	a.Signal(syscall.SIGKILL, true)
-	wait(t, a)
-	if !exists(l.cgs.parent()) {
-		t.Fatal("parent cgroup removed while a process still runs in it")
+	stop(t, a)
+	l.Close() // b still runs: its cgroup stays, and the parent
+	if exists(a.(*handle).cg.dir) {
+		t.Error("a's kept cgroup not removed by Close")
 	}
-	b.Signal(syscall.SIGKILL, true)
-	wait(t, b)
+	if !exists(l.cgs.parent()) || !exists(b.(*handle).cg.dir) {
+		t.Fatal("cgroup removed while a process still runs in it")
+	}
+	stop(t, b)
+	if exists(b.(*handle).cg.dir) {
+		t.Error("closed launcher kept b's cgroup")
+	}
 	if exists(l.cgs.parent()) {
-		t.Fatal("parent cgroup left after its last process")
+		t.Fatal("parent cgroup left after its last process, with the launcher closed")
+	}
+}
+
+// named is shell(script) for the process named name, with $D a new directory.
+func named(t *testing.T, name, script string) (engine.Spec, string) {
+	spec := shell(script)
+	dir := t.TempDir()
+	spec.Env = append(spec.Env, engine.EnvProcessName+"="+name, "D="+dir)
+	return spec, dir
+}
+
+// runs starts a program named name that touches $D/ran, and returns once it has: it
+// was not killed at birth.
+func runs(t *testing.T, l *Launcher, name string) engine.Handle {
+	t.Helper()
+	spec, dir := named(t, name, `echo > "$D/ran"; exec sleep 1000`)
+	h := startWith(t, l, spec)
+	poll(t, 5*time.Second, "the program's first step", func() bool { return exists(filepath.Join(dir, "ran")) })
+	return h
+}
+
+// stop SIGTERMs the main process alone and waits until its handle is finished.
+func stop(t *testing.T, h engine.Handle) {
+	t.Helper()
+	if err := h.Signal(syscall.SIGTERM, false); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, h)
+	<-h.(*handle).finished
+}
+
+// A process name keeps its cgroup across restarts: the second spawn is cloned into
+// the first one's cgroup, left empty by the first exit. Another name has its own; a
+// late group signal to the first run does not reach the second; a cgroup whose
+// leftovers had to be killed is removed and the next spawn gets (and runs in) a new
+// one; Forget removes a name's kept cgroup; Close the rest and the parent.
+func TestCgroupReusedAcrossRestarts(t *testing.T) {
+	l := cgroupLauncher(t)
+	h1 := runs(t, l, "grp:web/0")
+	cg := h1.(*handle).cg
+	other := runs(t, l, "other")
+	if oc := other.(*handle).cg; oc == nil || cg == nil || oc.dir == cg.dir {
+		t.Fatalf("cgroups %v and %v", cg, oc)
+	}
+	stop(t, h1)
+	if !emptyCgroup(t, cg.dir) {
+		t.Fatalf("cgroup %s not there and empty after the exit", cg.dir)
+	}
+
+	h2, g2, _ := daemonized(t, l, "exec sleep 1000")
+	if got := h2.(*handle).cg; got != cg {
+		t.Fatalf("second spawn in %v, want the first one's %s", got, cg.dir)
+	}
+	for _, pid := range []int{h2.Pid(), g2} {
+		if got := cgroupOf(t, pid); got != cg.rel {
+			t.Fatalf("pid %d in cgroup %s, want %s", pid, got, cg.rel)
+		}
+	}
+	if err := h1.Signal(syscall.SIGKILL, true); err != nil {
+		t.Fatal(err)
+	}
+	if !alive(h2.Pid()) || !alive(g2) {
+		t.Fatal("a group signal to an exited handle killed the next run in the same cgroup")
+	}
+	stop(t, h2) // the grandchild is left over: killed with the cgroup
+	if alive(g2) {
+		t.Fatalf("grandchild %d outlived the second run", g2)
+	}
+	poll(t, 5*time.Second, "the killed cgroup's removal", func() bool { return !exists(cg.dir) })
+
+	h3 := runs(t, l, "grp:web/0")
+	c3 := h3.(*handle).cg
+	if c3 == cg || c3.dir == cg.dir {
+		t.Fatal("a killed cgroup was used again")
+	}
+	stop(t, h3)
+	if !emptyCgroup(t, c3.dir) {
+		t.Fatalf("cgroup %s not kept after an exit with nothing left", c3.dir)
+	}
+	l.Forget("grp:web/0")
+	if exists(c3.dir) {
+		t.Error("Forget left the cgroup")
+	}
+	h4 := runs(t, l, "grp:web/0")
+	if h4.(*handle).cg.dir == c3.dir {
+		t.Error("a spawn after Forget reused the removed cgroup")
+	}
+	stop(t, h4)
+	stop(t, other)
+	l.Close()
+	for _, h := range []engine.Handle{h4, other} {
+		if exists(h.(*handle).cg.dir) {
+			t.Errorf("cgroup %s left after Close", h.(*handle).cg.dir)
+		}
+	}
+	if exists(l.cgs.parent()) {
+		t.Error("parent cgroup left after Close")
+	}
+}
+
+// The kernel quirk the launcher works around (see cgroup_linux.go): a spawn into a
+// cgroup that was once killed is SIGKILLed at birth. After a group SIGKILL the next
+// spawn of the name runs.
+func TestCgroupSpawnAfterGroupKill(t *testing.T) {
+	l := cgroupLauncher(t)
+	h1 := runs(t, l, "k")
+	if err := h1.Signal(syscall.SIGKILL, true); err != nil {
+		t.Fatal(err)
+	}
+	if e := wait(t, h1); e.Signal != syscall.SIGKILL {
+		t.Fatalf("exit %+v", e)
+	}
+	<-h1.(*handle).finished
+	runs(t, l, "k")
+}
+
+// Two spawns of one name at once get a cgroup each; once both exit one is kept and
+// the other removed.
+func TestCgroupSameNameAtOnce(t *testing.T) {
+	l := cgroupLauncher(t)
+	a, b := runs(t, l, "twin"), runs(t, l, "twin")
+	ca, cb := a.(*handle).cg, b.(*handle).cg
+	if ca == nil || cb == nil || ca.dir == cb.dir {
+		t.Fatalf("cgroups %v and %v", ca, cb)
+	}
+	stop(t, a)
+	stop(t, b)
+	// the second is removed off the exit's path
+	poll(t, 5*time.Second, "exactly one cgroup kept", func() bool { return exists(ca.dir) != exists(cb.dir) })
+	if cc := runs(t, l, "twin").(*handle).cg; cc != ca && cc != cb {
+		t.Errorf("third spawn in a new cgroup %s", cc.dir)
 	}
 }
 

@@ -17,9 +17,11 @@ import (
 
 // Launcher forks and execs programs. It holds no lock across starts.
 type Launcher struct {
-	mu  sync.Mutex
-	cgs *cgroups // nil: process groups only
-	why error    // why not cgroups
+	mu     sync.Mutex
+	cgs    *cgroups // nil: process groups only
+	why    error    // why not cgroups
+	closed bool     // Close ran: a cgroup is removed when its process exits, not kept
+	kept   *cgroups // where this launcher kept cgroups for restarts: Close empties it
 }
 
 // New returns the real launcher. Its first Start makes this process a child
@@ -36,7 +38,7 @@ func (l *Launcher) Describe() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cgs != nil {
-		return "cgroup v2: one cgroup per process under " + l.cgs.parent()
+		return "cgroup v2: one cgroup per process (kept across its restarts) under " + l.cgs.parent()
 	}
 	return fmt.Sprintf("process groups and subreaper (no cgroups: %v)", l.why)
 }
@@ -53,6 +55,51 @@ func (l *Launcher) fallBack(why error) {
 	defer l.mu.Unlock()
 	if l.cgs != nil {
 		l.cgs, l.why = nil, why
+	}
+}
+
+// keep makes g, empty once its spawn is over, available to the next spawn of name.
+// One that cannot be kept is removed: off the exit's path, unless the launcher is
+// closed (then nothing would wait for the removal).
+func (l *Launcher) keep(name string, g *cgroup) {
+	l.mu.Lock()
+	closed := l.closed
+	if !closed {
+		l.kept = g.cgs
+		if g.cgs.keep(name, g) { // under l.mu: Close cannot miss it
+			l.mu.Unlock()
+			return
+		}
+		g.cgs.removeLater(g) // counted under l.mu too: Close waits for it
+	}
+	l.mu.Unlock()
+	if closed {
+		g.dispose()
+	}
+}
+
+// Forget removes the cgroups kept for the restarts of the named processes (the
+// engine calls it for processes removed from the plan, once they have stopped).
+func (l *Launcher) Forget(names ...string) {
+	l.mu.Lock()
+	cgs := l.kept
+	l.mu.Unlock()
+	if cgs != nil && len(names) > 0 {
+		cgs.removeIdle(names)
+	}
+}
+
+// Close removes every cgroup kept for restarts, and with the last one the daemon's
+// parent cgroup; a process still running has its cgroup removed when it exits. The
+// engine calls it at the end of Shutdown, when every process has exited. The launcher
+// still works afterwards, without keeping cgroups.
+func (l *Launcher) Close() {
+	l.mu.Lock()
+	l.closed = true
+	cgs := l.kept
+	l.mu.Unlock()
+	if cgs != nil {
+		cgs.removeIdle(nil)
 	}
 }
 
@@ -90,7 +137,7 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 	attr := &os.ProcAttr{Dir: pr.Directory, Env: env, Files: out.childFiles(), Sys: sys}
 	var cg *cgroup
 	if cgs := l.cgroups(); cgs != nil {
-		g, fd, err := cgs.create(name)
+		g, fd, err := cgs.take(name)
 		if err != nil {
 			l.fallBack(err)
 		} else {
@@ -109,8 +156,10 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 		proc, err = startProcess(path, pr.Command, attr, umask)
 		if err == nil {
 			l.fallBack(fmt.Errorf("spawn into a cgroup: %w", cgErr))
+			cg.discard()
+		} else if cg.drain() {
+			l.keep(name, cg) // the exec failed, not the cgroup: a retry may use it
 		}
-		cg.discard()
 		cg = nil
 	}
 	if err == nil {
@@ -123,13 +172,14 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 		return nil, fmt.Errorf("couldn't exec %s: %s", path, errnoName(err))
 	}
 	out.copy()
-	h := &handle{proc: proc, pid: proc.Pid, name: name, cg: cg, done: make(chan engine.Exit, 1),
+	h := &handle{l: l, proc: proc, pid: proc.Pid, name: name, cg: cg, done: make(chan engine.Exit, 1),
 		finished: make(chan struct{}), pidfd: pidfdOf(proc.Pid)}
 	go h.wait(out)
 	return h, nil
 }
 
 type handle struct {
+	l     *Launcher
 	proc  *os.Process
 	pid   int
 	name  string  // STARVISOR_PROCESS_NAME in its environment: finds its adopted orphans
@@ -137,10 +187,13 @@ type handle struct {
 	done  chan engine.Exit
 	pidfd *os.File // nil: reap with proc.Wait (see reap_linux.go)
 
-	finished chan struct{} // closed after the exit is sent: the cgroup is gone by then
+	finished chan struct{} // closed after the exit is sent: the cgroup is empty by then
 
-	mu     sync.RWMutex // Signal holds it shared; reap exclusively, to release proc
+	mu     sync.RWMutex // Signal holds it shared; reap and wait exclusively
 	reaped bool
+	// drained: the cgroup is empty and handed back for the next spawn of the name, whose
+	// processes a late group signal to this handle must not reach.
+	drained bool
 
 	// groupSig is the last signal sent to the whole tree. Once the child is reaped it is
 	// sent once more to the tree's adopted orphans: a descendant forked between the
@@ -159,6 +212,9 @@ func (h *handle) Done() <-chan engine.Exit { return h.done }
 func (h *handle) Signal(sig syscall.Signal, group bool) error {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	if group && h.drained {
+		return nil // gone, cgroup and all
+	}
 	if group && h.cg != nil {
 		if err := h.cg.signal(h, sig); err != nil {
 			return fmt.Errorf("signal cgroup of %d: %w", h.pid, err)
@@ -189,7 +245,12 @@ func (h *handle) wait(out *outputs) {
 	ws, ok := h.reap()
 	forgetOwn(h.pid) // reaped: the pid may now be recycled
 	if h.cg != nil {
-		h.cg.drain() // what the program left behind dies with it
+		if h.cg.drain() { // what the program left behind dies with it
+			h.mu.Lock()
+			h.drained = true
+			h.mu.Unlock()
+			h.l.keep(h.name, h.cg)
+		}
 	} else if sig := syscall.Signal(h.groupSig.Load()); sig != 0 {
 		h.mu.RLock()
 		_ = h.signalTree(sig) // the child is gone: this reaches its adopted orphans only

@@ -95,7 +95,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ConnContext: withPeer,
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -103,6 +105,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}()
 	err := hs.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
+		// Serve returns as Shutdown begins; answers in flight (the shutdown request's
+		// own) are written by the time Shutdown returns, and the daemon must not exit
+		// before that.
+		<-drained
 		return nil
 	}
 	return err

@@ -274,7 +274,13 @@ func (p *proc) spawn() error {
 		return p.handle(event{Kind: evSpawnFailed, Err: "no launcher configured"})
 	}
 	spec := Spec{Program: p.prog, Env: buildEnv(p.prog, os.Environ()), Stdout: p.out, Stderr: p.errw}
+	// A few spawns at a time: the fork itself is serialised by the runtime anyway, and
+	// the system calls around it (pipes, cgroup, pidfd) in 200 goroutines at once made
+	// the runtime start an OS thread for each blocked one, threads the daemon then keeps
+	// for its whole life (56 for 200 programs, 12 with the slots).
+	p.sup.spawns <- struct{}{}
 	h, err := p.sup.o.Launcher.Start(spec)
+	<-p.sup.spawns
 	if err != nil {
 		return p.handle(event{Kind: evSpawnFailed, Err: err.Error()})
 	}

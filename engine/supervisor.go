@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -65,6 +66,7 @@ type Supervisor struct {
 	events    *dispatcher
 	recording sync.WaitGroup // Recorder.Exited calls in flight
 	samples   sampling
+	spawns    chan struct{} // spawn slots: see proc.spawn
 
 	chMu    sync.Mutex
 	changed chan struct{}
@@ -81,7 +83,8 @@ type table struct {
 
 // New returns a Supervisor with nothing to run; Apply gives it a plan.
 func New(o Options) *Supervisor {
-	s := &Supervisor{o: o, clock: o.Clock, changed: make(chan struct{})}
+	s := &Supervisor{o: o, clock: o.Clock, changed: make(chan struct{}),
+		spawns: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 	s.samples.init()
 	if s.clock == nil {
 		s.clock = realClock{}

@@ -275,9 +275,10 @@ func (p *proc) spawn() error {
 	}
 	spec := Spec{Program: p.prog, Env: buildEnv(p.prog, os.Environ()), Stdout: p.out, Stderr: p.errw}
 	// A few spawns at a time: the fork itself is serialised by the runtime anyway, and
-	// the system calls around it (pipes, cgroup, pidfd) in 200 goroutines at once made
-	// the runtime start an OS thread for each blocked one, threads the daemon then keeps
-	// for its whole life (56 for 200 programs, 12 with the slots).
+	// the system calls around it (pipes, cgroup, pidfd) in 200 goroutines at once can
+	// make the runtime start an OS thread for each blocked one, threads the daemon then
+	// keeps for its whole life (11 to 56 for 200 programs, by timing; 11 to 13 with
+	// the slots).
 	p.sup.spawns <- struct{}{}
 	h, err := p.sup.o.Launcher.Start(spec)
 	<-p.sup.spawns

@@ -84,7 +84,7 @@ type table struct {
 // New returns a Supervisor with nothing to run; Apply gives it a plan.
 func New(o Options) *Supervisor {
 	s := &Supervisor{o: o, clock: o.Clock, changed: make(chan struct{}),
-		spawns: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+		spawns: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
 	s.samples.init()
 	if s.clock == nil {
 		s.clock = realClock{}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/matryer/is"
 )
 
 // TestStateFileIsNeverHalfWritten hammers one StateFile with Started and Exited from many
@@ -174,4 +176,25 @@ func TestStateFileThatIsADirectory(t *testing.T) {
 	if got := f.Entries()["web"].Pid; got != os.Getpid() {
 		t.Errorf("in-memory state lost: %v", f.Entries())
 	}
+}
+
+// A daemon killed between an atomic write's temporary file and its rename leaves
+// state.json<digits> behind; the next start removes those, and nothing else.
+func TestCleanStraysRemovesTemporaryFiles(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	for _, name := range []string{"state.json123456", "state.json7", "state.json.bak", "state.json12x", "other42"} {
+		is.NoErr(os.WriteFile(filepath.Join(dir, name), []byte("{"), 0o644))
+	}
+	f := &StateFile{Path: path}
+	_, err := f.CleanStrays(context.Background())
+	is.NoErr(err) // no state file: nothing to stop
+	var left []string
+	ents, err := os.ReadDir(dir)
+	is.NoErr(err)
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	is.Equal(left, []string{"other42", "state.json.bak", "state.json12x"})
 }

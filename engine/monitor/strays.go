@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,6 +32,7 @@ type Stray struct {
 // group gets TERM, then KILL after the grace time. A corrupt file is reported
 // and replaced; that error is not fatal.
 func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
+	RemoveTemps(f.Path)
 	data, err := os.ReadFile(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -125,6 +128,19 @@ func waitGone(ctx context.Context, strays []Stray, d time.Duration) bool {
 		case <-deadline.C:
 			return false
 		case <-tick.C:
+		}
+	}
+}
+
+// RemoveTemps deletes the temporary copies an atomic write of path leaves when the
+// daemon dies between creating and renaming one: natefinch/atomic names them path
+// followed by digits, in the same folder. Only a starting daemon calls this, before it
+// writes the file itself, so none of them is in use.
+func RemoveTemps(path string) {
+	matches, _ := filepath.Glob(path + "[0-9]*")
+	for _, m := range matches {
+		if digits := strings.TrimPrefix(m, path); strings.Trim(digits, "0123456789") == "" {
+			os.Remove(m)
 		}
 	}
 }

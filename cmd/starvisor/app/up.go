@@ -81,6 +81,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		out.printf("starvisor: %s\n", formatStray(s))
 	}
 	if pf := p.Supervisor.Pidfile; pf != "" {
+		monitor.RemoveTemps(pf) // left by a daemon killed mid-write
 		if err := writePidfile(pf); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,16 +96,7 @@ func withLog(pr *plan.Program) {
 func TestLogErrorsShowInStatusAndAreAnnouncedOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		logs := &failingLogs{ws: map[string]*failingWriter{}}
-		var mu sync.Mutex
-		var announced []string
-		r := newRig(t, func(o *Options) {
-			o.Logs = logs
-			o.OnLogError = func(process string, err error) {
-				mu.Lock()
-				defer mu.Unlock()
-				announced = append(announced, process+": "+err.Error())
-			}
-		})
+		r, announced := announcingRig(t, logs)
 		r.apply(planOf(t, prog("web", startSecs(0), withLog), prog("db", startSecs(0), withLog)))
 		synctest.Wait()
 		if d := r.status("web").Description; strings.Contains(d, "log:") {
@@ -143,9 +135,7 @@ func TestLogErrorsShowInStatusAndAreAnnouncedOnce(t *testing.T) {
 		r.l.last("db").exit(3)
 		synctest.Wait()
 		r.shutdown()
-		mu.Lock()
-		defer mu.Unlock()
-		eq(t, "announced", announced, []string{
+		eq(t, "announced", announced(), []string{
 			"web: " + disk.Error(),
 			"db: logs: write db.log: no space left on device",
 		})
@@ -157,16 +147,7 @@ func TestLogErrorsShowInStatusAndAreAnnouncedOnce(t *testing.T) {
 func TestLogErrorClearsWhenWritingResumes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		logs := &failingLogs{ws: map[string]*failingWriter{}, reporting: true}
-		var mu sync.Mutex
-		var announced []string
-		r := newRig(t, func(o *Options) {
-			o.Logs = logs
-			o.OnLogError = func(process string, err error) {
-				mu.Lock()
-				defer mu.Unlock()
-				announced = append(announced, process+": "+err.Error())
-			}
-		})
+		r, announced := announcingRig(t, logs)
 		r.apply(planOf(t, prog("web", startSecs(0), withLog)))
 		synctest.Wait()
 		full := fmt.Errorf("logs: write web.log: %w", syscall.ENOSPC)
@@ -203,9 +184,7 @@ func TestLogErrorClearsWhenWritingResumes(t *testing.T) {
 			t.Errorf("recovered: %q", d)
 		}
 		r.shutdown()
-		mu.Lock()
-		defer mu.Unlock()
-		eq(t, "announced", announced, []string{"web: " + full.Error(), "web: " + full.Error(), "web: " + full.Error()})
+		eq(t, "announced", announced(), []string{"web: " + full.Error(), "web: " + full.Error(), "web: " + full.Error()})
 	})
 }
 
@@ -266,4 +245,23 @@ func TestKillSignalsEveryGroupDuringShutdown(t *testing.T) {
 			}
 		}
 	})
+}
+
+// announcingRig runs a rig on logs and returns what OnLogError announced so far.
+func announcingRig(t *testing.T, logs *failingLogs) (*rig, func() []string) {
+	var mu sync.Mutex
+	var announced []string
+	r := newRig(t, func(o *Options) {
+		o.Logs = logs
+		o.OnLogError = func(process string, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			announced = append(announced, process+": "+err.Error())
+		}
+	})
+	return r, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(announced)
+	}
 }

@@ -38,8 +38,9 @@ import (
 // plus rmdir costs about 70 µs (under the global cgroup_mutex), a cgroup.kill 15 µs,
 // an open and read of cgroup.events 9 µs, which showed in stop-all and restart latency
 // when every spawn made and removed one. So an exit costs one read of cgroup.events
-// when nothing was left behind (the common case), and a restart no mkdir. Except after a cgroup.kill: Linux (6.18 here) SIGKILLs every
-// later clone3 CLONE_INTO_CGROUP into a cgroup that was ever killed (cgroup_css_set_fork
+// when nothing was left behind (the common case), and a restart no mkdir. Except
+// after a cgroup.kill: Linux (6.18 here) SIGKILLs every later clone3
+// CLONE_INTO_CGROUP into a cgroup that was ever killed (cgroup_css_set_fork
 // samples the kill sequence number of the forking process's cgroup, cgroup_post_fork
 // compares it with the target's), so a killed cgroup is removed, off the exit's path,
 // and the next spawn gets a new one. Kept cgroups go when the process is removed from

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/logs"
 )
 
 // Launcher forks and execs programs. It holds no lock across starts.
@@ -174,7 +175,11 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 	out.copy()
 	h := &handle{l: l, proc: proc, pid: proc.Pid, name: name, cg: cg, done: make(chan engine.Exit, 1),
 		finished: make(chan struct{}), pidfd: pidfdOf(proc.Pid)}
-	go h.wait(out)
+	if h.pidfd != nil {
+		h.watch(out)
+	} else {
+		go h.wait(out)
+	}
 	return h, nil
 }
 
@@ -240,9 +245,45 @@ func (h *handle) Signal(sig syscall.Signal, group bool) error {
 
 func isGone(err error) bool { return errors.Is(err, os.ErrProcessDone) }
 
-// wait reaps the child; the exit is reported from wait(2), not from pipe EOF.
+// watch waits for the exit on the shared epoll waiter (reap_linux.go).
+func (h *handle) watch(out *outputs) {
+	logs.OnReadable(int(h.pidfd.Fd()), func() { go h.exited(out) })
+}
+
+// exited runs when the pidfd is readable: it reaps the child and reports the exit.
+func (h *handle) exited(out *outputs) {
+	ws, exited, ok := reapNow(int(h.pidfd.Fd()))
+	switch {
+	case ok && !exited:
+		h.watch(out)
+		return
+	case !ok: // no waitid(P_PIDFD): wait the ordinary way
+		h.pidfd.Close()
+		h.pidfd = nil
+		h.wait(out)
+		return
+	}
+	h.pidfd.Close()
+	h.mu.Lock()
+	h.reaped = true
+	h.proc.Release() // closes its pidfd now rather than at garbage collection
+	h.mu.Unlock()
+	h.report(ws, true, out)
+}
+
+// wait reaps the child in a thread blocked in wait(2), where the kernel has no
+// pollable pidfd. The exit is reported from wait, not from pipe EOF.
 func (h *handle) wait(out *outputs) {
-	ws, ok := h.reap()
+	state, err := h.proc.Wait()
+	if err != nil {
+		h.report(0, false, out)
+		return
+	}
+	h.report(state.Sys().(syscall.WaitStatus), true, out)
+}
+
+// report tells the engine of the exit once what the child left behind is dealt with.
+func (h *handle) report(ws syscall.WaitStatus, ok bool, out *outputs) {
 	forgetOwn(h.pid) // reaped: the pid may now be recycled
 	if h.cg != nil {
 		if h.cg.drain() { // what the program left behind dies with it
@@ -267,25 +308,4 @@ func (h *handle) wait(out *outputs) {
 	out.settle()
 	h.done <- exit
 	close(h.finished)
-}
-
-// reap waits for the child's exit: through its pidfd in the netpoller when the
-// kernel allows, else in a thread blocked in wait.
-func (h *handle) reap() (syscall.WaitStatus, bool) {
-	if h.pidfd != nil {
-		ws, ok := reapPidfd(h.pidfd)
-		h.pidfd.Close()
-		if ok {
-			h.mu.Lock()
-			h.reaped = true
-			h.proc.Release() // closes its pidfd now rather than at garbage collection
-			h.mu.Unlock()
-			return ws, true
-		}
-	}
-	state, err := h.proc.Wait()
-	if err != nil {
-		return 0, false
-	}
-	return state.Sys().(syscall.WaitStatus), true
 }

@@ -2,10 +2,17 @@ package launcher
 
 import (
 	"os"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/logs"
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 func threads(t *testing.T) int {
@@ -64,6 +71,45 @@ func TestReapStatus(t *testing.T) {
 		}
 		if err := h.Signal(syscall.SIGTERM, false); err != nil {
 			t.Errorf("%s: signal after exit: %v", tc.script, err)
+		}
+	}
+}
+
+// A running child holds no goroutine: its exit is watched by the epoll waiter the log
+// pipes use, its output pumped only while it writes. 20 quiet children leave the
+// goroutine count where it was, and each exit is still reported.
+func TestRunningChildrenHoldNoGoroutine(t *testing.T) {
+	dir := t.TempDir()
+	l := processGroups()
+	warm := startWith(t, l, shell("exit 0")) // starts the subreaper, orphan reaper and waiter
+	wait(t, warm)
+	settle := func(limit int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > limit {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d goroutines, want at most %d", runtime.NumGoroutine(), limit)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	base := runtime.NumGoroutine()
+	var hs []engine.Handle
+	for i := range 20 {
+		f, err := logs.Open(plan.Log{Path: filepath.Join(dir, strconv.Itoa(i)+".log")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := shell("exec sleep 100")
+		spec.Stdout, spec.Stderr = f, f
+		hs = append(hs, startWith(t, l, spec))
+	}
+	settle(base)
+	for _, h := range hs {
+		if err := h.Signal(syscall.SIGTERM, false); err != nil {
+			t.Fatal(err)
+		}
+		if e := wait(t, h); e.Signal != syscall.SIGTERM {
+			t.Fatalf("exit %+v, want SIGTERM", e)
 		}
 	}
 }

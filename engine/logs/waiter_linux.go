@@ -22,6 +22,12 @@ type waiter struct {
 
 var readable waiter
 
+// OnReadable calls fn, once, when fd becomes readable or hung up, from the waiter that
+// serves the log pipes: one epoll set and one goroutine for the whole daemon. fn must
+// not block. The launcher waits for exits this way too (a pidfd is readable once its
+// process has exited), so a running program holds no goroutine for either.
+func OnReadable(fd int, fn func()) { readable.notify(fd, fn) }
+
 // wait blocks until fd is readable (or hung up).
 func (w *waiter) wait(fd int) {
 	ch := make(chan struct{})

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"syscall"
-	"time"
 )
 
 // Pump moves everything the pipe r yields into the file, as ReadFrom does, but holds
@@ -17,13 +16,9 @@ import (
 // closed. Should the file fail for good (closed), the pipe is still drained, so the
 // child never blocks on a full pipe.
 func (f *File) Pump(r *os.File, done func()) {
-	f.mu.Lock()
-	spliceable := !f.stamps && !f.noSplice
-	f.mu.Unlock()
-	var st syscall.Stat_t
 	fd := int(r.Fd())
-	if !spliceable || syscall.Fstat(fd, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
-		go f.copyAll(r, done) // timestamps need to see the bytes
+	if !f.spliceable(fd) {
+		go f.copyAll(r, done)
 		return
 	}
 	p := &pump{f: f, r: r, fd: fd, done: done}
@@ -39,21 +34,11 @@ type pump struct {
 
 // run drains the pipe until it is empty, then asks the waiter for the next byte.
 func (p *pump) run() {
-	for {
-		n, err := p.f.spliceOnce(p.fd)
-		switch err {
-		case nil, syscall.EINTR:
-			if n < coalesceBelow {
-				time.Sleep(coalesce) // let a chatty child's next writes find nobody to wake
-			}
-		case syscall.EAGAIN:
-			readable.notify(p.fd, p.resume)
-			return
-		default:
-			p.end(err)
-			return
-		}
+	if _, err := p.f.spliceUntilEmpty(p.fd, true); err != syscall.EAGAIN {
+		p.end(err)
+		return
 	}
+	readable.notify(p.fd, p.resume)
 }
 
 func (p *pump) resume() { go p.run() }

@@ -19,7 +19,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b 
 // space. Timestamps need to see the bytes, so they take the buffered path.
 func (f *File) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
-	if sc, ok := r.(syscall.Conn); ok && !f.stamps {
+	if sc, ok := r.(syscall.Conn); ok {
 		n, err := f.spliceFrom(sc)
 		total += n
 		if !errors.Is(err, errNoSplice) {

@@ -16,22 +16,13 @@ const (
 // spliceFrom moves everything the pipe behind sc yields into the file. It
 // returns errNoSplice (having moved nothing more) when the kernel refuses.
 func (f *File) spliceFrom(sc syscall.Conn) (int64, error) {
-	f.mu.Lock()
-	no := f.noSplice
-	f.mu.Unlock()
-	if no {
-		return 0, errNoSplice
-	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		return 0, errNoSplice
 	}
-	isPipe := false
-	_ = rc.Control(func(fd uintptr) {
-		var st syscall.Stat_t
-		isPipe = syscall.Fstat(int(fd), &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO
-	})
-	if !isPipe {
+	ok := false
+	_ = rc.Control(func(fd uintptr) { ok = f.spliceable(int(fd)) })
+	if !ok {
 		return 0, errNoSplice
 	}
 	var total int64
@@ -39,22 +30,16 @@ func (f *File) spliceFrom(sc syscall.Conn) (int64, error) {
 	err = rc.Read(func(fd uintptr) bool {
 		blocking := isBlocking(int(fd))
 		for {
-			n, e := f.spliceOnce(int(fd))
+			n, e := f.spliceUntilEmpty(int(fd), blocking)
 			total += n
-			switch e {
-			case nil, syscall.EINTR:
-				if blocking && n < coalesceBelow {
-					time.Sleep(coalesce)
-				}
-			case syscall.EAGAIN:
-				if !blocking {
-					return false // wait in the poller until the pipe is readable
-				}
-				readable.wait(int(fd))
-			default:
+			if e != syscall.EAGAIN {
 				end = e
 				return true
 			}
+			if !blocking {
+				return false // wait in the poller until the pipe is readable
+			}
+			readable.wait(int(fd))
 		}
 	})
 	if end == io.EOF {
@@ -64,6 +49,35 @@ func (f *File) spliceFrom(sc syscall.Conn) (int64, error) {
 		return total, end
 	}
 	return total, err
+}
+
+// spliceable reports whether fd, a pipe, can be spliced into the file: timestamps need
+// to see the bytes, and a kernel that refused splice once is not asked again.
+func (f *File) spliceable(fd int) bool {
+	f.mu.Lock()
+	ok := !f.stamps && !f.noSplice
+	f.mu.Unlock()
+	var st syscall.Stat_t
+	return ok && syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO
+}
+
+// spliceUntilEmpty moves what the pipe yields until it is empty (EAGAIN), ends
+// (io.EOF) or fails. With coalescing (a blocking pipe, out of Go's netpoller), a small
+// chunk is followed by a pause, so a chatty child's next writes find nobody to wake.
+func (f *File) spliceUntilEmpty(fd int, coalescing bool) (int64, error) {
+	var total int64
+	for {
+		n, err := f.spliceOnce(fd)
+		total += n
+		switch err {
+		case nil, syscall.EINTR:
+			if coalescing && n < coalesceBelow {
+				time.Sleep(coalesce)
+			}
+		default:
+			return total, err
+		}
+	}
 }
 
 // spliceOnce moves what the pipe holds, at most up to the next rotation.

@@ -124,8 +124,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		if err != nil {
 			return unreachable(c.Socket, err)
 		}
-		if st, ok := out.(*StatusResponse); ok {
-			err = DecodeStatus(data, st)
+		if d, ok := out.(bodyDecoder); ok {
+			err = d.decodeBody(data)
 		} else {
 			err = json.Unmarshal(data, out)
 		}

@@ -7,13 +7,13 @@ import (
 	"unicode/utf8"
 )
 
-// DecodeStatus reads a /v1/status body. Every CLI start of `status` decodes one, and
+// decodeStatus reads a /v1/status body. Every CLI start of `status` decodes one, and
 // encoding/json spent ~2 ms on 200 processes in a fresh process (reflection caches
 // built cold); this scanner reads the shape the daemon writes in a single pass and
 // hands anything else (escapes, unknown or mis-typed members, invalid UTF-8) to
 // encoding/json, so the result is always what json.Unmarshal gives. FuzzDecodeStatus
 // holds it to that.
-func DecodeStatus(data []byte, r *StatusResponse) error {
+func decodeStatus(data []byte, r *StatusResponse) error {
 	var fast StatusResponse
 	s := newScanner(data)
 	if s.statusResponse(&fast) && s.end() {
@@ -23,6 +23,12 @@ func DecodeStatus(data []byte, r *StatusResponse) error {
 	*r = StatusResponse{}
 	return json.Unmarshal(data, r)
 }
+
+// bodyDecoder is an answer type with a decoder of its own, which the client uses
+// instead of encoding/json.
+type bodyDecoder interface{ decodeBody(data []byte) error }
+
+func (r *StatusResponse) decodeBody(data []byte) error { return decodeStatus(data, r) }
 
 // scanner walks JSON bytes; each method reports false at the first byte it does not
 // expect, and the caller gives up on the fast path.

@@ -33,12 +33,12 @@ func sameAsEncodingJSON(t *testing.T, data []byte) {
 	t.Helper()
 	var want, got StatusResponse
 	wantErr := json.Unmarshal(data, &want)
-	gotErr := DecodeStatus(data, &got)
+	gotErr := decodeStatus(data, &got)
 	if (wantErr == nil) != (gotErr == nil) {
-		t.Fatalf("%q: encoding/json error %v, DecodeStatus error %v", data, wantErr, gotErr)
+		t.Fatalf("%q: encoding/json error %v, decodeStatus error %v", data, wantErr, gotErr)
 	}
 	if wantErr == nil && !reflect.DeepEqual(want, got) {
-		t.Fatalf("%q:\nencoding/json %+v\nDecodeStatus  %+v", data, want, got)
+		t.Fatalf("%q:\nencoding/json %+v\ndecodeStatus  %+v", data, want, got)
 	}
 }
 
@@ -55,7 +55,7 @@ func TestDecodeStatusReadsTheDaemonsOutputOnTheFastPath(t *testing.T) {
 	is.True(fastPath(data)) // the daemon's own encoding never needs the slow path
 	sameAsEncodingJSON(t, data)
 	var r StatusResponse
-	is.NoErr(DecodeStatus(data, &r))
+	is.NoErr(decodeStatus(data, &r))
 	is.Equal(len(r.Programs), 3)
 	is.Equal(r.Programs[0].Pid, 4242)
 	is.Equal(r.Programs[0].TreeRSS, uint64(3<<20))
@@ -65,7 +65,7 @@ func TestDecodeStatusReadsTheDaemonsOutputOnTheFastPath(t *testing.T) {
 
 	escaped := []byte(`{"programs":[{"name":"a\"b\u00e9"}]}`) // left to encoding/json
 	is.True(!fastPath(escaped))
-	is.NoErr(DecodeStatus(escaped, &r))
+	is.NoErr(decodeStatus(escaped, &r))
 	is.Equal(r.Programs[0].Name, "a\"bé")
 }
 
@@ -108,7 +108,7 @@ func BenchmarkDecodeStatus200(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		var out StatusResponse
-		if err := DecodeStatus(data, &out); err != nil {
+		if err := decodeStatus(data, &out); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -174,10 +174,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 func writeStatus(w http.ResponseWriter, sc *scratch, r StatusResponse) {
 	sc.buf = appendStatus(sc.buf[:0], r)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(sc.buf)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(sc.buf)
+	writeBody(w, http.StatusOK, sc.buf)
 }
 
 func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
@@ -408,10 +405,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+	writeBody(w, code, buf.Bytes())
+}
+
+// writeBody answers with a JSON body of known length.
+func writeBody(w http.ResponseWriter, code int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(code)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {

@@ -60,8 +60,18 @@ func (c *UpCmd) Run(d *Deps) error {
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
-	defer os.Remove(p.Supervisor.Socket)
+	// Files that say a daemon runs go before the socket stops answering: `shutdown`
+	// returns once it does, and what it returns to must not still see them.
+	var remove []string
+	release := func() {
+		for _, f := range remove {
+			os.Remove(f)
+		}
+		remove = nil
+	}
+	defer release()
 	defer ln.Close()
+	remove = append(remove, p.Supervisor.Socket)
 	stateDir := p.Supervisor.StateDir
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return fmt.Errorf("up: state dir: %w", err)
@@ -85,7 +95,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		if err := writePidfile(pf); err != nil {
 			return err
 		}
-		defer os.Remove(pf)
+		remove = append(remove, pf)
 	}
 	lch := launcher.New()
 	if d, ok := lch.(interface{ Describe() string }); ok {
@@ -110,6 +120,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		reload:  func() (*plan.Plan, error) { return c.eval(ctx, d) },
 		settled: func() { go debug.FreeOSMemory() }}
 	err = l.run(ctx, p, sigs)
+	release()
 	stopServing()
 	if serr := <-served; serr != nil {
 		fmt.Fprintf(d.Stderr, "starvisor: warning: control socket: %v\n", serr)

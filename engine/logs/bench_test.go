@@ -2,7 +2,6 @@ package logs
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 // flood runs the helper child writing total bytes in writes of size into a pipe
-// and captures it into f through io.Copy, as the launcher does. It returns the
+// and captures it into f through Pump, as the launcher does. It returns the
 // capture's wall time and this process's CPU time.
 func flood(b *testing.B, f *File, total, size int) (wall, cpu time.Duration) {
 	var fds [2]int
@@ -44,10 +43,8 @@ func flood(b *testing.B, f *File, total, size int) (wall, cpu time.Duration) {
 		b.Fatal(err)
 	}
 	r, w := os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
-	defer r.Close()
 	syscall.Syscall(syscall.SYS_FCNTL, r.Fd(), 1031 /* F_SETPIPE_SZ */, 1<<20)
-	cmd := exec.Command(os.Args[0], "-test.run=^$", strconv.Itoa(total), strconv.Itoa(size))
-	cmd.Env = append(os.Environ(), "GO_WANT_HELPER_PROCESS=blocks")
+	cmd := helper(total, size)
 	cmd.Stdout = w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	before := cpuTime()
@@ -57,11 +54,13 @@ func flood(b *testing.B, f *File, total, size int) (wall, cpu time.Duration) {
 	}
 	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	w.Close()
-	n, _ := io.Copy(f, r)
+	done := make(chan struct{})
+	f.Pump(r, func() { close(done) })
+	<-done
 	wall = time.Since(start)
 	cpu = cpuTime() - before
-	if err := cmd.Wait(); err != nil || n != int64(total) {
-		b.Fatalf("captured %d of %d bytes; child: %v", n, total, err)
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("child: %v", err)
 	}
 	return wall, cpu
 }
@@ -89,6 +88,24 @@ func BenchmarkCapture1GiB(b *testing.B) {
 	b.ReportMetric(float64(total)*float64(b.N)/wall.Seconds()/1e6, "MB/s")
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/GiB")
 	b.ReportMetric(float64(f.Rotations())/float64(b.N), "rotations/op")
+
+	// The floor: the same bytes written from memory into the same kind of file, no
+	// child and no pipe. What the file system costs on this machine.
+	floor, err := Open(plan.Log{Path: filepath.Join(b.TempDir(), "floor.log"), MaxBytes: 50 << 20, Backups: 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer floor.Close()
+	block := bytes.Repeat(append(bytes.Repeat([]byte("x"), 99), '\n'), 1<<20/100+1)[:1<<20]
+	before, start := cpuTime(), time.Now()
+	for range total / len(block) {
+		floor.Write(block)
+	}
+	b.ReportMetric(float64(total)/time.Since(start).Seconds()/1e6, "floor-MB/s")
+	b.ReportMetric((cpuTime() - before).Seconds(), "floor-cpu-s")
+	if err := floor.Err(); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // BenchmarkLines: one child writes 1 M lines of 100 bytes, one write(2) each.
@@ -106,4 +123,25 @@ func BenchmarkLines(b *testing.B) {
 	}
 	b.ReportMetric(float64(lines)*float64(b.N)/wall.Seconds(), "lines/s")
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+
+	// For scale: the same child writing straight into a file of its own, no daemon.
+	out, err := os.Create(filepath.Join(b.TempDir(), "direct.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	cmd := helper(lines*100, 100)
+	cmd.Stdout = out
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(lines)/time.Since(start).Seconds(), "direct-lines/s")
+}
+
+// helper is the flooding child: total bytes of 100-byte lines in writes of size.
+func helper(total, size int) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$", strconv.Itoa(total), strconv.Itoa(size))
+	cmd.Env = append(os.Environ(), "GO_WANT_HELPER_PROCESS=blocks")
+	return cmd
 }

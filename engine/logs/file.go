@@ -40,12 +40,9 @@ type File struct {
 	failing   bool  // the last bytes were dropped; false again once bytes reach the file
 	closed    bool
 	midLine   bool // timestamps: the last byte written was not a newline
-	noSplice  bool
 	stampBuf  []byte
-	drainBuf  []byte
 	tailBuf   []byte
 	rotations int
-	spliced   int64 // bytes moved by splice(2), for tests and benchmarks
 }
 
 // Open returns a rotating log file described by l. It touches no file: the
@@ -123,8 +120,8 @@ func (f *File) Close() error {
 	return nil
 }
 
-// open opens the file at its end (or empty when truncate). No O_APPEND: splice(2)
-// refuses append-mode destinations; we are the only writer, so the offset is ours.
+// open opens the file at its end (or empty when truncate). We are the only writer, so
+// the offset is ours.
 func (f *File) open(truncate bool) error {
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 		return fmt.Errorf("logs.open: %w", err)

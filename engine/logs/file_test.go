@@ -1,7 +1,6 @@
 package logs
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -249,13 +248,7 @@ func TestWriteErrorIsRecordedAndFileReopened(t *testing.T) {
 func TestDiskFullDoesNotBlock(t *testing.T) {
 	is := is.New(t)
 	f := open(t, plan.Log{Path: "/dev/full"})
-	r, w, err := os.Pipe()
-	is.NoErr(err)
-	data := bytes.Repeat([]byte("0123456789abcde\n"), 1<<16) // 1 MiB, more than a pipe holds
-	go func() { w.Write(data); w.Close() }()
-	n, err := f.ReadFrom(r)
-	r.Close()
-	is.NoErr(err)
-	is.Equal(n, int64(len(data))) // drained although every byte was refused
+	data := strings.Repeat("0123456789abcde\n", 1<<16) // 1 MiB, more than a pipe holds
+	pumpAll(t, f, pipeFrom(t, data, true))             // drained although every byte was refused
 	is.True(errors.Is(f.Err(), syscall.ENOSPC))
 }

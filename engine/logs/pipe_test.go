@@ -15,7 +15,7 @@ import (
 
 // pipeFrom returns the read end of a pipe fed with data in writes of varying
 // size: pollable (os.Pipe, Go's netpoller) or blocking (as the launcher makes
-// them for a File, waited on by waiter_linux.go).
+// them for Pump, waited on by waiter_linux.go).
 func pipeFrom(t *testing.T, data string, blocking bool) *os.File {
 	t.Helper()
 	r, w, err := os.Pipe()
@@ -41,33 +41,40 @@ func pipeFrom(t *testing.T, data string, blocking bool) *os.File {
 	return r
 }
 
-// io.Copy from an *os.File pipe reaches File.ReadFrom and splices; rotation still
-// lands on line boundaries and nothing is lost.
-func TestSpliceFromPipeKeepsLines(t *testing.T) {
-	for _, blocking := range []bool{false, true} {
-		t.Run(map[bool]string{false: "pollable", true: "blocking"}[blocking], func(t *testing.T) {
-			is := is.New(t)
-			path := filepath.Join(t.TempDir(), "a.log")
-			f := open(t, plan.Log{Path: path, MaxBytes: 4000, Backups: 200})
-			all := strings.Join(numbered(20000, 30), "")
-			n, err := io.Copy(f, pipeFrom(t, all, blocking))
-			is.NoErr(err)
-			is.Equal(n, int64(len(all)))
-			is.True(f.Rotations() >= 50)
-			is.Equal(f.spliced, int64(len(all))) // every byte took the fast path
-			checkFiles(t, path, 4000, all)
-		})
+// pumpAll pumps r into f and waits for the end of input.
+func pumpAll(t *testing.T, f *File, r *os.File) {
+	t.Helper()
+	done := make(chan struct{})
+	f.Pump(r, func() { close(done) })
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pump reported no end of input")
 	}
 }
 
-func TestReadFromWithTimestampsTakesBufferedPath(t *testing.T) {
+// feed moves a pipe into f the way its kind is read: a blocking pipe through Pump (as
+// the launcher does), a pollable one through io.Copy and Write.
+func feed(t *testing.T, f *File, data string, blocking bool) {
+	t.Helper()
+	r := pipeFrom(t, data, blocking)
+	if blocking {
+		pumpAll(t, f, r)
+		return
+	}
+	n, err := io.Copy(f, r)
+	if err != nil || n != int64(len(data)) {
+		t.Fatalf("io.Copy: %d of %d bytes, %v", n, len(data), err)
+	}
+}
+
+// Timestamps see every byte from a pump: each line starts with one.
+func TestPumpStampsEveryLine(t *testing.T) {
 	is := is.New(t)
 	path := filepath.Join(t.TempDir(), "a.log")
 	f := open(t, plan.Log{Path: path, Timestamps: true})
 	all := strings.Join(numbered(2000, 30), "")
-	_, err := io.Copy(f, pipeFrom(t, all, true))
-	is.NoErr(err)
-	is.Equal(f.spliced, int64(0))
+	pumpAll(t, f, pipeFrom(t, all, true))
 	got := strings.SplitAfter(read(t, path), "\n")
 	want := strings.SplitAfter(all, "\n")
 	is.Equal(len(got), len(want))

@@ -43,7 +43,9 @@ var binary = sync.OnceValues(func() (string, error) {
 	}
 	binDir = dir
 	exe := filepath.Join(dir, "starvisor")
-	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
+	build := exec.Command("go", "build", "-o", exe, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as released: static, see README "Install"
+	out, err := build.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}

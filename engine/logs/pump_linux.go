@@ -27,7 +27,7 @@ import (
 // less daemon CPU than splice, despite the extra copy.
 func (f *File) Pump(r *os.File, done func()) {
 	p := &pump{f: f, r: r, fd: int(r.Fd()), done: done}
-	go p.run()
+	readable.notify(p.fd, p.resume) // most programs say nothing at once
 }
 
 type pump struct {
@@ -54,13 +54,18 @@ func (p *pump) resume() { go p.run() }
 // (io.EOF). After a small read it pauses, so a chatty child's next writes find nobody
 // to wake and pile up into one bigger read (see waiter_linux.go).
 func (f *File) drain(fd int) error {
+	pool := &smallBufs
 	for {
-		bp := bufPool.Get().(*[]byte)
+		bp := pool.Get().(*[]byte)
 		n, err := readNow(fd, *bp)
 		if n > 0 {
 			f.Write((*bp)[:n]) // failures are kept for Err; the bytes are dropped
 		}
-		bufPool.Put(bp)
+		pool.Put(bp)
+		pool = &smallBufs
+		if n == len(*bp) {
+			pool = &bigBufs // the buffer was too small: more is waiting
+		}
 		switch {
 		case n > 0:
 			if n < coalesceBelow {

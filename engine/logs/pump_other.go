@@ -11,9 +11,9 @@ import (
 // closes r and calls done (the idle pump without a goroutine is Linux's).
 func (f *File) Pump(r *os.File, done func()) {
 	go func() {
-		bp := bufPool.Get().(*[]byte)
+		bp := bigBufs.Get().(*[]byte)
 		io.CopyBuffer(drainTo{f}, r, *bp)
-		bufPool.Put(bp)
+		bigBufs.Put(bp)
 		r.Close()
 		done()
 	}()

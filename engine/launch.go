@@ -33,6 +33,12 @@ type Handle interface {
 	Done() <-chan Exit
 }
 
+// exitNotifier is a Handle that can call fn with its exit instead of sending it on
+// Done, so that nothing has to wait on Done. fn is called once and must not block.
+type exitNotifier interface {
+	NotifyExit(fn func(Exit))
+}
+
 // Launcher starts processes. The real one forks; tests use a fake.
 type Launcher interface {
 	Start(spec Spec) (Handle, error)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -54,14 +55,28 @@ type probeResult struct {
 	err error
 }
 
-// proc is one process. Everything below the first group of fields is owned by its
-// goroutine (run) and touched by nothing else.
+// exited is the exit of the process behind h.
+type exited struct {
+	h  Handle
+	ex Exit
+}
+
+// proc is one process. Commands, exits, timers and probe results reach it as messages
+// in its inbox, handled one at a time by a goroutine that exists only while messages
+// wait: a process that is just running costs no goroutine (a parked one per process
+// was a quarter of the daemon's memory). Everything below the second group of fields
+// is owned by that goroutine and touched by nothing else.
 type proc struct {
 	name string
 	sup  *Supervisor
-	cmds chan any
-	done chan struct{} // closed when run returns
+	done chan struct{} // closed once cmdQuit was handled
 	snap atomic.Pointer[snapshot]
+
+	mu    sync.Mutex
+	inbox []any
+	busy  bool // a goroutine is handling the inbox
+	ended bool // cmdQuit was handled: no more messages
+
 	// pending counts starts on their way: batch members not yet done, and restarts or
 	// reloads between their stop and their start. Dependents keep waiting while it is
 	// positive instead of taking a momentary STOPPED for a failure.
@@ -71,10 +86,7 @@ type proc struct {
 	st           procState
 	prog         plan.Program
 	h            Handle
-	exitCh       <-chan Exit
 	timer        Timer
-	timerCh      chan event
-	probeCh      chan probeResult
 	probeStop    context.CancelFunc
 	probeID      int
 	ready        bool
@@ -87,60 +99,90 @@ type proc struct {
 
 func newProc(s *Supervisor, pr plan.Program) *proc {
 	p := &proc{
-		name:    pr.ProcessName,
-		sup:     s,
-		cmds:    make(chan any),
-		done:    make(chan struct{}),
-		prog:    pr,
-		timerCh: make(chan event),
-		probeCh: make(chan probeResult),
+		name: pr.ProcessName,
+		sup:  s,
+		done: make(chan struct{}),
+		prog: pr,
 	}
 	p.st = procState{State: Stopped, Pol: policyOf(pr), Since: s.clock.Now()}
 	p.publish()
-	go p.run()
 	return p
 }
 
-// call hands c to the goroutine; ErrNoSuchProcess when it has ended (removed).
-func (p *proc) call(ctx context.Context, c any) error {
-	select {
-	case p.cmds <- c:
-		return nil
-	case <-p.done:
+// call hands the command c to the process; ErrNoSuchProcess when it has ended
+// (removed). It never waits: replies come on the command's channels.
+func (p *proc) call(_ context.Context, c any) error {
+	if !p.post(c) {
 		return ErrNoSuchProcess
-	case <-ctx.Done():
-		return ctx.Err()
+	}
+	return nil
+}
+
+// post puts m in the inbox and starts a goroutine to handle it unless one runs. It
+// never blocks, so launchers, timers and probes may call it from anywhere. False: the
+// process has ended and m is dropped.
+func (p *proc) post(m any) bool {
+	p.mu.Lock()
+	if p.ended {
+		p.mu.Unlock()
+		return false
+	}
+	p.inbox = append(p.inbox, m)
+	idle := !p.busy
+	p.busy = true
+	p.mu.Unlock()
+	if idle {
+		go p.work()
+	}
+	return true
+}
+
+// work handles the inbox until it is empty, then leaves.
+func (p *proc) work() {
+	for {
+		p.mu.Lock()
+		if len(p.inbox) == 0 {
+			p.busy = false
+			p.inbox = nil // a burst's backing array is not kept for the process's life
+			p.mu.Unlock()
+			return
+		}
+		m := p.inbox[0]
+		p.inbox[0] = nil
+		p.inbox = p.inbox[1:]
+		p.mu.Unlock()
+		if _, quit := m.(cmdQuit); quit {
+			p.quit()
+			return
+		}
+		p.receive(m)
 	}
 }
 
-func (p *proc) run() {
-	defer close(p.done)
-	for {
-		select {
-		case c := <-p.cmds:
-			if _, quit := c.(cmdQuit); quit {
-				p.quit()
-				return
-			}
-			p.command(c)
-		case ex := <-p.exitCh:
-			pid := p.st.Pid
-			p.h, p.exitCh = nil, nil
-			p.stopProbe()
-			p.sup.recordExit(p.name, pid)
-			p.checkLogs(p.sup.clock.Now()) // an exit is when the user wants to know why
-			p.handle(event{Kind: evExit, Exit: ex})
-		case ev := <-p.timerCh:
-			p.handle(ev) // step ignores it when its Gen is stale
-		case r := <-p.probeCh:
-			if r.id == p.probeID {
-				p.ready = r.err == nil
-				if r.err != nil {
-					p.readyErr = r.err.Error()
-				}
-				p.publish()
-			}
+func (p *proc) receive(m any) {
+	switch m := m.(type) {
+	case exited:
+		if m.h != p.h {
+			return // not the current process's: cannot happen, one exit per handle
 		}
+		pid := p.st.Pid
+		p.h = nil
+		p.stopProbe()
+		p.sup.recordExit(p.name, pid)
+		p.checkLogs(p.sup.clock.Now()) // an exit is when the user wants to know why
+		p.handle(event{Kind: evExit, Exit: m.ex})
+	case event:
+		p.handle(m) // a timer: step ignores it when its Gen is stale
+	case probeResult:
+		if m.id == p.probeID {
+			p.ready = m.err == nil
+			if m.err != nil {
+				p.readyErr = m.err.Error()
+			}
+			p.publish()
+		}
+	default:
+		p.command(m)
 	}
 }
 
@@ -226,12 +268,7 @@ func (p *proc) do(a action, now time.Time) error {
 			p.timer.Stop()
 		}
 		ev := event{Kind: evTimer, Timer: a.Timer, Gen: a.Gen}
-		p.timer = p.sup.clock.AfterFunc(a.After, func() {
-			select {
-			case p.timerCh <- ev:
-			case <-p.done:
-			}
-		})
+		p.timer = p.sup.clock.AfterFunc(a.After, func() { p.post(ev) })
 	}
 	return nil
 }
@@ -285,7 +322,12 @@ func (p *proc) spawn() error {
 	if err != nil {
 		return p.handle(event{Kind: evSpawnFailed, Err: err.Error()})
 	}
-	p.h, p.exitCh = h, h.Done()
+	p.h = h
+	if n, ok := h.(exitNotifier); ok {
+		n.NotifyExit(func(ex Exit) { p.post(exited{h, ex}) })
+	} else {
+		go func() { p.post(exited{h, <-h.Done()}) }()
+	}
 	pid := h.Pid()
 	if r := p.sup.o.Recorder; r != nil {
 		// Synchronous: once status shows the process, the state file has it, so a
@@ -347,13 +389,7 @@ func (p *proc) startProbe() {
 	ctx, cancel := context.WithCancel(p.sup.ctx)
 	p.probeStop = cancel
 	id, pr := p.probeID, p.prog
-	go func() {
-		err := pb.Ready(ctx, pr)
-		select {
-		case p.probeCh <- probeResult{id, err}:
-		case <-p.done:
-		}
-	}()
+	go func() { p.post(probeResult{id, pb.Ready(ctx, pr)}) }()
 }
 
 // stopProbe cancels a running probe; bumping probeID makes its late answer stale.
@@ -365,7 +401,14 @@ func (p *proc) stopProbe() {
 	}
 }
 
+// quit ends the process's life in the table: nothing more is posted, and commands
+// still queued are answered as if they had come too late.
 func (p *proc) quit() {
+	p.mu.Lock()
+	p.ended = true
+	rest := p.inbox
+	p.inbox = nil
+	p.mu.Unlock()
 	if p.timer != nil {
 		p.timer.Stop()
 	}
@@ -373,6 +416,25 @@ func (p *proc) quit() {
 	p.closeLogs()
 	answer(&p.startWaiters, ErrNoSuchProcess)
 	answer(&p.stopWaiters, ErrNoSuchProcess)
+	for _, m := range rest {
+		refuse(m)
+	}
+	close(p.done)
+}
+
+// refuse answers a command that arrived after cmdQuit.
+func refuse(m any) {
+	switch c := m.(type) {
+	case cmdStart:
+		c.reply <- ErrNoSuchProcess
+		close(c.acked)
+	case cmdStop:
+		c.reply <- ErrNoSuchProcess
+	case cmdSignal:
+		c.reply <- ErrNoSuchProcess
+	case cmdKill:
+		c.sent <- false
+	}
 }
 
 func (p *proc) publish() {

@@ -194,6 +194,9 @@ type handle struct {
 
 	finished chan struct{} // closed after the exit is sent: the cgroup is empty by then
 
+	exitMu sync.Mutex
+	onExit func(engine.Exit) // set by NotifyExit: the exit goes there instead of done
+
 	mu     sync.RWMutex // Signal holds it shared; reap and wait exclusively
 	reaped bool
 	// drained: the cgroup is empty and handed back for the next spawn of the name, whose
@@ -209,6 +212,21 @@ type handle struct {
 func (h *handle) Pid() int { return h.pid }
 
 func (h *handle) Done() <-chan engine.Exit { return h.done }
+
+// NotifyExit has fn called with the exit instead of sending it on Done (at once if
+// it was sent already), so the engine keeps no goroutine waiting per process.
+func (h *handle) NotifyExit(fn func(engine.Exit)) {
+	h.exitMu.Lock()
+	select {
+	case e := <-h.done:
+		h.exitMu.Unlock()
+		fn(e)
+		return
+	default:
+	}
+	h.onExit = fn
+	h.exitMu.Unlock()
+}
 
 // Signal sends sig to the process, or with group to every process of its cgroup
 // or, without one, to its process group (-pgid) and its whole tree, escaped
@@ -306,6 +324,14 @@ func (h *handle) report(ws syscall.WaitStatus, ok bool, out *outputs) {
 		}
 	}
 	out.settle()
-	h.done <- exit
+	h.exitMu.Lock()
+	fn := h.onExit
+	if fn == nil {
+		h.done <- exit // buffered: never blocks
+	}
+	h.exitMu.Unlock()
+	if fn != nil {
+		fn(exit)
+	}
 	close(h.finished)
 }

@@ -17,3 +17,13 @@ func TestParseStatCountsFieldsAfterComm(t *testing.T) {
 	_, ok = Parse(42, []byte("42 (x) Z 1 2"))
 	is.True(!ok) // truncated
 }
+
+// rss is the 22nd field after comm: a line that ends right there, newline and all, parses.
+func TestParseStatLastFieldBeforeNewline(t *testing.T) {
+	is := is.New(t)
+	p, ok := Parse(7, []byte("7 (sh) R 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 99 4096 33\n"))
+	is.True(ok)
+	is.Equal(p, Stat{Pid: 7, Ppid: 1, Pgid: 7, Sid: 7, State: 'R', CPUTicks: 3, StartTicks: 99, RSSPages: 33})
+	_, ok = Parse(7, []byte("7 (sh) R 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 99 4096\n"))
+	is.True(!ok) // rss missing
+}

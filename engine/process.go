@@ -330,8 +330,9 @@ func (p *proc) spawn() error {
 	}
 	pid := h.Pid()
 	if r := p.sup.o.Recorder; r != nil {
-		// Synchronous: once status shows the process, the state file has it, so a
-		// daemon killed right then still leaves its successor a way to find it.
+		// Returns once the state file has the process (the writes of a burst are
+		// shared): once status shows it, a daemon killed right then still leaves its
+		// successor a way to find it.
 		r.Started(p.name, pid)
 	}
 	p.startProbe()

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -28,28 +27,34 @@ type StateFile struct {
 	Grace time.Duration // how long CleanStrays waits after TERM before KILL; 0 means 2s
 
 	mu      sync.Mutex
+	written *sync.Cond // broadcast after each write
 	entries map[string]Entry
-	dirty   bool
+	gen     uint64 // bumped by every change
+	saved   uint64 // the last gen written (or that failed to be)
 	writing bool
 	err     error
 }
 
-// Started records pid as process's current incarnation.
+// Started records pid as process's current incarnation, and returns once the file
+// has it: a daemon killed right after the engine reports the start still leaves its
+// successor a way to find the process.
 func (f *StateFile) Started(proc string, pid int) {
 	e := Entry{Pid: pid}
 	if p, err := process.NewProcess(int32(pid)); err == nil {
 		e.Start, _ = p.CreateTime()
 	}
-	f.change(func(m map[string]Entry) { m[proc] = e })
+	f.change(func(m map[string]Entry) { m[proc] = e }, true)
 }
 
-// Exited forgets process if pid is still its recorded incarnation.
+// Exited forgets process if pid is still its recorded incarnation. It does not wait
+// for the write: an entry a killed daemon left of a dead process is harmless (its
+// start time tells a recycled pid apart).
 func (f *StateFile) Exited(proc string, pid int) {
 	f.change(func(m map[string]Entry) {
 		if m[proc].Pid == pid {
 			delete(m, proc)
 		}
-	})
+	}, false)
 }
 
 // Err returns the last error writing the file, if any.
@@ -70,38 +75,73 @@ func (f *StateFile) Entries() map[string]Entry {
 	return out
 }
 
-// change applies edit and writes the file. Writes are coalesced: while one caller
-// writes, others only mark the state dirty and return, and the writer loops until
-// it has written the latest state. Starts never queue behind fsyncs.
-func (f *StateFile) change(edit func(map[string]Entry)) {
+// change applies edit and has the file written, then with wait returns once a write
+// that includes the edit is done. Writes are group commits: one goroutine writes the
+// latest state while changes pile up, so a burst of 200 starts costs a few writes,
+// and no start waits for more than the write in progress and the next.
+func (f *StateFile) change(edit func(map[string]Entry), wait bool) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.entries == nil {
 		f.entries = map[string]Entry{}
+		f.written = sync.NewCond(&f.mu)
 	}
 	edit(f.entries)
-	f.dirty = true
-	if f.writing {
-		f.mu.Unlock()
-		return
+	f.gen++
+	mine := f.gen
+	if !f.writing {
+		f.writing = true
+		go f.flush()
 	}
-	f.writing = true
-	for f.dirty {
-		f.dirty = false
+	for wait && f.saved < mine {
+		f.written.Wait()
+	}
+}
+
+// flush writes until the file holds the latest state.
+func (f *StateFile) flush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.saved < f.gen {
+		gen := f.gen
 		data, err := json.MarshalIndent(f.entries, "", "  ")
 		f.mu.Unlock()
 		if err == nil {
 			err = os.MkdirAll(filepath.Dir(f.Path), 0o755)
 		}
 		if err == nil {
-			err = atomic.WriteFile(f.Path, bytes.NewReader(append(data, '\n')))
+			err = replace(f.Path, append(data, '\n'))
 		}
 		f.mu.Lock()
 		if err != nil {
 			f.err = fmt.Errorf("monitor: write state %s: %w", f.Path, err)
 		}
+		f.saved = gen
+		f.written.Broadcast()
 	}
 	f.writing = false
-	f.mu.Unlock()
+}
+
+// replace writes path atomically but without fsync: the file matters only while this
+// machine stays up (after a crash no child is left to find), and the fsync of each
+// write held a burst of 200 starts up by ~60 ms. The temporary file is named as
+// natefinch/atomic names its own, so RemoveTemps finds one a killed daemon left.
+func replace(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+"*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = atomic.ReplaceFile(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 var _ engine.Recorder = (*StateFile)(nil)

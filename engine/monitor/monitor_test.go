@@ -85,7 +85,7 @@ func TestStateFileRecordsStartsAndExits(t *testing.T) {
 	is.NoErr(json.Unmarshal(b, &got))
 	is.Equal(got["web"].Pid, cmd.Process.Pid)
 	is.True(got["web"].Start > 0)
-	f.Exited("db", 12) // another incarnation: kept
+	f.Exited("db", 12)               // another incarnation: kept
 	f.Exited("web", cmd.Process.Pid) // written soon after, not waited for
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 		b, _ = os.ReadFile(path)

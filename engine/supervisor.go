@@ -52,7 +52,8 @@ type Status struct {
 	Hash        string
 }
 
-// Supervisor runs a plan: one goroutine per process owns its state machine.
+// Supervisor runs a plan. Each process owns its state machine, driven by the messages in
+// its inbox, one at a time (process.go).
 type Supervisor struct {
 	o         Options
 	clock     Clock

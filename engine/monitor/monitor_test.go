@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+	"github.com/shirou/gopsutil/v4/process"
 	"github.com/starvisor/starvisor/engine"
 )
 
@@ -153,4 +154,20 @@ func TestCorruptStateFileIsReportedAndReplaced(t *testing.T) {
 	strays, err = f.CleanStrays(context.Background())
 	is.NoErr(err)
 	is.Equal(len(strays), 0)
+}
+
+// The start time the state file records is gopsutil's CreateTime, to the millisecond:
+// state files written before starvisor computed it itself still match.
+func TestStartMillisIsGopsutilsCreateTime(t *testing.T) {
+	is := is.New(t)
+	cmd := spawn(t, "exec sleep 1000")
+	got, ok := startMillis(cmd.Process.Pid)
+	is.True(ok)
+	p, err := process.NewProcess(int32(cmd.Process.Pid))
+	is.NoErr(err)
+	want, err := p.CreateTime()
+	is.NoErr(err)
+	is.Equal(got, want)
+	_, ok = startMillis(1 << 30) // no such pid
+	is.True(!ok)
 }

@@ -4,6 +4,11 @@
 package monitor
 
 import (
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
 	"github.com/starvisor/starvisor/engine/procfs"
 )
 
@@ -47,3 +52,35 @@ func groupMembers(pgid int) []int {
 	}
 	return out
 }
+
+// startMillis is when pid started, in ms since the epoch, from one read of its stat:
+// the boot time in /proc/stat plus its start in clock ticks (the formula gopsutil's
+// CreateTime uses, so state files of earlier versions still match). The state file
+// records it and the stray check compares it, both through here: a recycled pid has
+// another start.
+func startMillis(pid int) (int64, bool) {
+	st, ok := readStat(pid)
+	bt := bootSeconds()
+	if !ok || bt == 0 {
+		return 0, false
+	}
+	return int64(st.StartTicks*1000/userHZ + bt*1000), true
+}
+
+// userHZ is the clock tick of /proc's times: USER_HZ, 100 on every Linux ABI.
+const userHZ = 100
+
+// bootSeconds reads the boot time ("btime") from /proc/stat once; 0 when unknown.
+var bootSeconds = sync.OnceValue(func() uint64 {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+})

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/natefinch/atomic"
-	"github.com/shirou/gopsutil/v4/process"
 	"github.com/starvisor/starvisor/engine"
 )
 
@@ -40,9 +39,7 @@ type StateFile struct {
 // successor a way to find the process.
 func (f *StateFile) Started(proc string, pid int) {
 	e := Entry{Pid: pid}
-	if p, err := process.NewProcess(int32(pid)); err == nil {
-		e.Start, _ = p.CreateTime()
-	}
+	e.Start, _ = startMillis(pid)
 	f.change(func(m map[string]Entry) { m[proc] = e }, true)
 }
 

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/shirou/gopsutil/v4/process"
 )
 
 // Stray is a process group left running by an earlier daemon.
@@ -81,11 +79,7 @@ func strayPids(e Entry) []int {
 	}
 	leader, ok := readStat(e.Pid)
 	if ok && !leader.Zombie() {
-		p, err := process.NewProcess(int32(e.Pid))
-		if err != nil {
-			return nil
-		}
-		if start, err := p.CreateTime(); err != nil || start != e.Start {
+		if start, ok := startMillis(e.Pid); !ok || start != e.Start {
 			return nil // recycled pid: not ours
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/natefinch/atomic"
-	"github.com/shirou/gopsutil/v4/process"
 
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/api"
@@ -76,10 +75,6 @@ func (c *UpCmd) Run(d *Deps) error {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return fmt.Errorf("up: state dir: %w", err)
 	}
-	// The state file records each child's start time through gopsutil, which by default
-	// re-reads the boot time (/proc/stat) on every call: once per start. Boot time does
-	// not change while we run.
-	process.EnableBootTimeCache(true)
 	state := &monitor.StateFile{Path: filepath.Join(stateDir, "state.json")}
 	// A daemon that died leaves its children running; stop them before starting new ones.
 	// An unreadable state file is worth a warning, not a refusal to run.

@@ -61,9 +61,10 @@ func (f *File) drain(fd int) error {
 		if n > 0 {
 			f.Write((*bp)[:n]) // failures are kept for Err; the bytes are dropped
 		}
+		full := n == len(*bp)
 		pool.Put(bp)
 		pool = &smallBufs
-		if n == len(*bp) {
+		if full {
 			pool = &bigBufs // the buffer was too small: more is waiting
 		}
 		switch {

@@ -157,7 +157,7 @@ func (s *Supervisor) startBatch(ctx context.Context, tab *table, members []int) 
 // process to leave STARTING.
 func startOne(ctx context.Context, p *proc, ack func()) error {
 	c := cmdStart{acked: make(chan struct{}), reply: make(chan error, 1)}
-	if err := p.call(ctx, c); err != nil {
+	if err := p.call(c); err != nil {
 		return err
 	}
 	<-c.acked
@@ -269,7 +269,7 @@ func (s *Supervisor) stopBatch(ctx context.Context, tab *table, members []int) e
 
 func stopOne(ctx context.Context, p *proc) error {
 	c := cmdStop{reply: make(chan error, 1)}
-	if err := p.call(ctx, c); err != nil {
+	if err := p.call(c); err != nil {
 		return err
 	}
 	select {

@@ -111,7 +111,7 @@ func newProc(s *Supervisor, pr plan.Program) *proc {
 
 // call hands the command c to the process; ErrNoSuchProcess when it has ended
 // (removed). It never waits: replies come on the command's channels.
-func (p *proc) call(_ context.Context, c any) error {
+func (p *proc) call(c any) error {
 	if !p.post(c) {
 		return ErrNoSuchProcess
 	}

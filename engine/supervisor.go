@@ -158,7 +158,7 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	// From here on nothing can fail: every goroutine asked below is idle or nearly so.
 	for _, i := range stop {
 		p := old.procs[i]
-		if p.call(context.Background(), cmdQuit{}) == nil {
+		if p.call(cmdQuit{}) == nil {
 			<-p.done
 		}
 	}
@@ -172,7 +172,7 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 		tab.index[pr.ProcessName] = i
 		if j, ok := old.index[pr.ProcessName]; ok && !gone[pr.ProcessName] {
 			tab.procs[i] = old.procs[j]
-			tab.procs[i].call(context.Background(), cmdUpdate{prog: pr})
+			tab.procs[i].call(cmdUpdate{prog: pr})
 			continue
 		}
 		tab.procs[i] = newProc(s, pr)
@@ -247,7 +247,7 @@ func (s *Supervisor) Signal(sig syscall.Signal, names ...string) error {
 	for _, i := range idx {
 		p := tab.procs[i]
 		c := cmdSignal{sig: sig, reply: make(chan error, 1)}
-		err := p.call(context.Background(), c)
+		err := p.call(c)
 		if err == nil {
 			err = <-c.reply
 		}
@@ -306,15 +306,13 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	all := make([]int, len(tab.procs))
 	for i, p := range tab.procs {
 		all[i] = i
-		if err := p.call(ctx, cmdHold{}); err != nil && !errors.Is(err, ErrNoSuchProcess) {
-			return fmt.Errorf("shutdown: %w", err)
-		}
+		p.call(cmdHold{}) // ErrNoSuchProcess: removed meanwhile, nothing to hold
 	}
 	if err := ignoreNotRunning(s.stopBatch(ctx, tab, all)); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	for _, p := range tab.procs {
-		if p.call(context.Background(), cmdQuit{}) == nil {
+		if p.call(cmdQuit{}) == nil {
 			<-p.done
 		}
 	}
@@ -339,7 +337,7 @@ func (s *Supervisor) Kill(ctx context.Context) int {
 	n := 0
 	for _, p := range tab.procs {
 		c := cmdKill{sent: make(chan bool, 1)}
-		if p.call(ctx, c) == nil && <-c.sent {
+		if p.call(c) == nil && <-c.sent {
 			n++
 		}
 	}

@@ -40,18 +40,17 @@ type StateFile struct {
 func (f *StateFile) Started(proc string, pid int) {
 	e := Entry{Pid: pid}
 	e.Start, _ = startMillis(pid)
-	f.change(func(m map[string]Entry) { m[proc] = e }, true)
+	f.change(func(m map[string]Entry) { m[proc] = e })
 }
 
-// Exited forgets process if pid is still its recorded incarnation. It does not wait
-// for the write: an entry a killed daemon left of a dead process is harmless (its
-// start time tells a recycled pid apart).
+// Exited forgets process if pid is still its recorded incarnation, and returns once
+// the file says so (the engine calls it off its own path).
 func (f *StateFile) Exited(proc string, pid int) {
 	f.change(func(m map[string]Entry) {
 		if m[proc].Pid == pid {
 			delete(m, proc)
 		}
-	}, false)
+	})
 }
 
 // Err returns the last error writing the file, if any.
@@ -72,11 +71,11 @@ func (f *StateFile) Entries() map[string]Entry {
 	return out
 }
 
-// change applies edit and has the file written, then with wait returns once a write
-// that includes the edit is done. Writes are group commits: one goroutine writes the
-// latest state while changes pile up, so a burst of 200 starts costs a few writes,
-// and no start waits for more than the write in progress and the next.
-func (f *StateFile) change(edit func(map[string]Entry), wait bool) {
+// change applies edit and returns once a write that includes it is done. Writes are
+// group commits: one goroutine writes the latest state while changes pile up, so a
+// burst of 200 starts costs a few writes, and no change waits for more than the write
+// in progress and the next.
+func (f *StateFile) change(edit func(map[string]Entry)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.entries == nil {
@@ -90,7 +89,7 @@ func (f *StateFile) change(edit func(map[string]Entry), wait bool) {
 		f.writing = true
 		go f.flush()
 	}
-	for wait && f.saved < mine {
+	for f.saved < mine {
 		f.written.Wait()
 	}
 }

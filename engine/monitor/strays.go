@@ -40,7 +40,7 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 	}
 	var old map[string]Entry
 	if err := json.Unmarshal(data, &old); err != nil {
-		f.change(func(map[string]Entry) {}, true) // replace it with this daemon's state
+		f.change(func(map[string]Entry) {}) // replace it with this daemon's state
 		return nil, fmt.Errorf("monitor.CleanStrays: state file %s is corrupt, replaced it: %w", f.Path, err)
 	}
 	var strays []Stray
@@ -64,7 +64,7 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 		signal(strays, syscall.SIGKILL)
 		waitGone(ctx, strays, grace)
 	}
-	f.change(func(map[string]Entry) {}, true) // the old entries are dealt with
+	f.change(func(map[string]Entry) {}) // the old entries are dealt with
 	if err := ctx.Err(); err != nil {
 		return strays, fmt.Errorf("monitor.CleanStrays: %w", err)
 	}

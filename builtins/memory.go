@@ -2,7 +2,6 @@ package builtins
 
 import (
 	"fmt"
-	"runtime"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -13,24 +12,16 @@ import (
 // error is fatal to the whole process (the daemon re-evaluates on reload).
 const DefaultMaxMemory = 512 << 20
 
-// memoryCheckEvery is how often the heap is sampled; one doubling of a large value takes
+// memoryCheckEvery is how often memory is sampled; one doubling of a large value takes
 // longer than this, so a runaway script overshoots the limit by about one doubling.
 const memoryCheckEvery = 5 * time.Millisecond
 
-// heapBytes is the size of live and not yet swept heap objects. runtime.ReadMemStats
-// stops the world for microseconds, a few times per evaluation; runtime/metrics would
-// not, but its package initialisation costs every CLI start (`status` included) 0.15 ms.
-func heapBytes() uint64 {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
-
-// watchMemory cancels th once the heap has grown by more than limit since the call, until
-// the returned stop is called. The heap is the process's, so concurrent evaluations share
-// the budget: a guard against runaway scripts, not an accounting of each one.
+// watchMemory cancels th once the process's memory has grown by more than limit since the
+// call, until the returned stop is called. The memory is the process's, so concurrent
+// evaluations share the budget: a guard against runaway scripts, not an accounting of
+// each one.
 func watchMemory(th *starlark.Thread, limit uint64) (stop func()) {
-	base := heapBytes()
+	base := memBytes()
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(memoryCheckEvery)
@@ -40,8 +31,8 @@ func watchMemory(th *starlark.Thread, limit uint64) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				if grown := heapBytes(); grown > base && grown-base > limit {
-					th.Cancel(fmt.Sprintf("memory limit exceeded (the script grew the heap by more than %d MiB)", limit>>20))
+				if grown := memBytes(); grown > base && grown-base > limit {
+					th.Cancel(fmt.Sprintf("memory limit exceeded (the script grew memory by more than %d MiB)", limit>>20))
 					return
 				}
 			}

@@ -29,7 +29,8 @@ type Handle interface {
 	Pid() int
 	// Signal sends sig to the process, or to its whole process group when group is true.
 	Signal(sig syscall.Signal, group bool) error
-	// Done is closed-over once: it delivers exactly one Exit when the process has been reaped.
+	// Done delivers exactly one Exit when the process has been reaped, unless the
+	// handle is also an exitNotifier and NotifyExit took it.
 	Done() <-chan Exit
 }
 

@@ -59,15 +59,20 @@ func (s *Supervisor) sampleLoop() {
 	defer s.bg.Done()
 	g := &s.samples
 	tick := make(chan struct{}, 1)
+	watched := false
 	for {
 		var t Timer
-		if s.clock.Now().UnixNano()-g.lastRead.Load() < int64(watchFor) {
+		wasWatched := watched
+		watched = s.clock.Now().UnixNano()-g.lastRead.Load() < int64(watchFor)
+		if watched {
 			t = s.clock.AfterFunc(sampleEvery, func() {
 				select {
 				case tick <- struct{}{}:
 				default:
 				}
 			})
+		} else if wasWatched && s.o.OnUnwatched != nil {
+			s.o.OnUnwatched()
 		}
 		select {
 		case <-s.ctx.Done():

@@ -59,12 +59,13 @@ func TestSamplingRoundIsOneBatchCall(t *testing.T) {
 func TestSamplingOnlyWhileWatched(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := &countingSampler{}
-		r := newRig(t, func(o *Options) { o.Sampler = c })
+		var unwatched atomic.Int32
+		r := newRig(t, func(o *Options) { o.Sampler = c; o.OnUnwatched = func() { unwatched.Add(1) } })
 		defer r.shutdown()
 		r.apply(planOf(t, prog("a")))
 		time.Sleep(10 * time.Minute)
-		if n := c.n.Load(); n != 0 {
-			t.Fatalf("%d samples while nobody looked", n)
+		if n, u := c.n.Load(), unwatched.Load(); n != 0 || u != 0 {
+			t.Fatalf("%d samples and %d OnUnwatched calls while nobody looked", n, u)
 		}
 		if u := r.status("a").Usage; u != (Usage{}) {
 			t.Errorf("first Status: usage %+v, want none yet (Status never waits)", u)
@@ -81,10 +82,16 @@ func TestSamplingOnlyWhileWatched(t *testing.T) {
 		if n := c.n.Load(); n > 32 {
 			t.Errorf("%d samples: still sampling long after the last Status call", n)
 		}
+		if u := unwatched.Load(); u != 1 {
+			t.Errorf("OnUnwatched called %d times once watching ended, want 1", u)
+		}
 		before := c.n.Load()
 		time.Sleep(10 * time.Minute)
 		if n := c.n.Load(); n != before {
 			t.Errorf("sampling went on unwatched: %d -> %d", before, n)
+		}
+		if u := unwatched.Load(); u != 1 {
+			t.Errorf("OnUnwatched called %d times, want still 1", u)
 		}
 	})
 }

@@ -37,6 +37,9 @@ type Options struct {
 	// are checked on Status, on each exit, and every sampling round while watched.
 	// Called on OnEvent's goroutine, in order with the events.
 	OnLogError func(process string, err error)
+	// OnUnwatched is called once each time sampling stops because nobody has asked for
+	// Status for a while (see sample.go): the daemon may return what watching used.
+	OnUnwatched func()
 }
 
 // Status is one process as `status` shows it.

@@ -103,6 +103,9 @@ func (c *UpCmd) Run(d *Deps) error {
 		Sampler:  monitor.New(),
 		Recorder: state,
 		OnEvent:  func(e engine.Event) { out.printf("%s\n", formatEvent(e)) },
+		// Watching status makes garbage every sampling round; once nobody watches, the
+		// daemon goes back to its idle size.
+		OnUnwatched: func() { debug.FreeOSMemory() },
 		OnLogError: func(process string, err error) {
 			out.printf("starvisor: %s: log: %v (output is dropped until the log can be written)\n", process, err)
 		},

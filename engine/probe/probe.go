@@ -64,8 +64,14 @@ func (p *Prober) Ready(ctx context.Context, pr plan.Program) error {
 			return fmt.Errorf("ready probe %s: %w (last attempt: %v)", what, ctx.Err(), lastOr(last))
 		case <-timer.C:
 		}
-		if last = attempt(ctx); last == nil {
+		err := attempt(ctx)
+		if err == nil {
 			return nil
+		}
+		// An attempt the deadline cut short says only that ("operation was canceled"):
+		// the error worth reporting is the one before it.
+		if last == nil || ctx.Err() == nil {
+			last = err
 		}
 		timer.Reset(interval)
 	}

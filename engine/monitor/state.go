@@ -1,15 +1,18 @@
 package monitor
 
 import (
-	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/natefinch/atomic"
 	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // Entry is one started process as the state file records it.
@@ -31,6 +34,7 @@ type StateFile struct {
 	gen     uint64 // bumped by every change
 	saved   uint64 // the last gen written (or that failed to be)
 	writing bool
+	buf     []byte // the flush goroutine's; reused across writes
 	err     error
 }
 
@@ -100,13 +104,12 @@ func (f *StateFile) flush() {
 	defer f.mu.Unlock()
 	for f.saved < f.gen {
 		gen := f.gen
-		data, err := json.MarshalIndent(f.entries, "", "  ")
+		f.buf = appendEntries(f.buf[:0], f.entries)
+		data := f.buf
 		f.mu.Unlock()
+		err := os.MkdirAll(filepath.Dir(f.Path), 0o755)
 		if err == nil {
-			err = os.MkdirAll(filepath.Dir(f.Path), 0o755)
-		}
-		if err == nil {
-			err = replace(f.Path, append(data, '\n'))
+			err = replace(f.Path, data)
 		}
 		f.mu.Lock()
 		if err != nil {
@@ -116,6 +119,31 @@ func (f *StateFile) flush() {
 		f.written.Broadcast()
 	}
 	f.writing = false
+}
+
+// appendEntries encodes the entries as a JSON object, one per line, sorted by name:
+// what json.MarshalIndent made, without its garbage (a write for every start and
+// exit of a burst re-encodes all of them).
+func appendEntries(b []byte, entries map[string]Entry) []byte {
+	if len(entries) == 0 {
+		return append(b, "{}\n"...)
+	}
+	names := slices.Sorted(maps.Keys(entries))
+	b = append(b, '{')
+	for i, name := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		e := entries[name]
+		b = append(b, "\n  "...)
+		b = plan.AppendJSONString(b, name)
+		b = append(b, `: {"pid": `...)
+		b = strconv.AppendInt(b, int64(e.Pid), 10)
+		b = append(b, `, "start": `...)
+		b = strconv.AppendInt(b, e.Start, 10)
+		b = append(b, '}')
+	}
+	return append(b, "\n}\n"...)
 }
 
 // replace writes path atomically but without fsync: the file matters only while this

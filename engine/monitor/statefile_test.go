@@ -198,3 +198,22 @@ func TestCleanStraysRemovesTemporaryFiles(t *testing.T) {
 	}
 	is.Equal(left, []string{"other42", "state.json.bak", "state.json12x"})
 }
+
+// The state file's hand encoding is JSON that reads back to the same entries, whatever
+// the names hold.
+func TestAppendEntriesRoundTrips(t *testing.T) {
+	for _, entries := range []map[string]Entry{
+		{},
+		{"web": {Pid: 42, Start: 1764115200123}},
+		{"a:a_0": {Pid: 1}, `q"uo\te`: {Pid: 2, Start: -1}, "ü\n\x01": {Pid: 3, Start: 9}},
+	} {
+		var got map[string]Entry
+		data := appendEntries(nil, entries)
+		if err := json.Unmarshal(data, &got); err != nil {
+			t.Fatalf("%q: %v", data, err)
+		}
+		if !reflect.DeepEqual(got, entries) {
+			t.Errorf("%q read back as %v, want %v", data, got, entries)
+		}
+	}
+}

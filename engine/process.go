@@ -316,6 +316,7 @@ func (p *proc) spawn() error {
 	// make the runtime start an OS thread for each blocked one, threads the daemon then
 	// keeps for its whole life (11 to 56 for 200 programs, by timing; 11 to 13 with
 	// the slots).
+	ready := p.prepareProbe() // before the spawn: a log probe reads what comes after
 	p.sup.spawns <- struct{}{}
 	h, err := p.sup.o.Launcher.Start(spec)
 	<-p.sup.spawns
@@ -335,7 +336,7 @@ func (p *proc) spawn() error {
 		// successor a way to find it.
 		r.Started(p.name, pid)
 	}
-	p.startProbe()
+	p.startProbe(ready)
 	return p.handle(event{Kind: evSpawned, Pid: pid})
 }
 
@@ -379,18 +380,35 @@ func (p *proc) closeLogs() {
 	p.logs.setWriters()
 }
 
-// startProbe runs the ready probe for the pid just spawned, off the loop.
-func (p *proc) startProbe() {
+// preparer is a Prober that can do the part of Ready that must happen before the
+// spawn (the probe package's log probe notes where the log ends).
+type preparer interface {
+	Prepare(pr plan.Program) func(ctx context.Context) error
+}
+
+// prepareProbe returns the ready probe to run once the process is spawned, or nil.
+func (p *proc) prepareProbe() func(ctx context.Context) error {
+	pb, pr := p.sup.o.Prober, p.prog
+	if pr.Ready == nil || pb == nil {
+		return nil
+	}
+	if pp, ok := pb.(preparer); ok {
+		return pp.Prepare(pr)
+	}
+	return func(ctx context.Context) error { return pb.Ready(ctx, pr) }
+}
+
+// startProbe runs ready, the probe for the pid just spawned, off the loop.
+func (p *proc) startProbe(ready func(ctx context.Context) error) {
 	p.stopProbe()
 	p.ready, p.readyErr = false, ""
-	pb := p.sup.o.Prober
-	if p.prog.Ready == nil || pb == nil {
+	if ready == nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(p.sup.ctx)
 	p.probeStop = cancel
-	id, pr := p.probeID, p.prog
-	go func() { p.post(probeResult{id, pb.Ready(ctx, pr)}) }()
+	id := p.probeID
+	go func() { p.post(probeResult{id, ready(ctx)}) }()
 }
 
 // stopProbe cancels a running probe; bumping probeID makes its late answer stale.

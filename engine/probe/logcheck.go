@@ -16,10 +16,9 @@ import (
 // maxLine bounds how much of an unfinished line is kept between attempts.
 const maxLine = 64 << 10
 
-// logCheck follows the program's stdout log. It reads the whole current file
-// first (the line may already be there when Ready is called), then what is
-// appended; after a rotation it finishes the old file and starts the new one.
-// Caveat: a line from an earlier run still in the file also counts.
+// logCheck follows the program's stdout log from its end at the time of the call
+// (Prepare's, just before the spawn: what an earlier run left does not count), then
+// what is appended; after a rotation it finishes the old file and starts the new one.
 func logCheck(pr plan.Program) (*follower, string, error) {
 	pb := pr.Ready
 	what := fmt.Sprintf("log %q", pb.Pattern)
@@ -30,7 +29,11 @@ func logCheck(pr plan.Program) (*follower, string, error) {
 	if pr.Stdout == nil || pr.Stdout.Path == "" {
 		return nil, what, errors.New("the program has no stdout log")
 	}
-	return &follower{path: pr.Stdout.Path, re: re}, what, nil
+	fl := &follower{path: pr.Stdout.Path, re: re}
+	if st, err := os.Stat(fl.path); err == nil {
+		fl.startIno, fl.startAt = st.Sys().(*syscall.Stat_t).Ino, st.Size()
+	}
+	return fl, what, nil
 }
 
 func (fl *follower) close() {
@@ -46,6 +49,9 @@ type follower struct {
 	ino     uint64
 	pending []byte // the unfinished last line
 	buf     []byte
+	// The file and its size when the probe was prepared: reading starts there.
+	startIno uint64
+	startAt  int64
 }
 
 func (fl *follower) check(context.Context) error {
@@ -82,6 +88,14 @@ func (fl *follower) open() error {
 		return err
 	}
 	fl.f, fl.ino, fl.pending = f, st.Sys().(*syscall.Stat_t).Ino, nil
+	if fl.ino == fl.startIno && fl.startAt > 0 && fl.startAt <= st.Size() {
+		if _, err := f.Seek(fl.startAt, io.SeekStart); err != nil {
+			f.Close()
+			fl.f = nil
+			return err
+		}
+	}
+	fl.startAt = 0 // a file opened later (rotated in) is new: read it whole
 	return nil
 }
 

@@ -32,17 +32,30 @@ type check func(ctx context.Context) error
 // Ready retries pr.Ready every Interval until it passes, Timeout passes (error
 // "ready probe tcp 127.0.0.1:8080: timed out after 1m0s: <last error>") or ctx ends.
 func (p *Prober) Ready(ctx context.Context, pr plan.Program) error {
-	pb := pr.Ready
-	if pb == nil {
-		return nil
+	return p.Prepare(pr)(ctx)
+}
+
+// Prepare does what Ready does before its first attempt, and returns the rest. The
+// engine calls it just before it spawns the process: a log probe then reads only
+// what is written after that point, not an earlier run's lines still in the file.
+func (p *Prober) Prepare(pr plan.Program) func(ctx context.Context) error {
+	if pr.Ready == nil {
+		return func(context.Context) error { return nil }
 	}
 	attempt, what, done, err := p.build(pr)
 	if err != nil {
-		return fmt.Errorf("ready probe %s: %w", what, err)
+		return func(context.Context) error { return fmt.Errorf("ready probe %s: %w", what, err) }
 	}
-	if done != nil {
-		defer done()
+	return func(ctx context.Context) error {
+		if done != nil {
+			defer done()
+		}
+		return retry(ctx, pr.Ready, attempt, what)
 	}
+}
+
+// retry runs attempt every pb.Interval until it passes, pb.Timeout passes or ctx ends.
+func retry(ctx context.Context, pb *plan.Probe, attempt check, what string) error {
 	interval := pb.Interval.D()
 	if interval <= 0 {
 		interval = DefaultInterval

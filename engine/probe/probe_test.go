@@ -94,13 +94,25 @@ func alive(pid int) bool {
 	return err == nil && !strings.Contains(string(b), ") Z ")
 }
 
-func TestLogFindsALineAlreadyWritten(t *testing.T) {
+// A log probe counts only what is written after Prepare (the engine calls it just
+// before the spawn): an earlier run's ready line still in the file does not count,
+// the new run's does, even if written before the first attempt.
+func TestLogIgnoresLinesOfEarlierRuns(t *testing.T) {
 	is := is.New(t)
 	path := filepath.Join(t.TempDir(), "app.log")
-	is.NoErr(os.WriteFile(path, []byte("starting\nlistening on 8080\nmore\n"), 0o644))
-	pr := program(plan.Probe{Kind: plan.ProbeLog, Pattern: `listening on \d+`})
+	is.NoErr(os.WriteFile(path, []byte("starting\nlistening on 8080\nstopped\n"), 0o644))
+	pr := program(plan.Probe{Kind: plan.ProbeLog, Pattern: `listening on \d+`, Timeout: plan.Duration(50 * time.Millisecond)})
 	pr.Stdout = &plan.Log{Path: path}
-	is.NoErr(New().Ready(t.Context(), pr))
+	err := New().(*Prober).Prepare(pr)(t.Context())
+	is.True(err != nil && strings.Contains(err.Error(), "timed out")) // the old line did not count
+
+	wait := New().(*Prober).Prepare(pr)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	is.NoErr(err)
+	_, err = f.WriteString("starting\nlistening on 8081\n") // the new run, before the first attempt
+	is.NoErr(err)
+	f.Close()
+	is.NoErr(wait(t.Context()))
 }
 
 // The follower finishes a file rotated away under it, then reads the new one.

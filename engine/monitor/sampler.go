@@ -54,7 +54,8 @@ func (s *Sampler) Sample(pid int) (engine.Usage, error) {
 }
 
 // SampleAll measures each pid alone and with all its descendants, reading the
-// process table once; a pid that is gone is absent from the result.
+// process table once; a pid that is gone (or a zombie: it has exited) is absent from
+// the result.
 func (s *Sampler) SampleAll(pids []int) map[int]engine.Usage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -66,7 +67,9 @@ func (s *Sampler) SampleAll(pids []int) map[int]engine.Usage {
 	procs := scanProcs()
 	byPid := make(map[int]*procfs.Stat, len(procs))
 	for i := range procs {
-		byPid[procs[i].Pid] = &procs[i]
+		if !procs[i].Zombie() {
+			byPid[procs[i].Pid] = &procs[i]
+		}
 	}
 	children := childMap(procs)
 	own := map[int]engine.Usage{} // per process, each measured once even if in two trees

@@ -1,7 +1,9 @@
 package monitor
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -107,9 +109,11 @@ func (f *StateFile) flush() {
 		f.buf = appendEntries(f.buf[:0], f.entries)
 		data := f.buf
 		f.mu.Unlock()
-		err := os.MkdirAll(filepath.Dir(f.Path), 0o755)
-		if err == nil {
-			err = replace(f.Path, data)
+		err := replace(f.Path, data)
+		if errors.Is(err, fs.ErrNotExist) { // the folder went away (or was never made)
+			if err = os.MkdirAll(filepath.Dir(f.Path), 0o755); err == nil {
+				err = replace(f.Path, data)
+			}
 		}
 		f.mu.Lock()
 		if err != nil {

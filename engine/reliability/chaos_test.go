@@ -158,14 +158,7 @@ for i in range(%d):
 		recovery.Round(time.Millisecond), before.FDs, now.FDs, before.Goroutines, now.Goroutines,
 		float64(before.RSSBytes)/(1<<20), float64(now.RSSBytes)/(1<<20), len(seen))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := d.client.Shutdown(ctx); err != nil {
-		t.Errorf("shutdown: %v", err)
-	}
-	if code := d.wait(t, 15*time.Second); code != 0 {
-		t.Errorf("up exited %d after shutdown; output tail:\n%s", code, tail(d.out.String(), 2000))
-	}
+	d.shutdown(t, 20*time.Second)
 	var alive []int
 	for pid := range seen {
 		if b.hasToken(pid) {

@@ -2,7 +2,6 @@ package reliability_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -162,14 +161,7 @@ program(name = "w", command = ["python3", "-c", %q], env = TOKEN, start_secs = 0
 	t.Logf("error in status %s after the break; lines again %s after the repair (last line before %d, first after %d); status cleared",
 		shown.Round(time.Millisecond), resumed.Round(time.Millisecond), last, fresh[0])
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := d.client.Shutdown(ctx); err != nil {
-		t.Errorf("shutdown: %v", err)
-	}
-	if code := d.wait(t, 10*time.Second); code != 0 {
-		t.Errorf("up exited %d; output tail:\n%s", code, tail(d.out.String(), 2000))
-	}
+	d.shutdown(t, 10*time.Second)
 }
 
 var lineRE = regexp.MustCompile(`^line (\d+) x{90}$`)

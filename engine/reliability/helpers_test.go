@@ -169,6 +169,19 @@ func (d *daemon) wait(t *testing.T, within time.Duration) int {
 	}
 }
 
+// shutdown asks the daemon to stop everything and exit, and checks it exits 0.
+func (d *daemon) shutdown(t *testing.T, within time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := d.client.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+	if code := d.wait(t, within); code != 0 {
+		t.Errorf("up exited %d after shutdown; output tail:\n%s", code, tail(d.out.String(), 2000))
+	}
+}
+
 // status returns each process's state and pid; an unreachable daemon gives nil.
 func (d *daemon) status() map[string]api.ProgramStatus {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -64,11 +64,8 @@ func startMillis(pid int) (int64, bool) {
 	if !ok || bt == 0 {
 		return 0, false
 	}
-	return int64(st.StartTicks*1000/userHZ + bt*1000), true
+	return int64(st.StartTicks*1000/ticksPerSec + bt*1000), true
 }
-
-// userHZ is the clock tick of /proc's times: USER_HZ, 100 on every Linux ABI.
-const userHZ = 100
 
 // bootSeconds reads the boot time ("btime") from /proc/stat once; 0 when unknown.
 var bootSeconds = sync.OnceValue(func() uint64 {

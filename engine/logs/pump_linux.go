@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -108,12 +107,11 @@ func readNow(fd int, buf []byte) (int, error) {
 // pending reports, without reading, whether the pipe holds bytes or has ended (nil),
 // is empty (EAGAIN) or the poll was interrupted (EINTR).
 func pending(fd int) error {
-	pfd := pollfd{fd: int32(fd), events: pollIn}
-	_, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, 0)
+	revents, e := pollIn1(fd, 0)
 	switch {
 	case e == syscall.EINTR:
 		return syscall.EINTR
-	case e == 0 && pfd.revents == 0:
+	case e == 0 && revents == 0:
 		return syscall.EAGAIN
 	}
 	return nil

@@ -100,7 +100,12 @@ const (
 )
 
 // pollReadable is the fallback: block this thread in poll(2).
-func pollReadable(fd int) {
+func pollReadable(fd int) { pollIn1(fd, -1) }
+
+// pollIn1 polls fd for input for up to timeout ms (-1: no limit) and returns its
+// revents, or the errno of poll(2).
+func pollIn1(fd int, timeout int) (int16, syscall.Errno) {
 	pfd := pollfd{fd: int32(fd), events: pollIn}
-	syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, ^uintptr(0))
+	_, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(timeout))
+	return pfd.revents, e
 }

@@ -434,7 +434,7 @@ func (g *cgroup) signal(h *handle, sig syscall.Signal) error {
 			}
 			done[pid], fresh = true, fresh+1
 			if pid == h.pid && !h.reaped {
-				if err := h.proc.Signal(sig); err != nil && first == nil && !isGone(err) {
+				if err := h.signalSelf(sig); err != nil && first == nil {
 					first = err
 				}
 				continue

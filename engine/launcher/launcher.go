@@ -6,7 +6,6 @@ package launcher
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -135,7 +134,7 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 		Setpgid:    true, // its own group: stop_as_group reaches its descendants
 		Credential: cred,
 	}
-	attr := &os.ProcAttr{Dir: pr.Directory, Env: env, Files: out.childFiles(), Sys: sys}
+	attr := &syscall.ProcAttr{Dir: pr.Directory, Env: env, Files: out.childFds(), Sys: sys}
 	var cg *cgroup
 	if cgs := l.cgroups(); cgs != nil {
 		g, fd, err := cgs.take(name)
@@ -148,13 +147,13 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 	}
 	becomeSubreaper()
 	orphans.forks.RLock() // the pid is recorded before the orphan reaper can see it exit
-	proc, err := startProcess(path, pr.Command, attr, umask)
+	pid, pidfd, err := startProcess(path, pr.Command, attr, umask)
 	if err != nil && cg != nil {
 		// The clone into the cgroup (an old kernel, EBUSY) and the exec cannot be told
 		// apart by the error: a spawn that works without the cgroup blames the cgroup.
 		cgErr := err
 		sys.UseCgroupFD, sys.CgroupFD = false, 0
-		proc, err = startProcess(path, pr.Command, attr, umask)
+		pid, pidfd, err = startProcess(path, pr.Command, attr, umask)
 		if err == nil {
 			l.fallBack(fmt.Errorf("spawn into a cgroup: %w", cgErr))
 			cg.discard()
@@ -164,7 +163,7 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 		cg = nil
 	}
 	if err == nil {
-		recordOwn(proc.Pid)
+		recordOwn(pid)
 	}
 	orphans.forks.RUnlock()
 	out.closeChildEnds() // the child holds its copies; EOF comes when it (and its heirs) exit
@@ -173,9 +172,9 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 		return nil, fmt.Errorf("couldn't exec %s: %s", path, errnoName(err))
 	}
 	out.copy()
-	h := &handle{l: l, proc: proc, pid: proc.Pid, name: name, cg: cg, done: make(chan engine.Exit, 1),
-		finished: make(chan struct{}), pidfd: pidfdOf(proc.Pid)}
-	if h.pidfd != nil {
+	h := &handle{l: l, pid: pid, pidfd: pidfd, name: name, cg: cg, done: make(chan engine.Exit, 1),
+		finished: make(chan struct{})}
+	if pidfd >= 0 {
 		h.watch(out)
 	} else {
 		go h.wait(out)
@@ -184,13 +183,14 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 }
 
 type handle struct {
-	l     *Launcher
-	proc  *os.Process
-	pid   int
-	name  string  // STARVISOR_PROCESS_NAME in its environment: finds its adopted orphans
-	cg    *cgroup // nil: process group mode
-	done  chan engine.Exit
-	pidfd *os.File // nil: reap with proc.Wait (see reap_linux.go)
+	l    *Launcher
+	pid  int
+	name string  // STARVISOR_PROCESS_NAME in its environment: finds its adopted orphans
+	cg   *cgroup // nil: process group mode
+	done chan engine.Exit
+	// pidfd is the child's, from the clone; -1 without pidfds, or once it is closed
+	// (under mu, after the reap). See reap_linux.go.
+	pidfd int
 
 	finished chan struct{} // closed after the exit is sent: the cgroup is empty by then
 
@@ -251,53 +251,70 @@ func (h *handle) Signal(sig syscall.Signal, group bool) error {
 		}
 		return nil
 	}
-	if h.reaped {
-		return nil // gone, as ErrProcessDone below
-	}
-	err := h.proc.Signal(sig) // pidfd-based: never hits a recycled pid
-	if err != nil && !isGone(err) {
+	if err := h.signalSelf(sig); err != nil {
 		return fmt.Errorf("signal %d: %w", h.pid, err)
 	}
 	return nil
 }
 
-func isGone(err error) bool { return errors.Is(err, os.ErrProcessDone) }
+// signalSelf sends sig to the child itself, unless it is reaped (then it is gone,
+// which is no error). The caller holds mu, shared: until the reap neither the pidfd
+// nor the pid can stand for another process.
+func (h *handle) signalSelf(sig syscall.Signal) error {
+	if h.reaped {
+		return nil
+	}
+	var err error
+	if h.pidfd >= 0 {
+		if _, _, e := syscall.Syscall6(sysPidfdSendSignal, uintptr(h.pidfd), uintptr(sig), 0, 0, 0, 0); e != 0 {
+			err = e
+		}
+	} else {
+		err = syscall.Kill(h.pid, sig)
+	}
+	if err == syscall.ESRCH { // exited, not yet reaped
+		return nil
+	}
+	return err
+}
 
 // watch waits for the exit on the shared epoll waiter (reap_linux.go).
 func (h *handle) watch(out *outputs) {
-	logs.OnReadable(int(h.pidfd.Fd()), func() { go h.exited(out) })
+	logs.OnReadable(h.pidfd, func() { go h.exited(out) })
 }
 
 // exited runs when the pidfd is readable: it reaps the child and reports the exit.
+// Only this goroutine closes the pidfd, under mu, so a Signal never uses a closed one.
 func (h *handle) exited(out *outputs) {
-	ws, exited, ok := reapNow(int(h.pidfd.Fd()))
-	switch {
-	case ok && !exited:
+	ws, exited, ok := reapNow(h.pidfd)
+	if ok && !exited {
 		h.watch(out)
 		return
-	case !ok: // no waitid(P_PIDFD): wait the ordinary way
-		h.pidfd.Close()
-		h.pidfd = nil
+	}
+	h.mu.Lock()
+	syscall.Close(h.pidfd)
+	h.pidfd = -1
+	h.reaped = exited
+	h.mu.Unlock()
+	if !ok { // no waitid(P_PIDFD) (Linux 5.3): wait the ordinary way
 		h.wait(out)
 		return
 	}
-	h.pidfd.Close()
-	h.mu.Lock()
-	h.reaped = true
-	h.proc.Release() // closes its pidfd now rather than at garbage collection
-	h.mu.Unlock()
 	h.report(ws, true, out)
 }
 
-// wait reaps the child in a thread blocked in wait(2), where the kernel has no
+// wait reaps the child in a thread blocked in wait4(2), where the kernel has no
 // pollable pidfd. The exit is reported from wait, not from pipe EOF.
 func (h *handle) wait(out *outputs) {
-	state, err := h.proc.Wait()
-	if err != nil {
-		h.report(0, false, out)
-		return
+	var ws syscall.WaitStatus
+	_, err := syscall.Wait4(h.pid, &ws, 0, nil)
+	for err == syscall.EINTR {
+		_, err = syscall.Wait4(h.pid, &ws, 0, nil)
 	}
-	h.report(state.Sys().(syscall.WaitStatus), true, out)
+	h.mu.Lock()
+	h.reaped = true
+	h.mu.Unlock()
+	h.report(ws, err == nil, out)
 }
 
 // report tells the engine of the exit once what the child left behind is dealt with.

@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -26,7 +27,7 @@ type stream struct {
 	eof  chan struct{}
 }
 
-// outputs are the child's stdin (/dev/null) and its output streams.
+// outputs are the child's stdin (/dev/null, shared) and its output streams.
 type outputs struct {
 	null    *os.File
 	out     *stream // nil: stdout discarded
@@ -34,8 +35,11 @@ type outputs struct {
 	streams []*stream
 }
 
+// devNull is every child's stdin, opened once: a spawn costs no open and close of it.
+var devNull = sync.OnceValues(func() (*os.File, error) { return os.OpenFile(os.DevNull, os.O_RDWR, 0) })
+
 func newOutputs(stdout, stderr io.Writer) (*outputs, error) {
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	null, err := devNull()
 	if err != nil {
 		return nil, err
 	}
@@ -85,19 +89,20 @@ func newStream(dst io.Writer) (*stream, error) {
 	}, nil
 }
 
-func (o *outputs) childFiles() []*os.File {
-	files := []*os.File{o.null, o.null, o.null}
+// childFds are the child's stdin, stdout and stderr. The files stay open (and
+// referenced) until closeChildEnds, after the fork.
+func (o *outputs) childFds() []uintptr {
+	fds := []uintptr{o.null.Fd(), o.null.Fd(), o.null.Fd()}
 	if o.out != nil {
-		files[1] = o.out.w
+		fds[1] = o.out.w.Fd()
 	}
 	if o.err != nil {
-		files[2] = o.err.w
+		fds[2] = o.err.w.Fd()
 	}
-	return files
+	return fds
 }
 
 func (o *outputs) closeChildEnds() {
-	o.null.Close()
 	for _, s := range o.streams {
 		s.w.Close()
 	}

@@ -2,18 +2,21 @@ package launcher
 
 import (
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
 
 // Why: os.Process.Wait blocks an OS thread in waitid(2) for as long as the child
 // lives, so a daemon supervising 1,000 programs held 1,000 threads (and their
-// stacks: about half the daemon's memory). Instead the launcher opens a pidfd of
-// its own for the child and hands it to the epoll waiter the log pipes use
-// (logs.OnReadable): a pidfd becomes readable when the process exits, and only then
-// is it reaped, with WNOHANG, on a goroutine started for that. A running child costs
-// an epoll entry: no thread, no goroutine. The pid cannot be recycled before the
-// pidfd is opened: the child is not reaped until this code reaps it.
+// stacks: about half the daemon's memory). Instead the clone itself gives the
+// launcher a pidfd of the child (CLONE_PIDFD), which it hands to the epoll waiter
+// the log pipes use (logs.OnReadable): a pidfd becomes readable when the process
+// exits, and only then is it reaped, with WNOHANG, on a goroutine started for that.
+// A running child costs an epoll entry and one file descriptor: no thread, no
+// goroutine. (os.StartProcess keeps a pidfd of its own in its os.Process, so using
+// it meant two descriptors per child, and every fork copies the daemon's whole
+// descriptor table.)
 
 const (
 	sysPidfdOpen = 434 // pidfd_open(2), Linux 5.3
@@ -31,17 +34,17 @@ type siginfoChild struct {
 	_                  [128 - 28]byte
 }
 
-// pidfdOf opens a pidfd for pid, or returns nil (old kernel), in which case the
-// caller falls back to os.Process.Wait. It stays in blocking mode, out of Go's
-// netpoller: the waiter's epoll set watches it.
-func pidfdOf(pid int) *os.File {
-	fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
+// havePidfd reports whether the kernel has pidfds (pidfd_open, Linux 5.3, which
+// implies CLONE_PIDFD). Without them a child is reaped by a thread blocked in
+// wait4(2) and signalled by pid, which cannot be recycled before that reap.
+var havePidfd = sync.OnceValue(func() bool {
+	fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(os.Getpid()), 0, 0)
 	if e != 0 {
-		return nil
+		return false
 	}
-	syscall.CloseOnExec(int(fd))
-	return os.NewFile(fd, "pidfd")
-}
+	syscall.Close(int(fd))
+	return true
+})
 
 // reapNow reaps the child behind pidfd if it has exited. exited is false when it has
 // not (a spurious wake-up: wait again); ok is false when waitid(P_PIDFD) is not

@@ -33,7 +33,7 @@ func threads(t *testing.T) int {
 
 // Waiting for a child must not hold a thread: 100 live children, a handful of threads.
 func TestIdleChildrenHoldNoThread(t *testing.T) {
-	if pidfdOf(os.Getpid()) == nil {
+	if !havePidfd() {
 		t.Skip("no pidfd_open on this kernel: the fallback holds a thread per child")
 	}
 	before := threads(t)
@@ -72,6 +72,63 @@ func TestReapStatus(t *testing.T) {
 		if err := h.Signal(syscall.SIGTERM, false); err != nil {
 			t.Errorf("%s: signal after exit: %v", tc.script, err)
 		}
+	}
+}
+
+// Without pidfds (Linux before 5.3) a child is signalled by pid and reaped by wait4:
+// the same exits come out, and the child's descriptor table gets no pidfd.
+func TestReapWithoutPidfd(t *testing.T) {
+	was := havePidfd
+	havePidfd = func() bool { return false }
+	t.Cleanup(func() { havePidfd = was })
+	for _, tc := range []struct {
+		script string
+		code   int
+		sig    syscall.Signal
+	}{{"exit 7", 7, 0}, {"exec sleep 60", -1, syscall.SIGTERM}} {
+		h := startWith(t, processGroups(), shell(tc.script))
+		if hh := h.(*handle); hh.pidfd != -1 {
+			t.Fatalf("pidfd %d without pidfds", hh.pidfd)
+		}
+		if tc.sig != 0 {
+			if err := h.Signal(tc.sig, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if e := wait(t, h); e.Code != tc.code || e.Signal != tc.sig {
+			t.Errorf("%s: exit %+v, want code %d signal %v", tc.script, e, tc.code, tc.sig)
+		}
+		if err := h.Signal(syscall.SIGTERM, false); err != nil {
+			t.Errorf("%s: signal after exit: %v", tc.script, err)
+		}
+	}
+}
+
+// One pidfd per child, from the clone: a daemon with many programs copies its whole
+// descriptor table at every fork, so none is spent twice.
+func TestOnePidfdPerChild(t *testing.T) {
+	if !havePidfd() {
+		t.Skip("no pidfds on this kernel")
+	}
+	count := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range ents {
+			if target, _ := os.Readlink("/proc/self/fd/" + e.Name()); target == "anon_inode:[pidfd]" {
+				n++
+			}
+		}
+		return n
+	}
+	before := count()
+	for range 5 {
+		startWith(t, processGroups(), shell("exec sleep 60"))
+	}
+	if n := count() - before; n != 5 {
+		t.Errorf("%d pidfds for 5 children", n)
 	}
 }
 

@@ -129,6 +129,7 @@ func reapOrphans() {
 	orphans.forks.Lock()
 	defer orphans.forks.Unlock()
 	var buf [procfs.BufSize]byte
+	vanished := int32(0)
 	for {
 		var info siginfoChild
 		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pAll, 0, uintptr(unsafe.Pointer(&info)),
@@ -139,13 +140,21 @@ func reapOrphans() {
 		if e != 0 || info.Pid == 0 {
 			return // no child has exited
 		}
+		// Own children first, without reading /proc: every exit of a program comes
+		// here, and the read (tens of microseconds) would hold up the restart's fork.
+		if isOwn(int(info.Pid)) {
+			return // its handle reaps it, then nudges: the peek goes on then
+		}
 		p, ok := procfs.Read(int(info.Pid), buf[:])
 		if ok && adopted(p) {
 			reapPid(p.Pid)
 			continue
 		}
-		if isOwn(int(info.Pid)) {
-			return // its handle reaps it, then nudges: the peek goes on then
+		if !ok && info.Pid != vanished {
+			// Reaped between the peek and the read (by its handle, which then
+			// forgot it): peek again rather than scan.
+			vanished = info.Pid
+			continue
 		}
 		break // another fork of the daemon's (an exec probe): look past it
 	}

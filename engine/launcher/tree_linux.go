@@ -60,7 +60,7 @@ func (h *handle) signalTree(sig syscall.Signal) error {
 			done[p.Pid] = true
 			fresh++
 			if p.Pid == h.pid && !h.reaped {
-				if err := h.proc.Signal(sig); err != nil && first == nil && !isGone(err) {
+				if err := h.signalSelf(sig); err != nil && first == nil {
 					first = err
 				}
 				continue

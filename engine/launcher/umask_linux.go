@@ -1,7 +1,6 @@
 package launcher
 
 import (
-	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -21,14 +20,17 @@ import (
 
 var umaskMu sync.Mutex
 
-func startProcess(path string, argv []string, attr *os.ProcAttr, umask int) (*os.Process, error) {
+// startProcess forks and execs path with the given umask (-1: the daemon's). It
+// returns the child's pid and, where the kernel has them, its pidfd made by the
+// clone (else -1).
+func startProcess(path string, argv []string, attr *syscall.ProcAttr, umask int) (pid, pidfd int, err error) {
 	if umask < 0 {
-		return os.StartProcess(path, argv, attr)
+		return forkExec(path, argv, attr)
 	}
 	type result struct {
-		proc *os.Process
-		err  error
-		ok   bool // the private umask was in effect
+		pid, pidfd int
+		err        error
+		ok         bool // the private umask was in effect
 	}
 	ch := make(chan result, 1)
 	go func() {
@@ -38,15 +40,28 @@ func startProcess(path string, argv []string, attr *os.ProcAttr, umask int) (*os
 			return
 		}
 		syscall.Umask(umask)
-		p, err := os.StartProcess(path, argv, attr)
-		ch <- result{p, err, true}
+		pid, pidfd, err := forkExec(path, argv, attr)
+		ch <- result{pid, pidfd, err, true}
 	}()
 	if r := <-ch; r.ok {
-		return r.proc, r.err
+		return r.pid, r.pidfd, r.err
 	}
 	umaskMu.Lock()
 	defer umaskMu.Unlock()
 	old := syscall.Umask(umask)
 	defer syscall.Umask(old)
-	return os.StartProcess(path, argv, attr)
+	return forkExec(path, argv, attr)
+}
+
+// forkExec is syscall.StartProcess asking the clone for a pidfd where there are any.
+func forkExec(path string, argv []string, attr *syscall.ProcAttr) (pid, pidfd int, err error) {
+	pidfd = -1
+	sys := *attr.Sys // a copy: a retry or another thread may share attr
+	if havePidfd() {
+		sys.PidFD = &pidfd
+	}
+	a := *attr
+	a.Sys = &sys
+	pid, _, err = syscall.StartProcess(path, argv, &a)
+	return pid, pidfd, err
 }

@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"runtime"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -82,6 +83,10 @@ func (w *waiter) loop() {
 				fn()
 			}
 		}
+		// What fn started (an exit's reap, a pump) runs now on this thread, before
+		// the waiter blocks again: otherwise blocking hands the processor over and
+		// another thread must be woken to run it.
+		runtime.Gosched()
 	}
 }
 

@@ -43,6 +43,8 @@ type File struct {
 	stampBuf  []byte
 	tailBuf   []byte
 	rotations int
+	reserved  int64 // blocks are allocated up to this offset, past the end (see reserve)
+	noReserve bool  // the file system has no fallocate
 }
 
 // Open returns a rotating log file described by l. It touches no file: the
@@ -112,6 +114,7 @@ func (f *File) Close() error {
 	if f.f == nil {
 		return nil
 	}
+	f.trim(f.f, f.size)
 	err := f.f.Close()
 	f.f = nil
 	if err != nil {
@@ -139,7 +142,7 @@ func (f *File) open(truncate bool) error {
 		fh.Close()
 		return fmt.Errorf("logs.open: %s: %w", f.path, err)
 	}
-	f.f, f.size = fh, size
+	f.f, f.size, f.reserved = fh, size, 0
 	return nil
 }
 
@@ -164,6 +167,48 @@ func (f *File) fail(err error) {
 	}
 }
 
+// Why reserve: a child flooding its output makes ext4 reserve space block by block
+// (delayed allocation) as the page cache takes the bytes, a third of the daemon's
+// CPU per gigabyte written. Blocks allocated ahead, in one fallocate per
+// reserveStep, take that away: 1 GiB into rotating 50 MB files cost 0.34 s of CPU
+// instead of 0.44-0.80 s on the test machine, at 2.9-3.2 GB/s instead of 1.4-2.5.
+// Only big writes (a pipe found full) reserve, so a quiet program's log never holds
+// more blocks than bytes; the blocks left past the end are given back when the file
+// rotates or closes (trim). A daemon killed meanwhile leaves at most reserveStep
+// allocated past the end, used by the next daemon's writes.
+const (
+	reserveFrom = 64 << 10
+	reserveStep = 8 << 20
+)
+
+// reserve allocates blocks for the next n bytes, and up to reserveStep ahead, though
+// not past the next rotation (room, 0: none). Failures only mean no reservation.
+func (f *File) reserve(n, room int64) {
+	if f.noReserve || f.size+n <= f.reserved {
+		return
+	}
+	want := max(int64(reserveStep), n)
+	if room > 0 {
+		want = min(want, room)
+	}
+	supported, _ := allocate(f.f, f.size, want)
+	f.noReserve = !supported
+	f.reserved = f.size + want // even after a failure (a full disk): not again before then
+}
+
+// trim gives back the blocks reserved past size, the end of fh. Unless fh is no longer
+// that size: someone else cut it, and truncating would grow it back with zeros.
+func (f *File) trim(fh *os.File, size int64) {
+	reserved := f.reserved
+	f.reserved = 0
+	if reserved <= size {
+		return
+	}
+	if st, err := fh.Stat(); err == nil && st.Size() == size {
+		fh.Truncate(size)
+	}
+}
+
 // write writes p in pieces that fit before the next rotation. Called with mu held.
 func (f *File) write(p []byte) {
 	for len(p) > 0 {
@@ -178,6 +223,9 @@ func (f *File) write(p []byte) {
 		chunk := p
 		if room > 0 && int64(len(chunk)) > room {
 			chunk = chunk[:room]
+		}
+		if len(chunk) >= reserveFrom {
+			f.reserve(int64(len(chunk)), room)
 		}
 		n, err := f.f.Write(chunk)
 		f.size += int64(n)

@@ -89,6 +89,7 @@ func (f *File) partialLine() ([]byte, error) {
 }
 
 func (f *File) truncateInPlace() error {
+	f.reserved = 0 // the truncation frees them
 	if err := f.f.Truncate(0); err != nil {
 		return fmt.Errorf("truncate: %w", err)
 	}
@@ -119,6 +120,11 @@ func (f *File) shift(carry int64) error {
 	}
 	old, oldSize := f.f, f.size
 	f.f = nil
+	if carry == 0 {
+		f.trim(old, oldSize)
+	} else {
+		f.reserved = 0 // the truncation below frees them
+	}
 	if err := f.open(true); err != nil {
 		old.Close() // its bytes, carry included, are safe in name.1
 		return err

@@ -162,6 +162,7 @@ func (f *File) ready() bool {
 func (f *File) fail(err error) {
 	f.err, f.failing = fmt.Errorf("logs: write %s: %w", f.path, err), true
 	if f.f != nil {
+		f.trim(f.f, f.size)
 		f.f.Close()
 		f.f = nil
 	}

@@ -153,6 +153,14 @@ func appendEntries(b []byte, entries map[string]Entry) []byte {
 // machine stays up (after a crash no child is left to find), and the fsync of each
 // write held a burst of 200 starts up by ~60 ms. The temporary file is named as
 // natefinch/atomic names its own, so RemoveTemps finds one a killed daemon left.
+//
+// The new file is swapped in (renameat2 RENAME_EXCHANGE) and the old one, now under
+// the temporary name, removed. Why not a plain rename over the old file: ext4 takes
+// that for an unsynced replacement and starts writing the new file to disk on the
+// spot (auto_da_alloc), which here doubled the CPU of a write and tripled its time
+// (160 vs 80 us of CPU, 270 vs 80 us), 60 times in a start of 200 programs. Readers
+// see the old file or the new one either way. The first write, and file systems or
+// kernels without the exchange, use natefinch/atomic's rename.
 func replace(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+"*")
 	if err != nil {
@@ -163,6 +171,10 @@ func replace(path string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
+		if st, serr := os.Lstat(path); serr == nil && st.Mode().IsRegular() && exchange(tmp.Name(), path) == nil {
+			os.Remove(tmp.Name()) // the old content; RemoveTemps takes it if this fails
+			return nil
+		}
 		err = atomic.ReplaceFile(tmp.Name(), path)
 	}
 	if err != nil {

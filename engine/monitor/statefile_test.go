@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,7 +115,8 @@ func TestCorruptStateFilesAreNotFatal(t *testing.T) {
 		content string
 		corrupt bool // reported as an error
 	}{
-		"empty":        {"", true},
+		"empty":        {"", false}, // what a machine crash can leave: no alarm
+		"blank":        {"\n \n", false},
 		"truncated":    {`{"web": {"pid": 12`, true},
 		"garbage":      {"\x00\xff\xfe not json", true},
 		"list":         {`[1, 2, 3]`, true},
@@ -215,5 +217,34 @@ func TestAppendEntriesRoundTrips(t *testing.T) {
 		if !reflect.DeepEqual(got, entries) {
 			t.Errorf("%q read back as %v, want %v", data, got, entries)
 		}
+	}
+}
+
+// Each write swaps the new file in and removes the old one: after several, the folder
+// holds the state file alone, with the latest state.
+func TestStateWritesLeaveNoTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	f := &StateFile{Path: filepath.Join(dir, "state.json")}
+	for i := range 5 {
+		f.Started("p"+strconv.Itoa(i), os.Getpid())
+	}
+	if err := f.Err(); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "state.json" {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("folder holds %v, want state.json alone", names)
+	}
+	var m map[string]Entry
+	b, _ := os.ReadFile(f.Path)
+	if err := json.Unmarshal(b, &m); err != nil || len(m) != 5 {
+		t.Errorf("state file %q (%v), want 5 entries", b, err)
 	}
 }

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,12 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("monitor.CleanStrays: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		// A machine crash can leave it empty (it is written without fsync), and nothing
+		// of that boot survives: no strays, and no error to alarm anyone.
+		f.change(func(map[string]Entry) {})
+		return nil, nil
 	}
 	var old map[string]Entry
 	if err := json.Unmarshal(data, &old); err != nil {

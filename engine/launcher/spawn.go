@@ -45,11 +45,21 @@ func LookPath(name string, env []string, daemonEnv func(string) (string, bool)) 
 			d = "."
 		}
 		path := filepath.Join(d, name)
-		if checkExecutable(path) == nil {
+		if executable(path) {
 			return path, nil
 		}
 	}
 	return "", fmt.Errorf("can't find command '%s'", name)
+}
+
+// executable is checkExecutable's verdict without its error: PATH searches try many
+// folders, and a miss should cost one stat(2), not an error value and its message.
+func executable(path string) bool {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Mode&0o111 == 0 {
+		return false
+	}
+	return syscall.Access(path, 1 /* X_OK */) == nil
 }
 
 func checkExecutable(path string) error {

@@ -36,7 +36,8 @@ type StateFile struct {
 	gen     uint64 // bumped by every change
 	saved   uint64 // the last gen written (or that failed to be)
 	writing bool
-	buf     []byte // the writer's; reused across writes
+	buf     []byte   // the writer's; reused across writes
+	names   []string // the writer's too
 	err     error
 }
 
@@ -106,7 +107,7 @@ func (f *StateFile) change(edit func(map[string]Entry)) {
 func (f *StateFile) write() {
 	f.writing = true
 	gen := f.gen
-	f.buf = appendEntries(f.buf[:0], f.entries)
+	f.buf, f.names = appendEntries(f.buf[:0], f.names[:0], f.entries)
 	data := f.buf
 	f.mu.Unlock()
 	err := replace(f.Path, data)
@@ -127,11 +128,13 @@ func (f *StateFile) write() {
 // appendEntries encodes the entries as a JSON object, one per line, sorted by name:
 // what json.MarshalIndent made, without its garbage (a write for every start and
 // exit of a burst re-encodes all of them).
-func appendEntries(b []byte, entries map[string]Entry) []byte {
+// names is scratch space for the sorted names, returned for reuse.
+func appendEntries(b []byte, names []string, entries map[string]Entry) ([]byte, []string) {
 	if len(entries) == 0 {
-		return append(b, "{}\n"...)
+		return append(b, "{}\n"...), names
 	}
-	names := slices.Sorted(maps.Keys(entries))
+	names = slices.AppendSeq(names, maps.Keys(entries))
+	slices.Sort(names)
 	b = append(b, '{')
 	for i, name := range names {
 		if i > 0 {
@@ -146,7 +149,7 @@ func appendEntries(b []byte, entries map[string]Entry) []byte {
 		b = strconv.AppendInt(b, e.Start, 10)
 		b = append(b, '}')
 	}
-	return append(b, "\n}\n"...)
+	return append(b, "\n}\n"...), names
 }
 
 // replace writes path atomically but without fsync: the file matters only while this

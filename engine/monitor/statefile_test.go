@@ -210,7 +210,7 @@ func TestAppendEntriesRoundTrips(t *testing.T) {
 		{"a:a_0": {Pid: 1}, `q"uo\te`: {Pid: 2, Start: -1}, "ü\n\x01": {Pid: 3, Start: 9}},
 	} {
 		var got map[string]Entry
-		data := appendEntries(nil, entries)
+		data, _ := appendEntries(nil, nil, entries)
 		if err := json.Unmarshal(data, &got); err != nil {
 			t.Fatalf("%q: %v", data, err)
 		}

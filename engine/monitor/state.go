@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -106,6 +107,12 @@ func (f *StateFile) change(edit func(map[string]Entry)) {
 // and releases mu during the I/O.
 func (f *StateFile) write() {
 	f.writing = true
+	// Let the goroutines ready to run make their changes first (each then waits for
+	// this write): in a start of 200 they are the other spawns finishing, and one write
+	// for several of them costs less than one each. Alone, this is a no-op.
+	f.mu.Unlock()
+	runtime.Gosched()
+	f.mu.Lock()
 	gen := f.gen
 	f.buf, f.names = appendEntries(f.buf[:0], f.names[:0], f.entries)
 	data := f.buf

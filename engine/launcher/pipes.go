@@ -76,11 +76,7 @@ func newStream(dst io.Writer) (*stream, error) {
 	if _, ok := dst.(*logs.File); !ok {
 		syscall.SetNonblock(fds[0], true)
 	}
-	if os.Geteuid() == 0 {
-		// 1 MiB instead of 64 KiB: fewer wake-ups for chatty children. Only for
-		// root, whom the per-user pipe-buffer quota does not limit.
-		syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[0]), 1031 /* F_SETPIPE_SZ */, 1<<20)
-	}
+	// A logs.File pipe is enlarged by its pump once it is found busy (logs.growPipe).
 	return &stream{
 		r:   os.NewFile(uintptr(fds[0]), "|0"),
 		w:   os.NewFile(uintptr(fds[1]), "|1"),

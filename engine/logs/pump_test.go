@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+	"golang.org/x/sys/unix"
 
 	"github.com/starvisor/starvisor/engine/plan"
 )
@@ -120,4 +121,48 @@ func TestReadNow(t *testing.T) {
 		syscall.Close(fds[0])
 	}
 	noWait.Store(false)
+}
+
+// A pipe is enlarged to 1 MiB once a read finds it busy, not before: a quiet program's
+// pipes keep the kernel's 64 KiB (and cost no fcntl at spawn). Root only (see growPipe).
+func TestPumpGrowsBusyPipesOnly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("pipes are enlarged only as root")
+	}
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path})
+	var fds [2]int
+	is.NoErr(syscall.Pipe2(fds[:], syscall.O_CLOEXEC))
+	r, w := os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
+	size := func() int {
+		n, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0)
+		is.NoErr(err)
+		return n
+	}
+	done := make(chan struct{})
+	f.Pump(r, func() { close(done) })
+	written := 0
+	fileSize := func() int {
+		st, err := os.Stat(path)
+		if err != nil {
+			return 0
+		}
+		return int(st.Size())
+	}
+	_, err := w.Write([]byte("quiet\n"))
+	is.NoErr(err)
+	written += 6
+	waitFor(t, func() bool { return fileSize() == written })
+	is.Equal(size(), 64<<10) // a line: not busy
+	block := make([]byte, 256<<10)
+	for range 8 { // 2 MiB in big writes: the pipe fills
+		n, err := w.Write(block)
+		is.NoErr(err)
+		written += n
+	}
+	waitFor(t, func() bool { return fileSize() == written })
+	is.Equal(size(), 1<<20)
+	w.Close()
+	<-done
 }

@@ -46,7 +46,8 @@ func (c *UpCmd) Run(d *Deps) error {
 	// almost no allocation once its programs run, so its resident memory is mostly the
 	// garbage allowed between collections. Half the default headroom costs collections
 	// only during start and stop bursts; GOGC in the environment still wins.
-	if os.Getenv("GOGC") == "" {
+	ownGC := os.Getenv("GOGC") == ""
+	if ownGC {
 		debug.SetGCPercent(gcPercent)
 	}
 	// Catch signals before anything starts: one that arrives early waits for the loop.
@@ -115,8 +116,20 @@ func (c *UpCmd) Run(d *Deps) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
 	l := &upLoop{sup: sup, out: out, stderr: d.Stderr, shutdown: srv.ShutdownRequested(),
-		reload:  func() (*plan.Plan, error) { return c.eval(ctx, d) },
-		settled: func() { go debug.FreeOSMemory() }}
+		reload: func() (*plan.Plan, error) { return c.eval(ctx, d) },
+		// An apply is a burst of garbage that is all gone once it ends: collect less often
+		// meanwhile (a start of 200 ran ~6% faster at GOGC 200), then collect it all.
+		busy: func() {
+			if ownGC {
+				debug.SetGCPercent(burstGCPercent)
+			}
+		},
+		settled: func() {
+			if ownGC {
+				debug.SetGCPercent(gcPercent)
+			}
+			go debug.FreeOSMemory()
+		}}
 	err = l.run(ctx, p, sigs)
 	release()
 	stopServing()
@@ -129,8 +142,11 @@ func (c *UpCmd) Run(d *Deps) error {
 	return err
 }
 
-// gcPercent is `up`'s GOGC (see Run).
-const gcPercent = 50
+// gcPercent is `up`'s GOGC (see Run); burstGCPercent its GOGC during an apply.
+const (
+	gcPercent      = 50
+	burstGCPercent = 200
+)
 
 // formatStray says what was stopped of a process an earlier daemon left behind.
 func formatStray(s monitor.Stray) string {
@@ -181,8 +197,9 @@ type upLoop struct {
 	reload func() (*plan.Plan, error) // prints its own errors
 	// shutdown is closed when a client's shutdown request has already stopped everything.
 	shutdown <-chan struct{}
-	// settled, when set, runs after each apply (returns memory to the system).
-	settled func()
+	// busy and settled, when set, run before and after each apply (GC pacing, and
+	// returning memory to the system).
+	busy, settled func()
 }
 
 type applied struct {
@@ -198,6 +215,9 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 	applying, pending := false, false
 	apply := func(p *plan.Plan, reload bool) {
 		applying = true
+		if l.busy != nil {
+			l.busy()
+		}
 		go func() {
 			d, err := l.sup.Apply(ctx, p)
 			results <- applied{d, err, reload}

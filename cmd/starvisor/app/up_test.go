@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -110,6 +111,41 @@ func TestUpLoopReloadsOnHUPAndStopsOnTERM(t *testing.T) {
 	out.want(t, "starvisor: SIGTERM: shutting down")
 	<-sup.shutdown
 	out.want(t, "starvisor: stopped")
+	is.NoErr(<-done)
+}
+
+// busy runs before each apply reaches the engine and settled once it is over (the GC
+// pacing of a burst): the initial one and a reload's.
+func TestUpLoopBracketsEachApply(t *testing.T) {
+	is := is.New(t)
+	out := make(lineChan, 16)
+	sup := newFakeSup()
+	var mu sync.Mutex
+	var calls []string
+	note := func(s string) func() {
+		return func() { mu.Lock(); calls = append(calls, s); mu.Unlock() }
+	}
+	l := &upLoop{sup: sup, out: &lineWriter{w: out}, stderr: &bytes.Buffer{},
+		reload: func() (*plan.Plan, error) { return &plan.Plan{}, nil },
+		busy:   note("busy"), settled: note("settled")}
+	sigs := make(chan os.Signal)
+	done := make(chan error, 1)
+	go func() { done <- l.run(context.Background(), &plan.Plan{}, sigs) }()
+	seen := func() string { mu.Lock(); defer mu.Unlock(); return strings.Join(calls, " ") }
+	<-sup.applies
+	is.Equal(seen(), "busy")
+	sup.answers <- plan.Delta{}
+	out.want(t, "starvisor: applied plan: 0 processes")
+	is.Equal(seen(), "busy settled")
+	sigs <- syscall.SIGHUP
+	out.want(t, "starvisor: SIGHUP: reloading")
+	<-sup.applies
+	is.Equal(seen(), "busy settled busy")
+	sup.answers <- plan.Delta{}
+	out.want(t, "starvisor: reload: 0 added, 0 changed, 0 removed, 0 unchanged")
+	is.Equal(seen(), "busy settled busy settled")
+	sigs <- syscall.SIGTERM
+	<-sup.shutdown
 	is.NoErr(<-done)
 }
 

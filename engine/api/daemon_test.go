@@ -47,7 +47,8 @@ func TestDaemonReportsItsOwnResources(t *testing.T) {
 	}
 	release := make(chan struct{})
 	defer close(release)
-	for range 2 * extra {
+	const more = 50 // goroutines started; a few transient ones of the server may end meanwhile
+	for range more {
 		go func() { <-release }()
 	}
 	after, err := c.Daemon(ctx)
@@ -59,8 +60,8 @@ func TestDaemonReportsItsOwnResources(t *testing.T) {
 	if d := after.FDs - before.FDs; d < extra || d > extra+1 {
 		t.Errorf("fds %d then %d after opening %d files", before.FDs, after.FDs, extra)
 	}
-	if d := after.Goroutines - before.Goroutines; d < 2*extra {
-		t.Errorf("goroutines %d then %d after starting %d", before.Goroutines, after.Goroutines, 2*extra)
+	if d := after.Goroutines - before.Goroutines; d < more-5 {
+		t.Errorf("goroutines %d then %d after starting %d", before.Goroutines, after.Goroutines, more)
 	}
 	if after.UptimeS < before.UptimeS {
 		t.Errorf("uptime went back: %.3f then %.3f", before.UptimeS, after.UptimeS)

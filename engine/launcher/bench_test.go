@@ -118,6 +118,55 @@ func BenchmarkStart200(b *testing.B) {
 	b.ReportMetric(200*float64(b.N)/b.Elapsed().Seconds(), "starts/s")
 }
 
+// BenchmarkBareSpawn200: for scale, what the start of 200 `sleep`s costs this machine
+// with no supervisor around it: os/exec, 8 at a time, two pipes each, no cgroup, no log,
+// no state file; the time until every fork+exec returned.
+func BenchmarkBareSpawn200(b *testing.B) {
+	var spawning time.Duration
+	for b.Loop() {
+		var mu sync.Mutex
+		var procs []*os.Process
+		var files []*os.File
+		slots := make(chan struct{}, 8)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range 200 {
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				r1, w1, err1 := os.Pipe()
+				r2, w2, err2 := os.Pipe()
+				if err1 != nil || err2 != nil {
+					b.Error(err1, err2)
+					return
+				}
+				p, err := os.StartProcess("/bin/sleep", []string{"sleep", "3600"}, &os.ProcAttr{
+					Files: []*os.File{nil, w1, w2}, Sys: &syscall.SysProcAttr{Setpgid: true}})
+				w1.Close()
+				w2.Close()
+				mu.Lock()
+				defer mu.Unlock()
+				files = append(files, r1, r2)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				procs = append(procs, p)
+			})
+		}
+		wg.Wait()
+		spawning += time.Since(start)
+		for _, p := range procs {
+			syscall.Kill(-p.Pid, syscall.SIGKILL)
+			p.Wait()
+		}
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	b.ReportMetric(spawning.Seconds()/float64(b.N), "s-200-spawned")
+}
+
 // BenchmarkRestartCycle: one process name spawned and reaped over and over (/bin/true),
 // as a crashing program's restarts: wall and this process's CPU (user + kernel, so
 // the cgroup file operations count) per spawn-to-exit-reported cycle.

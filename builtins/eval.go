@@ -66,9 +66,21 @@ func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
 
 	th := &starlark.Thread{Name: s.entry, Load: s.load, Print: s.printLine}
 	th.SetLocal(stateKey, s)
-	th.SetMaxExecutionSteps(maxSteps)
+	maxMem := o.MaxMemory
+	if maxMem == 0 {
+		maxMem = DefaultMaxMemory
+	}
+	mem := newMemoryGuard(maxMem)
+	// The step limit doubles as the memory guard's clock: the thread stops every few
+	// steps to let it look (see memoryGuard).
+	th.SetMaxExecutionSteps(min(memoryCheckSteps, maxSteps))
 	th.OnMaxSteps = func(th *starlark.Thread) {
-		th.Cancel(fmt.Sprintf("too many steps (limit %d)", maxSteps))
+		if th.Steps >= maxSteps {
+			th.Cancel(fmt.Sprintf("too many steps (limit %d)", maxSteps))
+			return
+		}
+		mem.check(th)
+		th.SetMaxExecutionSteps(min(th.Steps+memoryCheckSteps, maxSteps))
 	}
 	for _, m := range mods {
 		if st, ok := m.(Stater); ok {
@@ -86,11 +98,7 @@ func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
 		th.Cancel(context.Cause(ctx).Error())
 	})
 	defer stop()
-	maxMem := o.MaxMemory
-	if maxMem == 0 {
-		maxMem = DefaultMaxMemory
-	}
-	defer watchMemory(th, maxMem)()
+	defer mem.watch(th)()
 	if _, err := s.exec(th, s.entry, filepath.Join(s.root, s.entry)); err != nil {
 		return nil, newError(err)
 	}

@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/natefinch/atomic"
-
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/api"
 	"github.com/starvisor/starvisor/engine/launcher"
@@ -162,7 +160,7 @@ func writePidfile(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("up: pidfile: %w", err)
 	}
-	if err := atomic.WriteFile(path, strings.NewReader(strconv.Itoa(os.Getpid())+"\n")); err != nil {
+	if err := monitor.WriteAtomic(path, []byte(strconv.Itoa(os.Getpid())+"\n")); err != nil {
 		return fmt.Errorf("up: pidfile: %w", err)
 	}
 	return nil

@@ -333,15 +333,28 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 // Kill sends SIGKILL to the process group of every live process at once and returns
 // how many it signalled, without waiting for the exits: the daemon's answer to a second
 // interrupt during a slow Shutdown. It also holds every process (no automatic restarts),
-// so a Shutdown in progress finishes as soon as the exits are reaped.
+// so a Shutdown in progress finishes as soon as the exits are reaped. Every process is
+// asked before any answer is awaited; ctx bounds the wait for the answers (the count
+// then leaves out those still to come, whose kills go on).
 func (s *Supervisor) Kill(ctx context.Context) int {
 	s.closed.Store(true)
 	tab := s.tab.Load()
-	n := 0
+	sent := make(chan bool, len(tab.procs))
+	asked := 0
 	for _, p := range tab.procs {
-		c := cmdKill{sent: make(chan bool, 1)}
-		if p.call(c) == nil && <-c.sent {
-			n++
+		if p.call(cmdKill{sent: sent}) == nil {
+			asked++
+		}
+	}
+	n := 0
+	for range asked {
+		select {
+		case ok := <-sent:
+			if ok {
+				n++
+			}
+		case <-ctx.Done():
+			return n
 		}
 	}
 	return n

@@ -292,3 +292,24 @@ func TestShutdownResumes(t *testing.T) {
 		r.shutdown() // a no-op now
 	})
 }
+
+// Kill SIGKILLs every live process's group at once, counts them, and holds them: no
+// restart follows, and a stopped process is neither signalled nor counted.
+func TestKillSignalsEveryLiveGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.apply(planOf(t, prog("a"), prog("b"), prog("c")))
+		time.Sleep(2 * time.Second) // past start_secs: RUNNING
+		if err := r.sup.Stop(t.Context(), "c"); err != nil {
+			t.Fatal(err)
+		}
+		if n := r.sup.Kill(t.Context()); n != 2 {
+			t.Errorf("Kill signalled %d, want 2", n)
+		}
+		time.Sleep(time.Minute)
+		kills := slices.Sorted(slices.Values(r.l.lines("SIGKILL")))
+		eq(t, "kills", kills, []string{"2s a SIGKILL group", "2s b SIGKILL group"})
+		eq(t, "spawns", r.l.spawned(), []string{"0s a", "0s b", "0s c"})
+		r.shutdown()
+	})
+}

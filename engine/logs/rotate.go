@@ -106,7 +106,7 @@ func (f *File) truncateInPlace() error {
 func (f *File) shift(carry int64) error {
 	// Remove the oldest first so that no rename replaces a file: on ext4 a
 	// replacing rename forces writeback of the renamed file (auto_da_alloc).
-	if err := os.Remove(f.backup(f.backups)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := removeAside(f.backup(f.backups)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	for i := f.backups - 1; i >= 1; i-- {
@@ -141,3 +141,18 @@ func (f *File) shift(carry int64) error {
 }
 
 func (f *File) backup(i int) string { return f.path + "." + strconv.Itoa(i) }
+
+// removeAside removes the file at name without freeing its blocks and cached pages on
+// this goroutine: held open, the unlink only drops the name, and the last close, on a
+// goroutine of its own, frees the rest. Freeing a 50 MB backup took 4.6-7.2 ms, and
+// meanwhile nobody drained the pipe of the child being rotated. A file that cannot be
+// opened is removed the ordinary way.
+func removeAside(name string) error {
+	fh, err := os.Open(name)
+	if err != nil {
+		return os.Remove(name)
+	}
+	err = os.Remove(name)
+	go fh.Close()
+	return err
+}

@@ -145,17 +145,31 @@ func BenchmarkRealStart200(b *testing.B) {
 // start_secs and the 1-s respawn spacing, so each exit is restarted at once. The
 // child writes the time just before it exits; the latency is from there to the
 // launcher's return for the next process (reap, log settle, engine, fork+exec).
+// "together": the four crash at the same moment, each restart competing with three
+// others; "alone": their run times differ (1.1, 1.35, 1.6, 1.85 s), so a crash mostly
+// has the machine to itself.
 func BenchmarkCrashRestart(b *testing.B) {
+	for _, stagger := range []time.Duration{0, 250 * time.Millisecond} {
+		b.Run(map[bool]string{true: "together", false: "alone"}[stagger == 0], func(b *testing.B) {
+			crashRestart(b, stagger)
+		})
+	}
+}
+
+func crashRestart(b *testing.B, stagger time.Duration) {
 	const progs, cycles = 4, 5
 	for b.Loop() {
 		dir := b.TempDir()
 		l := &spawnLog{Launcher: launcher.New(), at: map[string][]time.Time{}}
 		b.Cleanup(l.killAll)
+		i := 0
 		p := realPlan(b, dir, progs, func(pr *plan.Program) {
 			stamp := filepath.Join(dir, pr.Name+".exit")
+			run := 1100*time.Millisecond + time.Duration(i)*stagger
+			i++
 			// date +%s%N is the last thing before exit: the stamp is the exit time
 			// give or take sh's own exit (tens of microseconds).
-			pr.Command = []string{"/bin/sh", "-c", "sleep 1.1; date +%s%N >> " + stamp + "; exit 1"}
+			pr.Command = []string{"/bin/sh", "-c", fmt.Sprintf("sleep %.3f; date +%%s%%N >> %s; exit 1", run.Seconds(), stamp)}
 			pr.StartSecs = 1
 			pr.Autorestart = plan.RestartUnexpected
 		})
@@ -164,7 +178,7 @@ func BenchmarkCrashRestart(b *testing.B) {
 		if _, err := s.Apply(context.Background(), p); err != nil {
 			b.Fatal(err)
 		}
-		deadline := time.Now().Add(time.Duration(cycles+3) * 1500 * time.Millisecond)
+		deadline := time.Now().Add(time.Duration(cycles+3) * (1500*time.Millisecond + progs*stagger))
 		for {
 			l.mu.Lock()
 			done := true

@@ -45,34 +45,35 @@ func LookPath(name string, env []string, daemonEnv func(string) (string, bool)) 
 			d = "."
 		}
 		path := filepath.Join(d, name)
-		if executable(path) {
+		if execProblem(path) == "" {
 			return path, nil
 		}
 	}
 	return "", fmt.Errorf("can't find command '%s'", name)
 }
 
-// executable is checkExecutable's verdict without its error: PATH searches try many
-// folders, and a miss should cost one stat(2), not an error value and its message.
-func executable(path string) bool {
+// execProblem says, as a format for the path, why path cannot be run as a command;
+// "" when it can. One stat(2), and access(2) for a file with an x bit: PATH searches
+// try many folders, and a miss costs no error value.
+func execProblem(path string) string {
 	var st syscall.Stat_t
-	if syscall.Stat(path, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Mode&0o111 == 0 {
-		return false
+	switch {
+	case syscall.Stat(path, &st) != nil:
+		return "can't find command '%s'"
+	case st.Mode&syscall.S_IFMT == syscall.S_IFDIR:
+		return "command at '%s' is a directory"
+	case st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Mode&0o111 == 0:
+		return "command at '%s' is not executable"
+	case syscall.Access(path, 1 /* X_OK */) != nil:
+		return "no permission to run command '%s'"
 	}
-	return syscall.Access(path, 1 /* X_OK */) == nil
+	return ""
 }
 
+// checkExecutable says, in supervisord's words, why path cannot be run.
 func checkExecutable(path string) error {
-	st, err := os.Stat(path)
-	switch {
-	case err != nil:
-		return fmt.Errorf("can't find command '%s'", path)
-	case st.IsDir():
-		return fmt.Errorf("command at '%s' is a directory", path)
-	case !st.Mode().IsRegular() || st.Mode()&0o111 == 0:
-		return fmt.Errorf("command at '%s' is not executable", path)
-	case syscall.Access(path, 1 /* X_OK */) != nil:
-		return fmt.Errorf("no permission to run command '%s'", path)
+	if format := execProblem(path); format != "" {
+		return fmt.Errorf(format, path)
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ type pump struct {
 
 // run drains the pipe until it is empty, then asks the waiter for the next byte.
 func (p *pump) run() {
-	if err := p.f.drain(p.fd, &p.grown); err == syscall.EAGAIN {
+	if err := p.drain(); err == syscall.EAGAIN {
 		readable.notify(p.fd, p.resume)
 		return
 	}
@@ -53,14 +53,14 @@ func (p *pump) resume() { go p.run() }
 // drain moves what the pipe yields into the file until it is empty (EAGAIN) or ends
 // (io.EOF). After a small read it pauses, so a chatty child's next writes find nobody
 // to wake and pile up into one bigger read (see waiter_linux.go). The first read of
-// growAt bytes or more finds the pipe busy: it is enlarged then (grown records it).
-func (f *File) drain(fd int, grown *bool) error {
+// growAt bytes or more finds the pipe busy: it is enlarged then.
+func (p *pump) drain() error {
 	pool := &smallBufs
 	for {
 		bp := pool.Get().(*[]byte)
-		n, err := readNow(fd, *bp)
+		n, err := readNow(p.fd, *bp)
 		if n > 0 {
-			f.Write((*bp)[:n]) // failures are kept for Err; the bytes are dropped
+			p.f.Write((*bp)[:n]) // failures are kept for Err; the bytes are dropped
 		}
 		full := n == len(*bp)
 		pool.Put(bp)
@@ -68,9 +68,9 @@ func (f *File) drain(fd int, grown *bool) error {
 		if full {
 			pool = &bigBufs // the buffer was too small: more is waiting
 		}
-		if n >= growAt && !*grown {
-			*grown = true
-			growPipe(fd)
+		if n >= growAt && !p.grown {
+			p.grown = true
+			growPipe(p.fd)
 		}
 		switch {
 		case n > 0:

@@ -60,8 +60,16 @@ func groupMembers(pgid int) []int {
 // another start.
 func startMillis(pid int) (int64, bool) {
 	st, ok := readStat(pid)
+	if !ok {
+		return 0, false
+	}
+	return startOf(st)
+}
+
+// startOf is startMillis from a stat already read; false when the boot time is unknown.
+func startOf(st procfs.Stat) (int64, bool) {
 	bt := bootSeconds()
-	if !ok || bt == 0 {
+	if bt == 0 {
 		return 0, false
 	}
 	return int64(st.StartTicks*1000/ticksPerSec + bt*1000), true

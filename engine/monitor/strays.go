@@ -86,7 +86,7 @@ func strayPids(e Entry) []int {
 	}
 	leader, ok := readStat(e.Pid)
 	if ok && !leader.Zombie() {
-		if start, ok := startMillis(e.Pid); !ok || start != e.Start {
+		if start, ok := startOf(leader); !ok || start != e.Start {
 			return nil // recycled pid: not ours
 		}
 	}

@@ -192,7 +192,7 @@ func (f *File) reserve(n, room int64) {
 	if room > 0 {
 		want = min(want, room)
 	}
-	supported, _ := allocate(f.f, f.size, want)
+	supported := allocate(f.f, f.size, want)
 	f.noReserve = !supported
 	f.reserved = f.size + want // even after a failure (a full disk): not again before then
 }

@@ -2,11 +2,6 @@
 
 package logs
 
-import (
-	"errors"
-	"os"
-)
+import "os"
 
-func allocate(*os.File, int64, int64) (bool, error) {
-	return false, errors.New("no fallocate")
-}
+func allocate(*os.File, int64, int64) bool { return false }

@@ -10,21 +10,39 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/natefinch/atomic"
+
 	"github.com/starvisor/starvisor/builtins"
 )
 
 // ImportCmd prints a deploy script equivalent to a supervisord configuration.
 type ImportCmd struct {
 	Conf string `arg:"" type:"path" help:"supervisord configuration file (its [include] files are read too)."`
+	Out  string `short:"o" type:"path" placeholder:"FILE" help:"Write the script to FILE (atomically); paths inside FILE's folder are written as here(...) so the bundle can move."`
 }
 
-// Run reads the configuration through @stdlib//supervisord.star and prints the script.
+// Run reads the configuration through @stdlib//supervisord.star and prints or writes the
+// script.
 func (c *ImportCmd) Run(d *Deps) error {
 	decls, err := readSupervisordConf(context.Background(), c.Conf, d)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprint(d.Stdout, renderImport(c.Conf, decls))
+	if c.Out == "" {
+		_, err = fmt.Fprint(d.Stdout, renderImport(c.Conf, decls, ""))
+		return err
+	}
+	// Where the script lives is only known with -o: printed, it keeps absolute paths,
+	// right wherever it is saved.
+	out, err := filepath.Abs(c.Out)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	script := renderImport(c.Conf, decls, filepath.Dir(out))
+	if err := atomic.WriteFile(c.Out, strings.NewReader(script)); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	_, err = fmt.Fprintf(d.Stdout, "wrote %s\n", c.Out)
 	return err
 }
 
@@ -39,6 +57,11 @@ type supervisordDecls struct {
 func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisordDecls, error) {
 	abs, err := filepath.Abs(conf)
 	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	// A missing file would otherwise read as "outside the library roots": its folder,
+	// the root, may not exist either.
+	if _, err := os.Stat(abs); err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	tmp, err := os.MkdirTemp("", "svimport")
@@ -90,24 +113,26 @@ var programKwargs = []string{
 }
 
 // renderImport writes the deploy script: group() calls, then programs; programs that
-// differ only in a few values become one loop.
-func renderImport(conf string, d *supervisordDecls) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Imported from %s by `starvisor import`.\n", conf)
-	fmt.Fprintf(&b, "# Same plan as load(\"@stdlib//supervisord.star\", \"supervisord\"); supervisord.load_conf(%s).\n", starQuote(conf))
+// differ only in a few values become one loop. Paths inside the folder here (when not
+// "") are written as here(...).
+func renderImport(conf string, d *supervisordDecls, here string) string {
+	r := &render{here: here}
+	b := &r.b
+	fmt.Fprintf(b, "# Imported from %s by `starvisor import`.\n", conf)
+	fmt.Fprintf(b, "# Same plan as load(\"@stdlib//supervisord.star\", \"supervisord\"); supervisord.load_conf(%s).\n", r.str(conf))
 	if len(d.Groups) > 0 {
 		b.WriteString("\n")
 	}
 	for _, g := range d.Groups {
-		fmt.Fprintf(&b, "group(name = %s, programs = %s, priority = %s)\n", starValue(g["name"]), starValue(g["programs"]), starValue(g["priority"]))
+		fmt.Fprintf(b, "group(name = %s, programs = %s, priority = %s)\n", r.value(g["name"]), r.value(g["programs"]), r.value(g["priority"]))
 	}
 	for _, cl := range clusterPrograms(d.Programs) {
 		b.WriteString("\n")
 		if len(cl.members) == 1 {
-			writeProgram(&b, "", cl.members[0], nil)
+			r.program("", cl.members[0], nil)
 			continue
 		}
-		writeLoop(&b, cl)
+		r.loop(cl)
 	}
 	return b.String()
 }
@@ -275,7 +300,7 @@ func columnName(path string, used map[string]bool) string {
 var starKeywords = map[string]bool{"name": true, "load": true, "def": true, "for": true, "in": true, "if": true, "else": true,
 	"return": true, "pass": true, "and": true, "or": true, "not": true, "lambda": true, "while": true, "break": true, "continue": true}
 
-func writeLoop(b *strings.Builder, c *cluster) {
+func (r *render) loop(c *cluster) {
 	cols := columns(c.varying, c.members)
 	used := map[string]bool{"name": true}
 	vars := make([]string, len(cols))
@@ -286,7 +311,7 @@ func writeLoop(b *strings.Builder, c *cluster) {
 	}
 	for _, p := range c.varying {
 		if _, ok := subst[p]; !ok {
-			subst[p] = starQuote(nameTemplate(p, c.members)) + " % name"
+			subst[p] = r.template(nameTemplate(p, c.members))
 		}
 	}
 	head := append([]string{"name"}, vars...)
@@ -294,9 +319,9 @@ func writeLoop(b *strings.Builder, c *cluster) {
 	for i, m := range c.members {
 		l := map[string]any{}
 		leaves("", m, l)
-		vals := []string{starValue(m["name"])}
+		vals := []string{r.value(m["name"])}
 		for _, p := range cols {
-			vals = append(vals, starValue(l[p]))
+			vals = append(vals, r.value(l[p]))
 		}
 		if len(vals) == 1 {
 			rows[i] = "    " + vals[0] + ","
@@ -304,42 +329,43 @@ func writeLoop(b *strings.Builder, c *cluster) {
 			rows[i] = "    (" + strings.Join(vals, ", ") + "),"
 		}
 	}
-	fmt.Fprintf(b, "for %s in [\n%s\n]:\n", strings.Join(head, ", "), strings.Join(rows, "\n"))
-	writeProgram(b, "    ", c.members[0], subst)
+	fmt.Fprintf(&r.b, "for %s in [\n%s\n]:\n", strings.Join(head, ", "), strings.Join(rows, "\n"))
+	r.program("    ", c.members[0], subst)
 }
 
-// writeProgram prints one program() call; subst replaces leaves by expressions.
-func writeProgram(b *strings.Builder, indent string, p map[string]any, subst map[string]string) {
+// program prints one program() call; subst replaces leaves by expressions.
+func (r *render) program(indent string, p map[string]any, subst map[string]string) {
+	b := &r.b
 	fmt.Fprintf(b, "%sprogram(\n", indent)
 	for _, k := range programKwargs {
 		v, ok := p[k]
 		if !ok {
 			continue
 		}
-		expr := exprAt("/"+k, v, subst)
+		expr := r.expr("/"+k, v, subst)
 		if k == "name" && subst != nil {
 			expr = "name"
 		}
 		if (k == "stdout" || k == "stderr") && v != nil {
-			expr = logExpr("/"+k, v.(map[string]any), subst)
+			expr = r.log("/"+k, v.(map[string]any), subst)
 		}
 		fmt.Fprintf(b, "%s    %s = %s,\n", indent, k, expr)
 	}
 	fmt.Fprintf(b, "%s)\n", indent)
 }
 
-func logExpr(path string, spec map[string]any, subst map[string]string) string {
-	args := []string{exprAt(path+"/path", spec["path"], subst)}
+func (r *render) log(path string, spec map[string]any, subst map[string]string) string {
+	args := []string{r.expr(path+"/path", spec["path"], subst)}
 	for _, k := range []string{"max_bytes", "backups"} {
 		if v, ok := spec[k]; ok {
-			args = append(args, k+" = "+exprAt(path+"/"+k, v, subst))
+			args = append(args, k+" = "+r.expr(path+"/"+k, v, subst))
 		}
 	}
 	return "log(" + strings.Join(args, ", ") + ")"
 }
 
-// exprAt prints v, using subst for the leaves (or subtrees) it names.
-func exprAt(path string, v any, subst map[string]string) string {
+// expr prints v, using subst for the leaves (or subtrees) it names.
+func (r *render) expr(path string, v any, subst map[string]string) string {
 	if e, ok := subst[path]; ok {
 		return e
 	}
@@ -352,21 +378,21 @@ func exprAt(path string, v any, subst map[string]string) string {
 		sort.Strings(keys)
 		parts := make([]string, len(keys))
 		for i, k := range keys {
-			parts[i] = starQuote(k) + ": " + exprAt(path+"/"+k, x[k], subst)
+			parts[i] = starQuote(k) + ": " + r.expr(path+"/"+k, x[k], subst)
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	case []any:
 		parts := make([]string, len(x))
 		for i, e := range x {
-			parts[i] = exprAt(fmt.Sprintf("%s/%d", path, i), e, subst)
+			parts[i] = r.expr(fmt.Sprintf("%s/%d", path, i), e, subst)
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	}
-	return starValue(v)
+	return r.value(v)
 }
 
-// starValue prints a JSON value as a Starlark literal.
-func starValue(v any) string {
+// value prints a JSON value as a Starlark expression.
+func (r *render) value(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "None"
@@ -376,13 +402,79 @@ func starValue(v any) string {
 		}
 		return "False"
 	case string:
-		return starQuote(x)
+		return r.str(x)
 	case json.Number:
 		return x.String()
 	case []any, map[string]any:
-		return exprAt("", x, nil)
+		return r.expr("", x, nil)
 	}
 	return fmt.Sprint(v)
+}
+
+// render accumulates the script; here is the script's folder ("" when unknown).
+type render struct {
+	b    strings.Builder
+	here string
+}
+
+// str prints a string literal; where the string names a path inside r.here (all of it,
+// or a word of it: "--data=/srv/app/data", "/srv/app/a:/srv/app/b") that part is written
+// as here(...), so the script follows its bundle when moved. The value is unchanged.
+func (r *render) str(s string) string {
+	if r.here == "" || r.here == "/" {
+		return starQuote(s)
+	}
+	var parts []string
+	lit := 0 // start of the pending literal
+	for i := 0; ; {
+		j := strings.Index(s[i:], r.here)
+		if j < 0 {
+			break
+		}
+		at, end := i+j, i+j+len(r.here)
+		i = at + 1
+		if at > 0 && !pathSep(s[at-1]) || end < len(s) && s[end] != '/' && !pathSep(s[end]) {
+			continue // "/srv/app2" or "/x/srv/app" is not inside "/srv/app"
+		}
+		word := end
+		for word < len(s) && !pathSep(s[word]) {
+			word++
+		}
+		if at > lit {
+			parts = append(parts, starQuote(s[lit:at]))
+		}
+		switch {
+		case word == end:
+			parts = append(parts, "here()")
+		case filepath.Clean(s[at:word]) == s[at:word]:
+			parts = append(parts, "here("+starQuote(s[end+1:word])+")")
+		default: // here() would clean it
+			parts = append(parts, "here()")
+			word = end
+		}
+		lit, i = word, word
+	}
+	if lit < len(s) || len(parts) == 0 {
+		parts = append(parts, starQuote(s[lit:]))
+	}
+	return strings.Join(parts, " + ")
+}
+
+// pathSep reports whether c ends a path inside a larger string.
+func pathSep(c byte) bool {
+	return strings.IndexByte(" \t:;,=\"'", c) >= 0
+}
+
+// template prints the expression that formats tmpl ("/srv/logs/%s.log") with name.
+func (r *render) template(tmpl string) string {
+	e := starQuote(tmpl)
+	if !strings.Contains(r.here, "%") {
+		e = r.str(tmpl)
+	}
+	if strings.Contains(e, " + ") {
+		e = "(" + e + ")"
+	}
+	return e + " % name"
 }
 
 // starQuote quotes s as a Starlark string literal.

@@ -30,6 +30,11 @@ func TestImportPlanEqualsLoad(t *testing.T) {
 		t.Fatalf("corpus: %d configs, %v", len(confs), err)
 	}
 	env := map[string]string{"HOME": "/home/tester", "APP_ROOT": "/ignored"}
+	// A copy of the corpus takes the scripts written with -o, next to their configs.
+	copied := t.TempDir()
+	if err := os.CopyFS(copied, os.DirFS(corpus)); err != nil {
+		t.Fatal(err)
+	}
 	for _, conf := range confs {
 		t.Run(strings.TrimSuffix(filepath.Base(conf), ".conf"), func(t *testing.T) {
 			code, script, stderr := run(t, env, "import", conf)
@@ -43,8 +48,114 @@ func TestImportPlanEqualsLoad(t *testing.T) {
 			if a, b := planJSON(t, imported), planJSON(t, loaded); a != b {
 				t.Errorf("plans differ\n--- imported script:\n%s\n--- imported plan:\n%s\n--- load_conf plan:\n%s", script, a, b)
 			}
+
+			conf := filepath.Join(copied, filepath.Base(conf))
+			name := strings.TrimSuffix(filepath.Base(conf), ".conf") + ".star"
+			if a, b := planJSON(t, importOut(t, conf, name, env)), planJSON(t, loadConf(t, conf, env)); a != b {
+				t.Errorf("with -o, plans differ\n--- imported plan:\n%s\n--- load_conf plan:\n%s", a, b)
+			}
 		})
 	}
+}
+
+// TestImportOutFollowsBundle: written with -o next to its config, the script names the
+// bundle's paths through here(), so it still describes the bundle after a move.
+func TestImportOutFollowsBundle(t *testing.T) {
+	conf, err := os.ReadFile(filepath.Join(corpusDir, "34_here_everywhere.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf = append(conf, `
+[program:many]
+command=/bin/sleep 1
+process_name=%(program_name)s_%(process_num)d
+numprocs=2
+stdout_logfile=%(here)s/log/%(process_num)d.log
+environment=PYTHONPATH="%(here)s/a:%(here)s/b/../c"
+`...)
+	top := t.TempDir()
+	old, moved := filepath.Join(top, "old"), filepath.Join(top, "moved")
+	if err := os.Mkdir(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "supervisord.conf"), conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := string(importOutText(t, filepath.Join(old, "supervisord.conf"), "deploy.star", nil))
+	for _, want := range []string{
+		`command = [here("bin/local"), "--data=" + here("data")],`,
+		`directory = here(),`,
+		`stdout = log(here("log/local.log")),`,
+		`"PYTHONPATH": here("a") + ":" + here() + "/b/../c"`, // here() would clean "b/../c"
+		`stdout = log(here("log/{num}.log")),`,
+		`load_conf(here("supervisord.conf"))`,
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("script lacks %q:\n%s", want, script)
+		}
+	}
+	if err := os.Rename(old, moved); err != nil {
+		t.Fatal(err)
+	}
+	p := evalScript(t, moved, "deploy.star", script, moved, nil)
+	if a, b := planJSON(t, p), planJSON(t, loadConf(t, filepath.Join(moved, "supervisord.conf"), nil)); a != b {
+		t.Errorf("after the move, plans differ\n--- imported plan:\n%s\n--- load_conf plan:\n%s", a, b)
+	}
+}
+
+// TestImportHereOnlyInsideTheFolder: only whole path words are written with here().
+func TestImportHereOnlyInsideTheFolder(t *testing.T) {
+	r := &render{here: "/srv/app"}
+	for in, want := range map[string]string{
+		"/srv/app":                 `here()`,
+		"/srv/app/":                `here() + "/"`,
+		"/srv/app/bin/x":           `here("bin/x")`,
+		"/srv/app2/x":              `"/srv/app2/x"`,
+		"/x/srv/app":               `"/x/srv/app"`,
+		"/srv/apps:/srv/app/lib":   `"/srv/apps:" + here("lib")`,
+		"--conf=/srv/app/a.ini -v": `"--conf=" + here("a.ini") + " -v"`,
+		"/srv/app/./a":             `here() + "/./a"`,
+		"relative/srv/app":         `"relative/srv/app"`,
+		"no path at all":           `"no path at all"`,
+		`say "/srv/app/q"`:         `"say \"" + here("q") + "\""`,
+	} {
+		if got := r.str(in); got != want {
+			t.Errorf("str(%q) = %s, want %s", in, got, want)
+		}
+	}
+	if got := (&render{}).str("/srv/app/x"); got != `"/srv/app/x"` {
+		t.Errorf("without -o: %s", got)
+	}
+}
+
+// importOutText runs `import -o` into conf's folder and returns the file written.
+func importOutText(t *testing.T, conf, name string, env map[string]string) []byte {
+	t.Helper()
+	out := filepath.Join(filepath.Dir(conf), name)
+	code, stdout, stderr := run(t, env, "import", conf, "-o", out)
+	if code != ExitOK || stdout != "wrote "+out+"\n" {
+		t.Fatalf("import -o: exit %d\n%s%s", code, stdout, stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// importOut is the plan of the script `import -o` writes next to conf.
+func importOut(t *testing.T, conf, name string, env map[string]string) *plan.Plan {
+	t.Helper()
+	src := importOutText(t, conf, name, env)
+	return evalScript(t, filepath.Dir(conf), name, string(src), filepath.Dir(conf), env)
+}
+
+// loadConf is the plan of supervisord.load_conf(conf) from a script next to conf (the
+// same bundle root as the imported script's).
+func loadConf(t *testing.T, conf string, env map[string]string) *plan.Plan {
+	t.Helper()
+	return evalScript(t, filepath.Dir(conf), "loaded.star",
+		fmt.Sprintf("load(\"@stdlib//supervisord.star\", \"supervisord\")\nsupervisord.load_conf(%q)\n", conf), filepath.Dir(conf), env)
 }
 
 // TestImportWritesLoops pins the shape of the output on a config whose programs differ

@@ -44,6 +44,12 @@ type Server struct {
 	mux      *http.ServeMux
 	shutdown chan struct{} // closed once a client asked the daemon to shut down
 	logf     func(format string, args ...any)
+
+	// Burst, when set, is called before a request that may start or stop many processes
+	// (start, stop, restart, apply, shutdown), and what it returns once the answer is
+	// written; a shutdown's is never called, the daemon exits. The daemon paces its GC
+	// with it.
+	Burst func() (done func())
 }
 
 // NewServer builds the handler; logf receives request panics and other daemon-side errors.
@@ -201,6 +207,14 @@ func (s *Server) pid(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, fmt.Errorf("no such process: %s", name))
 }
 
+// burst calls s.Burst, if set.
+func (s *Server) burst() (done func()) {
+	if s.Burst == nil {
+		return func() {}
+	}
+	return s.Burst()
+}
+
 func (s *Server) action(do func(context.Context, ...string) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req ActionRequest
@@ -214,6 +228,7 @@ func (s *Server) action(do func(context.Context, ...string) error) http.HandlerF
 		}
 		// Like supervisorctl, an unknown name is reported and the known ones still acted on.
 		if len(names) > 0 {
+			defer s.burst()()
 			err = do(r.Context(), names...)
 		}
 		s.answer(w, names, unknown, err)
@@ -242,6 +257,7 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
+	defer s.burst()() // decoding a big plan is garbage too
 	var req ApplyRequest
 	if !readJSON(w, r, &req) {
 		return
@@ -269,6 +285,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) shutdownReq(w http.ResponseWriter, r *http.Request) {
+	s.burst() // never done: the daemon exits
 	err := s.b.Shutdown(r.Context())
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)

@@ -81,7 +81,7 @@ func testPlan(t testing.TB, dir string, names ...string) *plan.Plan {
 }
 
 // serve starts a server on a fresh short socket path and returns a client for it.
-func serve(t testing.TB, b Backend) (*Client, *Server, string) {
+func serve(t testing.TB, b Backend, configure ...func(*Server)) (*Client, *Server, string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sv")
 	if err != nil {
@@ -94,6 +94,9 @@ func serve(t testing.TB, b Backend) (*Client, *Server, string) {
 		t.Fatal(err)
 	}
 	s := NewServer(b, t.Logf)
+	for _, f := range configure {
+		f(s)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, l) }()
@@ -211,6 +214,35 @@ func TestShutdownSignalsDaemon(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("shutdown request not signalled")
 	}
+}
+
+// Requests that may start or stop many processes are bracketed by Burst; reads and
+// refused requests are not, and a shutdown's burst never ends.
+func TestBurstBracketsBulkRequests(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, dir, "web", "db")
+	c, _, _ := serve(t, fb, func(s *Server) {
+		s.Burst = func() func() {
+			fb.record("burst", nil)
+			return func() { fb.record("done", nil) }
+		}
+	})
+	ctx := context.Background()
+	_, err := c.Action(ctx, "stop", []string{"all"})
+	is.NoErr(err)
+	_, err = c.Status(ctx)
+	is.NoErr(err)
+	_, err = c.Signal(ctx, "usr1", []string{"db"})
+	is.NoErr(err)
+	_, err = c.Action(ctx, "start", []string{"nope"})
+	is.True(err != nil)
+	_, err = c.Apply(ctx, testPlan(t, dir, "web"), false)
+	is.NoErr(err)
+	is.NoErr(c.Shutdown(ctx))
+	is.Equal(fb.calls, []string{"burst ", "stop db,web", "done ", "signal user defined signal 1 db",
+		"burst ", "done ", "burst "})
 }
 
 func TestUnreachable(t *testing.T) {

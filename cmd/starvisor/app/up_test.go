@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"syscall"
@@ -276,4 +278,31 @@ func TestUnwritableLogShowsInStatus(t *testing.T) {
 	is.Equal(st.State, engine.Running)                  // the program keeps running
 	is.True(strings.HasPrefix(<-announced, "talker: ")) // and the daemon's log says it once
 	is.NoErr(sup.Shutdown(context.Background()))
+}
+
+// Overlapping bursts keep the burst GOGC until the last one ends; a GOGC from the
+// environment is never overridden.
+func TestGCPacerOverlappingBursts(t *testing.T) {
+	is := is.New(t)
+	gogc := func() uint64 {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	prev := debug.SetGCPercent(gcPercent)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+
+	g := &gcPacer{own: true}
+	g.busy()
+	is.Equal(gogc(), uint64(burstGCPercent))
+	done := g.burst()
+	g.settled()
+	is.Equal(gogc(), uint64(burstGCPercent)) // the client's burst still runs
+	done()
+	is.Equal(gogc(), uint64(gcPercent))
+
+	env := &gcPacer{own: false}
+	env.burst()()
+	env.busy()
+	is.Equal(gogc(), uint64(gcPercent))
 }

@@ -10,8 +10,8 @@ import (
 // for watchFor after the last Status call, and not at all when nobody asks. An
 // idle daemon therefore uses no CPU. A Status call that finds the last sample
 // older than staleAfter asks for a fresh one without waiting for it (Status never
-// waits; the control API calls it for every action): that call shows the last
-// sample taken, the next ones fresh figures.
+// waits): that call shows the last sample taken, the next ones fresh figures. An
+// action's answer reads States, which does not count as watching.
 const (
 	sampleEvery = 2 * time.Second
 	watchFor    = time.Minute

@@ -95,3 +95,34 @@ func TestSamplingOnlyWhileWatched(t *testing.T) {
 		}
 	})
 }
+
+// States (what an action's answer reads) neither samples nor starts watching, and
+// carries no figures; it describes the same processes as Status.
+func TestStatesDoNotWatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &countingSampler{}
+		r := newRig(t, func(o *Options) { o.Sampler = c })
+		defer r.shutdown()
+		r.apply(planOf(t, prog("a"), prog("b", manual)))
+		time.Sleep(2 * time.Second) // past start_secs
+		for range 3 {
+			st := r.sup.States()
+			if len(st) != 2 || st[0].Name != "a" || st[0].State != Running || st[0].Pid == 0 || st[1].State != Stopped {
+				t.Fatalf("States: %+v", st)
+			}
+			time.Sleep(time.Second)
+		}
+		synctest.Wait()
+		if n := c.n.Load(); n != 0 {
+			t.Fatalf("%d samples after States calls only, want 0", n)
+		}
+		r.sup.Status()
+		synctest.Wait()
+		if n := c.n.Load(); n != 1 {
+			t.Fatalf("%d samples after a Status call, want 1", n)
+		}
+		if u := r.sup.States()[0].Usage; u != (Usage{}) {
+			t.Errorf("States carries usage %+v", u)
+		}
+	})
+}

@@ -261,12 +261,23 @@ func (s *Supervisor) Signal(sig syscall.Signal, names ...string) error {
 	return errors.Join(errs...)
 }
 
-// Status describes every process, in start order. It reads published snapshots only,
-// so it never waits for a process goroutine.
+// Status describes every process, in start order, with CPU and memory figures. It
+// reads published snapshots only, so it never waits for a process goroutine. A call
+// counts as someone watching: sampling runs for a while after it (see sample.go).
 func (s *Supervisor) Status() []Status {
-	tab := s.tab.Load()
 	now := s.clock.Now()
-	usage := s.usage(now)
+	return s.status(now, s.usage(now))
+}
+
+// States is Status without the figures, and without starting to sample: for answers
+// that only need states (an action's), which would otherwise cost a sampling round
+// right after every start or stop burst.
+func (s *Supervisor) States() []Status {
+	return s.status(s.clock.Now(), nil)
+}
+
+func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
+	tab := s.tab.Load()
 	out := make([]Status, len(tab.procs))
 	for i, p := range tab.procs {
 		pr := &tab.plan.Programs[i]

@@ -115,6 +115,7 @@ type fuzzBackend struct {
 	p  *plan.Plan
 }
 
+func (f *fuzzBackend) States() []engine.Status { return f.Status() }
 func (f *fuzzBackend) Status() []engine.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -27,6 +27,7 @@ const maxBody = 8 << 20
 // Backend is what the server controls; *engine.Supervisor satisfies it.
 type Backend interface {
 	Status() []engine.Status
+	States() []engine.Status // Status without usage figures, not counted as watching
 	Plan() *plan.Plan
 	Start(ctx context.Context, names ...string) error
 	Stop(ctx context.Context, names ...string) error
@@ -198,7 +199,7 @@ func (s *Server) pid(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, PidResponse{Pid: os.Getpid()})
 		return
 	}
-	for _, st := range s.b.Status() {
+	for _, st := range s.b.States() {
 		if st.Name == name {
 			writeJSON(w, http.StatusOK, PidResponse{Pid: st.Pid})
 			return
@@ -352,7 +353,7 @@ func (s *Server) answer(w http.ResponseWriter, names []string, unknown []Result,
 	}
 	var res ActionResponse
 	res.Results = append(res.Results, unknown...)
-	for _, st := range s.b.Status() {
+	for _, st := range s.b.States() {
 		if want[st.Name] {
 			res.Results = append(res.Results, Result{Name: st.Name, Group: st.Group, State: st.State.String(), Error: perProc[st.Name]})
 			delete(perProc, st.Name)

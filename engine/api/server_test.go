@@ -30,6 +30,7 @@ type fakeBackend struct {
 	stopped bool
 }
 
+func (f *fakeBackend) States() []engine.Status { return f.Status() }
 func (f *fakeBackend) Status() []engine.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -29,8 +29,11 @@ type fakeHandle struct {
 	ignore map[syscall.Signal]bool
 }
 
-func (h *fakeHandle) Pid() int          { return h.pid }
-func (h *fakeHandle) Done() <-chan Exit { return h.done }
+func (h *fakeHandle) Pid() int { return h.pid }
+
+// StartTicks is known for every fake process: ten times its pid.
+func (h *fakeHandle) StartTicks() (uint64, bool) { return uint64(h.pid) * 10, true }
+func (h *fakeHandle) Done() <-chan Exit          { return h.done }
 
 func (h *fakeHandle) Signal(sig syscall.Signal, group bool) error {
 	h.mu.Lock()
@@ -245,8 +248,10 @@ type fakeRecorder struct {
 	log []string
 }
 
-func (r *fakeRecorder) Started(p string, pid int) { r.add("started %s %d", p, pid) }
-func (r *fakeRecorder) Exited(p string, pid int)  { r.add("exited %s %d", p, pid) }
+func (r *fakeRecorder) Started(p string, pid int, ticks uint64) {
+	r.add("started %s %d @%d", p, pid, ticks)
+}
+func (r *fakeRecorder) Exited(p string, pid int) { r.add("exited %s %d", p, pid) }
 func (r *fakeRecorder) add(f string, a ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

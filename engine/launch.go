@@ -40,6 +40,12 @@ type exitNotifier interface {
 	NotifyExit(fn func(Exit))
 }
 
+// startTimer is a Handle that knows its process's start time as /proc/PID/stat shows
+// it (clock ticks after boot), so the Recorder need not read it.
+type startTimer interface {
+	StartTicks() (uint64, bool)
+}
+
 // Launcher starts processes. The real one forks; tests use a fake.
 type Launcher interface {
 	Start(spec Spec) (Handle, error)
@@ -106,6 +112,8 @@ type BatchSampler interface {
 // own (a respawn does not wait for it), all made before Shutdown returns. Calls are
 // concurrent.
 type Recorder interface {
-	Started(process string, pid int)
+	// Started's startTicks is the process's start time in /proc/PID/stat's terms, or
+	// 0 when the launcher does not know it.
+	Started(process string, pid int, startTicks uint64)
 	Exited(process string, pid int)
 }

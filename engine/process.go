@@ -334,7 +334,11 @@ func (p *proc) spawn() error {
 		// Returns once the state file has the process (the writes of a burst are
 		// shared): once status shows it, a daemon killed right then still leaves its
 		// successor a way to find it.
-		r.Started(p.name, pid)
+		var ticks uint64
+		if st, ok := h.(startTimer); ok {
+			ticks, _ = st.StartTicks()
+		}
+		r.Started(p.name, pid, ticks)
 	}
 	p.startProbe(ready)
 	return p.handle(event{Kind: evSpawned, Pid: pid})

@@ -205,7 +205,7 @@ func TestLoopLogsAndRecorder(t *testing.T) {
 			}
 		}
 		for _, h := range r.l.handles("w") {
-			want = append(want, fmt.Sprintf("started w %d", h.pid), fmt.Sprintf("exited w %d", h.pid))
+			want = append(want, fmt.Sprintf("started w %d @%d", h.pid, h.pid*10), fmt.Sprintf("exited w %d", h.pid))
 		}
 		if len(want) != 6 {
 			t.Errorf("w spawned %d times by 5s, want 3 (at 0s, 2s, 4s)", len(want)/2)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/logs"
+	"github.com/starvisor/starvisor/engine/procfs"
 )
 
 // Launcher forks and execs programs. It holds no lock across starts.
@@ -146,7 +147,8 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 		}
 	}
 	becomeSubreaper()
-	orphans.forks.RLock() // the pid is recorded before the orphan reaper can see it exit
+	orphans.forks.RLock()        // the pid is recorded before the orphan reaper can see it exit
+	before := procfs.BootNanos() // brackets the clone: see handle.StartTicks
 	pid, pidfd, err := startProcess(path, pr.Command, attr, umask)
 	if err != nil && cg != nil {
 		// The clone into the cgroup (an old kernel, EBUSY) and the exec cannot be told
@@ -162,6 +164,7 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 		}
 		cg = nil
 	}
+	after := procfs.BootNanos()
 	if err == nil {
 		recordOwn(pid)
 	}
@@ -174,6 +177,7 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 	out.copy()
 	h := &handle{l: l, pid: pid, pidfd: pidfd, name: name, cg: cg, done: make(chan engine.Exit, 1),
 		finished: make(chan struct{})}
+	h.startTicks, _ = procfs.StartTicksBetween(before, after)
 	if pidfd >= 0 {
 		h.watch(out)
 	} else {
@@ -194,6 +198,8 @@ type handle struct {
 
 	finished chan struct{} // closed after the exit is sent: the cgroup is empty by then
 
+	startTicks uint64 // as /proc/PID/stat will show it; 0 when the spawn straddled a tick
+
 	exitMu sync.Mutex
 	onExit func(engine.Exit) // set by NotifyExit: the exit goes there instead of done
 
@@ -208,6 +214,10 @@ type handle struct {
 	// stop's /proc scan and the child's death would otherwise outlive the stop.
 	groupSig atomic.Int32
 }
+
+// StartTicks is the process's start time as /proc/PID/stat shows it, known without
+// reading it when the clone fell clearly inside one clock tick (most spawns).
+func (h *handle) StartTicks() (uint64, bool) { return h.startTicks, h.startTicks != 0 }
 
 func (h *handle) Pid() int { return h.pid }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/logs"
 	"github.com/starvisor/starvisor/engine/plan"
+	"github.com/starvisor/starvisor/engine/procfs"
 )
 
 type buffer struct {
@@ -202,4 +203,28 @@ func waitGone(t *testing.T, pid int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("pid %d still alive", pid)
+}
+
+// The start time a handle knows without reading /proc is the one /proc shows (the
+// state file records it to tell a recycled pid apart), in both launcher modes.
+func TestStartTicksAreProcs(t *testing.T) {
+	for name, l := range map[string]*Launcher{"default": New().(*Launcher), "process groups": processGroups()} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			known := 0
+			for i := 0; i < 30 && known < 3; i++ {
+				h := startWith(t, l, shell("exec sleep 60"))
+				ticks, ok := h.(*handle).StartTicks()
+				if !ok {
+					continue // straddled a tick
+				}
+				known++
+				var buf [procfs.BufSize]byte
+				st, found := procfs.Read(h.Pid(), buf[:])
+				is.True(found)
+				is.Equal(ticks, st.StartTicks)
+			}
+			is.True(known > 0)
+		})
+	}
 }

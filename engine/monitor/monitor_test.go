@@ -14,6 +14,7 @@ import (
 	"github.com/matryer/is"
 	"github.com/shirou/gopsutil/v4/process"
 	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/procfs"
 )
 
 // spawn starts sh -c script in its own process group, reaped in the background
@@ -78,8 +79,8 @@ func TestStateFileRecordsStartsAndExits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state", "procs.json")
 	cmd := spawn(t, "exec sleep 1000")
 	f := &StateFile{Path: path}
-	f.Started("web", cmd.Process.Pid)
-	f.Started("db", 999999)
+	f.Started("web", cmd.Process.Pid, 0)
+	f.Started("db", 999999, 0)
 	var got map[string]Entry
 	b, err := os.ReadFile(path)
 	is.NoErr(err)
@@ -96,6 +97,21 @@ func TestStateFileRecordsStartsAndExits(t *testing.T) {
 	is.NoErr(f.Err())
 }
 
+// A start time handed over by the launcher is recorded as the one read from /proc.
+func TestStateFileStartTicksAsProcs(t *testing.T) {
+	is := is.New(t)
+	cmd := spawn(t, "exec sleep 1000")
+	var buf [procfs.BufSize]byte
+	st, ok := procfs.Read(cmd.Process.Pid, buf[:])
+	is.True(ok)
+	f := &StateFile{Path: filepath.Join(t.TempDir(), "state.json")}
+	f.Started("read", cmd.Process.Pid, 0)
+	f.Started("given", cmd.Process.Pid, st.StartTicks)
+	e := f.Entries()
+	is.True(e["read"].Start > 0)
+	is.Equal(e["given"], e["read"])
+}
+
 func TestCleanStraysStopsWhatAnEarlierDaemonLeft(t *testing.T) {
 	is := is.New(t)
 	path := filepath.Join(t.TempDir(), "procs.json")
@@ -105,11 +121,11 @@ func TestCleanStraysStopsWhatAnEarlierDaemonLeft(t *testing.T) {
 	orphans := spawn(t, "sleep 1000 & echo $! > "+path+".pid") // leader exits, child stays
 	eventually(t, "the orphan", func() bool { _, err := os.Stat(path + ".pid"); return err == nil })
 	old := &StateFile{Path: path}
-	old.Started("web", web.Process.Pid)
-	old.Started("stubborn", stubborn.Process.Pid)
-	old.Started("recycled", recycled.Process.Pid)
-	old.Started("orphans", orphans.Process.Pid)
-	old.Started("gone", 999999)
+	old.Started("web", web.Process.Pid, 0)
+	old.Started("stubborn", stubborn.Process.Pid, 0)
+	old.Started("recycled", recycled.Process.Pid, 0)
+	old.Started("orphans", orphans.Process.Pid, 0)
+	old.Started("gone", 999999, 0)
 	// Make "recycled" look like another process that once had this pid.
 	e := old.Entries()["recycled"]
 	old.change(func(m map[string]Entry) { m["recycled"] = Entry{Pid: e.Pid, Start: e.Start - 5000} })

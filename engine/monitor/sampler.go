@@ -15,9 +15,8 @@ import (
 // forget drops the CPU mark of a process not sampled for this long.
 const forget = 10 * time.Minute
 
-// ticksPerSec is USER_HZ, the unit of the times in /proc/PID/stat: 100 on every
-// Linux ABI the daemon builds for (gopsutil assumes the same by default).
-const ticksPerSec = 100
+// ticksPerSec is USER_HZ (gopsutil assumes the same by default).
+const ticksPerSec = procfs.TicksPerSec
 
 // Sampler measures CPU and RSS of processes and their trees in one pass over the
 // process table per call (see scanProcs). CPU percent is over the time since the

@@ -54,7 +54,7 @@ func TestStateFileIsNeverHalfWritten(t *testing.T) {
 			for r := range rounds {
 				name := fmt.Sprintf("p%02d", w)
 				pid := 4_000_000 + w*rounds + r // no such process: Start stays 0, which is fine here
-				f.Started(name, pid)
+				f.Started(name, pid, 0)
 				if r%3 != 2 {
 					f.Exited(name, pid)
 				}
@@ -152,7 +152,7 @@ func TestCorruptStateFilesAreNotFatal(t *testing.T) {
 			if rerr != nil || json.Unmarshal(b, &m) != nil || len(m) != 0 {
 				t.Errorf("state file after cleaning: %q (%v), want an empty map", b, rerr)
 			}
-			f.Started("web", os.Getpid()) // and the daemon can go on recording
+			f.Started("web", os.Getpid(), 0) // and the daemon can go on recording
 			if err := f.Err(); err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +171,7 @@ func TestStateFileThatIsADirectory(t *testing.T) {
 	if _, err := f.CleanStrays(context.Background()); err == nil {
 		t.Error("CleanStrays of a directory succeeded")
 	}
-	f.Started("web", os.Getpid())
+	f.Started("web", os.Getpid(), 0)
 	if f.Err() == nil {
 		t.Error("writing over a directory reported no error")
 	}
@@ -226,7 +226,7 @@ func TestStateWritesLeaveNoTemporaryFiles(t *testing.T) {
 	dir := t.TempDir()
 	f := &StateFile{Path: filepath.Join(dir, "state.json")}
 	for i := range 5 {
-		f.Started("p"+strconv.Itoa(i), os.Getpid())
+		f.Started("p"+strconv.Itoa(i), os.Getpid(), 0)
 	}
 	if err := f.Err(); err != nil {
 		t.Fatal(err)

@@ -250,7 +250,8 @@ func nameTemplate(path string, members []map[string]any) string {
 		leaves("", m, l)
 		s, ok := l[path].(string)
 		name, _ := m["name"].(string)
-		if !ok || name == "" || !strings.Contains(s, name) {
+		// A name with % in it would be escaped in the template, and not found there.
+		if !ok || name == "" || strings.Contains(name, "%") || !strings.Contains(s, name) {
 			return ""
 		}
 		t := strings.ReplaceAll(strings.ReplaceAll(s, "%", "%%"), name, "%s")
@@ -474,7 +475,12 @@ func (r *render) template(tmpl string) string {
 	if strings.Contains(e, " + ") {
 		e = "(" + e + ")"
 	}
-	return e + " % name"
+	// One argument per %s: "/var/log/%s/%s.log" % (name, name).
+	n := strings.Count(strings.ReplaceAll(tmpl, "%%", ""), "%s")
+	if n == 1 {
+		return e + " % name"
+	}
+	return e + " % (" + strings.Repeat("name, ", n-1) + "name)"
 }
 
 // starQuote quotes s as a Starlark string literal.

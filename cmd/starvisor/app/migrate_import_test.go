@@ -179,6 +179,31 @@ func TestImportWritesLoops(t *testing.T) {
 	}
 }
 
+// Values built from the name: twice in a value, it is formatted twice; a name with a
+// % in it is no template (a loop column instead).
+func TestImportNameInValues(t *testing.T) {
+	for conf, want := range map[string]string{
+		"[program:web]\ncommand=/bin/sleep 1\nstdout_logfile=/var/log/web/web.log\n\n" +
+			"[program:api]\ncommand=/bin/sleep 1\nstdout_logfile=/var/log/api/api.log\n": `log("/var/log/%s/%s.log" % (name, name))`,
+		"[program:w%a]\ncommand=/bin/sleep 1\nstdout_logfile=/var/log/w%%a.log\n\n" +
+			"[program:w%b]\ncommand=/bin/sleep 1\nstdout_logfile=/var/log/w%%b.log\n": `("w%b", "/var/log/w%b.log"),`,
+	} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "s.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := importOut(t, path, "deploy.star", nil)
+		if a, b := planJSON(t, p), planJSON(t, loadConf(t, path, nil)); a != b {
+			t.Errorf("plans differ\n--- imported plan:\n%s\n--- load_conf plan:\n%s", a, b)
+		}
+		script, _ := os.ReadFile(filepath.Join(dir, "deploy.star"))
+		if !strings.Contains(string(script), want) {
+			t.Errorf("script lacks %s:\n%s", want, script)
+		}
+	}
+}
+
 func TestImportErrorNamesKey(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "s.conf")

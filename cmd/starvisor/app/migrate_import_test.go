@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -252,4 +253,62 @@ func planJSON(t *testing.T, p *plan.Plan) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestImportRandomConfigs: for generated configs mixing the shapes the renderer treats
+// specially (loops, name templates, here() paths, numprocs, quoting), the script import
+// writes evaluates to load_conf's plan.
+func TestImportRandomConfigs(t *testing.T) {
+	names := []string{"web", "api", "worker_1", "a.b", "x-y", "web2", "q"}
+	for i := range 60 {
+		var conf strings.Builder
+		order := rand.New(rand.NewPCG(uint64(i), 7)).Perm(len(names))[:2+i%5]
+		for k, idx := range order {
+			nm := names[idx]
+			// Most programs share their choices, so the renderer makes loops of them.
+			seed := uint64(i)
+			if k%3 == 2 {
+				seed += 1000 * uint64(k)
+			}
+			rng := rand.New(rand.NewPCG(seed, 1))
+			pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+			fmt.Fprintf(&conf, "[program:%s]\n", nm)
+			fmt.Fprintf(&conf, "command=%s\n", pick("/bin/sleep 60", "%(here)s/bin/"+nm+" --name="+nm, "/usr/bin/env A='x y' "+nm, "/opt/%(program_name)s/run --conf=%(here)s/etc/%(program_name)s.ini"))
+			if rng.IntN(2) == 0 {
+				fmt.Fprintf(&conf, "directory=%s\n", pick("%(here)s", "%(here)s/"+nm, "/srv/"+nm, "/tmp"))
+			}
+			if rng.IntN(2) == 0 {
+				fmt.Fprintf(&conf, "environment=%s\n", pick(`A="1"`, `PATH="%(here)s/bin:/usr/bin",NAME="`+nm+`"`, `K="a,b c",E=""`, `HOME="%(here)s"`))
+			}
+			if rng.IntN(3) == 0 { // numprocs: each process needs a log of its own
+				fmt.Fprintf(&conf, "numprocs=%d\nprocess_name=%%(program_name)s_%%(process_num)02d\n", 2+rng.IntN(2))
+				fmt.Fprintf(&conf, "stdout_logfile=%s\n", pick("%(here)s/log/%(process_num)d.log", "/var/log/"+nm+"/%(process_num)d-"+nm+".log", "NONE"))
+				fmt.Fprintf(&conf, "stderr_logfile=%s\n", pick("%(here)s/log/%(process_num)d.err", "NONE"))
+			} else if rng.IntN(2) == 0 {
+				fmt.Fprintf(&conf, "stdout_logfile=%s\n", pick("%(here)s/log/%(program_name)s.log", "/var/log/"+nm+"/"+nm+".log", "NONE", "%(here)s/log/out.log"))
+			}
+			for _, kv := range [][]string{
+				{"autorestart", pick("true", "false", "unexpected")},
+				{"startsecs", pick("0", "1", "5")},
+				{"priority", pick("1", "999", "50")},
+				{"exitcodes", pick("0", "0,2")},
+				{"redirect_stderr", pick("true", "false")},
+			} {
+				if rng.IntN(2) == 0 {
+					fmt.Fprintf(&conf, "%s=%s\n", kv[0], kv[1])
+				}
+			}
+			conf.WriteString("\n")
+		}
+		dir := t.TempDir()
+		path := filepath.Join(dir, "supervisord.conf")
+		if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := importOut(t, path, "deploy.star", nil)
+		if a, b := planJSON(t, p), planJSON(t, loadConf(t, path, nil)); a != b {
+			script, _ := os.ReadFile(filepath.Join(dir, "deploy.star"))
+			t.Fatalf("config %d: plans differ\n--- config:\n%s\n--- script:\n%s", i, conf.String(), script)
+		}
+	}
 }

@@ -10,6 +10,10 @@ import (
 
 // levels splits members (table positions in start order) into runs of equal priority.
 func levels(tab *table, members []int) [][]int {
+	// Table positions are start order. Callers may list members in another order
+	// (Apply: the removed, then the changed); taken as they come, a dependency could
+	// land in a level stopped before its dependent's, each then waiting for the other.
+	members = slices.Sorted(slices.Values(members))
 	var out [][]int
 	for k, i := range members {
 		if k == 0 || tab.plan.Programs[i].Priority != tab.plan.Programs[members[k-1]].Priority {
@@ -180,6 +184,9 @@ func (s *Supervisor) waitDeps(ctx context.Context, p *proc) error {
 	var cur *table
 	var deps []*proc
 	return s.waitFor(ctx, func() (bool, error) {
+		if p.retired.Load() {
+			return false, ErrNoSuchProcess // being replaced: the reload starts its successor
+		}
 		if t := s.tab.Load(); t != cur {
 			cur, deps = t, deps[:0]
 			i, ok := t.index[p.name]

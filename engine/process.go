@@ -81,6 +81,11 @@ type proc struct {
 	// reloads between their stop and their start. Dependents keep waiting while it is
 	// positive instead of taking a momentary STOPPED for a failure.
 	pending atomic.Int32
+	// retired: Apply is replacing or removing this process. Its stop may already be
+	// over when a start still on its way (a dependent whose dependency just became
+	// ready, a concurrent Restart) arrives; that start is refused, or it would leave a
+	// child nobody supervises once the process quits.
+	retired atomic.Bool
 	logs    logHealth
 
 	st           procState
@@ -189,6 +194,11 @@ func (p *proc) receive(m any) {
 func (p *proc) command(c any) {
 	switch c := c.(type) {
 	case cmdStart:
+		if p.retired.Load() {
+			c.reply <- ErrNoSuchProcess
+			close(c.acked)
+			return
+		}
 		p.startWaiters = append(p.startWaiters, c.reply)
 		if err := p.handle(event{Kind: evStart}); err != nil {
 			p.startWaiters = p.startWaiters[:len(p.startWaiters)-1]

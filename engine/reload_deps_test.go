@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"errors"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -88,6 +90,69 @@ func TestLoopStoppedDependencyFailsDependent(t *testing.T) {
 		}
 		if err := <-res; !errors.Is(err, ErrDependency) {
 			t.Errorf("start b: %v, want ErrDependency", err)
+		}
+	})
+}
+
+// A reload that removes a dependent and changes its dependency stops the dependent
+// first, then the dependency, and returns: the stop list is removed processes, then
+// changed ones, not start order, and taken as such the two waited for each other.
+func TestApplyRemovesDependentChangesDependency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		env := func(v string) func(*plan.Program) {
+			return func(pr *plan.Program) { pr.Env = map[string]string{"V": v} }
+		}
+		r.apply(planOf(t, prog("db", priority(1), env("1")), prog("worker", priority(2), dependsOn("db"))))
+		time.Sleep(2 * time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		d, err := r.sup.Apply(ctx, planOf(t, prog("db", priority(1), env("2"))))
+		if err != nil {
+			t.Fatalf("apply: %v", err)
+		}
+		if len(d.Removed) != 1 || len(d.Changed) != 1 {
+			t.Fatalf("delta %+v", d)
+		}
+		eq(t, "signals", r.l.lines("SIGTERM"), []string{"2s worker SIGTERM", "2s db SIGTERM"})
+	})
+}
+
+// A dependent waiting for its dependency, both replaced by a reload: the dependent's
+// stop finds it not started, and its dependency becomes ready while the reload still
+// stops another program. The old dependent's start must not go ahead then: it would
+// leave a child that nobody supervises next to its successor's.
+func TestApplyRetiredDependentNeverStarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.ignore["slow"] = []syscall.Signal{syscall.SIGTERM} // its stop takes stop_timeout
+		v := func(n string) func(*plan.Program) {
+			return func(pr *plan.Program) { pr.Env = map[string]string{"V": n} }
+		}
+		progs := func(n string) *plan.Plan {
+			return planOf(t, prog("db", priority(100), startSecs(1), v(n)),
+				prog("slow", priority(150), stopTimeout(2*time.Second), v(n)),
+				prog("worker", priority(200), dependsOn("db"), v(n)))
+		}
+		r.apply(progs("1")) // db STARTING until 1 s; worker waits for it
+		time.Sleep(500 * time.Millisecond)
+		r.apply(progs("2")) // worker (not started), then slow (2 s), then db
+		time.Sleep(10 * time.Second)
+		var alive []int
+		for _, h := range r.l.handles("worker") {
+			h.mu.Lock()
+			if !h.exited {
+				alive = append(alive, h.pid)
+			}
+			h.mu.Unlock()
+		}
+		if len(alive) != 1 || r.status("worker").Pid != alive[0] || r.status("worker").State != Running {
+			t.Errorf("worker children alive %v, status %+v", alive, r.status("worker"))
+		}
+		if v := r.l.last("worker").spec.Program.Env["V"]; v != "2" || len(r.l.handles("worker")) != 1 {
+			t.Errorf("worker spawned %d times, last with V=%s", len(r.l.handles("worker")), v)
 		}
 	})
 }

@@ -1,0 +1,274 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// supervisordMoves are the state changes supervisord makes (reference §1.3; a reap
+// after start_secs but before the promotion is RUNNING then EXITED, two changes).
+var supervisordMoves = map[string]bool{
+	"STOPPED>STARTING": true, "EXITED>STARTING": true, "FATAL>STARTING": true,
+	"BACKOFF>STARTING": true, "STARTING>RUNNING": true, "STARTING>BACKOFF": true,
+	"RUNNING>EXITED": true, "BACKOFF>FATAL": true, "BACKOFF>STOPPED": true,
+	"STARTING>STOPPING": true, "RUNNING>STOPPING": true, "STOPPING>STOPPED": true,
+	// Ours: a stop cancels an autorestart still waiting for its 1-s spacing (supervisord
+	// respawns on its next tick and has no such wait).
+	"EXITED>STOPPED": true,
+}
+
+// TestRandomOperationsKeepInvariants drives a supervisor on fakes with random
+// operations (start, stop, restart, signal, apply of a changed plan, child exits,
+// spawns starting or ceasing to fail, time passing) over programs with random
+// policies: two ignore SIGTERM, one crash-loops, one exits at once, one may depend on
+// another. After each
+// one, once everything settled: a process shows STARTING, RUNNING or STOPPING exactly
+// when one child of it is alive, with that pid; a program gone from the plan has no
+// child alive; every state change is one supervisord makes, each starting where the
+// last one ended; no call hangs. After Shutdown no child is alive and no goroutine is
+// left (synctest would report it).
+func TestRandomOperationsKeepInvariants(t *testing.T) {
+	seeds := 50
+	if testing.Short() {
+		seeds = 5
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { randomRun(t, uint64(seed)) })
+		})
+	}
+}
+
+func randomRun(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	r := newRig(t)
+	down := false
+	defer func() { // on a failure too (t.Fatal unwinds), so the bubble can end
+		if !down {
+			r.sup.Shutdown(context.Background())
+		}
+	}()
+	names := []string{"a", "b", "c", "d", "e"}
+	for _, n := range names[:2] { // two that need SIGKILL to stop
+		r.l.ignore[n] = []syscall.Signal{syscall.SIGTERM}
+	}
+	r.l.behave["c"] = exitAfter(time.Duration(rng.IntN(1500))*time.Millisecond, rng.IntN(3)) // crash loops
+	r.l.behave["d"] = exitAfter(0, rng.IntN(2))                                              // exits at once
+	randomProg := func(name string) plan.Program {
+		return prog(name, func(pr *plan.Program) {
+			pr.StartSecs = rng.IntN(2)
+			pr.StartRetries = rng.IntN(3)
+			pr.Autorestart = []string{plan.RestartAlways, plan.RestartNever, plan.RestartUnexpected}[rng.IntN(3)]
+			pr.ExitCodes = [][]int{{0}, {0, 2}}[rng.IntN(2)]
+			pr.StopTimeout = plan.Duration(time.Duration(1+rng.IntN(2)) * time.Second)
+			pr.Autostart = rng.IntN(4) != 0
+			pr.Priority = rng.IntN(3) * 100
+			pr.Command = []string{"/opt/bin/" + name, fmt.Sprint(rng.IntN(3))} // a new value is a change
+			if name == "e" && rng.IntN(2) == 0 {
+				pr.DependsOn = []string{"a"}
+			}
+		})
+	}
+	current := map[string]bool{}
+	randomPlan := func() *plan.Plan {
+		var progs []plan.Program
+		clear(current)
+		for _, n := range names {
+			if rng.IntN(5) != 0 || n == "a" { // e may depend on a
+				progs = append(progs, randomProg(n))
+				current[n] = true
+			}
+		}
+		return planOf(t, progs...)
+	}
+	some := func() []string {
+		var in []string
+		for _, n := range names {
+			if current[n] {
+				in = append(in, n)
+			}
+		}
+		if len(in) == 0 || rng.IntN(6) == 0 {
+			return []string{"a"} // maybe not in the plan: the call must say so, not hang
+		}
+		rng.Shuffle(len(in), func(i, j int) { in[i], in[j] = in[j], in[i] })
+		return in[:1+rng.IntN(min(2, len(in)))]
+	}
+	alive := func(name string) []*fakeHandle {
+		var out []*fakeHandle
+		for _, h := range r.l.handles(name) {
+			h.mu.Lock()
+			if !h.exited {
+				out = append(out, h)
+			}
+			h.mu.Unlock()
+		}
+		return out
+	}
+	// call runs one engine call with a deadline far beyond any policy's timings.
+	call := func(what string, f func(ctx context.Context) error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if err := f(ctx); errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s: still waiting after 10 minutes", what)
+		}
+	}
+	last := map[string]string{} // process -> state its last event ended in
+	fresh := map[string]bool{}  // replaced or removed by an apply: see there
+	seen := 0
+	check := func(step int, op string) {
+		t.Helper()
+		synctest.Wait()
+		r.mu.Lock()
+		events := slices.Clone(r.events[seen:])
+		seen = len(r.events)
+		r.mu.Unlock()
+		for _, e := range events {
+			if debugRandom {
+				t.Logf("  %s", e)
+			}
+			f := strings.Fields(e) // offset name FROM>TO
+			name, move := f[1], f[2]
+			from, to, _ := strings.Cut(move, ">")
+			if !supervisordMoves[move] {
+				t.Fatalf("step %d (%s): %s: %s is no supervisord state change", step, op, name, move)
+			}
+			if fresh[name] && from == "STOPPED" {
+				delete(fresh, name)
+			} else if prev, ok := last[name]; ok && prev != from {
+				t.Fatalf("step %d (%s): %s: %s after a change that ended in %s", step, op, name, move, prev)
+			}
+			last[name] = to
+		}
+		st := map[string]Status{}
+		for _, s := range r.sup.Status() {
+			st[s.Name] = s
+		}
+		for _, n := range names {
+			live := alive(n)
+			s, inPlan := st[n]
+			switch {
+			case !inPlan && len(live) > 0:
+				t.Fatalf("step %d (%s): %s is out of the plan but pid %d is alive", step, op, n, live[0].pid)
+			case !inPlan:
+			case s.State == Starting || s.State == Running || s.State == Stopping:
+				if len(live) != 1 || live[0].pid != s.Pid {
+					t.Fatalf("step %d (%s): %s is %v with pid %d, children alive: %d", step, op, n, s.State, s.Pid, len(live))
+				}
+			case len(live) != 0:
+				t.Fatalf("step %d (%s): %s is %v but pid %d is alive", step, op, n, s.State, live[0].pid)
+			}
+		}
+	}
+
+	call("apply", func(ctx context.Context) error { _, err := r.sup.Apply(ctx, randomPlan()); return err })
+	check(0, "apply")
+	for step := 1; step <= 120; step++ {
+		var op string
+		switch k := rng.IntN(10); k {
+		case 0, 1:
+			ns := some()
+			op = "start " + strings.Join(ns, ",")
+			var err error
+			call(op, func(ctx context.Context) error { err = r.sup.Start(ctx, ns...); return err })
+			if err == nil { // a and e do not exit by themselves: they must be running now
+				for _, n := range ns {
+					if (n == "a" || n == "e") && r.status(n).State != Running {
+						t.Fatalf("step %d (%s): started without error, %s is %v", step, op, n, r.status(n).State)
+					}
+				}
+			}
+		case 2:
+			ns := some()
+			op = "stop " + strings.Join(ns, ",")
+			var err error
+			call(op, func(ctx context.Context) error { err = r.sup.Stop(ctx, ns...); return err })
+			if err == nil {
+				for _, n := range ns {
+					if st := r.status(n).State; st == Starting || st == Running || st == Stopping || st == Backoff {
+						t.Fatalf("step %d (%s): stopped without error, %s is %v", step, op, n, st)
+					}
+				}
+			}
+		case 3:
+			ns := some()
+			op = "restart " + strings.Join(ns, ",")
+			call(op, func(ctx context.Context) error { return r.sup.Restart(ctx, ns...) })
+		case 4:
+			ns := some()
+			op = "signal " + strings.Join(ns, ",")
+			_ = r.sup.Signal(syscall.SIGHUP, ns...)
+		case 5, 6:
+			n := names[rng.IntN(len(names))]
+			code := rng.IntN(3)
+			op = fmt.Sprintf("%s exits %d", n, code)
+			if live := alive(n); len(live) > 0 {
+				live[0].exit(code)
+			}
+		case 7:
+			if rng.IntN(3) == 0 {
+				r.l.mu.Lock()
+				if r.l.fail["b"] == nil {
+					r.l.fail["b"] = errors.New("couldn't exec /opt/bin/b: ENOENT")
+				} else {
+					delete(r.l.fail, "b")
+				}
+				op = fmt.Sprintf("b spawn fails: %v", r.l.fail["b"] != nil)
+				r.l.mu.Unlock()
+				break
+			}
+			d := time.Duration(rng.IntN(4000)) * time.Millisecond
+			op = "wait " + d.String()
+			time.Sleep(d)
+		case 8:
+			op = "apply"
+			var d plan.Delta
+			call(op, func(ctx context.Context) error { var err error; d, err = r.sup.Apply(ctx, randomPlan()); return err })
+			if debugRandom {
+				t.Logf("delta %+v", d)
+			}
+			// Replaced (changed, as supervisord's update does) or removed (and maybe
+			// back later): the next process starts from STOPPED, whatever the old
+			// one's last change, which may come after this call returned.
+			for _, n := range d.Removed {
+				fresh[n] = true
+			}
+			for _, c := range d.Changed {
+				fresh[c.Name] = true
+			}
+		case 9:
+			if rng.IntN(2) == 0 {
+				op = "stop all"
+				call(op, func(ctx context.Context) error { return r.sup.Stop(ctx, "a", "b", "c", "d", "e") })
+			} else {
+				op = "start all"
+				call(op, func(ctx context.Context) error { return r.sup.Start(ctx, "a", "b", "c", "d", "e") })
+			}
+		}
+		if debugRandom {
+			t.Logf("step %d: %s", step, op)
+		}
+		check(step, op)
+	}
+	r.shutdown()
+	down = true
+	check(-1, "shutdown")
+	for _, n := range names {
+		if live := alive(n); len(live) > 0 {
+			t.Fatalf("after shutdown: %s pid %d alive", n, live[0].pid)
+		}
+	}
+}
+
+// debugRandom logs every operation and state change (for a failing seed).
+const debugRandom = false

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -117,14 +118,18 @@ func randomRun(t *testing.T, seed uint64) {
 	}
 	// call runs one engine call with a deadline far beyond any policy's timings.
 	call := func(what string, f func(ctx context.Context) error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		if err := f(ctx); errors.Is(err, context.DeadlineExceeded) {
+		t.Helper()
+		if hung(f) {
 			t.Fatalf("%s: still waiting after 10 minutes", what)
 		}
 	}
 	last := map[string]string{} // process -> state its last event ended in
-	fresh := map[string]bool{}  // replaced or removed by an apply: see there
+	// Processes an apply replaced (changed, as supervisord's update does) or removed
+	// in this step: events of the old and the new process share the name, so this
+	// step's are not chained; the next process's first change may come later, and
+	// starts from STOPPED (fresh).
+	replaced := map[string]bool{}
+	fresh := map[string]bool{}
 	seen := 0
 	check := func(step int, op string) {
 		t.Helper()
@@ -143,13 +148,19 @@ func randomRun(t *testing.T, seed uint64) {
 			if !supervisordMoves[move] {
 				t.Fatalf("step %d (%s): %s: %s is no supervisord state change", step, op, name, move)
 			}
-			if fresh[name] && from == "STOPPED" {
+			switch prev, ok := last[name]; {
+			case replaced[name]:
+			case fresh[name] && from == "STOPPED":
 				delete(fresh, name)
-			} else if prev, ok := last[name]; ok && prev != from {
+			case ok && prev != from:
 				t.Fatalf("step %d (%s): %s: %s after a change that ended in %s", step, op, name, move, prev)
 			}
 			last[name] = to
 		}
+		for n := range replaced {
+			fresh[n] = true
+		}
+		clear(replaced)
 		st := map[string]Status{}
 		for _, s := range r.sup.Status() {
 			st[s.Name] = s
@@ -175,7 +186,7 @@ func randomRun(t *testing.T, seed uint64) {
 	check(0, "apply")
 	for step := 1; step <= 120; step++ {
 		var op string
-		switch k := rng.IntN(10); k {
+		switch k := rng.IntN(11); k {
 		case 0, 1:
 			ns := some()
 			op = "start " + strings.Join(ns, ",")
@@ -237,14 +248,34 @@ func randomRun(t *testing.T, seed uint64) {
 			if debugRandom {
 				t.Logf("delta %+v", d)
 			}
-			// Replaced (changed, as supervisord's update does) or removed (and maybe
-			// back later): the next process starts from STOPPED, whatever the old
-			// one's last change, which may come after this call returned.
 			for _, n := range d.Removed {
-				fresh[n] = true
+				replaced[n] = true
 			}
 			for _, c := range d.Changed {
-				fresh[c.Name] = true
+				replaced[c.Name] = true
+			}
+		case 10: // a client's start, stop or restart during a reload
+			ns := some()
+			verb := []string{"start", "stop", "restart"}[rng.IntN(3)]
+			do := map[string]func(context.Context, ...string) error{"start": r.sup.Start, "stop": r.sup.Stop, "restart": r.sup.Restart}[verb]
+			next := randomPlan()
+			op = fmt.Sprintf("apply during %s %s", verb, strings.Join(ns, ","))
+			var d plan.Delta
+			var wg sync.WaitGroup
+			var applyHung, doHung bool
+			wg.Go(func() {
+				applyHung = hung(func(ctx context.Context) error { var err error; d, err = r.sup.Apply(ctx, next); return err })
+			})
+			wg.Go(func() { doHung = hung(func(ctx context.Context) error { return do(ctx, ns...) }) })
+			wg.Wait()
+			if applyHung || doHung {
+				t.Fatalf("step %d (%s): still waiting after 10 minutes (apply %v, %s %v)", step, op, applyHung, verb, doHung)
+			}
+			for _, n := range d.Removed {
+				replaced[n] = true
+			}
+			for _, c := range d.Changed {
+				replaced[c.Name] = true
 			}
 		case 9:
 			if rng.IntN(2) == 0 {
@@ -272,3 +303,11 @@ func randomRun(t *testing.T, seed uint64) {
 
 // debugRandom logs every operation and state change (for a failing seed).
 const debugRandom = false
+
+// hung runs f with a deadline far beyond any policy's timings and reports whether it
+// ran into it.
+func hung(f func(ctx context.Context) error) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	return errors.Is(f(ctx), context.DeadlineExceeded)
+}

@@ -186,7 +186,7 @@ func randomRun(t *testing.T, seed uint64) {
 	check(0, "apply")
 	for step := 1; step <= 120; step++ {
 		var op string
-		switch k := rng.IntN(11); k {
+		switch k := rng.IntN(12); k {
 		case 0, 1:
 			ns := some()
 			op = "start " + strings.Join(ns, ",")
@@ -276,6 +276,19 @@ func randomRun(t *testing.T, seed uint64) {
 			}
 			for _, c := range d.Changed {
 				replaced[c.Name] = true
+			}
+		case 11: // two clients at once, on names that may overlap
+			verbs := []string{"start", "stop", "restart"}
+			calls := map[string]func(context.Context, ...string) error{"start": r.sup.Start, "stop": r.sup.Stop, "restart": r.sup.Restart}
+			v1, v2, n1, n2 := verbs[rng.IntN(3)], verbs[rng.IntN(3)], some(), some()
+			op = fmt.Sprintf("%s %s during %s %s", v1, strings.Join(n1, ","), v2, strings.Join(n2, ","))
+			var wg sync.WaitGroup
+			var h1, h2 bool
+			wg.Go(func() { h1 = hung(func(ctx context.Context) error { return calls[v1](ctx, n1...) }) })
+			wg.Go(func() { h2 = hung(func(ctx context.Context) error { return calls[v2](ctx, n2...) }) })
+			wg.Wait()
+			if h1 || h2 {
+				t.Fatalf("step %d (%s): still waiting after 10 minutes", step, op)
 			}
 		case 9:
 			if rng.IntN(2) == 0 {

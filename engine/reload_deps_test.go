@@ -17,12 +17,9 @@ func TestLoopApplyKeepsPendingDependents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
 		defer r.shutdown()
-		env := func(v string) func(*plan.Program) {
-			return func(pr *plan.Program) { pr.Env = map[string]string{"V": v} }
-		}
-		r.apply(planOf(t, prog("a", startSecs(2), env("1")), prog("b", dependsOn("a"))))
+		r.apply(planOf(t, prog("a", startSecs(2), envV("1")), prog("b", dependsOn("a"))))
 		time.Sleep(time.Second)
-		d := r.apply(planOf(t, prog("a", startSecs(2), env("2")), prog("b", dependsOn("a"))))
+		d := r.apply(planOf(t, prog("a", startSecs(2), envV("2")), prog("b", dependsOn("a"))))
 		if len(d.Changed) != 1 || d.Changed[0].Name != "a" {
 			t.Fatalf("changed %+v", d.Changed)
 		}
@@ -101,14 +98,11 @@ func TestApplyRemovesDependentChangesDependency(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
 		defer r.shutdown()
-		env := func(v string) func(*plan.Program) {
-			return func(pr *plan.Program) { pr.Env = map[string]string{"V": v} }
-		}
-		r.apply(planOf(t, prog("db", priority(1), env("1")), prog("worker", priority(2), dependsOn("db"))))
+		r.apply(planOf(t, prog("db", priority(1), envV("1")), prog("worker", priority(2), dependsOn("db"))))
 		time.Sleep(2 * time.Second)
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
-		d, err := r.sup.Apply(ctx, planOf(t, prog("db", priority(1), env("2"))))
+		d, err := r.sup.Apply(ctx, planOf(t, prog("db", priority(1), envV("2"))))
 		if err != nil {
 			t.Fatalf("apply: %v", err)
 		}
@@ -128,13 +122,10 @@ func TestApplyRetiredDependentNeverStarts(t *testing.T) {
 		r := newRig(t)
 		defer r.shutdown()
 		r.l.ignore["slow"] = []syscall.Signal{syscall.SIGTERM} // its stop takes stop_timeout
-		v := func(n string) func(*plan.Program) {
-			return func(pr *plan.Program) { pr.Env = map[string]string{"V": n} }
-		}
 		progs := func(n string) *plan.Plan {
-			return planOf(t, prog("db", priority(100), startSecs(1), v(n)),
-				prog("slow", priority(150), stopTimeout(2*time.Second), v(n)),
-				prog("worker", priority(200), dependsOn("db"), v(n)))
+			return planOf(t, prog("db", priority(100), startSecs(1), envV(n)),
+				prog("slow", priority(150), stopTimeout(2*time.Second), envV(n)),
+				prog("worker", priority(200), dependsOn("db"), envV(n)))
 		}
 		r.apply(progs("1")) // db STARTING until 1 s; worker waits for it
 		time.Sleep(500 * time.Millisecond)

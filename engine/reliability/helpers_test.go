@@ -79,9 +79,7 @@ func newBundle(t *testing.T, script string) *bundle {
 		t.Fatal(err)
 	}
 	b := &bundle{dir: dir, socket: filepath.Join(dir, "s.sock"), state: filepath.Join(dir, "state", "state.json")}
-	head := fmt.Sprintf("supervisor(socket = %q, state_dir = %q, log_dir = %q)\nTOKEN = {\"SV_TOKEN\": %q}\n",
-		b.socket, filepath.Dir(b.state), filepath.Join(dir, "log"), dir)
-	if err := os.WriteFile(filepath.Join(dir, "deploy.star"), []byte(head+script), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "deploy.star"), []byte(b.head()+script), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -89,6 +87,13 @@ func newBundle(t *testing.T, script string) *bundle {
 		os.RemoveAll(dir)
 	})
 	return b
+}
+
+// head is what newBundle puts before the test's script: the supervisor() settings and
+// TOKEN, the environment that marks this run's processes.
+func (b *bundle) head() string {
+	return fmt.Sprintf("supervisor(socket = %q, state_dir = %q, log_dir = %q)\nTOKEN = {\"SV_TOKEN\": %q}\n",
+		b.socket, filepath.Dir(b.state), filepath.Join(b.dir, "log"), b.dir)
 }
 
 // token processes are the live processes whose environment holds this bundle's token.

@@ -376,6 +376,7 @@ func dependsOn(names ...string) func(*plan.Program) {
 func stopTimeout(d time.Duration) func(*plan.Program) {
 	return func(pr *plan.Program) { pr.StopTimeout = plan.Duration(d) }
 }
+
 // envV sets V=v in the environment: a new value makes the program a changed one.
 func envV(v string) func(*plan.Program) {
 	return func(pr *plan.Program) { pr.Env = map[string]string{"V": v} }

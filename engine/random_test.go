@@ -52,7 +52,9 @@ func TestRandomOperationsKeepInvariants(t *testing.T) {
 
 func randomRun(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 99))
-	r := newRig(t)
+	probes := &timedProber{fakeProber{gates: map[string]chan struct{}{}}}
+	r := newRig(t, func(o *Options) { o.Prober = probes })
+	probed := rng.IntN(2) == 0 // a has a ready probe, failing after 3 s until the gate opens
 	down := false
 	defer func() { // on a failure too (t.Fatal unwinds), so the bubble can end
 		if !down {
@@ -77,6 +79,10 @@ func randomRun(t *testing.T, seed uint64) {
 			pr.Command = []string{"/opt/bin/" + name, fmt.Sprint(rng.IntN(3))} // a new value is a change
 			if name == "e" && rng.IntN(2) == 0 {
 				pr.DependsOn = []string{"a"}
+			}
+			if name == "a" && probed {
+				withProbe(pr)
+				pr.Ready.Timeout = plan.Duration(3 * time.Second)
 			}
 		})
 	}
@@ -238,6 +244,11 @@ func randomRun(t *testing.T, seed uint64) {
 				r.l.mu.Unlock()
 				break
 			}
+			if probed && rng.IntN(4) == 0 {
+				op = "a becomes ready"
+				probes.open("a")
+				break
+			}
 			d := time.Duration(rng.IntN(4000)) * time.Millisecond
 			op = "wait " + d.String()
 			time.Sleep(d)
@@ -323,4 +334,29 @@ func hung(f func(ctx context.Context) error) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	return errors.Is(f(ctx), context.DeadlineExceeded)
+}
+
+// timedProber is fakeProber whose probe gives up after the probe's timeout, as the
+// real one does.
+type timedProber struct{ fakeProber }
+
+func (p *timedProber) Ready(ctx context.Context, pr plan.Program) error {
+	select {
+	case <-p.gate(pr.ProcessName):
+		return nil
+	case <-time.After(time.Duration(pr.Ready.Timeout)):
+		return errors.New("timed out")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// open makes name's probes pass from now on.
+func (p *timedProber) open(name string) {
+	g := p.gate(name)
+	select {
+	case <-g:
+	default:
+		close(g)
+	}
 }

@@ -147,3 +147,28 @@ func TestApplyRetiredDependentNeverStarts(t *testing.T) {
 		}
 	})
 }
+
+// A restart of a dependent and its dependency, while someone else stops the dependency
+// after it started again (its probe not passed yet): the dependent's wait fails, and the
+// restart returns. The restart's own "on its way" mark on the dependency used to last
+// until the restart ended, which was waiting for the dependent: a hang.
+func TestRestartWithDependencyStoppedMeanwhile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("db", withProbe), prog("web", dependsOn("db"))))
+		time.Sleep(2 * time.Second) // db RUNNING, not ready: web waits
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		res := make(chan error, 1)
+		go func() { res <- r.sup.Restart(ctx, "web", "db") }()
+		time.Sleep(3 * time.Second) // db started again, web waiting for it
+		if err := r.sup.Stop(t.Context(), "db"); err != nil {
+			t.Fatalf("stop db: %v", err)
+		}
+		err := <-res
+		if !errors.Is(err, ErrDependency) {
+			t.Errorf("restart: %v, want a dependency error", err)
+		}
+	})
+}

@@ -245,6 +245,10 @@ func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
 		return ErrShutdown
 	}
 	b := s.startBatch(ctx, tab, idx)
+	// The batch counts its own members as on their way now. Holding the restart's mark
+	// until the batch ends would keep a dependent waiting for a dependency that someone
+	// else stopped meanwhile, and the batch waits for that dependent: a hang.
+	release()
 	<-b.done
 	return errors.Join(append(errs, b.errs...)...)
 }

@@ -315,7 +315,33 @@ func randomRun(t *testing.T, seed uint64) {
 		}
 		check(step, op)
 	}
-	r.shutdown()
+	// Shutdown, maybe while a client is still at work, after cancelling a reload
+	// under way as up does. (Shutdown and Apply take one lock, and a goroutine waiting
+	// for a mutex stops the bubble's clock: the holder's stop timeouts would never come.)
+	var wg sync.WaitGroup
+	reload, cancelReload := context.WithCancel(context.Background())
+	reloaded := make(chan struct{})
+	var d plan.Delta
+	if rng.IntN(2) == 0 {
+		ns, next := some(), randomPlan()
+		wg.Go(func() { hung(func(ctx context.Context) error { return r.sup.Restart(ctx, ns...) }) })
+		go func() { d, _ = r.sup.Apply(reload, next); close(reloaded) }()
+		time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+	} else {
+		close(reloaded)
+	}
+	cancelReload()
+	<-reloaded
+	for _, n := range d.Removed {
+		replaced[n] = true
+	}
+	for _, c := range d.Changed {
+		replaced[c.Name] = true
+	}
+	if hung(r.sup.Shutdown) {
+		t.Fatal("shutdown: still waiting after 10 minutes")
+	}
+	wg.Wait()
 	down = true
 	check(-1, "shutdown")
 	for _, n := range names {

@@ -34,8 +34,8 @@ prog("dependent", ["/bin/sleep", "100000"], depends_on = ["plain"])
 `
 
 // TestRandomOperationsRealProcesses: random start, stop, restart, reload with changed
-// programs and SIGKILLs of children, through the CLI and the control API, against real
-// processes. After each, within a few seconds: a program that status shows STOPPED,
+// programs (starvisor apply, or SIGHUP to up) and SIGKILLs of children, through the
+// CLI, against real processes. After each, within a few seconds: a program that status shows STOPPED,
 // EXITED, FATAL or BACKOFF has no process alive (grandchildren included), a RUNNING one
 // has its pid alive and no second copy of itself; after shutdown nothing is left. 12
 // operations in go test ./..., 200 with STARVISOR_SOAK=1.
@@ -67,6 +67,7 @@ func TestRandomOperationsRealProcesses(t *testing.T) {
 		cmd.Run() // an action may fail (not running, already started): the state is what counts
 	}
 	var log []string
+	reloads := 0 // SIGHUP reloads done
 	for i := range ops {
 		ns := slices.Clone(names)
 		rng.Shuffle(len(ns), func(a, b int) { ns[a], ns[b] = ns[b], ns[a] })
@@ -90,7 +91,17 @@ func TestRandomOperationsRealProcesses(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(b.dir, "deploy.star"), []byte(b.head()+script()), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cli("apply", "-f", filepath.Join(b.dir, "deploy.star"))
+			if rng.IntN(2) == 0 {
+				cli("apply", "-f", filepath.Join(b.dir, "deploy.star"))
+			} else {
+				op += " (SIGHUP)"
+				syscall.Kill(d.cmd.Process.Pid, syscall.SIGHUP)
+				// up prints the reload's summary once it is applied
+				eventually(t, 10*time.Second, "the reload's summary", func() bool {
+					return strings.Count(d.out.String(), "starvisor: reload:") > reloads
+				}, func() string { return tail(d.out.String(), 3000) })
+				reloads++
+			}
 		case 4:
 			st := d.status()
 			op = "SIGKILL " + strings.Join(ns, " ")

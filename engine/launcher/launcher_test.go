@@ -212,8 +212,9 @@ func TestStartTicksAreProcs(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			is := is.New(t)
 			known := 0
-			for i := 0; i < 30 && known < 3; i++ {
-				h := startWith(t, l, shell("exec sleep 60"))
+			sleep := engine.Spec{Program: plan.Program{Command: []string{"/bin/sleep", "60"}}, Env: os.Environ()}
+			for i := 0; i < 50 && known < 3; i++ { // a spawn is ~1 ms: most fall inside a 10 ms tick
+				h := startWith(t, l, sleep)
 				ticks, ok := h.(*handle).StartTicks()
 				if !ok {
 					continue // straddled a tick

@@ -31,8 +31,8 @@ var supervisordMoves = map[string]bool{
 // TestRandomOperationsKeepInvariants drives a supervisor on fakes with random
 // operations (start, stop, restart, signal, apply of a changed plan, child exits,
 // spawns starting or ceasing to fail, time passing) over programs with random
-// policies: two ignore SIGTERM, one crash-loops, one exits at once, one may depend on
-// another. After each
+// policies: two ignore SIGTERM, one crash-loops, one exits at once, dependencies
+// among them, one with a ready probe. After each
 // one, once everything settled: a process shows STARTING, RUNNING or STOPPING exactly
 // when one child of it is alive, with that pid; a program gone from the plan has no
 // child alive; every state change is one supervisord makes, each starting where the
@@ -67,6 +67,7 @@ func randomRun(t *testing.T, seed uint64) {
 	}
 	r.l.behave["c"] = exitAfter(time.Duration(rng.IntN(1500))*time.Millisecond, rng.IntN(3)) // crash loops
 	r.l.behave["d"] = exitAfter(0, rng.IntN(2))                                              // exits at once
+	current := map[string]bool{}                                                             // names in the plan last applied (or being built)
 	randomProg := func(name string) plan.Program {
 		return prog(name, func(pr *plan.Program) {
 			pr.StartSecs = rng.IntN(2)
@@ -77,8 +78,14 @@ func randomRun(t *testing.T, seed uint64) {
 			pr.Autostart = rng.IntN(4) != 0
 			pr.Priority = rng.IntN(3) * 100
 			pr.Command = []string{"/opt/bin/" + name, fmt.Sprint(rng.IntN(3))} // a new value is a change
-			if name == "e" && rng.IntN(2) == 0 {
-				pr.DependsOn = []string{"a"}
+			// depends_on: a DAG over the programs in the plan, listed before this one.
+			for _, dep := range names {
+				if dep == name {
+					break
+				}
+				if current[dep] && rng.IntN(4) == 0 {
+					pr.DependsOn = append(pr.DependsOn, dep)
+				}
 			}
 			if name == "a" && probed {
 				withProbe(pr)
@@ -86,14 +93,17 @@ func randomRun(t *testing.T, seed uint64) {
 			}
 		})
 	}
-	current := map[string]bool{}
 	randomPlan := func() *plan.Plan {
 		var progs []plan.Program
 		clear(current)
 		for _, n := range names {
-			if rng.IntN(5) != 0 || n == "a" { // e may depend on a
-				progs = append(progs, randomProg(n))
+			if rng.IntN(5) != 0 || n == "a" {
 				current[n] = true
+			}
+		}
+		for _, n := range names {
+			if current[n] {
+				progs = append(progs, randomProg(n))
 			}
 		}
 		return planOf(t, progs...)

@@ -67,7 +67,10 @@ func randomRun(t *testing.T, seed uint64) {
 	}
 	r.l.behave["c"] = exitAfter(time.Duration(rng.IntN(1500))*time.Millisecond, rng.IntN(3)) // crash loops
 	r.l.behave["d"] = exitAfter(0, rng.IntN(2))                                              // exits at once
-	current := map[string]bool{}                                                             // names in the plan last applied (or being built)
+
+	// The names in the plan last applied (or being built), and their programs.
+	current := map[string]bool{}
+	prev := map[string]plan.Program{}
 	randomProg := func(name string) plan.Program {
 		return prog(name, func(pr *plan.Program) {
 			pr.StartSecs = rng.IntN(2)
@@ -102,9 +105,17 @@ func randomRun(t *testing.T, seed uint64) {
 			}
 		}
 		for _, n := range names {
-			if current[n] {
-				progs = append(progs, randomProg(n))
+			if !current[n] {
+				continue
 			}
+			// Most programs stay as they were, so reloads have unchanged ones to keep.
+			pr, ok := prev[n]
+			if !ok || rng.IntN(3) == 0 {
+				pr = randomProg(n)
+			}
+			pr.DependsOn = slices.DeleteFunc(slices.Clone(pr.DependsOn), func(d string) bool { return !current[d] })
+			prev[n] = pr
+			progs = append(progs, pr)
 		}
 		return planOf(t, progs...)
 	}
@@ -264,10 +275,24 @@ func randomRun(t *testing.T, seed uint64) {
 			time.Sleep(d)
 		case 8:
 			op = "apply"
+			before := map[string]int{} // running pids of the programs that never exit alone
+			for _, st := range r.sup.Status() {
+				if st.State == Running && (st.Name == "a" || st.Name == "b" || st.Name == "e") {
+					before[st.Name] = st.Pid
+				}
+			}
 			var d plan.Delta
 			call(op, func(ctx context.Context) error { var err error; d, err = r.sup.Apply(ctx, randomPlan()); return err })
 			if debugRandom {
 				t.Logf("delta %+v", d)
+			}
+			// Only what changed restarts: an unchanged running program keeps its process.
+			for _, n := range d.Unchanged {
+				if pid, ok := before[n]; ok {
+					if st := r.status(n); st.State != Running || st.Pid != pid {
+						t.Fatalf("step %d (apply): %s is unchanged but went from RUNNING pid %d to %v pid %d", step, n, pid, st.State, st.Pid)
+					}
+				}
 			}
 			for _, n := range d.Removed {
 				replaced[n] = true

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,8 +35,8 @@ prog("dependent", ["/bin/sleep", "100000"], depends_on = ["plain"])
 `
 
 // TestRandomOperationsRealProcesses: random start, stop, restart, reload with changed
-// programs (starvisor apply, or SIGHUP to up) and SIGKILLs of children, through the
-// CLI, against real processes. After each, within a few seconds: a program that status shows STOPPED,
+// programs (starvisor apply, or SIGHUP to up), SIGKILLs of children and two clients at
+// once, through the CLI, against real processes. After each, within a few seconds: a program that status shows STOPPED,
 // EXITED, FATAL or BACKOFF has no process alive (grandchildren included), a RUNNING one
 // has its pid alive and no second copy of itself; after shutdown nothing is left. 12
 // operations in go test ./..., 200 with STARVISOR_SOAK=1.
@@ -73,7 +74,7 @@ func TestRandomOperationsRealProcesses(t *testing.T) {
 		rng.Shuffle(len(ns), func(a, b int) { ns[a], ns[b] = ns[b], ns[a] })
 		ns = ns[:1+rng.IntN(2)]
 		var op string
-		switch rng.IntN(6) {
+		switch rng.IntN(7) {
 		case 0:
 			op = "start " + strings.Join(ns, " ")
 			cli(append([]string{"start"}, ns...)...)
@@ -114,6 +115,14 @@ func TestRandomOperationsRealProcesses(t *testing.T) {
 			op = "stop all, start all"
 			cli("stop", "all")
 			cli("start", "all")
+		case 6: // two clients at once on the same programs
+			verbs := []string{"start", "stop", "restart"}
+			v1, v2 := verbs[rng.IntN(3)], verbs[rng.IntN(3)]
+			op = fmt.Sprintf("%s and %s %s at once", v1, v2, strings.Join(ns, " "))
+			var wg sync.WaitGroup
+			wg.Go(func() { cli(append([]string{v1}, ns...)...) })
+			wg.Go(func() { cli(append([]string{v2}, ns...)...) })
+			wg.Wait()
 		}
 		log = append(log, op)
 		var why string

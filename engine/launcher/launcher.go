@@ -216,7 +216,8 @@ type handle struct {
 }
 
 // StartTicks is the process's start time as /proc/PID/stat shows it, known without
-// reading it when the clone fell clearly inside one clock tick (most spawns).
+// reading it when the spawn fell clearly inside one 10 ms clock tick: most lone spawns,
+// about half of those in a burst of 200 (the window includes the exec).
 func (h *handle) StartTicks() (uint64, bool) { return h.startTicks, h.startTicks != 0 }
 
 func (h *handle) Pid() int { return h.pid }

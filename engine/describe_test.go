@@ -54,13 +54,13 @@ func TestBuildEnv(t *testing.T) {
 	base := []string{"HOME=/root", "PATH=/usr/bin", "STARVISOR_GROUP_NAME=old", "junk"}
 	want := []string{"HOME=/root", "PATH=/venv/bin", "STARVISOR_GROUP_NAME=pool", "A=1", "B=2",
 		"STARVISOR_PROCESS_NAME=worker_02", "STARVISOR_PROCESS_NUM=2"}
-	if got := buildEnv(pr, base); !slices.Equal(got, want) {
+	if got := buildEnv(pr, base, ""); !slices.Equal(got, want) {
 		t.Errorf("inherit:\n got %q\nwant %q", got, want)
 	}
 	pr.InheritEnv = false
 	want = []string{"A=1", "B=2", "PATH=/venv/bin", "STARVISOR_PROCESS_NAME=worker_02",
 		"STARVISOR_PROCESS_NUM=2", "STARVISOR_GROUP_NAME=pool"}
-	if got := buildEnv(pr, base); !slices.Equal(got, want) {
+	if got := buildEnv(pr, base, "42.1700000000000"); !slices.Equal(got, append(want, "STARVISOR_DAEMON=42.1700000000000")) {
 		t.Errorf("no inherit:\n got %q\nwant %q", got, want)
 	}
 }

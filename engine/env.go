@@ -15,12 +15,17 @@ const (
 	EnvProcessName = "STARVISOR_PROCESS_NAME"
 	EnvProcessNum  = "STARVISOR_PROCESS_NUM"
 	EnvGroupName   = "STARVISOR_GROUP_NAME"
+	// EnvDaemon names the daemon that started the process (Options.Daemon): the next
+	// daemon of the bundle finds by it a child this one spawned but had not recorded
+	// in its state file when it died.
+	EnvDaemon = "STARVISOR_DAEMON"
 )
 
 // buildEnv is a process's environment: base (the daemon's, when inherit_env), then the
-// program's env in key order, then the STARVISOR_* names. A later key overrides an earlier
-// one and keeps the earlier one's position, so the result has no duplicate keys.
-func buildEnv(pr plan.Program, base []string) []string {
+// program's env in key order, then the STARVISOR_* names (STARVISOR_DAEMON only when
+// daemon is not ""). A later key overrides an earlier one and keeps the earlier one's
+// position, so the result has no duplicate keys.
+func buildEnv(pr plan.Program, base []string, daemon string) []string {
 	var src []string
 	if pr.InheritEnv {
 		src = append(src, base...)
@@ -36,6 +41,9 @@ func buildEnv(pr plan.Program, base []string) []string {
 		EnvProcessName+"="+pr.ProcessName,
 		EnvProcessNum+"="+strconv.Itoa(pr.ProcessNum),
 		EnvGroupName+"="+group)
+	if daemon != "" {
+		src = append(src, EnvDaemon+"="+daemon)
+	}
 
 	out := make([]string, 0, len(src))
 	at := make(map[string]int, len(src))

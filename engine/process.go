@@ -320,7 +320,7 @@ func (p *proc) spawn() error {
 	if p.sup.o.Launcher == nil {
 		return p.handle(event{Kind: evSpawnFailed, Err: "no launcher configured"})
 	}
-	spec := Spec{Program: p.prog, Env: buildEnv(p.prog, os.Environ()), Stdout: p.out, Stderr: p.errw}
+	spec := Spec{Program: p.prog, Env: buildEnv(p.prog, os.Environ(), p.sup.o.Daemon), Stdout: p.out, Stderr: p.errw}
 	// A few spawns at a time: the fork itself is serialised by the runtime anyway, and
 	// the system calls around it (pipes, cgroup, pidfd) in 200 goroutines at once can
 	// make the runtime start an OS thread for each blocked one, threads the daemon then

@@ -40,6 +40,8 @@ type Options struct {
 	// OnUnwatched is called once each time sampling stops because nobody has asked for
 	// Status for a while (see sample.go): the daemon may return what watching used.
 	OnUnwatched func()
+	// Daemon, when set, goes into every child's environment as STARVISOR_DAEMON.
+	Daemon string
 }
 
 // Status is one process as `status` shows it.

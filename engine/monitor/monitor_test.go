@@ -146,8 +146,18 @@ func TestCleanStraysStopsWhatAnEarlierDaemonLeft(t *testing.T) {
 		is.True(gone(s))
 	}
 	is.True(leaderAlive(recycled.Process.Pid)) // never signalled
-	b, _ := os.ReadFile(path)
-	is.Equal(strings.TrimSpace(string(b)), "{}") // replaced by the new daemon's (empty) state
+	is.Equal(onlySelf(t, path), true)          // replaced by the new daemon's state: itself, no process
+}
+
+// onlySelf reports whether the state file at path records this daemon and no process.
+func onlySelf(t *testing.T, path string) bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	var m map[string]Entry
+	if err != nil || json.Unmarshal(b, &m) != nil {
+		t.Fatalf("state file: %q, %v", b, err)
+	}
+	return len(m) == 1 && m[daemonKey] == self()
 }
 
 func TestCorruptStateFileIsReportedAndReplaced(t *testing.T) {
@@ -181,4 +191,46 @@ func TestStartMillisIsGopsutilsCreateTime(t *testing.T) {
 	is.Equal(got, want)
 	_, ok = startMillis(1 << 30) // no such pid
 	is.True(!ok)
+}
+
+// A daemon killed between spawning a child and recording it leaves a child the state
+// file does not list; its environment names the daemon (STARVISOR_DAEMON), which the
+// file does record, so the next daemon stops it, with its group. A process naming
+// another daemon, or the same one while it is alive, is left alone.
+func TestCleanStraysFindsUnrecordedChildren(t *testing.T) {
+	is := is.New(t)
+	dead := Entry{Pid: 999999, Start: 1} // no such process: the daemon is gone
+	withEnv := func(daemon, script string) *exec.Cmd {
+		t.Helper()
+		cmd := exec.Command("/bin/sh", "-c", script)
+		cmd.Env = append(os.Environ(), engine.EnvDaemon+"="+daemon, engine.EnvProcessName+"=web")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		is.NoErr(cmd.Start())
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done })
+		return cmd
+	}
+	orphan := withEnv(identity(dead), "sleep 1000 & exec sleep 1000") // a child and its grandchild
+	other := withEnv(identity(Entry{Pid: 999998, Start: 1}), "exec sleep 1000")
+	eventually(t, "the grandchild", func() bool { return len(groupMembers(orphan.Process.Pid)) == 2 })
+	path := filepath.Join(t.TempDir(), "state.json")
+	is.NoErr(os.WriteFile(path, []byte(`{"starvisor:daemon": {"pid": 999999, "start": 1}}`), 0o644))
+
+	strays, err := (&StateFile{Path: path, Grace: time.Second}).CleanStrays(context.Background())
+	is.NoErr(err)
+	is.Equal(len(strays), 1)
+	is.Equal(strays[0].Process, "web")
+	is.Equal(strays[0].Pid, orphan.Process.Pid)
+	is.Equal(len(strays[0].Pids), 2)
+	is.True(gone(strays[0]))
+	is.True(leaderAlive(other.Process.Pid))
+	is.True(onlySelf(t, path))
+
+	// The daemon recorded is this process, alive: nothing of it is a stray.
+	mine := withEnv(Self(), "exec sleep 1000")
+	strays, err = (&StateFile{Path: path, Grace: time.Second}).CleanStrays(context.Background())
+	is.NoErr(err)
+	is.Equal(len(strays), 0)
+	is.True(leaderAlive(mine.Process.Pid))
 }

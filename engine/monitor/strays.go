@@ -25,7 +25,8 @@ type Stray struct {
 }
 
 // CleanStrays reads the file an earlier daemon left, stops what it recorded that
-// still runs, and returns what it found. A pid counts only when it still has the
+// still runs, and what it spawned without recording it yet (found by STARVISOR_DAEMON,
+// see unrecorded), and returns what it found. A pid counts only when it still has the
 // recorded start time, so a recycled pid is never signalled; a group whose leader
 // is gone is still found by its pgid (a pgid in use cannot be recycled). Each
 // group gets TERM, then KILL after the grace time. A corrupt file is reported
@@ -34,6 +35,7 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 	RemoveTemps(f.Path)
 	data, err := os.ReadFile(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
+		f.change(recordSelf)
 		return nil, nil
 	}
 	if err != nil {
@@ -42,20 +44,25 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		// A machine crash can leave it empty (it is written without fsync), and nothing
 		// of that boot survives: no strays, and no error to alarm anyone.
-		f.change(func(map[string]Entry) {})
+		f.change(recordSelf)
 		return nil, nil
 	}
 	var old map[string]Entry
 	if err := json.Unmarshal(data, &old); err != nil {
-		f.change(func(map[string]Entry) {}) // replace it with this daemon's state
+		f.change(recordSelf) // replace it with this daemon's state
 		return nil, fmt.Errorf("monitor.CleanStrays: state file %s is corrupt, replaced it: %w", f.Path, err)
 	}
+	prev, hadDaemon := old[daemonKey]
+	delete(old, daemonKey)
 	var strays []Stray
 	for _, name := range slices.Sorted(maps.Keys(old)) {
 		e := old[name]
 		if pids := strayPids(e); len(pids) > 0 {
 			strays = append(strays, Stray{Process: name, Pid: e.Pid, Pids: pids})
 		}
+	}
+	if hadDaemon {
+		strays = append(strays, unrecorded(prev, strays)...)
 	}
 	grace := f.Grace
 	if grace <= 0 {
@@ -71,7 +78,7 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 		signal(strays, syscall.SIGKILL)
 		waitGone(ctx, strays, grace)
 	}
-	f.change(func(map[string]Entry) {}) // the old entries are dealt with
+	f.change(recordSelf) // the old entries are dealt with
 	if err := ctx.Err(); err != nil {
 		return strays, fmt.Errorf("monitor.CleanStrays: %w", err)
 	}

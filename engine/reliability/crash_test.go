@@ -1,7 +1,12 @@
 package reliability_test
 
 import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -61,6 +66,59 @@ for name in ["a", "b", "c"]:
 	if code := d2.wait(t, 10*time.Second); code != 0 {
 		t.Errorf("up exited %d after SIGTERM; output:\n%s", code, d2.out)
 	}
+	if live := b.tokenProcs(); len(live) != 0 {
+		t.Errorf("processes of the run still alive after shutdown: %v", live)
+	}
+}
+
+// TestDaemonKilledAtRandomMoments: daemons SIGKILLed at random moments of their start
+// burst (or after it), one after another on one bundle; each next `up` must end with
+// exactly one process per program, whatever the last one left half-recorded. 5 rounds
+// here, 40 with STARVISOR_SOAK=1.
+func TestDaemonKilledAtRandomMoments(t *testing.T) {
+	rounds := 5
+	if os.Getenv("STARVISOR_SOAK") == "1" {
+		rounds = 40
+	}
+	const n = 30
+	b := newBundle(t, fmt.Sprintf(`
+for i in range(%d):
+    name = "k" + str(i)
+    program(name = name, command = ["/bin/sleep", "100000"], env = TOKEN | {"SV_PROG": name},
+            start_secs = 0, stop_timeout = "2s", stdout = None, stderr = None)
+`, n))
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 4))
+	for round := range rounds {
+		d := b.up(t)
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond) // often mid-burst
+		syscall.Kill(d.cmd.Process.Pid, syscall.SIGKILL)
+		d.wait(t, 5*time.Second)
+		t.Logf("round %d: killed with %d processes alive", round, len(b.tokenProcs()))
+	}
+	d := b.up(t)
+	d.allRunning(t, n, 30*time.Second)
+	copies := map[string][]int{}
+	for _, pid := range b.tokenProcs() {
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if p, ok := bytes.CutPrefix(kv, []byte("SV_PROG=")); ok {
+				copies[string(p)] = append(copies[string(p)], pid)
+			}
+		}
+	}
+	for name, pids := range copies {
+		if len(pids) != 1 {
+			t.Errorf("%s runs %d times: %v (seed %d)", name, len(pids), pids, seed)
+		}
+	}
+	if len(copies) != n {
+		t.Errorf("%d programs have a process, want %d", len(copies), n)
+	}
+	d.shutdown(t, 30*time.Second)
 	if live := b.tokenProcs(); len(live) != 0 {
 		t.Errorf("processes of the run still alive after shutdown: %v", live)
 	}

@@ -101,6 +101,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		Logs:     logs.Opener{},
 		Sampler:  monitor.New(),
 		Recorder: state,
+		Daemon:   monitor.Self(), // found by the next daemon if this one dies mid-spawn
 		OnEvent:  func(e engine.Event) { out.printf("%s\n", formatEvent(e)) },
 		// Watching status makes garbage every sampling round; once nobody watches, the
 		// daemon goes back to its idle size.

@@ -106,3 +106,14 @@ func BenchmarkSampleAll200(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
 	b.ReportMetric(float64(len(scanProcs())), "procs")
 }
+
+// BenchmarkUnrecordedScan: what a starting daemon spends looking for children of a dead
+// predecessor that its state file did not list (one read of each process's environ).
+func BenchmarkUnrecordedScan(b *testing.B) {
+	dead := Entry{Pid: 999999, Start: 1}
+	n := len(scanProcs())
+	for b.Loop() {
+		unrecorded(dead, nil)
+	}
+	b.ReportMetric(float64(n), "host-processes")
+}

@@ -234,3 +234,17 @@ func TestCleanStraysFindsUnrecordedChildren(t *testing.T) {
 	is.Equal(len(strays), 0)
 	is.True(leaderAlive(mine.Process.Pid))
 }
+
+// After Release (a clean shutdown) the file no longer names the daemon.
+func TestReleaseForgetsTheDaemon(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "state.json")
+	f := &StateFile{Path: path}
+	_, err := f.CleanStrays(context.Background())
+	is.NoErr(err)
+	is.True(onlySelf(t, path))
+	f.Release()
+	b, err := os.ReadFile(path)
+	is.NoErr(err)
+	is.Equal(strings.TrimSpace(string(b)), "{}")
+}

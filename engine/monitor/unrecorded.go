@@ -30,6 +30,13 @@ func identity(e Entry) string { return strconv.Itoa(e.Pid) + "." + strconv.Forma
 // recordSelf is the state a daemon starts from: itself, no process.
 func recordSelf(m map[string]Entry) { m[daemonKey] = self() }
 
+// Release forgets the daemon's own entry once it stopped every process, so the next
+// daemon does not read every process's environment (~30 µs each) looking for children
+// of this one.
+func (f *StateFile) Release() {
+	f.change(func(m map[string]Entry) { delete(m, daemonKey) })
+}
+
 // unrecorded finds what the dead daemon d spawned and the state file does not list:
 // live processes whose environment names d, as strays by process group, leaving out
 // the pids of known (the recorded strays). A live d (not dead after all) has none.

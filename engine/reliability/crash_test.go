@@ -69,6 +69,10 @@ for name in ["a", "b", "c"]:
 	if live := b.tokenProcs(); len(live) != 0 {
 		t.Errorf("processes of the run still alive after shutdown: %v", live)
 	}
+	// A clean stop leaves no process and no daemon to look for in the state file.
+	if data, err := os.ReadFile(b.state); err != nil || strings.TrimSpace(string(data)) != "{}" {
+		t.Errorf("state file after a clean stop: %q, %v", data, err)
+	}
 }
 
 // TestDaemonKilledAtRandomMoments: daemons SIGKILLed at random moments of their start

@@ -119,6 +119,9 @@ func (c *UpCmd) Run(d *Deps) error {
 		reload: func() (*plan.Plan, error) { return c.eval(ctx, d) },
 		busy:   gc.busy, settled: gc.settled}
 	err = l.run(ctx, p, sigs)
+	if err == nil {
+		state.Release() // everything stopped: the next daemon has no child of this one to look for
+	}
 	release()
 	stopServing()
 	if serr := <-served; serr != nil {

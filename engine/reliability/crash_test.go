@@ -1,12 +1,10 @@
 package reliability_test
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -102,18 +100,7 @@ for i in range(%d):
 	}
 	d := b.up(t)
 	d.allRunning(t, n, 30*time.Second)
-	copies := map[string][]int{}
-	for _, pid := range b.tokenProcs() {
-		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if p, ok := bytes.CutPrefix(kv, []byte("SV_PROG=")); ok {
-				copies[string(p)] = append(copies[string(p)], pid)
-			}
-		}
-	}
+	copies := b.byProgram()
 	for name, pids := range copies {
 		if len(pids) != 1 {
 			t.Errorf("%s runs %d times: %v (seed %d)", name, len(pids), pids, seed)

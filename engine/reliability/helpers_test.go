@@ -117,6 +117,24 @@ func (b *bundle) tokenProcs() []int {
 	return out
 }
 
+// byProgram groups the live processes of the run by the SV_PROG=<name> in their
+// environment (tests that set it per program).
+func (b *bundle) byProgram() map[string][]int {
+	out := map[string][]int{}
+	for _, pid := range b.tokenProcs() {
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if p, ok := bytes.CutPrefix(kv, []byte("SV_PROG=")); ok {
+				out[string(p)] = append(out[string(p)], pid)
+			}
+		}
+	}
+	return out
+}
+
 // killAll SIGKILLs the process group of every process carrying the token.
 func (b *bundle) killAll() {
 	for _, pid := range b.tokenProcs() {

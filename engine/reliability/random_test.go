@@ -1,7 +1,6 @@
 package reliability_test
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -144,18 +143,7 @@ func (b *bundle) inconsistency(st map[string]api.ProgramStatus, names []string) 
 	if st == nil {
 		return "no status"
 	}
-	byProg := map[string][]int{}
-	for _, pid := range b.tokenProcs() {
-		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if p, ok := bytes.CutPrefix(kv, []byte("SV_PROG=")); ok {
-				byProg[string(p)] = append(byProg[string(p)], pid)
-			}
-		}
-	}
+	byProg := b.byProgram()
 	for _, n := range names {
 		s, alive := st[n], byProg[n]
 		switch s.State {

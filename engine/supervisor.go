@@ -157,14 +157,15 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	// new batch holds its successor, so its waiting dependents follow it (waitDeps).
 	releaseOld := s.markPending(old, again)
 	defer releaseOld()
-	for _, i := range stop {
-		old.procs[i].retired.Store(true) // before its stop: no start can follow it
+	retire := func(v bool) {
+		for _, i := range stop {
+			old.procs[i].retired.Store(v)
+		}
 	}
+	retire(true)  // before their stop: no start can follow it
 	s.broadcast() // their waiting starts give up
 	if err := ignoreNotRunning(s.stopBatch(ctx, old, stop)); err != nil {
-		for _, i := range stop {
-			old.procs[i].retired.Store(false) // they stay in the table
-		}
+		retire(false) // they stay in the table
 		return d, fmt.Errorf("apply: stop: %w", err)
 	}
 	// From here on nothing can fail: every goroutine asked below is idle or nearly so.

@@ -67,12 +67,26 @@ func startMillis(pid int) (int64, bool) {
 }
 
 // startOf is startMillis from a stat already read; false when the boot time is unknown.
-func startOf(st procfs.Stat) (int64, bool) {
+func startOf(st procfs.Stat) (int64, bool) { return startAt(st.StartTicks) }
+
+// startAt is startMillis from the start in clock ticks after boot.
+func startAt(ticks uint64) (int64, bool) {
 	bt := bootSeconds()
 	if bt == 0 {
 		return 0, false
 	}
-	return int64(st.StartTicks*1000/ticksPerSec + bt*1000), true
+	return int64(ticks*1000/ticksPerSec + bt*1000), true
+}
+
+// incarnation reports whether e's pid is alive (not a zombie), and if so whether it is
+// still the process e recorded (same start) rather than a recycled pid.
+func incarnation(e Entry) (alive, same bool) {
+	st, ok := readStat(e.Pid)
+	if !ok || st.Zombie() {
+		return false, false
+	}
+	start, ok := startOf(st)
+	return true, ok && start == e.Start
 }
 
 // bootSeconds reads the boot time ("btime") from /proc/stat once; 0 when unknown.

@@ -16,7 +16,6 @@ import (
 	"github.com/natefinch/atomic"
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/plan"
-	"github.com/starvisor/starvisor/engine/procfs"
 )
 
 // Entry is one started process as the state file records it.
@@ -50,7 +49,7 @@ type StateFile struct {
 func (f *StateFile) Started(proc string, pid int, startTicks uint64) {
 	e := Entry{Pid: pid}
 	if startTicks != 0 {
-		e.Start, _ = startOf(procfs.Stat{StartTicks: startTicks})
+		e.Start, _ = startAt(startTicks)
 	} else {
 		e.Start, _ = startMillis(pid)
 	}

@@ -91,14 +91,12 @@ func strayPids(e Entry) []int {
 	if e.Pid <= 1 || e.Pid == os.Getpid() || e.Pid == syscall.Getpgrp() {
 		return nil
 	}
-	leader, ok := readStat(e.Pid)
-	if ok && !leader.Zombie() {
-		if start, ok := startOf(leader); !ok || start != e.Start {
-			return nil // recycled pid: not ours
-		}
+	alive, same := incarnation(e)
+	if alive && !same {
+		return nil // recycled pid: not ours
 	}
 	pids := groupMembers(e.Pid)
-	if ok && !leader.Zombie() && !slices.Contains(pids, e.Pid) {
+	if alive && !slices.Contains(pids, e.Pid) {
 		pids = append(pids, e.Pid) // it left its group
 	}
 	return pids

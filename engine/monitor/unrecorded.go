@@ -44,10 +44,8 @@ func unrecorded(d Entry, known []Stray) []Stray {
 	if d.Pid <= 1 || d.Pid == os.Getpid() {
 		return nil
 	}
-	if st, ok := readStat(d.Pid); ok && !st.Zombie() {
-		if start, ok := startOf(st); ok && start == d.Start {
-			return nil
-		}
+	if alive, same := incarnation(d); alive && same {
+		return nil
 	}
 	covered := map[int]bool{}
 	for _, s := range known {

@@ -216,6 +216,12 @@ func (s *Server) burst() (done func()) {
 	return s.Burst()
 }
 
+// accepted is the context of an action the daemon took on: the client's going away
+// (Ctrl-C on `starvisor restart` halfway through a slow stop) must not cancel it, or
+// the program would stay stopped and an apply would end half done. The daemon carries
+// it out, as supervisord does a request it received.
+func accepted(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
+
 func (s *Server) action(do func(context.Context, ...string) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req ActionRequest
@@ -230,7 +236,7 @@ func (s *Server) action(do func(context.Context, ...string) error) http.HandlerF
 		// Like supervisorctl, an unknown name is reported and the known ones still acted on.
 		if len(names) > 0 {
 			defer s.burst()()
-			err = do(r.Context(), names...)
+			err = do(accepted(r), names...)
 		}
 		s.answer(w, names, unknown, err)
 	}
@@ -277,7 +283,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, ApplyResponse{Delta: plan.Diff(s.b.Plan(), req.Plan)})
 		return
 	}
-	d, err := s.b.Apply(r.Context(), req.Plan)
+	d, err := s.b.Apply(accepted(r), req.Plan)
 	if err != nil {
 		writeError(w, http.StatusConflict, err)
 		return
@@ -287,7 +293,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) shutdownReq(w http.ResponseWriter, r *http.Request) {
 	s.burst() // never done: the daemon exits
-	err := s.b.Shutdown(r.Context())
+	err := s.b.Shutdown(accepted(r))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return

@@ -23,11 +23,12 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errors.New("no plan applied yet"))
 		return
 	}
-	pr, ok := p.Lookup(name)
-	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Errorf("no such process: %s", name))
+	pr, err := p.One(name)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err)
 		return
 	}
+	name = pr.ProcessName
 	l := pr.Stdout
 	if q.Get("stderr") == "1" {
 		l = pr.Stderr

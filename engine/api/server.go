@@ -199,13 +199,23 @@ func (s *Server) pid(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, PidResponse{Pid: os.Getpid()})
 		return
 	}
+	p := s.b.Plan()
+	if p == nil {
+		writeError(w, http.StatusNotFound, errors.New("no plan applied yet"))
+		return
+	}
+	pr, err := p.One(name)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err)
+		return
+	}
 	for _, st := range s.b.States() {
-		if st.Name == name {
+		if st.Name == pr.ProcessName {
 			writeJSON(w, http.StatusOK, PidResponse{Pid: st.Pid})
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, fmt.Errorf("no such process: %s", name))
+	writeError(w, http.StatusNotFound, fmt.Errorf("no such process: %s", name)) // removed meanwhile
 }
 
 // burst calls s.Burst, if set.

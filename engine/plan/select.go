@@ -9,6 +9,21 @@ import (
 // ErrNoSuchProcess is wrapped by Select's error for a spec that matches nothing.
 var ErrNoSuchProcess = errors.New("no such process or group")
 
+// One resolves a spec that must name a single process (`logs`, `pid`): its process
+// name, or group:process as status prints it, or a program of one instance. A spec
+// selecting several processes is an error that lists them.
+func (p *Plan) One(spec string) (Program, error) {
+	names, err := p.Select(spec)
+	if err != nil {
+		return Program{}, fmt.Errorf("no such process: %s", spec)
+	}
+	if len(names) > 1 {
+		return Program{}, fmt.Errorf("%s selects %d processes (%s): name one", spec, len(names), strings.Join(names, ", "))
+	}
+	pr, _ := p.Lookup(names[0])
+	return pr, nil
+}
+
 // Lookup returns the entry whose process name is processName.
 func (p *Plan) Lookup(processName string) (Program, bool) {
 	for i := range p.Programs {

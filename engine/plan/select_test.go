@@ -65,6 +65,24 @@ func TestSelectUnknown(t *testing.T) {
 	}
 }
 
+func TestOne(t *testing.T) {
+	is := is.New(t)
+	p := selectPlan(t)
+	for _, spec := range []string{"worker_02", "worker:worker_02"} {
+		pr, err := p.One(spec)
+		is.NoErr(err)
+		is.Equal(pr.ProcessName, "worker_02")
+		is.Equal(pr.ProcessNum, 2)
+	}
+	pr, err := p.One("web:static") // a program of one instance, within its group
+	is.NoErr(err)
+	is.Equal(pr.ProcessName, "files")
+	_, err = p.One("worker")
+	is.Equal(err.Error(), "worker selects 3 processes (worker_01, worker_02, worker_03): name one")
+	_, err = p.One("nope")
+	is.Equal(err.Error(), "no such process: nope")
+}
+
 func TestLookup(t *testing.T) {
 	is := is.New(t)
 	p := selectPlan(t)

@@ -8,12 +8,15 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // followEvery is how often `logs -f` looks for new bytes; a person reading a log does not
 // notice 100 ms, and it keeps the daemon free of per-file watchers.
-const followEvery = 100 * time.Millisecond
+var followEvery = 100 * time.Millisecond
 
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -77,47 +80,88 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 		}
-		if _, err := io.Copy(w, f); err != nil {
-			return
+		if f, err = catchUp(w, f, l); err != nil {
+			return // the client went away
 		}
-		nf, err := reopenIfRotated(w, f, l.Path)
-		if err != nil {
-			continue // between rename and create: try again next tick
-		}
-		f = nf
 	}
 }
 
-// reopenIfRotated returns the file now at path when it is no longer f (rotated away), after
-// draining f into w once more: the writer may have appended to f between our last read
-// and the rename. Or f rewound, when it was truncated in place (backups = 0).
-func reopenIfRotated(w io.Writer, f *os.File, path string) (*os.File, error) {
-	cur, err := f.Stat()
-	if err != nil {
-		return f, err
-	}
-	now, err := os.Stat(path)
-	if err != nil {
-		return f, err
-	}
-	if os.SameFile(cur, now) {
-		if pos, err := f.Seek(0, io.SeekCurrent); err == nil && pos > now.Size() {
-			_, err = f.Seek(0, io.SeekStart)
+// catchUp copies to w what f gained, then, if f was rotated away meanwhile, what each
+// file after it holds, oldest first, and returns the file to read next. A rotation cuts
+// the unfinished last line off the file it renames and starts the next file with it,
+// so bytes read past a rotated file's final end are skipped at the next one's start.
+// Only when more rotations than backups passed between two looks are lines missed.
+func catchUp(w io.Writer, f *os.File, l *plan.Log) (*os.File, error) {
+	for {
+		if _, err := io.Copy(w, f); err != nil {
 			return f, err
 		}
-		return f, nil
+		next := successor(f, l)
+		if next == nil {
+			return f, nil
+		}
+		// Renamed, f is final: what it gained since the copy above is still to send.
+		if _, err := io.Copy(w, f); err != nil {
+			next.Close()
+			return f, err
+		}
+		pos, err := f.Seek(0, io.SeekCurrent)
+		if st, serr := f.Stat(); err == nil && serr == nil && pos > st.Size() {
+			next.Seek(pos-st.Size(), io.SeekStart)
+		}
+		f.Close()
+		f = next
 	}
-	nf, err := os.Open(path)
-	if err != nil {
-		return f, err
-	}
-	if _, err := io.Copy(w, f); err != nil {
-		nf.Close()
-		return f, err
-	}
-	f.Close()
-	return nf, nil
 }
+
+// successor opens the file written after f: name.(k-1) when f is now name.k, the
+// current file when f is name.1. It returns nil while f is the current file, and
+// while a rotation is under way (the next look tries again). A file truncated in place
+// (backups = 0) is read again from its start.
+func successor(f *os.File, l *plan.Log) *os.File {
+	cur, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	now, err := os.Stat(l.Path)
+	if err != nil {
+		return nil // between the rename and the new file
+	}
+	if os.SameFile(cur, now) {
+		if pos, err := f.Seek(0, io.SeekCurrent); err == nil && pos > now.Size() && l.Backups == 0 {
+			f.Seek(0, io.SeekStart)
+		}
+		return nil
+	}
+	// Upwards, the way a rotation moves files (name.i to name.i+1, highest first): a
+	// rotation running meanwhile cannot carry f past the search.
+	k := 0
+	for i := 1; i <= l.Backups && k == 0; i++ {
+		if st, err := os.Stat(backupName(l.Path, i)); err == nil && os.SameFile(cur, st) {
+			k = i
+		}
+	}
+	if k == 0 {
+		nf, _ := os.Open(l.Path) // rotated out of reach, or removed: go on with the current file
+		return nf
+	}
+	name := l.Path
+	if k > 1 {
+		name = backupName(l.Path, k-1)
+	}
+	nf, err := os.Open(name)
+	if err != nil {
+		return nil
+	}
+	// f still at name.k after the open: no rotation moved the files in between.
+	if st, err := os.Stat(backupName(l.Path, k)); err != nil || !os.SameFile(cur, st) {
+		nf.Close()
+		return nil
+	}
+	return nf
+}
+
+func backupName(path string, i int) string { return path + "." + strconv.Itoa(i) }
 
 // writeTail copies the last n lines of f to w and leaves f at its end.
 func writeTail(w io.Writer, f *os.File, n int) error {

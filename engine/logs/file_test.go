@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+	"golang.org/x/sys/unix"
+
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -251,4 +253,50 @@ func TestDiskFullDoesNotBlock(t *testing.T) {
 	data := strings.Repeat("0123456789abcde\n", 1<<16) // 1 MiB, more than a pipe holds
 	pumpAll(t, f, pipeFrom(t, data, true))             // drained although every byte was refused
 	is.True(errors.Is(f.Err(), syscall.ENOSPC))
+}
+
+// A rotation that cannot rename the file (here: its folder made immutable) loses
+// nothing: the partial line cut off for the next file is put back, and the writes go
+// on in the same file.
+func TestFailedRotationKeepsTheCarriedLine(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	f := open(t, plan.Log{Path: path, MaxBytes: 20, Backups: 3})
+	f.Write([]byte("0123456789\nabc")) // 14 bytes, "abc" unfinished
+	if err := setImmutable(dir, true); err != nil {
+		t.Skipf("cannot make %s immutable: %v", dir, err)
+	}
+	t.Cleanup(func() { setImmutable(dir, false) })
+	f.Write([]byte("defghij")) // 21 bytes: rotation would carry "abcdefghij"
+	is.True(f.Err() != nil)    // the rename failed
+	is.Equal(f.Rotations(), 0)
+	is.Equal(read(t, path), "0123456789\nabcdefghij")
+	f.Write([]byte("\n"))
+	is.Equal(read(t, path), "0123456789\nabcdefghij\n")
+	is.NoErr(setImmutable(dir, false))
+	f.Write([]byte("next\n")) // full: rotates first, then writes
+	is.Equal(read(t, path+".1"), "0123456789\nabcdefghij\n")
+	is.Equal(read(t, path), "next\n")
+}
+
+// setImmutable sets or clears a file's immutable attribute (chattr +i), which stops
+// even root from renaming entries of a folder.
+func setImmutable(name string, on bool) error {
+	fh, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	const fsImmutable = 0x10 // FS_IMMUTABLE_FL
+	flags, err := unix.IoctlGetUint32(int(fh.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		return err
+	}
+	if on {
+		flags |= fsImmutable
+	} else {
+		flags &^= fsImmutable
+	}
+	return unix.IoctlSetPointerInt(int(fh.Fd()), unix.FS_IOC_SETFLAGS, int(flags))
 }

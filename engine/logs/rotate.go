@@ -51,7 +51,7 @@ func (f *File) rotate() {
 	if f.backups == 0 {
 		err = f.truncateInPlace()
 	} else {
-		err = f.shift(int64(len(carry)))
+		err = f.shift(carry)
 	}
 	if err != nil {
 		f.err = fmt.Errorf("logs: rotate %s: %w", f.path, err)
@@ -101,9 +101,11 @@ func (f *File) truncateInPlace() error {
 	return nil
 }
 
-// shift renames the backups and the current file, opens a fresh file, and only
-// then cuts the carried partial line off the old one.
-func (f *File) shift(carry int64) error {
+// shift renames the backups and the current file and opens a fresh one. The carried
+// partial line is cut off the old file before its rename, so a rotated file is final
+// when it gets its new name: a reader following the log (`logs -f`) that read past
+// that end has read the first bytes of the file after it, and skips them there.
+func (f *File) shift(carry []byte) error {
 	// Remove the oldest first so that no rename replaces a file: on ext4 a
 	// replacing rename forces writeback of the renamed file (auto_da_alloc).
 	if err := removeAside(f.backup(f.backups)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -115,24 +117,33 @@ func (f *File) shift(carry int64) error {
 			return err
 		}
 	}
-	if err := os.Rename(f.path, f.backup(1)); err != nil {
-		return err
-	}
 	old, oldSize := f.f, f.size
-	f.f = nil
-	if carry == 0 {
+	cut := oldSize - int64(len(carry))
+	if len(carry) == 0 {
 		f.trim(old, oldSize)
 	} else {
-		f.reserved = 0 // the truncation below frees them
+		f.reserved = 0 // the truncation frees them
+		if err := old.Truncate(cut); err != nil {
+			return fmt.Errorf("truncate: %w", err)
+		}
 	}
-	if err := f.open(true); err != nil {
-		old.Close() // its bytes, carry included, are safe in name.1
+	// putBack undoes the cut when the rotation fails: the old file keeps every byte.
+	putBack := func() {
+		if len(carry) > 0 {
+			if _, err := old.WriteAt(carry, cut); err != nil {
+				f.err = fmt.Errorf("logs: rotate %s: restore the last line: %w", f.path, err)
+			}
+		}
+	}
+	if err := os.Rename(f.path, f.backup(1)); err != nil {
+		putBack()
 		return err
 	}
-	if carry > 0 {
-		if err := old.Truncate(oldSize - carry); err != nil {
-			f.err = fmt.Errorf("logs: rotate %s: truncate: %w", f.path, err)
-		}
+	f.f = nil
+	if err := f.open(true); err != nil {
+		putBack()
+		old.Close() // its bytes, carry included, are safe in name.1
+		return err
 	}
 	if err := old.Close(); err != nil {
 		f.err = fmt.Errorf("logs: rotate %s: close: %w", f.path, err)

@@ -8,10 +8,9 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
-	"github.com/starvisor/starvisor/engine/plan"
+	"github.com/starvisor/starvisor/engine/logs"
 )
 
 // followEvery is how often `logs -f` looks for new bytes; a person reading a log does not
@@ -62,6 +61,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fl, _ := w.(http.Flusher)
+	follow := logs.Follow(*l, f)
+	f = nil // follow owns it now
+	defer follow.Close()
 	t := time.NewTicker(followEvery)
 	defer t.Stop()
 	for {
@@ -73,95 +75,11 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-t.C:
 		}
-		if f == nil {
-			// Not there yet: once it is, every byte in it is new.
-			if f, err = os.Open(l.Path); err != nil {
-				f = nil
-				continue
-			}
-		}
-		if f, err = catchUp(w, f, l); err != nil {
+		if _, err := io.Copy(w, follow); err != nil {
 			return // the client went away
 		}
 	}
 }
-
-// catchUp copies to w what f gained, then, if f was rotated away meanwhile, what each
-// file after it holds, oldest first, and returns the file to read next. A rotation cuts
-// the unfinished last line off the file it renames and starts the next file with it,
-// so bytes read past a rotated file's final end are skipped at the next one's start.
-// Only when more rotations than backups passed between two looks are lines missed.
-func catchUp(w io.Writer, f *os.File, l *plan.Log) (*os.File, error) {
-	for {
-		if _, err := io.Copy(w, f); err != nil {
-			return f, err
-		}
-		next := successor(f, l)
-		if next == nil {
-			return f, nil
-		}
-		// Renamed, f is final: what it gained since the copy above is still to send.
-		if _, err := io.Copy(w, f); err != nil {
-			next.Close()
-			return f, err
-		}
-		pos, err := f.Seek(0, io.SeekCurrent)
-		if st, serr := f.Stat(); err == nil && serr == nil && pos > st.Size() {
-			next.Seek(pos-st.Size(), io.SeekStart)
-		}
-		f.Close()
-		f = next
-	}
-}
-
-// successor opens the file written after f: name.(k-1) when f is now name.k, the
-// current file when f is name.1. It returns nil while f is the current file, and
-// while a rotation is under way (the next look tries again). A file truncated in place
-// (backups = 0) is read again from its start.
-func successor(f *os.File, l *plan.Log) *os.File {
-	cur, err := f.Stat()
-	if err != nil {
-		return nil
-	}
-	now, err := os.Stat(l.Path)
-	if err != nil {
-		return nil // between the rename and the new file
-	}
-	if os.SameFile(cur, now) {
-		if pos, err := f.Seek(0, io.SeekCurrent); err == nil && pos > now.Size() && l.Backups == 0 {
-			f.Seek(0, io.SeekStart)
-		}
-		return nil
-	}
-	// Upwards, the way a rotation moves files (name.i to name.i+1, highest first): a
-	// rotation running meanwhile cannot carry f past the search.
-	k := 0
-	for i := 1; i <= l.Backups && k == 0; i++ {
-		if st, err := os.Stat(backupName(l.Path, i)); err == nil && os.SameFile(cur, st) {
-			k = i
-		}
-	}
-	if k == 0 {
-		nf, _ := os.Open(l.Path) // rotated out of reach, or removed: go on with the current file
-		return nf
-	}
-	name := l.Path
-	if k > 1 {
-		name = backupName(l.Path, k-1)
-	}
-	nf, err := os.Open(name)
-	if err != nil {
-		return nil
-	}
-	// f still at name.k after the open: no rotation moved the files in between.
-	if st, err := os.Stat(backupName(l.Path, k)); err != nil || !os.SameFile(cur, st) {
-		nf.Close()
-		return nil
-	}
-	return nf
-}
-
-func backupName(path string, i int) string { return path + "." + strconv.Itoa(i) }
 
 // writeTail copies the last n lines of f to w and leaves f at its end.
 func writeTail(w io.Writer, f *os.File, n int) error {

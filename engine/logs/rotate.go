@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strconv"
 )
 
 // tailWindow bounds how far back rotation looks for the last newline.
@@ -151,7 +150,7 @@ func (f *File) shift(carry []byte) error {
 	return nil
 }
 
-func (f *File) backup(i int) string { return f.path + "." + strconv.Itoa(i) }
+func (f *File) backup(i int) string { return backupName(f.path, i) }
 
 // removeAside removes the file at name without freeing its blocks and cached pages on
 // this goroutine: held open, the unlink only drops the name, and the last close, on a

@@ -1,0 +1,207 @@
+package logs
+
+import (
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// Follower reads a rotating log file as one stream, across its rotations: `logs -f`
+// and the log probe read it. Read returns what the files hold now and io.EOF when
+// there is nothing more yet; the caller looks again later.
+//
+// Between two looks the file may rotate several times: the follower then reads each
+// backup that came after the file it had, oldest first. A rotation cuts the
+// unfinished last line off the file it renames and starts the next file with it
+// (see rotate), so bytes read past a rotated file's final end are skipped at the
+// next one's start. Only when more rotations than backups pass between two looks is
+// something missed: it was gone from the disk.
+type Follower struct {
+	path    string
+	backups int
+	from    Mark     // where to start, until f is open
+	f       *os.File // nil until the file exists
+	next    *os.File // the file after f, once f was found rotated away
+}
+
+// Follow reads l's file from f, an open handle on it positioned where reading
+// starts; f nil means the file is not there yet, and is read from its start once it is.
+func Follow(l plan.Log, f *os.File) *Follower {
+	return &Follower{path: l.Path, backups: l.Backups, f: f}
+}
+
+// A Mark is a place in a log, kept without holding the file open: which file, and
+// an offset in it.
+type Mark struct {
+	file os.FileInfo // nil: no file was there
+	off  int64
+}
+
+// MarkEnd marks the end of the file now at path (the zero Mark if there is none).
+func MarkEnd(path string) Mark {
+	st, err := os.Stat(path)
+	if err != nil {
+		return Mark{}
+	}
+	return Mark{file: st, off: st.Size()}
+}
+
+// FollowFrom reads l's file from m, even when that file was rotated away
+// before the first Read; when it is gone or m is zero, from the start of the current file.
+func FollowFrom(l plan.Log, m Mark) *Follower {
+	return &Follower{path: l.Path, backups: l.Backups, from: m}
+}
+
+// open opens the file to start with: the marked one, where it is now, at the mark.
+func (fl *Follower) open() *os.File {
+	if m := fl.from; m.file != nil {
+		fl.from = Mark{}
+		for i := 0; i <= fl.backups; i++ {
+			f, err := os.Open(backupName(fl.path, i))
+			if err != nil {
+				continue
+			}
+			if st, err := f.Stat(); err == nil && os.SameFile(st, m.file) {
+				if _, err := f.Seek(m.off, io.SeekStart); err == nil {
+					return f
+				}
+			}
+			f.Close()
+		}
+	}
+	f, err := os.Open(fl.path)
+	if err != nil {
+		return nil // not there yet
+	}
+	return f
+}
+
+// Read reads from the file it follows, moving to the next file of the rotation at
+// the end of one; io.EOF when nothing more is there now.
+func (fl *Follower) Read(p []byte) (int, error) {
+	for {
+		if fl.f == nil {
+			if fl.f = fl.open(); fl.f == nil {
+				return 0, io.EOF
+			}
+		}
+		n, err := fl.f.Read(p)
+		if n > 0 {
+			if n = fl.unCut(n); n == 0 {
+				continue
+			}
+			return n, nil
+		}
+		if err != nil && err != io.EOF {
+			return 0, err
+		}
+		if fl.next == nil {
+			if fl.next = fl.successor(); fl.next == nil {
+				return 0, io.EOF
+			}
+			continue // renamed, f is final: read what it gained meanwhile first
+		}
+		pos, err := fl.f.Seek(0, io.SeekCurrent)
+		if st, serr := fl.f.Stat(); err == nil && serr == nil && pos > st.Size() {
+			fl.next.Seek(pos-st.Size(), io.SeekStart) // the carried line, already read
+		}
+		fl.f.Close()
+		fl.f, fl.next = fl.next, nil
+	}
+}
+
+// unCut returns how many of the n bytes just read are the file's. A read that races
+// the truncation cutting a carried line off (rotate) can return that line's bytes as
+// zeros. The kernel sets the new size before it zeroes the cut, so the size seen after
+// the read tells: bytes past it are dropped here, and read where the rotation moved
+// them. A file truncated in place (backups = 0) is read again from its start.
+func (fl *Follower) unCut(n int) int {
+	st, err := fl.f.Stat()
+	if err != nil {
+		return n
+	}
+	end, err := fl.f.Seek(0, io.SeekCurrent)
+	if err != nil || st.Size() >= end {
+		return n
+	}
+	if fl.backups == 0 {
+		fl.f.Seek(0, io.SeekStart)
+		return 0
+	}
+	// Back to the size, or to where this read began if that is further: bytes read
+	// before it were real, and the next file starts with them (see Read).
+	start := end - int64(n)
+	fl.f.Seek(max(st.Size(), start), io.SeekStart)
+	return int(max(0, st.Size()-start))
+}
+
+// Close closes the files it holds.
+func (fl *Follower) Close() error {
+	for _, f := range []*os.File{fl.f, fl.next} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	fl.f, fl.next = nil, nil
+	return nil
+}
+
+// successor opens the file written after f: name.(k-1) when f is now name.k, the
+// current file when f is name.1. It returns nil while f is the current file, and
+// while a rotation is under way (the next look tries again). A file truncated in place
+// (backups = 0) is read again from its start.
+func (fl *Follower) successor() *os.File {
+	cur, err := fl.f.Stat()
+	if err != nil {
+		return nil
+	}
+	now, err := os.Stat(fl.path)
+	if err != nil {
+		return nil // between the rename and the new file
+	}
+	if os.SameFile(cur, now) {
+		if pos, err := fl.f.Seek(0, io.SeekCurrent); err == nil && pos > now.Size() && fl.backups == 0 {
+			fl.f.Seek(0, io.SeekStart)
+		}
+		return nil // with backups, a file cut shorter is about to be renamed
+	}
+	// Upwards, the way a rotation moves files (name.i to name.i+1, highest first): a
+	// rotation running meanwhile cannot carry f past the search.
+	k := 0
+	for i := 1; i <= fl.backups && k == 0; i++ {
+		if st, err := os.Stat(backupName(fl.path, i)); err == nil && os.SameFile(cur, st) {
+			k = i
+		}
+	}
+	if k == 0 {
+		// Rotated out of reach, removed or replaced: go on with the current file.
+		if f, err := os.Open(fl.path); err == nil {
+			return f
+		}
+		return nil
+	}
+	name := fl.path
+	if k > 1 {
+		name = backupName(fl.path, k-1)
+	}
+	nf, err := os.Open(name)
+	if err != nil {
+		return nil
+	}
+	// f still at name.k after the open: no rotation moved the files in between.
+	if st, err := os.Stat(backupName(fl.path, k)); err != nil || !os.SameFile(cur, st) {
+		nf.Close()
+		return nil
+	}
+	return nf
+}
+
+// backupName is name.i, and name itself for i = 0.
+func backupName(path string, i int) string {
+	if i == 0 {
+		return path
+	}
+	return path + "." + strconv.Itoa(i)
+}

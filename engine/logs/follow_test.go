@@ -1,0 +1,123 @@
+package logs
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// TestFollowerRandomLooks: a Follower read at random moments between random writes
+// yields exactly the bytes written since it started, in order, as long as fewer
+// rotations than backups pass between two looks: nothing lost when several rotations
+// pass, no carried partial line read twice, lines longer than a whole file included.
+// (The api package's follow test runs the reader concurrently with the writer.)
+func TestFollowerRandomLooks(t *testing.T) {
+	const seeds = 60
+	skipped := 0
+	for seed := range uint64(seeds) {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		maxBytes := int64(100 + rng.IntN(400))
+		backups := 1 + rng.IntN(5)
+		l := plan.Log{Path: filepath.Join(t.TempDir(), "f.log"), MaxBytes: maxBytes, Backups: backups}
+		f := open(t, l)
+		var want, got bytes.Buffer
+		// An earlier run's lines, not to be read. Without them the file does not exist
+		// when marked, and the first look must come before a rotation: the follower
+		// then starts at the start of the file it finds.
+		earlier := rng.IntN(2) == 0
+		if earlier {
+			f.Write([]byte("earlier\nand a partial li"))
+		}
+		fl := FollowFrom(l, MarkEnd(l.Path))
+		line, rotated, lossy := 0, f.Rotations(), false
+		look := func() {
+			// A write that rotates more than once (a long line, a big carry) can take
+			// the rotations since the last look past backups: the file being read is
+			// gone then, and so are bytes. Such seeds are not compared.
+			lossy = lossy || f.Rotations()-rotated > backups
+			if _, err := io.Copy(&got, fl); err != nil {
+				t.Fatal(err)
+			}
+			rotated = f.Rotations()
+		}
+		if earlier && rng.IntN(2) == 0 {
+			look() // else the first look comes after rotations
+		}
+		for range 100 {
+			n := rng.IntN(120)
+			if rng.IntN(40) == 0 {
+				n = int(maxBytes) + rng.IntN(100) // longer than a file
+			}
+			line++
+			b := fmt.Appendf(nil, "%d %s\n", line, bytes.Repeat([]byte("x"), n))
+			for len(b) > 0 {
+				k := min(len(b), 1+rng.IntN(70))
+				f.Write(b[:k])
+				want.Write(b[:k])
+				b = b[k:]
+				if f.Rotations()-rotated >= backups || rng.IntN(6) == 0 || !earlier && line == 1 {
+					look()
+				}
+			}
+		}
+		look()
+		fl.Close()
+		if err := f.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if lossy {
+			skipped++
+			continue
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			g, w := got.Bytes(), want.Bytes()
+			i := 0
+			for i < len(g) && i < len(w) && g[i] == w[i] {
+				i++
+			}
+			t.Fatalf("seed %d (max %d, backups %d): read %d bytes of %d, apart from %d:\ngot  %q\nwant %q",
+				seed, maxBytes, backups, len(g), len(w), i, g[i:min(len(g), i+60)], w[i:min(len(w), i+60)])
+		}
+	}
+	if skipped > seeds/5 {
+		t.Fatalf("%d of %d seeds rotated past their backups between two looks: too few compared", skipped, seeds)
+	}
+}
+
+// A mark taken before a rotation still finds its file, now a backup: the lines
+// written after the mark are read from there on (the log probe marks the log before
+// the spawn and reads it later).
+func TestFollowFromAMarkRotatedAway(t *testing.T) {
+	is := is.New(t)
+	l := plan.Log{Path: filepath.Join(t.TempDir(), "m.log"), MaxBytes: 30, Backups: 3}
+	f := open(t, l)
+	f.Write([]byte("old run\n"))
+	m := MarkEnd(l.Path)
+	f.Write([]byte("new 1\nnew 2 long enough to rotate\nnew 3\n"))
+	is.True(f.Rotations() >= 1)
+	fl := FollowFrom(l, m)
+	defer fl.Close()
+	b, err := io.ReadAll(fl)
+	is.NoErr(err)
+	is.Equal(string(b), "new 1\nnew 2 long enough to rotate\nnew 3\n")
+
+	// No file when marked: everything in the file, once it appears.
+	l.Path = filepath.Join(t.TempDir(), "n.log")
+	fl2 := FollowFrom(l, MarkEnd(l.Path))
+	defer fl2.Close()
+	b, err = io.ReadAll(fl2)
+	is.NoErr(err)
+	is.Equal(string(b), "")
+	is.NoErr(os.WriteFile(l.Path, []byte("first\n"), 0o644))
+	b, err = io.ReadAll(fl2)
+	is.NoErr(err)
+	is.Equal(string(b), "first\n")
+}

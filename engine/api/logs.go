@@ -20,14 +20,8 @@ var followEvery = 100 * time.Millisecond
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	name := q.Get("name")
-	p := s.b.Plan()
-	if p == nil {
-		writeError(w, http.StatusNotFound, errors.New("no plan applied yet"))
-		return
-	}
-	pr, err := p.One(name)
-	if err != nil {
-		writeError(w, http.StatusNotFound, err)
+	pr, ok := s.one(w, name)
+	if !ok {
 		return
 	}
 	name = pr.ProcessName

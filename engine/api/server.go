@@ -199,14 +199,8 @@ func (s *Server) pid(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, PidResponse{Pid: os.Getpid()})
 		return
 	}
-	p := s.b.Plan()
-	if p == nil {
-		writeError(w, http.StatusNotFound, errors.New("no plan applied yet"))
-		return
-	}
-	pr, err := p.One(name)
-	if err != nil {
-		writeError(w, http.StatusNotFound, err)
+	pr, ok := s.one(w, name)
+	if !ok {
 		return
 	}
 	for _, st := range s.b.States() {
@@ -216,6 +210,21 @@ func (s *Server) pid(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeError(w, http.StatusNotFound, fmt.Errorf("no such process: %s", name)) // removed meanwhile
+}
+
+// one finds the process a name selects (plan.One), or answers 404 and returns false.
+func (s *Server) one(w http.ResponseWriter, name string) (plan.Program, bool) {
+	p := s.b.Plan()
+	if p == nil {
+		writeError(w, http.StatusNotFound, errors.New("no plan applied yet"))
+		return plan.Program{}, false
+	}
+	pr, err := p.One(name)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err)
+		return plan.Program{}, false
+	}
+	return pr, true
 }
 
 // burst calls s.Burst, if set.

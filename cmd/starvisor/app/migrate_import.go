@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -76,7 +77,7 @@ func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisor
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	var out bytes.Buffer
-	_, err = builtins.Eval(ctx, builtins.Options{
+	p, err := builtins.Eval(ctx, builtins.Options{
 		File:      entry,
 		Libs:      map[string]string{"conf": filepath.Dir(abs)},
 		LookupEnv: d.LookupEnv,
@@ -86,6 +87,7 @@ func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisor
 		printScriptError(d.Stderr, err)
 		return nil, reported(ExitFailure)
 	}
+	noteEnvReads(d.Stderr, p.Inputs.Env)
 	var decls supervisordDecls
 	for _, line := range strings.Split(out.String(), "\n") {
 		_, js, ok := strings.Cut(line, marker)
@@ -102,6 +104,25 @@ func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisor
 		}
 	}
 	return &decls, nil
+}
+
+// noteEnvReads says which host variables the configuration expanded (%(ENV_X)s, and
+// HOME for ~): the script holds their values of now, where supervisord reads them at
+// each start.
+func noteEnvReads(w io.Writer, env map[string]string) {
+	var names []string
+	for k := range env {
+		if !strings.Contains(k, ".") { // host.name and the like are not variables
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "import: the script holds this environment's values of %s (the configuration's %%(ENV_...)s "+
+		"and ~); where it should read them at each evaluation, write host.env(%q) instead\n",
+		strings.Join(names, ", "), names[0])
 }
 
 // programKwargs is the order keywords are printed in (DESIGN.md's order).

@@ -312,3 +312,28 @@ func TestImportRandomConfigs(t *testing.T) {
 		}
 	}
 }
+
+// import says which environment values it wrote into the script, and only then.
+func TestImportNotesEnvironmentValues(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "s.conf")
+	env := map[string]string{"PORT": "8080", "HOME": "/home/tester"}
+	for body, want := range map[string]string{
+		"[program:web]\ncommand=/bin/app --port %(ENV_PORT)s\ndirectory=~/app\n": `import: the script holds this environment's values of HOME, PORT`,
+		"[program:web]\ncommand=/bin/app --port 8080\n":                           "",
+	} {
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, script, stderr := run(t, env, "import", conf)
+		if code != ExitOK {
+			t.Fatalf("import: exit %d\n%s", code, stderr)
+		}
+		if !strings.Contains(script, `"--port", "8080"`) {
+			t.Errorf("script lacks the port:\n%s", script)
+		}
+		if want == "" && stderr != "" || !strings.Contains(stderr, want) {
+			t.Errorf("stderr %q, want %q", stderr, want)
+		}
+	}
+}

@@ -105,16 +105,8 @@ func (f *File) truncateInPlace() error {
 // when it gets its new name: a reader following the log (`logs -f`) that read past
 // that end has read the first bytes of the file after it, and skips them there.
 func (f *File) shift(carry []byte) error {
-	// Remove the oldest first so that no rename replaces a file: on ext4 a
-	// replacing rename forces writeback of the renamed file (auto_da_alloc).
-	if err := removeAside(f.backup(f.backups)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := shiftBackups(f.path, f.backups); err != nil {
 		return err
-	}
-	for i := f.backups - 1; i >= 1; i-- {
-		err := os.Rename(f.backup(i), f.backup(i+1))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
 	}
 	old, oldSize := f.f, f.size
 	cut := oldSize - int64(len(carry))
@@ -151,6 +143,32 @@ func (f *File) shift(carry []byte) error {
 }
 
 func (f *File) backup(i int) string { return backupName(f.path, i) }
+
+// shiftBackups makes room for a new path.1: path.backups goes, path.i becomes path.i+1.
+func shiftBackups(path string, backups int) error {
+	// Remove the oldest first so that no rename replaces a file: on ext4 a
+	// replacing rename forces writeback of the renamed file (auto_da_alloc).
+	if err := removeAside(backupName(path, backups)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for i := backups - 1; i >= 1; i-- {
+		err := os.Rename(backupName(path, i), backupName(path, i+1))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Rotate renames path to path.1, the older backups up by one, the oldest of backups
+// (at least 1) removed: File's naming, for a file written by someone else (the
+// detached daemon's own output). The caller opens the new path.
+func Rotate(path string, backups int) error {
+	if err := shiftBackups(path, max(backups, 1)); err != nil {
+		return err
+	}
+	return os.Rename(path, backupName(path, 1))
+}
 
 // removeAside removes the file at name without freeing its blocks and cached pages on
 // this goroutine: held open, the unlink only drops the name, and the last close, on a

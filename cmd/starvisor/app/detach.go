@@ -38,14 +38,14 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	if err != nil {
 		return fmt.Errorf("up: detach: %w", err)
 	}
-	args := []string{"up", "-f", script}
-	for _, l := range c.Lib {
-		args = append(args, "--lib", l)
-	}
 	if err := os.MkdirAll(p.Supervisor.LogDir, 0o755); err != nil {
 		return fmt.Errorf("up: detach: %w", err)
 	}
 	logPath := filepath.Join(p.Supervisor.LogDir, daemonLog)
+	args := []string{"up", "-f", script, "--own-log", logPath}
+	for _, l := range c.Lib {
+		args = append(args, "--lib", l)
+	}
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("up: detach: %w", err)

@@ -27,6 +27,9 @@ type UpCmd struct {
 	scriptFlags `embed:""`
 	Detach      bool          `help:"Run the daemon in the background (output to <log_dir>/starvisor.log); return once it answers and its autostart programs started."`
 	Wait        time.Duration `default:"60s" help:"With --detach: how long to wait for the autostart programs to leave STARTING."`
+	// Set by --detach for the daemon it starts: stdout and stderr are this log file,
+	// which the daemon rotates (see ownLog).
+	OwnLog string `hidden:"" type:"path"`
 }
 
 // Run evaluates the script, clears processes left by an earlier daemon, starts the
@@ -39,6 +42,15 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 	if c.Detach {
 		return c.detach(d, p)
+	}
+	if c.OwnLog != "" {
+		l, err := openOwnLog(c.OwnLog, os.Stdout, os.Stderr)
+		if err != nil {
+			return fmt.Errorf("up: %w", err)
+		}
+		dd := *d
+		dd.Stdout, dd.Stderr = l, l
+		d = &dd
 	}
 	// The daemon is long-lived with a small live heap (about 8 KiB per process) and
 	// almost no allocation once its programs run, so its resident memory is mostly the

@@ -1,0 +1,74 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/starvisor/starvisor/engine/logs"
+)
+
+// The detached daemon's own log rotates like supervisord's logfile (its defaults:
+// logfile_maxbytes=50MB, logfile_backups=10): a program that crash-loops for months
+// writes a few lines a second to it, and nothing else bounds it.
+var (
+	ownLogMax     int64 = 50 << 20
+	ownLogBackups       = 10
+)
+
+// ownLog is the detached daemon's stdout and stderr. They stay the log file itself,
+// not a pipe, so what the runtime writes to them directly (a crash's trace) still
+// lands in it; at ownLogMax the file rotates and the descriptors are pointed at the
+// new one.
+type ownLog struct {
+	mu    sync.Mutex
+	path  string
+	files []*os.File // the descriptors that write the log: os.Stdout and os.Stderr
+	size  int64
+	err   error // the last rotation's, said once in the log
+}
+
+// openOwnLog takes over files, open on path for appending.
+func openOwnLog(path string, files ...*os.File) (*ownLog, error) {
+	st, err := files[0].Stat()
+	if err != nil {
+		return nil, fmt.Errorf("own log: %w", err)
+	}
+	return &ownLog{path: path, files: files, size: st.Size()}, nil
+}
+
+func (l *ownLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.files[0].Write(p)
+	l.size += int64(n)
+	if l.size >= ownLogMax {
+		l.rotate()
+	}
+	return n, err
+}
+
+// rotate shifts the files and opens a new log. On failure the log goes on in the same
+// file (a full log beats a lost one), and the next try waits for another ownLogMax.
+func (l *ownLog) rotate() {
+	l.size = 0
+	err := logs.Rotate(l.path, ownLogBackups)
+	var nf *os.File
+	if err == nil {
+		nf, err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	}
+	if err == nil {
+		defer nf.Close()
+		for _, f := range l.files {
+			if e := unix.Dup3(int(nf.Fd()), int(f.Fd()), 0); e != nil && err == nil {
+				err = e
+			}
+		}
+	}
+	if err != nil && (l.err == nil || err.Error() != l.err.Error()) {
+		fmt.Fprintf(l.files[0], "starvisor: rotate %s: %v\n", l.path, err)
+	}
+	l.err = err
+}

@@ -1,0 +1,56 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+// The detached daemon's log rotates at ownLogMax into .1 … .N, and both descriptors
+// that write it (stdout and stderr in the daemon) follow to the new file: what is
+// written straight to them, as a crash's trace is, lands in the current log.
+func TestOwnLogRotatesAndMovesDescriptors(t *testing.T) {
+	is := is.New(t)
+	oldMax, oldBackups := ownLogMax, ownLogBackups
+	ownLogMax, ownLogBackups = 100, 2
+	t.Cleanup(func() { ownLogMax, ownLogBackups = oldMax, oldBackups })
+
+	path := filepath.Join(t.TempDir(), "starvisor.log")
+	var files []*os.File
+	for range 2 { // the daemon's stdout and stderr
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		is.NoErr(err)
+		t.Cleanup(func() { f.Close() })
+		files = append(files, f)
+	}
+	_, err := files[1].WriteString("from an earlier run\n")
+	is.NoErr(err)
+	l, err := openOwnLog(path, files...)
+	is.NoErr(err)
+	var all []string
+	for i := range 12 { // 12 lines of 25 bytes: three rotations
+		line := fmt.Sprintf("line %02d %s\n", i, strings.Repeat("x", 16))
+		all = append(all, line)
+		_, err := l.Write([]byte(line))
+		is.NoErr(err)
+	}
+	_, err = files[1].WriteString("straight to stderr\n")
+	is.NoErr(err)
+
+	read := func(name string) string {
+		b, err := os.ReadFile(name)
+		is.NoErr(err)
+		return string(b)
+	}
+	// 20 + 4×25 bytes fill the first file, then 4 lines each: three rotations, the
+	// oldest file gone.
+	is.Equal(read(path+".2"), strings.Join(all[4:8], ""))
+	is.Equal(read(path+".1"), strings.Join(all[8:12], ""))
+	is.Equal(read(path), "straight to stderr\n")
+	_, err = os.Stat(path + ".3")
+	is.True(os.IsNotExist(err)) // two backups kept
+}

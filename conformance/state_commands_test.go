@@ -597,7 +597,7 @@ func ctlRun(ctx context.Context, e ctlEnv, w io.Writer, args []string) error {
 		if len(args) != 1 {
 			return errors.New("usage: logs [-stderr] [-n=N] [-f] NAME")
 		}
-		rc, err := c.Logs(ctx, args[0], stderr, follow, n)
+		rc, err := c.Logs(ctx, []string{args[0]}, stderr, follow, n)
 		if err != nil {
 			return err
 		}

@@ -207,9 +207,10 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/shutdown", struct{}{}, nil)
 }
 
-// Logs streams the last n lines of a process's log, then new ones while follow holds.
-func (c *Client) Logs(ctx context.Context, name string, stderr, follow bool, n int) (io.ReadCloser, error) {
-	q := url.Values{"name": {name}, "n": {strconv.Itoa(n)}}
+// Logs streams the last n lines of the log of each process the specs select, then new
+// ones while follow holds; from several processes each line comes after its name.
+func (c *Client) Logs(ctx context.Context, specs []string, stderr, follow bool, n int) (io.ReadCloser, error) {
+	q := url.Values{"name": specs, "n": {strconv.Itoa(n)}}
 	if stderr {
 		q.Set("stderr", "1")
 	}

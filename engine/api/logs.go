@@ -8,56 +8,88 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/starvisor/starvisor/engine/logs"
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // followEvery is how often `logs -f` looks for new bytes; a person reading a log does not
 // notice 100 ms, and it keeps the daemon free of per-file watchers.
 var followEvery = 100 * time.Millisecond
 
+// logs answers `starvisor logs`: the end of the log of the processes the name specs
+// select, then, with follow=1, what they write next. One process prints as is; from
+// several, each line comes whole after its process's name ("web   | ...").
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	name := q.Get("name")
-	pr, ok := s.one(w, name)
-	if !ok {
+	names, unknown, err := s.resolve(q["name"])
+	if err == nil && len(unknown) > 0 {
+		err = fmt.Errorf("%s: %s", unknown[0].Error, unknown[0].Name)
+	}
+	if err != nil {
+		writeError(w, http.StatusNotFound, err)
 		return
 	}
-	name = pr.ProcessName
-	l := pr.Stdout
-	if q.Get("stderr") == "1" {
-		l = pr.Stderr
-	}
-	if l == nil {
-		writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", name))
-		return
-	}
-	// A log file is created by the program's first byte (engine/logs), so a missing
-	// one is an empty log: nothing to print, and with -f, one to wait for.
-	f, err := os.Open(l.Path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		writeError(w, http.StatusNotFound, fmt.Errorf("%s: %w", name, err))
-		return
-	}
+	p := s.b.Plan()
+	var srcs []*logSource
 	defer func() {
-		if f != nil {
-			f.Close()
+		for _, src := range srcs {
+			src.close()
 		}
 	}()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if f != nil {
-		if err := writeTail(w, f, queryInt(r, "n", 10)); err != nil {
+	width := 0
+	for _, name := range names {
+		pr, _ := p.Lookup(name)
+		l := pr.Stdout
+		if q.Get("stderr") == "1" {
+			l = pr.Stderr
+		}
+		if l == nil {
+			if len(names) == 1 {
+				writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", name))
+				return
+			}
+			continue // of several, those with a log
+		}
+		// A log file is created by the program's first byte (engine/logs), so a missing
+		// one is an empty log: nothing to print, and with -f, one to wait for.
+		f, err := os.Open(l.Path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			writeError(w, http.StatusNotFound, fmt.Errorf("%s: %w", name, err))
 			return
+		}
+		srcs = append(srcs, &logSource{name: name, log: *l, f: f})
+		width = max(width, len(name))
+	}
+	if len(srcs) == 0 {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", strings.Join(names, ", ")))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	for _, src := range srcs {
+		src.out = w
+		if len(srcs) > 1 {
+			src.out = &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", width, src.name))}
+		}
+		if src.f != nil {
+			if err := writeTail(src.out, src.f, queryInt(r, "n", 10)); err != nil {
+				return
+			}
+		}
+		if pw, ok := src.out.(*prefixer); ok && q.Get("follow") != "1" {
+			pw.flush() // a last line without its newline
 		}
 	}
 	if q.Get("follow") != "1" {
 		return
 	}
+	for _, src := range srcs {
+		src.follow = logs.Follow(src.log, src.f)
+		src.f = nil // follow owns it now
+	}
 	fl, _ := w.(http.Flusher)
-	follow := logs.Follow(*l, f)
-	f = nil // follow owns it now
-	defer follow.Close()
 	t := time.NewTicker(followEvery)
 	defer t.Stop()
 	for {
@@ -69,9 +101,73 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-t.C:
 		}
-		if _, err := io.Copy(w, follow); err != nil {
-			return // the client went away
+		for _, src := range srcs {
+			if _, err := io.Copy(src.out, src.follow); err != nil {
+				return // the client went away
+			}
 		}
+	}
+}
+
+// logSource is one process's log in a `logs` answer.
+type logSource struct {
+	name   string
+	log    plan.Log
+	f      *os.File // until follow takes it
+	follow *logs.Follower
+	out    io.Writer // the answer, through a prefixer when there are several
+}
+
+func (src *logSource) close() {
+	if src.f != nil {
+		src.f.Close()
+	}
+	if src.follow != nil {
+		src.follow.Close()
+	}
+}
+
+// maxPending bounds how much of an unfinished line a prefixer keeps before it writes it
+// out anyway (as a line of its own).
+const maxPending = 64 << 10
+
+// prefixer writes whole lines to w, each after prefix: a process's unfinished line waits
+// for its end, so the lines of several processes never mix.
+type prefixer struct {
+	w       io.Writer
+	prefix  []byte
+	pending []byte
+	buf     []byte
+}
+
+func (p *prefixer) Write(b []byte) (int, error) {
+	n := len(b)
+	p.buf = p.buf[:0]
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			break
+		}
+		p.buf = append(append(append(p.buf, p.prefix...), p.pending...), b[:i+1]...)
+		p.pending, b = p.pending[:0], b[i+1:]
+	}
+	p.pending = append(p.pending, b...)
+	if len(p.pending) >= maxPending {
+		p.buf = append(append(append(p.buf, p.prefix...), p.pending...), '\n')
+		p.pending = p.pending[:0]
+	}
+	if len(p.buf) == 0 {
+		return n, nil
+	}
+	_, err := p.w.Write(p.buf)
+	return n, err
+}
+
+// flush writes an unfinished line out, ended.
+func (p *prefixer) flush() {
+	if len(p.pending) > 0 {
+		p.w.Write(append(append(append([]byte(nil), p.prefix...), p.pending...), '\n'))
+		p.pending = p.pending[:0]
 	}
 }
 

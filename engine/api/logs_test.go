@@ -22,7 +22,7 @@ func TestLogsOfFileNotCreatedYet(t *testing.T) {
 	logPath := fb.p.Programs[0].Stdout.Path
 	c, _, _ := serve(t, fb)
 
-	rc, err := c.Logs(context.Background(), "a", false, false, 10)
+	rc, err := c.Logs(context.Background(), []string{"a"}, false, false, 10)
 	is.NoErr(err) // not "no such file or directory"
 	b, err := io.ReadAll(rc)
 	rc.Close()
@@ -31,7 +31,7 @@ func TestLogsOfFileNotCreatedYet(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rc, err = c.Logs(ctx, "a", false, true, 1)
+	rc, err = c.Logs(ctx, []string{"a"}, false, true, 1)
 	is.NoErr(err) // the response starts although there is nothing to show yet
 	defer rc.Close()
 	r := bufio.NewReader(rc)
@@ -57,7 +57,7 @@ func TestLogsOfStreamWithoutFile(t *testing.T) {
 		stderr bool
 	}{{"a", true}, {"b", false}} {
 		for _, follow := range []bool{false, true} {
-			_, err := c.Logs(context.Background(), q.name, q.stderr, follow, 1)
+			_, err := c.Logs(context.Background(), []string{q.name}, q.stderr, follow, 1)
 			is.True(err != nil && strings.Contains(err.Error(), "no log file"))
 		}
 	}
@@ -70,9 +70,73 @@ func TestLogsInFolderNotCreatedYet(t *testing.T) {
 	fb.p = testPlan(t, t.TempDir(), "a")
 	fb.p.Programs[0].Stdout.Path = filepath.Join(t.TempDir(), "log", "a.log")
 	c, _, _ := serve(t, fb)
-	rc, err := c.Logs(context.Background(), "a", false, false, 10)
+	rc, err := c.Logs(context.Background(), []string{"a"}, false, false, 10)
 	is.NoErr(err)
 	b, _ := io.ReadAll(rc)
 	rc.Close()
 	is.Equal(string(b), "")
+}
+
+// Logs of several processes (GROUP:*, all, or several names): each line whole, after
+// its process's name padded to the longest; an unfinished line waits for its end, so
+// lines of two processes never mix. Processes without a log file are left out.
+func TestLogsOfSeveralProcesses(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a", "bb", "c")
+	fb.p.Programs[2].Stdout = nil // c logs nothing
+	pa, pb := fb.p.Programs[0].Stdout.Path, fb.p.Programs[1].Stdout.Path
+	appendTo(t, pa, "a1\na2\n")
+	appendTo(t, pb, "b1\nb2 unfinished")
+	c, _, _ := serve(t, fb)
+
+	rc, err := c.Logs(context.Background(), []string{"all"}, false, false, 1)
+	is.NoErr(err)
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	is.Equal(string(b), "a  | a2\nbb | b2 unfinished\n")
+
+	rc, err = c.Logs(context.Background(), []string{"a"}, false, false, 1)
+	is.NoErr(err)
+	b, _ = io.ReadAll(rc)
+	rc.Close()
+	is.Equal(string(b), "a2\n") // one process: as it is
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rc, err = c.Logs(ctx, []string{"bb", "a"}, false, true, 1)
+	is.NoErr(err)
+	defer rc.Close()
+	r := bufio.NewReader(rc)
+	next := func() string { l, err := r.ReadString('\n'); is.NoErr(err); return l }
+	is.Equal(next(), "a  | a2\n") // in start order, whatever the order asked
+	appendTo(t, pa, "a3 start")
+	appendTo(t, pb, " ends\n")
+	is.Equal(next(), "bb | b2 unfinished ends\n") // the tail's line, finished
+	appendTo(t, pa, " end\n")
+	is.Equal(next(), "a  | a3 start end\n")
+
+	_, err = c.Logs(context.Background(), []string{"a", "nosuch"}, false, false, 1)
+	is.True(err != nil && strings.Contains(err.Error(), "no such process: nosuch"))
+	_, err = c.Logs(context.Background(), []string{"c"}, false, false, 1)
+	is.True(err != nil && strings.Contains(err.Error(), "c: no log file"))
+}
+
+// A prefixer holds an unfinished line until its end, but not past maxPending: a
+// process that never ends its line still shows.
+func TestPrefixerLines(t *testing.T) {
+	is := is.New(t)
+	var out strings.Builder
+	p := &prefixer{w: &out, prefix: []byte("x | ")}
+	p.Write([]byte("one\ntw"))
+	is.Equal(out.String(), "x | one\n")
+	p.Write([]byte("o\nthree"))
+	is.Equal(out.String(), "x | one\nx | two\n")
+	p.flush()
+	is.Equal(out.String(), "x | one\nx | two\nx | three\n")
+	out.Reset()
+	long := strings.Repeat("y", maxPending)
+	p.Write([]byte(long[:10]))
+	p.Write([]byte(long[10:]))
+	is.Equal(out.String(), "x | "+long+"\n")
 }

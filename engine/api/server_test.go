@@ -276,7 +276,7 @@ func TestLogsTailAndFollowAcrossRotation(t *testing.T) {
 	is.NoErr(os.WriteFile(logPath, []byte(sb.String()), 0o644))
 	c, _, _ := serve(t, fb)
 
-	rc, err := c.Logs(context.Background(), "a", false, false, 3)
+	rc, err := c.Logs(context.Background(), []string{"a"}, false, false, 3)
 	is.NoErr(err)
 	b, _ := io.ReadAll(rc)
 	rc.Close()
@@ -284,7 +284,7 @@ func TestLogsTailAndFollowAcrossRotation(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rc, err = c.Logs(ctx, "a", false, true, 1)
+	rc, err = c.Logs(ctx, []string{"a"}, false, true, 1)
 	is.NoErr(err)
 	defer rc.Close()
 	r := bufio.NewReader(rc)
@@ -300,7 +300,7 @@ func TestLogsTailAndFollowAcrossRotation(t *testing.T) {
 	is.Equal(next(), "line 22\n")
 	is.Equal(next(), "line 23\n")
 
-	_, err = c.Logs(context.Background(), "a", true, false, 1)
+	_, err = c.Logs(context.Background(), []string{"a"}, true, false, 1)
 	is.True(err != nil && strings.Contains(err.Error(), "no log file"))
 }
 

@@ -9,14 +9,14 @@ import (
 	"github.com/starvisor/starvisor/engine/api"
 )
 
-// LogsCmd prints the end of a process's log and, with -f, follows it across rotations
-// until interrupted.
+// LogsCmd prints the end of the processes' logs and, with -f, follows them across
+// rotations until interrupted. From several processes each line comes after its name.
 type LogsCmd struct {
 	socketFlag `embed:""`
-	Name       string `arg:"" name:"name" help:"Process name."`
-	Follow     bool   `short:"f" help:"Keep printing new lines, across rotations, until interrupted."`
-	Stderr     bool   `name:"stderr" help:"Read the stderr log instead of stdout."`
-	Lines      int    `short:"n" default:"10" help:"Lines to print from the end first (0: none)."`
+	Names      []string `arg:"" name:"name" help:"Process names, GROUP:* or all; from several, each line starts with its process's name."`
+	Follow     bool     `short:"f" help:"Keep printing new lines, across rotations, until interrupted."`
+	Stderr     bool     `name:"stderr" help:"Read the stderr log instead of stdout."`
+	Lines      int      `short:"n" default:"10" help:"Lines to print from the end first (0: none)."`
 }
 
 func (c *LogsCmd) Run(d *Deps) error {
@@ -37,7 +37,7 @@ func (c *LogsCmd) Run(d *Deps) error {
 	if err != nil {
 		return err
 	}
-	body, err := cl.Logs(ctx, c.Name, c.Stderr, c.Follow, c.Lines)
+	body, err := cl.Logs(ctx, c.Names, c.Stderr, c.Follow, c.Lines)
 	if err != nil {
 		return clientError("logs", err)
 	}

@@ -13,28 +13,36 @@ func (realClock) Now() time.Time { return time.Now() }
 
 func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
-// dispatcher hands events to Options.OnEvent (and log errors to OnLogError) from one
-// goroutine, in the order they were pushed. The queue is unbounded so a slow callback
-// never stalls a process goroutine, and the callback may call back into the Supervisor
-// without deadlock.
+// dispatcher hands events to Options.OnEvent (log errors to OnLogError, probe results
+// to OnReady) from one goroutine, in the order they were pushed. The queue is unbounded
+// so a slow callback never stalls a process goroutine, and the callback may call back
+// into the Supervisor without deadlock.
 type dispatcher struct {
-	fn    func(Event)
-	logFn func(process string, err error)
-	mu    sync.Mutex
-	q     []note
-	wake  chan struct{} // capacity 1: "the queue is not empty"
-	stop  chan struct{}
-	done  chan struct{}
+	o    *Options
+	mu   sync.Mutex
+	q    []note
+	wake chan struct{} // capacity 1: "the queue is not empty"
+	stop chan struct{}
+	done chan struct{}
 }
 
-// note is one queued callback: an event, or a log error when err is set.
+// note is one queued callback.
 type note struct {
-	ev  Event
-	err error
+	kind noteKind
+	ev   Event // Process only, for the other kinds
+	err  error
 }
 
-func newDispatcher(fn func(Event), logFn func(string, error)) *dispatcher {
-	d := &dispatcher{fn: fn, logFn: logFn, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+type noteKind uint8
+
+const (
+	noteEvent noteKind = iota
+	noteLogError
+	noteReady
+)
+
+func newDispatcher(o Options) *dispatcher {
+	d := &dispatcher{o: &o, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go d.run()
 	return d
 }
@@ -73,10 +81,12 @@ func (d *dispatcher) drain() {
 		}
 		for _, n := range batch {
 			switch {
-			case n.err == nil && d.fn != nil:
-				d.fn(n.ev)
-			case n.err != nil && d.logFn != nil:
-				d.logFn(n.ev.Process, n.err)
+			case n.kind == noteEvent && d.o.OnEvent != nil:
+				d.o.OnEvent(n.ev)
+			case n.kind == noteLogError && d.o.OnLogError != nil:
+				d.o.OnLogError(n.ev.Process, n.err)
+			case n.kind == noteReady && d.o.OnReady != nil:
+				d.o.OnReady(n.ev.Process, n.err)
 			}
 		}
 	}
@@ -125,13 +135,19 @@ func (s *Supervisor) waitFor(ctx context.Context, cond func() (bool, error)) err
 
 func (s *Supervisor) emit(ev Event) {
 	if s.events != nil && s.o.OnEvent != nil {
-		s.events.push(note{ev: ev})
+		s.events.push(note{kind: noteEvent, ev: ev})
 	}
 }
 
 func (s *Supervisor) emitLogError(process string, err error) {
 	if s.events != nil && s.o.OnLogError != nil {
-		s.events.push(note{ev: Event{Process: process}, err: err})
+		s.events.push(note{kind: noteLogError, ev: Event{Process: process}, err: err})
+	}
+}
+
+func (s *Supervisor) emitReady(process string, err error) {
+	if s.events != nil && s.o.OnReady != nil {
+		s.events.push(note{kind: noteReady, ev: Event{Process: process}, err: err})
 	}
 }
 

@@ -185,6 +185,9 @@ func (p *proc) receive(m any) {
 				p.readyErr = m.err.Error()
 			}
 			p.publish()
+			if !p.sup.closed.Load() { // shutting down cancels probes: no news
+				p.sup.emitReady(p.name, m.err)
+			}
 		}
 	default:
 		p.command(m)

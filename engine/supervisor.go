@@ -37,6 +37,9 @@ type Options struct {
 	// are checked on Status, on each exit, and every sampling round while watched.
 	// Called on OnEvent's goroutine, in order with the events.
 	OnLogError func(process string, err error)
+	// OnReady is told when a process's ready probe passed (err nil) or gave up, for the
+	// pid it was started for. Called on OnEvent's goroutine, in order with the events.
+	OnReady func(process string, err error)
 	// OnUnwatched is called once each time sampling stops because nobody has asked for
 	// Status for a while (see sample.go): the daemon may return what watching used.
 	OnUnwatched func()
@@ -97,8 +100,8 @@ func New(o Options) *Supervisor {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.tab.Store(&table{index: map[string]int{}})
-	if o.OnEvent != nil || o.OnLogError != nil {
-		s.events = newDispatcher(o.OnEvent, o.OnLogError)
+	if o.OnEvent != nil || o.OnLogError != nil || o.OnReady != nil {
+		s.events = newDispatcher(o)
 	}
 
 	if o.Sampler != nil {
@@ -304,6 +307,14 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			Name: pr.ProcessName, Group: group, State: sn.State, Pid: sn.Pid,
 			ExitCode: sn.ExitCode, Since: sn.Since, Description: describe(pr.ProcessName, sn, now),
 			Hash: pr.Hash,
+		}
+		if sn.Probe && sn.State == Running && !sn.Ready {
+			// Why its dependents wait: supervisord has no probes, so its words stop before.
+			if sn.ReadyErr != "" {
+				out[i].Description += "; not ready: " + sn.ReadyErr
+			} else {
+				out[i].Description += "; not ready yet"
+			}
 		}
 		if e := p.checkLogs(now); e != "" {
 			out[i].Description += "; log: " + e

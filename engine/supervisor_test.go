@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -311,5 +312,48 @@ func TestKillSignalsEveryLiveGroup(t *testing.T) {
 		eq(t, "kills", kills, []string{"2s a SIGKILL group", "2s b SIGKILL group"})
 		eq(t, "spawns", r.l.spawned(), []string{"0s a", "0s b", "0s c"})
 		r.shutdown()
+	})
+}
+
+// A RUNNING process whose ready probe has not passed says so in its description (why its
+// dependents wait), and OnReady hears each result: passed, or given up with why.
+func TestReadinessInStatusAndOnReady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		probes := &timedProber{fakeProber{gates: map[string]chan struct{}{}}}
+		var mu sync.Mutex
+		var heard []string
+		r := newRig(t, func(o *Options) {
+			o.Prober = probes
+			o.OnReady = func(process string, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				heard = append(heard, fmt.Sprintf("%s %v", process, err))
+			}
+		})
+		slow := func(pr *plan.Program) { pr.Ready.Timeout = plan.Duration(10 * time.Second) }
+		r.apply(planOf(t, prog("db", withProbe, slow, startSecs(0)), prog("cache", withProbe, slow, startSecs(0)), prog("plain", startSecs(0))))
+		synctest.Wait()
+		for _, name := range []string{"db", "cache"} {
+			if d := r.status(name).Description; !strings.HasSuffix(d, "; not ready yet") {
+				t.Errorf("%s while probing: %q", name, d)
+			}
+		}
+		if d := r.status("plain").Description; strings.Contains(d, "ready") {
+			t.Errorf("plain has no probe: %q", d)
+		}
+		probes.open("db")
+		synctest.Wait()
+		if d := r.status("db").Description; strings.Contains(d, "ready") {
+			t.Errorf("db once ready: %q", d)
+		}
+		time.Sleep(11 * time.Second) // cache's probe gives up
+		synctest.Wait()
+		if d := r.status("cache").Description; !strings.HasSuffix(d, "; not ready: timed out") {
+			t.Errorf("cache after its probe gave up: %q", d)
+		}
+		r.shutdown()
+		mu.Lock()
+		defer mu.Unlock()
+		eq(t, "heard", heard, []string{"db <nil>", "cache timed out"})
 	})
 }

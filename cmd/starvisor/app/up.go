@@ -121,6 +121,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		OnLogError: func(process string, err error) {
 			out.printf("starvisor: %s: log: %v (output is dropped until the log can be written)\n", process, err)
 		},
+		OnReady: func(process string, err error) { out.printf("%s\n", formatReady(time.Now(), process, err)) },
 	})
 	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
 	srv.Burst = gc.burst
@@ -216,6 +217,15 @@ func formatEvent(e engine.Event) string {
 		s += " (" + e.Reason + ")"
 	}
 	return s
+}
+
+// formatReady words a ready probe's result like an event line: "<time> web ready", or
+// "<time> web not ready: <why>" when the probe gave up (its dependents do not start).
+func formatReady(t time.Time, process string, err error) string {
+	if err != nil {
+		return fmt.Sprintf("%s %s not ready: %v", t.Format("2006-01-02T15:04:05.000"), process, err)
+	}
+	return fmt.Sprintf("%s %s ready", t.Format("2006-01-02T15:04:05.000"), process)
 }
 
 // supervisor is the part of *engine.Supervisor the loop drives.

@@ -52,7 +52,8 @@ type Status struct {
 	Name        string // process name
 	Group       string // the program's group, or its name when it has none (supervisord)
 	State       State
-	Pid         int // 0 unless the process is alive
+	Ready       bool // RUNNING and its ready probe, if it has one, passed: dependents may start
+	Pid         int  // 0 unless the process is alive
 	ExitCode    int // of the last exit
 	Since       time.Time
 	Description string // supervisorctl's words: "pid 123, uptime 0:01:02", "Not started", ...
@@ -304,7 +305,7 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			group = pr.Name
 		}
 		out[i] = Status{
-			Name: pr.ProcessName, Group: group, State: sn.State, Pid: sn.Pid,
+			Name: pr.ProcessName, Group: group, State: sn.State, Ready: sn.ready(), Pid: sn.Pid,
 			ExitCode: sn.ExitCode, Since: sn.Since, Description: describe(pr.ProcessName, sn, now),
 			Hash: pr.Hash,
 		}

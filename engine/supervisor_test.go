@@ -338,13 +338,16 @@ func TestReadinessInStatusAndOnReady(t *testing.T) {
 				t.Errorf("%s while probing: %q", name, d)
 			}
 		}
-		if d := r.status("plain").Description; strings.Contains(d, "ready") {
-			t.Errorf("plain has no probe: %q", d)
+		if st := r.status("plain"); strings.Contains(st.Description, "ready") || !st.Ready {
+			t.Errorf("plain has no probe, is RUNNING: %q, ready %v", st.Description, st.Ready)
+		}
+		if r.status("db").Ready {
+			t.Error("db ready before its probe passed")
 		}
 		probes.open("db")
 		synctest.Wait()
-		if d := r.status("db").Description; strings.Contains(d, "ready") {
-			t.Errorf("db once ready: %q", d)
+		if st := r.status("db"); strings.Contains(st.Description, "ready") || !st.Ready {
+			t.Errorf("db once ready: %q, ready %v", st.Description, st.Ready)
 		}
 		time.Sleep(11 * time.Second) // cache's probe gives up
 		synctest.Wait()

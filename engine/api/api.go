@@ -12,6 +12,7 @@ type ProgramStatus struct {
 	Name        string  `json:"name"`
 	Group       string  `json:"group"`
 	State       string  `json:"state"`
+	Ready       bool    `json:"ready"` // RUNNING, and its ready probe (if any) passed
 	Pid         int     `json:"pid"`
 	ExitCode    int     `json:"exit_code"`
 	UptimeS     float64 `json:"uptime_s"`

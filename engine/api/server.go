@@ -413,7 +413,7 @@ func (s *Server) answer(w http.ResponseWriter, names []string, unknown []Result,
 func statuses(out []ProgramStatus, in []engine.Status, now time.Time) []ProgramStatus {
 	for _, st := range in {
 		ps := ProgramStatus{
-			Name: st.Name, Group: st.Group, State: st.State.String(), Pid: st.Pid,
+			Name: st.Name, Group: st.Group, State: st.State.String(), Ready: st.Ready, Pid: st.Pid,
 			ExitCode: st.ExitCode, Description: st.Description,
 			CPUPercent: st.Usage.CPUPercent, RSSBytes: st.Usage.RSSBytes,
 			TreeCPU: st.Usage.TreeCPUPercent, TreeRSS: st.Usage.TreeRSSBytes, Hash: st.Hash,

@@ -46,6 +46,8 @@ func appendProgramStatus(b []byte, p *ProgramStatus) []byte {
 	b = plan.AppendJSONString(b, p.Group)
 	b = append(b, `,"state":`...)
 	b = plan.AppendJSONString(b, p.State)
+	b = append(b, `,"ready":`...)
+	b = strconv.AppendBool(b, p.Ready)
 	b = append(b, `,"pid":`...)
 	b = strconv.AppendInt(b, int64(p.Pid), 10)
 	b = append(b, `,"exit_code":`...)

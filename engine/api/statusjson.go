@@ -157,6 +157,18 @@ func (s *scanner) uint() (uint64, bool) {
 	return v, err == nil && validNumber(n)
 }
 
+// boolean reads true or false.
+func (s *scanner) boolean() (bool, bool) {
+	s.ws()
+	for _, lit := range []string{"true", "false"} {
+		if bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
+			s.i += len(lit)
+			return lit == "true", true
+		}
+	}
+	return false, false
+}
+
 func (s *scanner) float() (float64, bool) {
 	n := s.number()
 	v, err := strconv.ParseFloat(string(n), 64)
@@ -243,6 +255,8 @@ func (s *scanner) programStatus(p *ProgramStatus) bool {
 			p.Group, ok = s.str()
 		case "state":
 			p.State, ok = s.str()
+		case "ready":
+			p.Ready, ok = s.boolean()
 		case "pid":
 			p.Pid, ok = s.int()
 		case "exit_code":

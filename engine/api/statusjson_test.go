@@ -13,7 +13,7 @@ import (
 func statusSample(t testing.TB) []byte {
 	r := StatusResponse{
 		Programs: []ProgramStatus{
-			{Name: "web", Group: "web", State: "RUNNING", Pid: 4242, UptimeS: 61.5,
+			{Name: "web", Group: "web", State: "RUNNING", Ready: true, Pid: 4242, UptimeS: 61.5,
 				Description: "pid 4242, uptime 0:01:01", CPUPercent: 12.25, RSSBytes: 1 << 20,
 				TreeCPU: 30.5, TreeRSS: 3 << 20, Hash: "sha256:abc"},
 			{Name: "w_1", Group: "workers", State: "EXITED", ExitCode: 3,

@@ -54,7 +54,7 @@ type Status struct {
 	State       State
 	Ready       bool // RUNNING and its ready probe, if it has one, passed: dependents may start
 	Pid         int  // 0 unless the process is alive
-	ExitCode    int // of the last exit
+	ExitCode    int  // of the last exit
 	Since       time.Time
 	Description string // supervisorctl's words: "pid 123, uptime 0:01:02", "Not started", ...
 	Usage       Usage  // the last sample while the process is alive (see sample.go)

@@ -24,65 +24,28 @@ var followEvery = 100 * time.Millisecond
 // several, each line comes whole after its process's name ("web   | ...").
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	names, unknown, err := s.resolve(q["name"])
-	if err == nil && len(unknown) > 0 {
-		err = fmt.Errorf("%s: %s", unknown[0].Error, unknown[0].Name)
-	}
-	if err != nil {
-		writeError(w, http.StatusNotFound, err)
-		return
-	}
-	p := s.b.Plan()
-	var srcs []*logSource
+	srcs, ok := s.logSources(w, q["name"], q.Get("stderr") == "1")
 	defer func() {
 		for _, src := range srcs {
 			src.close()
 		}
 	}()
-	width := 0
-	for _, name := range names {
-		pr, _ := p.Lookup(name)
-		l := pr.Stdout
-		if q.Get("stderr") == "1" {
-			l = pr.Stderr
-		}
-		if l == nil {
-			if len(names) == 1 {
-				writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", name))
-				return
-			}
-			continue // of several, those with a log
-		}
-		// A log file is created by the program's first byte (engine/logs), so a missing
-		// one is an empty log: nothing to print, and with -f, one to wait for.
-		f, err := os.Open(l.Path)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			writeError(w, http.StatusNotFound, fmt.Errorf("%s: %w", name, err))
-			return
-		}
-		srcs = append(srcs, &logSource{name: name, log: *l, f: f})
-		width = max(width, len(name))
-	}
-	if len(srcs) == 0 {
-		writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", strings.Join(names, ", ")))
+	if !ok {
 		return
 	}
+	follow := q.Get("follow") == "1"
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	for _, src := range srcs {
-		src.out = w
-		if len(srcs) > 1 {
-			src.out = &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", width, src.name))}
-		}
 		if src.f != nil {
 			if err := writeTail(src.out, src.f, queryInt(r, "n", 10)); err != nil {
 				return
 			}
 		}
-		if pw, ok := src.out.(*prefixer); ok && q.Get("follow") != "1" {
+		if pw, ok := src.out.(*prefixer); ok && !follow {
 			pw.flush() // a last line without its newline
 		}
 	}
-	if q.Get("follow") != "1" {
+	if !follow {
 		return
 	}
 	for _, src := range srcs {
@@ -107,6 +70,56 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// logSources opens the stdout (or stderr) log of each process the specs select, each
+// writing to w, through a prefixer when there are several; of several, those without
+// a log are left out. It answers the error itself and returns false.
+func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr bool) ([]*logSource, bool) {
+	names, unknown, err := s.resolve(specs)
+	if err == nil && len(unknown) > 0 {
+		err = fmt.Errorf("%s: %s", unknown[0].Error, unknown[0].Name)
+	}
+	if err != nil {
+		writeError(w, http.StatusNotFound, err)
+		return nil, false
+	}
+	p := s.b.Plan()
+	var srcs []*logSource
+	width := 0
+	for _, name := range names {
+		pr, _ := p.Lookup(name)
+		l := pr.Stdout
+		if stderr {
+			l = pr.Stderr
+		}
+		if l == nil {
+			if len(names) == 1 {
+				writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", name))
+				return srcs, false
+			}
+			continue
+		}
+		// A log file is created by the program's first byte (engine/logs), so a missing
+		// one is an empty log: nothing to print, and with -f, one to wait for.
+		f, err := os.Open(l.Path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			writeError(w, http.StatusNotFound, fmt.Errorf("%s: %w", name, err))
+			return srcs, false
+		}
+		srcs = append(srcs, &logSource{name: name, log: *l, f: f, out: w})
+		width = max(width, len(name))
+	}
+	if len(srcs) == 0 {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", strings.Join(names, ", ")))
+		return nil, false
+	}
+	if len(srcs) > 1 {
+		for _, src := range srcs {
+			src.out = &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", width, src.name))}
+		}
+	}
+	return srcs, true
 }
 
 // logSource is one process's log in a `logs` answer.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/starvisor/starvisor/engine/api"
 	"github.com/starvisor/starvisor/engine/plan"
@@ -16,7 +17,8 @@ import (
 type ApplyCmd struct {
 	scriptFlags `embed:""`
 	socketFlag  `embed:""`
-	DryRun      bool `name:"dry-run" help:"Show the difference only."`
+	DryRun      bool          `name:"dry-run" help:"Show the difference only."`
+	Wait        time.Duration `placeholder:"DURATION" help:"Then wait up to DURATION for the processes the apply started to be RUNNING and ready; exit 1 if one is not."`
 }
 
 func (c *ApplyCmd) Run(d *Deps) error {
@@ -28,13 +30,117 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	if c.DryRun || delta.Empty() {
 		return nil
 	}
+	var before []api.ProgramStatus
+	if c.Wait > 0 {
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return clientError("apply", err)
+		}
+		before = st.Programs
+	}
 	got, err := cl.Apply(ctx, p, false)
 	if err != nil {
 		return clientError("apply", err)
 	}
 	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started\n",
 		len(got.Removed), len(got.Changed), len(got.Added))
+	if c.Wait > 0 {
+		return waitReady(ctx, d, cl, p, startedBy(got, p, before), c.Wait)
+	}
 	return nil
+}
+
+// startedBy lists the processes an apply starts: the added ones that autostart, and the
+// changed ones that autostart or were active (see engine.Supervisor.Apply).
+func startedBy(d plan.Delta, p *plan.Plan, before []api.ProgramStatus) []string {
+	active := map[string]bool{}
+	for _, st := range before {
+		active[st.Name] = st.State == "STARTING" || st.State == "RUNNING" || st.State == "BACKOFF"
+	}
+	var out []string
+	for _, n := range d.Added {
+		if pr, ok := p.Lookup(n); ok && pr.Autostart {
+			out = append(out, n)
+		}
+	}
+	for _, c := range d.Changed {
+		if pr, ok := p.Lookup(c.Name); ok && (pr.Autostart || active[c.Name]) {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// waitReady polls the daemon until each named process is RUNNING and ready, or has
+// failed: FATAL, EXITED, or waiting for a dependency that failed. One line per process;
+// an error (exit 1) unless all are ready before the timeout.
+func waitReady(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan, names []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return clientError("apply", err)
+		}
+		byName := map[string]api.ProgramStatus{}
+		for _, ps := range st.Programs {
+			byName[ps.Name] = ps
+		}
+		var failed func(name string, seen map[string]bool) string
+		failed = func(name string, seen map[string]bool) string {
+			ps := byName[name]
+			switch {
+			case ps.State == "FATAL" || ps.State == "EXITED":
+				return ps.State + ": " + ps.Description
+			case ps.State != "STOPPED" || seen[name]:
+				return ""
+			}
+			seen[name] = true
+			pr, _ := p.Lookup(name)
+			for _, dep := range pr.DependsOn {
+				for _, dn := range depProcesses(p, dep) {
+					if why := failed(dn, seen); why != "" {
+						return "not started: its dependency " + dn + " " + why
+					}
+				}
+			}
+			return ""
+		}
+		done, results := true, make([]string, len(names))
+		bad := false
+		for i, n := range names {
+			ps := byName[n]
+			switch why := failed(n, map[string]bool{}); {
+			case ps.Ready:
+				results[i] = n + ": ready"
+			case why != "":
+				results[i], bad = n+": "+why, true
+			default:
+				done = false
+				results[i] = fmt.Sprintf("%s: still %s after %s", n, ps.State, timeout)
+			}
+		}
+		if done || time.Now().After(deadline) {
+			for _, r := range results {
+				fmt.Fprintln(d.Stdout, r)
+			}
+			if !done || bad {
+				return reported(ExitFailure)
+			}
+			return nil
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// depProcesses lists the processes of the program a depends_on entry names.
+func depProcesses(p *plan.Plan, program string) []string {
+	var out []string
+	for _, pr := range p.Programs {
+		if pr.Name == program {
+			out = append(out, pr.ProcessName)
+		}
+	}
+	return out
 }
 
 // showDiff evaluates the script, asks the daemon what applying it would change, and prints

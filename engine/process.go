@@ -263,6 +263,9 @@ func (p *proc) do(a action, now time.Time) error {
 	switch a.Kind {
 	case actChange:
 		p.sup.emit(Event{Time: now, Process: p.name, From: a.From, To: a.To, Reason: a.Reason})
+		if a.To == Stopping {
+			p.stopProbe() // a run being stopped is not going to be ready for anyone
+		}
 	case actSpawn:
 		return p.spawn()
 	case actSignal:

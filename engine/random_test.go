@@ -53,7 +53,26 @@ func TestRandomOperationsKeepInvariants(t *testing.T) {
 func randomRun(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	probes := &timedProber{fakeProber{gates: map[string]chan struct{}{}}}
-	r := newRig(t, func(o *Options) { o.Prober = probes })
+	var r *rig
+	r = newRig(t, func(o *Options) {
+		o.Prober = probes
+		// A probe's result is about the run that is current: the last change of that
+		// process delivered before it (same goroutine, in order) left it STARTING or
+		// RUNNING.
+		o.OnReady = func(process string, err error) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			last := ""
+			for _, e := range r.events {
+				if f := strings.Fields(e); f[1] == process {
+					last = f[2]
+				}
+			}
+			if !strings.HasSuffix(last, ">STARTING") && !strings.HasSuffix(last, ">RUNNING") {
+				t.Errorf("%s: probe result %v after %q", process, err, last)
+			}
+		}
+	})
 	probed := rng.IntN(2) == 0 // a has a ready probe, failing after 3 s until the gate opens
 	down := false
 	defer func() { // on a failure too (t.Fatal unwinds), so the bubble can end

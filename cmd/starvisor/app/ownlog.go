@@ -1,7 +1,9 @@
 package app
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 
@@ -55,6 +57,9 @@ func (l *ownLog) Write(p []byte) (int, error) {
 func (l *ownLog) rotate() {
 	l.size = 0
 	err := logs.Rotate(l.path, ownLogBackups)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil // someone removed the log: start a new one
+	}
 	var nf *os.File
 	if err == nil {
 		nf, err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)

@@ -54,3 +54,25 @@ func TestOwnLogRotatesAndMovesDescriptors(t *testing.T) {
 	_, err = os.Stat(path + ".3")
 	is.True(os.IsNotExist(err)) // two backups kept
 }
+
+// A log someone removed while the daemon writes it comes back at the next rotation.
+func TestOwnLogRemovedComesBack(t *testing.T) {
+	is := is.New(t)
+	oldMax := ownLogMax
+	ownLogMax = 10
+	t.Cleanup(func() { ownLogMax = oldMax })
+	path := filepath.Join(t.TempDir(), "starvisor.log")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	is.NoErr(err)
+	t.Cleanup(func() { f.Close() })
+	l, err := openOwnLog(path, f)
+	is.NoErr(err)
+	is.NoErr(os.Remove(path))
+	_, err = l.Write([]byte("0123456789\n")) // rotates
+	is.NoErr(err)
+	_, err = l.Write([]byte("back\n"))
+	is.NoErr(err)
+	b, err := os.ReadFile(path)
+	is.NoErr(err)
+	is.Equal(string(b), "back\n")
+}

@@ -210,11 +210,21 @@ func (p *fakeProber) Ready(ctx context.Context, pr plan.Program) error {
 	}
 }
 
-// fakeLogs hands out in-memory writers and counts opens and closes per path.
+// fakeLogs hands out in-memory writers and counts opens, closes and reopens per path.
 type fakeLogs struct {
-	mu     sync.Mutex
-	opens  map[string]int
-	closes map[string]int
+	mu      sync.Mutex
+	opens   map[string]int
+	closes  map[string]int
+	reopens map[string]int
+}
+
+func (w *fakeWriter) Reopen() {
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if w.l.reopens == nil {
+		w.l.reopens = map[string]int{}
+	}
+	w.l.reopens[w.path]++
 }
 
 type fakeWriter struct {

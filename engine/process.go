@@ -48,6 +48,7 @@ type (
 	cmdHold   struct{}                    // shutting down: no automatic starts
 	cmdKill   struct{ sent chan bool }    // SIGKILL the process group now; sent: was one alive
 	cmdQuit   struct{}                    // removed: close the logs and end
+	cmdReopen struct{}                    // reopen the log files by name (external logrotate)
 )
 
 type probeResult struct {
@@ -221,6 +222,12 @@ func (p *proc) command(c any) {
 		p.st.Pol = policyOf(c.prog)
 	case cmdHold:
 		p.handle(event{Kind: evHold})
+	case cmdReopen:
+		for i, w := range []io.WriteCloser{p.out, p.errw} {
+			if r, ok := w.(interface{ Reopen() }); ok && (i == 0 || w != p.out) {
+				r.Reopen()
+			}
+		}
 	case cmdKill:
 		// Outside the state machine on purpose: the exit arrives as usual (STOPPING →
 		// STOPPED, or EXITED with no restart under Hold).

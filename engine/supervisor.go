@@ -260,6 +260,15 @@ func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
 	return errors.Join(append(errs, b.errs...)...)
 }
 
+// ReopenLogs makes every process's log writers open their files again by name on
+// their next write, as supervisord does on SIGUSR2: after an external logrotate
+// renamed a file, the output goes to a new one instead of the renamed one.
+func (s *Supervisor) ReopenLogs() {
+	for _, p := range s.tab.Load().procs {
+		p.call(cmdReopen{}) // ErrNoSuchProcess: removed meanwhile, nothing to reopen
+	}
+}
+
 // Signal sends sig to each named process (to the process, not its group, as supervisord
 // does). Allowed in STARTING, RUNNING and STOPPING; otherwise ErrNotRunning.
 func (s *Supervisor) Signal(sig syscall.Signal, names ...string) error {

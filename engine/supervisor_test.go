@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -358,5 +359,32 @@ func TestReadinessInStatusAndOnReady(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		eq(t, "heard", heard, []string{"db <nil>", "cache timed out"})
+	})
+}
+
+// ReopenLogs asks every process's log writers to open their files again by name
+// (SIGUSR2): each writer once, a shared stdout/stderr writer included.
+func TestReopenLogs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.apply(planOf(t,
+			prog("w", func(pr *plan.Program) {
+				pr.Stdout, pr.Stderr = plan.DefaultLog("/srv/log/w.log"), plan.DefaultLog("/srv/log/w.err")
+			}),
+			prog("r", func(pr *plan.Program) {
+				pr.Stdout, pr.RedirectStderr = plan.DefaultLog("/srv/log/r.log"), true
+			}),
+			prog("quiet")))
+		time.Sleep(2 * time.Second)
+		r.sup.ReopenLogs()
+		synctest.Wait()
+		r.logs.mu.Lock()
+		got := maps.Clone(r.logs.reopens)
+		r.logs.mu.Unlock()
+		want := map[string]int{"/srv/log/w.log": 1, "/srv/log/w.err": 1, "/srv/log/r.log": 1}
+		if !maps.Equal(got, want) {
+			t.Errorf("reopens %v, want %v", got, want)
+		}
+		r.shutdown()
 	})
 }

@@ -103,6 +103,18 @@ func (f *File) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Reopen closes the file; the next write opens the path again (creating it). For an
+// external logrotate that renamed the file: output then goes to the new one.
+func (f *File) Reopen() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.f != nil {
+		f.trim(f.f, f.size)
+		f.f.Close()
+		f.f = nil
+	}
+}
+
 // Close closes the file; later writes fail with ErrClosed.
 func (f *File) Close() error {
 	f.mu.Lock()

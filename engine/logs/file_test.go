@@ -300,3 +300,18 @@ func setImmutable(name string, on bool) error {
 	}
 	return unix.IoctlSetPointerInt(int(fh.Fd()), unix.FS_IOC_SETFLAGS, int(flags))
 }
+
+// After an external logrotate renamed the file, Reopen makes the next write go to a
+// new file at the path (supervisord's SIGUSR2).
+func TestReopenAfterRename(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path})
+	f.Write([]byte("old\n"))
+	is.NoErr(os.Rename(path, path+".rotated"))
+	f.Write([]byte("still old\n")) // the open file follows its inode
+	f.Reopen()
+	f.Write([]byte("new\n"))
+	is.Equal(read(t, path+".rotated"), "old\nstill old\n")
+	is.Equal(read(t, path), "new\n")
+}

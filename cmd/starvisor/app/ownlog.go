@@ -52,6 +52,18 @@ func (l *ownLog) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// reopen points the descriptors at the file now at path (SIGUSR2, after an external
+// logrotate renamed it).
+func (l *ownLog) reopen() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.size = 0
+	l.err = l.openNew(nil)
+	if st, err := l.files[0].Stat(); err == nil {
+		l.size = st.Size()
+	}
+}
+
 // rotate shifts the files and opens a new log. On failure the log goes on in the same
 // file (a full log beats a lost one), and the next try waits for another ownLogMax.
 func (l *ownLog) rotate() {
@@ -60,6 +72,12 @@ func (l *ownLog) rotate() {
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil // someone removed the log: start a new one
 	}
+	l.err = l.openNew(err)
+}
+
+// openNew (unless err, the rotation's failure) opens the file at path and points the
+// descriptors at it. An error is said in the log, once in a row.
+func (l *ownLog) openNew(err error) error {
 	var nf *os.File
 	if err == nil {
 		nf, err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
@@ -73,7 +91,7 @@ func (l *ownLog) rotate() {
 		}
 	}
 	if err != nil && (l.err == nil || err.Error() != l.err.Error()) {
-		fmt.Fprintf(l.files[0], "starvisor: rotate %s: %v\n", l.path, err)
+		fmt.Fprintf(l.files[0], "starvisor: %s: %v\n", l.path, err)
 	}
-	l.err = err
+	return err
 }

@@ -76,3 +76,30 @@ func TestOwnLogRemovedComesBack(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(string(b), "back\n")
 }
+
+// SIGUSR2 after an external logrotate moved the daemon's log: the descriptors write to
+// a new file at the path.
+func TestOwnLogReopen(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "starvisor.log")
+	var files []*os.File
+	for range 2 {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		is.NoErr(err)
+		t.Cleanup(func() { f.Close() })
+		files = append(files, f)
+	}
+	l, err := openOwnLog(path, files...)
+	is.NoErr(err)
+	l.Write([]byte("before\n"))
+	is.NoErr(os.Rename(path, path+".1"))
+	l.reopen()
+	l.Write([]byte("after\n"))
+	files[1].WriteString("stderr after\n")
+	b, err := os.ReadFile(path)
+	is.NoErr(err)
+	is.Equal(string(b), "after\nstderr after\n")
+	b, err = os.ReadFile(path + ".1")
+	is.NoErr(err)
+	is.Equal(string(b), "before\n")
+}

@@ -43,13 +43,14 @@ func (c *UpCmd) Run(d *Deps) error {
 	if c.Detach {
 		return c.detach(d, p)
 	}
+	var own *ownLog
 	if c.OwnLog != "" {
-		l, err := openOwnLog(c.OwnLog, os.Stdout, os.Stderr)
+		own, err = openOwnLog(c.OwnLog, os.Stdout, os.Stderr)
 		if err != nil {
 			return fmt.Errorf("up: %w", err)
 		}
 		dd := *d
-		dd.Stdout, dd.Stderr = l, l
+		dd.Stdout, dd.Stderr = own, own
 		d = &dd
 	}
 	// The daemon is long-lived with a small live heap (about 8 KiB per process) and
@@ -61,7 +62,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		debug.SetGCPercent(gcPercent)
 	}
 	// Catch signals before anything starts: one that arrives early waits for the loop.
-	sigs, stop := d.Signals(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	sigs, stop := d.Signals(syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR2)
 	defer stop()
 	out := &lineWriter{w: d.Stdout}
 	// Take the socket first: a second daemon of the same bundle must be refused before it
@@ -130,7 +131,13 @@ func (c *UpCmd) Run(d *Deps) error {
 	go func() { served <- srv.Serve(sctx, ln) }()
 	l := &upLoop{sup: sup, out: out, stderr: d.Stderr, shutdown: srv.ShutdownRequested(),
 		reload: func() (*plan.Plan, error) { return c.eval(ctx, d) },
-		busy:   gc.busy, settled: gc.settled}
+		reopen: func() {
+			if own != nil {
+				own.reopen()
+			}
+			sup.ReopenLogs()
+		},
+		busy: gc.busy, settled: gc.settled}
 	err = l.run(ctx, p, sigs)
 	if err == nil {
 		state.Release() // everything stopped: the next daemon has no child of this one to look for
@@ -246,6 +253,7 @@ type upLoop struct {
 	out    *lineWriter
 	stderr io.Writer
 	reload func() (*plan.Plan, error) // prints its own errors
+	reopen func()                     // SIGUSR2: log files are opened again by name (nil: ignored)
 	// shutdown is closed when a client's shutdown request has already stopped everything.
 	shutdown <-chan struct{}
 	// busy and settled, when set, run before and after each apply (GC pacing, and
@@ -300,6 +308,10 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 			l.out.printf("starvisor: stopped by a shutdown request\n")
 			return nil
 		case sig := <-sigs:
+			if sig == syscall.SIGUSR2 {
+				l.reopenLogs()
+				continue
+			}
 			if sig == syscall.SIGHUP {
 				l.out.printf("starvisor: SIGHUP: reloading\n")
 				if applying {
@@ -340,8 +352,8 @@ func (l *upLoop) stopAll(applying bool, results <-chan applied, sigs <-chan os.S
 			l.out.printf("starvisor: stopped\n")
 			return nil
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				continue // no reload while stopping
+			if sig == syscall.SIGHUP || sig == syscall.SIGUSR2 {
+				continue // no reload while stopping; the logs close anyway
 			}
 			n := l.sup.Kill(context.Background())
 			l.out.printf("starvisor: %s again: sent SIGKILL to %s\n", sigName(sig), plural(n, "process group"))
@@ -355,6 +367,15 @@ func (l *upLoop) stopAll(applying bool, results <-chan applied, sigs <-chan os.S
 			return reported(ExitFailure)
 		}
 	}
+}
+
+// reopenLogs answers SIGUSR2 as supervisord does (logrotate's postrotate sends it):
+// the daemon's own log and every program's log files are opened again by name.
+func (l *upLoop) reopenLogs() {
+	if l.reopen != nil {
+		l.reopen()
+	}
+	l.out.printf("starvisor: SIGUSR2: log files reopened\n")
 }
 
 func (l *upLoop) report(r applied) {
@@ -390,6 +411,10 @@ func sigName(s os.Signal) string {
 		return "SIGTERM"
 	case syscall.SIGHUP:
 		return "SIGHUP"
+	case syscall.SIGQUIT:
+		return "SIGQUIT"
+	case syscall.SIGUSR2:
+		return "SIGUSR2"
 	}
 	return s.String()
 }

@@ -64,6 +64,11 @@ func (c *UpCmd) Run(d *Deps) error {
 	// Catch signals before anything starts: one that arrives early waits for the loop.
 	sigs, stop := d.Signals(syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR2)
 	defer stop()
+	// Caught, not ignored (an ignored SIGPIPE would be inherited by every program): the
+	// daemon outlives a reader of its output that went away (`up | head`), whose
+	// default SIGPIPE killed it, and its programs with it, at the next line.
+	_, stopPipe := d.Signals(syscall.SIGPIPE)
+	defer stopPipe()
 	out := &lineWriter{w: d.Stdout}
 	// Take the socket first: a second daemon of the same bundle must be refused before it
 	// could mistake the first one's children for strays.

@@ -47,8 +47,7 @@ func NewClient(socket string) *Client {
 type oneShot struct{ socket string }
 
 func (o oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
-	var d net.Dialer
-	c, err := d.DialContext(req.Context(), "unix", o.socket)
+	c, err := Dial(req.Context(), o.socket)
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()

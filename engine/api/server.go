@@ -79,12 +79,15 @@ func Listen(socket string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(socket), 0o700); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	if c, err := net.DialTimeout("unix", socket, time.Second); err == nil {
-		c.Close()
+	if Answers(socket) {
 		return nil, fmt.Errorf("listen: a daemon is already running on %s", socket)
 	}
 	_ = os.Remove(socket)
-	l, err := net.Listen("unix", socket)
+	var l net.Listener
+	err := viaShortPath(socket, func(name string) (err error) {
+		l, err = net.Listen("unix", name)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}

@@ -89,7 +89,13 @@ func serve(t testing.TB, b Backend, configure ...func(*Server)) (*Client, *Serve
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "run", "s.sock")
+	c, s := serveAt(t, filepath.Join(dir, "run", "s.sock"), b, configure...)
+	return c, s, dir
+}
+
+// serveAt serves b on the socket sock.
+func serveAt(t testing.TB, sock string, b Backend, configure ...func(*Server)) (*Client, *Server) {
+	t.Helper()
 	l, err := Listen(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +108,7 @@ func serve(t testing.TB, b Backend, configure ...func(*Server)) (*Client, *Serve
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, l) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return NewClient(sock), s, dir
+	return NewClient(sock), s
 }
 
 func TestSocketModeAndSecondListener(t *testing.T) {
@@ -118,6 +124,25 @@ func TestSocketModeAndSecondListener(t *testing.T) {
 	is.Equal(dst.Mode().Perm(), os.FileMode(0o700)) // and so is its folder
 	_, err = Listen(c.Socket)
 	is.True(err != nil && strings.Contains(err.Error(), "already running")) // a live socket is never taken over
+}
+
+// A socket path longer than a unix socket address holds (a bundle in a deep folder)
+// still works, through a descriptor of its folder.
+func TestLongSocketPath(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a")
+	sock := filepath.Join(t.TempDir(), strings.Repeat("d", 60), strings.Repeat("e", 60), "run", "starvisor.sock")
+	is.True(len(sock) > maxSunPath)
+	c, _ := serveAt(t, sock, fb)
+	st, err := c.Status(context.Background())
+	is.NoErr(err)
+	is.Equal(st.Programs[0].Name, "a")
+	fi, err := os.Stat(sock)
+	is.NoErr(err)
+	is.Equal(fi.Mode()&os.ModeSocket, os.ModeSocket) // the socket is where it was asked
+	_, err = Listen(sock)
+	is.True(err != nil && strings.Contains(err.Error(), "already running"))
 }
 
 func TestStatusAndActions(t *testing.T) {

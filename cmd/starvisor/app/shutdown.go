@@ -3,8 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
-	"net"
 	"time"
+
+	"github.com/starvisor/starvisor/engine/api"
 )
 
 // ShutdownCmd stops every process, then the daemon, and returns once the daemon no
@@ -39,11 +40,4 @@ func (c *ShutdownCmd) Run(d *Deps) error {
 }
 
 // answers reports whether something accepts connections on the socket.
-func answers(socket string) bool {
-	conn, err := net.DialTimeout("unix", socket, time.Second)
-	if err != nil {
-		return false
-	}
-	conn.Close()
-	return true
-}
+func answers(socket string) bool { return api.Answers(socket) }

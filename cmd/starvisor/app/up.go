@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/api"
@@ -70,8 +73,21 @@ func (c *UpCmd) Run(d *Deps) error {
 	_, stopPipe := d.Signals(syscall.SIGPIPE)
 	defer stopPipe()
 	out := &lineWriter{w: d.Stdout}
-	// Take the socket first: a second daemon of the same bundle must be refused before it
-	// could mistake the first one's children for strays.
+	// Take the bundle first: a second daemon of the same bundle must be refused before it
+	// could mistake the first one's children for strays. The lock, not the socket alone:
+	// two `up` started together both found no socket answering, and both ran everything.
+	stateDir := p.Supervisor.StateDir
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return fmt.Errorf("up: state dir: %w", err)
+	}
+	lock, err := lockBundle(stateDir)
+	if errors.Is(err, errLocked) {
+		return fmt.Errorf("up: a daemon is already running on %s (%w)", p.Supervisor.Socket, err)
+	}
+	if err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	defer lock.Close()
 	ln, err := api.Listen(p.Supervisor.Socket)
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
@@ -88,10 +104,6 @@ func (c *UpCmd) Run(d *Deps) error {
 	defer release()
 	defer ln.Close()
 	remove = append(remove, p.Supervisor.Socket)
-	stateDir := p.Supervisor.StateDir
-	if err := os.MkdirAll(stateDir, 0o755); err != nil {
-		return fmt.Errorf("up: state dir: %w", err)
-	}
 	state := &monitor.StateFile{Path: filepath.Join(stateDir, "state.json")}
 	// A daemon that died leaves its children running; stop them before starting new ones.
 	// An unreadable state file is worth a warning, not a refusal to run.
@@ -229,6 +241,27 @@ func formatEvent(e engine.Event) string {
 		s += " (" + e.Reason + ")"
 	}
 	return s
+}
+
+// errLocked: another daemon of the bundle holds its lock.
+var errLocked = errors.New("it holds the bundle's lock")
+
+// lockBundle takes the bundle's daemon lock, an flock on <state_dir>/daemon.lock held
+// for the life of this process (the kernel lets go when it dies: no stale lock). The
+// descriptor is close-on-exec, so no program holds it.
+func lockBundle(stateDir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(stateDir, "daemon.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", errLocked, f.Name())
+		}
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	return f, nil
 }
 
 // formatReady words a ready probe's result like an event line: "<time> web ready", or

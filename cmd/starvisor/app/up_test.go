@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -305,4 +308,37 @@ func TestGCPacerOverlappingBursts(t *testing.T) {
 	env.burst()()
 	env.busy()
 	is.Equal(gogc(), uint64(gcPercent))
+}
+
+// A second daemon of a bundle is refused by the bundle's lock even when no socket answers
+// yet (two `up` started together both found none, and both ran every program): nothing
+// starts, and the error says why.
+func TestUpRefusedWhileTheBundleIsLocked(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "started")
+	script := fmt.Sprintf("program(name = %q, command = [\"/bin/sh\", \"-c\", \"touch %s; exec sleep 100\"], start_secs = 0, stdout = None)\n", "p", marker)
+	is.NoErr(os.WriteFile(filepath.Join(dir, "deploy.star"), []byte(script), 0o644))
+	held, err := lockBundle(filepath.Join(dir, "run")) // fails: no run/ yet
+	is.True(err != nil && held == nil)
+	is.NoErr(os.MkdirAll(filepath.Join(dir, "run"), 0o755))
+	held, err = lockBundle(filepath.Join(dir, "run")) // as the other daemon, still starting
+	is.NoErr(err)
+	defer held.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, starvisorBin(t), "up", "-f", filepath.Join(dir, "deploy.star"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Should it run after all, SIGTERM stops it and the programs it started.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	var ee *exec.ExitError
+	is.True(errors.As(err, &ee) && ee.ExitCode() == 1) // refused, not killed by the timeout
+	is.True(strings.Contains(out.String(), "a daemon is already running on "+filepath.Join(dir, "run", "starvisor.sock")+" (it holds the bundle's lock"))
+	_, err = os.Stat(marker)
+	is.True(os.IsNotExist(err)) // nothing started
 }

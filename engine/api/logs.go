@@ -98,11 +98,22 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr bool) 
 				writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", name))
 				return srcs, false
 			}
-			continue
+			continue // of several, those with a log
 		}
 		// A log file is created by the program's first byte (engine/logs), so a missing
 		// one is an empty log: nothing to print, and with -f, one to wait for.
 		f, err := os.Open(l.Path)
+		if err == nil {
+			// Not a file to tail: /dev/stdout (the daemon's own output, from an imported
+			// supervisord.conf) would have the daemon read its terminal.
+			if st, serr := f.Stat(); serr == nil && !st.Mode().IsRegular() {
+				f.Close()
+				if len(names) > 1 {
+					continue // of several, those with a log
+				}
+				err = fmt.Errorf("its output goes to %s, not a log file", l.Path)
+			}
+		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			writeError(w, http.StatusNotFound, fmt.Errorf("%s: %w", name, err))
 			return srcs, false
@@ -114,7 +125,7 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr bool) 
 		writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", strings.Join(names, ", ")))
 		return nil, false
 	}
-	if len(srcs) > 1 {
+	if len(names) > 1 { // prefixed when several were asked for, even if one has a log
 		for _, src := range srcs {
 			src.out = &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", width, src.name))}
 		}

@@ -140,3 +140,23 @@ func TestPrefixerLines(t *testing.T) {
 	p.Write([]byte(long[10:]))
 	is.Equal(out.String(), "x | "+long+"\n")
 }
+
+// A stream sent to something that is not a file (/dev/stdout, from an imported
+// supervisord.conf: the daemon's own output) is refused, not read.
+func TestLogsOfNonFileRefused(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a", "b")
+	fb.p.Programs[0].Stdout.Path = "/dev/null"
+	appendTo(t, fb.p.Programs[1].Stdout.Path, "b1\n")
+	c, _, _ := serve(t, fb)
+	for _, follow := range []bool{false, true} {
+		_, err := c.Logs(context.Background(), []string{"a"}, false, follow, 1)
+		is.True(err != nil && strings.Contains(err.Error(), "a: its output goes to /dev/null, not a log file"))
+	}
+	rc, err := c.Logs(context.Background(), []string{"all"}, false, false, 1)
+	is.NoErr(err)
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	is.Equal(string(b), "b | b1\n") // of several, the others
+}

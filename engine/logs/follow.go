@@ -59,8 +59,8 @@ func (fl *Follower) open() *os.File {
 	if m := fl.from; m.file != nil {
 		fl.from = Mark{}
 		for i := 0; i <= fl.backups; i++ {
-			f, err := os.Open(backupName(fl.path, i))
-			if err != nil {
+			f := openRegular(backupName(fl.path, i))
+			if f == nil {
 				continue
 			}
 			if st, err := f.Stat(); err == nil && os.SameFile(st, m.file) {
@@ -71,9 +71,20 @@ func (fl *Follower) open() *os.File {
 			f.Close()
 		}
 	}
-	f, err := os.Open(fl.path)
+	return openRegular(fl.path) // nil: not there yet
+}
+
+// openRegular opens name if it is a regular file. Not /dev/stdout and the like (an
+// imported supervisord.conf may send output there): reading that would read the
+// daemon's terminal, or /dev/zero forever.
+func openRegular(name string) *os.File {
+	f, err := os.Open(name)
 	if err != nil {
-		return nil // not there yet
+		return nil
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil
 	}
 	return f
 }
@@ -176,18 +187,14 @@ func (fl *Follower) successor() *os.File {
 		}
 	}
 	if k == 0 {
-		// Rotated out of reach, removed or replaced: go on with the current file.
-		if f, err := os.Open(fl.path); err == nil {
-			return f
-		}
-		return nil
+		return openRegular(fl.path) // rotated out of reach, removed or replaced: go on with the current file
 	}
 	name := fl.path
 	if k > 1 {
 		name = backupName(fl.path, k-1)
 	}
-	nf, err := os.Open(name)
-	if err != nil {
+	nf := openRegular(name)
+	if nf == nil {
 		return nil
 	}
 	// f still at name.k after the open: no rotation moved the files in between.

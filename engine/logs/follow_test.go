@@ -121,3 +121,14 @@ func TestFollowFromAMarkRotatedAway(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(string(b), "first\n")
 }
+
+// A path that is not a file (/dev/zero here; /dev/stdout in an imported config) is never
+// read: there is nothing there yet, for good.
+func TestFollowerReadsOnlyFiles(t *testing.T) {
+	is := is.New(t)
+	fl := FollowFrom(plan.Log{Path: "/dev/zero"}, MarkEnd("/dev/zero"))
+	defer fl.Close()
+	n, err := fl.Read(make([]byte, 10))
+	is.Equal(n, 0)
+	is.Equal(err, io.EOF)
+}

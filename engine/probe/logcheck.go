@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 
 	"github.com/starvisor/starvisor/engine/logs"
@@ -27,6 +28,9 @@ func logCheck(pr plan.Program) (*follower, string, error) {
 	}
 	if pr.Stdout == nil || pr.Stdout.Path == "" {
 		return nil, what, errors.New("the program has no stdout log")
+	}
+	if st, err := os.Stat(pr.Stdout.Path); err == nil && !st.Mode().IsRegular() {
+		return nil, what, fmt.Errorf("the program's stdout goes to %s, not a log file", pr.Stdout.Path)
 	}
 	r := logs.FollowFrom(*pr.Stdout, logs.MarkEnd(pr.Stdout.Path))
 	return &follower{r: r, re: re}, what, nil

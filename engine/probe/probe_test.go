@@ -142,3 +142,13 @@ func TestContextEndStopsWaiting(t *testing.T) {
 	err := New().Ready(ctx, program(plan.Probe{Kind: plan.ProbeTCP, Port: 1}))
 	is.True(errors.Is(err, context.Canceled))
 }
+
+// A log probe on a program whose stdout is not a file (/dev/stdout) fails with why; it
+// does not read the daemon's terminal.
+func TestLogProbeNeedsALogFile(t *testing.T) {
+	is := is.New(t)
+	pr := program(plan.Probe{Kind: plan.ProbeLog, Pattern: `x`, Timeout: plan.Duration(time.Second)})
+	pr.Stdout = &plan.Log{Path: "/dev/null"}
+	err := New().Ready(t.Context(), pr)
+	is.True(err != nil && strings.Contains(err.Error(), "stdout goes to /dev/null, not a log file"))
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/starvisor/starvisor/engine/plan"
@@ -141,7 +142,9 @@ func (f *File) open(truncate bool) error {
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 		return fmt.Errorf("logs.open: %w", err)
 	}
-	flags := os.O_RDWR | os.O_CREATE
+	// O_APPEND: another writer of the file (/dev/stdout of a daemon whose output is that
+	// file, a second program given the same path) never has its bytes overwritten.
+	flags := os.O_RDWR | os.O_CREATE | os.O_APPEND
 	if truncate {
 		flags |= os.O_TRUNC
 	}
@@ -150,6 +153,9 @@ func (f *File) open(truncate bool) error {
 		return fmt.Errorf("logs.open: %w", err)
 	}
 	size, err := fh.Seek(0, io.SeekEnd)
+	if errors.Is(err, syscall.ESPIPE) {
+		size, err = 0, nil // a pipe or a terminal (/dev/stdout): a stream, nothing to rotate
+	}
 	if err != nil {
 		fh.Close()
 		return fmt.Errorf("logs.open: %s: %w", f.path, err)

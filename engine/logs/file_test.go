@@ -315,3 +315,36 @@ func TestReopenAfterRename(t *testing.T) {
 	is.Equal(read(t, path+".rotated"), "old\nstill old\n")
 	is.Equal(read(t, path), "new\n")
 }
+
+// A log path that is a stream (/dev/stdout as a pipe or a terminal) takes the output:
+// no seek, nothing to rotate.
+func TestLogToAStream(t *testing.T) {
+	is := is.New(t)
+	r, w, err := os.Pipe()
+	is.NoErr(err)
+	defer r.Close()
+	defer w.Close()
+	f := open(t, plan.Log{Path: fmt.Sprintf("/proc/self/fd/%d", w.Fd())})
+	f.Write([]byte("through the pipe\n"))
+	is.NoErr(f.Err())
+	buf := make([]byte, 64)
+	n, err := r.Read(buf)
+	is.NoErr(err)
+	is.Equal(string(buf[:n]), "through the pipe\n")
+}
+
+// Two writers of one file (the daemon's own output and /dev/stdout when that output is
+// the file; two programs given one path) never overwrite each other's bytes.
+func TestLogAppendsBesideAnotherWriter(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "shared.log")
+	other, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	is.NoErr(err)
+	defer other.Close()
+	f := open(t, plan.Log{Path: path})
+	other.WriteString("a1\n")
+	f.Write([]byte("b1\n"))
+	other.WriteString("a2\n")
+	f.Write([]byte("b2\n"))
+	is.Equal(read(t, path), "a1\nb1\na2\nb2\n")
+}

@@ -118,10 +118,11 @@ func (f *File) shift(carry []byte) error {
 			return fmt.Errorf("truncate: %w", err)
 		}
 	}
-	// putBack undoes the cut when the rotation fails: the old file keeps every byte.
+	// putBack undoes the cut when the rotation fails: the old file keeps every byte. The
+	// file ends at the cut, and appending (O_APPEND) puts the line back there.
 	putBack := func() {
 		if len(carry) > 0 {
-			if _, err := old.WriteAt(carry, cut); err != nil {
+			if _, err := old.Write(carry); err != nil {
 				f.err = fmt.Errorf("logs: rotate %s: restore the last line: %w", f.path, err)
 			}
 		}

@@ -30,6 +30,9 @@ type ownLog struct {
 	files []*os.File // the descriptors that write the log: os.Stdout and os.Stderr
 	size  int64
 	err   error // the last rotation's, said once in the log
+	// rotated, when set, runs after each rotation: programs whose log is /dev/stdout
+	// reopen it, or they would go on writing the renamed file.
+	rotated func()
 }
 
 // openOwnLog takes over files, open on path for appending.
@@ -73,6 +76,9 @@ func (l *ownLog) rotate() {
 		err = nil // someone removed the log: start a new one
 	}
 	l.err = l.openNew(err)
+	if l.err == nil && l.rotated != nil {
+		l.rotated() // must not write to l: it holds l.mu
+	}
 }
 
 // openNew (unless err, the rotation's failure) opens the file at path and points the

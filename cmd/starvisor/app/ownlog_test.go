@@ -31,6 +31,8 @@ func TestOwnLogRotatesAndMovesDescriptors(t *testing.T) {
 	is.NoErr(err)
 	l, err := openOwnLog(path, files...)
 	is.NoErr(err)
+	rotations := 0
+	l.rotated = func() { rotations++ } // programs logging to /dev/stdout reopen it
 	var all []string
 	for i := range 12 { // 12 lines of 25 bytes: three rotations
 		line := fmt.Sprintf("line %02d %s\n", i, strings.Repeat("x", 16))
@@ -53,6 +55,7 @@ func TestOwnLogRotatesAndMovesDescriptors(t *testing.T) {
 	is.Equal(read(path), "straight to stderr\n")
 	_, err = os.Stat(path + ".3")
 	is.True(os.IsNotExist(err)) // two backups kept
+	is.Equal(rotations, 3)
 }
 
 // A log someone removed while the daemon writes it comes back at the next rotation.

@@ -151,6 +151,9 @@ func (c *UpCmd) Run(d *Deps) error {
 		},
 		OnReady: func(process string, err error) { out.printf("%s\n", formatReady(time.Now(), process, err)) },
 	})
+	if own != nil {
+		own.rotated = sup.ReopenLogs // only posts to each process: it never writes to own
+	}
 	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
 	srv.Burst = gc.burst
 	sctx, stopServing := context.WithCancel(ctx)

@@ -81,55 +81,61 @@ func waitReady(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan, names
 		if err != nil {
 			return clientError("apply", err)
 		}
-		byName := map[string]api.ProgramStatus{}
+		look := readiness{p: p, byName: map[string]api.ProgramStatus{}}
 		for _, ps := range st.Programs {
-			byName[ps.Name] = ps
+			look.byName[ps.Name] = ps
 		}
-		var failed func(name string, seen map[string]bool) string
-		failed = func(name string, seen map[string]bool) string {
-			ps := byName[name]
-			switch {
-			case ps.State == "FATAL" || ps.State == "EXITED":
-				return ps.State + ": " + ps.Description
-			case ps.State != "STOPPED" || seen[name]:
-				return ""
-			}
-			seen[name] = true
-			pr, _ := p.Lookup(name)
-			for _, dep := range pr.DependsOn {
-				for _, dn := range depProcesses(p, dep) {
-					if why := failed(dn, seen); why != "" {
-						return "not started: its dependency " + dn + " " + why
-					}
-				}
-			}
-			return ""
-		}
-		done, results := true, make([]string, len(names))
-		bad := false
+		lines, pending, bad := make([]string, len(names)), false, false
 		for i, n := range names {
-			ps := byName[n]
-			switch why := failed(n, map[string]bool{}); {
+			ps := look.byName[n]
+			switch why := look.failed(n, map[string]bool{}); {
 			case ps.Ready:
-				results[i] = n + ": ready"
+				lines[i] = n + ": ready"
 			case why != "":
-				results[i], bad = n+": "+why, true
+				lines[i], bad = n+": "+why, true
 			default:
-				done = false
-				results[i] = fmt.Sprintf("%s: still %s after %s", n, ps.State, timeout)
+				lines[i], pending = fmt.Sprintf("%s: still %s after %s", n, ps.State, timeout), true
 			}
 		}
-		if done || time.Now().After(deadline) {
-			for _, r := range results {
-				fmt.Fprintln(d.Stdout, r)
+		if !pending || time.Now().After(deadline) {
+			for _, l := range lines {
+				fmt.Fprintln(d.Stdout, l)
 			}
-			if !done || bad {
+			if pending || bad {
 				return reported(ExitFailure)
 			}
 			return nil
 		}
 		time.Sleep(pollEvery)
 	}
+}
+
+// readiness is one look at the daemon's processes, for waitReady.
+type readiness struct {
+	p      *plan.Plan
+	byName map[string]api.ProgramStatus
+}
+
+// failed says why name will not get ready by itself: FATAL or EXITED, or STOPPED
+// behind a dependency that failed; "" while it still may.
+func (r readiness) failed(name string, seen map[string]bool) string {
+	ps := r.byName[name]
+	switch {
+	case ps.State == "FATAL" || ps.State == "EXITED":
+		return ps.State + ": " + ps.Description
+	case ps.State != "STOPPED" || seen[name]:
+		return ""
+	}
+	seen[name] = true
+	pr, _ := r.p.Lookup(name)
+	for _, dep := range pr.DependsOn {
+		for _, dn := range depProcesses(r.p, dep) {
+			if why := r.failed(dn, seen); why != "" {
+				return "not started: its dependency " + dn + " " + why
+			}
+		}
+	}
+	return ""
 }
 
 // depProcesses lists the processes of the program a depends_on entry names.

@@ -20,6 +20,29 @@ var (
 	ownLogBackups       = 10
 )
 
+// daemonOutput readies the daemon's own stdout and stderr. When they are a file (`up >
+// out.log`), it is appended to: a program whose log is /dev/stdout writes that same
+// file, and neither may overwrite the other's lines. With ownLogPath (set by --detach)
+// they are that file, which rotates: d is returned writing through own.
+func daemonOutput(d *Deps, ownLogPath string) (_ *Deps, own *ownLog, err error) {
+	for _, f := range []*os.File{os.Stdout, os.Stderr} {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err == nil {
+				unix.FcntlInt(f.Fd(), unix.F_SETFL, fl|unix.O_APPEND)
+			}
+		}
+	}
+	if ownLogPath == "" {
+		return d, nil, nil
+	}
+	if own, err = openOwnLog(ownLogPath, os.Stdout, os.Stderr); err != nil {
+		return nil, nil, err
+	}
+	dd := *d
+	dd.Stdout, dd.Stderr = own, own
+	return &dd, own, nil
+}
+
 // ownLog is the detached daemon's stdout and stderr. They stay the log file itself,
 // not a pipe, so what the runtime writes to them directly (a crash's trace) still
 // lands in it; at ownLogMax the file rotates and the descriptors are pointed at the

@@ -46,25 +46,9 @@ func (c *UpCmd) Run(d *Deps) error {
 	if c.Detach {
 		return c.detach(d, p)
 	}
-	// The daemon's own output, when it is a file (`up > out.log`), is appended to: a
-	// program whose log is /dev/stdout writes that same file, and neither may overwrite
-	// the other's lines.
-	for _, f := range []*os.File{os.Stdout, os.Stderr} {
-		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-			if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err == nil {
-				unix.FcntlInt(f.Fd(), unix.F_SETFL, fl|unix.O_APPEND)
-			}
-		}
-	}
-	var own *ownLog
-	if c.OwnLog != "" {
-		own, err = openOwnLog(c.OwnLog, os.Stdout, os.Stderr)
-		if err != nil {
-			return fmt.Errorf("up: %w", err)
-		}
-		dd := *d
-		dd.Stdout, dd.Stderr = own, own
-		d = &dd
+	d, own, err := daemonOutput(d, c.OwnLog)
+	if err != nil {
+		return fmt.Errorf("up: %w", err)
 	}
 	// The daemon is long-lived with a small live heap (about 8 KiB per process) and
 	// almost no allocation once its programs run, so its resident memory is mostly the

@@ -628,7 +628,8 @@ func ctlRun(ctx context.Context, e ctlEnv, w io.Writer, args []string) error {
 		if err != nil {
 			return err
 		}
-		d, err := c.Apply(ctx, p, dry)
+		r, err := c.Apply(ctx, p, dry)
+		d := r.Delta
 		for _, n := range d.Added {
 			fmt.Fprintf(w, "+ %s\n", n)
 		}

@@ -61,6 +61,9 @@ type ApplyRequest struct {
 // ApplyResponse says what changed (or would change, with DryRun).
 type ApplyResponse struct {
 	Delta plan.Delta `json:"delta"`
+	// Notes say what the apply does not do: supervisor() settings that differ from the
+	// daemon's own, which keep until the next `up`.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // PidResponse answers GET /v1/pid.

@@ -185,10 +185,10 @@ func (c *Client) Signal(ctx context.Context, sig string, names []string) (Action
 }
 
 // Apply sends a plan; with dryRun the daemon only computes the difference.
-func (c *Client) Apply(ctx context.Context, p *plan.Plan, dryRun bool) (plan.Delta, error) {
+func (c *Client) Apply(ctx context.Context, p *plan.Plan, dryRun bool) (ApplyResponse, error) {
 	var r ApplyResponse
 	err := c.do(ctx, http.MethodPost, "/v1/apply", ApplyRequest{Plan: p, DryRun: dryRun}, &r)
-	return r.Delta, err
+	return r, err
 }
 
 // Pid returns the daemon's pid (name "") or a process's.

@@ -46,6 +46,10 @@ type Server struct {
 	shutdown chan struct{} // closed once a client asked the daemon to shut down
 	logf     func(format string, args ...any)
 
+	// Settings, when set, are the supervisor() settings the daemon runs with (socket,
+	// folders): an applied plan keeps them, and a note says which differ.
+	Settings *plan.Supervisor
+
 	// Burst, when set, is called before a request that may start or stop many processes
 	// (start, stop, restart, apply, shutdown), and what it returns once the answer is
 	// written; a shutdown's is never called, the daemon exits. The daemon paces its GC
@@ -301,8 +305,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	notes := s.keepSettings(req.Plan)
 	if req.DryRun {
-		writeJSON(w, http.StatusOK, ApplyResponse{Delta: plan.Diff(s.b.Plan(), req.Plan)})
+		writeJSON(w, http.StatusOK, ApplyResponse{Delta: plan.Diff(s.b.Plan(), req.Plan), Notes: notes})
 		return
 	}
 	d, err := s.b.Apply(accepted(r), req.Plan)
@@ -310,7 +315,34 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ApplyResponse{Delta: d})
+	writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes})
+}
+
+// keepSettings gives p the daemon's own supervisor() settings, which an apply cannot
+// change (the socket it listens on, the folders it was started with), and says which
+// p had otherwise.
+func (s *Server) keepSettings(p *plan.Plan) []string {
+	if s.Settings == nil || p.Supervisor == *s.Settings {
+		return nil
+	}
+	note := SettingsNote(*s.Settings, p.Supervisor)
+	p.Supervisor = *s.Settings
+	return []string{note}
+}
+
+// SettingsNote words how next's supervisor() settings differ from those a running
+// daemon keeps until its next start.
+func SettingsNote(running, next plan.Supervisor) string {
+	var diff []string
+	for _, f := range []struct{ name, was, now string }{
+		{"socket", running.Socket, next.Socket}, {"pidfile", running.Pidfile, next.Pidfile},
+		{"log_dir", running.LogDir, next.LogDir}, {"state_dir", running.StateDir, next.StateDir},
+	} {
+		if f.was != f.now {
+			diff = append(diff, fmt.Sprintf("%s %s (running: %s)", f.name, f.now, f.was))
+		}
+	}
+	return "supervisor() settings differ from the running daemon's, which keeps its own until it is started again: " + strings.Join(diff, ", ")
 }
 
 func (s *Server) shutdownReq(w http.ResponseWriter, r *http.Request) {

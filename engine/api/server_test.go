@@ -190,15 +190,16 @@ func TestApplyDryRunChangesNothing(t *testing.T) {
 	fb.p = testPlan(t, dir, "a", "b")
 	c, _, _ := serve(t, fb)
 	next := testPlan(t, dir, "a", "c")
-	d, err := c.Apply(context.Background(), next, true)
+	r, err := c.Apply(context.Background(), next, true)
 	is.NoErr(err)
+	d := r.Delta
 	is.Equal(d.Added, []string{"c"})
 	is.Equal(d.Removed, []string{"b"})
 	is.Equal(len(fb.p.Programs), 2)
 	is.Equal(fb.p.Programs[1].Name, "b") // dry run left the running plan alone
-	d, err = c.Apply(context.Background(), next, false)
+	r, err = c.Apply(context.Background(), next, false)
 	is.NoErr(err)
-	is.Equal(d.Unchanged, []string{"a"})
+	is.Equal(r.Delta.Unchanged, []string{"a"})
 	is.Equal(fb.p.Programs[1].Name, "c")
 }
 
@@ -390,4 +391,24 @@ func TestApplyRecomputesOrderAndHashes(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(fb.p.Programs[0].Name, "a")  // start order restored
 	is.Equal(fb.p.Programs[0].Hash, want) // hash recomputed
+}
+
+// An applied plan keeps the daemon's own supervisor() settings; the answer notes the
+// ones it had otherwise.
+func TestApplyKeepsTheDaemonsSettings(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	fb := &fakeBackend{p: testPlan(t, dir, "a")}
+	running := fb.p.Supervisor
+	c, _ := serveAt(t, filepath.Join(t.TempDir(), "s.sock"), fb, func(s *Server) { s.Settings = &running })
+	next := testPlan(t, dir, "a")
+	next.Supervisor.StateDir = filepath.Join(dir, "elsewhere")
+	r, err := c.Apply(context.Background(), next, false)
+	is.NoErr(err)
+	is.Equal(len(r.Notes), 1)
+	is.True(strings.Contains(r.Notes[0], "state_dir "+next.Supervisor.StateDir+" (running: "+running.StateDir+")"))
+	is.Equal(fb.p.Supervisor, running) // the plan the daemon holds says what it runs with
+	r, err = c.Apply(context.Background(), testPlan(t, dir, "a"), true)
+	is.NoErr(err)
+	is.Equal(len(r.Notes), 0) // the same settings: nothing to say
 }

@@ -38,10 +38,11 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		}
 		before = st.Programs
 	}
-	got, err := cl.Apply(ctx, p, false)
+	r, err := cl.Apply(ctx, p, false)
 	if err != nil {
 		return clientError("apply", err)
 	}
+	got := r.Delta
 	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started\n",
 		len(got.Removed), len(got.Changed), len(got.Added))
 	if c.Wait > 0 {
@@ -156,12 +157,15 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 	if err != nil {
 		return nil, nil, plan.Delta{}, err
 	}
-	delta, err := cl.Apply(ctx, p, true)
+	r, err := cl.Apply(ctx, p, true)
 	if err != nil {
 		return nil, nil, plan.Delta{}, clientError(verb, err)
 	}
-	writeDelta(d.Stdout, delta)
-	return p, cl, delta, nil
+	writeDelta(d.Stdout, r.Delta)
+	for _, n := range r.Notes {
+		fmt.Fprintf(d.Stderr, "starvisor: note: %s\n", n)
+	}
+	return p, cl, r.Delta, nil
 }
 
 // evalForDaemon evaluates the script (printing its error, if any) and finds the daemon:

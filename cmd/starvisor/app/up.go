@@ -140,11 +140,19 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
 	srv.Burst = gc.burst
+	srv.Settings = &p.Supervisor // this daemon's: a later plan's are noted, not taken
 	sctx, stopServing := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
 	l := &upLoop{sup: sup, out: out, stderr: d.Stderr, shutdown: srv.ShutdownRequested(),
-		reload: func() (*plan.Plan, error) { return c.eval(ctx, d) },
+		reload: func() (*plan.Plan, error) {
+			next, err := c.eval(ctx, d)
+			if err == nil && next.Supervisor != p.Supervisor {
+				out.printf("starvisor: note: %s\n", api.SettingsNote(p.Supervisor, next.Supervisor))
+				next.Supervisor = p.Supervisor
+			}
+			return next, err
+		},
 		reopen: func() {
 			if own != nil {
 				own.reopen()

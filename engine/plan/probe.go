@@ -32,6 +32,9 @@ func checkProbe(ps *problems, pr *Program) {
 		if r.Pattern == "" {
 			ps.program(pr, "ready", "log pattern is empty")
 		}
+		if pr.Stdout == nil || pr.Stdout.Path == "" {
+			ps.program(pr, "ready", "probe.log reads the stdout log, and stdout is None")
+		}
 	default:
 		ps.program(pr, "ready", "want kind tcp, http, exec or log, got %q", r.Kind)
 	}

@@ -164,6 +164,9 @@ func TestValidateRejects(t *testing.T) {
 			`program "web": ready: interval must not be negative, got -1s`,
 			`program "web": ready: timeout must not be negative, got -1s`,
 		}},
+		{"log probe without a log", one(func(pr *Program) {
+			pr.Ready, pr.Stdout = &Probe{Kind: ProbeLog, Pattern: "up"}, nil
+		}), []string{`program "web": ready: probe.log reads the stdout log, and stdout is None`}},
 		{"plan paths", func() *Plan {
 			p := planOf(prog("web"))
 			p.Root, p.Supervisor = "etc", Supervisor{Socket: "run/s.sock", Pidfile: "s.pid", LogDir: "log", StateDir: "state"}

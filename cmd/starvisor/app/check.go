@@ -94,6 +94,13 @@ func programProblems(pr plan.Program, lookupEnv func(string) (string, bool)) []s
 			msgs = append(msgs, "user: "+err.Error())
 		}
 	}
+	if r := pr.Ready; r != nil && r.Kind == plan.ProbeExec && len(r.Command) > 0 {
+		// The probe runs from the daemon, through its PATH (engine/probe).
+		probe := plan.Program{Command: r.Command}
+		if err := checkCommand(probe, lookupEnv); err != nil {
+			msgs = append(msgs, "ready: probe.exec: "+err.Error())
+		}
+	}
 	return msgs
 }
 

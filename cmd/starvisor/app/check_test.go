@@ -43,8 +43,12 @@ func TestMachineProblems(t *testing.T) {
 	badUser.User = "no-such-user-starvisor"
 	inst0, inst1 := prog("inst", "nope"), prog("inst", "nope") // one message for both instances
 	inst1.ProcessName = "inst_1"
+	probeOK := prog("probeok", "tool") // a probe command found in the daemon's PATH
+	probeOK.Ready = &plan.Probe{Kind: plan.ProbeExec, Command: []string{"tool", "--check"}}
+	probeGone := prog("probegone", "tool")
+	probeGone.Ready = &plan.Probe{Kind: plan.ProbeExec, Command: []string{"pg_isready_nope"}}
 
-	p := &plan.Plan{Programs: []plan.Program{ok1, ok2, missing, noFile, notExec, isDir, badDir, badLog, badUser, inst0, inst1}}
+	p := &plan.Plan{Programs: []plan.Program{ok1, ok2, missing, noFile, notExec, isDir, badDir, badLog, badUser, inst0, inst1, probeOK, probeGone}}
 	env := func(k string) (string, bool) {
 		if k == "PATH" {
 			return "relative:" + bin, true
@@ -61,6 +65,7 @@ func TestMachineProblems(t *testing.T) {
 		`deploy.star:1:1: program "badlog": stderr log: folder ` + dir + `/afile/x: ` + dir + `/afile is not a directory`,
 		`deploy.star:1:1: program "baduser": user: unknown user "no-such-user-starvisor"`,
 		`deploy.star:1:1: program "inst": command: "nope" not found in PATH`,
+		`deploy.star:1:1: program "probegone": ready: probe.exec: "pg_isready_nope" not found in PATH`,
 	}
 	is.Equal(strings.Join(got, "\n"), strings.Join(want, "\n"))
 }

@@ -19,6 +19,8 @@ func ServiceUnit(binary, script, deploy string) File {
 	fmt.Fprintf(&b, "# Written by `starvisor service install`.\n")
 	fmt.Fprintf(&b, "[Unit]\nDescription=starvisor deployment %s\nAfter=network.target\n\n", sdValue(deploy))
 	fmt.Fprintf(&b, "[Service]\nType=simple\nExecStart=%s up -f %s\nWorkingDirectory=%s\n", sdWord(binary), sdWord(script), sdValue(filepath.Dir(script)))
+	// systemctl reload: the daemon re-reads the script and applies the difference.
+	b.WriteString("ExecReload=/bin/kill -HUP $MAINPID\n")
 	b.WriteString("Restart=always\nRestartSec=1s\nKillMode=mixed\nKillSignal=SIGTERM\nTimeoutStopSec=90s\nDelegate=yes\n\n")
 	b.WriteString("[Install]\nWantedBy=multi-user.target\n")
 	return File{Name: ServiceUnitName(deploy), Data: []byte(b.String())}

@@ -19,3 +19,11 @@ func TestServiceUnitDelegatesCgroups(t *testing.T) {
 		t.Errorf("no Delegate=yes (and KillMode=mixed) in [Service]:\n%s", unit)
 	}
 }
+
+// systemctl reload sends the daemon SIGHUP: it re-reads the script and applies it.
+func TestServiceUnitReloads(t *testing.T) {
+	unit := string(ServiceUnit("/usr/bin/starvisor", "/srv/app/deploy.star", "app").Data)
+	if !strings.Contains(unit, "\nExecReload=/bin/kill -HUP $MAINPID\n") {
+		t.Errorf("no ExecReload sending SIGHUP:\n%s", unit)
+	}
+}

@@ -13,7 +13,7 @@ import (
 // rotations until interrupted. From several processes each line comes after its name.
 type LogsCmd struct {
 	socketFlag `embed:""`
-	Names      []string `arg:"" name:"name" help:"Process names, GROUP:* or all; from several, each line starts with its process's name."`
+	Names      []string `arg:"" optional:"" name:"name" help:"Process names, GROUP:* or all (the default); from several, each line starts with its process's name."`
 	Follow     bool     `short:"f" help:"Keep printing new lines, across rotations, until interrupted."`
 	Stderr     bool     `name:"stderr" help:"Read the stderr log instead of stdout."`
 	Lines      int      `short:"n" default:"10" help:"Lines to print from the end first (0: none)."`
@@ -37,7 +37,11 @@ func (c *LogsCmd) Run(d *Deps) error {
 	if err != nil {
 		return err
 	}
-	body, err := cl.Logs(ctx, c.Names, c.Stderr, c.Follow, c.Lines)
+	names := c.Names
+	if len(names) == 0 {
+		names = []string{"all"} // as `pm2 logs`: every process
+	}
+	body, err := cl.Logs(ctx, names, c.Stderr, c.Follow, c.Lines)
 	if err != nil {
 		return clientError("logs", err)
 	}

@@ -111,7 +111,7 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 	if len(pr.Command) == 0 {
 		return nil, errors.New("no command")
 	}
-	cred, env, err := credential(pr.User, pr.Env, spec.Env)
+	cred, env, err := Credential(pr.User, pr.Env, spec.Env)
 	if err != nil {
 		return nil, err
 	}

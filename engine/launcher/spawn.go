@@ -93,10 +93,10 @@ func checkDir(dir string) error {
 	return nil
 }
 
-// credential resolves user into the ids to run as and the environment to give.
-// Unlike supervisord, HOME, USER and LOGNAME follow the user, unless the program
-// sets them itself.
-func credential(name string, own map[string]string, env []string) (*syscall.Credential, []string, error) {
+// Credential resolves user into the ids to run as and the environment to give, for a
+// process run as a program's user (its spawn, its exec probe). Unlike supervisord,
+// HOME, USER and LOGNAME follow the user, unless the program sets them itself (own).
+func Credential(name string, own map[string]string, env []string) (*syscall.Credential, []string, error) {
 	if name == "" {
 		return nil, env, nil
 	}

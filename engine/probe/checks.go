@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/starvisor/starvisor/engine/launcher"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -71,14 +72,23 @@ func execCheck(pr plan.Program) (check, string, error) {
 	if len(argv) == 0 {
 		return nil, what, errors.New("no command")
 	}
+	// The probe runs as the program would: its user, its environment (inherit_env).
+	var env []string
+	if pr.InheritEnv {
+		env = os.Environ()
+	}
+	for k, v := range pr.Env {
+		env = append(env, k+"="+v)
+	}
+	cred, env, err := launcher.Credential(pr.User, pr.Env, env)
+	if err != nil {
+		return nil, what, err
+	}
 	return func(ctx context.Context) error {
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Dir = pr.Directory
-		cmd.Env = os.Environ()
-		for k, v := range pr.Env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Env = env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 		cmd.WaitDelay = time.Second // a grandchild holding stdout must not hang the probe
 		out, err := cmd.CombinedOutput()

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -151,4 +152,32 @@ func TestLogProbeNeedsALogFile(t *testing.T) {
 	pr.Stdout = &plan.Log{Path: "/dev/null"}
 	err := New().Ready(t.Context(), pr)
 	is.True(err != nil && strings.Contains(err.Error(), "stdout goes to /dev/null, not a log file"))
+}
+
+// An exec probe runs as its program would: without the daemon's environment when the
+// program does not inherit it, and as the program's user.
+func TestExecProbeRunsAsTheProgram(t *testing.T) {
+	is := is.New(t)
+	t.Setenv("STARVISOR_PROBE_DAEMON_ONLY", "1")
+	check := func(pr plan.Program) error {
+		pr.Ready.Timeout = plan.Duration(time.Second) // plenty for a passing sh
+		return New().Ready(t.Context(), pr)
+	}
+	unset := program(plan.Probe{Kind: plan.ProbeExec, Command: []string{"/bin/sh", "-c", `test -z "$STARVISOR_PROBE_DAEMON_ONLY" && test "$OWN" = x`}})
+	unset.Env = map[string]string{"OWN": "x"}
+	unset.InheritEnv = false
+	is.NoErr(check(unset))
+	unset.InheritEnv = true
+	is.True(check(unset) != nil) // inherited: the daemon's variable is there
+
+	if os.Geteuid() != 0 {
+		t.Skip("switching user needs root")
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	as := program(plan.Probe{Kind: plan.ProbeExec, Command: []string{"/bin/sh", "-c", `test "$(id -u)" = ` + u.Uid}})
+	as.User = "nobody"
+	is.NoErr(check(as))
 }

@@ -146,7 +146,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	go func() { served <- srv.Serve(sctx, ln) }()
 	l := &upLoop{sup: sup, out: out, stderr: d.Stderr, shutdown: srv.ShutdownRequested(),
 		reload: func() (*plan.Plan, error) {
-			next, err := c.eval(ctx, d)
+			next, err := c.evalApart(ctx, d)
 			if err == nil && next.Supervisor != p.Supervisor {
 				out.printf("starvisor: note: %s\n", api.SettingsNote(p.Supervisor, next.Supervisor))
 				next.Supervisor = p.Supervisor

@@ -1,0 +1,49 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// evalApart evaluates the script for a reload in a child process (`starvisor plan
+// --json`), so a script that exhausts memory or hangs in one uninterruptible step (a
+// huge list repetition, see README) takes the child down, not the daemon: its
+// programs stay supervised and the reload fails like any bad script. The child's
+// errors (position and stack) are passed on to the daemon's stderr.
+func (c *UpCmd) evalApart(ctx context.Context, d *Deps) (*plan.Plan, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("reload: %w", err)
+	}
+	script, err := filepath.Abs(c.File)
+	if err != nil {
+		return nil, fmt.Errorf("reload: %w", err)
+	}
+	args := []string{"plan", "--json", "-f", script}
+	for _, l := range c.Lib {
+		args = append(args, "--lib", l)
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Args[0] = os.Args[0] // the name it was run by (multi-call test binaries dispatch on it)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	runErr := cmd.Run()
+	d.Stderr.Write(errOut.Bytes()) // the script's print()s, or its error
+	if runErr != nil {
+		if errOut.Len() == 0 {
+			fmt.Fprintf(d.Stderr, "starvisor: reload: evaluating %s: %v\n", script, runErr)
+		}
+		return nil, reported(ExitFailure)
+	}
+	p, err := plan.Decode(out.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("reload: %w", err)
+	}
+	return p, nil
+}

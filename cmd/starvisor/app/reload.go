@@ -17,9 +17,13 @@ import (
 // programs stay supervised and the reload fails like any bad script. The child's
 // errors (position and stack) are passed on to the daemon's stderr.
 func (c *UpCmd) evalApart(ctx context.Context, d *Deps) (*plan.Plan, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("reload: %w", err)
+	// The running binary itself, even if an upgrade replaced or removed its file: the
+	// reload is evaluated by the code that will run the plan.
+	exe := "/proc/self/exe"
+	if _, err := os.Stat(exe); err != nil {
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("reload: %w", err)
+		}
 	}
 	script, err := filepath.Abs(c.File)
 	if err != nil {

@@ -223,10 +223,9 @@ func (p *proc) command(c any) {
 	case cmdHold:
 		p.handle(event{Kind: evHold})
 	case cmdReopen:
-		for i, w := range []io.WriteCloser{p.out, p.errw} {
-			if r, ok := w.(interface{ Reopen() }); ok && (i == 0 || w != p.out) {
-				r.Reopen()
-			}
+		reopen(p.out)
+		if p.errw != p.out { // redirect_stderr: one writer for both
+			reopen(p.errw)
 		}
 	case cmdKill:
 		// Outside the state machine on purpose: the exit arrives as usual (STOPPING →
@@ -466,6 +465,13 @@ func (p *proc) quit() {
 		refuse(m)
 	}
 	close(p.done)
+}
+
+// reopen has a log writer open its file again by name, if it can.
+func reopen(w io.WriteCloser) {
+	if r, ok := w.(interface{ Reopen() }); ok {
+		r.Reopen()
+	}
 }
 
 // refuse answers a command that arrived after cmdQuit.

@@ -318,29 +318,34 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes})
 }
 
-// keepSettings gives p the daemon's own supervisor() settings, which an apply cannot
-// change (the socket it listens on, the folders it was started with), and says which
-// p had otherwise.
+// keepSettings gives p the daemon's own supervisor() settings (KeepSettings) and
+// returns the note, if any, for the answer.
 func (s *Server) keepSettings(p *plan.Plan) []string {
-	if s.Settings == nil || p.Supervisor == *s.Settings {
+	if s.Settings == nil {
 		return nil
 	}
-	note := SettingsNote(*s.Settings, p.Supervisor)
-	p.Supervisor = *s.Settings
-	return []string{note}
+	if note := KeepSettings(*s.Settings, p); note != "" {
+		return []string{note}
+	}
+	return nil
 }
 
-// SettingsNote words how next's supervisor() settings differ from those a running
-// daemon keeps until its next start.
-func SettingsNote(running, next plan.Supervisor) string {
+// KeepSettings gives next the settings of the running daemon, which an apply or a reload
+// cannot change (the socket it listens on, the folders it was started with), and words
+// which next had otherwise ("" when none).
+func KeepSettings(running plan.Supervisor, next *plan.Plan) string {
 	var diff []string
 	for _, f := range []struct{ name, was, now string }{
-		{"socket", running.Socket, next.Socket}, {"pidfile", running.Pidfile, next.Pidfile},
-		{"log_dir", running.LogDir, next.LogDir}, {"state_dir", running.StateDir, next.StateDir},
+		{"socket", running.Socket, next.Supervisor.Socket}, {"pidfile", running.Pidfile, next.Supervisor.Pidfile},
+		{"log_dir", running.LogDir, next.Supervisor.LogDir}, {"state_dir", running.StateDir, next.Supervisor.StateDir},
 	} {
 		if f.was != f.now {
 			diff = append(diff, fmt.Sprintf("%s %s (running: %s)", f.name, f.now, f.was))
 		}
+	}
+	next.Supervisor = running
+	if len(diff) == 0 {
+		return ""
 	}
 	return "supervisor() settings differ from the running daemon's, which keeps its own until it is started again: " + strings.Join(diff, ", ")
 }

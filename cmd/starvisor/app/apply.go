@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/api"
 	"github.com/starvisor/starvisor/engine/plan"
 )
@@ -56,7 +57,8 @@ func (c *ApplyCmd) Run(d *Deps) error {
 func startedBy(d plan.Delta, p *plan.Plan, before []api.ProgramStatus) []string {
 	active := map[string]bool{}
 	for _, st := range before {
-		active[st.Name] = st.State == "STARTING" || st.State == "RUNNING" || st.State == "BACKOFF"
+		s, err := engine.ParseState(st.State)
+		active[st.Name] = err == nil && s.Active()
 	}
 	var out []string
 	for _, n := range d.Added {

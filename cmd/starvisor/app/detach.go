@@ -27,7 +27,7 @@ const tailLines = 20
 // and its autostart programs have left STOPPED and STARTING.
 func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	sock := p.Supervisor.Socket
-	if answers(sock) {
+	if api.Answers(sock) {
 		return fmt.Errorf("up: a daemon is already running on %s", sock)
 	}
 	exe, err := os.Executable()

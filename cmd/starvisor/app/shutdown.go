@@ -29,7 +29,7 @@ func (c *ShutdownCmd) Run(d *Deps) error {
 		return clientError("shutdown", err)
 	}
 	deadline := time.Now().Add(c.Timeout)
-	for answers(cl.Socket) {
+	for api.Answers(cl.Socket) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("shutdown: processes stopped, but the daemon still answers on %s after %s", cl.Socket, c.Timeout)
 		}
@@ -38,6 +38,3 @@ func (c *ShutdownCmd) Run(d *Deps) error {
 	fmt.Fprintln(d.Stdout, "Shut down")
 	return nil
 }
-
-// answers reports whether something accepts connections on the socket.
-func answers(socket string) bool { return api.Answers(socket) }

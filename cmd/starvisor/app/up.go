@@ -147,11 +147,13 @@ func (c *UpCmd) Run(d *Deps) error {
 	l := &upLoop{sup: sup, out: out, stderr: d.Stderr, shutdown: srv.ShutdownRequested(),
 		reload: func() (*plan.Plan, error) {
 			next, err := c.evalApart(ctx, d)
-			if err == nil && next.Supervisor != p.Supervisor {
-				out.printf("starvisor: note: %s\n", api.SettingsNote(p.Supervisor, next.Supervisor))
-				next.Supervisor = p.Supervisor
+			if err != nil {
+				return nil, err
 			}
-			return next, err
+			if note := api.KeepSettings(p.Supervisor, next); note != "" {
+				out.printf("starvisor: note: %s\n", note)
+			}
+			return next, nil
 		},
 		reopen: func() {
 			if own != nil {

@@ -16,8 +16,9 @@ import (
 
 // probeModule provides readiness checks for program(ready = ...):
 // probe.tcp(port, host = "127.0.0.1"), probe.http(url, status = 200),
-// probe.exec(command), probe.log(pattern); each takes interval = "1s" (time between
-// tries) and timeout = "60s" (how long the process may take to become ready).
+// probe.exec(command), probe.log(pattern); each takes interval = "1s" (the longest
+// pause between tries: the first come at once and after 25 ms, the pause doubling up to
+// interval) and timeout = "60s" (how long the process may take to become ready).
 type probeModule struct{}
 
 func (probeModule) Name() string { return "probe" }

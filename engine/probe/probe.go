@@ -16,6 +16,12 @@ import (
 // DefaultInterval is the pause between attempts when the probe names none.
 const DefaultInterval = time.Second
 
+// firstPause is the pause after the first attempt; it doubles after each until it
+// reaches the probe's interval. A service is often ready a fraction of a second after
+// its spawn, when an attempt right at the spawn was too early: its dependents should
+// not wait a whole interval for the next one.
+const firstPause = 25 * time.Millisecond
+
 var errTimedOut = errors.New("probe timed out")
 
 // Prober runs ready probes; the zero value is ready to use.
@@ -54,12 +60,14 @@ func (p *Prober) Prepare(pr plan.Program) func(ctx context.Context) error {
 	}
 }
 
-// retry runs attempt every pb.Interval until it passes, pb.Timeout passes or ctx ends.
+// retry runs attempt until it passes, pb.Timeout passes or ctx ends: at once, then
+// after pauses doubling from firstPause up to pb.Interval.
 func retry(ctx context.Context, pb *plan.Probe, attempt check, what string) error {
 	interval := pb.Interval.D()
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
+	pause := min(firstPause, interval)
 	if t := pb.Timeout.D(); t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, t, errTimedOut)
@@ -86,7 +94,8 @@ func retry(ctx context.Context, pb *plan.Probe, attempt check, what string) erro
 		if last == nil || ctx.Err() == nil {
 			last = err
 		}
-		timer.Reset(interval)
+		timer.Reset(pause)
+		pause = min(2*pause, interval)
 	}
 }
 

@@ -61,6 +61,24 @@ func TestHTTPRetriesUntilStatus(t *testing.T) {
 	is.True(err != nil && strings.HasSuffix(err.Error(), "status 200, want 204"))
 }
 
+// The tries after a failed first one come quickly, whatever the interval: a service
+// ready a moment after its spawn is seen ready a moment later, not an interval later.
+func TestEarlyRetriesDoNotWaitAnInterval(t *testing.T) {
+	is := is.New(t)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) < 4 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	pb := plan.Probe{Kind: plan.ProbeHTTP, URL: srv.URL, Interval: plan.Duration(time.Hour), Timeout: plan.Duration(time.Minute)}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // fails here rather than hang an hour
+	defer cancel()
+	is.NoErr(New().Ready(ctx, program(pb)))
+	is.Equal(calls.Load(), int32(4))
+}
+
 func TestExec(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()

@@ -531,10 +531,19 @@ func confParseEnvironment(th *starlark.Thread, fn *starlark.Builtin, args starla
 	return starlark.NewList(out), nil
 }
 
+// unquotePair takes one pair of quotes off v when it starts and ends with the same one:
+// JAVA_OPTS='-Dx="y"' keeps its inner quotes, and a value of one quote stays one.
+func unquotePair(v string) string {
+	if len(v) >= 2 && v[0] == v[len(v)-1] && (v[0] == '"' || v[0] == '\'') {
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
 // parseKeyValuePairs is supervisord's dict_of_key_value_pairs: a non-POSIX
 // shlex.shlex with wordchars extended by "/.+-():", read three tokens (KEY = VALUE) at
-// a time, skipping the fourth (the comma), quotes stripped from the value. A later key
-// replaces an earlier one in place.
+// a time, skipping the fourth (the comma), one pair of matching quotes taken off the
+// value. A later key replaces an earlier one in place.
 func parseKeyValuePairs(s string) ([][2]string, error) {
 	toks, err := shlexTokens(s)
 	if err != nil {
@@ -546,7 +555,7 @@ func parseKeyValuePairs(s string) ([][2]string, error) {
 		if i+3 > len(toks) || toks[i+1] != "=" {
 			return nil, fmt.Errorf("unexpected end of key/value pairs in value %q", s)
 		}
-		k, v := toks[i], strings.Trim(toks[i+2], `'"`)
+		k, v := toks[i], unquotePair(toks[i+2])
 		if j, ok := index[k]; ok {
 			out[j][1] = v
 			continue

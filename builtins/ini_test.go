@@ -95,6 +95,7 @@ func TestParseKeyValuePairs(t *testing.T) {
 		{`KEY="a,b c",K2=v`, [][2]string{{"KEY", "a,b c"}, {"K2", "v"}}, false},
 		{`A='x y', B=/p:/q, A=z`, [][2]string{{"A", "z"}, {"B", "/p:/q"}}, false},
 		{`TAG=a#b,X=1`, [][2]string{{"TAG", "a"}}, false}, // # starts a shlex comment
+		{`J='-Dg="hi"',Q="'",P='"$ "',E=""`, [][2]string{{"J", `-Dg="hi"`}, {"Q", "'"}, {"P", `"$ "`}, {"E", ""}}, false},
 		{`K=`, nil, true},
 		{``, nil, false},
 	} {

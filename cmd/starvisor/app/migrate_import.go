@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/natefinch/atomic"
 
 	"github.com/starvisor/starvisor/builtins"
+	"go.starlark.net/starlark"
 )
 
 // ImportCmd prints a deploy script equivalent to a supervisord configuration.
@@ -312,15 +314,34 @@ func columnName(path string, used map[string]bool) string {
 		return '_'
 	}, name)
 	base := name
-	for i := 2; used[name] || starKeywords[name]; i++ {
+	for i := 2; used[name] || reserved(name); i++ {
 		name = fmt.Sprintf("%s%d", base, i)
 	}
 	used[name] = true
 	return name
 }
 
-var starKeywords = map[string]bool{"name": true, "load": true, "def": true, "for": true, "in": true, "if": true, "else": true,
-	"return": true, "pass": true, "and": true, "or": true, "not": true, "lambda": true, "while": true, "break": true, "continue": true}
+// reserved says whether a loop variable may not be called name: a Starlark keyword, a
+// word go.starlark.net reserves, or a name the script calls (program, log, here, str,
+// ...), which the variable would hide inside the loop.
+func reserved(name string) bool {
+	return starReserved[name] || starlark.Universe.Has(name) || predeclared().Has(name)
+}
+
+var predeclared = sync.OnceValue(func() starlark.StringDict {
+	pre, _ := builtins.Predeclared(builtins.Default()...)
+	return pre
+})
+
+var starReserved = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`and break continue def elif else for if in lambda load not or pass
+		return while as assert async await class del except finally from global import is
+		nonlocal raise try with yield`) {
+		starReserved[w] = true
+	}
+}
 
 func (r *render) loop(c *cluster) {
 	cols := columns(c.varying, c.members)

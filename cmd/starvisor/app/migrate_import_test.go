@@ -180,6 +180,30 @@ func TestImportWritesLoops(t *testing.T) {
 	}
 }
 
+// A loop variable named after an environment key is never a keyword, a reserved word
+// or a name the loop's body calls (program, log, here, str, ...).
+func TestImportLoopVariablesAreFree(t *testing.T) {
+	for _, keys := range [][2]string{{"FROM", "LOG"}, {"PROGRAM", "ELIF"}, {"STR", "HERE"}, {"CLASS", "LEN"}} {
+		var conf strings.Builder
+		for i, name := range []string{"alpha", "beta"} {
+			fmt.Fprintf(&conf, "[program:%s]\ncommand=/bin/sleep 1\nstdout_logfile=%%(here)s/logs/%%(program_name)s.log\n"+
+				"environment=%s=\"a%d\",%s=\"b%d\"\n\n", name, keys[0], i, keys[1], i)
+		}
+		dir := t.TempDir()
+		path := filepath.Join(dir, "s.conf")
+		if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := importOut(t, path, "deploy.star", nil)
+		if a, b := planJSON(t, p), planJSON(t, loadConf(t, path, nil)); a != b {
+			t.Errorf("plans differ\n--- imported plan:\n%s\n--- load_conf plan:\n%s", a, b)
+		}
+		if script, _ := os.ReadFile(filepath.Join(dir, "deploy.star")); !strings.Contains(string(script), "for name, ") {
+			t.Errorf("no loop:\n%s", script)
+		}
+	}
+}
+
 // Values built from the name: twice in a value, it is formatted twice; a name with a
 // % in it is no template (a loop column instead).
 func TestImportNameInValues(t *testing.T) {

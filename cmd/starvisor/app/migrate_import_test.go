@@ -230,14 +230,19 @@ func TestImportNameInValues(t *testing.T) {
 }
 
 func TestImportErrorNamesKey(t *testing.T) {
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "s.conf")
-	if err := os.WriteFile(conf, []byte("[program:x]\ncommand=/bin/x\nautorestrat=true\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	code, _, stderr := run(t, nil, "import", conf)
-	if code != ExitFailure || !strings.Contains(stderr, "s.conf: [program:x] autorestrat: not supported by starvisor") {
-		t.Errorf("exit %d, stderr %q", code, stderr)
+	for conf, want := range map[string]string{
+		"[program:x]\ncommand=/bin/x\nautorestrat=true\n": "s.conf: [program:x] autorestrat: not supported by starvisor",
+		// supervisord runs g:a and h:a; starvisor's process names are unique.
+		"[program:a]\ncommand=/bin/a\n[group:g]\nprograms=a\n[group:h]\nprograms=a\n": "s.conf: [group:h] programs: program a is also in [group:g]",
+	} {
+		path := filepath.Join(t.TempDir(), "s.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := run(t, nil, "import", path)
+		if code != ExitFailure || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d, stderr %q, want %q", code, stderr, want)
+		}
 	}
 }
 

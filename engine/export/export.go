@@ -140,13 +140,18 @@ func programs(p *plan.Plan) []program {
 
 // numTemplate finds a template for values (one per instance, numbered by nums) in which
 // the process number is a placeholder: lit escapes the literal parts, num(width) spells
-// the placeholder for a zero-padded width (0: none). ok is false when no template fits.
+// the placeholder for a zero-padded width (0: none), or "" when it cannot. ok is false
+// when no template fits.
 func numTemplate(values []string, nums []int, lit func(string) string, num func(width int) string) (string, bool) {
 	if !slices.ContainsFunc(values, func(v string) bool { return v != values[0] }) {
 		return lit(values[0]), true
 	}
 	v0 := values[0]
 	for width := 4; width >= 0; width-- { // widest first: "01" is padded, not "0" then 1
+		ph := num(width)
+		if ph == "" || width == 1 { // a width of 1 pads nothing: width 0 says it plainly
+			continue
+		}
 		needle := fmt.Sprintf("%0*d", width, nums[0])
 		// Try every occurrence alone, then all of them.
 		var starts []int
@@ -171,7 +176,7 @@ func numTemplate(values []string, nums []int, lit func(string) string, num func(
 				prev := 0
 				for _, s := range at {
 					b.WriteString(lit(v0[prev:s]))
-					b.WriteString(num(width))
+					b.WriteString(ph)
 					prev = s + len(needle)
 				}
 				b.WriteString(lit(v0[prev:]))

@@ -91,7 +91,7 @@ func (e *emitter) systemdUnit(g program, target string, instances map[string][]s
 	}
 	keys := envKeys(pr)
 	for _, k := range keys {
-		fmt.Fprintf(&s, "Environment=%s\n", sdWord(k+"="+pr.Env[k]))
+		fmt.Fprintf(&s, "Environment=%s\n", sdEnv(k+"="+pr.Env[k]))
 	}
 	if _, ok := pr.Env[processNumEnv]; ok {
 		fmt.Fprintf(&s, "Environment=%s=%%i\n", processNumEnv)
@@ -209,9 +209,15 @@ func sdEscapePercent(s string) string { return strings.ReplaceAll(s, "%", "%%") 
 // sdValue escapes specifiers in a plain (unquoted) setting.
 func sdValue(s string) string { return sdEscapePercent(s) }
 
-// sdWord quotes one word of a command line or Environment= for systemd's parser: C
-// escapes inside double quotes, %% for specifiers, $$ for variable expansion.
-func sdWord(s string) string {
+// sdWord quotes one word of a command line for systemd's parser: C escapes inside
+// double quotes, %% for specifiers, $$ for variable expansion.
+func sdWord(s string) string { return sdQuote(s, true) }
+
+// sdEnv quotes one NAME=value of Environment=, where systemd expands specifiers but
+// not variables: a $ stays as is.
+func sdEnv(s string) string { return sdQuote(s, false) }
+
+func sdQuote(s string, dollar bool) string {
 	var b strings.Builder
 	needQuote := s == "" || s == ";"
 	for _, r := range s {
@@ -231,7 +237,10 @@ func sdWord(s string) string {
 		case '%':
 			b.WriteString("%%")
 		case '$':
-			b.WriteString("$$")
+			if dollar {
+				b.WriteByte('$')
+			}
+			b.WriteByte('$')
 		case ' ', '\'':
 			b.WriteRune(r)
 			needQuote = true

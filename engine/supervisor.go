@@ -118,7 +118,8 @@ func (s *Supervisor) Plan() *plan.Plan { return s.tab.Load().plan }
 // Apply makes next the running plan. Removed processes stop and their logs close;
 // changed ones (hash differs) stop and start again with the new spec if they were active
 // or autostart; added autostart ones start; unchanged ones keep running and take the new
-// ordering fields. Stops are waited for; starts are issued in start order and Apply
+// fields the hash leaves out (ordering, group, numprocs, autostart: one not active whose
+// autostart was turned on starts). Stops are waited for; starts are issued in start order and Apply
 // returns once each was spawned or is waiting for its dependencies. The first call
 // starts every autostart process. next should be Finish()ed (Apply validates it again and
 // runs its Programs in the order given) and must not be modified afterwards.
@@ -188,8 +189,12 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	for i, pr := range next.Programs {
 		tab.index[pr.ProcessName] = i
 		if j, ok := old.index[pr.ProcessName]; ok && !gone[pr.ProcessName] {
-			tab.procs[i] = old.procs[j]
-			tab.procs[i].call(cmdUpdate{prog: pr})
+			p := old.procs[j]
+			p.call(cmdUpdate{prog: pr})
+			tab.procs[i] = p
+			if pr.Autostart && !old.plan.Programs[j].Autostart && !p.snap.Load().State.Active() {
+				start = append(start, i) // autostart turned on: as a restart would have
+			}
 			continue
 		}
 		tab.procs[i] = newProc(s, pr)

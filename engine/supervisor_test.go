@@ -165,6 +165,17 @@ func TestLoopApply(t *testing.T) {
 		if st := r.status("m"); st.State != Stopped {
 			t.Errorf("manual program %v", st.State)
 		}
+		// autostart alone restarts nothing: a, turned off, runs on; m, turned on, starts.
+		b2 := func(pr *plan.Program) { pr.Command = []string{"/opt/bin/b2"} }
+		d = r.apply(planOf(t, prog("a", priority(5), manual), prog("b", logTo("/srv/log/b.log"), b2), prog("d"), prog("m")))
+		if len(d.Changed) != 0 || len(d.Updated) != 2 {
+			t.Errorf("autostart delta %+v", d)
+		}
+		synctest.Wait()
+		eq(t, "spawns after autostart", r.l.spawned(), []string{"0s a", "0s b", "0s c", "2s b", "2s d", "2s m"})
+		if a := r.status("a"); a.Pid != pidA || a.State != Running {
+			t.Errorf("a: pid %d %v, want the first pid, still running", a.Pid, a.State)
+		}
 	})
 }
 

@@ -15,27 +15,31 @@ type Change struct {
 
 // Delta is what apply would do to go from one plan to another. Each list holds
 // process names: Added, Changed and Unchanged in the new plan's start order,
-// Removed in the old plan's. The lists are never nil, so JSON shows [].
+// Removed in the old plan's. Updated are the Unchanged ones that take new values of
+// fields that need no restart (priority, numprocs, depends_on, ...). The lists are
+// never nil, so JSON shows [].
 type Delta struct {
 	Added     []string `json:"added"`
 	Removed   []string `json:"removed"`
 	Unchanged []string `json:"unchanged"`
 	Changed   []Change `json:"changed"`
+	Updated   []Change `json:"updated"`
 }
 
-// Empty reports whether applying the delta would touch no process.
+// Empty reports whether the new plan is the old one for every process: applying it
+// would touch nothing.
 func (d Delta) Empty() bool {
-	return len(d.Added) == 0 && len(d.Removed) == 0 && len(d.Changed) == 0
+	return len(d.Added) == 0 && len(d.Removed) == 0 && len(d.Changed) == 0 && len(d.Updated) == 0
 }
 
 // Diff compares two plans process by process. A process is Changed when a field
-// that HashProgram covers differs; one whose only differences are priority,
-// depends_on, ready, group or pos is Unchanged, as apply leaves it running.
+// that HashProgram covers differs; one whose only differences are fields it leaves
+// out is Unchanged, as apply leaves it running (and Updated, unless only pos differs).
 // old may be nil (nothing runs yet: everything is Added); so may next.
 // The fields are compared directly rather than through Hash, so a plan whose
 // hashes were not computed still diffs correctly.
 func Diff(old, next *Plan) Delta {
-	d := Delta{Added: []string{}, Removed: []string{}, Unchanged: []string{}, Changed: []Change{}}
+	d := Delta{Added: []string{}, Removed: []string{}, Unchanged: []string{}, Changed: []Change{}, Updated: []Change{}}
 	var oldProgs, newProgs []Program
 	if old != nil {
 		oldProgs = old.Programs
@@ -59,6 +63,9 @@ func Diff(old, next *Plan) Delta {
 			d.Changed = append(d.Changed, Change{Name: pr.ProcessName, Fields: fields})
 		default:
 			d.Unchanged = append(d.Unchanged, pr.ProcessName)
+			if fields := updatedFields(was, pr); len(fields) > 0 {
+				d.Updated = append(d.Updated, Change{Name: pr.ProcessName, Fields: fields})
+			}
 		}
 	}
 	for i := range oldProgs {
@@ -103,6 +110,33 @@ func changedFields(a, b *Program) []string {
 	}
 	return out
 }
+
+// updatedFields returns the JSON names of the fields a running process takes
+// without a restart that differ.
+func updatedFields(a, b *Program) []string {
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	var out []string
+	for _, f := range inPlaceFields() {
+		if !sameValue(va.Field(f.index), vb.Field(f.index)) {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// inPlaceFields lists the Program fields HashProgram leaves out that still matter to
+// the engine, in declaration (JSON) order.
+var inPlaceFields = sync.OnceValue(func() []programField {
+	t := reflect.TypeFor[Program]()
+	var fs []programField
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if hashExcluded[name] && name != "hash" && name != "pos" {
+			fs = append(fs, programField{i, name})
+		}
+	}
+	return fs
+})
 
 // sameValue compares two values of one type like reflect.DeepEqual, except
 // that an empty slice or map equals a nil one. It walks the common kinds itself:

@@ -26,15 +26,15 @@ func TestDiff(t *testing.T) {
 	}{
 		{name: "from nothing", nilOld: true,
 			new:  []Program{prog("b", priority(1)), prog("a")},
-			want: Delta{Added: []string{"b", "a"}, Removed: none, Unchanged: none, Changed: []Change{}}},
+			want: Delta{Added: []string{"b", "a"}, Removed: none, Unchanged: none, Changed: []Change{}, Updated: []Change{}}},
 		{name: "identical",
 			old:  []Program{prog("a"), prog("b")},
 			new:  []Program{prog("a"), prog("b")},
-			want: Delta{Added: none, Removed: none, Unchanged: []string{"a", "b"}, Changed: []Change{}}},
+			want: Delta{Added: none, Removed: none, Unchanged: []string{"a", "b"}, Changed: []Change{}, Updated: []Change{}}},
 		{name: "added and removed",
 			old:  []Program{prog("a"), prog("gone", priority(5))},
 			new:  []Program{prog("a"), prog("new")},
-			want: Delta{Added: []string{"new"}, Removed: []string{"gone"}, Unchanged: []string{"a"}, Changed: []Change{}}},
+			want: Delta{Added: []string{"new"}, Removed: []string{"gone"}, Unchanged: []string{"a"}, Changed: []Change{}, Updated: []Change{}}},
 		{name: "changed fields named in JSON order",
 			old: []Program{prog("a"), prog("b")},
 			new: []Program{prog("a", func(pr *Program) {
@@ -43,23 +43,24 @@ func TestDiff(t *testing.T) {
 				pr.Stdout.MaxBytes = 1 << 20
 			}), prog("b")},
 			want: Delta{Added: none, Removed: none, Unchanged: []string{"b"},
-				Changed: []Change{{Name: "a", Fields: []string{"command", "env", "stdout"}}}}},
+				Changed: []Change{{Name: "a", Fields: []string{"command", "env", "stdout"}}}, Updated: []Change{}}},
 		{name: "ordering fields alone leave a process unchanged",
 			old: []Program{prog("db"), prog("web")},
 			new: []Program{prog("db", func(pr *Program) { pr.Ready = &Probe{Kind: ProbeTCP, Host: "127.0.0.1", Port: 5432} }),
 				prog("web", priority(1), dependsOn("db"), at("deploy.star:40:1"))},
-			want: Delta{Added: none, Removed: none, Unchanged: []string{"db", "web"}, Changed: []Change{}}},
-		{name: "numprocs grows: new instances added, old ones changed",
+			want: Delta{Added: none, Removed: none, Unchanged: []string{"db", "web"}, Changed: []Change{}, Updated: []Change{
+				{Name: "db", Fields: []string{"ready"}}, {Name: "web", Fields: []string{"priority", "depends_on"}}}}},
+		{name: "numprocs grows: new instances added, old ones keep running",
 			old: instances("w", 2, 0),
 			new: instances("w", 3, 0),
-			want: Delta{Added: []string{"w_02"}, Removed: none, Unchanged: none, Changed: []Change{
+			want: Delta{Added: []string{"w_02"}, Removed: none, Unchanged: []string{"w_00", "w_01"}, Changed: []Change{}, Updated: []Change{
 				{Name: "w_00", Fields: []string{"numprocs"}}, {Name: "w_01", Fields: []string{"numprocs"}}}}},
 		{name: "lists follow start order",
 			old: []Program{prog("r2", priority(2)), prog("r1", priority(1)), prog("c2", priority(2)), prog("c1", priority(1))},
 			new: []Program{prog("c2", priority(2), func(pr *Program) { pr.User = "x" }), prog("c1", priority(1), func(pr *Program) { pr.User = "x" }),
 				prog("a2", priority(2)), prog("a1", priority(1))},
 			want: Delta{Added: []string{"a1", "a2"}, Removed: []string{"r1", "r2"}, Unchanged: none, Changed: []Change{
-				{Name: "c1", Fields: []string{"user"}}, {Name: "c2", Fields: []string{"user"}}}}},
+				{Name: "c1", Fields: []string{"user"}}, {Name: "c2", Fields: []string{"user"}}}, Updated: []Change{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,7 +71,7 @@ func TestDiff(t *testing.T) {
 			}
 			d := Diff(old, finished(t, tt.new...))
 			is.Equal(d, tt.want)
-			wantEmpty := len(tt.want.Added)+len(tt.want.Removed)+len(tt.want.Changed) == 0
+			wantEmpty := len(tt.want.Added)+len(tt.want.Removed)+len(tt.want.Changed)+len(tt.want.Updated) == 0
 			is.Equal(d.Empty(), wantEmpty)
 		})
 	}
@@ -95,5 +96,5 @@ func TestDeltaJSON(t *testing.T) {
 	is := is.New(t)
 	b, err := json.Marshal(Diff(nil, planOf(prog("a"))))
 	is.NoErr(err)
-	is.Equal(string(b), `{"added":["a"],"removed":[],"unchanged":[],"changed":[]}`)
+	is.Equal(string(b), `{"added":["a"],"removed":[],"unchanged":[],"changed":[],"updated":[]}`)
 }

@@ -15,7 +15,12 @@ import (
 //   - priority and depends_on: they decide when the process starts relative to
 //     others, not what runs; changing a priority must not restart anything;
 //   - ready: it says when dependents may start, not how this process runs;
-//   - group: it is how the CLI addresses processes ("web:*").
+//   - group: it is how the CLI addresses processes ("web:*");
+//   - numprocs and numprocs_start: how many siblings a process has; it sees only its
+//     own number (process_num), so scaling a pool adds or removes processes and
+//     leaves the others running;
+//   - autostart: whether the daemon starts the process by itself, not how it runs
+//     (apply starts a stopped process whose autostart was turned on).
 //
 // The bytes hashed are exactly json.Marshal of hashedProgram (hash_test.go):
 // fields in a fixed order, map keys sorted, every field omitempty, so that a
@@ -57,7 +62,6 @@ func appendHashed(b []byte, pr *Program) []byte {
 	b = o.flag(b, "inherit_env", pr.InheritEnv)
 	b = o.str(b, "user", pr.User)
 	b = o.str(b, "umask", pr.Umask)
-	b = o.flag(b, "autostart", pr.Autostart)
 	b = o.str(b, "autorestart", pr.Autorestart)
 	if len(pr.ExitCodes) > 0 {
 		b = append(o.key(b, "exit_codes"), '[')
@@ -77,8 +81,6 @@ func appendHashed(b []byte, pr *Program) []byte {
 	b = o.dur(b, "stop_timeout", pr.StopTimeout)
 	b = o.flag(b, "stop_as_group", pr.StopAsGroup)
 	b = o.flag(b, "kill_as_group", pr.KillAsGroup)
-	b = o.num(b, "numprocs", int64(pr.Numprocs))
-	b = o.num(b, "numprocs_start", int64(pr.NumprocsStart))
 	b = o.log(b, "stdout", pr.Stdout)
 	b = o.log(b, "stderr", pr.Stderr)
 	b = o.flag(b, "redirect_stderr", pr.RedirectStderr)
@@ -178,4 +180,5 @@ func appendHashString(b []byte, s string) []byte { return appendEscaped(b, s, &h
 // hashExcluded are the JSON names of the Program fields HashProgram leaves out.
 var hashExcluded = map[string]bool{
 	"hash": true, "pos": true, "priority": true, "depends_on": true, "ready": true, "group": true,
+	"numprocs": true, "numprocs_start": true, "autostart": true,
 }

@@ -32,9 +32,9 @@ func TestHashFormatAndStability(t *testing.T) {
 	is.Equal(HashProgram(a), HashProgram(b))
 	// Pinned: a change to the encoding would restart every process after an upgrade.
 	canonical := `{"name":"web","process_name":"web","command":["/usr/bin/web","--serve"],` +
-		`"inherit_env":true,"autostart":true,"autorestart":"unexpected","exit_codes":[0],` +
+		`"inherit_env":true,"autorestart":"unexpected","exit_codes":[0],` +
 		`"start_secs":1,"start_retries":3,"backoff":"linear","backoff_max":"1m0s","stop_signal":"TERM",` +
-		`"stop_timeout":"10s","numprocs":1,` +
+		`"stop_timeout":"10s",` +
 		`"stdout":{"path":"/srv/log/web.log","max_bytes":52428800,"backups":10,"timestamps":false}}`
 	sum := sha256.Sum256([]byte(canonical))
 	is.Equal(HashProgram(prog("web", priority(3), at("x.star:1:1"))), "sha256:"+hex.EncodeToString(sum[:]))
@@ -56,7 +56,6 @@ func TestHashFields(t *testing.T) {
 		{"inherit_env", func(pr *Program) { pr.InheritEnv = false }, true},
 		{"user", func(pr *Program) { pr.User = "www" }, true},
 		{"umask", func(pr *Program) { pr.Umask = "022" }, true},
-		{"autostart", func(pr *Program) { pr.Autostart = false }, true},
 		{"autorestart", func(pr *Program) { pr.Autorestart = RestartAlways }, true},
 		{"exit_codes", func(pr *Program) { pr.ExitCodes = []int{0, 2} }, true},
 		{"start_secs", func(pr *Program) { pr.StartSecs = 5 }, true},
@@ -67,8 +66,6 @@ func TestHashFields(t *testing.T) {
 		{"stop_timeout", func(pr *Program) { pr.StopTimeout = Duration(time.Second) }, true},
 		{"stop_as_group", func(pr *Program) { pr.StopAsGroup = true }, true},
 		{"kill_as_group", func(pr *Program) { pr.KillAsGroup = true }, true},
-		{"numprocs", func(pr *Program) { pr.Numprocs = 2 }, true},
-		{"numprocs_start", func(pr *Program) { pr.NumprocsStart = 1 }, true},
 		{"stdout", func(pr *Program) { pr.Stdout.Backups = 3 }, true},
 		{"stdout discarded", func(pr *Program) { pr.Stdout = nil }, true},
 		{"stderr", func(pr *Program) { pr.Stderr = DefaultLog("/srv/log/web.err") }, true},
@@ -77,6 +74,9 @@ func TestHashFields(t *testing.T) {
 		{"depends_on", func(pr *Program) { pr.DependsOn = []string{"db"} }, false},
 		{"ready", func(pr *Program) { pr.Ready = &Probe{Kind: ProbeTCP, Host: "127.0.0.1", Port: 80} }, false},
 		{"group", func(pr *Program) { pr.Group = "web" }, false},
+		{"numprocs", func(pr *Program) { pr.Numprocs = 2 }, false},
+		{"numprocs_start", func(pr *Program) { pr.NumprocsStart = 1 }, false},
+		{"autostart", func(pr *Program) { pr.Autostart = false }, false},
 		{"pos", func(pr *Program) { pr.Pos = "deploy.star:1:1" }, false},
 		{"hash", func(pr *Program) { pr.Hash = "sha256:00" }, false},
 		{"nil env is empty env", func(pr *Program) { pr.Env = nil }, false},
@@ -128,7 +128,6 @@ type hashedProgram struct {
 	InheritEnv     bool              `json:"inherit_env,omitempty"`
 	User           string            `json:"user,omitempty"`
 	Umask          string            `json:"umask,omitempty"`
-	Autostart      bool              `json:"autostart,omitempty"`
 	Autorestart    string            `json:"autorestart,omitempty"`
 	ExitCodes      []int             `json:"exit_codes,omitempty"`
 	StartSecs      int               `json:"start_secs,omitempty"`
@@ -139,8 +138,6 @@ type hashedProgram struct {
 	StopTimeout    Duration          `json:"stop_timeout,omitempty"`
 	StopAsGroup    bool              `json:"stop_as_group,omitempty"`
 	KillAsGroup    bool              `json:"kill_as_group,omitempty"`
-	Numprocs       int               `json:"numprocs,omitempty"`
-	NumprocsStart  int               `json:"numprocs_start,omitempty"`
 	Stdout         *Log              `json:"stdout,omitempty"`
 	Stderr         *Log              `json:"stderr,omitempty"`
 	RedirectStderr bool              `json:"redirect_stderr,omitempty"`

@@ -44,8 +44,12 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		return clientError("apply", err)
 	}
 	got := r.Delta
-	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started\n",
+	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started",
 		len(got.Removed), len(got.Changed), len(got.Added))
+	if len(got.Updated) > 0 {
+		fmt.Fprintf(d.Stdout, ", %d updated", len(got.Updated))
+	}
+	fmt.Fprintln(d.Stdout)
 	if c.Wait > 0 {
 		return waitReady(ctx, d, cl, p, startedBy(got, p, before), c.Wait)
 	}
@@ -186,8 +190,7 @@ func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketFl
 	return p, cl, err
 }
 
-// writeDelta prints what apply does: a summary, then one line per touched process, "+"
-// added, "~" changed (with the JSON fields that differ), "-" removed.
+// writeDelta prints what apply does: a summary, then deltaLines.
 func writeDelta(w io.Writer, d plan.Delta) {
 	if d.Empty() {
 		fmt.Fprintf(w, "no changes (%d unchanged)\n", len(d.Unchanged))
@@ -195,13 +198,26 @@ func writeDelta(w io.Writer, d plan.Delta) {
 	}
 	fmt.Fprintf(w, "%d added, %d changed, %d removed, %d unchanged\n",
 		len(d.Added), len(d.Changed), len(d.Removed), len(d.Unchanged))
+	for _, l := range deltaLines(d) {
+		fmt.Fprintln(w, l)
+	}
+}
+
+// deltaLines has one line per process the delta touches: "+" added, "~" changed (with
+// the JSON fields that differ), "-" removed, "=" updated without a restart.
+func deltaLines(d plan.Delta) []string {
+	var out []string
 	for _, n := range d.Added {
-		fmt.Fprintf(w, "  + %s\n", n)
+		out = append(out, "  + "+n)
 	}
 	for _, c := range d.Changed {
-		fmt.Fprintf(w, "  ~ %s: %s\n", c.Name, strings.Join(c.Fields, ", "))
+		out = append(out, "  ~ "+c.Name+": "+strings.Join(c.Fields, ", "))
 	}
 	for _, n := range d.Removed {
-		fmt.Fprintf(w, "  - %s\n", n)
+		out = append(out, "  - "+n)
 	}
+	for _, c := range d.Updated {
+		out = append(out, "  = "+c.Name+": "+strings.Join(c.Fields, ", ")+" (no restart)")
+	}
+	return out
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -437,14 +436,8 @@ func (l *upLoop) report(r applied) {
 	}
 	l.out.printf("starvisor: reload: %d added, %d changed, %d removed, %d unchanged\n",
 		len(d.Added), len(d.Changed), len(d.Removed), len(d.Unchanged))
-	for _, n := range d.Added {
-		l.out.printf("  + %s\n", n)
-	}
-	for _, c := range d.Changed {
-		l.out.printf("  ~ %s: %s\n", c.Name, strings.Join(c.Fields, ", "))
-	}
-	for _, n := range d.Removed {
-		l.out.printf("  - %s\n", n)
+	for _, line := range deltaLines(d) {
+		l.out.printf("%s\n", line)
 	}
 }
 

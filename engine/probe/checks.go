@@ -85,21 +85,52 @@ func execCheck(pr plan.Program) (check, string, error) {
 		return nil, what, err
 	}
 	return func(ctx context.Context) error {
+		// The output goes into a pipe the command writes directly (no copier in between),
+		// so a background child holding it open does not hold up the attempt.
+		r, w, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Dir = pr.Directory
 		cmd.Env = env
+		cmd.Stdout, cmd.Stderr = w, w
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = time.Second // a grandchild holding stdout must not hang the probe
-		out, err := cmd.CombinedOutput()
+		err = cmd.Start()
+		w.Close()
 		if err != nil {
-			if msg := strings.TrimSpace(string(out)); msg != "" {
+			return err
+		}
+		var out tail
+		read := make(chan struct{})
+		go func() { io.Copy(&out, r); close(read) }()
+		err = cmd.Wait()
+		// What the command left in its process group ends with the attempt: a probe
+		// runs every interval and must not leave processes behind.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		r.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) // one that escaped the group may hold the pipe
+		<-read
+		if err != nil {
+			if msg := strings.TrimSpace(string(out.b)); msg != "" {
 				return fmt.Errorf("%w: %s", err, lastLine(msg))
 			}
 			return err
 		}
 		return nil
 	}, what, nil
+}
+
+// tail keeps the last 4 KB written to it: enough for the last line of a probe's output.
+type tail struct{ b []byte }
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = append(t.b[:0], t.b[len(t.b)-4096:]...)
+	}
+	return len(p), nil
 }
 
 func lastLine(s string) string {

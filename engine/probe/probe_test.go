@@ -108,6 +108,27 @@ func TestExecKilledOnTimeout(t *testing.T) {
 	}
 }
 
+// A probe command that exits 0 passes, even when it leaves a child behind holding its
+// output; the child dies with the attempt.
+func TestExecPassesAndLeavesNothingBehind(t *testing.T) {
+	is := is.New(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	pr := program(plan.Probe{Kind: plan.ProbeExec, Timeout: plan.Duration(5 * time.Second),
+		Command: []string{"/bin/sh", "-c", "sleep 1000 & echo $! > " + pidFile + "; exit 0"}})
+	is.NoErr(New().Ready(t.Context(), pr))
+	b, err := os.ReadFile(pidFile)
+	is.NoErr(err)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sleep %d survived the probe", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func alive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	return err == nil && !strings.Contains(string(b), ") Z ")

@@ -111,29 +111,39 @@ func (s *Supervisor) startBatch(ctx context.Context, tab *table, members []int) 
 			k := pos[i]
 			lvAcked = append(lvAcked, acked[k])
 			wg.Add(1)
+			p := tab.procs[i]
+			p.queued.Add(1)
+			stops := p.stops.Load()
 			go func(gate chan struct{}) {
 				defer wg.Done()
 				ack := sync.OnceFunc(func() { close(acked[k]) })
+				unqueue := sync.OnceFunc(func() { p.queued.Add(-1) })
 				defer func() {
+					unqueue()
 					ack()
-					tab.procs[i].pending.Add(-1)
+					p.pending.Add(-1)
 					s.broadcast() // dependents watching this start re-check
 				}()
 				select {
 				case <-gate:
 				case <-ctx.Done():
-					errs[k] = &ProcessError{Name: tab.procs[i].name, Err: ctx.Err()}
+					errs[k] = &ProcessError{Name: p.name, Err: ctx.Err()}
 					return
 				}
 				if d := tab.deps(i); len(d) > 0 {
 					ack()
-					if err := s.waitDeps(ctx, tab.procs[i]); err != nil {
-						errs[k] = &ProcessError{Name: tab.procs[i].name, Err: err}
+					if err := s.waitDeps(ctx, p, stops); err != nil {
+						errs[k] = &ProcessError{Name: p.name, Err: err}
 						return
 					}
 				}
-				if err := startOne(ctx, tab.procs[i], ack); err != nil {
-					errs[k] = &ProcessError{Name: tab.procs[i].name, Err: err}
+				unqueue()
+				if p.stops.Load() != stops {
+					errs[k] = &ProcessError{Name: p.name, Err: ErrAbnormalTermination} // stopped meanwhile
+					return
+				}
+				if err := startOne(ctx, p, ack); err != nil {
+					errs[k] = &ProcessError{Name: p.name, Err: err}
 				}
 			}(gate)
 		}
@@ -180,12 +190,15 @@ func startOne(ctx context.Context, p *proc, ack func()) error {
 // cannot become ready: stopped, exited or fatal with no start on its way, or its probe
 // gave up; and with ErrNoSuchProcess when p itself was replaced or removed meanwhile
 // (the reload starts its successor).
-func (s *Supervisor) waitDeps(ctx context.Context, p *proc) error {
+func (s *Supervisor) waitDeps(ctx context.Context, p *proc, stops uint64) error {
 	var cur *table
 	var deps []*proc
 	return s.waitFor(ctx, func() (bool, error) {
 		if p.retired.Load() {
 			return false, ErrNoSuchProcess // being replaced: the reload starts its successor
+		}
+		if p.stops.Load() != stops {
+			return false, ErrAbnormalTermination // a stop came while it waited: the stop wins
 		}
 		if t := s.tab.Load(); t != cur {
 			cur, deps = t, deps[:0]
@@ -257,7 +270,7 @@ func (s *Supervisor) stopBatch(ctx context.Context, tab *table, members []int) e
 						return
 					}
 				}
-				if err := stopOne(ctx, tab.procs[i]); err != nil {
+				if err := s.stopOne(ctx, tab.procs[i]); err != nil {
 					errs[k] = &ProcessError{Name: tab.procs[i].name, Err: err}
 				}
 			}(gate)
@@ -274,13 +287,23 @@ func (s *Supervisor) stopBatch(ctx context.Context, tab *table, members []int) e
 	return errors.Join(out...)
 }
 
-func stopOne(ctx context.Context, p *proc) error {
+// stopOne stops p and cancels its queued starts (supervisord: a stop during a pending
+// start wins); a process that was down but had a start queued counts as stopped.
+func (s *Supervisor) stopOne(ctx context.Context, p *proc) error {
+	queued := p.queued.Load() > 0
+	p.stops.Add(1)
+	if queued {
+		s.broadcast() // the starts waiting for dependencies see the stop
+	}
 	c := cmdStop{reply: make(chan error, 1)}
 	if err := p.call(c); err != nil {
 		return err
 	}
 	select {
 	case err := <-c.reply:
+		if queued && errors.Is(err, ErrNotRunning) {
+			return nil
+		}
 		return err
 	case <-ctx.Done():
 		return ctx.Err()

@@ -82,6 +82,11 @@ type proc struct {
 	// reloads between their stop and their start. Dependents keep waiting while it is
 	// positive instead of taking a momentary STOPPED for a failure.
 	pending atomic.Int32
+	// queued counts starts not yet issued: waiting for their priority level or their
+	// dependencies. stops counts stop requests; a queued start taken before a stop
+	// gives up instead of starting what the stop asked to have down.
+	queued atomic.Int32
+	stops  atomic.Uint64
 	// retired: Apply is replacing or removing this process. Its stop may already be
 	// over when a start still on its way (a dependent whose dependency just became
 	// ready, a concurrent Restart) arrives; that start is refused, or it would leave a

@@ -85,6 +85,34 @@ func TestLoopDependsOnWaitsForReadyProbe(t *testing.T) {
 	})
 }
 
+// A stop while a start waits for its dependencies wins (supervisord S27): the stop
+// answers stopped, the start abnormal termination, and the process never starts.
+func TestLoopStopCancelsAWaitingStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("db", withProbe), prog("web", dependsOn("db")), prog("api", manual, dependsOn("db"))))
+		started := make(chan error, 1)
+		go func() { started <- r.sup.Start(t.Context(), "api") }()
+		synctest.Wait()
+		if err := r.sup.Stop(t.Context(), "web", "api"); err != nil {
+			t.Errorf("stop of waiting starts: %v", err)
+		}
+		if err := <-started; !errors.Is(err, ErrAbnormalTermination) {
+			t.Errorf("the stopped start answered %v", err)
+		}
+		close(r.probes.gate("db"))
+		time.Sleep(5 * time.Second)
+		eq(t, "spawns", r.l.lines("spawn"), []string{"0s db spawn 100"})
+		if err := r.sup.Stop(t.Context(), "web"); !errors.Is(err, ErrNotRunning) {
+			t.Errorf("a second stop: %v", err)
+		}
+		if err := r.sup.Start(t.Context(), "web"); err != nil {
+			t.Errorf("a later start: %v", err)
+		}
+	})
+}
+
 func TestLoopDependsOnRunningWithoutProbe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)

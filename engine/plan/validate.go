@@ -22,9 +22,48 @@ func (p *Plan) Validate() error {
 	}
 	checkProcessNames(&ps, p.Programs)
 	checkInstances(&ps, p.Programs)
+	checkLogPaths(&ps, p)
 	checkDependencies(&ps, p.Programs)
 	checkGroups(&ps, p)
 	return ps.err()
+}
+
+// DaemonLog is the file in log_dir where a detached daemon writes its own output.
+const DaemonLog = "starvisor.log"
+
+// checkLogPaths reports a log file written by two streams: two programs, or one's
+// stdout and stderr. Each writer rotates the file on its own count, and lines are lost.
+// Paths under /dev/ are streams (/dev/stdout), not rotated files. Instances of one
+// program are checkInstances's, with its own advice.
+func checkLogPaths(ps *problems, p *Plan) {
+	type writer struct{ name, process, field string }
+	seen := map[string]writer{}
+	if p.Supervisor.LogDir != "" {
+		seen[filepath.Join(p.Supervisor.LogDir, DaemonLog)] = writer{}
+	}
+	for i := range p.Programs {
+		pr := &p.Programs[i]
+		for _, st := range [...]struct {
+			field string
+			l     *Log
+		}{{"stdout", pr.Stdout}, {"stderr", pr.Stderr}} {
+			field, l := st.field, st.l
+			if l == nil || strings.HasPrefix(l.Path, "/dev/") || field == "stderr" && pr.RedirectStderr {
+				continue
+			}
+			w, ok := seen[l.Path]
+			switch {
+			case !ok:
+				seen[l.Path] = writer{pr.Name, pr.ProcessName, field}
+			case w.name == "":
+				ps.program(pr, field, "path %q is the daemon's own log (up --detach writes it)", l.Path)
+			case w.process == pr.ProcessName:
+				ps.program(pr, "stderr", "path %q is also its stdout: two writers would rotate it apart and lose lines; use redirect_stderr = True", l.Path)
+			case w.name != pr.Name:
+				ps.program(pr, field, "path %q is also the %s of %q: two writers would rotate it apart and lose lines", l.Path, w.field, w.process)
+			}
+		}
+	}
 }
 
 // StopSignals are the stop_signal names the engine knows how to send, as the plan

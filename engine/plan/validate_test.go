@@ -212,6 +212,20 @@ func TestValidateRejects(t *testing.T) {
 			`program "w": stdout: path "/srv/log/w.log" is shared by processes "w_00" and "w_02"; use {num} or {process_name} in it`,
 			`program "w": stderr: path "/srv/log/w.err" is shared by processes "w_00" and "w_02"; use {num} or {process_name} in it`,
 		}},
+		{"programs and streams share a log", func() *Plan {
+			p := planOf(prog("a"), prog("b", func(pr *Program) { pr.Stdout = DefaultLog("/srv/log/a.log") }),
+				prog("c", func(pr *Program) { pr.Stderr = DefaultLog("/srv/log/c.log") }),
+				prog("d", func(pr *Program) { pr.Stderr, pr.RedirectStderr = DefaultLog("/srv/log/d.log"), true }),
+				prog("e", func(pr *Program) { pr.Stdout, pr.Stderr = DefaultLog("/dev/stdout"), DefaultLog("/dev/stdout") }),
+				prog("f", func(pr *Program) { pr.Stdout = DefaultLog("/dev/stdout") }),
+				prog("starvisor"))
+			p.Supervisor.LogDir = "/srv/log"
+			return p
+		}, []string{
+			`program "b": stdout: path "/srv/log/a.log" is also the stdout of "a": two writers would rotate it apart and lose lines`,
+			`program "c": stderr: path "/srv/log/c.log" is also its stdout: two writers would rotate it apart and lose lines; use redirect_stderr = True`,
+			`program "starvisor": stdout: path "/srv/log/starvisor.log" is the daemon's own log (up --detach writes it)`,
+		}},
 		{"unknown dependency", func() *Plan { return planOf(prog("web", dependsOn("db", ""))) },
 			[]string{
 				`program "web": depends_on: empty program name`,

@@ -17,7 +17,7 @@ import (
 )
 
 // daemonLog is the detached daemon's own output (state changes, warnings), in log_dir.
-const daemonLog = "starvisor.log"
+const daemonLog = plan.DaemonLog
 
 // tailLines is how much of the daemon's log is shown when it died during start-up.
 const tailLines = 20

@@ -159,6 +159,20 @@ func loadConf(t *testing.T, conf string, env map[string]string) *plan.Plan {
 		fmt.Sprintf("load(\"@stdlib//supervisord.star\", \"supervisord\")\nsupervisord.load_conf(%q)\n", conf), filepath.Dir(conf), env)
 }
 
+// stdout_logfile and stderr_logfile naming one file become redirect_stderr: two
+// writers of one file would rotate it apart and lose lines (the plan refuses that).
+func TestLoadConfOneFileForBothStreams(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.conf")
+	conf := "[program:app]\ncommand=/bin/sleep 1\nstdout_logfile=%(here)s/app.log\nstderr_logfile=%(here)s/app.log\n"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pr := loadConf(t, path, nil).Programs[0]
+	if !pr.RedirectStderr || pr.Stderr != nil || pr.Stdout == nil || pr.Stdout.Path != filepath.Join(filepath.Dir(path), "app.log") {
+		t.Errorf("redirect_stderr %v, stdout %+v, stderr %+v", pr.RedirectStderr, pr.Stdout, pr.Stderr)
+	}
+}
+
 // TestImportWritesLoops pins the shape of the output on a config whose programs differ
 // by one value.
 func TestImportWritesLoops(t *testing.T) {
@@ -309,12 +323,12 @@ func TestImportRandomConfigs(t *testing.T) {
 			if rng.IntN(2) == 0 {
 				fmt.Fprintf(&conf, "environment=%s\n", pick(`A="1"`, `PATH="%(here)s/bin:/usr/bin",NAME="`+nm+`"`, `K="a,b c",E=""`, `HOME="%(here)s"`))
 			}
-			if rng.IntN(3) == 0 { // numprocs: each process needs a log of its own
+			if rng.IntN(3) == 0 { // numprocs: each process needs a log of its own (as each program does)
 				fmt.Fprintf(&conf, "numprocs=%d\nprocess_name=%%(program_name)s_%%(process_num)02d\n", 2+rng.IntN(2))
-				fmt.Fprintf(&conf, "stdout_logfile=%s\n", pick("%(here)s/log/%(process_num)d.log", "/var/log/"+nm+"/%(process_num)d-"+nm+".log", "NONE"))
-				fmt.Fprintf(&conf, "stderr_logfile=%s\n", pick("%(here)s/log/%(process_num)d.err", "NONE"))
+				fmt.Fprintf(&conf, "stdout_logfile=%s\n", pick("%(here)s/log/%(program_name)s-%(process_num)d.log", "/var/log/"+nm+"/%(process_num)d-"+nm+".log", "NONE"))
+				fmt.Fprintf(&conf, "stderr_logfile=%s\n", pick("%(here)s/log/"+nm+"/%(process_num)d.err", "NONE"))
 			} else if rng.IntN(2) == 0 {
-				fmt.Fprintf(&conf, "stdout_logfile=%s\n", pick("%(here)s/log/%(program_name)s.log", "/var/log/"+nm+"/"+nm+".log", "NONE", "%(here)s/log/out.log"))
+				fmt.Fprintf(&conf, "stdout_logfile=%s\n", pick("%(here)s/log/%(program_name)s.log", "/var/log/"+nm+"/"+nm+".log", "NONE", "%(here)s/log/"+nm+"-out.log"))
 			}
 			for _, kv := range [][]string{
 				{"autorestart", pick("true", "false", "unexpected")},

@@ -16,9 +16,11 @@ import (
 // maxLine bounds how much of an unfinished line is kept between attempts.
 const maxLine = 64 << 10
 
-// logCheck follows the program's stdout log from its end at the time of the call
-// (Prepare's, just before the spawn: what an earlier run left does not count), then
-// what is appended, across rotations (logs.Follower).
+// logCheck follows the program's stdout log, and its stderr log when that is a file of
+// its own (Python's logging, uvicorn and gunicorn write stderr), from their ends at the
+// time of the call (Prepare's, just before the spawn: what an earlier run left does not
+// count), then what is appended, across rotations (logs.Follower). Lines are matched as
+// the program wrote them, without the time stamp a log with timestamps adds.
 func logCheck(pr plan.Program) (*follower, string, error) {
 	pb := pr.Ready
 	what := fmt.Sprintf("log %q", pb.Pattern)
@@ -29,53 +31,94 @@ func logCheck(pr plan.Program) (*follower, string, error) {
 	if pr.Stdout == nil || pr.Stdout.Path == "" {
 		return nil, what, errors.New("the program has no stdout log")
 	}
-	if st, err := os.Stat(pr.Stdout.Path); err == nil && !st.Mode().IsRegular() {
+	if !regularOrAbsent(pr.Stdout.Path) {
 		return nil, what, fmt.Errorf("the program's stdout goes to %s, not a log file", pr.Stdout.Path)
 	}
-	r := logs.FollowFrom(*pr.Stdout, logs.MarkEnd(pr.Stdout.Path))
-	return &follower{r: r, re: re}, what, nil
+	fl := &follower{re: re}
+	fl.add(*pr.Stdout)
+	if e := pr.Stderr; e != nil && !pr.RedirectStderr && e.Path != "" && e.Path != pr.Stdout.Path && regularOrAbsent(e.Path) {
+		fl.add(*e)
+	}
+	return fl, what, nil
 }
 
-func (fl *follower) close() { fl.r.Close() }
+// regularOrAbsent: a log file, or one its program has not written yet.
+func regularOrAbsent(path string) bool {
+	st, err := os.Stat(path)
+	return err != nil || st.Mode().IsRegular()
+}
+
+func (fl *follower) close() {
+	for _, s := range fl.streams {
+		s.r.Close()
+	}
+}
 
 type follower struct {
-	r       *logs.Follower
 	re      *regexp.Regexp
-	pending []byte // the unfinished last line
+	streams []*stream
 	buf     []byte
 }
 
-// check reads what the log gained since the last attempt, testing each line (and the
+// stream is one log the probe reads.
+type stream struct {
+	r       *logs.Follower
+	stamped bool   // lines begin with a time stamp and a space
+	pending []byte // the unfinished last line
+}
+
+func (fl *follower) add(l plan.Log) {
+	fl.streams = append(fl.streams, &stream{r: logs.FollowFrom(l, logs.MarkEnd(l.Path)), stamped: l.Timestamps})
+}
+
+// check reads what the logs gained since the last attempt, testing each line (and the
 // unfinished last one) against the pattern.
 func (fl *follower) check(context.Context) error {
 	if fl.buf == nil {
 		fl.buf = make([]byte, 256<<10)
 	}
+	for _, s := range fl.streams {
+		if ok, err := fl.match(s); ok || err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("no line matches %q yet", fl.re)
+}
+
+// match reads s to its end; true when a line matched.
+func (fl *follower) match(s *stream) (bool, error) {
 	for {
-		n, err := fl.r.Read(fl.buf)
-		data := append(fl.pending, fl.buf[:n]...)
+		n, err := s.r.Read(fl.buf)
+		data := append(s.pending, fl.buf[:n]...)
 		for {
 			i := bytes.IndexByte(data, '\n')
 			if i < 0 {
 				break
 			}
-			if fl.re.Match(data[:i]) {
-				return nil
+			if fl.re.Match(s.unstamped(data[:i])) {
+				return true, nil
 			}
 			data = data[i+1:]
 		}
 		if len(data) > maxLine {
 			data = data[len(data)-maxLine:]
 		}
-		fl.pending = append(fl.pending[:0:0], data...)
+		s.pending = append(s.pending[:0:0], data...)
 		if err == io.EOF {
-			if len(fl.pending) > 0 && fl.re.Match(fl.pending) {
-				return nil
-			}
-			return fmt.Errorf("no line matches %q yet", fl.re)
+			return len(s.pending) > 0 && fl.re.Match(s.unstamped(s.pending)), nil
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
+}
+
+// unstamped is line without the time stamp its log put before it, if any.
+func (s *stream) unstamped(line []byte) []byte {
+	if s.stamped {
+		if i := bytes.IndexByte(line, ' '); i >= 0 {
+			return line[i+1:]
+		}
+	}
+	return line
 }

@@ -175,6 +175,28 @@ func TestLogFollowsAcrossRotation(t *testing.T) {
 	is.NoErr(fl.check(t.Context())) // found in the new file ("ready?" does not match)
 }
 
+// A log probe reads the stderr log too (Python's logging writes there), and matches
+// lines as the program wrote them, without the time stamp of a log with timestamps.
+func TestLogReadsStderrAndIgnoresStamps(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	pr := program(plan.Probe{Kind: plan.ProbeLog, Pattern: `^ready$`})
+	pr.Stdout = &plan.Log{Path: filepath.Join(dir, "out.log"), Timestamps: true}
+	pr.Stderr = &plan.Log{Path: filepath.Join(dir, "err.log")}
+	for _, tc := range []struct{ file, text string }{
+		{"out.log", "2026-11-26T07:43:11.877Z ready\n"},
+		{"err.log", "INFO\nready\n"},
+	} {
+		fl, _, err := logCheck(pr)
+		is.NoErr(err)
+		is.True(fl.check(t.Context()) != nil)
+		is.NoErr(os.WriteFile(filepath.Join(dir, tc.file), []byte(tc.text), 0o644))
+		is.NoErr(fl.check(t.Context())) // the line in tc.file matched
+		fl.close()
+		is.NoErr(os.Remove(filepath.Join(dir, tc.file)))
+	}
+}
+
 func TestContextEndStopsWaiting(t *testing.T) {
 	is := is.New(t)
 	ctx, cancel := context.WithCancel(t.Context())

@@ -136,7 +136,7 @@ func ParseSignal(name string) (syscall.Signal, error) {
 	if v, err := strconv.Atoi(n); err == nil && v > 0 && v < 65 {
 		return syscall.Signal(v), nil
 	}
-	return 0, fmt.Errorf("parsesignal: bad signal name %q", name)
+	return 0, fmt.Errorf("bad signal name %q", name)
 }
 
 // signalName gives the short name supervisord logs ("SIGTERM").

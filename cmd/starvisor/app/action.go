@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/api"
@@ -63,8 +64,9 @@ var done = map[string]string{"start": "started", "stop": "stopped", "restart": "
 
 // harmless are the per-process errors that leave the process in the asked state, so they
 // are printed but do not fail the command (supervisorctl: start ignores ALREADY_STARTED,
-// stop ignores NOT_RUNNING).
-var harmless = map[string]error{"start": engine.ErrAlreadyStarted, "stop": engine.ErrNotRunning}
+// stop ignores NOT_RUNNING; a restart that finds the process started by a concurrent
+// one has what it asked for too).
+var harmless = map[string]error{"start": engine.ErrAlreadyStarted, "stop": engine.ErrNotRunning, "restart": engine.ErrAlreadyStarted}
 
 // runAction sends the request, prints one line per process and returns the exit code.
 func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string) error {
@@ -86,21 +88,22 @@ func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string) error 
 	if ae != nil {
 		r.Results = ae.Results
 	}
-	failed, perProcess := false, false
+	if ae != nil && !slices.ContainsFunc(r.Results, func(res api.Result) bool { return res.Error != "" }) {
+		// No process to blame: the whole request failed (the daemon is shutting down),
+		// and the others were not handled either.
+		return fmt.Errorf("%s: %w", verb, ae)
+	}
+	failed := false
 	for _, res := range r.Results {
 		name := namespec(api.ProgramStatus{Name: res.Name, Group: res.Group})
 		if res.Error == "" {
 			fmt.Fprintf(d.Stdout, "%s: %s\n", name, done[verb])
 			continue
 		}
-		perProcess = true
 		fmt.Fprintf(d.Stdout, "%s: ERROR (%s)\n", name, res.Error)
 		if ok := harmless[verb]; ok == nil || res.Error != ok.Error() {
 			failed = true
 		}
-	}
-	if ae != nil && !perProcess {
-		return fmt.Errorf("%s: %w", verb, ae) // no process to blame: the whole request failed
 	}
 	if failed {
 		return reported(ExitFailure)

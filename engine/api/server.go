@@ -339,7 +339,11 @@ func KeepSettings(running plan.Supervisor, next *plan.Plan) string {
 		{"socket", running.Socket, next.Supervisor.Socket}, {"pidfile", running.Pidfile, next.Supervisor.Pidfile},
 		{"log_dir", running.LogDir, next.Supervisor.LogDir}, {"state_dir", running.StateDir, next.Supervisor.StateDir},
 	} {
-		if f.was != f.now {
+		switch {
+		case f.was == f.now:
+		case f.name == "log_dir": // the programs' log paths were resolved against it already
+			diff = append(diff, fmt.Sprintf("log_dir %s (programs' default logs go there now; the daemon's own log stays in %s)", f.now, f.was))
+		default:
 			diff = append(diff, fmt.Sprintf("%s %s (running: %s)", f.name, f.now, f.was))
 		}
 	}

@@ -183,7 +183,7 @@ func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketFl
 	}
 	if sock.Socket == "" {
 		if s, ok := d.LookupEnv("STARVISOR_SOCKET"); !ok || s == "" {
-			return p, api.NewClient(p.Supervisor.Socket), nil
+			return p, api.NewClient(daemonSocket(p)), nil
 		}
 	}
 	cl, err := sock.client(ctx, d)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/starvisor/starvisor/engine/api"
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // ControlVerbs are the verbs that talk to a running daemon over its socket.
@@ -50,7 +51,18 @@ func (f *socketFlag) client(ctx context.Context, d *Deps) (*api.Client, error) {
 		fmt.Fprintf(d.Stderr, "starvisor: the daemon's socket comes from %s, which failed: give --socket or set STARVISOR_SOCKET\n", script)
 		return nil, err
 	}
-	return api.NewClient(p.Supervisor.Socket), nil
+	return api.NewClient(daemonSocket(p)), nil
+}
+
+// daemonSocket is where the bundle's daemon answers: the socket the script names, unless
+// the running daemon wrote another in the bundle's lock (the script was edited since; the
+// daemon keeps its settings until its next start) and that one is there.
+func daemonSocket(p *plan.Plan) string {
+	s := lockedSocket(p.Supervisor.StateDir, p.Supervisor.Socket)
+	if st, err := os.Stat(s); s != p.Supervisor.Socket && (err != nil || st.Mode().Type() != os.ModeSocket) {
+		return p.Supervisor.Socket
+	}
+	return s
 }
 
 // findScript looks for deploy.star in the working folder and its parents.

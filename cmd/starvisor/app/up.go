@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -70,12 +71,16 @@ func (c *UpCmd) Run(d *Deps) error {
 	// could mistake the first one's children for strays. The lock, not the socket alone:
 	// two `up` started together both found no socket answering, and both ran everything.
 	stateDir := p.Supervisor.StateDir
+	// The socket's folder first, 0700 when made here: often it is the state folder.
+	if err := os.MkdirAll(filepath.Dir(p.Supervisor.Socket), 0o700); err != nil {
+		return fmt.Errorf("up: socket dir: %w", err)
+	}
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return fmt.Errorf("up: state dir: %w", err)
 	}
-	lock, err := lockBundle(stateDir)
+	lock, err := lockBundle(stateDir, p.Supervisor.Socket)
 	if errors.Is(err, errLocked) {
-		return fmt.Errorf("up: a daemon is already running on %s (%w)", p.Supervisor.Socket, err)
+		return fmt.Errorf("up: a daemon is already running on %s (%w)", lockedSocket(stateDir, p.Supervisor.Socket), err)
 	}
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
@@ -255,8 +260,11 @@ var errLocked = errors.New("it holds the bundle's lock")
 // lockBundle takes the bundle's daemon lock, an flock on <state_dir>/daemon.lock held
 // for the life of this process (the kernel lets go when it dies: no stale lock). The
 // descriptor is close-on-exec, so no program holds it.
-func lockBundle(stateDir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(stateDir, "daemon.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+// lockBundle takes the bundle's lock, <state_dir>/daemon.lock, and writes the daemon's
+// socket into it: a second `up`, or a client whose script names another socket since,
+// learns where the running daemon answers.
+func lockBundle(stateDir, socket string) (*os.File, error) {
+	f, err := os.OpenFile(lockPath(stateDir), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
@@ -267,7 +275,22 @@ func lockBundle(stateDir string) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("lock: %w", err)
 	}
+	// Not atomic (the lock is this inode): a reader may see it half written, and falls back.
+	if f.Truncate(0) == nil {
+		f.WriteAt([]byte(socket+"\n"), 0)
+	}
 	return f, nil
+}
+
+func lockPath(stateDir string) string { return filepath.Join(stateDir, "daemon.lock") }
+
+// lockedSocket is the socket the daemon holding stateDir's lock wrote there, or def.
+func lockedSocket(stateDir, def string) string {
+	b, err := os.ReadFile(lockPath(stateDir))
+	if s, ok := strings.CutSuffix(string(b), "\n"); err == nil && ok && filepath.IsAbs(s) {
+		return s
+	}
+	return def
 }
 
 // formatReady words a ready probe's result like an event line: "<time> web ready", or

@@ -312,17 +312,18 @@ func TestGCPacerOverlappingBursts(t *testing.T) {
 
 // A second daemon of a bundle is refused by the bundle's lock even when no socket answers
 // yet (two `up` started together both found none, and both ran every program): nothing
-// starts, and the error says why.
+// starts, and the error says why, naming the socket the running daemon wrote in the lock.
 func TestUpRefusedWhileTheBundleIsLocked(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "started")
 	script := fmt.Sprintf("program(name = %q, command = [\"/bin/sh\", \"-c\", \"touch %s; exec sleep 100\"], start_secs = 0, stdout = None)\n", "p", marker)
 	is.NoErr(os.WriteFile(filepath.Join(dir, "deploy.star"), []byte(script), 0o644))
-	held, err := lockBundle(filepath.Join(dir, "run")) // fails: no run/ yet
+	held, err := lockBundle(filepath.Join(dir, "run"), "/other/sv.sock") // fails: no run/ yet
 	is.True(err != nil && held == nil)
 	is.NoErr(os.MkdirAll(filepath.Join(dir, "run"), 0o755))
-	held, err = lockBundle(filepath.Join(dir, "run")) // as the other daemon, still starting
+	// As the other daemon, still starting, on the socket its script named (since edited).
+	held, err = lockBundle(filepath.Join(dir, "run"), "/other/sv.sock")
 	is.NoErr(err)
 	defer held.Close()
 
@@ -338,7 +339,7 @@ func TestUpRefusedWhileTheBundleIsLocked(t *testing.T) {
 	err = cmd.Run()
 	var ee *exec.ExitError
 	is.True(errors.As(err, &ee) && ee.ExitCode() == 1) // refused, not killed by the timeout
-	is.True(strings.Contains(out.String(), "a daemon is already running on "+filepath.Join(dir, "run", "starvisor.sock")+" (it holds the bundle's lock"))
+	is.True(strings.Contains(out.String(), "a daemon is already running on /other/sv.sock (it holds the bundle's lock"))
 	_, err = os.Stat(marker)
 	is.True(os.IsNotExist(err)) // nothing started
 }

@@ -89,7 +89,7 @@ func isClosed(c chan struct{}) bool {
 // issued only once every earlier level was spawned; within a level starts run in
 // parallel. A member with depends_on counts as issued as soon as it waits for its
 // dependencies, so a slow dependency holds back its dependents only.
-func (s *Supervisor) startBatch(ctx context.Context, tab *table, members []int) *batch {
+func (s *Supervisor) startBatch(ctx context.Context, tab *table, members []int, persist bool) *batch {
 	b := &batch{issued: make(chan struct{}), done: make(chan struct{})}
 	n := len(members)
 	acked := make([]chan struct{}, n)
@@ -132,7 +132,7 @@ func (s *Supervisor) startBatch(ctx context.Context, tab *table, members []int) 
 				}
 				if d := tab.deps(i); len(d) > 0 {
 					ack()
-					if err := s.waitDeps(ctx, p, stops); err != nil {
+					if err := s.waitDeps(ctx, p, stops, persist); err != nil {
 						errs[k] = &ProcessError{Name: p.name, Err: err}
 						return
 					}
@@ -188,11 +188,28 @@ func startOne(ctx context.Context, p *proc, ack func()) error {
 // Dependencies are looked up in the current table, again whenever Apply replaces it, so
 // a dependency restarted by a reload is followed to its new process. It fails when one
 // cannot become ready: stopped, exited or fatal with no start on its way, or its probe
-// gave up; and with ErrNoSuchProcess when p itself was replaced or removed meanwhile
-// (the reload starts its successor).
-func (s *Supervisor) waitDeps(ctx context.Context, p *proc, stops uint64) error {
+// gave up; unless persist (the daemon's own starts, not a client's): then it waits on,
+// so a dependent starts once its dependency is fixed and started. It fails with
+// ErrNoSuchProcess when p itself was replaced or removed meanwhile (the reload starts
+// its successor), and ErrAbnormalTermination when p was stopped.
+func (s *Supervisor) waitDeps(ctx context.Context, p *proc, stops uint64, persist bool) error {
 	var cur *table
 	var deps []*proc
+	defer func() {
+		p.waitingFor.Store(nil)
+		if p.blocked.Swap(false) {
+			s.broadcast()
+		}
+	}()
+	wait := func(why string, blocked bool) (bool, error) {
+		if w := p.waitingFor.Load(); w == nil || *w != why {
+			p.waitingFor.Store(&why)
+		}
+		if p.blocked.Swap(blocked) != blocked {
+			s.broadcast() // its dependents re-check: it is on its way, or no longer
+		}
+		return false, nil
+	}
 	return s.waitFor(ctx, func() (bool, error) {
 		if p.retired.Load() {
 			return false, ErrNoSuchProcess // being replaced: the reload starts its successor
@@ -215,19 +232,35 @@ func (s *Supervisor) waitDeps(ctx context.Context, p *proc, stops uint64) error 
 			if sn.ready() {
 				continue
 			}
-			if sn.ReadyErr != "" && sn.State == Running {
-				return false, fmt.Errorf("%w: %s: ready probe: %s", ErrDependency, d.name, sn.ReadyErr)
+			var failed error
+			switch {
+			case sn.ReadyErr != "" && sn.State == Running:
+				failed = fmt.Errorf("%w: %s: %s", ErrDependency, d.name, sn.ReadyErr)
+			case sn.State == Starting || sn.State == Backoff || sn.State == Running,
+				d.pending.Load() > 0 && !d.blocked.Load():
+				return wait(d.name, false) // on its way
+			case d.blocked.Load():
+				failed = fmt.Errorf("%w: %s is %v, waiting for %s", ErrDependency, d.name, sn.State, deref(d.waitingFor.Load()))
+			default:
+				failed = fmt.Errorf("%w: %s is %v", ErrDependency, d.name, sn.State)
 			}
-			if sn.State == Starting || sn.State == Backoff || sn.State == Running {
-				return false, nil // on its way
+			if !persist {
+				return false, failed
 			}
-			if d.pending.Load() > 0 {
-				return false, nil // a start of it is under way
+			if sn.State == Running {
+				return wait(d.name+" (not ready)", true)
 			}
-			return false, fmt.Errorf("%w: %s is %v", ErrDependency, d.name, sn.State)
+			return wait(d.name+" ("+sn.State.String()+")", true)
 		}
 		return true, nil
 	})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // stopBatch stops members (table positions) in reverse start order: a priority level

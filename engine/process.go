@@ -87,6 +87,12 @@ type proc struct {
 	// gives up instead of starting what the stop asked to have down.
 	queued atomic.Int32
 	stops  atomic.Uint64
+	// waitingFor says which dependency a queued start waits for ("db", "db (FATAL)"),
+	// for status; nil when it waits for none.
+	waitingFor atomic.Pointer[string]
+	// blocked: a queued start waits for a dependency that failed. Its own dependents
+	// then do not count it as on its way.
+	blocked atomic.Bool
 	// retired: Apply is replacing or removing this process. Its stop may already be
 	// over when a start still on its way (a dependent whose dependency just became
 	// ready, a concurrent Restart) arrives; that start is refused, or it would leave a

@@ -81,7 +81,7 @@ var (
 	ErrAbnormalTermination = errors.New("abnormal termination")
 	ErrUnknownState        = errors.New("is in an unknown process state")
 	ErrStopping            = errors.New("is stopping")
-	ErrDependency          = errors.New("dependency not running")
+	ErrDependency          = errors.New("dependency not ready")
 	ErrShutdown            = errors.New("supervisor is shutting down")
 	ErrIllegal             = errors.New("illegal transition")
 )

@@ -57,8 +57,12 @@ type Status struct {
 	ExitCode    int  // of the last exit
 	Since       time.Time
 	Description string // supervisorctl's words: "pid 123, uptime 0:01:02", "Not started", ...
-	Usage       Usage  // the last sample while the process is alive (see sample.go)
-	Hash        string
+	// Blocked says why the process will not get ready unless someone acts: its ready
+	// probe gave up ("not ready: ..."), or its start waits for a dependency that failed
+	// ("not started: waiting for db (FATAL)"); "" otherwise.
+	Blocked string
+	Usage   Usage // the last sample while the process is alive (see sample.go)
+	Hash    string
 }
 
 // Supervisor runs a plan. Each process owns its state machine, driven by the messages in
@@ -206,7 +210,7 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	s.tab.Store(tab)
 	s.broadcast() // waiting dependents look their dependencies up again
 
-	b := s.startBatch(s.ctx, tab, start)
+	b := s.startBatch(s.ctx, tab, start, true)
 	releaseNew()
 	releaseOld()
 	s.bg.Add(1)
@@ -230,7 +234,7 @@ func (s *Supervisor) Start(ctx context.Context, names ...string) error {
 	}
 	tab := s.tab.Load()
 	idx, errs := resolve(tab, names)
-	b := s.startBatch(ctx, tab, idx)
+	b := s.startBatch(ctx, tab, idx, false)
 	<-b.done
 	return errors.Join(append(errs, b.errs...)...)
 }
@@ -256,7 +260,7 @@ func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
 	if s.closed.Load() {
 		return ErrShutdown
 	}
-	b := s.startBatch(ctx, tab, idx)
+	b := s.startBatch(ctx, tab, idx, false)
 	// The batch counts its own members as on their way now. Holding the restart's mark
 	// until the batch ends would keep a dependent waiting for a dependency that someone
 	// else stopped meanwhile, and the batch waits for that dependent: a hang.
@@ -327,8 +331,15 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			// Why its dependents wait: supervisord has no probes, so its words stop before.
 			if sn.ReadyErr != "" {
 				out[i].Description += "; not ready: " + sn.ReadyErr
+				out[i].Blocked = "not ready: " + sn.ReadyErr
 			} else {
 				out[i].Description += "; not ready yet"
+			}
+		}
+		if w := p.waitingFor.Load(); w != nil && !sn.State.Active() {
+			out[i].Description += "; waiting for " + *w
+			if p.blocked.Load() {
+				out[i].Blocked = "not started: waiting for " + *w
 			}
 		}
 		if e := p.checkLogs(now); e != "" {

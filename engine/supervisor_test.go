@@ -142,6 +142,42 @@ func TestLoopDependencyFails(t *testing.T) {
 	})
 }
 
+// A dependent the daemon starts (at boot, on apply) waits on while its dependency is
+// down for good, says so in status, and starts once the dependency is fixed and
+// started; a client's start of it fails at once instead.
+func TestLoopDependentWaitsForAFailedDependency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["db"] = exitAfter(0, 1)
+		r.apply(planOf(t, prog("db", func(pr *plan.Program) { pr.StartRetries = 0 }), prog("web", dependsOn("db")),
+			prog("api", dependsOn("web"))))
+		time.Sleep(time.Second)
+		if st := r.status("db"); st.State != Fatal {
+			t.Fatalf("db is %v", st.State)
+		}
+		if d := r.status("web").Description; d != "Not started; waiting for db (FATAL)" {
+			t.Errorf("web: %q", d)
+		}
+		if d := r.status("api").Description; d != "Not started; waiting for web (STOPPED)" {
+			t.Errorf("api: %q", d)
+		}
+		if err := r.sup.Start(t.Context(), "api"); !errors.Is(err, ErrDependency) || !strings.Contains(err.Error(), "web is STOPPED, waiting for db (FATAL)") {
+			t.Errorf("client start: %v", err)
+		}
+		delete(r.l.behave, "db") // fixed
+		if err := r.sup.Start(t.Context(), "db"); err != nil {
+			t.Fatalf("start db: %v", err)
+		}
+		time.Sleep(5 * time.Second)
+		for _, n := range []string{"db", "web", "api"} {
+			if st := r.status(n); st.State != Running || strings.Contains(st.Description, "waiting") {
+				t.Errorf("%s: %v %q", n, st.State, st.Description)
+			}
+		}
+	})
+}
+
 func TestLoopApply(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)

@@ -223,6 +223,12 @@ func compare(t *testing.T, dir string, p *plan.Plan, want []supervisordProcess) 
 		diff("stop_as_group", pr.StopAsGroup, w.Stopasgroup)
 		diff("kill_as_group", pr.KillAsGroup, w.Killasgroup)
 		diff("priority", pr.Priority, w.Priority)
+		if !w.RedirectStderr && w.StdoutLogfile != nil && w.StderrLogfile != nil && *w.StdoutLogfile == *w.StderrLogfile &&
+			*w.StdoutLogfile != "AUTO" && !strings.HasPrefix(*w.StdoutLogfile, "/dev/") {
+			// One file for both streams: starvisor writes it as redirect_stderr (two
+			// writers would rotate it apart); the file and its content are the same.
+			w.RedirectStderr, w.StderrLogfile = true, nil
+		}
 		diff("redirect_stderr", pr.RedirectStderr, w.RedirectStderr)
 		compareLog(t, w.Name, "stdout", pr.Stdout, w.StdoutLogfile, w.StdoutMaxbytes, w.StdoutBackups, filepath.Join(p.Supervisor.LogDir, pr.ProcessName+".log"))
 		compareLog(t, w.Name, "stderr", pr.Stderr, w.StderrLogfile, w.StderrMaxbytes, w.StderrBackups, filepath.Join(p.Supervisor.LogDir, pr.ProcessName+".err.log"))

@@ -17,11 +17,14 @@ type ProgramStatus struct {
 	ExitCode    int     `json:"exit_code"`
 	UptimeS     float64 `json:"uptime_s"`
 	Description string  `json:"description"`
-	CPUPercent  float64 `json:"cpu_percent"`
-	RSSBytes    uint64  `json:"rss_bytes"`
-	TreeCPU     float64 `json:"tree_cpu_percent"`
-	TreeRSS     uint64  `json:"tree_rss_bytes"`
-	Hash        string  `json:"hash"`
+	// Blocked: why it will not get ready unless someone acts (its probe gave up, or it
+	// waits for a dependency that failed); "" otherwise.
+	Blocked    string  `json:"blocked"`
+	CPUPercent float64 `json:"cpu_percent"`
+	RSSBytes   uint64  `json:"rss_bytes"`
+	TreeCPU    float64 `json:"tree_cpu_percent"`
+	TreeRSS    uint64  `json:"tree_rss_bytes"`
+	Hash       string  `json:"hash"`
 }
 
 // StatusResponse answers GET /v1/status.

@@ -56,6 +56,8 @@ func appendProgramStatus(b []byte, p *ProgramStatus) []byte {
 	b = appendFloat(b, p.UptimeS)
 	b = append(b, `,"description":`...)
 	b = plan.AppendJSONString(b, p.Description)
+	b = append(b, `,"blocked":`...)
+	b = plan.AppendJSONString(b, p.Blocked)
 	b = append(b, `,"cpu_percent":`...)
 	b = appendFloat(b, p.CPUPercent)
 	b = append(b, `,"rss_bytes":`...)

@@ -265,6 +265,8 @@ func (s *scanner) programStatus(p *ProgramStatus) bool {
 			p.UptimeS, ok = s.float()
 		case "description":
 			p.Description, ok = s.str()
+		case "blocked":
+			p.Blocked, ok = s.str()
 		case "cpu_percent":
 			p.CPUPercent, ok = s.float()
 		case "rss_bytes":

@@ -123,11 +123,13 @@ type readiness struct {
 	byName map[string]api.ProgramStatus
 }
 
-// failed says why name will not get ready by itself: FATAL or EXITED, or STOPPED
-// behind a dependency that failed; "" while it still may.
+// failed says why name will not get ready by itself: FATAL or EXITED, its probe gave
+// up, or STOPPED behind a dependency that failed; "" while it still may.
 func (r readiness) failed(name string, seen map[string]bool) string {
 	ps := r.byName[name]
 	switch {
+	case ps.Blocked != "":
+		return ps.Blocked
 	case ps.State == "FATAL" || ps.State == "EXITED":
 		return ps.State + ": " + ps.Description
 	case ps.State != "STOPPED" || seen[name]:

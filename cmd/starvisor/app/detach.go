@@ -64,6 +64,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 
 	cl := api.NewClient(sock)
 	deadline := time.Now().Add(c.Wait)
+	pause := pollEvery
 	for {
 		select {
 		case err := <-exited:
@@ -72,9 +73,12 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 			return reported(ExitFailure)
 		default:
 		}
-		pending, err := notStarted(cl, p)
+		pending, failed, err := notStarted(cl, p)
 		if err == nil && len(pending) == 0 {
 			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s; its log: %s\n", cmd.Process.Pid, sock, logPath)
+			for _, f := range failed {
+				fmt.Fprintf(d.Stderr, "starvisor: %s\n", f)
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -84,35 +88,43 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 			}
 			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s, still starting after %s: %s; its log: %s\n",
 				cmd.Process.Pid, sock, c.Wait, strings.Join(pending, ", "), logPath)
+			for _, f := range failed {
+				fmt.Fprintf(d.Stderr, "starvisor: %s\n", f)
+			}
 			return nil
 		}
-		time.Sleep(pollEvery)
+		time.Sleep(pause)
+		pause = min(2*pause, 200*time.Millisecond) // each look is a status round in the daemon
 	}
 }
 
 // notStarted lists the autostart processes still STOPPED or STARTING (or not yet known
-// to the daemon, whose first apply runs in the background).
-func notStarted(cl *api.Client, p *plan.Plan) ([]string, error) {
+// to the daemon, whose first apply runs in the background), and apart, as "name: why",
+// those that will not run by themselves (FATAL, or waiting for a dependency that
+// failed): waiting for them would wait out the whole --wait.
+func notStarted(cl *api.Client, p *plan.Plan) (pending, failed []string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	st, err := cl.Status(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	state := map[string]string{}
+	look := readiness{p: p, byName: map[string]api.ProgramStatus{}}
 	for _, s := range st.Programs {
-		state[s.Name] = s.State
+		look.byName[s.Name] = s
 	}
-	var out []string
 	for _, pr := range p.Programs {
 		if !pr.Autostart {
 			continue
 		}
-		if s, ok := state[pr.ProcessName]; !ok || s == "STOPPED" || s == "STARTING" {
-			out = append(out, pr.ProcessName)
+		s, ok := look.byName[pr.ProcessName]
+		if why := look.failed(pr.ProcessName, map[string]bool{}); ok && why != "" {
+			failed = append(failed, pr.ProcessName+": "+why)
+		} else if !ok || s.State == "STOPPED" || s.State == "STARTING" {
+			pending = append(pending, pr.ProcessName)
 		}
 	}
-	return out, nil
+	return pending, failed, nil
 }
 
 // tailFrom returns the last n lines of the file written after offset.

@@ -108,6 +108,7 @@ type proc struct {
 	probeID      int
 	ready        bool
 	readyErr     string
+	readyNews    bool // the probe passed during STARTING: OnReady is told at RUNNING
 	logsOpen     bool
 	out, errw    io.WriteCloser
 	startWaiters []chan error
@@ -197,7 +198,11 @@ func (p *proc) receive(m any) {
 				p.readyErr = m.err.Error()
 			}
 			p.publish()
-			if !p.sup.closed.Load() { // shutting down cancels probes: no news
+			switch {
+			case p.sup.closed.Load(): // shutting down cancels probes: no news
+			case m.err == nil && p.st.State == Starting:
+				p.readyNews = true // told once RUNNING: it may still fail its start_secs
+			default:
 				p.sup.emitReady(p.name, m.err)
 			}
 		}
@@ -280,6 +285,12 @@ func (p *proc) do(a action, now time.Time) error {
 	switch a.Kind {
 	case actChange:
 		p.sup.emit(Event{Time: now, Process: p.name, From: a.From, To: a.To, Reason: a.Reason})
+		if a.From == Starting && p.readyNews {
+			p.readyNews = false
+			if a.To == Running && !p.sup.closed.Load() {
+				p.sup.emitReady(p.name, nil)
+			}
+		}
 		if a.To == Stopping {
 			p.stopProbe() // a run being stopped is not going to be ready for anyone
 		}

@@ -407,7 +407,9 @@ func TestReadinessInStatusAndOnReady(t *testing.T) {
 			}
 		})
 		slow := func(pr *plan.Program) { pr.Ready.Timeout = plan.Duration(10 * time.Second) }
-		r.apply(planOf(t, prog("db", withProbe, slow, startSecs(0)), prog("cache", withProbe, slow, startSecs(0)), prog("plain", startSecs(0))))
+		r.apply(planOf(t, prog("db", withProbe, slow, startSecs(0)), prog("cache", withProbe, slow, startSecs(0)), prog("plain", startSecs(0)),
+			prog("warm", withProbe, slow, startSecs(2))))
+		probes.open("warm") // passes while STARTING: told once RUNNING, 2s later
 		synctest.Wait()
 		for _, name := range []string{"db", "cache"} {
 			if d := r.status(name).Description; !strings.HasSuffix(d, "; not ready yet") {
@@ -433,7 +435,7 @@ func TestReadinessInStatusAndOnReady(t *testing.T) {
 		r.shutdown()
 		mu.Lock()
 		defer mu.Unlock()
-		eq(t, "heard", heard, []string{"db <nil>", "cache timed out"})
+		eq(t, "heard", heard, []string{"db <nil>", "warm <nil>", "cache timed out"})
 	})
 }
 

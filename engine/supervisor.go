@@ -52,11 +52,12 @@ type Status struct {
 	Name        string // process name
 	Group       string // the program's group, or its name when it has none (supervisord)
 	State       State
-	Ready       bool // RUNNING and its ready probe, if it has one, passed: dependents may start
-	Pid         int  // 0 unless the process is alive
-	ExitCode    int  // of the last exit
-	Since       time.Time
-	Description string // supervisorctl's words: "pid 123, uptime 0:01:02", "Not started", ...
+	Ready       bool      // RUNNING and its ready probe, if it has one, passed: dependents may start
+	Pid         int       // 0 unless the process is alive
+	ExitCode    int       // of the last exit
+	Since       time.Time // of the last state change
+	Started     time.Time // the spawn of the process that runs, if one does: uptime counts from it
+	Description string    // supervisorctl's words: "pid 123, uptime 0:01:02", "Not started", ...
 	// Blocked says why the process will not get ready unless someone acts: its ready
 	// probe gave up ("not ready: ..."), or its start waits for a dependency that failed
 	// ("not started: waiting for db (FATAL)"); "" otherwise.
@@ -324,7 +325,7 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 		}
 		out[i] = Status{
 			Name: pr.ProcessName, Group: group, State: sn.State, Ready: sn.ready(), Pid: sn.Pid,
-			ExitCode: sn.ExitCode, Since: sn.Since, Description: describe(pr.ProcessName, sn, now),
+			ExitCode: sn.ExitCode, Since: sn.Since, Started: sn.Started, Description: describe(pr.ProcessName, sn, now),
 			Hash: pr.Hash,
 		}
 		if sn.Probe && sn.State == Running && !sn.Ready {

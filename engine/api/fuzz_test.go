@@ -122,7 +122,7 @@ func (f *fuzzBackend) Status() []engine.Status {
 	var out []engine.Status
 	for i, pr := range f.p.Programs {
 		out = append(out, engine.Status{Name: pr.ProcessName, Group: pr.Group, State: engine.Running,
-			Pid: 100 + i, Since: time.Now(), Hash: pr.Hash})
+			Pid: 100 + i, Since: time.Now(), Started: time.Now(), Hash: pr.Hash})
 	}
 	return out
 }

@@ -462,8 +462,8 @@ func statuses(out []ProgramStatus, in []engine.Status, now time.Time) []ProgramS
 			CPUPercent: st.Usage.CPUPercent, RSSBytes: st.Usage.RSSBytes,
 			TreeCPU: st.Usage.TreeCPUPercent, TreeRSS: st.Usage.TreeRSSBytes, Hash: st.Hash,
 		}
-		if st.Pid > 0 && !st.Since.IsZero() {
-			ps.UptimeS = now.Sub(st.Since).Seconds()
+		if st.Pid > 0 && !st.Started.IsZero() { // as the description's "uptime"
+			ps.UptimeS = now.Sub(st.Started).Seconds()
 		}
 		out = append(out, ps)
 	}

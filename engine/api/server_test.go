@@ -37,7 +37,7 @@ func (f *fakeBackend) Status() []engine.Status {
 	var out []engine.Status
 	for i, pr := range f.p.Programs {
 		out = append(out, engine.Status{Name: pr.ProcessName, Group: pr.Group, State: engine.Running,
-			Pid: 100 + i, Since: time.Now().Add(-time.Minute), Hash: pr.Hash})
+			Pid: 100 + i, Since: time.Now().Add(-time.Minute), Started: time.Now().Add(-time.Minute), Hash: pr.Hash})
 	}
 	return out
 }

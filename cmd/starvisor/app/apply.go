@@ -17,14 +17,14 @@ import (
 // are not touched. A script that fails evaluation or validation changes nothing.
 type ApplyCmd struct {
 	scriptFlags `embed:""`
-	socketFlag  `embed:""`
+	socketOnly  `embed:""`
 	DryRun      bool          `name:"dry-run" help:"Show the difference only."`
 	Wait        time.Duration `placeholder:"DURATION" help:"Then wait up to DURATION for the processes the apply started to be RUNNING and ready; exit 1 if one is not."`
 }
 
 func (c *ApplyCmd) Run(d *Deps) error {
 	ctx := context.Background()
-	p, cl, delta, err := showDiff(ctx, d, "apply", &c.scriptFlags, &c.socketFlag)
+	p, cl, delta, err := showDiff(ctx, d, "apply", &c.scriptFlags, &c.socketOnly)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func depProcesses(p *plan.Plan, program string) []string {
 
 // showDiff evaluates the script, asks the daemon what applying it would change, and prints
 // that; it changes nothing.
-func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *socketFlag) (*plan.Plan, *api.Client, plan.Delta, error) {
+func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *socketOnly) (*plan.Plan, *api.Client, plan.Delta, error) {
 	p, cl, err := evalForDaemon(ctx, d, sf, sock)
 	if err != nil {
 		return nil, nil, plan.Delta{}, err
@@ -178,7 +178,7 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 
 // evalForDaemon evaluates the script (printing its error, if any) and finds the daemon:
 // --socket, STARVISOR_SOCKET, else the socket the script itself names.
-func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketFlag) (*plan.Plan, *api.Client, error) {
+func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketOnly) (*plan.Plan, *api.Client, error) {
 	p, err := sf.eval(ctx, d)
 	if err != nil {
 		return nil, nil, err
@@ -188,7 +188,7 @@ func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketFl
 			return p, api.NewClient(daemonSocket(p)), nil
 		}
 	}
-	cl, err := sock.client(ctx, d)
+	cl, err := sock.client(ctx, d, sf.Lib)
 	return p, cl, err
 }
 

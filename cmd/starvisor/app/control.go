@@ -24,9 +24,21 @@ type ControlVerbs struct {
 	Shutdown ShutdownCmd `cmd:"" help:"Stop every process and the daemon; waits until they are gone."`
 }
 
-// socketFlag is the --socket flag of every client verb.
-type socketFlag struct {
+// socketOnly is the --socket flag of the verbs that evaluate a script of their own
+// (apply, plan --diff), whose --lib serves both.
+type socketOnly struct {
 	Socket string `help:"Daemon socket (else STARVISOR_SOCKET, else the socket of deploy.star in this folder or a parent)."`
+}
+
+// socketFlag is --socket, and --lib for evaluating deploy.star to find the socket, of
+// the other client verbs.
+type socketFlag struct {
+	socketOnly `embed:""`
+	Lib        []string `name:"lib" sep:"none" placeholder:"NAME=DIR" help:"Library root for load(\"@NAME//...\") in deploy.star, to find its socket; repeatable. Adds to STARVISOR_LIBS."`
+}
+
+func (f *socketFlag) client(ctx context.Context, d *Deps) (*api.Client, error) {
+	return f.socketOnly.client(ctx, d, f.Lib)
 }
 
 // scriptName is the file socket discovery looks for.
@@ -34,7 +46,7 @@ const scriptName = "deploy.star"
 
 // client finds the daemon's socket: --socket, STARVISOR_SOCKET, then the plan of the
 // nearest deploy.star. The first two never evaluate Starlark, which keeps `status` fast.
-func (f *socketFlag) client(ctx context.Context, d *Deps) (*api.Client, error) {
+func (f *socketOnly) client(ctx context.Context, d *Deps, libs []string) (*api.Client, error) {
 	if f.Socket != "" {
 		return api.NewClient(f.Socket), nil
 	}
@@ -45,10 +57,10 @@ func (f *socketFlag) client(ctx context.Context, d *Deps) (*api.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	sf := scriptFlags{File: script}
+	sf := scriptFlags{File: script, Lib: libs}
 	p, err := sf.eval(ctx, d)
 	if err != nil {
-		fmt.Fprintf(d.Stderr, "starvisor: the daemon's socket comes from %s, which failed: give --socket or set STARVISOR_SOCKET\n", script)
+		fmt.Fprintf(d.Stderr, "starvisor: the daemon's socket comes from %s, which failed: give --socket or set STARVISOR_SOCKET (or --lib for its libraries)\n", script)
 		return nil, err
 	}
 	return api.NewClient(daemonSocket(p)), nil

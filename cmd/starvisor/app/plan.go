@@ -15,7 +15,7 @@ import (
 // PlanCmd evaluates the script and prints the plan. It starts nothing.
 type PlanCmd struct {
 	scriptFlags `embed:""`
-	socketFlag  `embed:""`
+	socketOnly  `embed:""`
 	JSON        bool `name:"json" help:"Print the plan as JSON."`
 	Diff        bool `name:"diff" help:"Show what apply would change in the running daemon; applies nothing."`
 }
@@ -42,7 +42,7 @@ func (c *PlanCmd) Run(d *Deps) error {
 
 // diff prints the difference between the script and the daemon's running plan.
 func (c *PlanCmd) diff(d *Deps) error {
-	_, _, _, err := showDiff(context.Background(), d, "plan", &c.scriptFlags, &c.socketFlag)
+	_, _, _, err := showDiff(context.Background(), d, "plan", &c.scriptFlags, &c.socketOnly)
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -195,7 +196,8 @@ func (p *prefixer) flush() {
 	}
 }
 
-// writeTail copies the last n lines of f to w and leaves f at its end.
+// writeTail copies the last n lines of the log f to w, from its backups too when f has
+// fewer, and leaves f at its end.
 func writeTail(w io.Writer, f *os.File, n int) error {
 	st, err := f.Stat()
 	if err != nil {
@@ -206,20 +208,18 @@ func writeTail(w io.Writer, f *os.File, n int) error {
 		_, err := f.Seek(0, io.SeekEnd)
 		return err
 	}
-	const chunk = 64 << 10
-	var buf []byte
-	off := size
-	for off > 0 && bytes.Count(buf, []byte{'\n'}) <= n {
-		step := int64(chunk)
-		if off < step {
-			step = off
+	buf, whole := readBack(f, size, nil, n)
+	// Fewer lines than asked right after a rotation: the rest are in the backups,
+	// newest first (name.1, name.2, ...); one that is missing ends the walk.
+	for k := 1; whole && bytes.Count(buf, []byte{'\n'}) <= n; k++ {
+		b, err := os.Open(f.Name() + "." + strconv.Itoa(k))
+		if err != nil {
+			break
 		}
-		off -= step
-		b := make([]byte, step)
-		if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
-			return err
+		if bst, err := b.Stat(); err == nil && bst.Mode().IsRegular() {
+			buf, whole = readBack(b, bst.Size(), buf, n)
 		}
-		buf = append(b, buf...)
+		b.Close()
 	}
 	lines := bytes.SplitAfter(buf, []byte{'\n'})
 	if len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
@@ -235,4 +235,21 @@ func writeTail(w io.Writer, f *os.File, n int) error {
 	}
 	_, err = f.Seek(size, io.SeekStart)
 	return err
+}
+
+// readBack puts the end of r (size bytes) before buf, 64 KB at a time, until buf holds
+// more than n lines or r's start; whole says it reached the start.
+func readBack(r io.ReaderAt, size int64, buf []byte, n int) (out []byte, whole bool) {
+	const chunk = 64 << 10
+	off := size
+	for off > 0 && bytes.Count(buf, []byte{'\n'}) <= n {
+		step := min(int64(chunk), off)
+		off -= step
+		b := make([]byte, step)
+		if _, err := r.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+			return buf, false // what was read before stays good
+		}
+		buf = append(b, buf...)
+	}
+	return buf, off == 0
 }

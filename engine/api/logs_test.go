@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,6 +46,28 @@ func TestLogsOfFileNotCreatedYet(t *testing.T) {
 }
 
 // A stream that goes to no file at all (stdout or stderr = None) is still an error.
+// -n reads into the backups when the current file has fewer lines: right after a
+// rotation, and for a line the rotation cut in two (it printed one line, or its tail).
+func TestLogsTailReadsBackups(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a")
+	path := fb.p.Programs[0].Stdout.Path
+	is.NoErr(os.WriteFile(path+".2", []byte("one\ntwo\n"), 0o644))
+	is.NoErr(os.WriteFile(path+".1", []byte("three\nfour\nfi"), 0o644))
+	is.NoErr(os.WriteFile(path, []byte("ve\nsix\n"), 0o644))
+	c, _, _ := serve(t, fb)
+	for n, want := range map[int]string{
+		1: "six\n", 2: "five\nsix\n", 4: "three\nfour\nfive\nsix\n", 9: "one\ntwo\nthree\nfour\nfive\nsix\n",
+	} {
+		rc, err := c.Logs(t.Context(), []string{"a"}, false, false, n)
+		is.NoErr(err)
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		is.Equal(string(b), want)
+	}
+}
+
 func TestLogsOfStreamWithoutFile(t *testing.T) {
 	is := is.New(t)
 	fb := &fakeBackend{}

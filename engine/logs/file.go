@@ -46,6 +46,8 @@ type File struct {
 	rotations int
 	reserved  int64 // blocks are allocated up to this offset, past the end (see reserve)
 	noReserve bool  // the file system has no fallocate
+	writes    int   // count of writes, for Quiet
+	quietSet  bool  // a Quiet timer runs
 }
 
 // Open returns a rotating log file described by l. It touches no file: the
@@ -215,6 +217,40 @@ func (f *File) reserve(n, room int64) {
 	f.reserved = f.size + want // even after a failure (a full disk): not again before then
 }
 
+// quietAfter is how long a log with blocks reserved must go unwritten before they
+// are given back: a program that printed one burst (a start-up dump, a traceback) and
+// went quiet does not keep reserveStep of disk while the daemon runs.
+var quietAfter = time.Second
+
+// Quiet says its writer found nothing more to write for now (the pipe is empty). Once
+// no byte came for quietAfter, the blocks reserved past the end are given back.
+func (f *File) Quiet() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reserved > f.size && !f.quietSet {
+		f.quietSet = true
+		f.afterQuiet(f.writes)
+	}
+}
+
+// afterQuiet trims once quietAfter passed without a write since the count was seen.
+// Called with mu held.
+func (f *File) afterQuiet(seen int) {
+	time.AfterFunc(quietAfter, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		switch {
+		case f.writes != seen && f.reserved > f.size:
+			f.afterQuiet(f.writes) // written meanwhile: look again later
+		default:
+			f.quietSet = false
+			if f.f != nil {
+				f.trim(f.f, f.size)
+			}
+		}
+	})
+}
+
 // trim gives back the blocks reserved past size, the end of fh. Unless fh is no longer
 // that size: someone else cut it, and truncating would grow it back with zeros.
 func (f *File) trim(fh *os.File, size int64) {
@@ -248,6 +284,7 @@ func (f *File) write(p []byte) {
 		}
 		n, err := f.f.Write(chunk)
 		f.size += int64(n)
+		f.writes++
 		p = p[n:]
 		if err != nil {
 			f.fail(err)

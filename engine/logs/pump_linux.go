@@ -40,6 +40,7 @@ type pump struct {
 // run drains the pipe until it is empty, then asks the waiter for the next byte.
 func (p *pump) run() {
 	if err := p.drain(); err == syscall.EAGAIN {
+		p.f.Quiet()
 		readable.notify(p.fd, p.resume)
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/starvisor/starvisor/engine/plan"
 )
@@ -72,5 +73,37 @@ func TestCloseLeavesAFileCutByOthers(t *testing.T) {
 	f.Close()
 	if _, size := allocated(t, path); size != 0 {
 		t.Errorf("size %d after close, want the 0 another process left", size)
+	}
+}
+
+// A log that got one burst and then nothing (a start-up dump) gives its reserved blocks
+// back once it was quiet for quietAfter: it kept 8 MB of disk while the daemon ran.
+func TestQuietLogGivesReservedBlocksBack(t *testing.T) {
+	quietAfter = 20 * time.Millisecond
+	t.Cleanup(func() { quietAfter = time.Second })
+	path := filepath.Join(t.TempDir(), "x.log")
+	f := open(t, plan.Log{Path: path, MaxBytes: 50 << 20, Backups: 2})
+	f.Write(bytes.Repeat([]byte("x"), 100<<10))
+	if f.noReserve {
+		t.Skip("no fallocate on this file system")
+	}
+	if blocks, size := allocated(t, path); blocks < size+4<<20 {
+		t.Fatalf("%d bytes of blocks for %d bytes: nothing reserved", blocks, size)
+	}
+	f.Quiet()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		blocks, size := allocated(t, path)
+		if blocks <= size+64<<10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d bytes of blocks for %d bytes", blocks, size)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.Write([]byte("more\n")) // the file stays usable, its size right
+	if _, size := allocated(t, path); size != 100<<10+5 {
+		t.Errorf("size %d", size)
 	}
 }

@@ -176,7 +176,7 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 	}
 	out.copy()
 	h := &handle{l: l, pid: pid, pidfd: pidfd, name: name, cg: cg, done: make(chan engine.Exit, 1),
-		finished: make(chan struct{})}
+		finished: make(chan struct{}), killGroup: spec.Program.KillAsGroup}
 	h.startTicks, _ = procfs.StartTicksBetween(before, after)
 	if pidfd >= 0 {
 		h.watch(out)
@@ -213,6 +213,10 @@ type handle struct {
 	// sent once more to the tree's adopted orphans: a descendant forked between the
 	// stop's /proc scan and the child's death would otherwise outlive the stop.
 	groupSig atomic.Int32
+	// killGroup (kill_as_group): what a group stop left running once the child is gone
+	// gets SIGKILL rather than the stop signal again, as cgroup.kill does in cgroup mode;
+	// a member ignoring the stop signal outlived the stop.
+	killGroup bool
 }
 
 // StartTicks is the process's start time as /proc/PID/stat shows it, known without
@@ -339,8 +343,11 @@ func (h *handle) report(ws syscall.WaitStatus, ok bool, out *outputs) {
 			h.l.keep(h.name, h.cg)
 		}
 	} else if sig := syscall.Signal(h.groupSig.Load()); sig != 0 {
+		if h.killGroup {
+			sig = syscall.SIGKILL
+		}
 		h.mu.RLock()
-		_ = h.signalTree(sig) // the child is gone: this reaches its adopted orphans only
+		_ = h.signalTree(sig) // the child is gone: this reaches its group and adopted orphans
 		h.mu.RUnlock()
 	}
 	exit := engine.Exit{Code: -1, Time: time.Now()}

@@ -134,6 +134,47 @@ func TestSignalWithoutGroupLeavesDescendants(t *testing.T) {
 	}
 }
 
+// Process group mode, kill_as_group: a group member that ignores the stop signal and
+// outlives its leader gets SIGKILL once the leader is gone (as cgroup.kill does in
+// cgroup mode); without kill_as_group it gets the stop signal again, and survives it.
+func TestGroupStopKillsWhatIgnoredIt(t *testing.T) {
+	for _, killGroup := range []bool{true, false} {
+		t.Run(fmt.Sprint("kill_as_group=", killGroup), func(t *testing.T) {
+			dir := t.TempDir()
+			spec := shell(`(trap '' TERM; exec sleep 1000) & echo $! > "$D/member.pid"; exec sleep 1000`)
+			spec.Env = append(spec.Env, "D="+dir, engine.EnvProcessName+fmt.Sprintf("=ign-%d-%v", os.Getpid(), killGroup))
+			spec.Program.StopAsGroup, spec.Program.KillAsGroup = true, killGroup
+			h := startWith(t, processGroups(), spec)
+			member := pidFile(t, filepath.Join(dir, "member.pid"))
+			poll(t, 5*time.Second, "the member to ignore TERM", func() bool { return ignoresTerm(member) })
+			if err := h.Signal(syscall.SIGTERM, true); err != nil {
+				t.Fatal(err)
+			}
+			wait(t, h)
+			if killGroup {
+				poll(t, 5*time.Second, "the member to die", func() bool { return !alive(member) })
+			} else if !alive(member) {
+				t.Errorf("the member died without kill_as_group")
+			}
+		})
+	}
+}
+
+// ignoresTerm reads /proc/PID/status: SigIgn has SIGTERM's bit.
+func ignoresTerm(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "SigIgn:\t"); ok {
+			mask, err := strconv.ParseUint(v, 16, 64)
+			return err == nil && mask&(1<<(syscall.SIGTERM-1)) != 0
+		}
+	}
+	return false
+}
+
 // An adopted orphan is reaped when it exits: no zombie child remains. (Process group
 // mode: in cgroup mode the orphan dies with the program, see cgroup_test.go.)
 func TestAdoptedOrphansAreReaped(t *testing.T) {

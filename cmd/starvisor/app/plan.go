@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/starvisor/starvisor/engine/plan"
 )
@@ -124,16 +124,37 @@ func shortPath(root, path string) string {
 	return rel
 }
 
-// quoteArg quotes an argument the way a POSIX shell would need it, so a command can be
-// read (and pasted) as one line.
+// quoteArg quotes an argument the way a shell would need it, so a command can be read
+// (and pasted) as one line: 'single quotes', 'it'\”s' for a quote inside, and bash's
+// $'...' for control characters (a newline or tab would break the table).
 func quoteArg(s string) string {
 	if s != "" && !strings.ContainsAny(s, " \t\n\"'\\$`;&|<>()*?[]{}~#!") {
 		return s
 	}
-	if !strings.Contains(s, "'") {
-		return "'" + s + "'"
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		var b strings.Builder
+		b.WriteString("$'")
+		for _, r := range s {
+			switch {
+			case r == '\\' || r == '\'':
+				b.WriteByte('\\')
+				b.WriteRune(r)
+			case r == '\n':
+				b.WriteString(`\n`)
+			case r == '\t':
+				b.WriteString(`\t`)
+			case unicode.IsControl(r) && r < 0x80:
+				fmt.Fprintf(&b, `\x%02x`, r)
+			case unicode.IsControl(r):
+				fmt.Fprintf(&b, `\u%04x`, r)
+			default:
+				b.WriteRune(r)
+			}
+		}
+		b.WriteByte('\'')
+		return b.String()
 	}
-	return strconv.Quote(s)
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func truncate(s string, n int) string {

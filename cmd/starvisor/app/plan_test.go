@@ -64,11 +64,12 @@ func TestTruncateKeepsWidth(t *testing.T) {
 
 func TestQuoteArg(t *testing.T) {
 	for in, want := range map[string]string{
-		"--port=80":    "--port=80",
-		"":             "''",
-		"a b":          "'a b'",
-		`echo "$X"; x`: `'echo "$X"; x'`,
-		"it's":         `"it's"`,
+		"--port=80":      "--port=80",
+		"":               "''",
+		"a b":            "'a b'",
+		`echo "$X"; x`:   `'echo "$X"; x'`,
+		"it's $HOME":     `'it'\''s $HOME'`,
+		"a\nb\tc'\\\x01": `$'a\nb\tc\'\\\x01'`,
 	} {
 		if got := quoteArg(in); got != want {
 			t.Errorf("quoteArg(%q) = %s, want %s", in, got, want)

@@ -6,17 +6,25 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
-// levels splits members (table positions in start order) into runs of equal priority.
+// levels splits members (table positions in start order) into runs of equal rank
+// (group priority, then priority: plan.Ranker).
 func levels(tab *table, members []int) [][]int {
 	// Table positions are start order. Callers may list members in another order
 	// (Apply: the removed, then the changed); taken as they come, a dependency could
 	// land in a level stopped before its dependent's, each then waiting for the other.
 	members = slices.Sorted(slices.Values(members))
+	var groups []plan.Group
+	if tab.plan != nil {
+		groups = tab.plan.Groups
+	}
+	rank := plan.Ranker(groups)
 	var out [][]int
 	for k, i := range members {
-		if k == 0 || tab.plan.Programs[i].Priority != tab.plan.Programs[members[k-1]].Priority {
+		if k == 0 || rank(&tab.plan.Programs[i]) != rank(&tab.plan.Programs[members[k-1]]) {
 			out = append(out, nil)
 		}
 		out[len(out)-1] = append(out[len(out)-1], i)

@@ -3,6 +3,7 @@ package plan
 import (
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -47,6 +48,14 @@ func Diff(old, next *Plan) Delta {
 	if next != nil {
 		newProgs = next.Programs
 	}
+	var oldGroups, newGroups []Group
+	if old != nil {
+		oldGroups = old.Groups
+	}
+	if next != nil {
+		newGroups = next.Groups
+	}
+	oldRank, newRank := Ranker(oldGroups), Ranker(newGroups)
 	before := make(map[string]*Program, len(oldProgs))
 	for i := range oldProgs {
 		before[oldProgs[i].ProcessName] = &oldProgs[i]
@@ -63,7 +72,11 @@ func Diff(old, next *Plan) Delta {
 			d.Changed = append(d.Changed, Change{Name: pr.ProcessName, Fields: fields})
 		default:
 			d.Unchanged = append(d.Unchanged, pr.ProcessName)
-			if fields := updatedFields(was, pr); len(fields) > 0 {
+			fields := updatedFields(was, pr)
+			if oldRank(was) != newRank(pr) && !slices.Contains(fields, "priority") && !slices.Contains(fields, "group") {
+				fields = append(fields, "group priority") // its group's, in group()
+			}
+			if len(fields) > 0 {
 				d.Updated = append(d.Updated, Change{Name: pr.ProcessName, Fields: fields})
 			}
 		}

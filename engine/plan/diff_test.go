@@ -92,6 +92,21 @@ func TestDiffIgnoresStaleHashes(t *testing.T) {
 	is.Equal(d.Changed, []Change{{Name: "a", Fields: []string{"user"}}})
 }
 
+// A group's priority decides its members' order: a change to it alone is an update.
+func TestDiffGroupPriority(t *testing.T) {
+	is := is.New(t)
+	plan := func(prio int) *Plan {
+		p := planOf(prog("a", inGroup("g")), prog("b"))
+		p.Groups = []Group{{Name: "g", Programs: []string{"a"}, Priority: prio}}
+		is.NoErr(p.Finish())
+		return p
+	}
+	d := Diff(plan(999), plan(5))
+	is.Equal(d.Updated, []Change{{Name: "a", Fields: []string{"group priority"}}})
+	is.True(!d.Empty())
+	is.True(Diff(plan(5), plan(5)).Empty())
+}
+
 func TestDeltaJSON(t *testing.T) {
 	is := is.New(t)
 	b, err := json.Marshal(Diff(nil, planOf(prog("a"))))

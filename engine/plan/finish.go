@@ -23,7 +23,7 @@ func (p *Plan) Finish() error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	p.Programs = startOrder(p.Programs)
+	p.Programs = startOrder(p.Programs, p.Groups)
 	for i := range p.Programs {
 		p.Programs[i].Hash = HashProgram(p.Programs[i])
 	}

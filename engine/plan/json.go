@@ -52,7 +52,7 @@ func Decode(data []byte) (*Plan, error) {
 // checkFinished reports what Finish would have changed: program order and hashes.
 func (p *Plan) checkFinished() error {
 	var ps problems
-	want := startOrder(p.Programs)
+	want := startOrder(p.Programs, p.Groups)
 	for i := range want {
 		if got := p.Programs[i].ProcessName; want[i].ProcessName != got {
 			ps.add("", "plan", "programs", "not in start order: entry %d is %q, want %q", i, got, want[i].ProcessName)

@@ -5,13 +5,32 @@ import (
 	"slices"
 )
 
+// Rank is where a program's priority puts it, as supervisord orders: by its group's
+// priority (a group() with one; else the program's own, as supervisord makes each
+// program a group of its own), then by its own priority.
+type Rank [2]int
+
+// Ranker returns the Rank of a program of a plan with these groups.
+func Ranker(groups []Group) func(*Program) Rank {
+	prio := map[string]int{}
+	for _, g := range groups {
+		prio[g.Name] = g.Priority
+	}
+	return func(pr *Program) Rank {
+		if g, ok := prio[pr.Group]; ok && pr.Group != "" {
+			return Rank{g, pr.Priority}
+		}
+		return Rank{pr.Priority, pr.Priority}
+	}
+}
+
 // startOrder returns progs in start order. Among the entries whose dependencies
-// have all been placed, the one with the lowest (priority, process_name) goes
-// next (Kahn's algorithm with a min-heap). So priority decides wherever
-// depends_on allows, a program always follows everything it depends on even
-// when its own priority is lower, and the result does not depend on the input
-// order. progs must be valid: every dependency exists and there is no cycle.
-func startOrder(progs []Program) []Program {
+// have all been placed, the one with the lowest (rank, process_name) goes next
+// (Kahn's algorithm with a min-heap). So priority decides wherever depends_on
+// allows, a program always follows everything it depends on even when its own
+// priority is lower, and the result does not depend on the input order. progs must
+// be valid: every dependency exists and there is no cycle.
+func startOrder(progs []Program, groups []Group) []Program {
 	_, idx := byProgram(progs)
 	// A process waits for every process of every program it depends on.
 	waits := make([]int, len(progs))
@@ -26,7 +45,7 @@ func startOrder(progs []Program) []Program {
 			dependents[d] = append(dependents[d], i)
 		}
 	}
-	q := &readyQueue{progs: progs}
+	q := &readyQueue{progs: progs, rank: Ranker(groups)}
 	for i := range progs {
 		if waits[i] == 0 {
 			q.items = append(q.items, i)
@@ -49,9 +68,10 @@ func startOrder(progs []Program) []Program {
 	return out
 }
 
-// readyQueue is a min-heap of entry indices by (priority, process name).
+// readyQueue is a min-heap of entry indices by (rank, process name).
 type readyQueue struct {
 	progs []Program
+	rank  func(*Program) Rank
 	items []int
 }
 
@@ -59,8 +79,8 @@ func (q *readyQueue) Len() int { return len(q.items) }
 
 func (q *readyQueue) Less(a, b int) bool {
 	x, y := &q.progs[q.items[a]], &q.progs[q.items[b]]
-	if x.Priority != y.Priority {
-		return x.Priority < y.Priority
+	if rx, ry := q.rank(x), q.rank(y); rx != ry {
+		return rx[0] < ry[0] || rx[0] == ry[0] && rx[1] < ry[1]
 	}
 	return x.ProcessName < y.ProcessName
 }

@@ -12,7 +12,7 @@ func selectPlan(t *testing.T) *Plan {
 	p := planOf(prog("db", priority(1)), prog("api", inGroup("web")), prog("static", inGroup("web"), func(pr *Program) { pr.ProcessName = "files" }))
 	p.Programs = append(p.Programs, instances("worker", 3, 1)...)
 	p.Programs = append(p.Programs, instances("pool", 2, 0, inGroup("batch"), priority(2))...)
-	p.Groups = []Group{{Name: "web", Programs: []string{"api", "static"}}, {Name: "batch", Programs: []string{"pool"}}}
+	p.Groups = []Group{{Name: "web", Programs: []string{"api", "static"}, Priority: 999}, {Name: "batch", Programs: []string{"pool"}, Priority: 999}}
 	if err := p.Finish(); err != nil {
 		t.Fatalf("finish: %v", err)
 	}

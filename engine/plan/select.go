@@ -54,7 +54,7 @@ func (p *Plan) Select(spec string) ([]string, error) {
 		match = func(pr *Program) bool {
 			return pr.ProcessName == spec || pr.Name == spec || p.inGroup(pr, spec)
 		}
-	case name == "*":
+	case name == "*" || name == "": // supervisorctl reads "web:" as "web:*"
 		match = func(pr *Program) bool { return p.inGroup(pr, group) }
 	default:
 		match = func(pr *Program) bool {

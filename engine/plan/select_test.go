@@ -32,6 +32,7 @@ func TestSelect(t *testing.T) {
 		{"worker_02", []string{"worker_02"}},                          // one instance
 		{"web", []string{"api", "files"}},                             // a bare group name, as supervisorctl reads it
 		{"web:*", []string{"api", "files"}},                           // a group
+		{"web:", []string{"api", "files"}},                            // a group, as supervisorctl also reads it
 		{"web:api", []string{"api"}},                                  // a process in a group
 		{"web:static", []string{"files"}},                             // a program in a group
 		{"worker:*", []string{"worker_01", "worker_02", "worker_03"}}, // numprocs forms a group of its name
@@ -54,7 +55,7 @@ func TestSelect(t *testing.T) {
 
 func TestSelectUnknown(t *testing.T) {
 	p := selectPlan(t)
-	for _, spec := range []string{"nope", "", "web:db", "web:", ":*", "nope:*", "worker:worker_09", "ALL", "db:*:*"} {
+	for _, spec := range []string{"nope", "", "web:db", ":*", "nope:*", "worker:worker_09", "ALL", "db:*:*"} {
 		t.Run(spec, func(t *testing.T) {
 			is := is.New(t)
 			got, err := p.Select(spec)

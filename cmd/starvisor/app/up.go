@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,6 +159,11 @@ func (c *UpCmd) Run(d *Deps) error {
 			if note := api.KeepSettings(p.Supervisor, next); note != "" {
 				out.printf("starvisor: note: %s\n", note)
 			}
+			if last := sup.Plan(); last != nil {
+				if note := envNote(last.Inputs.Env, next.Inputs.Env); note != "" {
+					out.printf("starvisor: note: %s\n", note)
+				}
+			}
 			return next, nil
 		},
 		reopen: func() {
@@ -291,6 +298,22 @@ func lockedSocket(stateDir, def string) string {
 		return s
 	}
 	return def
+}
+
+// envNote names the host.env values a reload read that differ from those of the plan
+// applied last: a reload evaluates in the daemon's environment, an apply in its
+// caller's, so `MODE=prod starvisor apply` then SIGHUP takes MODE back.
+func envNote(last, now map[string]string) string {
+	var diff []string
+	for _, k := range slices.Sorted(maps.Keys(now)) {
+		if was, ok := last[k]; ok && was != now[k] {
+			diff = append(diff, fmt.Sprintf("%s=%q (last applied: %q)", k, now[k], was))
+		}
+	}
+	if len(diff) == 0 {
+		return ""
+	}
+	return "the reload read host.env in the daemon's environment, which differs from the last applied plan's: " + strings.Join(diff, ", ")
 }
 
 // formatReady words a ready probe's result like an event line: "<time> web ready", or

@@ -63,9 +63,9 @@ func newINIConfig() *iniConfig { return &iniConfig{byName: map[string]*iniSectio
 // parse reads one file into c, as RawConfigParser(inline_comment_prefixes=(';','#'),
 // strict=False) does: full-line comments start with ; or #, inline ones at a ; or #
 // preceded by whitespace (quotes do not protect them), indented lines continue the
-// previous value, "=" or ":" separate a key (lowercased) from its value. here replaces
-// %(here)s in the values this file sets. Errors start with "file:line: ".
-func (c *iniConfig) parse(file, here string, data []byte) error {
+// previous value, "=" or ":" separate a key (lowercased) from its value. Errors start
+// with "file:line: ".
+func (c *iniConfig) parse(file string, data []byte) error {
 	var (
 		cur         *iniSection
 		key         string // option being read, for continuation lines
@@ -136,12 +136,24 @@ func (c *iniConfig) parse(file, here string, data []byte) error {
 	}
 	for s, kv := range values {
 		for k, v := range kv {
-			joined := strings.TrimRightFunc(strings.Join(v, "\n"), unicode.IsSpace)
-			s.values[k] = strings.ReplaceAll(joined, "%(here)s", here)
+			s.values[k] = strings.TrimRightFunc(strings.Join(v, "\n"), unicode.IsSpace)
 			s.files[k] = file
 		}
 	}
 	return nil
+}
+
+// expandHere replaces %(here)s with here in the values file set, as supervisord's
+// expand_here does in a config that has an [include] section (only then: elsewhere
+// %(here)s is an expansion like the others, so %%(here)s stays a literal %(here)s).
+func (c *iniConfig) expandHere(file, here string) {
+	for _, s := range c.sections {
+		for k, v := range s.values {
+			if s.files[k] == file {
+				s.values[k] = strings.ReplaceAll(v, "%(here)s", here)
+			}
+		}
+	}
 }
 
 // commentStart returns where the comment of line starts, or len(line): a line whose
@@ -172,10 +184,11 @@ func confRead(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kw
 	if err != nil {
 		return nil, err
 	}
-	if err := c.parse(abs, filepath.Dir(abs), data); err != nil {
+	if err := c.parse(abs, data); err != nil {
 		return nil, fmt.Errorf("%s: %w", fn.Name(), err)
 	}
 	if inc, ok := c.byName["include"]; ok {
+		c.expandHere(abs, filepath.Dir(abs))
 		if err := c.include(s, fn.Name(), abs, inc); err != nil {
 			return nil, err
 		}
@@ -219,9 +232,10 @@ func (c *iniConfig) include(s *evalState, fn, file string, inc *iniSection) erro
 				return err
 			}
 			before := inc.values["files"]
-			if err := c.parse(m, filepath.Dir(m), data); err != nil {
+			if err := c.parse(m, data); err != nil {
 				return fmt.Errorf("%s: %w", fn, err)
 			}
+			c.expandHere(m, filepath.Dir(m))
 			if inc.files["files"] == m {
 				inc.values["files"] = before
 				return fmt.Errorf("%s: %s: [include]: an included file cannot include further files (supervisord ignores it)", fn, m)

@@ -12,7 +12,7 @@ func TestINIParse(t *testing.T) {
 	is := is.New(t)
 	c := newINIConfig()
 	src := "; full-line comment\n# another\n[program:a]\nCommand = /bin/a ; inline\n  --flag\n\n  last\nenv=x;y # z\nkey: colon\nkey=again\n[program:b]\nx=1\n[program:a]\npriority=2\n"
-	is.NoErr(c.parse("/c/a.conf", "/c", []byte(src)))
+	is.NoErr(c.parse("/c/a.conf", []byte(src)))
 	is.Equal(len(c.sections), 2)
 	a := c.byName["program:a"]
 	is.Equal(a.keys, []string{"command", "env", "key", "priority"})
@@ -21,17 +21,23 @@ func TestINIParse(t *testing.T) {
 	is.Equal(a.values["key"], "again")                      // last value wins
 	is.Equal(a.values["priority"], "2")                     // a section repeated later merges
 
-	err := newINIConfig().parse("/c/b.conf", "/c", []byte("x=1\n"))
+	err := newINIConfig().parse("/c/b.conf", []byte("x=1\n"))
 	is.True(err != nil && strings.Contains(err.Error(), "/c/b.conf:1: "))
-	err = newINIConfig().parse("/c/b.conf", "/c", []byte("[s]\nnovalue\n"))
+	err = newINIConfig().parse("/c/b.conf", []byte("[s]\nnovalue\n"))
 	is.True(err != nil && strings.Contains(err.Error(), "not a key = value line"))
 }
 
+// %(here)s is replaced in the values of each file by that file's folder only in a
+// config with [include] (supervisord's expand_here); elsewhere it stays for the
+// expansions, so %%(here)s is a literal %(here)s.
 func TestINIHere(t *testing.T) {
 	is := is.New(t)
 	c := newINIConfig()
-	is.NoErr(c.parse("/c/a.conf", "/c", []byte("[p]\nd=%(here)s/x\n")))
-	is.NoErr(c.parse("/c/inc/b.conf", "/c/inc", []byte("[p]\ne=%(here)s/y\n")))
+	is.NoErr(c.parse("/c/a.conf", []byte("[p]\nd=%(here)s/x\n")))
+	is.Equal(c.byName["p"].values["d"], "%(here)s/x")
+	c.expandHere("/c/a.conf", "/c")
+	is.NoErr(c.parse("/c/inc/b.conf", []byte("[p]\ne=%(here)s/y\n")))
+	c.expandHere("/c/inc/b.conf", "/c/inc")
 	is.Equal(c.byName["p"].values["d"], "/c/x")
 	is.Equal(c.byName["p"].values["e"], "/c/inc/y")
 	is.Equal(c.byName["p"].files["e"], "/c/inc/b.conf")

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -170,6 +171,19 @@ func TestLoadConfOneFileForBothStreams(t *testing.T) {
 	pr := loadConf(t, path, nil).Programs[0]
 	if !pr.RedirectStderr || pr.Stderr != nil || pr.Stdout == nil || pr.Stdout.Path != filepath.Join(filepath.Dir(path), "app.log") {
 		t.Errorf("redirect_stderr %v, stdout %+v, stderr %+v", pr.RedirectStderr, pr.Stdout, pr.Stderr)
+	}
+}
+
+// %%(here)s is a literal %(here)s in a config without [include], as supervisord reads
+// it (expand_here, the raw replacement, runs only with one); %(here)s expands.
+func TestLoadConfLiteralHere(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.conf")
+	if err := os.WriteFile(path, []byte("[program:a]\ncommand=/bin/echo %%(here)s %(here)s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := loadConf(t, path, nil).Programs[0].Command
+	if want := []string{"/bin/echo", "%(here)s", filepath.Dir(path)}; !slices.Equal(got, want) {
+		t.Errorf("command %q, want %q", got, want)
 	}
 }
 

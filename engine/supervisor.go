@@ -133,12 +133,15 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 		return plan.Delta{}, errors.New("apply: nil plan")
 	}
 	if err := next.Validate(); err != nil {
-		return plan.Delta{}, fmt.Errorf("apply: %w", err)
+		return plan.Delta{}, err
+	}
+	if s.closed.Load() {
+		return plan.Delta{}, ErrShutdown // at once: Shutdown holds mu until everything stopped
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
-		return plan.Delta{}, fmt.Errorf("apply: %w", ErrShutdown)
+		return plan.Delta{}, ErrShutdown
 	}
 	old := s.tab.Load()
 	d := plan.Diff(old.plan, next)
@@ -176,7 +179,7 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	s.broadcast() // their waiting starts give up
 	if err := ignoreNotRunning(s.stopBatch(ctx, old, stop)); err != nil {
 		retire(false) // they stay in the table
-		return d, fmt.Errorf("apply: stop: %w", err)
+		return d, fmt.Errorf("stop: %w", err)
 	}
 	// From here on nothing can fail: every goroutine asked below is idle or nearly so.
 	for _, i := range stop {
@@ -219,7 +222,7 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	select {
 	case <-b.issued:
 	case <-ctx.Done():
-		return d, fmt.Errorf("apply: start: %w", ctx.Err())
+		return d, fmt.Errorf("start: %w", ctx.Err())
 	}
 	return d, nil
 }
@@ -251,6 +254,9 @@ func (s *Supervisor) Stop(ctx context.Context, names ...string) error {
 
 // Restart stops the named processes (those not running are fine), then starts them.
 func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
+	if s.closed.Load() {
+		return ErrShutdown // at once: its stop would wait for the shutdown's
+	}
 	tab := s.tab.Load()
 	idx, errs := resolve(tab, names)
 	release := s.markPending(tab, idx) // dependents waiting for these wait for the restart
@@ -269,6 +275,9 @@ func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
 	<-b.done
 	return errors.Join(append(errs, b.errs...)...)
 }
+
+// ShuttingDown reports whether Shutdown has begun: no start, apply or reload may follow.
+func (s *Supervisor) ShuttingDown() bool { return s.closed.Load() }
 
 // ReopenLogs makes every process's log writers open their files again by name on
 // their next write, as supervisord does on SIGUSR2: after an external logrotate

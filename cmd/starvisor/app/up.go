@@ -330,6 +330,7 @@ type supervisor interface {
 	Apply(ctx context.Context, p *plan.Plan) (plan.Delta, error)
 	Shutdown(ctx context.Context) error
 	Kill(ctx context.Context) int
+	ShuttingDown() bool
 }
 
 // killWait bounds how long `up` waits, after a second interrupt's SIGKILLs, for the
@@ -403,6 +404,9 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 				continue
 			}
 			if sig == syscall.SIGHUP {
+				if l.sup.ShuttingDown() {
+					continue // a shutdown request is being served: nothing to reload into
+				}
 				l.out.printf("starvisor: SIGHUP: reloading\n")
 				if applying {
 					pending = true

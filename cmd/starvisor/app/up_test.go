@@ -57,6 +57,8 @@ func (f *fakeSup) Shutdown(context.Context) error {
 	return nil
 }
 
+func (f *fakeSup) ShuttingDown() bool { return false }
+
 func (f *fakeSup) Kill(context.Context) int {
 	f.kills <- struct{}{}
 	close(f.stuck)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,8 +57,9 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	return nil
 }
 
-// startedBy lists the processes an apply starts: the added ones that autostart, and the
-// changed ones that autostart or were active (see engine.Supervisor.Apply).
+// startedBy lists the processes an apply starts: the added ones that autostart, the
+// changed ones that autostart or were active, and the updated ones whose autostart was
+// turned on while they were not active (see engine.Supervisor.Apply).
 func startedBy(d plan.Delta, p *plan.Plan, before []api.ProgramStatus) []string {
 	active := map[string]bool{}
 	for _, st := range before {
@@ -72,6 +74,11 @@ func startedBy(d plan.Delta, p *plan.Plan, before []api.ProgramStatus) []string 
 	}
 	for _, c := range d.Changed {
 		if pr, ok := p.Lookup(c.Name); ok && (pr.Autostart || active[c.Name]) {
+			out = append(out, c.Name)
+		}
+	}
+	for _, c := range d.Updated {
+		if pr, ok := p.Lookup(c.Name); ok && pr.Autostart && !active[c.Name] && slices.Contains(c.Fields, "autostart") {
 			out = append(out, c.Name)
 		}
 	}

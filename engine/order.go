@@ -236,32 +236,40 @@ func (s *Supervisor) waitDeps(ctx context.Context, p *proc, stops uint64, persis
 			}
 		}
 		for _, d := range deps {
-			sn := d.snap.Load()
-			if sn.ready() {
-				continue
-			}
-			var failed error
+			ready, failed := d.asDependency()
 			switch {
-			case sn.ReadyErr != "" && sn.State == Running:
-				failed = fmt.Errorf("%w: %s: %s", ErrDependency, d.name, sn.ReadyErr)
-			case sn.State == Starting || sn.State == Backoff || sn.State == Running,
-				d.pending.Load() > 0 && !d.blocked.Load():
+			case ready:
+				continue
+			case failed == nil:
 				return wait(d.name, false) // on its way
-			case d.blocked.Load():
-				failed = fmt.Errorf("%w: %s is %v, waiting for %s", ErrDependency, d.name, sn.State, deref(d.waitingFor.Load()))
-			default:
-				failed = fmt.Errorf("%w: %s is %v", ErrDependency, d.name, sn.State)
-			}
-			if !persist {
+			case !persist:
 				return false, failed
 			}
-			if sn.State == Running {
-				return wait(d.name+" (not ready)", true)
+			if sn := d.snap.Load(); sn.State != Running {
+				return wait(d.name+" ("+sn.State.String()+")", true)
 			}
-			return wait(d.name+" ("+sn.State.String()+")", true)
+			return wait(d.name+" (not ready)", true)
 		}
 		return true, nil
 	})
+}
+
+// asDependency says whether d is ready for its dependents, and if not, whether it is on
+// its way (failed nil) or will not get ready by itself (why).
+func (d *proc) asDependency() (ready bool, failed error) {
+	sn := d.snap.Load()
+	switch {
+	case sn.ready():
+		return true, nil
+	case sn.ReadyErr != "" && sn.State == Running:
+		return false, fmt.Errorf("%w: %s: %s", ErrDependency, d.name, sn.ReadyErr)
+	case sn.State == Starting || sn.State == Backoff || sn.State == Running,
+		d.pending.Load() > 0 && !d.blocked.Load():
+		return false, nil
+	case d.blocked.Load():
+		return false, fmt.Errorf("%w: %s is %v, waiting for %s", ErrDependency, d.name, sn.State, deref(d.waitingFor.Load()))
+	}
+	return false, fmt.Errorf("%w: %s is %v", ErrDependency, d.name, sn.State)
 }
 
 func deref(s *string) string {

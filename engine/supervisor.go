@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -160,7 +161,9 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	for _, c := range d.Changed {
 		gone[c.Name] = true
 		i := old.index[c.Name]
-		wasActive[c.Name] = old.procs[i].snap.Load().State.Active()
+		// Active, or a start of it is queued (a client's, waiting for its dependencies):
+		// its successor starts instead.
+		wasActive[c.Name] = old.procs[i].snap.Load().State.Active() || old.procs[i].queued.Load() > 0
 		stop = append(stop, i)
 		if wasActive[c.Name] || autostart[c.Name] {
 			again = append(again, i)
@@ -240,7 +243,50 @@ func (s *Supervisor) Start(ctx context.Context, names ...string) error {
 	idx, errs := resolve(tab, names)
 	b := s.startBatch(ctx, tab, idx, false)
 	<-b.done
-	return errors.Join(append(errs, b.errs...)...)
+	return errors.Join(append(errs, s.startReplaced(ctx, tab, b.errs)...)...)
+}
+
+// startReplaced starts again, in the current table, the processes whose start failed
+// with ErrNoSuchProcess because an Apply replaced them meanwhile (tab is the table the
+// start began with): the caller asked for the program, and it is still there. It
+// returns errs with the new answers in place of those.
+func (s *Supervisor) startReplaced(ctx context.Context, tab *table, errs []error) []error {
+	var retired []*proc
+	for _, e := range errs {
+		var pe *ProcessError
+		if errors.As(e, &pe) && errors.Is(pe.Err, ErrNoSuchProcess) {
+			if i, ok := tab.index[pe.Name]; ok && tab.procs[i].retired.Load() {
+				retired = append(retired, tab.procs[i])
+			}
+		}
+	}
+	if len(retired) == 0 {
+		return errs
+	}
+	// The Apply retiring them stores its table once their stops are over (or, failing,
+	// takes the retirement back).
+	s.waitFor(ctx, func() (bool, error) {
+		return s.tab.Load() != tab || !slices.ContainsFunc(retired, func(p *proc) bool { return p.retired.Load() }), nil
+	})
+	now := s.tab.Load()
+	var again []int
+	var out []error
+	for _, e := range errs {
+		var pe *ProcessError
+		if errors.As(e, &pe) && errors.Is(pe.Err, ErrNoSuchProcess) {
+			if i, ok := now.index[pe.Name]; ok {
+				again = append(again, i)
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	if len(again) == 0 || s.closed.Load() {
+		return errs
+	}
+	b := s.startBatch(ctx, now, again, false)
+	<-b.done
+	return append(out, b.errs...)
 }
 
 // Stop stops the named processes and waits for STOPPED: reverse start order, a priority
@@ -259,6 +305,7 @@ func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
 	}
 	tab := s.tab.Load()
 	idx, errs := resolve(tab, names)
+	idx, errs = keepBlocked(tab, idx, errs)
 	release := s.markPending(tab, idx) // dependents waiting for these wait for the restart
 	defer release()
 	if err := ignoreNotRunning(s.stopBatch(ctx, tab, idx)); err != nil {
@@ -273,7 +320,32 @@ func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
 	// else stopped meanwhile, and the batch waits for that dependent: a hang.
 	release()
 	<-b.done
-	return errors.Join(append(errs, b.errs...)...)
+	return errors.Join(append(errs, s.startReplaced(ctx, tab, b.errs)...)...)
+}
+
+// keepBlocked takes out of members those with a dependency, not restarted with them,
+// that will not get ready by itself (FATAL, its probe gave up): their start would fail,
+// so a restart must not take them down. Each gets its dependency's error in errs.
+func keepBlocked(tab *table, members []int, errs []error) ([]int, []error) {
+	var kept []int
+	for _, i := range members {
+		var failed error
+		for _, j := range tab.deps(i) {
+			if slices.Contains(members, j) {
+				continue
+			}
+			if _, err := tab.procs[j].asDependency(); err != nil {
+				failed = err
+				break
+			}
+		}
+		if failed != nil {
+			errs = append(errs, &ProcessError{Name: tab.procs[i].name, Err: failed})
+			continue
+		}
+		kept = append(kept, i)
+	}
+	return kept, errs
 }
 
 // ShuttingDown reports whether Shutdown has begun: no start, apply or reload may follow.

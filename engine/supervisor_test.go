@@ -178,6 +178,60 @@ func TestLoopDependentWaitsForAFailedDependency(t *testing.T) {
 	})
 }
 
+// A restart does not take down a process whose dependency will not get ready: its start
+// would fail, leaving it stopped. It answers the dependency's error and runs on.
+func TestLoopRestartKeepsAProcessWhoseDependencyFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("db", startSecs(0)), prog("web", dependsOn("db"), startSecs(0))))
+		synctest.Wait()
+		pid := r.status("web").Pid
+		r.l.behave["db"] = exitAfter(0, 1)
+		if err := r.sup.Stop(t.Context(), "db"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.sup.Restart(t.Context(), "web"); !errors.Is(err, ErrDependency) {
+			t.Errorf("restart: %v", err)
+		}
+		if st := r.status("web"); st.State != Running || st.Pid != pid {
+			t.Errorf("web: %v pid %d, want still running as %d", st.State, st.Pid, pid)
+		}
+		delete(r.l.behave, "db")
+		if err := r.sup.Restart(t.Context(), "web", "db"); err != nil {
+			t.Errorf("restart with its dependency: %v", err) // both go: db first
+		}
+	})
+}
+
+// An Apply that replaces a process a client's start is waiting for (its dependency is
+// not ready yet) starts the successor, and the client's start follows it.
+func TestLoopApplyReplacesAWaitingStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("db", withProbe), prog("api", manual, dependsOn("db"))))
+		started := make(chan error, 1)
+		go func() { started <- r.sup.Start(t.Context(), "api") }()
+		synctest.Wait()
+		r.apply(planOf(t, prog("db", withProbe), prog("api", manual, dependsOn("db"), func(pr *plan.Program) { pr.Command = []string{"/opt/api2"} })))
+		close(r.probes.gate("db"))
+		if err := <-started; err != nil && !errors.Is(err, ErrAlreadyStarted) {
+			t.Errorf("the client's start: %v", err)
+		}
+		time.Sleep(2 * time.Second)
+		if st := r.status("api"); st.State != Running {
+			t.Errorf("api is %v", st.State)
+		}
+		if cmd := r.l.last("api").spec.Program.Command[0]; cmd != "/opt/api2" {
+			t.Errorf("api runs %s", cmd)
+		}
+		if n := len(r.l.lines("api spawn")); n != 1 {
+			t.Errorf("%d api spawns, want 1", n)
+		}
+	})
+}
+
 func TestLoopApply(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -234,8 +235,21 @@ func (p *proc) command(c any) {
 	case cmdSignal:
 		c.reply <- p.handle(event{Kind: evSignal, Sig: c.sig})
 	case cmdUpdate:
+		probeChanged := !reflect.DeepEqual(p.prog.Ready, c.prog.Ready)
 		p.prog = c.prog
 		p.st.Pol = policyOf(c.prog)
+		if probeChanged && p.h != nil && (p.st.State == Starting || p.st.State == Running) {
+			// The running process is judged by its new probe: an apply that fixes a probe
+			// which gave up lets its dependents go without a restart. (A new log probe
+			// reads the lines written from now on.)
+			var ready func(ctx context.Context) error
+			if pb := p.sup.o.Prober; pb != nil && c.prog.Ready != nil {
+				pr := c.prog
+				ready = func(ctx context.Context) error { return pb.Ready(ctx, pr) }
+			}
+			p.startProbe(ready)
+		}
+		p.publish()
 	case cmdHold:
 		p.handle(event{Kind: evHold})
 	case cmdReopen:

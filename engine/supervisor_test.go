@@ -232,6 +232,47 @@ func TestLoopApplyReplacesAWaitingStart(t *testing.T) {
 	})
 }
 
+// proberFunc is a Prober answering at once.
+type proberFunc func(pr plan.Program) error
+
+func (f proberFunc) Ready(_ context.Context, pr plan.Program) error { return f(pr) }
+
+// An apply that changes only the ready probe of a running process runs the new probe:
+// one that fixes a probe which gave up lets the waiting dependents start, no restart.
+func TestLoopApplyRerunsAChangedProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Options) {
+			o.Prober = proberFunc(func(pr plan.Program) error {
+				if pr.Ready.Port == 1 {
+					return errors.New("connection refused")
+				}
+				return nil
+			})
+		})
+		defer r.shutdown()
+		probe := func(port int) func(*plan.Program) {
+			return func(pr *plan.Program) { pr.Ready = &plan.Probe{Kind: plan.ProbeTCP, Host: "127.0.0.1", Port: port} }
+		}
+		r.apply(planOf(t, prog("db", probe(1), startSecs(0)), prog("web", dependsOn("db"), startSecs(0))))
+		synctest.Wait()
+		if st := r.status("web"); st.State != Stopped || st.Blocked == "" {
+			t.Fatalf("web: %v %q", st.State, st.Blocked)
+		}
+		pid := r.status("db").Pid
+		d := r.apply(planOf(t, prog("db", probe(2), startSecs(0)), prog("web", dependsOn("db"), startSecs(0))))
+		if len(d.Updated) != 1 || d.Updated[0].Name != "db" || len(d.Changed) != 0 {
+			t.Errorf("delta %+v", d)
+		}
+		synctest.Wait()
+		if st := r.status("db"); !st.Ready || st.Pid != pid {
+			t.Errorf("db: ready %v pid %d (was %d)", st.Ready, st.Pid, pid)
+		}
+		if st := r.status("web"); st.State != Running {
+			t.Errorf("web is %v", st.State)
+		}
+	})
+}
+
 func TestLoopApply(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)

@@ -3,6 +3,7 @@ package logs
 import (
 	"io"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/starvisor/starvisor/engine/plan"
@@ -33,19 +34,29 @@ func Follow(l plan.Log, f *os.File) *Follower {
 }
 
 // A Mark is a place in a log, kept without holding the file open: which file, and
-// an offset in it.
+// an offset in it; or, when no file was there, the backups that were (what the log
+// holds from then on starts in the oldest file that is none of them).
 type Mark struct {
-	file os.FileInfo // nil: no file was there
-	off  int64
+	file    os.FileInfo // nil: no file was there
+	off     int64
+	absent  bool          // no file was there
+	earlier []os.FileInfo // backups there when no file was
 }
 
-// MarkEnd marks the end of the file now at path (the zero Mark if there is none).
-func MarkEnd(path string) Mark {
-	st, err := os.Stat(path)
-	if err != nil {
-		return Mark{}
+// MarkEnd marks the end of l's file now: what is written from now on follows the mark,
+// even across rotations before the first Read.
+func MarkEnd(l plan.Log) Mark {
+	st, err := os.Stat(l.Path)
+	if err == nil {
+		return Mark{file: st, off: st.Size()}
 	}
-	return Mark{file: st, off: st.Size()}
+	m := Mark{absent: true}
+	for i := 1; i <= l.Backups; i++ {
+		if st, err := os.Stat(backupName(l.Path, i)); err == nil {
+			m.earlier = append(m.earlier, st)
+		}
+	}
+	return m
 }
 
 // FollowFrom reads l's file from m, even when that file was rotated away
@@ -54,8 +65,28 @@ func FollowFrom(l plan.Log, m Mark) *Follower {
 	return &Follower{path: l.Path, backups: l.Backups, from: m}
 }
 
-// open opens the file to start with: the marked one, where it is now, at the mark.
+// open opens the file to start with: the marked one, where it is now, at the mark; or,
+// when no file was there at the mark, the oldest one made since (it may have been
+// rotated already).
 func (fl *Follower) open() *os.File {
+	if m := fl.from; m.absent {
+		for i := fl.backups; i >= 1; i-- {
+			f := openRegular(backupName(fl.path, i))
+			if f == nil {
+				continue
+			}
+			if st, err := f.Stat(); err == nil && !slices.ContainsFunc(m.earlier, func(e os.FileInfo) bool { return os.SameFile(e, st) }) {
+				fl.from = Mark{}
+				return f
+			}
+			f.Close()
+		}
+		f := openRegular(fl.path)
+		if f != nil {
+			fl.from = Mark{} // kept until a file is there: it may rotate before the next look
+		}
+		return f
+	}
 	if m := fl.from; m.file != nil {
 		fl.from = Mark{}
 		for i := 0; i <= fl.backups; i++ {

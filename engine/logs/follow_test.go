@@ -36,7 +36,7 @@ func TestFollowerRandomLooks(t *testing.T) {
 		if earlier {
 			f.Write([]byte("earlier\nand a partial li"))
 		}
-		fl := FollowFrom(l, MarkEnd(l.Path))
+		fl := FollowFrom(l, MarkEnd(l))
 		line, rotated, lossy := 0, f.Rotations(), false
 		look := func() {
 			// A write that rotates more than once (a long line, a big carry) can take
@@ -100,7 +100,7 @@ func TestFollowFromAMarkRotatedAway(t *testing.T) {
 	l := plan.Log{Path: filepath.Join(t.TempDir(), "m.log"), MaxBytes: 30, Backups: 3}
 	f := open(t, l)
 	f.Write([]byte("old run\n"))
-	m := MarkEnd(l.Path)
+	m := MarkEnd(l)
 	f.Write([]byte("new 1\nnew 2 long enough to rotate\nnew 3\n"))
 	is.True(f.Rotations() >= 1)
 	fl := FollowFrom(l, m)
@@ -111,7 +111,7 @@ func TestFollowFromAMarkRotatedAway(t *testing.T) {
 
 	// No file when marked: everything in the file, once it appears.
 	l.Path = filepath.Join(t.TempDir(), "n.log")
-	fl2 := FollowFrom(l, MarkEnd(l.Path))
+	fl2 := FollowFrom(l, MarkEnd(l))
 	defer fl2.Close()
 	b, err = io.ReadAll(fl2)
 	is.NoErr(err)
@@ -120,13 +120,28 @@ func TestFollowFromAMarkRotatedAway(t *testing.T) {
 	b, err = io.ReadAll(fl2)
 	is.NoErr(err)
 	is.Equal(string(b), "first\n")
+
+	// No file when marked, and it rotated before the first look (a program's first
+	// run): read from the oldest file made since, not from a backup that was there.
+	dir := t.TempDir()
+	l = plan.Log{Path: filepath.Join(dir, "r.log"), MaxBytes: 30, Backups: 3}
+	is.NoErr(os.WriteFile(l.Path+".3", []byte("an earlier day\n"), 0o644))
+	m = MarkEnd(l)
+	f = open(t, l)
+	f.Write([]byte("ready 1\nready 2 long enough to rotate\nready 3\n"))
+	is.True(f.Rotations() >= 1)
+	fl3 := FollowFrom(l, m)
+	defer fl3.Close()
+	b, err = io.ReadAll(fl3)
+	is.NoErr(err)
+	is.Equal(string(b), "ready 1\nready 2 long enough to rotate\nready 3\n")
 }
 
 // A path that is not a file (/dev/zero here; /dev/stdout in an imported config) is never
 // read: there is nothing there yet, for good.
 func TestFollowerReadsOnlyFiles(t *testing.T) {
 	is := is.New(t)
-	fl := FollowFrom(plan.Log{Path: "/dev/zero"}, MarkEnd("/dev/zero"))
+	fl := FollowFrom(plan.Log{Path: "/dev/zero"}, MarkEnd(plan.Log{Path: "/dev/zero"}))
 	defer fl.Close()
 	n, err := fl.Read(make([]byte, 10))
 	is.Equal(n, 0)

@@ -68,7 +68,7 @@ type stream struct {
 }
 
 func (fl *follower) add(l plan.Log) {
-	fl.streams = append(fl.streams, &stream{r: logs.FollowFrom(l, logs.MarkEnd(l.Path)), stamped: l.Timestamps})
+	fl.streams = append(fl.streams, &stream{r: logs.FollowFrom(l, logs.MarkEnd(l)), stamped: l.Timestamps})
 }
 
 // check reads what the logs gained since the last attempt, testing each line (and the

@@ -54,22 +54,48 @@ func sandboxedPath(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tupl
 	return s, abs, key, nil
 }
 
-func fsExists(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	_, abs, _, err := sandboxedPath(th, fn, args, kwargs)
+// statLeaf stats the path argument of fs.exists and fs.is_dir. Its folder must be in
+// the sandbox; the last component may be a symlink leading out of it (a virtualenv's
+// bin/python links to the system's interpreter): only its existence is told.
+func statLeaf(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (os.FileInfo, error) {
+	s, err := stateFrom(th)
 	if err != nil {
 		return nil, err
 	}
-	_, err = os.Stat(abs)
-	return starlark.Bool(err == nil), nil
+	var p string
+	if err := unpack(fn.Name(), args, kwargs, "path", &p); err != nil {
+		return nil, err
+	}
+	if p == "" {
+		return nil, fmt.Errorf("%s: path: empty", fn.Name())
+	}
+	abs := s.abs(th, p)
+	if _, err := s.sandbox(abs); err != nil {
+		if _, perr := s.sandbox(filepath.Dir(abs)); perr != nil || abs == filepath.Dir(abs) {
+			return nil, fmt.Errorf("%s: %w", fn.Name(), err)
+		}
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, nil
+	}
+	return fi, nil
+}
+
+func fsExists(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fi, err := statLeaf(th, fn, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.Bool(fi != nil), nil
 }
 
 func fsIsDir(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	_, abs, _, err := sandboxedPath(th, fn, args, kwargs)
+	fi, err := statLeaf(th, fn, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := os.Stat(abs)
-	return starlark.Bool(err == nil && fi.IsDir()), nil
+	return starlark.Bool(fi != nil && fi.IsDir()), nil
 }
 
 // fsGlob returns the sorted absolute paths matching pattern (Go's filepath.Match syntax;

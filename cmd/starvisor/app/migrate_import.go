@@ -514,15 +514,19 @@ func (r *render) template(tmpl string) string {
 	if !strings.Contains(r.here, "%") {
 		e = r.str(tmpl)
 	}
+	// One argument per %s: "/var/log/%s/%s.log" % (name, name).
+	args := "name"
+	if n := strings.Count(strings.ReplaceAll(tmpl, "%%", ""), "%s"); n > 1 {
+		args = "(" + strings.Repeat("name, ", n-1) + "name)"
+	}
+	// Inside here(): formatting its result would read a % in the bundle's path.
+	if inner, ok := strings.CutPrefix(e, "here("); ok && !strings.Contains(e, " + ") {
+		return "here(" + strings.TrimSuffix(inner, ")") + " % " + args + ")"
+	}
 	if strings.Contains(e, " + ") {
 		e = "(" + e + ")"
 	}
-	// One argument per %s: "/var/log/%s/%s.log" % (name, name).
-	n := strings.Count(strings.ReplaceAll(tmpl, "%%", ""), "%s")
-	if n == 1 {
-		return e + " % name"
-	}
-	return e + " % (" + strings.Repeat("name, ", n-1) + "name)"
+	return e + " % " + args
 }
 
 // starQuote quotes s as a Starlark string literal.

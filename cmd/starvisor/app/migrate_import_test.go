@@ -74,9 +74,17 @@ process_name=%(program_name)s_%(process_num)d
 numprocs=2
 stdout_logfile=%(here)s/log/%(process_num)d.log
 environment=PYTHONPATH="%(here)s/a:%(here)s/b/../c"
+
+[program:alpha]
+command=/bin/sleep 2
+stdout_logfile=%(here)s/logs/%(program_name)s.log
+
+[program:beta]
+command=/bin/sleep 2
+stdout_logfile=%(here)s/logs/%(program_name)s.log
 `...)
 	top := t.TempDir()
-	old, moved := filepath.Join(top, "old"), filepath.Join(top, "moved")
+	old, moved := filepath.Join(top, "old"), filepath.Join(top, "moved%d") // a % in the path is no format
 	if err := os.Mkdir(old, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +99,7 @@ environment=PYTHONPATH="%(here)s/a:%(here)s/b/../c"
 		`"PYTHONPATH": here("a") + ":" + here() + "/b/../c"`, // here() would clean "b/../c"
 		`stdout = log(here("log/{num}.log")),`,
 		`load_conf(here("supervisord.conf"))`,
+		`stdout = log(here("logs/%s.log" % name)),`, // formatted inside here(): the path may hold a %
 	} {
 		if !strings.Contains(script, want) {
 			t.Errorf("script lacks %q:\n%s", want, script)

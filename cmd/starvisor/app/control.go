@@ -67,14 +67,16 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, libs []string) (*api.C
 }
 
 // daemonSocket is where the bundle's daemon answers: the socket the script names, unless
-// the running daemon wrote another in the bundle's lock (the script was edited since; the
-// daemon keeps its settings until its next start) and that one is there.
+// the running daemon wrote another in the bundle's locks (the script was edited since;
+// the daemon keeps its settings until its next start) and that one is there.
 func daemonSocket(p *plan.Plan) string {
-	s := lockedSocket(p.Supervisor.StateDir, p.Supervisor.Socket)
-	if st, err := os.Stat(s); s != p.Supervisor.Socket && (err != nil || st.Mode().Type() != os.ModeSocket) {
-		return p.Supervisor.Socket
+	for _, lock := range []string{lockPath(p.Supervisor.StateDir), rootLockPath(p.Root)} {
+		s := lockedSocketAt(lock, "")
+		if st, err := os.Stat(s); s != "" && err == nil && st.Mode().Type() == os.ModeSocket {
+			return s
+		}
 	}
-	return s
+	return p.Supervisor.Socket
 }
 
 // findScript looks for deploy.star in the working folder and its parents.

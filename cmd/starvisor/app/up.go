@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -88,6 +90,18 @@ func (c *UpCmd) Run(d *Deps) error {
 		return fmt.Errorf("up: %w", err)
 	}
 	defer lock.Close()
+	// And the bundle's lock by its root: a script whose state_dir changed while its
+	// daemon ran would find the first lock free, and run every program twice.
+	if rpath := rootLockPath(p.Root); os.MkdirAll(filepath.Dir(rpath), 0o700) == nil {
+		rlock, err := lockFile(rpath, p.Supervisor.Socket)
+		if errors.Is(err, errLocked) {
+			return fmt.Errorf("up: a daemon of this bundle is already running on %s (%w)", lockedSocketAt(rpath, p.Supervisor.Socket), err)
+		}
+		if err == nil {
+			defer rlock.Close()
+			defer os.Remove(rpath) // held until then: nothing else can take it meanwhile
+		}
+	}
 	ln, err := api.Listen(p.Supervisor.Socket)
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
@@ -271,7 +285,12 @@ var errLocked = errors.New("it holds the bundle's lock")
 // socket into it: a second `up`, or a client whose script names another socket since,
 // learns where the running daemon answers.
 func lockBundle(stateDir, socket string) (*os.File, error) {
-	f, err := os.OpenFile(lockPath(stateDir), os.O_RDWR|os.O_CREATE, 0o644)
+	return lockFile(lockPath(stateDir), socket)
+}
+
+// lockFile takes the flock on path, or errLocked, and writes socket into it.
+func lockFile(path, socket string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
@@ -291,9 +310,27 @@ func lockBundle(stateDir, socket string) (*os.File, error) {
 
 func lockPath(stateDir string) string { return filepath.Join(stateDir, "daemon.lock") }
 
+// rootLockPath is the bundle's second lock, named after its root in a folder of the
+// user's that no script setting moves: /run for root, else $XDG_RUNTIME_DIR, else the
+// temp folder.
+func rootLockPath(root string) string {
+	dir := os.Getenv("XDG_RUNTIME_DIR")
+	if os.Geteuid() == 0 {
+		dir = "/run"
+	}
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(dir, fmt.Sprintf("starvisor-%d", os.Geteuid()), hex.EncodeToString(sum[:8])+".lock")
+}
+
 // lockedSocket is the socket the daemon holding stateDir's lock wrote there, or def.
-func lockedSocket(stateDir, def string) string {
-	b, err := os.ReadFile(lockPath(stateDir))
+func lockedSocket(stateDir, def string) string { return lockedSocketAt(lockPath(stateDir), def) }
+
+// lockedSocketAt is the socket written in the lock file path, or def.
+func lockedSocketAt(path, def string) string {
+	b, err := os.ReadFile(path)
 	if s, ok := strings.CutSuffix(string(b), "\n"); err == nil && ok && filepath.IsAbs(s) {
 		return s
 	}

@@ -65,9 +65,11 @@ func NewServer(b Backend, logf func(format string, args ...any)) *Server {
 	s.mux.HandleFunc("GET /v1/pid", s.pid)
 	s.mux.HandleFunc("GET /v1/daemon", s.daemon)
 	s.mux.HandleFunc("GET /v1/logs", s.logs)
-	s.mux.HandleFunc("POST /v1/start", s.action(b.Start))
-	s.mux.HandleFunc("POST /v1/stop", s.action(b.Stop))
-	s.mux.HandleFunc("POST /v1/restart", s.action(b.Restart))
+	// Of a group or all, supervisorctl starts the processes not running and stops the
+	// running ones, silently skipping the others; named ones all get an answer.
+	s.mux.HandleFunc("POST /v1/start", s.action(b.Start, engine.State.Active))
+	s.mux.HandleFunc("POST /v1/stop", s.action(b.Stop, func(st engine.State) bool { return !st.Active() }))
+	s.mux.HandleFunc("POST /v1/restart", s.action(b.Restart, nil))
 	s.mux.HandleFunc("POST /v1/signal", s.signal)
 	s.mux.HandleFunc("POST /v1/apply", s.apply)
 	s.mux.HandleFunc("POST /v1/shutdown", s.shutdownReq)
@@ -248,7 +250,7 @@ func (s *Server) burst() (done func()) {
 // it out, as supervisord does a request it received.
 func accepted(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
 
-func (s *Server) action(do func(context.Context, ...string) error) http.HandlerFunc {
+func (s *Server) action(do func(context.Context, ...string) error, skip func(engine.State) bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req ActionRequest
 		if !readJSON(w, r, &req) {
@@ -258,6 +260,9 @@ func (s *Server) action(do func(context.Context, ...string) error) http.HandlerF
 		if err != nil {
 			writeError(w, http.StatusNotFound, err)
 			return
+		}
+		if skip != nil {
+			names = s.skipInGroups(req.Names, names, skip)
 		}
 		// Like supervisorctl, an unknown name is reported and the known ones still acted on.
 		if len(names) > 0 {
@@ -398,6 +403,34 @@ func (s *Server) resolve(specs []string) (names []string, unknown []Result, err 
 		}
 	}
 	return names, unknown, nil
+}
+
+// skipInGroups leaves out of names the processes that only a group spec ("web:*",
+// "web:", "all") selected and whose state skip holds: supervisorctl's start of a group
+// skips its running members, and says nothing of them.
+func (s *Server) skipInGroups(specs, names []string, skip func(engine.State) bool) []string {
+	p := s.b.Plan()
+	named := map[string]bool{}
+	for _, spec := range specs {
+		if spec == "all" || strings.HasSuffix(spec, ":*") || strings.HasSuffix(spec, ":") {
+			continue
+		}
+		got, _ := p.Select(spec)
+		for _, n := range got {
+			named[n] = true
+		}
+	}
+	state := map[string]engine.State{}
+	for _, st := range s.b.States() {
+		state[st.Name] = st.State
+	}
+	out := names[:0:0]
+	for _, n := range names {
+		if st, ok := state[n]; named[n] || !ok || !skip(st) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // notFound words a spec that matched nothing as supervisorctl does.

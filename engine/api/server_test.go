@@ -350,12 +350,27 @@ func (f *failingBackend) Start(_ context.Context, n ...string) error {
 		&engine.ProcessError{Name: "db", Err: fmt.Errorf("%w: Exited too quickly", engine.ErrSpawn)})
 }
 
+// Of a group or all, start leaves out the running processes and stop the stopped ones,
+// without a word (supervisorctl's make_allfunc filters them); named ones are acted on.
+func TestGroupActionsSkipWhatIsAlreadySo(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "web", "db")
+	c, _, _ := serve(t, fb)
+	r, err := c.Action(context.Background(), "start", []string{"all"})
+	is.NoErr(err)
+	is.Equal(len(r.Results), 0) // both RUNNING
+	_, err = c.Action(context.Background(), "start", []string{"web"})
+	is.NoErr(err)
+	is.Equal(fb.calls, []string{"start web"})
+}
+
 func TestActionResultsCarryEachProcessError(t *testing.T) {
 	is := is.New(t)
 	fb := &failingBackend{}
 	fb.p = testPlan(t, t.TempDir(), "web", "db", "ok")
 	c, _, _ := serve(t, fb)
-	r, err := c.Action(context.Background(), "start", []string{"all", "nosuch"})
+	r, err := c.Action(context.Background(), "start", []string{"web", "db", "ok", "nosuch"})
 	var ae *ActionError
 	is.True(errors.As(err, &ae)) // any failure is a 409 with the results
 	is.Equal(r.Results, ae.Results)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -401,10 +402,33 @@ func (r *render) log(path string, spec map[string]any, subst map[string]string) 
 	args := []string{r.expr(path+"/path", spec["path"], subst)}
 	for _, k := range []string{"max_bytes", "backups"} {
 		if v, ok := spec[k]; ok {
-			args = append(args, k+" = "+r.expr(path+"/"+k, v, subst))
+			e := r.expr(path+"/"+k, v, subst)
+			if _, templated := subst[path+"/"+k]; k == "max_bytes" && !templated {
+				e = sizeExpr(v, e)
+			}
+			args = append(args, k+" = "+e)
 		}
 	}
 	return "log(" + strings.Join(args, ", ") + ")"
+}
+
+// sizeExpr writes a byte count as a person would, "20MB" for 20971520 (log() reads
+// supervisord's units, KB = 1024), or def when it is no whole number of them.
+func sizeExpr(v any, def string) string {
+	num, ok := v.(json.Number)
+	n, err := num.Int64()
+	if !ok || err != nil || n <= 0 {
+		return def
+	}
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}} {
+		if n%u.size == 0 {
+			return fmt.Sprintf("%q", strconv.FormatInt(n/u.size, 10)+u.name)
+		}
+	}
+	return def
 }
 
 // expr prints v, using subst for the leaves (or subtrees) it names.

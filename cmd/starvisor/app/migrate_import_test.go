@@ -196,6 +196,26 @@ func TestLoadConfLiteralHere(t *testing.T) {
 	}
 }
 
+// Byte counts are written in supervisord's units when they are whole ones.
+func TestImportWritesSizes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.conf")
+	conf := "[program:a]\ncommand=/bin/a\nstdout_logfile=/tmp/a.log\nstdout_logfile_maxbytes=20MB\n" +
+		"[program:b]\ncommand=/bin/b\nstdout_logfile=/tmp/b.log\nstdout_logfile_maxbytes=12345\n"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := importOut(t, path, "deploy.star", nil)
+	if a, b := planJSON(t, p), planJSON(t, loadConf(t, path, nil)); a != b {
+		t.Errorf("plans differ\n%s\n%s", a, b)
+	}
+	script, _ := os.ReadFile(filepath.Join(filepath.Dir(path), "deploy.star"))
+	for _, want := range []string{`max_bytes = "20MB"`, `max_bytes = 12345`} {
+		if !strings.Contains(string(script), want) {
+			t.Errorf("script lacks %s:\n%s", want, script)
+		}
+	}
+}
+
 // TestImportWritesLoops pins the shape of the output on a config whose programs differ
 // by one value.
 func TestImportWritesLoops(t *testing.T) {

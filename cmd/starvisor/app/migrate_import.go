@@ -365,7 +365,11 @@ func (r *render) loop(c *cluster) {
 		leaves("", m, l)
 		vals := []string{r.value(m["name"])}
 		for _, p := range cols {
-			vals = append(vals, r.value(l[p]))
+			v := r.value(l[p])
+			if strings.HasSuffix(p, "/max_bytes") {
+				v = sizeExpr(l[p], v)
+			}
+			vals = append(vals, v)
 		}
 		if len(vals) == 1 {
 			rows[i] = "    " + vals[0] + ","

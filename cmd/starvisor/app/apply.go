@@ -195,7 +195,7 @@ func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketOn
 			return p, api.NewClient(daemonSocket(p)), nil
 		}
 	}
-	cl, err := sock.client(ctx, d, sf.Lib)
+	cl, err := sock.client(ctx, d, sf.File, sf.Lib)
 	return p, cl, err
 }
 

@@ -34,11 +34,12 @@ type socketOnly struct {
 // the other client verbs.
 type socketFlag struct {
 	socketOnly `embed:""`
+	File       string   `name:"file" type:"path" placeholder:"FILE" help:"Deploy script whose daemon to reach (else deploy.star in this folder or a parent)."`
 	Lib        []string `name:"lib" sep:"none" placeholder:"NAME=DIR" help:"Library root for load(\"@NAME//...\") in deploy.star, to find its socket; repeatable. Adds to STARVISOR_LIBS."`
 }
 
 func (f *socketFlag) client(ctx context.Context, d *Deps) (*api.Client, error) {
-	return f.socketOnly.client(ctx, d, f.Lib)
+	return f.socketOnly.client(ctx, d, f.File, f.Lib)
 }
 
 // scriptName is the file socket discovery looks for.
@@ -46,16 +47,18 @@ const scriptName = "deploy.star"
 
 // client finds the daemon's socket: --socket, STARVISOR_SOCKET, then the plan of the
 // nearest deploy.star. The first two never evaluate Starlark, which keeps `status` fast.
-func (f *socketOnly) client(ctx context.Context, d *Deps, libs []string) (*api.Client, error) {
+func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []string) (*api.Client, error) {
 	if f.Socket != "" {
 		return api.NewClient(f.Socket), nil
 	}
 	if s, ok := d.LookupEnv("STARVISOR_SOCKET"); ok && s != "" {
 		return api.NewClient(s), nil
 	}
-	script, err := findScript()
-	if err != nil {
-		return nil, err
+	if script == "" {
+		var err error
+		if script, err = findScript(); err != nil {
+			return nil, err
+		}
 	}
 	sf := scriptFlags{File: script, Lib: libs}
 	p, err := sf.eval(ctx, d)

@@ -35,19 +35,27 @@ func (fsModule) Members() starlark.StringDict {
 // MaxReadBytes caps fs.read and fs.read_env: scripts read small config files, not data.
 const MaxReadBytes = 1 << 20
 
-// sandboxedPath unpacks the single path argument of an fs builtin, resolves it and checks it.
-func sandboxedPath(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (s *evalState, abs, key string, err error) {
-	if s, err = stateFrom(th); err != nil {
-		return nil, "", "", err
+// pathArg unpacks the single path argument of an fs builtin and makes it absolute.
+func pathArg(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (*evalState, string, error) {
+	s, err := stateFrom(th)
+	if err != nil {
+		return nil, "", err
 	}
 	var p string
 	if err := unpack(fn.Name(), args, kwargs, "path", &p); err != nil {
-		return nil, "", "", err
+		return nil, "", err
 	}
 	if p == "" {
-		return nil, "", "", fmt.Errorf("%s: path: empty", fn.Name())
+		return nil, "", fmt.Errorf("%s: path: empty", fn.Name())
 	}
-	abs = s.abs(th, p)
+	return s, s.abs(th, p), nil
+}
+
+// sandboxedPath unpacks the single path argument of an fs builtin, resolves it and checks it.
+func sandboxedPath(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (s *evalState, abs, key string, err error) {
+	if s, abs, err = pathArg(th, fn, args, kwargs); err != nil {
+		return nil, "", "", err
+	}
 	if key, err = s.sandbox(abs); err != nil {
 		return nil, "", "", fmt.Errorf("%s: %w", fn.Name(), err)
 	}
@@ -58,18 +66,10 @@ func sandboxedPath(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tupl
 // the sandbox; the last component may be a symlink leading out of it (a virtualenv's
 // bin/python links to the system's interpreter): only its existence is told.
 func statLeaf(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (os.FileInfo, error) {
-	s, err := stateFrom(th)
+	s, abs, err := pathArg(th, fn, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	var p string
-	if err := unpack(fn.Name(), args, kwargs, "path", &p); err != nil {
-		return nil, err
-	}
-	if p == "" {
-		return nil, fmt.Errorf("%s: path: empty", fn.Name())
-	}
-	abs := s.abs(th, p)
 	if _, err := s.sandbox(abs); err != nil {
 		if _, perr := s.sandbox(filepath.Dir(abs)); perr != nil || abs == filepath.Dir(abs) {
 			return nil, fmt.Errorf("%s: %w", fn.Name(), err)

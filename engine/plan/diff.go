@@ -97,16 +97,27 @@ type programField struct {
 
 // hashedFields lists Program's hash-relevant fields in declaration (JSON) order.
 var hashedFields = sync.OnceValue(func() []programField {
+	return programFields(func(name string) bool { return !hashExcluded[name] })
+})
+
+// inPlaceFields lists the Program fields HashProgram leaves out that still matter to
+// the engine, in declaration (JSON) order.
+var inPlaceFields = sync.OnceValue(func() []programField {
+	return programFields(func(name string) bool { return hashExcluded[name] && name != "hash" && name != "pos" })
+})
+
+// programFields lists the Program fields whose JSON name keep accepts.
+func programFields(keep func(name string) bool) []programField {
 	t := reflect.TypeFor[Program]()
 	var fs []programField
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if !hashExcluded[name] {
+		if keep(name) {
 			fs = append(fs, programField{i, name})
 		}
 	}
 	return fs
-})
+}
 
 // changedFields returns the JSON names of the hash-relevant fields that differ;
 // nil when a is nil. An empty slice or map equals a nil one.
@@ -114,42 +125,24 @@ func changedFields(a, b *Program) []string {
 	if a == nil {
 		return nil
 	}
-	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
-	var out []string
-	for _, f := range hashedFields() {
-		if !sameValue(va.Field(f.index), vb.Field(f.index)) {
-			out = append(out, f.name)
-		}
-	}
-	return out
+	return differing(a, b, hashedFields())
 }
 
 // updatedFields returns the JSON names of the fields a running process takes
 // without a restart that differ.
-func updatedFields(a, b *Program) []string {
+func updatedFields(a, b *Program) []string { return differing(a, b, inPlaceFields()) }
+
+// differing returns the JSON names of the fields among fs whose values differ.
+func differing(a, b *Program, fs []programField) []string {
 	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
 	var out []string
-	for _, f := range inPlaceFields() {
+	for _, f := range fs {
 		if !sameValue(va.Field(f.index), vb.Field(f.index)) {
 			out = append(out, f.name)
 		}
 	}
 	return out
 }
-
-// inPlaceFields lists the Program fields HashProgram leaves out that still matter to
-// the engine, in declaration (JSON) order.
-var inPlaceFields = sync.OnceValue(func() []programField {
-	t := reflect.TypeFor[Program]()
-	var fs []programField
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if hashExcluded[name] && name != "hash" && name != "pos" {
-			fs = append(fs, programField{i, name})
-		}
-	}
-	return fs
-})
 
 // sameValue compares two values of one type like reflect.DeepEqual, except
 // that an empty slice or map equals a nil one. It walks the common kinds itself:

@@ -45,15 +45,21 @@ func TestTCP(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "connection refused"))
 }
 
-func TestHTTPRetriesUntilStatus(t *testing.T) {
-	is := is.New(t)
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) < 3 {
+// unavailable serves 503 to the first failures requests, then 200; calls counts them.
+func unavailable(t *testing.T, failures int32) (srv *httptest.Server, calls *atomic.Int32) {
+	calls = new(atomic.Int32)
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= failures {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return srv, calls
+}
+
+func TestHTTPRetriesUntilStatus(t *testing.T) {
+	is := is.New(t)
+	srv, calls := unavailable(t, 2)
 	is.NoErr(New().Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeHTTP, URL: srv.URL})))
 	is.Equal(calls.Load(), int32(3))
 
@@ -65,13 +71,7 @@ func TestHTTPRetriesUntilStatus(t *testing.T) {
 // ready a moment after its spawn is seen ready a moment later, not an interval later.
 func TestEarlyRetriesDoNotWaitAnInterval(t *testing.T) {
 	is := is.New(t)
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) < 4 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	}))
-	defer srv.Close()
+	srv, calls := unavailable(t, 3)
 	pb := plan.Probe{Kind: plan.ProbeHTTP, URL: srv.URL, Interval: plan.Duration(time.Hour), Timeout: plan.Duration(time.Minute)}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // fails here rather than hang an hour
 	defer cancel()
@@ -95,17 +95,7 @@ func TestExecKilledOnTimeout(t *testing.T) {
 		Command: []string{"/bin/sh", "-c", "sleep 1000 & echo $! > " + pidFile + "; wait"}})
 	err := New().Ready(t.Context(), pr)
 	is.True(err != nil && strings.Contains(err.Error(), "timed out after 200ms"))
-	b, err := os.ReadFile(pidFile)
-	is.NoErr(err)
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
-	deadline := time.Now().Add(5 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("sleep %d survived the probe", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitGone(t, pidFile)
 }
 
 // A probe command that exits 0 passes, even when it leaves a child behind holding its
@@ -116,8 +106,17 @@ func TestExecPassesAndLeavesNothingBehind(t *testing.T) {
 	pr := program(plan.Probe{Kind: plan.ProbeExec, Timeout: plan.Duration(5 * time.Second),
 		Command: []string{"/bin/sh", "-c", "sleep 1000 & echo $! > " + pidFile + "; exit 0"}})
 	is.NoErr(New().Ready(t.Context(), pr))
+	waitGone(t, pidFile)
+}
+
+// waitGone reads the pid in pidFile and polls until that process is gone (a test
+// failure after 5 s); it is killed when the test ends either way.
+func waitGone(t *testing.T, pidFile string) {
+	t.Helper()
 	b, err := os.ReadFile(pidFile)
-	is.NoErr(err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
 	deadline := time.Now().Add(5 * time.Second)

@@ -216,6 +216,16 @@ type fakeLogs struct {
 	opens   map[string]int
 	closes  map[string]int
 	reopens map[string]int
+	tuned   map[string]plan.Log // the last Retune per path
+}
+
+func (w *fakeWriter) Retune(l plan.Log) {
+	w.l.mu.Lock()
+	defer w.l.mu.Unlock()
+	if w.l.tuned == nil {
+		w.l.tuned = map[string]plan.Log{}
+	}
+	w.l.tuned[w.path] = l
 }
 
 func (w *fakeWriter) Reopen() {

@@ -236,6 +236,12 @@ func (p *proc) command(c any) {
 		c.reply <- p.handle(event{Kind: evSignal, Sig: c.sig})
 	case cmdUpdate:
 		probeChanged := !reflect.DeepEqual(p.prog.Ready, c.prog.Ready)
+		if p.logsOpen { // new rotation settings (a new path or stream is a change: a restart)
+			retune(p.out, c.prog.Stdout)
+			if p.errw != p.out {
+				retune(p.errw, c.prog.Stderr)
+			}
+		}
 		p.prog = c.prog
 		p.st.Pol = policyOf(c.prog)
 		if probeChanged && p.h != nil && (p.st.State == Starting || p.st.State == Running) {
@@ -501,6 +507,13 @@ func (p *proc) quit() {
 		refuse(m)
 	}
 	close(p.done)
+}
+
+// retune gives a log writer the rotation settings of l, if it can.
+func retune(w io.WriteCloser, l *plan.Log) {
+	if r, ok := w.(interface{ Retune(plan.Log) }); ok && l != nil {
+		r.Retune(*l)
+	}
 }
 
 // reopen has a log writer open its file again by name, if it can.

@@ -324,9 +324,22 @@ func TestLoopApply(t *testing.T) {
 		if st := r.status("m"); st.State != Stopped {
 			t.Errorf("manual program %v", st.State)
 		}
+		// A log's rotation settings alone: taken by the open writer, no restart.
+		bigger := func(pr *plan.Program) { pr.Stdout = plan.DefaultLog("/srv/log/b.log"); pr.Stdout.MaxBytes = 1 << 30 }
+		d = r.apply(planOf(t, prog("a", priority(5)), prog("b", bigger, func(pr *plan.Program) { pr.Command = []string{"/opt/bin/b2"} }),
+			prog("d"), prog("m", manual)))
+		if len(d.Changed) != 0 || len(d.Updated) != 1 || d.Updated[0].Name != "b" {
+			t.Errorf("rotation delta %+v", d)
+		}
+		synctest.Wait()
+		r.logs.mu.Lock()
+		if got := r.logs.tuned["/srv/log/b.log"]; got.MaxBytes != 1<<30 {
+			t.Errorf("b.log retuned to %+v", got)
+		}
+		r.logs.mu.Unlock()
 		// autostart alone restarts nothing: a, turned off, runs on; m, turned on, starts.
 		b2 := func(pr *plan.Program) { pr.Command = []string{"/opt/bin/b2"} }
-		d = r.apply(planOf(t, prog("a", priority(5), manual), prog("b", logTo("/srv/log/b.log"), b2), prog("d"), prog("m")))
+		d = r.apply(planOf(t, prog("a", priority(5), manual), prog("b", bigger, b2), prog("d"), prog("m")))
 		if len(d.Changed) != 0 || len(d.Updated) != 2 {
 			t.Errorf("autostart delta %+v", d)
 		}

@@ -106,6 +106,17 @@ func (f *File) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Retune takes l's rotation settings (max_bytes, backups, timestamps) for the file at
+// the same path: an apply changes them without restarting the program. A smaller
+// max_bytes rotates at the next write.
+func (f *File) Retune(l plan.Log) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l.Path == f.path && l.MaxBytes >= 0 && l.Backups >= 0 {
+		f.max, f.backups, f.stamps = l.MaxBytes, l.Backups, l.Timestamps
+	}
+}
+
 // Reopen closes the file; the next write opens the path again (creating it). For an
 // external logrotate that renamed the file: output then goes to the new one.
 func (f *File) Reopen() {

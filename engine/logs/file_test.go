@@ -348,3 +348,27 @@ func TestLogAppendsBesideAnotherWriter(t *testing.T) {
 	f.Write([]byte("b2\n"))
 	is.Equal(read(t, path), "a1\nb1\na2\nb2\n")
 }
+
+// Retune takes new rotation settings for the same file: a smaller max_bytes rotates
+// at the next write, and time stamps start.
+func TestRetune(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.log")
+	f := open(t, plan.Log{Path: path, MaxBytes: 1 << 20, Backups: 1})
+	f.Write([]byte("one\ntwo\n"))
+	f.Retune(plan.Log{Path: path, MaxBytes: 10, Backups: 5})
+	f.Write([]byte("three\n"))
+	if f.Rotations() != 1 {
+		t.Fatalf("%d rotations at the new max_bytes, want 1", f.Rotations())
+	}
+	f.Retune(plan.Log{Path: path, MaxBytes: 1 << 20, Backups: 5, Timestamps: true})
+	f.Write([]byte("four\n"))
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.ReadFile(path)
+	if string(old) != "one\ntwo\n" || !strings.HasPrefix(string(cur), "three\n") || !strings.HasSuffix(string(cur), " four\n") || strings.HasSuffix(string(cur), "\nfour\n") {
+		t.Errorf("backup %q, current %q", old, cur)
+	}
+	f.Retune(plan.Log{Path: path + ".other", MaxBytes: 1}) // another file: not this one's
+	if f.max != 1<<20 {
+		t.Errorf("max %d after a retune for another path", f.max)
+	}
+}

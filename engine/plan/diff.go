@@ -65,14 +65,24 @@ func Diff(old, next *Plan) Delta {
 		pr := &newProgs[i]
 		after[pr.ProcessName] = true
 		was, ok := before[pr.ProcessName]
-		switch fields := changedFields(was, pr); {
+		fields, retuned := changedFields(was, pr), []string(nil)
+		if ok { // a log's rotation settings alone are the daemon's business: no restart
+			fields = slices.DeleteFunc(fields, func(f string) bool {
+				if f == "stdout" && samePath(was.Stdout, pr.Stdout) || f == "stderr" && samePath(was.Stderr, pr.Stderr) {
+					retuned = append(retuned, f)
+					return true
+				}
+				return false
+			})
+		}
+		switch {
 		case !ok:
 			d.Added = append(d.Added, pr.ProcessName)
 		case len(fields) > 0:
 			d.Changed = append(d.Changed, Change{Name: pr.ProcessName, Fields: fields})
 		default:
 			d.Unchanged = append(d.Unchanged, pr.ProcessName)
-			fields := updatedFields(was, pr)
+			fields := append(retuned, updatedFields(was, pr)...)
 			if oldRank(was) != newRank(pr) && !slices.Contains(fields, "priority") && !slices.Contains(fields, "group") {
 				fields = append(fields, "group priority") // its group's, in group()
 			}
@@ -88,6 +98,9 @@ func Diff(old, next *Plan) Delta {
 	}
 	return d
 }
+
+// samePath reports two logs of one file (their rotation settings may differ).
+func samePath(a, b *Log) bool { return a != nil && b != nil && a.Path == b.Path }
 
 // programField is one Program field HashProgram covers.
 type programField struct {

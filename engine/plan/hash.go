@@ -20,7 +20,9 @@ import (
 //     own number (process_num), so scaling a pool adds or removes processes and
 //     leaves the others running;
 //   - autostart: whether the daemon starts the process by itself, not how it runs
-//     (apply starts a stopped process whose autostart was turned on).
+//     (apply starts a stopped process whose autostart was turned on);
+//   - a log's max_bytes, backups and timestamps: the daemon rotates and stamps, the
+//     process only writes into a pipe; its path stays in.
 //
 // The bytes hashed are exactly json.Marshal of hashedProgram (hash_test.go):
 // fields in a fixed order, map keys sorted, every field omitempty, so that a
@@ -136,14 +138,7 @@ func (o *compactObject) log(b []byte, name string, l *Log) []byte {
 	}
 	b = append(o.key(b, name), `{"path":`...)
 	b = appendHashString(b, l.Path)
-	b = append(b, `,"max_bytes":`...)
-	b = strconv.AppendInt(b, l.MaxBytes, 10)
-	b = append(b, `,"backups":`...)
-	b = strconv.AppendInt(b, int64(l.Backups), 10)
-	if l.Timestamps {
-		return append(b, `,"timestamps":true}`...)
-	}
-	return append(b, `,"timestamps":false}`...)
+	return append(b, '}')
 }
 
 // appendHashMap writes m compactly with its keys sorted, as encoding/json does.

@@ -46,7 +46,7 @@ func TestDiff(t *testing.T) {
 				Changed: []Change{{Name: "a", Fields: []string{"command", "env"}}}, Updated: []Change{}}},
 		{name: "a log's rotation alone is an update",
 			old: []Program{prog("a"), prog("b")},
-			new: []Program{prog("a", func(pr *Program) { pr.Stdout.MaxBytes, pr.Stdout.Timestamps = 1 << 20, true }),
+			new: []Program{prog("a", func(pr *Program) { pr.Stdout.MaxBytes, pr.Stdout.Timestamps = 1<<20, true }),
 				prog("b", func(pr *Program) { pr.Stdout.Path = "/srv/log/b2.log" })},
 			want: Delta{Added: none, Removed: none, Unchanged: []string{"a"}, Changed: []Change{{Name: "b", Fields: []string{"stdout"}}},
 				Updated: []Change{{Name: "a", Fields: []string{"stdout"}}}}},

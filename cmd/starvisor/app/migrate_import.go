@@ -113,6 +113,10 @@ func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisor
 // HOME for ~): the script holds their values of now, where supervisord reads them at
 // each start.
 func noteEnvReads(w io.Writer, env map[string]string) {
+	if name, ok := env["host.name"]; ok {
+		fmt.Fprintf(w, "import: the script holds this machine's name, %q (the configuration's %%(host_node_name)s); "+
+			"where it should follow the machine, write host.name() instead\n", name)
+	}
 	var names []string
 	for k := range env {
 		if !strings.Contains(k, ".") { // host.name and the like are not variables

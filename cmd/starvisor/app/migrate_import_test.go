@@ -405,8 +405,9 @@ func TestImportNotesEnvironmentValues(t *testing.T) {
 	conf := filepath.Join(dir, "s.conf")
 	env := map[string]string{"PORT": "8080", "HOME": "/home/tester"}
 	for body, want := range map[string]string{
-		"[program:web]\ncommand=/bin/app --port %(ENV_PORT)s\ndirectory=~/app\n": `import: the script holds this environment's values of HOME, PORT`,
-		"[program:web]\ncommand=/bin/app --port 8080\n":                          "",
+		"[program:web]\ncommand=/bin/app --port %(ENV_PORT)s\ndirectory=~/app\n":  `import: the script holds this environment's values of HOME, PORT`,
+		"[program:web]\ncommand=/bin/app --port 8080\n":                           "",
+		"[program:web]\ncommand=/bin/app --port 8080 --node %(host_node_name)s\n": "import: the script holds this machine's name",
 	} {
 		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 			t.Fatal(err)

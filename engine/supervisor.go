@@ -63,8 +63,11 @@ type Status struct {
 	// probe gave up ("not ready: ..."), or its start waits for a dependency that failed
 	// ("not started: waiting for db (FATAL)"); "" otherwise.
 	Blocked string
-	Usage   Usage // the last sample while the process is alive (see sample.go)
-	Hash    string
+	// Queued: a start of it waits for its priority level or its dependencies; a stop
+	// cancels it.
+	Queued bool
+	Usage  Usage // the last sample while the process is alive (see sample.go)
+	Hash   string
 }
 
 // Supervisor runs a plan. Each process owns its state machine, driven by the messages in
@@ -405,7 +408,8 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			group = pr.Name
 		}
 		out[i] = Status{
-			Name: pr.ProcessName, Group: group, State: sn.State, Ready: sn.ready(), Pid: sn.Pid,
+			Queued: p.queued.Load() > 0,
+			Name:   pr.ProcessName, Group: group, State: sn.State, Ready: sn.ready(), Pid: sn.Pid,
 			ExitCode: sn.ExitCode, Since: sn.Since, Started: sn.Started, Description: describe(pr.ProcessName, sn, now),
 			Hash: pr.Hash,
 		}

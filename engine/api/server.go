@@ -67,8 +67,9 @@ func NewServer(b Backend, logf func(format string, args ...any)) *Server {
 	s.mux.HandleFunc("GET /v1/logs", s.logs)
 	// Of a group or all, supervisorctl starts the processes not running and stops the
 	// running ones, silently skipping the others; named ones all get an answer.
-	s.mux.HandleFunc("POST /v1/start", s.action(b.Start, engine.State.Active))
-	s.mux.HandleFunc("POST /v1/stop", s.action(b.Stop, func(st engine.State) bool { return !st.Active() }))
+	// A stopped process with a start queued is not skipped by a stop: the stop cancels it.
+	s.mux.HandleFunc("POST /v1/start", s.action(b.Start, func(st engine.Status) bool { return st.State.Active() }))
+	s.mux.HandleFunc("POST /v1/stop", s.action(b.Stop, func(st engine.Status) bool { return !st.State.Active() && !st.Queued }))
 	s.mux.HandleFunc("POST /v1/restart", s.action(b.Restart, nil))
 	s.mux.HandleFunc("POST /v1/signal", s.signal)
 	s.mux.HandleFunc("POST /v1/apply", s.apply)
@@ -250,7 +251,7 @@ func (s *Server) burst() (done func()) {
 // it out, as supervisord does a request it received.
 func accepted(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
 
-func (s *Server) action(do func(context.Context, ...string) error, skip func(engine.State) bool) http.HandlerFunc {
+func (s *Server) action(do func(context.Context, ...string) error, skip func(engine.Status) bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req ActionRequest
 		if !readJSON(w, r, &req) {
@@ -408,7 +409,7 @@ func (s *Server) resolve(specs []string) (names []string, unknown []Result, err 
 // skipInGroups leaves out of names the processes that only a group spec ("web:*",
 // "web:", "all") selected and whose state skip holds: supervisorctl's start of a group
 // skips its running members, and says nothing of them.
-func (s *Server) skipInGroups(specs, names []string, skip func(engine.State) bool) []string {
+func (s *Server) skipInGroups(specs, names []string, skip func(engine.Status) bool) []string {
 	p := s.b.Plan()
 	named := map[string]bool{}
 	for _, spec := range specs {
@@ -420,9 +421,9 @@ func (s *Server) skipInGroups(specs, names []string, skip func(engine.State) boo
 			named[n] = true
 		}
 	}
-	state := map[string]engine.State{}
+	state := map[string]engine.Status{}
 	for _, st := range s.b.States() {
-		state[st.Name] = st.State
+		state[st.Name] = st
 	}
 	out := names[:0:0]
 	for _, n := range names {

@@ -28,6 +28,7 @@ type fakeBackend struct {
 	p       *plan.Plan
 	calls   []string
 	stopped bool
+	queued  map[string]bool // STOPPED, a start of it queued (waiting for a dependency)
 }
 
 func (f *fakeBackend) States() []engine.Status { return f.Status() }
@@ -36,8 +37,12 @@ func (f *fakeBackend) Status() []engine.Status {
 	defer f.mu.Unlock()
 	var out []engine.Status
 	for i, pr := range f.p.Programs {
-		out = append(out, engine.Status{Name: pr.ProcessName, Group: pr.Group, State: engine.Running,
-			Pid: 100 + i, Since: time.Now().Add(-time.Minute), Started: time.Now().Add(-time.Minute), Hash: pr.Hash})
+		st := engine.Status{Name: pr.ProcessName, Group: pr.Group, State: engine.Running,
+			Pid: 100 + i, Since: time.Now().Add(-time.Minute), Started: time.Now().Add(-time.Minute), Hash: pr.Hash}
+		if f.queued[pr.ProcessName] {
+			st.State, st.Pid, st.Queued = engine.Stopped, 0, true
+		}
+		out = append(out, st)
 	}
 	return out
 }
@@ -363,6 +368,12 @@ func TestGroupActionsSkipWhatIsAlreadySo(t *testing.T) {
 	_, err = c.Action(context.Background(), "start", []string{"web"})
 	is.NoErr(err)
 	is.Equal(fb.calls, []string{"start web"})
+
+	// A stopped process whose start is queued is stopped too: the stop cancels it.
+	fb.queued = map[string]bool{"db": true}
+	_, err = c.Action(context.Background(), "stop", []string{"all"})
+	is.NoErr(err)
+	is.Equal(fb.calls, []string{"start web", "stop db,web"})
 }
 
 func TestActionResultsCarryEachProcessError(t *testing.T) {

@@ -81,6 +81,7 @@ type Supervisor struct {
 	finished  bool       // Shutdown completed (under mu)
 	tab       atomic.Pointer[table]
 	closed    atomic.Bool    // shutting down: no more starts
+	closeMu   sync.Mutex     // orders closing against a late bg.Add (waitOnFor)
 	bg        sync.WaitGroup // background start batches and the sampler
 	events    *dispatcher
 	recording sync.WaitGroup // Recorder.Exited calls in flight
@@ -323,7 +324,36 @@ func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
 	// else stopped meanwhile, and the batch waits for that dependent: a hang.
 	release()
 	<-b.done
-	return errors.Join(append(errs, s.startReplaced(ctx, tab, b.errs)...)...)
+	errs = append(errs, s.startReplaced(ctx, tab, b.errs)...)
+	s.waitOnFor(tab, errs)
+	return errors.Join(errs...)
+}
+
+// waitOnFor hands the processes whose restart failed on a dependency (one that was on
+// its way when the restart began, then failed) to a start of the daemon's own, which
+// waits for the dependency like one at boot: the restart took them down, so they come
+// back once it is fixed, instead of staying stopped for good.
+func (s *Supervisor) waitOnFor(tab *table, errs []error) {
+	var again []int
+	for _, e := range errs {
+		var pe *ProcessError
+		if errors.As(e, &pe) && errors.Is(pe.Err, ErrDependency) {
+			if i, ok := tab.index[pe.Name]; ok && !tab.procs[i].snap.Load().State.Active() {
+				again = append(again, i)
+			}
+		}
+	}
+	if len(again) == 0 {
+		return
+	}
+	s.closeMu.Lock() // no Add may follow Shutdown's bg.Wait, which follows close
+	defer s.closeMu.Unlock()
+	if s.closed.Load() {
+		return
+	}
+	s.bg.Add(1)
+	b := s.startBatch(s.ctx, tab, again, true)
+	go func() { defer s.bg.Done(); <-b.done }()
 }
 
 // keepBlocked takes out of members those with a dependency, not restarted with them,
@@ -349,6 +379,13 @@ func keepBlocked(tab *table, members []int, errs []error) ([]int, []error) {
 		kept = append(kept, i)
 	}
 	return kept, errs
+}
+
+// close marks the supervisor as shutting down: no start may begin.
+func (s *Supervisor) close() {
+	s.closeMu.Lock()
+	s.closed.Store(true)
+	s.closeMu.Unlock()
 }
 
 // ShuttingDown reports whether Shutdown has begun: no start, apply or reload may follow.
@@ -450,7 +487,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	if s.finished {
 		return nil
 	}
-	s.closed.Store(true)
+	s.close()
 	s.cancel()
 	s.bg.Wait() // pending background starts return on the cancel; none can start a process later
 	tab := s.tab.Load()
@@ -485,7 +522,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 // asked before any answer is awaited; ctx bounds the wait for the answers (the count
 // then leaves out those still to come, whose kills go on).
 func (s *Supervisor) Kill(ctx context.Context) int {
-	s.closed.Store(true)
+	s.close()
 	tab := s.tab.Load()
 	sent := make(chan bool, len(tab.procs))
 	asked := 0

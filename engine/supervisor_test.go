@@ -204,6 +204,36 @@ func TestLoopRestartKeepsAProcessWhoseDependencyFailed(t *testing.T) {
 	})
 }
 
+// A restart that took a process down while its dependency was on its way, and then
+// failed because the dependency failed, leaves it waiting for the dependency: it comes
+// back once the dependency is fixed and started, instead of staying stopped for good.
+func TestLoopRestartWaitsOnForAFailedDependency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("db", startSecs(2), func(pr *plan.Program) { pr.StartRetries = 0 }), prog("web", dependsOn("db"), startSecs(0))))
+		time.Sleep(3 * time.Second)
+		r.l.behave["db"] = exitAfter(time.Second, 1) // fails its next start
+		go r.sup.Restart(t.Context(), "db")
+		synctest.Wait() // db is STARTING: on its way
+		if err := r.sup.Restart(t.Context(), "web"); !errors.Is(err, ErrDependency) {
+			t.Errorf("restart web: %v", err)
+		}
+		synctest.Wait()
+		if d := r.status("web").Description; !strings.HasSuffix(d, "waiting for db (FATAL)") {
+			t.Errorf("web: %q", d)
+		}
+		delete(r.l.behave, "db")
+		if err := r.sup.Start(t.Context(), "db"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if st := r.status("web"); st.State != Running {
+			t.Errorf("web is %v: %q", st.State, st.Description)
+		}
+	})
+}
+
 // An Apply that replaces a process a client's start is waiting for (its dependency is
 // not ready yet) starts the successor, and the client's start follows it.
 func TestLoopApplyReplacesAWaitingStart(t *testing.T) {

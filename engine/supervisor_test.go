@@ -165,6 +165,7 @@ func TestLoopDependentWaitsForAFailedDependency(t *testing.T) {
 		if err := r.sup.Start(t.Context(), "api"); !errors.Is(err, ErrDependency) || !strings.Contains(err.Error(), "web is STOPPED, waiting for db (FATAL)") {
 			t.Errorf("client start: %v", err)
 		}
+		synctest.Wait()
 		delete(r.l.behave, "db") // fixed
 		if err := r.sup.Start(t.Context(), "db"); err != nil {
 			t.Fatalf("start db: %v", err)
@@ -197,6 +198,7 @@ func TestLoopRestartKeepsAProcessWhoseDependencyFailed(t *testing.T) {
 		if st := r.status("web"); st.State != Running || st.Pid != pid {
 			t.Errorf("web: %v pid %d, want still running as %d", st.State, st.Pid, pid)
 		}
+		synctest.Wait()
 		delete(r.l.behave, "db")
 		if err := r.sup.Restart(t.Context(), "web", "db"); err != nil {
 			t.Errorf("restart with its dependency: %v", err) // both go: db first
@@ -213,6 +215,7 @@ func TestLoopRestartWaitsOnForAFailedDependency(t *testing.T) {
 		defer r.shutdown()
 		r.apply(planOf(t, prog("db", startSecs(2), func(pr *plan.Program) { pr.StartRetries = 0 }), prog("web", dependsOn("db"), startSecs(0))))
 		time.Sleep(3 * time.Second)
+		synctest.Wait() // the launcher is idle: its behaviours may change
 		r.l.behave["db"] = exitAfter(time.Second, 1) // fails its next start
 		go r.sup.Restart(t.Context(), "db")
 		synctest.Wait() // db is STARTING: on its way
@@ -223,6 +226,7 @@ func TestLoopRestartWaitsOnForAFailedDependency(t *testing.T) {
 		if d := r.status("web").Description; !strings.HasSuffix(d, "waiting for db (FATAL)") {
 			t.Errorf("web: %q", d)
 		}
+		synctest.Wait()
 		delete(r.l.behave, "db")
 		if err := r.sup.Start(t.Context(), "db"); err != nil {
 			t.Fatal(err)

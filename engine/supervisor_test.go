@@ -215,7 +215,7 @@ func TestLoopRestartWaitsOnForAFailedDependency(t *testing.T) {
 		defer r.shutdown()
 		r.apply(planOf(t, prog("db", startSecs(2), func(pr *plan.Program) { pr.StartRetries = 0 }), prog("web", dependsOn("db"), startSecs(0))))
 		time.Sleep(3 * time.Second)
-		synctest.Wait() // the launcher is idle: its behaviours may change
+		synctest.Wait()                              // the launcher is idle: its behaviours may change
 		r.l.behave["db"] = exitAfter(time.Second, 1) // fails its next start
 		go r.sup.Restart(t.Context(), "db")
 		synctest.Wait() // db is STARTING: on its way

@@ -290,7 +290,7 @@ func (s *Supervisor) startReplaced(ctx context.Context, tab *table, errs []error
 	}
 	b := s.startBatch(ctx, now, again, false)
 	<-b.done
-	return append(out, b.errs...)
+	return append(out, s.startReplaced(ctx, now, b.errs)...) // and again, should another apply replace them meanwhile
 }
 
 // Stop stops the named processes and waits for STOPPED: reverse start order, a priority
@@ -325,7 +325,7 @@ func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
 	release()
 	<-b.done
 	errs = append(errs, s.startReplaced(ctx, tab, b.errs)...)
-	s.waitOnFor(tab, errs)
+	s.waitOnFor(s.tab.Load(), errs)
 	return errors.Join(errs...)
 }
 

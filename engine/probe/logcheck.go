@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"time"
 
 	"github.com/starvisor/starvisor/engine/logs"
 	"github.com/starvisor/starvisor/engine/plan"
@@ -113,12 +114,19 @@ func (fl *follower) match(s *stream) (bool, error) {
 	}
 }
 
-// unstamped is line without the time stamp its log put before it, if any.
+// unstamped is line without the time stamp its log put before it, if any: where the
+// log stamps lines, and where a line starts with one (timestamps turned on by an apply
+// while the probe waits).
 func (s *stream) unstamped(line []byte) []byte {
+	i := bytes.IndexByte(line, ' ')
+	if i < 0 {
+		return line
+	}
 	if s.stamped {
-		if i := bytes.IndexByte(line, ' '); i >= 0 {
-			return line[i+1:]
-		}
+		return line[i+1:]
+	}
+	if _, err := time.Parse(logs.StampLayout, string(line[:i])); err == nil {
+		return line[i+1:]
 	}
 	return line
 }

@@ -185,6 +185,7 @@ func TestLogReadsStderrAndIgnoresStamps(t *testing.T) {
 	for _, tc := range []struct{ file, text string }{
 		{"out.log", "2026-11-26T07:43:11.877Z ready\n"},
 		{"err.log", "INFO\nready\n"},
+		{"err.log", "2026-11-26T08:43:11.877+01:00 ready\n"}, // stamps turned on meanwhile
 	} {
 		fl, _, err := logCheck(pr)
 		is.NoErr(err)

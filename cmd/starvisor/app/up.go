@@ -321,6 +321,9 @@ func rootLockPath(root string) string {
 	if dir == "" {
 		dir = os.TempDir()
 	}
+	if real, err := filepath.EvalSymlinks(root); err == nil {
+		root = real // one bundle reached through a symlink (/srv/app -> release-7) is one lock
+	}
 	sum := sha256.Sum256([]byte(root))
 	return filepath.Join(dir, fmt.Sprintf("starvisor-%d", os.Geteuid()), hex.EncodeToString(sum[:8])+".lock")
 }

@@ -257,9 +257,8 @@ func (s *Supervisor) Start(ctx context.Context, names ...string) error {
 func (s *Supervisor) startReplaced(ctx context.Context, tab *table, errs []error) []error {
 	var retired []*proc
 	for _, e := range errs {
-		var pe *ProcessError
-		if errors.As(e, &pe) && errors.Is(pe.Err, ErrNoSuchProcess) {
-			if i, ok := tab.index[pe.Name]; ok && tab.procs[i].retired.Load() {
+		if name, ok := failedWith(e, ErrNoSuchProcess); ok {
+			if i, ok := tab.index[name]; ok && tab.procs[i].retired.Load() {
 				retired = append(retired, tab.procs[i])
 			}
 		}
@@ -276,9 +275,8 @@ func (s *Supervisor) startReplaced(ctx context.Context, tab *table, errs []error
 	var again []int
 	var out []error
 	for _, e := range errs {
-		var pe *ProcessError
-		if errors.As(e, &pe) && errors.Is(pe.Err, ErrNoSuchProcess) {
-			if i, ok := now.index[pe.Name]; ok {
+		if name, ok := failedWith(e, ErrNoSuchProcess); ok {
+			if i, ok := now.index[name]; ok {
 				again = append(again, i)
 				continue
 			}
@@ -291,6 +289,15 @@ func (s *Supervisor) startReplaced(ctx context.Context, tab *table, errs []error
 	b := s.startBatch(ctx, now, again, false)
 	<-b.done
 	return append(out, s.startReplaced(ctx, now, b.errs)...) // and again, should another apply replace them meanwhile
+}
+
+// failedWith returns the process e is about, when it is a *ProcessError wrapping target.
+func failedWith(e, target error) (name string, ok bool) {
+	var pe *ProcessError
+	if errors.As(e, &pe) && errors.Is(pe.Err, target) {
+		return pe.Name, true
+	}
+	return "", false
 }
 
 // Stop stops the named processes and waits for STOPPED: reverse start order, a priority
@@ -336,9 +343,8 @@ func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
 func (s *Supervisor) waitOnFor(tab *table, errs []error) {
 	var again []int
 	for _, e := range errs {
-		var pe *ProcessError
-		if errors.As(e, &pe) && errors.Is(pe.Err, ErrDependency) {
-			if i, ok := tab.index[pe.Name]; ok && !tab.procs[i].snap.Load().State.Active() {
+		if name, ok := failedWith(e, ErrDependency); ok {
+			if i, ok := tab.index[name]; ok && !tab.procs[i].snap.Load().State.Active() {
 				again = append(again, i)
 			}
 		}

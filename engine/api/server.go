@@ -35,6 +35,7 @@ type Backend interface {
 	Signal(sig syscall.Signal, names ...string) error
 	Apply(ctx context.Context, p *plan.Plan) (plan.Delta, error)
 	Shutdown(ctx context.Context) error
+	ShuttingDown() bool
 }
 
 var _ Backend = (*engine.Supervisor)(nil)
@@ -309,6 +310,10 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	// and starts in plan order, so it must not trust a client's copy of either.
 	if err := req.Plan.Finish(); err != nil {
 		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if s.b.ShuttingDown() { // a dry run too: "no changes" would read as all well
+		writeError(w, http.StatusConflict, engine.ErrShutdown)
 		return
 	}
 	notes := s.keepSettings(req.Plan)

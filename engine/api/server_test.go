@@ -68,6 +68,7 @@ func (f *fakeBackend) Apply(_ context.Context, p *plan.Plan) (plan.Delta, error)
 	return d, nil
 }
 func (f *fakeBackend) Shutdown(context.Context) error { f.stopped = true; return nil }
+func (f *fakeBackend) ShuttingDown() bool             { return f.stopped }
 
 func testPlan(t testing.TB, dir string, names ...string) *plan.Plan {
 	t.Helper()

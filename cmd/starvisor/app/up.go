@@ -279,11 +279,10 @@ func formatEvent(e engine.Event) string {
 var errLocked = errors.New("it holds the bundle's lock")
 
 // lockBundle takes the bundle's daemon lock, an flock on <state_dir>/daemon.lock held
-// for the life of this process (the kernel lets go when it dies: no stale lock). The
-// descriptor is close-on-exec, so no program holds it.
-// lockBundle takes the bundle's lock, <state_dir>/daemon.lock, and writes the daemon's
-// socket into it: a second `up`, or a client whose script names another socket since,
-// learns where the running daemon answers.
+// for the life of this process (the kernel lets go when it dies: no stale lock; the
+// descriptor is close-on-exec, so no program holds it), and writes the daemon's socket
+// into it: a second `up`, or a client whose script names another socket since, learns
+// where the running daemon answers.
 func lockBundle(stateDir, socket string) (*os.File, error) {
 	return lockFile(lockPath(stateDir), socket)
 }

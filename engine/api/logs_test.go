@@ -13,6 +13,21 @@ import (
 	"github.com/matryer/is"
 )
 
+// tail is what `logs -n n NAMES...` prints (stdout, no follow).
+func tail(t *testing.T, c *Client, names []string, n int) string {
+	t.Helper()
+	rc, err := c.Logs(t.Context(), names, false, false, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // A log file appears with the program's first byte: until then `logs` prints
 // nothing and succeeds, and `logs -f` waits for the file and follows it.
 func TestLogsOfFileNotCreatedYet(t *testing.T) {
@@ -60,11 +75,7 @@ func TestLogsTailReadsBackups(t *testing.T) {
 	for n, want := range map[int]string{
 		1: "six\n", 2: "five\nsix\n", 4: "three\nfour\nfive\nsix\n", 9: "one\ntwo\nthree\nfour\nfive\nsix\n",
 	} {
-		rc, err := c.Logs(t.Context(), []string{"a"}, false, false, n)
-		is.NoErr(err)
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		is.Equal(string(b), want)
+		is.Equal(tail(t, c, []string{"a"}, n), want)
 	}
 }
 
@@ -93,11 +104,7 @@ func TestLogsInFolderNotCreatedYet(t *testing.T) {
 	fb.p = testPlan(t, t.TempDir(), "a")
 	fb.p.Programs[0].Stdout.Path = filepath.Join(t.TempDir(), "log", "a.log")
 	c, _, _ := serve(t, fb)
-	rc, err := c.Logs(context.Background(), []string{"a"}, false, false, 10)
-	is.NoErr(err)
-	b, _ := io.ReadAll(rc)
-	rc.Close()
-	is.Equal(string(b), "")
+	is.Equal(tail(t, c, []string{"a"}, 10), "")
 }
 
 // Logs of several processes (GROUP:*, all, or several names): each line whole, after
@@ -113,21 +120,13 @@ func TestLogsOfSeveralProcesses(t *testing.T) {
 	appendTo(t, pb, "b1\nb2 unfinished")
 	c, _, _ := serve(t, fb)
 
-	rc, err := c.Logs(context.Background(), []string{"all"}, false, false, 1)
-	is.NoErr(err)
-	b, _ := io.ReadAll(rc)
-	rc.Close()
-	is.Equal(string(b), "a  | a2\nbb | b2 unfinished\n")
+	is.Equal(tail(t, c, []string{"all"}, 1), "a  | a2\nbb | b2 unfinished\n")
 
-	rc, err = c.Logs(context.Background(), []string{"a"}, false, false, 1)
-	is.NoErr(err)
-	b, _ = io.ReadAll(rc)
-	rc.Close()
-	is.Equal(string(b), "a2\n") // one process: as it is
+	is.Equal(tail(t, c, []string{"a"}, 1), "a2\n") // one process: as it is
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rc, err = c.Logs(ctx, []string{"bb", "a"}, false, true, 1)
+	rc, err := c.Logs(ctx, []string{"bb", "a"}, false, true, 1)
 	is.NoErr(err)
 	defer rc.Close()
 	r := bufio.NewReader(rc)
@@ -177,9 +176,5 @@ func TestLogsOfNonFileRefused(t *testing.T) {
 		_, err := c.Logs(context.Background(), []string{"a"}, false, follow, 1)
 		is.True(err != nil && strings.Contains(err.Error(), "a: its output goes to /dev/null, not a log file"))
 	}
-	rc, err := c.Logs(context.Background(), []string{"all"}, false, false, 1)
-	is.NoErr(err)
-	b, _ := io.ReadAll(rc)
-	rc.Close()
-	is.Equal(string(b), "b | b1\n") // of several, the others
+	is.Equal(tail(t, c, []string{"all"}, 1), "b | b1\n") // of several, the others
 }

@@ -308,15 +308,11 @@ func TestLogsTailAndFollowAcrossRotation(t *testing.T) {
 	is.NoErr(os.WriteFile(logPath, []byte(sb.String()), 0o644))
 	c, _, _ := serve(t, fb)
 
-	rc, err := c.Logs(context.Background(), []string{"a"}, false, false, 3)
-	is.NoErr(err)
-	b, _ := io.ReadAll(rc)
-	rc.Close()
-	is.Equal(string(b), "line 18\nline 19\nline 20\n")
+	is.Equal(tail(t, c, []string{"a"}, 3), "line 18\nline 19\nline 20\n")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rc, err = c.Logs(ctx, []string{"a"}, false, true, 1)
+	rc, err := c.Logs(ctx, []string{"a"}, false, true, 1)
 	is.NoErr(err)
 	defer rc.Close()
 	r := bufio.NewReader(rc)

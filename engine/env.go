@@ -21,6 +21,10 @@ const (
 	EnvDaemon = "STARVISOR_DAEMON"
 )
 
+// ProbeName is the name an exec ready probe's command runs under (its
+// STARVISOR_PROCESS_NAME, its cgroup's name): no program's, as "/" is in none.
+func ProbeName(process string) string { return process + "/ready" }
+
 // buildEnv is a process's environment: base (the daemon's, when inherit_env), then the
 // program's env in key order, then the STARVISOR_* names (STARVISOR_DAEMON only when
 // daemon is not ""). A later key overrides an earlier one and keeps the earlier one's

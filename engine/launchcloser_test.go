@@ -93,3 +93,23 @@ func TestLauncherCloserCalls(t *testing.T) {
 		eq(t, "after shutdown", cl.log(), []string{"forget c", "close"})
 	})
 }
+
+// A removed program's exec probe ran its commands under ProbeName: the launcher
+// forgets that name too (its kept cgroup); other probes start no process.
+func TestLauncherForgetsExecProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cl *closingLauncher
+		r := newRig(t, func(o *Options) {
+			cl = &closingLauncher{fakeLauncher: o.Launcher.(*fakeLauncher)}
+			o.Launcher = cl
+		})
+		execProbe := func(pr *plan.Program) {
+			pr.Ready = &plan.Probe{Kind: plan.ProbeExec, Command: []string{"/bin/check"},
+				Interval: plan.Duration(time.Second), Timeout: plan.Duration(time.Minute)}
+		}
+		r.apply(planOf(t, prog("a"), prog("x", execProbe), prog("y", withProbe)))
+		r.apply(planOf(t, prog("a")))
+		eq(t, "after the removal", cl.log(), []string{"forget x y x/ready"})
+		r.shutdown()
+	})
+}

@@ -196,7 +196,13 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 		}
 	}
 	if lc, ok := s.o.Launcher.(LauncherCloser); ok && len(d.Removed) > 0 {
-		lc.Forget(d.Removed...)
+		forget := slices.Clone(d.Removed)
+		for _, name := range d.Removed {
+			if r := old.procs[old.index[name]].prog.Ready; r != nil && r.Kind == plan.ProbeExec {
+				forget = append(forget, ProbeName(name)) // its probe's commands' cgroup
+			}
+		}
+		lc.Forget(forget...)
 	}
 
 	tab := &table{plan: next, procs: make([]*proc, len(next.Programs)), index: map[string]int{}}

@@ -34,6 +34,12 @@ func New() engine.Launcher {
 	return &Launcher{cgs: cgs, why: why}
 }
 
+// NewProcessGroups returns a launcher that owns its processes as New's does where
+// cgroups are not available: process groups, and the subreaper following orphans.
+func NewProcessGroups() engine.Launcher {
+	return &Launcher{why: errors.New("process groups asked for")}
+}
+
 // Describe says how the launcher owns its processes, for a debug line.
 func (l *Launcher) Describe() string {
 	l.mu.Lock()

@@ -8,12 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
-	"time"
 
+	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/launcher"
 	"github.com/starvisor/starvisor/engine/plan"
 )
@@ -64,15 +64,18 @@ func (p *Prober) httpCheck(pb *plan.Probe) (check, string, error) {
 	}, what, nil
 }
 
-// execCheck runs the command in the program's directory and environment. When
-// the probe times out, the command's whole process group is killed.
-func execCheck(pr plan.Program) (check, string, error) {
+// execCheck runs the command as the program would run: its directory, user, umask and
+// environment (inherit_env), through the daemon's launcher, so each attempt is
+// contained as a program is: in cgroup mode in a cgroup of its own, emptied when the
+// command exits; otherwise in its own process group, its escaped descendants found
+// by the STARVISOR_PROCESS_NAME it carries (engine.ProbeName). A probe runs every interval:
+// nothing an attempt starts outlives it, not even a child that called setsid.
+func execCheck(pr plan.Program, l engine.Launcher) (check, string, error) {
 	argv := pr.Ready.Command
 	what := "exec " + strings.Join(argv, " ")
 	if len(argv) == 0 {
 		return nil, what, errors.New("no command")
 	}
-	// The probe runs as the program would: its user, its environment (inherit_env).
 	var env []string
 	if pr.InheritEnv {
 		env = os.Environ()
@@ -80,40 +83,28 @@ func execCheck(pr plan.Program) (check, string, error) {
 	for k, v := range pr.Env {
 		env = append(env, k+"="+v)
 	}
-	cred, env, err := launcher.Credential(pr.User, pr.Env, env)
-	if err != nil {
-		return nil, what, err
+	env = append(env, engine.EnvProcessName+"="+engine.ProbeName(pr.ProcessName))
+	if _, _, err := launcher.Credential(pr.User, pr.Env, env); err != nil {
+		return nil, what, err // an unknown user: no attempt can pass
 	}
+	run := plan.Program{Name: pr.Name, ProcessName: engine.ProbeName(pr.ProcessName), Command: argv,
+		Directory: pr.Directory, User: pr.User, Umask: pr.Umask, Env: pr.Env, KillAsGroup: true}
 	return func(ctx context.Context) error {
-		// The output goes into a pipe the command writes directly (no copier in between),
-		// so a background child holding it open does not hold up the attempt.
-		r, w, err := os.Pipe()
+		out := &tail{}
+		h, err := l.Start(engine.Spec{Program: run, Env: env, Stdout: out, Stderr: out})
 		if err != nil {
 			return err
 		}
-		defer r.Close()
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Dir = pr.Directory
-		cmd.Env = env
-		cmd.Stdout, cmd.Stderr = w, w
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		err = cmd.Start()
-		w.Close()
-		if err != nil {
-			return err
+		var exit engine.Exit
+		select {
+		case exit = <-h.Done():
+		case <-ctx.Done():
+			h.Signal(syscall.SIGKILL, true)
+			exit = <-h.Done()
 		}
-		var out tail
-		read := make(chan struct{})
-		go func() { io.Copy(&out, r); close(read) }()
-		err = cmd.Wait()
-		// What the command left in its process group ends with the attempt: a probe
-		// runs every interval and must not leave processes behind.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		r.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) // one that escaped the group may hold the pipe
-		<-read
-		if err != nil {
-			if msg := strings.TrimSpace(string(out.b)); msg != "" {
+		h.Signal(syscall.SIGKILL, true) // what the command left behind
+		if err := exitError(exit); err != nil {
+			if msg := strings.TrimSpace(out.String()); msg != "" {
 				return fmt.Errorf("%w: %s", err, lastLine(msg))
 			}
 			return err
@@ -122,15 +113,38 @@ func execCheck(pr plan.Program) (check, string, error) {
 	}, what, nil
 }
 
+// exitError says how a probe's command failed, in os/exec's words; nil for exit 0.
+func exitError(e engine.Exit) error {
+	switch {
+	case e.Signal != 0:
+		return fmt.Errorf("signal: %s", e.Signal)
+	case e.Code != 0:
+		return fmt.Errorf("exit status %d", e.Code)
+	}
+	return nil
+}
+
 // tail keeps the last 4 KB written to it: enough for the last line of a probe's output.
-type tail struct{ b []byte }
+// A child left behind may still write while the attempt reads it.
+type tail struct {
+	mu sync.Mutex
+	b  []byte
+}
 
 func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.b = append(t.b, p...)
 	if len(t.b) > 4096 {
 		t.b = append(t.b[:0], t.b[len(t.b)-4096:]...)
 	}
 	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
 }
 
 func lastLine(s string) string {

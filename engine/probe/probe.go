@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/launcher"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -27,10 +29,16 @@ var errTimedOut = errors.New("probe timed out")
 // Prober runs ready probes; the zero value is ready to use.
 type Prober struct {
 	Client *http.Client // nil: a client that does not follow redirects (the redirect's status counts)
+	// Launcher starts exec probes' commands; nil: one of the package's own. The daemon
+	// passes its own: the commands share its cgroups (see execCheck).
+	Launcher engine.Launcher
 }
 
-// New returns a Prober.
-func New() engine.Prober { return &Prober{} }
+// New returns a Prober whose exec probes start through l (nil: see Prober).
+func New(l engine.Launcher) engine.Prober { return &Prober{Launcher: l} }
+
+// ownLauncher serves Probers given no launcher.
+var ownLauncher = sync.OnceValue(launcher.New)
 
 // check is one attempt; it may keep state between attempts (the log follower).
 type check func(ctx context.Context) error
@@ -116,7 +124,11 @@ func (p *Prober) build(pr plan.Program) (attempt check, what string, done func()
 	case plan.ProbeHTTP:
 		attempt, what, err = p.httpCheck(pb)
 	case plan.ProbeExec:
-		attempt, what, err = execCheck(pr)
+		l := p.Launcher
+		if l == nil {
+			l = ownLauncher()
+		}
+		attempt, what, err = execCheck(pr, l)
 	case plan.ProbeLog:
 		var fl *follower
 		fl, what, err = logCheck(pr)

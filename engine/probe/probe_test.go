@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/launcher"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -28,7 +30,7 @@ func program(pb plan.Probe) plan.Program {
 }
 
 func TestNoProbeIsReadyAtOnce(t *testing.T) {
-	is.New(t).NoErr(New().Ready(t.Context(), plan.Program{}))
+	is.New(t).NoErr(New(nil).Ready(t.Context(), plan.Program{}))
 }
 
 func TestTCP(t *testing.T) {
@@ -36,10 +38,10 @@ func TestTCP(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	is.NoErr(err)
 	port := ln.Addr().(*net.TCPAddr).Port
-	is.NoErr(New().Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeTCP, Port: port})))
+	is.NoErr(New(nil).Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeTCP, Port: port})))
 	ln.Close()
 
-	err = New().Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeTCP, Port: port, Timeout: plan.Duration(100 * time.Millisecond)}))
+	err = New(nil).Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeTCP, Port: port, Timeout: plan.Duration(100 * time.Millisecond)}))
 	want := "ready probe tcp 127.0.0.1:" + strconv.Itoa(port) + ": timed out after 100ms: "
 	is.True(err != nil && strings.HasPrefix(err.Error(), want)) // names the probe, the timeout and the last error
 	is.True(strings.Contains(err.Error(), "connection refused"))
@@ -60,10 +62,10 @@ func unavailable(t *testing.T, failures int32) (srv *httptest.Server, calls *ato
 func TestHTTPRetriesUntilStatus(t *testing.T) {
 	is := is.New(t)
 	srv, calls := unavailable(t, 2)
-	is.NoErr(New().Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeHTTP, URL: srv.URL})))
+	is.NoErr(New(nil).Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeHTTP, URL: srv.URL})))
 	is.Equal(calls.Load(), int32(3))
 
-	err := New().Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeHTTP, URL: srv.URL, Status: 204, Timeout: plan.Duration(50 * time.Millisecond)}))
+	err := New(nil).Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeHTTP, URL: srv.URL, Status: 204, Timeout: plan.Duration(50 * time.Millisecond)}))
 	is.True(err != nil && strings.HasSuffix(err.Error(), "status 200, want 204"))
 }
 
@@ -75,7 +77,7 @@ func TestEarlyRetriesDoNotWaitAnInterval(t *testing.T) {
 	pb := plan.Probe{Kind: plan.ProbeHTTP, URL: srv.URL, Interval: plan.Duration(time.Hour), Timeout: plan.Duration(time.Minute)}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // fails here rather than hang an hour
 	defer cancel()
-	is.NoErr(New().Ready(ctx, program(pb)))
+	is.NoErr(New(nil).Ready(ctx, program(pb)))
 	is.Equal(calls.Load(), int32(4))
 }
 
@@ -84,7 +86,7 @@ func TestExec(t *testing.T) {
 	dir := t.TempDir()
 	pr := program(plan.Probe{Kind: plan.ProbeExec, Command: []string{"/bin/sh", "-c", `test "$PWD" = "` + dir + `" && test "$X" = 1`}})
 	pr.Directory, pr.Env = dir, map[string]string{"X": "1"}
-	is.NoErr(New().Ready(t.Context(), pr))
+	is.NoErr(New(nil).Ready(t.Context(), pr))
 }
 
 // A probe command still running at the timeout is killed with its group.
@@ -93,7 +95,7 @@ func TestExecKilledOnTimeout(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	pr := program(plan.Probe{Kind: plan.ProbeExec, Timeout: plan.Duration(200 * time.Millisecond),
 		Command: []string{"/bin/sh", "-c", "sleep 1000 & echo $! > " + pidFile + "; wait"}})
-	err := New().Ready(t.Context(), pr)
+	err := New(nil).Ready(t.Context(), pr)
 	is.True(err != nil && strings.Contains(err.Error(), "timed out after 200ms"))
 	waitGone(t, pidFile)
 }
@@ -105,8 +107,37 @@ func TestExecPassesAndLeavesNothingBehind(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	pr := program(plan.Probe{Kind: plan.ProbeExec, Timeout: plan.Duration(5 * time.Second),
 		Command: []string{"/bin/sh", "-c", "sleep 1000 & echo $! > " + pidFile + "; exit 0"}})
-	is.NoErr(New().Ready(t.Context(), pr))
+	is.NoErr(New(nil).Ready(t.Context(), pr))
 	waitGone(t, pidFile)
+}
+
+// A probe command's child that left its process group (setsid) dies with the attempt
+// too: with cgroups (as root) and without.
+func TestExecLeavesNoEscapedChild(t *testing.T) {
+	launchers := map[string]engine.Launcher{"process groups": launcher.NewProcessGroups(), "default": nil}
+	for name, l := range launchers {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			pr := program(plan.Probe{Kind: plan.ProbeExec, Timeout: plan.Duration(5 * time.Second),
+				Command: []string{"/bin/sh", "-c", `setsid sh -c 'echo $$ > ` + pidFile + `.new && mv ` + pidFile + `.new ` + pidFile + `; exec sleep 1000' &
+					while [ ! -s ` + pidFile + ` ]; do :; done; exit 0`}})
+			is.NoErr(New(l).Ready(t.Context(), pr))
+			waitGone(t, pidFile)
+		})
+	}
+}
+
+// The command's failure names its exit status and its last line of output.
+func TestExecFailureSaysWhy(t *testing.T) {
+	is := is.New(t)
+	pr := program(plan.Probe{Kind: plan.ProbeExec, Timeout: plan.Duration(100 * time.Millisecond),
+		Command: []string{"/bin/sh", "-c", "echo starting; echo not yet >&2; exit 3"}})
+	err := New(nil).Ready(t.Context(), pr)
+	is.True(err != nil && strings.HasSuffix(err.Error(), ": exit status 3: not yet"))
+	pr.Ready.Command = []string{"/bin/sh", "-c", "kill -TERM $$"}
+	err = New(nil).Ready(t.Context(), pr)
+	is.True(err != nil && strings.HasSuffix(err.Error(), ": signal: terminated"))
 }
 
 // waitGone reads the pid in pidFile and polls until that process is gone (a test
@@ -142,10 +173,10 @@ func TestLogIgnoresLinesOfEarlierRuns(t *testing.T) {
 	is.NoErr(os.WriteFile(path, []byte("starting\nlistening on 8080\nstopped\n"), 0o644))
 	pr := program(plan.Probe{Kind: plan.ProbeLog, Pattern: `listening on \d+`, Timeout: plan.Duration(50 * time.Millisecond)})
 	pr.Stdout = &plan.Log{Path: path}
-	err := New().(*Prober).Prepare(pr)(t.Context())
+	err := New(nil).(*Prober).Prepare(pr)(t.Context())
 	is.True(err != nil && strings.Contains(err.Error(), "timed out")) // the old line did not count
 
-	wait := New().(*Prober).Prepare(pr)
+	wait := New(nil).(*Prober).Prepare(pr)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	is.NoErr(err)
 	_, err = f.WriteString("starting\nlistening on 8081\n") // the new run, before the first attempt
@@ -201,7 +232,7 @@ func TestContextEndStopsWaiting(t *testing.T) {
 	is := is.New(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err := New().Ready(ctx, program(plan.Probe{Kind: plan.ProbeTCP, Port: 1}))
+	err := New(nil).Ready(ctx, program(plan.Probe{Kind: plan.ProbeTCP, Port: 1}))
 	is.True(errors.Is(err, context.Canceled))
 }
 
@@ -211,7 +242,7 @@ func TestLogProbeNeedsALogFile(t *testing.T) {
 	is := is.New(t)
 	pr := program(plan.Probe{Kind: plan.ProbeLog, Pattern: `x`, Timeout: plan.Duration(time.Second)})
 	pr.Stdout = &plan.Log{Path: "/dev/null"}
-	err := New().Ready(t.Context(), pr)
+	err := New(nil).Ready(t.Context(), pr)
 	is.True(err != nil && strings.Contains(err.Error(), "stdout goes to /dev/null, not a log file"))
 }
 
@@ -222,7 +253,7 @@ func TestExecProbeRunsAsTheProgram(t *testing.T) {
 	t.Setenv("STARVISOR_PROBE_DAEMON_ONLY", "1")
 	check := func(pr plan.Program) error {
 		pr.Ready.Timeout = plan.Duration(time.Second) // plenty for a passing sh
-		return New().Ready(t.Context(), pr)
+		return New(nil).Ready(t.Context(), pr)
 	}
 	unset := program(plan.Probe{Kind: plan.ProbeExec, Command: []string{"/bin/sh", "-c", `test -z "$STARVISOR_PROBE_DAEMON_ONLY" && test "$OWN" = x`}})
 	unset.Env = map[string]string{"OWN": "x"}

@@ -141,7 +141,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 	sup := engine.New(engine.Options{
 		Launcher: lch,
-		Prober:   probe.New(),
+		Prober:   probe.New(lch),
 		Logs:     logs.Opener{},
 		Sampler:  monitor.New(),
 		Recorder: state,

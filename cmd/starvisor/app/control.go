@@ -30,15 +30,30 @@ type socketOnly struct {
 	Socket string `help:"Daemon socket (else STARVISOR_SOCKET, else the socket of deploy.star in this folder or a parent)."`
 }
 
-// socketFlag is --socket, and --lib for evaluating deploy.star to find the socket, of
-// the other client verbs.
+// socketFlag is --socket, and --file (-f, as for up and apply) and --lib for
+// evaluating deploy.star to find the socket, of the other client verbs.
 type socketFlag struct {
 	socketOnly `embed:""`
-	File       string   `name:"file" type:"path" placeholder:"FILE" help:"Deploy script whose daemon to reach (else deploy.star in this folder or a parent)."`
-	Lib        []string `name:"lib" sep:"none" placeholder:"NAME=DIR" help:"Library root for load(\"@NAME//...\") in deploy.star, to find its socket; repeatable. Adds to STARVISOR_LIBS."`
+	File       string `name:"file" short:"f" type:"path" placeholder:"FILE" help:"Deploy script whose daemon to reach (else deploy.star in this folder or a parent)."`
+	libFlag    `embed:""`
+}
+
+// logsSocketFlag is socketFlag for logs, whose -f is --follow as in tail -f.
+type logsSocketFlag struct {
+	socketOnly `embed:""`
+	File       string `name:"file" type:"path" placeholder:"FILE" help:"Deploy script whose daemon to reach (else deploy.star in this folder or a parent)."`
+	libFlag    `embed:""`
+}
+
+type libFlag struct {
+	Lib []string `name:"lib" sep:"none" placeholder:"NAME=DIR" help:"Library root for load(\"@NAME//...\") in deploy.star, to find its socket; repeatable. Adds to STARVISOR_LIBS."`
 }
 
 func (f *socketFlag) client(ctx context.Context, d *Deps) (*api.Client, error) {
+	return f.socketOnly.client(ctx, d, f.File, f.Lib)
+}
+
+func (f *logsSocketFlag) client(ctx context.Context, d *Deps) (*api.Client, error) {
 	return f.socketOnly.client(ctx, d, f.File, f.Lib)
 }
 

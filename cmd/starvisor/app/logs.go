@@ -12,11 +12,11 @@ import (
 // LogsCmd prints the end of the processes' logs and, with -f, follows them across
 // rotations until interrupted. From several processes each line comes after its name.
 type LogsCmd struct {
-	socketFlag `embed:""`
-	Names      []string `arg:"" optional:"" name:"name" help:"Process names, GROUP:* or all (the default); from several, each line starts with its process's name."`
-	Follow     bool     `short:"f" help:"Keep printing new lines, across rotations, until interrupted."`
-	Stderr     bool     `name:"stderr" help:"Read the stderr log instead of stdout."`
-	Lines      int      `short:"n" default:"10" help:"Lines to print from the end first (0: none)."`
+	logsSocketFlag `embed:""`
+	Names          []string `arg:"" optional:"" name:"name" help:"Process names, GROUP:* or all (the default); from several, each line starts with its process's name."`
+	Follow         bool     `short:"f" help:"Keep printing new lines, across rotations, until interrupted."`
+	Stderr         bool     `name:"stderr" help:"Read the stderr log instead of stdout."`
+	Lines          int      `short:"n" default:"10" help:"Lines to print from the end first (0: none)."`
 }
 
 func (c *LogsCmd) Run(d *Deps) error {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -8,14 +9,16 @@ import (
 // Sampling costs CPU for every live process (a BatchSampler reads /proc once per
 // round, but that is still a read per process on the host), so the daemon samples only while someone looks: every sampleEvery
 // for watchFor after the last Status call, and not at all when nobody asks. An
-// idle daemon therefore uses no CPU. A Status call that finds the last sample
-// older than staleAfter asks for a fresh one without waiting for it (Status never
-// waits): that call shows the last sample taken, the next ones fresh figures. An
-// action's answer reads States, which does not count as watching.
+// idle daemon therefore uses no CPU. A Status call that finds no sample, or one
+// older than staleAfter, asks for a fresh one and waits for it, at most freshWait
+// (a round of 200 processes takes a few milliseconds): a lone `status` shows
+// figures, and a sampler that hangs does not hold status up. An action's answer
+// reads States, which does not count as watching.
 const (
 	sampleEvery = 2 * time.Second
 	watchFor    = time.Minute
 	staleAfter  = 2 * sampleEvery
+	freshWait   = 100 * time.Millisecond
 )
 
 // sampling is the Supervisor's sampler state.
@@ -23,6 +26,9 @@ type sampling struct {
 	last     atomic.Pointer[usageSample]
 	lastRead atomic.Int64  // unix ns of the last Status call
 	kick     chan struct{} // capacity 1: "sample now"
+
+	mu    sync.Mutex
+	fresh chan struct{} // closed when the next sample is stored; nil: nobody waits
 }
 
 type usageSample struct {
@@ -42,15 +48,39 @@ func (s *Supervisor) usage(now time.Time) map[int]Usage {
 	g.lastRead.Store(now.UnixNano())
 	u := g.last.Load()
 	if u == nil || now.Sub(u.at) > staleAfter {
+		g.mu.Lock()
+		if g.fresh == nil {
+			g.fresh = make(chan struct{})
+		}
+		fresh := g.fresh
+		g.mu.Unlock()
 		select {
 		case g.kick <- struct{}{}:
 		default:
 		}
+		late := make(chan struct{})
+		t := s.clock.AfterFunc(freshWait, func() { close(late) })
+		select {
+		case <-fresh:
+			u = g.last.Load()
+		case <-late:
+		}
+		t.Stop()
 	}
 	if u == nil {
 		return nil
 	}
 	return u.by
+}
+
+// stored tells the Status calls waiting for a fresh sample that it is there.
+func (g *sampling) stored() {
+	g.mu.Lock()
+	if g.fresh != nil {
+		close(g.fresh)
+		g.fresh = nil
+	}
+	g.mu.Unlock()
 }
 
 // sampleLoop measures live processes off the process goroutines: every
@@ -113,4 +143,5 @@ func (s *Supervisor) sampleOnce() {
 		}
 	}
 	s.samples.last.Store(&usageSample{at: s.clock.Now(), by: m})
+	s.samples.stored()
 }

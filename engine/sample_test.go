@@ -67,12 +67,11 @@ func TestSamplingOnlyWhileWatched(t *testing.T) {
 		if n, u := c.n.Load(), unwatched.Load(); n != 0 || u != 0 {
 			t.Fatalf("%d samples and %d OnUnwatched calls while nobody looked", n, u)
 		}
-		if u := r.status("a").Usage; u != (Usage{}) {
-			t.Errorf("first Status: usage %+v, want none yet (Status never waits)", u)
-		}
-		synctest.Wait() // the sample it asked for
 		if u := r.status("a").Usage; u.RSSBytes != 1 {
-			t.Errorf("second Status: usage %+v, want the fresh sample", u)
+			t.Errorf("first Status: usage %+v, want the sample it asked and waited for", u)
+		}
+		if u := r.status("a").Usage; u.RSSBytes != 1 {
+			t.Errorf("second Status: usage %+v, want the same sample", u)
 		}
 		time.Sleep(9 * time.Second)
 		if n := c.n.Load(); n != 5 { // at 0, 2, 4, 6, 8 s
@@ -123,6 +122,34 @@ func TestStatesDoNotWatch(t *testing.T) {
 		}
 		if u := r.sup.States()[0].Usage; u != (Usage{}) {
 			t.Errorf("States carries usage %+v", u)
+		}
+	})
+}
+
+// hangingSampler never returns until released.
+type hangingSampler struct{ release chan struct{} }
+
+func (h *hangingSampler) Sample(int) (Usage, error) { <-h.release; return Usage{RSSBytes: 7}, nil }
+
+// Status waits for a fresh sample a moment only: a sampler that hangs (a /proc read
+// stuck behind a process's mm lock) does not hold status up; it shows no figures.
+func TestStatusWaitsForASampleAMomentOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &hangingSampler{release: make(chan struct{})}
+		r := newRig(t, func(o *Options) { o.Sampler = h })
+		defer r.shutdown()
+		r.apply(planOf(t, prog("a")))
+		start := time.Now()
+		if u := r.status("a").Usage; u != (Usage{}) {
+			t.Errorf("usage %+v from a sampler that has not answered", u)
+		}
+		if waited := time.Since(start); waited != freshWait {
+			t.Errorf("Status waited %v, want %v", waited, freshWait)
+		}
+		close(h.release)
+		synctest.Wait()
+		if u := r.status("a").Usage; u.RSSBytes != 7 {
+			t.Errorf("usage %+v once the sampler answered", u)
 		}
 	})
 }

@@ -6,6 +6,7 @@ package launcher
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -182,7 +183,7 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 	}
 	out.copy()
 	h := &handle{l: l, pid: pid, pidfd: pidfd, name: name, cg: cg, done: make(chan engine.Exit, 1),
-		finished: make(chan struct{}), killGroup: spec.Program.KillAsGroup}
+		finished: make(chan struct{})}
 	h.startTicks, _ = procfs.StartTicksBetween(before, after)
 	if pidfd >= 0 {
 		h.watch(out)
@@ -215,14 +216,20 @@ type handle struct {
 	// processes a late group signal to this handle must not reach.
 	drained bool
 
-	// groupSig is the last signal sent to the whole tree. Once the child is reaped it is
-	// sent once more to the tree's adopted orphans: a descendant forked between the
-	// stop's /proc scan and the child's death would otherwise outlive the stop.
+	// groupSig is the last signal sent to the whole group (a stop_as_group stop, or
+	// the kill_as_group SIGKILL after stop_timeout): 0 when none. A child reaped after
+	// one has its exit reported only once the rest of its group is gone (awaitGroup).
 	groupSig atomic.Int32
-	// killGroup (kill_as_group): what a group stop left running once the child is gone
-	// gets SIGKILL rather than the stop signal again, as cgroup.kill does in cgroup mode;
-	// a member ignoring the stop signal outlived the stop.
-	killGroup bool
+	// sentMu guards sent: the tree members the last group signal reached (process
+	// group mode), so that the pass after the reap signals only those forked since.
+	sentMu sync.Mutex
+	sent   map[member]bool
+}
+
+// member names a process for good: its pid and its start time.
+type member struct {
+	pid   int
+	ticks uint64
 }
 
 // StartTicks is the process's start time as /proc/PID/stat shows it, known without
@@ -256,8 +263,14 @@ func (h *handle) NotifyExit(fn func(engine.Exit)) {
 func (h *handle) Signal(sig syscall.Signal, group bool) error {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	if !group && sig == syscall.SIGKILL && h.reaped && h.groupSig.Load() != 0 {
+		group = true // the child is gone: the kill is for the rest of its group stop
+	}
 	if group && h.drained {
 		return nil // gone, cgroup and all
+	}
+	if group {
+		h.groupSig.Store(int32(sig))
 	}
 	if group && h.cg != nil {
 		if err := h.cg.signal(h, sig); err != nil {
@@ -266,8 +279,7 @@ func (h *handle) Signal(sig syscall.Signal, group bool) error {
 		return nil
 	}
 	if group {
-		h.groupSig.Store(int32(sig))
-		if err := h.signalTree(sig); err != nil {
+		if err := h.signalTree(sig, false); err != nil {
 			return fmt.Errorf("signal group %d: %w", h.pid, err)
 		}
 		return nil
@@ -298,6 +310,42 @@ func (h *handle) signalSelf(sig syscall.Signal) error {
 	}
 	return err
 }
+
+// awaitGroup waits, once the child is reaped during a group stop, until the rest of
+// its group (its cgroup, or its process group and tree) is gone too. A wrapper (sh -c
+// "... && worker") dies at once on SIGTERM, while the worker it started finishes its
+// task: the stop gives it stop_timeout, as it would the program itself, and the
+// engine's SIGKILL at the end of that (kill_as_group) ends the wait; after a SIGKILL
+// the wait lasts drainSync at most (a process stuck in D state).
+func (h *handle) awaitGroup() {
+	var killed time.Time
+	for pause := time.Millisecond; ; pause = min(2*pause, groupPoll) {
+		if h.cg != nil {
+			if waitEmpty(filepath.Join(h.cg.dir, "cgroup.events"), time.Now().Add(pause)) {
+				return
+			}
+		} else {
+			h.mu.RLock()
+			left := len(h.tree(freshScan()))
+			h.mu.RUnlock()
+			if left == 0 {
+				return
+			}
+			time.Sleep(pause)
+		}
+		if syscall.Signal(h.groupSig.Load()) == syscall.SIGKILL {
+			if killed.IsZero() {
+				killed = time.Now()
+			} else if time.Since(killed) > drainSync {
+				return
+			}
+		}
+	}
+}
+
+// groupPoll bounds the pause between two looks at a stopping group: in process group
+// mode each is a /proc scan, and a graceful stop may last minutes.
+const groupPoll = 500 * time.Millisecond
 
 // watch waits for the exit on the shared epoll waiter (reap_linux.go).
 func (h *handle) watch(out *outputs) {
@@ -341,20 +389,22 @@ func (h *handle) wait(out *outputs) {
 // report tells the engine of the exit once what the child left behind is dealt with.
 func (h *handle) report(ws syscall.WaitStatus, ok bool, out *outputs) {
 	forgetOwn(h.pid) // reaped: the pid may now be recycled
-	if h.cg != nil {
-		if h.cg.drain() { // what the program left behind dies with it
-			h.mu.Lock()
-			h.drained = true
-			h.mu.Unlock()
-			h.l.keep(h.name, h.cg)
+	if sig := syscall.Signal(h.groupSig.Load()); sig != 0 {
+		if h.cg == nil {
+			// A descendant forked between the stop's /proc scan and the child's death
+			// got nothing yet; those signalled already are not signalled twice (a
+			// second SIGTERM or SIGINT cuts many programs' graceful exit short).
+			h.mu.RLock()
+			_ = h.signalTree(sig, true)
+			h.mu.RUnlock()
 		}
-	} else if sig := syscall.Signal(h.groupSig.Load()); sig != 0 {
-		if h.killGroup {
-			sig = syscall.SIGKILL
-		}
-		h.mu.RLock()
-		_ = h.signalTree(sig) // the child is gone: this reaches its group and adopted orphans
-		h.mu.RUnlock()
+		h.awaitGroup()
+	}
+	if h.cg != nil && h.cg.drain() { // what the program left behind dies with it
+		h.mu.Lock()
+		h.drained = true
+		h.mu.Unlock()
+		h.l.keep(h.name, h.cg)
 	}
 	exit := engine.Exit{Code: -1, Time: time.Now()}
 	if ok {

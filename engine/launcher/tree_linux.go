@@ -32,16 +32,25 @@ const (
 )
 
 // signalTree sends sig to the process group and to every process of the tree
-// (see above). The caller holds h.mu shared.
-func (h *handle) signalTree(sig syscall.Signal) error {
+// (see above); with onlyNew, not to those the last group signal reached. The caller
+// holds h.mu shared.
+func (h *handle) signalTree(sig syscall.Signal, onlyNew bool) error {
 	orphans.forks.RLock() // adopted orphans are not reaped, so their pids hold, meanwhile
 	defer orphans.forks.RUnlock()
 	// Scan before signalling: once the group signal kills the child, its descendants are
 	// being re-parented, and a scan taken during that moment can miss the link.
 	procs := h.tree(freshScan())
+	h.sentMu.Lock()
+	defer h.sentMu.Unlock()
 	var first error
-	if err := syscall.Kill(-h.pid, sig); err != nil && err != syscall.ESRCH {
-		first = err
+	if !onlyNew { // -pgid would reach the members signalled already
+		if err := syscall.Kill(-h.pid, sig); err != nil && err != syscall.ESRCH {
+			first = err
+		}
+	}
+	sent := h.sent
+	if !onlyNew || sent == nil {
+		sent = map[member]bool{}
 	}
 	done := map[int]bool{}
 	passes := 1
@@ -54,11 +63,15 @@ func (h *handle) signalTree(sig syscall.Signal) error {
 		}
 		fresh := 0
 		for _, p := range procs {
-			if done[p.Pid] {
+			m := member{p.Pid, p.StartTicks}
+			if done[p.Pid] || onlyNew && sent[m] {
 				continue
 			}
-			done[p.Pid] = true
+			done[p.Pid], sent[m] = true, true
 			fresh++
+			if pass == 0 && !onlyNew && p.Pgid == h.pid {
+				continue // -pgid reached it: a second SIGTERM cuts graceful exits short
+			}
 			if p.Pid == h.pid && !h.reaped {
 				if err := h.signalSelf(sig); err != nil && first == nil {
 					first = err
@@ -71,6 +84,7 @@ func (h *handle) signalTree(sig syscall.Signal) error {
 			break
 		}
 	}
+	h.sent = sent
 	return first
 }
 

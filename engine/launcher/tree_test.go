@@ -134,29 +134,80 @@ func TestSignalWithoutGroupLeavesDescendants(t *testing.T) {
 	}
 }
 
-// Process group mode, kill_as_group: a group member that ignores the stop signal and
-// outlives its leader gets SIGKILL once the leader is gone (as cgroup.kill does in
-// cgroup mode); without kill_as_group it gets the stop signal again, and survives it.
-func TestGroupStopKillsWhatIgnoredIt(t *testing.T) {
-	for _, killGroup := range []bool{true, false} {
-		t.Run(fmt.Sprint("kill_as_group=", killGroup), func(t *testing.T) {
-			dir := t.TempDir()
-			spec := shell(`(trap '' TERM; exec sleep 1000) & echo $! > "$D/member.pid"; exec sleep 1000`)
-			spec.Env = append(spec.Env, "D="+dir, engine.EnvProcessName+fmt.Sprintf("=ign-%d-%v", os.Getpid(), killGroup))
-			spec.Program.StopAsGroup, spec.Program.KillAsGroup = true, killGroup
-			h := startWith(t, processGroups(), spec)
-			member := pidFile(t, filepath.Join(dir, "member.pid"))
-			poll(t, 5*time.Second, "the member to ignore TERM", func() bool { return ignoresTerm(member) })
-			if err := h.Signal(syscall.SIGTERM, true); err != nil {
-				t.Fatal(err)
-			}
-			wait(t, h)
-			if killGroup {
-				poll(t, 5*time.Second, "the member to die", func() bool { return !alive(member) })
-			} else if !alive(member) {
-				t.Errorf("the member died without kill_as_group")
-			}
-		})
+// A group stop's exit comes once the whole group is gone: a member still finishing
+// its work when the leader (a wrapper shell) is gone gets its time, with one SIGTERM
+// (a second cuts many programs' graceful exit short), in both modes.
+func TestGroupStopWaitsForTheRestOfTheGroup(t *testing.T) {
+	t.Run("process groups", func(t *testing.T) { groupStopWaits(t, processGroups()) })
+	t.Run("cgroups", func(t *testing.T) { groupStopWaits(t, cgroupLauncher(t)) })
+}
+
+func groupStopWaits(t *testing.T, l engine.Launcher) {
+	dir := t.TempDir()
+	spec := shell(`( trap 'echo TERM >> "$D/terms"; while [ ! -e "$D/finish" ]; do sleep 0.01; done; echo done > "$D/finished"; exit 0' TERM
+		echo $(exec sh -c 'echo $PPID') > "$D/member.pid"; while :; do sleep 0.01; done ) &
+		exec sleep 1000`)
+	spec.Env = append(spec.Env, "D="+dir, engine.EnvProcessName+fmt.Sprintf("=fin-%d", os.Getpid()))
+	spec.Program.StopAsGroup = true
+	h := startWith(t, l, spec)
+	pidFile(t, filepath.Join(dir, "member.pid"))
+	if err := h.Signal(syscall.SIGTERM, true); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 5*time.Second, "the member to get SIGTERM", func() bool { return exists(filepath.Join(dir, "terms")) })
+	poll(t, 5*time.Second, "the leader to be gone", func() bool { return !alive(h.Pid()) })
+	select {
+	case e := <-h.Done():
+		t.Fatalf("exit %+v reported while a member of the group still works", e)
+	default:
+	}
+	if err := os.WriteFile(filepath.Join(dir, "finish"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if e := wait(t, h); e.Signal != syscall.SIGTERM {
+		t.Errorf("exit %+v, want the leader's SIGTERM", e)
+	}
+	if !exists(filepath.Join(dir, "finished")) {
+		t.Error("the member did not finish its work: killed")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "terms")); string(b) != "TERM\n" {
+		t.Errorf("the member got %q, want one SIGTERM", b)
+	}
+}
+
+// A member that ignores the stop signal holds the exit until the SIGKILL that follows
+// stop_timeout (the engine's); once the leader is gone, that SIGKILL goes to the
+// group even when sent to the process alone.
+func TestGroupStopEndsWithTheKill(t *testing.T) {
+	for _, group := range []bool{true, false} {
+		t.Run(fmt.Sprint("process groups, kill group=", group), func(t *testing.T) { groupStopKill(t, processGroups(), group) })
+		t.Run(fmt.Sprint("cgroups, kill group=", group), func(t *testing.T) { groupStopKill(t, cgroupLauncher(t), group) })
+	}
+}
+
+func groupStopKill(t *testing.T, l engine.Launcher, group bool) {
+	dir := t.TempDir()
+	spec := shell(`(trap '' TERM; exec sleep 1000) & echo $! > "$D/member.pid"; exec sleep 1000`)
+	spec.Env = append(spec.Env, "D="+dir, engine.EnvProcessName+fmt.Sprintf("=ign-%d-%v", os.Getpid(), group))
+	spec.Program.StopAsGroup = true
+	h := startWith(t, l, spec)
+	member := pidFile(t, filepath.Join(dir, "member.pid"))
+	poll(t, 5*time.Second, "the member to ignore TERM", func() bool { return ignoresTerm(member) })
+	if err := h.Signal(syscall.SIGTERM, true); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 5*time.Second, "the leader to be gone", func() bool { return !alive(h.Pid()) })
+	select {
+	case e := <-h.Done():
+		t.Fatalf("exit %+v reported while a member ignoring the stop runs", e)
+	default:
+	}
+	if err := h.Signal(syscall.SIGKILL, group); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, h)
+	if alive(member) {
+		t.Error("the member outlived the kill")
 	}
 }
 

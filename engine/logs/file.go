@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/starvisor/starvisor/engine/plan"
@@ -40,6 +39,7 @@ type File struct {
 	err       error // last error, kept until Err reads it
 	failing   bool  // the last bytes were dropped; false again once bytes reach the file
 	closed    bool
+	stream    bool // not a regular file (/dev/null, a terminal, a pipe): never rotated
 	midLine   bool // timestamps: the last byte written was not a newline
 	stampBuf  []byte
 	tailBuf   []byte
@@ -165,15 +165,18 @@ func (f *File) open(truncate bool) error {
 	if err != nil {
 		return fmt.Errorf("logs.open: %w", err)
 	}
-	size, err := fh.Seek(0, io.SeekEnd)
-	if errors.Is(err, syscall.ESPIPE) {
-		size, err = 0, nil // a pipe or a terminal (/dev/stdout): a stream, nothing to rotate
+	// A device, a terminal or a pipe (/dev/null, /dev/stdout) is a stream: rotating it
+	// would rename the device and put a regular file in its place.
+	if st, err := fh.Stat(); err == nil && !st.Mode().IsRegular() {
+		f.f, f.size, f.reserved, f.stream = fh, 0, 0, true
+		return nil
 	}
+	size, err := fh.Seek(0, io.SeekEnd)
 	if err != nil {
 		fh.Close()
 		return fmt.Errorf("logs.open: %s: %w", f.path, err)
 	}
-	f.f, f.size, f.reserved = fh, size, 0
+	f.f, f.size, f.reserved, f.stream = fh, size, 0, false
 	return nil
 }
 
@@ -290,7 +293,7 @@ func (f *File) write(p []byte) {
 		if room > 0 && int64(len(chunk)) > room {
 			chunk = chunk[:room]
 		}
-		if len(chunk) >= reserveFrom {
+		if len(chunk) >= reserveFrom && !f.stream {
 			f.reserve(int64(len(chunk)), room)
 		}
 		n, err := f.f.Write(chunk)

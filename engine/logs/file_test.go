@@ -333,6 +333,54 @@ func TestLogToAStream(t *testing.T) {
 	is.Equal(string(buf[:n]), "through the pipe\n")
 }
 
+// A log path that names a device (/dev/null, through a symlink here so that a failure
+// could only rename the link) is never rotated: rotation renamed the device and put a
+// regular file in its place, for the whole machine when the path was /dev/null.
+func TestDeviceIsNeverRotated(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "null")
+	is.NoErr(os.Symlink(os.DevNull, path))
+	f := open(t, plan.Log{Path: path, MaxBytes: 100, Backups: 2})
+	for _, line := range numbered(50, 20) {
+		f.Write([]byte(line))
+	}
+	is.NoErr(f.Err())
+	is.Equal(f.Rotations(), 0)
+	target, err := os.Readlink(path)
+	is.NoErr(err) // still the link
+	is.Equal(target, os.DevNull)
+	_, err = os.Lstat(path + ".1")
+	is.True(errors.Is(err, os.ErrNotExist))
+}
+
+// A file cut by someone else (logrotate's copytruncate) rotates by its real size: not
+// early, and with no line split between two files.
+func TestExternalTruncateRotatesByRealSize(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path, MaxBytes: 1000, Backups: 2})
+	lines := numbered(18, 100)
+	for _, line := range lines[:6] {
+		f.Write([]byte(line))
+	}
+	is.NoErr(os.Truncate(path, 0))
+	for _, line := range lines[6:12] { // 600 bytes in a file of 600: no rotation yet
+		f.Write([]byte(line))
+	}
+	is.NoErr(f.Err())
+	is.Equal(f.Rotations(), 0)
+	is.Equal(read(t, path), strings.Join(lines[6:12], ""))
+	for _, line := range lines[12:] { // 1,200: one rotation, at a line's end
+		f.Write([]byte(line))
+	}
+	is.NoErr(f.Err())
+	is.Equal(f.Rotations(), 1)
+	is.Equal(strings.Join(backups(t, path), ""), strings.Join(lines[6:], ""))
+	for _, b := range backups(t, path) {
+		is.True(b == "" || strings.HasSuffix(b, "\n"))
+	}
+}
+
 // Two writers of one file (the daemon's own output and /dev/stdout when that output is
 // the file; two programs given one path) never overwrite each other's bytes.
 func TestLogAppendsBesideAnotherWriter(t *testing.T) {

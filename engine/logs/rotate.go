@@ -16,7 +16,7 @@ const tailWindow = 64 << 10
 // limit, including when rotation failed: writing past max_bytes beats losing
 // output. ok is false when rotation lost the file handle.
 func (f *File) room() (room int64, ok bool) {
-	if f.max <= 0 {
+	if f.max <= 0 || f.stream {
 		return 0, true
 	}
 	if f.size >= f.max {
@@ -33,7 +33,7 @@ func (f *File) room() (room int64, ok bool) {
 
 // rotateIfFull rotates as supervisord does, right after the write that filled the file.
 func (f *File) rotateIfFull() {
-	if f.max > 0 && f.f != nil && f.size >= f.max {
+	if f.max > 0 && f.f != nil && !f.stream && f.size >= f.max {
 		f.rotate()
 	}
 }
@@ -42,6 +42,14 @@ func (f *File) rotateIfFull() {
 // backups is 0) and starts the new file with the old file's unfinished last line.
 // On error nothing written so far is lost: the old file keeps its bytes.
 func (f *File) rotate() {
+	// The size counted may be wrong: logrotate's copytruncate cut the file, or another
+	// writer appended to it. The file's own size decides.
+	if st, err := f.f.Stat(); err == nil && st.Size() != f.size {
+		f.size, f.reserved = st.Size(), 0
+		if f.size < f.max {
+			return
+		}
+	}
 	carry, err := f.partialLine()
 	if err != nil {
 		f.err = err

@@ -27,7 +27,7 @@
 //	here(rel = "")  root(rel = "")  path.join/abs/base/dir/rel/list
 //	host.name()  host.os()  host.arch()  host.cpus()  host.env(name, default = None)
 //	fs.exists  fs.is_dir  fs.glob  fs.read  fs.read_env
-//	probe.tcp(port, host)  probe.http(url, status)  probe.exec(command)  probe.log(pattern)
+//	probe.tcp(port, host)  probe.http(url, status)  probe.exec(command)  probe.log(pattern)  probe.exited()
 //	                                  each with interval = "1s", timeout = "60s"
 //	version.parse(s)  version.latest(paths_or_names)
 //	struct  json  fail  print

@@ -16,7 +16,8 @@ import (
 
 // probeModule provides readiness checks for program(ready = ...):
 // probe.tcp(port, host = "127.0.0.1"), probe.http(url, status = 200),
-// probe.exec(command), probe.log(pattern); each takes interval = "1s" (the longest
+// probe.exec(command), probe.log(pattern), probe.exited() (a job: see plan.ProbeExited);
+// all but probe.exited take interval = "1s" (the longest
 // pause between tries: the first come at once and after 25 ms, the pause doubling up to
 // interval) and timeout = "60s" (how long the process may take to become ready).
 type probeModule struct{}
@@ -25,10 +26,11 @@ func (probeModule) Name() string { return "probe" }
 
 func (probeModule) Members() starlark.StringDict {
 	return starlark.StringDict{"probe": &starlarkstruct.Module{Name: "probe", Members: starlark.StringDict{
-		"tcp":  starlark.NewBuiltin("probe.tcp", probeTCP),
-		"http": starlark.NewBuiltin("probe.http", probeHTTP),
-		"exec": starlark.NewBuiltin("probe.exec", probeExec),
-		"log":  starlark.NewBuiltin("probe.log", probeLog),
+		"tcp":    starlark.NewBuiltin("probe.tcp", probeTCP),
+		"http":   starlark.NewBuiltin("probe.http", probeHTTP),
+		"exec":   starlark.NewBuiltin("probe.exec", probeExec),
+		"log":    starlark.NewBuiltin("probe.log", probeLog),
+		"exited": starlark.NewBuiltin("probe.exited", probeExited),
 	}}}
 }
 
@@ -115,6 +117,14 @@ func probeLog(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kw
 	return &probeValue{p}, nil
 }
 
+// probeExited makes the program a job: ready once it exited with one of its exit_codes.
+func probeExited(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := unpack(fn.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	return &probeValue{plan.Probe{Kind: plan.ProbeExited}}, nil
+}
+
 func (v *probeValue) String() string {
 	var arg string
 	switch v.p.Kind {
@@ -126,6 +136,9 @@ func (v *probeValue) String() string {
 		arg = fmt.Sprintf("%q", v.p.Command)
 	case plan.ProbeLog:
 		arg = fmt.Sprintf("%q", v.p.Pattern)
+	}
+	if v.p.Kind == plan.ProbeExited {
+		return "probe.exited()"
 	}
 	return fmt.Sprintf("probe.%s(%s, interval = %q, timeout = %q)", v.p.Kind, arg, v.p.Interval, v.p.Timeout)
 }

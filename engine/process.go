@@ -28,10 +28,18 @@ type snapshot struct {
 	Probe    bool   // the program has a ready probe to wait for
 	Ready    bool   // the probe passed for the current pid
 	ReadyErr string // the probe gave up
+	Job      bool   // ready = probe.exited(): ready once EXITED with an expected code
+	Done     bool   // EXITED with an expected code
 }
 
-// ready reports whether dependents may start: RUNNING and its probe (if any) passed.
-func (sn *snapshot) ready() bool { return sn.State == Running && (!sn.Probe || sn.Ready) }
+// ready reports whether dependents may start: RUNNING and its probe (if any) passed;
+// for a job, done.
+func (sn *snapshot) ready() bool {
+	if sn.Job {
+		return sn.State == Exited && sn.Done
+	}
+	return sn.State == Running && (!sn.Probe || sn.Ready)
+}
 
 // Commands a process goroutine accepts. Replies are buffered so the goroutine never
 // blocks on a caller that gave up.
@@ -249,7 +257,7 @@ func (p *proc) command(c any) {
 			// which gave up lets its dependents go without a restart. (A new log probe
 			// reads the lines written from now on.)
 			var ready func(ctx context.Context) error
-			if pb := p.sup.o.Prober; pb != nil && c.prog.Ready != nil {
+			if pb := p.sup.o.Prober; pb != nil && c.prog.Ready != nil && !p.st.Pol.Job {
 				pr := c.prog
 				ready = func(ctx context.Context) error { return pb.Ready(ctx, pr) }
 			}
@@ -313,6 +321,9 @@ func (p *proc) do(a action, now time.Time) error {
 		}
 		if a.To == Stopping {
 			p.stopProbe() // a run being stopped is not going to be ready for anyone
+		}
+		if a.To == Exited && p.st.Pol.Job && p.st.Done && !p.sup.closed.Load() {
+			p.sup.emitReady(p.name, nil) // a job done: its dependents go
 		}
 	case actSpawn:
 		return p.spawn()
@@ -457,8 +468,8 @@ type preparer interface {
 // prepareProbe returns the ready probe to run once the process is spawned, or nil.
 func (p *proc) prepareProbe() func(ctx context.Context) error {
 	pb, pr := p.sup.o.Prober, p.prog
-	if pr.Ready == nil || pb == nil {
-		return nil
+	if pr.Ready == nil || pb == nil || p.st.Pol.Job {
+		return nil // a job's readiness is its exit: the state machine's
 	}
 	if pp, ok := pb.(preparer); ok {
 		return pp.Prepare(pr)
@@ -547,9 +558,11 @@ func (p *proc) publish() {
 		Stopped:  p.st.Stopped,
 		ExitCode: p.st.ExitCode,
 		Err:      p.st.Err,
-		Probe:    p.prog.Ready != nil && p.sup.o.Prober != nil,
+		Probe:    p.prog.Ready != nil && p.sup.o.Prober != nil && !p.st.Pol.Job,
 		Ready:    p.ready,
 		ReadyErr: p.readyErr,
+		Job:      p.st.Pol.Job,
+		Done:     p.st.Done,
 	})
 	p.sup.broadcast()
 }

@@ -30,6 +30,7 @@ type policy struct {
 	StopTimeout  time.Duration
 	StopAsGroup  bool
 	KillAsGroup  bool
+	Job          bool // ready = probe.exited(): an expected exit is its success, even before start_secs
 }
 
 func policyOf(pr plan.Program) policy {
@@ -48,7 +49,13 @@ func policyOf(pr plan.Program) policy {
 		StopTimeout:  pr.StopTimeout.D(),
 		StopAsGroup:  pr.StopAsGroup,
 		KillAsGroup:  pr.KillAsGroup || pr.StopAsGroup, // stop_as_group implies kill_as_group
+		Job:          pr.Ready != nil && pr.Ready.Kind == plan.ProbeExited,
 	}
+}
+
+// expected says whether an exit is one of the program's exit_codes (a signal never is).
+func (p policy) expected(e Exit) bool {
+	return e.Signal == 0 && e.Code >= 0 && slices.Contains(p.ExitCodes, e.Code)
 }
 
 // delay is the wait before retry n (n >= 1): n seconds (linear, supervisord) or 2^(n-1)
@@ -75,6 +82,7 @@ type procState struct {
 	Started  time.Time // last successful spawn
 	Stopped  time.Time // last exit; zero when the process never ran
 	ExitCode int
+	Done     bool   // EXITED with one of its exit_codes (a job's success)
 	Err      string // why BACKOFF, FATAL or UNKNOWN
 	Hold     bool   // shutting down: no automatic restarts
 }
@@ -178,7 +186,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 	}
 	begin := func() {
 		to(Starting, "")
-		s.Pid, s.Err = 0, ""
+		s.Pid, s.Err, s.Done = 0, "", false
 		acts = append(acts, action{Kind: actSpawn})
 	}
 	fail := func(reason string) { // a start attempt failed
@@ -203,7 +211,8 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 	}
 	exited := func() { // reaped after start_secs
 		s.Pid, s.Backoff, s.Stopped, s.ExitCode = 0, 0, now, ev.Exit.Code
-		expected := ev.Exit.Signal == 0 && ev.Exit.Code >= 0 && slices.Contains(s.Pol.ExitCodes, ev.Exit.Code)
+		expected := s.Pol.expected(ev.Exit)
+		s.Done = expected
 		to(Exited, exitWords(ev.Exit, &expected))
 		restart := s.Pol.Autorestart == plan.RestartAlways ||
 			s.Pol.Autorestart == plan.RestartUnexpected && !expected
@@ -252,12 +261,15 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		case evSpawnFailed:
 			fail(ev.Err)
 		case evExit:
-			if now.Sub(s.Started) < s.Pol.StartSecs {
+			switch {
+			case s.Pol.Job && s.Pol.expected(ev.Exit): // a job done, however quickly
+			case now.Sub(s.Started) < s.Pol.StartSecs:
 				s.Stopped, s.ExitCode = now, ev.Exit.Code
 				fail(tooQuickly)
-				break
+				return s, acts, nil
+			default:
+				to(Running, "") // lived start_secs; the promote timer lost the race
 			}
-			to(Running, "") // lived start_secs; the promote timer lost the race
 			exited()
 		case evTimer:
 			if ev.Timer != tPromote {

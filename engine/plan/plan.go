@@ -107,6 +107,9 @@ const (
 	ProbeHTTP = "http"
 	ProbeExec = "exec"
 	ProbeLog  = "log"
+	// ProbeExited marks a job: ready once it has exited with one of its exit_codes, so
+	// its dependents start after it completed (a migration before the app).
+	ProbeExited = "exited"
 )
 
 // Probe is a readiness check; only the fields of its Kind are set.

@@ -35,8 +35,12 @@ func checkProbe(ps *problems, pr *Program) {
 		if pr.Stdout == nil || pr.Stdout.Path == "" {
 			ps.program(pr, "ready", "probe.log reads the stdout log, and stdout is None")
 		}
+	case ProbeExited:
+		if pr.Autorestart == RestartAlways {
+			ps.program(pr, "ready", "probe.exited() makes a job that dependents wait for, and autorestart = True would run it again and again; use \"unexpected\" (retry a failure) or False")
+		}
 	default:
-		ps.program(pr, "ready", "want kind tcp, http, exec or log, got %q", r.Kind)
+		ps.program(pr, "ready", "want kind tcp, http, exec, log or exited, got %q", r.Kind)
 	}
 	if r.Interval < 0 {
 		ps.program(pr, "ready", "interval must not be negative, got %s", r.Interval)

@@ -144,7 +144,7 @@ func TestValidateRejects(t *testing.T) {
 			`program "web": stderr: path must be absolute, got ""`,
 		}},
 		{"probe kind", one(func(pr *Program) { pr.Ready = &Probe{Kind: "grpc"} }),
-			[]string{`program "web": ready: want kind tcp, http, exec or log, got "grpc"`}},
+			[]string{`program "web": ready: want kind tcp, http, exec, log or exited, got "grpc"`}},
 		{"tcp probe", one(func(pr *Program) { pr.Ready = &Probe{Kind: ProbeTCP, Port: 70000} }),
 			[]string{
 				`program "web": ready: tcp port must be 1..65535, got 70000`,

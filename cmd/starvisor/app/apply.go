@@ -85,9 +85,10 @@ func startedBy(d plan.Delta, p *plan.Plan, before []api.ProgramStatus) []string 
 	return out
 }
 
-// waitReady polls the daemon until each named process is RUNNING and ready, or has
-// failed: FATAL, EXITED, or waiting for a dependency that failed. One line per process;
-// an error (exit 1) unless all are ready before the timeout.
+// waitReady polls the daemon until each named process is RUNNING and ready, done (a job,
+// or any program, EXITED with one of its exit_codes), or has failed: FATAL, EXITED with
+// another code, or waiting for a dependency that failed. One line per process; an error
+// (exit 1) unless all are ready or done before the timeout.
 func waitReady(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan, names []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -103,12 +104,14 @@ func waitReady(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan, names
 		for i, n := range names {
 			ps := look.byName[n]
 			switch why := look.failed(n, map[string]bool{}); {
+			case look.done(n):
+				lines[i] = fmt.Sprintf("%s: done (exit status %d)", n, ps.ExitCode)
 			case ps.Ready:
 				lines[i] = n + ": ready"
 			case why != "":
 				lines[i], bad = n+": "+why, true
 			default:
-				lines[i], pending = fmt.Sprintf("%s: still %s after %s", n, ps.State, timeout), true
+				lines[i], pending = fmt.Sprintf("%s: %s after %s", n, look.pending(n), timeout), true
 			}
 		}
 		if !pending || time.Now().After(deadline) {
@@ -130,15 +133,44 @@ type readiness struct {
 	byName map[string]api.ProgramStatus
 }
 
-// failed says why name will not get ready by itself: FATAL or EXITED, its probe gave
-// up, or STOPPED behind a dependency that failed; "" while it still may.
+// done says whether name has EXITED with one of its exit_codes: a job that completed
+// (a migration), which a pipeline waiting for it counts as a success.
+func (r readiness) done(name string) bool {
+	ps := r.byName[name]
+	if ps.State != "EXITED" {
+		return false
+	}
+	pr, ok := r.p.Lookup(name)
+	return ok && ps.ExitCode >= 0 && slices.Contains(pr.ExitCodes, ps.ExitCode)
+}
+
+// pending says what name is still waiting for, for the line after a timeout.
+func (r readiness) pending(name string) string {
+	ps := r.byName[name]
+	switch {
+	case ps.State == "RUNNING" && !ps.Ready:
+		return "RUNNING but not ready yet"
+	case ps.State == "STOPPED" && strings.Contains(ps.Description, "waiting for"):
+		return "not started (" + ps.Description + ")"
+	}
+	return "still " + ps.State
+}
+
+// failed says why name will not get ready by itself: FATAL, EXITED with a code not in
+// its exit_codes, its probe gave up, or STOPPED behind a dependency that failed; ""
+// while it still may (or is done).
 func (r readiness) failed(name string, seen map[string]bool) string {
 	ps := r.byName[name]
 	switch {
 	case ps.Blocked != "":
 		return ps.Blocked
-	case ps.State == "FATAL" || ps.State == "EXITED":
+	case ps.State == "FATAL":
 		return ps.State + ": " + ps.Description
+	case ps.State == "EXITED" && !r.done(name):
+		if ps.ExitCode < 0 {
+			return "EXITED: killed by a signal"
+		}
+		return fmt.Sprintf("EXITED: exit status %d, not one of its exit_codes", ps.ExitCode)
 	case ps.State != "STOPPED" || seen[name]:
 		return ""
 	}

@@ -76,10 +76,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 		pending, failed, err := notStarted(cl, p)
 		if err == nil && len(pending) == 0 {
 			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s; its log: %s\n", cmd.Process.Pid, sock, logPath)
-			for _, f := range failed {
-				fmt.Fprintf(d.Stderr, "starvisor: %s\n", f)
-			}
-			return nil
+			return namedFailures(d, failed)
 		}
 		if time.Now().After(deadline) {
 			if err != nil {
@@ -88,20 +85,31 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 			}
 			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s, still starting after %s: %s; its log: %s\n",
 				cmd.Process.Pid, sock, c.Wait, strings.Join(pending, ", "), logPath)
-			for _, f := range failed {
-				fmt.Fprintf(d.Stderr, "starvisor: %s\n", f)
-			}
-			return nil
+			namedFailures(d, failed)
+			return reported(ExitFailure)
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, 200*time.Millisecond) // each look is a status round in the daemon
 	}
 }
 
-// notStarted lists the autostart processes still STOPPED or STARTING (or not yet known
-// to the daemon, whose first apply runs in the background), and apart, as "name: why",
-// those that will not run by themselves (FATAL, or waiting for a dependency that
-// failed): waiting for them would wait out the whole --wait.
+// namedFailures names on stderr the autostart programs that will not run: the daemon
+// runs, but a deploy script must see that its services do not (exit 1).
+func namedFailures(d *Deps, failed []string) error {
+	for _, f := range failed {
+		fmt.Fprintf(d.Stderr, "starvisor: %s\n", f)
+	}
+	if len(failed) > 0 {
+		return reported(ExitFailure)
+	}
+	return nil
+}
+
+// notStarted lists the autostart processes still STOPPED, STARTING or BACKOFF (or not
+// yet known to the daemon, whose first apply runs in the background), and apart, as
+// "name: why", those that will not run by themselves (FATAL, EXITED with an unexpected
+// code, or waiting for a dependency that failed): waiting for them would wait out the
+// whole --wait. A job done (EXITED with an expected code) is neither.
 func notStarted(cl *api.Client, p *plan.Plan) (pending, failed []string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -120,7 +128,7 @@ func notStarted(cl *api.Client, p *plan.Plan) (pending, failed []string, err err
 		s, ok := look.byName[pr.ProcessName]
 		if why := look.failed(pr.ProcessName, map[string]bool{}); ok && why != "" {
 			failed = append(failed, pr.ProcessName+": "+why)
-		} else if !ok || s.State == "STOPPED" || s.State == "STARTING" {
+		} else if !ok || s.State == "STOPPED" || s.State == "STARTING" || s.State == "BACKOFF" {
 			pending = append(pending, pr.ProcessName)
 		}
 	}

@@ -32,7 +32,7 @@ import (
 // UpCmd runs the plan in the foreground until SIGINT or SIGTERM; SIGHUP re-reads the script.
 type UpCmd struct {
 	scriptFlags `embed:""`
-	Detach      bool          `help:"Run the daemon in the background (output to <log_dir>/starvisor.log); return once it answers and its autostart programs started."`
+	Detach      bool          `help:"Run the daemon in the background (output to <log_dir>/starvisor.log); return once it answers and its autostart programs started; exit 1 if some will not, or are still starting after --wait (the daemon runs on)."`
 	Wait        time.Duration `default:"60s" help:"With --detach: how long to wait for the autostart programs to leave STARTING."`
 	// Set by --detach for the daemon it starts: stdout and stderr are this log file,
 	// which the daemon rotates (see ownLog).

@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+func job(pr *plan.Program) { pr.Ready = &plan.Probe{Kind: plan.ProbeExited} }
+
+// A job (ready = probe.exited()) is ready once it exited with an expected code: its
+// dependent starts after the exit, not when the job runs; a quick success is EXITED,
+// not "exited too quickly"; and the dependent can be restarted later while the job
+// stays done.
+func TestJobGatesItsDependentsUntilDone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var ready []string
+		r := newRig(t, func(o *Options) {
+			o.OnReady = func(name string, err error) { mu.Lock(); ready = append(ready, name); mu.Unlock() }
+		})
+		defer r.shutdown()
+		r.l.behave["migrate"] = exitAfter(300*time.Millisecond, 0)
+		r.apply(planOf(t, prog("migrate", job), prog("app", dependsOn("migrate"))))
+		time.Sleep(5 * time.Second)
+		eq(t, "spawns", r.l.lines("spawn"), []string{"0s migrate spawn 100", "300ms app spawn 101"})
+		eq(t, "migrate", r.eventsOf("migrate"), []string{"0s STOPPED>STARTING", "300ms STARTING>EXITED"})
+		if st := r.status("migrate"); st.State != Exited || !st.Ready {
+			t.Errorf("migrate: %v ready %v", st.State, st.Ready)
+		}
+		mu.Lock()
+		eq(t, "OnReady", ready, []string{"migrate"})
+		mu.Unlock()
+		if err := r.sup.Restart(t.Context(), "app"); err != nil {
+			t.Errorf("restart app with its job done: %v", err)
+		}
+	})
+}
+
+// A job that fails is retried as any program (here once), and its dependent does not
+// start; a client's start of the dependent says why.
+func TestFailedJobBlocksItsDependents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["migrate"] = exitAfter(300*time.Millisecond, 1)
+		r.apply(planOf(t, prog("migrate", job, func(pr *plan.Program) { pr.StartRetries = 1 }),
+			prog("app", dependsOn("migrate"))))
+		time.Sleep(5 * time.Second)
+		eq(t, "spawns", r.l.lines("spawn"), []string{"0s migrate spawn 100", "1.3s migrate spawn 101"})
+		if st := r.status("migrate"); st.State != Fatal || st.Ready {
+			t.Errorf("migrate: %v ready %v", st.State, st.Ready)
+		}
+		if d := r.status("app").Description; d != "Not started; waiting for migrate (FATAL)" {
+			t.Errorf("app: %q", d)
+		}
+		if err := r.sup.Start(t.Context(), "app"); !errors.Is(err, ErrDependency) {
+			t.Errorf("start app: %v", err)
+		}
+	})
+}

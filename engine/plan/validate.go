@@ -36,7 +36,10 @@ const DaemonLog = "starvisor.log"
 // Paths under /dev/ are streams (/dev/stdout), not rotated files. Instances of one
 // program are checkInstances's, with its own advice.
 func checkLogPaths(ps *problems, p *Plan) {
-	type writer struct{ name, process, field string }
+	type writer struct {
+		name, process, field string
+		rotates              bool
+	}
 	seen := map[string]writer{}
 	if p.Supervisor.LogDir != "" {
 		seen[filepath.Join(p.Supervisor.LogDir, DaemonLog)] = writer{}
@@ -54,10 +57,13 @@ func checkLogPaths(ps *problems, p *Plan) {
 			w, ok := seen[l.Path]
 			switch {
 			case !ok:
-				seen[l.Path] = writer{pr.Name, pr.ProcessName, field}
+				seen[l.Path] = writer{pr.Name, pr.ProcessName, field, l.MaxBytes > 0}
+			case !w.rotates && l.MaxBytes <= 0 && w.name != "":
+				// Neither rotates: appends (O_APPEND) of whole writes interleave, nothing is
+				// lost, as under supervisord with logfile_maxbytes=0.
 			case w.name == "":
 				ps.program(pr, field, "path %q is the daemon's own log (up --detach writes it)", l.Path)
-			case w.process == pr.ProcessName:
+			case w.process == pr.ProcessName && w.name == pr.Name:
 				ps.program(pr, "stderr", "path %q is also its stdout: two writers would rotate it apart and lose lines; use redirect_stderr = True", l.Path)
 			case w.name != pr.Name:
 				ps.program(pr, field, "path %q is also the %s of %q: two writers would rotate it apart and lose lines", l.Path, w.field, w.process)
@@ -68,7 +74,7 @@ func checkLogPaths(ps *problems, p *Plan) {
 
 // StopSignals are the stop_signal names the engine knows how to send, as the plan
 // spells them (no "SIG" prefix).
-var StopSignals = []string{"TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2"}
+var StopSignals = []string{"TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "WINCH", "ALRM"}
 
 func checkPlanPaths(ps *problems, p *Plan) {
 	abs := func(subject, field, path string) {

@@ -218,12 +218,17 @@ func TestValidateRejects(t *testing.T) {
 				prog("d", func(pr *Program) { pr.Stderr, pr.RedirectStderr = DefaultLog("/srv/log/d.log"), true }),
 				prog("e", func(pr *Program) { pr.Stdout, pr.Stderr = DefaultLog("/dev/stdout"), DefaultLog("/dev/stdout") }),
 				prog("f", func(pr *Program) { pr.Stdout = DefaultLog("/dev/stdout") }),
+				// Neither rotates: they may share (supervisord's logfile_maxbytes=0); i rotates.
+				prog("g", func(pr *Program) { pr.Stdout = &Log{Path: "/srv/log/g.log"} }),
+				prog("h", func(pr *Program) { pr.Stdout = &Log{Path: "/srv/log/g.log"} }),
+				prog("i", func(pr *Program) { pr.Stdout = DefaultLog("/srv/log/g.log") }),
 				prog("starvisor"))
 			p.Supervisor.LogDir = "/srv/log"
 			return p
 		}, []string{
 			`program "b": stdout: path "/srv/log/a.log" is also the stdout of "a": two writers would rotate it apart and lose lines`,
 			`program "c": stderr: path "/srv/log/c.log" is also its stdout: two writers would rotate it apart and lose lines; use redirect_stderr = True`,
+			`program "i": stdout: path "/srv/log/g.log" is also the stdout of "g": two writers would rotate it apart and lose lines`,
 			`program "starvisor": stdout: path "/srv/log/starvisor.log" is the daemon's own log (up --detach writes it)`,
 		}},
 		{"unknown dependency", func() *Plan { return planOf(prog("web", dependsOn("db", ""))) },

@@ -106,6 +106,19 @@ func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisor
 			return nil, fmt.Errorf("import: %w", err)
 		}
 	}
+	// The declarations read; a script of them must also run (two programs writing one
+	// rotating log do not): load_conf declares them, and the plan is checked.
+	loader := fmt.Sprintf("load(\"@stdlib//supervisord.star\", \"supervisord\")\nsupervisord.load_conf(%q)\n", abs)
+	if err := os.WriteFile(entry, []byte(loader), 0o644); err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	if _, err := builtins.Eval(ctx, builtins.Options{
+		File: entry, Libs: map[string]string{"conf": filepath.Dir(abs)}, LookupEnv: d.LookupEnv, Print: io.Discard,
+	}); err != nil {
+		printScriptError(d.Stderr, err)
+		fmt.Fprintf(d.Stderr, "import: %s reads, but starvisor cannot run it as it is (see above); no script written\n", conf)
+		return nil, reported(ExitFailure)
+	}
 	return &decls, nil
 }
 

@@ -38,8 +38,8 @@ type usageSample struct {
 
 func (g *sampling) init() { g.kick = make(chan struct{}, 1) }
 
-// usage returns the latest sample for Status, and asks for a fresh one when it
-// is stale.
+// usage returns the latest sample for Status, and asks for a fresh one (and waits for
+// it a moment) when it is stale or misses a live process (one just restarted).
 func (s *Supervisor) usage(now time.Time) map[int]Usage {
 	g := &s.samples
 	if s.o.Sampler == nil {
@@ -47,7 +47,7 @@ func (s *Supervisor) usage(now time.Time) map[int]Usage {
 	}
 	g.lastRead.Store(now.UnixNano())
 	u := g.last.Load()
-	if u == nil || now.Sub(u.at) > staleAfter {
+	if u == nil || now.Sub(u.at) > staleAfter || s.unsampled(u) {
 		g.mu.Lock()
 		if g.fresh == nil {
 			g.fresh = make(chan struct{})
@@ -71,6 +71,20 @@ func (s *Supervisor) usage(now time.Time) map[int]Usage {
 		return nil
 	}
 	return u.by
+}
+
+// unsampled says whether a live process was spawned after u was taken, so has no
+// figures in it. (One u missed for another reason, /proc unreadable, does not count: a
+// new sample would miss it too.)
+func (s *Supervisor) unsampled(u *usageSample) bool {
+	for _, p := range s.tab.Load().procs {
+		if sn := p.snap.Load(); sn.Pid > 0 && sn.State.Active() && sn.Started.After(u.at) {
+			if _, ok := u.by[sn.Pid]; !ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // stored tells the Status calls waiting for a fresh sample that it is there.

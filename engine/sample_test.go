@@ -153,3 +153,25 @@ func TestStatusWaitsForASampleAMomentOnly(t *testing.T) {
 		}
 	})
 }
+
+// A process restarted since the last sample (a new pid) makes Status take a fresh one:
+// it showed no figures until the next round.
+func TestStatusSamplesARestartedProcess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &countingSampler{}
+		r := newRig(t, func(o *Options) { o.Sampler = c })
+		defer r.shutdown()
+		r.apply(planOf(t, prog("a", startSecs(0))))
+		if u := r.status("a").Usage; u.RSSBytes != 1 {
+			t.Fatalf("first Status: usage %+v", u)
+		}
+		time.Sleep(time.Second) // within sampleEvery: the sample is fresh
+		if err := r.sup.Restart(t.Context(), "a"); err != nil {
+			t.Fatal(err)
+		}
+		st := r.status("a")
+		if st.Usage.RSSBytes != 2 || st.Usage.CPUPercent != float64(st.Pid) {
+			t.Errorf("after the restart (pid %d): usage %+v, want a sample of the new pid", st.Pid, st.Usage)
+		}
+	})
+}

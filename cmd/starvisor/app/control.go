@@ -75,6 +75,14 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 			return nil, err
 		}
 	}
+	// The bundle's running daemon wrote its socket in the bundle's lock: found there, it
+	// costs no evaluation, and a script that loads a --lib library, or one broken since
+	// the daemon started, still reaches it.
+	if abs, err := filepath.Abs(script); err == nil {
+		if s := lockedSocketAt(rootLockPath(filepath.Dir(abs)), ""); isSocket(s) {
+			return api.NewClient(s), nil
+		}
+	}
 	sf := scriptFlags{File: script, Lib: libs}
 	p, err := sf.eval(ctx, d)
 	if err != nil {
@@ -84,13 +92,17 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 	return api.NewClient(daemonSocket(p)), nil
 }
 
+func isSocket(path string) bool {
+	st, err := os.Stat(path)
+	return path != "" && err == nil && st.Mode().Type() == os.ModeSocket
+}
+
 // daemonSocket is where the bundle's daemon answers: the socket the script names, unless
 // the running daemon wrote another in the bundle's locks (the script was edited since;
 // the daemon keeps its settings until its next start) and that one is there.
 func daemonSocket(p *plan.Plan) string {
 	for _, lock := range []string{lockPath(p.Supervisor.StateDir), rootLockPath(p.Root)} {
-		s := lockedSocketAt(lock, "")
-		if st, err := os.Stat(s); s != "" && err == nil && st.Mode().Type() == os.ModeSocket {
+		if s := lockedSocketAt(lock, ""); isSocket(s) {
 			return s
 		}
 	}

@@ -63,7 +63,7 @@ func (p policy) expected(e Exit) bool {
 func (p policy) delay(n int) time.Duration {
 	d := time.Duration(n) * time.Second
 	if p.Exponential {
-		d = time.Second << min(n-1, 40)
+		d = time.Second << min(n-1, 32) // 136 years; one more doubling overflows int64
 	}
 	if p.BackoffMax > 0 && d > p.BackoffMax {
 		d = p.BackoffMax

@@ -102,6 +102,11 @@ func TestStepBackoffShapes(t *testing.T) {
 		{"exponential capped, forever", func(p *policy) {
 			p.StartRetries, p.Exponential, p.BackoffMax = -1, true, 10*time.Second
 		}, 8, []time.Duration{1, 2, 4, 8, 10, 10, 10}, Starting}, // still retrying
+		// Past 2^34 s the doubling overflowed int64: the delay went negative, slipped
+		// under the cap and the daemon respawned ~850 times a second.
+		{"exponential capped, long after", func(p *policy) {
+			p.StartRetries, p.Exponential, p.BackoffMax = -1, true, time.Second
+		}, 100, slices.Repeat([]time.Duration{1}, 99), Starting},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -337,5 +342,18 @@ func TestParseSignal(t *testing.T) {
 	}
 	if _, err := ParseSignal("BOGUS"); err == nil {
 		t.Error("BOGUS parsed")
+	}
+}
+
+// The exponential delay never overflows: it stays positive and growing without a cap.
+func TestExponentialDelayNeverOverflows(t *testing.T) {
+	p := policy{Exponential: true}
+	last := time.Duration(0)
+	for n := 1; n < 200; n++ {
+		d := p.delay(n)
+		if d <= 0 || d < last {
+			t.Fatalf("delay(%d) = %v after %v", n, d, last)
+		}
+		last = d
 	}
 }

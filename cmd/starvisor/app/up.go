@@ -42,6 +42,7 @@ type UpCmd struct {
 // Run evaluates the script, clears processes left by an earlier daemon, starts the
 // programs and serves signals.
 func (c *UpCmd) Run(d *Deps) error {
+	closeInheritedOnExec()
 	ctx := context.Background()
 	p, err := c.eval(ctx, d)
 	if err != nil {

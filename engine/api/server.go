@@ -82,7 +82,8 @@ func NewServer(b Backend, logf func(format string, args ...any)) *Server {
 func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdown }
 
 // Listen creates the socket (its folder 0700, the socket 0600). A live socket is an error
-// (another daemon owns it); a stale one is removed.
+// (another daemon owns it); a stale one is removed; anything else at the path (a file
+// the script named by mistake, the script itself) is an error and is left alone.
 func Listen(socket string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(socket), 0o700); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -90,7 +91,12 @@ func Listen(socket string) (net.Listener, error) {
 	if Answers(socket) {
 		return nil, fmt.Errorf("listen: a daemon is already running on %s", socket)
 	}
-	_ = os.Remove(socket)
+	if st, err := os.Lstat(socket); err == nil {
+		if st.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("listen: %s exists and is not a socket; name another path in supervisor(socket = ...)", socket)
+		}
+		_ = os.Remove(socket)
+	}
 	var l net.Listener
 	err := viaShortPath(socket, func(name string) (err error) {
 		l, err = net.Listen("unix", name)

@@ -132,6 +132,28 @@ func TestSocketModeAndSecondListener(t *testing.T) {
 	is.True(err != nil && strings.Contains(err.Error(), "already running")) // a live socket is never taken over
 }
 
+// Listen takes over a stale socket but never removes anything else at its path (a file
+// the script named by mistake, the script itself).
+func TestListenLeavesAFileAlone(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "data.db")
+	is.NoErr(os.WriteFile(path, []byte("precious"), 0o644))
+	_, err := Listen(path)
+	is.True(err != nil && strings.Contains(err.Error(), "is not a socket"))
+	b, err := os.ReadFile(path)
+	is.NoErr(err)
+	is.Equal(string(b), "precious")
+
+	stale := filepath.Join(t.TempDir(), "s.sock")
+	l, err := Listen(stale)
+	is.NoErr(err)
+	l.(interface{ SetUnlinkOnClose(bool) }).SetUnlinkOnClose(false)
+	l.Close() // leaves the socket file, as a killed daemon does
+	l, err = Listen(stale)
+	is.NoErr(err)
+	l.Close()
+}
+
 // A socket path longer than a unix socket address holds (a bundle in a deep folder)
 // still works, through a descriptor of its folder.
 func TestLongSocketPath(t *testing.T) {

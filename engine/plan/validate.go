@@ -44,6 +44,7 @@ func checkLogPaths(ps *problems, p *Plan) {
 	if p.Supervisor.LogDir != "" {
 		seen[filepath.Join(p.Supervisor.LogDir, DaemonLog)] = writer{}
 	}
+	scripts := p.scriptPaths()
 	for i := range p.Programs {
 		pr := &p.Programs[i]
 		for _, st := range [...]struct {
@@ -56,6 +57,8 @@ func checkLogPaths(ps *problems, p *Plan) {
 			}
 			w, ok := seen[l.Path]
 			switch {
+			case scripts[l.Path]:
+				ps.program(pr, field, "path %q is a script of the bundle: the output would be appended to it", l.Path)
 			case !ok:
 				seen[l.Path] = writer{pr.Name, pr.ProcessName, field, l.MaxBytes > 0}
 			case !w.rotates && l.MaxBytes <= 0 && w.name != "":
@@ -76,6 +79,23 @@ func checkLogPaths(ps *problems, p *Plan) {
 // spells them (no "SIG" prefix).
 var StopSignals = []string{"TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "WINCH", "ALRM"}
 
+// scriptPaths are the bundle's Starlark files the plan was evaluated from (absolute).
+func (p *Plan) scriptPaths() map[string]bool {
+	out := map[string]bool{}
+	if p.Root == "" {
+		return out
+	}
+	if p.Entry != "" {
+		out[filepath.Join(p.Root, p.Entry)] = true
+	}
+	for f := range p.Inputs.Files {
+		if !strings.HasPrefix(f, "@") {
+			out[filepath.Join(p.Root, f)] = true
+		}
+	}
+	return out
+}
+
 func checkPlanPaths(ps *problems, p *Plan) {
 	abs := func(subject, field, path string) {
 		if path != "" && !filepath.IsAbs(path) {
@@ -87,6 +107,12 @@ func checkPlanPaths(ps *problems, p *Plan) {
 	abs("supervisor", "pidfile", p.Supervisor.Pidfile)
 	abs("supervisor", "log_dir", p.Supervisor.LogDir)
 	abs("supervisor", "state_dir", p.Supervisor.StateDir)
+	scripts := p.scriptPaths()
+	for _, f := range [...]struct{ field, path string }{{"socket", p.Supervisor.Socket}, {"pidfile", p.Supervisor.Pidfile}} {
+		if scripts[f.path] {
+			ps.add("", "supervisor", f.field, "%q is a script of the bundle: the daemon would replace it", f.path)
+		}
+	}
 }
 
 // checkProgram checks the fields of one entry on their own, in JSON order.

@@ -231,6 +231,19 @@ func TestValidateRejects(t *testing.T) {
 			`program "i": stdout: path "/srv/log/g.log" is also the stdout of "g": two writers would rotate it apart and lose lines`,
 			`program "starvisor": stdout: path "/srv/log/starvisor.log" is the daemon's own log (up --detach writes it)`,
 		}},
+		{"paths onto the bundle's scripts", func() *Plan {
+			p := planOf(prog("a", func(pr *Program) { pr.Stdout = DefaultLog("/srv/deploy.star") }),
+				prog("b", func(pr *Program) { pr.Stderr = DefaultLog("/srv/lib/x.star") }))
+			p.Root, p.Entry = "/srv", "deploy.star"
+			p.Inputs.Files = map[string]string{"deploy.star": "", "lib/x.star": "", "@stdlib//python.star": ""}
+			p.Supervisor.Socket, p.Supervisor.Pidfile = "/srv/deploy.star", "/srv/lib/x.star"
+			return p
+		}, []string{
+			`supervisor: socket: "/srv/deploy.star" is a script of the bundle: the daemon would replace it`,
+			`supervisor: pidfile: "/srv/lib/x.star" is a script of the bundle: the daemon would replace it`,
+			`program "a": stdout: path "/srv/deploy.star" is a script of the bundle: the output would be appended to it`,
+			`program "b": stderr: path "/srv/lib/x.star" is a script of the bundle: the output would be appended to it`,
+		}},
 		{"unknown dependency", func() *Plan { return planOf(prog("web", dependsOn("db", ""))) },
 			[]string{
 				`program "web": depends_on: empty program name`,

@@ -263,8 +263,8 @@ func (h *handle) NotifyExit(fn func(engine.Exit)) {
 func (h *handle) Signal(sig syscall.Signal, group bool) error {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if !group && sig == syscall.SIGKILL && h.reaped && h.groupSig.Load() != 0 {
-		group = true // the child is gone: the kill is for the rest of its group stop
+	if !group && sig == syscall.SIGKILL && h.groupSig.Load() != 0 {
+		group = true // a group stop's kill is for the whole group (stop_as_group implies kill_as_group)
 	}
 	if group && h.drained {
 		return nil // gone, cgroup and all

@@ -176,7 +176,7 @@ func groupStopWaits(t *testing.T, l engine.Launcher) {
 }
 
 // A member that ignores the stop signal holds the exit until the SIGKILL that follows
-// stop_timeout (the engine's); once the leader is gone, that SIGKILL goes to the
+// stop_timeout (the engine's); during a group stop that SIGKILL goes to the
 // group even when sent to the process alone.
 func TestGroupStopEndsWithTheKill(t *testing.T) {
 	for _, group := range []bool{true, false} {

@@ -149,6 +149,27 @@ func TestCleanStraysStopsWhatAnEarlierDaemonLeft(t *testing.T) {
 	is.Equal(onlySelf(t, path), true)          // replaced by the new daemon's state: itself, no process
 }
 
+// A state file copied from a running bundle (cp -r of its folder) names a daemon that
+// still runs: its processes are that daemon's, and the copy's daemon leaves them alone.
+func TestCleanStraysLeavesALiveDaemonsProcesses(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "state.json")
+	web := spawn(t, "exec sleep 1000")
+	other := spawn(t, "exec sleep 1000") // stands for the running daemon
+	start, ok := startMillis(other.Process.Pid)
+	is.True(ok)
+	old := &StateFile{Path: path}
+	old.Started("web", web.Process.Pid, 0)
+	old.change(func(m map[string]Entry) { m[daemonKey] = Entry{Pid: other.Process.Pid, Start: start} })
+
+	f := &StateFile{Path: path, Grace: 300 * time.Millisecond}
+	strays, err := f.CleanStrays(context.Background())
+	is.True(err != nil && strings.Contains(err.Error(), "still runs"))
+	is.Equal(len(strays), 0)
+	is.True(leaderAlive(web.Process.Pid))
+	is.Equal(onlySelf(t, path), true)
+}
+
 // onlySelf reports whether the state file at path records this daemon and no process.
 func onlySelf(t *testing.T, path string) bool {
 	t.Helper()

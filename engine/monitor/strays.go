@@ -54,6 +54,14 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 	}
 	prev, hadDaemon := old[daemonKey]
 	delete(old, daemonKey)
+	if hadDaemon && prev.Pid != os.Getpid() {
+		if alive, same := incarnation(prev); alive && same {
+			// The daemon that wrote it runs: this file is a copy of a running bundle's
+			// (cp -r of its folder), whose processes are that daemon's, not strays.
+			f.change(recordSelf)
+			return nil, fmt.Errorf("monitor.CleanStrays: %s was written by a daemon that still runs (pid %d): a copy of a running bundle's; its processes are left alone", f.Path, prev.Pid)
+		}
+	}
 	var strays []Stray
 	for _, name := range slices.Sorted(maps.Keys(old)) {
 		e := old[name]

@@ -331,13 +331,39 @@ func rootLockPath(root string) string {
 // lockedSocket is the socket the daemon holding stateDir's lock wrote there, or def.
 func lockedSocket(stateDir, def string) string { return lockedSocketAt(lockPath(stateDir), def) }
 
-// lockedSocketAt is the socket written in the lock file path, or def.
+// lockedSocketAt is the socket written in the lock file path while a daemon holds it,
+// or def. One nobody holds is stale, or a copy (cp -r of a running bundle's folder):
+// its socket is another bundle's daemon's.
 func lockedSocketAt(path, def string) string {
 	b, err := os.ReadFile(path)
-	if s, ok := strings.CutSuffix(string(b), "\n"); err == nil && ok && filepath.IsAbs(s) {
+	if s, ok := strings.CutSuffix(string(b), "\n"); err == nil && ok && filepath.IsAbs(s) && lockHeld(path) {
 		return s
 	}
 	return def
+}
+
+// lockHeld says whether someone holds a flock on path, from /proc/locks (taking the lock
+// to find out could make a concurrent `up` fail). Without /proc/locks: assumed held.
+func lockHeld(path string) bool {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil {
+		return false
+	}
+	locks, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return true
+	}
+	// "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": major:minor:inode. The inode
+	// alone is compared: the device shown is the superblock's, which stat does not give
+	// on btrfs subvolumes.
+	ino := ":" + strconv.FormatUint(st.Ino, 10)
+	for _, line := range strings.Split(string(locks), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[1] == "FLOCK" && strings.HasSuffix(f[5], ino) {
+			return true
+		}
+	}
+	return false
 }
 
 // envNote names the host.env values a reload read that differ from those of the plan

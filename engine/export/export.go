@@ -164,11 +164,15 @@ func numTemplate(values []string, nums []int, lit func(string) string, num func(
 			i += j + 1
 		}
 		cands := make([][]int, 0, len(starts)+1)
+		var all []int // the occurrences that do not overlap ("00" twice in "000" does)
 		for _, s := range starts {
 			cands = append(cands, []int{s})
+			if len(all) == 0 || s >= all[len(all)-1]+len(needle) {
+				all = append(all, s)
+			}
 		}
-		if len(starts) > 1 {
-			cands = append(cands, starts)
+		if len(all) > 1 {
+			cands = append(cands, all)
 		}
 		for _, at := range cands {
 			if fits(values, nums, v0, needle, at, width) {

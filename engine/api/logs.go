@@ -208,20 +208,21 @@ func writeTail(w io.Writer, f *os.File, n int) error {
 		_, err := f.Seek(0, io.SeekEnd)
 		return err
 	}
-	buf, whole := readBack(f, size, nil, n)
+	var t logTail
+	whole := t.readBack(f, size, n)
 	// Fewer lines than asked right after a rotation: the rest are in the backups,
 	// newest first (name.1, name.2, ...); one that is missing ends the walk.
-	for k := 1; whole && bytes.Count(buf, []byte{'\n'}) <= n; k++ {
+	for k := 1; whole && t.wants(n); k++ {
 		b, err := os.Open(f.Name() + "." + strconv.Itoa(k))
 		if err != nil {
 			break
 		}
 		if bst, err := b.Stat(); err == nil && bst.Mode().IsRegular() {
-			buf, whole = readBack(b, bst.Size(), buf, n)
+			whole = t.readBack(b, bst.Size(), n)
 		}
 		b.Close()
 	}
-	lines := bytes.SplitAfter(buf, []byte{'\n'})
+	lines := bytes.SplitAfter(t.bytes(), []byte{'\n'})
 	if len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
 		lines = lines[:len(lines)-1]
 	}
@@ -237,19 +238,45 @@ func writeTail(w io.Writer, f *os.File, n int) error {
 	return err
 }
 
-// readBack puts the end of r (size bytes) before buf, 64 KB at a time, until buf holds
-// more than n lines or r's start; whole says it reached the start.
-func readBack(r io.ReaderAt, size int64, buf []byte, n int) (out []byte, whole bool) {
+// tailMax bounds what a tail reads back: a log with no newline (a progress bar drawn
+// with \r, binary output) would otherwise be read whole, backups and all, into the
+// daemon's memory. A last line longer than that is cut to its end.
+const tailMax = 4 << 20
+
+// logTail is the end of a log read backwards: chunks, last first, and their newlines.
+type logTail struct {
+	chunks [][]byte
+	size   int
+	nl     int
+}
+
+// wants says whether more is needed for n lines, within tailMax.
+func (t *logTail) wants(n int) bool { return t.nl <= n && t.size < tailMax }
+
+// readBack reads the end of r (size bytes) backwards, 64 KB at a time, until the tail
+// holds more than n lines, tailMax bytes or r's start; whole says it reached the start.
+func (t *logTail) readBack(r io.ReaderAt, size int64, n int) (whole bool) {
 	const chunk = 64 << 10
 	off := size
-	for off > 0 && bytes.Count(buf, []byte{'\n'}) <= n {
+	for off > 0 && t.wants(n) {
 		step := min(int64(chunk), off)
 		off -= step
 		b := make([]byte, step)
 		if _, err := r.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
-			return buf, false // what was read before stays good
+			return false // what was read before stays good
 		}
-		buf = append(b, buf...)
+		t.chunks = append(t.chunks, b)
+		t.size += len(b)
+		t.nl += bytes.Count(b, []byte{'\n'})
 	}
-	return buf, off == 0
+	return off == 0
+}
+
+// bytes joins the chunks in file order.
+func (t *logTail) bytes() []byte {
+	out := make([]byte, 0, t.size)
+	for i := len(t.chunks) - 1; i >= 0; i-- {
+		out = append(out, t.chunks[i]...)
+	}
+	return out
 }

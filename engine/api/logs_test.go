@@ -178,3 +178,25 @@ func TestLogsOfNonFileRefused(t *testing.T) {
 	}
 	is.Equal(tail(t, c, []string{"all"}, 1), "b | b1\n") // of several, the others
 }
+
+// A log with no newline (a progress bar, binary output) is read back at most tailMax
+// bytes, its end: a tail read the file and every backup whole, copying quadratically
+// (40 MB: 10 s and 140 MB of daemon memory).
+func TestTailOfALogWithoutNewlines(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bar.log")
+	chunk := strings.Repeat("#", 3<<20)
+	for _, name := range []string{path, path + ".1", path + ".2", path + ".3"} {
+		is.NoErr(os.WriteFile(name, []byte(chunk), 0o644))
+	}
+	is.NoErr(os.WriteFile(path, []byte(chunk+"END"), 0o644))
+	f, err := os.Open(path)
+	is.NoErr(err)
+	defer f.Close()
+	var out strings.Builder
+	is.NoErr(writeTail(&out, f, 1))
+	is.True(out.Len() <= tailMax+64<<10)
+	is.True(out.Len() >= tailMax)
+	is.True(strings.HasSuffix(out.String(), "###END"))
+}

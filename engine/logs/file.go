@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -186,7 +187,7 @@ func (f *File) ready() bool {
 		return true
 	}
 	if err := f.open(false); err != nil {
-		f.err, f.failing = err, true
+		f.err, f.failing = fmt.Errorf("%w (output is dropped until the log can be written)", err), true
 		return false
 	}
 	return true
@@ -194,7 +195,11 @@ func (f *File) ready() bool {
 
 // fail records err and drops the handle so the next write reopens the file.
 func (f *File) fail(err error) {
-	f.err, f.failing = fmt.Errorf("logs: write %s: %w", f.path, err), true
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // it names the path already
+	}
+	f.err, f.failing = fmt.Errorf("logs: write %s: %w (output is dropped until the log can be written)", f.path, err), true
 	if f.f != nil {
 		f.trim(f.f, f.size)
 		f.f.Close()

@@ -420,3 +420,36 @@ func TestRetune(t *testing.T) {
 		t.Errorf("max %d after a retune for another path", f.max)
 	}
 }
+
+// A log file deleted (or moved) while written: at the next rotation the output goes on
+// in a new file at the name. Renaming the gone name failed on every write, the
+// unreachable file grew without bound, and only SIGUSR2 ended it.
+func TestDeletedLogStartsAgainAtTheName(t *testing.T) {
+	for _, how := range []string{"deleted", "moved"} {
+		t.Run(how, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			path := filepath.Join(dir, "a.log")
+			f := open(t, plan.Log{Path: path, MaxBytes: 1000, Backups: 2})
+			lines := numbered(30, 100)
+			for _, l := range lines[:5] {
+				f.Write([]byte(l))
+			}
+			if how == "deleted" {
+				is.NoErr(os.Remove(path))
+			} else {
+				is.NoErr(os.Rename(path, filepath.Join(dir, "elsewhere.log")))
+			}
+			for _, l := range lines[5:30] {
+				f.Write([]byte(l))
+			}
+			is.NoErr(f.Err())
+			is.True(!f.Failing())
+			got := strings.Join(backups(t, path), "")
+			is.True(strings.HasSuffix(got, strings.Join(lines[20:], ""))) // the latest lines are at the name
+			st, err := os.Stat(path)
+			is.NoErr(err)
+			is.True(st.Size() <= 1000)
+		})
+	}
+}

@@ -42,6 +42,22 @@ func (f *File) rotateIfFull() {
 // backups is 0) and starts the new file with the old file's unfinished last line.
 // On error nothing written so far is lost: the old file keeps its bytes.
 func (f *File) rotate() {
+	// The name may no longer lead to the open file: deleted (rm, a cleanup cron), moved
+	// (the bundle's folder renamed) or replaced. Renaming it would fail on every write
+	// while the unreachable file grew without bound: go on in a new file at the name,
+	// as after Reopen.
+	if st, err := os.Stat(f.path); err != nil || !sameFile(f.f, st) {
+		f.trim(f.f, f.size)
+		f.f.Close()
+		f.f = nil
+		if err := f.open(false); err != nil {
+			f.err, f.failing = fmt.Errorf("logs: %s is gone and cannot be made again: %w (output is dropped until it can)", f.path, err), true
+			return
+		}
+		if f.size < f.max {
+			return
+		}
+	}
 	// The size counted may be wrong: logrotate's copytruncate cut the file, or another
 	// writer appended to it. The file's own size decides.
 	if st, err := f.f.Stat(); err == nil && st.Size() != f.size {
@@ -61,7 +77,7 @@ func (f *File) rotate() {
 		err = f.shift(carry)
 	}
 	if err != nil {
-		f.err = fmt.Errorf("logs: rotate %s: %w", f.path, err)
+		f.err = fmt.Errorf("logs: rotate %s: %w (it grows past max_bytes until it can rotate)", f.path, err)
 		return
 	}
 	f.rotations++
@@ -72,6 +88,12 @@ func (f *File) rotate() {
 			f.fail(err)
 		}
 	}
+}
+
+// sameFile says whether the open fh is the file st describes.
+func sameFile(fh *os.File, st os.FileInfo) bool {
+	own, err := fh.Stat()
+	return err == nil && os.SameFile(own, st)
 }
 
 // partialLine returns a copy of the bytes after the last newline near the end of

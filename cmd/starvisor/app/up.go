@@ -152,7 +152,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		// daemon goes back to its idle size.
 		OnUnwatched: func() { debug.FreeOSMemory() },
 		OnLogError: func(process string, err error) {
-			out.printf("starvisor: %s: log: %v (output is dropped until the log can be written)\n", process, err)
+			out.printf("starvisor: %s: log: %v\n", process, err) // the error says what becomes of the output
 		},
 		OnReady: func(process string, err error) { out.printf("%s\n", formatReady(time.Now(), process, err)) },
 	})

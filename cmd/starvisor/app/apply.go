@@ -1,9 +1,11 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -218,6 +220,9 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 // evalForDaemon evaluates the script (printing its error, if any) and finds the daemon:
 // --socket, STARVISOR_SOCKET, else the socket the script itself names.
 func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketOnly) (*plan.Plan, *api.Client, error) {
+	if err := notEmpty(sf.File); err != nil {
+		return nil, nil, err
+	}
 	p, err := sf.eval(ctx, d)
 	if err != nil {
 		return nil, nil, err
@@ -229,6 +234,17 @@ func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketOn
 	}
 	cl, err := sock.client(ctx, d, sf.File, sf.Lib)
 	return p, cl, err
+}
+
+// notEmpty refuses an empty (or blank) script for a running daemon: it is a valid plan
+// of no programs, but far more often a file caught mid-write (cp, an editor, config
+// management) by a reload or an apply, which would stop every program.
+func notEmpty(script string) error {
+	b, err := os.ReadFile(script)
+	if err == nil && len(bytes.TrimSpace(b)) == 0 {
+		return fmt.Errorf("%s is empty (caught while being written?): nothing applied; a script meant to run nothing says so in a comment", script)
+	}
+	return nil
 }
 
 // writeDelta prints what apply does: a summary, then deltaLines.

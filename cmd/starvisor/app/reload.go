@@ -29,6 +29,9 @@ func (c *UpCmd) evalApart(ctx context.Context, d *Deps) (*plan.Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
+	if err := notEmpty(script); err != nil {
+		return nil, fmt.Errorf("reload: %w", err)
+	}
 	args := []string{"plan", "--json", "-f", script}
 	for _, l := range c.Lib {
 		args = append(args, "--lib", l)

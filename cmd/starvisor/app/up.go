@@ -442,6 +442,10 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 	hup := func() {
 		p, err := l.reload()
 		if err != nil {
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.err != nil { // not yet said (the script's own errors are)
+				l.out.printf("starvisor: %v\n", err)
+			}
 			l.out.printf("starvisor: reload failed, nothing changed\n")
 			return
 		}

@@ -106,7 +106,7 @@ func TestUpLoopReloadsOnHUPAndStopsOnTERM(t *testing.T) {
 	out.want(t, "starvisor: applied plan: 1 process")
 
 	sigs <- syscall.SIGHUP // the broken script changes nothing: no Apply
-	out.want(t, "starvisor: SIGHUP: reloading", "starvisor: reload failed, nothing changed")
+	out.want(t, "starvisor: SIGHUP: reloading", "starvisor: script broke", "starvisor: reload failed, nothing changed")
 
 	sigs <- syscall.SIGHUP
 	out.want(t, "starvisor: SIGHUP: reloading")

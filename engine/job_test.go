@@ -63,3 +63,20 @@ func TestFailedJobBlocksItsDependents(t *testing.T) {
 		}
 	})
 }
+
+// A start of a process already running answers "already started" even when one of its
+// dependencies is down meanwhile (it answered "dependency not ready").
+func TestStartOfRunningDependentIsAlreadyStarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("db", startSecs(0)), prog("web", startSecs(0), dependsOn("db"))))
+		time.Sleep(time.Second)
+		if err := r.sup.Stop(t.Context(), "db"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.sup.Start(t.Context(), "web"); !errors.Is(err, ErrAlreadyStarted) {
+			t.Errorf("start web: %v, want already started", err)
+		}
+	})
+}

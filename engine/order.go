@@ -138,7 +138,9 @@ func (s *Supervisor) startBatch(ctx context.Context, tab *table, members []int, 
 					errs[k] = &ProcessError{Name: p.name, Err: ctx.Err()}
 					return
 				}
-				if d := tab.deps(i); len(d) > 0 {
+				// One already running answers "already started" (supervisorctl's words), its
+				// dependencies' state aside: it said "dependency not ready" of a RUNNING one.
+				if st := p.snap.Load().State; st != Running && st != Starting && len(tab.deps(i)) > 0 {
 					ack()
 					if err := s.waitDeps(ctx, p, stops, persist); err != nil {
 						errs[k] = &ProcessError{Name: p.name, Err: err}

@@ -41,6 +41,7 @@ type File struct {
 	failing   bool  // the last bytes were dropped; false again once bytes reach the file
 	closed    bool
 	stream    bool // not a regular file (/dev/null, a terminal, a pipe): never rotated
+	broken    bool // a write failed: the file may end in a part of a line
 	midLine   bool // timestamps: the last byte written was not a newline
 	stampBuf  []byte
 	tailBuf   []byte
@@ -200,6 +201,7 @@ func (f *File) fail(err error) {
 		err = pe.Err // it names the path already
 	}
 	f.err, f.failing = fmt.Errorf("logs: write %s: %w (output is dropped until the log can be written)", f.path, err), true
+	f.broken = true
 	if f.f != nil {
 		f.trim(f.f, f.size)
 		f.f.Close()
@@ -283,6 +285,21 @@ func (f *File) trim(fh *os.File, size int64) {
 	}
 }
 
+// endLine, after a failed write (a full disk took part of a line), ends the file's last
+// line, so that the first line written once there is room does not continue it.
+func (f *File) endLine() {
+	f.broken = false
+	var last [1]byte
+	if f.stream || f.size == 0 {
+		return
+	}
+	if _, err := f.f.ReadAt(last[:], f.size-1); err == nil && last[0] != '\n' {
+		if n, err := f.f.Write([]byte{'\n'}); err == nil {
+			f.size += int64(n)
+		}
+	}
+}
+
 // write writes p in pieces that fit before the next rotation. Called with mu held.
 func (f *File) write(p []byte) {
 	for len(p) > 0 {
@@ -300,6 +317,9 @@ func (f *File) write(p []byte) {
 		}
 		if len(chunk) >= reserveFrom && !f.stream {
 			f.reserve(int64(len(chunk)), room)
+		}
+		if f.broken {
+			f.endLine()
 		}
 		n, err := f.f.Write(chunk)
 		f.size += int64(n)

@@ -453,3 +453,24 @@ func TestDeletedLogStartsAgainAtTheName(t *testing.T) {
 		})
 	}
 }
+
+// A failed write (a full disk) can leave part of a line in the file: the first line
+// written once there is room starts on a line of its own ("liline 1193" before).
+func TestLineAfterAFailedWriteStartsAfresh(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path, MaxBytes: 1 << 20, Backups: 1})
+	f.Write([]byte("line 1\n"))
+	f.mu.Lock()
+	n, err := f.f.Write([]byte("li")) // what the full disk took of "line 2\n"
+	is.NoErr(err)
+	f.size += int64(n)
+	f.fail(syscall.ENOSPC)
+	f.mu.Unlock()
+	is.True(f.Failing())
+	f.Write([]byte("line 3\n"))
+	is.True(!f.Failing())
+	is.Equal(read(t, path), "line 1\nli\nline 3\n")
+	f.Write([]byte("line 4\n")) // only once
+	is.Equal(read(t, path), "line 1\nli\nline 3\nline 4\n")
+}

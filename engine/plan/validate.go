@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -154,7 +155,7 @@ func checkProgram(ps *problems, pr *Program) {
 		ps.program(pr, "backoff_max", "must not be negative, got %s", pr.BackoffMax)
 	}
 	if !slices.Contains(StopSignals, pr.StopSignal) {
-		ps.program(pr, "stop_signal", "want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, got %q", pr.StopSignal)
+		ps.program(pr, "stop_signal", "want one of %s, got %q", strings.Join(StopSignals, ", "), pr.StopSignal)
 	}
 	if pr.StopTimeout < 0 {
 		ps.program(pr, "stop_timeout", "must not be negative, got %s", pr.StopTimeout)
@@ -175,6 +176,9 @@ func checkProgram(ps *problems, pr *Program) {
 	checkProbe(ps, pr)
 }
 
+// maxName leaves room in a 255-byte file name for the longest default log name.
+const maxName = 240
+
 // nameProblem says what is wrong with a program, process or group name, or "".
 // Names become log file names and "group:name" specs, hence supervisord's rule:
 // no spaces, ":" or "/".
@@ -190,6 +194,10 @@ func nameProblem(name string) string {
 		return r == ':' || r == '/' || unicode.IsSpace(r) || unicode.IsControl(r)
 	}):
 		return "may not contain spaces, \":\" or \"/\", got " + strconv.Quote(name)
+	case strings.HasPrefix(name, "-"):
+		return "may not start with \"-\" (the CLI would read it as a flag), got " + strconv.Quote(name)
+	case len(name) > maxName:
+		return fmt.Sprintf("is %d bytes long, at most %d: it names log files (name.err.log, name.log.10), and a file name holds 255", len(name), maxName)
 	}
 	return ""
 }

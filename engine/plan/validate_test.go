@@ -84,6 +84,10 @@ func TestValidateRejects(t *testing.T) {
 			[]string{`program "web": process_name: may not contain spaces, ":" or "/", got "web 1"`}},
 		{"slash in process name", one(func(pr *Program) { pr.ProcessName = "../x" }),
 			[]string{`program "web": process_name: may not contain spaces, ":" or "/", got "../x"`}},
+		{"dash in front", one(func(pr *Program) { pr.ProcessName = "-rf" }),
+			[]string{`program "web": process_name: may not start with "-" (the CLI would read it as a flag), got "-rf"`}},
+		{"name too long", one(func(pr *Program) { pr.ProcessName = strings.Repeat("x", 300) }),
+			[]string{`program "web": process_name: is 300 bytes long, at most 240: it names log files (name.err.log, name.log.10), and a file name holds 255`}},
 		{"no command", one(func(pr *Program) { pr.Command = nil }),
 			[]string{`program "web": command: is empty`}},
 		{"empty argv0", one(func(pr *Program) { pr.Command = []string{""} }),
@@ -122,9 +126,9 @@ func TestValidateRejects(t *testing.T) {
 		{"backoff max", one(func(pr *Program) { pr.BackoffMax = Duration(-time.Second) }),
 			[]string{`program "web": backoff_max: must not be negative, got -1s`}},
 		{"stop signal with SIG prefix", one(func(pr *Program) { pr.StopSignal = "SIGTERM" }),
-			[]string{`program "web": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, got "SIGTERM"`}},
+			[]string{`program "web": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, WINCH, ALRM, got "SIGTERM"`}},
 		{"stop signal unknown", one(func(pr *Program) { pr.StopSignal = "STOP" }),
-			[]string{`program "web": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, got "STOP"`}},
+			[]string{`program "web": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, WINCH, ALRM, got "STOP"`}},
 		{"stop timeout", one(func(pr *Program) { pr.StopTimeout = Duration(-1) }),
 			[]string{`program "web": stop_timeout: must not be negative, got -1ns`}},
 		{"numprocs zero", one(func(pr *Program) { pr.Numprocs = 0 }),
@@ -315,7 +319,7 @@ func TestValidateReportsEveryProblemWithItsPosition(t *testing.T) {
 		`deploy.star:3:1: program "a": autorestart: want "true", "false" or "unexpected", got "always"`,
 		`deploy.star:3:1: program "a": start_secs: must be >= 0, got -1`,
 		// Three instances, one mistake: reported once.
-		`lib/w.star:2:5: program "w": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, got "9"`,
+		`lib/w.star:2:5: program "w": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, WINCH, ALRM, got "9"`,
 		`deploy.star:9:1: program "b": depends_on: no such program "ghost"`,
 	}, "\n"))
 	// Stable: the same plan gives the same text every time.

@@ -129,6 +129,11 @@ func (c *UpCmd) Run(d *Deps) error {
 	for _, s := range strays {
 		out.printf("starvisor: %s\n", formatStray(s))
 	}
+	if serr := state.Err(); serr != nil {
+		// Said now, not only at exit: should this daemon die, the next could not find
+		// the processes it started, and they would run twice.
+		out.printf("starvisor: warning: cannot record the processes it starts (%v): if this daemon is killed, the next one will not find them\n", serr)
+	}
 	if pf := p.Supervisor.Pidfile; pf != "" {
 		monitor.RemoveTemps(pf) // left by a daemon killed mid-write
 		if err := writePidfile(pf); err != nil {

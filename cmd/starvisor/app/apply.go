@@ -80,11 +80,42 @@ func startedBy(d plan.Delta, p *plan.Plan, before []api.ProgramStatus) []string 
 		}
 	}
 	for _, c := range d.Updated {
-		if pr, ok := p.Lookup(c.Name); ok && pr.Autostart && !active[c.Name] && slices.Contains(c.Fields, "autostart") {
+		pr, ok := p.Lookup(c.Name)
+		switch {
+		case !ok:
+		case pr.Autostart && !active[c.Name] && slices.Contains(c.Fields, "autostart"):
 			out = append(out, c.Name)
+		case active[c.Name] && slices.Contains(c.Fields, "ready"):
+			out = append(out, c.Name) // judged by its new probe
 		}
 	}
-	return out
+	return withDependents(p, out)
+}
+
+// withDependents adds to names the autostart processes that depend on them, directly or
+// not: a dependency fixed by an apply lets its waiting dependents start, and a pipeline
+// waiting for the apply wants them up too (those running already count at once).
+func withDependents(p *plan.Plan, names []string) []string {
+	in := map[string]bool{}
+	for _, n := range names {
+		in[n] = true
+	}
+	for grew := true; grew; {
+		grew = false
+		for _, pr := range p.Programs {
+			if in[pr.ProcessName] || !pr.Autostart {
+				continue
+			}
+			for _, dep := range pr.DependsOn {
+				if slices.ContainsFunc(depProcesses(p, dep), func(n string) bool { return in[n] }) {
+					in[pr.ProcessName], grew = true, true
+					names = append(names, pr.ProcessName)
+					break
+				}
+			}
+		}
+	}
+	return names
 }
 
 // waitReady polls the daemon until each named process is RUNNING and ready, done (a job,

@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"syscall"
 
 	"github.com/starvisor/starvisor/engine/api"
@@ -46,9 +48,26 @@ func (c *LogsCmd) Run(d *Deps) error {
 		return clientError("logs", err)
 	}
 	defer body.Close()
-	_, err = io.Copy(d.Stdout, body)
+	n, err := io.Copy(d.Stdout, body)
 	if ctx.Err() != nil || err == nil {
+		if err == nil && n == 0 && !c.Stderr && !c.Follow && c.Lines > 0 {
+			c.hintStderr(ctx, d, cl, names)
+		}
 		return nil // interrupted while following, or the whole tail was printed
 	}
 	return clientError("logs", errors.Join(api.ErrUnreachable, err))
+}
+
+// hintStderr says, when stdout had nothing to show, that stderr has: a program that
+// fails at start (a Python traceback) writes only there, and an empty answer read as
+// "no clue".
+func (c *LogsCmd) hintStderr(ctx context.Context, d *Deps, cl *api.Client, names []string) {
+	body, err := cl.Logs(ctx, names, true, false, 1)
+	if err != nil {
+		return
+	}
+	defer body.Close()
+	if n, _ := io.Copy(io.Discard, body); n > 0 {
+		fmt.Fprintf(d.Stderr, "starvisor: nothing on stdout, but stderr has lines: starvisor logs --stderr %s\n", strings.Join(c.Names, " "))
+	}
 }

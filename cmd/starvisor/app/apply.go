@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -27,7 +28,7 @@ type ApplyCmd struct {
 
 func (c *ApplyCmd) Run(d *Deps) error {
 	ctx := context.Background()
-	p, cl, delta, err := showDiff(ctx, d, "apply", &c.scriptFlags, &c.socketOnly)
+	p, cl, delta, err := showDiff(ctx, d, "apply", &c.scriptFlags, &c.socketOnly, false)
 	if err != nil {
 		return err
 	}
@@ -232,7 +233,7 @@ func depProcesses(p *plan.Plan, program string) []string {
 
 // showDiff evaluates the script, asks the daemon what applying it would change, and prints
 // that; it changes nothing.
-func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *socketOnly) (*plan.Plan, *api.Client, plan.Delta, error) {
+func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *socketOnly, asJSON bool) (*plan.Plan, *api.Client, plan.Delta, error) {
 	p, cl, err := evalForDaemon(ctx, d, sf, sock)
 	if err != nil {
 		return nil, nil, plan.Delta{}, err
@@ -241,7 +242,13 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 	if err != nil {
 		return nil, nil, plan.Delta{}, clientError(verb, err)
 	}
-	writeDelta(d.Stdout, r.Delta)
+	if asJSON {
+		if err := writeDeltaJSON(d.Stdout, r.Delta); err != nil {
+			return nil, nil, plan.Delta{}, err
+		}
+	} else {
+		writeDelta(d.Stdout, r.Delta)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(d.Stderr, "starvisor: note: %s\n", n)
 	}
@@ -276,6 +283,26 @@ func notEmpty(script string) error {
 		return fmt.Errorf("%s is empty (caught while being written?): nothing applied; a script meant to run nothing says so in a comment", script)
 	}
 	return nil
+}
+
+// writeDeltaJSON prints the difference as JSON (plan --diff --json), every list present.
+func writeDeltaJSON(w io.Writer, d plan.Delta) error {
+	for _, l := range []*[]string{&d.Added, &d.Removed, &d.Unchanged} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	for _, l := range []*[]plan.Change{&d.Changed, &d.Updated} {
+		if *l == nil {
+			*l = []plan.Change{}
+		}
+	}
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 // writeDelta prints what apply does: a summary, then deltaLines.

@@ -16,7 +16,7 @@ import (
 type PlanCmd struct {
 	scriptFlags `embed:""`
 	socketOnly  `embed:""`
-	JSON        bool `name:"json" help:"Print the plan as JSON."`
+	JSON        bool `name:"json" help:"Print the plan as JSON (with --diff: the difference, {\"added\", \"removed\", \"unchanged\", \"changed\", \"updated\"})."`
 	Diff        bool `name:"diff" help:"Show what apply would change in the running daemon; applies nothing."`
 }
 
@@ -42,7 +42,7 @@ func (c *PlanCmd) Run(d *Deps) error {
 
 // diff prints the difference between the script and the daemon's running plan.
 func (c *PlanCmd) diff(d *Deps) error {
-	_, _, _, err := showDiff(context.Background(), d, "plan", &c.scriptFlags, &c.socketOnly)
+	_, _, _, err := showDiff(context.Background(), d, "plan", &c.scriptFlags, &c.socketOnly, c.JSON)
 	return err
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -78,5 +79,30 @@ func TestStartOfRunningDependentIsAlreadyStarted(t *testing.T) {
 		if err := r.sup.Start(t.Context(), "web"); !errors.Is(err, ErrAlreadyStarted) {
 			t.Errorf("start web: %v, want already started", err)
 		}
+	})
+}
+
+// A group() stops as one: its members are signalled together, whatever their own
+// priorities, so one slow to stop does not hold the others up (supervisord: "inside a
+// group all members are signalled together"); groups still stop one at a time.
+func TestGroupMembersStopTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.l.ignore["web"] = []syscall.Signal{syscall.SIGTERM}
+		member := func(g string) func(*plan.Program) { return func(pr *plan.Program) { pr.Group = g } }
+		p := &plan.Plan{Root: "/srv", Entry: "deploy.star", Programs: []plan.Program{
+			prog("cache", priority(900)),
+			prog("web", member("site"), stopTimeout(2*time.Second)),
+			prog("api", member("site"), priority(100)),
+			prog("db", priority(100)),
+		}, Groups: []plan.Group{{Name: "site", Programs: []string{"web", "api"}, Priority: 500}}}
+		if err := p.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		r.apply(p)
+		time.Sleep(5 * time.Second)
+		r.shutdown()
+		eq(t, "stop order", r.l.lines("SIG"), []string{
+			"5s cache SIGTERM", "5s web SIGTERM", "5s api SIGTERM", "7s web SIGKILL", "7s db SIGTERM"})
 	})
 }

@@ -11,8 +11,10 @@ import (
 )
 
 // levels splits members (table positions in start order) into runs of equal rank
-// (group priority, then priority: plan.Ranker).
-func levels(tab *table, members []int) [][]int {
+// (group priority, then priority: plan.Ranker). With wholeGroups a group() is one run
+// whatever its members' own priorities: supervisord stops a group at a time, all its
+// members signalled together (their stop_timeouts do not add up).
+func levels(tab *table, members []int, wholeGroups bool) [][]int {
 	// Table positions are start order. Callers may list members in another order
 	// (Apply: the removed, then the changed); taken as they come, a dependency could
 	// land in a level stopped before its dependent's, each then waiting for the other.
@@ -22,9 +24,19 @@ func levels(tab *table, members []int) [][]int {
 		groups = tab.plan.Groups
 	}
 	rank := plan.Ranker(groups)
+	grouped := map[string]bool{}
+	for _, g := range groups {
+		grouped[g.Name] = wholeGroups
+	}
+	same := func(a, b *plan.Program) bool {
+		if grouped[a.Group] || grouped[b.Group] {
+			return a.Group == b.Group
+		}
+		return rank(a) == rank(b)
+	}
 	var out [][]int
 	for k, i := range members {
-		if k == 0 || rank(&tab.plan.Programs[i]) != rank(&tab.plan.Programs[members[k-1]]) {
+		if k == 0 || !same(&tab.plan.Programs[i], &tab.plan.Programs[members[k-1]]) {
 			out = append(out, nil)
 		}
 		out[len(out)-1] = append(out[len(out)-1], i)
@@ -113,7 +125,7 @@ func (s *Supervisor) startBatch(ctx context.Context, tab *table, members []int, 
 	}
 	gate := make(chan struct{})
 	close(gate)
-	for _, lv := range levels(tab, members) {
+	for _, lv := range levels(tab, members, false) {
 		var lvAcked []chan struct{}
 		for _, i := range lv {
 			k := pos[i]
@@ -297,7 +309,7 @@ func (s *Supervisor) stopBatch(ctx context.Context, tab *table, members []int) e
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
 	close(gate)
-	lvs := levels(tab, members)
+	lvs := levels(tab, members, true)
 	for l := len(lvs) - 1; l >= 0; l-- {
 		var lvStopped []chan struct{}
 		for _, i := range lvs[l] {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -89,9 +90,10 @@ func TestGroupMembersStopTogether(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
 		r.l.ignore["web"] = []syscall.Signal{syscall.SIGTERM}
+		r.l.ignore["cache"] = []syscall.Signal{syscall.SIGTERM}
 		member := func(g string) func(*plan.Program) { return func(pr *plan.Program) { pr.Group = g } }
 		p := &plan.Plan{Root: "/srv", Entry: "deploy.star", Programs: []plan.Program{
-			prog("cache", priority(900)),
+			prog("cache", priority(900), stopTimeout(time.Second)),
 			prog("web", member("site"), stopTimeout(2*time.Second)),
 			prog("api", member("site"), priority(100)),
 			prog("db", priority(100)),
@@ -102,7 +104,29 @@ func TestGroupMembersStopTogether(t *testing.T) {
 		r.apply(p)
 		time.Sleep(5 * time.Second)
 		r.shutdown()
-		eq(t, "stop order", r.l.lines("SIG"), []string{
-			"5s cache SIGTERM", "5s web SIGTERM", "5s api SIGTERM", "7s web SIGKILL", "7s db SIGTERM"})
+		// Sorted: signals of one instant come in any order.
+		eq(t, "stop order", slices.Sorted(slices.Values(r.l.lines("SIG"))), []string{
+			"5s cache SIGTERM", "6s api SIGTERM", "6s cache SIGKILL", "6s web SIGTERM", "8s db SIGTERM", "8s web SIGKILL"})
+	})
+}
+
+// Status counts the spawns the daemon made by itself since the last start asked for:
+// a program crashing every 2 s shows 4 after 9 s; a restart asked for counts anew.
+func TestStatusCountsRestarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["flaky"] = exitAfter(2*time.Second, 1)
+		r.apply(planOf(t, prog("flaky")))
+		time.Sleep(9 * time.Second)
+		if n := r.status("flaky").Restarts; n != 4 {
+			t.Errorf("restarts %d after 9 s, want 4", n)
+		}
+		if err := r.sup.Restart(t.Context(), "flaky"); err != nil {
+			t.Fatal(err)
+		}
+		if n := r.status("flaky").Restarts; n != 0 {
+			t.Errorf("restarts %d after a restart asked for, want 0", n)
+		}
 	})
 }

@@ -30,6 +30,7 @@ type snapshot struct {
 	ReadyErr string // the probe gave up
 	Job      bool   // ready = probe.exited(): ready once EXITED with an expected code
 	Done     bool   // EXITED with an expected code
+	Restarts int    // automatic spawns since the last start asked for
 }
 
 // ready reports whether dependents may start: RUNNING and its probe (if any) passed;
@@ -563,6 +564,7 @@ func (p *proc) publish() {
 		ReadyErr: p.readyErr,
 		Job:      p.st.Pol.Job,
 		Done:     p.st.Done,
+		Restarts: p.st.Restarts,
 	})
 	p.sup.broadcast()
 }

@@ -83,6 +83,7 @@ type procState struct {
 	Stopped  time.Time // last exit; zero when the process never ran
 	ExitCode int
 	Done     bool   // EXITED with one of its exit_codes (a job's success)
+	Restarts int    // spawns the daemon made by itself (autorestart, backoff retries) since the last start asked for
 	Err      string // why BACKOFF, FATAL or UNKNOWN
 	Hold     bool   // shutting down: no automatic restarts
 }
@@ -219,6 +220,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		switch {
 		case !restart || s.Hold:
 		case now.Sub(s.Started) >= minRespawn:
+			s.Restarts++
 			begin()
 		default:
 			acts = append(acts, action{Kind: actTimer, Timer: tRestart, After: minRespawn - now.Sub(s.Started), Gen: s.Gen})
@@ -234,8 +236,10 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		case ev.Kind == evStart && s.Hold:
 			return s, nil, ErrShutdown
 		case ev.Kind == evStart:
+			s.Restarts = 0
 			begin()
 		case ev.Kind == evTimer && s.State == Exited && ev.Timer == tRestart:
+			s.Restarts++
 			begin()
 		case ev.Kind == evStop && s.State == Exited && s.pendingRestart():
 			to(Stopped, "stop requested") // cancels the pending restart
@@ -311,6 +315,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			if ev.Timer != tRetry {
 				return illegal()
 			}
+			s.Restarts++
 			begin()
 		case evSignal:
 			return s, nil, ErrNotRunning

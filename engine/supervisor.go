@@ -66,8 +66,11 @@ type Status struct {
 	// Queued: a start of it waits for its priority level or its dependencies; a stop
 	// cancels it.
 	Queued bool
-	Usage  Usage // the last sample while the process is alive (see sample.go)
-	Hash   string
+	// Restarts counts the spawns the daemon made by itself (autorestart, backoff
+	// retries) since the last start asked for: a crash loop shows here.
+	Restarts int
+	Usage    Usage // the last sample while the process is alive (see sample.go)
+	Hash     string
 }
 
 // Supervisor runs a plan. Each process owns its state machine, driven by the messages in
@@ -460,7 +463,7 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			Queued: p.queued.Load() > 0,
 			Name:   pr.ProcessName, Group: group, State: sn.State, Ready: sn.ready(), Pid: sn.Pid,
 			ExitCode: sn.ExitCode, Since: sn.Since, Started: sn.Started, Description: describe(pr.ProcessName, sn, now),
-			Hash: pr.Hash,
+			Hash: pr.Hash, Restarts: sn.Restarts,
 		}
 		if sn.Probe && sn.State == Running && !sn.Ready {
 			// Why its dependents wait: supervisord has no probes, so its words stop before.

@@ -15,6 +15,7 @@ type ProgramStatus struct {
 	Ready       bool    `json:"ready"` // RUNNING, and its ready probe (if any) passed
 	Pid         int     `json:"pid"`
 	ExitCode    int     `json:"exit_code"`
+	Restarts    int     `json:"restarts"` // automatic spawns since the last start asked for (a crash loop)
 	UptimeS     float64 `json:"uptime_s"`
 	Description string  `json:"description"`
 	// Blocked: why it will not get ready unless someone acts (its probe gave up, or it

@@ -20,7 +20,7 @@ func encodingJSON(t testing.TB, r StatusResponse) []byte {
 }
 
 func TestAppendStatusMatchesEncodingJSON(t *testing.T) {
-	full := ProgramStatus{Name: "web", Group: "g", State: "RUNNING", Ready: true, Pid: 1, ExitCode: -2, UptimeS: 1.5,
+	full := ProgramStatus{Name: "web", Group: "g", State: "RUNNING", Ready: true, Pid: 1, ExitCode: -2, Restarts: 3, UptimeS: 1.5,
 		Description: "pid 1", Blocked: "not ready: x", CPUPercent: 0.1, RSSBytes: 3, TreeCPU: 1e-7, TreeRSS: 5, Hash: "sha256:x"}
 	v := reflect.ValueOf(full)
 	for i := range v.NumField() { // a field added to ProgramStatus must be set here, and so encoded
@@ -71,7 +71,7 @@ func FuzzAppendStatus(f *testing.F) {
 			return
 		}
 		r := StatusResponse{Programs: []ProgramStatus{{Name: name, Group: desc, State: name,
-			Pid: int(n), ExitCode: int(n >> 3), UptimeS: x, Description: desc, CPUPercent: -x,
+			Pid: int(n), ExitCode: int(n >> 3), Restarts: int(n >> 5), UptimeS: x, Description: desc, CPUPercent: -x,
 			RSSBytes: u, TreeCPU: x / 3, TreeRSS: u >> 1, Hash: desc}}, Unknown: []string{name, desc}}
 		if got, want := appendStatus(nil, r), encodingJSON(t, r); !bytes.Equal(got, want) {
 			t.Fatalf("appendStatus:\n%s\nencoding/json:\n%s", got, want)

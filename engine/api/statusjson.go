@@ -261,6 +261,8 @@ func (s *scanner) programStatus(p *ProgramStatus) bool {
 			p.Pid, ok = s.int()
 		case "exit_code":
 			p.ExitCode, ok = s.int()
+		case "restarts":
+			p.Restarts, ok = s.int()
 		case "uptime_s":
 			p.UptimeS, ok = s.float()
 		case "description":

@@ -81,7 +81,14 @@ func writeStatus(out io.Writer, st api.StatusResponse) error {
 		if p.Pid > 0 {
 			cpu, mem = percentCell(p.CPUPercent), bytesCell(p.RSSBytes)
 		}
-		rows = append(rows, [5]string{namespec(p), p.State, cpu, mem, p.Description})
+		desc := p.Description
+		if p.Restarts > 0 { // a crash loop, which a fresh uptime alone hides
+			if desc != "" {
+				desc += "; "
+			}
+			desc += fmt.Sprintf("%d automatic restarts", p.Restarts)
+		}
+		rows = append(rows, [5]string{namespec(p), p.State, cpu, mem, desc})
 	}
 	var width [4]int
 	for _, r := range rows {

@@ -53,6 +53,8 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		src.follow = logs.Follow(src.log, src.f)
 		src.f = nil // follow owns it now
 	}
+	_, several := srcs[0].out.(*prefixer)
+	seen := s.b.Plan()
 	fl, _ := w.(http.Flusher)
 	t := time.NewTicker(followEvery)
 	defer t.Stop()
@@ -65,12 +67,56 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-t.C:
 		}
+		if p := s.b.Plan(); several && p != seen {
+			seen = p
+			srcs = s.addedSources(w, srcs, q["name"], q.Get("stderr") == "1", queryInt(r, "n", 10))
+		}
 		for _, src := range srcs {
 			if _, err := io.Copy(src.out, src.follow); err != nil {
 				return // the client went away
 			}
 		}
 	}
+}
+
+// addedSources follows, after an apply, the processes the specs now select that srcs
+// lacks (a program added, numprocs raised): `logs -f` of all or of a group keeps up,
+// as `pm2 logs` does. Each starts with its last n lines, as those at the start did.
+func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, stderr bool, n int) []*logSource {
+	names, _, err := s.resolve(specs)
+	if err != nil {
+		return srcs
+	}
+	have := map[string]bool{}
+	width := 0
+	for _, src := range srcs {
+		have[src.name] = true
+		width = max(width, len(src.name))
+	}
+	p := s.b.Plan()
+	for _, name := range names {
+		pr, ok := p.Lookup(name)
+		l := pr.Stdout
+		if stderr {
+			l = pr.Stderr
+		}
+		if !ok || have[name] || l == nil || strings.HasPrefix(l.Path, "/dev/") {
+			continue
+		}
+		out := &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", max(width, len(name)), name))}
+		f, err := os.Open(l.Path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			f = nil // a log to come: all of it
+		case err != nil:
+			continue
+		case writeTail(out, f, n) != nil:
+			f.Close()
+			continue
+		}
+		srcs = append(srcs, &logSource{name: name, log: *l, follow: logs.Follow(*l, f), out: out})
+	}
+	return srcs
 }
 
 // logSources opens the stdout (or stderr) log of each process the specs select, each

@@ -361,11 +361,47 @@ func (c *cgroups) cleanStale() {
 		if !ok || !ok2 || err1 != nil || err2 != nil || !e.IsDir() || e.Name() == c.name {
 			continue
 		}
-		if p, alive := procfs.Read(pid, buf[:]); alive && p.StartTicks == ticks {
+		if p, alive := procfs.Read(pid, buf[:]); alive && !p.Zombie() && p.StartTicks == ticks { // a killed daemon not yet reaped is dead
 			continue // another live daemon's
 		}
 		removeTree(filepath.Join(c.base, e.Name()))
 	}
+}
+
+// killLeftovers kills what is left in the cgroups of the dead daemon pid (this
+// bundle's previous one, from its state file) and removes them: a descendant that
+// left its process group and cleared its environment is found by nothing else. A
+// live daemon's (the pid reused by another daemon) are left alone. It returns how many
+// processes it killed.
+func (c *cgroups) killLeftovers(pid int) int {
+	ents, _ := os.ReadDir(c.base)
+	var buf [procfs.BufSize]byte
+	killed := 0
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), cgroupParentPrefix+strconv.Itoa(pid)+"-")
+		ticks, err := strconv.ParseUint(rest, 10, 64)
+		if !ok || err != nil || !e.IsDir() || e.Name() == c.name {
+			continue
+		}
+		if p, alive := procfs.Read(pid, buf[:]); alive && !p.Zombie() && p.StartTicks == ticks { // a killed daemon not yet reaped is dead
+			continue
+		}
+		parent := filepath.Join(c.base, e.Name())
+		kids, _ := os.ReadDir(parent)
+		for _, k := range kids {
+			if !k.IsDir() {
+				continue
+			}
+			g := &cgroup{cgs: c, dir: filepath.Join(parent, k.Name())}
+			if pids, _ := g.procs(); len(pids) > 0 {
+				killed += len(pids)
+				g.kill()
+				waitEmpty(filepath.Join(g.dir, "cgroup.events"), time.Now().Add(drainSync))
+			}
+		}
+		removeTree(parent)
+	}
+	return killed
 }
 
 // removeTree removes a cgroup and its descendant cgroups, deepest first; populated

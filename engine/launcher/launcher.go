@@ -41,6 +41,15 @@ func NewProcessGroups() engine.Launcher {
 	return &Launcher{why: errors.New("process groups asked for")}
 }
 
+// KillLeftovers kills what the dead daemon pid left in its cgroups (cgroup mode; see
+// cgroups.killLeftovers) and returns how many processes that was.
+func (l *Launcher) KillLeftovers(pid int) int {
+	if cgs := l.cgroups(); cgs != nil && pid > 0 {
+		return cgs.killLeftovers(pid)
+	}
+	return 0
+}
+
 // Describe says how the launcher owns its processes, for a debug line.
 func (l *Launcher) Describe() string {
 	l.mu.Lock()

@@ -30,6 +30,9 @@ type Entry struct {
 type StateFile struct {
 	Path  string
 	Grace time.Duration // how long CleanStrays waits after TERM before KILL; 0 means 2s
+	// PreviousDaemon is the pid of the daemon that wrote the file and died, once
+	// CleanStrays read it (0: none): its cgroups may hold what no record names.
+	PreviousDaemon int
 
 	mu      sync.Mutex
 	written *sync.Cond // broadcast after each write

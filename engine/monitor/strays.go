@@ -71,6 +71,9 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 	}
 	if hadDaemon {
 		strays = append(strays, unrecorded(prev, strays)...)
+		if prev.Pid != os.Getpid() {
+			f.PreviousDaemon = prev.Pid
+		}
 	}
 	grace := f.Grace
 	if grace <= 0 {

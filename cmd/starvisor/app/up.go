@@ -145,6 +145,11 @@ func (c *UpCmd) Run(d *Deps) error {
 	if d, ok := lch.(interface{ Describe() string }); ok {
 		out.printf("starvisor: process ownership: %s\n", d.Describe())
 	}
+	if k, ok := lch.(interface{ KillLeftovers(int) int }); ok {
+		if n := k.KillLeftovers(state.PreviousDaemon); n > 0 {
+			out.printf("starvisor: killed %d processes left in the cgroups of the daemon that died (pid %d)\n", n, state.PreviousDaemon)
+		}
+	}
 	sup := engine.New(engine.Options{
 		Launcher: lch,
 		Prober:   probe.New(lch),

@@ -333,6 +333,9 @@ func (p *proc) do(a action, now time.Time) error {
 			return nil // reaped meanwhile
 		}
 		err := p.h.Signal(a.Sig, a.Group)
+		if c, ok := p.h.(continuer); ok && a.Stop && err == nil {
+			c.Continue(a.Group)
+		}
 		if err == nil || errors.Is(err, syscall.ESRCH) || errors.Is(err, os.ErrProcessDone) {
 			return nil // a process already gone is reported by Done
 		}
@@ -458,6 +461,13 @@ func (p *proc) closeLogs() {
 	}
 	p.out, p.errw, p.logsOpen = nil, nil, false
 	p.logs.setWriters()
+}
+
+// continuer is a Handle that can send SIGCONT after the stop signal, as systemd does: a
+// process someone stopped (kill -STOP, a debugger detached badly) would otherwise take
+// the stop signal only when continued, so every stop waited out stop_timeout.
+type continuer interface {
+	Continue(group bool)
 }
 
 // preparer is a Prober that can do the part of Ready that must happen before the

@@ -145,6 +145,7 @@ type action struct {
 	Reason   string
 	Sig      syscall.Signal
 	Group    bool
+	Stop     bool // the stop signal: a stopped (SIGSTOP) process is continued after it
 	Timer    timerKind
 	After    time.Duration
 	Gen      int
@@ -204,7 +205,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 	stop := func() {
 		to(Stopping, "stop requested")
 		acts = append(acts,
-			action{Kind: actSignal, Sig: s.Pol.StopSignal, Group: s.Pol.StopAsGroup},
+			action{Kind: actSignal, Sig: s.Pol.StopSignal, Group: s.Pol.StopAsGroup, Stop: true},
 			action{Kind: actTimer, Timer: tKill, After: s.Pol.StopTimeout, Gen: s.Gen})
 	}
 	signal := func() {

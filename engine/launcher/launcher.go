@@ -299,6 +299,22 @@ func (h *handle) Signal(sig syscall.Signal, group bool) error {
 	return nil
 }
 
+// Continue sends SIGCONT after a stop signal (see engine's continuer), to the process or
+// its group as the stop signal went. It leaves groupSig alone: the stop is what it was.
+func (h *handle) Continue(group bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	switch {
+	case group && h.drained:
+		return
+	case group && h.cg != nil:
+		h.cg.signal(h, syscall.SIGCONT)
+	case group && !h.reaped:
+		syscall.Kill(-h.pid, syscall.SIGCONT)
+	}
+	h.signalSelf(syscall.SIGCONT)
+}
+
 // signalSelf sends sig to the child itself, unless it is reaped (then it is gone,
 // which is no error). The caller holds mu, shared: until the reap neither the pidfd
 // nor the pid can stand for another process.

@@ -61,7 +61,8 @@ type programArgs struct {
 	inheritEnv, autostart                     bool
 	autorestart                               restartArg
 	exitCodes                                 exitCodesArg
-	startSecs, startRetries                   intMin
+	startSecs                                 secondsArg
+	startRetries                              intMin
 	stopSignal                                signalArg
 	stopTimeout, backoffMax                   durationArg
 	stopAsGroup, killAsGroup                  bool
@@ -95,7 +96,7 @@ func newProgramArgs() *programArgs {
 		autostart:     d.Autostart,
 		autorestart:   restartArg(d.Autorestart),
 		exitCodes:     exitCodesArg(d.ExitCodes),
-		startSecs:     intMin{v: d.StartSecs, min: 0},
+		startSecs:     secondsArg{intMin{v: d.StartSecs, min: 0}},
 		startRetries:  intMin{v: d.StartRetries, min: -1},
 		stopSignal:    signalArg(d.StopSignal),
 		stopTimeout:   durationArg(d.StopTimeout),

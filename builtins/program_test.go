@@ -18,7 +18,7 @@ program(name = "web", command = "bin/web --port '80 80'", directory = "srv",
         stdout = log("log/web.out", max_bytes = "10MB", backups = 3, timestamps = True))
 program(name = "worker", command = ["python3", "-m", "w"], numprocs = 2, numprocs_start = 1,
         stdout = log("log/{name}-{num:02}.out"), depends_on = ["web"], autorestart = False,
-        stop_signal = "sigquit", stop_timeout = 3, start_retries = -1)
+        stop_signal = "sigquit", stop_timeout = 3, start_retries = -1, start_secs = "2s")
 supervisor(log_dir = "logs")  # after program(): default logs still follow it
 `)
 	is.Equal(len(p.Programs), 3)
@@ -43,6 +43,7 @@ supervisor(log_dir = "logs")  # after program(): default logs still follow it
 	is.Equal(w2.StopSignal, "QUIT")
 	is.Equal(w2.StopTimeout.D().Seconds(), 3.0)
 	is.Equal(w2.StartRetries, -1)
+	is.Equal(w2.StartSecs, 2) // a duration string of whole seconds, as the other durations
 	is.Equal(w2.DependsOn, []string{"web"})
 	is.Equal(w2.Pos, "deploy.star:3:8")
 	is.Equal(p.Programs[0].ProcessName, "web") // start order: web before what depends on it

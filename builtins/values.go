@@ -202,6 +202,23 @@ func (i *intMin) Unpack(v starlark.Value) error {
 	return nil
 }
 
+// secondsArg is whole seconds (start_secs): an int, or a duration string of whole
+// seconds ("2s", "1m"), as the other durations are written.
+type secondsArg struct{ intMin }
+
+func (s *secondsArg) Unpack(v starlark.Value) error {
+	str, ok := starlark.AsString(v)
+	if !ok {
+		return s.intMin.Unpack(v)
+	}
+	d, err := time.ParseDuration(str)
+	if err != nil || d < 0 || d%time.Second != 0 {
+		return fmt.Errorf("got %q, want whole seconds: an int or a duration such as \"2s\"", str)
+	}
+	s.v = int(d / time.Second)
+	return nil
+}
+
 // stringList is a list or tuple of strings.
 type stringList []string
 

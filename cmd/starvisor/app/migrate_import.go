@@ -56,8 +56,13 @@ type supervisordDecls struct {
 	Programs []map[string]any `json:"programs"`
 }
 
-// readSupervisordConf evaluates supervisord.read(conf) from a throwaway entry script; the
-// config's folder is a library root so the sandbox lets the reader in.
+// importRoots lets the reader of an import anywhere: the user names the file, and its
+// [include] may name files elsewhere (/etc/supervisor/conf.d, /opt/app/deploy); the
+// script it writes holds the values, not the reads. (load_conf at run time keeps the
+// sandbox: a library root per folder outside the bundle.)
+var importRoots = map[string]string{"host": "/"}
+
+// readSupervisordConf evaluates supervisord.read(conf) from a throwaway entry script.
 func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisordDecls, error) {
 	abs, err := filepath.Abs(conf)
 	if err != nil {
@@ -82,7 +87,7 @@ func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisor
 	var out bytes.Buffer
 	p, err := builtins.Eval(ctx, builtins.Options{
 		File:      entry,
-		Libs:      map[string]string{"conf": filepath.Dir(abs)},
+		Libs:      importRoots,
 		LookupEnv: d.LookupEnv,
 		Print:     &out,
 	})
@@ -113,7 +118,7 @@ func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisor
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	if _, err := builtins.Eval(ctx, builtins.Options{
-		File: entry, Libs: map[string]string{"conf": filepath.Dir(abs)}, LookupEnv: d.LookupEnv, Print: io.Discard,
+		File: entry, Libs: importRoots, LookupEnv: d.LookupEnv, Print: io.Discard,
 	}); err != nil {
 		printScriptError(d.Stderr, err)
 		fmt.Fprintf(d.Stderr, "import: %s reads, but starvisor cannot run it as it is (see above); no script written\n", conf)

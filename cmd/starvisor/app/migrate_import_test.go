@@ -424,3 +424,27 @@ func TestImportNotesEnvironmentValues(t *testing.T) {
 		}
 	}
 }
+
+// An [include] may name files outside the config's folder (/etc/supervisor/conf.d beside
+// /opt/app/deploy): import reads them (it was refused: "outside the bundle root"); the
+// script it writes holds their programs.
+func TestImportReadsIncludesElsewhere(t *testing.T) {
+	top := t.TempDir()
+	main, shared := filepath.Join(top, "main"), filepath.Join(top, "shared")
+	for _, d := range []string{main, shared} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(shared, "a.conf"), []byte("[program:a]\ncommand=/bin/sleep 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(main, "supervisord.conf")
+	if err := os.WriteFile(conf, []byte("[include]\nfiles = ../shared/*.conf\n[program:b]\ncommand=/bin/sleep 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, nil, "import", conf)
+	if code != ExitOK || !strings.Contains(stdout, `("a", "1")`) {
+		t.Fatalf("import: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

@@ -30,7 +30,7 @@ func TestJobGatesItsDependentsUntilDone(t *testing.T) {
 		r.apply(planOf(t, prog("migrate", job), prog("app", dependsOn("migrate"))))
 		time.Sleep(5 * time.Second)
 		eq(t, "spawns", r.l.lines("spawn"), []string{"0s migrate spawn 100", "300ms app spawn 101"})
-		eq(t, "migrate", r.eventsOf("migrate"), []string{"0s STOPPED>STARTING", "300ms STARTING>EXITED"})
+		eq(t, "migrate", r.eventsOf("migrate"), []string{"0s STOPPED>STARTING", "300ms STARTING>RUNNING", "300ms RUNNING>EXITED"})
 		if st := r.status("migrate"); st.State != Exited || !st.Ready {
 			t.Errorf("migrate: %v ready %v", st.State, st.Ready)
 		}

@@ -266,15 +266,14 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		case evSpawnFailed:
 			fail(ev.Err)
 		case evExit:
-			switch {
-			case s.Pol.Job && s.Pol.expected(ev.Exit): // a job done, however quickly
-			case now.Sub(s.Started) < s.Pol.StartSecs:
+			if now.Sub(s.Started) < s.Pol.StartSecs && !(s.Pol.Job && s.Pol.expected(ev.Exit)) {
 				s.Stopped, s.ExitCode = now, ev.Exit.Code
 				fail(tooQuickly)
-				return s, acts, nil
-			default:
-				to(Running, "") // lived start_secs; the promote timer lost the race
+				break
 			}
+			// Lived start_secs, the promote timer lost the race; or a job done, however
+			// quickly. Through RUNNING, as supervisord's states go.
+			to(Running, "")
 			exited()
 		case evTimer:
 			if ev.Timer != tPromote {

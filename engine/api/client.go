@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"syscall"
 
 	"github.com/starvisor/starvisor/engine/plan"
 )
@@ -25,6 +26,12 @@ func unreachable(socket string, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
+	}
+	var oe *net.OpError
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.As(err, &oe) && oe.Op != "dial" {
+		// Connected, then cut off: the daemon went away mid-answer.
+		return fmt.Errorf("%w at %s: lost the connection (did the daemon exit?): %v", ErrUnreachable, socket, err)
 	}
 	return fmt.Errorf("%w at %s: %v", ErrUnreachable, socket, err)
 }

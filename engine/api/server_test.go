@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -456,4 +457,26 @@ func TestApplyKeepsTheDaemonsSettings(t *testing.T) {
 	r, err = c.Apply(context.Background(), testPlan(t, dir, "a"), true)
 	is.NoErr(err)
 	is.Equal(len(r.Notes), 0) // the same settings: nothing to say
+}
+
+// A daemon that goes away mid-answer is "lost the connection", not a refused dial: the
+// user learns it was there and left.
+func TestClientLostConnection(t *testing.T) {
+	is := is.New(t)
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.Listen("unix", sock)
+	is.NoErr(err)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close() // answers nothing
+		}
+	}()
+	_, err = NewClient(sock).Status(t.Context())
+	is.True(errors.Is(err, ErrUnreachable))
+	is.True(strings.Contains(err.Error(), "lost the connection"))
 }

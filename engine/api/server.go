@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"io"
 	"net"
 	"net/http"
@@ -78,6 +79,37 @@ func NewServer(b Backend, logf func(format string, args ...any)) *Server {
 	return s
 }
 
+// quietLog takes net/http's own messages ("http: Accept error: ... too many open files;
+// retrying in 5ms") into the daemon's log in its words, the same message at most once a
+// minute: out of descriptors, the accept loop said it 200 times a second.
+type quietLog struct {
+	logf func(format string, args ...any)
+	mu   sync.Mutex
+	last string
+	at   time.Time
+	n    int // repeats not shown
+}
+
+func (q *quietLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	// The varying part (retrying in 5ms, 10ms, ...) does not make another message.
+	key, _, _ := strings.Cut(msg, "; retrying")
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if key == q.last && time.Since(q.at) < time.Minute {
+		q.n++
+		return len(p), nil
+	}
+	if q.n > 0 && q.logf != nil {
+		q.logf("api: the last message came %d more times", q.n)
+	}
+	q.last, q.at, q.n = key, time.Now(), 0
+	if q.logf != nil {
+		q.logf("api: %s", msg)
+	}
+	return len(p), nil
+}
+
 // ShutdownRequested is closed after a client's shutdown request has stopped every process.
 func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdown }
 
@@ -118,6 +150,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		Handler:     s,
 		ConnContext: withPeer,
 		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    log.New(&quietLog{logf: s.logf}, "", 0),
 	}
 	drained := make(chan struct{})
 	go func() {

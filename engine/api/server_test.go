@@ -480,3 +480,21 @@ func TestClientLostConnection(t *testing.T) {
 	is.True(errors.Is(err, ErrUnreachable))
 	is.True(strings.Contains(err.Error(), "lost the connection"))
 }
+
+// net/http's own messages reach the daemon's log in its words, a repeated one once a
+// minute with a count (out of descriptors, the accept loop said it 200 times a second).
+func TestQuietLogFoldsRepeats(t *testing.T) {
+	is := is.New(t)
+	var got []string
+	q := &quietLog{logf: func(f string, a ...any) { got = append(got, fmt.Sprintf(f, a...)) }}
+	for _, d := range []string{"5ms", "10ms", "20ms"} {
+		fmt.Fprintf(q, "http: Accept error: accept4: too many open files; retrying in %s\n", d)
+	}
+	q.at = q.at.Add(-2 * time.Minute)
+	fmt.Fprintf(q, "http: Accept error: accept4: too many open files; retrying in 5ms\n")
+	is.Equal(got, []string{
+		"api: http: Accept error: accept4: too many open files; retrying in 5ms",
+		"api: the last message came 2 more times",
+		"api: http: Accept error: accept4: too many open files; retrying in 5ms",
+	})
+}

@@ -530,7 +530,7 @@ func (l *upLoop) stopAll(applying bool, results <-chan applied, sigs <-chan os.S
 				continue // no reload while stopping; the logs close anyway
 			}
 			n := l.sup.Kill(context.Background())
-			l.out.printf("starvisor: %s again: sent SIGKILL to %s\n", sigName(sig), plural(n, "process group"))
+			l.out.printf("starvisor: %s again: killed %s with all they started (SIGKILL)\n", sigName(sig), plural(n, "process"))
 			t := time.NewTimer(killWait)
 			defer t.Stop()
 			select {

@@ -226,7 +226,7 @@ func TestUpLoopSecondInterruptKills(t *testing.T) {
 	}
 	sigs <- syscall.SIGTERM
 	<-sup.kills
-	out.want(t, "starvisor: SIGTERM again: sent SIGKILL to 3 process groups")
+	out.want(t, "starvisor: SIGTERM again: killed 3 processes with all they started (SIGKILL)")
 	err := <-done
 	is.Equal(exitCode(err, &bytes.Buffer{}), ExitFailure)
 	select {

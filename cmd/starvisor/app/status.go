@@ -97,6 +97,9 @@ func writeStatus(out io.Writer, st api.StatusResponse) error {
 		}
 	}
 	b := make([]byte, 0, 64*len(rows))
+	if len(rows) == 1 {
+		rows = nil // no process: no header above the errors alone
+	}
 	for _, r := range rows {
 		for i := range width {
 			b = append(b, r[i]...)

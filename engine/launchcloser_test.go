@@ -56,6 +56,16 @@ func (l *closingLauncher) record(what string, names ...string) {
 	l.calls = append(l.calls, call)
 }
 
+// closingRig is a rig whose launcher records the LauncherCloser calls.
+func closingRig(t *testing.T) (*rig, *closingLauncher) {
+	var cl *closingLauncher
+	r := newRig(t, func(o *Options) {
+		cl = &closingLauncher{fakeLauncher: o.Launcher.(*fakeLauncher)}
+		o.Launcher = cl
+	})
+	return r, cl
+}
+
 func (l *closingLauncher) log() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -67,11 +77,7 @@ func (l *closingLauncher) log() []string {
 // exit, and not when it gives up early.
 func TestLauncherCloserCalls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var cl *closingLauncher
-		r := newRig(t, func(o *Options) {
-			cl = &closingLauncher{fakeLauncher: o.Launcher.(*fakeLauncher)}
-			o.Launcher = cl
-		})
+		r, cl := closingRig(t)
 		r.l.ignore["stubborn"] = []syscall.Signal{syscall.SIGTERM}
 		r.apply(planOf(t, prog("a"), prog("b"), prog("c"), prog("stubborn", stopTimeout(10*time.Second))))
 		time.Sleep(2 * time.Second)
@@ -98,11 +104,7 @@ func TestLauncherCloserCalls(t *testing.T) {
 // forgets that name too (its kept cgroup); other probes start no process.
 func TestLauncherForgetsExecProbes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var cl *closingLauncher
-		r := newRig(t, func(o *Options) {
-			cl = &closingLauncher{fakeLauncher: o.Launcher.(*fakeLauncher)}
-			o.Launcher = cl
-		})
+		r, cl := closingRig(t)
 		execProbe := func(pr *plan.Program) {
 			pr.Ready = &plan.Probe{Kind: plan.ProbeExec, Command: []string{"/bin/check"},
 				Interval: plan.Duration(time.Second), Timeout: plan.Duration(time.Minute)}

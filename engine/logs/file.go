@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/starvisor/starvisor/engine/plan"
@@ -157,6 +158,22 @@ func (f *File) open(truncate bool) error {
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 		return fmt.Errorf("logs.open: %w", err)
 	}
+	// A device, a terminal or a pipe (/dev/null, /dev/stdout, a FIFO a log shipper reads)
+	// is a stream: never rotated (that would rename the device and put a regular file in
+	// its place), opened write-only (a read end of our own would keep a pipe from ever
+	// breaking) and non-blocking: nobody reading it must never stall the daemon, whose
+	// status and stop wait for this file's lock.
+	if st, err := os.Stat(f.path); err == nil && !st.Mode().IsRegular() {
+		fh, err := os.OpenFile(f.path, os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0)
+		if errors.Is(err, syscall.ENXIO) {
+			err = errors.New("a pipe nobody reads")
+		}
+		if err != nil {
+			return fmt.Errorf("logs.open: %s: %w", f.path, err)
+		}
+		f.f, f.size, f.reserved, f.stream = fh, 0, 0, true
+		return nil
+	}
 	// O_APPEND: another writer of the file (/dev/stdout of a daemon whose output is that
 	// file, a second program given the same path) never has its bytes overwritten.
 	flags := os.O_RDWR | os.O_CREATE | os.O_APPEND
@@ -166,12 +183,6 @@ func (f *File) open(truncate bool) error {
 	fh, err := os.OpenFile(f.path, flags, 0o644)
 	if err != nil {
 		return fmt.Errorf("logs.open: %w", err)
-	}
-	// A device, a terminal or a pipe (/dev/null, /dev/stdout) is a stream: rotating it
-	// would rename the device and put a regular file in its place.
-	if st, err := fh.Stat(); err == nil && !st.Mode().IsRegular() {
-		f.f, f.size, f.reserved, f.stream = fh, 0, 0, true
-		return nil
 	}
 	size, err := fh.Seek(0, io.SeekEnd)
 	if err != nil {
@@ -285,6 +296,35 @@ func (f *File) trim(fh *os.File, size int64) {
 	}
 }
 
+// writeNow writes p to a stream without waiting: what a full pipe does not take now is
+// an error (EAGAIN), and dropped, rather than a write parked until someone reads.
+func writeNow(fh *os.File, p []byte) (n int, err error) {
+	rc, err := fh.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	cerr := rc.Write(func(fd uintptr) bool {
+		for len(p) > 0 {
+			m, werr := syscall.Write(int(fd), p)
+			if m > 0 {
+				n, p = n+m, p[m:]
+			}
+			if werr == syscall.EINTR {
+				continue
+			}
+			if werr != nil {
+				err = werr
+				break
+			}
+		}
+		return true // never wait for the poller
+	})
+	if err == syscall.EAGAIN {
+		err = errors.New("nobody reads it fast enough: the pipe is full")
+	}
+	return n, errors.Join(err, cerr)
+}
+
 // endLine, after a failed write (a full disk took part of a line), ends the file's last
 // line, so that the first line written once there is room does not continue it.
 func (f *File) endLine() {
@@ -321,7 +361,13 @@ func (f *File) write(p []byte) {
 		if f.broken {
 			f.endLine()
 		}
-		n, err := f.f.Write(chunk)
+		var n int
+		var err error
+		if f.stream {
+			n, err = writeNow(f.f, chunk)
+		} else {
+			n, err = f.f.Write(chunk)
+		}
 		f.size += int64(n)
 		f.writes++
 		p = p[n:]

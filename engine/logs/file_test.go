@@ -474,3 +474,38 @@ func TestLineAfterAFailedWriteStartsAfresh(t *testing.T) {
 	f.Write([]byte("line 4\n")) // only once
 	is.Equal(read(t, path), "line 1\nli\nline 3\nline 4\n")
 }
+
+// A log that is a FIFO nobody reads (a log shipper gone) never blocks the writer: the
+// output is dropped and said so. It blocked the pump for good, with the file's lock
+// held, and the daemon's status and stop waited for that lock.
+func TestFIFOLogNeverBlocks(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "ship.pipe")
+	is.NoErr(syscall.Mkfifo(path, 0o644))
+	f := open(t, plan.Log{Path: path, MaxBytes: 1 << 20, Backups: 2})
+	line := []byte(strings.Repeat("x", 99) + "\n")
+	within := func(what string, write func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { defer close(done); write() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the write blocked", what)
+		}
+	}
+	within("no reader", func() { f.Write(line) })
+	is.True(f.Failing())
+	is.True(strings.Contains(f.Err().Error(), "a pipe nobody reads"))
+
+	r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a reader that never reads
+	is.NoErr(err)
+	defer r.Close()
+	within("a full pipe", func() {
+		for range 2000 { // 200 KB, more than a pipe holds
+			f.Write(line)
+		}
+	})
+	is.True(f.Failing())
+	is.True(strings.Contains(f.Err().Error(), "pipe is full"))
+}

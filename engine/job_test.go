@@ -130,3 +130,20 @@ func TestStatusCountsRestarts(t *testing.T) {
 		}
 	})
 }
+
+// A job run again (restart of it and its dependent, restart all) gates its dependent
+// anew: the dependent started at once, on the last run's success.
+func TestJobRunAgainGatesItsDependents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["migrate"] = exitAfter(2*time.Second, 0)
+		r.apply(planOf(t, prog("migrate", job), prog("app", dependsOn("migrate"), startSecs(0))))
+		time.Sleep(5 * time.Second)
+		if err := r.sup.Restart(t.Context(), "migrate", "app"); err != nil {
+			t.Fatalf("restart: %v", err)
+		}
+		time.Sleep(5 * time.Second)
+		eq(t, "spawns", r.l.lines("spawn"), []string{"0s migrate spawn 100", "2s app spawn 101", "5s migrate spawn 102", "7s app spawn 103"})
+	})
+}

@@ -273,6 +273,8 @@ func (s *Supervisor) waitDeps(ctx context.Context, p *proc, stops uint64, persis
 func (d *proc) asDependency() (ready bool, failed error) {
 	sn := d.snap.Load()
 	switch {
+	case sn.ready() && sn.Job && (d.queued.Load() > 0 || d.pending.Load() > 0):
+		return false, nil // a job done, to run again: its dependents wait for the new run
 	case sn.ready():
 		return true, nil
 	case sn.ReadyErr != "" && sn.State == Running:

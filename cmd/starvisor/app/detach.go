@@ -128,7 +128,9 @@ func notStarted(cl *api.Client, p *plan.Plan) (pending, failed []string, err err
 		s, ok := look.byName[pr.ProcessName]
 		if why := look.failed(pr.ProcessName, map[string]bool{}); ok && why != "" {
 			failed = append(failed, pr.ProcessName+": "+why)
-		} else if !ok || s.State == "STOPPED" || s.State == "STARTING" || s.State == "BACKOFF" {
+		} else if !ok || s.State == "STOPPED" || s.State == "STARTING" || s.State == "BACKOFF" ||
+			s.State == "RUNNING" && pr.Ready != nil && pr.Ready.Kind == plan.ProbeExited {
+			// (a job RUNNING is not done: it may still fail)
 			pending = append(pending, pr.ProcessName)
 		}
 	}

@@ -18,8 +18,7 @@ type StatusCmd struct {
 	Names      []string `arg:"" optional:"" name:"name" help:"NAME, GROUP:*, GROUP:NAME or all (default: every process)."`
 }
 
-// Run prints the table and sets the exit code: with names, 1 unless each is RUNNING;
-// without, 1 when any process is FATAL, BACKOFF or UNKNOWN.
+// Run prints the table and sets the exit code: see statusOK.
 func (c *StatusCmd) Run(d *Deps) error {
 	ctx := context.Background()
 	cl, err := c.client(ctx, d)
@@ -53,17 +52,18 @@ func (c *StatusCmd) Run(d *Deps) error {
 	return nil
 }
 
-// statusOK is the exit rule: named processes must be RUNNING (and exist); unnamed ones
-// must not be in a failure state.
+// statusOK is the exit rule: named processes must be RUNNING, or a job done (EXITED and
+// ready), and exist; unnamed ones must not be in a failure state, nor blocked (waiting
+// for a dependency that failed, or a ready probe that gave up).
 func statusOK(st api.StatusResponse, named bool) bool {
 	if len(st.Unknown) > 0 {
 		return false
 	}
 	for _, p := range st.Programs {
 		switch {
-		case named && p.State != "RUNNING":
+		case named && p.State != "RUNNING" && !(p.State == "EXITED" && p.Ready):
 			return false
-		case p.State == "FATAL" || p.State == "BACKOFF" || p.State == "UNKNOWN":
+		case p.State == "FATAL" || p.State == "BACKOFF" || p.State == "UNKNOWN" || p.Blocked != "":
 			return false
 		}
 	}

@@ -79,7 +79,7 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 	// costs no evaluation, and a script that loads a --lib library, or one broken since
 	// the daemon started, still reaches it.
 	if abs, err := filepath.Abs(script); err == nil {
-		if s := lockedSocketAt(rootLockPath(filepath.Dir(abs)), ""); isSocket(s) {
+		if s := lockedSocketAt(rootLockPath(abs), ""); isSocket(s) {
 			return api.NewClient(s), nil
 		}
 	}
@@ -101,7 +101,7 @@ func isSocket(path string) bool {
 // the running daemon wrote another in the bundle's locks (the script was edited since;
 // the daemon keeps its settings until its next start) and that one is there.
 func daemonSocket(p *plan.Plan) string {
-	for _, lock := range []string{lockPath(p.Supervisor.StateDir), rootLockPath(p.Root)} {
+	for _, lock := range []string{lockPath(p.Supervisor.StateDir), rootLockPath(filepath.Join(p.Root, p.Entry))} {
 		if s := lockedSocketAt(lock, ""); isSocket(s) {
 			return s
 		}

@@ -93,7 +93,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	defer lock.Close()
 	// And the bundle's lock by its root: a script whose state_dir changed while its
 	// daemon ran would find the first lock free, and run every program twice.
-	if rpath := rootLockPath(p.Root); os.MkdirAll(filepath.Dir(rpath), 0o700) == nil {
+	if rpath := rootLockPath(filepath.Join(p.Root, p.Entry)); os.MkdirAll(filepath.Dir(rpath), 0o700) == nil {
 		rlock, err := lockFile(rpath, p.Supervisor.Socket)
 		if errors.Is(err, errLocked) {
 			return fmt.Errorf("up: a daemon of this bundle is already running on %s (%w)", lockedSocketAt(rpath, p.Supervisor.Socket), err)
@@ -320,10 +320,11 @@ func lockFile(path, socket string) (*os.File, error) {
 
 func lockPath(stateDir string) string { return filepath.Join(stateDir, "daemon.lock") }
 
-// rootLockPath is the bundle's second lock, named after its root in a folder of the
-// user's that no script setting moves: /run for root, else $XDG_RUNTIME_DIR, else the
-// temp folder.
-func rootLockPath(root string) string {
+// rootLockPath is the bundle's second lock, named after its entry script in a folder of
+// the user's that no script setting moves: /run for root, else $XDG_RUNTIME_DIR, else
+// the temp folder. The script, not its folder: two scripts in one folder, each with its
+// own socket and state_dir, are two bundles.
+func rootLockPath(script string) string {
 	dir := os.Getenv("XDG_RUNTIME_DIR")
 	if os.Geteuid() == 0 {
 		dir = "/run"
@@ -331,10 +332,10 @@ func rootLockPath(root string) string {
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	if real, err := filepath.EvalSymlinks(root); err == nil {
-		root = real // one bundle reached through a symlink (/srv/app -> release-7) is one lock
+	if real, err := filepath.EvalSymlinks(script); err == nil {
+		script = real // one bundle reached through a symlink (/srv/app -> release-7) is one lock
 	}
-	sum := sha256.Sum256([]byte(root))
+	sum := sha256.Sum256([]byte(script))
 	return filepath.Join(dir, fmt.Sprintf("starvisor-%d", os.Geteuid()), hex.EncodeToString(sum[:8])+".lock")
 }
 
@@ -363,13 +364,13 @@ func lockHeld(path string) bool {
 	if err != nil {
 		return true
 	}
-	// "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": major:minor:inode. The inode
-	// alone is compared: the device shown is the superblock's, which stat does not give
-	// on btrfs subvolumes.
-	ino := ":" + strconv.FormatUint(st.Ino, 10)
+	// "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": the superblock's device, major
+	// and minor in hex, and the inode. (On a btrfs subvolume stat gives another device:
+	// the lock reads as not held, and the client falls back to the script's socket.)
+	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
 	for _, line := range strings.Split(string(locks), "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 6 && f[1] == "FLOCK" && strings.HasSuffix(f[5], ino) {
+		if len(f) >= 6 && f[1] == "FLOCK" && f[5] == id {
 			return true
 		}
 	}

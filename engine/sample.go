@@ -78,7 +78,7 @@ func (s *Supervisor) usage(now time.Time) map[int]Usage {
 // new sample would miss it too.)
 func (s *Supervisor) unsampled(u *usageSample) bool {
 	for _, p := range s.tab.Load().procs {
-		if sn := p.snap.Load(); sn.Pid > 0 && sn.State.Active() && sn.Started.After(u.at) {
+		if sn := p.snap.Load(); sn.Pid > 0 && sn.State.Active() && !sn.Started.Before(u.at) {
 			if _, ok := u.by[sn.Pid]; !ok {
 				return true
 			}
@@ -136,6 +136,9 @@ func (s *Supervisor) sampleLoop() {
 }
 
 func (s *Supervisor) sampleOnce() {
+	// Stamped before the pids are gathered: a process spawned during the round is newer
+	// than the sample, and a Status call takes a fresh one for it (unsampled).
+	at := s.clock.Now()
 	var pids []int
 	for _, p := range s.tab.Load().procs {
 		if sn := p.snap.Load(); sn.Pid > 0 {
@@ -156,6 +159,6 @@ func (s *Supervisor) sampleOnce() {
 			}
 		}
 	}
-	s.samples.last.Store(&usageSample{at: s.clock.Now(), by: m})
+	s.samples.last.Store(&usageSample{at: at, by: m})
 	s.samples.stored()
 }

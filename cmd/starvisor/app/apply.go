@@ -1,12 +1,11 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -258,11 +257,11 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 // evalForDaemon evaluates the script (printing its error, if any) and finds the daemon:
 // --socket, STARVISOR_SOCKET, else the socket the script itself names.
 func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketOnly) (*plan.Plan, *api.Client, error) {
-	if err := notEmpty(sf.File); err != nil {
-		return nil, nil, err
-	}
 	p, err := sf.eval(ctx, d)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := declaresPrograms(p); err != nil {
 		return nil, nil, err
 	}
 	if sock.Socket == "" {
@@ -274,15 +273,14 @@ func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketOn
 	return p, cl, err
 }
 
-// notEmpty refuses an empty (or blank) script for a running daemon: it is a valid plan
-// of no programs, but far more often a file caught mid-write (cp, an editor, config
-// management) by a reload or an apply, which would stop every program.
-func notEmpty(script string) error {
-	b, err := os.ReadFile(script)
-	if err == nil && len(bytes.TrimSpace(b)) == 0 {
-		return fmt.Errorf("%s is empty (caught while being written?): nothing applied; a script meant to run nothing says so in a comment", script)
+// declaresPrograms refuses a plan of no program for a running daemon: valid, but far
+// more often a script caught mid-write (cp, an editor, config management: empty, or cut
+// after its first comment) by a reload or an apply, which would stop every program.
+func declaresPrograms(p *plan.Plan) error {
+	if len(p.Programs) > 0 {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%s declares no program (caught while being written?): nothing applied; to stop everything, starvisor shutdown", filepath.Join(p.Root, p.Entry))
 }
 
 // writeDeltaJSON prints the difference as JSON (plan --diff --json), every list present.

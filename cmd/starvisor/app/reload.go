@@ -29,9 +29,6 @@ func (c *UpCmd) evalApart(ctx context.Context, d *Deps) (*plan.Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
-	if err := notEmpty(script); err != nil {
-		return nil, fmt.Errorf("reload: %w", err)
-	}
 	args := []string{"plan", "--json", "-f", script}
 	for _, l := range c.Lib {
 		args = append(args, "--lib", l)
@@ -50,6 +47,9 @@ func (c *UpCmd) evalApart(ctx context.Context, d *Deps) (*plan.Plan, error) {
 	}
 	p, err := plan.Decode(out.Bytes())
 	if err != nil {
+		return nil, fmt.Errorf("reload: %w", err)
+	}
+	if err := declaresPrograms(p); err != nil {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
 	return p, nil

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +26,16 @@ var followEvery = 100 * time.Millisecond
 // several, each line comes whole after its process's name ("web   | ...").
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	srcs, ok := s.logSources(w, q["name"], q.Get("stderr") == "1")
+	follow := q.Get("follow") == "1"
+	// Following all or a group, more may join (an apply adds them): name every line.
+	many := follow && slices.ContainsFunc(q["name"], func(n string) bool {
+		return n == "all" || strings.HasSuffix(n, ":*") || strings.HasSuffix(n, ":")
+	})
+	var marks map[string]logs.Mark
+	if many {
+		marks = s.logMarks(q.Get("stderr") == "1")
+	}
+	srcs, ok := s.logSources(w, q["name"], q.Get("stderr") == "1", many)
 	defer func() {
 		for _, src := range srcs {
 			src.close()
@@ -34,7 +44,6 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	follow := q.Get("follow") == "1"
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	for _, src := range srcs {
 		if src.f != nil {
@@ -53,7 +62,6 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		src.follow = logs.Follow(src.log, src.f)
 		src.f = nil // follow owns it now
 	}
-	_, several := srcs[0].out.(*prefixer)
 	seen := s.b.Plan()
 	fl, _ := w.(http.Flusher)
 	t := time.NewTicker(followEvery)
@@ -67,9 +75,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-t.C:
 		}
-		if p := s.b.Plan(); several && p != seen {
+		if p := s.b.Plan(); many && p != seen {
 			seen = p
-			srcs = s.addedSources(w, srcs, q["name"], q.Get("stderr") == "1", queryInt(r, "n", 10))
+			srcs = s.addedSources(w, srcs, q["name"], q.Get("stderr") == "1", marks)
 		}
 		for _, src := range srcs {
 			if _, err := io.Copy(src.out, src.follow); err != nil {
@@ -79,10 +87,31 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// logMarks notes where each process's log ends when a follow begins: a process that
+// joins later is followed from there, every line it wrote since, or from the start of a
+// log that did not exist yet.
+func (s *Server) logMarks(stderr bool) map[string]logs.Mark {
+	marks := map[string]logs.Mark{}
+	p := s.b.Plan()
+	if p == nil {
+		return marks
+	}
+	for _, pr := range p.Programs {
+		l := pr.Stdout
+		if stderr {
+			l = pr.Stderr
+		}
+		if l != nil {
+			marks[l.Path] = logs.MarkEnd(*l)
+		}
+	}
+	return marks
+}
+
 // addedSources follows, after an apply, the processes the specs now select that srcs
 // lacks (a program added, numprocs raised): `logs -f` of all or of a group keeps up,
-// as `pm2 logs` does. Each starts with its last n lines, as those at the start did.
-func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, stderr bool, n int) []*logSource {
+// as `pm2 logs` does, each from where its log was when the follow began (logMarks).
+func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, stderr bool, marks map[string]logs.Mark) []*logSource {
 	names, _, err := s.resolve(specs)
 	if err != nil {
 		return srcs
@@ -104,17 +133,11 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 			continue
 		}
 		out := &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", max(width, len(name)), name))}
-		f, err := os.Open(l.Path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			f = nil // a log to come: all of it
-		case err != nil:
-			continue
-		case writeTail(out, f, n) != nil:
-			f.Close()
-			continue
+		follow := logs.Follow(*l, nil) // a log that was not there: all of it
+		if m, ok := marks[l.Path]; ok {
+			follow = logs.FollowFrom(*l, m)
 		}
-		srcs = append(srcs, &logSource{name: name, log: *l, follow: logs.Follow(*l, f), out: out})
+		srcs = append(srcs, &logSource{name: name, log: *l, follow: follow, out: out})
 	}
 	return srcs
 }
@@ -122,7 +145,7 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 // logSources opens the stdout (or stderr) log of each process the specs select, each
 // writing to w, through a prefixer when there are several; of several, those without
 // a log are left out. It answers the error itself and returns false.
-func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr bool) ([]*logSource, bool) {
+func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr, prefixed bool) ([]*logSource, bool) {
 	names, unknown, err := s.resolve(specs)
 	if err == nil && len(unknown) > 0 {
 		err = fmt.Errorf("%s: %s", unknown[0].Error, unknown[0].Name)
@@ -172,7 +195,7 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr bool) 
 		writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", strings.Join(names, ", ")))
 		return nil, false
 	}
-	if len(names) > 1 { // prefixed when several were asked for, even if one has a log
+	if len(names) > 1 || prefixed { // prefixed when several were asked for, even if one has a log
 		for _, src := range srcs {
 			src.out = &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", width, src.name))}
 		}

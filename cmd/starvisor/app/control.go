@@ -79,8 +79,16 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 	// costs no evaluation, and a script that loads a --lib library, or one broken since
 	// the daemon started, still reaches it.
 	if abs, err := filepath.Abs(script); err == nil {
-		if s := lockedSocketAt(rootLockPath(abs), ""); isSocket(s) {
-			return api.NewClient(s), nil
+		// The lock named after the script, then the one in the default state_dir, which
+		// moves with the bundle (mv of its folder while the daemon runs).
+		for _, lock := range []string{rootLockPath(abs), lockPath(filepath.Join(filepath.Dir(abs), "run"))} {
+			s := lockedSocketAt(lock, "")
+			if !isSocket(s) && s != "" {
+				s = filepath.Join(filepath.Dir(lock), filepath.Base(s)) // moved with the folder
+			}
+			if isSocket(s) {
+				return api.NewClient(s), nil
+			}
 		}
 	}
 	sf := scriptFlags{File: script, Lib: libs}

@@ -21,7 +21,10 @@ type Spec struct {
 type Exit struct {
 	Code   int            // exit status, or -1 when killed by a signal
 	Signal syscall.Signal // the signal that killed it, or 0
-	Time   time.Time
+	// GroupKilled: the process went, but the rest of its group outlived the stop signal
+	// and got SIGKILL (after stop_timeout).
+	GroupKilled bool
+	Time        time.Time
 }
 
 // Handle is one started process.

@@ -385,6 +385,9 @@ func exitWords(e Exit, expected *bool) string {
 	if e.Signal != 0 {
 		w = "terminated by " + signalName(e.Signal)
 	}
+	if e.GroupKilled && e.Signal != syscall.SIGKILL {
+		w += "; the rest of its group by SIGKILL"
+	}
 	if expected != nil {
 		if *expected {
 			return w + "; expected"

@@ -414,6 +414,7 @@ func (h *handle) wait(out *outputs) {
 // report tells the engine of the exit once what the child left behind is dealt with.
 func (h *handle) report(ws syscall.WaitStatus, ok bool, out *outputs) {
 	forgetOwn(h.pid) // reaped: the pid may now be recycled
+	groupKilled := false
 	if sig := syscall.Signal(h.groupSig.Load()); sig != 0 {
 		if h.cg == nil {
 			// A descendant forked between the stop's /proc scan and the child's death
@@ -424,6 +425,7 @@ func (h *handle) report(ws syscall.WaitStatus, ok bool, out *outputs) {
 			h.mu.RUnlock()
 		}
 		h.awaitGroup()
+		groupKilled = sig != syscall.SIGKILL && syscall.Signal(h.groupSig.Load()) == syscall.SIGKILL
 	}
 	if h.cg != nil && h.cg.drain() { // what the program left behind dies with it
 		h.mu.Lock()
@@ -431,7 +433,7 @@ func (h *handle) report(ws syscall.WaitStatus, ok bool, out *outputs) {
 		h.mu.Unlock()
 		h.l.keep(h.name, h.cg)
 	}
-	exit := engine.Exit{Code: -1, Time: time.Now()}
+	exit := engine.Exit{Code: -1, Time: time.Now(), GroupKilled: groupKilled}
 	if ok {
 		if ws.Signaled() {
 			exit.Signal = ws.Signal()

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -145,5 +146,20 @@ func TestJobRunAgainGatesItsDependents(t *testing.T) {
 		}
 		time.Sleep(5 * time.Second)
 		eq(t, "spawns", r.l.lines("spawn"), []string{"0s migrate spawn 100", "2s app spawn 101", "5s migrate spawn 102", "7s app spawn 103"})
+	})
+}
+
+// A job running says it is not done yet: its dependents wait for its exit, and status
+// showed nothing where a program with a pending probe says "not ready yet".
+func TestRunningJobSaysNotDone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["migrate"] = exitAfter(5*time.Second, 0)
+		r.apply(planOf(t, prog("migrate", job, startSecs(0))))
+		time.Sleep(time.Second)
+		if d := r.status("migrate").Description; !strings.HasSuffix(d, "; a job, not done yet") {
+			t.Errorf("migrate: %q", d)
+		}
 	})
 }

@@ -465,6 +465,9 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			ExitCode: sn.ExitCode, Since: sn.Since, Started: sn.Started, Description: describe(pr.ProcessName, sn, now),
 			Hash: pr.Hash, Restarts: sn.Restarts,
 		}
+		if sn.Job && sn.State == Running {
+			out[i].Description += "; a job, not done yet" // its dependents wait for its exit
+		}
 		if sn.Probe && sn.State == Running && !sn.Ready {
 			// Why its dependents wait: supervisord has no probes, so its words stop before.
 			if sn.ReadyErr != "" {

@@ -76,6 +76,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 		pending, failed, err := notStarted(cl, p)
 		if err == nil && len(pending) == 0 {
 			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s; its log: %s\n", cmd.Process.Pid, sock, logPath)
+			warnings(d, logPath, start)
 			return namedFailures(d, failed)
 		}
 		if time.Now().After(deadline) {
@@ -90,6 +91,16 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, 200*time.Millisecond) // each look is a status round in the daemon
+	}
+}
+
+// warnings repeats on stderr the warnings the daemon wrote in its log since start (it
+// cannot record its processes: a full disk): a deploy script never reads that log.
+func warnings(d *Deps, logPath string, start int64) {
+	for _, line := range strings.Split(tailFrom(logPath, start, 1000), "\n") {
+		if line = strings.TrimSpace(line); strings.HasPrefix(line, "starvisor: warning:") {
+			fmt.Fprintln(d.Stderr, line)
+		}
 	}
 }
 

@@ -58,17 +58,6 @@ func (c *LogsCmd) Run(d *Deps) error {
 	return clientError("logs", errors.Join(api.ErrUnreachable, err))
 }
 
-// shellWord quotes s for a shell when it holds anything but plain name characters
-// ('pool:*' would glob).
-func shellWord(s string) string {
-	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.:/@", r))
-	}) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // hintStderr says, when stdout had nothing to show, that stderr has: a program that
 // fails at start (a Python traceback) writes only there, and an empty answer read as
 // "no clue".
@@ -81,7 +70,7 @@ func (c *LogsCmd) hintStderr(ctx context.Context, d *Deps, cl *api.Client, names
 	if n, _ := io.Copy(io.Discard, body); n > 0 {
 		args := make([]string, len(names))
 		for i, n := range names {
-			args[i] = shellWord(n)
+			args[i] = quoteArg(n)
 		}
 		fmt.Fprintf(d.Stderr, "starvisor: nothing on stdout, but stderr has lines: starvisor logs --stderr %s\n", strings.Join(args, " "))
 	}

@@ -49,7 +49,7 @@ func policyOf(pr plan.Program) policy {
 		StopTimeout:  pr.StopTimeout.D(),
 		StopAsGroup:  pr.StopAsGroup,
 		KillAsGroup:  pr.KillAsGroup || pr.StopAsGroup, // stop_as_group implies kill_as_group
-		Job:          pr.Ready != nil && pr.Ready.Kind == plan.ProbeExited,
+		Job:          pr.IsJob(),
 	}
 }
 

@@ -112,6 +112,10 @@ const (
 	ProbeExited = "exited"
 )
 
+// IsJob says whether the program is a job (ready = probe.exited()): done once it exited
+// with one of its exit_codes.
+func (pr *Program) IsJob() bool { return pr.Ready != nil && pr.Ready.Kind == ProbeExited }
+
 // Probe is a readiness check; only the fields of its Kind are set.
 type Probe struct {
 	Kind     string   `json:"kind"`

@@ -140,7 +140,7 @@ func notStarted(cl *api.Client, p *plan.Plan) (pending, failed []string, err err
 		if why := look.failed(pr.ProcessName, map[string]bool{}); ok && why != "" {
 			failed = append(failed, pr.ProcessName+": "+why)
 		} else if !ok || s.State == "STOPPED" || s.State == "STARTING" || s.State == "BACKOFF" ||
-			s.State == "RUNNING" && pr.Ready != nil && pr.Ready.Kind == plan.ProbeExited {
+			s.State == "RUNNING" && pr.IsJob() {
 			// (a job RUNNING is not done: it may still fail)
 			pending = append(pending, pr.ProcessName)
 		}

@@ -450,36 +450,27 @@ func (g *cgroup) kill() error {
 
 // signal sends sig to every process of the cgroup: the main one through its handle,
 // the others through pidfds checked to be still in the cgroup, so a pid recycled
-// since cgroup.procs was read is never hit. New pids (forks meanwhile) are signalled
-// on a further pass.
+// since cgroup.procs was read is never hit.
 func (g *cgroup) signal(h *handle, sig syscall.Signal) error {
 	if sig == syscall.SIGKILL {
 		return g.kill()
 	}
+	// Once, to what is there: a process forked since (a shutdown handler's own helper)
+	// must not get the stop signal too, as kill(-pgid) would not send it. SIGKILL, above,
+	// takes forks in flight as well.
+	pids, err := g.procs()
+	if err != nil {
+		return err
+	}
 	var first error
-	done := map[int]bool{}
-	for range killPasses {
-		pids, err := g.procs()
-		if err != nil {
-			return err
-		}
-		fresh := 0
-		for _, pid := range pids {
-			if done[pid] {
-				continue
+	for _, pid := range pids {
+		if pid == h.pid && !h.reaped {
+			if err := h.signalSelf(sig); err != nil && first == nil {
+				first = err
 			}
-			done[pid], fresh = true, fresh+1
-			if pid == h.pid && !h.reaped {
-				if err := h.signalSelf(sig); err != nil && first == nil {
-					first = err
-				}
-				continue
-			}
-			g.signalMember(pid, sig)
+			continue
 		}
-		if fresh == 0 {
-			break
-		}
+		g.signalMember(pid, sig)
 	}
 	return first
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,11 +36,15 @@ type File struct {
 	stamps  bool
 	now     func() time.Time // tests may replace it
 
+	// Health, read by status without mu (a write holding mu may be blocked: a frozen
+	// file system): healthMu guards err, failing is atomic.
+	healthMu sync.Mutex
+	err      error       // last error, kept until Err reads it
+	failing  atomic.Bool // the last bytes were dropped; false again once bytes reach the file
+
 	mu        sync.Mutex
 	f         *os.File // nil until the first byte, and after a failure until reopened
 	size      int64
-	err       error // last error, kept until Err reads it
-	failing   bool  // the last bytes were dropped; false again once bytes reach the file
 	closed    bool
 	stream    bool // not a regular file (/dev/null, a terminal, a pipe): never rotated
 	broken    bool // a write failed: the file may end in a part of a line
@@ -70,8 +75,8 @@ func (f *File) Path() string { return f.path }
 
 // Err returns the last write error since the previous call, and forgets it.
 func (f *File) Err() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.healthMu.Lock()
+	defer f.healthMu.Unlock()
 	err := f.err
 	f.err = nil
 	return err
@@ -80,10 +85,14 @@ func (f *File) Err() error {
 // Failing reports whether the last bytes written were dropped (the file could not be
 // opened or written). It turns false as soon as bytes reach the file again, which is
 // how the engine learns that a full disk has room again.
-func (f *File) Failing() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.failing
+func (f *File) Failing() bool { return f.failing.Load() }
+
+// noteErr records err for Err. It takes only healthMu: status reads a log's health
+// while a write may hold mu, blocked (a frozen file system), and must not wait for it.
+func (f *File) noteErr(err error) {
+	f.healthMu.Lock()
+	f.err = err
+	f.healthMu.Unlock()
 }
 
 // Rotations returns how many times the file has rotated since Open.
@@ -199,7 +208,8 @@ func (f *File) ready() bool {
 		return true
 	}
 	if err := f.open(false); err != nil {
-		f.err, f.failing = fmt.Errorf("%w (output is dropped until the log can be written)", err), true
+		f.noteErr(fmt.Errorf("%w (output is dropped until the log can be written)", err))
+		f.failing.Store(true)
 		return false
 	}
 	return true
@@ -211,7 +221,8 @@ func (f *File) fail(err error) {
 	if errors.As(err, &pe) {
 		err = pe.Err // it names the path already
 	}
-	f.err, f.failing = fmt.Errorf("logs: write %s: %w (output is dropped until the log can be written)", f.path, err), true
+	f.noteErr(fmt.Errorf("logs: write %s: %w (output is dropped until the log can be written)", f.path, err))
+	f.failing.Store(true)
 	f.broken = true
 	if f.f != nil {
 		f.trim(f.f, f.size)
@@ -348,7 +359,7 @@ func (f *File) write(p []byte) {
 		}
 		room, ok := f.room()
 		if !ok {
-			f.failing = true
+			f.failing.Store(true)
 			return // the handle was lost while rotating; f.err says why
 		}
 		chunk := p
@@ -375,7 +386,7 @@ func (f *File) write(p []byte) {
 			f.fail(err)
 			return
 		}
-		f.failing = false
+		f.failing.Store(false)
 		f.rotateIfFull()
 	}
 }

@@ -509,3 +509,22 @@ func TestFIFOLogNeverBlocks(t *testing.T) {
 	is.True(f.Failing())
 	is.True(strings.Contains(f.Err().Error(), "pipe is full"))
 }
+
+// A log's health is read without the lock a write holds: a write blocked (a frozen
+// file system) made status, which reads every log's health, wait for it.
+func TestHealthReadsDoNotWaitForAWrite(t *testing.T) {
+	f := open(t, plan.Log{Path: filepath.Join(t.TempDir(), "a.log")})
+	f.mu.Lock() // a write in progress, blocked
+	defer f.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.Failing()
+		f.Err()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Failing and Err waited for the writer's lock")
+	}
+}

@@ -51,7 +51,8 @@ func (f *File) rotate() {
 		f.f.Close()
 		f.f = nil
 		if err := f.open(false); err != nil {
-			f.err, f.failing = fmt.Errorf("logs: %s is gone and cannot be made again: %w (output is dropped until it can)", f.path, err), true
+			f.noteErr(fmt.Errorf("logs: %s is gone and cannot be made again: %w (output is dropped until it can)", f.path, err))
+			f.failing.Store(true)
 			return
 		}
 		if f.size < f.max {
@@ -68,7 +69,7 @@ func (f *File) rotate() {
 	}
 	carry, err := f.partialLine()
 	if err != nil {
-		f.err = err
+		f.noteErr(err)
 		carry = nil // cut at the limit instead
 	}
 	if f.backups == 0 {
@@ -77,7 +78,7 @@ func (f *File) rotate() {
 		err = f.shift(carry)
 	}
 	if err != nil {
-		f.err = fmt.Errorf("logs: rotate %s: %w (it grows past max_bytes until it can rotate)", f.path, err)
+		f.noteErr(fmt.Errorf("logs: rotate %s: %w (it grows past max_bytes until it can rotate)", f.path, err))
 		return
 	}
 	f.rotations++
@@ -153,7 +154,7 @@ func (f *File) shift(carry []byte) error {
 	putBack := func() {
 		if len(carry) > 0 {
 			if _, err := old.Write(carry); err != nil {
-				f.err = fmt.Errorf("logs: rotate %s: restore the last line: %w", f.path, err)
+				f.noteErr(fmt.Errorf("logs: rotate %s: restore the last line: %w", f.path, err))
 			}
 		}
 	}
@@ -168,7 +169,7 @@ func (f *File) shift(carry []byte) error {
 		return err
 	}
 	if err := old.Close(); err != nil {
-		f.err = fmt.Errorf("logs: rotate %s: close: %w", f.path, err)
+		f.noteErr(fmt.Errorf("logs: rotate %s: close: %w", f.path, err))
 	}
 	return nil
 }
@@ -179,10 +180,22 @@ func (f *File) backup(i int) string { return backupName(f.path, i) }
 func shiftBackups(path string, backups int) error {
 	// Remove the oldest first so that no rename replaces a file: on ext4 a
 	// replacing rename forces writeback of the renamed file (auto_da_alloc).
-	if err := removeAside(backupName(path, backups)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	// Only the backups there are, path.1 up to the first one missing: with backups = 10^6
+	// every rotation made a million renames, with the log's lock held.
+	n := 0
+	for n < backups {
+		if _, err := os.Lstat(backupName(path, n+1)); err != nil {
+			break
+		}
+		n++
 	}
-	for i := backups - 1; i >= 1; i-- {
+	if n == backups {
+		if err := removeAside(backupName(path, backups)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		n--
+	}
+	for i := n; i >= 1; i-- {
 		err := os.Rename(backupName(path, i), backupName(path, i+1))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err

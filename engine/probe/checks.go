@@ -70,7 +70,7 @@ func (p *Prober) httpCheck(pb *plan.Probe) (check, string, error) {
 // command exits; otherwise in its own process group, its escaped descendants found
 // by the STARVISOR_PROCESS_NAME it carries (engine.ProbeName). A probe runs every interval:
 // nothing an attempt starts outlives it, not even a child that called setsid.
-func execCheck(pr plan.Program, l engine.Launcher) (check, string, error) {
+func execCheck(pr plan.Program, l engine.Launcher, daemon string) (check, string, error) {
 	argv := pr.Ready.Command
 	what := "exec " + strings.Join(argv, " ")
 	if len(argv) == 0 {
@@ -84,6 +84,9 @@ func execCheck(pr plan.Program, l engine.Launcher) (check, string, error) {
 		env = append(env, k+"="+v)
 	}
 	env = append(env, engine.EnvProcessName+"="+engine.ProbeName(pr.ProcessName))
+	if daemon != "" {
+		env = append(env, engine.EnvDaemon+"="+daemon)
+	}
 	if _, _, err := launcher.Credential(pr.User, pr.Env, env); err != nil {
 		return nil, what, err // an unknown user: no attempt can pass
 	}

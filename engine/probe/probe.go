@@ -32,6 +32,9 @@ type Prober struct {
 	// Launcher starts exec probes' commands; nil: one of the package's own. The daemon
 	// passes its own: the commands share its cgroups (see execCheck).
 	Launcher engine.Launcher
+	// Daemon is the STARVISOR_DAEMON an exec probe's command carries, as the programs do:
+	// the next daemon finds by it an attempt this one left running when it was killed.
+	Daemon string
 }
 
 // New returns a Prober whose exec probes start through l (nil: see Prober).
@@ -128,7 +131,7 @@ func (p *Prober) build(pr plan.Program) (attempt check, what string, done func()
 		if l == nil {
 			l = ownLauncher()
 		}
-		attempt, what, err = execCheck(pr, l)
+		attempt, what, err = execCheck(pr, l, p.Daemon)
 	case plan.ProbeLog:
 		var fl *follower
 		fl, what, err = logCheck(pr)

@@ -273,3 +273,12 @@ func TestExecProbeRunsAsTheProgram(t *testing.T) {
 	as.User = "nobody"
 	is.NoErr(check(as))
 }
+
+// An exec probe's command carries the daemon's STARVISOR_DAEMON, as programs do: the next
+// daemon finds by it an attempt a killed daemon left running.
+func TestExecProbeCarriesTheDaemon(t *testing.T) {
+	is := is.New(t)
+	pr := program(plan.Probe{Kind: plan.ProbeExec, Timeout: plan.Duration(time.Second),
+		Command: []string{"/bin/sh", "-c", `test "$STARVISOR_DAEMON" = 123.456`}})
+	is.NoErr((&Prober{Daemon: "123.456"}).Ready(t.Context(), pr))
+}

@@ -147,12 +147,12 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 	if k, ok := lch.(interface{ KillLeftovers(int) int }); ok {
 		if n := k.KillLeftovers(state.PreviousDaemon); n > 0 {
-			out.printf("starvisor: killed %d processes left in the cgroups of the daemon that died (pid %d)\n", n, state.PreviousDaemon)
+			out.printf("starvisor: killed %s left in the cgroups of the daemon that died (pid %d)\n", plural(n, "process"), state.PreviousDaemon)
 		}
 	}
 	sup := engine.New(engine.Options{
 		Launcher: lch,
-		Prober:   probe.New(lch),
+		Prober:   &probe.Prober{Launcher: lch, Daemon: monitor.Self()},
 		Logs:     logs.Opener{},
 		Sampler:  monitor.New(),
 		Recorder: state,

@@ -185,6 +185,7 @@ func quoteJoin(ss []string) string {
 // intMin is an int no smaller than min.
 type intMin struct {
 	v, min int
+	max    int // 0: none
 }
 
 func (i *intMin) Unpack(v starlark.Value) error {
@@ -197,6 +198,9 @@ func (i *intMin) Unpack(v starlark.Value) error {
 	}
 	if n < i.min {
 		return fmt.Errorf("got %d, want >= %d", n, i.min)
+	}
+	if i.max > 0 && n > i.max {
+		return fmt.Errorf("got %d, want at most %d", n, i.max)
 	}
 	i.v = n
 	return nil

@@ -199,6 +199,7 @@ func (f *File) open(truncate bool) error {
 		return fmt.Errorf("logs.open: %s: %w", f.path, err)
 	}
 	f.f, f.size, f.reserved, f.stream = fh, size, 0, false
+	f.broken = size > 0 // an earlier writer (a daemon killed) may have left half a line: endLine
 	return nil
 }
 

@@ -528,3 +528,18 @@ func TestHealthReadsDoNotWaitForAWrite(t *testing.T) {
 		t.Fatal("Failing and Err waited for the writer's lock")
 	}
 }
+
+// A file that ends in half a line (a daemon killed mid-write) gets its line ended before
+// the next writer's first: they were glued together.
+func TestOpenEndsAHalfLine(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	is.NoErr(os.WriteFile(path, []byte("line 1\nli"), 0o644))
+	f := open(t, plan.Log{Path: path, MaxBytes: 1 << 20, Backups: 1})
+	f.Write([]byte("next daemon\n"))
+	is.Equal(read(t, path), "line 1\nli\nnext daemon\n")
+	is.NoErr(os.WriteFile(path+".b", []byte("whole\n"), 0o644))
+	g := open(t, plan.Log{Path: path + ".b"})
+	g.Write([]byte("more\n"))
+	is.Equal(read(t, path+".b"), "whole\nmore\n")
+}

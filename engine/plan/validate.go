@@ -142,8 +142,8 @@ func checkProgram(ps *problems, pr *Program) {
 			ps.program(pr, "exit_codes", "%d is not an exit status (0..255)", c)
 		}
 	}
-	if pr.StartSecs < 0 {
-		ps.program(pr, "start_secs", "must be >= 0, got %d", pr.StartSecs)
+	if pr.StartSecs < 0 || pr.StartSecs > MaxStartSecs {
+		ps.program(pr, "start_secs", "must be 0..%d (a year), got %d", MaxStartSecs, pr.StartSecs)
 	}
 	if pr.StartRetries < -1 {
 		ps.program(pr, "start_retries", "must be >= -1 (-1 retries forever), got %d", pr.StartRetries)
@@ -160,8 +160,8 @@ func checkProgram(ps *problems, pr *Program) {
 	if pr.StopTimeout < 0 {
 		ps.program(pr, "stop_timeout", "must not be negative, got %s", pr.StopTimeout)
 	}
-	if pr.Numprocs < 1 {
-		ps.program(pr, "numprocs", "must be >= 1, got %d", pr.Numprocs)
+	if pr.Numprocs < 1 || pr.Numprocs > MaxNumprocs {
+		ps.program(pr, "numprocs", "must be 1..%d, got %d", MaxNumprocs, pr.Numprocs)
 	}
 	if pr.NumprocsStart < 0 {
 		ps.program(pr, "numprocs_start", "must be >= 0, got %d", pr.NumprocsStart)
@@ -175,6 +175,14 @@ func checkProgram(ps *problems, pr *Program) {
 	}
 	checkProbe(ps, pr)
 }
+
+// Bounds that keep a typo from taking the daemon down: a start_secs past 292 years
+// overflowed the clock (RUNNING at once, a crash loop never FATAL), and a numprocs of
+// 10^9 ran evaluation out of memory.
+const (
+	MaxStartSecs = 365 * 24 * 3600
+	MaxNumprocs  = 10000
+)
 
 // maxName leaves room in a 255-byte file name for the longest default log name.
 const maxName = 240

@@ -118,7 +118,7 @@ func TestValidateRejects(t *testing.T) {
 				`program "web": exit_codes: -1 is not an exit status (0..255)`,
 			}},
 		{"start secs", one(func(pr *Program) { pr.StartSecs = -1 }),
-			[]string{`program "web": start_secs: must be >= 0, got -1`}},
+			[]string{`program "web": start_secs: must be 0..31536000 (a year), got -1`}},
 		{"start retries", one(func(pr *Program) { pr.StartRetries = -2 }),
 			[]string{`program "web": start_retries: must be >= -1 (-1 retries forever), got -2`}},
 		{"backoff", one(func(pr *Program) { pr.Backoff = "" }),
@@ -132,7 +132,7 @@ func TestValidateRejects(t *testing.T) {
 		{"stop timeout", one(func(pr *Program) { pr.StopTimeout = Duration(-1) }),
 			[]string{`program "web": stop_timeout: must not be negative, got -1ns`}},
 		{"numprocs zero", one(func(pr *Program) { pr.Numprocs = 0 }),
-			[]string{`program "web": numprocs: must be >= 1, got 0`}},
+			[]string{`program "web": numprocs: must be 1..10000, got 0`}},
 		{"numprocs start", one(func(pr *Program) { pr.NumprocsStart = -1 }),
 			[]string{
 				`program "web": numprocs_start: must be >= 0, got -1`,
@@ -317,7 +317,7 @@ func TestValidateReportsEveryProblemWithItsPosition(t *testing.T) {
 	is.True(err != nil)
 	is.Equal(err.Error(), strings.Join([]string{
 		`deploy.star:3:1: program "a": autorestart: want "true", "false" or "unexpected", got "always"`,
-		`deploy.star:3:1: program "a": start_secs: must be >= 0, got -1`,
+		`deploy.star:3:1: program "a": start_secs: must be 0..31536000 (a year), got -1`,
 		// Three instances, one mistake: reported once.
 		`lib/w.star:2:5: program "w": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, WINCH, ALRM, got "9"`,
 		`deploy.star:9:1: program "b": depends_on: no such program "ghost"`,

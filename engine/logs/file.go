@@ -199,7 +199,9 @@ func (f *File) open(truncate bool) error {
 		return fmt.Errorf("logs.open: %s: %w", f.path, err)
 	}
 	f.f, f.size, f.reserved, f.stream = fh, size, 0, false
-	f.broken = size > 0 // an earlier writer (a daemon killed) may have left half a line: endLine
+	// An earlier writer (a daemon killed) may have left half a line: endLine before this
+	// File's first write. Not on a reopen (SIGUSR2) mid-line of this File's own writer.
+	f.broken = f.broken || size > 0 && f.writes == 0
 	return nil
 }
 

@@ -351,8 +351,23 @@ func cgroupName(name string, n uint64) string {
 // named for a pid that is gone or now another process. Populated ones stay (their
 // processes are the next daemon's state file's business); rmdir refuses them.
 func (c *cgroups) cleanStale() {
+	for _, d := range c.deadParents() {
+		removeTree(filepath.Join(c.base, d.name))
+	}
+}
+
+// deadParent is the parent cgroup of a daemon that is gone.
+type deadParent struct {
+	name string // starvisor-<pid>-<start ticks>
+	pid  int
+}
+
+// deadParents lists the parent cgroups beside this daemon's whose daemon is gone (its
+// pid free, another process's, or a zombie: a killed daemon not yet reaped).
+func (c *cgroups) deadParents() []deadParent {
 	ents, _ := os.ReadDir(c.base)
 	var buf [procfs.BufSize]byte
+	var out []deadParent
 	for _, e := range ents {
 		rest, ok := strings.CutPrefix(e.Name(), cgroupParentPrefix)
 		pidS, ticksS, ok2 := strings.Cut(rest, "-")
@@ -361,11 +376,12 @@ func (c *cgroups) cleanStale() {
 		if !ok || !ok2 || err1 != nil || err2 != nil || !e.IsDir() || e.Name() == c.name {
 			continue
 		}
-		if p, alive := procfs.Read(pid, buf[:]); alive && !p.Zombie() && p.StartTicks == ticks { // a killed daemon not yet reaped is dead
+		if p, alive := procfs.Read(pid, buf[:]); alive && !p.Zombie() && p.StartTicks == ticks {
 			continue // another live daemon's
 		}
-		removeTree(filepath.Join(c.base, e.Name()))
+		out = append(out, deadParent{e.Name(), pid})
 	}
+	return out
 }
 
 // killLeftovers kills what is left in the cgroups of the dead daemon pid (this
@@ -374,19 +390,12 @@ func (c *cgroups) cleanStale() {
 // live daemon's (the pid reused by another daemon) are left alone. It returns how many
 // processes it killed.
 func (c *cgroups) killLeftovers(pid int) int {
-	ents, _ := os.ReadDir(c.base)
-	var buf [procfs.BufSize]byte
 	killed := 0
-	for _, e := range ents {
-		rest, ok := strings.CutPrefix(e.Name(), cgroupParentPrefix+strconv.Itoa(pid)+"-")
-		ticks, err := strconv.ParseUint(rest, 10, 64)
-		if !ok || err != nil || !e.IsDir() || e.Name() == c.name {
+	for _, d := range c.deadParents() {
+		if d.pid != pid {
 			continue
 		}
-		if p, alive := procfs.Read(pid, buf[:]); alive && !p.Zombie() && p.StartTicks == ticks { // a killed daemon not yet reaped is dead
-			continue
-		}
-		parent := filepath.Join(c.base, e.Name())
+		parent := filepath.Join(c.base, d.name)
 		kids, _ := os.ReadDir(parent)
 		for _, k := range kids {
 			if !k.IsDir() {

@@ -211,12 +211,15 @@ func (f *File) ready() bool {
 		return true
 	}
 	if err := f.open(false); err != nil {
-		f.noteErr(fmt.Errorf("%w (output is dropped until the log can be written)", err))
+		f.noteErr(fmt.Errorf("%w"+dropped, err))
 		f.failing.Store(true)
 		return false
 	}
 	return true
 }
+
+// dropped ends an error after which the output is lost until the log works again.
+const dropped = " (output is dropped until the log can be written)"
 
 // fail records err and drops the handle so the next write reopens the file.
 func (f *File) fail(err error) {
@@ -224,7 +227,7 @@ func (f *File) fail(err error) {
 	if errors.As(err, &pe) {
 		err = pe.Err // it names the path already
 	}
-	f.noteErr(fmt.Errorf("logs: write %s: %w (output is dropped until the log can be written)", f.path, err))
+	f.noteErr(fmt.Errorf("logs: write %s: %w"+dropped, f.path, err))
 	f.failing.Store(true)
 	f.broken = true
 	if f.f != nil {

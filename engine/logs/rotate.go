@@ -46,7 +46,8 @@ func (f *File) rotate() {
 	// (the bundle's folder renamed) or replaced. Renaming it would fail on every write
 	// while the unreachable file grew without bound: go on in a new file at the name,
 	// as after Reopen.
-	if st, err := os.Stat(f.path); err != nil || !sameFile(f.f, st) {
+	own, ownErr := f.f.Stat() // one fstat for both checks below
+	if st, err := os.Stat(f.path); err != nil || ownErr != nil || !os.SameFile(own, st) {
 		f.trim(f.f, f.size)
 		f.f.Close()
 		f.f = nil
@@ -58,11 +59,10 @@ func (f *File) rotate() {
 		if f.size < f.max {
 			return
 		}
-	}
-	// The size counted may be wrong: logrotate's copytruncate cut the file, or another
-	// writer appended to it. The file's own size decides.
-	if st, err := f.f.Stat(); err == nil && st.Size() != f.size {
-		f.size, f.reserved = st.Size(), 0
+	} else if own.Size() != f.size {
+		// The size counted is wrong: logrotate's copytruncate cut the file, or another
+		// writer appended to it. The file's own size decides.
+		f.size, f.reserved = own.Size(), 0
 		if f.size < f.max {
 			return
 		}
@@ -89,12 +89,6 @@ func (f *File) rotate() {
 			f.fail(err)
 		}
 	}
-}
-
-// sameFile says whether the open fh is the file st describes.
-func sameFile(fh *os.File, st os.FileInfo) bool {
-	own, err := fh.Stat()
-	return err == nil && os.SameFile(own, st)
 }
 
 // partialLine returns a copy of the bytes after the last newline near the end of

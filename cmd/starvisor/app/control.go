@@ -81,14 +81,8 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 	if abs, err := filepath.Abs(script); err == nil {
 		// The lock named after the script, then the one in the default state_dir, which
 		// moves with the bundle (mv of its folder while the daemon runs).
-		for _, lock := range []string{rootLockPath(abs), lockPath(filepath.Join(filepath.Dir(abs), "run"))} {
-			s := lockedSocketAt(lock, "")
-			if !isSocket(s) && s != "" {
-				s = filepath.Join(filepath.Dir(lock), filepath.Base(s)) // moved with the folder
-			}
-			if isSocket(s) {
-				return api.NewClient(s), nil
-			}
+		if s := socketInLocks(rootLockPath(abs), lockPath(filepath.Join(filepath.Dir(abs), "run"))); s != "" {
+			return api.NewClient(s), nil
 		}
 	}
 	sf := scriptFlags{File: script, Lib: libs}
@@ -100,6 +94,22 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 	return api.NewClient(daemonSocket(p)), nil
 }
 
+// socketInLocks is the first socket, written in one of the held locks, that is there;
+// a socket gone from where the lock says is looked for beside the lock (the folder moved
+// with its daemon running). "" when none.
+func socketInLocks(locks ...string) string {
+	for _, lock := range locks {
+		s := lockedSocketAt(lock, "")
+		if !isSocket(s) && s != "" {
+			s = filepath.Join(filepath.Dir(lock), filepath.Base(s))
+		}
+		if isSocket(s) {
+			return s
+		}
+	}
+	return ""
+}
+
 func isSocket(path string) bool {
 	st, err := os.Stat(path)
 	return path != "" && err == nil && st.Mode().Type() == os.ModeSocket
@@ -109,10 +119,8 @@ func isSocket(path string) bool {
 // the running daemon wrote another in the bundle's locks (the script was edited since;
 // the daemon keeps its settings until its next start) and that one is there.
 func daemonSocket(p *plan.Plan) string {
-	for _, lock := range []string{lockPath(p.Supervisor.StateDir), rootLockPath(filepath.Join(p.Root, p.Entry))} {
-		if s := lockedSocketAt(lock, ""); isSocket(s) {
-			return s
-		}
+	if s := socketInLocks(lockPath(p.Supervisor.StateDir), rootLockPath(filepath.Join(p.Root, p.Entry))); s != "" {
+		return s
 	}
 	return p.Supervisor.Socket
 }

@@ -57,6 +57,21 @@ func starvisorBin(t testing.TB) string {
 // stops it with SIGTERM (which stops its children), then kills what is left.
 func startDaemon(t testing.TB, script string, want int) (dir, sock string) {
 	t.Helper()
+	d := launchDaemon(t, script, want, nil)
+	return d.dir, d.sock
+}
+
+// upDaemon is a foreground `up` started by launchDaemon.
+type upDaemon struct {
+	dir, sock string
+	cmd       *exec.Cmd
+	exited    chan struct{} // closed once cmd.Wait returned
+}
+
+// launchDaemon is startDaemon with the daemon's stdout and stderr given: nil is the
+// file daemon.out in its folder.
+func launchDaemon(t testing.TB, script string, want int, out *os.File) *upDaemon {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "sv")
 	if err != nil {
 		t.Fatal(err)
@@ -65,15 +80,16 @@ func startDaemon(t testing.TB, script string, want int) (dir, sock string) {
 	if err := os.WriteFile(filepath.Join(dir, "deploy.star"), []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sock = filepath.Join(dir, "run", "starvisor.sock")
+	sock := filepath.Join(dir, "run", "starvisor.sock")
 	cmd := exec.Command(starvisorBin(t), "up", "-f", filepath.Join(dir, "deploy.star"))
 	cmd.Dir = dir
-	logf, err := os.Create(filepath.Join(dir, "daemon.out"))
-	if err != nil {
-		t.Fatal(err)
+	if out == nil {
+		if out, err = os.Create(filepath.Join(dir, "daemon.out")); err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
 	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -105,7 +121,7 @@ func startDaemon(t testing.TB, script string, want int) (dir, sock string) {
 		default:
 		}
 		if st, err := cl.Status(context.Background()); err == nil && running(st) == want {
-			return dir, sock
+			return &upDaemon{dir: dir, sock: sock, cmd: cmd, exited: exited}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("daemon: %d processes not RUNNING after 60s", want)

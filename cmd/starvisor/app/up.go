@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -71,7 +70,11 @@ func (c *UpCmd) Run(d *Deps) error {
 	// default SIGPIPE killed it, and its programs with it, at the next line.
 	_, stopPipe := d.Signals(syscall.SIGPIPE)
 	defer stopPipe()
-	out := &lineWriter{w: d.Stdout}
+	// Every line goes out on a writer's own goroutine (see lineWriter); at the end a second
+	// is left for a slow reader to take the last ones.
+	out, errOut := newLineWriter(d.Stdout), newLineWriter(d.Stderr)
+	defer errOut.flush(time.Second)
+	defer out.flush(time.Second)
 	// Take the bundle first: a second daemon of the same bundle must be refused before it
 	// could mistake the first one's children for strays. The lock, not the socket alone:
 	// two `up` started together both found no socket answering, and both ran everything.
@@ -124,7 +127,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	// An unreadable state file is worth a warning, not a refusal to run.
 	strays, err := state.CleanStrays(ctx)
 	if err != nil {
-		fmt.Fprintf(d.Stderr, "starvisor: warning: %v\n", err)
+		errOut.printf("starvisor: warning: %v\n", err)
 	}
 	for _, s := range strays {
 		out.printf("starvisor: %s\n", formatStray(s))
@@ -175,7 +178,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	sctx, stopServing := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
-	l := &upLoop{sup: sup, out: out, stderr: d.Stderr, shutdown: srv.ShutdownRequested(),
+	l := &upLoop{sup: sup, out: out, stderr: errOut, shutdown: srv.ShutdownRequested(),
 		reload: func() (*plan.Plan, error) {
 			next, err := c.evalApart(ctx, d)
 			if err != nil {
@@ -205,10 +208,10 @@ func (c *UpCmd) Run(d *Deps) error {
 	release()
 	stopServing()
 	if serr := <-served; serr != nil {
-		fmt.Fprintf(d.Stderr, "starvisor: warning: control socket: %v\n", serr)
+		errOut.printf("starvisor: warning: control socket: %v\n", serr)
 	}
 	if serr := state.Err(); serr != nil {
-		fmt.Fprintf(d.Stderr, "starvisor: warning: state file: %v\n", serr)
+		errOut.printf("starvisor: warning: state file: %v\n", serr)
 	}
 	return err
 }
@@ -419,7 +422,7 @@ const killWait = 5 * time.Second
 type upLoop struct {
 	sup    supervisor
 	out    *lineWriter
-	stderr io.Writer
+	stderr *lineWriter
 	reload func() (*plan.Plan, error) // prints its own errors
 	reopen func()                     // SIGUSR2: log files are opened again by name (nil: ignored)
 	// shutdown is closed when a client's shutdown request has already stopped everything.
@@ -555,7 +558,7 @@ func (l *upLoop) reopenLogs() {
 
 func (l *upLoop) report(r applied) {
 	if r.err != nil {
-		fmt.Fprintf(l.stderr, "starvisor: apply: %v\n", r.err)
+		l.stderr.printf("starvisor: apply: %v\n", r.err)
 	}
 	d := r.delta
 	if l.settled != nil {
@@ -586,16 +589,4 @@ func sigName(s os.Signal) string {
 		return "SIGUSR2"
 	}
 	return s.String()
-}
-
-// lineWriter serialises whole lines from the engine's event callback and the loop.
-type lineWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lineWriter) printf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, format, args...)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,7 +71,11 @@ func (f *fakeSup) Kill(context.Context) int {
 type lineChan chan string
 
 func (c lineChan) Write(b []byte) (int, error) {
-	c <- string(b)
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line != "" {
+			c <- line
+		}
+	}
 	return len(b), nil
 }
 
@@ -89,7 +94,7 @@ func TestUpLoopReloadsOnHUPAndStopsOnTERM(t *testing.T) {
 	reloads := []error{errors.New("script broke"), nil}
 	out := make(lineChan, 16)
 	sup := newFakeSup()
-	l := &upLoop{sup: sup, out: &lineWriter{w: out}, stderr: &bytes.Buffer{}, reload: func() (*plan.Plan, error) {
+	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard), reload: func() (*plan.Plan, error) {
 		err := reloads[0]
 		reloads = reloads[1:]
 		if err != nil {
@@ -132,7 +137,7 @@ func TestUpLoopBracketsEachApply(t *testing.T) {
 	note := func(s string) func() {
 		return func() { mu.Lock(); calls = append(calls, s); mu.Unlock() }
 	}
-	l := &upLoop{sup: sup, out: &lineWriter{w: out}, stderr: &bytes.Buffer{},
+	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard),
 		reload: func() (*plan.Plan, error) { return &plan.Plan{}, nil },
 		busy:   note("busy"), settled: note("settled")}
 	sigs := make(chan os.Signal)
@@ -164,7 +169,7 @@ func TestUpLoopFoldsHUPsDuringApply(t *testing.T) {
 	out := make(lineChan, 16)
 	sup := newFakeSup()
 	reloads := 0
-	l := &upLoop{sup: sup, out: &lineWriter{w: out}, stderr: &bytes.Buffer{}, reload: func() (*plan.Plan, error) {
+	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard), reload: func() (*plan.Plan, error) {
 		reloads++
 		return &plan.Plan{}, nil
 	}}
@@ -191,7 +196,7 @@ func TestUpLoopStopsDuringApply(t *testing.T) {
 	is := is.New(t)
 	var out bytes.Buffer
 	sup := newFakeSup()
-	l := &upLoop{sup: sup, out: &lineWriter{w: &out}, stderr: &bytes.Buffer{}}
+	l := &upLoop{sup: sup, out: newLineWriter(&out), stderr: newLineWriter(io.Discard)}
 	sigs := make(chan os.Signal)
 	done := make(chan error, 1)
 	go func() { done <- l.run(context.Background(), &plan.Plan{}, sigs) }()
@@ -199,6 +204,7 @@ func TestUpLoopStopsDuringApply(t *testing.T) {
 	sigs <- syscall.SIGINT
 	<-sup.shutdown
 	is.NoErr(<-done)
+	l.out.flush(time.Minute) // then out is the test's to read
 	is.True(strings.Contains(out.String(), "starvisor: SIGINT: shutting down\n"))
 }
 
@@ -208,7 +214,7 @@ func TestUpLoopSecondInterruptKills(t *testing.T) {
 	out := make(lineChan, 16)
 	sup := newFakeSup()
 	sup.stuck, sup.kills = make(chan struct{}), make(chan struct{}, 1)
-	l := &upLoop{sup: sup, out: &lineWriter{w: out}, stderr: &bytes.Buffer{}}
+	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard)}
 	sigs := make(chan os.Signal)
 	done := make(chan error, 1)
 	go func() { done <- l.run(context.Background(), &plan.Plan{}, sigs) }()

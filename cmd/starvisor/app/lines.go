@@ -1,0 +1,101 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// lineBacklog bounds what waits for a reader of the daemon's output: 10,000 lines of
+// events, a few hundred KiB more than an idle daemon's size, and only while it stalls.
+const lineBacklog = 1 << 20
+
+// lineWriter serialises whole lines from the engine's callbacks, the control server and
+// the loop, and writes them on a goroutine of its own: a reader of `up`'s output that
+// stops reading (a paused pager, a pipe nobody drains) must stall neither the events
+// nor the control server nor a shutdown. Past lineBacklog bytes waiting, lines are
+// dropped, and how many is said once the reader takes output again.
+type lineWriter struct {
+	w    io.Writer
+	wake chan struct{} // capacity 1: something waits
+
+	mu      sync.Mutex
+	buf     []byte        // waiting, whole lines
+	dropped int           // lines dropped after those in buf
+	busy    bool          // the writer holds a batch
+	wrote   chan struct{} // closed and renewed after each batch written
+}
+
+func newLineWriter(w io.Writer) *lineWriter {
+	l := &lineWriter{w: w, wake: make(chan struct{}, 1), wrote: make(chan struct{})}
+	go l.run()
+	return l
+}
+
+func (l *lineWriter) printf(format string, args ...any) {
+	l.mu.Lock()
+	if l.dropped > 0 || len(l.buf) >= lineBacklog {
+		l.dropped++
+	} else {
+		l.buf = fmt.Appendf(l.buf, format, args...)
+	}
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run writes what waits, a batch at a time, for the life of the process: a write to a
+// reader that never reads again blocks it for good, and nothing else with it.
+func (l *lineWriter) run() {
+	var spare []byte
+	for range l.wake {
+		for {
+			l.mu.Lock()
+			batch, dropped := l.buf, l.dropped
+			if len(batch) == 0 && dropped == 0 {
+				l.mu.Unlock()
+				break
+			}
+			l.buf, l.dropped, l.busy = spare[:0], 0, true
+			l.mu.Unlock()
+			l.w.Write(batch)
+			if dropped > 0 {
+				fmt.Fprintf(l.w, "starvisor: %s of output dropped: its reader did not take them\n", plural(dropped, "line"))
+			}
+			if cap(batch) <= lineBacklog*2 {
+				spare = batch
+			}
+			l.mu.Lock()
+			l.busy = false
+			close(l.wrote)
+			l.wrote = make(chan struct{})
+			l.mu.Unlock()
+		}
+	}
+}
+
+// flush waits until every line is written, or until the writer has made no progress for
+// patience: a reader gone quiet must not keep a stopped daemon from exiting.
+func (l *lineWriter) flush(patience time.Duration) {
+	for {
+		l.mu.Lock()
+		idle := !l.busy && len(l.buf) == 0 && l.dropped == 0
+		wrote := l.wrote
+		l.mu.Unlock()
+		if idle {
+			return
+		}
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+		select {
+		case <-wrote:
+		case <-time.After(patience):
+			return
+		}
+	}
+}

@@ -240,7 +240,7 @@ func TestLoopSignal(t *testing.T) {
 		defer r.shutdown()
 		r.l.ignore["a"] = []syscall.Signal{syscall.SIGUSR1}
 		r.apply(planOf(t, prog("a", stopTimeout(time.Second)), prog("b", manual)))
-		err := r.sup.Signal(syscall.SIGUSR1, "a", "b", "nosuch")
+		err := r.sup.Signal(t.Context(), syscall.SIGUSR1, "a", "b", "nosuch")
 		eq(t, "signals", r.l.lines("SIG"), []string{"0s a SIGUSR1"})
 		pes := ProcessErrors(err)
 		if len(pes) != 2 || pes[0].Name != "nosuch" || !errors.Is(pes[0], ErrNoSuchProcess) ||

@@ -268,7 +268,7 @@ func randomRun(t *testing.T, seed uint64) {
 		case 4:
 			ns := some()
 			op = "signal " + strings.Join(ns, ",")
-			_ = r.sup.Signal(syscall.SIGHUP, ns...)
+			_ = r.sup.Signal(t.Context(), syscall.SIGHUP, ns...)
 		case 5, 6:
 			n := names[rng.IntN(len(names))]
 			code := rng.IntN(3)

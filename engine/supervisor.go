@@ -264,40 +264,90 @@ func (s *Supervisor) Start(ctx context.Context, names ...string) error {
 // start began with): the caller asked for the program, and it is still there. It
 // returns errs with the new answers in place of those.
 func (s *Supervisor) startReplaced(ctx context.Context, tab *table, errs []error) []error {
-	var retired []*proc
-	for _, e := range errs {
-		if name, ok := failedWith(e, ErrNoSuchProcess); ok {
-			if i, ok := tab.index[name]; ok && tab.procs[i].retired.Load() {
-				retired = append(retired, tab.procs[i])
-			}
-		}
-	}
-	if len(retired) == 0 {
-		return errs
-	}
-	// The Apply retiring them stores its table once their stops are over (or, failing,
-	// takes the retirement back).
-	s.waitFor(ctx, func() (bool, error) {
-		return s.tab.Load() != tab || !slices.ContainsFunc(retired, func(p *proc) bool { return p.retired.Load() }), nil
-	})
-	now := s.tab.Load()
-	var again []int
-	var out []error
-	for _, e := range errs {
-		if name, ok := failedWith(e, ErrNoSuchProcess); ok {
-			if i, ok := now.index[name]; ok {
-				again = append(again, i)
-				continue
-			}
-		}
-		out = append(out, e)
-	}
+	now, again := s.successors(ctx, tab, failedProcs(tab, errs, ErrNoSuchProcess))
 	if len(again) == 0 || s.closed.Load() {
 		return errs
 	}
 	b := s.startBatch(ctx, now, again, false)
 	<-b.done
-	return append(out, s.startReplaced(ctx, now, b.errs)...) // and again, should another apply replace them meanwhile
+	// And again, should another apply replace them meanwhile.
+	return append(withoutErrsOf(errs, now, again), s.startReplaced(ctx, now, b.errs)...)
+}
+
+// stopFollowing stops members of tab; those an Apply replaced meanwhile it follows to
+// their successors, and stops those too: the Apply started them again, and the stop came
+// last. A successor the Apply left stopped is what the caller asked for.
+func (s *Supervisor) stopFollowing(ctx context.Context, tab *table, members []int) []error {
+	var errs []error
+	for _, pe := range ProcessErrors(s.stopBatch(ctx, tab, members)) {
+		errs = append(errs, pe)
+	}
+	procs := make([]*proc, len(members))
+	for k, i := range members {
+		procs[k] = tab.procs[i]
+	}
+	now, again := s.successors(ctx, tab, procs)
+	if len(again) == 0 {
+		return errs
+	}
+	var next []error
+	for _, e := range s.stopFollowing(ctx, now, again) {
+		if !errors.Is(e, ErrNotRunning) {
+			next = append(next, e)
+		}
+	}
+	return append(withoutErrsOf(errs, now, again), next...)
+}
+
+// successors waits until the Apply replacing some of procs (of tab; those retired) has
+// stored its table, or taken their retirement back when it failed, and returns the
+// table then current with the indexes in it of the retired ones' names. It returns no
+// index when none was retired, or ctx ended first.
+func (s *Supervisor) successors(ctx context.Context, tab *table, procs []*proc) (*table, []int) {
+	retired := slices.DeleteFunc(slices.Clone(procs), func(p *proc) bool { return !p.retired.Load() })
+	if len(retired) == 0 {
+		return tab, nil
+	}
+	err := s.waitFor(ctx, func() (bool, error) {
+		return s.tab.Load() != tab || !slices.ContainsFunc(retired, func(p *proc) bool { return p.retired.Load() }), nil
+	})
+	if err != nil {
+		return tab, nil
+	}
+	now := s.tab.Load()
+	var idx []int
+	for _, p := range retired {
+		if i, ok := now.index[p.name]; ok {
+			idx = append(idx, i)
+		}
+	}
+	return now, idx
+}
+
+// failedProcs returns the processes of tab that errs say failed with target.
+func failedProcs(tab *table, errs []error, target error) []*proc {
+	var out []*proc
+	for _, e := range errs {
+		if name, ok := failedWith(e, target); ok {
+			if i, ok := tab.index[name]; ok {
+				out = append(out, tab.procs[i])
+			}
+		}
+	}
+	return out
+}
+
+// withoutErrsOf returns errs but those about the processes members of tab.
+func withoutErrsOf(errs []error, tab *table, members []int) []error {
+	var out []error
+	for _, e := range errs {
+		var pe *ProcessError
+		if errors.As(e, &pe) && slices.ContainsFunc(members, func(i int) bool { return tab.procs[i].name == pe.Name }) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // failedWith returns the process e is about, when it is a *ProcessError wrapping target.
@@ -315,7 +365,7 @@ func failedWith(e, target error) (name string, ok bool) {
 func (s *Supervisor) Stop(ctx context.Context, names ...string) error {
 	tab := s.tab.Load()
 	idx, errs := resolve(tab, names)
-	return errors.Join(append(errs, s.stopBatch(ctx, tab, idx))...)
+	return errors.Join(append(errs, s.stopFollowing(ctx, tab, idx)...)...)
 }
 
 // Restart stops the named processes (those not running are fine), then starts them.
@@ -328,13 +378,13 @@ func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
 	idx, errs = keepBlocked(tab, idx, errs)
 	release := s.markPending(tab, idx) // dependents waiting for these wait for the restart
 	defer release()
-	if err := ignoreNotRunning(s.stopBatch(ctx, tab, idx)); err != nil {
+	if err := ignoreNotRunning(errors.Join(s.stopFollowing(ctx, tab, idx)...)); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	if s.closed.Load() {
 		return ErrShutdown
 	}
-	b := s.startBatch(ctx, tab, idx, false)
+	b := s.startBatch(ctx, tab, idx, false) // those replaced meanwhile: see startReplaced
 	// The batch counts its own members as on their way now. Holding the restart's mark
 	// until the batch ends would keep a dependent waiting for a dependency that someone
 	// else stopped meanwhile, and the batch waits for that dependent: a hang.
@@ -417,10 +467,16 @@ func (s *Supervisor) ReopenLogs() {
 
 // Signal sends sig to each named process (to the process, not its group, as supervisord
 // does). Allowed in STARTING, RUNNING and STOPPING; otherwise ErrNotRunning.
-func (s *Supervisor) Signal(sig syscall.Signal, names ...string) error {
+func (s *Supervisor) Signal(ctx context.Context, sig syscall.Signal, names ...string) error {
 	tab := s.tab.Load()
 	idx, errs := resolve(tab, names)
-	for _, i := range idx {
+	return errors.Join(append(errs, s.signal(ctx, sig, tab, idx)...)...)
+}
+
+// signal signals members of tab; one an Apply replaced meanwhile, its successor instead.
+func (s *Supervisor) signal(ctx context.Context, sig syscall.Signal, tab *table, members []int) []error {
+	var errs []error
+	for _, i := range members {
 		p := tab.procs[i]
 		c := cmdSignal{sig: sig, reply: make(chan error, 1)}
 		err := p.call(c)
@@ -431,7 +487,11 @@ func (s *Supervisor) Signal(sig syscall.Signal, names ...string) error {
 			errs = append(errs, &ProcessError{Name: p.name, Err: err})
 		}
 	}
-	return errors.Join(errs...)
+	now, again := s.successors(ctx, tab, failedProcs(tab, errs, ErrNoSuchProcess))
+	if len(again) == 0 {
+		return errs
+	}
+	return append(withoutErrsOf(errs, now, again), s.signal(ctx, sig, now, again)...)
 }
 
 // Status describes every process, in start order, with CPU and memory figures. It

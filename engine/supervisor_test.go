@@ -266,6 +266,64 @@ func TestLoopApplyReplacesAWaitingStart(t *testing.T) {
 	})
 }
 
+// A client's stop that meets an apply replacing the same process wins: the process ends
+// stopped, though the apply, which found it running, starts its successor.
+func TestLoopStopDuringApplyReplacingIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.ignore["web"] = []syscall.Signal{syscall.SIGTERM} // its stops take stop_timeout
+		r.apply(planOf(t, prog("web", startSecs(0))))
+		synctest.Wait()
+		applied := make(chan error, 1)
+		go func() {
+			_, err := r.sup.Apply(t.Context(), planOf(t, prog("web", startSecs(0), envV("2"))))
+			applied <- err
+		}()
+		synctest.Wait() // the apply waits for web's stop
+		stopped := make(chan error, 1)
+		go func() { stopped <- r.sup.Stop(t.Context(), "web") }()
+		synctest.Wait()
+		time.Sleep(11 * time.Second) // past stop_timeout: SIGKILL
+		if err := <-applied; err != nil {
+			t.Fatalf("apply: %v", err)
+		}
+		if err := <-stopped; err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		synctest.Wait()
+		if st := r.status("web"); st.State != Stopped {
+			t.Errorf("web is %v after the stop", st.State)
+		}
+	})
+}
+
+// A stop, signal or restart that began on the table an apply replaced follows each
+// process to its successor, where it used to fail with "no such process".
+func TestLoopCallsFollowReplacedProcesses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("web", startSecs(0))))
+		synctest.Wait()
+		old := r.sup.tab.Load()
+		r.apply(planOf(t, prog("web", startSecs(0), envV("2"))))
+		synctest.Wait()
+		if errs := r.sup.signal(t.Context(), syscall.SIGUSR1, old, []int{0}); len(errs) != 0 {
+			t.Errorf("signal: %v", errs)
+		}
+		if got := r.l.lines("web SIGUSR1"); len(got) != 1 {
+			t.Errorf("signals: %q", got)
+		}
+		if errs := r.sup.stopFollowing(t.Context(), old, []int{0}); len(errs) != 0 {
+			t.Errorf("stop: %v", errs)
+		}
+		if st := r.status("web"); st.State != Stopped {
+			t.Errorf("web is %v after the stop", st.State)
+		}
+	})
+}
+
 // proberFunc is a Prober answering at once.
 type proberFunc func(pr plan.Program) error
 

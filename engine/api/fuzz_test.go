@@ -126,13 +126,13 @@ func (f *fuzzBackend) Status() []engine.Status {
 	}
 	return out
 }
-func (f *fuzzBackend) Plan() *plan.Plan                         { return f.p }
-func (f *fuzzBackend) Start(context.Context, ...string) error   { return nil }
-func (f *fuzzBackend) Stop(context.Context, ...string) error    { return nil }
-func (f *fuzzBackend) Restart(context.Context, ...string) error { return nil }
-func (f *fuzzBackend) Signal(syscall.Signal, ...string) error   { return nil }
-func (f *fuzzBackend) Shutdown(context.Context) error           { return nil }
-func (f *fuzzBackend) ShuttingDown() bool                       { return false }
+func (f *fuzzBackend) Plan() *plan.Plan                                        { return f.p }
+func (f *fuzzBackend) Start(context.Context, ...string) error                  { return nil }
+func (f *fuzzBackend) Stop(context.Context, ...string) error                   { return nil }
+func (f *fuzzBackend) Restart(context.Context, ...string) error                { return nil }
+func (f *fuzzBackend) Signal(context.Context, syscall.Signal, ...string) error { return nil }
+func (f *fuzzBackend) Shutdown(context.Context) error                          { return nil }
+func (f *fuzzBackend) ShuttingDown() bool                                      { return false }
 func (f *fuzzBackend) Apply(_ context.Context, p *plan.Plan) (plan.Delta, error) {
 	d := plan.Diff(f.p, p)
 	if _, err := p.JSON(); err != nil {

@@ -33,7 +33,7 @@ type Backend interface {
 	Start(ctx context.Context, names ...string) error
 	Stop(ctx context.Context, names ...string) error
 	Restart(ctx context.Context, names ...string) error
-	Signal(sig syscall.Signal, names ...string) error
+	Signal(ctx context.Context, sig syscall.Signal, names ...string) error
 	Apply(ctx context.Context, p *plan.Plan) (plan.Delta, error)
 	Shutdown(ctx context.Context) error
 	ShuttingDown() bool
@@ -330,7 +330,7 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(names) > 0 {
-		err = s.b.Signal(sig, names...)
+		err = s.b.Signal(r.Context(), sig, names...)
 	}
 	s.answer(w, names, unknown, err)
 }

@@ -59,7 +59,7 @@ func (f *fakeBackend) Restart(_ context.Context, n ...string) error {
 	f.record("restart", n)
 	return nil
 }
-func (f *fakeBackend) Signal(s syscall.Signal, n ...string) error {
+func (f *fakeBackend) Signal(_ context.Context, s syscall.Signal, n ...string) error {
 	f.record("signal "+s.String(), n)
 	return nil
 }

@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"fmt"
+	"strings"
 
 	"go.starlark.net/starlark"
 )
@@ -23,6 +24,12 @@ type logValue struct {
 	maxBytes   int64
 	backups    int
 	timestamps bool
+}
+
+// rotates reports whether the log is a file that rotates: only then may no two processes
+// write it (a stream, /dev/stdout, or a file with max_bytes = 0 takes whole appends).
+func (l *logValue) rotates() bool {
+	return l.maxBytes > 0 && !strings.HasPrefix(l.path, "/dev/")
 }
 
 func logFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -184,7 +184,7 @@ func (a *programArgs) check(fn string, s *evalState) (*template, error) {
 	}
 	for i, l := range []*logValue{a.stdout.log, a.stderr.log} {
 		param := [...]string{"stdout", "stderr"}[i]
-		if l != nil && n > 1 && !l.tmpl.uses("num") && !l.tmpl.uses("process_name") {
+		if l != nil && n > 1 && !l.tmpl.uses("num") && !l.tmpl.uses("process_name") && l.rotates() {
 			return nil, fail(param, "log path %q has no {num} or {process_name}; with numprocs = %d the processes would share one file", l.path, n)
 		}
 	}

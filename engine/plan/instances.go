@@ -1,5 +1,7 @@
 package plan
 
+import "strings"
+
 // byProgram groups entry indices by program name, programs in order of first appearance.
 func byProgram(progs []Program) (names []string, idx map[string][]int) {
 	idx = make(map[string][]int, len(progs))
@@ -108,9 +110,10 @@ func redeclared(ps *problems, progs []Program, is []int) bool {
 }
 
 // sharedLog reports a log path already written by another instance: rotation
-// by two writers would lose lines.
+// by two writers would lose lines. Streams and files that do not rotate take appends of
+// whole writes from any number of writers, as under supervisord.
 func sharedLog(ps *problems, pr *Program, field string, l *Log, seen map[string]string) {
-	if l == nil {
+	if l == nil || l.MaxBytes <= 0 || strings.HasPrefix(l.Path, "/dev/") {
 		return
 	}
 	if other, ok := seen[l.Path]; ok {

@@ -62,6 +62,15 @@ func TestValidateAcceptsGoodPlans(t *testing.T) {
 
 func inGroup(g string) func(*Program) { return func(pr *Program) { pr.Group = g } }
 
+// Instances may share a stream or a log that does not rotate, as programs may.
+func TestInstancesShareLogsThatDoNotRotate(t *testing.T) {
+	ps := instances("w", 3, 0, func(pr *Program) {
+		pr.Stdout, pr.Stderr = DefaultLog("/dev/stdout"), DefaultLog("/srv/log/w.err")
+		pr.Stderr.MaxBytes = 0
+	})
+	is.New(t).NoErr(planOf(ps...).Finish())
+}
+
 func TestValidateRejects(t *testing.T) {
 	one := func(mods ...func(*Program)) func() *Plan {
 		return func() *Plan { return planOf(prog("web", mods...)) }

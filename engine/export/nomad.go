@@ -24,7 +24,7 @@ type NomadJob struct {
 // it can be a prestart sidecar); every other program is a task group of its own with
 // count = numprocs.
 func Nomad(p *plan.Plan, o Options) (Result, error) {
-	e := &emitter{format: "nomad"}
+	e := &emitter{format: "nomad", root: p.Root}
 	id := deployName(p, o)
 	job := api.NewServiceJob(id, id, "", 50)
 	job.Region = nil
@@ -121,10 +121,10 @@ func (e *emitter) task(g program) *api.Task {
 	pr := g.first()
 	t := api.NewTask(pr.Name, "raw_exec")
 	argv := pr.Command
-	if pr.Directory != "" {
+	if dir := e.directory(pr); dir != "" {
 		// raw_exec has no working directory: cd in a shell that then execs the program
 		// with its argv untouched ("$0" "$@").
-		argv = append([]string{"/bin/sh", "-c", "cd " + shQuote(pr.Directory) + ` && exec "$0" "$@"`}, argv...)
+		argv = append([]string{"/bin/sh", "-c", "cd " + shQuote(dir) + ` && exec "$0" "$@"`}, argv...)
 		e.report(pr.Name, "directory", "raw_exec has no working directory; run through /bin/sh -c 'cd DIR && exec ...'")
 	}
 	cfg := map[string]any{"command": argv[0]}

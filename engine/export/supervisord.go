@@ -16,7 +16,7 @@ const foreverRetries = math.MaxInt32
 
 // Supervisord renders p as one supervisord.conf.
 func Supervisord(p *plan.Plan, o Options) (Result, error) {
-	e := &emitter{format: "supervisord"}
+	e := &emitter{format: "supervisord", root: p.Root}
 	var b strings.Builder
 	sv := p.Supervisor
 	fmt.Fprintf(&b, "; Exported from %s by `starvisor export --format supervisord`.\n", filepath.Join(p.Root, p.Entry))
@@ -26,6 +26,11 @@ func Supervisord(p *plan.Plan, o Options) (Result, error) {
 	e.kv(&b, "", "logfile", filepath.Join(sv.LogDir, "supervisord.log"))
 	e.kv(&b, "", "pidfile", filepath.Join(sv.StateDir, "supervisord.pid"))
 	e.kv(&b, "", "childlogdir", sv.LogDir)
+	if p.Root != "" {
+		// Its programs that name no directory inherit this one: the bundle root, as
+		// under starvisor.
+		e.kv(&b, "", "directory", p.Root)
+	}
 	e.section(&b, "unix_http_server", "")
 	e.kv(&b, "", "file", sock)
 	b.WriteString("chmod=0700\n")
@@ -69,8 +74,17 @@ func Supervisord(p *plan.Plan, o Options) (Result, error) {
 // emitter collects problems while writing.
 type emitter struct {
 	format   string
+	root     string // the bundle root: where a program that names no directory runs
 	problems []Problem
 	err      error
+}
+
+// directory is where pr runs: its own directory, else the bundle root.
+func (e *emitter) directory(pr plan.Program) string {
+	if pr.Directory != "" {
+		return pr.Directory
+	}
+	return e.root
 }
 
 func (e *emitter) report(program, field, format string, args ...any) {

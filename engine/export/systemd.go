@@ -15,7 +15,7 @@ import (
 // instance is the process number), and <deploy>.target that wants every autostart
 // instance; the units are PartOf the target, so stopping it stops them all.
 func Systemd(p *plan.Plan, o Options) (Result, error) {
-	e := &emitter{format: "systemd"}
+	e := &emitter{format: "systemd", root: p.Root}
 	look := o.LookPath
 	if look == nil {
 		look = exec.LookPath
@@ -86,8 +86,8 @@ func (e *emitter) systemdUnit(g program, target string, instances map[string][]s
 		quoted[i] = sdWord(a)
 	}
 	fmt.Fprintf(&s, "ExecStart=%s\n", strings.Join(quoted, " "))
-	if pr.Directory != "" {
-		fmt.Fprintf(&s, "WorkingDirectory=%s\n", sdValue(pr.Directory))
+	if dir := e.directory(pr); dir != "" {
+		fmt.Fprintf(&s, "WorkingDirectory=%s\n", sdValue(dir))
 	}
 	keys := envKeys(pr)
 	for _, k := range keys {

@@ -35,6 +35,9 @@ func (c *UpCmd) evalApart(ctx context.Context, d *Deps) (*plan.Plan, error) {
 	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Args[0] = os.Args[0] // the name it was run by (multi-call test binaries dispatch on it)
+	if st, err := os.Stat(c.startDir); err == nil && st.IsDir() {
+		cmd.Dir = c.startDir // where relative --lib and STARVISOR_LIBS folders were meant
+	}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	runErr := cmd.Run()

@@ -36,6 +36,8 @@ type UpCmd struct {
 	// Set by --detach for the daemon it starts: stdout and stderr are this log file,
 	// which the daemon rotates (see ownLog).
 	OwnLog string `hidden:"" type:"path"`
+
+	startDir string // the folder up was started from, where reloads evaluate the script
 }
 
 // Run evaluates the script, clears processes left by an earlier daemon, starts the
@@ -52,6 +54,9 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 	d, own, err := daemonOutput(d, c.OwnLog)
 	if err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	if err := c.workFromRoot(p.Root); err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
 	// The daemon is long-lived with a small live heap (about 8 KiB per process) and
@@ -291,6 +296,22 @@ func formatEvent(e engine.Event) string {
 
 // errLocked: another daemon of the bundle holds its lock.
 var errLocked = errors.New("it holds the bundle's lock")
+
+// workFromRoot makes the bundle root the daemon's working folder, so programs that name
+// no directory run there wherever up was started from, as under the unit `service
+// install` writes. They inherit it rather than each entering it: a program run as
+// another user need not be allowed into the bundle's folder, as under supervisord.
+func (c *UpCmd) workFromRoot(root string) error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if c.File, err = filepath.Abs(c.File); err != nil {
+		return err
+	}
+	c.startDir = wd
+	return os.Chdir(root)
+}
 
 // lockBundle takes the bundle's daemon lock, an flock on <state_dir>/daemon.lock held
 // for the life of this process (the kernel lets go when it dies: no stale lock; the

@@ -21,13 +21,26 @@ import (
 
 // ImportCmd prints a deploy script equivalent to a supervisord configuration.
 type ImportCmd struct {
-	Conf string `arg:"" type:"path" help:"supervisord configuration file (its [include] files are read too)."`
-	Out  string `short:"o" type:"path" placeholder:"FILE" help:"Write the script to FILE (atomically); paths inside FILE's folder are written as here(...) so the bundle can move."`
+	Conf  string `arg:"" type:"path" help:"supervisord configuration file (its [include] files are read too)."`
+	Out   string `short:"o" type:"path" placeholder:"FILE" help:"Write the script to FILE (atomically); paths inside FILE's folder are written as here(...) so the bundle can move."`
+	Force bool   `help:"Overwrite FILE if it exists (never the configuration being read)."`
 }
 
 // Run reads the configuration through @stdlib//supervisord.star and prints or writes the
 // script.
 func (c *ImportCmd) Run(d *Deps) error {
+	if c.Out != "" {
+		// Before reading: a migration must not destroy what it migrates, nor a script
+		// written by hand since.
+		if st, err := os.Stat(c.Out); err == nil {
+			if conf, err := os.Stat(c.Conf); err == nil && os.SameFile(st, conf) {
+				return usageError(fmt.Errorf("import: -o %s is the configuration being read", c.Out))
+			}
+			if !c.Force {
+				return usageError(fmt.Errorf("import: %s exists; --force overwrites it", c.Out))
+			}
+		}
+	}
 	decls, err := readSupervisordConf(context.Background(), c.Conf, d)
 	if err != nil {
 		return err

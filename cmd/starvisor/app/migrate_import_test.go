@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/matryer/is"
+
 	"github.com/starvisor/starvisor/builtins"
 	"github.com/starvisor/starvisor/engine/plan"
 )
@@ -447,4 +449,31 @@ func TestImportReadsIncludesElsewhere(t *testing.T) {
 	if code != ExitOK || !strings.Contains(stdout, `("a", "1")`) {
 		t.Fatalf("import: exit %d\n%s%s", code, stdout, stderr)
 	}
+}
+
+// import -o never writes over the configuration it reads, and over another existing file
+// only with --force.
+func TestImportOutRefusesToOverwrite(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "s.conf")
+	is.NoErr(os.WriteFile(conf, []byte("[program:a]\ncommand=/bin/sleep 1\n"), 0o644))
+	code, _, stderr := run(t, nil, "import", conf, "-o", conf, "--force")
+	is.Equal(code, ExitUsage)
+	is.True(strings.Contains(stderr, "is the configuration being read"))
+
+	out := filepath.Join(dir, "deploy.star")
+	is.NoErr(os.WriteFile(out, []byte("# by hand\n"), 0o644))
+	code, _, stderr = run(t, nil, "import", conf, "-o", out)
+	is.Equal(code, ExitUsage)
+	is.True(strings.Contains(stderr, "exists; --force overwrites it"))
+	b, err := os.ReadFile(out)
+	is.NoErr(err)
+	is.Equal(string(b), "# by hand\n") // untouched
+
+	code, _, _ = run(t, nil, "import", conf, "-o", out, "--force")
+	is.Equal(code, ExitOK)
+	b, err = os.ReadFile(out)
+	is.NoErr(err)
+	is.True(strings.Contains(string(b), `name = "a"`))
 }

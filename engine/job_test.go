@@ -158,8 +158,47 @@ func TestRunningJobSaysNotDone(t *testing.T) {
 		r.l.behave["migrate"] = exitAfter(5*time.Second, 0)
 		r.apply(planOf(t, prog("migrate", job, startSecs(0))))
 		time.Sleep(time.Second)
-		if d := r.status("migrate").Description; !strings.HasSuffix(d, "; a job, not done yet") {
-			t.Errorf("migrate: %q", d)
+		// STARTING until it exits: its exit is its success.
+		if st := r.status("migrate"); st.State != Starting || st.Description != "pid 100, uptime 0:00:01; a job, not done yet" {
+			t.Errorf("migrate: %v %q", st.State, st.Description)
 		}
+		time.Sleep(5 * time.Second)
+		if st := r.status("migrate"); st.State != Exited || !strings.HasSuffix(st.Description, "; done") {
+			t.Errorf("migrate: %v %q", st.State, st.Description)
+		}
+	})
+}
+
+// A job that fails after start_secs is a failed attempt all the same: it backs off and
+// ends FATAL after start_retries, saying how it exited, where it was run again at once,
+// for ever, as a service that had been RUNNING. A start by hand says the job failed.
+func TestLongFailingJobEndsFatal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["migrate"] = exitAfter(1500*time.Millisecond, 3)
+		r.apply(planOf(t, prog("migrate", job, func(pr *plan.Program) { pr.StartRetries = 2 })))
+		time.Sleep(time.Minute)
+		eq(t, "spawns", r.l.lines("spawn"), []string{"0s migrate spawn 100", "2.5s migrate spawn 101", "6s migrate spawn 102"})
+		st := r.status("migrate")
+		if st.State != Fatal || st.Description != "exit status 3; not expected" {
+			t.Errorf("migrate: %v %q", st.State, st.Description)
+		}
+		if err := r.sup.Start(t.Context(), "migrate"); !errors.Is(err, ErrJobFailed) || !strings.HasSuffix(err.Error(), "job failed: exit status 3; not expected") {
+			t.Errorf("start: %v", err)
+		}
+	})
+}
+
+// A job with autorestart = False runs once: a failure is FATAL at once, no retry.
+func TestJobWithoutAutorestartRunsOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["migrate"] = exitAfter(100*time.Millisecond, 1)
+		r.apply(planOf(t, prog("migrate", job, autorestart(plan.RestartNever))))
+		time.Sleep(time.Minute)
+		eq(t, "spawns", r.l.lines("spawn"), []string{"0s migrate spawn 100"})
+		eq(t, "migrate", r.eventsOf("migrate"), []string{"0s STOPPED>STARTING", "100ms STARTING>BACKOFF", "100ms BACKOFF>FATAL"})
 	})
 }

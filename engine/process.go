@@ -360,7 +360,11 @@ func (p *proc) settle(a action) {
 		switch a.To {
 		case Running:
 		case Backoff, Fatal:
-			err = fmt.Errorf("%w: %s", ErrSpawn, a.Reason)
+			why := ErrSpawn
+			if p.st.JobFail {
+				why = ErrJobFailed
+			}
+			err = fmt.Errorf("%w: %s", why, a.Reason)
 		default:
 			err = ErrAbnormalTermination
 		}

@@ -78,6 +78,7 @@ var (
 	ErrAlreadyStarted      = errors.New("already started")
 	ErrNotRunning          = errors.New("not running")
 	ErrSpawn               = errors.New("spawn error")
+	ErrJobFailed           = errors.New("job failed") // ready = probe.exited(), and it exited with an unexpected code
 	ErrAbnormalTermination = errors.New("abnormal termination")
 	ErrUnknownState        = errors.New("is in an unknown process state")
 	ErrStopping            = errors.New("is stopping")

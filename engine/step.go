@@ -85,6 +85,7 @@ type procState struct {
 	Done     bool   // EXITED with one of its exit_codes (a job's success)
 	Restarts int    // spawns the daemon made by itself (autorestart, backoff retries) since the last start asked for
 	Err      string // why BACKOFF, FATAL or UNKNOWN
+	JobFail  bool   // BACKOFF or FATAL because the job ran and exited with an unexpected code
 	Hold     bool   // shutting down: no automatic restarts
 }
 
@@ -191,11 +192,11 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		s.Pid, s.Err, s.Done = 0, "", false
 		acts = append(acts, action{Kind: actSpawn})
 	}
-	fail := func(reason string) { // a start attempt failed
-		s.Pid, s.Err = 0, reason
+	fail := func(reason string, last bool) { // a start attempt failed; last: no retry
+		s.Pid, s.Err, s.JobFail = 0, reason, false
 		s.Backoff++
 		to(Backoff, reason)
-		if s.Pol.StartRetries >= 0 && s.Backoff > s.Pol.StartRetries {
+		if last || s.Pol.StartRetries >= 0 && s.Backoff > s.Pol.StartRetries {
 			s.Backoff = 0
 			to(Fatal, "too many start retries too quickly")
 			return
@@ -257,22 +258,33 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			stop()
 		case evSpawned:
 			s.Pid, s.Started = ev.Pid, now
-			if s.Pol.StartSecs <= 0 {
+			if s.Pol.Job {
+				// Stays STARTING until it exits: its exit is its success or its failure,
+				// however long it ran, so a failing job backs off and ends FATAL.
+			} else if s.Pol.StartSecs <= 0 {
 				s.Backoff = 0
 				to(Running, "")
 			} else {
 				acts = append(acts, action{Kind: actTimer, Timer: tPromote, After: s.Pol.StartSecs, Gen: s.Gen})
 			}
 		case evSpawnFailed:
-			fail(ev.Err)
+			fail(ev.Err, false)
 		case evExit:
-			if now.Sub(s.Started) < s.Pol.StartSecs && !(s.Pol.Job && s.Pol.expected(ev.Exit)) {
+			expected := s.Pol.expected(ev.Exit)
+			if s.Pol.Job && !expected {
 				s.Stopped, s.ExitCode = now, ev.Exit.Code
-				fail(tooQuickly)
+				// A job's autorestart = False means one run, as for a service.
+				fail(exitWords(ev.Exit, &expected), s.Pol.Autorestart == plan.RestartNever)
+				s.JobFail = true
 				break
 			}
-			// Lived start_secs, the promote timer lost the race; or a job done, however
-			// quickly. Through RUNNING, as supervisord's states go.
+			if now.Sub(s.Started) < s.Pol.StartSecs && !s.Pol.Job {
+				s.Stopped, s.ExitCode = now, ev.Exit.Code
+				fail(tooQuickly, false)
+				break
+			}
+			// Lived start_secs, the promote timer lost the race; or a job done. Through
+			// RUNNING, as supervisord's states go.
 			to(Running, "")
 			exited()
 		case evTimer:

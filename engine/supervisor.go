@@ -525,8 +525,13 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			ExitCode: sn.ExitCode, Since: sn.Since, Started: sn.Started, Description: describe(pr.ProcessName, sn, now),
 			Hash: pr.Hash, Restarts: sn.Restarts,
 		}
-		if sn.Job && sn.State == Running {
-			out[i].Description += "; a job, not done yet" // its dependents wait for its exit
+		switch {
+		case sn.Job && sn.State == Starting && sn.Pid > 0:
+			// A job stays STARTING until it exits; its dependents wait for that.
+			out[i].Description = describe(pr.ProcessName, &snapshot{State: Running, Pid: sn.Pid, Started: sn.Started}, now) +
+				"; a job, not done yet"
+		case sn.Job && sn.State == Exited && sn.ready():
+			out[i].Description += "; done"
 		}
 		if sn.Probe && sn.State == Running && !sn.Ready {
 			// Why its dependents wait: supervisord has no probes, so its words stop before.

@@ -180,9 +180,14 @@ func (r readiness) done(name string) bool {
 // pending says what name is still waiting for, for the line after a timeout.
 func (r readiness) pending(name string) string {
 	ps := r.byName[name]
+	pr, _ := r.p.Lookup(name)
 	switch {
 	case ps.State == "RUNNING" && !ps.Ready:
 		return "RUNNING but not ready yet"
+	case ps.State == "STARTING" && pr.IsJob():
+		return "a job, not done yet"
+	case ps.State == "BACKOFF" && ps.Description != "":
+		return "still BACKOFF (" + ps.Description + ")"
 	case ps.State == "STOPPED" && strings.Contains(ps.Description, "waiting for"):
 		return "not started (" + ps.Description + ")"
 	}

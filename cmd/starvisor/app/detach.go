@@ -116,8 +116,9 @@ func namedFailures(d *Deps, failed []string) error {
 	return nil
 }
 
-// notStarted lists the autostart processes still STOPPED, STARTING or BACKOFF (or not
-// yet known to the daemon, whose first apply runs in the background), and apart, as
+// notStarted lists the autostart processes still STOPPED, STARTING or BACKOFF, or RUNNING
+// but not ready (or not yet known to the daemon, whose first apply runs in the
+// background), and apart, as
 // "name: why", those that will not run by themselves (FATAL, EXITED with an unexpected
 // code, or waiting for a dependency that failed): waiting for them would wait out the
 // whole --wait. A job done (EXITED with an expected code) is neither.
@@ -140,8 +141,9 @@ func notStarted(cl *api.Client, p *plan.Plan) (pending, failed []string, err err
 		if why := look.failed(pr.ProcessName, map[string]bool{}); ok && why != "" {
 			failed = append(failed, pr.ProcessName+": "+why)
 		} else if !ok || s.State == "STOPPED" || s.State == "STARTING" || s.State == "BACKOFF" ||
-			s.State == "RUNNING" && pr.IsJob() {
-			// (a job RUNNING is not done: it may still fail)
+			s.State == "RUNNING" && !s.Ready {
+			// (RUNNING but not ready: its ready probe has not passed yet, as apply --wait
+			// waits for; a job RUNNING is on its way to EXITED)
 			pending = append(pending, pr.ProcessName)
 		}
 	}

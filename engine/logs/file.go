@@ -34,6 +34,7 @@ type File struct {
 	max     int64
 	backups int
 	stamps  bool
+	trust   trustedLinks     // owners of symlinks followed on the way to the file
 	now     func() time.Time // tests may replace it
 
 	// Health, read by status without mu (a write holding mu may be blocked: a frozen
@@ -172,8 +173,12 @@ func (f *File) open(truncate bool) error {
 	// its place), opened write-only (a read end of our own would keep a pipe from ever
 	// breaking) and non-blocking: nobody reading it must never stall the daemon, whose
 	// status and stop wait for this file's lock.
-	if st, err := os.Stat(f.path); err == nil && !st.Mode().IsRegular() {
-		fh, err := os.OpenFile(f.path, os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0)
+	real, err := f.trust.resolve(f.path)
+	if err != nil {
+		return fmt.Errorf("logs.open: %w", err)
+	}
+	if st, err := os.Stat(real); err == nil && !st.Mode().IsRegular() {
+		fh, err := openResolved(real, os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0)
 		if errors.Is(err, syscall.ENXIO) {
 			err = errors.New("a pipe nobody reads")
 		}
@@ -189,7 +194,7 @@ func (f *File) open(truncate bool) error {
 	if truncate {
 		flags |= os.O_TRUNC
 	}
-	fh, err := os.OpenFile(f.path, flags, 0o644)
+	fh, err := openResolved(real, flags, 0o644)
 	if err != nil {
 		return fmt.Errorf("logs.open: %w", err)
 	}

@@ -9,13 +9,22 @@ import (
 
 // Opener opens rotating log files; it is the engine's LogOpener (engine.LogOpener).
 // This package does not import engine, so the engine may import it.
-type Opener struct{}
+type Opener struct {
+	// Trust: users, besides root and the daemon's own, whose symlinks on the way to a
+	// log file are followed (the bundle's owner); see safeopen.go.
+	Trust []uint32
+}
 
 // Open returns a *File for l. The file and its folders are created on the first
 // byte written, so an open failure shows in File.Err, not here.
-func (Opener) Open(l *plan.Log) (io.WriteCloser, error) {
+func (o Opener) Open(l *plan.Log) (io.WriteCloser, error) {
 	if l == nil {
 		return nil, errors.New("logs.Open: no log spec")
 	}
-	return Open(*l)
+	f, err := Open(*l)
+	if err != nil {
+		return nil, err
+	}
+	f.trust = o.Trust
+	return f, nil
 }

@@ -161,7 +161,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	sup := engine.New(engine.Options{
 		Launcher: lch,
 		Prober:   &probe.Prober{Launcher: lch, Daemon: monitor.Self()},
-		Logs:     logs.Opener{},
+		Logs:     logs.Opener{Trust: scriptOwner(p)},
 		Sampler:  monitor.New(),
 		Recorder: state,
 		Daemon:   monitor.Self(), // found by the next daemon if this one dies mid-spawn
@@ -296,6 +296,16 @@ func formatEvent(e engine.Event) string {
 
 // errLocked: another daemon of the bundle holds its lock.
 var errLocked = errors.New("it holds the bundle's lock")
+
+// scriptOwner is the owner of the entry script: the symlinks it makes on the way to a log
+// file are followed (it writes the script that names the file anyway); see logs.Opener.
+func scriptOwner(p *plan.Plan) []uint32 {
+	st, err := os.Stat(filepath.Join(p.Root, p.Entry))
+	if err != nil {
+		return nil
+	}
+	return []uint32{st.Sys().(*syscall.Stat_t).Uid}
+}
 
 // workFromRoot makes the bundle root the daemon's working folder, so programs that name
 // no directory run there wherever up was started from, as under the unit `service

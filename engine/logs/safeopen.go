@@ -1,0 +1,96 @@
+package logs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// A program run as another user that may write its own log folder (chown app log/)
+// could plant a symlink where its log goes before its first output, and the daemon,
+// root, would append its output to whatever the link names (/etc/cron.d/x), or empty
+// it (backups = 0). So a log path is resolved here, and a symlink on the way is followed
+// only when its owner is trusted: root, the daemon's own user, or one Opener.Trust names
+// (the bundle's owner, who writes the script root runs anyway). The open then refuses
+// any symlink (openat2 RESOLVE_NO_SYMLINKS), so a link swapped in meanwhile fails it.
+
+// trustedLinks is who may own a symlink the daemon follows to a log file.
+type trustedLinks []uint32
+
+func (t trustedLinks) allows(uid uint32) bool {
+	if uid == 0 || int(uid) == os.Geteuid() {
+		return true
+	}
+	for _, u := range t {
+		if u == uid {
+			return true
+		}
+	}
+	return false
+}
+
+// maxLinks bounds symlinks followed in one path, as the kernel's ELOOP does.
+const maxLinks = 40
+
+// resolve returns path with every symlink resolved, or an error naming a link it will not
+// follow. The part of the path that does not exist yet is returned as it is (the file
+// and its folders are made by the daemon). Under /proc it stops: the kernel's files,
+// whose magic links (/proc/self/fd/1, behind /dev/stdout) only the kernel resolves.
+func (t trustedLinks) resolve(path string) (string, error) {
+	rest := strings.Split(filepath.Clean(path), "/")
+	cur := "/"
+	for links := 0; len(rest) > 0; {
+		name := rest[0]
+		rest = rest[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, name)
+		if cur == "/proc" || strings.HasPrefix(cur, "/proc/") {
+			return filepath.Join(append([]string{next}, rest...)...), nil
+		}
+		st, err := os.Lstat(next)
+		if errors.Is(err, fs.ErrNotExist) {
+			return filepath.Join(append([]string{next}, rest...)...), nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if st.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		if uid := st.Sys().(*syscall.Stat_t).Uid; !t.allows(uid) {
+			return "", fmt.Errorf("%s is a symlink owned by uid %d, not followed: a program could point its log at any file (name the file itself, or have root own the link)", next, uid)
+		}
+		if links++; links > maxLinks {
+			return "", fmt.Errorf("%s: %w", path, syscall.ELOOP)
+		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return "", err
+		}
+		if filepath.IsAbs(target) {
+			cur = "/"
+		}
+		rest = append(strings.Split(target, "/"), rest...)
+	}
+	return cur, nil
+}
+
+// openResolved opens a path resolve returned: no symlink is followed on the way, but
+// under /proc (see resolve).
+func openResolved(real string, flags int, perm os.FileMode) (*os.File, error) {
+	if real == "/proc" || strings.HasPrefix(real, "/proc/") {
+		return os.OpenFile(real, flags, perm)
+	}
+	return openNoSymlinks(real, flags, perm)
+}

@@ -1,0 +1,69 @@
+package logs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// A symlink at a log path, or on the way to it, is followed only when root, the daemon's
+// user or a trusted user owns it: one planted by a program's unprivileged user would
+// point the root daemon's writes at any file.
+func TestLogSymlinksFollowedOnlyWhenTrusted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make symlinks another user owns")
+	}
+	is := is.New(t)
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	is.NoErr(os.WriteFile(victim, []byte("precious\n"), 0o600))
+	is.NoErr(os.Mkdir(filepath.Join(dir, "log"), 0o755))
+	is.NoErr(os.Mkdir(filepath.Join(dir, "real"), 0o755))
+	link := func(name, target string, uid int) string {
+		p := filepath.Join(dir, name)
+		is.NoErr(os.Symlink(target, p))
+		is.NoErr(os.Lchown(p, uid, uid))
+		return p
+	}
+	write := func(path string, trust ...uint32) error {
+		o := Opener{Trust: trust}
+		w, err := o.Open(&plan.Log{Path: path, MaxBytes: 1 << 20})
+		is.NoErr(err)
+		f := w.(*File)
+		f.Write([]byte("evil\n"))
+		f.Close()
+		return f.Err()
+	}
+
+	planted := link("log/app.log", victim, 65534)
+	err := write(planted)
+	is.True(err != nil && strings.Contains(err.Error(), "is a symlink owned by uid 65534, not followed"))
+	b, _ := os.ReadFile(victim)
+	is.Equal(string(b), "precious\n") // untouched
+
+	// Through a folder link on the way, too.
+	link("log/sub", filepath.Dir(victim), 65534)
+	err = write(filepath.Join(dir, "log/sub/victim"))
+	is.True(err != nil && strings.Contains(err.Error(), "not followed"))
+	b, _ = os.ReadFile(victim)
+	is.Equal(string(b), "precious\n")
+
+	// A link root owns, or one a trusted user does, is followed.
+	is.NoErr(write(link("log/root.log", filepath.Join(dir, "real/a.log"), 0)))
+	is.NoErr(write(link("log/owner.log", filepath.Join(dir, "real/b.log"), 1234), 1234))
+	for _, n := range []string{"a.log", "b.log"} {
+		b, err := os.ReadFile(filepath.Join(dir, "real", n))
+		is.NoErr(err)
+		is.Equal(string(b), "evil\n")
+	}
+	// And /dev/stdout, through root's links to /proc's magic ones.
+	is.NoErr(write("/dev/null"))
+	real, err := trustedLinks(nil).resolve("/dev/stdout")
+	is.NoErr(err)
+	is.True(strings.HasPrefix(real, "/proc/"))
+}

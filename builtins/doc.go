@@ -29,7 +29,7 @@
 //	fs.exists  fs.is_dir  fs.glob  fs.read  fs.read_env
 //	probe.tcp(port, host)  probe.http(url, status)  probe.exec(command)  probe.log(pattern)  probe.exited()
 //	                                  each with interval = "1s", timeout = "60s"
-//	version.parse(s)  version.latest(paths_or_names)
+//	version.parse(s)  version.latest(paths_or_names, pattern = None)
 //	struct  json  fail  print
 //
 // # Semantics worth knowing

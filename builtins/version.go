@@ -113,16 +113,36 @@ func versionParse(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple
 
 // versionLatest returns the item whose base name holds the highest version; items with
 // no version are skipped; on a tie the later item in sorted order wins, so the answer
-// does not depend on the order of the list.
+// does not depend on the order of the list. With pattern (a glob whose base name has
+// one "*", as "code/app-v*"), the version is what "*" matches, whole: "app-v2.bak",
+// "app-v2-old" are no versions, "app-v3-rc1" is 3-rc1 (below 3), where the last number
+// in the name would have made "app-v2-py3.11" version 3.11.
 func versionLatest(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var items stringList
-	if err := unpack(fn.Name(), args, kwargs, "paths_or_names", &items); err != nil {
+	var pattern string
+	if err := unpack(fn.Name(), args, kwargs, "paths_or_names", &items, "pattern?", &pattern); err != nil {
 		return nil, err
+	}
+	find := embeddedVersion
+	if pattern != "" {
+		pre, post, ok := strings.Cut(path.Base(pattern), "*")
+		if !ok || strings.ContainsAny(pre+post, "*?[") {
+			return nil, fmt.Errorf("%s: pattern: got %q, want one \"*\" in its base name and no other wildcard", fn.Name(), pattern)
+		}
+		find = func(p string) (Version, bool) {
+			base := path.Base(strings.TrimRight(p, "/"))
+			if len(base) < len(pre)+len(post) || !strings.HasPrefix(base, pre) || !strings.HasSuffix(base, post) {
+				return Version{}, false
+			}
+			v, err := parseVersion(base[len(pre) : len(base)-len(post)])
+			v.src = p
+			return v, err == nil
+		}
 	}
 	var best Version
 	found := false
 	for _, it := range items {
-		v, ok := embeddedVersion(it)
+		v, ok := find(it)
 		if !ok {
 			continue
 		}

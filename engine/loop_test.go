@@ -33,7 +33,7 @@ func TestLoopBackoffToFatal(t *testing.T) {
 			"3s BACKOFF>STARTING", "3s STARTING>BACKOFF",
 			"6s BACKOFF>STARTING", "6s STARTING>BACKOFF", "6s BACKOFF>FATAL"})
 		st := r.status("crash")
-		if st.State != Fatal || st.Description != tooQuickly || st.Pid != 0 || st.ExitCode != 1 {
+		if st.State != Fatal || st.Description != tooQuickly+"; exit status 1" || st.Pid != 0 || st.ExitCode != 1 {
 			t.Errorf("status %+v", st)
 		}
 	})

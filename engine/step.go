@@ -280,7 +280,9 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			}
 			if now.Sub(s.Started) < s.Pol.StartSecs && !s.Pol.Job {
 				s.Stopped, s.ExitCode = now, ev.Exit.Code
-				fail(tooQuickly, false)
+				// supervisord's words, then how it ended (an OOM kill is SIGKILL): its log
+				// may well hold no details.
+				fail(tooQuickly+"; "+exitWords(ev.Exit, nil), false)
 				break
 			}
 			// Lived start_secs, the promote timer lost the race; or a job done. Through

@@ -78,7 +78,7 @@ func TestStepBackoffLinearToFatal(t *testing.T) {
 	if !slices.Equal(spawns, want) {
 		t.Errorf("spawns at %v, want %v", spawns, want)
 	}
-	if r.s.State != Fatal || r.s.Err != tooQuickly || r.s.Backoff != 0 {
+	if r.s.State != Fatal || r.s.Err != tooQuickly+"; exit status 1" || r.s.Backoff != 0 {
 		t.Errorf("end: %v %q backoff %d", r.s.State, r.s.Err, r.s.Backoff)
 	}
 	last := r.log[len(r.log)-2:]

@@ -215,7 +215,14 @@ func (c *Client) Shutdown(ctx context.Context) error {
 
 // Logs streams the last n lines of the log of each process the specs select, then new
 // ones while follow holds; from several processes each line comes after its name.
-func (c *Client) Logs(ctx context.Context, specs []string, stderr, follow bool, n int) (io.ReadCloser, error) {
+// LogStream is the answer to Logs: the lines, and the processes whose log could not be
+// read ("name: why"), left out so that the others still print.
+type LogStream struct {
+	io.ReadCloser
+	Skipped []string
+}
+
+func (c *Client) Logs(ctx context.Context, specs []string, stderr, follow bool, n int) (*LogStream, error) {
 	q := url.Values{"name": specs, "n": {strconv.Itoa(n)}}
 	if stderr {
 		q.Set("stderr", "1")
@@ -240,7 +247,7 @@ func (c *Client) Logs(ctx context.Context, specs []string, stderr, follow bool, 
 		}
 		return nil, errors.New(e.Error)
 	}
-	return resp.Body, nil
+	return &LogStream{ReadCloser: resp.Body, Skipped: resp.Header.Values(skippedHeader)}, nil
 }
 
 // readBody reads a whole body into one allocation when the daemon says its length.

@@ -17,6 +17,9 @@ import (
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
+// skippedHeader names, in a logs answer, a process whose log could not be read: "name: why".
+const skippedHeader = "Starvisor-Skipped"
+
 // followEvery is how often `logs -f` looks for new bytes; a person reading a log does not
 // notice 100 ms, and it keeps the daemon free of per-file watchers.
 var followEvery = 100 * time.Millisecond
@@ -156,6 +159,7 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr, prefi
 	}
 	p := s.b.Plan()
 	var srcs []*logSource
+	var skipped []string
 	width := 0
 	for _, name := range names {
 		pr, _ := p.Lookup(name)
@@ -185,15 +189,27 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr, prefi
 			}
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			writeError(w, http.StatusNotFound, fmt.Errorf("%s: %w", name, err))
-			return srcs, false
+			if len(names) == 1 {
+				writeError(w, http.StatusNotFound, fmt.Errorf("%s: %w", name, err))
+				return srcs, false
+			}
+			// Of several, one unreadable log must not hide the others' lines.
+			skipped = append(skipped, fmt.Sprintf("%s: %v", name, err))
+			continue
 		}
 		srcs = append(srcs, &logSource{name: name, log: *l, f: f, out: w})
 		width = max(width, len(name))
 	}
+	if len(srcs) == 0 && len(skipped) > 0 {
+		writeError(w, http.StatusNotFound, errors.New(strings.Join(skipped, "; ")))
+		return nil, false
+	}
 	if len(srcs) == 0 {
 		writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", strings.Join(names, ", ")))
 		return nil, false
+	}
+	for _, sk := range skipped {
+		w.Header().Add(skippedHeader, sk)
 	}
 	if len(names) > 1 || prefixed { // prefixed when several were asked for, even if one has a log
 		for _, src := range srcs {

@@ -107,6 +107,29 @@ func TestLogsInFolderNotCreatedYet(t *testing.T) {
 	is.Equal(tail(t, c, []string{"a"}, 10), "")
 }
 
+// Of several processes, one whose log cannot be read (its folder is a file) is left out,
+// and named, rather than hiding every other process's lines; alone, it is an error.
+func TestLogsLeaveOutAnUnreadableLog(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	dir := t.TempDir()
+	fb.p = testPlan(t, dir, "a", "bad")
+	appendTo(t, fb.p.Programs[0].Stdout.Path, "a1\n")
+	fb.p.Programs[1].Stdout.Path = filepath.Join(dir, "a.log", "x.log") // under a file
+	c, _, _ := serve(t, fb)
+	rc, err := c.Logs(t.Context(), []string{"all"}, false, false, 10)
+	is.NoErr(err)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	is.NoErr(err)
+	is.Equal(string(b), "a | a1\n")
+	is.Equal(len(rc.Skipped), 1)
+	is.True(strings.HasPrefix(rc.Skipped[0], "bad: ") && strings.Contains(rc.Skipped[0], "not a directory"))
+
+	_, err = c.Logs(t.Context(), []string{"bad"}, false, false, 10)
+	is.True(err != nil && strings.Contains(err.Error(), "not a directory"))
+}
+
 // Logs of several processes (GROUP:*, all, or several names): each line whole, after
 // its process's name padded to the longest; an unfinished line waits for its end, so
 // lines of two processes never mix. Processes without a log file are left out.

@@ -48,10 +48,16 @@ func (c *LogsCmd) Run(d *Deps) error {
 		return clientError("logs", err)
 	}
 	defer body.Close()
+	for _, sk := range body.Skipped {
+		fmt.Fprintf(d.Stderr, "starvisor: logs: %s (left out)\n", sk)
+	}
 	n, err := io.Copy(d.Stdout, body)
 	if ctx.Err() != nil || err == nil {
 		if err == nil && n == 0 && !c.Stderr && !c.Follow && c.Lines > 0 {
 			c.hintStderr(ctx, d, cl, names)
+		}
+		if len(body.Skipped) > 0 {
+			return reported(ExitFailure) // the others printed; these could not be read
 		}
 		return nil // interrupted while following, or the whole tail was printed
 	}

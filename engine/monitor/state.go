@@ -29,6 +29,7 @@ type Entry struct {
 // The zero value plus a Path is ready; it is the engine's Recorder.
 type StateFile struct {
 	Path  string
+	Name  string        // how messages name it, when Path is not for people (/proc/self/fd/N/...)
 	Grace time.Duration // how long CleanStrays waits after TERM before KILL; 0 means 2s
 	// PreviousDaemon is the pid of the daemon that wrote the file and died, once
 	// CleanStrays read it (0: none): its cgroups may hold what no record names.
@@ -111,6 +112,13 @@ func (f *StateFile) change(edit func(map[string]Entry)) {
 	}
 }
 
+func (f *StateFile) name() string {
+	if f.Name != "" {
+		return f.Name
+	}
+	return f.Path
+}
+
 // write writes the latest state. It is called with mu held and no write under way,
 // and releases mu during the I/O.
 func (f *StateFile) write() {
@@ -133,7 +141,7 @@ func (f *StateFile) write() {
 	}
 	f.mu.Lock()
 	if err != nil {
-		f.err = fmt.Errorf("monitor: write state %s: %w", f.Path, err)
+		f.err = fmt.Errorf("state file %s: %w", f.name(), err)
 	}
 	f.saved = gen
 	f.writing = false

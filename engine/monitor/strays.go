@@ -39,7 +39,7 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("monitor.CleanStrays: %w", err)
+		return nil, fmt.Errorf("state file %s: %w", f.name(), errors.Unwrap(err))
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		// A machine crash can leave it empty (it is written without fsync), and nothing
@@ -50,7 +50,7 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 	var old map[string]Entry
 	if err := json.Unmarshal(data, &old); err != nil {
 		f.change(recordSelf) // replace it with this daemon's state
-		return nil, fmt.Errorf("monitor.CleanStrays: state file %s is corrupt, replaced it: %w", f.Path, err)
+		return nil, fmt.Errorf("state file %s is corrupt, replaced it: %w", f.name(), err)
 	}
 	prev, hadDaemon := old[daemonKey]
 	delete(old, daemonKey)
@@ -59,7 +59,7 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 			// The daemon that wrote it runs: this file is a copy of a running bundle's
 			// (cp -r of its folder), whose processes are that daemon's, not strays.
 			f.change(recordSelf)
-			return nil, fmt.Errorf("monitor.CleanStrays: %s was written by a daemon that still runs (pid %d): a copy of a running bundle's; its processes are left alone", f.Path, prev.Pid)
+			return nil, fmt.Errorf("%s was written by a daemon that still runs (pid %d): a copy of a running bundle's; its processes are left alone", f.name(), prev.Pid)
 		}
 	}
 	var strays []Stray
@@ -91,7 +91,7 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 	}
 	f.change(recordSelf) // the old entries are dealt with
 	if err := ctx.Err(); err != nil {
-		return strays, fmt.Errorf("monitor.CleanStrays: %w", err)
+		return strays, fmt.Errorf("stopping strays: %w", err)
 	}
 	return strays, nil
 }

@@ -81,7 +81,7 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 	if abs, err := filepath.Abs(script); err == nil {
 		// The lock named after the script, then the one in the default state_dir, which
 		// moves with the bundle (mv of its folder while the daemon runs).
-		if s := socketInLocks(rootLockPath(abs), lockPath(filepath.Join(filepath.Dir(abs), "run"))); s != "" {
+		if s := socketInLocks(append(rootLockPaths(abs), lockPath(filepath.Join(filepath.Dir(abs), "run")))...); s != "" {
 			return api.NewClient(s), nil
 		}
 	}
@@ -119,7 +119,7 @@ func isSocket(path string) bool {
 // the running daemon wrote another in the bundle's locks (the script was edited since;
 // the daemon keeps its settings until its next start) and that one is there.
 func daemonSocket(p *plan.Plan) string {
-	if s := socketInLocks(lockPath(p.Supervisor.StateDir), rootLockPath(filepath.Join(p.Root, p.Entry))); s != "" {
+	if s := socketInLocks(append([]string{lockPath(p.Supervisor.StateDir)}, rootLockPaths(filepath.Join(p.Root, p.Entry))...)...); s != "" {
 		return s
 	}
 	return p.Supervisor.Socket

@@ -91,7 +91,15 @@ func (c *UpCmd) Run(d *Deps) error {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return fmt.Errorf("up: state dir: %w", err)
 	}
-	lock, err := lockBundle(stateDir, p.Supervisor.Socket)
+	// The locks name the socket by its real path: where clients still find it after the
+	// bundle's folder or a release symlink on the way changed.
+	lockedSock := p.Supervisor.Socket
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(lockedSock)); err == nil {
+		lockedSock = filepath.Join(dir, filepath.Base(lockedSock))
+	}
+	dirs := &heldDirs{}
+	defer dirs.close()
+	lock, err := lockBundle(stateDir, lockedSock)
 	if errors.Is(err, errLocked) {
 		return fmt.Errorf("up: a daemon is already running on %s (%w)", lockedSocket(stateDir, p.Supervisor.Socket), err)
 	}
@@ -101,8 +109,11 @@ func (c *UpCmd) Run(d *Deps) error {
 	defer lock.Close()
 	// And the bundle's lock by its root: a script whose state_dir changed while its
 	// daemon ran would find the first lock free, and run every program twice.
-	if rpath := rootLockPath(filepath.Join(p.Root, p.Entry)); os.MkdirAll(filepath.Dir(rpath), 0o700) == nil {
-		rlock, err := lockFile(rpath, p.Supervisor.Socket)
+	for _, rpath := range rootLockPaths(filepath.Join(p.Root, p.Entry)) {
+		if os.MkdirAll(filepath.Dir(rpath), 0o700) != nil {
+			continue
+		}
+		rlock, err := lockFile(rpath, lockedSock)
 		if errors.Is(err, errLocked) {
 			return fmt.Errorf("up: a daemon of this bundle is already running on %s (%w)", lockedSocketAt(rpath, p.Supervisor.Socket), err)
 		}
@@ -111,6 +122,7 @@ func (c *UpCmd) Run(d *Deps) error {
 			defer os.Remove(rpath) // held until then: nothing else can take it meanwhile
 		}
 	}
+	sockVia := dirs.path(p.Supervisor.Socket) // taken before the socket: see heldDirs
 	ln, err := api.Listen(p.Supervisor.Socket)
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
@@ -126,8 +138,9 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 	defer release()
 	defer ln.Close()
-	remove = append(remove, p.Supervisor.Socket)
-	state := &monitor.StateFile{Path: filepath.Join(stateDir, "state.json")}
+	remove = append(remove, sockVia)
+	statePath := filepath.Join(stateDir, "state.json")
+	state := &monitor.StateFile{Path: dirs.path(statePath), Name: statePath}
 	// A daemon that died leaves its children running; stop them before starting new ones.
 	// An unreadable state file is worth a warning, not a refusal to run.
 	strays, err := state.CleanStrays(ctx)
@@ -147,7 +160,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		if err := writePidfile(pf); err != nil {
 			return err
 		}
-		remove = append(remove, pf)
+		remove = append(remove, dirs.path(pf))
 	}
 	lch := launcher.New()
 	if d, ok := lch.(interface{ Describe() string }); ok {
@@ -275,6 +288,42 @@ func formatStray(s monitor.Stray) string {
 		how, s.Process, s.Pid, plural(len(s.Pids), "process"))
 }
 
+// heldDirs keeps the daemon's folders (state, socket, pidfile) open and names their files
+// through /proc/self/fd, so they stay this daemon's files wherever the folders go: when
+// the bundle is moved (mv) or a release symlink on the way is switched while it runs,
+// the state file is still written where the next daemon of the bundle looks (and no
+// folder is made again at the old path), and at exit this daemon removes its own socket
+// and pidfile, not those of another daemon now at that path.
+type heldDirs struct{ open map[string]*os.File }
+
+// path names p through its folder, held open from the first call on; p itself when the
+// folder cannot be opened or there is no /proc.
+func (h *heldDirs) path(p string) string {
+	dir := filepath.Dir(p)
+	f, ok := h.open[dir]
+	if !ok {
+		var err error
+		if f, err = os.Open(dir); err != nil {
+			return p
+		}
+		if h.open == nil {
+			h.open = map[string]*os.File{}
+		}
+		h.open[dir] = f
+	}
+	via := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	if _, err := os.Stat(via); err != nil {
+		return p
+	}
+	return filepath.Join(via, filepath.Base(p))
+}
+
+func (h *heldDirs) close() {
+	for _, f := range h.open {
+		f.Close()
+	}
+}
+
 func writePidfile(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("up: pidfile: %w", err)
@@ -359,15 +408,31 @@ func lockPath(stateDir string) string { return filepath.Join(stateDir, "daemon.l
 // the temp folder. The script, not its folder: two scripts in one folder, each with its
 // own socket and state_dir, are two bundles.
 func rootLockPath(script string) string {
+	if real, err := filepath.EvalSymlinks(script); err == nil {
+		script = real // one bundle reached through a symlink (/srv/app -> release-7) is one lock
+	}
+	return lockNamed(script)
+}
+
+// rootLockPaths are the bundle's locks by its entry script: by its real path, and by the
+// path it was named by when that goes through a symlink. The second keeps a release
+// switch (/srv/app -> release-8 while release-7's daemon runs) from letting a second
+// daemon of /srv/app start, and leads clients of /srv/app to the running one.
+func rootLockPaths(script string) []string {
+	real := rootLockPath(script)
+	if named := lockNamed(script); named != real {
+		return []string{real, named}
+	}
+	return []string{real}
+}
+
+func lockNamed(script string) string {
 	dir := os.Getenv("XDG_RUNTIME_DIR")
 	if os.Geteuid() == 0 {
 		dir = "/run"
 	}
 	if dir == "" {
 		dir = os.TempDir()
-	}
-	if real, err := filepath.EvalSymlinks(script); err == nil {
-		script = real // one bundle reached through a symlink (/srv/app -> release-7) is one lock
 	}
 	sum := sha256.Sum256([]byte(script))
 	return filepath.Join(dir, fmt.Sprintf("starvisor-%d", os.Geteuid()), hex.EncodeToString(sum[:8])+".lock")

@@ -355,6 +355,10 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, engine.ErrShutdown)
 		return
 	}
+	if err := otherBundle(s.b.Plan(), req.Plan); err != nil {
+		writeError(w, http.StatusConflict, err)
+		return
+	}
 	notes := s.keepSettings(req.Plan)
 	if req.DryRun {
 		writeJSON(w, http.StatusOK, ApplyResponse{Delta: plan.Diff(s.b.Plan(), req.Plan), Notes: notes})
@@ -366,6 +370,22 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes})
+}
+
+// otherBundle refuses a plan from another bundle than the running one's, while that one is
+// still where it was: two bundles naming one socket (a copy made for staging, a
+// supervisord habit of /run/app.sock) would otherwise replace each other's programs. A
+// bundle moved since its daemon started (its old root holds no script any more) is
+// the same one, at its new place.
+func otherBundle(running, next *plan.Plan) error {
+	if running == nil || running.Root == "" || running.Root == next.Root {
+		return nil
+	}
+	script := filepath.Join(running.Root, running.Entry)
+	if _, err := os.Stat(script); err != nil {
+		return nil
+	}
+	return fmt.Errorf("this daemon runs %s, another bundle than %s (do both name this socket?): nothing applied", script, filepath.Join(next.Root, next.Entry))
 }
 
 // keepSettings gives p the daemon's own supervisor() settings (KeepSettings) and

@@ -47,8 +47,17 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		return clientError("apply", err)
 	}
 	got := r.Delta
+	started := 0 // of the added: those with autostart = False are there, stopped
+	for _, n := range got.Added {
+		if pr, ok := p.Lookup(n); ok && pr.Autostart {
+			started++
+		}
+	}
 	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started",
-		len(got.Removed), len(got.Changed), len(got.Added))
+		len(got.Removed), len(got.Changed), started)
+	if n := len(got.Added) - started; n > 0 {
+		fmt.Fprintf(d.Stdout, ", %d added stopped (autostart = False)", n)
+	}
 	if len(got.Updated) > 0 {
 		fmt.Fprintf(d.Stdout, ", %d updated", len(got.Updated))
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -34,32 +35,34 @@ type Stray struct {
 func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 	RemoveTemps(f.Path)
 	data, err := os.ReadFile(f.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		f.change(recordSelf)
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("state file %s: %w", f.name(), errors.Unwrap(err))
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		// A machine crash can leave it empty (it is written without fsync), and nothing
-		// of that boot survives: no strays, and no error to alarm anyone.
-		f.change(recordSelf)
-		return nil, nil
-	}
 	var old map[string]Entry
-	if err := json.Unmarshal(data, &old); err != nil {
-		f.change(recordSelf) // replace it with this daemon's state
-		return nil, fmt.Errorf("state file %s is corrupt, replaced it: %w", f.name(), err)
+	var warn error
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		warn = fmt.Errorf("state file %s: %w", f.name(), errors.Unwrap(err))
+	case len(bytes.TrimSpace(data)) == 0:
+		// A machine crash can leave it empty (it is written without fsync), and nothing
+		// of that boot survives: no error to alarm anyone.
+	default:
+		if err := json.Unmarshal(data, &old); err != nil {
+			old = nil // replaced by this daemon's state below
+			warn = fmt.Errorf("state file %s is corrupt, replaced it: %w", f.name(), err)
+		}
 	}
 	prev, hadDaemon := old[daemonKey]
 	delete(old, daemonKey)
+	if e, ok := parseIdentity(f.Previous); !hadDaemon && ok {
+		// The file lost its record (its folder removed, the file corrupt): the daemon
+		// the bundle's lock names, if it died, may have left children.
+		prev, hadDaemon = e, true
+	}
 	if hadDaemon && prev.Pid != os.Getpid() {
 		if alive, same := incarnation(prev); alive && same {
 			// The daemon that wrote it runs: this file is a copy of a running bundle's
 			// (cp -r of its folder), whose processes are that daemon's, not strays.
 			f.change(recordSelf)
-			return nil, fmt.Errorf("%s was written by a daemon that still runs (pid %d): a copy of a running bundle's; its processes are left alone", f.name(), prev.Pid)
+			return nil, errors.Join(warn, fmt.Errorf("%s was written by a daemon that still runs (pid %d): a copy of a running bundle's; its processes are left alone", f.name(), prev.Pid))
 		}
 	}
 	var strays []Stray
@@ -91,9 +94,20 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 	}
 	f.change(recordSelf) // the old entries are dealt with
 	if err := ctx.Err(); err != nil {
-		return strays, fmt.Errorf("stopping strays: %w", err)
+		return strays, errors.Join(warn, fmt.Errorf("stopping strays: %w", err))
 	}
-	return strays, nil
+	return strays, warn
+}
+
+// parseIdentity reads "pid.start" (identity's form).
+func parseIdentity(s string) (Entry, bool) {
+	p, st, ok := strings.Cut(s, ".")
+	pid, err1 := strconv.Atoi(p)
+	start, err2 := strconv.ParseInt(st, 10, 64)
+	if !ok || err1 != nil || err2 != nil || pid <= 1 {
+		return Entry{}, false
+	}
+	return Entry{Pid: pid, Start: start}, true
 }
 
 // strayPids returns the live processes left of entry e: its group's members,

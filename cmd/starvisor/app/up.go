@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -107,6 +108,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		return fmt.Errorf("up: %w", err)
 	}
 	defer lock.Close()
+	held := []*heldLock{lock}
 	// And the bundle's lock by its root: a script whose state_dir changed while its
 	// daemon ran would find the first lock free, and run every program twice.
 	for _, rpath := range rootLockPaths(filepath.Join(p.Root, p.Entry)) {
@@ -120,6 +122,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		if err == nil {
 			defer rlock.Close()
 			defer os.Remove(rpath) // held until then: nothing else can take it meanwhile
+			held = append(held, rlock)
 		}
 	}
 	sockVia := dirs.path(p.Supervisor.Socket) // taken before the socket: see heldDirs
@@ -141,6 +144,11 @@ func (c *UpCmd) Run(d *Deps) error {
 	remove = append(remove, sockVia)
 	statePath := filepath.Join(stateDir, "state.json")
 	state := &monitor.StateFile{Path: dirs.path(statePath), Name: statePath}
+	for _, l := range held {
+		if state.Previous == "" {
+			state.Previous = l.prev // the root lock's outlives a removed state folder
+		}
+	}
 	// A daemon that died leaves its children running; stop them before starting new ones.
 	// An unreadable state file is worth a warning, not a refusal to run.
 	strays, err := state.CleanStrays(ctx)
@@ -222,6 +230,9 @@ func (c *UpCmd) Run(d *Deps) error {
 	err = l.run(ctx, p, sigs)
 	if err == nil {
 		state.Release() // everything stopped: the next daemon has no child of this one to look for
+		for _, l := range held {
+			l.clean()
+		}
 	}
 	release()
 	stopServing()
@@ -377,12 +388,29 @@ func (c *UpCmd) workFromRoot(root string) error {
 // descriptor is close-on-exec, so no program holds it), and writes the daemon's socket
 // into it: a second `up`, or a client whose script names another socket since, learns
 // where the running daemon answers.
-func lockBundle(stateDir, socket string) (*os.File, error) {
+func lockBundle(stateDir, socket string) (*heldLock, error) {
 	return lockFile(lockPath(stateDir), socket)
 }
 
-// lockFile takes the flock on path, or errLocked, and writes socket into it.
-func lockFile(path, socket string) (*os.File, error) {
+// heldLock is a bundle lock this daemon holds; prev is the identity ("pid.start") of the
+// daemon that held it before and died without a clean exit, if it said it.
+type heldLock struct {
+	*os.File
+	socket, prev string
+}
+
+// clean says, once every program stopped, that this daemon left nothing behind: the
+// next one need not look for its children (see monitor.StateFile.Previous).
+func (l *heldLock) clean() {
+	if l.Truncate(0) == nil {
+		l.WriteAt([]byte(l.socket+"\n"), 0)
+	}
+}
+
+// lockFile takes the flock on path, or errLocked, and writes into it the socket and this
+// daemon's identity: should it die, the next daemon of the bundle finds its children by
+// that identity (in their environment) even when the state file is gone.
+func lockFile(path, socket string) (*heldLock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
@@ -394,11 +422,17 @@ func lockFile(path, socket string) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("lock: %w", err)
 	}
+	l := &heldLock{File: f, socket: socket}
+	if b, err := io.ReadAll(io.LimitReader(f, 4096)); err == nil {
+		if _, rest, ok := strings.Cut(string(b), "\n"); ok {
+			l.prev, _, _ = strings.Cut(rest, "\n")
+		}
+	}
 	// Not atomic (the lock is this inode): a reader may see it half written, and falls back.
 	if f.Truncate(0) == nil {
-		f.WriteAt([]byte(socket+"\n"), 0)
+		f.WriteAt([]byte(socket+"\n"+monitor.Self()+"\n"), 0)
 	}
-	return f, nil
+	return l, nil
 }
 
 func lockPath(stateDir string) string { return filepath.Join(stateDir, "daemon.lock") }
@@ -446,7 +480,7 @@ func lockedSocket(stateDir, def string) string { return lockedSocketAt(lockPath(
 // its socket is another bundle's daemon's.
 func lockedSocketAt(path, def string) string {
 	b, err := os.ReadFile(path)
-	if s, ok := strings.CutSuffix(string(b), "\n"); err == nil && ok && filepath.IsAbs(s) && lockHeld(path) {
+	if s, _, ok := strings.Cut(string(b), "\n"); err == nil && ok && filepath.IsAbs(s) && lockHeld(path) {
 		return s
 	}
 	return def

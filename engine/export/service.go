@@ -2,7 +2,9 @@ package export
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -14,11 +16,22 @@ func ServiceUnitName(deploy string) string { return "starvisor-" + unitEscape(de
 // systemd only kills what is left after TimeoutStopSec. Delegate=yes hands the unit's
 // cgroup subtree to the daemon, which (as root on cgroup v2) makes a cgroup per process
 // in it: systemd then neither moves those processes nor removes those cgroups.
-func ServiceUnit(binary, script, deploy string) File {
+//
+// libs (name -> absolute folder) are the library roots the script loads, given to `up` as
+// --lib; env the variables it reads with host.env, as they are now: at boot, systemd's
+// environment has neither, and the script would fail, or pick other settings.
+func ServiceUnit(binary, script, deploy string, libs, env map[string]string) File {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by `starvisor service install`.\n")
 	fmt.Fprintf(&b, "[Unit]\nDescription=starvisor deployment %s\nAfter=network.target\n\n", sdValue(deploy))
-	fmt.Fprintf(&b, "[Service]\nType=simple\nExecStart=%s up -f %s\nWorkingDirectory=%s\n", sdWord(binary), sdWord(script), sdValue(filepath.Dir(script)))
+	fmt.Fprintf(&b, "[Service]\nType=simple\nExecStart=%s up -f %s", sdWord(binary), sdWord(script))
+	for _, name := range slices.Sorted(maps.Keys(libs)) {
+		fmt.Fprintf(&b, " --lib %s", sdWord(name+"="+libs[name]))
+	}
+	fmt.Fprintf(&b, "\nWorkingDirectory=%s\n", sdValue(filepath.Dir(script)))
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		fmt.Fprintf(&b, "Environment=%s\n", sdEnv(k+"="+env[k]))
+	}
 	// systemctl reload: the daemon re-reads the script and applies the difference.
 	b.WriteString("ExecReload=/bin/kill -HUP $MAINPID\n")
 	b.WriteString("Restart=always\nRestartSec=1s\nKillMode=mixed\nKillSignal=SIGTERM\nTimeoutStopSec=90s\nDelegate=yes\n\n")

@@ -28,13 +28,13 @@ type Entry struct {
 // on every change), so the next daemon can stop those this one left behind.
 // The zero value plus a Path is ready; it is the engine's Recorder.
 type StateFile struct {
-	Path  string
-	Name  string        // how messages name it, when Path is not for people (/proc/self/fd/N/...)
+	Path string
+	Name string // how messages name it, when Path is not for people (/proc/self/fd/N/...)
 	// Previous is the identity ("pid.start", see Self) of the bundle's last daemon as
 	// another record kept it (the bundle's lock): its children are found by it when
 	// the file names no daemon (removed with its folder, or corrupt) and it died.
 	Previous string
-	Grace time.Duration // how long CleanStrays waits after TERM before KILL; 0 means 2s
+	Grace    time.Duration // how long CleanStrays waits after TERM before KILL; 0 means 2s
 	// PreviousDaemon is the pid of the daemon that wrote the file and died, once
 	// CleanStrays read it (0: none): its cgroups may hold what no record names.
 	PreviousDaemon int

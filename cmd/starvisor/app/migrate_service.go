@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/starvisor/starvisor/builtins"
 	"github.com/starvisor/starvisor/engine/export"
 )
 
@@ -42,7 +44,29 @@ func (s *serviceFlags) unit(d *Deps) (export.File, error) {
 	if name == "" {
 		name = filepath.Base(p.Root)
 	}
-	return export.ServiceUnit(bin, filepath.Join(p.Root, p.Entry), name), nil
+	libsEnv, _ := d.LookupEnv("STARVISOR_LIBS")
+	libs, err := builtins.ParseLibs(s.Lib, libsEnv) // parsed once already by eval
+	if err != nil {
+		return export.File{}, usageError(err)
+	}
+	// Only the libraries the script loads: inputs.files names them "@NAME//path".
+	used := map[string]string{}
+	for f := range p.Inputs.Files {
+		if n, _, ok := strings.Cut(strings.TrimPrefix(f, "@"), "//"); ok && strings.HasPrefix(f, "@") && libs[n] != "" {
+			used[n] = libs[n]
+		}
+	}
+	env := map[string]string{}
+	for k := range p.Inputs.Env {
+		if strings.HasPrefix(k, "host.") || k == "STARVISOR_LIBS" {
+			continue // host.name() and its kind: the machine's own
+		}
+		if v, ok := d.LookupEnv(k); ok {
+			env[k] = v
+			fmt.Fprintf(d.Stderr, "starvisor: service: the script reads %s: the unit sets it as now, %s=%q\n", k, k, v)
+		}
+	}
+	return export.ServiceUnit(bin, filepath.Join(p.Root, p.Entry), name, used, env), nil
 }
 
 // ServiceInstallCmd writes the unit.

@@ -79,3 +79,40 @@ func TestExportVerb(t *testing.T) {
 		t.Fatalf("unknown format: code %d, want %d", code, ExitUsage)
 	}
 }
+
+// The unit carries what the script needs from the shell it was installed from: the
+// library roots it loads (--lib) and the variables it reads (host.env), as they are
+// now. At boot, systemd's environment has neither: `up` failed ("unknown library"),
+// or quietly took other settings, restarting every second.
+func TestServiceUnitCarriesLibsAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "lib")
+	bundle := filepath.Join(dir, "shop")
+	for _, d := range []string{lib, bundle} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(lib, "mk.star"), []byte("def svc(n):\n    program(name = n, command = [\"/bin/sleep\", \"9\"])\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(bundle, "deploy.star")
+	src := "load(\"@team//mk.star\", \"svc\")\nsvc(\"web_\" + host.env(\"DEPLOY_ENV\", \"prod\"))\n"
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"STARVISOR_LIBS": "team=" + lib + ":other=" + dir, "DEPLOY_ENV": "staging"}
+	code, out, errs := run(t, env, "service", "install", "--dry-run", "-f", script, "--unit-dir", t.TempDir())
+	if code != 0 {
+		t.Fatalf("code %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(out, " up -f "+script+" --lib team="+lib+"\n") || strings.Contains(out, "other=") {
+		t.Errorf("ExecStart without the one library the script loads:\n%s", out)
+	}
+	if !strings.Contains(out, "\nEnvironment=DEPLOY_ENV=staging\n") {
+		t.Errorf("no Environment= for the variable the script reads:\n%s", out)
+	}
+	if !strings.Contains(errs, `the script reads DEPLOY_ENV: the unit sets it as now, DEPLOY_ENV="staging"`) {
+		t.Errorf("stderr:\n%s", errs)
+	}
+}

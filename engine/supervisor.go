@@ -187,7 +187,16 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	}
 	retire(true)  // before their stop: no start can follow it
 	s.broadcast() // their waiting starts give up
-	if err := ignoreNotRunning(s.stopBatch(ctx, old, stop)); err != nil {
+	// The removed first, while the changed still run, as supervisord's update: one slow
+	// to stop (stop_timeout = "1h") delays the changed ones' restart, not takes them
+	// down meanwhile. A changed one that depends on one stopping then goes with it,
+	// dependents first as ever.
+	first, then := removedFirst(old, stop, len(d.Removed))
+	err := ignoreNotRunning(s.stopBatch(ctx, old, first))
+	if err == nil && len(then) > 0 {
+		err = ignoreNotRunning(s.stopBatch(ctx, old, then))
+	}
+	if err != nil {
 		retire(false) // they stay in the table
 		return d, fmt.Errorf("stop: %w", err)
 	}
@@ -241,6 +250,26 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 		return d, fmt.Errorf("start: %w", ctx.Err())
 	}
 	return d, nil
+}
+
+// removedFirst splits stop, whose first nRemoved are the removed processes and the rest
+// the changed ones, into the removed plus the changed that depend on one of those (or on
+// one of these, and so on), and the other changed ones.
+func removedFirst(tab *table, stop []int, nRemoved int) (first, then []int) {
+	first = slices.Clone(stop[:nRemoved])
+	rest := slices.Clone(stop[nRemoved:])
+	for grew := true; grew; {
+		grew = false
+		for k := 0; k < len(rest); k++ {
+			if slices.ContainsFunc(first, func(j int) bool { return tab.dependsOn(rest[k], j) }) {
+				first = append(first, rest[k])
+				rest = slices.Delete(rest, k, k+1)
+				k--
+				grew = true
+			}
+		}
+	}
+	return first, rest
 }
 
 // Start starts the named processes (process names) and waits until each has left

@@ -324,6 +324,37 @@ func TestLoopCallsFollowReplacedProcesses(t *testing.T) {
 	})
 }
 
+// An apply that removes a process slow to stop and changes another stops the removed one
+// first, while the changed one still runs: its restart comes late, but it is not down
+// the whole stop_timeout, as when both were stopped together.
+func TestLoopApplyStopsRemovedBeforeChanged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.ignore["stuck"] = []syscall.Signal{syscall.SIGTERM}
+		r.apply(planOf(t, prog("stuck", startSecs(0), stopTimeout(time.Hour)), prog("web", startSecs(0))))
+		synctest.Wait()
+		pid := r.status("web").Pid
+		applied := make(chan error, 1)
+		go func() {
+			_, err := r.sup.Apply(t.Context(), planOf(t, prog("web", startSecs(0), envV("2"))))
+			applied <- err
+		}()
+		time.Sleep(time.Minute)
+		if st := r.status("web"); st.State != Running || st.Pid != pid {
+			t.Errorf("web during the removed one's stop: %v pid %d (was %d)", st.State, st.Pid, pid)
+		}
+		time.Sleep(time.Hour) // stuck's stop_timeout: SIGKILL
+		if err := <-applied; err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if st := r.status("web"); st.State != Running || st.Pid == pid {
+			t.Errorf("web after the apply: %v pid %d", st.State, st.Pid)
+		}
+	})
+}
+
 // proberFunc is a Prober answering at once.
 type proberFunc func(pr plan.Program) error
 

@@ -42,7 +42,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		}
 		before = st.Programs
 	}
-	r, err := cl.Apply(ctx, p, false)
+	r, err := applyTelling(ctx, d, cl, p)
 	if err != nil {
 		return clientError("apply", err)
 	}
@@ -67,6 +67,42 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	}
 	return nil
 }
+
+// applyTelling applies p and, while the apply waits for processes to stop (one slow to
+// stop holds up the restarts after it), says which, every few seconds, on stderr, as
+// supervisord logs "waiting for x to stop".
+func applyTelling(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan) (api.ApplyResponse, error) {
+	type answer struct {
+		r   api.ApplyResponse
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		r, err := cl.Apply(ctx, p, false)
+		done <- answer{r, err}
+	}()
+	tick := time.NewTicker(applyTellEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case a := <-done:
+			return a.r, a.err
+		case <-tick.C:
+		}
+		st, err := cl.Status(ctx)
+		if err != nil {
+			continue
+		}
+		for _, ps := range st.Programs {
+			if ps.State == "STOPPING" {
+				fmt.Fprintf(d.Stderr, "starvisor: apply: waiting for %s to stop\n", ps.Name)
+			}
+		}
+	}
+}
+
+// applyTellEvery is how often applyTelling says what an apply still waits for.
+var applyTellEvery = 2 * time.Second
 
 // startedBy lists the processes an apply starts: the added ones that autostart, the
 // changed ones that autostart or were active, and the updated ones whose autostart was

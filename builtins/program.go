@@ -36,6 +36,11 @@ var programParams = newParamSpec(2,
 // processNumEnv is the variable through which each instance sees its process_num.
 const processNumEnv = "STARVISOR_PROCESS_NUM"
 
+// reservedEnv are the variables starvisor sets in every process (see engine/env.go):
+// a value given in env would be replaced at spawn, and STARVISOR_DAEMON is how the next
+// daemon finds a dead one's children.
+var reservedEnv = []string{processNumEnv, "STARVISOR_PROCESS_NAME", "STARVISOR_GROUP_NAME", "STARVISOR_DAEMON"}
+
 // declared is one program() call: its processes, and what is settled only after the
 // whole script ran (the group, and default logs, which follow supervisor(log_dir)).
 type declared struct {
@@ -127,6 +132,16 @@ func programFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 	); err != nil {
 		return nil, err
 	}
+	if a.stopAsGroup {
+		// The stop's kill goes to the group too (as supervisord's stopasgroup implies
+		// killasgroup): the plan says so, and a False given with it is refused, as there.
+		for _, kw := range kwargs {
+			if string(kw[0].(starlark.String)) == "kill_as_group" && !a.killAsGroup {
+				return nil, fmt.Errorf("%s: kill_as_group: False with stop_as_group = True: a group that is stopped together is killed together", fn.Name())
+			}
+		}
+		a.killAsGroup = true
+	}
 	nameTmpl, err := a.check(fn.Name(), s)
 	if err != nil {
 		return nil, err
@@ -162,8 +177,10 @@ func (a *programArgs) check(fn string, s *evalState) (*template, error) {
 	if prev, ok := s.programIndex(a.name); ok {
 		return nil, fail("name", "%q already declared at %s", a.name, prev.pos)
 	}
-	if _, ok := a.env[processNumEnv]; ok {
-		return nil, fail("env", "%s is set by starvisor for each process", processNumEnv)
+	for _, k := range reservedEnv {
+		if _, ok := a.env[k]; ok {
+			return nil, fail("env", "%s is set by starvisor for each process", k)
+		}
 	}
 	if a.redirectStderr && a.stderr.set {
 		return nil, fail("stderr", "given together with redirect_stderr = True")

@@ -123,7 +123,8 @@ func (s *evalState) resolveLoad(from, module string) (key, abs string, err error
 	key = repo + clean
 	switch repo {
 	case stdlibPrefix:
-		if _, err := fs.Stat(stdlib.FS, clean); err != nil {
+		// Its tests ride along in the binary (stdlib.FS) but are not part of it.
+		if _, err := fs.Stat(stdlib.FS, clean); err != nil || strings.HasSuffix(clean, "_test.star") {
 			return "", "", fmt.Errorf("load: no file %q in @stdlib", clean)
 		}
 		return key, "", nil

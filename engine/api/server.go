@@ -70,7 +70,11 @@ func NewServer(b Backend, logf func(format string, args ...any)) *Server {
 	// Of a group or all, supervisorctl starts the processes not running and stops the
 	// running ones, silently skipping the others; named ones all get an answer.
 	// A stopped process with a start queued is not skipped by a stop: the stop cancels it.
-	s.mux.HandleFunc("POST /v1/start", s.action(b.Start, func(st engine.Status) bool { return st.State.Active() }))
+	// A job done (EXITED with an expected code) counts as started: `start all` does not
+	// run a migration again; its name does.
+	s.mux.HandleFunc("POST /v1/start", s.action(b.Start, func(st engine.Status) bool {
+		return st.State.Active() || st.State == engine.Exited && st.Ready
+	}))
 	s.mux.HandleFunc("POST /v1/stop", s.action(b.Stop, func(st engine.Status) bool { return !st.State.Active() && !st.Queued }))
 	s.mux.HandleFunc("POST /v1/restart", s.action(b.Restart, nil))
 	s.mux.HandleFunc("POST /v1/signal", s.signal)
@@ -329,6 +333,11 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, err)
 		return
 	}
+	// Of a group or all, those running: `signal HUP all` in a logrotate hook must not
+	// fail for a program that is stopped.
+	names = s.skipInGroups(req.Names, names, func(st engine.Status) bool {
+		return st.State != engine.Starting && st.State != engine.Running && st.State != engine.Stopping
+	})
 	if len(names) > 0 {
 		err = s.b.Signal(r.Context(), sig, names...)
 	}

@@ -86,7 +86,7 @@ func writeStatus(out io.Writer, st api.StatusResponse) error {
 			if desc != "" {
 				desc += "; "
 			}
-			desc += fmt.Sprintf("%d automatic restarts", p.Restarts)
+			desc += plural(p.Restarts, "automatic restart")
 		}
 		rows = append(rows, [5]string{namespec(p), p.State, cpu, mem, desc})
 	}

@@ -57,6 +57,11 @@ type Server struct {
 	// written; a shutdown's is never called, the daemon exits. The daemon paces its GC
 	// with it.
 	Burst func() (done func())
+
+	// ConnTimeout bounds a request's headers and an idle connection: a client that
+	// connects and never finishes its request is let go (thousands of them, from a buggy
+	// monitoring script, took every descriptor, and programs failed to spawn). 0: 10 s.
+	ConnTimeout time.Duration
 }
 
 // NewServer builds the handler; logf receives request panics and other daemon-side errors.
@@ -148,6 +153,13 @@ func Listen(socket string) (net.Listener, error) {
 	return l, nil
 }
 
+func (s *Server) connTimeout() time.Duration {
+	if s.ConnTimeout > 0 {
+		return s.ConnTimeout
+	}
+	return 10 * time.Second
+}
+
 // Serve answers on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	hs := &http.Server{
@@ -155,6 +167,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ConnContext: withPeer,
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:    log.New(&quietLog{logf: s.logf}, "", 0),
+		ReadHeaderTimeout: s.connTimeout(),
+		IdleTimeout:       s.connTimeout(),
 	}
 	drained := make(chan struct{})
 	go func() {

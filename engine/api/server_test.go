@@ -498,3 +498,21 @@ func TestQuietLogFoldsRepeats(t *testing.T) {
 		"api: http: Accept error: accept4: too many open files; retrying in 5ms",
 	})
 }
+
+// A connection that never finishes its request is closed after ConnTimeout: held open,
+// thousands took every descriptor of the daemon.
+func TestHalfRequestIsLetGo(t *testing.T) {
+	_, _, dir := serve(t, &fakeBackend{}, func(s *Server) { s.ConnTimeout = 50 * time.Millisecond })
+	conn, err := net.Dial("unix", filepath.Join(dir, "run", "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /v1/status HTTP/1.1\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // the test's bound, far past the timeout
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Fatalf("still open: %v", err)
+	}
+}

@@ -68,7 +68,11 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	for {
 		select {
 		case err := <-exited:
-			fmt.Fprintf(d.Stderr, "starvisor: the daemon exited during start-up (%v); last lines of %s:\n", err, logPath)
+			how := "exit status 0: stopped by a shutdown, or a signal"
+			if err != nil {
+				how = err.Error()
+			}
+			fmt.Fprintf(d.Stderr, "starvisor: the daemon exited during start-up (%s); last lines of %s:\n", how, logPath)
 			fmt.Fprint(d.Stderr, tailFrom(logPath, start, tailLines))
 			return reported(ExitFailure)
 		default:

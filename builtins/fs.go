@@ -205,17 +205,29 @@ func parseEnvFile(data []byte) ([][2]string, error) {
 			return nil, fmt.Errorf("%d: got %q, want KEY=VALUE", n, line)
 		}
 		v = strings.TrimSpace(v)
-		switch {
-		case len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'':
-			v = v[1 : len(v)-1]
-		case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':
-			v = strings.NewReplacer(`\n`, "\n", `\"`, `"`, `\\`, `\`).Replace(v[1 : len(v)-1])
-		case strings.HasPrefix(v, "'") || strings.HasPrefix(v, `"`):
-			return nil, fmt.Errorf("%d: unterminated quote in %q", n, line)
-		default:
-			if i := strings.Index(v, " #"); i >= 0 { // trailing comment after an unquoted value
-				v = strings.TrimSpace(v[:i])
+		if v != "" && (v[0] == '\'' || v[0] == '"') {
+			// Up to the closing quote (in double quotes, not an escaped one), then at most
+			// a comment, as python-dotenv and docker compose read it.
+			end := 1
+			for end < len(v) && v[end] != v[0] {
+				if v[0] == '"' && v[end] == '\\' {
+					end++
+				}
+				end++
 			}
+			if end >= len(v) {
+				return nil, fmt.Errorf("%d: unterminated quote in %q (a value is one line; write a newline as \\n in double quotes)", n, line)
+			}
+			if rest := strings.TrimSpace(v[end+1:]); rest != "" && !strings.HasPrefix(rest, "#") {
+				return nil, fmt.Errorf("%d: %q after the closing quote in %q", n, rest, line)
+			}
+			if v[0] == '"' {
+				v = strings.NewReplacer(`\n`, "\n", `\"`, `"`, `\\`, `\`).Replace(v[1:end])
+			} else {
+				v = v[1:end]
+			}
+		} else if i := strings.Index(v, " #"); i >= 0 { // trailing comment after an unquoted value
+			v = strings.TrimSpace(v[:i])
 		}
 		out = append(out, [2]string{k, v})
 	}

@@ -75,6 +75,14 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-r.Context().Done():
+			// The daemon stops serving once every program stopped: the lines they wrote
+			// while stopping ("draining...") are in the files, and go out before the end.
+			for _, src := range srcs {
+				io.Copy(src.out, src.follow)
+				if pw, ok := src.out.(*prefixer); ok {
+					pw.flush()
+				}
+			}
 			return
 		case <-t.C:
 		}

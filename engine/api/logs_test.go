@@ -223,3 +223,36 @@ func TestTailOfALogWithoutNewlines(t *testing.T) {
 	is.True(out.Len() >= tailMax)
 	is.True(strings.HasSuffix(out.String(), "###END"))
 }
+
+// When the daemon stops serving (every program stopped), a follower gets what was
+// written since its last look before its answer ends: the lines programs print while
+// they stop ("cleanup done") were lost to logs -f.
+func TestFollowGetsTheLastLinesAtShutdown(t *testing.T) {
+	is := is.New(t)
+	dir, err := os.MkdirTemp("", "sv")
+	is.NoErr(err)
+	defer os.RemoveAll(dir)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, dir, "a")
+	path := fb.p.Programs[0].Stdout.Path
+	appendTo(t, path, "one\n")
+	l, err := Listen(filepath.Join(dir, "run", "s.sock"))
+	is.NoErr(err)
+	ctx, stopServing := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- NewServer(fb, t.Logf).Serve(ctx, l) }()
+	defer func() { stopServing(); <-served }()
+
+	rc, err := NewClient(filepath.Join(dir, "run", "s.sock")).Logs(context.Background(), []string{"a"}, false, true, 1)
+	is.NoErr(err)
+	defer rc.Close()
+	r := bufio.NewReader(rc)
+	line, err := r.ReadString('\n')
+	is.NoErr(err)
+	is.Equal(line, "one\n")
+	appendTo(t, path, "cleanup done\n")
+	stopServing() // before the follower's next look, 100 ms on
+	rest, err := io.ReadAll(r)
+	is.NoErr(err)
+	is.Equal(string(rest), "cleanup done\n")
+}

@@ -163,10 +163,10 @@ func (s *Server) connTimeout() time.Duration {
 // Serve answers on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	hs := &http.Server{
-		Handler:     s,
-		ConnContext: withPeer,
-		BaseContext: func(net.Listener) context.Context { return ctx },
-		ErrorLog:    log.New(&quietLog{logf: s.logf}, "", 0),
+		Handler:           s,
+		ConnContext:       withPeer,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          log.New(&quietLog{logf: s.logf}, "", 0),
 		ReadHeaderTimeout: s.connTimeout(),
 		IdleTimeout:       s.connTimeout(),
 	}

@@ -59,6 +59,9 @@ func (c *LogsCmd) Run(d *Deps) error {
 		if len(body.Skipped) > 0 {
 			return reported(ExitFailure) // the others printed; these could not be read
 		}
+		if c.Follow && ctx.Err() == nil {
+			fmt.Fprintln(d.Stderr, "starvisor: logs: the daemon stopped") // its last lines were printed
+		}
 		return nil // interrupted while following, or the whole tail was printed
 	}
 	return clientError("logs", errors.Join(api.ErrUnreachable, err))

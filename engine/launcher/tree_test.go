@@ -206,9 +206,9 @@ func groupStopKill(t *testing.T, l engine.Launcher, group bool) {
 		t.Fatal(err)
 	}
 	wait(t, h)
-	if alive(member) {
-		t.Error("the member outlived the kill")
-	}
+	// Gone, or in its last moments: a process past releasing its memory has no
+	// environment left to tell whose it is, and its state turns Z a moment later.
+	poll(t, 5*time.Second, "the member to be gone after the kill", func() bool { return !alive(member) })
 }
 
 // ignoresTerm reads /proc/PID/status: SigIgn has SIGTERM's bit.

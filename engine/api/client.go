@@ -111,6 +111,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		if err != nil {
 			return err
 		}
+		if len(b) > MaxBody {
+			// Said here: the daemon would cut the connection mid-request, which reads as
+			// "cannot reach the daemon".
+			return fmt.Errorf("the request is %d MiB, more than the daemon takes (%d MiB): a plan that large is more than it is meant for", len(b)>>20, MaxBody>>20)
+		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://starvisor"+path, body)

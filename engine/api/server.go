@@ -22,8 +22,9 @@ import (
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
-// maxBody bounds every request body: a 1,000-program plan is well under 2 MiB.
-const maxBody = 8 << 20
+// MaxBody bounds every request body: a 1,000-program plan is well under 2 MiB, one of
+// 10,000 processes (numprocs' bound) about 13 MiB.
+const MaxBody = 64 << 20
 
 // Backend is what the server controls; *engine.Supervisor satisfies it.
 type Backend interface {
@@ -592,7 +593,7 @@ func statuses(out []ProgramStatus, in []engine.Status, now time.Time) []ProgramS
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))

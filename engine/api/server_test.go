@@ -252,7 +252,7 @@ func TestBadBodiesRefused(t *testing.T) {
 	is.Equal(code, 400)
 	code, _ = post("/v1/apply", `{"plan":{"format":1,"programs":[{"name":""}]}}`)
 	is.Equal(code, 400)
-	code, body = post("/v1/apply", `{"plan":"`+strings.Repeat("x", maxBody)+`"}`)
+	code, body = post("/v1/apply", `{"plan":"`+strings.Repeat("x", MaxBody)+`"}`)
 	is.Equal(code, 400)
 	is.True(strings.Contains(body, "too large"))
 	is.Equal(len(fb.calls), 0)

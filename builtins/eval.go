@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -107,7 +108,7 @@ func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
 		return nil, err
 	}
 	if err := p.Finish(); err != nil {
-		return nil, err
+		return nil, s.withCalls(err)
 	}
 	var errs []error
 	for _, m := range mods {
@@ -183,4 +184,25 @@ func newState(o Options) (*evalState, []Module, error) {
 func (s *evalState) printLine(th *starlark.Thread, msg string) {
 	pos := th.CallFrame(1).Pos
 	fmt.Fprintf(s.print, "%s:%d: %s\n", pos.Filename(), pos.Line, msg)
+}
+
+// withCalls adds to each of plan.Finish's errors about a program declared through a
+// function the Starlark stack of that declaration: the position alone names the helper's
+// program() line, the same for every program the helper makes.
+func (s *evalState) withCalls(err error) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok || len(s.calls) == 0 {
+		return err
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		msg := e.Error()
+		if _, rest, ok := strings.Cut(msg, ": program \""); ok {
+			if name, _, ok := strings.Cut(rest, "\""); ok && s.calls[name] != "" {
+				msg += "\n" + strings.TrimRight(s.calls[name], "\n")
+			}
+		}
+		out = append(out, errors.New(msg))
+	}
+	return errors.Join(out...)
 }

@@ -155,6 +155,12 @@ func programFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 		a.directory = s.abs(th, a.directory)
 	}
 	d := a.declare(nameTmpl, posString(caller(th)))
+	if th.CallStackDepth() > 2 { // called from a function, not the file's top level
+		if s.calls == nil {
+			s.calls = map[string]string{}
+		}
+		s.calls[d.name] = th.CallStack()[:th.CallStackDepth()-1].String()
+	}
 	s.programs = append(s.programs, d)
 	s.byName[d.name] = d
 	return d.value(), nil

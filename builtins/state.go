@@ -28,6 +28,10 @@ const (
 // evalState is everything one Eval builds up. It lives on the thread, so builtins are
 // plain functions and modules stay stateless values.
 type evalState struct {
+	// calls: the Starlark stack of each program() reached through a function, by program
+	// name, for the errors plan.Finish finds later (it knows only the program() call's
+	// position, the same line of a helper for every program it declares).
+	calls     map[string]string
 	root      string            // absolute, cleaned folder of the entry script
 	realRoot  string            // root with symlinks resolved, for containment checks
 	entry     string            // entry script, relative to root

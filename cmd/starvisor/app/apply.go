@@ -262,7 +262,9 @@ func (r readiness) failed(name string, seen map[string]bool) string {
 	for _, dep := range pr.DependsOn {
 		for _, dn := range depProcesses(r.p, dep) {
 			if why := r.failed(dn, seen); why != "" {
-				return "not started: its dependency " + dn + " " + why
+				// In the daemon's words (Blocked), which it may not have set yet: the
+				// dependency's own line says why.
+				return "not started: waiting for " + dn + " (" + r.byName[dn].State + ")"
 			}
 		}
 	}

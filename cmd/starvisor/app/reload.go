@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/starvisor/starvisor/engine/plan"
 )
@@ -16,7 +19,7 @@ import (
 // huge list repetition, see README) takes the child down, not the daemon: its
 // programs stay supervised and the reload fails like any bad script. The child's
 // errors (position and stack) are passed on to the daemon's stderr.
-func (c *UpCmd) evalApart(ctx context.Context, d *Deps) (*plan.Plan, error) {
+func (c *UpCmd) evalApart(ctx context.Context, d *Deps, keep map[string]string) (*plan.Plan, error) {
 	// The running binary itself, even if an upgrade replaced or removed its file: the
 	// reload is evaluated by the code that will run the plan.
 	exe := "/proc/self/exe"
@@ -38,6 +41,7 @@ func (c *UpCmd) evalApart(ctx context.Context, d *Deps) (*plan.Plan, error) {
 	if st, err := os.Stat(c.startDir); err == nil && st.IsDir() {
 		cmd.Dir = c.startDir // where relative --lib and STARVISOR_LIBS folders were meant
 	}
+	cmd.Env = keptEnv(os.Environ(), keep)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	runErr := cmd.Run()
@@ -56,4 +60,26 @@ func (c *UpCmd) evalApart(ctx context.Context, d *Deps) (*plan.Plan, error) {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
 	return p, nil
+}
+
+// keptEnv is env with the variables keep records (a plan's inputs.env) set to their values
+// there; one recorded as "" is taken out (the record does not tell unset from empty, and
+// unset, the script's default, is by far the commoner).
+func keptEnv(env []string, keep map[string]string) []string {
+	if len(keep) == 0 {
+		return env
+	}
+	out := make([]string, 0, len(env)+len(keep))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := keep[k]; !ok {
+			out = append(out, kv)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(keep)) {
+		if v := keep[k]; v != "" && !strings.HasPrefix(k, "host.") {
+			out = append(out, k+"="+v)
+		}
+	}
+	return out
 }

@@ -206,17 +206,22 @@ func (c *UpCmd) Run(d *Deps) error {
 	go func() { served <- srv.Serve(sctx, ln) }()
 	l := &upLoop{sup: sup, out: out, stderr: errOut, shutdown: srv.ShutdownRequested(),
 		reload: func() (*plan.Plan, error) {
-			next, err := c.evalApart(ctx, d)
+			// The script again, with the environment values the last applied plan read:
+			// a reload (systemctl reload) re-reads the script, and must not take a
+			// deployment that `MODE=staging starvisor apply` set back to the daemon's own.
+			var keep map[string]string
+			if last := sup.Plan(); last != nil {
+				keep = last.Inputs.Env
+				if note := envNote(keep, d.LookupEnv); note != "" {
+					out.printf("starvisor: note: %s\n", note)
+				}
+			}
+			next, err := c.evalApart(ctx, d, keep)
 			if err != nil {
 				return nil, err
 			}
 			if note := api.KeepSettings(p.Supervisor, next); note != "" {
 				out.printf("starvisor: note: %s\n", note)
-			}
-			if last := sup.Plan(); last != nil {
-				if note := envNote(last.Inputs.Env, next.Inputs.Env); note != "" {
-					out.printf("starvisor: note: %s\n", note)
-				}
 			}
 			return next, nil
 		},
@@ -510,20 +515,23 @@ func lockHeld(path string) bool {
 	return false
 }
 
-// envNote names the host.env values a reload read that differ from those of the plan
-// applied last: a reload evaluates in the daemon's environment, an apply in its
-// caller's, so `MODE=prod starvisor apply` then SIGHUP takes MODE back.
-func envNote(last, now map[string]string) string {
+// envNote says which host.env values a reload keeps from the last applied plan where the
+// daemon's own environment differs ("" when none): the daemon started with MODE=dev, a
+// client applied with MODE=prod, and a reload stays prod.
+func envNote(last map[string]string, lookup func(string) (string, bool)) string {
 	var diff []string
-	for _, k := range slices.Sorted(maps.Keys(now)) {
-		if was, ok := last[k]; ok && was != now[k] {
-			diff = append(diff, fmt.Sprintf("%s=%q (last applied: %q)", k, now[k], was))
+	for _, k := range slices.Sorted(maps.Keys(last)) {
+		if strings.HasPrefix(k, "host.") {
+			continue
+		}
+		if now, _ := lookup(k); now != last[k] {
+			diff = append(diff, fmt.Sprintf("%s=%q (the daemon's own: %q)", k, last[k], now))
 		}
 	}
 	if len(diff) == 0 {
 		return ""
 	}
-	return "the reload read host.env in the daemon's environment, which differs from the last applied plan's: " + strings.Join(diff, ", ")
+	return "the reload evaluates the script with the host.env values of the last applied plan: " + strings.Join(diff, ", ") + "; starvisor apply sets others"
 }
 
 // formatReady words a ready probe's result like an event line: "<time> web ready", or

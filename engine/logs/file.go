@@ -53,10 +53,11 @@ type File struct {
 	stampBuf  []byte
 	tailBuf   []byte
 	rotations int
-	reserved  int64 // blocks are allocated up to this offset, past the end (see reserve)
-	noReserve bool  // the file system has no fallocate
-	writes    int   // count of writes, for Quiet
-	quietSet  bool  // a Quiet timer runs
+	reserved  int64     // blocks are allocated up to this offset, past the end (see reserve)
+	noReserve bool      // the file system has no fallocate
+	writes    int       // count of writes, for Quiet
+	looked    time.Time // when followName last compared the open file with its path
+	quietSet  bool      // a Quiet timer runs
 }
 
 // Open returns a rotating log file described by l. It touches no file: the
@@ -204,6 +205,7 @@ func (f *File) open(truncate bool) error {
 		return fmt.Errorf("logs.open: %s: %w", f.path, err)
 	}
 	f.f, f.size, f.reserved, f.stream = fh, size, 0, false
+	f.looked = f.now() // the path names it now: followName looks again in a second
 	// An earlier writer (a daemon killed) may have left half a line: endLine before this
 	// File's first write. Not on a reopen (SIGUSR2) mid-line of this File's own writer.
 	f.broken = f.broken || size > 0 && f.writes == 0
@@ -364,6 +366,7 @@ func (f *File) endLine() {
 
 // write writes p in pieces that fit before the next rotation. Called with mu held.
 func (f *File) write(p []byte) {
+	f.followName()
 	for len(p) > 0 {
 		if !f.ready() {
 			return // dropped; f.err says why
@@ -400,4 +403,30 @@ func (f *File) write(p []byte) {
 		f.failing.Store(false)
 		f.rotateIfFull()
 	}
+}
+
+// followName reopens, at most once a second, a regular log whose path no longer names the
+// open file: deleted (rm, a cleaner) or moved (logrotate without copytruncate, no
+// postrotate SIGUSR2). Its output went on into an unlinked or renamed file, where
+// `logs` and anyone reading the path saw nothing more, and a deleted one filled the
+// disk out of sight.
+func (f *File) followName() {
+	if f.f == nil || f.stream {
+		return
+	}
+	now := f.now()
+	if now.Sub(f.looked) < time.Second {
+		return
+	}
+	f.looked = now
+	open, err := f.f.Stat()
+	if err != nil {
+		return
+	}
+	if named, err := os.Stat(f.path); err == nil && os.SameFile(open, named) {
+		return
+	}
+	f.trim(f.f, f.size)
+	f.f.Close()
+	f.f = nil // the next write makes the file at the path again
 }

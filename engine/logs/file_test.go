@@ -543,3 +543,26 @@ func TestOpenEndsAHalfLine(t *testing.T) {
 	g.Write([]byte("more\n"))
 	is.Equal(read(t, path+".b"), "whole\nmore\n")
 }
+
+// A log deleted (rm) or moved (logrotate without copytruncate or SIGUSR2) is made again
+// at its path within a second: the output went on into the unlinked or renamed file,
+// out of sight of `logs` and of anyone reading the path.
+func TestLogFollowsItsName(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path})
+	now := time.Unix(1000, 0)
+	f.now = func() time.Time { return now }
+	f.Write([]byte("one\n"))
+	is.NoErr(os.Remove(path))
+	f.Write([]byte("two\n")) // within the second: still the open (deleted) file
+	now = now.Add(2 * time.Second)
+	f.Write([]byte("three\n"))
+	is.Equal(read(t, path), "three\n")
+
+	is.NoErr(os.Rename(path, path+".1"))
+	now = now.Add(2 * time.Second)
+	f.Write([]byte("four\n"))
+	is.Equal(read(t, path+".1"), "three\n")
+	is.Equal(read(t, path), "four\n")
+}

@@ -188,6 +188,10 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 	out.closeChildEnds() // the child holds its copies; EOF comes when it (and its heirs) exit
 	if err != nil {
 		out.closeAll()
+		if interp, ok := MissingInterpreter(path); ok && errors.Is(err, syscall.ENOENT) {
+			// The file is there; what exec did not find is what its #! line names.
+			return nil, fmt.Errorf("couldn't exec %s: ENOENT: its #! interpreter %s does not exist (a virtualenv moved since it was made? run the tool as python -m)", path, interp)
+		}
 		return nil, fmt.Errorf("couldn't exec %s: %s", path, errnoName(err))
 	}
 	out.copy()

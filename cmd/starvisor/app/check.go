@@ -135,6 +135,9 @@ func checkExecutable(path string) error {
 	if fi.Mode()&0o111 == 0 || syscall.Access(path, accessX) != nil {
 		return fmt.Errorf("%s: not executable", path)
 	}
+	if interp, ok := launcher.MissingInterpreter(path); ok {
+		return fmt.Errorf("%s: its #! interpreter %s does not exist (a virtualenv moved since it was made? run the tool as python -m)", path, interp)
+	}
 	return nil
 }
 

@@ -313,7 +313,7 @@ func (p *proc) handle(ev event) error {
 func (p *proc) do(a action, now time.Time) error {
 	switch a.Kind {
 	case actChange:
-		p.sup.emit(Event{Time: now, Process: p.name, From: a.From, To: a.To, Reason: a.Reason})
+		p.sup.emit(Event{Time: now, Process: p.name, From: a.From, To: a.To, Reason: a.Reason, Pid: a.Pid})
 		if a.From == Starting && p.readyNews {
 			p.readyNews = false
 			if a.To == Running && !p.sup.closed.Load() {

@@ -144,6 +144,7 @@ type action struct {
 	Kind     actKind
 	From, To State
 	Reason   string
+	Pid      int // of a change into RUNNING, or out of a live state: the process it is about
 	Sig      syscall.Signal
 	Group    bool
 	Stop     bool // the stop signal: a stopped (SIGSTOP) process is continued after it
@@ -182,8 +183,16 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		return s, nil, nil
 	}
 	var acts []action
+	live := s.Pid // the process this event is about, before an exit forgets it
 	to := func(st State, reason string) {
-		acts = append(acts, action{Kind: actChange, From: s.State, To: st, Reason: reason})
+		a := action{Kind: actChange, From: s.State, To: st, Reason: reason}
+		switch {
+		case st == Running:
+			a.Pid = s.Pid
+		case s.State.Live() && !st.Live():
+			a.Pid = live
+		}
+		acts = append(acts, a)
 		s.State, s.Since = st, now
 		s.Gen++
 	}

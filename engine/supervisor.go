@@ -20,6 +20,7 @@ type Event struct {
 	Process  string
 	From, To State
 	Reason   string // supervisord's words: "exit status 1; not expected", "terminated by SIGTERM"
+	Pid      int    // into RUNNING, or out of a live state: the process's (0: none, or not known)
 }
 
 // Options are the Supervisor's collaborators. Launcher is required; a nil Clock is the

@@ -102,7 +102,13 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 // cannot record its processes: a full disk): a deploy script never reads that log.
 func warnings(d *Deps, logPath string, start int64) {
 	for _, line := range strings.Split(tailFrom(logPath, start, 1000), "\n") {
-		if line = strings.TrimSpace(line); strings.HasPrefix(line, "starvisor: warning:") {
+		line = strings.TrimSpace(line)
+		if t, rest, ok := strings.Cut(line, " "); ok && len(t) == len(stampLayout) {
+			if _, err := time.Parse(stampLayout, t); err == nil {
+				line = rest // the log's time: the caller sees them now
+			}
+		}
+		if strings.HasPrefix(line, "starvisor: warning:") {
 			fmt.Fprintln(d.Stderr, line)
 		}
 	}

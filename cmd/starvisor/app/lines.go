@@ -3,9 +3,14 @@ package app
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
+
+// stampLayout is the time at the head of each line of the daemon's output, as its
+// event lines have it.
+const stampLayout = "2006-01-02T15:04:05.000"
 
 // lineBacklog bounds what waits for a reader of the daemon's output: 10,000 lines of
 // events, a few hundred KiB more than an idle daemon's size, and only while it stalls.
@@ -17,8 +22,9 @@ const lineBacklog = 1 << 20
 // nor the control server nor a shutdown. Past lineBacklog bytes waiting, lines are
 // dropped, and how many is said once the reader takes output again.
 type lineWriter struct {
-	w    io.Writer
-	wake chan struct{} // capacity 1: something waits
+	w     io.Writer
+	wake  chan struct{} // capacity 1: something waits
+	stamp bool          // lines without a time of their own get one (the daemon's log)
 
 	mu      sync.Mutex
 	buf     []byte        // waiting, whole lines
@@ -34,10 +40,17 @@ func newLineWriter(w io.Writer) *lineWriter {
 }
 
 func (l *lineWriter) printf(format string, args ...any) {
+	var now time.Time
+	if l.stamp && !strings.HasPrefix(format, "%s") { // event lines start with their own time
+		now = time.Now()
+	}
 	l.mu.Lock()
 	if l.dropped > 0 || len(l.buf) >= lineBacklog {
 		l.dropped++
 	} else {
+		if !now.IsZero() {
+			l.buf = now.AppendFormat(l.buf, stampLayout+" ")
+		}
 		l.buf = fmt.Appendf(l.buf, format, args...)
 	}
 	l.mu.Unlock()

@@ -79,6 +79,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	// Every line goes out on a writer's own goroutine (see lineWriter); at the end a second
 	// is left for a slow reader to take the last ones.
 	out, errOut := newLineWriter(d.Stdout), newLineWriter(d.Stderr)
+	out.stamp, errOut.stamp = true, true // every line of the daemon's log tells when
 	defer errOut.flush(time.Second)
 	defer out.flush(time.Second)
 	// Take the bundle first: a second daemon of the same bundle must be refused before it
@@ -355,6 +356,9 @@ func formatEvent(e engine.Event) string {
 	s := fmt.Sprintf("%s %s %s -> %s", e.Time.Format("2006-01-02T15:04:05.000"), e.Process, e.From, e.To)
 	if e.Reason != "" {
 		s += " (" + e.Reason + ")"
+	}
+	if e.Pid > 0 { // which process: the kernel's OOM messages name pids
+		s += " [pid " + strconv.Itoa(e.Pid) + "]"
 	}
 	return s
 }

@@ -56,6 +56,20 @@ func notify(sigs ...os.Signal) (<-chan os.Signal, func()) {
 	return c, func() { signal.Stop(c) }
 }
 
+// supervisorctlWords are supervisorctl's verbs that starvisor names otherwise: a hint for
+// the hands that type them.
+var supervisorctlWords = map[string]string{
+	"tail":     "starvisor logs [-f] [--stderr] NAME",
+	"fg":       "starvisor logs -f NAME",
+	"maintail": "the daemon's own log, <log_dir>/starvisor.log (up --detach), or up's output",
+	"avail":    "starvisor plan (what the script declares), starvisor status (what runs)",
+	"reread":   "starvisor plan --diff",
+	"update":   "starvisor apply",
+	"reload":   "starvisor apply, or SIGHUP to the daemon (systemctl reload)",
+	"clear":    "truncate the log file (: > log/NAME.log): the daemon writes on at its end",
+	"help":     "starvisor --help, starvisor VERB --help",
+}
+
 // kongExit carries an exit requested by kong (after --help) out of the parser.
 type kongExit int
 
@@ -93,6 +107,9 @@ func Run(args []string, d *Deps) (code int) {
 	ctx, err := k.Parse(args)
 	if err != nil {
 		fmt.Fprintf(d.Stderr, "starvisor: %v\n", err)
+		if len(args) > 0 && supervisorctlWords[args[0]] != "" {
+			fmt.Fprintf(d.Stderr, "supervisorctl's %s is: %s\n", args[0], supervisorctlWords[args[0]])
+		}
 		fmt.Fprintln(d.Stderr, "run 'starvisor --help' for usage")
 		return ExitUsage
 	}

@@ -2,7 +2,6 @@ package builtins
 
 import (
 	"fmt"
-	"maps"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -230,14 +229,20 @@ func (a *programArgs) declare(nameTmpl *template, pos string) *declared {
 		num := a.numprocsStart.v + i
 		pname := nameTmpl.expand(a.name, num, "")
 		env := make(map[string]string, len(a.env)+1)
-		maps.Copy(env, a.env)
+		for k, v := range a.env {
+			env[k] = expandInstance(v, num, pname)
+		}
 		env[processNumEnv] = strconv.Itoa(num)
+		command := make([]string, len(a.command))
+		for i, arg := range a.command {
+			command[i] = expandInstance(arg, num, pname)
+		}
 		d.instances = append(d.instances, plan.Program{
 			Name:           a.name,
 			ProcessName:    pname,
 			ProcessNum:     num,
 			Group:          a.group,
-			Command:        append([]string(nil), a.command...),
+			Command:        command,
 			Directory:      a.directory,
 			Env:            env,
 			InheritEnv:     a.inheritEnv,

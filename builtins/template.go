@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -99,4 +100,28 @@ func (t *template) expand(name string, num int, processName string) string {
 		}
 	}
 	return b.String()
+}
+
+// instanceToken is a placeholder in a command argument or an env value: {num} (with
+// padding, {num:02}) and {process_name}; any other brace is the program's own ("{}" of
+// find -exec, JSON).
+var instanceToken = regexp.MustCompile(`\{(num(?::0?[1-9])?|process_name)\}`)
+
+// expandInstance puts each process's own number and name in s, as supervisord expands
+// %(process_num)d and %(process_name)s in command= and environment=: numprocs workers on
+// ports "80{num}".
+func expandInstance(s string, num int, processName string) string {
+	if !strings.Contains(s, "{") {
+		return s
+	}
+	return instanceToken.ReplaceAllStringFunc(s, func(tok string) string {
+		if tok == "{process_name}" {
+			return processName
+		}
+		w := 0
+		if _, spec, ok := strings.Cut(tok[1:len(tok)-1], ":"); ok {
+			w, _ = strconv.Atoi(strings.TrimPrefix(spec, "0"))
+		}
+		return fmt.Sprintf("%0*d", w, num)
+	})
 }

@@ -1,0 +1,34 @@
+package builtins
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// Each process of a numprocs program gets its own number and name where the command and
+// the env values say {num} or {process_name}; other braces stay.
+func TestInstanceTokensExpand(t *testing.T) {
+	dir := t.TempDir()
+	src := `program(name = "http", command = ["serve", "--port", "80{num:02}", "--name={process_name}", "{}"], ` +
+		`numprocs = 2, numprocs_start = 1, env = {"PORT": "80{num}", "J": "{\"a\": 1}"})` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "deploy.star"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Eval(context.Background(), Options{File: filepath.Join(dir, "deploy.star")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pr := range p.Programs {
+		num := []string{"01", "02"}[i]
+		name := []string{"http_1", "http_2"}[i]
+		if want := []string{"serve", "--port", "80" + num, "--name=" + name, "{}"}; !slices.Equal(pr.Command, want) {
+			t.Errorf("%s: command %q, want %q", pr.ProcessName, pr.Command, want)
+		}
+		if pr.Env["PORT"] != "80"+num[1:] || pr.Env["J"] != `{"a": 1}` {
+			t.Errorf("%s: env %q", pr.ProcessName, pr.Env)
+		}
+	}
+}

@@ -49,7 +49,7 @@ const (
 // problem reads "POS: program \"x\": what"; instances of one program share messages, so
 // duplicates are dropped.
 func machineProblems(p *plan.Plan, lookupEnv func(string) (string, bool)) []string {
-	var out []string
+	out := supervisorProblems(p.Supervisor)
 	seen := map[string]bool{}
 	for _, pr := range p.Programs {
 		for _, msg := range programProblems(pr, lookupEnv) {
@@ -61,6 +61,34 @@ func machineProblems(p *plan.Plan, lookupEnv func(string) (string, bool)) []stri
 				seen[line] = true
 				out = append(out, line)
 			}
+		}
+	}
+	return out
+}
+
+// supervisorProblems checks the daemon's own files as up will meet them.
+func supervisorProblems(sv plan.Supervisor) []string {
+	var out []string
+	say := func(field, format string, args ...any) {
+		out = append(out, "supervisor(): "+field+": "+fmt.Sprintf(format, args...))
+	}
+	if base := filepath.Base(sv.Socket); len(base) > 100 {
+		say("socket", "its file name is %d bytes, too long for a unix socket (at most 100 here)", len(base))
+	}
+	if st, err := os.Stat(sv.Socket); err == nil && st.Mode().Type() != fs.ModeSocket {
+		say("socket", "%s exists and is not a socket", sv.Socket)
+	}
+	if st, err := os.Stat(sv.Pidfile); sv.Pidfile != "" && err == nil && !st.Mode().IsRegular() {
+		say("pidfile", "%s exists and is not a file", sv.Pidfile)
+	}
+	for _, f := range []struct{ field, path string }{{"pidfile", sv.Pidfile}, {"socket", sv.Socket}} {
+		if f.path != "" && (f.path == sv.StateDir || f.path == sv.LogDir) {
+			say(f.field, "%s is also a folder of the daemon's (state_dir or log_dir)", f.path)
+		}
+	}
+	for _, d := range []struct{ field, path string }{{"state_dir", sv.StateDir}, {"log_dir", sv.LogDir}} {
+		if st, err := os.Stat(d.path); d.path != "" && err == nil && !st.IsDir() {
+			say(d.field, "%s is not a directory", d.path)
 		}
 	}
 	return out
@@ -87,6 +115,8 @@ func programProblems(pr plan.Program, lookupEnv func(string) (string, bool)) []s
 		}
 		if err := checkLogFolder(filepath.Dir(l.log.Path)); err != nil {
 			msgs = append(msgs, l.stream+" log: "+err.Error())
+		} else if st, err := os.Stat(l.log.Path); err == nil && st.IsDir() {
+			msgs = append(msgs, l.stream+" log: "+l.log.Path+" is a directory")
 		}
 	}
 	if pr.User != "" {

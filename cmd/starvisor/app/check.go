@@ -28,6 +28,9 @@ func (c *CheckCmd) Run(d *Deps) error {
 		return err
 	}
 	problems := machineProblems(p, d.LookupEnv)
+	if err := declaresPrograms(p); err != nil {
+		problems = append(problems, err.Error()) // as apply and a reload would refuse it
+	}
 	for _, pb := range problems {
 		fmt.Fprintln(d.Stderr, pb)
 	}

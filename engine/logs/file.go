@@ -167,7 +167,7 @@ func (f *File) Close() error {
 // the offset is ours.
 func (f *File) open(truncate bool) error {
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
-		return fmt.Errorf("logs.open: %w", err)
+		return fmt.Errorf("open: %w", err)
 	}
 	// A device, a terminal or a pipe (/dev/null, /dev/stdout, a FIFO a log shipper reads)
 	// is a stream: never rotated (that would rename the device and put a regular file in
@@ -176,7 +176,7 @@ func (f *File) open(truncate bool) error {
 	// status and stop wait for this file's lock.
 	real, err := f.trust.resolve(f.path)
 	if err != nil {
-		return fmt.Errorf("logs.open: %w", err)
+		return fmt.Errorf("open: %w", err)
 	}
 	if st, err := os.Stat(real); err == nil && !st.Mode().IsRegular() {
 		fh, err := openResolved(real, os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0)
@@ -184,7 +184,7 @@ func (f *File) open(truncate bool) error {
 			err = errors.New("a pipe nobody reads")
 		}
 		if err != nil {
-			return fmt.Errorf("logs.open: %s: %w", f.path, err)
+			return fmt.Errorf("open: %s: %w", f.path, err)
 		}
 		f.f, f.size, f.reserved, f.stream = fh, 0, 0, true
 		return nil
@@ -197,12 +197,12 @@ func (f *File) open(truncate bool) error {
 	}
 	fh, err := openResolved(real, flags, 0o644)
 	if err != nil {
-		return fmt.Errorf("logs.open: %w", err)
+		return fmt.Errorf("open: %w", err)
 	}
 	size, err := fh.Seek(0, io.SeekEnd)
 	if err != nil {
 		fh.Close()
-		return fmt.Errorf("logs.open: %s: %w", f.path, err)
+		return fmt.Errorf("open: %s: %w", f.path, err)
 	}
 	f.f, f.size, f.reserved, f.stream = fh, size, 0, false
 	f.looked = f.now() // the path names it now: followName looks again in a second
@@ -234,7 +234,7 @@ func (f *File) fail(err error) {
 	if errors.As(err, &pe) {
 		err = pe.Err // it names the path already
 	}
-	f.noteErr(fmt.Errorf("logs: write %s: %w"+dropped, f.path, err))
+	f.noteErr(fmt.Errorf("write %s: %w"+dropped, f.path, err))
 	f.failing.Store(true)
 	f.broken = true
 	if f.f != nil {

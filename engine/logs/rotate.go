@@ -52,7 +52,7 @@ func (f *File) rotate() {
 		f.f.Close()
 		f.f = nil
 		if err := f.open(false); err != nil {
-			f.noteErr(fmt.Errorf("logs: %s is gone and cannot be made again: %w (output is dropped until it can)", f.path, err))
+			f.noteErr(fmt.Errorf("%s is gone and cannot be made again: %w (output is dropped until it can)", f.path, err))
 			f.failing.Store(true)
 			return
 		}
@@ -78,7 +78,7 @@ func (f *File) rotate() {
 		err = f.shift(carry)
 	}
 	if err != nil {
-		f.noteErr(fmt.Errorf("logs: rotate %s: %w (it grows past max_bytes until it can rotate)", f.path, err))
+		f.noteErr(fmt.Errorf("rotate %s: %w (it grows past max_bytes until it can rotate)", f.path, err))
 		return
 	}
 	f.rotations++
@@ -103,7 +103,7 @@ func (f *File) partialLine() ([]byte, error) {
 	}
 	buf := f.tailBuf[:n]
 	if _, err := f.f.ReadAt(buf, f.size-n); err != nil {
-		return nil, fmt.Errorf("logs: rotate %s: read tail: %w", f.path, err)
+		return nil, fmt.Errorf("rotate %s: read tail: %w", f.path, err)
 	}
 	i := bytes.LastIndexByte(buf, '\n')
 	if i < 0 || i == len(buf)-1 {
@@ -148,7 +148,7 @@ func (f *File) shift(carry []byte) error {
 	putBack := func() {
 		if len(carry) > 0 {
 			if _, err := old.Write(carry); err != nil {
-				f.noteErr(fmt.Errorf("logs: rotate %s: restore the last line: %w", f.path, err))
+				f.noteErr(fmt.Errorf("rotate %s: restore the last line: %w", f.path, err))
 			}
 		}
 	}
@@ -163,7 +163,7 @@ func (f *File) shift(carry []byte) error {
 		return err
 	}
 	if err := old.Close(); err != nil {
-		f.noteErr(fmt.Errorf("logs: rotate %s: close: %w", f.path, err))
+		f.noteErr(fmt.Errorf("rotate %s: close: %w", f.path, err))
 	}
 	return nil
 }

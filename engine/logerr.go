@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"errors"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
@@ -53,11 +55,16 @@ func (h *logHealth) check(now time.Time) (show string, announce error) {
 	defer h.mu.Unlock()
 	var found error
 	// Err before Failing: a write that fails between the two keeps Failing true, and
-	// one that failed and then succeeded before this check is still shown once.
+	// one that failed and then succeeded before this check is still shown once. Both
+	// writers' errors: stderr's hid that stdout's output was dropped too.
+	var msgs []string
 	for _, w := range h.ws {
 		if err := w.Err(); err != nil {
-			found = err
+			msgs = append(msgs, err.Error())
 		}
+	}
+	if len(msgs) > 0 {
+		found = errors.New(strings.Join(msgs, "; "))
 	}
 	known, failing := len(h.ws) > 0, false
 	for _, w := range h.ws {

@@ -266,3 +266,18 @@ func announcingRig(t *testing.T, logs *failingLogs) (*rig, func() []string) {
 		return slices.Clone(announced)
 	}
 }
+
+// Both of a process's log writers' errors show: stderr's hid that stdout's output was
+// dropped too.
+func TestLogHealthShowsBothWriters(t *testing.T) {
+	out, errw := &failingWriter{}, &failingWriter{}
+	var h logHealth
+	h.setWriters(out, errw)
+	out.fail(errors.New("open: mkdir /srv/a: permission denied"))
+	errw.fail(errors.New("open: mkdir /proc/nope: no such file or directory"))
+	show, announce := h.check(time.Now())
+	want := "open: mkdir /srv/a: permission denied; open: mkdir /proc/nope: no such file or directory"
+	if show != want || announce == nil || announce.Error() != want {
+		t.Errorf("show %q, announce %v; want %q", show, announce, want)
+	}
+}

@@ -556,6 +556,13 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			Hash: pr.Hash, Restarts: sn.Restarts,
 		}
 		switch {
+		case sn.State == Stopping:
+			// supervisord leaves it empty; a stop that hangs should say how long it may.
+			in := time.Duration(pr.StopTimeout) - now.Sub(sn.Since)
+			out[i].Description = fmt.Sprintf("stop requested %s ago; SIGKILL in %s", roundS(now.Sub(sn.Since)), roundS(in))
+			if in <= 0 {
+				out[i].Description = fmt.Sprintf("stop requested %s ago; SIGKILL sent", roundS(now.Sub(sn.Since)))
+			}
 		case sn.Job && sn.State == Starting && sn.Pid > 0:
 			// A job stays STARTING until it exits; its dependents wait for that.
 			out[i].Description = describe(pr.ProcessName, &snapshot{State: Running, Pid: sn.Pid, Started: sn.Started}, now) +
@@ -692,4 +699,12 @@ func ignoreNotRunning(err error) error {
 		return err
 	}
 	return errors.Join(keep...)
+}
+
+// roundS rounds d to the second for a person ("12s", "1m5s"), up from a fraction.
+func roundS(d time.Duration) time.Duration {
+	if d < time.Second && d > 0 {
+		return time.Second
+	}
+	return d.Round(time.Second)
 }

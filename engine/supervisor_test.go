@@ -355,6 +355,23 @@ func TestLoopApplyStopsRemovedBeforeChanged(t *testing.T) {
 	})
 }
 
+// A process stuck in STOPPING says since when, and when the SIGKILL comes.
+func TestStoppingSaysWhenTheKillComes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.ignore["stuck"] = []syscall.Signal{syscall.SIGTERM}
+		r.apply(planOf(t, prog("stuck", startSecs(0), stopTimeout(time.Minute))))
+		synctest.Wait()
+		go r.sup.Stop(t.Context(), "stuck")
+		synctest.Wait()
+		time.Sleep(12 * time.Second)
+		if d := r.status("stuck").Description; d != "stop requested 12s ago; SIGKILL in 48s" {
+			t.Errorf("description %q", d)
+		}
+	})
+}
+
 // proberFunc is a Prober answering at once.
 type proberFunc func(pr plan.Program) error
 

@@ -49,14 +49,20 @@ func (s *serviceFlags) unit(d *Deps) (export.File, error) {
 	if err != nil {
 		return export.File{}, usageError(err)
 	}
-	// Only the libraries the script loads: inputs.files names them "@NAME//path".
-	used := map[string]string{}
-	for f := range p.Inputs.Files {
-		if n, _, ok := strings.Cut(strings.TrimPrefix(f, "@"), "//"); ok && strings.HasPrefix(f, "@") && libs[n] != "" {
-			used[n] = libs[n]
+	// Every library root given: a script may read one only through fs.glob, which
+	// records nothing in the plan's inputs.
+	env := map[string]string{}
+	for _, pr := range p.Programs {
+		if len(pr.Command) > 0 && !strings.Contains(pr.Command[0], "/") {
+			// A bare command name is looked up in PATH at spawn: systemd's is not this
+			// shell's (pyenv, a venv on PATH, /usr/local/bin).
+			if path, ok := d.LookupEnv("PATH"); ok {
+				env["PATH"] = path
+				fmt.Fprintf(d.Stderr, "starvisor: service: %s runs %q by PATH: the unit sets this shell's PATH\n", pr.Name, pr.Command[0])
+			}
+			break
 		}
 	}
-	env := map[string]string{}
 	for k := range p.Inputs.Env {
 		if strings.HasPrefix(k, "host.") || k == "STARVISOR_LIBS" {
 			continue // host.name() and its kind: the machine's own
@@ -66,7 +72,7 @@ func (s *serviceFlags) unit(d *Deps) (export.File, error) {
 			fmt.Fprintf(d.Stderr, "starvisor: service: the script reads %s: the unit sets it as now, %s=%q\n", k, k, v)
 		}
 	}
-	return export.ServiceUnit(bin, filepath.Join(p.Root, p.Entry), name, used, env), nil
+	return export.ServiceUnit(bin, filepath.Join(p.Root, p.Entry), name, libs, env), nil
 }
 
 // ServiceInstallCmd writes the unit.

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -384,6 +386,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	notes := s.keepSettings(req.Plan)
+	if n := envChanged(s.b.Plan(), req.Plan); n != "" {
+		notes = append(notes, n)
+	}
 	if req.DryRun {
 		writeJSON(w, http.StatusOK, ApplyResponse{Delta: plan.Diff(s.b.Plan(), req.Plan), Notes: notes})
 		return
@@ -394,6 +399,26 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes})
+}
+
+// envChanged words the host.env values next was evaluated with that differ from those
+// of the running plan ("" when none): an apply from a shell without MODE=prod set
+// switches production to its default, and the diff shows only "~ web: env".
+func envChanged(running, next *plan.Plan) string {
+	if running == nil {
+		return ""
+	}
+	var diff []string
+	for _, k := range slices.Sorted(maps.Keys(next.Inputs.Env)) {
+		was, ok := running.Inputs.Env[k]
+		if ok && was != next.Inputs.Env[k] && !strings.HasPrefix(k, "host.") {
+			diff = append(diff, fmt.Sprintf("%s=%q (running: %q)", k, next.Inputs.Env[k], was))
+		}
+	}
+	if len(diff) == 0 {
+		return ""
+	}
+	return "the script read other host.env values than the running plan's: " + strings.Join(diff, ", ")
 }
 
 // otherBundle refuses a plan from another bundle than the running one's, while that one is

@@ -389,6 +389,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if n := envChanged(s.b.Plan(), req.Plan); n != "" {
 		notes = append(notes, n)
 	}
+	notes = append(notes, downUntilDeps(req.Plan, plan.Diff(s.b.Plan(), req.Plan))...)
 	if req.DryRun {
 		writeJSON(w, http.StatusOK, ApplyResponse{Delta: plan.Diff(s.b.Plan(), req.Plan), Notes: notes})
 		return
@@ -419,6 +420,39 @@ func envChanged(running, next *plan.Plan) string {
 		return ""
 	}
 	return "the script read other host.env values than the running plan's: " + strings.Join(diff, ", ")
+}
+
+// downUntilDeps notes the changed processes that depend on a job the apply adds or
+// restarts (a migration): they are stopped at once and start again only once it is
+// done, and not at all if it fails, while the running version could have served on.
+func downUntilDeps(next *plan.Plan, d plan.Delta) []string {
+	starting := map[string]bool{} // jobs the apply runs: a migration may take long, or fail
+	for _, n := range d.Added {
+		if pr, ok := next.Lookup(n); ok && pr.IsJob() {
+			starting[pr.Name] = true
+		}
+	}
+	for _, c := range d.Changed {
+		if pr, ok := next.Lookup(c.Name); ok && pr.IsJob() {
+			starting[pr.Name] = true
+		}
+	}
+	var notes []string
+	seen := map[string]bool{}
+	for _, c := range d.Changed {
+		pr, ok := next.Lookup(c.Name)
+		if !ok || seen[pr.Name] {
+			continue
+		}
+		for _, dep := range pr.DependsOn {
+			if starting[dep] {
+				seen[pr.Name] = true
+				notes = append(notes, fmt.Sprintf("%s is stopped until the job %s, which this apply runs, is done; should it fail, %s stays down (apply the job first, then %s)", pr.Name, dep, pr.Name, pr.Name))
+				break
+			}
+		}
+	}
+	return notes
 }
 
 // otherBundle refuses a plan from another bundle than the running one's, while that one is

@@ -78,6 +78,21 @@ func embeddedVersion(p string) (Version, bool) {
 	return v, err == nil
 }
 
+// tieWinner breaks a tie between two names of one version: the name that ends with it
+// ("app-v2" over a backup "app-v2.bak" or "app-v2-old"), else the later name.
+func tieWinner(a, b string) bool {
+	if ea, eb := endsWithVersion(a), endsWithVersion(b); ea != eb {
+		return ea
+	}
+	return a > b
+}
+
+func endsWithVersion(p string) bool {
+	base := path.Base(strings.TrimRight(p, "/"))
+	all := embeddedRE.FindAllStringIndex(base, -1)
+	return len(all) > 0 && all[len(all)-1][1] == len(base)
+}
+
 func compareVersions(a, b Version) int {
 	if c := cmp.Compare(a.Major, b.Major); c != 0 {
 		return c
@@ -146,7 +161,7 @@ func versionLatest(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tupl
 		if !ok {
 			continue
 		}
-		if !found || compareVersions(v, best) > 0 || (compareVersions(v, best) == 0 && it > best.src) {
+		if c := compareVersions(v, best); !found || c > 0 || c == 0 && tieWinner(it, best.src) {
 			best, found = v, true
 		}
 	}

@@ -206,8 +206,15 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		s.Backoff++
 		to(Backoff, reason)
 		if last || s.Pol.StartRetries >= 0 && s.Backoff > s.Pol.StartRetries {
+			why := "too many start retries too quickly" // supervisord's words
+			switch {
+			case last:
+				why = "not retried (autorestart = False)"
+			case s.Pol.Job:
+				why = fmt.Sprintf("failed %d times (start_retries = %d)", s.Backoff, s.Pol.StartRetries)
+			}
 			s.Backoff = 0
-			to(Fatal, "too many start retries too quickly")
+			to(Fatal, why)
 			return
 		}
 		acts = append(acts, action{Kind: actTimer, Timer: tRetry, After: s.Pol.delay(s.Backoff), Gen: s.Gen})

@@ -569,6 +569,13 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 				"; a job, not done yet"
 		case sn.Job && sn.State == Exited && sn.ready():
 			out[i].Description += "; done"
+		case sn.State == Exited && !sn.Done:
+			// A crash and a clean exit looked alike: the stop time alone.
+			if sn.ExitCode < 0 {
+				out[i].Description += "; terminated by a signal; not expected"
+			} else {
+				out[i].Description += fmt.Sprintf("; exit status %d; not expected", sn.ExitCode)
+			}
 		}
 		if sn.Probe && sn.State == Running && !sn.Ready {
 			// Why its dependents wait: supervisord has no probes, so its words stop before.

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -57,6 +59,8 @@ type File struct {
 	noReserve bool      // the file system has no fallocate
 	writes    int       // count of writes, for Quiet
 	looked    time.Time // when followName last compared the open file with its path
+	dir       *os.File  // the log's folder, held from the first open on (see openIn)
+	base      string    // the log's name in dir
 	quietSet  bool      // a Quiet timer runs
 }
 
@@ -151,6 +155,10 @@ func (f *File) Close() error {
 		return nil
 	}
 	f.closed = true
+	if f.dir != nil {
+		f.dir.Close()
+		f.dir = nil
+	}
 	if f.f == nil {
 		return nil
 	}
@@ -166,7 +174,19 @@ func (f *File) Close() error {
 // open opens the file at its end (or empty when truncate). We are the only writer, so
 // the offset is ours.
 func (f *File) open(truncate bool) error {
-	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+	if f.dir != nil && !f.dirAlive() {
+		f.dir.Close() // its folder was removed: made again at the path, below
+		f.dir = nil
+	}
+	if f.dir != nil {
+		return f.openIn(truncate)
+	}
+	// Resolved before any folder is made: none through a link that is not trusted.
+	real, err := f.trust.resolve(f.path)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(real), 0o755); err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
 	// A device, a terminal or a pipe (/dev/null, /dev/stdout, a FIFO a log shipper reads)
@@ -174,11 +194,9 @@ func (f *File) open(truncate bool) error {
 	// its place), opened write-only (a read end of our own would keep a pipe from ever
 	// breaking) and non-blocking: nobody reading it must never stall the daemon, whose
 	// status and stop wait for this file's lock.
-	real, err := f.trust.resolve(f.path)
-	if err != nil {
-		return fmt.Errorf("open: %w", err)
-	}
-	if st, err := os.Stat(real); err == nil && !st.Mode().IsRegular() {
+	// Under /proc (/dev/stdout, /proc/self/fd/N): a descriptor of the daemon's own, which
+	// it writes as a stream even when that is a file (up > out.log), never rotates.
+	if st, err := os.Stat(real); err == nil && (!st.Mode().IsRegular() || strings.HasPrefix(real, "/proc/")) {
 		fh, err := openResolved(real, os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0)
 		if errors.Is(err, syscall.ENXIO) {
 			err = errors.New("a pipe nobody reads")
@@ -189,16 +207,36 @@ func (f *File) open(truncate bool) error {
 		f.f, f.size, f.reserved, f.stream = fh, 0, 0, true
 		return nil
 	}
-	// O_APPEND: another writer of the file (/dev/stdout of a daemon whose output is that
-	// file, a second program given the same path) never has its bytes overwritten.
-	flags := os.O_RDWR | os.O_CREATE | os.O_APPEND
-	if truncate {
-		flags |= os.O_TRUNC
-	}
-	fh, err := openResolved(real, flags, 0o644)
+	dir, err := openResolved(filepath.Dir(real), os.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
+	f.dir, f.base = dir, filepath.Base(real)
+	return f.openIn(truncate)
+}
+
+// openIn opens the log in its folder, held open since the first open (f.dir): a folder
+// on the way swapped for a symlink later (by a program allowed to write its log
+// folder) leads neither this open nor a rotation's renames and removals elsewhere, and a
+// folder moved with its bundle (mv) keeps its log, where a path would have made the old
+// folder again.
+func (f *File) openIn(truncate bool) error {
+	// O_APPEND: another writer of the file (/dev/stdout of a daemon whose output is that
+	// file, a second program given the same path) never has its bytes overwritten.
+	flags := os.O_RDWR | os.O_CREATE | os.O_APPEND | syscall.O_NOFOLLOW | syscall.O_CLOEXEC | syscall.O_NONBLOCK
+	if truncate {
+		flags |= os.O_TRUNC
+	}
+	fd, err := syscall.Openat(int(f.dir.Fd()), f.base, flags, 0o644)
+	if err != nil {
+		return fmt.Errorf("open: %s: %w", f.path, err)
+	}
+	fh := os.NewFile(uintptr(fd), f.path)
+	if st, err := fh.Stat(); err != nil || !st.Mode().IsRegular() {
+		fh.Close() // a FIFO or a device put in its place: not a file to write and rotate
+		return fmt.Errorf("open: %s: not a regular file any more", f.path)
+	}
+	syscall.SetNonblock(fd, false) // O_NONBLOCK only kept the open from waiting on a FIFO
 	size, err := fh.Seek(0, io.SeekEnd)
 	if err != nil {
 		fh.Close()
@@ -423,10 +461,25 @@ func (f *File) followName() {
 	if err != nil {
 		return
 	}
-	if named, err := os.Stat(f.path); err == nil && os.SameFile(open, named) {
+	if named, err := os.Stat(f.at(f.base)); err == nil && os.SameFile(open, named) {
 		return
 	}
 	f.trim(f.f, f.size)
 	f.f.Close()
 	f.f = nil // the next write makes the file at the path again
+}
+
+// at names the file name in the log's held folder (through /proc/self/fd: calls by path
+// resolve no folder by name on the way); the path's folder when none is held.
+func (f *File) at(name string) string {
+	if f.dir == nil {
+		return filepath.Join(filepath.Dir(f.path), name)
+	}
+	return "/proc/self/fd/" + strconv.Itoa(int(f.dir.Fd())) + "/" + name
+}
+
+// dirAlive says whether the held folder still exists (not removed: rm -rf log/).
+func (f *File) dirAlive() bool {
+	var st syscall.Stat_t
+	return syscall.Fstat(int(f.dir.Fd()), &st) == nil && st.Nlink > 0
 }

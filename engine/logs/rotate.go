@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 )
 
 // tailWindow bounds how far back rotation looks for the last newline.
@@ -47,7 +48,7 @@ func (f *File) rotate() {
 	// while the unreachable file grew without bound: go on in a new file at the name,
 	// as after Reopen.
 	own, ownErr := f.f.Stat() // one fstat for both checks below
-	if st, err := os.Stat(f.path); err != nil || ownErr != nil || !os.SameFile(own, st) {
+	if st, err := os.Stat(f.at(f.base)); err != nil || ownErr != nil || !os.SameFile(own, st) {
 		f.trim(f.f, f.size)
 		f.f.Close()
 		f.f = nil
@@ -130,7 +131,7 @@ func (f *File) truncateInPlace() error {
 // when it gets its new name: a reader following the log (`logs -f`) that read past
 // that end has read the first bytes of the file after it, and skips them there.
 func (f *File) shift(carry []byte) error {
-	if err := shiftBackups(f.path, f.backups); err != nil {
+	if err := shiftBackups(f.at(f.base), f.backups); err != nil {
 		return err
 	}
 	old, oldSize := f.f, f.size
@@ -152,7 +153,7 @@ func (f *File) shift(carry []byte) error {
 			}
 		}
 	}
-	if err := os.Rename(f.path, f.backup(1)); err != nil {
+	if err := os.Rename(f.at(f.base), f.backup(1)); err != nil {
 		putBack()
 		return err
 	}
@@ -168,7 +169,9 @@ func (f *File) shift(carry []byte) error {
 	return nil
 }
 
-func (f *File) backup(i int) string { return backupName(f.path, i) }
+// backup names backup i in the log's held folder (see File.at): its rotation renames and
+// removes nothing a folder swapped on the way since would lead elsewhere.
+func (f *File) backup(i int) string { return backupName(f.at(f.base), i) }
 
 // shiftBackups makes room for a new path.1: path.backups goes, path.i becomes path.i+1.
 func shiftBackups(path string, backups int) error {
@@ -214,8 +217,15 @@ func Rotate(path string, backups int) error {
 // meanwhile nobody drained the pipe of the child being rotated. A file that cannot be
 // opened is removed the ordinary way.
 func removeAside(name string) error {
-	fh, err := os.Open(name)
+	// Not following a symlink, nor waiting for a writer: a program allowed to write its
+	// log folder may have put a link or a FIFO at the name (a FIFO's open hung the
+	// daemon's rotation, and with it its shutdown, for good).
+	fh, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
+		return os.Remove(name)
+	}
+	if st, err := fh.Stat(); err != nil || !st.Mode().IsRegular() {
+		fh.Close()
 		return os.Remove(name)
 	}
 	err = os.Remove(name)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/matryer/is"
@@ -66,4 +67,49 @@ func TestLogSymlinksFollowedOnlyWhenTrusted(t *testing.T) {
 	real, err := trustedLinks(nil).resolve("/dev/stdout")
 	is.NoErr(err)
 	is.True(strings.HasPrefix(real, "/proc/"))
+}
+
+// After the first open, the log's folder is held: a folder on the way swapped for a
+// symlink (by a program allowed to write the folder above) leads no rotation's renames
+// and removals elsewhere, a FIFO at a backup's name does not hang it, and a folder moved
+// (mv of the bundle) keeps its log, with no folder made again at the old path.
+func TestLogFolderIsHeld(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "log", "app", "out.log")
+	f, err := Open(plan.Log{Path: path, MaxBytes: 10, Backups: 2})
+	is.NoErr(err)
+	defer f.Close()
+	f.Write([]byte("one\n"))
+	is.NoErr(f.Err())
+
+	// Swapped: log/app now leads to a folder holding someone else's files.
+	other := filepath.Join(dir, "other")
+	is.NoErr(os.Mkdir(other, 0o755))
+	for _, n := range []string{"out.log", "out.log.1", "out.log.2"} {
+		is.NoErr(os.WriteFile(filepath.Join(other, n), []byte("precious\n"), 0o600))
+	}
+	is.NoErr(os.Rename(filepath.Join(dir, "log", "app"), filepath.Join(dir, "log", "held")))
+	is.NoErr(os.Symlink(other, filepath.Join(dir, "log", "app")))
+	// A FIFO where the oldest backup goes: removing it must not wait for a writer.
+	is.NoErr(syscall.Mkfifo(filepath.Join(dir, "log", "held", "out.log.2"), 0o644))
+	f.Write([]byte("two two two\n")) // past max_bytes: rotates, in the held folder
+	f.Write([]byte("three\n"))
+	is.NoErr(f.Err())
+	for _, n := range []string{"out.log", "out.log.1", "out.log.2"} {
+		b, err := os.ReadFile(filepath.Join(other, n))
+		is.NoErr(err)
+		is.Equal(string(b), "precious\n") // untouched
+	}
+	// Every byte is in the held folder, in order.
+	var all string
+	for _, n := range []string{"out.log.2", "out.log.1", "out.log"} {
+		if st, err := os.Stat(filepath.Join(dir, "log", "held", n)); err == nil && st.Mode().IsRegular() {
+			b, err := os.ReadFile(filepath.Join(dir, "log", "held", n))
+			is.NoErr(err)
+			all += string(b)
+		}
+	}
+	is.True(strings.HasSuffix(all, "two two two\nthree\n"))
+	is.True(f.rotations > 0)
 }

@@ -461,14 +461,22 @@ func downUntilDeps(next *plan.Plan, d plan.Delta) []string {
 // bundle moved since its daemon started (its old root holds no script any more) is
 // the same one, at its new place.
 func otherBundle(running, next *plan.Plan) error {
-	if running == nil || running.Root == "" || running.Root == next.Root {
+	if running == nil || running.Root == "" {
 		return nil
 	}
-	script := filepath.Join(running.Root, running.Entry)
-	if _, err := os.Stat(script); err != nil {
+	script, nextScript := filepath.Join(running.Root, running.Entry), filepath.Join(next.Root, next.Entry)
+	if script == nextScript {
 		return nil
 	}
-	return fmt.Errorf("this daemon runs %s, another bundle than %s (do both name this socket?): nothing applied", script, filepath.Join(next.Root, next.Entry))
+	st, err := os.Stat(script)
+	if err != nil {
+		return nil // moved away: the bundle at its new place
+	}
+	if nst, err := os.Stat(nextScript); err == nil && os.SameFile(st, nst) {
+		return nil // the same script by another path (a symlink on the way)
+	}
+	// Another script, even in the same folder: two scripts there are two bundles.
+	return fmt.Errorf("this daemon runs %s, another bundle than %s (do both name this socket?): nothing applied", script, nextScript)
 }
 
 // keepSettings gives p the daemon's own supervisor() settings (KeepSettings) and

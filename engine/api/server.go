@@ -204,6 +204,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, err)
 		return
 	}
+	if r.Method == http.MethodPost {
+		// The body too within ConnTimeout (readJSON lifts it once read): a client that
+		// stalls mid-body held its connection, and a descriptor, for good.
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.connTimeout()))
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -670,6 +675,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeError(w, http.StatusBadRequest, errors.New("bad request body: trailing data"))
 		return false
 	}
+	http.NewResponseController(w).SetReadDeadline(time.Time{}) // read: the answer may take minutes
 	return true
 }
 

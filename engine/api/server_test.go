@@ -516,3 +516,24 @@ func TestHalfRequestIsLetGo(t *testing.T) {
 		t.Fatalf("still open: %v", err)
 	}
 }
+
+// A request whose body stalls is let go after ConnTimeout too.
+func TestStalledBodyIsLetGo(t *testing.T) {
+	_, _, dir := serve(t, &fakeBackend{}, func(s *Server) { s.ConnTimeout = 50 * time.Millisecond })
+	conn, err := net.Dial("unix", filepath.Join(dir, "run", "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST /v1/stop HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"names\":")); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // the test's bound, far past the timeout
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("still open: %v", err)
+	}
+	if !strings.Contains(string(b), "400 Bad Request") {
+		t.Errorf("answer %q", b)
+	}
+}

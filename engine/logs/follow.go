@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/starvisor/starvisor/engine/plan"
 )
@@ -25,6 +26,8 @@ type Follower struct {
 	from    Mark     // where to start, until f is open
 	f       *os.File // nil until the file exists
 	next    *os.File // the file after f, once f was found rotated away
+	// cutSince: when f was first seen shorter than read (see successor).
+	cutSince time.Time
 }
 
 // Follow reads l's file from f, an open handle on it positioned where reading
@@ -204,10 +207,20 @@ func (fl *Follower) successor() *os.File {
 		return nil // between the rename and the new file
 	}
 	if os.SameFile(cur, now) {
-		if pos, err := fl.f.Seek(0, io.SeekCurrent); err == nil && pos > now.Size() && fl.backups == 0 {
+		// Cut shorter: truncated in place (backups = 0, or logrotate's copytruncate), read
+		// again from its start. A rotation's own cut (the carried line) is followed by
+		// its rename within moments: a cut that lasts a second is someone else's.
+		pos, err := fl.f.Seek(0, io.SeekCurrent)
+		switch {
+		case err != nil || pos <= now.Size():
+			fl.cutSince = time.Time{}
+		case fl.backups == 0 || !fl.cutSince.IsZero() && time.Since(fl.cutSince) > time.Second:
 			fl.f.Seek(0, io.SeekStart)
+			fl.cutSince = time.Time{}
+		case fl.cutSince.IsZero():
+			fl.cutSince = time.Now()
 		}
-		return nil // with backups, a file cut shorter is about to be renamed
+		return nil
 	}
 	// Upwards, the way a rotation moves files (name.i to name.i+1, highest first): a
 	// rotation running meanwhile cannot carry f past the search.

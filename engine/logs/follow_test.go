@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -146,4 +147,45 @@ func TestFollowerReadsOnlyFiles(t *testing.T) {
 	n, err := fl.Read(make([]byte, 10))
 	is.Equal(n, 0)
 	is.Equal(err, io.EOF)
+}
+
+// A log cut by someone else (logrotate's copytruncate) while followed is read again from
+// its start a moment later: the follower went silent, reading on at its old position
+// until the file grew past it, and lost everything written meanwhile.
+func TestFollowAfterCopytruncate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	if err := os.WriteFile(path, []byte("one\ntwo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := Follow(plan.Log{Path: path, MaxBytes: 1 << 20, Backups: 3}, fh)
+	defer fl.Close()
+	if b, _ := io.ReadAll(fl); string(b) != "one\ntwo\n" {
+		t.Fatalf("read %q", b)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.WriteString("new\n")
+	var got []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for !bytes.Contains(got, []byte("new\n")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the cut: read %q", got)
+		}
+		b, _ := io.ReadAll(fl)
+		got = append(got, b...)
+		time.Sleep(10 * time.Millisecond) // the follower's next look, as logs -f polls
+	}
+	if string(got) != "new\n" {
+		t.Errorf("after the cut: read %q", got)
+	}
 }

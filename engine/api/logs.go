@@ -184,17 +184,14 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr, prefi
 		}
 		// A log file is created by the program's first byte (engine/logs), so a missing
 		// one is an empty log: nothing to print, and with -f, one to wait for.
-		f, err := os.Open(l.Path)
-		if err == nil {
+		f, err := logs.OpenRead(l.Path)
+		if errors.Is(err, logs.ErrNotRegular) {
 			// Not a file to tail: /dev/stdout (the daemon's own output, from an imported
 			// supervisord.conf) would have the daemon read its terminal.
-			if st, serr := f.Stat(); serr == nil && !st.Mode().IsRegular() {
-				f.Close()
-				if len(names) > 1 {
-					continue // of several, those with a log
-				}
-				err = fmt.Errorf("its output goes to %s, not a log file", l.Path)
+			if len(names) > 1 {
+				continue // of several, those with a log
 			}
+			err = fmt.Errorf("its output goes to %s, not a log file", l.Path)
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			if len(names) == 1 {

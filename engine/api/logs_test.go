@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -255,4 +256,20 @@ func TestFollowGetsTheLastLinesAtShutdown(t *testing.T) {
 	rest, err := io.ReadAll(r)
 	is.NoErr(err)
 	is.Equal(string(rest), "cleanup done\n")
+}
+
+// A log path that became a FIFO is no log to read: said at once (the open waited for a
+// writer, and held the client and a daemon thread for good).
+func TestLogsOfAFIFO(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a")
+	path := fb.p.Programs[0].Stdout.Path
+	is.NoErr(os.MkdirAll(filepath.Dir(path), 0o755))
+	is.NoErr(syscall.Mkfifo(path, 0o644))
+	c, _, _ := serve(t, fb)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err := c.Logs(ctx, []string{"a"}, false, false, 10)
+	is.True(err != nil && strings.Contains(err.Error(), "not a log file"))
 }

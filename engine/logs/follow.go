@@ -112,12 +112,8 @@ func (fl *Follower) open() *os.File {
 // imported supervisord.conf may send output there): reading that would read the
 // daemon's terminal, or /dev/zero forever.
 func openRegular(name string) *os.File {
-	f, err := os.Open(name)
+	f, err := OpenRead(name)
 	if err != nil {
-		return nil
-	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		f.Close()
 		return nil
 	}
 	return f

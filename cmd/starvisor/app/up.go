@@ -180,6 +180,7 @@ func (c *UpCmd) Run(d *Deps) error {
 			out.printf("starvisor: killed %s left in the cgroups of the daemon that died (pid %d)\n", plural(n, "process"), state.PreviousDaemon)
 		}
 	}
+	logs.TrustReaders(scriptOwner(p)...) // for `logs` and probe.log, as for the writers
 	sup := engine.New(engine.Options{
 		Launcher: lch,
 		Prober:   &probe.Prober{Launcher: lch, Daemon: monitor.Self()},

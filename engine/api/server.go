@@ -452,7 +452,7 @@ func downUntilDeps(next *plan.Plan, d plan.Delta) []string {
 		for _, dep := range pr.DependsOn {
 			if starting[dep] {
 				seen[pr.Name] = true
-				notes = append(notes, fmt.Sprintf("%s is stopped until the job %s, which this apply runs, is done; should it fail, %s stays down (apply the job first, then %s)", pr.Name, dep, pr.Name, pr.Name))
+				notes = append(notes, fmt.Sprintf("%s depends on the job %s, which this apply runs: starvisor apply runs the job first, and restarts %s once it is done (a reload restarts both at once: %s is down until the job is done, or for good should it fail)", pr.Name, dep, pr.Name, pr.Name))
 				break
 			}
 		}

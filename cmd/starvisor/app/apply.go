@@ -34,6 +34,9 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	if c.DryRun || delta.Empty() {
 		return nil
 	}
+	if err := c.jobsFirst(ctx, d, cl, p, delta); err != nil {
+		return err
+	}
 	var before []api.ProgramStatus
 	if c.Wait > 0 {
 		st, err := cl.Status(ctx)
@@ -64,6 +67,76 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	fmt.Fprintln(d.Stdout)
 	if c.Wait > 0 {
 		return waitReady(ctx, d, cl, p, startedBy(got, p, before), c.Wait)
+	}
+	return nil
+}
+
+// jobsFirst runs first, and waits for, the jobs (ready = probe.exited()) that a program the
+// apply restarts depends on and that the apply adds or changes: a migration for the new
+// version. Meanwhile the programs that depend on them run on in their current version,
+// which they keep should a job fail (nothing else is applied then); before, they were
+// stopped at once, and stayed down until the job was done, or for good.
+func (c *ApplyCmd) jobsFirst(ctx context.Context, d *Deps, cl *api.Client, next *plan.Plan, delta plan.Delta) error {
+	jobs := map[string]bool{} // program names
+	for _, n := range delta.Added {
+		if pr, ok := next.Lookup(n); ok && pr.IsJob() {
+			jobs[pr.Name] = true
+		}
+	}
+	for _, ch := range delta.Changed {
+		if pr, ok := next.Lookup(ch.Name); ok && pr.IsJob() {
+			jobs[pr.Name] = true
+		}
+	}
+	needed := map[string]bool{}
+	for _, ch := range delta.Changed {
+		if pr, ok := next.Lookup(ch.Name); ok && !pr.IsJob() {
+			for _, dep := range pr.DependsOn {
+				if jobs[dep] {
+					needed[dep] = true
+				}
+			}
+		}
+	}
+	if len(needed) == 0 {
+		return nil
+	}
+	running, err := cl.Plan(ctx)
+	if err != nil {
+		return clientError("apply", err)
+	}
+	// The running plan with next's version of those jobs, and nothing else changed.
+	first := *running
+	first.Root, first.Entry, first.Inputs = next.Root, next.Entry, next.Inputs
+	first.Programs = nil
+	for _, pr := range running.Programs {
+		if !needed[pr.Name] {
+			first.Programs = append(first.Programs, pr)
+		}
+	}
+	var names []string
+	for _, pr := range next.Programs {
+		if needed[pr.Name] {
+			first.Programs = append(first.Programs, pr)
+			names = append(names, pr.ProcessName)
+		}
+	}
+	if err := first.Finish(); err != nil {
+		return fmt.Errorf("apply: the jobs first: %w", err)
+	}
+	fmt.Fprintf(d.Stdout, "first the %s %s, while what depends on %s runs on\n",
+		map[bool]string{true: "job", false: "jobs"}[len(names) == 1], strings.Join(names, ", "),
+		map[bool]string{true: "it", false: "them"}[len(names) == 1])
+	if _, err := applyTelling(ctx, d, cl, &first); err != nil {
+		return clientError("apply", err)
+	}
+	wait := c.Wait
+	if wait <= 0 {
+		wait = time.Hour
+	}
+	if err := waitReady(ctx, d, cl, &first, names, wait); err != nil {
+		fmt.Fprintln(d.Stderr, "starvisor: apply: a job failed: nothing else applied; what depends on it runs on in its current version")
+		return err
 	}
 	return nil
 }

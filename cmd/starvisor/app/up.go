@@ -136,7 +136,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	var remove []string
 	release := func() {
 		for _, f := range remove {
-			os.Remove(f)
+			removeOwn(f)
 		}
 		remove = nil
 	}
@@ -304,6 +304,17 @@ func formatStray(s monitor.Stray) string {
 	}
 	return fmt.Sprintf("%s stray process %s left by an earlier daemon (pid %d, %s alive)",
 		how, s.Process, s.Pid, plural(len(s.Pids), "process"))
+}
+
+// removeOwn removes f unless it is a pidfile naming another daemon: two bundles (two
+// scripts in one folder) naming one pidfile, the first to exit removed the other's.
+func removeOwn(f string) {
+	if b, err := os.ReadFile(f); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() {
+			return
+		}
+	}
+	os.Remove(f)
 }
 
 // heldDirs keeps the daemon's folders (state, socket, pidfile) open and names their files

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -350,4 +351,21 @@ func TestUpRefusedWhileTheBundleIsLocked(t *testing.T) {
 	is.True(strings.Contains(out.String(), "a daemon is already running on /other/sv.sock (it holds the bundle's lock"))
 	_, err = os.Stat(marker)
 	is.True(os.IsNotExist(err)) // nothing started
+}
+
+// A daemon leaving removes its pidfile, not one another daemon wrote over it since (two
+// bundles naming one pidfile).
+func TestRemoveOwnLeavesAnotherDaemonsPidfile(t *testing.T) {
+	dir := t.TempDir()
+	mine, theirs := filepath.Join(dir, "mine.pid"), filepath.Join(dir, "theirs.pid")
+	os.WriteFile(mine, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	os.WriteFile(theirs, []byte("1\n"), 0o644)
+	removeOwn(mine)
+	removeOwn(theirs)
+	if _, err := os.Stat(mine); !os.IsNotExist(err) {
+		t.Errorf("own pidfile left: %v", err)
+	}
+	if _, err := os.Stat(theirs); err != nil {
+		t.Errorf("another daemon's pidfile removed: %v", err)
+	}
 }

@@ -44,7 +44,9 @@ func TestTCP(t *testing.T) {
 	err = New(nil).Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeTCP, Port: port, Timeout: plan.Duration(100 * time.Millisecond)}))
 	want := "ready probe tcp 127.0.0.1:" + strconv.Itoa(port) + ": timed out after 100ms: "
 	is.True(err != nil && strings.HasPrefix(err.Error(), want)) // names the probe, the timeout and the last error
-	is.True(strings.Contains(err.Error(), "connection refused"))
+	// The last error: refused, mostly; under load the port may have been taken by
+	// another test meanwhile, or the last try cut by the timeout.
+	is.True(len(err.Error()) > len(want))
 }
 
 // unavailable serves 503 to the first failures requests, then 200; calls counts them.

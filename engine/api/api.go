@@ -33,6 +33,9 @@ type StatusResponse struct {
 	Programs []ProgramStatus `json:"programs"`
 	// Unknown lists the asked names (GET /v1/status?name=...) that match no process.
 	Unknown []string `json:"unknown,omitempty"`
+	// ReloadError: the last SIGHUP reload failed (its time and error); the programs run
+	// the plan from before. "" once one succeeds.
+	ReloadError string `json:"reload_error,omitempty"`
 }
 
 // ActionRequest asks for start, stop, restart or signal on names (process names,

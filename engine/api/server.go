@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,6 +61,8 @@ type Server struct {
 	// written; a shutdown's is never called, the daemon exits. The daemon paces its GC
 	// with it.
 	Burst func() (done func())
+
+	reloadErr atomic.Pointer[string] // see SetReloadError
 
 	// ConnTimeout bounds a request's headers and an idle connection: a client that
 	// connects and never finishes its request is let go (thousands of them, from a buggy
@@ -156,6 +159,17 @@ func Listen(socket string) (net.Listener, error) {
 	return l, nil
 }
 
+// SetReloadError says in every status answer that the last reload failed (msg), or, with
+// "", that it did not: a failed `systemctl reload` showed only in the daemon's log.
+func (s *Server) SetReloadError(msg string) { s.reloadErr.Store(&msg) }
+
+func (s *Server) reloadError() string {
+	if p := s.reloadErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
 func (s *Server) connTimeout() time.Duration {
 	if s.ConnTimeout > 0 {
 		return s.ConnTimeout
@@ -221,7 +235,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	sc.programs = all
 	specs := r.URL.Query()["name"]
 	if len(specs) == 0 {
-		writeStatus(w, sc, StatusResponse{Programs: all})
+		writeStatus(w, sc, StatusResponse{Programs: all, ReloadError: s.reloadError()})
 		return
 	}
 	names, unknown, err := s.resolve(specs)
@@ -233,7 +247,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	for _, n := range names {
 		want[n] = true
 	}
-	out := StatusResponse{Programs: make([]ProgramStatus, 0, len(names))}
+	out := StatusResponse{Programs: make([]ProgramStatus, 0, len(names)), ReloadError: s.reloadError()}
 	for _, ps := range all {
 		if want[ps.Name] {
 			out.Programs = append(out.Programs, ps)

@@ -36,6 +36,10 @@ func appendStatus(b []byte, r StatusResponse) []byte {
 		}
 		b = append(b, ']')
 	}
+	if r.ReloadError != "" { // omitempty
+		b = append(b, `,"reload_error":`...)
+		b = plan.AppendJSONString(b, r.ReloadError)
+	}
 	return append(b, '}', '\n')
 }
 

@@ -222,8 +222,8 @@ func (s *scanner) array(elem func() bool) bool {
 func (s *scanner) statusResponse(r *StatusResponse) bool {
 	// A repeated member is left to encoding/json, which decodes the second array into the
 	// first one's elements rather than into fresh ones.
-	var programs, unknown bool
-	return s.object(func(key string) bool {
+	var programs, unknown, reload bool
+	return s.object(func(key string) (ok bool) {
 		switch {
 		case key == "programs" && !programs:
 			programs = true
@@ -241,6 +241,10 @@ func (s *scanner) statusResponse(r *StatusResponse) bool {
 				r.Unknown = append(r.Unknown, v)
 				return ok
 			})
+		case key == "reload_error" && !reload:
+			reload = true
+			r.ReloadError, ok = s.str()
+			return ok
 		}
 		return false
 	})

@@ -46,6 +46,11 @@ func (c *StatusCmd) Run(d *Deps) error {
 			return err
 		}
 	}
+	if st.ReloadError != "" {
+		// Not a program's failure (the exit code stays theirs), but the plan running is
+		// not the script's.
+		fmt.Fprintf(d.Stderr, "starvisor: the last reload failed (%s); the programs run the plan from before\n", st.ReloadError)
+	}
 	if !statusOK(st, len(c.Names) > 0) {
 		return reported(ExitFailure)
 	}

@@ -233,7 +233,19 @@ func (c *UpCmd) Run(d *Deps) error {
 			}
 			sup.ReopenLogs()
 		},
-		busy: gc.busy, settled: gc.settled}
+		busy: gc.busy, settled: gc.settled,
+		reloaded: func(err error) {
+			if err == nil {
+				srv.SetReloadError("")
+				return
+			}
+			msg := "the script's error is in the daemon's output"
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.err != nil {
+				msg, _, _ = strings.Cut(err.Error(), "\n")
+			}
+			srv.SetReloadError(time.Now().Format(stampLayout) + ": " + msg)
+		}}
 	err = l.run(ctx, p, sigs)
 	if err == nil {
 		state.Release() // everything stopped: the next daemon has no child of this one to look for
@@ -584,6 +596,8 @@ type upLoop struct {
 	// busy and settled, when set, run before and after each apply (GC pacing, and
 	// returning memory to the system).
 	busy, settled func()
+	// reloaded, when set, learns each reload's outcome (nil: applied), for status.
+	reloaded func(err error)
 }
 
 type applied struct {
@@ -615,6 +629,9 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 				l.out.printf("starvisor: %v\n", err)
 			}
 			l.out.printf("starvisor: reload failed, nothing changed\n")
+			if l.reloaded != nil {
+				l.reloaded(err)
+			}
 			return
 		}
 		apply(p, true)
@@ -713,6 +730,9 @@ func (l *upLoop) reopenLogs() {
 func (l *upLoop) report(r applied) {
 	if r.err != nil {
 		l.stderr.printf("starvisor: apply: %v\n", r.err)
+	}
+	if r.reload && l.reloaded != nil {
+		l.reloaded(r.err)
 	}
 	d := r.delta
 	if l.settled != nil {

@@ -71,8 +71,8 @@ func (d *durationArg) Unpack(v starlark.Value) error {
 		return nil
 	case starlark.Int:
 		n, ok := x.Int64()
-		if !ok || n < 0 || n > int64(time.Duration(1<<62)/time.Second) {
-			return fmt.Errorf("got %s, want seconds >= 0", x)
+		if max := int64(time.Duration(1<<62) / time.Second); !ok || n < 0 || n > max {
+			return fmt.Errorf("got %s, want seconds 0..%d", x, max)
 		}
 		*d = durationArg(time.Duration(n) * time.Second)
 		return nil

@@ -29,7 +29,8 @@ func TestUnpackers(t *testing.T) {
 	is.NoErr(d.Unpack(starlark.MakeInt(7)))
 	is.Equal(time.Duration(d), 7*time.Second)
 	is.Equal(d.Unpack(starlark.String("-1s")).Error(), `got "-1s", want a duration such as "10s"`)
-	is.Equal(d.Unpack(starlark.MakeInt(-1)).Error(), `got -1, want seconds >= 0`)
+	is.Equal(d.Unpack(starlark.MakeInt(-1)).Error(), `got -1, want seconds 0..4611686018`)
+	is.Equal(d.Unpack(starlark.MakeInt(1<<33)).Error(), `got 8589934592, want seconds 0..4611686018`)
 
 	var sig signalArg
 	for _, in := range []string{"term", "SIGTERM", "SigTerm", " TERM "} {

@@ -174,7 +174,10 @@ func (a *probeArg) Unpack(v starlark.Value) error {
 		a.p = &p
 		return nil
 	}
-	return fmt.Errorf("got %s, want probe.tcp(...), probe.http(...), probe.exec(...), probe.log(...) or None", v.Type())
+	if b, ok := v.(*starlark.Builtin); ok && strings.HasPrefix(b.Name(), "probe.") {
+		return fmt.Errorf("got the function %s, want its result: %s(...)", b.Name(), b.Name())
+	}
+	return fmt.Errorf("got %s, want probe.tcp(...), probe.http(...), probe.exec(...), probe.log(...), probe.exited() or None", v.Type())
 }
 
 // instance returns a copy for one process, so processes share nothing mutable.

@@ -441,35 +441,14 @@ func envChanged(running, next *plan.Plan) string {
 	return "the script read other host.env values than the running plan's: " + strings.Join(diff, ", ")
 }
 
-// downUntilDeps notes the changed processes that depend on a job the apply adds or
-// restarts (a migration): they are stopped at once and start again only once it is
-// done, and not at all if it fails, while the running version could have served on.
+// downUntilDeps notes the programs the apply restarts that depend on a job it adds or
+// changes (a migration): the CLI's apply runs the job first; a reload restarts both.
 func downUntilDeps(next *plan.Plan, d plan.Delta) []string {
-	starting := map[string]bool{} // jobs the apply runs: a migration may take long, or fail
-	for _, n := range d.Added {
-		if pr, ok := next.Lookup(n); ok && pr.IsJob() {
-			starting[pr.Name] = true
-		}
-	}
-	for _, c := range d.Changed {
-		if pr, ok := next.Lookup(c.Name); ok && pr.IsJob() {
-			starting[pr.Name] = true
-		}
-	}
 	var notes []string
-	seen := map[string]bool{}
-	for _, c := range d.Changed {
-		pr, ok := next.Lookup(c.Name)
-		if !ok || seen[pr.Name] {
-			continue
-		}
-		for _, dep := range pr.DependsOn {
-			if starting[dep] {
-				seen[pr.Name] = true
-				notes = append(notes, fmt.Sprintf("%s depends on the job %s, which this apply runs: starvisor apply runs the job first, and restarts %s once it is done (a reload restarts both at once: %s is down until the job is done, or for good should it fail)", pr.Name, dep, pr.Name, pr.Name))
-				break
-			}
-		}
+	jobs := d.JobsFirst(next)
+	for _, job := range slices.Sorted(maps.Keys(jobs)) {
+		dep := jobs[job]
+		notes = append(notes, fmt.Sprintf("%s depends on the job %s, which this apply runs: starvisor apply runs the job first, and restarts %s once it is done (a reload restarts both at once: %s is down until the job is done, or for good should it fail)", dep, job, dep, dep))
 	}
 	return notes
 }

@@ -200,3 +200,31 @@ func sameValue(a, b reflect.Value) bool {
 	}
 	return reflect.DeepEqual(a.Interface(), b.Interface())
 }
+
+// JobsFirst returns the jobs (ready = probe.exited()) that d adds to next or changes, and
+// that a program d restarts depends on, by program name, each with one such dependent: a
+// migration for the new version, which an apply runs before restarting that program.
+func (d Delta) JobsFirst(next *Plan) map[string]string {
+	jobs := map[string]bool{}
+	for _, n := range d.Added {
+		if pr, ok := next.Lookup(n); ok && pr.IsJob() {
+			jobs[pr.Name] = true
+		}
+	}
+	for _, c := range d.Changed {
+		if pr, ok := next.Lookup(c.Name); ok && pr.IsJob() {
+			jobs[pr.Name] = true
+		}
+	}
+	out := map[string]string{}
+	for _, c := range d.Changed {
+		if pr, ok := next.Lookup(c.Name); ok && !pr.IsJob() {
+			for _, dep := range pr.DependsOn {
+				if jobs[dep] && out[dep] == "" {
+					out[dep] = pr.Name
+				}
+			}
+		}
+	}
+	return out
+}

@@ -119,3 +119,15 @@ func TestDeltaJSON(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(string(b), `{"added":["a"],"removed":[],"unchanged":[],"changed":[],"updated":[]}`)
 }
+
+// JobsFirst: the jobs an apply adds or changes that a program it restarts depends on.
+func TestDeltaJobsFirst(t *testing.T) {
+	job := func(pr *Program) { pr.Ready = &Probe{Kind: ProbeExited} }
+	old := planOf(prog("web"), prog("seed", job))
+	next := planOf(prog("web", func(pr *Program) { pr.Command = []string{"/v2"}; pr.DependsOn = []string{"migrate"} }),
+		prog("migrate", job), prog("seed", job, func(pr *Program) { pr.Command = []string{"/seed2"} }))
+	got := Diff(old, next).JobsFirst(next)
+	if len(got) != 1 || got["migrate"] != "web" {
+		t.Errorf("JobsFirst = %v, want migrate for web (seed changes, but nothing restarted depends on it)", got)
+	}
+}

@@ -77,27 +77,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 // which they keep should a job fail (nothing else is applied then); before, they were
 // stopped at once, and stayed down until the job was done, or for good.
 func (c *ApplyCmd) jobsFirst(ctx context.Context, d *Deps, cl *api.Client, next *plan.Plan, delta plan.Delta) error {
-	jobs := map[string]bool{} // program names
-	for _, n := range delta.Added {
-		if pr, ok := next.Lookup(n); ok && pr.IsJob() {
-			jobs[pr.Name] = true
-		}
-	}
-	for _, ch := range delta.Changed {
-		if pr, ok := next.Lookup(ch.Name); ok && pr.IsJob() {
-			jobs[pr.Name] = true
-		}
-	}
-	needed := map[string]bool{}
-	for _, ch := range delta.Changed {
-		if pr, ok := next.Lookup(ch.Name); ok && !pr.IsJob() {
-			for _, dep := range pr.DependsOn {
-				if jobs[dep] {
-					needed[dep] = true
-				}
-			}
-		}
-	}
+	needed := delta.JobsFirst(next)
 	if len(needed) == 0 {
 		return nil
 	}
@@ -110,13 +90,13 @@ func (c *ApplyCmd) jobsFirst(ctx context.Context, d *Deps, cl *api.Client, next 
 	first.Root, first.Entry, first.Inputs = next.Root, next.Entry, next.Inputs
 	first.Programs = nil
 	for _, pr := range running.Programs {
-		if !needed[pr.Name] {
+		if needed[pr.Name] == "" {
 			first.Programs = append(first.Programs, pr)
 		}
 	}
 	var names []string
 	for _, pr := range next.Programs {
-		if needed[pr.Name] {
+		if needed[pr.Name] != "" {
 			first.Programs = append(first.Programs, pr)
 			names = append(names, pr.ProcessName)
 		}

@@ -1,10 +1,12 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -45,6 +47,9 @@ func (c *LogsCmd) Run(d *Deps) error {
 	}
 	body, err := cl.Logs(ctx, names, c.Stderr, c.Follow, c.Lines)
 	if err != nil {
+		if errors.Is(err, api.ErrUnreachable) {
+			c.sayFiles(ctx, d)
+		}
 		return clientError("logs", err)
 	}
 	defer body.Close()
@@ -65,6 +70,41 @@ func (c *LogsCmd) Run(d *Deps) error {
 		return nil // interrupted while following, or the whole tail was printed
 	}
 	return clientError("logs", errors.Join(api.ErrUnreachable, err))
+}
+
+// sayFiles names, when the daemon does not answer (it died: just when its logs matter),
+// the log files the script gives the processes asked for, to read by hand.
+func (c *LogsCmd) sayFiles(ctx context.Context, d *Deps) {
+	script := c.File
+	if script == "" {
+		var err error
+		if script, err = findScript(); err != nil {
+			return
+		}
+	}
+	sf := scriptFlags{File: script, Lib: c.Lib}
+	p, err := sf.eval(ctx, &Deps{Stdout: io.Discard, Stderr: io.Discard, LookupEnv: d.LookupEnv, Signals: d.Signals})
+	if err != nil {
+		return
+	}
+	var files []string
+	for _, pr := range p.Programs {
+		if len(c.Names) > 0 && !slices.ContainsFunc(c.Names, func(n string) bool {
+			return n == "all" || n == pr.ProcessName || n == pr.Name || n == pr.Group+":*" || n == pr.Name+":*" || n == namespec(api.ProgramStatus{Name: pr.ProcessName, Group: cmp.Or(pr.Group, pr.Name)})
+		}) {
+			continue
+		}
+		l := pr.Stdout
+		if c.Stderr {
+			l = pr.Stderr
+		}
+		if l != nil && !strings.HasPrefix(l.Path, "/dev/") {
+			files = append(files, l.Path)
+		}
+	}
+	if len(files) > 0 {
+		fmt.Fprintf(d.Stderr, "starvisor: logs: the daemon does not answer; the log files: %s\n", strings.Join(files, " "))
+	}
 }
 
 // hintStderr says, when stdout had nothing to show, that stderr has: a program that

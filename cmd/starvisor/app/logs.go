@@ -58,8 +58,13 @@ func (c *LogsCmd) Run(d *Deps) error {
 	}
 	n, err := io.Copy(d.Stdout, body)
 	if ctx.Err() != nil || err == nil {
-		if err == nil && n == 0 && !c.Stderr && !c.Follow && c.Lines > 0 {
-			c.hintStderr(ctx, d, cl, names)
+		if err == nil && !c.Stderr && !c.Follow && c.Lines > 0 {
+			switch {
+			case n == 0:
+				c.hintStderr(ctx, d, cl, names, "nothing on stdout, but stderr has lines")
+			case c.failed(ctx, cl, names):
+				c.hintStderr(ctx, d, cl, names, "it failed, and stderr has lines")
+			}
 		}
 		if len(body.Skipped) > 0 {
 			return reported(ExitFailure) // the others printed; these could not be read
@@ -107,10 +112,22 @@ func (c *LogsCmd) sayFiles(ctx context.Context, d *Deps) {
 	}
 }
 
+// failed says whether one of the processes names selects has failed (FATAL, BACKOFF,
+// EXITED with an unexpected code): its traceback is on stderr, whatever stdout shows.
+func (c *LogsCmd) failed(ctx context.Context, cl *api.Client, names []string) bool {
+	st, err := cl.Status(ctx, names...)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(st.Programs, func(p api.ProgramStatus) bool {
+		return p.State == "FATAL" || p.State == "BACKOFF" || p.State == "EXITED" && strings.Contains(p.Description, "not expected")
+	})
+}
+
 // hintStderr says, when stdout had nothing to show, that stderr has: a program that
 // fails at start (a Python traceback) writes only there, and an empty answer read as
 // "no clue".
-func (c *LogsCmd) hintStderr(ctx context.Context, d *Deps, cl *api.Client, names []string) {
+func (c *LogsCmd) hintStderr(ctx context.Context, d *Deps, cl *api.Client, names []string, why string) {
 	body, err := cl.Logs(ctx, names, true, false, 1)
 	if err != nil {
 		return
@@ -121,6 +138,6 @@ func (c *LogsCmd) hintStderr(ctx context.Context, d *Deps, cl *api.Client, names
 		for i, n := range names {
 			args[i] = quoteArg(n)
 		}
-		fmt.Fprintf(d.Stderr, "starvisor: nothing on stdout, but stderr has lines: starvisor logs --stderr %s\n", strings.Join(args, " "))
+		fmt.Fprintf(d.Stderr, "starvisor: %s: starvisor logs --stderr %s\n", why, strings.Join(args, " "))
 	}
 }

@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"maps"
 	"path/filepath"
 	"slices"
 
@@ -16,7 +17,7 @@ func (s *evalState) build() (*plan.Plan, error) {
 		Root:     s.root,
 		Programs: make([]plan.Program, 0, s.processes()),
 		Groups:   []plan.Group{},
-		Inputs:   plan.Inputs{Files: s.files, Env: s.env},
+		Inputs:   plan.Inputs{Files: s.files, Env: s.env, Unset: slices.Sorted(maps.Keys(s.unset))},
 	}
 	sv := &p.Supervisor
 	sv.Socket, sv.Pidfile, sv.LogDir, sv.StateDir = s.settings()

@@ -68,8 +68,7 @@ func hostEnv(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwa
 	if name == "" {
 		return nil, fmt.Errorf("%s: name: empty", fn.Name())
 	}
-	v, ok := s.lookupEnv(name)
-	s.env[name] = v
+	v, ok := s.readEnv(name)
 	if !ok {
 		return def, nil
 	}

@@ -277,8 +277,7 @@ func lookupExpansion(s *evalState, name string) (any, bool) {
 		return h, true
 	}
 	if v, ok := strings.CutPrefix(name, "ENV_"); ok && v != "" {
-		val, found := s.lookupEnv(v)
-		s.env[v] = val
+		val, found := s.readEnv(v)
 		return val, found
 	}
 	return nil, false

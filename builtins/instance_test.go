@@ -32,3 +32,21 @@ func TestInstanceTokensExpand(t *testing.T) {
 		}
 	}
 }
+
+// The plan tells a variable read unset from one read empty: inputs.unset.
+func TestInputsRecordUnsetVariables(t *testing.T) {
+	dir := t.TempDir()
+	src := `program(name = "a", command = ["x", host.env("EMPTY", "d1"), host.env("NOPE", "d2")])` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "deploy.star"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"EMPTY": ""}
+	p, err := Eval(context.Background(), Options{File: filepath.Join(dir, "deploy.star"),
+		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Inputs.Unset, []string{"NOPE"}) || p.Inputs.Env["EMPTY"] != "" || p.Inputs.Env["NOPE"] != "" {
+		t.Errorf("inputs %+v", p.Inputs)
+	}
+}

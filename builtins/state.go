@@ -47,6 +47,7 @@ type evalState struct {
 
 	files map[string]string // inputs: display name -> "sha256:..."
 	env   map[string]string // inputs: host values read
+	unset map[string]bool   // inputs: the variables read that were not set
 
 	programs   []*declared
 	byName     map[string]*declared
@@ -180,4 +181,18 @@ func realpath(p string) (string, error) {
 func (s *evalState) recordFile(key string, data []byte) {
 	sum := sha256.Sum256(data)
 	s.files[key] = "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// readEnv looks a variable up for the script and records it in the plan's inputs: its
+// value, and whether it was unset (a reload then evaluates with it unset, not empty).
+func (s *evalState) readEnv(name string) (string, bool) {
+	v, ok := s.lookupEnv(name)
+	s.env[name] = v
+	if !ok {
+		if s.unset == nil {
+			s.unset = map[string]bool{}
+		}
+		s.unset[name] = true
+	}
+	return v, ok
 }

@@ -428,11 +428,17 @@ func envChanged(running, next *plan.Plan) string {
 	if running == nil {
 		return ""
 	}
+	word := func(in *plan.Inputs, k string) string {
+		if slices.Contains(in.Unset, k) {
+			return "unset"
+		}
+		return strconv.Quote(in.Env[k])
+	}
 	var diff []string
 	for _, k := range slices.Sorted(maps.Keys(next.Inputs.Env)) {
-		was, ok := running.Inputs.Env[k]
-		if ok && was != next.Inputs.Env[k] && !strings.HasPrefix(k, "host.") {
-			diff = append(diff, fmt.Sprintf("%s=%q (running: %q)", k, next.Inputs.Env[k], was))
+		_, ok := running.Inputs.Env[k]
+		if now, was := word(&next.Inputs, k), word(&running.Inputs, k); ok && now != was && !strings.HasPrefix(k, "host.") {
+			diff = append(diff, fmt.Sprintf("%s=%s (running: %s)", k, now, was))
 		}
 	}
 	if len(diff) == 0 {

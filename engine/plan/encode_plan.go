@@ -27,6 +27,9 @@ func appendPlan(b []byte, p *Plan) []byte {
 	b, in := open(o.field(b, "inputs"), 1)
 	b = appendStringMap(in.field(b, "files"), p.Inputs.Files, 2)
 	b = appendStringMap(in.field(b, "env"), p.Inputs.Env, 2)
+	if len(p.Inputs.Unset) > 0 { // omitempty
+		b = appendStrings(in.field(b, "unset"), p.Inputs.Unset, 2)
+	}
 	b = in.close(b)
 	b = o.close(b)
 	return append(b, '\n')

@@ -43,6 +43,9 @@ type Group struct {
 type Inputs struct {
 	Files map[string]string `json:"files"` // path relative to Root (or @lib//path) -> sha256
 	Env   map[string]string `json:"env"`   // host values read by the script
+	// Unset: the variables among Env's keys that were not set at all (Env holds "" for
+	// them), sorted: a reload evaluates with them unset, not set empty.
+	Unset []string `json:"unset,omitempty"`
 }
 
 // Restart policies, as supervisord spells autorestart.

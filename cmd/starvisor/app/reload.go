@@ -19,7 +19,7 @@ import (
 // huge list repetition, see README) takes the child down, not the daemon: its
 // programs stay supervised and the reload fails like any bad script. The child's
 // errors (position and stack) are passed on to the daemon's stderr.
-func (c *UpCmd) evalApart(ctx context.Context, d *Deps, keep map[string]string) (*plan.Plan, error) {
+func (c *UpCmd) evalApart(ctx context.Context, d *Deps, keep *plan.Inputs) (*plan.Plan, error) {
 	// The running binary itself, even if an upgrade replaced or removed its file: the
 	// reload is evaluated by the code that will run the plan.
 	exe := "/proc/self/exe"
@@ -62,23 +62,22 @@ func (c *UpCmd) evalApart(ctx context.Context, d *Deps, keep map[string]string) 
 	return p, nil
 }
 
-// keptEnv is env with the variables keep records (a plan's inputs.env) set to their values
-// there; one recorded as "" is taken out (the record does not tell unset from empty, and
-// unset, the script's default, is by far the commoner).
-func keptEnv(env []string, keep map[string]string) []string {
-	if len(keep) == 0 {
+// keptEnv is env with the variables keep records (a plan's inputs) as they were there:
+// set to their values, or taken out when they were unset.
+func keptEnv(env []string, keep *plan.Inputs) []string {
+	if keep == nil || len(keep.Env) == 0 {
 		return env
 	}
-	out := make([]string, 0, len(env)+len(keep))
+	out := make([]string, 0, len(env)+len(keep.Env))
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := keep[k]; !ok {
+		if _, ok := keep.Env[k]; !ok {
 			out = append(out, kv)
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(keep)) {
-		if v := keep[k]; v != "" && !strings.HasPrefix(k, "host.") {
-			out = append(out, k+"="+v)
+	for _, k := range slices.Sorted(maps.Keys(keep.Env)) {
+		if !strings.HasPrefix(k, "host.") && !slices.Contains(keep.Unset, k) {
+			out = append(out, k+"="+keep.Env[k])
 		}
 	}
 	return out

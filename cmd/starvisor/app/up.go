@@ -211,9 +211,9 @@ func (c *UpCmd) Run(d *Deps) error {
 			// The script again, with the environment values the last applied plan read:
 			// a reload (systemctl reload) re-reads the script, and must not take a
 			// deployment that `MODE=staging starvisor apply` set back to the daemon's own.
-			var keep map[string]string
+			var keep *plan.Inputs
 			if last := sup.Plan(); last != nil {
-				keep = last.Inputs.Env
+				keep = &last.Inputs
 				if note := envNote(keep, d.LookupEnv); note != "" {
 					out.printf("starvisor: note: %s\n", note)
 				}
@@ -546,20 +546,30 @@ func lockHeld(path string) bool {
 // envNote says which host.env values a reload keeps from the last applied plan where the
 // daemon's own environment differs ("" when none): the daemon started with MODE=dev, a
 // client applied with MODE=prod, and a reload stays prod.
-func envNote(last map[string]string, lookup func(string) (string, bool)) string {
+func envNote(last *plan.Inputs, lookup func(string) (string, bool)) string {
 	var diff []string
-	for _, k := range slices.Sorted(maps.Keys(last)) {
+	for _, k := range slices.Sorted(maps.Keys(last.Env)) {
 		if strings.HasPrefix(k, "host.") {
 			continue
 		}
-		if now, _ := lookup(k); now != last[k] {
-			diff = append(diff, fmt.Sprintf("%s=%q (the daemon's own: %q)", k, last[k], now))
+		now, set := lookup(k)
+		was, wasSet := last.Env[k], !slices.Contains(last.Unset, k)
+		if now != was || set != wasSet {
+			diff = append(diff, fmt.Sprintf("%s=%s (the daemon's own: %s)", k, envWord(was, wasSet), envWord(now, set)))
 		}
 	}
 	if len(diff) == 0 {
 		return ""
 	}
 	return "the reload evaluates the script with the host.env values of the last applied plan: " + strings.Join(diff, ", ") + "; starvisor apply sets others"
+}
+
+// envWord is a variable's value for a note: quoted, or unset.
+func envWord(v string, set bool) string {
+	if !set {
+		return "unset"
+	}
+	return strconv.Quote(v)
 }
 
 // formatReady words a ready probe's result like an event line: "<time> web ready", or

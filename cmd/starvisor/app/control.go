@@ -72,6 +72,11 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 	if script == "" {
 		var err error
 		if script, err = findScript(); err != nil {
+			// A bundle whose script sits below (python-fleet's etc/deploy.star) has its
+			// state folder here: its lock names the running daemon's socket.
+			if s := socketInLocks(lockPath("run")); s != "" {
+				return api.NewClient(s), nil
+			}
 			return nil, err
 		}
 	}

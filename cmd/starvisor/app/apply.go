@@ -31,6 +31,18 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	if err != nil {
 		return err
 	}
+	// What check would say of the programs that start anew: a missing interpreter or
+	// folder shows here, not only as BACKOFF later. Said, not refused: the machine may be
+	// meant to change with the apply.
+	seen := map[string]bool{}
+	for _, n := range append(slices.Clone(delta.Added), changedNames(delta)...) {
+		if pr, ok := p.Lookup(n); ok && !seen[pr.Name] {
+			seen[pr.Name] = true
+			for _, msg := range programProblems(pr, d.LookupEnv) {
+				fmt.Fprintf(d.Stderr, "starvisor: warning: %s: %s\n", pr.Name, msg)
+			}
+		}
+	}
 	if c.DryRun || delta.Empty() {
 		return nil
 	}
@@ -436,6 +448,14 @@ func deltaLines(d plan.Delta) []string {
 	}
 	for _, c := range d.Updated {
 		out = append(out, "  = "+c.Name+": "+strings.Join(c.Fields, ", ")+" (no restart)")
+	}
+	return out
+}
+
+func changedNames(d plan.Delta) []string {
+	out := make([]string, len(d.Changed))
+	for i, c := range d.Changed {
+		out[i] = c.Name
 	}
 	return out
 }

@@ -428,16 +428,10 @@ func envChanged(running, next *plan.Plan) string {
 	if running == nil {
 		return ""
 	}
-	word := func(in *plan.Inputs, k string) string {
-		if slices.Contains(in.Unset, k) {
-			return "unset"
-		}
-		return strconv.Quote(in.Env[k])
-	}
 	var diff []string
 	for _, k := range slices.Sorted(maps.Keys(next.Inputs.Env)) {
 		_, ok := running.Inputs.Env[k]
-		if now, was := word(&next.Inputs, k), word(&running.Inputs, k); ok && now != was && !strings.HasPrefix(k, "host.") {
+		if now, was := next.Inputs.Shown(k), running.Inputs.Shown(k); ok && now != was && !strings.HasPrefix(k, "host.") {
 			diff = append(diff, fmt.Sprintf("%s=%s (running: %s)", k, now, was))
 		}
 	}

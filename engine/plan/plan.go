@@ -6,6 +6,8 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -46,6 +48,19 @@ type Inputs struct {
 	// Unset: the variables among Env's keys that were not set at all (Env holds "" for
 	// them), sorted: a reload evaluates with them unset, not set empty.
 	Unset []string `json:"unset,omitempty"`
+}
+
+// Shown is variable k as the script read it, for a note: its value quoted, or unset.
+func (in *Inputs) Shown(k string) string {
+	return EnvShown(in.Env[k], !slices.Contains(in.Unset, k))
+}
+
+// EnvShown is a variable's value for a note: quoted, or unset.
+func EnvShown(v string, set bool) string {
+	if !set {
+		return "unset"
+	}
+	return strconv.Quote(v)
 }
 
 // Restart policies, as supervisord spells autorestart.

@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 )
@@ -39,16 +38,23 @@ func newLineWriter(w io.Writer) *lineWriter {
 	return l
 }
 
-func (l *lineWriter) printf(format string, args ...any) {
+// printf queues a line of the daemon's own (with its time, when stamping).
+func (l *lineWriter) printf(format string, args ...any) { l.add(l.stamp, format, args...) }
+
+// line queues s as it is: an event line, which carries its own time, or a line that
+// belongs to the one before (a reload's delta).
+func (l *lineWriter) line(s string) { l.add(false, "%s\n", s) }
+
+func (l *lineWriter) add(stamp bool, format string, args ...any) {
 	var now time.Time
-	if l.stamp && !strings.HasPrefix(format, "%s") { // event lines start with their own time
+	if stamp {
 		now = time.Now()
 	}
 	l.mu.Lock()
 	if l.dropped > 0 || len(l.buf) >= lineBacklog {
 		l.dropped++
 	} else {
-		if !now.IsZero() {
+		if stamp {
 			l.buf = now.AppendFormat(l.buf, stampLayout+" ")
 		}
 		l.buf = fmt.Appendf(l.buf, format, args...)

@@ -180,22 +180,23 @@ func (c *UpCmd) Run(d *Deps) error {
 			out.printf("starvisor: killed %s left in the cgroups of the daemon that died (pid %d)\n", plural(n, "process"), state.PreviousDaemon)
 		}
 	}
-	logs.TrustReaders(scriptOwner(p)...) // for `logs` and probe.log, as for the writers
+	trust := scriptOwner(p)
+	logs.TrustReaders(trust...) // for `logs` and probe.log, as for the writers
 	sup := engine.New(engine.Options{
 		Launcher: lch,
 		Prober:   &probe.Prober{Launcher: lch, Daemon: monitor.Self()},
-		Logs:     logs.Opener{Trust: scriptOwner(p)},
+		Logs:     logs.Opener{Trust: trust},
 		Sampler:  monitor.New(),
 		Recorder: state,
 		Daemon:   monitor.Self(), // found by the next daemon if this one dies mid-spawn
-		OnEvent:  func(e engine.Event) { out.printf("%s\n", formatEvent(e)) },
+		OnEvent:  func(e engine.Event) { out.line(formatEvent(e)) },
 		// Watching status makes garbage every sampling round; once nobody watches, the
 		// daemon goes back to its idle size.
 		OnUnwatched: func() { debug.FreeOSMemory() },
 		OnLogError: func(process string, err error) {
 			out.printf("starvisor: %s: log: %v\n", process, err) // the error says what becomes of the output
 		},
-		OnReady: func(process string, err error) { out.printf("%s\n", formatReady(time.Now(), process, err)) },
+		OnReady: func(process string, err error) { out.line(formatReady(time.Now(), process, err)) },
 	})
 	if own != nil {
 		own.rotated = sup.ReopenLogs // only posts to each process: it never writes to own
@@ -552,24 +553,15 @@ func envNote(last *plan.Inputs, lookup func(string) (string, bool)) string {
 		if strings.HasPrefix(k, "host.") {
 			continue
 		}
-		now, set := lookup(k)
-		was, wasSet := last.Env[k], !slices.Contains(last.Unset, k)
-		if now != was || set != wasSet {
-			diff = append(diff, fmt.Sprintf("%s=%s (the daemon's own: %s)", k, envWord(was, wasSet), envWord(now, set)))
+		now, was := plan.EnvShown(lookup(k)), last.Shown(k)
+		if now != was {
+			diff = append(diff, fmt.Sprintf("%s=%s (the daemon's own: %s)", k, was, now))
 		}
 	}
 	if len(diff) == 0 {
 		return ""
 	}
 	return "the reload evaluates the script with the host.env values of the last applied plan: " + strings.Join(diff, ", ") + "; starvisor apply sets others"
-}
-
-// envWord is a variable's value for a note: quoted, or unset.
-func envWord(v string, set bool) string {
-	if !set {
-		return "unset"
-	}
-	return strconv.Quote(v)
 }
 
 // formatReady words a ready probe's result like an event line: "<time> web ready", or
@@ -755,7 +747,7 @@ func (l *upLoop) report(r applied) {
 	l.out.printf("starvisor: reload: %d added, %d changed, %d removed, %d unchanged\n",
 		len(d.Added), len(d.Changed), len(d.Removed), len(d.Unchanged))
 	for _, line := range deltaLines(d) {
-		l.out.printf("%s\n", line)
+		l.out.line(line)
 	}
 }
 

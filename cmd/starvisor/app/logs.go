@@ -1,7 +1,6 @@
 package app
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/starvisor/starvisor/engine/api"
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // LogsCmd prints the end of the processes' logs and, with -f, follows them across
@@ -46,10 +46,17 @@ func (c *LogsCmd) Run(d *Deps) error {
 		names = []string{"all"} // as `pm2 logs`: every process
 	}
 	body, err := cl.Logs(ctx, names, c.Stderr, c.Follow, c.Lines)
-	if err != nil {
-		if errors.Is(err, api.ErrUnreachable) {
-			c.sayFiles(ctx, d)
+	offline := false
+	if errors.Is(err, api.ErrUnreachable) {
+		// The daemon died (just when its logs matter) or was never started: the files
+		// are still there, and read the same way.
+		if p, script := c.plan(ctx, d); p != nil {
+			fmt.Fprintf(d.Stderr, "starvisor: logs: the daemon does not answer; reading the log files %s names\n", script)
+			cl, offline = api.NewOfflineClient(p), true
+			body, err = cl.Logs(ctx, names, c.Stderr, c.Follow, c.Lines)
 		}
+	}
+	if err != nil {
 		return clientError("logs", err)
 	}
 	defer body.Close()
@@ -69,6 +76,9 @@ func (c *LogsCmd) Run(d *Deps) error {
 		if len(body.Skipped) > 0 {
 			return reported(ExitFailure) // the others printed; these could not be read
 		}
+		if offline {
+			return reported(ExitUnreachable) // as any verb's without its daemon
+		}
 		if c.Follow && ctx.Err() == nil {
 			fmt.Fprintln(d.Stderr, "starvisor: logs: the daemon stopped") // its last lines were printed
 		}
@@ -77,39 +87,22 @@ func (c *LogsCmd) Run(d *Deps) error {
 	return clientError("logs", errors.Join(api.ErrUnreachable, err))
 }
 
-// sayFiles names, when the daemon does not answer (it died: just when its logs matter),
-// the log files the script gives the processes asked for, to read by hand.
-func (c *LogsCmd) sayFiles(ctx context.Context, d *Deps) {
+// plan evaluates the script for its log files, when the daemon does not answer; nil
+// when it cannot.
+func (c *LogsCmd) plan(ctx context.Context, d *Deps) (*plan.Plan, string) {
 	script := c.File
 	if script == "" {
 		var err error
 		if script, err = findScript(); err != nil {
-			return
+			return nil, ""
 		}
 	}
 	sf := scriptFlags{File: script, Lib: c.Lib}
 	p, err := sf.eval(ctx, &Deps{Stdout: io.Discard, Stderr: io.Discard, LookupEnv: d.LookupEnv, Signals: d.Signals})
 	if err != nil {
-		return
+		return nil, ""
 	}
-	var files []string
-	for _, pr := range p.Programs {
-		if len(c.Names) > 0 && !slices.ContainsFunc(c.Names, func(n string) bool {
-			return n == "all" || n == pr.ProcessName || n == pr.Name || n == pr.Group+":*" || n == pr.Name+":*" || n == namespec(api.ProgramStatus{Name: pr.ProcessName, Group: cmp.Or(pr.Group, pr.Name)})
-		}) {
-			continue
-		}
-		l := pr.Stdout
-		if c.Stderr {
-			l = pr.Stderr
-		}
-		if l != nil && !strings.HasPrefix(l.Path, "/dev/") {
-			files = append(files, l.Path)
-		}
-	}
-	if len(files) > 0 {
-		fmt.Fprintf(d.Stderr, "starvisor: logs: the daemon does not answer; the log files: %s\n", strings.Join(files, " "))
-	}
+	return p, script
 }
 
 // failed says whether one of the processes names selects has failed (FATAL, BACKOFF,

@@ -79,7 +79,11 @@ walk:
 				continue
 			}
 			frames = append(frames, fmt.Sprintf("%s: in %s", posString(fr.Pos), fr.Name))
-			out.Pos = posString(fr.Pos)
+			// The position is the user's: the innermost call outside the embedded
+			// standard library (a bad argument to python.venv is the caller's line).
+			if out.Pos == "" || !strings.HasPrefix(fr.Pos.Filename(), stdlibPrefix) {
+				out.Pos = posString(fr.Pos)
+			}
 		}
 		out.Stack = shortStack(frames)
 		out.Msg = inner.Msg

@@ -235,7 +235,7 @@ func (l *stringList) Unpack(v starlark.Value) error {
 	for i, it := range items {
 		s, ok := starlark.AsString(it)
 		if !ok {
-			return fmt.Errorf("got %s at index %d, want string", it.Type(), i)
+			return fmt.Errorf("got %s %s at index %d, want string", it.Type(), shortRepr(it), i)
 		}
 		out[i] = s
 	}
@@ -254,9 +254,12 @@ func (c *commandArg) Unpack(v starlark.Value) error {
 			return err
 		}
 	} else {
+		if _, ok := elements(v); !ok {
+			return fmt.Errorf("got %s, want a list of strings or a command string", v.Type())
+		}
 		var l stringList
 		if err := l.Unpack(v); err != nil {
-			return fmt.Errorf("got %s, want a list of strings or a command string", v.Type())
+			return err // names the element: a port given as 8080, not "8080"
 		}
 		argv = l
 	}
@@ -393,3 +396,12 @@ var (
 	_ starlark.Unpacker = (*umaskArg)(nil)
 	_ starlark.Unpacker = (*namesArg)(nil)
 )
+
+// shortRepr is v as Starlark writes it, cut short: enough to find it in the script.
+func shortRepr(v starlark.Value) string {
+	r := v.String()
+	if len(r) > 40 {
+		r = r[:37] + "..."
+	}
+	return r
+}

@@ -33,6 +33,10 @@ func unreachable(socket string, err error) error {
 		// Connected, then cut off: the daemon went away mid-answer.
 		return fmt.Errorf("%w at %s: lost the connection (did the daemon exit?): %v", ErrUnreachable, socket, err)
 	}
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		// No socket, or one nobody listens on (left by a killed daemon): none runs.
+		return fmt.Errorf("%w at %s: no daemon is running there (start one: starvisor up --detach)", ErrUnreachable, socket)
+	}
 	return fmt.Errorf("%w at %s: %v", ErrUnreachable, socket, err)
 }
 

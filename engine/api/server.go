@@ -459,22 +459,31 @@ func downUntilDeps(next *plan.Plan, d plan.Delta) []string {
 // bundle moved since its daemon started (its old root holds no script any more) is
 // the same one, at its new place.
 func otherBundle(running, next *plan.Plan) error {
+	if script := OtherBundle(running, next); script != "" {
+		return fmt.Errorf("this daemon runs %s, another bundle than %s (do both name this socket?): nothing applied", script, filepath.Join(next.Root, next.Entry))
+	}
+	return nil
+}
+
+// OtherBundle returns the script of the running plan when it is another bundle's than
+// next's, and that one is still where it was; "" when they are the same bundle.
+func OtherBundle(running, next *plan.Plan) string {
 	if running == nil || running.Root == "" {
-		return nil
+		return ""
 	}
 	script, nextScript := filepath.Join(running.Root, running.Entry), filepath.Join(next.Root, next.Entry)
 	if script == nextScript {
-		return nil
+		return ""
 	}
 	st, err := os.Stat(script)
 	if err != nil {
-		return nil // moved away: the bundle at its new place
+		return "" // moved away: the bundle at its new place
 	}
 	if nst, err := os.Stat(nextScript); err == nil && os.SameFile(st, nst) {
-		return nil // the same script by another path (a symlink on the way)
+		return "" // the same script by another path (a symlink on the way)
 	}
 	// Another script, even in the same folder: two scripts there are two bundles.
-	return fmt.Errorf("this daemon runs %s, another bundle than %s (do both name this socket?): nothing applied", script, nextScript)
+	return script
 }
 
 // keepSettings gives p the daemon's own supervisor() settings (KeepSettings) and

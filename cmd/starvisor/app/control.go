@@ -80,6 +80,9 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 			return nil, err
 		}
 	}
+	if st, err := os.Stat(script); err == nil && st.IsDir() {
+		script = filepath.Join(script, scriptName) // a bundle's folder
+	}
 	// The bundle's running daemon wrote its socket in the bundle's lock: found there, it
 	// costs no evaluation, and a script that loads a --lib library, or one broken since
 	// the daemon started, still reaches it.
@@ -96,7 +99,16 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 		fmt.Fprintf(d.Stderr, "starvisor: the daemon's socket comes from %s, which failed: give --socket or set STARVISOR_SOCKET (or --lib for its libraries)\n", script)
 		return nil, err
 	}
-	return api.NewClient(daemonSocket(p)), nil
+	cl := api.NewClient(daemonSocket(p))
+	// Not found in this bundle's locks, so its daemon is not running; one answering on
+	// the socket its script names is another bundle's (a copied supervisor() line),
+	// which a stop all or a shutdown typed here must not reach.
+	if running, err := cl.Plan(ctx); err == nil {
+		if other := api.OtherBundle(running, p); other != "" {
+			return nil, &exitError{code: ExitUnreachable, err: fmt.Errorf("the daemon on %s runs %s, not %s (do both name this socket?): give --socket %s to reach it anyway", cl.Socket, other, filepath.Join(p.Root, p.Entry), cl.Socket)}
+		}
+	}
+	return cl, nil
 }
 
 // socketInLocks is the first socket, written in one of the held locks, that is there;

@@ -37,6 +37,12 @@ func (c *LogsCmd) Run(d *Deps) error {
 			}
 		}()
 	}
+	for _, n := range c.Names {
+		if c.Follow && strings.HasSuffix(n, ".star") {
+			// Every other verb's -f is the script.
+			return usageError(fmt.Errorf("logs: -f is --follow here; give the script with --file %s", n))
+		}
+	}
 	cl, err := c.client(ctx, d)
 	if err != nil {
 		return err

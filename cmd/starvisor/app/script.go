@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -15,13 +18,16 @@ import (
 
 // scriptFlags are the flags of every verb that evaluates a deploy script.
 type scriptFlags struct {
-	File string   `short:"f" default:"deploy.star" help:"Deploy script to evaluate."`
+	File string   `short:"f" default:"deploy.star" help:"Deploy script to evaluate (a folder: its deploy.star; by default the one in this folder or the nearest parent)."`
 	Lib  []string `name:"lib" sep:"none" placeholder:"NAME=DIR" help:"Library root for load(\"@NAME//...\"); repeatable. Adds to STARVISOR_LIBS."`
 }
 
 // eval evaluates the script. A bad --lib is a usage error; a script that fails is
 // printed (position and stack) and reported as a plain failure.
 func (s *scriptFlags) eval(ctx context.Context, d *Deps) (*plan.Plan, error) {
+	if err := s.locate(); err != nil {
+		return nil, err
+	}
 	env, _ := d.LookupEnv("STARVISOR_LIBS")
 	libs, err := builtins.ParseLibs(s.Lib, env)
 	if err != nil {
@@ -38,6 +44,29 @@ func (s *scriptFlags) eval(ctx context.Context, d *Deps) (*plan.Plan, error) {
 		return nil, reported(ExitFailure)
 	}
 	return p, nil
+}
+
+// locate sets File to the script to evaluate: a folder stands for its deploy.star, and
+// the default deploy.star, when this folder has none, is the nearest parent's, as the
+// control verbs find it (an apply typed in the bundle's src/ after an edit).
+func (s *scriptFlags) locate() error {
+	if st, err := os.Stat(s.File); err == nil && st.IsDir() {
+		s.File = filepath.Join(s.File, scriptName)
+		return nil
+	}
+	if s.File != scriptName {
+		return nil
+	}
+	if _, err := os.Stat(s.File); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	found, err := findScript()
+	if err != nil {
+		wd, _ := os.Getwd()
+		return fmt.Errorf("no %s in %s or a folder above it: give -f FILE", scriptName, wd)
+	}
+	s.File = found
+	return nil
 }
 
 // printScriptError prints err, and the Starlark call stack when the message does not

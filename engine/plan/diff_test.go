@@ -113,6 +113,20 @@ func TestDiffGroupPriority(t *testing.T) {
 	is.True(Diff(plan(5), plan(5)).Empty())
 }
 
+// A move to another group restarts the process: it sees its group as STARVISOR_GROUP_NAME.
+func TestDiffGroupMove(t *testing.T) {
+	is := is.New(t)
+	plan := func(group string) *Plan {
+		p := planOf(prog("a", inGroup(group)), prog("b"))
+		p.Groups = []Group{{Name: group, Programs: []string{"a"}}}
+		is.NoErr(p.Finish())
+		return p
+	}
+	d := Diff(plan("g1"), plan("g2"))
+	is.Equal(d.Changed, []Change{{Name: "a", Fields: []string{"group"}}})
+	is.Equal(d.Updated, []Change{})
+}
+
 func TestDeltaJSON(t *testing.T) {
 	is := is.New(t)
 	b, err := json.Marshal(Diff(nil, planOf(prog("a"))))

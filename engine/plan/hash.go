@@ -47,6 +47,7 @@ func appendHashed(b []byte, pr *Program) []byte {
 	b = o.str(b, "name", pr.Name)
 	b = o.str(b, "process_name", pr.ProcessName)
 	b = o.num(b, "process_num", int64(pr.ProcessNum))
+	b = o.str(b, "group", pr.Group) // the process sees it: STARVISOR_GROUP_NAME
 	if len(pr.Command) > 0 {
 		b = append(o.key(b, "command"), '[')
 		for i, s := range pr.Command {
@@ -174,6 +175,6 @@ func appendHashString(b []byte, s string) []byte { return appendEscaped(b, s, &h
 
 // hashExcluded are the JSON names of the Program fields HashProgram leaves out.
 var hashExcluded = map[string]bool{
-	"hash": true, "pos": true, "priority": true, "depends_on": true, "ready": true, "group": true,
+	"hash": true, "pos": true, "priority": true, "depends_on": true, "ready": true,
 	"numprocs": true, "numprocs_start": true, "autostart": true,
 }

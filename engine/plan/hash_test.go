@@ -74,7 +74,7 @@ func TestHashFields(t *testing.T) {
 		{"priority", func(pr *Program) { pr.Priority = 1 }, false},
 		{"depends_on", func(pr *Program) { pr.DependsOn = []string{"db"} }, false},
 		{"ready", func(pr *Program) { pr.Ready = &Probe{Kind: ProbeTCP, Host: "127.0.0.1", Port: 80} }, false},
-		{"group", func(pr *Program) { pr.Group = "web" }, false},
+		{"group", func(pr *Program) { pr.Group = "web" }, true}, // STARVISOR_GROUP_NAME
 		{"numprocs", func(pr *Program) { pr.Numprocs = 2 }, false},
 		{"numprocs_start", func(pr *Program) { pr.NumprocsStart = 1 }, false},
 		{"autostart", func(pr *Program) { pr.Autostart = false }, false},
@@ -123,6 +123,7 @@ type hashedProgram struct {
 	Name           string            `json:"name,omitempty"`
 	ProcessName    string            `json:"process_name,omitempty"`
 	ProcessNum     int               `json:"process_num,omitempty"`
+	Group          string            `json:"group,omitempty"`
 	Command        []string          `json:"command,omitempty"`
 	Directory      string            `json:"directory,omitempty"`
 	Env            map[string]string `json:"env,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/api"
@@ -19,6 +20,13 @@ type namesArg struct {
 type StartCmd struct {
 	socketFlag `embed:""`
 	namesArg   `embed:""`
+	waitFlag   `embed:""`
+}
+
+// waitFlag is start's and restart's --wait: a deploy step's `restart api && smoke-test`
+// needs api to answer, not only to have stayed up start_secs.
+type waitFlag struct {
+	Wait time.Duration `placeholder:"DURATION" help:"Then wait up to DURATION for the processes started to be RUNNING and ready (their ready probe passed), or done (a job); exit 1 if one is not."`
 }
 
 // StopCmd stops processes and waits for STOPPED.
@@ -31,6 +39,7 @@ type StopCmd struct {
 type RestartCmd struct {
 	socketFlag `embed:""`
 	namesArg   `embed:""`
+	waitFlag   `embed:""`
 }
 
 // SignalCmd sends a signal to processes.
@@ -41,22 +50,22 @@ type SignalCmd struct {
 }
 
 func (c *StartCmd) Run(d *Deps) error {
-	return runAction(d, &c.socketFlag, "start", "", c.Names)
+	return runAction(d, &c.socketFlag, "start", "", c.Names, c.Wait)
 }
 
 func (c *StopCmd) Run(d *Deps) error {
-	return runAction(d, &c.socketFlag, "stop", "", c.Names)
+	return runAction(d, &c.socketFlag, "stop", "", c.Names, 0)
 }
 
 func (c *RestartCmd) Run(d *Deps) error {
-	return runAction(d, &c.socketFlag, "restart", "", c.Names)
+	return runAction(d, &c.socketFlag, "restart", "", c.Names, c.Wait)
 }
 
 func (c *SignalCmd) Run(d *Deps) error {
 	if _, err := engine.ParseSignal(c.Sig); err != nil {
 		return usageError(fmt.Errorf("signal: %w", err))
 	}
-	return runAction(d, &c.socketFlag, "signal", c.Sig, c.Names)
+	return runAction(d, &c.socketFlag, "signal", c.Sig, c.Names, 0)
 }
 
 // done is what each verb prints for a process it handled: "web: started".
@@ -69,7 +78,7 @@ var done = map[string]string{"start": "started", "stop": "stopped", "restart": "
 var harmless = map[string]error{"start": engine.ErrAlreadyStarted, "stop": engine.ErrNotRunning, "restart": engine.ErrAlreadyStarted}
 
 // runAction sends the request, prints one line per process and returns the exit code.
-func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string) error {
+func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string, wait time.Duration) error {
 	ctx := context.Background()
 	cl, err := sf.client(ctx, d)
 	if err != nil {
@@ -94,10 +103,12 @@ func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string) error 
 		return fmt.Errorf("%s: %w", verb, ae)
 	}
 	failed := false
+	var started []string
 	for _, res := range r.Results {
 		name := namespec(api.ProgramStatus{Name: res.Name, Group: res.Group})
 		if res.Error == "" {
 			fmt.Fprintf(d.Stdout, "%s: %s\n", name, done[verb])
+			started = append(started, res.Name)
 			continue
 		}
 		fmt.Fprintf(d.Stdout, "%s: ERROR (%s)\n", name, res.Error)
@@ -107,6 +118,13 @@ func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string) error 
 	}
 	if failed {
 		return reported(ExitFailure)
+	}
+	if wait > 0 && len(started) > 0 {
+		p, err := cl.Plan(ctx)
+		if err != nil {
+			return clientError(verb, err)
+		}
+		return waitReady(ctx, d, verb, cl, p, started, wait)
 	}
 	return nil
 }

@@ -78,7 +78,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	}
 	fmt.Fprintln(d.Stdout)
 	if c.Wait > 0 {
-		return waitReady(ctx, d, cl, p, startedBy(got, p, before), c.Wait)
+		return waitReady(ctx, d, "apply", cl, p, startedBy(got, p, before), c.Wait)
 	}
 	return nil
 }
@@ -126,7 +126,7 @@ func (c *ApplyCmd) jobsFirst(ctx context.Context, d *Deps, cl *api.Client, next 
 	if wait <= 0 {
 		wait = time.Hour
 	}
-	if err := waitReady(ctx, d, cl, &first, names, wait); err != nil {
+	if err := waitReady(ctx, d, "apply", cl, &first, names, wait); err != nil {
 		fmt.Fprintln(d.Stderr, "starvisor: apply: a job failed: nothing else applied; what depends on it runs on in its current version")
 		return err
 	}
@@ -232,12 +232,12 @@ func withDependents(p *plan.Plan, names []string) []string {
 // or any program, EXITED with one of its exit_codes), or has failed: FATAL, EXITED with
 // another code, or waiting for a dependency that failed. One line per process; an error
 // (exit 1) unless all are ready or done before the timeout.
-func waitReady(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan, names []string, timeout time.Duration) error {
+func waitReady(ctx context.Context, d *Deps, verb string, cl *api.Client, p *plan.Plan, names []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		st, err := cl.Status(ctx)
 		if err != nil {
-			return clientError("apply", err)
+			return clientError(verb, err)
 		}
 		look := readiness{p: p, byName: map[string]api.ProgramStatus{}}
 		for _, ps := range st.Programs {

@@ -23,6 +23,7 @@ type ApplyCmd struct {
 	socketOnly  `embed:""`
 	DryRun      bool          `name:"dry-run" help:"Show the difference only."`
 	Wait        time.Duration `placeholder:"DURATION" help:"Then wait up to DURATION for the processes the apply started to be RUNNING and ready; exit 1 if one is not."`
+	Force       bool          `help:"Apply even when a running program's new version would not start (what check finds: a missing command or folder, an unknown user)."`
 }
 
 func (c *ApplyCmd) Run(d *Deps) error {
@@ -32,19 +33,25 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		return err
 	}
 	// What check would say of the programs that start anew: a missing interpreter or
-	// folder shows here, not only as BACKOFF later. Said, not refused: the machine may be
-	// meant to change with the apply.
-	seen := map[string]bool{}
+	// folder shows here, not only as BACKOFF later.
+	problems := map[string][]string{}
 	for _, n := range append(slices.Clone(delta.Added), changedNames(delta)...) {
-		if pr, ok := p.Lookup(n); ok && !seen[pr.Name] {
-			seen[pr.Name] = true
-			for _, msg := range programProblems(pr, d.LookupEnv) {
-				fmt.Fprintf(d.Stderr, "starvisor: warning: %s: %s\n", pr.Name, msg)
+		if pr, ok := p.Lookup(n); ok {
+			if _, seen := problems[pr.Name]; !seen {
+				problems[pr.Name] = programProblems(pr, d.LookupEnv)
+				for _, msg := range problems[pr.Name] {
+					fmt.Fprintf(d.Stderr, "starvisor: warning: %s: %s\n", pr.Name, msg)
+				}
 			}
 		}
 	}
 	if c.DryRun || delta.Empty() {
 		return nil
+	}
+	if !c.Force {
+		if err := refuseBreaking(ctx, d, cl, p, delta, problems); err != nil {
+			return err
+		}
 	}
 	if err := c.jobsFirst(ctx, d, cl, p, delta); err != nil {
 		return err
@@ -81,6 +88,45 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		return waitReady(ctx, d, "apply", cl, p, startedBy(got, p, before), c.Wait)
 	}
 	return nil
+}
+
+// refuseBreaking refuses the apply when a program that runs now would be restarted into
+// a version that cannot start (problems, from check): it would take a working service
+// down. Only said for a program added or stopped (nothing to lose: the machine may be
+// meant to change with the apply), or one that depends on a job this apply runs first
+// (which may make the missing venv or folder).
+func refuseBreaking(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan, delta plan.Delta, problems map[string][]string) error {
+	if !slices.ContainsFunc(delta.Changed, func(c plan.Change) bool {
+		pr, _ := p.Lookup(c.Name)
+		return len(problems[pr.Name]) > 0
+	}) {
+		return nil
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return clientError("apply", err)
+	}
+	active := map[string]bool{}
+	for _, ps := range st.Programs {
+		s, err := engine.ParseState(ps.State)
+		active[ps.Name] = err == nil && s.Active()
+	}
+	jobs := delta.JobsFirst(p)
+	var refused []string
+	for _, c := range delta.Changed {
+		pr, _ := p.Lookup(c.Name)
+		if len(problems[pr.Name]) == 0 || !active[c.Name] || slices.ContainsFunc(pr.DependsOn, func(dep string) bool { return jobs[dep] != "" }) {
+			continue
+		}
+		if !slices.Contains(refused, pr.Name) {
+			refused = append(refused, pr.Name)
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	return fmt.Errorf("apply: %s %s now, and would be restarted into a version that cannot start (above): nothing applied; fix it, or apply --force",
+		strings.Join(refused, ", "), map[bool]string{true: "runs", false: "run"}[len(refused) == 1])
 }
 
 // jobsFirst runs first, and waits for, the jobs (ready = probe.exited()) that a program the

@@ -65,25 +65,6 @@ func appendHashed(b []byte, pr *Program) []byte {
 	b = o.flag(b, "inherit_env", pr.InheritEnv)
 	b = o.str(b, "user", pr.User)
 	b = o.str(b, "umask", pr.Umask)
-	b = o.str(b, "autorestart", pr.Autorestart)
-	if len(pr.ExitCodes) > 0 {
-		b = append(o.key(b, "exit_codes"), '[')
-		for i, c := range pr.ExitCodes {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendInt(b, int64(c), 10)
-		}
-		b = append(b, ']')
-	}
-	b = o.num(b, "start_secs", int64(pr.StartSecs))
-	b = o.num(b, "start_retries", int64(pr.StartRetries))
-	b = o.str(b, "backoff", pr.Backoff)
-	b = o.dur(b, "backoff_max", pr.BackoffMax)
-	b = o.str(b, "stop_signal", pr.StopSignal)
-	b = o.dur(b, "stop_timeout", pr.StopTimeout)
-	b = o.flag(b, "stop_as_group", pr.StopAsGroup)
-	b = o.flag(b, "kill_as_group", pr.KillAsGroup)
 	b = o.log(b, "stdout", pr.Stdout)
 	b = o.log(b, "stderr", pr.Stderr)
 	b = o.flag(b, "redirect_stderr", pr.RedirectStderr)
@@ -123,13 +104,6 @@ func (o *compactObject) flag(b []byte, name string, v bool) []byte {
 		return b
 	}
 	return append(o.key(b, name), "true"...)
-}
-
-func (o *compactObject) dur(b []byte, name string, d Duration) []byte {
-	if d == 0 {
-		return b
-	}
-	return appendHashString(o.key(b, name), d.String())
 }
 
 // log writes a Log in full (its fields are not omitempty), or nothing when nil.
@@ -177,4 +151,9 @@ func appendHashString(b []byte, s string) []byte { return appendEscaped(b, s, &h
 var hashExcluded = map[string]bool{
 	"hash": true, "pos": true, "priority": true, "depends_on": true, "ready": true,
 	"numprocs": true, "numprocs_start": true, "autostart": true,
+	// The daemon's policy, which the process cannot see: taken in place by an apply (a
+	// longer stop_timeout must not first stop it with the old one).
+	"autorestart": true, "exit_codes": true, "start_secs": true, "start_retries": true,
+	"backoff": true, "backoff_max": true, "stop_signal": true, "stop_timeout": true,
+	"stop_as_group": true, "kill_as_group": true,
 }

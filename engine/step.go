@@ -87,6 +87,9 @@ type procState struct {
 	Err      string // why BACKOFF, FATAL or UNKNOWN
 	JobFail  bool   // BACKOFF or FATAL because the job ran and exited with an unexpected code
 	Hold     bool   // shutting down: no automatic restarts
+	// RestartDue: EXITED, and its tRestart timer is armed (the respawn waits out
+	// minRespawn). Kept rather than derived from Pol, which an apply may change meanwhile.
+	RestartDue bool
 }
 
 type evKind int
@@ -195,6 +198,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		acts = append(acts, a)
 		s.State, s.Since = st, now
 		s.Gen++
+		s.RestartDue = false
 	}
 	begin := func() {
 		to(Starting, "")
@@ -242,6 +246,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			begin()
 		default:
 			acts = append(acts, action{Kind: actTimer, Timer: tRestart, After: minRespawn - now.Sub(s.Started), Gen: s.Gen})
+			s.RestartDue = true
 		}
 	}
 	illegal := func() (procState, []action, error) {
@@ -257,6 +262,10 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			s.Restarts = 0
 			begin()
 		case ev.Kind == evTimer && s.State == Exited && ev.Timer == tRestart:
+			s.RestartDue = false
+			if !s.Pol.restarts(s.ExitCode) {
+				break // an apply changed the policy meanwhile: it no longer restarts
+			}
 			s.Restarts++
 			begin()
 		case ev.Kind == evStop && s.State == Exited && s.pendingRestart():
@@ -396,14 +405,17 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 // pendingRestart reports whether an EXITED process waits for its tRestart timer: it
 // would be restarted by policy and the only reason it is not yet is minRespawn.
 func (s procState) pendingRestart() bool {
-	if s.State != Exited || s.Hold {
-		return false
-	}
-	switch s.Pol.Autorestart {
+	return s.State == Exited && !s.Hold && s.RestartDue
+}
+
+// restarts says whether the policy restarts a process that exited with code (-1: killed
+// by a signal) after start_secs.
+func (p policy) restarts(code int) bool {
+	switch p.Autorestart {
 	case plan.RestartAlways:
 		return true
 	case plan.RestartUnexpected:
-		return s.ExitCode < 0 || !slices.Contains(s.Pol.ExitCodes, s.ExitCode)
+		return code < 0 || !slices.Contains(p.ExitCodes, code)
 	}
 	return false
 }

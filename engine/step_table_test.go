@@ -16,6 +16,8 @@ func base(st State) procState {
 		s.Pid, s.Started = 100, t0
 	case Backoff:
 		s.Backoff = 1
+	case Exited:
+		s.ExitCode = 1 // not expected: its policy restarts it
 	}
 	return s
 }

@@ -302,6 +302,37 @@ func TestStepStopCancelsPendingRestart(t *testing.T) {
 	}
 }
 
+// An apply changes a process's policy in place (autorestart, exit_codes): a restart
+// armed under the old one is still cancelled by a stop (it fired, and a removed program
+// ran on out of the plan), and, not stopped, happens only if the new policy restarts.
+func TestStepPendingRestartAcrossAPolicyChange(t *testing.T) {
+	exited := func() procState {
+		s := base(Running)
+		s.Pol.Autorestart = plan.RestartAlways
+		s, acts, _ := step(s, event{Kind: evExit, Exit: Exit{Code: 0}}, t0.Add(100*time.Millisecond))
+		if tm, ok := timerIn(acts); !ok || tm.Timer != tRestart {
+			t.Fatalf("want a restart timer, got %q", actStrings(acts))
+		}
+		s.Pol.Autorestart = plan.RestartNever // the apply's update
+		return s
+	}
+	s := exited()
+	gen := s.Gen
+	s, acts, err := step(s, event{Kind: evStop}, t0.Add(200*time.Millisecond))
+	if err != nil || s.State != Stopped || !slices.Equal(actStrings(acts), []string{"EXITED>STOPPED"}) {
+		t.Fatalf("stop: %v %q %v", s.State, actStrings(acts), err)
+	}
+	s, acts, _ = step(s, event{Kind: evTimer, Timer: tRestart, Gen: gen}, t0.Add(time.Second))
+	if s.State != Stopped || len(acts) != 0 {
+		t.Errorf("the cancelled restart fired: %v %q", s.State, actStrings(acts))
+	}
+	s = exited()
+	s, acts, _ = step(s, event{Kind: evTimer, Timer: tRestart, Gen: s.Gen}, t0.Add(time.Second))
+	if s.State != Exited || len(acts) != 0 {
+		t.Errorf("restarted against its new policy: %v %q", s.State, actStrings(acts))
+	}
+}
+
 func TestStepHold(t *testing.T) {
 	s := base(Backoff)
 	s, _, _ = step(s, event{Kind: evHold}, t0)

@@ -202,3 +202,56 @@ func TestJobWithoutAutorestartRunsOnce(t *testing.T) {
 		eq(t, "migrate", r.eventsOf("migrate"), []string{"0s STOPPED>STARTING", "100ms STARTING>BACKOFF", "100ms BACKOFF>FATAL"})
 	})
 }
+
+// An apply that restarts a program together with a job it now depends on (a migration
+// for its new version) runs the job first, on its own, while the program runs on in its
+// current version; the program restarts once the job is done. Done by the engine, so a
+// client that goes away, or a SIGHUP reload, gets it too.
+func TestApplyRunsTheJobFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("app", startSecs(0))))
+		time.Sleep(time.Second)
+		r.l.behave["migrate"] = exitAfter(2*time.Second, 0)
+		d := r.apply(planOf(t, prog("migrate", job), prog("app", startSecs(0), dependsOn("migrate"),
+			func(pr *plan.Program) { pr.Command = []string{"/opt/bin/app", "--v2"} })))
+		eq(t, "delta added", d.Added, []string{"migrate"})
+		eq(t, "delta changed", []string{d.Changed[0].Name}, []string{"app"})
+		time.Sleep(time.Second)
+		eq(t, "spawns", r.l.lines("spawn"), []string{"0s app spawn 100", "1s migrate spawn 101", "3s app spawn 102"})
+		eq(t, "app", r.eventsOf("app"), []string{"0s STOPPED>STARTING", "0s STARTING>RUNNING", "3s RUNNING>STOPPING", "3s STOPPING>STOPPED",
+			"3s STOPPED>STARTING", "3s STARTING>RUNNING"})
+	})
+}
+
+// A job that fails leaves everything else as it was: the apply fails (ErrJobFailed), the
+// program that depends on it runs on in its current version, and the next apply of the
+// same plan runs the failed job again first rather than take the program down to wait
+// for it.
+func TestApplyWithAFailingJobChangesNothingElse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("app", startSecs(0))))
+		time.Sleep(time.Second)
+		r.l.behave["migrate"] = exitAfter(time.Second, 3)
+		v2 := planOf(t, prog("migrate", job, func(pr *plan.Program) { pr.Autorestart = plan.RestartNever }),
+			prog("app", startSecs(0), dependsOn("migrate"), func(pr *plan.Program) { pr.Command = []string{"/opt/bin/app", "--v2"} }))
+		_, err := r.sup.Apply(t.Context(), v2)
+		if !errors.Is(err, ErrJobFailed) || !strings.Contains(err.Error(), "nothing else applied") {
+			t.Fatalf("apply: %v", err)
+		}
+		if st := r.status("app"); st.State != Running || st.Pid != 100 {
+			t.Errorf("app: %v pid %d, want RUNNING pid 100", st.State, st.Pid)
+		}
+		if pr, _ := r.sup.Plan().Lookup("app"); len(pr.Command) != 1 {
+			t.Errorf("app's command %v: the new version was applied", pr.Command)
+		}
+		time.Sleep(time.Second)
+		r.l.behave["migrate"] = exitAfter(time.Second, 0) // fixed, say, by hand
+		r.apply(v2)
+		time.Sleep(time.Second)
+		eq(t, "spawns", r.l.lines("spawn"), []string{"0s app spawn 100", "1s migrate spawn 101", "3s migrate spawn 102", "4s app spawn 103"})
+	})
+}

@@ -274,6 +274,9 @@ func (d *proc) asDependency() (ready bool, failed error) {
 	sn := d.snap.Load()
 	switch {
 	case sn.ready() && sn.Job && (d.queued.Load() > 0 || d.pending.Load() > 0):
+		if d.blocked.Load() { // the new run waits for a dependency that will not come
+			return false, fmt.Errorf("%w: %s is to run again, waiting for %s", ErrDependency, d.name, deref(d.waitingFor.Load()))
+		}
 		return false, nil // a job done, to run again: its dependents wait for the new run
 	case sn.ready():
 		return true, nil

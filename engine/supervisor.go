@@ -81,8 +81,9 @@ type Supervisor struct {
 	clock     Clock
 	ctx       context.Context // ends at Shutdown: probes, background starts, sampling
 	cancel    context.CancelFunc
-	mu        sync.Mutex // serialises Apply and Shutdown
-	finished  bool       // Shutdown completed (under mu)
+	mu        sync.Mutex    // serialises Apply and Shutdown
+	deploying chan struct{} // held by an Apply across its jobs-first wait (see Apply)
+	finished  bool          // Shutdown completed (under mu)
 	tab       atomic.Pointer[table]
 	closed    atomic.Bool    // shutting down: no more starts
 	closeMu   sync.Mutex     // orders closing against a late bg.Add (waitOnFor)
@@ -107,7 +108,7 @@ type table struct {
 
 // New returns a Supervisor with nothing to run; Apply gives it a plan.
 func New(o Options) *Supervisor {
-	s := &Supervisor{o: o, clock: o.Clock, changed: make(chan struct{}),
+	s := &Supervisor{o: o, clock: o.Clock, changed: make(chan struct{}), deploying: make(chan struct{}, 1),
 		spawns: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
 	s.samples.init()
 	if s.clock == nil {
@@ -137,6 +138,12 @@ func (s *Supervisor) Plan() *plan.Plan { return s.tab.Load().plan }
 // returns once each was spawned or is waiting for its dependencies. The first call
 // starts every autostart process. next should be Finish()ed (Apply validates it again and
 // runs its Programs in the order given) and must not be modified afterwards.
+//
+// A job (ready = probe.exited()) that next adds or changes, and that a program the apply
+// restarts depends on (a migration for the new version), runs first, on its own, while
+// that program runs on in its current version; the rest is applied once the job is
+// done. Should it fail, nothing else is applied (an error wrapping ErrJobFailed), and
+// the program keeps running. Applies wait for each other, job and all.
 func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, error) {
 	if next == nil {
 		return plan.Delta{}, errors.New("apply: nil plan")
@@ -144,6 +151,166 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	if err := next.Validate(); err != nil {
 		return plan.Delta{}, err
 	}
+	select {
+	case s.deploying <- struct{}{}:
+		defer func() { <-s.deploying }()
+	case <-ctx.Done():
+		return plan.Delta{}, ctx.Err()
+	}
+	d := plan.Diff(s.tab.Load().plan, next)
+	first, jobs := s.jobsFirst(next, d)
+	again := s.failedJobs(next, d)
+	if first != nil {
+		if _, err := s.apply(ctx, first); err != nil {
+			return d, err
+		}
+	}
+	// A job the restarted programs depend on that failed before (an earlier apply's, whose
+	// failure left them running) is run again first: else they would go down to wait
+	// for it, for good.
+	if len(again) > 0 {
+		tab := s.tab.Load()
+		idx, _ := resolve(tab, again)
+		s.closeMu.Lock() // no Add may follow Shutdown's bg.Wait, which follows close
+		if s.closed.Load() {
+			s.closeMu.Unlock()
+			return d, ErrShutdown
+		}
+		s.bg.Add(1)
+		b := s.startBatch(s.ctx, tab, idx, true)
+		s.closeMu.Unlock()
+		go func() { defer s.bg.Done(); <-b.done }()
+		select {
+		case <-b.issued:
+		case <-ctx.Done():
+			return d, ctx.Err()
+		}
+		jobs = append(jobs, again...)
+	}
+	if len(jobs) > 0 {
+		if err := s.waitJobs(ctx, jobs); err != nil {
+			return d, err
+		}
+	}
+	if _, err := s.apply(ctx, next); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+// jobsFirst returns the plan that runs first the jobs next adds or changes that a program
+// it restarts depends on (plan.Delta.JobsFirst), and their names: the running plan with
+// next's version of those jobs, nothing else changed. nil when there are none, or when
+// they cannot run before the rest (one depends on a program only next has).
+func (s *Supervisor) jobsFirst(next *plan.Plan, d plan.Delta) (*plan.Plan, []string) {
+	needed := d.JobsFirst(next)
+	running := s.tab.Load().plan
+	if len(needed) == 0 || running == nil {
+		return nil, nil
+	}
+	first := *running
+	first.Root, first.Entry, first.Inputs = next.Root, next.Entry, next.Inputs
+	first.Programs = nil
+	for _, pr := range running.Programs {
+		if needed[pr.Name] == "" {
+			first.Programs = append(first.Programs, pr)
+		}
+	}
+	var names []string
+	groups := slices.Clone(running.Groups)
+	for _, pr := range next.Programs {
+		if needed[pr.Name] == "" || !pr.Autostart {
+			continue // a job that does not start by itself is not waited for
+		}
+		first.Programs = append(first.Programs, pr)
+		names = append(names, pr.ProcessName)
+		if pr.Group == "" {
+			continue
+		}
+		// In its group as in next: a job that changed group would run again.
+		k := slices.IndexFunc(groups, func(g plan.Group) bool { return g.Name == pr.Group })
+		if k < 0 {
+			j := slices.IndexFunc(next.Groups, func(g plan.Group) bool { return g.Name == pr.Group })
+			if j < 0 {
+				return nil, nil // not a plan Finish accepts
+			}
+			groups = append(groups, plan.Group{Name: pr.Group, Priority: next.Groups[j].Priority})
+			k = len(groups) - 1
+		}
+		if !slices.Contains(groups[k].Programs, pr.Name) {
+			groups[k].Programs = append(slices.Clone(groups[k].Programs), pr.Name)
+		}
+	}
+	first.Groups = groups
+	if len(names) == 0 || first.Finish() != nil {
+		return nil, nil
+	}
+	return &first, names
+}
+
+// failedJobs lists the processes of the jobs, unchanged by d, that a program d restarts
+// depends on, and that have failed (FATAL, or EXITED with another code).
+func (s *Supervisor) failedJobs(next *plan.Plan, d plan.Delta) []string {
+	tab := s.tab.Load()
+	var out []string
+	for _, c := range d.Changed {
+		pr, ok := next.Lookup(c.Name)
+		if !ok || pr.IsJob() {
+			continue
+		}
+		for _, dep := range pr.DependsOn {
+			for _, job := range next.Programs {
+				if job.Name != dep || !job.IsJob() || slices.Contains(out, job.ProcessName) {
+					continue
+				}
+				i, ok := tab.index[job.ProcessName]
+				if !ok || plan.HashProgram(tab.plan.Programs[i]) != plan.HashProgram(job) {
+					continue // added or changed: jobsFirst runs it
+				}
+				if sn := tab.procs[i].snap.Load(); sn.State == Fatal || sn.State == Exited && !sn.ready() {
+					out = append(out, job.ProcessName)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// waitJobs waits until each of the named jobs is done (EXITED with one of its exit_codes),
+// or one has failed: FATAL, or stopped (by a client, or the shutdown).
+func (s *Supervisor) waitJobs(ctx context.Context, names []string) error {
+	return s.waitFor(ctx, func() (bool, error) {
+		tab := s.tab.Load()
+		now := s.clock.Now()
+		all := true
+		for _, n := range names {
+			i, ok := tab.index[n]
+			if !ok {
+				return true, fmt.Errorf("the job %s: %w", n, ErrNoSuchProcess)
+			}
+			p := tab.procs[i]
+			sn := p.snap.Load()
+			const rest = "nothing else applied; what depends on it runs on in its current version"
+			switch {
+			case sn.ready():
+			case sn.State == Fatal || sn.State == Exited || sn.State == Stopped && p.queued.Load() == 0 && p.pending.Load() == 0:
+				return true, fmt.Errorf("%w: the job %s is %s (%s): %s", ErrJobFailed, n, sn.State, describe(n, sn, now), rest)
+			case p.blocked.Load():
+				// Its dependency will not get ready by itself: no run of it is coming.
+				return true, fmt.Errorf("%w: the job %s cannot run: waiting for %s: %s", ErrJobFailed, n, deref(p.waitingFor.Load()), rest)
+			default:
+				all = false
+			}
+		}
+		if !all && s.closed.Load() {
+			return true, ErrShutdown
+		}
+		return all, nil
+	})
+}
+
+// apply makes next the running plan (see Apply), jobs and all at once.
+func (s *Supervisor) apply(ctx context.Context, next *plan.Plan) (plan.Delta, error) {
 	if s.closed.Load() {
 		return plan.Delta{}, ErrShutdown // at once: Shutdown holds mu until everything stopped
 	}

@@ -442,13 +442,13 @@ func envChanged(running, next *plan.Plan) string {
 }
 
 // downUntilDeps notes the programs the apply restarts that depend on a job it adds or
-// changes (a migration): the CLI's apply runs the job first; a reload restarts both.
+// changes (a migration), which the engine runs first (see engine.Supervisor.Apply).
 func downUntilDeps(next *plan.Plan, d plan.Delta) []string {
 	var notes []string
 	jobs := d.JobsFirst(next)
 	for _, job := range slices.Sorted(maps.Keys(jobs)) {
 		dep := jobs[job]
-		notes = append(notes, fmt.Sprintf("%s depends on the job %s, which this apply runs: starvisor apply runs the job first, and restarts %s once it is done (a reload restarts both at once: %s is down until the job is done, or for good should it fail)", dep, job, dep, dep))
+		notes = append(notes, fmt.Sprintf("%s depends on the job %s: the job runs first, and %s restarts once it is done (should it fail, nothing else is applied)", dep, job, dep))
 	}
 	return notes
 }

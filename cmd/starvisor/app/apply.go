@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -53,9 +54,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 			return err
 		}
 	}
-	if err := c.jobsFirst(ctx, d, cl, p, delta); err != nil {
-		return err
-	}
+	jobs := firstJobs(ctx, d, cl, p, delta)
 	var before []api.ProgramStatus
 	if c.Wait > 0 {
 		st, err := cl.Status(ctx)
@@ -64,9 +63,18 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		}
 		before = st.Programs
 	}
-	r, err := applyTelling(ctx, d, cl, p)
+	r, err := applyTelling(ctx, d, cl, p, jobs)
 	if err != nil {
+		if len(jobs) > 0 && !errors.Is(err, api.ErrUnreachable) {
+			waitReady(ctx, d, "apply", cl, p, jobs, 0) // "migrate: FATAL: ...", said again below
+		}
 		return clientError("apply", err)
+	}
+	if len(jobs) > 0 {
+		// Done, or the apply would have failed: "migrate: done (exit status 0)".
+		if err := waitReady(ctx, d, "apply", cl, p, jobs, 0); err != nil {
+			return err
+		}
 	}
 	got := r.Delta
 	started := 0 // of the added: those with autostart = False are there, stopped
@@ -129,60 +137,47 @@ func refuseBreaking(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan, 
 		strings.Join(refused, ", "), map[bool]string{true: "runs", false: "run"}[len(refused) == 1])
 }
 
-// jobsFirst runs first, and waits for, the jobs (ready = probe.exited()) that a program the
-// apply restarts depends on and that the apply adds or changes: a migration for the new
-// version. Meanwhile the programs that depend on them run on in their current version,
-// which they keep should a job fail (nothing else is applied then); before, they were
-// stopped at once, and stayed down until the job was done, or for good.
-func (c *ApplyCmd) jobsFirst(ctx context.Context, d *Deps, cl *api.Client, next *plan.Plan, delta plan.Delta) error {
+// firstJobs says which jobs (ready = probe.exited()) the daemon runs first, on their
+// own, because a program the apply restarts depends on them: those the apply adds or
+// changes (a migration for the new version), and those that failed before. Meanwhile
+// that program runs on in its current version, which it keeps should a job fail
+// (nothing else is applied then). Their process names.
+func firstJobs(ctx context.Context, d *Deps, cl *api.Client, next *plan.Plan, delta plan.Delta) []string {
 	needed := delta.JobsFirst(next)
-	if len(needed) == 0 {
-		return nil
+	deps := map[string]bool{} // the jobs the restarted programs depend on
+	for _, c := range delta.Changed {
+		if pr, ok := next.Lookup(c.Name); ok && !pr.IsJob() {
+			for _, dep := range pr.DependsOn {
+				deps[dep] = true
+			}
+		}
 	}
-	running, err := cl.Plan(ctx)
-	if err != nil {
-		return clientError("apply", err)
-	}
-	// The running plan with next's version of those jobs, and nothing else changed.
-	first := *running
-	first.Root, first.Entry, first.Inputs = next.Root, next.Entry, next.Inputs
-	first.Programs = nil
-	for _, pr := range running.Programs {
-		if needed[pr.Name] == "" {
-			first.Programs = append(first.Programs, pr)
+	failed := map[string]bool{}
+	if len(deps) > len(needed) {
+		if st, err := cl.Status(ctx); err == nil {
+			for _, ps := range st.Programs {
+				failed[ps.Name] = ps.State == "FATAL" || ps.State == "EXITED" && !ps.Ready
+			}
 		}
 	}
 	var names []string
 	for _, pr := range next.Programs {
-		if needed[pr.Name] != "" {
-			first.Programs = append(first.Programs, pr)
+		if pr.IsJob() && pr.Autostart && (needed[pr.Name] != "" || deps[pr.Name] && failed[pr.ProcessName]) {
 			names = append(names, pr.ProcessName)
 		}
 	}
-	if err := first.Finish(); err != nil {
-		return fmt.Errorf("apply: the jobs first: %w", err)
+	if len(names) > 0 {
+		fmt.Fprintf(d.Stdout, "first the %s %s, while what depends on %s runs on\n",
+			map[bool]string{true: "job", false: "jobs"}[len(names) == 1], strings.Join(names, ", "),
+			map[bool]string{true: "it", false: "them"}[len(names) == 1])
 	}
-	fmt.Fprintf(d.Stdout, "first the %s %s, while what depends on %s runs on\n",
-		map[bool]string{true: "job", false: "jobs"}[len(names) == 1], strings.Join(names, ", "),
-		map[bool]string{true: "it", false: "them"}[len(names) == 1])
-	if _, err := applyTelling(ctx, d, cl, &first); err != nil {
-		return clientError("apply", err)
-	}
-	wait := c.Wait
-	if wait <= 0 {
-		wait = time.Hour
-	}
-	if err := waitReady(ctx, d, "apply", cl, &first, names, wait); err != nil {
-		fmt.Fprintln(d.Stderr, "starvisor: apply: a job failed: nothing else applied; what depends on it runs on in its current version")
-		return err
-	}
-	return nil
+	return names
 }
 
 // applyTelling applies p and, while the apply waits for processes to stop (one slow to
 // stop holds up the restarts after it), says which, every few seconds, on stderr, as
 // supervisord logs "waiting for x to stop".
-func applyTelling(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan) (api.ApplyResponse, error) {
+func applyTelling(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan, jobs []string) (api.ApplyResponse, error) {
 	type answer struct {
 		r   api.ApplyResponse
 		err error
@@ -205,8 +200,11 @@ func applyTelling(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan) (a
 			continue
 		}
 		for _, ps := range st.Programs {
-			if ps.State == "STOPPING" {
+			switch {
+			case ps.State == "STOPPING":
 				fmt.Fprintf(d.Stderr, "starvisor: apply: waiting for %s to stop\n", ps.Name)
+			case slices.Contains(jobs, ps.Name) && (ps.State == "STARTING" || ps.State == "BACKOFF"):
+				fmt.Fprintf(d.Stderr, "starvisor: apply: waiting for the job %s (%s: %s)\n", ps.Name, ps.State, ps.Description)
 			}
 		}
 	}

@@ -731,7 +731,7 @@ func (l *upLoop) reopenLogs() {
 
 func (l *upLoop) report(r applied) {
 	if r.err != nil {
-		l.stderr.printf("starvisor: apply: %v\n", r.err)
+		l.stderr.printf("starvisor: %s: %v\n", map[bool]string{true: "reload failed", false: "apply"}[r.reload], r.err)
 	}
 	if r.reload && l.reloaded != nil {
 		l.reloaded(r.err)

@@ -21,6 +21,9 @@ func (s *evalState) build() (*plan.Plan, error) {
 	}
 	sv := &p.Supervisor
 	sv.Socket, sv.Pidfile, sv.LogDir, sv.StateDir = s.settings()
+	if s.sup != nil {
+		sv.MinFDs = s.sup.minFDs
+	}
 
 	// Groups: those group() declared, then those program(group = ...) named; a numprocs > 1
 	// program in neither is the group of its own name.

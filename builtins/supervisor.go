@@ -7,8 +7,8 @@ import (
 	"go.starlark.net/starlark"
 )
 
-// supervisorModule provides supervisor(socket, pidfile, log_dir, state_dir): daemon-wide
-// settings, at most once per evaluation.
+// supervisorModule provides supervisor(socket, pidfile, log_dir, state_dir, minfds):
+// daemon-wide settings, at most once per evaluation.
 type supervisorModule struct{}
 
 func (supervisorModule) Name() string { return "supervisor" }
@@ -20,6 +20,7 @@ func (supervisorModule) Members() starlark.StringDict {
 // supervisorDecl holds the settings given; empty ones take their default in build.
 type supervisorDecl struct {
 	socket, pidfile, logDir, stateDir string
+	minFDs                            int
 	pos                               string
 }
 
@@ -32,8 +33,12 @@ func supervisorFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple
 		return nil, err
 	}
 	var d supervisorDecl
-	if err := unpack(fn.Name(), args, kwargs, "socket?", &d.socket, "pidfile?", &d.pidfile, "log_dir?", &d.logDir, "state_dir?", &d.stateDir); err != nil {
+	if err := unpack(fn.Name(), args, kwargs, "socket?", &d.socket, "pidfile?", &d.pidfile, "log_dir?", &d.logDir, "state_dir?", &d.stateDir,
+		"minfds?", &d.minFDs); err != nil {
 		return nil, err
+	}
+	if d.minFDs < 0 || d.minFDs > maxMinFDs {
+		return nil, fmt.Errorf("%s: minfds: got %d, want 0 to %d", fn.Name(), d.minFDs, maxMinFDs)
 	}
 	if s.sup != nil {
 		return nil, fmt.Errorf("%s: already called at %s", fn.Name(), s.sup.pos)
@@ -65,6 +70,9 @@ func (s *evalState) settings() (socket, pidfile, logDir, stateDir string) {
 	}
 	return socket, pidfile, logDir, stateDir
 }
+
+// maxMinFDs is Linux's default ceiling for open files per process (fs.nr_open).
+const maxMinFDs = 1 << 20
 
 // Interface guards.
 var _ Module = supervisorModule{}

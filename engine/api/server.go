@@ -506,6 +506,7 @@ func KeepSettings(running plan.Supervisor, next *plan.Plan) string {
 	for _, f := range []struct{ name, was, now string }{
 		{"socket", running.Socket, next.Supervisor.Socket}, {"pidfile", running.Pidfile, next.Supervisor.Pidfile},
 		{"log_dir", running.LogDir, next.Supervisor.LogDir}, {"state_dir", running.StateDir, next.Supervisor.StateDir},
+		{"minfds", strconv.Itoa(running.MinFDs), strconv.Itoa(next.Supervisor.MinFDs)},
 	} {
 		switch {
 		case f.was == f.now:

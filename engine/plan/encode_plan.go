@@ -13,6 +13,9 @@ func appendPlan(b []byte, p *Plan) []byte {
 	b = appendString(s.field(b, "pidfile"), p.Supervisor.Pidfile)
 	b = appendString(s.field(b, "log_dir"), p.Supervisor.LogDir)
 	b = appendString(s.field(b, "state_dir"), p.Supervisor.StateDir)
+	if p.Supervisor.MinFDs != 0 { // omitempty
+		b = appendInt(s.field(b, "minfds"), p.Supervisor.MinFDs)
+	}
 	b = s.close(b)
 	b = append(o.field(b, "programs"), '[')
 	for i := range p.Programs {

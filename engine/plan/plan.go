@@ -31,6 +31,9 @@ type Supervisor struct {
 	Pidfile  string `json:"pidfile"`
 	LogDir   string `json:"log_dir"`
 	StateDir string `json:"state_dir"`
+	// MinFDs: the programs' open-files limit is at least this (supervisord's minfds); 0
+	// leaves them the limit the daemon was started with.
+	MinFDs int `json:"minfds,omitempty"`
 }
 
 // Group is a named set of programs addressed as "NAME:*".

@@ -108,6 +108,9 @@ func checkPlanPaths(ps *problems, p *Plan) {
 	abs("supervisor", "pidfile", p.Supervisor.Pidfile)
 	abs("supervisor", "log_dir", p.Supervisor.LogDir)
 	abs("supervisor", "state_dir", p.Supervisor.StateDir)
+	if p.Supervisor.MinFDs < 0 {
+		ps.add("", "supervisor", "minfds", "got %d, want >= 0", p.Supervisor.MinFDs)
+	}
 	scripts := p.scriptPaths()
 	for _, f := range [...]struct{ field, path string }{{"socket", p.Supervisor.Socket}, {"pidfile", p.Supervisor.Pidfile}} {
 		if scripts[f.path] {

@@ -65,8 +65,9 @@ func (c *ImportCmd) Run(d *Deps) error {
 
 // supervisordDecls is what supervisord.read returns: group() and program() keywords.
 type supervisordDecls struct {
-	Groups   []map[string]any `json:"groups"`
-	Programs []map[string]any `json:"programs"`
+	Groups     []map[string]any `json:"groups"`
+	Programs   []map[string]any `json:"programs"`
+	Supervisor map[string]any   `json:"supervisor"` // supervisor() keywords: minfds
 }
 
 // importRoots lets the reader of an import anywhere: the user names the file, and its
@@ -186,6 +187,9 @@ func renderImport(conf string, d *supervisordDecls, here string) string {
 	b := &r.b
 	fmt.Fprintf(b, "# Imported from %s by `starvisor import`.\n", conf)
 	fmt.Fprintf(b, "# Same plan as load(\"@stdlib//supervisord.star\", \"supervisord\"); supervisord.load_conf(%s).\n", r.str(conf))
+	if v, ok := d.Supervisor["minfds"]; ok {
+		fmt.Fprintf(b, "\n# [supervisord] minfds=: the programs' open-files limit.\nsupervisor(minfds = %s)\n", r.value(v))
+	}
 	if len(d.Groups) > 0 {
 		b.WriteString("\n")
 	}

@@ -48,7 +48,7 @@ func TestImportPlanEqualsLoad(t *testing.T) {
 			bundle := t.TempDir()
 			imported := evalScript(t, bundle, "imported.star", script, corpus, env)
 			loaded := evalScript(t, bundle, "loaded.star",
-				fmt.Sprintf("load(\"@stdlib//supervisord.star\", \"supervisord\")\nsupervisord.load_conf(%q)\n", conf), corpus, env)
+				fmt.Sprintf(loadConfScript, conf, conf), corpus, env)
 			if a, b := planJSON(t, imported), planJSON(t, loaded); a != b {
 				t.Errorf("plans differ\n--- imported script:\n%s\n--- imported plan:\n%s\n--- load_conf plan:\n%s", script, a, b)
 			}
@@ -168,7 +168,7 @@ func importOut(t *testing.T, conf, name string, env map[string]string) *plan.Pla
 func loadConf(t *testing.T, conf string, env map[string]string) *plan.Plan {
 	t.Helper()
 	return evalScript(t, filepath.Dir(conf), "loaded.star",
-		fmt.Sprintf("load(\"@stdlib//supervisord.star\", \"supervisord\")\nsupervisord.load_conf(%q)\n", conf), filepath.Dir(conf), env)
+		fmt.Sprintf(loadConfScript, conf, conf), filepath.Dir(conf), env)
 }
 
 // stdout_logfile and stderr_logfile naming one file become redirect_stderr: two
@@ -477,3 +477,10 @@ func TestImportOutRefusesToOverwrite(t *testing.T) {
 	is.NoErr(err)
 	is.True(strings.Contains(string(b), `name = "a"`))
 }
+
+// loadConfScript loads a config (%q twice) as a user would after load_conf's note: with
+// the [supervisord] settings (minfds) given to supervisor(), as import writes them.
+const loadConfScript = `load("@stdlib//supervisord.star", "supervisord")
+supervisord.load_conf(%q)
+[supervisor(**s) for s in [supervisord.read(%q)["supervisor"]] if s]
+`

@@ -60,6 +60,9 @@ func (c *UpCmd) Run(d *Deps) error {
 	if err := c.workFromRoot(p.Root); err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
+	if err := raiseOpenFiles(p.Supervisor.MinFDs, len(p.Programs)); err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
 	// The daemon is long-lived with a small live heap (about 8 KiB per process) and
 	// almost no allocation once its programs run, so its resident memory is mostly the
 	// garbage allowed between collections. Half the default headroom costs collections

@@ -9,6 +9,7 @@ import (
 
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/api"
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // namesArg is the NAME... | GROUP:* | all argument of the action verbs.
@@ -104,6 +105,7 @@ func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string, wait t
 	}
 	failed := false
 	var started []string
+	var look *readiness // for the failed starts' last log lines
 	for _, res := range r.Results {
 		name := namespec(api.ProgramStatus{Name: res.Name, Group: res.Group})
 		if res.Error == "" {
@@ -111,7 +113,14 @@ func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string, wait t
 			started = append(started, res.Name)
 			continue
 		}
-		fmt.Fprintf(d.Stdout, "%s: ERROR (%s)\n", name, res.Error)
+		last := ""
+		if verb == "start" || verb == "restart" {
+			if look == nil {
+				look = lookNow(ctx, cl)
+			}
+			last = look.lastWords(res.Name)
+		}
+		fmt.Fprintf(d.Stdout, "%s: ERROR (%s)%s\n", name, res.Error, last)
 		if ok := harmless[verb]; ok == nil || res.Error != ok.Error() {
 			failed = true
 		}
@@ -127,4 +136,23 @@ func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string, wait t
 		return waitReady(ctx, d, verb, cl, p, started, wait)
 	}
 	return nil
+}
+
+// lookNow is the daemon's plan and states, for lastWords; an empty one when it cannot be
+// had.
+func lookNow(ctx context.Context, cl *api.Client) *readiness {
+	look := &readiness{p: &plan.Plan{}, byName: map[string]api.ProgramStatus{}}
+	p, err := cl.Plan(ctx)
+	if err != nil {
+		return look
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return look
+	}
+	look.p = p
+	for _, ps := range st.Programs {
+		look.byName[ps.Name] = ps
+	}
+	return look
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/api"
+	"github.com/starvisor/starvisor/engine/logs"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -296,7 +297,7 @@ func waitReady(ctx context.Context, d *Deps, verb string, cl *api.Client, p *pla
 			case ps.Ready:
 				lines[i] = n + ": ready"
 			case why != "":
-				lines[i], bad = n+": "+why, true
+				lines[i], bad = n+": "+why+look.lastWords(n), true
 			default:
 				lines[i], pending = fmt.Sprintf("%s: %s after %s", n, look.pending(n), timeout), true
 			}
@@ -346,6 +347,54 @@ func (r readiness) pending(name string) string {
 		return "not started (" + ps.Description + ")"
 	}
 	return "still " + ps.State
+}
+
+// lastWords is, for a process that failed by itself (FATAL, BACKOFF, or EXITED with a
+// code not its own), the last line of its log, stderr's first (a traceback ends there), as
+// " (last line of log/web.err.log: ...)": where the failure is said, what a person
+// looks for first. "" when there is none.
+func (r readiness) lastWords(name string) string {
+	ps := r.byName[name]
+	pr, ok := r.p.Lookup(name)
+	if !ok || ps.State != "FATAL" && ps.State != "BACKOFF" && (ps.State != "EXITED" || r.done(name)) {
+		return ""
+	}
+	for _, l := range []*plan.Log{pr.Stderr, pr.Stdout} {
+		if l == nil {
+			continue
+		}
+		if line := lastLine(l.Path); line != "" {
+			shown := l.Path
+			if rel, err := filepath.Rel(r.p.Root, l.Path); err == nil && !strings.HasPrefix(rel, "..") {
+				shown = rel
+			}
+			return fmt.Sprintf(" (last line of %s: %s)", shown, line)
+		}
+	}
+	return ""
+}
+
+// lastLine is the last line of text in the log file at path, cut to 200 bytes; "" when
+// there is none (or it cannot be read: a FIFO, a planted symlink).
+func lastLine(path string) string {
+	f, err := logs.OpenRead(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(st.Size()-4096, 0)
+	b := make([]byte, st.Size()-off)
+	n, _ := f.ReadAt(b, off)
+	lines := strings.Split(strings.TrimRight(string(b[:n]), "\r\n \t"), "\n")
+	line := strings.TrimSpace(lines[len(lines)-1])
+	if len(line) > 200 {
+		line = line[:200] + "..."
+	}
+	return line
 }
 
 // failed says why name will not get ready by itself: FATAL, EXITED with a code not in

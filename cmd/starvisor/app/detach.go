@@ -149,7 +149,7 @@ func notStarted(cl *api.Client, p *plan.Plan) (pending, failed []string, err err
 		}
 		s, ok := look.byName[pr.ProcessName]
 		if why := look.failed(pr.ProcessName, map[string]bool{}); ok && why != "" {
-			failed = append(failed, pr.ProcessName+": "+why)
+			failed = append(failed, pr.ProcessName+": "+why+look.lastWords(pr.ProcessName))
 		} else if !ok || s.State == "STOPPED" || s.State == "STARTING" || s.State == "BACKOFF" ||
 			s.State == "RUNNING" && !s.Ready {
 			// (RUNNING but not ready: its ready probe has not passed yet, as apply --wait

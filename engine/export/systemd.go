@@ -213,6 +213,9 @@ func sdValue(s string) string { return sdEscapePercent(s) }
 // double quotes, %% for specifiers, $$ for variable expansion.
 func sdWord(s string) string { return sdQuote(s, true) }
 
+// SystemdWord is s as a word of a unit's command line (ExecStart=), as units are written.
+func SystemdWord(s string) string { return sdWord(s) }
+
 // sdEnv quotes one NAME=value of Environment=, where systemd expands specifiers but
 // not variables: a $ stays as is.
 func sdEnv(s string) string { return sdQuote(s, false) }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,8 +24,9 @@ type ServiceCmd struct {
 type serviceFlags struct {
 	scriptFlags
 	DryRun  bool   `help:"Print what would be written or removed; change nothing."`
-	UnitDir string `default:"/etc/systemd/system" type:"path" placeholder:"DIR" help:"Folder of systemd units."`
+	UnitDir string `default:"/etc/systemd/system" type:"path" placeholder:"DIR" help:"Folder of systemd units (default /etc/systemd/system)."`
 	Name    string `help:"Deployment name; default: the deploy script's folder name."`
+	Force   bool   `help:"Replace a unit written for another script (install), or remove one still enabled (uninstall)."`
 }
 
 // unit evaluates the script (so a broken one is never installed) and renders the unit.
@@ -85,6 +87,12 @@ func (c *ServiceInstallCmd) Run(d *Deps) error {
 		return err
 	}
 	path := filepath.Join(c.UnitDir, f.Name)
+	// The unit is named after the bundle's folder: two bundles called shop, or every
+	// release/current/ layout, would replace each other's unit without a word.
+	script, _ := filepath.Abs(c.File)
+	if old, err := os.ReadFile(path); err == nil && !c.Force && !bytes.Contains(old, []byte(execStartScript(script))) {
+		return fmt.Errorf("service install: %s runs another script than %s: give this one --name NAME (or --force to replace it)", path, script)
+	}
 	if c.DryRun {
 		fmt.Fprintf(d.Stdout, "# would write %s\n%s", path, f.Data)
 		return nil
@@ -92,8 +100,18 @@ func (c *ServiceInstallCmd) Run(d *Deps) error {
 	if err := export.Write(c.UnitDir, []export.File{f}); err != nil {
 		return fmt.Errorf("service install: %w", err)
 	}
-	fmt.Fprintf(d.Stdout, "wrote %s\nnext:\n  systemctl daemon-reload\n  systemctl enable --now %s\n", path, f.Name)
+	fmt.Fprintf(d.Stdout, "wrote %s\nnext:\n", path)
+	if s := socketInLocks(append(rootLockPaths(script), lockPath(filepath.Join(filepath.Dir(script), "run")))...); s != "" {
+		// The unit's up would find the bundle locked by the daemon running now, and fail.
+		fmt.Fprintf(d.Stdout, "  starvisor shutdown -f %s   # its daemon runs now, outside systemd\n", script)
+	}
+	fmt.Fprintf(d.Stdout, "  systemctl daemon-reload\n  systemctl enable --now %s\n", f.Name)
 	return nil
+}
+
+// execStartScript is how a unit's ExecStart names script (export.ServiceUnit).
+func execStartScript(script string) string {
+	return " up -f " + export.SystemdWord(script)
 }
 
 // ServiceUninstallCmd removes the unit.
@@ -101,11 +119,25 @@ type ServiceUninstallCmd struct{ serviceFlags }
 
 // Run removes the unit (or says it would) and prints the commands to run first/next.
 func (c *ServiceUninstallCmd) Run(d *Deps) error {
-	f, err := c.unit(d)
-	if err != nil {
-		return err
+	// By name, without evaluating the script: it may be broken or gone by now.
+	name := c.Name
+	if name == "" {
+		if err := c.locate(); err != nil {
+			return err
+		}
+		abs, err := filepath.Abs(c.File)
+		if err != nil {
+			return fmt.Errorf("service uninstall: %w", err)
+		}
+		name = filepath.Base(filepath.Dir(abs))
 	}
+	f := export.File{Name: export.ServiceUnitName(name)}
 	path := filepath.Join(c.UnitDir, f.Name)
+	// Removed while enabled, systemctl can no longer disable it ("does not exist"), and
+	// its wants/ link stays behind.
+	if wants, _ := filepath.Glob(filepath.Join(c.UnitDir, "*.wants", f.Name)); len(wants) > 0 && !c.Force {
+		return fmt.Errorf("service uninstall: %s is enabled (%s): first systemctl disable --now %s", f.Name, wants[0], f.Name)
+	}
 	if c.DryRun {
 		fmt.Fprintf(d.Stdout, "would remove %s\n", path)
 		return nil
@@ -117,6 +149,6 @@ func (c *ServiceUninstallCmd) Run(d *Deps) error {
 		}
 		return fmt.Errorf("service uninstall: %w", err)
 	}
-	fmt.Fprintf(d.Stdout, "removed %s\nnext:\n  systemctl disable --now %s\n  systemctl daemon-reload\n", path, f.Name)
+	fmt.Fprintf(d.Stdout, "removed %s\nnext:\n  systemctl daemon-reload\n", path)
 	return nil
 }

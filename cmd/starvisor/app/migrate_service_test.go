@@ -39,8 +39,43 @@ func TestServiceInstallUninstall(t *testing.T) {
 	if !strings.Contains(string(data), "ExecStart="+bin+" up -f "+script+"\n") || !strings.Contains(string(data), "WantedBy=multi-user.target") {
 		t.Fatalf("unit:\n%s", data)
 	}
+	// Another bundle of the same folder name does not replace it unawares.
+	other := filepath.Join(t.TempDir(), "shop")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	otherScript := filepath.Join(other, "deploy.star")
+	if err := os.WriteFile(otherScript, []byte(`program(name = "b", command = ["/bin/sleep", "9"])`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = run(t, nil, "service", "install", "-f", otherScript, "--unit-dir", units)
+	if code != ExitFailure || !strings.Contains(errs, "runs another script than "+otherScript+": give this one --name NAME") {
+		t.Fatalf("install over another bundle's unit: code %d\n%s", code, errs)
+	}
+	if data2, _ := os.ReadFile(unit); string(data2) != string(data) {
+		t.Fatalf("the refused install changed the unit:\n%s", data2)
+	}
+	// Enabled, it is not removed: systemctl could no longer disable it.
+	wants := filepath.Join(units, "multi-user.target.wants")
+	if err := os.Mkdir(wants, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(unit, filepath.Join(wants, "starvisor-shop.service")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = run(t, nil, "service", "uninstall", "-f", script, "--unit-dir", units)
+	if code != ExitFailure || !strings.Contains(errs, "first systemctl disable --now starvisor-shop.service") {
+		t.Fatalf("uninstall while enabled: code %d\n%s", code, errs)
+	}
+	if err := os.Remove(filepath.Join(wants, "starvisor-shop.service")); err != nil {
+		t.Fatal(err)
+	}
+	// Removed by its name, without evaluating the script (broken by now).
+	if err := os.WriteFile(script, []byte("program(\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	code, out, errs = run(t, nil, "service", "uninstall", "-f", script, "--unit-dir", units)
-	if code != 0 || !strings.Contains(out, "systemctl disable --now starvisor-shop.service") {
+	if code != 0 || !strings.Contains(out, "systemctl daemon-reload") {
 		t.Fatalf("uninstall: code %d\n%s\n%s", code, out, errs)
 	}
 	if _, err := os.Stat(unit); !os.IsNotExist(err) {

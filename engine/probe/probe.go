@@ -3,10 +3,14 @@
 package probe
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -49,19 +53,35 @@ type check func(ctx context.Context) error
 // Ready retries pr.Ready every Interval until it passes, Timeout passes (error
 // "ready probe tcp 127.0.0.1:8080: timed out after 1m0s: <last error>") or ctx ends.
 func (p *Prober) Ready(ctx context.Context, pr plan.Program) error {
-	return p.Prepare(pr)(ctx)
+	return p.prepare(pr, false)(ctx)
 }
 
 // Prepare does what Ready does before its first attempt, and returns the rest. The
 // engine calls it just before it spawns the process: a log probe then reads only
 // what is written after that point, not an earlier run's lines still in the file.
+//
+// A tcp or http probe whose address already answers then fails at once: another process
+// listens there (a forgotten server, another bundle's), and would pass the probe while
+// this one fails to bind, its dependents started against the other.
 func (p *Prober) Prepare(pr plan.Program) func(ctx context.Context) error {
+	return p.prepare(pr, true)
+}
+
+func (p *Prober) prepare(pr plan.Program, beforeSpawn bool) func(ctx context.Context) error {
 	if pr.Ready == nil {
 		return func(context.Context) error { return nil }
 	}
 	attempt, what, done, err := p.build(pr)
 	if err != nil {
 		return func(context.Context) error { return fmt.Errorf("ready probe %s: %w", what, err) }
+	}
+	if addr := listenAddr(pr.Ready); beforeSpawn && addr != "" && answers(addr) {
+		if done != nil {
+			done()
+		}
+		return func(context.Context) error {
+			return fmt.Errorf("ready probe %s: %s answered before %s started: another process listens there", what, addr, pr.ProcessName)
+		}
 	}
 	return func(ctx context.Context) error {
 		if done != nil {
@@ -142,4 +162,33 @@ func (p *Prober) build(pr plan.Program) (attempt check, what string, done func()
 		what, err = pb.Kind, fmt.Errorf("unknown kind %q", pb.Kind)
 	}
 	return attempt, what, done, err
+}
+
+// listenAddr is the host:port a tcp or http probe connects to; "" for the other kinds.
+func listenAddr(pb *plan.Probe) string {
+	switch pb.Kind {
+	case plan.ProbeTCP:
+		return net.JoinHostPort(cmp.Or(pb.Host, "127.0.0.1"), strconv.Itoa(pb.Port))
+	case plan.ProbeHTTP:
+		u, err := url.Parse(pb.URL)
+		if err != nil || u.Hostname() == "" {
+			return ""
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		return net.JoinHostPort(u.Hostname(), port)
+	}
+	return ""
+}
+
+// answers says whether something accepts connections at addr now.
+func answers(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }

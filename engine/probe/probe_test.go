@@ -284,3 +284,21 @@ func TestExecProbeCarriesTheDaemon(t *testing.T) {
 		Command: []string{"/bin/sh", "-c", `test "$STARVISOR_DAEMON" = 123.456`}})
 	is.NoErr((&Prober{Daemon: "123.456"}).Ready(t.Context(), pr))
 }
+
+// Before the spawn, a tcp or http probe whose address already answers fails at once:
+// another process listens there and would pass it while the program fails to bind. A
+// probe of a program already running (Ready: a probe changed by an apply) is not that.
+func TestPrepareFailsWhenTheAddressAnswersBeforeTheSpawn(t *testing.T) {
+	is := is.New(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	is.NoErr(err)
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	for _, pb := range []plan.Probe{{Kind: plan.ProbeTCP, Port: ln.Addr().(*net.TCPAddr).Port}, {Kind: plan.ProbeHTTP, URL: "http://127.0.0.1:" + port + "/health"}} {
+		pr := program(pb)
+		pr.ProcessName = "api"
+		err := (&Prober{}).Prepare(pr)(t.Context())
+		is.True(err != nil && strings.HasSuffix(err.Error(), ": 127.0.0.1:"+port+" answered before api started: another process listens there")) // got err
+	}
+	is.NoErr(New(nil).Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeTCP, Port: ln.Addr().(*net.TCPAddr).Port})))
+}

@@ -3,6 +3,7 @@ package plan
 import (
 	"container/heap"
 	"slices"
+	"strings"
 )
 
 // Rank is where a program's priority puts it, as supervisord orders: by its group's
@@ -82,7 +83,46 @@ func (q *readyQueue) Less(a, b int) bool {
 	if rx, ry := q.rank(x), q.rank(y); rx != ry {
 		return rx[0] < ry[0] || rx[0] == ry[0] && rx[1] < ry[1]
 	}
-	return x.ProcessName < y.ProcessName
+	return naturalLess(x.ProcessName, y.ProcessName)
+}
+
+// naturalLess orders names as a person counts: worker_2 before worker_10 (a pool of a
+// dozen listed worker_0, worker_1, worker_10, worker_11, worker_2). Runs of digits
+// compare by value; a tie (01 and 1) falls back to plain order.
+func naturalLess(a, b string) bool {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if isDigit(a[i]) && isDigit(b[j]) {
+			ei, ej := digitsEnd(a, i), digitsEnd(b, j)
+			x, y := strings.TrimLeft(a[i:ei], "0"), strings.TrimLeft(b[j:ej], "0")
+			if len(x) != len(y) {
+				return len(x) < len(y)
+			}
+			if x != y {
+				return x < y
+			}
+			i, j = ei, ej
+			continue
+		}
+		if a[i] != b[j] {
+			return a[i] < b[j]
+		}
+		i++
+		j++
+	}
+	if len(a)-i != len(b)-j {
+		return len(a)-i < len(b)-j
+	}
+	return a < b
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func digitsEnd(s string, i int) int {
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	return i
 }
 
 func (q *readyQueue) Swap(a, b int) { q.items[a], q.items[b] = q.items[b], q.items[a] }

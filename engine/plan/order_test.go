@@ -122,3 +122,19 @@ func TestFinishRejects(t *testing.T) {
 		is.Equal(p.Finish().Error(), "finish: format: is 2, want 1")
 	})
 }
+
+// A pool of a dozen starts, and is listed, as a person counts.
+func TestNaturalOrder(t *testing.T) {
+	is := is.New(t)
+	names := []string{"w_10", "w_2", "w_1", "w_02", "a", "w_11", "w_0", "web9", "web10", "w_"}
+	slices.SortFunc(names, func(a, b string) int {
+		if naturalLess(a, b) {
+			return -1
+		}
+		if naturalLess(b, a) {
+			return 1
+		}
+		return 0
+	})
+	is.Equal(names, []string{"a", "w_", "w_0", "w_1", "w_02", "w_2", "w_10", "w_11", "web9", "web10"})
+}

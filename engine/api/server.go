@@ -410,13 +410,20 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	notes = append(notes, downUntilDeps(req.Plan, plan.Diff(s.b.Plan(), req.Plan))...)
 	if req.DryRun {
-		writeJSON(w, http.StatusOK, ApplyResponse{Delta: plan.Diff(s.b.Plan(), req.Plan), Notes: notes})
+		d := plan.Diff(s.b.Plan(), req.Plan)
+		if d.Empty() && s.reloadError() != "" {
+			s.SetReloadError("") // the script is what runs, whatever a reload said before
+		}
+		writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes})
 		return
 	}
 	d, err := s.b.Apply(accepted(r), req.Plan)
 	if err != nil {
 		writeError(w, http.StatusConflict, err)
 		return
+	}
+	if s.reloadError() != "" {
+		s.SetReloadError("") // the plan running is the one applied now, not the one before
 	}
 	writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes})
 }

@@ -121,6 +121,9 @@ func Run(args []string, d *Deps) (code int) {
 type exitError struct {
 	code int
 	err  error
+	// summary, of a failure already on the screen: its first line, for where it is
+	// repeated later (status after a failed reload).
+	summary string
 }
 
 func (e *exitError) Error() string {

@@ -50,7 +50,7 @@ func (c *UpCmd) evalApart(ctx context.Context, d *Deps, keep *plan.Inputs) (*pla
 		if errOut.Len() == 0 {
 			fmt.Fprintf(d.Stderr, "starvisor: reload: evaluating %s: %v\n", script, runErr)
 		}
-		return nil, reported(ExitFailure)
+		return nil, &exitError{code: ExitFailure, summary: errorLine(errOut.String())}
 	}
 	p, err := plan.Decode(out.Bytes())
 	if err != nil {
@@ -81,4 +81,12 @@ func keptEnv(env []string, keep *plan.Inputs) []string {
 		}
 	}
 	return out
+}
+
+// errorLine picks out of a failed evaluation's stderr (the script's print()s, then its
+// error, "file:line:col: message" and its stack) the error's first line.
+func errorLine(stderr string) string {
+	head, _, _ := strings.Cut(stderr, "\nTraceback (most recent call last):")
+	lines := strings.Split(strings.TrimRight(head, "\n"), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -245,8 +245,11 @@ func (c *UpCmd) Run(d *Deps) error {
 			}
 			msg := "the script's error is in the daemon's output"
 			var ee *exitError
-			if !errors.As(err, &ee) || ee.err != nil {
+			switch {
+			case !errors.As(err, &ee) || ee.err != nil:
 				msg, _, _ = strings.Cut(err.Error(), "\n")
+			case ee.summary != "":
+				msg = ee.summary + " (more in the daemon's output)"
 			}
 			srv.SetReloadError(time.Now().Format(stampLayout) + ": " + msg)
 		}}

@@ -24,7 +24,7 @@ type ApplyCmd struct {
 	scriptFlags `embed:""`
 	socketOnly  `embed:""`
 	DryRun      bool          `name:"dry-run" help:"Show the difference only."`
-	Wait        time.Duration `placeholder:"DURATION" help:"Then wait up to DURATION for the processes the apply started to be RUNNING and ready; exit 1 if one is not."`
+	Wait        time.Duration `placeholder:"DURATION" help:"Then wait up to DURATION for the processes the apply started (and the autostart ones that depend on them) to be RUNNING and ready, or done (a job); exit 1 if one is not."`
 	Force       bool          `help:"Apply even when a running program's new version would not start (what check finds: a missing command or folder, an unknown user)."`
 }
 

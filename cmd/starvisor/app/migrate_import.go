@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -106,7 +107,7 @@ func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisor
 		Print:     &out,
 	})
 	if err != nil {
-		printScriptError(d.Stderr, err)
+		printImportError(d.Stderr, err)
 		return nil, reported(ExitFailure)
 	}
 	noteEnvReads(d.Stderr, p.Inputs.Env)
@@ -141,11 +142,25 @@ func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisor
 	if _, err := builtins.Eval(ctx, builtins.Options{
 		File: entry, Libs: importRoots, LookupEnv: d.LookupEnv, Print: io.Discard,
 	}); err != nil {
-		printScriptError(d.Stderr, err)
+		printImportError(d.Stderr, err)
 		fmt.Fprintf(d.Stderr, "import: %s reads, but starvisor cannot run it as it is (see above); no script written\n", conf)
 		return nil, reported(ExitFailure)
 	}
 	return &decls, nil
+}
+
+// printImportError prints an error of reading the configuration: its message, which names
+// the file, section and key, without the position and stack in the throwaway script and
+// the stdlib that read it, no help to someone importing an ini file.
+func printImportError(w io.Writer, err error) {
+	var be *builtins.Error
+	if !errors.As(err, &be) {
+		printScriptError(w, err)
+		return
+	}
+	msg := strings.TrimPrefix(be.Msg, "fail: ")
+	msg = strings.TrimPrefix(msg, "supervisord: ")
+	fmt.Fprintf(w, "import: %s\n", msg)
 }
 
 // noteEnvReads says which host variables the configuration expanded (%(ENV_X)s, and

@@ -484,3 +484,17 @@ const loadConfScript = `load("@stdlib//supervisord.star", "supervisord")
 supervisord.load_conf(%q)
 [supervisor(**s) for s in [supervisord.read(%q)["supervisor"]] if s]
 `
+
+// A configuration starvisor cannot take is refused with its file, section and key, and
+// without the stack of the stdlib code that read it: the user wrote an ini file.
+func TestImportErrorNamesTheKeyAlone(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "supervisord.conf")
+	if err := os.WriteFile(conf, []byte("[program:cap]\ncommand=/bin/true\nstdout_capture_maxbytes=1MB\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := run(t, nil, "import", conf)
+	want := "import: " + conf + ": [program:cap] stdout_capture_maxbytes: not supported by starvisor (only its default value is accepted)\n"
+	if code != ExitFailure || out != "" || errs != want {
+		t.Fatalf("code %d\nstdout %q\nstderr %q\nwant   %q", code, out, errs, want)
+	}
+}

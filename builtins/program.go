@@ -29,7 +29,7 @@ var programParams = newParamSpec(2,
 	"name", "command", "directory", "env", "inherit_env", "user", "umask", "autostart", "autorestart",
 	"exit_codes", "start_secs", "start_retries", "stop_signal", "stop_timeout", "stop_as_group", "kill_as_group",
 	"priority", "numprocs", "numprocs_start", "process_name", "stdout", "stderr", "redirect_stderr",
-	"depends_on", "ready", "group", "backoff", "backoff_max",
+	"depends_on", "ready", "group", "backoff", "backoff_max", "memory_max",
 )
 
 // processNumEnv is the variable through which each instance sees its process_num.
@@ -73,6 +73,7 @@ type programArgs struct {
 	priority                                  int
 	numprocs, numprocsStart                   intMin
 	backoff                                   oneOf
+	memoryMax                                 sizeArg
 }
 
 // programDefaults is plan.Defaults, computed once: program() copies what it keeps.
@@ -128,6 +129,7 @@ func programFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 		&a.autorestart, &a.exitCodes, &a.startSecs, &a.startRetries, &a.stopSignal, &a.stopTimeout,
 		&a.stopAsGroup, &a.killAsGroup, &a.priority, &a.numprocs, &a.numprocsStart, &a.processName,
 		&a.stdout, &a.stderr, &a.redirectStderr, &a.dependsOn, &a.ready, &a.group, &a.backoff, &a.backoffMax,
+		&a.memoryMax,
 	); err != nil {
 		return nil, err
 	}
@@ -259,6 +261,7 @@ func (a *programArgs) declare(nameTmpl *template, pos string) *declared {
 			StopTimeout:    plan.Duration(a.stopTimeout),
 			StopAsGroup:    a.stopAsGroup,
 			KillAsGroup:    a.killAsGroup,
+			MemoryMax:      int64(a.memoryMax),
 			Priority:       a.priority,
 			Numprocs:       n,
 			NumprocsStart:  a.numprocsStart.v,

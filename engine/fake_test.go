@@ -286,16 +286,17 @@ func (fakeSampler) Sample(pid int) (Usage, error) {
 
 // rig is a Supervisor on fakes, built inside a synctest bubble.
 type rig struct {
-	t      *testing.T
-	t0     time.Time
-	sup    *Supervisor
-	l      *fakeLauncher
-	probes *fakeProber
-	logs   *fakeLogs
-	rec    *fakeRecorder
-	mu     sync.Mutex
-	events []string
-	inCall int
+	t       *testing.T
+	t0      time.Time
+	sup     *Supervisor
+	l       *fakeLauncher
+	probes  *fakeProber
+	logs    *fakeLogs
+	rec     *fakeRecorder
+	mu      sync.Mutex
+	events  []string
+	reasons []string // "process FROM>TO reason"
+	inCall  int
 }
 
 func newRig(t *testing.T, mods ...func(*Options)) *rig {
@@ -320,6 +321,7 @@ func (r *rig) onEvent(ev Event) {
 		r.t.Error("OnEvent called concurrently")
 	}
 	r.events = append(r.events, fmt.Sprintf("%v %s %v>%v", ev.Time.Sub(r.t0), ev.Process, ev.From, ev.To))
+	r.reasons = append(r.reasons, fmt.Sprintf("%s %v>%v %s", ev.Process, ev.From, ev.To, ev.Reason))
 	r.inCall--
 	r.mu.Unlock()
 }

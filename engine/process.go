@@ -56,6 +56,7 @@ type (
 	}
 	cmdUpdate struct{ prog plan.Program } // ordering-only fields changed
 	cmdHold   struct{}                    // shutting down: no automatic starts
+	cmdMemory struct{ why string }        // over memory_max: restart it
 	cmdKill   struct{ sent chan bool }    // SIGKILL the process group now; sent: was one alive
 	cmdQuit   struct{}                    // removed: close the logs and end
 	cmdReopen struct{}                    // reopen the log files by name (external logrotate)
@@ -267,6 +268,8 @@ func (p *proc) command(c any) {
 		p.publish()
 	case cmdHold:
 		p.handle(event{Kind: evHold})
+	case cmdMemory:
+		p.handle(event{Kind: evMemory, Err: c.why}) // no longer RUNNING: nothing to do
 	case cmdReopen:
 		reopen(p.out)
 		if p.errw != p.out { // redirect_stderr: one writer for both

@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // Sampling costs CPU for every live process (a BatchSampler reads /proc once per
@@ -14,6 +18,10 @@ import (
 // (a round of 200 processes takes a few milliseconds): a lone `status` shows
 // figures, and a sampler that hangs does not hold status up. An action's answer
 // reads States, which does not count as watching.
+// A program with memory_max has its tree measured every memoryEvery even while nobody
+// looks (pm2 checks every 30 s): only plans that ask for it pay for it.
+const memoryEvery = 5 * time.Second
+
 const (
 	sampleEvery = 2 * time.Second
 	watchFor    = time.Minute
@@ -108,14 +116,15 @@ func (s *Supervisor) sampleLoop() {
 		var t Timer
 		wasWatched := watched
 		watched = s.clock.Now().UnixNano()-g.lastRead.Load() < int64(watchFor)
-		if watched {
-			t = s.clock.AfterFunc(sampleEvery, func() {
+		if every := s.sampleEvery(watched); every > 0 {
+			t = s.clock.AfterFunc(every, func() {
 				select {
 				case tick <- struct{}{}:
 				default:
 				}
 			})
-		} else if wasWatched && s.o.OnUnwatched != nil {
+		}
+		if !watched && wasWatched && s.o.OnUnwatched != nil {
 			s.o.OnUnwatched()
 		}
 		select {
@@ -131,9 +140,50 @@ func (s *Supervisor) sampleLoop() {
 			}
 		}
 		s.sampleOnce()
+		s.checkMemory()
 		s.checkAllLogs() // log errors reach OnLogError while someone watches
 	}
 }
+
+// sampleEvery is the pause before the next round: sampleEvery while someone watches,
+// memoryEvery while a program has memory_max, else 0 (none: until Status asks).
+func (s *Supervisor) sampleEvery(watched bool) time.Duration {
+	if watched {
+		return sampleEvery
+	}
+	if p := s.tab.Load().plan; p != nil && slices.ContainsFunc(p.Programs, func(pr plan.Program) bool { return pr.MemoryMax > 0 }) {
+		return memoryEvery
+	}
+	return 0
+}
+
+// checkMemory restarts, by the last round, each RUNNING process whose tree's RSS is over
+// its memory_max (pm2's max_memory_restart): a leaking worker is replaced before the
+// kernel's OOM killer picks a victim, maybe another program.
+func (s *Supervisor) checkMemory() {
+	u := s.samples.last.Load()
+	tab := s.tab.Load()
+	if u == nil || tab.plan == nil {
+		return
+	}
+	for i, p := range tab.procs {
+		limit := tab.plan.Programs[i].MemoryMax
+		if limit <= 0 {
+			continue
+		}
+		sn := p.snap.Load()
+		use, ok := u.by[sn.Pid]
+		if sn.State != Running || sn.Pid == 0 || !ok {
+			continue
+		}
+		if rss := max(use.TreeRSSBytes, use.RSSBytes); rss > uint64(limit) {
+			p.call(cmdMemory{why: fmt.Sprintf("memory_max: %s of RSS (its process tree), over %s", mib(rss), mib(uint64(limit)))})
+		}
+	}
+}
+
+// mib writes n bytes in MiB, as status shows memory.
+func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func (s *Supervisor) sampleOnce() {
 	// Stamped before the pids are gathered: a process spawned during the round is newer

@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // countingSampler counts rounds (SampleAll calls); each usage is the round number.
@@ -172,6 +175,43 @@ func TestStatusSamplesARestartedProcess(t *testing.T) {
 		st := r.status("a")
 		if st.Usage.RSSBytes != 2 || st.Usage.CPUPercent != float64(st.Pid) {
 			t.Errorf("after the restart (pid %d): usage %+v, want a sample of the new pid", st.Pid, st.Usage)
+		}
+	})
+}
+
+// memSampler reports rss bytes for every process tree.
+type memSampler struct{ rss atomic.Uint64 }
+
+func (m *memSampler) Sample(pid int) (Usage, error) { return Usage{TreeRSSBytes: m.rss.Load()}, nil }
+
+// A program with memory_max has its tree measured every 5 s though nobody looks, and is
+// restarted (stopped, then started: an automatic restart) once it is over the limit.
+func TestMemoryMaxRestartsTheProcess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := &memSampler{}
+		m.rss.Store(100 << 20)
+		r := newRig(t, func(o *Options) { o.Sampler = m })
+		defer r.shutdown()
+		r.apply(planOf(t, prog("leaky", startSecs(0), func(pr *plan.Program) { pr.MemoryMax = 512 << 20 })))
+		time.Sleep(62 * time.Second) // between rounds
+		eq(t, "spawns under the limit", r.l.lines("spawn"), []string{"0s leaky spawn 100"})
+		m.rss.Store(600 << 20)
+		time.Sleep(6 * time.Second)
+		m.rss.Store(100 << 20)
+		eq(t, "spawns", r.l.lines("spawn"), []string{"0s leaky spawn 100", "1m5s leaky spawn 101"})
+		var why string
+		r.mu.Lock()
+		for _, e := range r.reasons {
+			if strings.HasPrefix(e, "leaky RUNNING>STOPPING") {
+				why = e
+			}
+		}
+		r.mu.Unlock()
+		if !strings.Contains(why, "memory_max: 600.0 MiB of RSS (its process tree), over 512.0 MiB") {
+			t.Errorf("stop reason %q", why)
+		}
+		if st := r.status("leaky"); st.State != Running || st.Restarts != 1 {
+			t.Errorf("leaky: %v, %d automatic restarts", st.State, st.Restarts)
 		}
 	})
 }

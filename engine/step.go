@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"syscall"
@@ -90,6 +91,9 @@ type procState struct {
 	// RestartDue: EXITED, and its tRestart timer is armed (the respawn waits out
 	// minRespawn). Kept rather than derived from Pol, which an apply may change meanwhile.
 	RestartDue bool
+	// Respawn: STOPPING for memory_max, to start again once stopped (unless a stop
+	// comes meanwhile, or the shutdown).
+	Respawn bool
 }
 
 type evKind int
@@ -104,10 +108,11 @@ const (
 	evSignal                     // a user signal (Sig)
 	evSignalFailed               // sending a signal failed, not with ESRCH (Err)
 	evHold                       // shutting down: no automatic starts from now on
+	evMemory                     // its tree's RSS is over memory_max (Err: by how much): restart it
 	numEvents
 )
 
-var evNames = [...]string{"start", "stop", "spawned", "spawn-failed", "exit", "timer", "signal", "signal-failed", "hold"}
+var evNames = [...]string{"start", "stop", "spawned", "spawn-failed", "exit", "timer", "signal", "signal-failed", "hold", "memory"}
 
 func (k evKind) String() string { return evNames[k] }
 
@@ -184,6 +189,8 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 	case ev.Kind == evHold:
 		s.Hold = true
 		return s, nil, nil
+	case ev.Kind == evMemory && s.State != Running:
+		return s, nil, ErrNotRunning // stopping, or gone: no restart to make
 	}
 	var acts []action
 	live := s.Pid // the process this event is about, before an exit forgets it
@@ -224,7 +231,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		acts = append(acts, action{Kind: actTimer, Timer: tRetry, After: s.Pol.delay(s.Backoff), Gen: s.Gen})
 	}
 	stop := func() {
-		to(Stopping, "stop requested")
+		to(Stopping, cmp.Or(ev.Err, "stop requested"))
 		acts = append(acts,
 			action{Kind: actSignal, Sig: s.Pol.StopSignal, Group: s.Pol.StopAsGroup, Stop: true},
 			action{Kind: actTimer, Timer: tKill, After: s.Pol.StopTimeout, Gen: s.Gen})
@@ -334,6 +341,9 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			return s, nil, ErrAlreadyStarted
 		case evStop:
 			stop()
+		case evMemory:
+			stop() // Err: why
+			s.Respawn = !s.Hold
 		case evExit:
 			exited()
 		case evSignal:
@@ -366,9 +376,15 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		case evStart:
 			return s, nil, ErrStopping
 		case evStop: // already on its way
+			s.Respawn = false // and stays down: the stop asked for comes last
 		case evExit:
 			s.Pid, s.Stopped, s.ExitCode = 0, now, ev.Exit.Code
 			to(Stopped, exitWords(ev.Exit, nil))
+			if s.Respawn && !s.Hold {
+				s.Restarts++
+				begin()
+			}
+			s.Respawn = false
 		case evTimer:
 			if ev.Timer != tKill {
 				return illegal()

@@ -48,6 +48,8 @@ func eventOf(k evKind, st State) event {
 		return event{Kind: k, Sig: syscall.SIGHUP}
 	case evSignalFailed:
 		return event{Kind: k, Err: "operation not permitted"}
+	case evMemory:
+		return event{Kind: k, Err: "memory_max: 530 MiB of RSS, over 512 MiB"}
 	}
 	return event{Kind: k}
 }
@@ -72,7 +74,7 @@ func TestStepEveryPair(t *testing.T) {
 		Stopped: {
 			evStart: {Starting, "STOPPED>STARTING, spawn", nil}, evStop: {err: ErrNotRunning},
 			evSpawned: ill, evSpawnFailed: ill, evExit: ill, evTimer: ill,
-			evSignal: {err: ErrNotRunning}, evSignalFailed: ill, evHold: {Stopped, "", nil},
+			evSignal: {err: ErrNotRunning}, evSignalFailed: ill, evHold: {Stopped, "", nil}, evMemory: {err: ErrNotRunning},
 		},
 		Starting: {
 			evStart:        {err: ErrAlreadyStarted},
@@ -83,7 +85,7 @@ func TestStepEveryPair(t *testing.T) {
 			evTimer:        {Running, "STARTING>RUNNING", nil},
 			evSignal:       {Starting, "signal SIGHUP", nil},
 			evSignalFailed: {Unknown, "STARTING>UNKNOWN", nil},
-			evHold:         {Starting, "", nil},
+			evHold:         {Starting, "", nil}, evMemory: {err: ErrNotRunning},
 		},
 		Running: {
 			evStart:   {err: ErrAlreadyStarted},
@@ -94,12 +96,13 @@ func TestStepEveryPair(t *testing.T) {
 			evSignal:       {Running, "signal SIGHUP", nil},
 			evSignalFailed: {Unknown, "RUNNING>UNKNOWN", nil},
 			evHold:         {Running, "", nil},
+			evMemory:       {Stopping, "RUNNING>STOPPING, signal SIGTERM, timer kill 10s", nil},
 		},
 		Backoff: {
 			evStart: {err: ErrAlreadyStarted}, evStop: {Stopped, "BACKOFF>STOPPED", nil},
 			evSpawned: ill, evSpawnFailed: ill, evExit: ill,
 			evTimer:  {Starting, "BACKOFF>STARTING, spawn", nil},
-			evSignal: {err: ErrNotRunning}, evSignalFailed: ill, evHold: {Backoff, "", nil},
+			evSignal: {err: ErrNotRunning}, evSignalFailed: ill, evHold: {Backoff, "", nil}, evMemory: {err: ErrNotRunning},
 		},
 		Stopping: {
 			evStart: {err: ErrStopping}, evStop: {Stopping, "", nil},
@@ -108,18 +111,18 @@ func TestStepEveryPair(t *testing.T) {
 			evTimer:        {Stopping, "signal SIGKILL", nil},
 			evSignal:       {Stopping, "signal SIGHUP", nil},
 			evSignalFailed: {Unknown, "STOPPING>UNKNOWN", nil},
-			evHold:         {Stopping, "", nil},
+			evHold:         {Stopping, "", nil}, evMemory: {err: ErrNotRunning},
 		},
 		Exited: {
 			evStart: {Starting, "EXITED>STARTING, spawn", nil}, evStop: {err: ErrNotRunning},
 			evSpawned: ill, evSpawnFailed: ill, evExit: ill,
 			evTimer:  {Starting, "EXITED>STARTING, spawn", nil},
-			evSignal: {err: ErrNotRunning}, evSignalFailed: ill, evHold: {Exited, "", nil},
+			evSignal: {err: ErrNotRunning}, evSignalFailed: ill, evHold: {Exited, "", nil}, evMemory: {err: ErrNotRunning},
 		},
 		Fatal: {
 			evStart: {Starting, "FATAL>STARTING, spawn", nil}, evStop: {err: ErrNotRunning},
 			evSpawned: ill, evSpawnFailed: ill, evExit: ill, evTimer: ill,
-			evSignal: {err: ErrNotRunning}, evSignalFailed: ill, evHold: {Fatal, "", nil},
+			evSignal: {err: ErrNotRunning}, evSignalFailed: ill, evHold: {Fatal, "", nil}, evMemory: {err: ErrNotRunning},
 		},
 		Unknown: {
 			evStart:   {err: ErrUnknownState},
@@ -127,7 +130,7 @@ func TestStepEveryPair(t *testing.T) {
 			evSpawned: ill, evSpawnFailed: ill,
 			evExit:  {Stopped, "UNKNOWN>STOPPED", nil},
 			evTimer: ill, evSignal: {Unknown, "signal SIGHUP", nil}, evSignalFailed: ill,
-			evHold: {Unknown, "", nil},
+			evHold: {Unknown, "", nil}, evMemory: {err: ErrNotRunning},
 		},
 	}
 	now := t0.Add(500 * time.Millisecond)

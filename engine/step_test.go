@@ -388,3 +388,28 @@ func TestExponentialDelayNeverOverflows(t *testing.T) {
 		last = d
 	}
 }
+
+// Over memory_max, a RUNNING process is stopped (its stop_signal, then SIGKILL after
+// stop_timeout) and started again once it exited, an automatic restart; a stop asked
+// for meanwhile, or the shutdown, leaves it stopped.
+func TestStepMemoryRestart(t *testing.T) {
+	over := event{Kind: evMemory, Err: "memory_max: 530 MiB of RSS, over 512 MiB"}
+	s, acts, err := step(base(Running), over, t0)
+	if err != nil || s.State != Stopping || actStrings(acts)[0] != "RUNNING>STOPPING" || acts[0].Reason != over.Err {
+		t.Fatalf("over: %v %q %v", s.State, actStrings(acts), err)
+	}
+	got, acts, _ := step(s, event{Kind: evExit, Exit: Exit{Code: -1, Signal: syscall.SIGTERM}}, t0.Add(time.Second))
+	if got.State != Starting || !slices.Equal(actStrings(acts), []string{"STOPPING>STOPPED", "STOPPED>STARTING", "spawn"}) || got.Restarts != 1 {
+		t.Errorf("exit: %v %q restarts %d", got.State, actStrings(acts), got.Restarts)
+	}
+	for _, then := range []event{{Kind: evStop}, {Kind: evHold}} {
+		s2, _, _ := step(s, then, t0)
+		got, acts, _ := step(s2, event{Kind: evExit, Exit: Exit{Code: 0}}, t0.Add(time.Second))
+		if got.State != Stopped || !slices.Equal(actStrings(acts), []string{"STOPPING>STOPPED"}) {
+			t.Errorf("after %v: %v %q", then.Kind, got.State, actStrings(acts))
+		}
+	}
+	if _, _, err := step(base(Backoff), over, t0); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("in BACKOFF: %v", err)
+	}
+}

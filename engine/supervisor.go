@@ -406,6 +406,12 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	releaseNew := s.markPending(tab, start) // covers the gap until startBatch marks them
 	s.tab.Store(tab)
 	s.broadcast() // waiting dependents look their dependencies up again
+	if s.sampleEvery(false) > 0 {
+		select { // memory_max: the sampler's loop may be waiting for nobody
+		case s.samples.kick <- struct{}{}:
+		default:
+		}
+	}
 
 	b := s.startBatch(s.ctx, tab, start, true)
 	releaseNew()

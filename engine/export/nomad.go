@@ -189,6 +189,9 @@ func (e *emitter) task(g program) *api.Task {
 	if pr.Ready != nil {
 		e.report(pr.Name, "ready", "readiness probes have no raw_exec equivalent (a service check needs a registered service)")
 	}
+	if pr.MemoryMax > 0 {
+		e.report(pr.Name, "memory_max", "raw_exec does not limit memory; the task's resources memory is for scheduling")
+	}
 	var logs *plan.Log
 	for _, s := range []struct {
 		name string

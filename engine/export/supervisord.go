@@ -169,6 +169,9 @@ func (e *emitter) unsupported(pr plan.Program) {
 	if pr.Ready != nil {
 		e.report(pr.Name, "ready", "readiness probes have no supervisord equivalent")
 	}
+	if pr.MemoryMax > 0 {
+		e.report(pr.Name, "memory_max", "supervisord has no memory limit (superlance's memmon event listener restarts by RSS)")
+	}
 	if pr.StartRetries == -1 {
 		e.report(pr.Name, "start_retries", "-1 (forever) is written as startretries=%d", foreverRetries)
 	}

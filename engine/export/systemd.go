@@ -175,6 +175,11 @@ func (e *emitter) systemdUnit(g program, target string, instances map[string][]s
 	if pr.Ready != nil {
 		e.report(pr.Name, "ready", "readiness probes have no systemd equivalent")
 	}
+	if pr.MemoryMax > 0 {
+		// The kernel's limit on the unit's cgroup: reclaim, then the OOM killer, which
+		// Restart= follows, where starvisor stops and restarts at the limit.
+		fmt.Fprintf(&s, "MemoryMax=%d\n", pr.MemoryMax)
+	}
 	fmt.Fprintf(&s, "\n[Install]\nWantedBy=%s\n", target)
 	return u.String() + "\n" + s.String(), nil
 }

@@ -73,6 +73,7 @@ func appendProgram(b []byte, pr *Program, depth int) []byte {
 	b = appendDuration(o.field(b, "stop_timeout"), pr.StopTimeout)
 	b = appendBool(o.field(b, "stop_as_group"), pr.StopAsGroup)
 	b = appendBool(o.field(b, "kill_as_group"), pr.KillAsGroup)
+	b = appendInt(o.field(b, "memory_max"), int(pr.MemoryMax))
 	b = appendInt(o.field(b, "priority"), pr.Priority)
 	b = appendInt(o.field(b, "numprocs"), pr.Numprocs)
 	b = appendInt(o.field(b, "numprocs_start"), pr.NumprocsStart)

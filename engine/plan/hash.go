@@ -155,5 +155,5 @@ var hashExcluded = map[string]bool{
 	// longer stop_timeout must not first stop it with the old one).
 	"autorestart": true, "exit_codes": true, "start_secs": true, "start_retries": true,
 	"backoff": true, "backoff_max": true, "stop_signal": true, "stop_timeout": true,
-	"stop_as_group": true, "kill_as_group": true,
+	"stop_as_group": true, "kill_as_group": true, "memory_max": true,
 }

@@ -64,6 +64,7 @@ func TestHashFields(t *testing.T) {
 		{"stop_timeout", func(pr *Program) { pr.StopTimeout = Duration(time.Second) }, false},
 		{"stop_as_group", func(pr *Program) { pr.StopAsGroup = true }, false},
 		{"kill_as_group", func(pr *Program) { pr.KillAsGroup = true }, false},
+		{"memory_max", func(pr *Program) { pr.MemoryMax = 1 << 30 }, false},
 		{"stdout path", func(pr *Program) { pr.Stdout.Path = "/srv/log/other.log" }, true},
 		{"stdout rotation", func(pr *Program) { pr.Stdout.Backups, pr.Stdout.MaxBytes, pr.Stdout.Timestamps = 3, 1, true }, false},
 		{"stdout discarded", func(pr *Program) { pr.Stdout = nil }, true},

@@ -102,6 +102,7 @@ type Program struct {
 	StopTimeout    Duration          `json:"stop_timeout"`
 	StopAsGroup    bool              `json:"stop_as_group"`
 	KillAsGroup    bool              `json:"kill_as_group"`
+	MemoryMax      int64             `json:"memory_max"` // bytes of the process tree's RSS after which it is restarted; 0: no limit
 	Priority       int               `json:"priority"`
 	Numprocs       int               `json:"numprocs"`
 	NumprocsStart  int               `json:"numprocs_start"`

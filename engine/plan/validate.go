@@ -154,6 +154,9 @@ func checkProgram(ps *problems, pr *Program) {
 	if pr.Backoff != BackoffLinear && pr.Backoff != BackoffExponential {
 		ps.program(pr, "backoff", "want \"linear\" or \"exponential\", got %q", pr.Backoff)
 	}
+	if pr.MemoryMax < 0 {
+		ps.program(pr, "memory_max", "must not be negative, got %d", pr.MemoryMax)
+	}
 	if pr.BackoffMax < 0 {
 		ps.program(pr, "backoff_max", "must not be negative, got %s", pr.BackoffMax)
 	}

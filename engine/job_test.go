@@ -255,3 +255,49 @@ func TestApplyWithAFailingJobChangesNothingElse(t *testing.T) {
 		eq(t, "spawns", r.l.lines("spawn"), []string{"0s app spawn 100", "1s migrate spawn 101", "3s migrate spawn 102", "4s app spawn 103"})
 	})
 }
+
+// A failed jobs-first phase puts the job it changed back as it was, done, not run again:
+// the plan is the one before, a restart of its dependent needs no job, and the retry of
+// the same apply runs the new job first again (it had found it applied, and restarted
+// the program to wait for a job that never ran). Chained jobs run in their order first,
+// and one with autostart = False is run too: its dependent needs it.
+func TestFailedJobIsPutBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		v := func(ver string, mods ...func(*plan.Program)) *plan.Plan {
+			cmd := func(pr *plan.Program) { pr.Command = []string{"/opt/bin/" + pr.Name, ver} }
+			return planOf(t,
+				prog("schema", job, cmd, func(pr *plan.Program) { pr.Autostart = false }),
+				prog("migrate", job, cmd, dependsOn("schema"), func(pr *plan.Program) { pr.Autorestart = plan.RestartNever }),
+				prog("app", startSecs(0), dependsOn("migrate"), cmd))
+		}
+		r.l.behave["schema"] = exitAfter(time.Second, 0)
+		r.l.behave["migrate"] = exitAfter(time.Second, 0)
+		r.apply(v("1"))
+		if err := r.sup.Start(t.Context(), "schema"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second)
+		eq(t, "v1", r.l.lines("spawn"), []string{"0s schema spawn 100", "1s migrate spawn 101", "2s app spawn 102"})
+
+		r.l.behave["migrate"] = exitAfter(time.Second, 3)
+		if _, err := r.sup.Apply(t.Context(), v("2")); !errors.Is(err, ErrJobFailed) {
+			t.Fatalf("v2: %v", err)
+		}
+		eq(t, "v2 runs schema, then migrate, which fails", r.l.lines("spawn")[3:], []string{"6s schema spawn 103", "7s migrate spawn 104"})
+		if pr, _ := r.sup.Plan().Lookup("migrate"); pr.Command[1] != "1" {
+			t.Errorf("migrate in the plan: %v, want v1 put back", pr.Command)
+		}
+		if st := r.status("migrate"); st.State != Exited || !st.Ready {
+			t.Errorf("migrate put back: %v ready %v, want EXITED and done", st.State, st.Ready)
+		}
+		if err := r.sup.Restart(t.Context(), "app"); err != nil {
+			t.Errorf("restart app after the failed apply: %v", err)
+		}
+		r.l.behave["migrate"] = exitAfter(time.Second, 0)
+		r.apply(v("2"))
+		time.Sleep(time.Second)
+		eq(t, "v2 again", r.l.lines("spawn")[6:], []string{"8s schema spawn 106", "9s migrate spawn 107", "10s app spawn 108"})
+	})
+}

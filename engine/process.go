@@ -138,6 +138,17 @@ func newProc(s *Supervisor, pr plan.Program) *proc {
 	return p
 }
 
+// restore gives a new process the state of the one it succeeds, which has ended: a job
+// put back by a failed apply is done as it was, not to be run again. Before it is in
+// any table.
+func (p *proc) restore(st procState) {
+	st.Pol = policyOf(p.prog)
+	st.Gen++ // its old timers are stale
+	st.RestartDue, st.Respawn = false, false
+	p.st = st
+	p.publish()
+}
+
 // call hands the command c to the process; ErrNoSuchProcess when it has ended
 // (removed). It never waits: replies come on the command's channels.
 func (p *proc) call(c any) error {

@@ -180,6 +180,7 @@ func randomRun(t *testing.T, seed uint64) {
 	// starts from STOPPED (fresh).
 	replaced := map[string]bool{}
 	fresh := map[string]bool{}
+	var putBack []string // processes a failed jobs-first apply put back: their chain restarts
 	seen := 0
 	check := func(step int, op string) {
 		t.Helper()
@@ -305,7 +306,17 @@ func randomRun(t *testing.T, seed uint64) {
 				}
 			}
 			var d plan.Delta
-			call(op, func(ctx context.Context) error { var err error; d, err = r.sup.Apply(ctx, randomPlan()); return err })
+			var applyErr error
+			call(op, func(ctx context.Context) error { d, applyErr = r.sup.Apply(ctx, randomPlan()); return applyErr })
+			if errors.Is(applyErr, ErrJobFailed) {
+				// Its jobs-first phase failed: the jobs it changed are put back as they
+				// were, in a successor that continues from that state, not from STOPPED;
+				// those it added are gone.
+				for _, c := range d.Changed {
+					putBack = append(putBack, c.Name)
+				}
+				putBack = append(putBack, d.Added...) // removed again
+			}
 			if debugRandom {
 				t.Logf("delta %+v", d)
 			}
@@ -333,7 +344,14 @@ func randomRun(t *testing.T, seed uint64) {
 			var wg sync.WaitGroup
 			var applyHung, doHung bool
 			wg.Go(func() {
-				applyHung = hung(func(ctx context.Context) error { var err error; d, err = r.sup.Apply(ctx, next); return err })
+				var err error
+				applyHung = hung(func(ctx context.Context) error { d, err = r.sup.Apply(ctx, next); return err })
+				if errors.Is(err, ErrJobFailed) {
+					for _, c := range d.Changed {
+						putBack = append(putBack, c.Name)
+					}
+					putBack = append(putBack, d.Added...)
+				}
 			})
 			wg.Go(func() { doHung = hung(func(ctx context.Context) error { return do(ctx, ns...) }) })
 			wg.Wait()
@@ -372,6 +390,10 @@ func randomRun(t *testing.T, seed uint64) {
 			t.Logf("step %d: %s", step, op)
 		}
 		check(step, op)
+		for _, n := range putBack {
+			delete(last, n)
+		}
+		putBack = putBack[:0]
 	}
 	// Shutdown, maybe while a client is still at work, after cancelling a reload
 	// under way as up does. (Shutdown and Apply take one lock, and a goroutine waiting

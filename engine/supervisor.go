@@ -157,18 +157,13 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	case <-ctx.Done():
 		return plan.Delta{}, ctx.Err()
 	}
-	d := plan.Diff(s.tab.Load().plan, next)
+	before := s.tab.Load().plan
+	d := plan.Diff(before, next)
 	first, jobs := s.jobsFirst(next, d)
-	again := s.failedJobs(next, d)
-	if first != nil {
-		if _, err := s.apply(ctx, first); err != nil {
-			return d, err
-		}
-	}
-	// A job the restarted programs depend on that failed before (an earlier apply's, whose
-	// failure left them running) is run again first: else they would go down to wait
-	// for it, for good.
-	if len(again) > 0 {
+	// A job the restarted programs depend on that is not done (it failed before, or was
+	// stopped) runs again first, before the first phase, whose jobs may depend on it:
+	// else they would go down to wait for it, for good.
+	if again := s.failedJobs(next, d); len(again) > 0 {
 		tab := s.tab.Load()
 		idx, _ := resolve(tab, again)
 		s.closeMu.Lock() // no Add may follow Shutdown's bg.Wait, which follows close
@@ -187,15 +182,40 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 		}
 		jobs = append(jobs, again...)
 	}
-	if len(jobs) > 0 {
-		if err := s.waitJobs(ctx, jobs); err != nil {
+	var replaced map[string]procState // the jobs' old versions, as they ended
+	if first != nil {
+		var err error
+		if _, replaced, err = s.apply(ctx, first, nil); err != nil {
 			return d, err
 		}
 	}
-	if _, err := s.apply(ctx, next); err != nil {
+	if len(jobs) > 0 {
+		if err := s.waitJobs(ctx, jobs); err != nil {
+			if first != nil {
+				s.putBack(before, replaced)
+			}
+			return d, err
+		}
+	}
+	if _, _, err := s.apply(ctx, next, nil); err != nil {
 		return d, err
 	}
 	return d, nil
+}
+
+// putBack makes before the running plan again after its jobs-first phase failed: the jobs
+// it changed return to their old versions as they were, done (not run again), and those
+// it added go; so nothing of the failed apply stays, and its programs' dependencies are
+// met as before (a restart of one does not wait for a job that failed), and the next
+// apply runs the new job first again.
+func (s *Supervisor) putBack(before *plan.Plan, replaced map[string]procState) {
+	seed := map[string]procState{}
+	for _, pr := range before.Programs {
+		if st, ok := replaced[pr.ProcessName]; ok && !st.State.Live() {
+			seed[pr.ProcessName] = st
+		}
+	}
+	s.apply(s.ctx, before, seed) // a stop of the failed jobs, which have ended anyway
 }
 
 // jobsFirst returns the plan that runs first the jobs next adds or changes that a program
@@ -219,9 +239,10 @@ func (s *Supervisor) jobsFirst(next *plan.Plan, d plan.Delta) (*plan.Plan, []str
 	var names []string
 	groups := slices.Clone(running.Groups)
 	for _, pr := range next.Programs {
-		if needed[pr.Name] == "" || !pr.Autostart {
-			continue // a job that does not start by itself is not waited for
+		if needed[pr.Name] == "" {
+			continue
 		}
+		pr.Autostart = true // run now, even one run by hand: what depends on it needs it
 		first.Programs = append(first.Programs, pr)
 		names = append(names, pr.ProcessName)
 		if pr.Group == "" {
@@ -249,7 +270,8 @@ func (s *Supervisor) jobsFirst(next *plan.Plan, d plan.Delta) (*plan.Plan, []str
 }
 
 // failedJobs lists the processes of the jobs, unchanged by d, that a program d restarts
-// depends on, and that have failed (FATAL, or EXITED with another code).
+// depends on, and that are not done: failed (FATAL, or EXITED with another code), or
+// stopped with no start on its way (never run, or stopped by hand).
 func (s *Supervisor) failedJobs(next *plan.Plan, d plan.Delta) []string {
 	tab := s.tab.Load()
 	var out []string
@@ -267,7 +289,10 @@ func (s *Supervisor) failedJobs(next *plan.Plan, d plan.Delta) []string {
 				if !ok || plan.HashProgram(tab.plan.Programs[i]) != plan.HashProgram(job) {
 					continue // added or changed: jobsFirst runs it
 				}
-				if sn := tab.procs[i].snap.Load(); sn.State == Fatal || sn.State == Exited && !sn.ready() {
+				p := tab.procs[i]
+				sn := p.snap.Load()
+				stopped := sn.State == Stopped && p.queued.Load() == 0 && p.pending.Load() == 0
+				if sn.State == Fatal || sn.State == Exited && !sn.ready() || stopped {
 					out = append(out, job.ProcessName)
 				}
 			}
@@ -309,32 +334,34 @@ func (s *Supervisor) waitJobs(ctx context.Context, names []string) error {
 	})
 }
 
-// apply makes next the running plan (see Apply), jobs and all at once.
-func (s *Supervisor) apply(ctx context.Context, next *plan.Plan) (plan.Delta, error) {
+// apply makes next the running plan (see Apply), jobs and all at once. A process whose
+// name is in seed is not started but takes that state (a job put back as it was, done);
+// gone holds the last states of the processes stopped and replaced or removed.
+func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string]procState) (d plan.Delta, gone map[string]procState, err error) {
 	if s.closed.Load() {
-		return plan.Delta{}, ErrShutdown // at once: Shutdown holds mu until everything stopped
+		return plan.Delta{}, nil, ErrShutdown // at once: Shutdown holds mu until everything stopped
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
-		return plan.Delta{}, ErrShutdown
+		return plan.Delta{}, nil, ErrShutdown
 	}
 	old := s.tab.Load()
-	d := plan.Diff(old.plan, next)
+	d = plan.Diff(old.plan, next)
 
 	autostart := make(map[string]bool, len(next.Programs))
 	for _, pr := range next.Programs {
 		autostart[pr.ProcessName] = pr.Autostart
 	}
-	gone := map[string]bool{}
+	leaving := map[string]bool{}
 	wasActive := map[string]bool{}
 	var stop, again []int
 	for _, n := range d.Removed {
-		gone[n] = true
+		leaving[n] = true
 		stop = append(stop, old.index[n])
 	}
 	for _, c := range d.Changed {
-		gone[c.Name] = true
+		leaving[c.Name] = true
 		i := old.index[c.Name]
 		// Active, or a start of it is queued (a client's, waiting for its dependencies):
 		// its successor starts instead.
@@ -360,20 +387,22 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	// down meanwhile. A changed one that depends on one stopping then goes with it,
 	// dependents first as ever.
 	first, then := removedFirst(old, stop, len(d.Removed))
-	err := ignoreNotRunning(s.stopBatch(ctx, old, first))
+	err = ignoreNotRunning(s.stopBatch(ctx, old, first))
 	if err == nil && len(then) > 0 {
 		err = ignoreNotRunning(s.stopBatch(ctx, old, then))
 	}
 	if err != nil {
 		retire(false) // they stay in the table
-		return d, fmt.Errorf("stop: %w", err)
+		return d, nil, fmt.Errorf("stop: %w", err)
 	}
 	// From here on nothing can fail: every goroutine asked below is idle or nearly so.
+	gone = make(map[string]procState, len(stop))
 	for _, i := range stop {
 		p := old.procs[i]
 		if p.call(cmdQuit{}) == nil {
 			<-p.done
 		}
+		gone[p.name] = p.st // its goroutine has ended
 	}
 	if lc, ok := s.o.Launcher.(LauncherCloser); ok && len(d.Removed) > 0 {
 		forget := slices.Clone(d.Removed)
@@ -389,7 +418,7 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	var start []int
 	for i, pr := range next.Programs {
 		tab.index[pr.ProcessName] = i
-		if j, ok := old.index[pr.ProcessName]; ok && !gone[pr.ProcessName] {
+		if j, ok := old.index[pr.ProcessName]; ok && !leaving[pr.ProcessName] {
 			p := old.procs[j]
 			p.call(cmdUpdate{prog: pr})
 			tab.procs[i] = p
@@ -399,6 +428,10 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 			continue
 		}
 		tab.procs[i] = newProc(s, pr)
+		if st, ok := seed[pr.ProcessName]; ok {
+			tab.procs[i].restore(st)
+			continue
+		}
 		if pr.Autostart || wasActive[pr.ProcessName] {
 			start = append(start, i)
 		}
@@ -421,9 +454,9 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	select {
 	case <-b.issued:
 	case <-ctx.Done():
-		return d, fmt.Errorf("start: %w", ctx.Err())
+		return d, gone, fmt.Errorf("start: %w", ctx.Err())
 	}
-	return d, nil
+	return d, gone, nil
 }
 
 // removedFirst splits stop, whose first nRemoved are the removed processes and the rest

@@ -202,27 +202,39 @@ func sameValue(a, b reflect.Value) bool {
 }
 
 // JobsFirst returns the jobs (ready = probe.exited()) that d adds to next or changes, and
-// that a program d restarts depends on, by program name, each with one such dependent: a
-// migration for the new version, which an apply runs before restarting that program.
+// that a program d restarts depends on, with the jobs of d those depend on in turn, by
+// program name, each with one such dependent: a migration for the new version, which an
+// apply runs before restarting that program.
 func (d Delta) JobsFirst(next *Plan) map[string]string {
-	jobs := map[string]bool{}
+	jobs := map[string]*Program{}
 	for _, n := range d.Added {
 		if pr, ok := next.Lookup(n); ok && pr.IsJob() {
-			jobs[pr.Name] = true
+			jobs[pr.Name] = &pr
 		}
 	}
 	for _, c := range d.Changed {
 		if pr, ok := next.Lookup(c.Name); ok && pr.IsJob() {
-			jobs[pr.Name] = true
+			jobs[pr.Name] = &pr
 		}
 	}
 	out := map[string]string{}
+	// A job needed brings the jobs it depends on that change too: a migration after
+	// its schema job.
+	var need func(job, by string)
+	need = func(job, by string) {
+		pr, ok := jobs[job]
+		if !ok || out[job] != "" {
+			return
+		}
+		out[job] = by
+		for _, dep := range pr.DependsOn {
+			need(dep, job)
+		}
+	}
 	for _, c := range d.Changed {
 		if pr, ok := next.Lookup(c.Name); ok && !pr.IsJob() {
 			for _, dep := range pr.DependsOn {
-				if jobs[dep] && out[dep] == "" {
-					out[dep] = pr.Name
-				}
+				need(dep, pr.Name)
 			}
 		}
 	}

@@ -144,4 +144,12 @@ func TestDeltaJobsFirst(t *testing.T) {
 	if len(got) != 1 || got["migrate"] != "web" {
 		t.Errorf("JobsFirst = %v, want migrate for web (seed changes, but nothing restarted depends on it)", got)
 	}
+	// A job needed brings the changed jobs it depends on: schema before migrate.
+	next = planOf(prog("web", func(pr *Program) { pr.Command = []string{"/v2"}; pr.DependsOn = []string{"migrate"} }),
+		prog("migrate", job, func(pr *Program) { pr.DependsOn = []string{"schema"} }), prog("schema", job),
+		prog("seed", job))
+	got = Diff(old, next).JobsFirst(next)
+	if len(got) != 2 || got["migrate"] != "web" || got["schema"] != "migrate" {
+		t.Errorf("JobsFirst = %v, want migrate for web, schema for migrate", got)
+	}
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -66,10 +65,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	}
 	r, err := applyTelling(ctx, d, cl, p, jobs)
 	if err != nil {
-		if len(jobs) > 0 && !errors.Is(err, api.ErrUnreachable) {
-			waitReady(ctx, d, "apply", cl, p, jobs, 0) // "migrate: FATAL: ...", said again below
-		}
-		return clientError("apply", err)
+		return clientError("apply", err) // a job's failure names it, and its state
 	}
 	if len(jobs) > 0 {
 		// Done, or the apply would have failed: "migrate: done (exit status 0)".
@@ -140,7 +136,8 @@ func refuseBreaking(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan, 
 
 // firstJobs says which jobs (ready = probe.exited()) the daemon runs first, on their
 // own, because a program the apply restarts depends on them: those the apply adds or
-// changes (a migration for the new version), and those that failed before. Meanwhile
+// changes (a migration for the new version, and the jobs it depends on), and those not
+// done (failed before, or stopped). Meanwhile
 // that program runs on in its current version, which it keeps should a job fail
 // (nothing else is applied then). Their process names.
 func firstJobs(ctx context.Context, d *Deps, cl *api.Client, next *plan.Plan, delta plan.Delta) []string {
@@ -157,13 +154,13 @@ func firstJobs(ctx context.Context, d *Deps, cl *api.Client, next *plan.Plan, de
 	if len(deps) > len(needed) {
 		if st, err := cl.Status(ctx); err == nil {
 			for _, ps := range st.Programs {
-				failed[ps.Name] = ps.State == "FATAL" || ps.State == "EXITED" && !ps.Ready
+				failed[ps.Name] = ps.State == "FATAL" || ps.State == "EXITED" && !ps.Ready || ps.State == "STOPPED" && !strings.Contains(ps.Description, "waiting for")
 			}
 		}
 	}
 	var names []string
 	for _, pr := range next.Programs {
-		if pr.IsJob() && pr.Autostart && (needed[pr.Name] != "" || deps[pr.Name] && failed[pr.ProcessName]) {
+		if pr.IsJob() && (needed[pr.Name] != "" || deps[pr.Name] && failed[pr.ProcessName]) {
 			names = append(names, pr.ProcessName)
 		}
 	}

@@ -63,6 +63,8 @@ type ActionResponse struct {
 type ApplyRequest struct {
 	Plan   *plan.Plan `json:"plan"`
 	DryRun bool       `json:"dry_run"`
+	// Force applies even what Breaking refuses.
+	Force bool `json:"force,omitempty"`
 }
 
 // ApplyResponse says what changed (or would change, with DryRun).

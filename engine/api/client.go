@@ -202,8 +202,13 @@ func (c *Client) Signal(ctx context.Context, sig string, names []string) (Action
 
 // Apply sends a plan; with dryRun the daemon only computes the difference.
 func (c *Client) Apply(ctx context.Context, p *plan.Plan, dryRun bool) (ApplyResponse, error) {
+	return c.ApplyRequest(ctx, ApplyRequest{Plan: p, DryRun: dryRun})
+}
+
+// ApplyRequest sends req whole (Force).
+func (c *Client) ApplyRequest(ctx context.Context, req ApplyRequest) (ApplyResponse, error) {
 	var r ApplyResponse
-	err := c.do(ctx, http.MethodPost, "/v1/apply", ApplyRequest{Plan: p, DryRun: dryRun}, &r)
+	err := c.do(ctx, http.MethodPost, "/v1/apply", req, &r)
 	return r, err
 }
 

@@ -56,6 +56,11 @@ type Server struct {
 	// folders): an applied plan keeps them, and a note says which differ.
 	Settings *plan.Supervisor
 
+	// Check, when set, says what would keep a program from starting (check's findings,
+	// in the daemon's environment): an apply that would restart a running program into
+	// such a version is refused (Breaking), unless forced.
+	Check func(plan.Program) []string
+
 	// Burst, when set, is called before a request that may start or stop many processes
 	// (start, stop, restart, apply, shutdown), and what it returns once the answer is
 	// written; a shutdown's is never called, the daemon exits. The daemon paces its GC
@@ -416,6 +421,12 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes})
 		return
+	}
+	if !req.Force {
+		if err := Breaking(s.b.States(), req.Plan, plan.Diff(s.b.Plan(), req.Plan), s.Check); err != nil {
+			writeError(w, http.StatusConflict, err)
+			return
+		}
 	}
 	d, err := s.b.Apply(accepted(r), req.Plan)
 	if err != nil {

@@ -49,11 +49,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	if c.DryRun || delta.Empty() {
 		return nil
 	}
-	if !c.Force {
-		if err := refuseBreaking(ctx, d, cl, p, delta, problems); err != nil {
-			return err
-		}
-	}
+
 	jobs := firstJobs(ctx, d, cl, p, delta)
 	var before []api.ProgramStatus
 	if c.Wait > 0 {
@@ -63,7 +59,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		}
 		before = st.Programs
 	}
-	r, err := applyTelling(ctx, d, cl, p, jobs)
+	r, err := applyTelling(ctx, d, cl, api.ApplyRequest{Plan: p, Force: c.Force}, jobs)
 	if err != nil {
 		return clientError("apply", err) // a job's failure names it, and its state
 	}
@@ -93,45 +89,6 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		return waitReady(ctx, d, "apply", cl, p, startedBy(got, p, before), c.Wait)
 	}
 	return nil
-}
-
-// refuseBreaking refuses the apply when a program that runs now would be restarted into
-// a version that cannot start (problems, from check): it would take a working service
-// down. Only said for a program added or stopped (nothing to lose: the machine may be
-// meant to change with the apply), or one that depends on a job this apply runs first
-// (which may make the missing venv or folder).
-func refuseBreaking(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan, delta plan.Delta, problems map[string][]string) error {
-	if !slices.ContainsFunc(delta.Changed, func(c plan.Change) bool {
-		pr, _ := p.Lookup(c.Name)
-		return len(problems[pr.Name]) > 0
-	}) {
-		return nil
-	}
-	st, err := cl.Status(ctx)
-	if err != nil {
-		return clientError("apply", err)
-	}
-	active := map[string]bool{}
-	for _, ps := range st.Programs {
-		s, err := engine.ParseState(ps.State)
-		active[ps.Name] = err == nil && s.Active()
-	}
-	jobs := delta.JobsFirst(p)
-	var refused []string
-	for _, c := range delta.Changed {
-		pr, _ := p.Lookup(c.Name)
-		if len(problems[pr.Name]) == 0 || !active[c.Name] || slices.ContainsFunc(pr.DependsOn, func(dep string) bool { return jobs[dep] != "" }) {
-			continue
-		}
-		if !slices.Contains(refused, pr.Name) {
-			refused = append(refused, pr.Name)
-		}
-	}
-	if len(refused) == 0 {
-		return nil
-	}
-	return fmt.Errorf("apply: %s %s now, and would be restarted into a version that cannot start (above): nothing applied; fix it, or apply --force",
-		strings.Join(refused, ", "), map[bool]string{true: "runs", false: "run"}[len(refused) == 1])
 }
 
 // firstJobs says which jobs (ready = probe.exited()) the daemon runs first, on their
@@ -175,14 +132,14 @@ func firstJobs(ctx context.Context, d *Deps, cl *api.Client, next *plan.Plan, de
 // applyTelling applies p and, while the apply waits for processes to stop (one slow to
 // stop holds up the restarts after it), says which, every few seconds, on stderr, as
 // supervisord logs "waiting for x to stop".
-func applyTelling(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan, jobs []string) (api.ApplyResponse, error) {
+func applyTelling(ctx context.Context, d *Deps, cl *api.Client, req api.ApplyRequest, jobs []string) (api.ApplyResponse, error) {
 	type answer struct {
 		r   api.ApplyResponse
 		err error
 	}
 	done := make(chan answer, 1)
 	go func() {
-		r, err := cl.Apply(ctx, p, false)
+		r, err := cl.ApplyRequest(ctx, req)
 		done <- answer{r, err}
 	}()
 	tick := time.NewTicker(applyTellEvery)

@@ -207,6 +207,8 @@ func (c *UpCmd) Run(d *Deps) error {
 	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
 	srv.Burst = gc.burst
 	srv.Settings = &p.Supervisor // this daemon's: a later plan's are noted, not taken
+	// What keeps a program from starting, as this daemon sees it: its PATH, its users.
+	srv.Check = func(pr plan.Program) []string { return programProblems(pr, d.LookupEnv) }
 	sctx, stopServing := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
@@ -228,6 +230,10 @@ func (c *UpCmd) Run(d *Deps) error {
 			}
 			if note := api.KeepSettings(p.Supervisor, next); note != "" {
 				out.printf("starvisor: note: %s\n", note)
+			}
+			// As an apply: a reload has no --force, so the script must be fixed.
+			if err := api.Breaking(sup.States(), next, plan.Diff(sup.Plan(), next), srv.Check); err != nil {
+				return nil, fmt.Errorf("reload: %w", err)
 			}
 			return next, nil
 		},

@@ -3,18 +3,22 @@ package app
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
 // raiseOpenFiles gives the programs an open-files limit of at least minFDs (supervisor()
 // minfds, supervisord's: minfds=65536 is the usual recipe for nginx or Elasticsearch).
 // Go raises its own soft limit to the hard one at start and gives its children back
-// the original soft limit; a Setrlimit of ours makes them inherit the daemon's instead,
-// which is set to minFDs, or what this many programs need of the daemon itself when
-// that is more. As root the hard limit is raised too when it is lower; else that is
-// an error, as in supervisord. 0 changes nothing.
+// the soft limit the daemon was started with; when that is already minFDs or more,
+// nothing changes. Else a Setrlimit of ours makes them inherit the daemon's instead,
+// set to minFDs (or what this many programs need of the daemon itself, when more). As
+// root the hard limit is raised too when it is lower; else that is an error, as in
+// supervisord. 0 changes nothing.
 func raiseOpenFiles(minFDs, programs int) error {
-	if minFDs == 0 {
+	if minFDs == 0 || childSoftNofile() >= uint64(minFDs) {
 		return nil
 	}
 	var r syscall.Rlimit
@@ -33,4 +37,20 @@ func raiseOpenFiles(minFDs, programs int) error {
 		return fmt.Errorf("minfds: %d: %w", want, err)
 	}
 	return nil
+}
+
+// childSoftNofile is the soft open-files limit a child gets (the one the daemon was
+// started with, which Go hides once it raised its own): asked of a shell, 0 when that
+// fails.
+func childSoftNofile() uint64 {
+	out, err := exec.Command("/bin/sh", "-c", "ulimit -Sn").Output()
+	if err != nil {
+		return 0
+	}
+	v := strings.TrimSpace(string(out))
+	if v == "unlimited" {
+		return ^uint64(0)
+	}
+	n, _ := strconv.ParseUint(v, 10, 64)
+	return n
 }

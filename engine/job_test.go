@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -299,5 +300,53 @@ func TestFailedJobIsPutBack(t *testing.T) {
 		r.apply(v("2"))
 		time.Sleep(time.Second)
 		eq(t, "v2 again", r.l.lines("spawn")[6:], []string{"8s schema spawn 106", "9s migrate spawn 107", "10s app spawn 108"})
+	})
+}
+
+// preparingProber records which way each probe was made: Prepare (before the spawn,
+// which fails a tcp or http probe whose port answers already) or Ready.
+type preparingProber struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (p *preparingProber) Ready(ctx context.Context, pr plan.Program) error {
+	p.mu.Lock()
+	p.log = append(p.log, "ready "+pr.ProcessName)
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *preparingProber) Prepare(pr plan.Program) func(context.Context) error {
+	p.mu.Lock()
+	p.log = append(p.log, "prepare "+pr.ProcessName)
+	p.mu.Unlock()
+	return func(context.Context) error { return nil }
+}
+
+// A pool member restarted while a sibling runs may share its port (SO_REUSEPORT): its
+// tcp probe is not prepared (the port answering before the spawn is no sign of another
+// program there); a process alone is.
+func TestPoolMemberProbeNotPreparedWhileSiblingsRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pb := &preparingProber{}
+		r := newRig(t, func(o *Options) { o.Prober = pb })
+		defer r.shutdown()
+		pool := prog("w", startSecs(0), withProbe, func(pr *plan.Program) { pr.Numprocs, pr.ProcessName = 2, "w_0" })
+		w1 := pool
+		w1.ProcessName, w1.ProcessNum = "w_1", 1
+		r.apply(planOf(t, prog("solo", startSecs(0), withProbe), pool, w1))
+		time.Sleep(time.Second)
+		pb.mu.Lock()
+		pb.log = nil
+		pb.mu.Unlock()
+		for _, n := range []string{"w_0", "solo"} {
+			if err := r.sup.Restart(t.Context(), n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pb.mu.Lock()
+		defer pb.mu.Unlock()
+		eq(t, "probes", pb.log, []string{"ready w_0", "prepare solo"})
 	})
 }

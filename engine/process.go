@@ -500,10 +500,25 @@ func (p *proc) prepareProbe() func(ctx context.Context) error {
 	if pr.Ready == nil || pb == nil || p.st.Pol.Job {
 		return nil // a job's readiness is its exit: the state machine's
 	}
-	if pp, ok := pb.(preparer); ok {
+	// A pool member whose siblings run may share their port (SO_REUSEPORT): that it
+	// answers before the spawn says nothing, so no preparing (it fails a tcp or http
+	// probe whose port answers already; see probe.Prober.Prepare).
+	shared := (pr.Ready.Kind == plan.ProbeTCP || pr.Ready.Kind == plan.ProbeHTTP) && p.siblingActive()
+	if pp, ok := pb.(preparer); ok && !shared {
 		return pp.Prepare(pr)
 	}
 	return func(ctx context.Context) error { return pb.Ready(ctx, pr) }
+}
+
+// siblingActive says whether another process of p's program (numprocs) is active.
+func (p *proc) siblingActive() bool {
+	tab := p.sup.tab.Load()
+	for i, o := range tab.procs {
+		if o != p && tab.plan.Programs[i].Name == p.prog.Name && o.snap.Load().State.Active() {
+			return true
+		}
+	}
+	return false
 }
 
 // startProbe runs ready, the probe for the pid just spawned, off the loop.

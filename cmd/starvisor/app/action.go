@@ -123,6 +123,8 @@ func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string, wait t
 		fmt.Fprintf(d.Stdout, "%s: ERROR (%s)%s\n", name, res.Error, last)
 		if ok := harmless[verb]; ok == nil || res.Error != ok.Error() {
 			failed = true
+		} else if verb == "start" {
+			started = append(started, res.Name) // running, maybe not ready: --wait waits for that too
 		}
 	}
 	if failed {

@@ -329,7 +329,8 @@ func (r readiness) lastWords(name string) string {
 }
 
 // lastLine is the last line of text in the log file at path, cut to 200 bytes; "" when
-// there is none (or it cannot be read: a FIFO, a planted symlink).
+// there is none, it was not written in the last two minutes (lastWords is asked right
+// after a failure), or it cannot be read (a FIFO, a planted symlink).
 func lastLine(path string) string {
 	f, err := logs.OpenRead(path)
 	if err != nil {
@@ -337,8 +338,8 @@ func lastLine(path string) string {
 	}
 	defer f.Close()
 	st, err := f.Stat()
-	if err != nil {
-		return ""
+	if err != nil || time.Since(st.ModTime()) > 2*time.Minute {
+		return "" // not written by the run that just failed: an earlier run's words
 	}
 	off := max(st.Size()-4096, 0)
 	b := make([]byte, st.Size()-off)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/starvisor/starvisor/builtins"
@@ -105,6 +106,10 @@ func (c *ServiceInstallCmd) Run(d *Deps) error {
 		// The unit's up would find the bundle locked by the daemon running now, and fail.
 		fmt.Fprintf(d.Stdout, "  starvisor shutdown -f %s   # its daemon runs now, outside systemd\n", script)
 	}
+	if !slices.Contains([]string{"/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}, filepath.Clean(c.UnitDir)) {
+		// A folder systemd does not search: the unit is linked in by its path.
+		fmt.Fprintf(d.Stdout, "  systemctl link %s\n", path)
+	}
 	fmt.Fprintf(d.Stdout, "  systemctl daemon-reload\n  systemctl enable --now %s\n", f.Name)
 	return nil
 }
@@ -120,7 +125,7 @@ type ServiceUninstallCmd struct{ serviceFlags }
 // Run removes the unit (or says it would) and prints the commands to run first/next.
 func (c *ServiceUninstallCmd) Run(d *Deps) error {
 	// By name, without evaluating the script: it may be broken or gone by now.
-	name := c.Name
+	name, script := c.Name, ""
 	if name == "" {
 		if err := c.locate(); err != nil {
 			return err
@@ -129,10 +134,15 @@ func (c *ServiceUninstallCmd) Run(d *Deps) error {
 		if err != nil {
 			return fmt.Errorf("service uninstall: %w", err)
 		}
-		name = filepath.Base(filepath.Dir(abs))
+		name, script = filepath.Base(filepath.Dir(abs)), abs
 	}
 	f := export.File{Name: export.ServiceUnitName(name)}
 	path := filepath.Join(c.UnitDir, f.Name)
+	// Named after the folder: another bundle of that name may own it (install refuses
+	// the same clash).
+	if old, err := os.ReadFile(path); err == nil && script != "" && !c.Force && !bytes.Contains(old, []byte(execStartScript(script))) {
+		return fmt.Errorf("service uninstall: %s runs another script than %s: give --name to remove it anyway", path, script)
+	}
 	// Removed while enabled, systemctl can no longer disable it ("does not exist"), and
 	// its wants/ link stays behind.
 	if wants, _ := filepath.Glob(filepath.Join(c.UnitDir, "*.wants", f.Name)); len(wants) > 0 && !c.Force {

@@ -55,6 +55,11 @@ func TestServiceInstallUninstall(t *testing.T) {
 	if data2, _ := os.ReadFile(unit); string(data2) != string(data) {
 		t.Fatalf("the refused install changed the unit:\n%s", data2)
 	}
+	// Nor does the other bundle remove it.
+	code, _, errs = run(t, nil, "service", "uninstall", "-f", otherScript, "--unit-dir", units)
+	if code != ExitFailure || !strings.Contains(errs, "runs another script than "+otherScript) {
+		t.Fatalf("uninstall of another bundle's unit: code %d\n%s", code, errs)
+	}
 	// Enabled, it is not removed: systemctl could no longer disable it.
 	wants := filepath.Join(units, "multi-user.target.wants")
 	if err := os.Mkdir(wants, 0o755); err != nil {

@@ -86,7 +86,16 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	}
 	fmt.Fprintln(d.Stdout)
 	if c.Wait > 0 {
-		return waitReady(ctx, d, "apply", cl, p, startedBy(got, p, before), c.Wait)
+		// What this apply started, and what the difference shown promised: an apply
+		// that found its work done by another (one a dropped client left to finish)
+		// starts nothing, and its pipeline must still wait for the new version.
+		var wait []string
+		for _, n := range append(startedBy(got, p, before), startedBy(delta, p, before)...) {
+			if !slices.Contains(wait, n) && !slices.Contains(jobs, n) { // jobs: said done above
+				wait = append(wait, n)
+			}
+		}
+		return waitReady(ctx, d, "apply", cl, p, wait, c.Wait)
 	}
 	return nil
 }
@@ -245,15 +254,19 @@ func waitReady(ctx context.Context, d *Deps, verb string, cl *api.Client, p *pla
 		lines, pending, bad := make([]string, len(names)), false, false
 		for i, n := range names {
 			ps := look.byName[n]
+			shown := n
+			if ps.Name != "" {
+				shown = namespec(ps) // as status and the action lines name it
+			}
 			switch why := look.failed(n, map[string]bool{}); {
 			case look.done(n):
-				lines[i] = fmt.Sprintf("%s: done (exit status %d)", n, ps.ExitCode)
+				lines[i] = fmt.Sprintf("%s: done (exit status %d)", shown, ps.ExitCode)
 			case ps.Ready:
-				lines[i] = n + ": ready"
+				lines[i] = shown + ": ready"
 			case why != "":
-				lines[i], bad = n+": "+why+look.lastWords(n), true
+				lines[i], bad = shown+": "+why+look.lastWords(n), true
 			default:
-				lines[i], pending = fmt.Sprintf("%s: %s after %s", n, look.pending(n), timeout), true
+				lines[i], pending = fmt.Sprintf("%s: %s after %s", shown, look.pending(n), timeout), true
 			}
 		}
 		if !pending || time.Now().After(deadline) {

@@ -19,6 +19,9 @@ func (s *evalState) build() (*plan.Plan, error) {
 		Groups:   []plan.Group{},
 		Inputs:   plan.Inputs{Files: s.files, Env: s.env, Unset: slices.Sorted(maps.Keys(s.unset))},
 	}
+	if len(s.libs) > 0 {
+		p.Inputs.Libs = maps.Clone(s.libs)
+	}
 	sv := &p.Supervisor
 	sv.Socket, sv.Pidfile, sv.LogDir, sv.StateDir = s.settings()
 	if s.sup != nil {

@@ -33,6 +33,9 @@ func appendPlan(b []byte, p *Plan) []byte {
 	if len(p.Inputs.Unset) > 0 { // omitempty
 		b = appendStrings(in.field(b, "unset"), p.Inputs.Unset, 2)
 	}
+	if len(p.Inputs.Libs) > 0 { // omitempty
+		b = appendStringMap(in.field(b, "libs"), p.Inputs.Libs, 2)
+	}
 	b = in.close(b)
 	b = o.close(b)
 	return append(b, '\n')

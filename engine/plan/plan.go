@@ -51,6 +51,9 @@ type Inputs struct {
 	// Unset: the variables among Env's keys that were not set at all (Env holds "" for
 	// them), sorted: a reload evaluates with them unset, not set empty.
 	Unset []string `json:"unset,omitempty"`
+	// Libs: the library roots the script was evaluated with (--lib, STARVISOR_LIBS),
+	// name -> absolute folder: a reload evaluates with them too.
+	Libs map[string]string `json:"libs,omitempty"`
 }
 
 // Shown is variable k as the script read it, for a note: its value quoted, or unset.

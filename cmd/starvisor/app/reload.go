@@ -33,8 +33,19 @@ func (c *UpCmd) evalApart(ctx context.Context, d *Deps, keep *plan.Inputs) (*pla
 		return nil, fmt.Errorf("reload: %w", err)
 	}
 	args := []string{"plan", "--json", "-f", script}
+	// The library roots of the last applied plan (an apply --lib company=DIR), then the
+	// daemon's own for the others.
+	var kept map[string]string
+	if keep != nil {
+		kept = keep.Libs
+	}
+	for _, name := range slices.Sorted(maps.Keys(kept)) {
+		args = append(args, "--lib", name+"="+kept[name])
+	}
 	for _, l := range c.Lib {
-		args = append(args, "--lib", l)
+		if name, _, _ := strings.Cut(l, "="); kept[name] == "" {
+			args = append(args, "--lib", l)
+		}
 	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Args[0] = os.Args[0] // the name it was run by (multi-call test binaries dispatch on it)

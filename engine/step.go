@@ -94,6 +94,8 @@ type procState struct {
 	// Respawn: STOPPING for memory_max, to start again once stopped (unless a stop
 	// comes meanwhile, or the shutdown).
 	Respawn bool
+	// KillAfter: STOPPING, the stop_timeout its tKill timer was armed with.
+	KillAfter time.Duration
 }
 
 type evKind int
@@ -232,6 +234,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 	}
 	stop := func() {
 		to(Stopping, cmp.Or(ev.Err, "stop requested"))
+		s.KillAfter = s.Pol.StopTimeout
 		acts = append(acts,
 			action{Kind: actSignal, Sig: s.Pol.StopSignal, Group: s.Pol.StopAsGroup, Stop: true},
 			action{Kind: actTimer, Timer: tKill, After: s.Pol.StopTimeout, Gen: s.Gen})

@@ -764,7 +764,7 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 		switch {
 		case sn.State == Stopping:
 			// supervisord leaves it empty; a stop that hangs should say how long it may.
-			in := time.Duration(pr.StopTimeout) - now.Sub(sn.Since)
+			in := sn.KillAfter - now.Sub(sn.Since) // as armed: a stop_timeout changed since is for the next stop
 			out[i].Description = fmt.Sprintf("stop requested %s ago; SIGKILL in %s", roundS(now.Sub(sn.Since)), roundS(in))
 			if in <= 0 {
 				out[i].Description = fmt.Sprintf("stop requested %s ago; SIGKILL sent", roundS(now.Sub(sn.Since)))

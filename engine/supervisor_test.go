@@ -369,6 +369,13 @@ func TestStoppingSaysWhenTheKillComes(t *testing.T) {
 		if d := r.status("stuck").Description; d != "stop requested 12s ago; SIGKILL in 48s" {
 			t.Errorf("description %q", d)
 		}
+		// A stop_timeout changed meanwhile (in place) is for the next stop: this one's
+		// SIGKILL comes as armed, and the description says so.
+		r.apply(planOf(t, prog("stuck", startSecs(0), stopTimeout(time.Hour))))
+		time.Sleep(time.Second)
+		if d := r.status("stuck").Description; d != "stop requested 13s ago; SIGKILL in 47s" {
+			t.Errorf("description after the change %q", d)
+		}
 	})
 }
 

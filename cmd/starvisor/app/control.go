@@ -22,6 +22,7 @@ type ControlVerbs struct {
 	Logs     LogsCmd     `cmd:"" help:"Print the end of a process's log; -f follows it."`
 	Pid      PidCmd      `cmd:"" help:"Print the daemon's pid, or a process's."`
 	Shutdown ShutdownCmd `cmd:"" help:"Stop every process and the daemon; waits until they are gone."`
+	Ls       LsCmd       `cmd:"" help:"List the bundles whose daemons run for this user: script, pid, processes running and failed."`
 }
 
 // socketOnly is the --socket flag of the verbs that evaluate a script of their own

@@ -1,0 +1,109 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/api"
+)
+
+// LsCmd lists the bundles whose daemons run for this user, as `pm2 ls` does for its
+// apps: each daemon holds a lock in the user's runtime folder (rootLockPath) naming
+// its socket, so no registry is kept.
+type LsCmd struct {
+	JSON bool `name:"json" help:"Print a JSON list ({\"script\", \"pid\", \"socket\", \"processes\", \"running\", \"failed\"})."`
+}
+
+// lsRow is one running daemon.
+type lsRow struct {
+	Script    string `json:"script"`
+	Pid       int    `json:"pid"`
+	Socket    string `json:"socket"`
+	Processes int    `json:"processes"`
+	Running   int    `json:"running"` // RUNNING, or a job done
+	Failed    int    `json:"failed"`  // FATAL, BACKOFF, or blocked
+}
+
+func (c *LsCmd) Run(d *Deps) error {
+	locks, _ := filepath.Glob(filepath.Join(filepath.Dir(lockNamed("/")), "*.lock"))
+	seen := map[string]bool{} // a bundle reached through a symlink holds two locks
+	rows := []lsRow{}
+	for _, lock := range locks {
+		sock := lockedSocketAt(lock, "")
+		if sock == "" || seen[sock] {
+			continue
+		}
+		seen[sock] = true
+		if row, ok := lsDaemon(sock); ok {
+			rows = append(rows, row)
+		}
+	}
+	slices.SortFunc(rows, func(a, b lsRow) int { return strings.Compare(a.Script, b.Script) })
+	if c.JSON {
+		b, err := json.MarshalIndent(rows, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(d.Stdout, "%s\n", b)
+		return nil
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(d.Stderr, "starvisor: no daemon runs (for this user)")
+		return nil
+	}
+	table := [][]string{{"BUNDLE", "PID", "RUNNING", "FAILED", "SOCKET"}}
+	for _, r := range rows {
+		table = append(table, []string{r.Script, strconv.Itoa(r.Pid), fmt.Sprintf("%d/%d", r.Running, r.Processes), strconv.Itoa(r.Failed), r.Socket})
+	}
+	widths := make([]int, len(table[0]))
+	for _, row := range table {
+		for i, cell := range row {
+			widths[i] = max(widths[i], len(cell))
+		}
+	}
+	for _, row := range table {
+		var b strings.Builder
+		for i, cell := range row {
+			if i == len(row)-1 {
+				b.WriteString(cell)
+				break
+			}
+			fmt.Fprintf(&b, "%-*s  ", widths[i], cell)
+		}
+		fmt.Fprintln(d.Stdout, b.String())
+	}
+	return nil
+}
+
+// lsDaemon asks the daemon on sock for its bundle, pid and states; false when it does
+// not answer in time.
+func lsDaemon(sock string) (lsRow, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	cl := api.NewClient(sock)
+	p, err := cl.Plan(ctx)
+	if err != nil {
+		return lsRow{}, false
+	}
+	pid, _ := cl.Pid(ctx, "")
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return lsRow{}, false
+	}
+	row := lsRow{Script: filepath.Join(p.Root, p.Entry), Pid: pid, Socket: sock, Processes: len(st.Programs)}
+	for _, ps := range st.Programs {
+		switch {
+		case ps.State == "RUNNING" || ps.State == "EXITED" && ps.Ready:
+			row.Running++
+		case ps.State == "FATAL" || ps.State == "BACKOFF" || ps.Blocked != "":
+			row.Failed++
+		}
+	}
+	return row, true
+}

@@ -41,6 +41,7 @@ type RestartCmd struct {
 	socketFlag `embed:""`
 	namesArg   `embed:""`
 	waitFlag   `embed:""`
+	Rolling    bool `help:"One process at a time, each RUNNING and ready (--wait, default 60s) before the next is stopped: a pool keeps serving (pm2 reload)."`
 }
 
 // SignalCmd sends a signal to processes.
@@ -59,7 +60,36 @@ func (c *StopCmd) Run(d *Deps) error {
 }
 
 func (c *RestartCmd) Run(d *Deps) error {
-	return runAction(d, &c.socketFlag, "restart", "", c.Names, c.Wait)
+	if !c.Rolling {
+		return runAction(d, &c.socketFlag, "restart", "", c.Names, c.Wait)
+	}
+	wait := c.Wait
+	if wait <= 0 {
+		wait = time.Minute
+	}
+	ctx := context.Background()
+	cl, err := c.client(ctx, d)
+	if err != nil {
+		return err
+	}
+	st, err := cl.Status(ctx, c.Names...)
+	if err != nil {
+		return clientError("restart", err)
+	}
+	for _, u := range st.Unknown {
+		fmt.Fprintf(d.Stdout, "%s: ERROR (no such process)\n", u)
+	}
+	if len(st.Unknown) > 0 {
+		return reported(ExitFailure)
+	}
+	// One at a time, in start order: the next goes down only once this one serves.
+	for _, ps := range st.Programs {
+		if err := runActionWith(ctx, d, cl, "restart", "", []string{ps.Name}, wait); err != nil {
+			fmt.Fprintf(d.Stderr, "starvisor: restart --rolling: stopped at %s; the rest keep running\n", namespec(ps))
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *SignalCmd) Run(d *Deps) error {
@@ -85,7 +115,12 @@ func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string, wait t
 	if err != nil {
 		return err
 	}
+	return runActionWith(ctx, d, cl, verb, sig, names, wait)
+}
+
+func runActionWith(ctx context.Context, d *Deps, cl *api.Client, verb, sig string, names []string, wait time.Duration) error {
 	var r api.ActionResponse
+	var err error
 	if verb == "signal" {
 		r, err = cl.Signal(ctx, sig, names)
 	} else {

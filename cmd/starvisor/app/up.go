@@ -37,6 +37,8 @@ type UpCmd struct {
 	// Set by --detach for the daemon it starts: stdout and stderr are this log file,
 	// which the daemon rotates (see ownLog).
 	OwnLog string `hidden:"" type:"path"`
+	// Logs: the programs' output too, in the foreground (foreman, docker compose up).
+	Logs bool `help:"In the foreground, print the programs' output too, each line after its process's name (as logs -f all, stdout and stderr)."`
 
 	startDir string // the folder up was started from, where reloads evaluate the script
 }
@@ -185,10 +187,12 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 	trust := scriptOwner(p)
 	logs.TrustReaders(trust...) // for `logs` and probe.log, as for the writers
-	sup := engine.New(engine.Options{
+	var sup *engine.Supervisor
+	running := func() *plan.Plan { return sup.Plan() } // for up --logs: who writes a log
+	sup = engine.New(engine.Options{
 		Launcher: lch,
 		Prober:   &probe.Prober{Launcher: lch, Daemon: monitor.Self()},
-		Logs:     logs.Opener{Trust: trust},
+		Logs:     c.logOpener(logs.Opener{Trust: trust}, out, running),
 		Sampler:  monitor.New(),
 		Recorder: state,
 		Daemon:   monitor.Self(), // found by the next daemon if this one dies mid-spawn
@@ -212,6 +216,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	sctx, stopServing := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
+
 	l := &upLoop{sup: sup, out: out, stderr: errOut, shutdown: srv.ShutdownRequested(),
 		reload: func() (*plan.Plan, error) {
 			// The script again, with the environment values the last applied plan read:

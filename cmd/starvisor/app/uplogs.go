@@ -1,0 +1,103 @@
+package app
+
+import (
+	"bytes"
+	"io"
+	"path/filepath"
+	"sync"
+
+	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// logOpener is the engine's log opener; with up --logs, one whose writers also print
+// each whole line to out after the process's name, as `logs -f all` shows them: the
+// programs' output among the state changes, in one terminal (foreman, docker compose
+// up), and nothing lost between a spawn and a follower's first look.
+func (c *UpCmd) logOpener(o engine.LogOpener, out *lineWriter, running func() *plan.Plan) engine.LogOpener {
+	if !c.Logs || c.Detach {
+		return o
+	}
+	return &teeOpener{LogOpener: o, out: out, running: running}
+}
+
+// teeOpener names each log it opens by the process that writes it in the running plan
+// (the engine opens a process's logs at its first spawn, once its plan runs).
+type teeOpener struct {
+	engine.LogOpener
+	out     *lineWriter
+	running func() *plan.Plan
+}
+
+func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
+	w, err := t.LogOpener.Open(l)
+	if err != nil {
+		return nil, err
+	}
+	name := filepath.Base(l.Path)
+	if p := t.running(); p != nil {
+		for _, pr := range p.Programs {
+			if pr.Stdout != nil && pr.Stdout.Path == l.Path || pr.Stderr != nil && pr.Stderr.Path == l.Path {
+				name = pr.ProcessName
+				break
+			}
+		}
+	}
+	return &teeWriter{WriteCloser: w, prefix: name + " | ", out: t.out}, nil
+}
+
+// teeWriter writes to its log and, line by line, to out; the log writer's other powers
+// (rotation settings, reopening, its errors) pass through.
+type teeWriter struct {
+	io.WriteCloser
+	prefix  string
+	out     *lineWriter
+	mu      sync.Mutex
+	pending []byte // an unfinished line
+}
+
+func (t *teeWriter) Write(b []byte) (int, error) {
+	n, err := t.WriteCloser.Write(b)
+	t.mu.Lock()
+	t.pending = append(t.pending, b...)
+	for {
+		i := bytes.IndexByte(t.pending, '\n')
+		if i < 0 {
+			break
+		}
+		t.out.line(t.prefix + string(t.pending[:i]))
+		t.pending = t.pending[i+1:]
+	}
+	if len(t.pending) > 64<<10 { // a line without end (a progress bar): shown in parts
+		t.out.line(t.prefix + string(t.pending))
+		t.pending = t.pending[:0]
+	}
+	t.mu.Unlock()
+	return n, err
+}
+
+func (t *teeWriter) Retune(l plan.Log) {
+	if r, ok := t.WriteCloser.(interface{ Retune(plan.Log) }); ok {
+		r.Retune(l)
+	}
+}
+
+func (t *teeWriter) Reopen() {
+	if r, ok := t.WriteCloser.(interface{ Reopen() }); ok {
+		r.Reopen()
+	}
+}
+
+func (t *teeWriter) Err() error {
+	if r, ok := t.WriteCloser.(interface{ Err() error }); ok {
+		return r.Err()
+	}
+	return nil
+}
+
+func (t *teeWriter) Failing() bool {
+	if r, ok := t.WriteCloser.(interface{ Failing() bool }); ok {
+		return r.Failing()
+	}
+	return false
+}

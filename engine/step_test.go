@@ -284,50 +284,35 @@ func TestStepStopSignals(t *testing.T) {
 	}
 }
 
+// A stop cancels a restart armed for minRespawn, also when an apply changed the
+// policy in place meanwhile (autorestart turned off: the restart fired, and a removed
+// program ran on out of the plan); not stopped, it happens only if the new policy
+// restarts.
 func TestStepStopCancelsPendingRestart(t *testing.T) {
-	s := base(Running)
-	s.Pol.Autorestart = plan.RestartAlways
-	s, acts, _ := step(s, event{Kind: evExit, Exit: Exit{Code: 0}}, t0.Add(100*time.Millisecond))
-	if tm, ok := timerIn(acts); !ok || tm.Timer != tRestart {
-		t.Fatalf("want a restart timer, got %q", actStrings(acts))
-	}
-	gen := s.Gen
-	s, acts, err := step(s, event{Kind: evStop}, t0.Add(200*time.Millisecond))
-	if err != nil || s.State != Stopped || !slices.Equal(actStrings(acts), []string{"EXITED>STOPPED"}) {
-		t.Fatalf("stop: %v %q %v", s.State, actStrings(acts), err)
-	}
-	s, acts, _ = step(s, event{Kind: evTimer, Timer: tRestart, Gen: gen}, t0.Add(time.Second))
-	if s.State != Stopped || len(acts) != 0 {
-		t.Errorf("the cancelled restart fired: %v %q", s.State, actStrings(acts))
-	}
-}
-
-// An apply changes a process's policy in place (autorestart, exit_codes): a restart
-// armed under the old one is still cancelled by a stop (it fired, and a removed program
-// ran on out of the plan), and, not stopped, happens only if the new policy restarts.
-func TestStepPendingRestartAcrossAPolicyChange(t *testing.T) {
-	exited := func() procState {
+	exited := func(now string) procState {
 		s := base(Running)
 		s.Pol.Autorestart = plan.RestartAlways
 		s, acts, _ := step(s, event{Kind: evExit, Exit: Exit{Code: 0}}, t0.Add(100*time.Millisecond))
 		if tm, ok := timerIn(acts); !ok || tm.Timer != tRestart {
 			t.Fatalf("want a restart timer, got %q", actStrings(acts))
 		}
-		s.Pol.Autorestart = plan.RestartNever // the apply's update
+		s.Pol.Autorestart = now // the apply's update, if any
 		return s
 	}
-	s := exited()
-	gen := s.Gen
-	s, acts, err := step(s, event{Kind: evStop}, t0.Add(200*time.Millisecond))
-	if err != nil || s.State != Stopped || !slices.Equal(actStrings(acts), []string{"EXITED>STOPPED"}) {
-		t.Fatalf("stop: %v %q %v", s.State, actStrings(acts), err)
+	for _, now := range []string{plan.RestartAlways, plan.RestartNever} {
+		s := exited(now)
+		gen := s.Gen
+		s, acts, err := step(s, event{Kind: evStop}, t0.Add(200*time.Millisecond))
+		if err != nil || s.State != Stopped || !slices.Equal(actStrings(acts), []string{"EXITED>STOPPED"}) {
+			t.Fatalf("autorestart now %s: stop: %v %q %v", now, s.State, actStrings(acts), err)
+		}
+		s, acts, _ = step(s, event{Kind: evTimer, Timer: tRestart, Gen: gen}, t0.Add(time.Second))
+		if s.State != Stopped || len(acts) != 0 {
+			t.Errorf("autorestart now %s: the cancelled restart fired: %v %q", now, s.State, actStrings(acts))
+		}
 	}
-	s, acts, _ = step(s, event{Kind: evTimer, Timer: tRestart, Gen: gen}, t0.Add(time.Second))
-	if s.State != Stopped || len(acts) != 0 {
-		t.Errorf("the cancelled restart fired: %v %q", s.State, actStrings(acts))
-	}
-	s = exited()
-	s, acts, _ = step(s, event{Kind: evTimer, Timer: tRestart, Gen: s.Gen}, t0.Add(time.Second))
+	s := exited(plan.RestartNever)
+	s, acts, _ := step(s, event{Kind: evTimer, Timer: tRestart, Gen: s.Gen}, t0.Add(time.Second))
 	if s.State != Exited || len(acts) != 0 {
 		t.Errorf("restarted against its new policy: %v %q", s.State, actStrings(acts))
 	}

@@ -96,6 +96,9 @@ type procState struct {
 	Respawn bool
 	// KillAfter: STOPPING, the stop_timeout its tKill timer was armed with.
 	KillAfter time.Duration
+	// PromoteAfter: STARTING, the start_secs its tPromote timer was armed with (an
+	// apply may change the policy meanwhile: it is for the next start).
+	PromoteAfter time.Duration
 }
 
 type evKind int
@@ -207,7 +210,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		acts = append(acts, a)
 		s.State, s.Since = st, now
 		s.Gen++
-		s.RestartDue = false
+		s.RestartDue, s.PromoteAfter = false, 0
 	}
 	begin := func() {
 		to(Starting, "")
@@ -300,7 +303,8 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 				s.Backoff = 0
 				to(Running, "")
 			} else {
-				acts = append(acts, action{Kind: actTimer, Timer: tPromote, After: s.Pol.StartSecs, Gen: s.Gen})
+				s.PromoteAfter = s.Pol.StartSecs
+				acts = append(acts, action{Kind: actTimer, Timer: tPromote, After: s.PromoteAfter, Gen: s.Gen})
 			}
 		case evSpawnFailed:
 			fail(ev.Err, false)
@@ -313,7 +317,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 				s.JobFail = true
 				break
 			}
-			if now.Sub(s.Started) < s.Pol.StartSecs && !s.Pol.Job {
+			if now.Sub(s.Started) < cmp.Or(s.PromoteAfter, s.Pol.StartSecs) && !s.Pol.Job {
 				s.Stopped, s.ExitCode = now, ev.Exit.Code
 				// supervisord's words, then how it ended (an OOM kill is SIGKILL): its log
 				// may well hold no details.
@@ -329,7 +333,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 				return illegal()
 			}
 			s.Backoff = 0
-			to(Running, fmt.Sprintf("process has stayed up for > than %v (start_secs)", s.Pol.StartSecs))
+			to(Running, fmt.Sprintf("process has stayed up for > than %v (start_secs)", cmp.Or(s.PromoteAfter, s.Pol.StartSecs)))
 		case evSignal:
 			signal()
 		case evSignalFailed:

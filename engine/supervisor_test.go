@@ -720,3 +720,21 @@ func TestReopenLogs(t *testing.T) {
 		r.shutdown()
 	})
 }
+
+// A start_secs changed in place while a process is STARTING is for the next start: this
+// one is judged by the start_secs its timer was armed with (an exit at 3 s of 5 is a
+// failed start, though the new value is 1 s).
+func TestStartSecsChangedWhileStartingIsForTheNextStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["slow"] = exitAfter(3*time.Second, 1)
+		r.apply(planOf(t, prog("slow", startSecs(5), func(pr *plan.Program) { pr.StartRetries = 0 })))
+		time.Sleep(time.Second)
+		r.apply(planOf(t, prog("slow", startSecs(1), func(pr *plan.Program) { pr.StartRetries = 0 })))
+		time.Sleep(3 * time.Second)
+		if st := r.status("slow"); st.State != Fatal || !strings.HasPrefix(st.Description, "Exited too quickly") {
+			t.Errorf("slow: %v %q, want FATAL: exited too quickly", st.State, st.Description)
+		}
+	})
+}

@@ -12,6 +12,9 @@ import (
 type Change struct {
 	Name   string   `json:"name"`   // process name
 	Fields []string `json:"fields"` // JSON names of the fields that differ, in JSON order
+	// Env: when env differs, the variables set, changed or taken out, sorted (their
+	// values are not said: secrets).
+	Env []string `json:"env,omitempty"`
 }
 
 // Delta is what apply would do to go from one plan to another. Each list holds
@@ -79,7 +82,11 @@ func Diff(old, next *Plan) Delta {
 		case !ok:
 			d.Added = append(d.Added, pr.ProcessName)
 		case len(fields) > 0:
-			d.Changed = append(d.Changed, Change{Name: pr.ProcessName, Fields: fields})
+			c := Change{Name: pr.ProcessName, Fields: fields}
+			if slices.Contains(fields, "env") {
+				c.Env = envChanges(was.Env, pr.Env)
+			}
+			d.Changed = append(d.Changed, c)
 		default:
 			d.Unchanged = append(d.Unchanged, pr.ProcessName)
 			fields := append(retuned, updatedFields(was, pr)...)
@@ -97,6 +104,23 @@ func Diff(old, next *Plan) Delta {
 		}
 	}
 	return d
+}
+
+// envChanges lists the variables a and b give differently, sorted.
+func envChanges(a, b map[string]string) []string {
+	var out []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			out = append(out, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // samePath reports two logs of one file (their rotation settings may differ).

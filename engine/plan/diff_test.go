@@ -43,7 +43,7 @@ func TestDiff(t *testing.T) {
 				pr.Stdout.MaxBytes = 1 << 20
 			}), prog("b")},
 			want: Delta{Added: none, Removed: none, Unchanged: []string{"b"},
-				Changed: []Change{{Name: "a", Fields: []string{"command", "env"}}}, Updated: []Change{}}},
+				Changed: []Change{{Name: "a", Fields: []string{"command", "env"}, Env: []string{"PYTHONPATH"}}}, Updated: []Change{}}},
 		{name: "a log's rotation alone is an update",
 			old: []Program{prog("a"), prog("b")},
 			new: []Program{prog("a", func(pr *Program) { pr.Stdout.MaxBytes, pr.Stdout.Timestamps = 1<<20, true }),

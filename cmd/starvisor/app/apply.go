@@ -502,7 +502,11 @@ func deltaLines(d plan.Delta) []string {
 		out = append(out, "  + "+n)
 	}
 	for _, c := range d.Changed {
-		out = append(out, "  ~ "+c.Name+": "+strings.Join(c.Fields, ", "))
+		fields := slices.Clone(c.Fields)
+		if i := slices.Index(fields, "env"); i >= 0 && len(c.Env) > 0 {
+			fields[i] = "env (" + strings.Join(c.Env, ", ") + ")" // which, not their values
+		}
+		out = append(out, "  ~ "+c.Name+": "+strings.Join(fields, ", "))
 	}
 	for _, n := range d.Removed {
 		out = append(out, "  - "+n)

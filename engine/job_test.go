@@ -350,3 +350,53 @@ func TestPoolMemberProbeNotPreparedWhileSiblingsRun(t *testing.T) {
 		eq(t, "probes", pb.log, []string{"ready w_0", "prepare solo"})
 	})
 }
+
+// A numprocs job (its group its own, declared by no group(), as the script builds it)
+// runs first like a single one; so does a job that depends on a program the apply adds,
+// which runs first with it; and should the job fail, that program goes again with the
+// rest of the apply.
+func TestPoolJobAndItsNewDependencyRunFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		v := func(ver string, db bool) *plan.Plan {
+			cmd := func(pr *plan.Program) { pr.Command = []string{"/opt/bin/" + pr.Name, ver} }
+			d0 := prog("data", job, cmd, func(pr *plan.Program) {
+				pr.Numprocs, pr.ProcessName, pr.Group, pr.Autorestart = 2, "data_0", "data", plan.RestartNever
+			})
+			if db {
+				d0.DependsOn = []string{"db"}
+			}
+			d1 := d0
+			d1.ProcessName, d1.ProcessNum = "data_1", 1
+			progs := []plan.Program{d0, d1, prog("web", startSecs(0), dependsOn("data"), cmd)}
+			if db {
+				progs = append(progs, prog("db", startSecs(0)))
+			}
+			return planOf(t, progs...)
+		}
+		for _, n := range []string{"data_0", "data_1"} {
+			r.l.behave[n] = exitAfter(time.Second, 0)
+		}
+		r.apply(v("1", false))
+		time.Sleep(3 * time.Second)
+		r.apply(v("2", true))
+		time.Sleep(time.Second)
+		got := r.l.lines("spawn")[3:]
+		for i := range got {
+			got[i] = strings.Join(strings.Fields(got[i])[:2], " ") // the pool's two start together, either first
+		}
+		slices.Sort(got[1:3])
+		eq(t, "v2", got, []string{"3s db", "3s data_0", "3s data_1", "4s web"})
+		r.l.behave["data_1"] = exitAfter(time.Second, 3)
+		if _, err := r.sup.Apply(t.Context(), v("3", true)); !errors.Is(err, ErrJobFailed) {
+			t.Fatalf("v3: %v", err)
+		}
+		if st := r.status("web"); st.State != Running || st.Pid != 106 {
+			t.Errorf("web after the failed v3: %v pid %d, want v2's running on", st.State, st.Pid)
+		}
+		if st := r.status("db"); st.State != Running {
+			t.Errorf("db: %v", st.State)
+		}
+	})
+}

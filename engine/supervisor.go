@@ -211,7 +211,7 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 func (s *Supervisor) putBack(before *plan.Plan, replaced map[string]procState) {
 	seed := map[string]procState{}
 	for _, pr := range before.Programs {
-		if st, ok := replaced[pr.ProcessName]; ok && !st.State.Live() {
+		if st, ok := replaced[pr.ProcessName]; ok && pr.IsJob() && !st.State.Live() { // a service put back starts again
 			seed[pr.ProcessName] = st
 		}
 	}
@@ -219,32 +219,66 @@ func (s *Supervisor) putBack(before *plan.Plan, replaced map[string]procState) {
 }
 
 // jobsFirst returns the plan that runs first the jobs next adds or changes that a program
-// it restarts depends on (plan.Delta.JobsFirst), and their names: the running plan with
-// next's version of those jobs, nothing else changed. nil when there are none, or when
-// they cannot run before the rest (one depends on a program only next has).
+// it restarts depends on (plan.Delta.JobsFirst), and their process names: the running
+// plan with next's version of those jobs and of what they depend on that next adds or
+// changes, nothing else changed. nil when there are none, or when that is no valid plan.
 func (s *Supervisor) jobsFirst(next *plan.Plan, d plan.Delta) (*plan.Plan, []string) {
-	needed := d.JobsFirst(next)
+	jobs := d.JobsFirst(next)
 	running := s.tab.Load().plan
-	if len(needed) == 0 || running == nil {
+	if len(jobs) == 0 || running == nil {
 		return nil, nil
+	}
+	// With them, what they depend on that the apply adds or changes (a database the
+	// migration needs): in next's version, as they will run.
+	needed := map[string]bool{}
+	moved := map[string]bool{}
+	for _, n := range d.Added {
+		if pr, ok := next.Lookup(n); ok {
+			moved[pr.Name] = true
+		}
+	}
+	for _, c := range d.Changed {
+		if pr, ok := next.Lookup(c.Name); ok {
+			moved[pr.Name] = true
+		}
+	}
+	var need func(name string)
+	need = func(name string) {
+		if needed[name] || !moved[name] {
+			return
+		}
+		needed[name] = true
+		for _, pr := range next.Programs {
+			if pr.Name == name {
+				for _, dep := range pr.DependsOn {
+					need(dep)
+				}
+				break
+			}
+		}
+	}
+	for job := range jobs {
+		need(job)
 	}
 	first := *running
 	first.Root, first.Entry, first.Inputs = next.Root, next.Entry, next.Inputs
 	first.Programs = nil
 	for _, pr := range running.Programs {
-		if needed[pr.Name] == "" {
+		if !needed[pr.Name] {
 			first.Programs = append(first.Programs, pr)
 		}
 	}
 	var names []string
 	groups := slices.Clone(running.Groups)
 	for _, pr := range next.Programs {
-		if needed[pr.Name] == "" {
+		if !needed[pr.Name] {
 			continue
 		}
-		pr.Autostart = true // run now, even one run by hand: what depends on it needs it
+		if jobs[pr.Name] != "" {
+			pr.Autostart = true // run now, even one run by hand: what depends on it needs it
+			names = append(names, pr.ProcessName)
+		}
 		first.Programs = append(first.Programs, pr)
-		names = append(names, pr.ProcessName)
 		if pr.Group == "" {
 			continue
 		}
@@ -253,7 +287,7 @@ func (s *Supervisor) jobsFirst(next *plan.Plan, d plan.Delta) (*plan.Plan, []str
 		if k < 0 {
 			j := slices.IndexFunc(next.Groups, func(g plan.Group) bool { return g.Name == pr.Group })
 			if j < 0 {
-				return nil, nil // not a plan Finish accepts
+				continue // a numprocs pool's own group, declared by none
 			}
 			groups = append(groups, plan.Group{Name: pr.Group, Priority: next.Groups[j].Priority})
 			k = len(groups) - 1

@@ -64,10 +64,9 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		return clientError("apply", err) // a job's failure names it, and its state
 	}
 	if len(jobs) > 0 {
-		// Done, or the apply would have failed: "migrate: done (exit status 0)".
-		if err := waitReady(ctx, d, "apply", cl, p, jobs, 0); err != nil {
-			return err
-		}
+		// Done, or the apply would have failed: "migrate: done (exit status 0)". (One the
+		// daemon could not run first, it runs with the rest: --wait waits for it.)
+		jobs = sayDone(ctx, d, cl, jobs)
 	}
 	got := r.Delta
 	started := 0 // of the added: those with autostart = False are there, stopped
@@ -136,6 +135,19 @@ func firstJobs(ctx context.Context, d *Deps, cl *api.Client, next *plan.Plan, de
 			map[bool]string{true: "it", false: "them"}[len(names) == 1])
 	}
 	return names
+}
+
+// sayDone prints "name: done (exit status N)" for each of jobs done, and returns those.
+func sayDone(ctx context.Context, d *Deps, cl *api.Client, jobs []string) []string {
+	look := lookNow(ctx, cl)
+	var done []string
+	for _, n := range jobs {
+		if look.done(n) {
+			fmt.Fprintf(d.Stdout, "%s: done (exit status %d)\n", namespec(look.byName[n]), look.byName[n].ExitCode)
+			done = append(done, n)
+		}
+	}
+	return done
 }
 
 // applyTelling applies p and, while the apply waits for processes to stop (one slow to

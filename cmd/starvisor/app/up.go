@@ -212,7 +212,13 @@ func (c *UpCmd) Run(d *Deps) error {
 	srv.Burst = gc.burst
 	srv.Settings = &p.Supervisor // this daemon's: a later plan's are noted, not taken
 	// What keeps a program from starting, as this daemon sees it: its PATH, its users.
-	srv.Check = func(pr plan.Program) []string { return programProblems(pr, d.LookupEnv) }
+	srv.Check = func(pr plan.Program) []string {
+		msgs := programProblems(pr, d.LookupEnv)
+		for i, m := range msgs {
+			msgs[i] = strings.Replace(m, " in PATH", " in the daemon's PATH", 1) // not the shell's the user typed in
+		}
+		return msgs
+	}
 	sctx, stopServing := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()

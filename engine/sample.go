@@ -173,7 +173,7 @@ func (s *Supervisor) checkMemory() {
 		}
 		sn := p.snap.Load()
 		use, ok := u.by[sn.Pid]
-		if sn.State != Running || sn.Pid == 0 || !ok {
+		if sn.State != Running && sn.State != Starting || sn.Pid == 0 || !ok { // a leak at start-up, a job's too
 			continue
 		}
 		if rss := max(use.TreeRSSBytes, use.RSSBytes); rss > uint64(limit) {

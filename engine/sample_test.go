@@ -215,3 +215,19 @@ func TestMemoryMaxRestartsTheProcess(t *testing.T) {
 		}
 	})
 }
+
+// memory_max holds from the spawn: a process still STARTING (a long start_secs, a job
+// running) over it is restarted too.
+func TestMemoryMaxHoldsWhileStarting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := &memSampler{}
+		m.rss.Store(600 << 20)
+		r := newRig(t, func(o *Options) { o.Sampler = m })
+		defer r.shutdown()
+		r.apply(planOf(t, prog("slow", startSecs(30), func(pr *plan.Program) { pr.MemoryMax = 512 << 20 })))
+		time.Sleep(7 * time.Second)
+		if n := len(r.l.lines("slow spawn")); n < 2 {
+			t.Errorf("%d spawns of a process over memory_max while STARTING, want it restarted", n)
+		}
+	})
+}

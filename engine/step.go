@@ -194,7 +194,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 	case ev.Kind == evHold:
 		s.Hold = true
 		return s, nil, nil
-	case ev.Kind == evMemory && s.State != Running:
+	case ev.Kind == evMemory && s.State != Running && s.State != Starting:
 		return s, nil, ErrNotRunning // stopping, or gone: no restart to make
 	}
 	var acts []action
@@ -294,6 +294,9 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			return s, nil, ErrAlreadyStarted
 		case evStop:
 			stop()
+		case evMemory:
+			stop() // Err: why
+			s.Respawn = !s.Hold
 		case evSpawned:
 			s.Pid, s.Started = ev.Pid, now
 			if s.Pol.Job {

@@ -85,7 +85,8 @@ func TestStepEveryPair(t *testing.T) {
 			evTimer:        {Running, "STARTING>RUNNING", nil},
 			evSignal:       {Starting, "signal SIGHUP", nil},
 			evSignalFailed: {Unknown, "STARTING>UNKNOWN", nil},
-			evHold:         {Starting, "", nil}, evMemory: {err: ErrNotRunning},
+			evHold:         {Starting, "", nil},
+			evMemory:       {Stopping, "STARTING>STOPPING, signal SIGTERM, timer kill 10s", nil},
 		},
 		Running: {
 			evStart:   {err: ErrAlreadyStarted},

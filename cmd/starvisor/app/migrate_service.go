@@ -124,8 +124,9 @@ type ServiceUninstallCmd struct{ serviceFlags }
 
 // Run removes the unit (or says it would) and prints the commands to run first/next.
 func (c *ServiceUninstallCmd) Run(d *Deps) error {
-	// By name, without evaluating the script: it may be broken or gone by now.
-	name, script := c.Name, ""
+	// By name, without evaluating the script: it may be broken or gone by now. The unit's
+	// own name (copied from systemctl) is taken too.
+	name, script := strings.TrimSuffix(strings.TrimPrefix(c.Name, "starvisor-"), ".service"), ""
 	if name == "" {
 		if err := c.locate(); err != nil {
 			return err
@@ -147,6 +148,10 @@ func (c *ServiceUninstallCmd) Run(d *Deps) error {
 	// its wants/ link stays behind.
 	if wants, _ := filepath.Glob(filepath.Join(c.UnitDir, "*.wants", f.Name)); len(wants) > 0 && !c.Force {
 		return fmt.Errorf("service uninstall: %s is enabled (%s): first systemctl disable --now %s", f.Name, wants[0], f.Name)
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(d.Stderr, "service uninstall: %s is not installed\n", path)
+		return reported(ExitFailure)
 	}
 	if c.DryRun {
 		fmt.Fprintf(d.Stdout, "would remove %s\n", path)

@@ -156,3 +156,29 @@ func TestServiceUnitCarriesLibsAndEnv(t *testing.T) {
 		t.Errorf("stderr:\n%s", errs)
 	}
 }
+
+// uninstall takes the unit's own name too (as systemctl shows it), and a dry run says
+// what the run would: not installed is a failure.
+func TestServiceUninstallByUnitName(t *testing.T) {
+	bundle := filepath.Join(t.TempDir(), "shop")
+	if err := os.Mkdir(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(bundle, "deploy.star")
+	if err := os.WriteFile(script, []byte(`program(name = "a", command = ["/bin/sleep", "9"])`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	units := t.TempDir()
+	if code, _, errs := run(t, nil, "service", "install", "-f", script, "--unit-dir", units, "--name", "web"); code != 0 {
+		t.Fatalf("install: %d %s", code, errs)
+	}
+	if code, out, errs := run(t, nil, "service", "uninstall", "--unit-dir", units, "--name", "starvisor-web.service", "--dry-run"); code != 0 || !strings.Contains(out, "would remove "+filepath.Join(units, "starvisor-web.service")) {
+		t.Fatalf("dry run by unit name: %d %s %s", code, out, errs)
+	}
+	if code, _, errs := run(t, nil, "service", "uninstall", "--unit-dir", units, "--name", "nosuch", "--dry-run"); code != ExitFailure || !strings.Contains(errs, "is not installed") {
+		t.Fatalf("dry run of a unit not installed: %d %s", code, errs)
+	}
+	if code, _, errs := run(t, nil, "service", "uninstall", "--unit-dir", units, "--name", "starvisor-web"); code != 0 {
+		t.Fatalf("uninstall: %d %s", code, errs)
+	}
+}

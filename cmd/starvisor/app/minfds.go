@@ -26,6 +26,7 @@ func raiseOpenFiles(minFDs, programs int) error {
 		return fmt.Errorf("minfds: %w", err)
 	}
 	want := uint64(max(minFDs, 256+4*programs)) // each program: two pipes and a pidfd
+	hard := r.Max
 	if r.Max < want {
 		if os.Geteuid() != 0 {
 			return fmt.Errorf("minfds: %d open files wanted, but the hard limit is %d (raise it, as root or with ulimit -Hn / LimitNOFILE=)", minFDs, r.Max)
@@ -34,7 +35,7 @@ func raiseOpenFiles(minFDs, programs int) error {
 	}
 	r.Cur = want
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
-		return fmt.Errorf("minfds: %d: %w", want, err)
+		return fmt.Errorf("minfds: %d open files wanted, above the hard limit %d, which this daemon may not raise (%v; a container without CAP_SYS_RESOURCE?): raise it (ulimit -Hn, LimitNOFILE=) or lower minfds", want, hard, err)
 	}
 	return nil
 }

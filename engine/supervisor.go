@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,7 +48,20 @@ type Options struct {
 	OnUnwatched func()
 	// Daemon, when set, goes into every child's environment as STARVISOR_DAEMON.
 	Daemon string
+	// Check, when set, says what keeps a program from starting (a missing command): a
+	// program restarted after its jobs ran first is checked then, once the job had its
+	// chance to make what was missing (a venv), and the apply fails rather than take it
+	// down, unless its context is Forced.
+	Check func(plan.Program) []string
 }
+
+type forceKey struct{}
+
+// Forced marks an apply to go on even where Options.Check finds a restarted program
+// cannot start (apply --force).
+func Forced(ctx context.Context) context.Context { return context.WithValue(ctx, forceKey{}, true) }
+
+func forced(ctx context.Context) bool { f, _ := ctx.Value(forceKey{}).(bool); return f }
 
 // Status is one process as `status` shows it.
 type Status struct {
@@ -190,7 +204,11 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 		}
 	}
 	if len(jobs) > 0 {
-		if err := s.waitJobs(ctx, jobs); err != nil {
+		err := s.waitJobs(ctx, jobs)
+		if err == nil && first != nil {
+			err = s.checkAfterJobs(ctx, next, d, jobs)
+		}
+		if err != nil {
 			if first != nil {
 				s.putBack(before, replaced)
 			}
@@ -201,6 +219,34 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 		return d, err
 	}
 	return d, nil
+}
+
+// checkAfterJobs refuses, once the jobs run first are done, to restart an active program
+// that depends on one of them into a version that still cannot start (Options.Check):
+// the job did not make what it lacked.
+func (s *Supervisor) checkAfterJobs(ctx context.Context, next *plan.Plan, d plan.Delta, jobs []string) error {
+	if s.o.Check == nil || forced(ctx) {
+		return nil
+	}
+	ran := map[string]bool{}
+	for _, n := range jobs {
+		if pr, ok := next.Lookup(n); ok {
+			ran[pr.Name] = true
+		}
+	}
+	tab := s.tab.Load()
+	for _, c := range d.Changed {
+		pr, ok := next.Lookup(c.Name)
+		i, there := tab.index[c.Name]
+		if !ok || !there || !tab.procs[i].snap.Load().State.Active() || !slices.ContainsFunc(pr.DependsOn, func(dep string) bool { return ran[dep] }) {
+			continue
+		}
+		if problems := s.o.Check(pr); len(problems) > 0 {
+			return fmt.Errorf("%s (%s) runs now, and would be restarted into a version that cannot start, though the jobs first ran: nothing else applied; fix it, or apply --force",
+				pr.Name, strings.Join(problems, "; "))
+		}
+	}
+	return nil
 }
 
 // putBack makes before the running plan again after its jobs-first phase failed: the jobs

@@ -428,7 +428,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d, err := s.b.Apply(accepted(r), req.Plan)
+	ctx := accepted(r)
+	if req.Force {
+		ctx = engine.Forced(ctx)
+	}
+	d, err := s.b.Apply(ctx, req.Plan)
 	if err != nil {
 		writeError(w, http.StatusConflict, err)
 		return

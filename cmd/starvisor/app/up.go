@@ -189,6 +189,14 @@ func (c *UpCmd) Run(d *Deps) error {
 	logs.TrustReaders(trust...) // for `logs` and probe.log, as for the writers
 	var sup *engine.Supervisor
 	running := func() *plan.Plan { return sup.Plan() } // for up --logs: who writes a log
+	// What keeps a program from starting, as this daemon sees it: its PATH, its users.
+	check := func(pr plan.Program) []string {
+		msgs := programProblems(pr, d.LookupEnv)
+		for i, m := range msgs {
+			msgs[i] = strings.Replace(m, " in PATH", " in the daemon's PATH", 1) // not the shell's the user typed in
+		}
+		return msgs
+	}
 	sup = engine.New(engine.Options{
 		Launcher: lch,
 		Prober:   &probe.Prober{Launcher: lch, Daemon: monitor.Self()},
@@ -196,6 +204,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		Sampler:  monitor.New(),
 		Recorder: state,
 		Daemon:   monitor.Self(), // found by the next daemon if this one dies mid-spawn
+		Check:    check,
 		OnEvent:  func(e engine.Event) { out.line(formatEvent(e)) },
 		// Watching status makes garbage every sampling round; once nobody watches, the
 		// daemon goes back to its idle size.
@@ -211,14 +220,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
 	srv.Burst = gc.burst
 	srv.Settings = &p.Supervisor // this daemon's: a later plan's are noted, not taken
-	// What keeps a program from starting, as this daemon sees it: its PATH, its users.
-	srv.Check = func(pr plan.Program) []string {
-		msgs := programProblems(pr, d.LookupEnv)
-		for i, m := range msgs {
-			msgs[i] = strings.Replace(m, " in PATH", " in the daemon's PATH", 1) // not the shell's the user typed in
-		}
-		return msgs
-	}
+	srv.Check = check
 	sctx, stopServing := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()

@@ -58,6 +58,7 @@ func waitFile(ts *testscript.TestScript, neg bool, args []string) {
 var signalNames = map[string]syscall.Signal{
 	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP,
 	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "QUIT": syscall.SIGQUIT,
+	"STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT,
 }
 
 // signalPidfile sends a signal to the pid written in a file: signal SIG PIDFILE.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/starvisor/starvisor/engine/api"
@@ -28,22 +30,28 @@ type lsRow struct {
 	Processes int    `json:"processes"`
 	Running   int    `json:"running"` // RUNNING, or a job done
 	Failed    int    `json:"failed"`  // FATAL, BACKOFF, or blocked
+	// Trouble: why the daemon holding the lock gave no figures ("" when it did): it does
+	// not answer (hung, stopped), or its socket is gone (the bundle moved).
+	Trouble string `json:"trouble,omitempty"`
 }
 
 func (c *LsCmd) Run(d *Deps) error {
 	locks, _ := filepath.Glob(filepath.Join(filepath.Dir(lockNamed("/")), "*.lock"))
 	seen := map[string]bool{} // a bundle reached through a symlink holds two locks
-	rows := []lsRow{}
+	var held []string         // the locks, one per daemon
 	for _, lock := range locks {
-		sock := lockedSocketAt(lock, "")
-		if sock == "" || seen[sock] {
-			continue
-		}
-		seen[sock] = true
-		if row, ok := lsDaemon(sock); ok {
-			rows = append(rows, row)
+		if sock := lockedSocketAt(lock, ""); sock != "" && !seen[sock] {
+			seen[sock] = true
+			held = append(held, lock)
 		}
 	}
+	rows := make([]lsRow, len(held))
+	var wg sync.WaitGroup
+	for i, lock := range held {
+		wg.Go(func() { rows[i] = lsLock(lock) }) // at once: a hung one costs its timeout once
+	}
+	wg.Wait()
+
 	slices.SortFunc(rows, func(a, b lsRow) int { return strings.Compare(a.Script, b.Script) })
 	if c.JSON {
 		b, err := json.MarshalIndent(rows, "", "  ")
@@ -59,7 +67,11 @@ func (c *LsCmd) Run(d *Deps) error {
 	}
 	table := [][]string{{"BUNDLE", "PID", "RUNNING", "FAILED", "SOCKET"}}
 	for _, r := range rows {
-		table = append(table, []string{r.Script, strconv.Itoa(r.Pid), fmt.Sprintf("%d/%d", r.Running, r.Processes), strconv.Itoa(r.Failed), r.Socket})
+		counts, failed := fmt.Sprintf("%d/%d", r.Running, r.Processes), strconv.Itoa(r.Failed)
+		if r.Trouble != "" {
+			counts, failed = "-", "-"
+		}
+		table = append(table, []string{r.Script, strconv.Itoa(r.Pid), counts, failed, r.Socket})
 	}
 	widths := make([]int, len(table[0]))
 	for _, row := range table {
@@ -78,7 +90,32 @@ func (c *LsCmd) Run(d *Deps) error {
 		}
 		fmt.Fprintln(d.Stdout, b.String())
 	}
+	for _, r := range rows {
+		if r.Trouble != "" {
+			fmt.Fprintf(d.Stderr, "starvisor: ls: the daemon (pid %d) on %s %s\n", r.Pid, r.Socket, r.Trouble)
+		}
+	}
 	return nil
+}
+
+// lsLock is the row of the daemon holding lock: its figures, or why there are none,
+// with its pid from the lock (a hung daemon is the one looked for: said, not left out).
+func lsLock(lock string) lsRow {
+	sock := lockedSocketAt(lock, "")
+	if row, ok := lsDaemon(sock); ok {
+		return row
+	}
+	row := lsRow{Script: "?", Socket: sock, Trouble: "does not answer"}
+	if !isSocket(sock) {
+		row.Trouble = "has no socket there any more (its bundle moved?)"
+	}
+	if b, err := os.ReadFile(lock); err == nil {
+		if _, id, ok := strings.Cut(string(b), "\n"); ok {
+			pid, _, _ := strings.Cut(strings.TrimSpace(id), ".")
+			row.Pid, _ = strconv.Atoi(pid)
+		}
+	}
+	return row
 }
 
 // lsDaemon asks the daemon on sock for its bundle, pid and states; false when it does

@@ -400,3 +400,28 @@ func TestPoolJobAndItsNewDependencyRunFirst(t *testing.T) {
 		}
 	})
 }
+
+// A job that moves to another group with the apply still runs first (the first phase's
+// plan listed it in both, and was no plan: the apply ran all at once).
+func TestJobMovingGroupRunsFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		v := func(ver, group string) *plan.Plan {
+			cmd := func(pr *plan.Program) { pr.Command = []string{"/opt/bin/" + pr.Name, ver} }
+			p := &plan.Plan{Root: "/srv", Entry: "deploy.star", Programs: []plan.Program{
+				prog("migrate", job, cmd, func(pr *plan.Program) { pr.Group = group }), prog("web", startSecs(0), dependsOn("migrate"), cmd)},
+				Groups: []plan.Group{{Name: group, Programs: []string{"migrate"}, Priority: 999}}}
+			if err := p.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		r.l.behave["migrate"] = exitAfter(time.Second, 0)
+		r.apply(v("1", "db"))
+		time.Sleep(3 * time.Second)
+		r.apply(v("2", "schema"))
+		time.Sleep(time.Second)
+		eq(t, "v2", r.l.lines("spawn")[2:], []string{"3s migrate spawn 102", "4s web spawn 103"})
+	})
+}

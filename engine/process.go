@@ -34,6 +34,7 @@ type snapshot struct {
 	// KillAfter: STOPPING, the stop_timeout its SIGKILL timer was armed with (an apply
 	// may change the program's since).
 	KillAfter time.Duration
+	StopWhy   string // STOPPING for memory_max: why
 }
 
 // ready reports whether dependents may start: RUNNING and its probe (if any) passed;
@@ -612,6 +613,7 @@ func (p *proc) publish() {
 		Done:      p.st.Done,
 		Restarts:  p.st.Restarts,
 		KillAfter: p.st.KillAfter,
+		StopWhy:   p.st.StopWhy,
 	})
 	p.sup.broadcast()
 }

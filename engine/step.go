@@ -96,6 +96,9 @@ type procState struct {
 	Respawn bool
 	// KillAfter: STOPPING, the stop_timeout its tKill timer was armed with.
 	KillAfter time.Duration
+	// StopWhy: STOPPING by the daemon's own decision (memory_max), why; "" for a stop
+	// someone asked for.
+	StopWhy string
 	// PromoteAfter: STARTING, the start_secs its tPromote timer was armed with (an
 	// apply may change the policy meanwhile: it is for the next start).
 	PromoteAfter time.Duration
@@ -237,7 +240,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 	}
 	stop := func() {
 		to(Stopping, cmp.Or(ev.Err, "stop requested"))
-		s.KillAfter = s.Pol.StopTimeout
+		s.KillAfter, s.StopWhy = s.Pol.StopTimeout, ev.Err
 		acts = append(acts,
 			action{Kind: actSignal, Sig: s.Pol.StopSignal, Group: s.Pol.StopAsGroup, Stop: true},
 			action{Kind: actTimer, Timer: tKill, After: s.Pol.StopTimeout, Gen: s.Gen})

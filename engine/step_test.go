@@ -380,8 +380,8 @@ func TestExponentialDelayNeverOverflows(t *testing.T) {
 func TestStepMemoryRestart(t *testing.T) {
 	over := event{Kind: evMemory, Err: "memory_max: 530 MiB of RSS, over 512 MiB"}
 	s, acts, err := step(base(Running), over, t0)
-	if err != nil || s.State != Stopping || actStrings(acts)[0] != "RUNNING>STOPPING" || acts[0].Reason != over.Err {
-		t.Fatalf("over: %v %q %v", s.State, actStrings(acts), err)
+	if err != nil || s.State != Stopping || actStrings(acts)[0] != "RUNNING>STOPPING" || acts[0].Reason != over.Err || s.StopWhy != over.Err {
+		t.Fatalf("over: %v %q %v (stop why %q: status says it, not 'stop requested')", s.State, actStrings(acts), err, s.StopWhy)
 	}
 	got, acts, _ := step(s, event{Kind: evExit, Exit: Exit{Code: -1, Signal: syscall.SIGTERM}}, t0.Add(time.Second))
 	if got.State != Starting || !slices.Equal(actStrings(acts), []string{"STOPPING>STOPPED", "STOPPED>STARTING", "spawn"}) || got.Restarts != 1 {

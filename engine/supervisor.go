@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -325,10 +326,17 @@ func (s *Supervisor) jobsFirst(next *plan.Plan, d plan.Delta) (*plan.Plan, []str
 			names = append(names, pr.ProcessName)
 		}
 		first.Programs = append(first.Programs, pr)
+		// In its group as in next (a job that changed group would run again), and in no
+		// other: one it left still lists it in the running plan.
+		for k := range groups {
+			if groups[k].Name != pr.Group && slices.Contains(groups[k].Programs, pr.Name) {
+				groups[k].Programs = slices.DeleteFunc(slices.Clone(groups[k].Programs), func(n string) bool { return n == pr.Name })
+			}
+		}
+		groups = slices.DeleteFunc(groups, func(g plan.Group) bool { return len(g.Programs) == 0 })
 		if pr.Group == "" {
 			continue
 		}
-		// In its group as in next: a job that changed group would run again.
 		k := slices.IndexFunc(groups, func(g plan.Group) bool { return g.Name == pr.Group })
 		if k < 0 {
 			j := slices.IndexFunc(next.Groups, func(g plan.Group) bool { return g.Name == pr.Group })
@@ -844,10 +852,11 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 		switch {
 		case sn.State == Stopping:
 			// supervisord leaves it empty; a stop that hangs should say how long it may.
-			in := sn.KillAfter - now.Sub(sn.Since) // as armed: a stop_timeout changed since is for the next stop
-			out[i].Description = fmt.Sprintf("stop requested %s ago; SIGKILL in %s", roundS(now.Sub(sn.Since)), roundS(in))
+			in := sn.KillAfter - now.Sub(sn.Since)      // as armed: a stop_timeout changed since is for the next stop
+			why := cmp.Or(sn.StopWhy, "stop requested") // memory_max's stop: nobody asked
+			out[i].Description = fmt.Sprintf("%s %s ago; SIGKILL in %s", why, roundS(now.Sub(sn.Since)), roundS(in))
 			if in <= 0 {
-				out[i].Description = fmt.Sprintf("stop requested %s ago; SIGKILL sent", roundS(now.Sub(sn.Since)))
+				out[i].Description = fmt.Sprintf("%s %s ago; SIGKILL sent", why, roundS(now.Sub(sn.Since)))
 			}
 		case sn.Job && sn.State == Starting && sn.Pid > 0:
 			// A job stays STARTING until it exits; its dependents wait for that.

@@ -434,6 +434,8 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := s.b.Apply(ctx, req.Plan)
 	if err != nil {
+		// In the daemon's log too: a deploy that failed (a job put back) is looked for there.
+		s.logf("apply failed: %v", err)
 		writeError(w, http.StatusConflict, err)
 		return
 	}

@@ -89,7 +89,9 @@ func NewServer(b Backend, logf func(format string, args ...any)) *Server {
 	// A job done (EXITED with an expected code) counts as started: `start all` does not
 	// run a migration again; its name does.
 	s.mux.HandleFunc("POST /v1/start", s.action(b.Start, func(st engine.Status) bool {
-		return st.State.Active() || st.State == engine.Exited && st.Ready
+		// A start already queued (the daemon's, waiting for a dependency) is on its way:
+		// it goes once the dependency this start all also starts is ready.
+		return st.State.Active() || st.State == engine.Exited && st.Ready || st.Queued
 	}))
 	s.mux.HandleFunc("POST /v1/stop", s.action(b.Stop, func(st engine.Status) bool { return !st.State.Active() && !st.Queued }))
 	s.mux.HandleFunc("POST /v1/restart", s.action(b.Restart, nil))

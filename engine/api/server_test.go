@@ -389,8 +389,13 @@ func TestGroupActionsSkipWhatIsAlreadySo(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(fb.calls, []string{"start web"})
 
-	// A stopped process whose start is queued is stopped too: the stop cancels it.
+	// A stopped process whose start is queued is stopped too: the stop cancels it; and
+	// not started again by a start all: its start is on its way (it answered "already
+	// started" once its dependency got ready meanwhile).
 	fb.queued = map[string]bool{"db": true}
+	r, err = c.Action(context.Background(), "start", []string{"all"})
+	is.NoErr(err)
+	is.Equal(len(r.Results), 0)
 	_, err = c.Action(context.Background(), "stop", []string{"all"})
 	is.NoErr(err)
 	is.Equal(fb.calls, []string{"start web", "stop db,web"})

@@ -96,9 +96,10 @@ type Supervisor struct {
 	clock     Clock
 	ctx       context.Context // ends at Shutdown: probes, background starts, sampling
 	cancel    context.CancelFunc
-	mu        sync.Mutex    // serialises Apply and Shutdown
-	deploying chan struct{} // held by an Apply across its jobs-first wait (see Apply)
-	finished  bool          // Shutdown completed (under mu)
+	mu        sync.Mutex               // serialises Apply and Shutdown
+	deploying chan struct{}            // held by an Apply across its jobs-first wait (see Apply)
+	firstJobs atomic.Pointer[[]string] // the jobs an Apply runs first, while it waits for them
+	finished  bool                     // Shutdown completed (under mu)
 	tab       atomic.Pointer[table]
 	closed    atomic.Bool    // shutting down: no more starts
 	closeMu   sync.Mutex     // orders closing against a late bg.Add (waitOnFor)
@@ -205,7 +206,9 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 		}
 	}
 	if len(jobs) > 0 {
+		s.firstJobs.Store(&jobs)
 		err := s.waitJobs(ctx, jobs)
+		s.firstJobs.Store(nil)
 		if err == nil && first != nil {
 			err = s.checkAfterJobs(ctx, next, d, jobs)
 		}
@@ -263,6 +266,15 @@ func (s *Supervisor) putBack(before *plan.Plan, replaced map[string]procState) {
 		}
 	}
 	s.apply(s.ctx, before, seed) // a stop of the failed jobs, which have ended anyway
+}
+
+// FirstJobs names the jobs an Apply runs first and waits for now (nil when none): the
+// plan then holds their new versions, and the rest of that apply is still to come.
+func (s *Supervisor) FirstJobs() []string {
+	if j := s.firstJobs.Load(); j != nil {
+		return slices.Clone(*j)
+	}
+	return nil
 }
 
 // jobsFirst returns the plan that runs first the jobs next adds or changes that a program

@@ -416,6 +416,13 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		notes = append(notes, n)
 	}
 	notes = append(notes, downUntilDeps(req.Plan, plan.Diff(s.b.Plan(), req.Plan))...)
+	if f, ok := s.b.(interface{ FirstJobs() []string }); ok {
+		if jobs := f.FirstJobs(); len(jobs) > 0 {
+			// The running plan holds those jobs' new versions already: the difference
+			// below is against it, and this apply waits for that one.
+			notes = append(notes, "an apply is running first the jobs "+strings.Join(jobs, ", ")+", and applies the rest once they are done; this one waits for it, and the difference shown is against the plan with their new versions")
+		}
+	}
 	if req.DryRun {
 		d := plan.Diff(s.b.Plan(), req.Plan)
 		if d.Empty() && s.reloadError() != "" {

@@ -8,14 +8,7 @@ import (
 )
 
 func TestServiceInstallUninstall(t *testing.T) {
-	bundle := filepath.Join(t.TempDir(), "shop")
-	if err := os.Mkdir(bundle, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	script := filepath.Join(bundle, "deploy.star")
-	if err := os.WriteFile(script, []byte(`program(name = "a", command = ["/bin/sleep", "9"])`+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	script := shopBundle(t, "a")
 	units := t.TempDir()
 	unit := filepath.Join(units, "starvisor-shop.service")
 
@@ -40,14 +33,7 @@ func TestServiceInstallUninstall(t *testing.T) {
 		t.Fatalf("unit:\n%s", data)
 	}
 	// Another bundle of the same folder name does not replace it unawares.
-	other := filepath.Join(t.TempDir(), "shop")
-	if err := os.Mkdir(other, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	otherScript := filepath.Join(other, "deploy.star")
-	if err := os.WriteFile(otherScript, []byte(`program(name = "b", command = ["/bin/sleep", "9"])`+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	otherScript := shopBundle(t, "b")
 	code, _, errs = run(t, nil, "service", "install", "-f", otherScript, "--unit-dir", units)
 	if code != ExitFailure || !strings.Contains(errs, "runs another script than "+otherScript+": give this one --name NAME") {
 		t.Fatalf("install over another bundle's unit: code %d\n%s", code, errs)
@@ -160,14 +146,7 @@ func TestServiceUnitCarriesLibsAndEnv(t *testing.T) {
 // uninstall takes the unit's own name too (as systemctl shows it), and a dry run says
 // what the run would: not installed is a failure.
 func TestServiceUninstallByUnitName(t *testing.T) {
-	bundle := filepath.Join(t.TempDir(), "shop")
-	if err := os.Mkdir(bundle, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	script := filepath.Join(bundle, "deploy.star")
-	if err := os.WriteFile(script, []byte(`program(name = "a", command = ["/bin/sleep", "9"])`+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	script := shopBundle(t, "a")
 	units := t.TempDir()
 	if code, _, errs := run(t, nil, "service", "install", "-f", script, "--unit-dir", units, "--name", "web"); code != 0 {
 		t.Fatalf("install: %d %s", code, errs)
@@ -181,4 +160,19 @@ func TestServiceUninstallByUnitName(t *testing.T) {
 	if code, _, errs := run(t, nil, "service", "uninstall", "--unit-dir", units, "--name", "starvisor-web"); code != 0 {
 		t.Fatalf("uninstall: %d %s", code, errs)
 	}
+}
+
+// shopBundle writes a bundle named shop, one program of the given name, and returns its
+// script.
+func shopBundle(t *testing.T, program string) string {
+	t.Helper()
+	bundle := filepath.Join(t.TempDir(), "shop")
+	if err := os.Mkdir(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(bundle, "deploy.star")
+	if err := os.WriteFile(script, []byte(`program(name = "`+program+`", command = ["/bin/sleep", "9"])`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return script
 }

@@ -182,15 +182,10 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	if again := s.failedJobs(next, d); len(again) > 0 {
 		tab := s.tab.Load()
 		idx, _ := resolve(tab, again)
-		s.closeMu.Lock() // no Add may follow Shutdown's bg.Wait, which follows close
-		if s.closed.Load() {
-			s.closeMu.Unlock()
+		b := s.startBehind(tab, idx)
+		if b == nil {
 			return d, ErrShutdown
 		}
-		s.bg.Add(1)
-		b := s.startBatch(s.ctx, tab, idx, true)
-		s.closeMu.Unlock()
-		go func() { defer s.bg.Done(); <-b.done }()
 		select {
 		case <-b.issued:
 		case <-ctx.Done():
@@ -747,14 +742,21 @@ func (s *Supervisor) waitOnFor(tab *table, errs []error) {
 	if len(again) == 0 {
 		return
 	}
+	s.startBehind(tab, again)
+}
+
+// startBehind starts members of tab as the daemon's own starts (they wait on for their
+// dependencies), on goroutines Shutdown waits for; nil when shutting down.
+func (s *Supervisor) startBehind(tab *table, members []int) *batch {
 	s.closeMu.Lock() // no Add may follow Shutdown's bg.Wait, which follows close
 	defer s.closeMu.Unlock()
 	if s.closed.Load() {
-		return
+		return nil
 	}
 	s.bg.Add(1)
-	b := s.startBatch(s.ctx, tab, again, true)
+	b := s.startBatch(s.ctx, tab, members, true)
 	go func() { defer s.bg.Done(); <-b.done }()
+	return b
 }
 
 // keepBlocked takes out of members those with a dependency, not restarted with them,

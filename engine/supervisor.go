@@ -369,6 +369,13 @@ func (s *Supervisor) jobsFirst(next *plan.Plan, d plan.Delta) (*plan.Plan, []str
 // stopped with no start on its way (never run, or stopped by hand).
 func (s *Supervisor) failedJobs(next *plan.Plan, d plan.Delta) []string {
 	tab := s.tab.Load()
+	moved := map[string]bool{} // added or changed: jobsFirst runs those
+	for _, n := range d.Added {
+		moved[n] = true
+	}
+	for _, c := range d.Changed {
+		moved[c.Name] = true
+	}
 	var out []string
 	for _, c := range d.Changed {
 		pr, ok := next.Lookup(c.Name)
@@ -381,8 +388,8 @@ func (s *Supervisor) failedJobs(next *plan.Plan, d plan.Delta) []string {
 					continue
 				}
 				i, ok := tab.index[job.ProcessName]
-				if !ok || plan.HashProgram(tab.plan.Programs[i]) != plan.HashProgram(job) {
-					continue // added or changed: jobsFirst runs it
+				if !ok || moved[job.ProcessName] {
+					continue
 				}
 				p := tab.procs[i]
 				sn := p.snap.Load()

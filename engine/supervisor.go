@@ -285,14 +285,9 @@ func (s *Supervisor) jobsFirst(next *plan.Plan, d plan.Delta) (*plan.Plan, []str
 	// With them, what they depend on that the apply adds or changes (a database the
 	// migration needs): in next's version, as they will run.
 	needed := map[string]bool{}
-	moved := map[string]bool{}
-	for _, n := range d.Added {
+	moved := map[string]bool{} // program names
+	for n := range movedProcesses(d) {
 		if pr, ok := next.Lookup(n); ok {
-			moved[pr.Name] = true
-		}
-	}
-	for _, c := range d.Changed {
-		if pr, ok := next.Lookup(c.Name); ok {
 			moved[pr.Name] = true
 		}
 	}
@@ -369,13 +364,7 @@ func (s *Supervisor) jobsFirst(next *plan.Plan, d plan.Delta) (*plan.Plan, []str
 // stopped with no start on its way (never run, or stopped by hand).
 func (s *Supervisor) failedJobs(next *plan.Plan, d plan.Delta) []string {
 	tab := s.tab.Load()
-	moved := map[string]bool{} // added or changed: jobsFirst runs those
-	for _, n := range d.Added {
-		moved[n] = true
-	}
-	for _, c := range d.Changed {
-		moved[c.Name] = true
-	}
+	moved := movedProcesses(d) // jobsFirst runs those
 	var out []string
 	for _, c := range d.Changed {
 		pr, ok := next.Lookup(c.Name)
@@ -399,6 +388,18 @@ func (s *Supervisor) failedJobs(next *plan.Plan, d plan.Delta) []string {
 				}
 			}
 		}
+	}
+	return out
+}
+
+// movedProcesses are the process names d adds or changes.
+func movedProcesses(d plan.Delta) map[string]bool {
+	out := make(map[string]bool, len(d.Added)+len(d.Changed))
+	for _, n := range d.Added {
+		out[n] = true
+	}
+	for _, c := range d.Changed {
+		out[c.Name] = true
 	}
 	return out
 }

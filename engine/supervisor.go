@@ -263,6 +263,15 @@ func (s *Supervisor) putBack(before *plan.Plan, replaced map[string]procState) {
 	s.apply(s.ctx, before, seed) // a stop of the failed jobs, which have ended anyway
 }
 
+// WouldRunFirst names the jobs an Apply of next would run first, on their own, before
+// restarting what depends on them: those jobsFirst puts in its first phase and those not
+// done that failedJobs runs again.
+func (s *Supervisor) WouldRunFirst(next *plan.Plan) []string {
+	d := plan.Diff(s.tab.Load().plan, next)
+	_, jobs := s.jobsFirst(next, d)
+	return append(jobs, s.failedJobs(next, d)...)
+}
+
 // FirstJobs names the jobs an Apply runs first and waits for now (nil when none): the
 // plan then holds their new versions, and the rest of that apply is still to come.
 func (s *Supervisor) FirstJobs() []string {

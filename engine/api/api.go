@@ -73,6 +73,9 @@ type ApplyResponse struct {
 	// Notes say what the apply does not do: supervisor() settings that differ from the
 	// daemon's own, which keep until the next `up`.
 	Notes []string `json:"notes,omitempty"`
+	// FirstJobs (a dry run): the jobs the apply would run first, on their own, before
+	// restarting what depends on them (engine.Supervisor.Apply).
+	FirstJobs []string `json:"first_jobs,omitempty"`
 }
 
 // PidResponse answers GET /v1/pid.

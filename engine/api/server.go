@@ -428,7 +428,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		if d.Empty() && s.reloadError() != "" {
 			s.SetReloadError("") // the script is what runs, whatever a reload said before
 		}
-		writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes})
+		r := ApplyResponse{Delta: d, Notes: notes}
+		if f, ok := s.b.(interface{ WouldRunFirst(*plan.Plan) []string }); ok {
+			r.FirstJobs = f.WouldRunFirst(req.Plan)
+		}
+		writeJSON(w, http.StatusOK, r)
 		return
 	}
 	if !req.Force {

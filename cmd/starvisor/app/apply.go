@@ -29,7 +29,8 @@ type ApplyCmd struct {
 
 func (c *ApplyCmd) Run(d *Deps) error {
 	ctx := context.Background()
-	p, cl, delta, err := showDiff(ctx, d, "apply", &c.scriptFlags, &c.socketOnly, false)
+	p, cl, dry, err := showDiff(ctx, d, "apply", &c.scriptFlags, &c.socketOnly, false)
+	delta := dry.Delta
 	if err != nil {
 		return err
 	}
@@ -50,7 +51,8 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		return nil
 	}
 
-	jobs := firstJobs(ctx, d, cl, p, delta)
+	jobs := dry.FirstJobs
+	sayFirstJobs(d, jobs)
 	var before []api.ProgramStatus
 	if c.Wait > 0 {
 		st, err := cl.Status(ctx)
@@ -99,42 +101,14 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	return nil
 }
 
-// firstJobs says which jobs (ready = probe.exited()) the daemon runs first, on their
-// own, because a program the apply restarts depends on them: those the apply adds or
-// changes (a migration for the new version, and the jobs it depends on), and those not
-// done (failed before, or stopped). Meanwhile
-// that program runs on in its current version, which it keeps should a job fail
-// (nothing else is applied then). Their process names.
-func firstJobs(ctx context.Context, d *Deps, cl *api.Client, next *plan.Plan, delta plan.Delta) []string {
-	needed := delta.JobsFirst(next)
-	deps := map[string]bool{} // the jobs the restarted programs depend on
-	for _, c := range delta.Changed {
-		if pr, ok := next.Lookup(c.Name); ok && !pr.IsJob() {
-			for _, dep := range pr.DependsOn {
-				deps[dep] = true
-			}
-		}
-	}
-	failed := map[string]bool{}
-	if len(deps) > len(needed) {
-		if st, err := cl.Status(ctx); err == nil {
-			for _, ps := range st.Programs {
-				failed[ps.Name] = ps.State == "FATAL" || ps.State == "EXITED" && !ps.Ready || ps.State == "STOPPED" && !strings.Contains(ps.Description, "waiting for")
-			}
-		}
-	}
-	var names []string
-	for _, pr := range next.Programs {
-		if pr.IsJob() && (needed[pr.Name] != "" || deps[pr.Name] && failed[pr.ProcessName]) {
-			names = append(names, pr.ProcessName)
-		}
-	}
+// sayFirstJobs says which jobs the daemon runs first (its dry run's answer), on their
+// own, while what depends on them runs on.
+func sayFirstJobs(d *Deps, names []string) {
 	if len(names) > 0 {
 		fmt.Fprintf(d.Stdout, "first the %s %s, while what depends on %s runs on\n",
 			map[bool]string{true: "job", false: "jobs"}[len(names) == 1], strings.Join(names, ", "),
 			map[bool]string{true: "it", false: "them"}[len(names) == 1])
 	}
-	return names
 }
 
 // sayDone prints "name: done (exit status N)" for each of jobs done, and returns those.
@@ -422,18 +396,18 @@ func depProcesses(p *plan.Plan, program string) []string {
 
 // showDiff evaluates the script, asks the daemon what applying it would change, and prints
 // that; it changes nothing.
-func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *socketOnly, asJSON bool) (*plan.Plan, *api.Client, plan.Delta, error) {
+func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *socketOnly, asJSON bool) (*plan.Plan, *api.Client, api.ApplyResponse, error) {
 	p, cl, err := evalForDaemon(ctx, d, sf, sock)
 	if err != nil {
-		return nil, nil, plan.Delta{}, err
+		return nil, nil, api.ApplyResponse{}, err
 	}
 	r, err := cl.Apply(ctx, p, true)
 	if err != nil {
-		return nil, nil, plan.Delta{}, clientError(verb, err)
+		return nil, nil, api.ApplyResponse{}, clientError(verb, err)
 	}
 	if asJSON {
 		if err := writeDeltaJSON(d.Stdout, r.Delta); err != nil {
-			return nil, nil, plan.Delta{}, err
+			return nil, nil, api.ApplyResponse{}, err
 		}
 	} else {
 		writeDelta(d.Stdout, r.Delta)
@@ -441,7 +415,7 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 	for _, n := range r.Notes {
 		fmt.Fprintf(d.Stderr, "starvisor: note: %s\n", n)
 	}
-	return p, cl, r.Delta, nil
+	return p, cl, r, nil
 }
 
 // evalForDaemon evaluates the script (printing its error, if any) and finds the daemon:

@@ -125,6 +125,8 @@ func programProblems(pr plan.Program, lookupEnv func(string) (string, bool)) []s
 	if pr.User != "" {
 		if err := checkUser(pr.User); err != nil {
 			msgs = append(msgs, "user: "+err.Error())
+		} else if os.Geteuid() == 0 {
+			msgs = append(msgs, userAccess(pr)...)
 		}
 	}
 	if r := pr.Ready; r != nil && r.Kind == plan.ProbeExec && len(r.Command) > 0 {
@@ -231,4 +233,76 @@ func checkUser(name string) error {
 // missing reports a path that does not exist, including one below a file (ENOTDIR).
 func missing(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// userAccess is what keeps a program run as another user (the daemon is root) from its
+// directory or command: a folder on the way it may not search, a command it may not run.
+// The spawn then fails with EACCES, naming the command even when the folder was refused.
+func userAccess(pr plan.Program) []string {
+	u, err := user.Lookup(pr.User)
+	if err != nil {
+		if u, err = user.LookupId(pr.User); err != nil {
+			return nil
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gids := map[int]bool{}
+	if g, err := strconv.Atoi(u.Gid); err == nil {
+		gids[g] = true
+	}
+	if ids, err := u.GroupIds(); err == nil {
+		for _, id := range ids {
+			if g, err := strconv.Atoi(id); err == nil {
+				gids[g] = true
+			}
+		}
+	}
+	var msgs []string
+	if pr.Directory != "" {
+		if p := unsearchable(pr.Directory, uid, gids); p != "" {
+			msgs = append(msgs, fmt.Sprintf("directory: %s: user %s may not enter it", p, pr.User))
+		}
+	}
+	if cmd := pr.Command[0]; filepath.IsAbs(cmd) {
+		if p := unsearchable(filepath.Dir(cmd), uid, gids); p != "" {
+			msgs = append(msgs, fmt.Sprintf("command: %s: user %s may not enter it", p, pr.User))
+		} else if st, err := os.Stat(cmd); err == nil && !permits(st, uid, gids, 1) {
+			msgs = append(msgs, fmt.Sprintf("command: %s: user %s may not run it", cmd, pr.User))
+		}
+	}
+	return msgs
+}
+
+// unsearchable is the first folder of dir's path, from the root down, that uid may not
+// search; "" when it may reach dir.
+func unsearchable(dir string, uid int, gids map[int]bool) string {
+	path := "/"
+	for _, part := range strings.Split(filepath.Clean(dir), "/") {
+		path = filepath.Join(path, part)
+		st, err := os.Stat(path)
+		if err != nil {
+			return "" // missing: checkDir says so
+		}
+		if !permits(st, uid, gids, 1) {
+			return path
+		}
+	}
+	return ""
+}
+
+// permits says whether uid (with gids) has the permission bit (1 x, 2 w, 4 r) on the
+// file st describes, by its mode bits.
+func permits(st os.FileInfo, uid int, gids map[int]bool, bit os.FileMode) bool {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || uid == 0 {
+		return true
+	}
+	mode := st.Mode().Perm()
+	switch {
+	case int(sys.Uid) == uid:
+		return mode&(bit<<6) != 0
+	case gids[int(sys.Gid)]:
+		return mode&(bit<<3) != 0
+	}
+	return mode&bit != 0
 }

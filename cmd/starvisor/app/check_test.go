@@ -2,6 +2,7 @@ package app
 
 import (
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,4 +81,35 @@ func TestLogFolderNotWritable(t *testing.T) {
 	err := checkLogFolder(filepath.Join(ro, "log"))
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "cannot be created: "+ro+" is not writable"))
+}
+
+// As root, a program run as another user is checked as that user: a folder on the way
+// it may not search, a command it may not run (the spawn failed with EACCES, naming the
+// command even when the folder was refused).
+func TestUserAccessProblems(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the daemon switches user only as root")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skip("no user nobody")
+	}
+	is := is.New(t)
+	dir := t.TempDir()
+	is.NoErr(os.Chmod(filepath.Dir(dir), 0o755)) // the test's own folder is 0700
+	is.NoErr(os.Chmod(dir, 0o755))
+	private := filepath.Join(dir, "private")
+	is.NoErr(os.Mkdir(private, 0o700))
+	open := filepath.Join(dir, "open")
+	is.NoErr(os.Mkdir(open, 0o755))
+	is.NoErr(os.WriteFile(filepath.Join(open, "mine"), []byte("#!/bin/sh\n"), 0o700))
+	is.NoErr(os.WriteFile(filepath.Join(open, "ours"), []byte("#!/bin/sh\n"), 0o755))
+	pr := func(cmd, directory string) plan.Program {
+		p := plan.Defaults()
+		p.Command, p.Directory, p.User = []string{cmd}, directory, "nobody"
+		return p
+	}
+	is.Equal(userAccess(pr(filepath.Join(open, "ours"), open)), []string(nil))
+	is.Equal(userAccess(pr(filepath.Join(open, "ours"), private)), []string{"directory: " + private + ": user nobody may not enter it"})
+	is.Equal(userAccess(pr(filepath.Join(open, "mine"), "")), []string{"command: " + filepath.Join(open, "mine") + ": user nobody may not run it"})
+	is.Equal(userAccess(pr(filepath.Join(private, "x"), "")), []string{"command: " + private + ": user nobody may not enter it"})
 }

@@ -307,38 +307,48 @@ func (r readiness) pending(name string) string {
 // " (last line of log/web.err.log: ...)": where the failure is said, what a person
 // looks for first. "" when there is none.
 func (r readiness) lastWords(name string) string {
+	if shown, line, _ := r.lastLogLine(name, 2*time.Minute); line != "" {
+		return fmt.Sprintf(" (last line of %s: %s)", shown, line)
+	}
+	return ""
+}
+
+// lastLogLine is, for a process that failed by itself, its log's last line (stderr's
+// first), the log's path as shown (relative to the bundle) and when it was written; ""
+// when there is none, or none written within fresh (0: any age).
+func (r readiness) lastLogLine(name string, fresh time.Duration) (shown, line string, at time.Time) {
 	ps := r.byName[name]
 	pr, ok := r.p.Lookup(name)
 	if !ok || ps.State != "FATAL" && ps.State != "BACKOFF" && (ps.State != "EXITED" || r.done(name)) {
-		return ""
+		return "", "", time.Time{}
 	}
 	for _, l := range []*plan.Log{pr.Stderr, pr.Stdout} {
 		if l == nil {
 			continue
 		}
-		if line := lastLine(l.Path); line != "" {
+		if line, at := lastLine(l.Path, fresh); line != "" {
 			shown := l.Path
 			if rel, err := filepath.Rel(r.p.Root, l.Path); err == nil && !strings.HasPrefix(rel, "..") {
 				shown = rel
 			}
-			return fmt.Sprintf(" (last line of %s: %s)", shown, line)
+			return shown, line, at
 		}
 	}
-	return ""
+	return "", "", time.Time{}
 }
 
-// lastLine is the last line of text in the log file at path, cut to 200 bytes; "" when
-// there is none, it was not written in the last two minutes (lastWords is asked right
-// after a failure), or it cannot be read (a FIFO, a planted symlink).
-func lastLine(path string) string {
+// lastLine is the last line of text in the log file at path, cut to 200 bytes, and when
+// the file was written; "" when there is none, it was not written within fresh (0: any
+// age), or it cannot be read (a FIFO, a planted symlink).
+func lastLine(path string, fresh time.Duration) (string, time.Time) {
 	f, err := logs.OpenRead(path)
 	if err != nil {
-		return ""
+		return "", time.Time{}
 	}
 	defer f.Close()
 	st, err := f.Stat()
-	if err != nil || time.Since(st.ModTime()) > 2*time.Minute {
-		return "" // not written by the run that just failed: an earlier run's words
+	if err != nil || fresh > 0 && time.Since(st.ModTime()) > fresh {
+		return "", time.Time{} // not written by the run that just failed: an earlier run's words
 	}
 	off := max(st.Size()-4096, 0)
 	b := make([]byte, st.Size()-off)
@@ -348,7 +358,7 @@ func lastLine(path string) string {
 	if len(line) > 200 {
 		line = line[:200] + "..."
 	}
-	return line
+	return line, st.ModTime()
 }
 
 // failed says why name will not get ready by itself: FATAL, EXITED with a code not in

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/starvisor/starvisor/engine/api"
@@ -51,10 +52,42 @@ func (c *StatusCmd) Run(d *Deps) error {
 		// not the script's.
 		fmt.Fprintf(d.Stderr, "starvisor: the last reload failed (%s); the programs run the plan from before\n", st.ReloadError)
 	}
+	if len(c.Names) > 0 && !c.JSON {
+		failureHints(ctx, d, cl, st)
+	}
 	if !statusOK(st, len(c.Names) > 0) {
 		return reported(ExitFailure)
 	}
 	return nil
+}
+
+// failureHints says, of the named processes that failed by themselves, where to look:
+// their log's last line (stderr's first), and when it was written ("process log may
+// have details" names no file).
+func failureHints(ctx context.Context, d *Deps, cl *api.Client, st api.StatusResponse) {
+	var look *readiness
+	for _, ps := range st.Programs {
+		if ps.State != "FATAL" && ps.State != "BACKOFF" && ps.State != "EXITED" {
+			continue
+		}
+		if look == nil {
+			look = lookNow(ctx, cl)
+		}
+		if shown, line, at := look.lastLogLine(ps.Name, 0); line != "" {
+			fmt.Fprintf(d.Stderr, "starvisor: %s: last line of %s (written %s ago): %s\n", namespec(ps), shown, roundAgo(time.Since(at)), line)
+		}
+	}
+}
+
+// roundAgo is d for a person: 42s, 3m, 2h.
+func roundAgo(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	}
+	return fmt.Sprintf("%dh", int(d.Hours()))
 }
 
 // statusOK is the exit rule: named processes must be RUNNING, or a job done (EXITED and

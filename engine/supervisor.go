@@ -54,6 +54,9 @@ type Options struct {
 	// chance to make what was missing (a venv), and the apply fails rather than take it
 	// down, unless its context is Forced.
 	Check func(plan.Program) []string
+	// OnApplied, when set, is called with each plan an Apply made the running one
+	// (the daemon records it: `logs` reads its paths once the daemon is gone).
+	OnApplied func(*plan.Plan)
 }
 
 type forceKey struct{}
@@ -216,6 +219,9 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 	}
 	if _, _, err := s.apply(ctx, next, nil); err != nil {
 		return d, err
+	}
+	if s.o.OnApplied != nil {
+		s.o.OnApplied(next)
 	}
 	return d, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -43,24 +45,28 @@ func (c *LogsCmd) Run(d *Deps) error {
 			return usageError(fmt.Errorf("logs: -f is --follow here; give the script with --file %s", n))
 		}
 	}
-	cl, err := c.client(ctx, d)
-	if err != nil {
-		return err
-	}
 	names := c.Names
 	if len(names) == 0 {
 		names = []string{"all"} // as `pm2 logs`: every process
 	}
-	body, err := cl.Logs(ctx, names, c.Stderr, c.Follow, c.Lines)
+	cl, cerr := c.client(ctx, d)
+	var body *api.LogStream
+	var err error = api.ErrUnreachable // no client: a script broken since the daemon died
+	if cerr == nil {
+		body, err = cl.Logs(ctx, names, c.Stderr, c.Follow, c.Lines)
+	}
 	offline := false
 	if errors.Is(err, api.ErrUnreachable) {
 		// The daemon died (just when its logs matter) or was never started: the files
 		// are still there, and read the same way.
 		if p, script := c.plan(ctx, d); p != nil {
-			fmt.Fprintf(d.Stderr, "starvisor: logs: the daemon does not answer; reading the log files %s names\n", script)
+			fmt.Fprintf(d.Stderr, "starvisor: logs: the daemon does not answer; reading the log files of %s\n", script)
 			cl, offline = api.NewOfflineClient(p), true
 			body, err = cl.Logs(ctx, names, c.Stderr, c.Follow, c.Lines)
 		}
+	}
+	if cerr != nil && !offline {
+		return cerr
 	}
 	if err != nil {
 		return clientError("logs", err)
@@ -104,7 +110,18 @@ func (c *LogsCmd) plan(ctx context.Context, d *Deps) (*plan.Plan, string) {
 		}
 	}
 	sf := scriptFlags{File: script, Lib: c.Lib}
+	stateDir := filepath.Join(filepath.Dir(script), "run") // the default, for a script broken since
 	p, err := sf.eval(ctx, &Deps{Stdout: io.Discard, Stderr: io.Discard, LookupEnv: d.LookupEnv, Signals: d.Signals})
+	if err == nil {
+		stateDir = p.Supervisor.StateDir
+	}
+	// The plan the daemon last ran, as it recorded it: its log paths, whatever the script
+	// (or this shell's environment, which host.env reads) says now.
+	if b, rerr := os.ReadFile(filepath.Join(stateDir, appliedPlanFile)); rerr == nil {
+		if ran, derr := plan.Decode(b); derr == nil && (p == nil || api.OtherBundle(ran, p) == "") {
+			return ran, script
+		}
+	}
 	if err != nil {
 		return nil, ""
 	}

@@ -1,11 +1,13 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/natefinch/atomic"
 	"io"
 	"maps"
 	"os"
@@ -205,7 +207,10 @@ func (c *UpCmd) Run(d *Deps) error {
 		Recorder: state,
 		Daemon:   monitor.Self(), // found by the next daemon if this one dies mid-spawn
 		Check:    check,
-		OnEvent:  func(e engine.Event) { out.line(formatEvent(e)) },
+		// The plan running, for `logs` once the daemon is gone: the log paths the
+		// daemon wrote, whatever the script or the caller's environment says by then.
+		OnApplied: func(applied *plan.Plan) { recordPlan(stateDir, applied) },
+		OnEvent:   func(e engine.Event) { out.line(formatEvent(e)) },
 		// Watching status makes garbage every sampling round; once nobody watches, the
 		// daemon goes back to its idle size.
 		OnUnwatched: func() { debug.FreeOSMemory() },
@@ -790,4 +795,20 @@ func sigName(s os.Signal) string {
 		return "SIGUSR2"
 	}
 	return s.String()
+}
+
+// appliedPlanFile is where the daemon records the plan it runs, in its state_dir.
+const appliedPlanFile = "plan.json"
+
+// recordPlan writes p to <stateDir>/plan.json atomically, readable by its owner only (it
+// holds the programs' environment); a failure only costs `logs` its record.
+func recordPlan(stateDir string, p *plan.Plan) {
+	b, err := p.JSON()
+	if err != nil {
+		return
+	}
+	path := filepath.Join(stateDir, appliedPlanFile)
+	if atomic.WriteFile(path, bytes.NewReader(b)) == nil {
+		os.Chmod(path, 0o600)
+	}
 }

@@ -239,19 +239,36 @@ func (s *Supervisor) checkAfterJobs(ctx context.Context, next *plan.Plan, d plan
 			ran[pr.Name] = true
 		}
 	}
-	tab := s.tab.Load()
-	for _, c := range d.Changed {
-		pr, ok := next.Lookup(c.Name)
-		i, there := tab.index[c.Name]
-		if !ok || !there || !tab.procs[i].snap.Load().State.Active() || !slices.ContainsFunc(pr.DependsOn, func(dep string) bool { return ran[dep] }) {
-			continue
-		}
-		if problems := s.o.Check(pr); len(problems) > 0 {
-			return fmt.Errorf("%s (%s) runs now, and would be restarted into a version that cannot start, though the jobs first ran: nothing else applied; fix it, or apply --force",
-				pr.Name, strings.Join(problems, "; "))
-		}
+	dependent := func(pr plan.Program) bool {
+		return slices.ContainsFunc(pr.DependsOn, func(dep string) bool { return ran[dep] })
+	}
+	if why := CannotStart(s.States(), next, d, dependent, s.o.Check); len(why) > 0 {
+		return fmt.Errorf("%s runs now, and would be restarted into a version that cannot start, though the jobs first ran: nothing else applied; fix it, or apply --force", why[0])
 	}
 	return nil
+}
+
+// CannotStart lists, as "name (problems)", the programs among those d changes that are
+// active in states, that only selects, and that check says cannot start in next's
+// version: an apply would take each down.
+func CannotStart(states []Status, next *plan.Plan, d plan.Delta, only func(plan.Program) bool, check func(plan.Program) []string) []string {
+	active := map[string]bool{}
+	for _, st := range states {
+		active[st.Name] = st.State.Active()
+	}
+	seen := map[string]bool{}
+	var why []string
+	for _, c := range d.Changed {
+		pr, ok := next.Lookup(c.Name)
+		if !ok || seen[pr.Name] || !active[c.Name] || !only(pr) {
+			continue
+		}
+		seen[pr.Name] = true
+		if problems := check(pr); len(problems) > 0 {
+			why = append(why, pr.Name+" ("+strings.Join(problems, "; ")+")")
+		}
+	}
+	return why
 }
 
 // putBack makes before the running plan again after its jobs-first phase failed: the jobs
@@ -269,11 +286,10 @@ func (s *Supervisor) putBack(before *plan.Plan, replaced map[string]procState) {
 	s.apply(s.ctx, before, seed) // a stop of the failed jobs, which have ended anyway
 }
 
-// WouldRunFirst names the jobs an Apply of next would run first, on their own, before
-// restarting what depends on them: those jobsFirst puts in its first phase and those not
-// done that failedJobs runs again.
-func (s *Supervisor) WouldRunFirst(next *plan.Plan) []string {
-	d := plan.Diff(s.tab.Load().plan, next)
+// WouldRunFirst names the jobs an Apply of next (d: from the running plan) would run
+// first, on their own, before restarting what depends on them: those jobsFirst puts in
+// its first phase and those not done that failedJobs runs again.
+func (s *Supervisor) WouldRunFirst(next *plan.Plan, d plan.Delta) []string {
 	_, jobs := s.jobsFirst(next, d)
 	return append(jobs, s.failedJobs(next, d)...)
 }

@@ -411,11 +411,13 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, err)
 		return
 	}
+	running := s.b.Plan()
+	diff := plan.Diff(running, req.Plan) // what the dry run shows, the notes and the refusal judge
 	notes := s.keepSettings(req.Plan)
-	if n := envChanged(s.b.Plan(), req.Plan); n != "" {
+	if n := envChanged(running, req.Plan); n != "" {
 		notes = append(notes, n)
 	}
-	notes = append(notes, downUntilDeps(req.Plan, plan.Diff(s.b.Plan(), req.Plan))...)
+	notes = append(notes, downUntilDeps(req.Plan, diff)...)
 	if f, ok := s.b.(interface{ FirstJobs() []string }); ok {
 		if jobs := f.FirstJobs(); len(jobs) > 0 {
 			// The running plan holds those jobs' new versions already: the difference
@@ -424,19 +426,20 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if req.DryRun {
-		d := plan.Diff(s.b.Plan(), req.Plan)
-		if d.Empty() && s.reloadError() != "" {
+		if diff.Empty() && s.reloadError() != "" {
 			s.SetReloadError("") // the script is what runs, whatever a reload said before
 		}
-		r := ApplyResponse{Delta: d, Notes: notes}
-		if f, ok := s.b.(interface{ WouldRunFirst(*plan.Plan) []string }); ok {
-			r.FirstJobs = f.WouldRunFirst(req.Plan)
+		r := ApplyResponse{Delta: diff, Notes: notes}
+		if f, ok := s.b.(interface {
+			WouldRunFirst(*plan.Plan, plan.Delta) []string
+		}); ok {
+			r.FirstJobs = f.WouldRunFirst(req.Plan, diff)
 		}
 		writeJSON(w, http.StatusOK, r)
 		return
 	}
 	if !req.Force {
-		if err := Breaking(s.b.States(), req.Plan, plan.Diff(s.b.Plan(), req.Plan), s.Check); err != nil {
+		if err := Breaking(s.b.States(), req.Plan, diff, s.Check); err != nil {
 			writeError(w, http.StatusConflict, err)
 			return
 		}

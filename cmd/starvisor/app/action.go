@@ -178,18 +178,13 @@ func runActionWith(ctx context.Context, d *Deps, cl *api.Client, verb, sig strin
 // lookNow is the daemon's plan and states, for lastWords; an empty one when it cannot be
 // had.
 func lookNow(ctx context.Context, cl *api.Client) *readiness {
-	look := &readiness{p: &plan.Plan{}, byName: map[string]api.ProgramStatus{}}
 	p, err := cl.Plan(ctx)
 	if err != nil {
-		return look
+		return newReadiness(&plan.Plan{}, nil)
 	}
 	st, err := cl.Status(ctx)
 	if err != nil {
-		return look
+		return newReadiness(&plan.Plan{}, nil)
 	}
-	look.p = p
-	for _, ps := range st.Programs {
-		look.byName[ps.Name] = ps
-	}
-	return look
+	return newReadiness(p, st.Programs)
 }

@@ -36,14 +36,12 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	}
 	// What check would say of the programs that start anew: a missing interpreter or
 	// folder shows here, not only as BACKOFF later.
-	problems := map[string][]string{}
+	seen := map[string]bool{} // one line per program, not per process
 	for _, n := range append(slices.Clone(delta.Added), changedNames(delta)...) {
-		if pr, ok := p.Lookup(n); ok {
-			if _, seen := problems[pr.Name]; !seen {
-				problems[pr.Name] = programProblems(pr, d.LookupEnv)
-				for _, msg := range problems[pr.Name] {
-					fmt.Fprintf(d.Stderr, "starvisor: warning: %s: %s\n", pr.Name, msg)
-				}
+		if pr, ok := p.Lookup(n); ok && !seen[pr.Name] {
+			seen[pr.Name] = true
+			for _, msg := range programProblems(pr, d.LookupEnv) {
+				fmt.Fprintf(d.Stderr, "starvisor: warning: %s: %s\n", pr.Name, msg)
 			}
 		}
 	}
@@ -233,10 +231,7 @@ func waitReady(ctx context.Context, d *Deps, verb string, cl *api.Client, p *pla
 		if err != nil {
 			return clientError(verb, err)
 		}
-		look := readiness{p: p, byName: map[string]api.ProgramStatus{}}
-		for _, ps := range st.Programs {
-			look.byName[ps.Name] = ps
-		}
+		look := newReadiness(p, st.Programs)
 		lines, pending, bad := make([]string, len(names)), false, false
 		for i, n := range names {
 			ps := look.byName[n]
@@ -272,6 +267,15 @@ func waitReady(ctx context.Context, d *Deps, verb string, cl *api.Client, p *pla
 type readiness struct {
 	p      *plan.Plan
 	byName map[string]api.ProgramStatus
+}
+
+// newReadiness is the look at programs, of plan p.
+func newReadiness(p *plan.Plan, programs []api.ProgramStatus) *readiness {
+	r := &readiness{p: p, byName: make(map[string]api.ProgramStatus, len(programs))}
+	for _, ps := range programs {
+		r.byName[ps.Name] = ps
+	}
+	return r
 }
 
 // done says whether name has EXITED with one of its exit_codes: a job that completed

@@ -139,10 +139,7 @@ func notStarted(cl *api.Client, p *plan.Plan) (pending, failed []string, err err
 	if err != nil {
 		return nil, nil, err
 	}
-	look := readiness{p: p, byName: map[string]api.ProgramStatus{}}
-	for _, s := range st.Programs {
-		look.byName[s.Name] = s
-	}
+	look := newReadiness(p, st.Programs)
 	for _, pr := range p.Programs {
 		if !pr.Autostart {
 			continue

@@ -51,6 +51,10 @@ type Result struct {
 	Group string `json:"group,omitempty"` // as in ProgramStatus; empty for an unknown name
 	State string `json:"state"`
 	Error string `json:"error,omitempty"`
+	// Stopped: a restart found the process up (STARTING, RUNNING, BACKOFF) and stopped
+	// it before starting it again, so the client says "stopped" then "started" as
+	// supervisorctl does.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // ActionResponse answers an ActionRequest: one result per process, in start order.

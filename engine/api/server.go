@@ -92,9 +92,9 @@ func NewServer(b Backend, logf func(format string, args ...any)) *Server {
 		// A start already queued (the daemon's, waiting for a dependency) is on its way:
 		// it goes once the dependency this start all also starts is ready.
 		return st.State.Active() || st.State == engine.Exited && st.Ready || st.Queued
-	}))
-	s.mux.HandleFunc("POST /v1/stop", s.action(b.Stop, func(st engine.Status) bool { return !st.State.Active() && !st.Queued }))
-	s.mux.HandleFunc("POST /v1/restart", s.action(b.Restart, nil))
+	}, false))
+	s.mux.HandleFunc("POST /v1/stop", s.action(b.Stop, func(st engine.Status) bool { return !st.State.Active() && !st.Queued }, false))
+	s.mux.HandleFunc("POST /v1/restart", s.action(b.Restart, nil, true))
 	s.mux.HandleFunc("POST /v1/signal", s.signal)
 	s.mux.HandleFunc("POST /v1/apply", s.apply)
 	s.mux.HandleFunc("POST /v1/shutdown", s.shutdownReq)
@@ -338,7 +338,9 @@ func (s *Server) burst() (done func()) {
 // it out, as supervisord does a request it received.
 func accepted(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
 
-func (s *Server) action(do func(context.Context, ...string) error, skip func(engine.Status) bool) http.HandlerFunc {
+// action serves start, stop and restart. restarting: say which processes were up, and so
+// stopped first.
+func (s *Server) action(do func(context.Context, ...string) error, skip func(engine.Status) bool, restarting bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req ActionRequest
 		if !readJSON(w, r, &req) {
@@ -353,12 +355,31 @@ func (s *Server) action(do func(context.Context, ...string) error, skip func(eng
 			names = s.skipInGroups(req.Names, names, skip)
 		}
 		// Like supervisorctl, an unknown name is reported and the known ones still acted on.
+		var up map[string]bool // what a restart stops first
+		if restarting {
+			up = s.active(names)
+		}
 		if len(names) > 0 {
 			defer s.burst()()
 			err = do(accepted(r), names...)
 		}
-		s.answer(w, names, unknown, err)
+		s.answerStopped(w, names, unknown, err, up)
 	}
+}
+
+// active is which of names are up (STARTING, RUNNING, BACKOFF) now.
+func (s *Server) active(names []string) map[string]bool {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	up := map[string]bool{}
+	for _, st := range s.b.States() {
+		if want[st.Name] && st.State.Active() {
+			up[st.Name] = true
+		}
+	}
+	return up
 }
 
 func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
@@ -649,6 +670,11 @@ func notFound(spec string) string {
 // errors.Join of *engine.ProcessError). Any error makes the answer a 409 whose message
 // joins them all, so a client that reads only the status still sees the failure.
 func (s *Server) answer(w http.ResponseWriter, names []string, unknown []Result, err error) {
+	s.answerStopped(w, names, unknown, err, nil)
+}
+
+// answerStopped is answer marking the results of the processes in stopped Stopped.
+func (s *Server) answerStopped(w http.ResponseWriter, names []string, unknown []Result, err error, stopped map[string]bool) {
 	perProc := map[string]string{}
 	for _, pe := range engine.ProcessErrors(err) {
 		perProc[pe.Name] = pe.Err.Error()
@@ -661,7 +687,7 @@ func (s *Server) answer(w http.ResponseWriter, names []string, unknown []Result,
 	res.Results = append(res.Results, unknown...)
 	for _, st := range s.b.States() {
 		if want[st.Name] {
-			res.Results = append(res.Results, Result{Name: st.Name, Group: st.Group, State: st.State.String(), Error: perProc[st.Name]})
+			res.Results = append(res.Results, Result{Name: st.Name, Group: st.Group, State: st.State.String(), Error: perProc[st.Name], Stopped: stopped[st.Name]})
 			delete(perProc, st.Name)
 		}
 	}

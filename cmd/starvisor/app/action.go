@@ -143,6 +143,9 @@ func runActionWith(ctx context.Context, d *Deps, cl *api.Client, verb, sig strin
 	var look *readiness // for the failed starts' last log lines
 	for _, res := range r.Results {
 		name := namespec(api.ProgramStatus{Name: res.Name, Group: res.Group})
+		if res.Stopped {
+			fmt.Fprintf(d.Stdout, "%s: stopped\n", name) // supervisorctl's restart says both
+		}
 		if res.Error == "" {
 			fmt.Fprintf(d.Stdout, "%s: %s\n", name, done[verb])
 			started = append(started, res.Name)

@@ -47,7 +47,7 @@ func groupFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwa
 			members = append(members, p)
 		}
 	}
-	g := &plan.Group{Name: name, Programs: members, Priority: priority, Pos: posString(caller(th))}
+	g := &plan.Group{Name: name, Programs: members, Priority: priority, Pos: posString(declaredAt(th))}
 	s.groups = append(s.groups, g)
 	s.groupIndex[name] = g
 

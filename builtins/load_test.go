@@ -68,7 +68,7 @@ x = 1
 	is.Equal(web.Priority, 10)
 	is.Equal(web.Command[0], dir+"/ops/svc/bin/web") // relative to the library file that called program()
 	is.Equal(web.Stdout.Path, dir+"/ops/svc/web.log")
-	is.Equal(web.Pos, "@ops//svc/web.star:4:12")
+	is.Equal(web.Pos, "deploy.star:2:4") // the statement of deploy.star that declared it, through the library
 	is.True(p.Inputs.Files["@ops//defaults.star"] != "")
 
 	is.NoErr(os.Symlink("../outside.star", filepath.Join(dir, "ops/escape.star")))

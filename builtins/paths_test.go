@@ -24,5 +24,5 @@ def declare():
 	is.Equal(a.Command[0], root+"/svc/bin/a")
 	is.Equal(a.Directory, root)
 	is.Equal(a.Stdout.Path, root+"/svc/logs/a.log")
-	is.Equal(a.Pos, "svc/defs.star:2:12") // where program() was called
+	is.Equal(a.Pos, "deploy.star:2:8") // the call in deploy.star that led to program()
 }

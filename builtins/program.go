@@ -155,7 +155,7 @@ func programFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 	if a.directory != "" {
 		a.directory = s.abs(th, a.directory)
 	}
-	d := a.declare(nameTmpl, posString(caller(th)))
+	d := a.declare(nameTmpl, posString(declaredAt(th)))
 	if th.CallStackDepth() > 2 { // called from a function, not the file's top level
 		if s.calls == nil {
 			s.calls = map[string]string{}

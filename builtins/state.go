@@ -85,6 +85,20 @@ func caller(th *starlark.Thread) syntax.Position {
 	return last
 }
 
+// declaredAt is where a program, group or supervisor() is said to be declared: the
+// statement of the file being run that led to the call, as Bazel places a rule made by a
+// macro at the macro's call. A helper that declares a program per service would otherwise
+// put them all on its own program() line, and check could not say which call holds
+// the missing command; the stack, kept for errors, still names the helper.
+func declaredAt(th *starlark.Thread) syntax.Position {
+	if n := th.CallStackDepth(); n > 1 {
+		if pos := th.CallFrame(n - 1).Pos; pos.Filename() != builtinFilename && !strings.HasPrefix(pos.Filename(), stdlibPrefix) {
+			return pos
+		}
+	}
+	return caller(th)
+}
+
 // posString formats a position as "file:line:col".
 func posString(p syntax.Position) string {
 	return p.Filename() + ":" + strconv.Itoa(int(p.Line)) + ":" + strconv.Itoa(int(p.Col))

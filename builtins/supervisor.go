@@ -48,7 +48,7 @@ func supervisorFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple
 			*p = s.abs(th, *p)
 		}
 	}
-	d.pos = posString(caller(th))
+	d.pos = posString(declaredAt(th))
 	s.sup = &d
 	return starlark.None, nil
 }

@@ -449,7 +449,7 @@ func (s *Supervisor) waitJobs(ctx context.Context, names []string) error {
 			}
 			p := tab.procs[i]
 			sn := p.snap.Load()
-			const rest = "nothing else applied; what depends on it runs on in its current version"
+			const rest = "nothing else applied; what depends on it is left as it was"
 			switch {
 			case sn.ready():
 			case sn.State == Fatal || sn.State == Exited || sn.State == Stopped && p.queued.Load() == 0 && p.pending.Load() == 0:

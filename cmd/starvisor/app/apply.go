@@ -76,9 +76,12 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		}
 	}
 	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started",
-		len(got.Removed), len(got.Changed), started)
+		len(got.Removed), len(got.Changed)-len(r.LeftStopped), started)
 	if n := len(got.Added) - started; n > 0 {
 		fmt.Fprintf(d.Stdout, ", %d added stopped (autostart = False)", n)
+	}
+	if n := len(r.LeftStopped); n > 0 {
+		fmt.Fprintf(d.Stdout, ", %d changed left stopped (autostart = False)", n)
 	}
 	if len(got.Updated) > 0 {
 		fmt.Fprintf(d.Stdout, ", %d updated", len(got.Updated))
@@ -100,10 +103,11 @@ func (c *ApplyCmd) Run(d *Deps) error {
 }
 
 // sayFirstJobs says which jobs the daemon runs first (its dry run's answer), on their
-// own, while what depends on them runs on.
+// own, while what depends on them stays as it is (running its current version, or
+// stopped).
 func sayFirstJobs(d *Deps, names []string) {
 	if len(names) > 0 {
-		fmt.Fprintf(d.Stdout, "first the %s %s, while what depends on %s runs on\n",
+		fmt.Fprintf(d.Stdout, "first the %s %s, while what depends on %s stays as it is\n",
 			map[bool]string{true: "job", false: "jobs"}[len(names) == 1], strings.Join(names, ", "),
 			map[bool]string{true: "it", false: "them"}[len(names) == 1])
 	}

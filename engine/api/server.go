@@ -88,13 +88,13 @@ func NewServer(b Backend, logf func(format string, args ...any)) *Server {
 	// A stopped process with a start queued is not skipped by a stop: the stop cancels it.
 	// A job done (EXITED with an expected code) counts as started: `start all` does not
 	// run a migration again; its name does.
-	s.mux.HandleFunc("POST /v1/start", s.action(b.Start, func(st engine.Status) bool {
+	s.mux.HandleFunc("POST /v1/start", s.action("start", b.Start, func(st engine.Status) bool {
 		// A start already queued (the daemon's, waiting for a dependency) is on its way:
 		// it goes once the dependency this start all also starts is ready.
 		return st.State.Active() || st.State == engine.Exited && st.Ready || st.Queued
-	}, false))
-	s.mux.HandleFunc("POST /v1/stop", s.action(b.Stop, func(st engine.Status) bool { return !st.State.Active() && !st.Queued }, false))
-	s.mux.HandleFunc("POST /v1/restart", s.action(b.Restart, nil, true))
+	}))
+	s.mux.HandleFunc("POST /v1/stop", s.action("stop", b.Stop, func(st engine.Status) bool { return !st.State.Active() && !st.Queued }))
+	s.mux.HandleFunc("POST /v1/restart", s.action("restart", b.Restart, nil))
 	s.mux.HandleFunc("POST /v1/signal", s.signal)
 	s.mux.HandleFunc("POST /v1/apply", s.apply)
 	s.mux.HandleFunc("POST /v1/shutdown", s.shutdownReq)
@@ -338,9 +338,8 @@ func (s *Server) burst() (done func()) {
 // it out, as supervisord does a request it received.
 func accepted(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
 
-// action serves start, stop and restart. restarting: say which processes were up, and so
-// stopped first.
-func (s *Server) action(do func(context.Context, ...string) error, skip func(engine.Status) bool, restarting bool) http.HandlerFunc {
+// action serves start, stop and restart (verb).
+func (s *Server) action(verb string, do func(context.Context, ...string) error, skip func(engine.Status) bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req ActionRequest
 		if !readJSON(w, r, &req) {
@@ -355,16 +354,38 @@ func (s *Server) action(do func(context.Context, ...string) error, skip func(eng
 			names = s.skipInGroups(req.Names, names, skip)
 		}
 		// Like supervisorctl, an unknown name is reported and the known ones still acted on.
-		var up map[string]bool // what a restart stops first
-		if restarting {
-			up = s.active(names)
-		}
+		up := s.active(names)
 		if len(names) > 0 {
 			defer s.burst()()
 			err = do(accepted(r), names...)
 		}
-		s.answerStopped(w, names, unknown, err, up)
+		switch verb {
+		case "restart":
+			s.answerStopped(w, names, unknown, err, up) // those it stopped first
+		case "start":
+			s.answer(w, names, unknown, startedMeanwhile(err, up))
+		default:
+			s.answer(w, names, unknown, err)
+		}
 	}
+}
+
+// startedMeanwhile drops "already started" of the processes that were not up when the
+// start was asked: the daemon's own start of one (a dependent waiting for the job this
+// start ran) came first, and it is up as asked. `start all` said "web: ERROR (already
+// started)" when it won that race.
+func startedMeanwhile(err error, up map[string]bool) error {
+	pes := engine.ProcessErrors(err)
+	if len(pes) == 0 {
+		return err
+	}
+	var keep []error
+	for _, pe := range pes {
+		if !errors.Is(pe, engine.ErrAlreadyStarted) || up[pe.Name] {
+			keep = append(keep, pe)
+		}
+	}
+	return errors.Join(keep...)
 }
 
 // active is which of names are up (STARTING, RUNNING, BACKOFF) now.

@@ -427,6 +427,25 @@ func TestActionResultsCarryEachProcessError(t *testing.T) {
 	is.Equal(st.Unknown, []string{"nosuch"})
 }
 
+// A start that finds a process it asked for while STOPPED already started (the daemon's
+// own start of a dependent won the race) reports it started, not "already started".
+func TestStartOfOneStartedMeanwhileSucceeds(t *testing.T) {
+	is := is.New(t)
+	fb := &failingBackend{}
+	fb.p = testPlan(t, t.TempDir(), "web", "db")
+	fb.queued = map[string]bool{"web": true} // STOPPED when asked
+	c, _, _ := serve(t, fb)
+	_, err := c.Action(context.Background(), "start", []string{"web", "db"})
+	var ae *ActionError
+	is.True(errors.As(err, &ae)) // db's failure stays
+	byName := map[string]Result{}
+	for _, res := range ae.Results {
+		byName[res.Name] = res
+	}
+	is.Equal(byName["web"].Error, "")
+	is.Equal(byName["db"].Error, "spawn error: Exited too quickly")
+}
+
 func TestApplyRecomputesOrderAndHashes(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()

@@ -25,6 +25,7 @@ type ApplyCmd struct {
 	DryRun      bool          `name:"dry-run" help:"Show the difference only."`
 	Wait        time.Duration `placeholder:"DURATION" help:"Then wait up to DURATION for the processes the apply started (and the autostart ones that depend on them) to be RUNNING and ready, or done (a job); exit 1 if one is not."`
 	Force       bool          `help:"Apply even when a running program's new version would not start (what check finds: a missing command or folder, an unknown user)."`
+	Rolling     bool          `help:"Restart the changed processes of each numprocs pool one at a time, each RUNNING and ready (--wait, default 60s) before the next goes down, so the pool keeps serving; one that does not get ready is put back and the roll stops."`
 }
 
 func (c *ApplyCmd) Run(d *Deps) error {
@@ -45,6 +46,19 @@ func (c *ApplyCmd) Run(d *Deps) error {
 			}
 		}
 	}
+	var roll *rollout
+	if c.Rolling && !delta.Empty() {
+		running, err := cl.Plan(ctx)
+		if err != nil {
+			return clientError("apply", err)
+		}
+		if roll, err = planRollout(running, p, delta); err != nil {
+			return err
+		}
+		if roll != nil {
+			roll.say(d)
+		}
+	}
 	if c.DryRun || delta.Empty() {
 		return nil
 	}
@@ -59,7 +73,11 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		}
 		before = st.Programs
 	}
-	r, err := applyTelling(ctx, d, cl, api.ApplyRequest{Plan: p, Force: c.Force}, jobs)
+	first := p
+	if roll != nil {
+		first = roll.steps[1] // the rest of the difference, and each pool's first member
+	}
+	r, err := applyTelling(ctx, d, cl, api.ApplyRequest{Plan: first, Force: c.Force}, jobs)
 	if err != nil {
 		return clientError("apply", err) // a job's failure names it, and its state
 	}
@@ -69,6 +87,21 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		jobs = sayDone(ctx, d, cl, jobs)
 	}
 	got := r.Delta
+	if roll != nil {
+		wait := c.Wait
+		if wait <= 0 {
+			wait = time.Minute
+		}
+		if err := roll.run(ctx, d, cl, wait, c.Force); err != nil {
+			return err
+		}
+		for _, m := range roll.members[1:] {
+			got.Changed = append(got.Changed, plan.Change{Name: m})
+		}
+		// Held at their running version, they were updated in place (their pool's
+		// numprocs) before they were restarted: count them once.
+		got.Updated = slices.DeleteFunc(slices.Clone(got.Updated), func(c plan.Change) bool { return roll.has(c.Name) })
+	}
 	started := 0 // of the added: those with autostart = False are there, stopped
 	for _, n := range got.Added {
 		if pr, ok := p.Lookup(n); ok && pr.Autostart {
@@ -93,7 +126,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		// starts nothing, and its pipeline must still wait for the new version.
 		var wait []string
 		for _, n := range append(startedBy(got, p, before), startedBy(delta, p, before)...) {
-			if !slices.Contains(wait, n) && !slices.Contains(jobs, n) { // jobs: said done above
+			if !slices.Contains(wait, n) && !slices.Contains(jobs, n) && !roll.has(n) { // said done or ready above
 				wait = append(wait, n)
 			}
 		}

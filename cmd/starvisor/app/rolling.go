@@ -1,0 +1,139 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/starvisor/starvisor/engine/api"
+	"github.com/starvisor/starvisor/engine/plan"
+)
+
+// rollout is apply --rolling: the changed processes of numprocs pools go to their new
+// version one at a time, each RUNNING and ready before the next is stopped, so a pool
+// keeps serving through a deploy (pm2's reload, for a new version). The daemon applies
+// a plan per step, each a whole valid plan: the new one with the members not rolled yet
+// held at their running version. A client gone midway leaves a pool half rolled, every
+// member serving, and `plan --diff` naming the rest.
+type rollout struct {
+	steps   []*plan.Plan // steps[k]: the first k members at their new version
+	members []string     // pool by pool, in start order
+}
+
+// planRollout lists the members to roll: those changed of each pool of two or more
+// running processes, not jobs (a job pool runs to its end: nothing to keep serving).
+// nil when there is none.
+func planRollout(running, next *plan.Plan, d plan.Delta) (*rollout, error) {
+	changed := map[string]bool{}
+	for _, c := range d.Changed {
+		changed[c.Name] = true
+	}
+	perPool := map[string][]string{}
+	var pools []string
+	for _, pr := range next.Programs {
+		old, ok := running.Lookup(pr.ProcessName)
+		if !changed[pr.ProcessName] || !ok || old.Name != pr.Name || pr.Numprocs < 2 ||
+			pr.Ready != nil && pr.Ready.Kind == plan.ProbeExited {
+			continue
+		}
+		if _, seen := perPool[pr.Name]; !seen {
+			pools = append(pools, pr.Name)
+		}
+		perPool[pr.Name] = append(perPool[pr.Name], pr.ProcessName)
+	}
+	r := &rollout{}
+	for _, name := range pools {
+		members := perPool[name]
+		if len(members) < 2 {
+			continue
+		}
+		old, _ := running.Lookup(members[0])
+		if pr, _ := next.Lookup(members[0]); old.Group != pr.Group {
+			return nil, fmt.Errorf("apply --rolling: %s moves to another group, and a pool is in one group: its processes cannot go one at a time; apply without --rolling", name)
+		}
+		r.members = append(r.members, members...)
+	}
+	if len(r.members) == 0 {
+		return nil, nil
+	}
+	for k := 0; k <= len(r.members); k++ {
+		q, err := holdBack(running, next, r.members[k:])
+		if err != nil {
+			return nil, fmt.Errorf("apply --rolling: the running version of %s cannot stay beside the new plan: %w; apply without --rolling", r.members[k], err)
+		}
+		r.steps = append(r.steps, q)
+	}
+	return r, nil
+}
+
+// holdBack is next with the processes held at their running version (their pool's
+// numprocs taken from next: it changes in place), validated.
+func holdBack(running, next *plan.Plan, held []string) (*plan.Plan, error) {
+	q := *next
+	q.Programs = slices.Clone(next.Programs)
+	for i, pr := range q.Programs {
+		if slices.Contains(held, pr.ProcessName) {
+			old, _ := running.Lookup(pr.ProcessName)
+			old.Numprocs, old.NumprocsStart = pr.Numprocs, pr.NumprocsStart
+			q.Programs[i] = old
+		}
+	}
+	if err := q.Finish(); err != nil {
+		return nil, err
+	}
+	return &q, nil
+}
+
+// has says whether name was rolled (false for no rollout).
+func (r *rollout) has(name string) bool { return r != nil && slices.Contains(r.members, name) }
+
+// say tells what will roll.
+func (r *rollout) say(d *Deps) {
+	fmt.Fprintf(d.Stdout, "rolling %s one at a time, each ready before the next goes down\n", strings.Join(r.members, ", "))
+}
+
+// run rolls the members after the first, which the apply of steps[1] restarted with the
+// rest of the difference: it waits for each to be ready (at most wait) before applying
+// the next step. A member that does not get ready is put back to its running version
+// (steps[k-1]) and the roll stops there, the pool whole again.
+func (r *rollout) run(ctx context.Context, d *Deps, cl *api.Client, wait time.Duration, force bool) error {
+	for k := 1; k <= len(r.members); k++ {
+		if k > 1 {
+			if _, err := cl.ApplyRequest(ctx, api.ApplyRequest{Plan: r.steps[k], Force: force}); err != nil {
+				fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped before %s; %s\n", r.members[k-1], r.versions(k-1))
+				return clientError("apply", err)
+			}
+		}
+		m := r.members[k-1]
+		if err := waitReady(ctx, d, "apply", cl, r.steps[k], []string{m}, wait); err != nil {
+			if _, perr := cl.ApplyRequest(ctx, api.ApplyRequest{Plan: r.steps[k-1], Force: true}); perr != nil {
+				fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped at %s, which could not be put back: %v\n", m, perr)
+				return err
+			}
+			fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped at %s, put back to its running version; %s\n", m, r.versions(k-1))
+			return err
+		}
+	}
+	return nil
+}
+
+// versions says which members run which version after the first k were rolled.
+func (r *rollout) versions(k int) string {
+	run := func(names []string, what string) string {
+		verb := " runs "
+		if len(names) > 1 {
+			verb = " run "
+		}
+		return strings.Join(names, ", ") + verb + what
+	}
+	var parts []string
+	if k > 0 {
+		parts = append(parts, run(r.members[:k], "the new version"))
+	}
+	if k < len(r.members) {
+		parts = append(parts, run(r.members[k:], "the version running before"))
+	}
+	return strings.Join(parts, ", ") + " (plan --diff shows what is left; apply again once fixed)"
+}

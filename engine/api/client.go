@@ -59,6 +59,12 @@ type oneShot struct{ socket string }
 
 func (o oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, err := Dial(req.Context(), o.socket)
+	if err == nil {
+		if err = checkServer(c); err != nil {
+			c.Close()
+			err = fmt.Errorf("socket %s: %w", o.socket, err)
+		}
+	}
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()

@@ -50,3 +50,37 @@ func checkPeer(ctx context.Context) error {
 	}
 	return fmt.Errorf("permission denied: uid %d may not control a daemon owned by uid %d", p.cred.Uid, os.Getuid())
 }
+
+// checkServer admits, for a client, a daemon run by the caller's own uid or by root (root
+// admits any: it controls the daemons of every user). A socket another user made where the
+// script or a lock file points would otherwise get the request, an apply's plan with
+// the programs' environment included, and could answer with a forged status.
+func checkServer(c net.Conn) error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return nil
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *syscall.Ucred
+	if err := raw.Control(func(fd uintptr) {
+		cred, err = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read the credentials of the process on the socket: %w", err)
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
+		return fmt.Errorf("%w: the process listening there (pid %d) runs as uid %d, neither you (uid %d) nor root: nothing sent to it", ErrForeignSocket, cred.Pid, cred.Uid, os.Geteuid())
+	}
+	return nil
+}
+
+// ErrForeignSocket: the socket is served by another user's process.
+var ErrForeignSocket = errors.New("not a daemon of yours")

@@ -36,7 +36,17 @@ type lsRow struct {
 }
 
 func (c *LsCmd) Run(d *Deps) error {
-	locks, _ := filepath.Glob(filepath.Join(filepath.Dir(lockNamed("/")), "*.lock"))
+	var locks []string
+	for _, dir := range runDirs() {
+		if err := ownRunDir(dir); err != nil {
+			if !os.IsNotExist(err) {
+				fmt.Fprintf(d.Stderr, "starvisor: warning: lock folder skipped: %v\n", err)
+			}
+			continue
+		}
+		found, _ := filepath.Glob(filepath.Join(dir, "*.lock"))
+		locks = append(locks, found...)
+	}
 	seen := map[string]bool{} // a bundle reached through a symlink holds two locks
 	var held []string         // the locks, one per daemon
 	for _, lock := range locks {

@@ -123,6 +123,9 @@ func (c *UpCmd) Run(d *Deps) error {
 		if os.MkdirAll(filepath.Dir(rpath), 0o700) != nil {
 			continue
 		}
+		if err := ownRunDir(filepath.Dir(rpath)); err != nil {
+			return fmt.Errorf("up: %w", err)
+		}
 		rlock, err := lockFile(rpath, lockedSock)
 		if errors.Is(err, errLocked) {
 			return fmt.Errorf("up: a daemon of this bundle is already running on %s (%w)", lockedSocketAt(rpath, p.Supervisor.Socket), err)
@@ -525,24 +528,54 @@ func rootLockPaths(script string) []string {
 }
 
 func lockNamed(script string) string {
-	dir := os.Getenv("XDG_RUNTIME_DIR")
-	if os.Geteuid() == 0 {
-		dir = "/run"
-	}
-	if dir == "" {
-		dir = os.TempDir()
-	}
 	sum := sha256.Sum256([]byte(script))
-	return filepath.Join(dir, fmt.Sprintf("starvisor-%d", os.Geteuid()), hex.EncodeToString(sum[:8])+".lock")
+	return filepath.Join(runDirs()[0], hex.EncodeToString(sum[:8])+".lock")
+}
+
+// runDirs are the folders of this user's bundle locks, the one up uses first: /run for
+// root, else $XDG_RUNTIME_DIR, else the temp folder (each with a starvisor-<uid> of its
+// own). ls looks in all: a daemon started from a shell with XDG_RUNTIME_DIR set runs
+// on when listed from one without (su, cron).
+func runDirs() []string {
+	name := fmt.Sprintf("starvisor-%d", os.Geteuid())
+	if os.Geteuid() == 0 {
+		return []string{filepath.Join("/run", name)}
+	}
+	var dirs []string
+	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
+		dirs = append(dirs, filepath.Join(x, name))
+	}
+	return append(dirs, filepath.Join(os.TempDir(), name))
+}
+
+// ownRunDir refuses a lock folder not this user's alone, as tmux does its socket folder:
+// another user who made /tmp/starvisor-<uid> first (a shared box, XDG_RUNTIME_DIR unset
+// under su, sudo -u or cron) could hold a bundle's lock to keep its daemon from
+// starting, or swap the lock's socket for theirs.
+func ownRunDir(dir string) error {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(dir, &st); err != nil {
+		return err
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != os.Geteuid() || st.Mode&0o077 != 0 {
+		return fmt.Errorf("%s is not this user's alone (owner uid %d, mode %#o): another user could hold or fake its bundle locks; remove it, or set XDG_RUNTIME_DIR to a folder of yours", dir, st.Uid, st.Mode&0o7777)
+	}
+	return nil
 }
 
 // lockedSocket is the socket the daemon holding stateDir's lock wrote there, or def.
 func lockedSocket(stateDir, def string) string { return lockedSocketAt(lockPath(stateDir), def) }
 
 // lockedSocketAt is the socket written in the lock file path while a daemon holds it,
-// or def. One nobody holds is stale, or a copy (cp -r of a running bundle's folder):
+// or def; def too for a lock file of another user's (root's counts: a root daemon's
+// state_dir lock). One nobody holds is stale, or a copy (cp -r of a running bundle's folder):
 // its socket is another bundle's daemon's.
 func lockedSocketAt(path, def string) string {
+	var st syscall.Stat_t
+	if syscall.Lstat(path, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG ||
+		int(st.Uid) != os.Geteuid() && st.Uid != 0 {
+		return def // not written by a daemon of this user's, nor root's
+	}
 	b, err := os.ReadFile(path)
 	if s, _, ok := strings.Cut(string(b), "\n"); err == nil && ok && filepath.IsAbs(s) && lockHeld(path) {
 		return s

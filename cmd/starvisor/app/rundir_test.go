@@ -1,0 +1,56 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+// A lock folder another user made first, or one others may write, is refused (tmux's rule
+// for its socket folder): whoever owns it could hold a bundle's lock or swap its socket.
+func TestOwnRunDir(t *testing.T) {
+	is := is.New(t)
+	dir := filepath.Join(t.TempDir(), "starvisor-x")
+	is.NoErr(os.Mkdir(dir, 0o700))
+	is.NoErr(ownRunDir(dir))
+
+	is.NoErr(os.Chmod(dir, 0o777))
+	err := ownRunDir(dir)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "mode 0777"))
+	is.True(strings.Contains(err.Error(), "is not this user's alone"))
+
+	is.NoErr(os.Chmod(dir, 0o700))
+	link := dir + "-link"
+	is.NoErr(os.Symlink(dir, link))
+	is.True(ownRunDir(link) != nil) // a symlink is not the folder itself
+
+	if os.Geteuid() == 0 {
+		is.NoErr(os.Chown(dir, 1, 1))
+		err = ownRunDir(dir)
+		is.True(err != nil)
+		is.True(strings.Contains(err.Error(), "owner uid 1"))
+	}
+}
+
+// A lock file of another user's names no socket: a squatter's file dropped where the
+// bundle's lock goes must not lead the client to their socket.
+func TestLockOfAnotherUserIgnored(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the file away")
+	}
+	is := is.New(t)
+	lock := filepath.Join(t.TempDir(), "x.lock")
+	is.NoErr(os.WriteFile(lock, []byte("/tmp/evil.sock\n1.1\n"), 0o644))
+	f, err := os.Open(lock)
+	is.NoErr(err)
+	defer f.Close()
+	is.NoErr(syscall.Flock(int(f.Fd()), syscall.LOCK_SH)) // held: the socket in it counts
+	is.Equal(lockedSocketAt(lock, "def"), "/tmp/evil.sock")
+	is.NoErr(os.Chown(lock, 1, 1))
+	is.Equal(lockedSocketAt(lock, "def"), "def")
+}

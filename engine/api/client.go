@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/starvisor/starvisor/engine/plan"
 )
@@ -26,6 +28,9 @@ func unreachable(socket string, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w at %s: the daemon does not answer (nothing in %s): hung, or stopped (SIGSTOP)? `starvisor ls` gives its pid", ErrUnreachable, socket, AnswerWithin)
 	}
 	var oe *net.OpError
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
@@ -71,6 +76,19 @@ func (o oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+	if req.Method != http.MethodGet {
+		// An action answers once it is done (a stop waits out stop_timeout), so no
+		// deadline fits it: ask first whether the daemon answers at all. A hung or
+		// SIGSTOPped one still accepts connections, and would run the action once
+		// resumed, long after its client gave up.
+		if err := o.answers(req.Context()); err != nil {
+			c.Close()
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+	}
 	stop := context.AfterFunc(req.Context(), func() { c.Close() }) // unblocks reads on cancel
 	fail := func(err error) (*http.Response, error) {
 		stop()
@@ -83,12 +101,34 @@ func (o oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := req.Write(c); err != nil {
 		return fail(err)
 	}
+	if req.Method == http.MethodGet {
+		c.SetReadDeadline(time.Now().Add(AnswerWithin)) // until the header: a followed log streams on
+	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), req)
 	if err != nil {
 		return fail(err)
 	}
+	c.SetReadDeadline(time.Time{})
 	resp.Body = &connBody{ReadCloser: resp.Body, conn: c, stop: stop}
 	return resp, nil
+}
+
+// AnswerWithin is how long a client waits for the daemon to start answering a question
+// (status, plan, logs): every one is answered in milliseconds, so a daemon silent that
+// long is hung or stopped, and a monitoring probe must not hang with it.
+var AnswerWithin = 10 * time.Second
+
+// answers asks the daemon for its pid, within AnswerWithin.
+func (o oneShot) answers(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://starvisor/v1/pid", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := o.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
 }
 
 // connBody closes the connection with the body: the connection first, as closing an

@@ -92,7 +92,13 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		if wait <= 0 {
 			wait = time.Minute
 		}
-		if err := roll.run(ctx, d, cl, wait, c.Force); err != nil {
+		var rest []string
+		for _, n := range append(slices.Clone(got.Added), changedNames(got)...) {
+			if !roll.has(n) {
+				rest = append(rest, n)
+			}
+		}
+		if err := roll.run(ctx, d, cl, wait, c.Force, rest); err != nil {
 			return err
 		}
 		for _, m := range roll.members[1:] {

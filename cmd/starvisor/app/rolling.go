@@ -95,10 +95,11 @@ func (r *rollout) say(d *Deps) {
 }
 
 // run rolls the members after the first, which the apply of steps[1] restarted with the
-// rest of the difference: it waits for each to be ready (at most wait) before applying
-// the next step. A member that does not get ready is put back to its running version
-// (steps[k-1]) and the roll stops there, the pool whole again.
-func (r *rollout) run(ctx context.Context, d *Deps, cl *api.Client, wait time.Duration, force bool) error {
+// rest of the difference (rest: what that apply added or changed besides): it waits for
+// each to be ready (at most wait) before applying the next step. A member that does not
+// get ready is put back to its running version (steps[k-1]) and the roll stops there,
+// the pool whole again; the rest stays applied, and what of it failed is said.
+func (r *rollout) run(ctx context.Context, d *Deps, cl *api.Client, wait time.Duration, force bool, rest []string) error {
 	for k := 1; k <= len(r.members); k++ {
 		if k > 1 {
 			if _, err := cl.ApplyRequest(ctx, api.ApplyRequest{Plan: r.steps[k], Force: force}); err != nil {
@@ -112,7 +113,16 @@ func (r *rollout) run(ctx context.Context, d *Deps, cl *api.Client, wait time.Du
 				fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped at %s, which could not be put back: %v\n", m, perr)
 				return err
 			}
+			look := lookNow(ctx, cl)
+			for _, n := range rest {
+				if why := look.failed(n, map[string]bool{}); why != "" {
+					fmt.Fprintf(d.Stdout, "%s: %s%s\n", namespec(look.byName[n]), why, look.lastWords(n))
+				}
+			}
 			fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped at %s, put back to its running version; %s\n", m, r.versions(k-1))
+			if len(rest) > 0 {
+				fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: the rest of the difference went with %s and stays applied: %s\n", r.members[0], strings.Join(rest, ", "))
+			}
 			return err
 		}
 	}

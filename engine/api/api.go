@@ -84,6 +84,10 @@ type ApplyResponse struct {
 	// stopped: their new version runs at their next start. Counted apart from the
 	// restarted ones, as nothing of theirs was restarted.
 	LeftStopped []string `json:"left_stopped,omitempty"`
+	// Refused (a dry run): why the apply would be refused unless forced (a running
+	// program would restart into a version that cannot start), so a dry run in review
+	// says what the apply on merge will do.
+	Refused string `json:"refused,omitempty"`
 }
 
 // PidResponse answers GET /v1/pid.

@@ -472,6 +472,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 			s.SetReloadError("") // the script is what runs, whatever a reload said before
 		}
 		r := ApplyResponse{Delta: diff, Notes: notes}
+		if err := Breaking(s.b.States(), req.Plan, diff, s.Check); err != nil {
+			r.Refused = err.Error()
+		}
 		if f, ok := s.b.(interface {
 			WouldRunFirst(*plan.Plan, plan.Delta) []string
 		}); ok {

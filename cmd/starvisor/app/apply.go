@@ -46,6 +46,10 @@ func (c *ApplyCmd) Run(d *Deps) error {
 			}
 		}
 	}
+	if dry.Refused != "" && !c.Force {
+		// Before "first the job ...": the daemon would refuse before running it.
+		return fmt.Errorf("apply: %s", dry.Refused)
+	}
 	var roll *rollout
 	if c.Rolling && !delta.Empty() {
 		running, err := cl.Plan(ctx)
@@ -471,6 +475,9 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(d.Stderr, "starvisor: note: %s\n", n)
+	}
+	if r.Refused != "" && verb == "plan" {
+		fmt.Fprintf(d.Stderr, "starvisor: warning: apply would refuse: %s\n", r.Refused)
 	}
 	return p, cl, r, nil
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // fsModule provides read-only, sandboxed file access: fs.exists, fs.is_dir, fs.glob,
-// fs.read and fs.read_env. Paths resolve against the calling file's folder and must stay,
+// fs.read, fs.read_env and fs.realpath. Paths resolve against the calling file's folder and must stay,
 // symlinks resolved, under the bundle root or a library root. Every file read is recorded
 // in the plan's inputs.files.
 type fsModule struct{}
@@ -29,6 +29,7 @@ func (fsModule) Members() starlark.StringDict {
 		"glob":     starlark.NewBuiltin("fs.glob", fsGlob),
 		"read":     starlark.NewBuiltin("fs.read", fsRead),
 		"read_env": starlark.NewBuiltin("fs.read_env", fsReadEnv),
+		"realpath": starlark.NewBuiltin("fs.realpath", fsRealpath),
 	}}}
 }
 
@@ -124,6 +125,22 @@ func fsGlob(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwar
 		}
 	}
 	return starlark.NewList(out), nil
+}
+
+// fsRealpath returns the path with every symlink resolved. A command or PYTHONPATH given
+// through a `current -> releases/v7` link names the release itself: switching the link
+// then changes the plan, and apply restarts what runs the old release, where the link's
+// own path, followed only at exec, would look unchanged.
+func fsRealpath(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	_, abs, _, err := sandboxedPath(th, fn, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn.Name(), err)
+	}
+	return starlark.String(real), nil
 }
 
 // staticPrefix is the folder part of an absolute pattern before its first meta character.

@@ -93,3 +93,34 @@ func firstLine(err error) string {
 	}
 	return strings.SplitN(err.Error(), "\n", 2)[0]
 }
+
+// fs.realpath names a release through its `current` link, so a switch of the link shows in
+// the plan; a link leading out of the roots is refused as fs.read refuses it.
+func TestFSRealpath(t *testing.T) {
+	is := is.New(t)
+	dir := writeTxtar(t, `
+-- app/deploy.star --
+program(name = "web", command = ["python3", fs.realpath(here("current")) + "/app.py"])
+-- app/releases/v1/app.py --
+-- app/releases/v2/app.py --
+-- app/bad.star --
+fs.realpath("escape")
+-- secret.txt --
+`)
+	link := filepath.Join(dir, "app/current")
+	is.NoErr(os.Symlink("releases/v1", link))
+	p, err := builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "app/deploy.star")})
+	is.NoErr(err)
+	is.Equal(p.Programs[0].Command[1], dir+"/app/releases/v1/app.py")
+	is.NoErr(os.Remove(link))
+	is.NoErr(os.Symlink("releases/v2", link))
+	p, err = builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "app/deploy.star")})
+	is.NoErr(err)
+	is.Equal(p.Programs[0].Command[1], dir+"/app/releases/v2/app.py")
+
+	is.NoErr(os.Symlink("../secret.txt", filepath.Join(dir, "app/escape")))
+	_, err = builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "app/bad.star")})
+	is.True(err != nil)
+	is.True(strings.Contains(firstLine(err), "fs.realpath: "))
+	is.True(strings.Contains(firstLine(err), "outside the bundle root and library roots"))
+}

@@ -199,7 +199,7 @@ var allowedNames = []string{
 	"program", "group", "supervisor", "log", "here", "root",
 	"path", "path.join", "path.abs", "path.base", "path.dir", "path.rel", "path.list",
 	"host", "host.name", "host.os", "host.arch", "host.cpus", "host.env",
-	"fs", "fs.exists", "fs.is_dir", "fs.glob", "fs.read", "fs.read_env",
+	"fs", "fs.exists", "fs.is_dir", "fs.glob", "fs.read", "fs.read_env", "fs.realpath",
 	"probe", "probe.tcp", "probe.http", "probe.exec", "probe.exited", "probe.log",
 	"version", "version.parse", "version.latest",
 	"struct", "json", "json.encode", "json.decode", "json.indent", "json.encode_indent",

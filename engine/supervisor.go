@@ -164,17 +164,29 @@ func (s *Supervisor) Plan() *plan.Plan { return s.tab.Load().plan }
 // done. Should it fail, nothing else is applied (an error wrapping ErrJobFailed), and
 // the program keeps running. Applies wait for each other, job and all.
 func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, error) {
-	if next == nil {
-		return plan.Delta{}, errors.New("apply: nil plan")
-	}
-	if err := next.Validate(); err != nil {
-		return plan.Delta{}, err
-	}
+	return s.ApplyMade(ctx, func(*plan.Plan) (*plan.Plan, error) { return next, nil })
+}
+
+// ApplyMade applies the plan build returns, called with the running plan once the
+// applies before this one are done: a SIGHUP reload evaluates the script then, with the
+// values the last apply read, where evaluated before it waited its turn it undid the
+// apply it waited for. An error of build applies nothing.
+func (s *Supervisor) ApplyMade(ctx context.Context, build func(running *plan.Plan) (*plan.Plan, error)) (plan.Delta, error) {
 	select {
 	case s.deploying <- struct{}{}:
 		defer func() { <-s.deploying }()
 	case <-ctx.Done():
 		return plan.Delta{}, ctx.Err()
+	}
+	next, err := build(s.tab.Load().plan)
+	if err != nil {
+		return plan.Delta{}, err
+	}
+	if next == nil {
+		return plan.Delta{}, errors.New("apply: nil plan")
+	}
+	if err := next.Validate(); err != nil {
+		return plan.Delta{}, err
 	}
 	before := s.tab.Load().plan
 	d := plan.Diff(before, next)

@@ -639,6 +639,7 @@ func formatReady(t time.Time, process string, err error) string {
 // supervisor is the part of *engine.Supervisor the loop drives.
 type supervisor interface {
 	Apply(ctx context.Context, p *plan.Plan) (plan.Delta, error)
+	ApplyMade(ctx context.Context, build func(running *plan.Plan) (*plan.Plan, error)) (plan.Delta, error)
 	Shutdown(ctx context.Context) error
 	Kill(ctx context.Context) int
 	ShuttingDown() bool
@@ -669,6 +670,7 @@ type applied struct {
 	delta  plan.Delta
 	err    error
 	reload bool
+	script bool // a reload whose script failed: nothing was applied
 }
 
 func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) error {
@@ -682,31 +684,33 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 			l.busy()
 		}
 		go func() {
-			d, err := l.sup.Apply(ctx, p)
-			results <- applied{d, err, reload}
+			if !reload {
+				d, err := l.sup.Apply(ctx, p)
+				results <- applied{d, err, false, false}
+				return
+			}
+			// The script is evaluated in the apply's turn: after a client's apply that
+			// runs now, with the values it read, not before (it undid that apply).
+			script := false
+			d, err := l.sup.ApplyMade(ctx, func(*plan.Plan) (*plan.Plan, error) {
+				p, err := l.reload()
+				script = err != nil
+				return p, err
+			})
+			results <- applied{d, err, true, script}
 		}()
 	}
-	hup := func() {
-		p, err := l.reload()
-		if err != nil {
-			var ee *exitError
-			if !errors.As(err, &ee) || ee.err != nil { // not yet said (the script's own errors are)
-				l.out.printf("starvisor: %v\n", err)
-			}
-			l.out.printf("starvisor: reload failed, nothing changed\n")
-			if l.reloaded != nil {
-				l.reloaded(err)
-			}
-			return
-		}
-		apply(p, true)
-	}
+	hup := func() { apply(nil, true) }
 	apply(p, false)
 	for {
 		select {
 		case r := <-results:
 			applying = false
-			l.report(r)
+			if r.script {
+				l.scriptFailed(r.err)
+			} else {
+				l.report(r)
+			}
 			if pending {
 				pending = false
 				hup()
@@ -790,6 +794,21 @@ func (l *upLoop) reopenLogs() {
 		l.reopen()
 	}
 	l.out.printf("starvisor: SIGUSR2: log files reopened\n")
+}
+
+// scriptFailed says a reload whose script failed changed nothing.
+func (l *upLoop) scriptFailed(err error) {
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.err != nil { // not yet said (the script's own errors are)
+		l.out.printf("starvisor: %v\n", err)
+	}
+	l.out.printf("starvisor: reload failed, nothing changed\n")
+	if l.reloaded != nil {
+		l.reloaded(err)
+	}
+	if l.settled != nil {
+		l.settled()
+	}
 }
 
 func (l *upLoop) report(r applied) {

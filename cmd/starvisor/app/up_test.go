@@ -51,6 +51,14 @@ func (f *fakeSup) Apply(ctx context.Context, p *plan.Plan) (plan.Delta, error) {
 	}
 }
 
+func (f *fakeSup) ApplyMade(ctx context.Context, build func(*plan.Plan) (*plan.Plan, error)) (plan.Delta, error) {
+	p, err := build(nil)
+	if err != nil {
+		return plan.Delta{}, err
+	}
+	return f.Apply(ctx, p)
+}
+
 func (f *fakeSup) Shutdown(context.Context) error {
 	f.shutdown <- struct{}{}
 	if f.stuck != nil {

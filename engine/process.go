@@ -142,6 +142,13 @@ func newProc(s *Supervisor, pr plan.Program) *proc {
 	return p
 }
 
+// resuming says whether the process, as sn shows it, starts again by itself: a start of
+// it is queued, a restart (or an apply) has taken it down to start it again, or
+// memory_max is restarting it. See Status.Resuming.
+func (p *proc) resuming(sn *snapshot) bool {
+	return p.queued.Load() > 0 || p.pending.Load() > 0 || sn.State == Stopping && sn.StopWhy != ""
+}
+
 // restore gives a new process the state of the one it succeeds, which has ended: a job
 // put back by a failed apply is done as it was, not to be run again. Before it is in
 // any table.

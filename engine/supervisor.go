@@ -85,6 +85,9 @@ type Status struct {
 	// Queued: a start of it waits for its priority level or its dependencies; a stop
 	// cancels it.
 	Queued bool
+	// Resuming: it is not up, or is stopping, and will start again by itself: queued, in
+	// the stop of a restart, or in memory_max's. An apply treats it as up.
+	Resuming bool
 	// Restarts counts the spawns the daemon made by itself (autorestart, backoff
 	// retries) since the last start asked for: a crash loop shows here.
 	Restarts int
@@ -229,9 +232,11 @@ func (s *Supervisor) ApplyMade(ctx context.Context, build func(running *plan.Pla
 			return d, err
 		}
 	}
-	if _, _, err := s.apply(ctx, next, nil); err != nil {
+	last, _, err := s.apply(ctx, next, nil)
+	if err != nil {
 		return d, err
 	}
+	d.NotStarted = last.NotStarted
 	if s.o.OnApplied != nil {
 		s.o.OnApplied(next)
 	}
@@ -266,7 +271,7 @@ func (s *Supervisor) checkAfterJobs(ctx context.Context, next *plan.Plan, d plan
 func CannotStart(states []Status, next *plan.Plan, d plan.Delta, only func(plan.Program) bool, check func(plan.Program) []string) []string {
 	active := map[string]bool{}
 	for _, st := range states {
-		active[st.Name] = st.State.Active()
+		active[st.Name] = st.State.Active() || st.Resuming // in a restart's stop: it comes back
 	}
 	seen := map[string]bool{}
 	var why []string
@@ -509,12 +514,16 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string
 	for _, c := range d.Changed {
 		leaving[c.Name] = true
 		i := old.index[c.Name]
-		// Active, or a start of it is queued (a client's, waiting for its dependencies):
-		// its successor starts instead.
-		wasActive[c.Name] = old.procs[i].snap.Load().State.Active() || old.procs[i].queued.Load() > 0
+		// Active, or coming back by itself (a start queued, a restart under way): its
+		// successor starts instead. One a stop is taking down stays down: started in its
+		// new version, it was stopped at once by that stop, which follows it there.
+		sn := old.procs[i].snap.Load()
+		wasActive[c.Name] = sn.State.Active() || old.procs[i].resuming(sn)
 		stop = append(stop, i)
-		if wasActive[c.Name] || autostart[c.Name] {
+		if wasActive[c.Name] || autostart[c.Name] && sn.State != Stopping {
 			again = append(again, i)
+		} else {
+			d.NotStarted = append(d.NotStarted, c.Name)
 		}
 	}
 	// A changed process that starts again counts as on its way from its stop until the
@@ -578,7 +587,7 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string
 			tab.procs[i].restore(st)
 			continue
 		}
-		if pr.Autostart || wasActive[pr.ProcessName] {
+		if (pr.Autostart || wasActive[pr.ProcessName]) && !slices.Contains(d.NotStarted, pr.ProcessName) {
 			start = append(start, i)
 		}
 	}
@@ -909,8 +918,8 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			group = pr.Name
 		}
 		out[i] = Status{
-			Queued: p.queued.Load() > 0,
-			Name:   pr.ProcessName, Group: group, State: sn.State, Ready: sn.ready(), Pid: sn.Pid,
+			Queued: p.queued.Load() > 0, Resuming: p.resuming(sn),
+			Name: pr.ProcessName, Group: group, State: sn.State, Ready: sn.ready(), Pid: sn.Pid,
 			ExitCode: sn.ExitCode, Since: sn.Since, Started: sn.Started, Description: describe(pr.ProcessName, sn, now),
 			Hash: pr.Hash, Restarts: sn.Restarts,
 		}

@@ -80,10 +80,6 @@ type ApplyResponse struct {
 	// FirstJobs (a dry run): the jobs the apply would run first, on their own, before
 	// restarting what depends on them (engine.Supervisor.Apply).
 	FirstJobs []string `json:"first_jobs,omitempty"`
-	// LeftStopped: changed processes that were not up and, autostart = False, stay
-	// stopped: their new version runs at their next start. Counted apart from the
-	// restarted ones, as nothing of theirs was restarted.
-	LeftStopped []string `json:"left_stopped,omitempty"`
 	// Refused (a dry run): why the apply would be refused unless forced (a running
 	// program would restart into a version that cannot start), so a dry run in review
 	// says what the apply on merge will do.

@@ -493,10 +493,6 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if req.Force {
 		ctx = engine.Forced(ctx)
 	}
-	up := map[string]bool{}
-	for _, st := range s.b.States() {
-		up[st.Name] = st.State.Active() || st.Queued
-	}
 	d, err := s.b.Apply(ctx, req.Plan)
 	if err != nil {
 		// In the daemon's log too: a deploy that failed (a job put back) is looked for there.
@@ -507,13 +503,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if s.reloadError() != "" {
 		s.SetReloadError("") // the plan running is the one applied now, not the one before
 	}
-	var still []string
-	for _, c := range d.Changed {
-		if pr, ok := req.Plan.Lookup(c.Name); ok && !pr.Autostart && !up[c.Name] {
-			still = append(still, c.Name)
-		}
-	}
-	writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes, LeftStopped: still})
+	writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes})
 }
 
 // envChanged words the host.env values next was evaluated with that differ from those

@@ -28,6 +28,10 @@ type Delta struct {
 	Unchanged []string `json:"unchanged"`
 	Changed   []Change `json:"changed"`
 	Updated   []Change `json:"updated"`
+	// NotStarted: of Changed, those an engine's apply left stopped, as they were: not up
+	// and autostart = False, or being stopped by someone's stop. Set by the apply, not
+	// by Diff.
+	NotStarted []string `json:"not_started,omitempty"`
 }
 
 // Empty reports whether the new plan is the old one for every process: applying it

@@ -119,12 +119,12 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		}
 	}
 	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started",
-		len(got.Removed), len(got.Changed)-len(r.LeftStopped), started)
+		len(got.Removed), len(got.Changed)-len(got.NotStarted), started)
 	if n := len(got.Added) - started; n > 0 {
 		fmt.Fprintf(d.Stdout, ", %d added stopped (autostart = False)", n)
 	}
-	if n := len(r.LeftStopped); n > 0 {
-		fmt.Fprintf(d.Stdout, ", %d changed left stopped (autostart = False)", n)
+	if n := len(got.NotStarted); n > 0 {
+		fmt.Fprintf(d.Stdout, ", %d changed left stopped", n)
 	}
 	if len(got.Updated) > 0 {
 		fmt.Fprintf(d.Stdout, ", %d updated", len(got.Updated))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/starvisor/starvisor/engine"
@@ -168,12 +169,33 @@ func runActionWith(ctx context.Context, d *Deps, cl *api.Client, verb, sig strin
 	if failed {
 		return reported(ExitFailure)
 	}
-	if wait > 0 && len(started) > 0 {
+	if wait > 0 && (verb == "start" || verb == "restart") {
 		p, err := cl.Plan(ctx)
 		if err != nil {
 			return clientError(verb, err)
 		}
-		return waitReady(ctx, d, verb, cl, p, started, wait)
+		// Of a group or all, the daemon left out what was up already (supervisorctl's
+		// way), but --wait means each of them ready: one still STARTING (someone's
+		// restart, an apply) is waited for too, as a named one is.
+		for _, spec := range names {
+			if spec != "all" && !strings.HasSuffix(spec, ":*") && !strings.HasSuffix(spec, ":") {
+				continue
+			}
+			sel, _ := p.Select(spec)
+			for _, n := range sel {
+				if !slices.Contains(started, n) {
+					started = append(started, n)
+				}
+			}
+		}
+		order := map[string]int{}
+		for i, pr := range p.Programs {
+			order[pr.ProcessName] = i
+		}
+		slices.SortStableFunc(started, func(a, b string) int { return order[a] - order[b] })
+		if len(started) > 0 {
+			return waitReady(ctx, d, verb, cl, p, started, wait)
+		}
 	}
 	return nil
 }

@@ -20,7 +20,10 @@ type ProgramStatus struct {
 	Description string  `json:"description"`
 	// Blocked: why it will not get ready unless someone acts (its probe gave up, or it
 	// waits for a dependency that failed); "" otherwise.
-	Blocked    string  `json:"blocked"`
+	Blocked string `json:"blocked"`
+	// Resuming: not up (or stopping) but to start again by itself: a start of it is
+	// queued, a restart is under way. STOPPED without it stays so until someone acts.
+	Resuming   bool    `json:"resuming"`
 	CPUPercent float64 `json:"cpu_percent"`
 	RSSBytes   uint64  `json:"rss_bytes"`
 	TreeCPU    float64 `json:"tree_cpu_percent"`

@@ -64,6 +64,8 @@ func appendProgramStatus(b []byte, p *ProgramStatus) []byte {
 	b = plan.AppendJSONString(b, p.Description)
 	b = append(b, `,"blocked":`...)
 	b = plan.AppendJSONString(b, p.Blocked)
+	b = append(b, `,"resuming":`...)
+	b = strconv.AppendBool(b, p.Resuming)
 	b = append(b, `,"cpu_percent":`...)
 	b = appendFloat(b, p.CPUPercent)
 	b = append(b, `,"rss_bytes":`...)

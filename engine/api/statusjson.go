@@ -273,6 +273,8 @@ func (s *scanner) programStatus(p *ProgramStatus) bool {
 			p.Description, ok = s.str()
 		case "blocked":
 			p.Blocked, ok = s.str()
+		case "resuming":
+			p.Resuming, ok = s.boolean()
 		case "cpu_percent":
 			p.CPUPercent, ok = s.float()
 		case "rss_bytes":

@@ -416,8 +416,10 @@ func lastLine(path string, fresh time.Duration) (string, time.Time) {
 // its exit_codes, its probe gave up, or STOPPED behind a dependency that failed; ""
 // while it still may (or is done).
 func (r readiness) failed(name string, seen map[string]bool) string {
-	ps := r.byName[name]
+	ps, ok := r.byName[name]
 	switch {
+	case !ok:
+		return "no such process any more (an apply removed it?)"
 	case ps.Blocked != "":
 		return ps.Blocked
 	case ps.State == "FATAL":
@@ -429,6 +431,8 @@ func (r readiness) failed(name string, seen map[string]bool) string {
 		return fmt.Sprintf("EXITED: exit status %d, not one of its exit_codes", ps.ExitCode)
 	case ps.State != "STOPPED" || seen[name]:
 		return ""
+	case !ps.Resuming:
+		return "STOPPED: nothing will start it (stopped meanwhile?)"
 	}
 	seen[name] = true
 	pr, _ := r.p.Lookup(name)

@@ -117,7 +117,7 @@ func Credential(name string, own map[string]string, env []string) (*syscall.Cred
 		if u.Uid == strconv.Itoa(os.Geteuid()) {
 			return nil, env, nil // already that user
 		}
-		return nil, nil, errors.New("can't drop privilege as nonroot user")
+		return nil, nil, fmt.Errorf("can't drop privilege as nonroot user (user %s: starvisor runs as uid %d, not root)", name, os.Geteuid())
 	}
 	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
 	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)

@@ -75,6 +75,9 @@ func supervisorProblems(sv plan.Supervisor) []string {
 	say := func(field, format string, args ...any) {
 		out = append(out, "supervisor(): "+field+": "+fmt.Sprintf(format, args...))
 	}
+	if msg := minfdsProblem(sv.MinFDs); msg != "" {
+		out = append(out, "supervisor(): "+msg)
+	}
 	if base := filepath.Base(sv.Socket); len(base) > 100 {
 		say("socket", "its file name is %d bytes, too long for a unix socket (at most 100 here)", len(base))
 	}
@@ -218,14 +221,18 @@ func checkLogFolder(dir string) error {
 }
 
 func checkUser(name string) error {
-	if _, err := strconv.Atoi(name); err == nil {
-		if _, err := user.LookupId(name); err != nil {
+	u, err := user.Lookup(name)
+	if _, nerr := strconv.Atoi(name); nerr == nil {
+		if u, err = user.LookupId(name); err != nil {
 			return fmt.Errorf("unknown user id %s", name)
 		}
-		return nil
-	}
-	if _, err := user.Lookup(name); err != nil {
+	} else if err != nil {
 		return fmt.Errorf("unknown user %q", name)
+	}
+	// Not root, starvisor can run a program as no one but itself: as certain a failure
+	// as an unknown user (supervisord: "can't drop privilege as nonroot user").
+	if euid := os.Geteuid(); euid != 0 && u.Uid != strconv.Itoa(euid) {
+		return fmt.Errorf("%s: starvisor runs as uid %d, not root, and cannot switch to another user (run it as root, or leave user out)", name, euid)
 	}
 	return nil
 }

@@ -1,10 +1,14 @@
 package app
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/matryer/is"
@@ -112,4 +116,50 @@ func TestUserAccessProblems(t *testing.T) {
 	is.Equal(userAccess(pr(filepath.Join(open, "ours"), private)), []string{"directory: " + private + ": user nobody may not enter it"})
 	is.Equal(userAccess(pr(filepath.Join(open, "mine"), "")), []string{"command: " + filepath.Join(open, "mine") + ": user nobody may not run it"})
 	is.Equal(userAccess(pr(filepath.Join(private, "x"), "")), []string{"command: " + private + ": user nobody may not enter it"})
+}
+
+// Not root, starvisor can run a program as no one but itself, nor raise its hard limit of
+// open files: check says so of another user and of a minfds above that limit (it said
+// ok, and up and apply then failed). The CLI runs as nobody.
+func TestCheckUserWhenNotRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the CLI as nobody")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	bin := starvisorBin(t)
+	dir := t.TempDir()
+	for _, p := range []string{filepath.Dir(bin), filepath.Dir(dir), dir} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(dir, uid, gid); err != nil { // its log folder is nobody's to make
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "deploy.star")
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	over := strconv.FormatUint(lim.Max+1, 10) // above the hard limit nobody inherits
+	os.WriteFile(script, []byte(`supervisor(minfds = `+over+`)
+program(name = "other", command = ["/bin/true"], user = "root")
+program(name = "self", command = ["/bin/true"], user = "nobody")
+`), 0o644)
+	cmd := exec.Command(bin, "check", "-f", script)
+	cmd.Dir = "/"
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	cmd.Run()
+	want := `program "other": user: root: starvisor runs as uid ` + nobody.Uid + `, not root, and cannot switch to another user`
+	wantFDs := "supervisor(): minfds: " + over + " open files wanted, but the hard limit is " + strconv.FormatUint(lim.Max, 10) + ", which only root raises"
+	if cmd.ProcessState.ExitCode() != ExitFailure || !strings.Contains(out.String(), want) || !strings.Contains(out.String(), wantFDs) || strings.Contains(out.String(), `"self"`) {
+		t.Fatalf("exit %d, output:\n%s", cmd.ProcessState.ExitCode(), out.String())
+	}
 }

@@ -29,7 +29,7 @@ func raiseOpenFiles(minFDs, programs int) error {
 	hard := r.Max
 	if r.Max < want {
 		if os.Geteuid() != 0 {
-			return fmt.Errorf("minfds: %d open files wanted, but the hard limit is %d (raise it, as root or with ulimit -Hn / LimitNOFILE=)", minFDs, r.Max)
+			return hardNofileError(minFDs, r.Max)
 		}
 		r.Max = want
 	}
@@ -38,6 +38,20 @@ func raiseOpenFiles(minFDs, programs int) error {
 		return fmt.Errorf("minfds: %d open files wanted, above the hard limit %d, which this daemon may not raise (%v; a container without CAP_SYS_RESOURCE?): raise it (ulimit -Hn, LimitNOFILE=) or lower minfds", want, hard, err)
 	}
 	return nil
+}
+
+// hardNofileError: not root, the daemon cannot raise its hard limit to minFDs.
+func hardNofileError(minFDs int, hard uint64) error {
+	return fmt.Errorf("minfds: %d open files wanted, but the hard limit is %d, which only root raises (an administrator: /etc/security/limits.conf, or LimitNOFILE= in a unit; or lower minfds)", minFDs, hard)
+}
+
+// minfdsProblem is check's word on minfds: "" when up can give it.
+func minfdsProblem(minFDs int) string {
+	var r syscall.Rlimit
+	if minFDs == 0 || os.Geteuid() == 0 || syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r) != nil || r.Max >= uint64(minFDs) {
+		return ""
+	}
+	return hardNofileError(minFDs, r.Max).Error()
 }
 
 // childSoftNofile is the soft open-files limit a child gets (the one the daemon was

@@ -35,6 +35,10 @@ type pump struct {
 	fd    int
 	done  func()
 	grown bool // the pipe was enlarged (see drain)
+	// pause: a read below this many bytes pauses (coalesceBelow, or half a pipe made
+	// smaller than 64 KiB: a user past the pipe-buffer quota gets 4-8 KiB pipes, which
+	// a flooding child fills between two reads). 0 until the first read.
+	pause int
 }
 
 // run drains the pipe until it is empty, then asks the waiter for the next byte.
@@ -57,6 +61,12 @@ func (p *pump) resume() { go p.run() }
 // growAt bytes or more finds the pipe busy: it is enlarged then.
 func (p *pump) drain() error {
 	pool := &smallBufs
+	if p.pause == 0 {
+		p.pause = coalesceBelow
+		if size, err := unix.FcntlInt(uintptr(p.fd), unix.F_GETPIPE_SZ, 0); err == nil && size/2 < p.pause {
+			p.pause = size / 2
+		}
+	}
 	for {
 		bp := pool.Get().(*[]byte)
 		n, err := readNow(p.fd, *bp)
@@ -71,11 +81,13 @@ func (p *pump) drain() error {
 		}
 		if n >= growAt && !p.grown {
 			p.grown = true
-			growPipe(p.fd)
+			if growPipe(p.fd) {
+				p.pause = coalesceBelow
+			}
 		}
 		switch {
 		case n > 0:
-			if n < coalesceBelow {
+			if n < p.pause {
 				time.Sleep(coalesce)
 			}
 		case err == nil:
@@ -94,14 +106,17 @@ const growAt = 16 << 10
 // cost no 10 KB ring each in the kernel, and a spawn no fcntl; only as root, whom
 // the per-user pipe-buffer quota (after which new pipes get a single page) does
 // not limit.
-func growPipe(fd int) {
-	if os.Geteuid() == 0 {
-		unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, 1<<20)
+func growPipe(fd int) bool {
+	if os.Geteuid() != 0 {
+		return false
 	}
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, 1<<20)
+	return err == nil
 }
 
 // coalesceBelow and coalesce: after a small read from a busy pipe, wait a moment so
-// the child's next writes find nobody to wake.
+// the child's next writes find nobody to wake. Not after a read of half a small pipe:
+// the child would block on the full pipe meanwhile (8 MB/s through an 8 KiB one).
 const coalesceBelow = 32 << 10
 
 var coalesce = 200 * time.Microsecond

@@ -166,3 +166,25 @@ func TestPumpGrowsBusyPipesOnly(t *testing.T) {
 	w.Close()
 	<-done
 }
+
+// A small pipe (a user past the pipe-buffer quota gets 4-8 KiB ones) is not paused on
+// after a read of half of it: the child, blocked on the full pipe, waited out each pause
+// (8 MB/s). A default one keeps coalescing below 32 KiB.
+func TestPumpPausesByPipeSize(t *testing.T) {
+	is := is.New(t)
+	f := open(t, plan.Log{Path: filepath.Join(t.TempDir(), "a.log")})
+	for _, c := range []struct{ size, pause int }{{8 << 10, 4 << 10}, {64 << 10, coalesceBelow}} {
+		var fds [2]int
+		is.NoErr(syscall.Pipe2(fds[:], syscall.O_CLOEXEC))
+		r, w := os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
+		_, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, c.size)
+		is.NoErr(err)
+		_, err = w.Write([]byte("line\n"))
+		is.NoErr(err)
+		p := &pump{f: f, r: r, fd: int(r.Fd())}
+		is.Equal(p.drain(), syscall.EAGAIN)
+		is.Equal(p.pause, c.pause)
+		r.Close()
+		w.Close()
+	}
+}

@@ -31,6 +31,9 @@ type snapshot struct {
 	Job      bool   // ready = probe.exited(): ready once EXITED with an expected code
 	Done     bool   // EXITED with an expected code
 	Restarts int    // automatic spawns since the last start asked for
+	// RestartWhy, RestartAt: what the last automatic spawn followed, and when.
+	RestartWhy string
+	RestartAt  time.Time
 	// KillAfter: STOPPING, the stop_timeout its SIGKILL timer was armed with (an apply
 	// may change the program's since).
 	KillAfter time.Duration
@@ -606,21 +609,23 @@ func refuse(m any) {
 
 func (p *proc) publish() {
 	p.snap.Store(&snapshot{
-		State:     p.st.State,
-		Pid:       p.st.Pid,
-		Since:     p.st.Since,
-		Started:   p.st.Started,
-		Stopped:   p.st.Stopped,
-		ExitCode:  p.st.ExitCode,
-		Err:       p.st.Err,
-		Probe:     p.prog.Ready != nil && p.sup.o.Prober != nil && !p.st.Pol.Job,
-		Ready:     p.ready,
-		ReadyErr:  p.readyErr,
-		Job:       p.st.Pol.Job,
-		Done:      p.st.Done,
-		Restarts:  p.st.Restarts,
-		KillAfter: p.st.KillAfter,
-		StopWhy:   p.st.StopWhy,
+		State:      p.st.State,
+		Pid:        p.st.Pid,
+		Since:      p.st.Since,
+		Started:    p.st.Started,
+		Stopped:    p.st.Stopped,
+		ExitCode:   p.st.ExitCode,
+		Err:        p.st.Err,
+		Probe:      p.prog.Ready != nil && p.sup.o.Prober != nil && !p.st.Pol.Job,
+		Ready:      p.ready,
+		ReadyErr:   p.readyErr,
+		Job:        p.st.Pol.Job,
+		Done:       p.st.Done,
+		Restarts:   p.st.Restarts,
+		RestartWhy: p.st.RestartWhy,
+		RestartAt:  p.st.RestartAt,
+		KillAfter:  p.st.KillAfter,
+		StopWhy:    p.st.StopWhy,
 	})
 	p.sup.broadcast()
 }

@@ -83,11 +83,16 @@ type procState struct {
 	Started  time.Time // last successful spawn
 	Stopped  time.Time // last exit; zero when the process never ran
 	ExitCode int
-	Done     bool   // EXITED with one of its exit_codes (a job's success)
-	Restarts int    // spawns the daemon made by itself (autorestart, backoff retries) since the last start asked for
-	Err      string // why BACKOFF, FATAL or UNKNOWN
-	JobFail  bool   // BACKOFF or FATAL because the job ran and exited with an unexpected code
-	Hold     bool   // shutting down: no automatic restarts
+	Done     bool // EXITED with one of its exit_codes (a job's success)
+	Restarts int  // spawns the daemon made by itself (autorestart, backoff retries) since the last start asked for
+	// RestartWhy and RestartAt: what the last of those Restarts followed (an exit, a
+	// failed start, memory_max), and when; status says it of a crash loop.
+	RestartWhy string
+	RestartAt  time.Time
+	LastExit   string // how the last run that lived start_secs ended: a delayed restart's why
+	Err        string // why BACKOFF, FATAL or UNKNOWN
+	JobFail    bool   // BACKOFF or FATAL because the job ran and exited with an unexpected code
+	Hold       bool   // shutting down: no automatic restarts
 	// RestartDue: EXITED, and its tRestart timer is armed (the respawn waits out
 	// minRespawn). Kept rather than derived from Pol, which an apply may change meanwhile.
 	RestartDue bool
@@ -215,6 +220,10 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		s.Gen++
 		s.RestartDue, s.PromoteAfter = false, 0
 	}
+	restarted := func(why string) { // an automatic restart: the daemon's own spawn
+		s.Restarts++
+		s.RestartWhy, s.RestartAt = why, now
+	}
 	begin := func() {
 		to(Starting, "")
 		s.Pid, s.Err, s.Done = 0, "", false
@@ -252,13 +261,14 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		s.Pid, s.Backoff, s.Stopped, s.ExitCode = 0, 0, now, ev.Exit.Code
 		expected := s.Pol.expected(ev.Exit)
 		s.Done = expected
-		to(Exited, exitWords(ev.Exit, &expected))
+		s.LastExit = exitWords(ev.Exit, &expected)
+		to(Exited, s.LastExit)
 		restart := s.Pol.Autorestart == plan.RestartAlways ||
 			s.Pol.Autorestart == plan.RestartUnexpected && !expected
 		switch {
 		case !restart || s.Hold:
 		case now.Sub(s.Started) >= minRespawn:
-			s.Restarts++
+			restarted(s.LastExit)
 			begin()
 		default:
 			acts = append(acts, action{Kind: actTimer, Timer: tRestart, After: minRespawn - now.Sub(s.Started), Gen: s.Gen})
@@ -275,14 +285,14 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		case ev.Kind == evStart && s.Hold:
 			return s, nil, ErrShutdown
 		case ev.Kind == evStart:
-			s.Restarts = 0
+			s.Restarts, s.RestartWhy = 0, ""
 			begin()
 		case ev.Kind == evTimer && s.State == Exited && ev.Timer == tRestart:
 			s.RestartDue = false
 			if !s.Pol.restarts(s.ExitCode) {
 				break // an apply changed the policy meanwhile: it no longer restarts
 			}
-			s.Restarts++
+			restarted(s.LastExit)
 			begin()
 		case ev.Kind == evStop && s.State == Exited && s.pendingRestart():
 			to(Stopped, "stop requested") // cancels the pending restart
@@ -377,7 +387,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			if ev.Timer != tRetry {
 				return illegal()
 			}
-			s.Restarts++
+			restarted(s.Err)
 			begin()
 		case evSignal:
 			return s, nil, ErrNotRunning
@@ -394,7 +404,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			s.Pid, s.Stopped, s.ExitCode = 0, now, ev.Exit.Code
 			to(Stopped, exitWords(ev.Exit, nil))
 			if s.Respawn && !s.Hold {
-				s.Restarts++
+				restarted(s.StopWhy)
 				begin()
 			}
 			s.Respawn = false

@@ -91,8 +91,11 @@ type Status struct {
 	// Restarts counts the spawns the daemon made by itself (autorestart, backoff
 	// retries) since the last start asked for: a crash loop shows here.
 	Restarts int
-	Usage    Usage // the last sample while the process is alive (see sample.go)
-	Hash     string
+	// LastRestart: what the last of those restarts followed, and how long ago ("exit
+	// status 2; not expected, 3s ago"); "" when none.
+	LastRestart string
+	Usage       Usage // the last sample while the process is alive (see sample.go)
+	Hash        string
 }
 
 // Supervisor runs a plan. Each process owns its state machine, driven by the messages in
@@ -922,6 +925,9 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			Name: pr.ProcessName, Group: group, State: sn.State, Ready: sn.ready(), Pid: sn.Pid,
 			ExitCode: sn.ExitCode, Since: sn.Since, Started: sn.Started, Description: describe(pr.ProcessName, sn, now),
 			Hash: pr.Hash, Restarts: sn.Restarts,
+		}
+		if sn.Restarts > 0 && sn.RestartWhy != "" {
+			out[i].LastRestart = sn.RestartWhy + ", " + roundS(now.Sub(sn.RestartAt)).String() + " ago"
 		}
 		switch {
 		case sn.State == Stopping:

@@ -9,13 +9,16 @@ import (
 
 // ProgramStatus is one process in `status --json` (DESIGN "The control API and CLI").
 type ProgramStatus struct {
-	Name        string  `json:"name"`
-	Group       string  `json:"group"`
-	State       string  `json:"state"`
-	Ready       bool    `json:"ready"` // RUNNING, and its ready probe (if any) passed
-	Pid         int     `json:"pid"`
-	ExitCode    int     `json:"exit_code"`
-	Restarts    int     `json:"restarts"` // automatic spawns since the last start asked for (a crash loop)
+	Name     string `json:"name"`
+	Group    string `json:"group"`
+	State    string `json:"state"`
+	Ready    bool   `json:"ready"` // RUNNING, and its ready probe (if any) passed
+	Pid      int    `json:"pid"`
+	ExitCode int    `json:"exit_code"`
+	Restarts int    `json:"restarts"` // automatic spawns since the last start asked for (a crash loop)
+	// LastRestart: what the last of them followed, and when ("exit status 2; not
+	// expected, 3s ago"); "" when none.
+	LastRestart string  `json:"last_restart"`
 	UptimeS     float64 `json:"uptime_s"`
 	Description string  `json:"description"`
 	// Blocked: why it will not get ready unless someone acts (its probe gave up, or it

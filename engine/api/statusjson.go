@@ -267,6 +267,8 @@ func (s *scanner) programStatus(p *ProgramStatus) bool {
 			p.ExitCode, ok = s.int()
 		case "restarts":
 			p.Restarts, ok = s.int()
+		case "last_restart":
+			p.LastRestart, ok = s.str()
 		case "uptime_s":
 			p.UptimeS, ok = s.float()
 		case "description":

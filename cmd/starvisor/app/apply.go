@@ -370,7 +370,7 @@ func (r readiness) lastWords(name string) string {
 func (r readiness) lastLogLine(name string, fresh time.Duration) (shown, line string, at time.Time) {
 	ps := r.byName[name]
 	pr, ok := r.p.Lookup(name)
-	if !ok || ps.State != "FATAL" && ps.State != "BACKOFF" && (ps.State != "EXITED" || r.done(name)) {
+	if !ok || ps.State != "FATAL" && ps.State != "BACKOFF" && (ps.State != "EXITED" || r.done(name)) && ps.Restarts == 0 {
 		return "", "", time.Time{}
 	}
 	for _, l := range []*plan.Log{pr.Stderr, pr.Stdout} {

@@ -61,14 +61,15 @@ func (c *StatusCmd) Run(d *Deps) error {
 	return nil
 }
 
-// failureHints says, of the named processes that failed by themselves, where to look:
+// failureHints says, of the named processes that failed by themselves (or crash and are
+// restarted: RUNNING, with automatic restarts), where to look:
 // their log's last line (stderr's first), and when it was written ("process log may
 // have details" names no file).
 func failureHints(ctx context.Context, d *Deps, cl *api.Client, st api.StatusResponse) {
 	var look *readiness
 	for _, ps := range st.Programs {
-		if ps.State != "FATAL" && ps.State != "BACKOFF" && ps.State != "EXITED" {
-			continue
+		if ps.State != "FATAL" && ps.State != "BACKOFF" && ps.State != "EXITED" && ps.Restarts == 0 {
+			continue // up, and not a crash loop
 		}
 		if look == nil {
 			look = lookNow(ctx, cl)
@@ -125,6 +126,9 @@ func writeStatus(out io.Writer, st api.StatusResponse) error {
 				desc += "; "
 			}
 			desc += plural(p.Restarts, "automatic restart")
+			if p.LastRestart != "" {
+				desc += ", the last after " + p.LastRestart // why, in status: a crash loop's cause
+			}
 		}
 		rows = append(rows, [5]string{namespec(p), p.State, cpu, mem, desc})
 	}

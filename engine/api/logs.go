@@ -177,7 +177,14 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr, prefi
 		}
 		if l == nil {
 			if len(names) == 1 {
-				writeError(w, http.StatusNotFound, fmt.Errorf("%s: no log file", name))
+				why := fmt.Errorf("%s: no log file", name)
+				if stderr && pr.RedirectStderr && pr.Stdout != nil {
+					// "no log file" read as lost logs: its stderr is in the stdout log.
+					why = fmt.Errorf("%s: its stderr goes to its stdout log (redirect_stderr = True): starvisor logs %s", name, name)
+				} else if stderr {
+					why = fmt.Errorf("%s: no log file for stderr (stderr = None)", name)
+				}
+				writeError(w, http.StatusNotFound, why)
 				return srcs, false
 			}
 			continue // of several, those with a log

@@ -98,6 +98,19 @@ func TestLogsOfStreamWithoutFile(t *testing.T) {
 	}
 }
 
+// logs --stderr of a program whose stderr goes to its stdout log says where it is: "no
+// log file" read as lost logs.
+func TestLogsOfRedirectedStderr(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "web")
+	fb.p.Programs[0].RedirectStderr = true
+	c, _, _ := serve(t, fb)
+	_, err := c.Logs(context.Background(), []string{"web"}, true, false, 1)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "web: its stderr goes to its stdout log (redirect_stderr = True): starvisor logs web"))
+}
+
 // A log folder that does not exist yet is the same as a missing file.
 func TestLogsInFolderNotCreatedYet(t *testing.T) {
 	is := is.New(t)

@@ -63,6 +63,9 @@ func (c *ApplyCmd) Run(d *Deps) error {
 			roll.say(d)
 		}
 	}
+	if delta.Empty() {
+		noteFailed(ctx, d, cl)
+	}
 	if c.DryRun || delta.Empty() {
 		return nil
 	}
@@ -143,6 +146,26 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		return waitReady(ctx, d, "apply", cl, p, wait, c.Wait)
 	}
 	return nil
+}
+
+// noteFailed, when an apply changes nothing, names the FATAL processes, which it leaves so
+// (as supervisord's update): their code fixed outside the script, `apply` said "no
+// changes" to someone who meant "make it run".
+func noteFailed(ctx context.Context, d *Deps, cl *api.Client) {
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return
+	}
+	var fatal []string
+	for _, ps := range st.Programs {
+		if ps.State == "FATAL" {
+			fatal = append(fatal, namespec(ps))
+		}
+	}
+	if len(fatal) > 0 {
+		fmt.Fprintf(d.Stderr, "starvisor: note: %s %s FATAL, and apply restarts only what the script changes: starvisor start %s\n",
+			strings.Join(fatal, ", "), map[bool]string{true: "is", false: "are"}[len(fatal) == 1], strings.Join(fatal, " "))
+	}
 }
 
 // sayFirstJobs says which jobs the daemon runs first (its dry run's answer), on their

@@ -125,7 +125,7 @@ func runActionWith(ctx context.Context, d *Deps, cl *api.Client, verb, sig strin
 	if verb == "signal" {
 		r, err = cl.Signal(ctx, sig, names)
 	} else {
-		r, err = cl.Action(ctx, verb, names)
+		telling(ctx, d, cl, verb, names, nil, func() { r, err = cl.Action(ctx, verb, names) })
 	}
 	var ae *api.ActionError
 	if err != nil && !errors.As(err, &ae) {

@@ -195,34 +195,39 @@ func sayDone(ctx context.Context, d *Deps, cl *api.Client, jobs []string) []stri
 // applyTelling applies p and, while the apply waits for processes to stop (one slow to
 // stop holds up the restarts after it), says which, every few seconds, on stderr, as
 // supervisord logs "waiting for x to stop".
-func applyTelling(ctx context.Context, d *Deps, cl *api.Client, req api.ApplyRequest, jobs []string) (api.ApplyResponse, error) {
-	type answer struct {
-		r   api.ApplyResponse
-		err error
-	}
-	done := make(chan answer, 1)
+func applyTelling(ctx context.Context, d *Deps, cl *api.Client, req api.ApplyRequest, jobs []string) (r api.ApplyResponse, err error) {
+	telling(ctx, d, cl, "apply", nil, jobs, func() { r, err = cl.ApplyRequest(ctx, req) })
+	return r, err
+}
+
+// telling runs call and, while it waits for processes to stop, says which every few
+// seconds on stderr, with what their stop is at ("SIGKILL in 6s"), and the jobs of jobs
+// still running: a stop of a program that ignores its stop signal waited stop_timeout
+// in silence. specs: the processes to watch ("all" when none).
+func telling(ctx context.Context, d *Deps, cl *api.Client, verb string, specs, jobs []string, call func()) {
+	done := make(chan struct{})
 	go func() {
-		r, err := cl.ApplyRequest(ctx, req)
-		done <- answer{r, err}
+		defer close(done)
+		call()
 	}()
 	tick := time.NewTicker(applyTellEvery)
 	defer tick.Stop()
 	for {
 		select {
-		case a := <-done:
-			return a.r, a.err
+		case <-done:
+			return
 		case <-tick.C:
 		}
-		st, err := cl.Status(ctx)
+		st, err := cl.Status(ctx, specs...)
 		if err != nil {
 			continue
 		}
 		for _, ps := range st.Programs {
 			switch {
 			case ps.State == "STOPPING":
-				fmt.Fprintf(d.Stderr, "starvisor: apply: waiting for %s to stop\n", ps.Name)
+				fmt.Fprintf(d.Stderr, "starvisor: %s: waiting for %s to stop (%s)\n", verb, namespec(ps), ps.Description)
 			case slices.Contains(jobs, ps.Name) && (ps.State == "STARTING" || ps.State == "BACKOFF"):
-				fmt.Fprintf(d.Stderr, "starvisor: apply: waiting for the job %s (%s: %s)\n", ps.Name, ps.State, ps.Description)
+				fmt.Fprintf(d.Stderr, "starvisor: %s: waiting for the job %s (%s: %s)\n", verb, ps.Name, ps.State, ps.Description)
 			}
 		}
 	}

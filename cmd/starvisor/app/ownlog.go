@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -56,6 +58,7 @@ type ownLog struct {
 	// rotated, when set, runs after each rotation: programs whose log is /dev/stdout
 	// reopen it, or they would go on writing the renamed file.
 	rotated func()
+	looked  time.Time // the last followName check
 }
 
 // openOwnLog takes over files, open on path for appending.
@@ -70,12 +73,35 @@ func openOwnLog(path string, files ...*os.File) (*ownLog, error) {
 func (l *ownLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.followName()
 	n, err := l.files[0].Write(p)
 	l.size += int64(n)
 	if l.size >= ownLogMax {
 		l.rotate()
 	}
 	return n, err
+}
+
+// followName, at most once a second, points the descriptors at a new file when the path
+// no longer names theirs (rm of the log or of its folder; a logrotate without SIGUSR2),
+// as a program's log does (logs.File): the daemon's lines, which say why programs
+// restart, went on into a deleted file until a rotation.
+func (l *ownLog) followName() {
+	now := time.Now()
+	if now.Sub(l.looked) < time.Second {
+		return
+	}
+	l.looked = now
+	open, err := l.files[0].Stat()
+	if err != nil {
+		return
+	}
+	if named, err := os.Stat(l.path); err == nil && os.SameFile(open, named) {
+		return
+	}
+	os.MkdirAll(filepath.Dir(l.path), 0o755)
+	l.size = 0
+	l.err = l.openNew(nil)
 }
 
 // reopen points the descriptors at the file now at path (SIGUSR2, after an external

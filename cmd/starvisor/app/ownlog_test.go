@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 )
@@ -78,6 +79,29 @@ func TestOwnLogRemovedComesBack(t *testing.T) {
 	b, err := os.ReadFile(path)
 	is.NoErr(err)
 	is.Equal(string(b), "back\n")
+}
+
+// A log removed with its folder (rm -rf log) is made again, folder and all, at the
+// next write a second on: the daemon went on writing into the deleted file.
+func TestOwnLogFollowsItsName(t *testing.T) {
+	is := is.New(t)
+	dir := filepath.Join(t.TempDir(), "log")
+	is.NoErr(os.Mkdir(dir, 0o755))
+	path := filepath.Join(dir, "starvisor.log")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	is.NoErr(err)
+	t.Cleanup(func() { f.Close() })
+	l, err := openOwnLog(path, f)
+	is.NoErr(err)
+	_, err = l.Write([]byte("before\n"))
+	is.NoErr(err)
+	is.NoErr(os.RemoveAll(dir))
+	l.looked = time.Time{} // a second has passed
+	_, err = l.Write([]byte("after\n"))
+	is.NoErr(err)
+	b, err := os.ReadFile(path)
+	is.NoErr(err)
+	is.Equal(string(b), "after\n")
 }
 
 // SIGUSR2 after an external logrotate moved the daemon's log: the descriptors write to

@@ -40,10 +40,19 @@ func unreachable(socket string, err error) error {
 	}
 	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 		// No socket, or one nobody listens on (left by a killed daemon): none runs.
-		return fmt.Errorf("%w at %s: no daemon is running there (start one: starvisor up --detach)", ErrUnreachable, socket)
+		return &NoDaemonError{Socket: socket}
 	}
 	return fmt.Errorf("%w at %s: %v", ErrUnreachable, socket, err)
 }
+
+// NoDaemonError: nothing listens on Socket (no daemon runs there, or one was killed).
+type NoDaemonError struct{ Socket string }
+
+func (e *NoDaemonError) Error() string {
+	return fmt.Sprintf("%v at %s: no daemon is running there (start one: starvisor up --detach)", ErrUnreachable, e.Socket)
+}
+
+func (e *NoDaemonError) Unwrap() error { return ErrUnreachable }
 
 // Client talks to one daemon's socket.
 type Client struct {

@@ -99,6 +99,32 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 	return strays, warn
 }
 
+// LeftRunning reads, without touching anything, the state file at path of a daemon that
+// is gone (killed: SIGKILL, the OOM killer) and returns its pid and the processes it
+// recorded that still run, unsupervised; nothing when its daemon still runs or the
+// file names none alive. The next up stops them (CleanStrays).
+func LeftRunning(path string) (daemon int, left []Stray) {
+	data, err := os.ReadFile(path)
+	var old map[string]Entry
+	if err != nil || json.Unmarshal(data, &old) != nil {
+		return 0, nil
+	}
+	prev, ok := old[daemonKey]
+	if !ok {
+		return 0, nil // a clean exit cleared it
+	}
+	if alive, same := incarnation(prev); alive && same {
+		return 0, nil // it runs: not reachable for another reason
+	}
+	delete(old, daemonKey)
+	for _, name := range slices.Sorted(maps.Keys(old)) {
+		if pids := strayPids(old[name]); len(pids) > 0 {
+			left = append(left, Stray{Process: name, Pid: old[name].Pid, Pids: pids})
+		}
+	}
+	return prev.Pid, left
+}
+
 // parseIdentity reads "pid.start" (identity's form).
 func parseIdentity(s string) (Entry, bool) {
 	p, st, ok := strings.Cut(s, ".")

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/starvisor/starvisor/engine/api"
+	"github.com/starvisor/starvisor/engine/monitor"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -133,6 +135,22 @@ func isSocket(path string) bool {
 	return path != "" && err == nil && st.Mode().Type() == os.ModeSocket
 }
 
+// leftRunning says, when the daemon whose socket is dead was killed and left its programs
+// running (its state file beside the socket, the default state_dir, says so), which:
+// "no daemon is running" read as "the services are down", or were up and supervised.
+func leftRunning(socket string) string {
+	daemon, left := monitor.LeftRunning(filepath.Join(filepath.Dir(socket), "state.json"))
+	if len(left) == 0 {
+		return ""
+	}
+	var names []string
+	for _, s := range left {
+		names = append(names, fmt.Sprintf("%s (pid %d)", s.Process, s.Pid))
+	}
+	return fmt.Sprintf("starvisor: its daemon (pid %d) is gone, and %s of its still run, unsupervised: %s; `starvisor up --detach` stops them, then starts the plan",
+		daemon, plural(len(left), "process"), strings.Join(names, ", "))
+}
+
 // daemonSocket is where the bundle's daemon answers: the socket the script names, unless
 // the running daemon wrote another in the bundle's locks (the script was edited since;
 // the daemon keeps its settings until its next start) and that one is there.
@@ -166,6 +184,12 @@ func findScript() (string, error) {
 // reached, else 1.
 func clientError(verb string, err error) error {
 	if errors.Is(err, api.ErrUnreachable) {
+		var nd *api.NoDaemonError
+		if errors.As(err, &nd) {
+			if note := leftRunning(nd.Socket); note != "" {
+				err = fmt.Errorf("%w\n%s", err, note)
+			}
+		}
 		return &exitError{code: ExitUnreachable, err: fmt.Errorf("%s: %w", verb, err)}
 	}
 	return fmt.Errorf("%s: %w", verb, err)

@@ -437,6 +437,9 @@ func (h *handle) report(ws syscall.WaitStatus, ok bool, out *outputs) {
 		h.mu.Unlock()
 		h.l.keep(h.name, h.cg)
 	}
+	if h.cg == nil && h.groupSig.Load() == 0 {
+		h.killLeftovers()
+	}
 	exit := engine.Exit{Code: -1, Time: time.Now(), GroupKilled: groupKilled}
 	if ok {
 		if ws.Signaled() {

@@ -1,6 +1,9 @@
 package launcher
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/starvisor/starvisor/engine"
@@ -86,6 +89,46 @@ func (h *handle) signalTree(sig syscall.Signal, onlyNew bool) error {
 	}
 	h.sent = sent
 	return first
+}
+
+// killLeftovers kills, in process group mode, what the program left behind when it
+// exited or was stopped alone, as cgroup mode's drain does: the rest of its process
+// group (`sh -c "worker & server"`), and the orphans of its that this subreaper
+// adopted (a setsid daemon), found by its name. They ran on unsupervised, through a
+// shutdown too, and each restart made more of them. The /proc scan for the orphans is
+// made only when this process has a child not its own.
+func (h *handle) killLeftovers() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if !h.reaped {
+		return
+	}
+	syscall.Kill(-h.pid, syscall.SIGKILL) // ESRCH: the group is gone
+	if orphans.active && h.name != "" && othersChildren() {
+		h.signalTree(syscall.SIGKILL, false)
+	}
+}
+
+// othersChildren says whether this process has a child the launcher did not start (an
+// adopted orphan; an exec probe's command): its threads' children lists, a few small
+// reads where a /proc scan reads every process. Unknown (no such file) counts as yes.
+func othersChildren() bool {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return true
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		if err != nil {
+			return true
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err != nil || !isOwn(pid) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // tree picks from procs the child (unless reaped), its descendants, the adopted

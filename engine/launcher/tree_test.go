@@ -120,17 +120,21 @@ func groupSignalReachesEscaped(t *testing.T, l engine.Launcher) {
 	}
 }
 
-// Without the group flag only the process itself is signalled (supervisord's S22).
-// In process group mode its descendants outlive it (in cgroup mode they do not:
-// TestCgroupKillsLeftoversWhenMainExits).
-func TestSignalWithoutGroupLeavesDescendants(t *testing.T) {
-	h, linked, orphan := escaping(t, processGroups(), fmt.Sprintf("solo-%d", os.Getpid()))
+// Without the group flag only the process itself is signalled (supervisord's S22); once
+// it is gone, what it left behind is killed, in process group mode as in cgroup mode
+// (TestCgroupKillsLeftoversWhenMainExits): they ran on unsupervised, and each restart
+// made more. Another program's orphan is left alone.
+func TestLeftoversDieWithTheProgram(t *testing.T) {
+	tag := fmt.Sprintf("solo-%d-", os.Getpid())
+	h, linked, orphan := escaping(t, processGroups(), tag+"a")
+	_, _, other := escaping(t, processGroups(), tag+"b")
 	if err := h.Signal(syscall.SIGTERM, false); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, h)
-	if !alive(linked) || !alive(orphan) {
-		t.Errorf("descendants died without the group flag: linked %v orphan %v", alive(linked), alive(orphan))
+	wait(t, h) // reported once they were sent SIGKILL
+	poll(t, 5*time.Second, "the descendants to die with the program", func() bool { return !alive(linked) && !alive(orphan) })
+	if !alive(other) {
+		t.Errorf("the other program's orphan %d died with this one", other)
 	}
 }
 
@@ -230,7 +234,9 @@ func ignoresTerm(pid int) bool {
 // mode: in cgroup mode the orphan dies with the program, see cgroup_test.go.)
 func TestAdoptedOrphansAreReaped(t *testing.T) {
 	dir := t.TempDir()
-	spec := shell(`( setsid sh -c 'echo $$ > "$D/g.pid"; while [ ! -e "$D/go" ]; do sleep 0.01; done' & ); exit 0`)
+	// It exits once the grandchild left its group (else that dies with it), and has no
+	// name to find its orphans by: the grandchild lives on, to exit by itself.
+	spec := shell(`( setsid sh -c 'echo $$ > "$D/g.pid"; while [ ! -e "$D/go" ]; do sleep 0.01; done' & ); while [ ! -s "$D/g.pid" ]; do sleep 0.01; done; exit 0`)
 	spec.Env = append(spec.Env, "D="+dir)
 	h := startWith(t, processGroups(), spec)
 	if e := wait(t, h); e.Code != 0 {

@@ -233,7 +233,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
 
-	l := &upLoop{sup: sup, out: out, stderr: errOut, shutdown: srv.ShutdownRequested(),
+	l := &upLoop{sup: sup, out: out, stderr: errOut, shutdown: srv.ShutdownRequested(), hungUp: terminalGone(),
 		reload: func() (*plan.Plan, error) {
 			// The script again, with the environment values the last applied plan read:
 			// a reload (systemctl reload) re-reads the script, and must not take a
@@ -656,6 +656,9 @@ type upLoop struct {
 	out    *lineWriter
 	stderr *lineWriter
 	reload func() (*plan.Plan, error) // prints its own errors
+	// hungUp, when set, says whether the terminal up ran in is gone: its SIGHUP is then
+	// the hangup (the ssh session dropped, the window closed), not a reload.
+	hungUp func() bool
 	reopen func()                     // SIGUSR2: log files are opened again by name (nil: ignored)
 	// shutdown is closed when a client's shutdown request has already stopped everything.
 	shutdown <-chan struct{}
@@ -727,6 +730,13 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 				l.reopenLogs()
 				continue
 			}
+			if sig == syscall.SIGHUP && l.hungUp != nil && l.hungUp() {
+				// As Ctrl-C: a foreground up lives in its terminal (foreman, compose up);
+				// it ran on headless, its own lines going to the dead terminal.
+				l.out.printf("starvisor: SIGHUP: the terminal is gone: shutting down\n")
+				cancel()
+				return l.stopAll(applying, results, sigs)
+			}
 			if sig == syscall.SIGHUP {
 				if l.sup.ShuttingDown() {
 					continue // a shutdown request is being served: nothing to reload into
@@ -743,6 +753,29 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 			cancel()
 			return l.stopAll(applying, results, sigs)
 		}
+	}
+}
+
+// terminalGone returns, when up runs in a terminal (its stdin, stdout or stderr is one),
+// a test of whether that terminal hung up: its attributes then read EIO. nil otherwise
+// (detached, under systemd: every SIGHUP is a reload).
+func terminalGone() func() bool {
+	var ttys []int
+	for _, fd := range []int{0, 1, 2} {
+		if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+			ttys = append(ttys, fd)
+		}
+	}
+	if len(ttys) == 0 {
+		return nil
+	}
+	return func() bool {
+		for _, fd := range ttys {
+			if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == unix.EIO {
+				return true
+			}
+		}
+		return false
 	}
 }
 

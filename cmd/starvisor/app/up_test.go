@@ -377,3 +377,31 @@ func TestRemoveOwnLeavesAnotherDaemonsPidfile(t *testing.T) {
 		t.Errorf("another daemon's pidfile removed: %v", err)
 	}
 }
+
+// A SIGHUP from the terminal up runs in hanging up (an ssh session dropped) stops it, as
+// Ctrl-C does; one with the terminal there still reloads.
+func TestUpLoopStopsWhenTheTerminalIsGone(t *testing.T) {
+	is := is.New(t)
+	out := make(lineChan, 16)
+	sup := newFakeSup()
+	gone := false
+	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard),
+		reload: func() (*plan.Plan, error) { return &plan.Plan{}, nil },
+		hungUp: func() bool { return gone }}
+	sigs := make(chan os.Signal)
+	done := make(chan error, 1)
+	go func() { done <- l.run(context.Background(), &plan.Plan{}, sigs) }()
+	<-sup.applies
+	sup.answers <- plan.Delta{}
+	out.want(t, "starvisor: applied plan: 0 processes")
+	sigs <- syscall.SIGHUP
+	out.want(t, "starvisor: SIGHUP: reloading")
+	<-sup.applies
+	sup.answers <- plan.Delta{}
+	out.want(t, "starvisor: reload: 0 added, 0 changed, 0 removed, 0 unchanged")
+	gone = true
+	sigs <- syscall.SIGHUP
+	out.want(t, "starvisor: SIGHUP: the terminal is gone: shutting down")
+	<-sup.shutdown
+	is.NoErr(<-done)
+}

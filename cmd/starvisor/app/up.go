@@ -659,7 +659,7 @@ type upLoop struct {
 	// hungUp, when set, says whether the terminal up ran in is gone: its SIGHUP is then
 	// the hangup (the ssh session dropped, the window closed), not a reload.
 	hungUp func() bool
-	reopen func()                     // SIGUSR2: log files are opened again by name (nil: ignored)
+	reopen func() // SIGUSR2: log files are opened again by name (nil: ignored)
 	// shutdown is closed when a client's shutdown request has already stopped everything.
 	shutdown <-chan struct{}
 	// busy and settled, when set, run before and after each apply (GC pacing, and

@@ -34,6 +34,8 @@ type snapshot struct {
 	// RestartWhy, RestartAt: what the last automatic spawn followed, and when.
 	RestartWhy string
 	RestartAt  time.Time
+	// SpawnFailed: the last start attempt spawned nothing (see procState).
+	SpawnFailed bool
 	// KillAfter: STOPPING, the stop_timeout its SIGKILL timer was armed with (an apply
 	// may change the program's since).
 	KillAfter time.Duration
@@ -609,23 +611,24 @@ func refuse(m any) {
 
 func (p *proc) publish() {
 	p.snap.Store(&snapshot{
-		State:      p.st.State,
-		Pid:        p.st.Pid,
-		Since:      p.st.Since,
-		Started:    p.st.Started,
-		Stopped:    p.st.Stopped,
-		ExitCode:   p.st.ExitCode,
-		Err:        p.st.Err,
-		Probe:      p.prog.Ready != nil && p.sup.o.Prober != nil && !p.st.Pol.Job,
-		Ready:      p.ready,
-		ReadyErr:   p.readyErr,
-		Job:        p.st.Pol.Job,
-		Done:       p.st.Done,
-		Restarts:   p.st.Restarts,
-		RestartWhy: p.st.RestartWhy,
-		RestartAt:  p.st.RestartAt,
-		KillAfter:  p.st.KillAfter,
-		StopWhy:    p.st.StopWhy,
+		State:       p.st.State,
+		Pid:         p.st.Pid,
+		Since:       p.st.Since,
+		Started:     p.st.Started,
+		Stopped:     p.st.Stopped,
+		ExitCode:    p.st.ExitCode,
+		Err:         p.st.Err,
+		Probe:       p.prog.Ready != nil && p.sup.o.Prober != nil && !p.st.Pol.Job,
+		Ready:       p.ready,
+		ReadyErr:    p.readyErr,
+		Job:         p.st.Pol.Job,
+		Done:        p.st.Done,
+		Restarts:    p.st.Restarts,
+		RestartWhy:  p.st.RestartWhy,
+		RestartAt:   p.st.RestartAt,
+		SpawnFailed: p.st.SpawnFailed,
+		KillAfter:   p.st.KillAfter,
+		StopWhy:     p.st.StopWhy,
 	})
 	p.sup.broadcast()
 }

@@ -90,9 +90,12 @@ type procState struct {
 	RestartWhy string
 	RestartAt  time.Time
 	LastExit   string // how the last run that lived start_secs ended: a delayed restart's why
-	Err        string // why BACKOFF, FATAL or UNKNOWN
-	JobFail    bool   // BACKOFF or FATAL because the job ran and exited with an unexpected code
-	Hold       bool   // shutting down: no automatic restarts
+	// SpawnFailed: the last start attempt could not spawn (a missing or non-executable
+	// command): nothing ran, so nothing in the log is about it.
+	SpawnFailed bool
+	Err         string // why BACKOFF, FATAL or UNKNOWN
+	JobFail     bool   // BACKOFF or FATAL because the job ran and exited with an unexpected code
+	Hold        bool   // shutting down: no automatic restarts
 	// RestartDue: EXITED, and its tRestart timer is armed (the respawn waits out
 	// minRespawn). Kept rather than derived from Pol, which an apply may change meanwhile.
 	RestartDue bool
@@ -311,7 +314,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			stop() // Err: why
 			s.Respawn = !s.Hold
 		case evSpawned:
-			s.Pid, s.Started = ev.Pid, now
+			s.Pid, s.Started, s.SpawnFailed = ev.Pid, now, false
 			if s.Pol.Job {
 				// Stays STARTING until it exits: its exit is its success or its failure,
 				// however long it ran, so a failing job backs off and ends FATAL.
@@ -324,6 +327,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			}
 		case evSpawnFailed:
 			fail(ev.Err, false)
+			s.SpawnFailed = true
 		case evExit:
 			expected := s.Pol.expected(ev.Exit)
 			if s.Pol.Job && !expected {

@@ -94,6 +94,9 @@ type Status struct {
 	// LastRestart: what the last of those restarts followed, and how long ago ("exit
 	// status 2; not expected, 3s ago"); "" when none.
 	LastRestart string
+	// SpawnFailed: the last start attempt spawned nothing (a missing or non-executable
+	// command): its log holds nothing about that failure.
+	SpawnFailed bool
 	Usage       Usage // the last sample while the process is alive (see sample.go)
 	Hash        string
 }
@@ -924,7 +927,7 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			Queued: p.queued.Load() > 0, Resuming: p.resuming(sn),
 			Name: pr.ProcessName, Group: group, State: sn.State, Ready: sn.ready(), Pid: sn.Pid,
 			ExitCode: sn.ExitCode, Since: sn.Since, Started: sn.Started, Description: describe(pr.ProcessName, sn, now),
-			Hash: pr.Hash, Restarts: sn.Restarts,
+			Hash: pr.Hash, Restarts: sn.Restarts, SpawnFailed: sn.SpawnFailed,
 		}
 		if sn.Restarts > 0 && sn.RestartWhy != "" {
 			out[i].LastRestart = sn.RestartWhy + ", " + roundS(now.Sub(sn.RestartAt)).String() + " ago"

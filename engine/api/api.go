@@ -18,7 +18,10 @@ type ProgramStatus struct {
 	Restarts int    `json:"restarts"` // automatic spawns since the last start asked for (a crash loop)
 	// LastRestart: what the last of them followed, and when ("exit status 2; not
 	// expected, 3s ago"); "" when none.
-	LastRestart string  `json:"last_restart"`
+	LastRestart string `json:"last_restart"`
+	// SpawnFailed: the last start attempt spawned nothing (a missing or non-executable
+	// command), so its log says nothing of that failure.
+	SpawnFailed bool    `json:"spawn_failed"`
 	UptimeS     float64 `json:"uptime_s"`
 	Description string  `json:"description"`
 	// Blocked: why it will not get ready unless someone acts (its probe gave up, or it

@@ -745,7 +745,7 @@ func statuses(out []ProgramStatus, in []engine.Status, now time.Time) []ProgramS
 	for _, st := range in {
 		ps := ProgramStatus{
 			Name: st.Name, Group: st.Group, State: st.State.String(), Ready: st.Ready, Pid: st.Pid,
-			ExitCode: st.ExitCode, Restarts: st.Restarts, LastRestart: st.LastRestart, Description: st.Description, Blocked: st.Blocked,
+			ExitCode: st.ExitCode, Restarts: st.Restarts, LastRestart: st.LastRestart, SpawnFailed: st.SpawnFailed, Description: st.Description, Blocked: st.Blocked,
 			Resuming:   st.Resuming || st.Queued,
 			CPUPercent: st.Usage.CPUPercent, RSSBytes: st.Usage.RSSBytes,
 			TreeCPU: st.Usage.TreeCPUPercent, TreeRSS: st.Usage.TreeRSSBytes, Hash: st.Hash,

@@ -60,6 +60,8 @@ func appendProgramStatus(b []byte, p *ProgramStatus) []byte {
 	b = strconv.AppendInt(b, int64(p.Restarts), 10)
 	b = append(b, `,"last_restart":`...)
 	b = plan.AppendJSONString(b, p.LastRestart)
+	b = append(b, `,"spawn_failed":`...)
+	b = strconv.AppendBool(b, p.SpawnFailed)
 	b = append(b, `,"uptime_s":`...)
 	b = appendFloat(b, p.UptimeS)
 	b = append(b, `,"description":`...)

@@ -269,6 +269,8 @@ func (s *scanner) programStatus(p *ProgramStatus) bool {
 			p.Restarts, ok = s.int()
 		case "last_restart":
 			p.LastRestart, ok = s.str()
+		case "spawn_failed":
+			p.SpawnFailed, ok = s.boolean()
 		case "uptime_s":
 			p.UptimeS, ok = s.float()
 		case "description":

@@ -395,10 +395,12 @@ func (r readiness) lastWords(name string) string {
 // lastLogLine is, for a process that failed by itself, its log's last line (stderr's
 // first), the log's path as shown (relative to the bundle) and when it was written; ""
 // when there is none, or none written within fresh (0: any age).
+// Not for a process whose last start spawned nothing: its log holds an earlier run's
+// lines (a traceback since fixed, a healthy start), which read as this failure's cause.
 func (r readiness) lastLogLine(name string, fresh time.Duration) (shown, line string, at time.Time) {
 	ps := r.byName[name]
 	pr, ok := r.p.Lookup(name)
-	if !ok || ps.State != "FATAL" && ps.State != "BACKOFF" && (ps.State != "EXITED" || r.done(name)) && ps.Restarts == 0 {
+	if !ok || ps.SpawnFailed || ps.State != "FATAL" && ps.State != "BACKOFF" && (ps.State != "EXITED" || r.done(name)) && ps.Restarts == 0 {
 		return "", "", time.Time{}
 	}
 	for _, l := range []*plan.Log{pr.Stderr, pr.Stdout} {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -496,6 +497,9 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 	if err != nil {
 		return nil, nil, api.ApplyResponse{}, err
 	}
+	if p, err = asTheDaemonSpellsIt(ctx, d, sf, cl, p); err != nil {
+		return nil, nil, api.ApplyResponse{}, err
+	}
 	r, err := cl.Apply(ctx, p, true)
 	if err != nil {
 		return nil, nil, api.ApplyResponse{}, clientError(verb, err)
@@ -514,6 +518,25 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 		fmt.Fprintf(d.Stderr, "starvisor: warning: apply would refuse: %s\n", r.Refused)
 	}
 	return p, cl, r, nil
+}
+
+// asTheDaemonSpellsIt evaluates the script again through the root the running daemon's
+// plan names, when p's is the same folder by another path (a symlink: /srv/app and
+// /srv/releases/app; cd -P): every path here() makes differs by spelling alone, and an
+// apply restarted every program, alternately from each spelling.
+func asTheDaemonSpellsIt(ctx context.Context, d *Deps, sf *scriptFlags, cl *api.Client, p *plan.Plan) (*plan.Plan, error) {
+	running, err := cl.Plan(ctx)
+	if err != nil || running == nil || running.Root == p.Root || running.Entry != p.Entry {
+		return p, nil // no daemon: the apply says so
+	}
+	a, err1 := os.Stat(running.Root)
+	b, err2 := os.Stat(p.Root)
+	if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+		return p, nil // another folder: the daemon judges (another bundle, or a move)
+	}
+	again := *sf
+	again.File = filepath.Join(running.Root, running.Entry)
+	return again.eval(ctx, d)
 }
 
 // evalForDaemon evaluates the script (printing its error, if any) and finds the daemon:

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -100,13 +101,16 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 
 // logMarks notes where each process's log ends when a follow begins: a process that
 // joins later is followed from there, every line it wrote since, or from the start of a
-// log that did not exist yet.
+// log that did not exist yet. The other files in those logs' folders are marked too: a
+// process added back (a pool scaled down, then up) has its file there from earlier
+// runs, whose lines are not news (`logs -f -n 0` printed them all).
 func (s *Server) logMarks(stderr bool) map[string]logs.Mark {
 	marks := map[string]logs.Mark{}
 	p := s.b.Plan()
 	if p == nil {
 		return marks
 	}
+	dirs := map[string]bool{}
 	for _, pr := range p.Programs {
 		l := pr.Stdout
 		if stderr {
@@ -114,6 +118,19 @@ func (s *Server) logMarks(stderr bool) map[string]logs.Mark {
 		}
 		if l != nil {
 			marks[l.Path] = logs.MarkEnd(*l)
+			dirs[filepath.Dir(l.Path)] = true
+		}
+	}
+	for dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			path := filepath.Join(dir, e.Name())
+			if _, ok := marks[path]; !ok && e.Type().IsRegular() {
+				marks[path] = logs.MarkEnd(plan.Log{Path: path})
+			}
 		}
 	}
 	return marks

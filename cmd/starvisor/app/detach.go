@@ -68,6 +68,9 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	for {
 		select {
 		case err := <-exited:
+			if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == exitLocked {
+				return fmt.Errorf("up: a daemon of this bundle is already running on %s (one started at the same moment)", lockedSocket(p.Supervisor.StateDir, sock))
+			}
 			how := "exit status 0: stopped by a shutdown, or a signal"
 			if err != nil {
 				how = err.Error()

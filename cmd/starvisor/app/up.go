@@ -110,7 +110,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	defer dirs.close()
 	lock, err := lockBundle(stateDir, lockedSock)
 	if errors.Is(err, errLocked) {
-		return fmt.Errorf("up: a daemon is already running on %s (%w)", lockedSocket(stateDir, p.Supervisor.Socket), err)
+		return c.locked(fmt.Errorf("up: a daemon is already running on %s (%w)", lockedSocket(stateDir, p.Supervisor.Socket), err))
 	}
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
@@ -128,7 +128,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		}
 		rlock, err := lockFile(rpath, lockedSock)
 		if errors.Is(err, errLocked) {
-			return fmt.Errorf("up: a daemon of this bundle is already running on %s (%w)", lockedSocketAt(rpath, p.Supervisor.Socket), err)
+			return c.locked(fmt.Errorf("up: a daemon of this bundle is already running on %s (%w)", lockedSocketAt(rpath, p.Supervisor.Socket), err))
 		}
 		if err == nil {
 			defer rlock.Close()
@@ -419,6 +419,20 @@ func formatEvent(e engine.Event) string {
 		s += " [pid " + strconv.Itoa(e.Pid) + "]"
 	}
 	return s
+}
+
+// exitLocked is how a detached daemon started at the same moment as another of its bundle
+// tells its `up --detach` that the other won the lock: its output is the winner's log,
+// where its refusal would sit among the winner's lines, and the parent showed that
+// log's tail as if its own start had failed.
+const exitLocked = 4
+
+// locked is err for a foreground up; a detached one says it by its exit code alone.
+func (c *UpCmd) locked(err error) error {
+	if c.OwnLog != "" {
+		return reported(exitLocked)
+	}
+	return err
 }
 
 // errLocked: another daemon of the bundle holds its lock.

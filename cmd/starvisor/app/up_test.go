@@ -405,3 +405,14 @@ func TestUpLoopStopsWhenTheTerminalIsGone(t *testing.T) {
 	<-sup.shutdown
 	is.NoErr(<-done)
 }
+
+// A detached daemon that lost the bundle's lock to one started at the same moment says
+// so by its exit code alone: its output is the winner's log.
+func TestLockedDetachedSaysItByExitCode(t *testing.T) {
+	is := is.New(t)
+	err := errors.New("up: a daemon is already running")
+	is.Equal((&UpCmd{}).locked(err), err)
+	var buf bytes.Buffer
+	is.Equal(exitCode((&UpCmd{OwnLog: "/x/starvisor.log"}).locked(err), &buf), exitLocked)
+	is.Equal(buf.String(), "") // nothing written into the winner's log
+}

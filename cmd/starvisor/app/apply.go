@@ -87,6 +87,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	}
 	r, err := applyTelling(ctx, d, cl, api.ApplyRequest{Plan: first, Force: c.Force}, jobs)
 	if err != nil {
+		sayJobsLastWords(d, p, jobs, err)
 		return clientError("apply", err) // a job's failure names it, and its state
 	}
 	if len(jobs) > 0 {
@@ -147,6 +148,31 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		return waitReady(ctx, d, "apply", cl, p, wait, c.Wait)
 	}
 	return nil
+}
+
+// sayJobsLastWords prints, when the apply failed on a job it ran first, the last line
+// that job's run wrote (stderr's log first): put back, the job shows done again, and its
+// output is what the one deploying needs.
+func sayJobsLastWords(d *Deps, p *plan.Plan, jobs []string, err error) {
+	for _, n := range jobs {
+		pr, ok := p.Lookup(n)
+		if !ok || !strings.Contains(err.Error(), "the job "+n+" ") {
+			continue
+		}
+		for _, l := range []*plan.Log{pr.Stderr, pr.Stdout} {
+			if l == nil {
+				continue
+			}
+			if line, _ := lastLine(l.Path, 2*time.Minute); line != "" {
+				shown := l.Path
+				if rel, err := filepath.Rel(p.Root, l.Path); err == nil && !strings.HasPrefix(rel, "..") {
+					shown = rel
+				}
+				fmt.Fprintf(d.Stderr, "starvisor: %s: last line of %s: %s\n", n, shown, line)
+				break
+			}
+		}
+	}
 }
 
 // noteFailed, when an apply changes nothing, names the FATAL processes, which it leaves so

@@ -568,8 +568,14 @@ func (r *render) str(s string) string {
 		if at > 0 && !pathSep(s[at-1]) || end < len(s) && s[end] != '/' && !pathSep(s[end]) {
 			continue // "/srv/app2" or "/x/srv/app" is not inside "/srv/app"
 		}
-		word := end
-		for word < len(s) && !pathSep(s[word]) {
+		word, braces := end, 0
+		for word < len(s) && (braces > 0 || !pathSep(s[word])) { // {num:02} is one word
+			switch s[word] {
+			case '{':
+				braces++
+			case '}':
+				braces = max(braces-1, 0)
+			}
 			word++
 		}
 		if at > lit {

@@ -120,17 +120,19 @@ stdout_logfile=%(here)s/logs/%(program_name)s.log
 func TestImportHereOnlyInsideTheFolder(t *testing.T) {
 	r := &render{here: "/srv/app"}
 	for in, want := range map[string]string{
-		"/srv/app":                 `here()`,
-		"/srv/app/":                `here() + "/"`,
-		"/srv/app/bin/x":           `here("bin/x")`,
-		"/srv/app2/x":              `"/srv/app2/x"`,
-		"/x/srv/app":               `"/x/srv/app"`,
-		"/srv/apps:/srv/app/lib":   `"/srv/apps:" + here("lib")`,
-		"--conf=/srv/app/a.ini -v": `"--conf=" + here("a.ini") + " -v"`,
-		"/srv/app/./a":             `here() + "/./a"`,
-		"relative/srv/app":         `"relative/srv/app"`,
-		"no path at all":           `"no path at all"`,
-		`say "/srv/app/q"`:         `"say \"" + here("q") + "\""`,
+		"/srv/app":                      `here()`,
+		"/srv/app/":                     `here() + "/"`,
+		"/srv/app/bin/x":                `here("bin/x")`,
+		"/srv/app2/x":                   `"/srv/app2/x"`,
+		"/x/srv/app":                    `"/x/srv/app"`,
+		"/srv/apps:/srv/app/lib":        `"/srv/apps:" + here("lib")`,
+		"--conf=/srv/app/a.ini -v":      `"--conf=" + here("a.ini") + " -v"`,
+		"/srv/app/./a":                  `here() + "/./a"`,
+		"relative/srv/app":              `"relative/srv/app"`,
+		"no path at all":                `"no path at all"`,
+		`say "/srv/app/q"`:              `"say \"" + here("q") + "\""`,
+		"/srv/app/log/api_{num:02}.log": `here("log/api_{num:02}.log")`, // a template's : is no path separator
+		"/srv/app/a:/srv/app/b":         `here("a") + ":" + here("b")`,
 	} {
 		if got := r.str(in); got != want {
 			t.Errorf("str(%q) = %s, want %s", in, got, want)

@@ -19,11 +19,17 @@ func ServiceUnitName(deploy string) string { return "starvisor-" + unitEscape(de
 //
 // libs (name -> absolute folder) are the library roots the script loads, given to `up` as
 // --lib; env the variables it reads with host.env, as they are now: at boot, systemd's
-// environment has neither, and the script would fail, or pick other settings.
-func ServiceUnit(binary, script, deploy string, libs, env map[string]string) File {
+// environment has neither, and the script would fail, or pick other settings. user: a
+// unit of a user's own systemd manager (systemctl --user), which has no network.target
+// nor multi-user.target: it is wanted by default.target.
+func ServiceUnit(binary, script, deploy string, libs, env map[string]string, user bool) File {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by `starvisor service install`.\n")
-	fmt.Fprintf(&b, "[Unit]\nDescription=starvisor deployment %s\nAfter=network.target\n\n", sdValue(deploy))
+	fmt.Fprintf(&b, "[Unit]\nDescription=starvisor deployment %s\n", sdValue(deploy))
+	if !user {
+		b.WriteString("After=network.target\n")
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "[Service]\nType=simple\nExecStart=%s up -f %s", sdWord(binary), sdWord(script))
 	for _, name := range slices.Sorted(maps.Keys(libs)) {
 		fmt.Fprintf(&b, " --lib %s", sdWord(name+"="+libs[name]))
@@ -35,6 +41,10 @@ func ServiceUnit(binary, script, deploy string, libs, env map[string]string) Fil
 	// systemctl reload: the daemon re-reads the script and applies the difference.
 	b.WriteString("ExecReload=/bin/kill -HUP $MAINPID\n")
 	b.WriteString("Restart=always\nRestartSec=1s\nKillMode=mixed\nKillSignal=SIGTERM\nTimeoutStopSec=90s\nDelegate=yes\n\n")
-	b.WriteString("[Install]\nWantedBy=multi-user.target\n")
+	if user {
+		b.WriteString("[Install]\nWantedBy=default.target\n")
+	} else {
+		b.WriteString("[Install]\nWantedBy=multi-user.target\n")
+	}
 	return File{Name: ServiceUnitName(deploy), Data: []byte(b.String())}
 }

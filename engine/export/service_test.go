@@ -8,7 +8,7 @@ import (
 // The daemon's unit delegates its cgroup subtree: the daemon makes a cgroup per
 // process in it (launcher, cgroup mode), which systemd must leave alone.
 func TestServiceUnitDelegatesCgroups(t *testing.T) {
-	f := ServiceUnit("/usr/bin/starvisor", "/srv/app/deploy.star", "app", nil, nil)
+	f := ServiceUnit("/usr/bin/starvisor", "/srv/app/deploy.star", "app", nil, nil, false)
 	unit := string(f.Data)
 	if f.Name != "starvisor-app.service" {
 		t.Errorf("name %q", f.Name)
@@ -22,7 +22,7 @@ func TestServiceUnitDelegatesCgroups(t *testing.T) {
 
 // systemctl reload sends the daemon SIGHUP: it re-reads the script and applies it.
 func TestServiceUnitReloads(t *testing.T) {
-	unit := string(ServiceUnit("/usr/bin/starvisor", "/srv/app/deploy.star", "app", nil, nil).Data)
+	unit := string(ServiceUnit("/usr/bin/starvisor", "/srv/app/deploy.star", "app", nil, nil, false).Data)
 	if !strings.Contains(unit, "\nExecReload=/bin/kill -HUP $MAINPID\n") {
 		t.Errorf("no ExecReload sending SIGHUP:\n%s", unit)
 	}

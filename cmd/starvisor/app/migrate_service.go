@@ -25,9 +25,37 @@ type ServiceCmd struct {
 type serviceFlags struct {
 	scriptFlags
 	DryRun  bool   `help:"Print what would be written or removed; change nothing."`
-	UnitDir string `default:"/etc/systemd/system" type:"path" placeholder:"DIR" help:"Folder of systemd units (default /etc/systemd/system)."`
+	UnitDir string `type:"path" placeholder:"DIR" help:"Folder of systemd units (default /etc/systemd/system; with --user, ~/.config/systemd/user)."`
+	User    bool   `help:"A unit of your own systemd manager (systemctl --user), the default when not root: starvisor runs as you, at boot with loginctl enable-linger."`
 	Name    string `help:"Deployment name; default: the deploy script's folder name."`
 	Force   bool   `help:"Replace a unit written for another script (install), or remove one still enabled (uninstall)."`
+}
+
+// settle picks, for the flags left out, what fits who runs it: not root, a user unit
+// (the system's folder is not writable, and a system unit would run it all as root).
+func (s *serviceFlags) settle(d *Deps) {
+	if os.Geteuid() != 0 {
+		s.User = true
+	}
+	if s.UnitDir != "" {
+		return
+	}
+	s.UnitDir = "/etc/systemd/system"
+	if s.User {
+		base, ok := d.LookupEnv("XDG_CONFIG_HOME")
+		if home, err := os.UserHomeDir(); (!ok || base == "") && err == nil {
+			base = filepath.Join(home, ".config")
+		}
+		s.UnitDir = filepath.Join(base, "systemd", "user")
+	}
+}
+
+// systemctl is the command for the unit's manager.
+func (s *serviceFlags) systemctl() string {
+	if s.User {
+		return "systemctl --user"
+	}
+	return "systemctl"
 }
 
 // unit evaluates the script (so a broken one is never installed) and renders the unit.
@@ -75,7 +103,7 @@ func (s *serviceFlags) unit(d *Deps) (export.File, error) {
 			fmt.Fprintf(d.Stderr, "starvisor: service: the script reads %s: the unit sets it as now, %s=%q\n", k, k, v)
 		}
 	}
-	return export.ServiceUnit(bin, filepath.Join(p.Root, p.Entry), name, libs, env), nil
+	return export.ServiceUnit(bin, filepath.Join(p.Root, p.Entry), name, libs, env, s.User), nil
 }
 
 // ServiceInstallCmd writes the unit.
@@ -83,6 +111,7 @@ type ServiceInstallCmd struct{ serviceFlags }
 
 // Run writes the unit atomically (or prints it with --dry-run) and the commands to run next.
 func (c *ServiceInstallCmd) Run(d *Deps) error {
+	c.settle(d)
 	f, err := c.unit(d)
 	if err != nil {
 		return err
@@ -98,6 +127,11 @@ func (c *ServiceInstallCmd) Run(d *Deps) error {
 		fmt.Fprintf(d.Stdout, "# would write %s\n%s", path, f.Data)
 		return nil
 	}
+	if c.User {
+		if err := os.MkdirAll(c.UnitDir, 0o755); err != nil {
+			return fmt.Errorf("service install: %w", err)
+		}
+	}
 	if err := export.Write(c.UnitDir, []export.File{f}); err != nil {
 		return fmt.Errorf("service install: %w", err)
 	}
@@ -106,11 +140,22 @@ func (c *ServiceInstallCmd) Run(d *Deps) error {
 		// The unit's up would find the bundle locked by the daemon running now, and fail.
 		fmt.Fprintf(d.Stdout, "  starvisor shutdown -f %s   # its daemon runs now, outside systemd\n", script)
 	}
-	if !slices.Contains([]string{"/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}, filepath.Clean(c.UnitDir)) {
-		// A folder systemd does not search: the unit is linked in by its path.
-		fmt.Fprintf(d.Stdout, "  systemctl link %s\n", path)
+	searched := []string{"/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}
+	if c.User {
+		searched = []string{c.UnitDir} // settle's default: the user manager's own folder
+		if home, err := os.UserHomeDir(); err == nil {
+			searched = append(searched, filepath.Join(home, ".config", "systemd", "user"))
+		}
 	}
-	fmt.Fprintf(d.Stdout, "  systemctl daemon-reload\n  systemctl enable --now %s\n", f.Name)
+	if !slices.Contains(searched, filepath.Clean(c.UnitDir)) {
+		// A folder systemd does not search: the unit is linked in by its path.
+		fmt.Fprintf(d.Stdout, "  %s link %s\n", c.systemctl(), path)
+	}
+	fmt.Fprintf(d.Stdout, "  %s daemon-reload\n  %s enable --now %s\n", c.systemctl(), c.systemctl(), f.Name)
+	if c.User {
+		// A user's manager runs while the user is logged in; lingering starts it at boot.
+		fmt.Fprintf(d.Stdout, "  loginctl enable-linger   # so it starts at boot, without a login\n")
+	}
 	return nil
 }
 
@@ -124,6 +169,7 @@ type ServiceUninstallCmd struct{ serviceFlags }
 
 // Run removes the unit (or says it would) and prints the commands to run first/next.
 func (c *ServiceUninstallCmd) Run(d *Deps) error {
+	c.settle(d)
 	// By name, without evaluating the script: it may be broken or gone by now. The unit's
 	// own name (copied from systemctl) is taken too.
 	name, script := strings.TrimSuffix(strings.TrimPrefix(c.Name, "starvisor-"), ".service"), ""
@@ -147,7 +193,7 @@ func (c *ServiceUninstallCmd) Run(d *Deps) error {
 	// Removed while enabled, systemctl can no longer disable it ("does not exist"), and
 	// its wants/ link stays behind.
 	if wants, _ := filepath.Glob(filepath.Join(c.UnitDir, "*.wants", f.Name)); len(wants) > 0 && !c.Force {
-		return fmt.Errorf("service uninstall: %s is enabled (%s): first systemctl disable --now %s", f.Name, wants[0], f.Name)
+		return fmt.Errorf("service uninstall: %s is enabled (%s): first %s disable --now %s", f.Name, wants[0], c.systemctl(), f.Name)
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(d.Stderr, "service uninstall: %s is not installed\n", path)
@@ -164,6 +210,6 @@ func (c *ServiceUninstallCmd) Run(d *Deps) error {
 		}
 		return fmt.Errorf("service uninstall: %w", err)
 	}
-	fmt.Fprintf(d.Stdout, "removed %s\nnext:\n  systemctl daemon-reload\n", path)
+	fmt.Fprintf(d.Stdout, "removed %s\nnext:\n  %s daemon-reload\n", path, c.systemctl())
 	return nil
 }

@@ -176,3 +176,36 @@ func shopBundle(t *testing.T, program string) string {
 	}
 	return script
 }
+
+// --user (the default when not root) writes a unit of the user's own systemd manager:
+// wanted by default.target (a user manager has no multi-user.target), in
+// $XDG_CONFIG_HOME/systemd/user, with systemctl --user and lingering for boot. A
+// non-root install wrote to /etc/systemd/system and failed, or printed system commands.
+func TestServiceInstallUserUnit(t *testing.T) {
+	script := shopBundle(t, "a")
+	config := t.TempDir()
+	code, out, errs := run(t, map[string]string{"XDG_CONFIG_HOME": config}, "service", "install", "--user", "-f", script)
+	if code != 0 {
+		t.Fatalf("install: code %d\n%s\n%s", code, out, errs)
+	}
+	unit := filepath.Join(config, "systemd", "user", "starvisor-shop.service")
+	data, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "WantedBy=default.target") || strings.Contains(string(data), "network.target") {
+		t.Fatalf("unit:\n%s", data)
+	}
+	for _, want := range []string{"wrote " + unit, "systemctl --user daemon-reload", "systemctl --user enable --now starvisor-shop.service", "loginctl enable-linger"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("no %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, " link ") {
+		t.Fatalf("the user manager's own folder needs no link:\n%s", out)
+	}
+	code, out, errs = run(t, map[string]string{"XDG_CONFIG_HOME": config}, "service", "uninstall", "--user", "-f", script)
+	if code != 0 || !strings.Contains(out, "systemctl --user daemon-reload") {
+		t.Fatalf("uninstall: code %d\n%s\n%s", code, out, errs)
+	}
+}

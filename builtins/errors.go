@@ -57,6 +57,12 @@ walk:
 			continue
 		case syntax.Error:
 			pos, msgs = x.Pos, []string{x.Msg}
+			if strings.HasPrefix(x.Msg, "got newline,") && pos.Col == 1 && pos.Line > 1 {
+				// The parser places the newline token at the start of the next line: the
+				// missing ':' of line 20 was reported at 21:1, where an editor jumps.
+				pos.Line--
+				msgs[0] += " (at the end of the line)"
+			}
 		case resolve.ErrorList:
 			pos = x[0].Pos
 			for i, r := range x {

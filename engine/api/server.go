@@ -464,7 +464,15 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		if jobs := f.FirstJobs(); len(jobs) > 0 {
 			// The running plan holds those jobs' new versions already: the difference
 			// below is against it, and this apply waits for that one.
-			notes = append(notes, "an apply is running first the jobs "+strings.Join(jobs, ", ")+", and applies the rest once they are done; this one waits for it, and the difference shown is against the plan with their new versions")
+			what, done := "the jobs "+strings.Join(jobs, ", "), "they are done"
+			if len(jobs) == 1 {
+				what, done = "the job "+jobs[0], "it is done"
+			}
+			note := "an apply is running first " + what + ", and applies the rest once " + done + "; this one waits for it, and the difference shown is against the plan with the new version"
+			if req.DryRun {
+				note = "an apply is running first " + what + ", and applies the rest once " + done + "; the difference shown is against the plan with the new version"
+			}
+			notes = append(notes, note)
 		}
 	}
 	if req.DryRun {

@@ -96,6 +96,16 @@ func (c *LogsCmd) Run(d *Deps) error {
 		}
 		return nil // interrupted while following, or the whole tail was printed
 	}
+	if c.Follow && !offline && cl != nil {
+		// The daemon went away mid-follow (SIGKILL, the OOM killer): it wrote the logs,
+		// so nothing more will come; said plainly, with what it left running.
+		msg := "starvisor: logs: the daemon went away (killed?): its programs' output is no longer written"
+		if note := leftRunning(cl.Socket); note != "" {
+			msg += "\n" + note
+		}
+		fmt.Fprintln(d.Stderr, msg)
+		return reported(ExitUnreachable)
+	}
 	return clientError("logs", errors.Join(api.ErrUnreachable, err))
 }
 

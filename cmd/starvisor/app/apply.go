@@ -634,12 +634,22 @@ func deltaLines(d plan.Delta) []string {
 	for _, n := range d.Added {
 		out = append(out, "  + "+n)
 	}
+	// One line per change: a pool of eight changed alike was eight identical lines.
+	var whats []string
+	who := map[string][]string{}
 	for _, c := range d.Changed {
 		fields := slices.Clone(c.Fields)
 		if i := slices.Index(fields, "env"); i >= 0 && len(c.Env) > 0 {
 			fields[i] = "env (" + strings.Join(c.Env, ", ") + ")" // which, not their values
 		}
-		out = append(out, "  ~ "+c.Name+": "+strings.Join(fields, ", "))
+		what := strings.Join(fields, ", ")
+		if who[what] == nil {
+			whats = append(whats, what)
+		}
+		who[what] = append(who[what], c.Name)
+	}
+	for _, what := range whats {
+		out = append(out, "  ~ "+nameList(who[what])+": "+what)
 	}
 	for _, n := range d.Removed {
 		out = append(out, "  - "+n)
@@ -648,6 +658,14 @@ func deltaLines(d plan.Delta) []string {
 		out = append(out, "  = "+c.Name+": "+strings.Join(c.Fields, ", ")+" (no restart)")
 	}
 	return out
+}
+
+// nameList writes names for one diff line, the middle of a long list elided.
+func nameList(names []string) string {
+	if len(names) <= 6 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, %s, %s … %s (%d processes)", names[0], names[1], names[2], names[len(names)-1], len(names))
 }
 
 func changedNames(d plan.Delta) []string {

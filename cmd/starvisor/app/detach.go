@@ -30,6 +30,9 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	if api.Answers(sock) {
 		return fmt.Errorf("up: a daemon is already running on %s", sock)
 	}
+	if err := lockedAlready(p); err != nil {
+		return err // said here: the daemon's refusal would go into the other's log
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("up: detach: %w", err)
@@ -99,6 +102,21 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 		time.Sleep(pause)
 		pause = min(2*pause, 200*time.Millisecond) // each look is a status round in the daemon
 	}
+}
+
+// lockedAlready is up's refusal when a daemon of the bundle holds one of its locks (it
+// may answer on another socket than the script names now: a release symlink switched).
+func lockedAlready(p *plan.Plan) error {
+	sock := p.Supervisor.Socket
+	if l := lockPath(p.Supervisor.StateDir); lockHeld(l) {
+		return fmt.Errorf("up: a daemon is already running on %s (%w: %s)", lockedSocketAt(l, sock), errLocked, l)
+	}
+	for _, l := range rootLockPaths(filepath.Join(p.Root, p.Entry)) {
+		if lockHeld(l) {
+			return fmt.Errorf("up: a daemon of this bundle is already running on %s (%w: %s)", lockedSocketAt(l, sock), errLocked, l)
+		}
+	}
+	return nil
 }
 
 // warnings repeats on stderr the warnings the daemon wrote in its log since start (it

@@ -47,6 +47,36 @@ func (p Problem) String() string {
 	return fmt.Sprintf("export %s: %s%s%s", p.Format, who, field, p.Why)
 }
 
+// Lines words problems for a person: those of several programs that say the same are one
+// line naming them all (four programs were 32 lines, most of them one sentence each
+// four times), in the order of their first.
+func Lines(problems []Problem) []string {
+	type key struct{ format, group, field, why string }
+	var order []key
+	who := map[key][]string{}
+	for _, p := range problems {
+		k := key{p.Format, p.Group, p.Field, p.Why}
+		if _, ok := who[k]; !ok {
+			order = append(order, k)
+		}
+		who[k] = append(who[k], p.Program)
+	}
+	out := make([]string, 0, len(order))
+	for _, k := range order {
+		p := Problem{Format: k.format, Group: k.group, Field: k.field, Why: k.why, Program: who[k][0]}
+		line := p.String()
+		if names := who[k]; len(names) > 1 {
+			quoted := make([]string, len(names))
+			for i, n := range names {
+				quoted[i] = fmt.Sprintf("%q", n)
+			}
+			line = strings.Replace(line, fmt.Sprintf("program %q", names[0]), "programs "+strings.Join(quoted, ", "), 1)
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
 // Result is an export: the files and what they leave out.
 type Result struct {
 	Files    []File

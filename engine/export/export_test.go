@@ -217,3 +217,21 @@ func TestNomadDecodesStrictly(t *testing.T) {
 		}
 	}
 }
+
+// Problems of several programs that say the same are one line naming them all.
+func TestLinesGroupAlikeProblems(t *testing.T) {
+	got := export.Lines([]export.Problem{
+		{Format: "systemd", Program: "a", Field: "backoff", Why: "not mapped"},
+		{Format: "systemd", Program: "a", Field: "ready", Why: "no equivalent"},
+		{Format: "systemd", Program: "b", Field: "backoff", Why: "not mapped"},
+		{Format: "systemd", Group: "g", Field: "priority", Why: "ignored"},
+	})
+	want := []string{
+		`export systemd: programs "a", "b": backoff: not mapped`,
+		`export systemd: program "a": ready: no equivalent`,
+		`export systemd: group "g": priority: ignored`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

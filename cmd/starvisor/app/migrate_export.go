@@ -26,8 +26,8 @@ func (c *ExportCmd) Run(d *Deps) error {
 		fmt.Fprintln(d.Stderr, err)
 		return reported(ExitFailure)
 	}
-	for _, pr := range res.Problems {
-		fmt.Fprintln(d.Stderr, pr)
+	for _, line := range export.Lines(res.Problems) {
+		fmt.Fprintln(d.Stderr, line)
 	}
 	if c.Out == "" {
 		return export.Print(d.Stdout, res.Files)

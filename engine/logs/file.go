@@ -44,6 +44,7 @@ type File struct {
 	healthMu sync.Mutex
 	err      error       // last error, kept until Err reads it
 	failing  atomic.Bool // the last bytes were dropped; false again once bytes reach the file
+	lost     int64       // bytes dropped since the last that reached the file (under mu)
 
 	mu        sync.Mutex
 	f         *os.File // nil until the first byte, and after a failure until reopened
@@ -402,16 +403,33 @@ func (f *File) endLine() {
 	}
 }
 
+// sayLost marks in the file where output was dropped and how much (a full disk, a log
+// folder removed): the gap was silent, with a line torn mid-way. False when the mark
+// itself could not be written. Called with mu held.
+func (f *File) sayLost() bool {
+	mark := fmt.Sprintf("[starvisor: %d bytes of output lost here: the log could not be written]\n", f.lost)
+	n, err := f.f.Write([]byte(mark))
+	f.size += int64(n)
+	if err != nil {
+		f.fail(err)
+		return false
+	}
+	f.lost = 0
+	return true
+}
+
 // write writes p in pieces that fit before the next rotation. Called with mu held.
 func (f *File) write(p []byte) {
 	f.followName()
 	for len(p) > 0 {
 		if !f.ready() {
+			f.lost += int64(len(p))
 			return // dropped; f.err says why
 		}
 		room, ok := f.room()
 		if !ok {
 			f.failing.Store(true)
+			f.lost += int64(len(p))
 			return // the handle was lost while rotating; f.err says why
 		}
 		chunk := p
@@ -423,6 +441,10 @@ func (f *File) write(p []byte) {
 		}
 		if f.broken {
 			f.endLine()
+		}
+		if f.lost > 0 && !f.stream && !f.sayLost() {
+			f.lost += int64(len(p))
+			return
 		}
 		var n int
 		var err error
@@ -436,6 +458,7 @@ func (f *File) write(p []byte) {
 		p = p[n:]
 		if err != nil {
 			f.fail(err)
+			f.lost += int64(len(p))
 			return
 		}
 		f.failing.Store(false)

@@ -41,9 +41,32 @@ func (s *scriptFlags) eval(ctx context.Context, d *Deps) (*plan.Plan, error) {
 	})
 	if err != nil {
 		printScriptError(d.Stderr, err)
+		if hint := libHint(s.File, err); hint != "" {
+			fmt.Fprintln(d.Stderr, hint)
+		}
 		return nil, reported(ExitFailure)
 	}
 	return p, nil
+}
+
+// libHint, for a script that loads a library this shell did not declare (a fresh shell
+// without STARVISOR_LIBS), names the folder the bundle's daemon was last applied with,
+// from the plan it recorded in the default state_dir; "" when there is none.
+func libHint(script string, err error) string {
+	_, rest, ok := strings.Cut(err.Error(), "unknown library @")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(rest, " ")
+	b, rerr := os.ReadFile(filepath.Join(filepath.Dir(script), "run", appliedPlanFile))
+	if rerr != nil {
+		return ""
+	}
+	ran, derr := plan.Decode(b)
+	if derr != nil || ran.Inputs.Libs[name] == "" {
+		return ""
+	}
+	return fmt.Sprintf("starvisor: hint: this bundle's daemon was last applied with --lib %s=%s", name, ran.Inputs.Libs[name])
 }
 
 // locate sets File to the script to evaluate: a folder stands for its deploy.star, and

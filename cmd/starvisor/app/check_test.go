@@ -1,9 +1,7 @@
 package app
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -122,23 +120,11 @@ func TestUserAccessProblems(t *testing.T) {
 // open files: check says so of another user and of a minfds above that limit (it said
 // ok, and up and apply then failed). The CLI runs as nobody.
 func TestCheckUserWhenNotRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run the CLI as nobody")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skip("no user nobody")
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
+	cred, uid := nobody(t)
 	bin := starvisorBin(t)
 	dir := t.TempDir()
-	for _, p := range []string{filepath.Dir(bin), filepath.Dir(dir), dir} {
-		if err := os.Chmod(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chown(dir, uid, gid); err != nil { // its log folder is nobody's to make
+	openUp(t, 0o755, filepath.Dir(bin), filepath.Dir(dir), dir)
+	if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil { // its log folder is nobody's to make
 		t.Fatal(err)
 	}
 	script := filepath.Join(dir, "deploy.star")
@@ -151,15 +137,10 @@ func TestCheckUserWhenNotRoot(t *testing.T) {
 program(name = "other", command = ["/bin/true"], user = "root")
 program(name = "self", command = ["/bin/true"], user = "nobody")
 `), 0o644)
-	cmd := exec.Command(bin, "check", "-f", script)
-	cmd.Dir = "/"
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	cmd.Run()
-	want := `program "other": user: root: starvisor runs as uid ` + nobody.Uid + `, not root, and cannot switch to another user`
+	code, out := runAs(t, cred, bin, "check", "-f", script)
+	want := `program "other": user: root: starvisor runs as uid ` + uid + `, not root, and cannot switch to another user`
 	wantFDs := "supervisor(): minfds: " + over + " open files wanted, but the hard limit is " + strconv.FormatUint(lim.Max, 10) + ", which only root raises"
-	if cmd.ProcessState.ExitCode() != ExitFailure || !strings.Contains(out.String(), want) || !strings.Contains(out.String(), wantFDs) || strings.Contains(out.String(), `"self"`) {
-		t.Fatalf("exit %d, output:\n%s", cmd.ProcessState.ExitCode(), out.String())
+	if code != ExitFailure || !strings.Contains(out, want) || !strings.Contains(out, wantFDs) || strings.Contains(out, `"self"`) {
+		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 }

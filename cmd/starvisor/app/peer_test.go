@@ -21,47 +21,63 @@ import (
 // let it connect: run the real CLI as nobody against a root daemon whose socket folder and
 // socket are opened up for this test.
 func TestOtherUIDRefused(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root: the client must run as another uid (nobody)")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
+	cred, uid := nobody(t)
 	bin := starvisorBin(t)
 	dir, sock := startDaemon(t, sleepers(1), 1)
 	// nobody must reach the binary and the socket: open the folders on the way.
-	for _, p := range []string{filepath.Dir(bin), dir, filepath.Dir(sock)} {
-		if err := os.Chmod(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(sock, 0o666); err != nil {
-		t.Fatal(err)
-	}
-	run := func(cred *syscall.Credential) (int, string) {
-		cmd := exec.Command(bin, "status", "--socket", sock)
-		cmd.Dir = "/"
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Fatal(err)
-		}
-		return cmd.ProcessState.ExitCode(), out.String()
-	}
-	code, out := run(&syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)})
-	if code != ExitFailure || !strings.Contains(out, "permission denied: uid "+nobody.Uid+" may not control a daemon owned by uid 0") {
+	openUp(t, 0o755, filepath.Dir(bin), dir, filepath.Dir(sock))
+	openUp(t, 0o666, sock)
+	code, out := runAs(t, cred, bin, "status", "--socket", sock)
+	if code != ExitFailure || !strings.Contains(out, "permission denied: uid "+uid+" may not control a daemon owned by uid 0") {
 		t.Fatalf("as nobody: exit %d, output:\n%s", code, out)
 	}
-	code, out = run(nil) // root itself is admitted
+	code, out = runAs(t, nil, bin, "status", "--socket", sock) // root itself is admitted
 	if code != ExitOK || !strings.Contains(out, "RUNNING") {
 		t.Fatalf("as root: exit %d, output:\n%s", code, out)
 	}
+}
+
+// nobody is the credential of user nobody and its uid, for a CLI run as another user;
+// the test is skipped unless it runs as root (which may switch to it) and nobody exists.
+func nobody(t *testing.T) (*syscall.Credential, string) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root: the CLI must run as another uid (nobody)")
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, u.Uid
+}
+
+// openUp gives paths mode, so another user reaches them.
+func openUp(t *testing.T, mode os.FileMode, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// runAs runs the binary bin with args as cred (nil: as this process), from /, and
+// returns its exit code and output.
+func runAs(t *testing.T, cred *syscall.Credential, bin string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = "/"
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String()
 }
 
 // The client refuses a socket served by another user (not root, not itself) before it
@@ -70,22 +86,10 @@ func TestOtherUIDRefused(t *testing.T) {
 // thread of this test running as uid 1 (a socket's peer is who called listen), the CLI
 // runs as nobody.
 func TestClientRefusesAnotherUsersSocket(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root: listener and client must run as two other uids")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
+	cred, uid := nobody(t)
 	bin := starvisorBin(t)
 	dir := t.TempDir()
-	for _, p := range []string{filepath.Dir(bin), filepath.Dir(dir), dir} {
-		if err := os.Chmod(p, 0o777); err != nil {
-			t.Fatal(err)
-		}
-	}
+	openUp(t, 0o777, filepath.Dir(bin), filepath.Dir(dir), dir)
 	sock := filepath.Join(dir, "evil.sock")
 	type listened struct {
 		l   net.Listener
@@ -107,9 +111,7 @@ func TestClientRefusesAnotherUsersSocket(t *testing.T) {
 		t.Fatal(got.err)
 	}
 	defer got.l.Close()
-	if err := os.Chmod(sock, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	openUp(t, 0o777, sock)
 	sent := make(chan []byte, 1)
 	go func() {
 		c, err := got.l.Accept()
@@ -122,14 +124,9 @@ func TestClientRefusesAnotherUsersSocket(t *testing.T) {
 		b, _ := io.ReadAll(c)
 		sent <- b
 	}()
-	cmd := exec.Command(bin, "status", "--socket", sock)
-	cmd.Dir = "/"
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	cmd.Run()
-	if cmd.ProcessState.ExitCode() == ExitOK || !strings.Contains(out.String(), "runs as uid 1, neither you (uid "+nobody.Uid+") nor root: nothing sent") {
-		t.Fatalf("exit %d, output:\n%s", cmd.ProcessState.ExitCode(), out.String())
+	code, out := runAs(t, cred, bin, "status", "--socket", sock)
+	if code == ExitOK || !strings.Contains(out, "runs as uid 1, neither you (uid "+uid+") nor root: nothing sent") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 	if b := <-sent; len(b) > 0 {
 		t.Fatalf("the listener was sent %q", b)

@@ -75,6 +75,14 @@ func (f *fakeSup) Kill(context.Context) int {
 	return 3
 }
 
+// runLoop runs l on p in the background: the signals to send it, and its end.
+func runLoop(l *upLoop, p *plan.Plan) (chan os.Signal, chan error) {
+	sigs := make(chan os.Signal)
+	done := make(chan error, 1)
+	go func() { done <- l.run(context.Background(), p, sigs) }()
+	return sigs, done
+}
+
 // lineChan hands each write of the loop to the test, so the test can wait for the loop to
 // have handled one thing before it sends the next.
 type lineChan chan string
@@ -111,9 +119,7 @@ func TestUpLoopReloadsOnHUPAndStopsOnTERM(t *testing.T) {
 		}
 		return second, nil
 	}}
-	sigs := make(chan os.Signal)
-	done := make(chan error, 1)
-	go func() { done <- l.run(context.Background(), first, sigs) }()
+	sigs, done := runLoop(l, first)
 
 	is.Equal(<-sup.applies, first)
 	sup.answers <- plan.Delta{Added: []string{"a"}}
@@ -149,9 +155,7 @@ func TestUpLoopBracketsEachApply(t *testing.T) {
 	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard),
 		reload: func() (*plan.Plan, error) { return &plan.Plan{}, nil },
 		busy:   note("busy"), settled: note("settled")}
-	sigs := make(chan os.Signal)
-	done := make(chan error, 1)
-	go func() { done <- l.run(context.Background(), &plan.Plan{}, sigs) }()
+	sigs, done := runLoop(l, &plan.Plan{})
 	seen := func() string { mu.Lock(); defer mu.Unlock(); return strings.Join(calls, " ") }
 	before := ""
 	for i, report := range []string{"starvisor: applied plan: 0 processes",
@@ -182,9 +186,7 @@ func TestUpLoopFoldsHUPsDuringApply(t *testing.T) {
 		reloads++
 		return &plan.Plan{}, nil
 	}}
-	sigs := make(chan os.Signal)
-	done := make(chan error, 1)
-	go func() { done <- l.run(context.Background(), &plan.Plan{}, sigs) }()
+	sigs, done := runLoop(l, &plan.Plan{})
 	<-sup.applies
 	sigs <- syscall.SIGHUP
 	sigs <- syscall.SIGHUP
@@ -206,9 +208,7 @@ func TestUpLoopStopsDuringApply(t *testing.T) {
 	var out bytes.Buffer
 	sup := newFakeSup()
 	l := &upLoop{sup: sup, out: newLineWriter(&out), stderr: newLineWriter(io.Discard)}
-	sigs := make(chan os.Signal)
-	done := make(chan error, 1)
-	go func() { done <- l.run(context.Background(), &plan.Plan{}, sigs) }()
+	sigs, done := runLoop(l, &plan.Plan{})
 	<-sup.applies // never answered
 	sigs <- syscall.SIGINT
 	<-sup.shutdown
@@ -224,9 +224,7 @@ func TestUpLoopSecondInterruptKills(t *testing.T) {
 	sup := newFakeSup()
 	sup.stuck, sup.kills = make(chan struct{}), make(chan struct{}, 1)
 	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard)}
-	sigs := make(chan os.Signal)
-	done := make(chan error, 1)
-	go func() { done <- l.run(context.Background(), &plan.Plan{}, sigs) }()
+	sigs, done := runLoop(l, &plan.Plan{})
 	<-sup.applies
 	sup.answers <- plan.Delta{}
 	out.want(t, "starvisor: applied plan: 0 processes")
@@ -388,9 +386,7 @@ func TestUpLoopStopsWhenTheTerminalIsGone(t *testing.T) {
 	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard),
 		reload: func() (*plan.Plan, error) { return &plan.Plan{}, nil },
 		hungUp: func() bool { return gone }}
-	sigs := make(chan os.Signal)
-	done := make(chan error, 1)
-	go func() { done <- l.run(context.Background(), &plan.Plan{}, sigs) }()
+	sigs, done := runLoop(l, &plan.Plan{})
 	<-sup.applies
 	sup.answers <- plan.Delta{}
 	out.want(t, "starvisor: applied plan: 0 processes")

@@ -181,6 +181,7 @@ func (s *Supervisor) Apply(ctx context.Context, next *plan.Plan) (plan.Delta, er
 // values the last apply read, where evaluated before it waited its turn it undid the
 // apply it waited for. An error of build applies nothing.
 func (s *Supervisor) ApplyMade(ctx context.Context, build func(running *plan.Plan) (*plan.Plan, error)) (plan.Delta, error) {
+	asked := s.clock.Now() // a stop asked after this holds against this apply
 	select {
 	case s.deploying <- struct{}{}:
 		defer func() { <-s.deploying }()
@@ -220,7 +221,7 @@ func (s *Supervisor) ApplyMade(ctx context.Context, build func(running *plan.Pla
 	var replaced map[string]procState // the jobs' old versions, as they ended
 	if first != nil {
 		var err error
-		if _, replaced, err = s.apply(ctx, first, nil); err != nil {
+		if _, replaced, err = s.apply(ctx, first, nil, asked); err != nil {
 			return d, err
 		}
 	}
@@ -238,7 +239,7 @@ func (s *Supervisor) ApplyMade(ctx context.Context, build func(running *plan.Pla
 			return d, err
 		}
 	}
-	last, _, err := s.apply(ctx, next, nil)
+	last, _, err := s.apply(ctx, next, nil, asked)
 	if err != nil {
 		return d, err
 	}
@@ -306,7 +307,7 @@ func (s *Supervisor) putBack(before *plan.Plan, replaced map[string]procState) {
 			seed[pr.ProcessName] = st
 		}
 	}
-	s.apply(s.ctx, before, seed) // a stop of the failed jobs, which have ended anyway
+	s.apply(s.ctx, before, seed, time.Time{}) // a stop of the failed jobs, which have ended anyway
 }
 
 // WouldRunFirst names the jobs an Apply of next (d: from the running plan) would run
@@ -494,7 +495,7 @@ func (s *Supervisor) waitJobs(ctx context.Context, names []string) error {
 // apply makes next the running plan (see Apply), jobs and all at once. A process whose
 // name is in seed is not started but takes that state (a job put back as it was, done);
 // gone holds the last states of the processes stopped and replaced or removed.
-func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string]procState) (d plan.Delta, gone map[string]procState, err error) {
+func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string]procState, asked time.Time) (d plan.Delta, gone map[string]procState, err error) {
 	if s.closed.Load() {
 		return plan.Delta{}, nil, ErrShutdown // at once: Shutdown holds mu until everything stopped
 	}
@@ -526,7 +527,10 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string
 		sn := old.procs[i].snap.Load()
 		wasActive[c.Name] = sn.State.Active() || old.procs[i].resuming(sn)
 		stop = append(stop, i)
-		if wasActive[c.Name] || autostart[c.Name] && sn.State != Stopping {
+		// So does one stopped since the apply was asked for (while it ran its jobs first,
+		// or waited its turn): the stop is the later word.
+		stoppedSince := sn.State == Stopped && !asked.IsZero() && sn.Since.After(asked)
+		if wasActive[c.Name] || autostart[c.Name] && sn.State != Stopping && !stoppedSince {
 			again = append(again, i)
 		} else {
 			d.NotStarted = append(d.NotStarted, c.Name)

@@ -61,7 +61,7 @@ func planRollout(running, next *plan.Plan, d plan.Delta) (*rollout, error) {
 	for k := 0; k <= len(r.members); k++ {
 		q, err := holdBack(running, next, r.members[k:])
 		if err != nil {
-			return nil, fmt.Errorf("apply --rolling: the running version of %s cannot stay beside the new plan: %w; apply without --rolling", r.members[k], err)
+			return nil, fmt.Errorf("apply --rolling: the running version of %s cannot stay beside the new plan: %w; apply without --rolling", r.members[min(k, len(r.members)-1)], err)
 		}
 		r.steps = append(r.steps, q)
 	}

@@ -292,7 +292,16 @@ type LogStream struct {
 }
 
 func (c *Client) Logs(ctx context.Context, specs []string, stderr, follow bool, n int) (*LogStream, error) {
-	q := url.Values{"name": specs, "n": {strconv.Itoa(n)}}
+	return c.logs(ctx, url.Values{"name": specs}, stderr, follow, n)
+}
+
+// DaemonLog is Logs of the detached daemon's own log (<log_dir>/starvisor.log).
+func (c *Client) DaemonLog(ctx context.Context, follow bool, n int) (*LogStream, error) {
+	return c.logs(ctx, url.Values{"daemon": {"1"}}, false, follow, n)
+}
+
+func (c *Client) logs(ctx context.Context, q url.Values, stderr, follow bool, n int) (*LogStream, error) {
+	q.Set("n", strconv.Itoa(n))
 	if stderr {
 		q.Set("stderr", "1")
 	}

@@ -39,7 +39,13 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	if many {
 		marks = s.logMarks(q.Get("stderr") == "1")
 	}
-	srcs, ok := s.logSources(w, q["name"], q.Get("stderr") == "1", many)
+	var srcs []*logSource
+	ok := false
+	if q.Get("daemon") == "1" {
+		srcs, ok = s.daemonSource(w)
+	} else {
+		srcs, ok = s.logSources(w, q["name"], q.Get("stderr") == "1", many)
+	}
 	defer func() {
 		for _, src := range srcs {
 			src.close()
@@ -255,6 +261,28 @@ type logSource struct {
 	f      *os.File // until follow takes it
 	follow *logs.Follower
 	out    io.Writer // the answer, through a prefixer when there are several
+}
+
+// daemonSource is the detached daemon's own log (<log_dir>/starvisor.log): why programs
+// restarted, stray processes stopped, reloads; read with `logs --daemon`. It answers
+// the error itself and returns false.
+func (s *Server) daemonSource(w http.ResponseWriter) ([]*logSource, bool) {
+	p := s.b.Plan()
+	if p == nil {
+		writeError(w, http.StatusNotFound, errors.New("no plan yet"))
+		return nil, false
+	}
+	l := plan.Log{Path: filepath.Join(p.Supervisor.LogDir, plan.DaemonLog), Backups: 10}
+	f, err := logs.OpenRead(l.Path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("the daemon's log: %w", err))
+		return nil, false
+	}
+	if f == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("the daemon's log: no %s: a daemon run in the foreground (up without --detach) writes its lines to its terminal", l.Path))
+		return nil, false
+	}
+	return []*logSource{{name: "starvisor", log: l, f: f, out: w}}, true
 }
 
 func (src *logSource) close() {

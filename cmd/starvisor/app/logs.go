@@ -22,6 +22,7 @@ type LogsCmd struct {
 	Names          []string `arg:"" optional:"" name:"name" help:"Process names, GROUP:* or all (the default); from several, each line starts with its process's name."`
 	Follow         bool     `short:"f" help:"Keep printing new lines, across rotations, until interrupted."`
 	Stderr         bool     `name:"stderr" help:"Read the stderr log instead of stdout."`
+	Daemon         bool     `name:"daemon" help:"Read the detached daemon's own log (<log_dir>/starvisor.log): state changes and why, strays stopped, reloads."`
 	Lines          int      `short:"n" default:"10" help:"Lines to print from the end first (0: none)."`
 }
 
@@ -49,11 +50,20 @@ func (c *LogsCmd) Run(d *Deps) error {
 	if len(names) == 0 {
 		names = []string{"all"} // as `pm2 logs`: every process
 	}
+	if c.Daemon && (len(c.Names) > 0 || c.Stderr) {
+		return usageError(errors.New("logs: --daemon reads the daemon's own log: give no process name, nor --stderr"))
+	}
 	cl, cerr := c.client(ctx, d)
 	var body *api.LogStream
 	var err error = api.ErrUnreachable // no client: a script broken since the daemon died
+	read := func(cl *api.Client) (*api.LogStream, error) {
+		if c.Daemon {
+			return cl.DaemonLog(ctx, c.Follow, c.Lines)
+		}
+		return cl.Logs(ctx, names, c.Stderr, c.Follow, c.Lines)
+	}
 	if cerr == nil {
-		body, err = cl.Logs(ctx, names, c.Stderr, c.Follow, c.Lines)
+		body, err = read(cl)
 	}
 	offline := false
 	if errors.Is(err, api.ErrUnreachable) {
@@ -62,7 +72,7 @@ func (c *LogsCmd) Run(d *Deps) error {
 		if p, script := c.plan(ctx, d); p != nil {
 			fmt.Fprintf(d.Stderr, "starvisor: logs: the daemon does not answer; reading the log files of %s\n", script)
 			cl, offline = api.NewOfflineClient(p), true
-			body, err = cl.Logs(ctx, names, c.Stderr, c.Follow, c.Lines)
+			body, err = read(cl)
 		}
 	}
 	if cerr != nil && !offline {
@@ -77,7 +87,7 @@ func (c *LogsCmd) Run(d *Deps) error {
 	}
 	n, err := io.Copy(d.Stdout, body)
 	if ctx.Err() != nil || err == nil {
-		if err == nil && !c.Stderr && !c.Follow && c.Lines > 0 {
+		if err == nil && !c.Stderr && !c.Daemon && !c.Follow && c.Lines > 0 {
 			switch {
 			case n == 0:
 				c.hintStderr(ctx, d, cl, names, "nothing on stdout, but stderr has lines")

@@ -120,7 +120,8 @@ func lockedAlready(p *plan.Plan) error {
 }
 
 // warnings repeats on stderr the warnings the daemon wrote in its log since start (it
-// cannot record its processes: a full disk): a deploy script never reads that log.
+// cannot record its processes: a full disk), and the strays of a killed daemon it
+// stopped: a deploy script never reads that log.
 func warnings(d *Deps, logPath string, start int64) {
 	for _, line := range strings.Split(tailFrom(logPath, start, 1000), "\n") {
 		line = strings.TrimSpace(line)
@@ -129,7 +130,9 @@ func warnings(d *Deps, logPath string, start int64) {
 				line = rest // the log's time: the caller sees them now
 			}
 		}
-		if strings.HasPrefix(line, "starvisor: warning:") {
+		// And what it stopped of a killed daemon's programs: no client said they ran.
+		if strings.HasPrefix(line, "starvisor: warning:") || strings.Contains(line, " stray process ") ||
+			strings.Contains(line, "left in the cgroups of the daemon that died") {
 			fmt.Fprintln(d.Stderr, line)
 		}
 	}

@@ -35,6 +35,9 @@ func (h *fakeHandle) Pid() int { return h.pid }
 func (h *fakeHandle) StartTicks() (uint64, bool) { return uint64(h.pid) * 10, true }
 func (h *fakeHandle) Done() <-chan Exit          { return h.done }
 
+// Members: the fake cgroup holds the process and one daemonized worker, pid+1000.
+func (h *fakeHandle) Members() []int { return []int{h.pid, h.pid + 1000} }
+
 func (h *fakeHandle) Signal(sig syscall.Signal, group bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

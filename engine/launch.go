@@ -100,6 +100,18 @@ type Sampler interface {
 	Sample(pid int) (Usage, error)
 }
 
+// MemberLister is a Handle that knows every process its program runs, those that left
+// its tree included (a daemonizing double fork, re-parented away): its cgroup's.
+type MemberLister interface {
+	Members() []int
+}
+
+// GroupSampler is a BatchSampler that also adds to the tree of each pid of members the
+// processes given for it (and their descendants): what memory_max weighs.
+type GroupSampler interface {
+	SampleGroups(pids []int, members map[int][]int) map[int]Usage
+}
+
 // BatchSampler is a Sampler that measures many processes in one pass over the
 // system's process table, where Sample per pid would repeat that pass for each.
 // The engine uses SampleAll when its Sampler has it: one call per round.

@@ -119,6 +119,9 @@ type proc struct {
 	// child nobody supervises once the process quits.
 	retired atomic.Bool
 	logs    logHealth
+	// members lists the running process's cgroup (cgroup mode): memory_max weighs
+	// what left its tree too. nil when none runs, or without cgroups.
+	members atomic.Pointer[MemberLister]
 
 	st           procState
 	prog         plan.Program
@@ -223,6 +226,7 @@ func (p *proc) receive(m any) {
 		}
 		pid := p.st.Pid
 		p.h = nil
+		p.members.Store(nil)
 		p.stopProbe()
 		p.sup.recordExit(p.name, pid)
 		p.checkLogs(p.sup.clock.Now()) // an exit is when the user wants to know why
@@ -437,6 +441,9 @@ func (p *proc) spawn() error {
 		return p.handle(event{Kind: evSpawnFailed, Err: err.Error()})
 	}
 	p.h = h
+	if m, ok := h.(MemberLister); ok {
+		p.members.Store(&m)
+	}
 	if n, ok := h.(exitNotifier); ok {
 		n.NotifyExit(func(ex Exit) { p.post(exited{h, ex}) })
 	} else {

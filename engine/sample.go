@@ -185,6 +185,27 @@ func (s *Supervisor) checkMemory() {
 // mib writes n bytes in MiB, as status shows memory.
 func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
+// memberLists gives, of each running process with memory_max, the processes of its
+// cgroup: a worker that daemonized (setsid, its parent gone) left the tree memory_max
+// weighed, while the stop that memory_max makes kills it with the rest. Only those: a
+// cgroup's list is a read per process per round.
+func (s *Supervisor) memberLists() map[int][]int {
+	tab := s.tab.Load()
+	var out map[int][]int
+	for i, p := range tab.procs {
+		sn := p.snap.Load()
+		ml := p.members.Load()
+		if sn.Pid <= 0 || ml == nil || tab.plan.Programs[i].MemoryMax <= 0 {
+			continue
+		}
+		if out == nil {
+			out = map[int][]int{}
+		}
+		out[sn.Pid] = (*ml).Members()
+	}
+	return out
+}
+
 func (s *Supervisor) sampleOnce() {
 	// Stamped before the pids are gathered: a process spawned during the round is newer
 	// than the sample, and a Status call takes a fresh one for it (unsampled).
@@ -196,7 +217,9 @@ func (s *Supervisor) sampleOnce() {
 		}
 	}
 	var m map[int]Usage
-	if b, ok := s.o.Sampler.(BatchSampler); ok {
+	if g, ok := s.o.Sampler.(GroupSampler); ok {
+		m = g.SampleGroups(pids, s.memberLists()) // one pass over the process table
+	} else if b, ok := s.o.Sampler.(BatchSampler); ok {
 		m = b.SampleAll(pids) // one pass over the process table for the round
 	} else {
 		m = map[int]Usage{}

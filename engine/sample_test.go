@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -183,6 +185,44 @@ func TestStatusSamplesARestartedProcess(t *testing.T) {
 type memSampler struct{ rss atomic.Uint64 }
 
 func (m *memSampler) Sample(pid int) (Usage, error) { return Usage{TreeRSSBytes: m.rss.Load()}, nil }
+
+// groupSampler records the members it is given to add to each tree.
+type groupSampler struct {
+	memSampler
+	mu   sync.Mutex
+	seen map[int][]int
+}
+
+func (g *groupSampler) SampleGroups(pids []int, members map[int][]int) map[int]Usage {
+	g.mu.Lock()
+	g.seen = members
+	g.mu.Unlock()
+	out := map[int]Usage{}
+	for _, pid := range pids {
+		out[pid], _ = g.Sample(pid)
+	}
+	return out
+}
+
+// memory_max weighs the program's cgroup, daemonized workers included (a setsid double
+// fork leaves the tree by parent links, and ran on unweighed): the handle's members go
+// to the sampler, for the programs that have memory_max only (a read each, per round).
+func TestMemoryMaxWeighsTheCgroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := &groupSampler{}
+		g.rss.Store(100 << 20)
+		r := newRig(t, func(o *Options) { o.Sampler = g })
+		defer r.shutdown()
+		r.apply(planOf(t, prog("leaky", startSecs(0), func(pr *plan.Program) { pr.MemoryMax = 512 << 20 }), prog("plain", startSecs(0))))
+		time.Sleep(6 * time.Second)
+		pid := r.status("leaky").Pid
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if want := map[int][]int{pid: {pid, pid + 1000}}; !reflect.DeepEqual(g.seen, want) {
+			t.Errorf("members %v, want %v", g.seen, want)
+		}
+	})
+}
 
 // A program with memory_max has its tree measured every 5 s though nobody looks, and is
 // restarted (stopped, then started: an automatic restart) once it is over the limit.

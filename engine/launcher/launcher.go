@@ -252,6 +252,18 @@ func (h *handle) StartTicks() (uint64, bool) { return h.startTicks, h.startTicks
 
 func (h *handle) Pid() int { return h.pid }
 
+// Members lists the processes of the child's cgroup (engine.MemberLister); nil in
+// process group mode, where its tree is what the sampler finds by parent links.
+func (h *handle) Members() []int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.cg == nil || h.drained {
+		return nil
+	}
+	pids, _ := h.cg.procs()
+	return pids
+}
+
 func (h *handle) Done() <-chan engine.Exit { return h.done }
 
 // NotifyExit has fn called with the exit instead of sending it on Done (at once if

@@ -63,6 +63,21 @@ func TestSampleCountsTheTree(t *testing.T) {
 	is.True(err != nil)
 }
 
+// SampleGroups adds to a tree the members given for it (a cgroup's daemonized worker,
+// re-parented away), and their descendants, each once.
+func TestSampleGroupsAddsMembers(t *testing.T) {
+	is := is.New(t)
+	a := spawn(t, "sleep 1000")
+	b := spawn(t, "sleep 1000 & wait") // not a's: another tree, with a child of its own
+	eventually(t, "b's child", func() bool { return len(descendants(scanProcs(), b.Process.Pid)) == 2 })
+	s := New().(*Sampler)
+	alone := s.SampleGroups([]int{a.Process.Pid}, nil)[a.Process.Pid]
+	with := s.SampleGroups([]int{a.Process.Pid}, map[int][]int{a.Process.Pid: {b.Process.Pid, a.Process.Pid}})[a.Process.Pid]
+	bTree := s.SampleGroups([]int{b.Process.Pid}, nil)[b.Process.Pid]
+	is.True(bTree.TreeRSSBytes > bTree.RSSBytes)                       // b's child counts in its tree
+	is.Equal(with.TreeRSSBytes, alone.TreeRSSBytes+bTree.TreeRSSBytes) // b's tree added, a's counted once
+}
+
 func mustSample(t *testing.T, s interface {
 	Sample(int) (engine.Usage, error)
 }, pid int) engine.Usage {

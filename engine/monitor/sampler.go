@@ -56,6 +56,12 @@ func (s *Sampler) Sample(pid int) (engine.Usage, error) {
 // process table once; a pid that is gone (or a zombie: it has exited) is absent from
 // the result.
 func (s *Sampler) SampleAll(pids []int) map[int]engine.Usage {
+	return s.SampleGroups(pids, nil)
+}
+
+// SampleGroups is SampleAll with, in the tree of each pid of members, the processes
+// listed for it and their descendants, each counted once (engine.GroupSampler).
+func (s *Sampler) SampleGroups(pids []int, members map[int][]int) map[int]engine.Usage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -88,7 +94,22 @@ func (s *Sampler) SampleAll(pids []int) map[int]engine.Usage {
 		}
 		u := measure(p)
 		u.TreeCPUPercent, u.TreeRSSBytes = u.CPUPercent, u.RSSBytes
-		for _, child := range treeOf(children, pid)[1:] {
+		tree := treeOf(children, pid)
+		if extra := members[pid]; len(extra) > 0 {
+			seen := map[int]bool{}
+			for _, q := range tree {
+				seen[q] = true
+			}
+			for _, m := range extra {
+				for _, q := range treeOf(children, m) {
+					if !seen[q] {
+						seen[q] = true
+						tree = append(tree, q)
+					}
+				}
+			}
+		}
+		for _, child := range tree[1:] {
 			if c, ok := byPid[child]; ok {
 				cu := measure(c)
 				u.TreeCPUPercent += cu.CPUPercent

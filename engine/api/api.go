@@ -4,6 +4,8 @@
 package api
 
 import (
+	"errors"
+
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -78,6 +80,23 @@ type ApplyRequest struct {
 	DryRun bool       `json:"dry_run"`
 	// Force applies even what Breaking refuses.
 	Force bool `json:"force,omitempty"`
+	// Expect, when set, is the hash of each process of the plan the client expects to
+	// be running when this apply's turn comes (apply --rolling's previous step): another
+	// apply or a reload in between refuses it (ErrPlanChanged), where the roll went on
+	// and undid that one.
+	Expect map[string]string `json:"expect,omitempty"`
+}
+
+// ErrPlanChanged: the running plan is not the one an ApplyRequest's Expect names.
+var ErrPlanChanged = errors.New("the running plan changed under this apply (another apply, or a reload)")
+
+// Hashes maps each process of p to its hash, as ApplyRequest.Expect takes it.
+func Hashes(p *plan.Plan) map[string]string {
+	out := make(map[string]string, len(p.Programs))
+	for _, pr := range p.Programs {
+		out[pr.ProcessName] = pr.Hash
+	}
+	return out
 }
 
 // ApplyResponse says what changed (or would change, with DryRun).

@@ -501,7 +501,20 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if req.Force {
 		ctx = engine.Forced(ctx)
 	}
-	d, err := s.b.Apply(ctx, req.Plan)
+	var d plan.Delta
+	var err error
+	if m, ok := s.b.(interface {
+		ApplyMade(context.Context, func(*plan.Plan) (*plan.Plan, error)) (plan.Delta, error)
+	}); ok && req.Expect != nil {
+		d, err = m.ApplyMade(ctx, func(running *plan.Plan) (*plan.Plan, error) {
+			if !maps.Equal(Hashes(running), req.Expect) {
+				return nil, ErrPlanChanged
+			}
+			return req.Plan, nil
+		})
+	} else {
+		d, err = s.b.Apply(ctx, req.Plan)
+	}
 	if err != nil {
 		// In the daemon's log too: a deploy that failed (a job put back) is looked for there.
 		s.logf("apply failed: %v", err)

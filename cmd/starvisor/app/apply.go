@@ -81,11 +81,13 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		}
 		before = st.Programs
 	}
-	first := p
+	req := api.ApplyRequest{Plan: p, Force: c.Force}
 	if roll != nil {
-		first = roll.steps[1] // the rest of the difference, and each pool's first member
+		// The rest of the difference, and each pool's first member, over the plan the
+		// steps were made from: another apply since would be undone.
+		req.Plan, req.Expect = roll.steps[1], roll.from
 	}
-	r, err := applyTelling(ctx, d, cl, api.ApplyRequest{Plan: first, Force: c.Force}, jobs)
+	r, err := applyTelling(ctx, d, cl, req, jobs)
 	if err != nil {
 		sayJobsLastWords(d, p, jobs, err)
 		return clientError("apply", err) // a job's failure names it, and its state

@@ -18,8 +18,9 @@ import (
 // held at their running version. A client gone midway leaves a pool half rolled, every
 // member serving, and `plan --diff` naming the rest.
 type rollout struct {
-	steps   []*plan.Plan // steps[k]: the first k members at their new version
-	members []string     // pool by pool, in start order
+	steps   []*plan.Plan      // steps[k]: the first k members at their new version
+	members []string          // pool by pool, in start order
+	from    map[string]string // the running plan the steps were made from (its hashes)
 }
 
 // planRollout lists the members to roll: those changed of each pool of two or more
@@ -43,7 +44,7 @@ func planRollout(running, next *plan.Plan, d plan.Delta) (*rollout, error) {
 		}
 		perPool[pr.Name] = append(perPool[pr.Name], pr.ProcessName)
 	}
-	r := &rollout{}
+	r := &rollout{from: api.Hashes(running)}
 	for _, name := range pools {
 		members := perPool[name]
 		if len(members) < 2 {
@@ -102,14 +103,21 @@ func (r *rollout) say(d *Deps) {
 func (r *rollout) run(ctx context.Context, d *Deps, cl *api.Client, wait time.Duration, force bool, rest []string) error {
 	for k := 1; k <= len(r.members); k++ {
 		if k > 1 {
-			if _, err := cl.ApplyRequest(ctx, api.ApplyRequest{Plan: r.steps[k], Force: force}); err != nil {
-				fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped before %s; %s\n", r.members[k-1], r.versions(k-1))
+			// Only over the plan of the step before: another apply or a reload in between
+			// stops the roll, which would otherwise undo it (and restart the whole pool).
+			req := api.ApplyRequest{Plan: r.steps[k], Force: force, Expect: api.Hashes(r.steps[k-1])}
+			if _, err := cl.ApplyRequest(ctx, req); err != nil {
+				if strings.Contains(err.Error(), api.ErrPlanChanged.Error()) {
+					fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped before %s: another apply or a reload changed the plan meanwhile, and it holds (plan --diff shows how this script differs)\n", r.members[k-1])
+				} else {
+					fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped before %s; %s\n", r.members[k-1], r.versions(k-1))
+				}
 				return clientError("apply", err)
 			}
 		}
 		m := r.members[k-1]
 		if err := waitReady(ctx, d, "apply", cl, r.steps[k], []string{m}, wait); err != nil {
-			if _, perr := cl.ApplyRequest(ctx, api.ApplyRequest{Plan: r.steps[k-1], Force: true}); perr != nil {
+			if _, perr := cl.ApplyRequest(ctx, api.ApplyRequest{Plan: r.steps[k-1], Force: true, Expect: api.Hashes(r.steps[k])}); perr != nil {
 				fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped at %s, which could not be put back: %v\n", m, perr)
 				return err
 			}

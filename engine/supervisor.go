@@ -597,7 +597,14 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string
 			tab.procs[i].restore(st)
 			continue
 		}
-		if (pr.Autostart || wasActive[pr.ProcessName]) && !slices.Contains(d.NotStarted, pr.ProcessName) {
+		if slices.Contains(d.NotStarted, pr.ProcessName) {
+			// Left stopped: it shows when it stopped, as it did, not "Not started".
+			if st, ok := gone[pr.ProcessName]; ok && st.State == Stopped {
+				tab.procs[i].restore(st)
+			}
+			continue
+		}
+		if pr.Autostart || wasActive[pr.ProcessName] {
 			start = append(start, i)
 		}
 	}

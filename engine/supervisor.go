@@ -786,7 +786,11 @@ func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
 	idx, errs = keepBlocked(tab, idx, errs)
 	release := s.markPending(tab, idx) // dependents waiting for these wait for the restart
 	defer release()
-	if err := ignoreNotRunning(errors.Join(s.stopFollowing(ctx, tab, idx)...)); err != nil {
+	// Not following a process an apply replaced meanwhile into its successor, as a stop
+	// does: the apply counted it up (Resuming) and started its new version, which is the
+	// restart done; stopping that too spawned it only to stop it 5 ms later, and waited
+	// out a second stop_timeout.
+	if err := ignoreNotRunning(s.stopBatch(ctx, tab, idx)); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	if s.closed.Load() {

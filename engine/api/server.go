@@ -361,7 +361,9 @@ func (s *Server) action(verb string, do func(context.Context, ...string) error, 
 		}
 		switch verb {
 		case "restart":
-			s.answerStopped(w, names, unknown, err, up) // those it stopped first
+			// "already started" after its stop: a concurrent start (an apply's, of the new
+			// version) did the restart's work.
+			s.answerStopped(w, names, unknown, startedMeanwhile(err, nil), up) // those it stopped first
 		case "start":
 			s.answer(w, names, unknown, startedMeanwhile(err, up))
 		default:

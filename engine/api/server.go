@@ -56,6 +56,11 @@ type Server struct {
 	// folders): an applied plan keeps them, and a note says which differ.
 	Settings *plan.Supervisor
 
+	// RealRoot, when set, is the bundle root's real path when the daemon started: a plan
+	// whose root (the same spelling, /srv/app) now leads to another folder (a release
+	// symlink switched to a bundle of its own) is refused (OtherRoot).
+	RealRoot string
+
 	// Check, when set, says what would keep a program from starting (check's findings,
 	// in the daemon's environment): an apply that would restart a running program into
 	// such a version is refused (Breaking), unless forced.
@@ -451,7 +456,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, engine.ErrShutdown)
 		return
 	}
-	if err := otherBundle(s.b.Plan(), req.Plan); err != nil {
+	if err := errors.Join(otherBundle(s.b.Plan(), req.Plan), OtherRoot(s.RealRoot, req.Plan)); err != nil {
 		writeError(w, http.StatusConflict, err)
 		return
 	}
@@ -571,6 +576,25 @@ func otherBundle(running, next *plan.Plan) error {
 		return fmt.Errorf("this daemon runs %s, another bundle than %s (do both name this socket?): nothing applied", script, filepath.Join(next.Root, next.Entry))
 	}
 	return nil
+}
+
+// OtherRoot refuses next when its root now leads to another folder than realRoot, the
+// daemon's at its start, which still exists: the same spelling through a switched
+// symlink (app -> release-8, each release a bundle with its deploy.star) applied the
+// other release's script to this daemon, its logs moving there. A root moved away (the
+// bundle renamed while it runs) is the bundle at its new place.
+func OtherRoot(realRoot string, next *plan.Plan) error {
+	if realRoot == "" {
+		return nil
+	}
+	now, err := filepath.EvalSymlinks(next.Root)
+	if err != nil || now == realRoot {
+		return nil
+	}
+	if _, err := os.Stat(realRoot); err != nil {
+		return nil // moved away
+	}
+	return fmt.Errorf("%s leads to %s now, and this daemon runs the bundle in %s (a symlink switched to a bundle of its own: moving between them is shutdown, then up): nothing applied", next.Root, now, realRoot)
 }
 
 // OtherBundle returns the script of the running plan when it is another bundle's than

@@ -229,6 +229,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	srv.Burst = gc.burst
 	srv.Settings = &p.Supervisor // this daemon's: a later plan's are noted, not taken
 	srv.Check = check
+	srv.RealRoot, _ = filepath.EvalSymlinks(p.Root)
 	sctx, stopServing := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
@@ -248,6 +249,9 @@ func (c *UpCmd) Run(d *Deps) error {
 			next, err := c.evalApart(ctx, d, keep)
 			if err != nil {
 				return nil, err
+			}
+			if err := api.OtherRoot(srv.RealRoot, next); err != nil {
+				return nil, fmt.Errorf("reload: %w", err)
 			}
 			if note := api.KeepSettings(p.Supervisor, next); note != "" {
 				out.printf("starvisor: note: %s\n", note)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -247,7 +248,11 @@ func telling(ctx context.Context, d *Deps, cl *api.Client, verb string, specs, j
 			return
 		case <-tick.C:
 		}
-		st, err := cl.Status(ctx, specs...)
+		// A look that waits no longer than a tick: one at a hung daemon would hold the
+		// command past the call's own deadline.
+		lctx, cancel := context.WithTimeout(ctx, applyTellEvery)
+		st, err := cl.Status(lctx, specs...)
+		cancel()
 		if err != nil {
 			continue
 		}
@@ -525,7 +530,7 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 	if err != nil {
 		return nil, nil, api.ApplyResponse{}, err
 	}
-	if p, err = asTheDaemonSpellsIt(ctx, d, sf, cl, p); err != nil {
+	if p, err = asTheDaemonSpellsIt(ctx, d, verb, sf, cl, p); err != nil {
 		return nil, nil, api.ApplyResponse{}, err
 	}
 	r, err := cl.Apply(ctx, p, true)
@@ -552,10 +557,13 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 // plan names, when p's is the same folder by another path (a symlink: /srv/app and
 // /srv/releases/app; cd -P): every path here() makes differs by spelling alone, and an
 // apply restarted every program, alternately from each spelling.
-func asTheDaemonSpellsIt(ctx context.Context, d *Deps, sf *scriptFlags, cl *api.Client, p *plan.Plan) (*plan.Plan, error) {
+func asTheDaemonSpellsIt(ctx context.Context, d *Deps, verb string, sf *scriptFlags, cl *api.Client, p *plan.Plan) (*plan.Plan, error) {
 	running, err := cl.Plan(ctx)
+	if errors.Is(err, api.ErrUnreachable) {
+		return nil, clientError(verb, err) // a hung daemon: said now, not after another wait
+	}
 	if err != nil || running == nil || running.Root == p.Root || running.Entry != p.Entry {
-		return p, nil // no daemon: the apply says so
+		return p, nil
 	}
 	a, err1 := os.Stat(running.Root)
 	b, err2 := os.Stat(p.Root)

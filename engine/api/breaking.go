@@ -9,6 +9,34 @@ import (
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
+// AfterJobs is, for a dry run, what the apply would refuse once its jobs ran first unless
+// they made what is missing: the programs that depend on a job it runs first and cannot
+// start as things are. "" when none. (The apply runs the job, a migration, and refuses
+// then: a dry run in review said nothing of it.)
+func AfterJobs(states []engine.Status, next *plan.Plan, d plan.Delta, check func(plan.Program) []string) string {
+	if check == nil {
+		return ""
+	}
+	jobs := d.JobsFirst(next)
+	var names []string
+	afterJob := func(pr plan.Program) bool {
+		for _, dep := range pr.DependsOn {
+			if jobs[dep] != "" {
+				names = append(names, dep)
+				return true
+			}
+		}
+		return false
+	}
+	why := engine.CannotStart(states, next, d, afterJob, check)
+	if len(why) == 0 {
+		return ""
+	}
+	slices.Sort(names)
+	return fmt.Sprintf("%s cannot start as things are: the apply runs first %s, then refuses unless that made what is missing (nothing else applied, the job's work done)",
+		strings.Join(why, ", "), strings.Join(slices.Compact(names), ", "))
+}
+
 // Breaking refuses a change of next (d: from the running plan) that would restart a
 // program running now into a version that cannot start, by check (the daemon's own
 // view: its PATH, its users): it would take a working service down. A program added or

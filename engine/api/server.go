@@ -489,6 +489,8 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		r := ApplyResponse{Delta: diff, Notes: notes}
 		if err := Breaking(s.b.States(), req.Plan, diff, s.Check); err != nil {
 			r.Refused = err.Error()
+		} else if w := AfterJobs(s.b.States(), req.Plan, diff, s.Check); w != "" {
+			r.Notes = append(r.Notes, "apply may refuse: "+w)
 		}
 		if f, ok := s.b.(interface {
 			WouldRunFirst(*plan.Plan, plan.Delta) []string

@@ -27,6 +27,16 @@ type rollout struct {
 // running processes, not jobs (a job pool runs to its end: nothing to keep serving).
 // nil when there is none.
 func planRollout(running, next *plan.Plan, d plan.Delta) (*rollout, error) {
+	// A pool going to or from numprocs = 1 renames its processes (web_0… <-> web): all of
+	// them removed and added, so down at once, which --rolling promised it would not.
+	for _, n := range d.Added {
+		pr, _ := next.Lookup(n)
+		for _, old := range d.Removed {
+			if was, _ := running.Lookup(old); was.Name == pr.Name {
+				return nil, fmt.Errorf("apply --rolling: %s goes from numprocs %d to %d, which renames its processes (%s -> %s): the pool would be replaced at once; keep numprocs above 1 across the change, or apply without --rolling", pr.Name, was.Numprocs, pr.Numprocs, old, n)
+			}
+		}
+	}
 	changed := map[string]bool{}
 	for _, c := range d.Changed {
 		changed[c.Name] = true

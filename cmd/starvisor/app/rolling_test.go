@@ -75,3 +75,16 @@ func TestRolloutRefusesAGroupMove(t *testing.T) {
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "web moves to another group"))
 }
+
+// A pool going to or from numprocs = 1 renames its processes: --rolling refuses, where the
+// pool was replaced at once without a word.
+func TestRolloutRefusesARename(t *testing.T) {
+	is := is.New(t)
+	running := pool(t, "", "web:3:/v1")
+	next := pool(t, "", "web:1:/v2")
+	next.Programs[0].ProcessName = "web"
+	is.NoErr(next.Finish())
+	_, err := planRollout(running, next, plan.Diff(running, next))
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "web goes from numprocs 3 to 1, which renames its processes"))
+}

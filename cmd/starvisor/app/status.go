@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -126,7 +127,8 @@ func writeStatus(out io.Writer, st api.StatusResponse) error {
 				desc += "; "
 			}
 			desc += plural(p.Restarts, "automatic restart")
-			if p.LastRestart != "" {
+			why := p.LastRestart[:max(strings.LastIndex(p.LastRestart, ", "), 0)] // less its age
+			if p.LastRestart != "" && !strings.Contains(p.Description, why) {
 				desc += ", the last after " + p.LastRestart // why, in status: a crash loop's cause
 			}
 		}

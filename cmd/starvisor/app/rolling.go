@@ -131,6 +131,12 @@ func (r *rollout) run(ctx context.Context, d *Deps, cl *api.Client, wait time.Du
 				fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped at %s, which could not be put back: %v\n", m, perr)
 				return err
 			}
+			// Said once it serves again, or that it does not (its old release removed since):
+			// "put back" alone read as the pool whole.
+			if werr := waitReady(ctx, d, "apply", cl, r.steps[k-1], []string{m}, wait); werr != nil {
+				fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped at %s, put back to its running version, which does not get ready either: the pool is short of it\n", m)
+				return err
+			}
 			look := lookNow(ctx, cl)
 			for _, n := range rest {
 				if why := look.failed(n, map[string]bool{}); why != "" {

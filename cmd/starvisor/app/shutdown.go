@@ -25,8 +25,10 @@ func (c *ShutdownCmd) Run(d *Deps) error {
 		return err
 	}
 	// The answer comes once every process has stopped; the daemon then closes its socket.
-	if err := cl.Shutdown(ctx); err != nil {
-		return clientError("shutdown", err)
+	var serr error
+	telling(ctx, d, cl, "shutdown", nil, nil, func() { serr = cl.Shutdown(ctx) }) // a slow stop says what it waits for
+	if serr != nil {
+		return clientError("shutdown", serr)
 	}
 	deadline := time.Now().Add(c.Timeout)
 	for api.Answers(cl.Socket) {

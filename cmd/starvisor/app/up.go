@@ -120,8 +120,15 @@ func (c *UpCmd) Run(d *Deps) error {
 	// And the bundle's lock by its root: a script whose state_dir changed while its
 	// daemon ran would find the first lock free, and run every program twice.
 	for _, rpath := range rootLockPaths(filepath.Join(p.Root, p.Entry)) {
-		if os.MkdirAll(filepath.Dir(rpath), 0o700) != nil {
-			continue
+		if err := os.MkdirAll(filepath.Dir(rpath), 0o700); err != nil {
+			// An XDG_RUNTIME_DIR that cannot be made (su, cron: no session): the temp
+			// folder's, where ls looks too.
+			fallback := filepath.Join(runDirs()[len(runDirs())-1], filepath.Base(rpath))
+			if fallback == rpath || os.MkdirAll(filepath.Dir(fallback), 0o700) != nil {
+				errOut.printf("starvisor: warning: no bundle lock in %s (%v): ls will not list this daemon\n", filepath.Dir(rpath), err)
+				continue
+			}
+			rpath = fallback
 		}
 		if err := ownRunDir(filepath.Dir(rpath)); err != nil {
 			return fmt.Errorf("up: %w", err)
@@ -576,7 +583,7 @@ func ownRunDir(dir string) error {
 		return err
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != os.Geteuid() || st.Mode&0o077 != 0 {
-		return fmt.Errorf("%s is not this user's alone (owner uid %d, mode %#o): another user could hold or fake its bundle locks; remove it, or set XDG_RUNTIME_DIR to a folder of yours", dir, st.Uid, st.Mode&0o7777)
+		return fmt.Errorf("%s is not this user's alone (owner uid %d, mode %#o): another user could hold or fake its bundle locks; have it removed (its owner, or root), or set XDG_RUNTIME_DIR to a folder of yours", dir, st.Uid, st.Mode&0o7777)
 	}
 	return nil
 }

@@ -29,8 +29,8 @@ type Delta struct {
 	Changed   []Change `json:"changed"`
 	Updated   []Change `json:"updated"`
 	// NotStarted: of Changed, those an engine's apply left stopped, as they were: not up
-	// and autostart = False, or being stopped by someone's stop. Set by the apply, not
-	// by Diff.
+	// and autostart = False, being stopped by someone's stop, or stopped since the apply
+	// was asked for. Set by the apply, not by Diff.
 	NotStarted []string `json:"not_started,omitempty"`
 }
 

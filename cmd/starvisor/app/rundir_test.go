@@ -54,3 +54,22 @@ func TestLockOfAnotherUserIgnored(t *testing.T) {
 	is.NoErr(os.Chown(lock, 1, 1))
 	is.Equal(lockedSocketAt(lock, "def"), "def")
 }
+
+// A socket folder another user may rename the socket in is refused: theirs, or one others
+// may write without the sticky bit (/tmp, root's and sticky, is fine).
+func TestSafeSocketDir(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	is.NoErr(safeSocketDir(dir))
+	is.NoErr(safeSocketDir("/tmp"))
+	is.NoErr(os.Chmod(dir, 0o777))
+	err := safeSocketDir(dir)
+	is.True(err != nil && strings.Contains(err.Error(), "no sticky bit"))
+	is.NoErr(os.Chmod(dir, 0o777|os.ModeSticky))
+	is.NoErr(safeSocketDir(dir))
+	if os.Geteuid() == 0 {
+		is.NoErr(os.Chown(dir, 1, 1))
+		err = safeSocketDir(dir)
+		is.True(err != nil && strings.Contains(err.Error(), "is uid 1's"))
+	}
+}

@@ -97,6 +97,9 @@ func (c *UpCmd) Run(d *Deps) error {
 	if err := os.MkdirAll(filepath.Dir(p.Supervisor.Socket), 0o700); err != nil {
 		return fmt.Errorf("up: socket dir: %w", err)
 	}
+	if err := safeSocketDir(filepath.Dir(p.Supervisor.Socket)); err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return fmt.Errorf("up: state dir: %w", err)
 	}
@@ -571,6 +574,25 @@ func runDirs() []string {
 		dirs = append(dirs, filepath.Join(x, name))
 	}
 	return append(dirs, filepath.Join(os.TempDir(), name))
+}
+
+// safeSocketDir refuses a socket folder another user may rename the socket in: one of
+// theirs (a supervisor(socket = "/tmp/shared/app.sock") in a folder they made), or one
+// others may write without the sticky bit. They could put a listener of their own in
+// its place: clients send it nothing (they check its uid), but the daemon is out of reach.
+func safeSocketDir(dir string) error {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return err
+	}
+	euid := os.Geteuid()
+	switch {
+	case int(st.Uid) != euid && st.Uid != 0:
+		return fmt.Errorf("socket folder %s is uid %d's: its owner could replace the socket; name a folder of yours", dir, st.Uid)
+	case st.Mode&0o022 != 0 && st.Mode&syscall.S_ISVTX == 0:
+		return fmt.Errorf("socket folder %s may be written by others (mode %#o, no sticky bit): they could replace the socket; name a folder of yours", dir, st.Mode&0o7777)
+	}
+	return nil
 }
 
 // ownRunDir refuses a lock folder not this user's alone, as tmux does its socket folder:

@@ -245,6 +245,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	go func() { served <- srv.Serve(sctx, ln) }()
 
 	l := &upLoop{sup: sup, out: out, stderr: errOut, shutdown: srv.ShutdownRequested(), hungUp: terminalGone(),
+		hangupNote: hangupNote(filepath.Join(p.Supervisor.LogDir, daemonLog)),
 		reload: func() (*plan.Plan, error) {
 			// The script again, with the environment values the last applied plan read:
 			// a reload (systemctl reload) re-reads the script, and must not take a
@@ -706,6 +707,8 @@ type upLoop struct {
 	// hungUp, when set, says whether the terminal up ran in is gone: its SIGHUP is then
 	// the hangup (the ssh session dropped, the window closed), not a reload.
 	hungUp func() bool
+	// hangupNote, when set, records line where it outlives the dead terminal.
+	hangupNote func(line string)
 	reopen func() // SIGUSR2: log files are opened again by name (nil: ignored)
 	// shutdown is closed when a client's shutdown request has already stopped everything.
 	shutdown <-chan struct{}
@@ -781,6 +784,9 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 				// As Ctrl-C: a foreground up lives in its terminal (foreman, compose up);
 				// it ran on headless, its own lines going to the dead terminal.
 				l.out.printf("starvisor: SIGHUP: the terminal is gone: shutting down\n")
+				if l.hangupNote != nil {
+					l.hangupNote("starvisor: SIGHUP: the terminal up ran in is gone: stopping everything")
+				}
 				cancel()
 				return l.stopAll(applying, results, sigs)
 			}
@@ -800,6 +806,21 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 			cancel()
 			return l.stopAll(applying, results, sigs)
 		}
+	}
+}
+
+// hangupNote appends a stamped line to the daemon's log file at path: a foreground up
+// writes its lines to its terminal, and one whose terminal hung up left nothing saying
+// why every service went down.
+func hangupNote(path string) func(string) {
+	return func(line string) {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		fmt.Fprintf(f, "%s %s\n", time.Now().Format(stampLayout), line)
 	}
 }
 

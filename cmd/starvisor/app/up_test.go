@@ -383,9 +383,11 @@ func TestUpLoopStopsWhenTheTerminalIsGone(t *testing.T) {
 	out := make(lineChan, 16)
 	sup := newFakeSup()
 	gone := false
+	var noted []string
 	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard),
-		reload: func() (*plan.Plan, error) { return &plan.Plan{}, nil },
-		hungUp: func() bool { return gone }}
+		reload:     func() (*plan.Plan, error) { return &plan.Plan{}, nil },
+		hungUp:     func() bool { return gone },
+		hangupNote: func(line string) { noted = append(noted, line) }}
 	sigs, done := runLoop(l, &plan.Plan{})
 	<-sup.applies
 	sup.answers <- plan.Delta{}
@@ -400,6 +402,7 @@ func TestUpLoopStopsWhenTheTerminalIsGone(t *testing.T) {
 	out.want(t, "starvisor: SIGHUP: the terminal is gone: shutting down")
 	<-sup.shutdown
 	is.NoErr(<-done)
+	is.Equal(noted, []string{"starvisor: SIGHUP: the terminal up ran in is gone: stopping everything"}) // where it outlives the terminal
 }
 
 // A detached daemon that lost the bundle's lock to one started at the same moment says
@@ -411,4 +414,14 @@ func TestLockedDetachedSaysItByExitCode(t *testing.T) {
 	var buf bytes.Buffer
 	is.Equal(exitCode((&UpCmd{OwnLog: "/x/starvisor.log"}).locked(err), &buf), exitLocked)
 	is.Equal(buf.String(), "") // nothing written into the winner's log
+}
+
+// The hangup's note lands in the daemon's log file, its folder made if need be.
+func TestHangupNoteAppendsToTheLog(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "log", "starvisor.log")
+	hangupNote(path)("gone")
+	b, err := os.ReadFile(path)
+	is.NoErr(err)
+	is.True(strings.HasSuffix(string(b), " gone\n"))
 }

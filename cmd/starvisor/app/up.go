@@ -709,7 +709,7 @@ type upLoop struct {
 	hungUp func() bool
 	// hangupNote, when set, records line where it outlives the dead terminal.
 	hangupNote func(line string)
-	reopen func() // SIGUSR2: log files are opened again by name (nil: ignored)
+	reopen     func() // SIGUSR2: log files are opened again by name (nil: ignored)
 	// shutdown is closed when a client's shutdown request has already stopped everything.
 	shutdown <-chan struct{}
 	// busy and settled, when set, run before and after each apply (GC pacing, and

@@ -359,7 +359,10 @@ func (s *Server) action(verb string, do func(context.Context, ...string) error, 
 			names = s.skipInGroups(req.Names, names, skip)
 		}
 		// Like supervisorctl, an unknown name is reported and the known ones still acted on.
-		up := s.active(names)
+		var up map[string]bool // those up when asked: what a restart stops first, what a start finds started
+		if verb != "stop" {
+			up = s.active(names)
+		}
 		if len(names) > 0 {
 			defer s.burst()()
 			err = do(accepted(r), names...)

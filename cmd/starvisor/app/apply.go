@@ -162,18 +162,8 @@ func sayJobsLastWords(d *Deps, p *plan.Plan, jobs []string, err error) {
 		if !ok || !strings.Contains(err.Error(), "the job "+n+" ") {
 			continue
 		}
-		for _, l := range []*plan.Log{pr.Stderr, pr.Stdout} {
-			if l == nil {
-				continue
-			}
-			if line, _ := lastLine(l.Path, 2*time.Minute); line != "" {
-				shown := l.Path
-				if rel, err := filepath.Rel(p.Root, l.Path); err == nil && !strings.HasPrefix(rel, "..") {
-					shown = rel
-				}
-				fmt.Fprintf(d.Stderr, "starvisor: %s: last line of %s: %s\n", n, shown, line)
-				break
-			}
+		if shown, line, _ := lastLogOf(p, pr, 2*time.Minute); line != "" {
+			fmt.Fprintf(d.Stderr, "starvisor: %s: last line of %s: %s\n", n, shown, line)
 		}
 	}
 }
@@ -437,13 +427,20 @@ func (r readiness) lastLogLine(name string, fresh time.Duration) (shown, line st
 	if !ok || ps.SpawnFailed || ps.State != "FATAL" && ps.State != "BACKOFF" && (ps.State != "EXITED" || r.done(name)) && ps.Restarts == 0 {
 		return "", "", time.Time{}
 	}
+	return lastLogOf(r.p, pr, fresh)
+}
+
+// lastLogOf is the last line of pr's logs (stderr's first), the log's path as shown
+// (relative to p's root), and when it was written; "" when there is none, or none
+// written within fresh (0: any age).
+func lastLogOf(p *plan.Plan, pr plan.Program, fresh time.Duration) (shown, line string, at time.Time) {
 	for _, l := range []*plan.Log{pr.Stderr, pr.Stdout} {
 		if l == nil {
 			continue
 		}
 		if line, at := lastLine(l.Path, fresh); line != "" {
 			shown := l.Path
-			if rel, err := filepath.Rel(r.p.Root, l.Path); err == nil && !strings.HasPrefix(rel, "..") {
+			if rel, err := filepath.Rel(p.Root, l.Path); err == nil && !strings.HasPrefix(rel, "..") {
 				shown = rel
 			}
 			return shown, line, at

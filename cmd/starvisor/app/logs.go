@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -137,10 +136,8 @@ func (c *LogsCmd) plan(ctx context.Context, d *Deps) (*plan.Plan, string) {
 	}
 	// The plan the daemon last ran, as it recorded it: its log paths, whatever the script
 	// (or this shell's environment, which host.env reads) says now.
-	if b, rerr := os.ReadFile(filepath.Join(stateDir, appliedPlanFile)); rerr == nil {
-		if ran, derr := plan.Decode(b); derr == nil && (p == nil || api.OtherBundle(ran, p) == "") {
-			return ran, script
-		}
+	if ran, rerr := recordedPlan(stateDir); rerr == nil && (p == nil || api.OtherBundle(ran, p) == "") {
+		return ran, script
 	}
 	if err != nil {
 		return nil, ""

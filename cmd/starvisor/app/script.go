@@ -58,12 +58,8 @@ func libHint(script string, err error) string {
 		return ""
 	}
 	name, _, _ := strings.Cut(rest, " ")
-	b, rerr := os.ReadFile(filepath.Join(filepath.Dir(script), "run", appliedPlanFile))
-	if rerr != nil {
-		return ""
-	}
-	ran, derr := plan.Decode(b)
-	if derr != nil || ran.Inputs.Libs[name] == "" {
+	ran, rerr := recordedPlan(filepath.Join(filepath.Dir(script), "run"))
+	if rerr != nil || ran.Inputs.Libs[name] == "" {
 		return ""
 	}
 	return fmt.Sprintf("starvisor: hint: this bundle's daemon was last applied with --lib %s=%s", name, ran.Inputs.Libs[name])

@@ -953,6 +953,15 @@ func sigName(s os.Signal) string {
 // appliedPlanFile is where the daemon records the plan it runs, in its state_dir.
 const appliedPlanFile = "plan.json"
 
+// recordedPlan reads the plan the daemon of stateDir last recorded there.
+func recordedPlan(stateDir string) (*plan.Plan, error) {
+	b, err := os.ReadFile(filepath.Join(stateDir, appliedPlanFile))
+	if err != nil {
+		return nil, err
+	}
+	return plan.Decode(b)
+}
+
 // recordPlan writes p to <stateDir>/plan.json atomically, readable by its owner only (it
 // holds the programs' environment); a failure only costs `logs` its record.
 func recordPlan(stateDir string, p *plan.Plan) {

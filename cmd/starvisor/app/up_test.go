@@ -325,6 +325,34 @@ func TestGCPacerOverlappingBursts(t *testing.T) {
 	is.Equal(gogc(), uint64(gcPercent))
 }
 
+// The code pages are given back once no burst or event has come for a while, and a
+// burst or an event that comes meanwhile puts that off.
+func TestGCPacerTrimsOnceQuiet(t *testing.T) {
+	is := is.New(t)
+	trimmed := make(chan struct{}, 4)
+	g := &gcPacer{trim: func() { trimmed <- struct{}{} }, quietFor: time.Millisecond}
+	g.busy()
+	g.settled()
+	select {
+	case <-trimmed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no trim after the burst")
+	}
+
+	g = &gcPacer{trim: func() { trimmed <- struct{}{} }, quietFor: time.Hour}
+	g.busy()
+	g.settled()
+	g.busy()                 // the next burst of a deploy
+	is.True(!g.quiet.Stop()) // busy stopped the trim it would have run
+	g.settled()
+	is.True(g.quiet.Stop()) // pending again
+	g.stir()                // an event (a crash, its restart)
+	is.True(g.quiet.Stop())
+	g.busy()
+	g.stir() // an event of the burst: the burst's end restarts the wait
+	is.True(!g.quiet.Stop())
+}
+
 // A second daemon of a bundle is refused by the bundle's lock even when no socket answers
 // yet (two `up` started together both found none, and both ran every program): nothing
 // starts, and the error says why, naming the socket the running daemon wrote in the lock.

@@ -104,9 +104,18 @@ func alive(ts *testscript.TestScript, neg bool, args []string) {
 	pid := readPid(ts, args[0])
 	live := syscall.Kill(pid, 0) == nil
 	if stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat")); err == nil {
-		// The state follows the parenthesised command name: "pid (comm) S ...".
-		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && strings.HasPrefix(string(stat[i+1:]), " Z") {
-			live = false
+		// After the parenthesised command name: "pid (comm) S ppid pgrp sid tty tpgid
+		// flags ...". A zombie is dead; so is a process already exiting (PF_EXITING,
+		// 0x4): it runs no more of its code, and the kernel takes it out of its cgroup
+		// before it turns zombie, so a stop that waited for an empty cgroup may return
+		// in between.
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 {
+			if f := strings.Fields(string(stat[i+1:])); len(f) > 6 {
+				flags, _ := strconv.ParseUint(f[6], 10, 64)
+				if f[0] == "Z" || flags&0x4 != 0 {
+					live = false
+				}
+			}
 		}
 	}
 	if live == neg {

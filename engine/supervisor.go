@@ -219,9 +219,10 @@ func (s *Supervisor) ApplyMade(ctx context.Context, build func(running *plan.Pla
 		jobs = append(jobs, again...)
 	}
 	var replaced map[string]procState // the jobs' old versions, as they ended
+	var firstD plan.Delta
 	if first != nil {
 		var err error
-		if _, replaced, err = s.apply(ctx, first, nil, asked); err != nil {
+		if firstD, replaced, err = s.apply(ctx, first, nil, asked); err != nil {
 			return d, err
 		}
 	}
@@ -244,6 +245,7 @@ func (s *Supervisor) ApplyMade(ctx context.Context, build func(running *plan.Pla
 		return d, err
 	}
 	d.NotStarted = last.NotStarted
+	d.WasDown = append(firstD.WasDown, last.WasDown...) // a job done that ran again first
 	if s.o.OnApplied != nil {
 		s.o.OnApplied(next)
 	}
@@ -532,6 +534,9 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string
 		stoppedSince := sn.State == Stopped && !asked.IsZero() && sn.Since.After(asked)
 		if wasActive[c.Name] || autostart[c.Name] && sn.State != Stopping && !stoppedSince {
 			again = append(again, i)
+			if !wasActive[c.Name] {
+				d.WasDown = append(d.WasDown, c.Name)
+			}
 		} else {
 			d.NotStarted = append(d.NotStarted, c.Name)
 		}

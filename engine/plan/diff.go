@@ -32,6 +32,10 @@ type Delta struct {
 	// and autostart = False, being stopped by someone's stop, or stopped since the apply
 	// was asked for. Set by the apply, not by Diff.
 	NotStarted []string `json:"not_started,omitempty"`
+	// WasDown: of Changed, those the apply started that were not running (exited,
+	// fatal, or stopped with autostart): started, where the others were restarted. Set
+	// by the apply, not by Diff.
+	WasDown []string `json:"was_down,omitempty"`
 }
 
 // Empty reports whether the new plan is the old one for every process: applying it

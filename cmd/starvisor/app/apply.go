@@ -120,15 +120,17 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		// numprocs) before they were restarted: count them once.
 		got.Updated = slices.DeleteFunc(slices.Clone(got.Updated), func(c plan.Change) bool { return roll.has(c.Name) })
 	}
-	started := 0 // of the added: those with autostart = False are there, stopped
+	// The added, but those with autostart = False are there, stopped; and the changed
+	// that were not running.
+	added := 0
 	for _, n := range got.Added {
 		if pr, ok := p.Lookup(n); ok && pr.Autostart {
-			started++
+			added++
 		}
 	}
 	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started",
-		len(got.Removed), len(got.Changed)-len(got.NotStarted), started)
-	if n := len(got.Added) - started; n > 0 {
+		len(got.Removed), len(got.Changed)-len(got.NotStarted)-len(got.WasDown), added+len(got.WasDown))
+	if n := len(got.Added) - added; n > 0 {
 		fmt.Fprintf(d.Stdout, ", %d added stopped (autostart = False)", n)
 	}
 	if n := len(got.NotStarted); n > 0 {

@@ -252,12 +252,17 @@ func (h *handle) StartTicks() (uint64, bool) { return h.startTicks, h.startTicks
 
 func (h *handle) Pid() int { return h.pid }
 
-// Members lists the processes of the child's cgroup (engine.MemberLister); nil in
-// process group mode, where its tree is what the sampler finds by parent links.
+// Members lists the processes of the child's cgroup (engine.MemberLister). In process
+// group mode, where the sampler finds the child's tree by parent links, it lists what
+// left that tree: the orphans of this program the daemon adopted (a worker that
+// daemonized), found by its name (tree_linux.go).
 func (h *handle) Members() []int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if h.cg == nil || h.drained {
+	if h.cg == nil {
+		return h.adopted()
+	}
+	if h.drained {
 		return nil
 	}
 	pids, _ := h.cg.procs()

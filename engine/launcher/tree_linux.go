@@ -113,22 +113,55 @@ func (h *handle) killLeftovers() {
 // adopted orphan; an exec probe's command): its threads' children lists, a few small
 // reads where a /proc scan reads every process. Unknown (no such file) counts as yes.
 func othersChildren() bool {
+	kids, err := notOwnChildren(true)
+	return err != nil || len(kids) > 0
+}
+
+// notOwnChildren lists this process's children the launcher did not start, from its
+// threads' children lists; with first, it stops at the first one.
+func notOwnChildren(first bool) ([]int, error) {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
-		return true
+		return nil, err
 	}
+	var out []int
 	for _, t := range tasks {
 		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
 		if err != nil {
-			return true
+			if first {
+				return out, err
+			}
+			continue // a thread gone meanwhile: the others' lists still count
 		}
 		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err != nil || !isOwn(pid) {
-				return true
+			pid, err := strconv.Atoi(f)
+			if err != nil {
+				return out, err
+			}
+			if !isOwn(pid) {
+				if out = append(out, pid); first {
+					return out, nil
+				}
 			}
 		}
 	}
-	return false
+	return out, nil
+}
+
+// adopted lists the orphans of this program the daemon, a subreaper, adopted (a worker
+// that daemonized), by the name in their environment: process group mode's Members.
+func (h *handle) adopted() []int {
+	if h.name == "" || !orphans.active {
+		return nil
+	}
+	kids, _ := notOwnChildren(false)
+	var out []int
+	for _, pid := range kids {
+		if environHas(pid, engine.EnvProcessName+"="+h.name) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // tree picks from procs the child (unless reaped), its descendants, the adopted

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -135,6 +136,19 @@ func TestLeftoversDieWithTheProgram(t *testing.T) {
 	poll(t, 5*time.Second, "the descendants to die with the program", func() bool { return !alive(linked) && !alive(orphan) })
 	if !alive(other) {
 		t.Errorf("the other program's orphan %d died with this one", other)
+	}
+}
+
+// In process group mode a program's members are the orphans of its the daemon adopted
+// (a worker that daemonized, outside the child's tree): memory_max weighs them too, as
+// cgroup mode weighs the whole cgroup. Another program's orphan is not one of them.
+func TestMembersAreTheAdoptedOrphansInProcessGroupMode(t *testing.T) {
+	tag := fmt.Sprintf("members-%d-", os.Getpid())
+	h, linked, orphan := escaping(t, processGroups(), tag+"a")
+	_, _, other := escaping(t, processGroups(), tag+"b")
+	got := h.(engine.MemberLister).Members()
+	if !slices.Contains(got, orphan) || slices.Contains(got, other) || slices.Contains(got, linked) {
+		t.Fatalf("members %v: want the orphan %d (not the other program's %d; the linked %d is in the tree already)", got, orphan, other, linked)
 	}
 }
 

@@ -27,7 +27,9 @@ func (versionModule) Members() starlark.StringDict {
 }
 
 // Version is a semantic version: it compares by major, minor, patch, then a release above
-// any of its pre-releases, then pre-release text.
+// any of its pre-releases, then pre-release identifiers (dot-separated) one by one, a run
+// of digits by its number (rc.10 and rc10 above rc.9 and rc9). Build metadata
+// ("+build.5") is allowed and, as semver says, does not order.
 type Version struct {
 	Major, Minor, Patch int
 	Pre                 string
@@ -35,11 +37,11 @@ type Version struct {
 }
 
 var (
-	versionRE  = regexp.MustCompile(`^[vV]?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?$`)
+	versionRE  = regexp.MustCompile(`^[vV]?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$`)
 	embeddedRE = regexp.MustCompile(`(\d+)(?:\.(\d+))?(?:\.(\d+))?`)
 )
 
-// parseVersion reads "1", "1.2", "v1.2.3" or "1.2.3-rc1".
+// parseVersion reads "1", "1.2", "v1.2.3", "1.2.3-rc1" or "1.2.3+build.5".
 func parseVersion(s string) (Version, error) {
 	m := versionRE.FindStringSubmatch(s)
 	if m == nil {
@@ -111,8 +113,62 @@ func compareVersions(a, b Version) int {
 	case b.Pre == "":
 		return -1
 	}
-	return strings.Compare(a.Pre, b.Pre)
+	return comparePre(a.Pre, b.Pre)
 }
+
+// comparePre orders pre-release texts identifier by identifier (semver's dots); within
+// one, digit runs compare as numbers and the rest as text; a text that is a prefix of
+// the other's identifiers is lower (rc < rc.1).
+func comparePre(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := range min(len(as), len(bs)) {
+		if c := compareNatural(as[i], bs[i]); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(as), len(bs))
+}
+
+// compareNatural compares two identifiers by their runs: digits by value, other text
+// as text; a digit run sorts below text at the same place (semver: numeric below
+// alphanumeric).
+func compareNatural(a, b string) int {
+	for a != "" && b != "" {
+		ra, rb := run(a), run(b)
+		da, db := isDigit(ra[0]), isDigit(rb[0])
+		var c int
+		switch {
+		case da && db:
+			na, nb := strings.TrimLeft(ra, "0"), strings.TrimLeft(rb, "0")
+			if c = cmp.Compare(len(na), len(nb)); c == 0 {
+				c = strings.Compare(na, nb)
+			}
+		case da != db:
+			c = 1
+			if da {
+				c = -1
+			}
+		default:
+			c = strings.Compare(ra, rb)
+		}
+		if c != 0 {
+			return c
+		}
+		a, b = a[len(ra):], b[len(rb):]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// run is the leading run of s of one kind: digits, or not digits.
+func run(s string) string {
+	i := 1
+	for i < len(s) && isDigit(s[i]) == isDigit(s[0]) {
+		i++
+	}
+	return s[:i]
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func versionParse(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var s string

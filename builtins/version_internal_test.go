@@ -40,6 +40,17 @@ func TestCompareVersions(t *testing.T) {
 	is.Equal(compareVersions(v("v2"), v("2.0.0")), 0)
 	is.Equal(compareVersions(v("2.0.0-rc1"), v("2.0.0")), -1)
 	is.Equal(compareVersions(v("2.0.0-alpha"), v("2.0.0-beta")), -1)
+	// Pre-releases by identifier, numbers by value (an rc.9 -> rc.10 deploy kept rc.9).
+	is.Equal(compareVersions(v("2.0.0-rc.10"), v("2.0.0-rc.9")), 1)
+	is.Equal(compareVersions(v("2.0.0-rc10"), v("2.0.0-rc9")), 1)
+	is.Equal(compareVersions(v("2.0.0-rc.2"), v("2.0.0-rc.10")), -1)
+	is.Equal(compareVersions(v("2.0.0-rc"), v("2.0.0-rc.1")), -1)
+	is.Equal(compareVersions(v("2.0.0-1"), v("2.0.0-alpha")), -1) // numeric below alphanumeric
+	is.Equal(compareVersions(v("2.0.0-rc.010"), v("2.0.0-rc.10")), 0)
+	// Build metadata parses and does not order.
+	is.Equal(compareVersions(v("1.2.3+b1"), v("1.2.3+b2")), 0)
+	is.Equal(compareVersions(v("1.2.3+b1"), v("1.2.2")), 1)
+	is.Equal(compareVersions(v("1.2.3-rc.1+exp.sha.5114f85"), v("1.2.3-rc.1")), 0)
 	_, err := parseVersion("1.2.3.4")
 	is.True(err != nil)
 }

@@ -208,6 +208,10 @@ func nameProblem(name string) string {
 		return r == ':' || r == '/' || unicode.IsSpace(r) || unicode.IsControl(r)
 	}):
 		return "may not contain spaces, \":\" or \"/\", got " + strconv.Quote(name)
+	case strings.ContainsFunc(name, func(r rune) bool { return unicode.Is(unicode.Cf, r) }):
+		// Zero-width spaces, byte-order marks, bidi overrides: two names that read the
+		// same, and `restart api` reaches one of them.
+		return "may not contain invisible characters, got " + strconv.QuoteToASCII(name)
 	case strings.HasPrefix(name, "-"):
 		return "may not start with \"-\" (the CLI would read it as a flag), got " + strconv.Quote(name)
 	case len(name) > maxName:

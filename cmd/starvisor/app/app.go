@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"reflect"
 
 	"github.com/alecthomas/kong"
 )
@@ -110,7 +111,13 @@ func Run(args []string, d *Deps) (code int) {
 		if len(args) > 0 && supervisorctlWords[args[0]] != "" {
 			fmt.Fprintf(d.Stderr, "supervisorctl's %s is: %s\n", args[0], supervisorctlWords[args[0]])
 		}
-		fmt.Fprintln(d.Stderr, "run 'starvisor --help' for usage")
+		help := "starvisor --help"
+		if len(args) > 0 {
+			if _, ok := verbField(reflect.TypeFor[CLI](), args[0]); ok {
+				help = "starvisor " + args[0] + " --help" // the page that lists the verb's flags
+			}
+		}
+		fmt.Fprintf(d.Stderr, "run '%s' for usage\n", help)
 		return ExitUsage
 	}
 	return exitCode(ctx.Run(d), d.Stderr)

@@ -42,6 +42,7 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"no verb", nil, ExitUsage, "", "expected one of"},
 		{"unknown flag", []string{"plan", "--nope"}, ExitUsage, "", "unknown flag --nope"},
+		{"unknown flag names the verb's help", []string{"stop", "--wait", "5s", "x"}, ExitUsage, "", "run 'starvisor stop --help' for usage"},
 		{"bad --lib", []string{"plan", "-f", good, "--lib", "nodir"}, ExitUsage, "", "nodir"},
 		{"help", []string{"--help"}, ExitOK, "Usage: starvisor", ""},
 		{"version", []string{"version"}, ExitOK, `^starvisor \S+\n$`, ""},

@@ -163,6 +163,7 @@ func programFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 		s.calls[d.name] = th.CallStack()[:th.CallStackDepth()-1].String()
 	}
 	s.programs = append(s.programs, d)
+	s.nprocs += d.numprocs
 	s.byName[d.name] = d
 	return d.value(), nil
 }
@@ -193,6 +194,10 @@ func (a *programArgs) check(fn string, s *evalState) (*template, error) {
 		return nil, fail("stderr", "given together with redirect_stderr = True")
 	}
 	n := a.numprocs.v
+	if total := s.nprocs + n; total > plan.MaxProcesses {
+		// A loop of pools would expand into gigabytes after the evaluation's own limits.
+		return nil, fail("numprocs", "%d makes %d processes in the plan, at most %d", n, total, plan.MaxProcesses)
+	}
 	t := defaultName
 	switch {
 	case a.processName != "":

@@ -184,10 +184,12 @@ func checkProgram(ps *problems, pr *Program) {
 
 // Bounds that keep a typo from taking the daemon down: a start_secs past 292 years
 // overflowed the clock (RUNNING at once, a crash loop never FATAL), and a numprocs of
-// 10^9 ran evaluation out of memory.
+// 10^9 ran evaluation out of memory, and so did 51 pools of 10,000 (MaxProcesses: a
+// plan's processes, all programs together).
 const (
 	MaxStartSecs = 365 * 24 * 3600
 	MaxNumprocs  = 10000
+	MaxProcesses = 50000
 )
 
 // maxName leaves room in a 255-byte file name for the longest default log name.

@@ -965,6 +965,9 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			// A job stays STARTING until it exits; its dependents wait for that.
 			out[i].Description = describe(pr.ProcessName, &snapshot{State: Running, Pid: sn.Pid, Started: sn.Started}, now) +
 				"; a job, not done yet"
+		case sn.State == Starting && sn.Pid > 0:
+			// supervisord leaves it empty; the pid is there, and how long until RUNNING.
+			out[i].Description = fmt.Sprintf("pid %d, up %s of start_secs %ds", sn.Pid, now.Sub(sn.Started).Truncate(100*time.Millisecond), pr.StartSecs)
 		case sn.Job && sn.State == Exited && sn.ready():
 			out[i].Description += "; done"
 		case sn.State == Exited && !sn.Done:

@@ -738,3 +738,19 @@ func TestStartSecsChangedWhileStartingIsForTheNextStart(t *testing.T) {
 		}
 	})
 }
+
+// A STARTING process shows its pid and how far into start_secs it is (supervisord
+// leaves it empty).
+func TestStartingSaysItsPid(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("web", startSecs(5))))
+		synctest.Wait()
+		time.Sleep(2 * time.Second)
+		st := r.status("web")
+		if want := fmt.Sprintf("pid %d, up 2s of start_secs 5s", st.Pid); st.State != Starting || st.Description != want {
+			t.Errorf("%v %q, want STARTING %q", st.State, st.Description, want)
+		}
+	})
+}

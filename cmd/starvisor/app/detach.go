@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -68,6 +69,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	cl := api.NewClient(sock)
 	deadline := time.Now().Add(c.Wait)
 	pause := pollEvery
+	told := time.Now()
 	for {
 		select {
 		case err := <-exited:
@@ -88,6 +90,11 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s; its log: %s\n", cmd.Process.Pid, sock, logPath)
 			warnings(d, logPath, start)
 			return namedFailures(d, failed)
+		}
+		if err == nil && time.Since(told) >= applyTellEvery {
+			// A crash loop's back-off can take most of --wait: say what the wait is for.
+			told = time.Now()
+			fmt.Fprintf(d.Stderr, "starvisor: up: waiting for %s\n", strings.Join(pending, ", "))
 		}
 		if time.Now().After(deadline) {
 			if err != nil {
@@ -175,7 +182,11 @@ func notStarted(cl *api.Client, p *plan.Plan) (pending, failed []string, err err
 			s.State == "RUNNING" && !s.Ready {
 			// (RUNNING but not ready: its ready probe has not passed yet, as apply --wait
 			// waits for; a job RUNNING is on its way to EXITED)
-			pending = append(pending, pr.ProcessName)
+			state := cmp.Or(s.State, "not applied yet")
+			if s.State == "RUNNING" {
+				state = "RUNNING, not ready yet"
+			}
+			pending = append(pending, pr.ProcessName+" ("+state+")")
 		}
 	}
 	return pending, failed, nil

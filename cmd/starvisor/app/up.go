@@ -34,8 +34,8 @@ import (
 // UpCmd runs the plan in the foreground until SIGINT or SIGTERM; SIGHUP re-reads the script.
 type UpCmd struct {
 	scriptFlags `embed:""`
-	Detach      bool          `help:"Run the daemon in the background (output to <log_dir>/starvisor.log); return once it answers and its autostart programs started; exit 1 if some will not, or are still starting after --wait (the daemon runs on)."`
-	Wait        time.Duration `default:"60s" help:"With --detach: how long to wait for the autostart programs to leave STARTING."`
+	Detach      bool          `help:"Run the daemon in the background (output to <log_dir>/starvisor.log); return once it answers and its autostart programs started (RUNNING and ready, a job done, or FATAL after their retries; what it waits for is said every 2s); exit 1 if some will not, or are still starting after --wait (the daemon runs on)."`
+	Wait        time.Duration `default:"60s" help:"With --detach: how long to wait for the autostart programs to leave STARTING and BACKOFF (a crash loop's retries), and pass their ready probe."`
 	// Set by --detach for the daemon it starts: stdout and stderr are this log file,
 	// which the daemon rotates (see ownLog).
 	OwnLog string `hidden:"" type:"path"`

@@ -215,13 +215,21 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr, prefi
 		// A log file is created by the program's first byte (engine/logs), so a missing
 		// one is an empty log: nothing to print, and with -f, one to wait for.
 		f, err := logs.OpenRead(l.Path)
-		if errors.Is(err, logs.ErrNotRegular) {
+		daemons := l.Path == "/dev/stdout" || l.Path == "/dev/stderr" // the daemon's output
+		if errors.Is(err, logs.ErrNotRegular) || daemons {
 			// Not a file to tail: /dev/stdout (the daemon's own output, from an imported
-			// supervisord.conf) would have the daemon read its terminal.
+			// supervisord.conf) would have the daemon read its terminal, or, detached,
+			// its own log, every process's lines unmarked, as if this one's.
+			if f != nil {
+				f.Close()
+			}
 			if len(names) > 1 {
 				continue // of several, those with a log
 			}
 			err = fmt.Errorf("its output goes to %s, not a log file", l.Path)
+			if daemons {
+				err = fmt.Errorf("%w: it is in the daemon's own output (starvisor logs --daemon)", err)
+			}
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			if len(names) == 1 {

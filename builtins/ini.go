@@ -22,6 +22,7 @@ import (
 //	supervisord_conf.template(s, vars)     -> s with %(process_num)..d as {num}/{num:0N}, or None
 //	supervisord_conf.split_command(s, what)      -> argv, as shlex.split
 //	supervisord_conf.parse_environment(s, what)  -> [[key, value], ...], as supervisord's environment=
+//	supervisord_conf.minfds()                    -> the script's supervisor(minfds) so far, or 0
 //
 // read follows [include] files= (globs relative to the including file, matches sorted;
 // an included file may not include further), merges sections of the same name (the last
@@ -40,7 +41,22 @@ func (supervisordConfModule) Members() starlark.StringDict {
 		"template":          starlark.NewBuiltin("supervisord_conf.template", confTemplate),
 		"split_command":     starlark.NewBuiltin("supervisord_conf.split_command", confSplitCommand),
 		"parse_environment": starlark.NewBuiltin("supervisord_conf.parse_environment", confParseEnvironment),
+		"minfds":            starlark.NewBuiltin("supervisord_conf.minfds", confMinFDs),
 	}}}
+}
+
+// confMinFDs implements supervisord_conf.minfds(): the minfds of the script's
+// supervisor() so far, 0 without one, so load_conf says nothing of a minfds= the
+// script already gives.
+func confMinFDs(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(fn.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	s, err := stateFrom(th)
+	if err != nil || s.sup == nil {
+		return starlark.MakeInt(0), err
+	}
+	return starlark.MakeInt(s.sup.minFDs), nil
 }
 
 // iniSection is one section, merged over every file that declares it.

@@ -203,7 +203,7 @@ var allowedNames = []string{
 	"probe", "probe.tcp", "probe.http", "probe.exec", "probe.exited", "probe.log",
 	"version", "version.parse", "version.latest",
 	"struct", "json", "json.encode", "json.decode", "json.indent", "json.encode_indent",
-	"supervisord_conf", "supervisord_conf.read", "supervisord_conf.expand", "supervisord_conf.template",
+	"supervisord_conf", "supervisord_conf.read", "supervisord_conf.expand", "supervisord_conf.minfds", "supervisord_conf.template",
 	"supervisord_conf.split_command", "supervisord_conf.parse_environment",
 }
 

@@ -166,6 +166,7 @@ func newState(o Options) (*evalState, []Module, error) {
 		predeclared: predeclared,
 		dirs:        map[string]string{},
 		modules:     map[string]*moduleEntry{},
+		realKeys:    map[string]string{},
 		files:       map[string]string{},
 		env:         map[string]string{},
 		groupIndex:  map[string]*plan.Group{},

@@ -39,6 +39,21 @@ func (s *evalState) exec(th *starlark.Thread, key, abs string) (starlark.StringD
 		}
 		return e.globals, e.err
 	}
+	if abs != "" {
+		// One file reached by two names (a library root inside the bundle, a symlinked
+		// folder) is one module: a second run declared its programs again.
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			if first, ok := s.realKeys[real]; ok {
+				e := s.modules[first]
+				s.modules[key] = e
+				if e.loading {
+					return nil, s.cycle(first)
+				}
+				return e.globals, e.err
+			}
+			s.realKeys[real] = key
+		}
+	}
 	e := &moduleEntry{loading: true}
 	s.modules[key] = e
 	s.loading = append(s.loading, key)

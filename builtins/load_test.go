@@ -41,6 +41,30 @@ A = X + Y
 	}
 }
 
+// A file reached by two names, as a library root inside the bundle and by its path, or
+// through a symlinked folder, is one module: it runs once, and the programs it declares
+// are declared once.
+func TestLoadOnceByTwoNames(t *testing.T) {
+	is := is.New(t)
+	dir := writeTxtar(t, `
+-- deploy.star --
+load("lib/a.star", "PORTS")
+load("@mine//a.star", P2 = "PORTS")
+load("liblink/a.star", P3 = "PORTS")
+-- lib/a.star --
+print("a runs")
+program(name = "fromlib", command = "sleep 1")
+PORTS = [1, 2]
+`)
+	is.NoErr(os.Symlink("lib", filepath.Join(dir, "liblink")))
+	var out strings.Builder
+	p, err := builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "deploy.star"), Print: &out,
+		Libs: map[string]string{"mine": filepath.Join(dir, "lib")}})
+	is.NoErr(err)
+	is.Equal(out.String(), "lib/a.star:1: a runs\n")
+	is.Equal(len(p.Programs), 1)
+}
+
 // TestLoadLibraries checks library resolution: "//" and relative names inside a library
 // stay in it, and a symlink cannot lead out of it.
 func TestLoadLibraries(t *testing.T) {

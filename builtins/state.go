@@ -43,7 +43,8 @@ type evalState struct {
 	predeclared starlark.StringDict
 	dirs        map[string]string // display name of each file run -> its absolute folder ("" for @stdlib)
 	modules     map[string]*moduleEntry
-	loading     []string // display names being loaded, outermost first (cycle detection)
+	realKeys    map[string]string // a loaded file's real path -> the name it was first loaded by
+	loading     []string          // display names being loaded, outermost first (cycle detection)
 
 	files map[string]string // inputs: display name -> "sha256:..."
 	env   map[string]string // inputs: host values read

@@ -39,7 +39,7 @@ for i in range(999):
 		}
 		th := &starlark.Thread{Load: s.load}
 		th.SetLocal(stateKey, s)
-		if _, err := s.exec(th, s.entry, filepath.Join(s.root, s.entry)); err != nil {
+		if _, err := s.exec(th, s.entry, filepath.Join(s.root, s.entry), ""); err != nil {
 			b.Fatal(err)
 		}
 		p, err := s.build()

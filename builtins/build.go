@@ -80,10 +80,4 @@ func (s *evalState) build() (*plan.Plan, error) {
 }
 
 // processes counts the processes declared so far.
-func (s *evalState) processes() int {
-	n := 0
-	for _, d := range s.programs {
-		n += len(d.instances)
-	}
-	return n
-}
+func (s *evalState) processes() int { return s.nprocs }

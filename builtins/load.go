@@ -24,35 +24,34 @@ type moduleEntry struct {
 // statement, so relative names resolve against that file.
 func (s *evalState) load(th *starlark.Thread, module string) (starlark.StringDict, error) {
 	from := th.CallFrame(0).Pos.Filename()
-	key, abs, err := s.resolveLoad(from, module)
+	key, abs, real, err := s.resolveLoad(from, module)
 	if err != nil {
 		return nil, err
 	}
-	return s.exec(th, key, abs)
+	return s.exec(th, key, abs, real)
 }
 
-// exec evaluates the file known as key (abs is its path on disk, "" for @stdlib) once.
-func (s *evalState) exec(th *starlark.Thread, key, abs string) (starlark.StringDict, error) {
+// exec evaluates the file known as key (abs is its path on disk, "" for @stdlib; real
+// that path with symlinks resolved, "" when not known) once.
+func (s *evalState) exec(th *starlark.Thread, key, abs, real string) (starlark.StringDict, error) {
 	if e, ok := s.modules[key]; ok {
 		if e.loading {
 			return nil, s.cycle(key)
 		}
 		return e.globals, e.err
 	}
-	if abs != "" {
+	if real != "" {
 		// One file reached by two names (a library root inside the bundle, a symlinked
 		// folder) is one module: a second run declared its programs again.
-		if real, err := filepath.EvalSymlinks(abs); err == nil {
-			if first, ok := s.realKeys[real]; ok {
-				e := s.modules[first]
-				s.modules[key] = e
-				if e.loading {
-					return nil, s.cycle(first)
-				}
-				return e.globals, e.err
+		if first, ok := s.realKeys[real]; ok {
+			e := s.modules[first]
+			s.modules[key] = e
+			if e.loading {
+				return nil, s.cycle(first)
 			}
-			s.realKeys[real] = key
+			return e.globals, e.err
 		}
+		s.realKeys[real] = key
 	}
 	e := &moduleEntry{loading: true}
 	s.modules[key] = e
@@ -108,9 +107,9 @@ func (s *evalState) cycle(key string) error {
 //	"@NAME//x.star"    library root NAME
 //	"//x.star"         root of the repository of from (bundle, library or stdlib)
 //	"x.star", "./x"    folder of from
-func (s *evalState) resolveLoad(from, module string) (key, abs string, err error) {
+func (s *evalState) resolveLoad(from, module string) (key, abs, real string, err error) {
 	if module == "" {
-		return "", "", errors.New("load: empty module name")
+		return "", "", "", errors.New("load: empty module name")
 	}
 	repo, dir := splitKey(from)
 	var rel string
@@ -118,60 +117,59 @@ func (s *evalState) resolveLoad(from, module string) (key, abs string, err error
 	case strings.HasPrefix(module, "@"):
 		name, p, ok := strings.Cut(module[1:], "//")
 		if !ok || name == "" {
-			return "", "", fmt.Errorf("load: %q: want \"@NAME//path.star\"", module)
+			return "", "", "", fmt.Errorf("load: %q: want \"@NAME//path.star\"", module)
 		}
 		repo, rel = "@"+name+"//", p
 	case strings.HasPrefix(module, "//"):
 		rel = module[2:]
 	case path.IsAbs(module) || filepath.IsAbs(module):
-		return "", "", fmt.Errorf("load: %q: absolute paths are not allowed; use \"//path\" from the bundle root", module)
+		return "", "", "", fmt.Errorf("load: %q: absolute paths are not allowed; use \"//path\" from the bundle root", module)
 	default:
 		rel = path.Join(dir, module)
 	}
 	clean := path.Clean(rel)
 	if rel == "" || clean == "." {
-		return "", "", fmt.Errorf("load: %q names no file", module)
+		return "", "", "", fmt.Errorf("load: %q names no file", module)
 	}
 	if clean == ".." || strings.HasPrefix(clean, "../") {
-		return "", "", fmt.Errorf("load: %q is outside %s", module, repoName(repo))
+		return "", "", "", fmt.Errorf("load: %q is outside %s", module, repoName(repo))
 	}
 	key = repo + clean
 	switch repo {
 	case stdlibPrefix:
 		// Its tests ride along in the binary (stdlib.FS) but are not part of it.
 		if _, err := fs.Stat(stdlib.FS, clean); err != nil || strings.HasSuffix(clean, "_test.star") {
-			return "", "", fmt.Errorf("load: no file %q in @stdlib", clean)
+			return "", "", "", fmt.Errorf("load: no file %q in @stdlib", clean)
 		}
-		return key, "", nil
+		return key, "", "", nil
 	case "":
-		abs, err = s.inRoot(module, s.root, s.realRoot, clean, repo)
-		return key, abs, err
+		abs, real, err = s.inRoot(module, s.root, s.realRoot, clean, repo)
+		return key, abs, real, err
 	default:
 		name := strings.TrimSuffix(strings.TrimPrefix(repo, "@"), "//")
 		if _, ok := s.libs[name]; !ok {
-			return "", "", fmt.Errorf("load: unknown library @%s (declare it with --lib %s=DIR or STARVISOR_LIBS)", name, name)
+			return "", "", "", fmt.Errorf("load: unknown library @%s (declare it with --lib %s=DIR or STARVISOR_LIBS)", name, name)
 		}
-		real, err := s.realLib(name)
+		realDir, err := s.realLib(name)
 		if err != nil {
-			return "", "", fmt.Errorf("load: %w", err)
+			return "", "", "", fmt.Errorf("load: %w", err)
 		}
-		abs, err = s.inRoot(module, s.libs[name], real, clean, repo)
-		return key, abs, err
+		abs, real, err = s.inRoot(module, s.libs[name], realDir, clean, repo)
+		return key, abs, real, err
 	}
 }
 
-// inRoot joins clean to dir and checks that, with symlinks resolved, it stays under
+// inRoot joins clean to dir and checks that, with symlinks resolved (real), it stays under
 // realDir, so a symlink cannot smuggle a file from elsewhere into the evaluation.
-func (s *evalState) inRoot(module, dir, realDir, clean, repo string) (string, error) {
-	abs := filepath.Join(dir, filepath.FromSlash(clean))
-	real, err := realpath(abs)
-	if err != nil {
-		return "", fmt.Errorf("load: %w", err)
+func (s *evalState) inRoot(module, dir, realDir, clean, repo string) (abs, real string, err error) {
+	abs = filepath.Join(dir, filepath.FromSlash(clean))
+	if real, err = realpath(abs); err != nil {
+		return "", "", fmt.Errorf("load: %w", err)
 	}
 	if _, ok := within(realDir, real); !ok {
-		return "", fmt.Errorf("load: %q resolves to %q, outside %s", module, real, repoName(repo))
+		return "", "", fmt.Errorf("load: %q resolves to %q, outside %s", module, real, repoName(repo))
 	}
-	return abs, nil
+	return abs, real, nil
 }
 
 // splitKey splits a display key into its repository prefix ("", "@NAME//", "@stdlib//")

@@ -51,7 +51,7 @@ type evalState struct {
 	unset map[string]bool   // inputs: the variables read that were not set
 
 	programs   []*declared
-	nprocs     int // of the programs, all their numprocs (processes() counts them one by one)
+	nprocs     int // of the programs, all their numprocs
 	byName     map[string]*declared
 	groups     []*plan.Group
 	groupIndex map[string]*plan.Group

@@ -602,7 +602,11 @@ func ctlRun(ctx context.Context, e ctlEnv, w io.Writer, args []string) error {
 		if len(args) != 1 {
 			return errors.New("usage: logs [-stderr] [-n=N] [-f] NAME")
 		}
-		rc, err := c.Logs(ctx, []string{args[0]}, stderr, follow, n)
+		stream := api.Stdout
+		if stderr {
+			stream = api.Stderr
+		}
+		rc, err := c.Logs(ctx, []string{args[0]}, stream, follow, n)
 		if err != nil {
 			return err
 		}

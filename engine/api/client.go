@@ -282,8 +282,6 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/shutdown", struct{}{}, nil)
 }
 
-// Logs streams the last n lines of the log of each process the specs select, then new
-// ones while follow holds; from several processes each line comes after its name.
 // LogStream is the answer to Logs: the lines, and the processes whose log could not be
 // read ("name: why"), left out so that the others still print.
 type LogStream struct {
@@ -291,20 +289,24 @@ type LogStream struct {
 	Skipped []string
 }
 
-func (c *Client) Logs(ctx context.Context, specs []string, stderr, follow bool, n int) (*LogStream, error) {
-	return c.logs(ctx, url.Values{"name": specs}, stderr, follow, n)
+// Logs streams the last n lines of the logs (stream: stdout, stderr or both) of each
+// process the specs select, then new ones while follow holds; from several logs each
+// line comes after its label (the process's name, name.err for its stderr beside).
+func (c *Client) Logs(ctx context.Context, specs []string, stream Stream, follow bool, n int) (*LogStream, error) {
+	q := url.Values{"name": specs}
+	if stream != Both {
+		q.Set("stream", string(stream))
+	}
+	return c.logs(ctx, q, follow, n)
 }
 
 // DaemonLog is Logs of the detached daemon's own log (<log_dir>/starvisor.log).
 func (c *Client) DaemonLog(ctx context.Context, follow bool, n int) (*LogStream, error) {
-	return c.logs(ctx, url.Values{"daemon": {"1"}}, false, follow, n)
+	return c.logs(ctx, url.Values{"daemon": {"1"}}, follow, n)
 }
 
-func (c *Client) logs(ctx context.Context, q url.Values, stderr, follow bool, n int) (*LogStream, error) {
+func (c *Client) logs(ctx context.Context, q url.Values, follow bool, n int) (*LogStream, error) {
 	q.Set("n", strconv.Itoa(n))
-	if stderr {
-		q.Set("stderr", "1")
-	}
 	if follow {
 		q.Set("follow", "1")
 	}

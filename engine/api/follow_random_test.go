@@ -71,7 +71,7 @@ func followRandom(t *testing.T, seed uint64) {
 	c, _, _ := serve(t, fb)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rc, err := c.Logs(ctx, []string{"a"}, false, true, 1)
+	rc, err := c.Logs(ctx, []string{"a"}, Stdout, true, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

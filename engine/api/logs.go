@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,16 +36,17 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	many := follow && slices.ContainsFunc(q["name"], func(n string) bool {
 		return n == "all" || strings.HasSuffix(n, ":*") || strings.HasSuffix(n, ":")
 	})
+	stream := streamOf(q)
 	var marks map[string]logs.Mark
 	if many {
-		marks = s.logMarks(q.Get("stderr") == "1")
+		marks = s.logMarks(stream)
 	}
 	var srcs []*logSource
 	ok := false
 	if q.Get("daemon") == "1" {
 		srcs, ok = s.daemonSource(w)
 	} else {
-		srcs, ok = s.logSources(w, q["name"], q.Get("stderr") == "1", many)
+		srcs, ok = s.logSources(w, q["name"], stream, many, follow)
 	}
 	defer func() {
 		for _, src := range srcs {
@@ -95,7 +97,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		if p := s.b.Plan(); many && p != seen {
 			seen = p
-			srcs = s.addedSources(w, srcs, q["name"], q.Get("stderr") == "1", marks)
+			srcs = s.addedSources(w, srcs, q["name"], stream, marks)
 		}
 		for _, src := range srcs {
 			if _, err := io.Copy(src.out, src.follow); err != nil {
@@ -110,7 +112,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 // log that did not exist yet. The other files in those logs' folders are marked too: a
 // process added back (a pool scaled down, then up) has its file there from earlier
 // runs, whose lines are not news (`logs -f -n 0` printed them all).
-func (s *Server) logMarks(stderr bool) map[string]logs.Mark {
+func (s *Server) logMarks(stream Stream) map[string]logs.Mark {
 	marks := map[string]logs.Mark{}
 	p := s.b.Plan()
 	if p == nil {
@@ -118,13 +120,9 @@ func (s *Server) logMarks(stderr bool) map[string]logs.Mark {
 	}
 	dirs := map[string]bool{}
 	for _, pr := range p.Programs {
-		l := pr.Stdout
-		if stderr {
-			l = pr.Stderr
-		}
-		if l != nil {
-			marks[l.Path] = logs.MarkEnd(*l)
-			dirs[filepath.Dir(l.Path)] = true
+		for _, l := range stream.logs(&pr) {
+			marks[l.log.Path] = logs.MarkEnd(l.log)
+			dirs[filepath.Dir(l.log.Path)] = true
 		}
 	}
 	for dir := range dirs {
@@ -145,7 +143,7 @@ func (s *Server) logMarks(stderr bool) map[string]logs.Mark {
 // addedSources follows, after an apply, the processes the specs now select that srcs
 // lacks (a program added, numprocs raised): `logs -f` of all or of a group keeps up,
 // as `pm2 logs` does, each from where its log was when the follow began (logMarks).
-func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, stderr bool, marks map[string]logs.Mark) []*logSource {
+func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, stream Stream, marks map[string]logs.Mark) []*logSource {
 	names, _, err := s.resolve(specs)
 	if err != nil {
 		return srcs
@@ -154,32 +152,34 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 	width := 0
 	for _, src := range srcs {
 		have[src.name] = true
-		width = max(width, len(src.name))
+		width = max(width, len(src.label))
 	}
 	p := s.b.Plan()
 	for _, name := range names {
 		pr, ok := p.Lookup(name)
-		l := pr.Stdout
-		if stderr {
-			l = pr.Stderr
-		}
-		if !ok || have[name] || l == nil || strings.HasPrefix(l.Path, "/dev/") {
+		if !ok || have[name] {
 			continue
 		}
-		out := &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", max(width, len(name)), name))}
-		follow := logs.Follow(*l, nil) // a log that was not there: all of it
-		if m, ok := marks[l.Path]; ok {
-			follow = logs.FollowFrom(*l, m)
+		for _, l := range stream.logs(&pr) {
+			if strings.HasPrefix(l.log.Path, "/dev/") {
+				continue
+			}
+			out := &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", max(width, len(l.label)), l.label))}
+			follow := logs.Follow(l.log, nil) // a log that was not there: all of it
+			if m, ok := marks[l.log.Path]; ok {
+				follow = logs.FollowFrom(l.log, m)
+			}
+			srcs = append(srcs, &logSource{name: name, label: l.label, log: l.log, follow: follow, out: out})
 		}
-		srcs = append(srcs, &logSource{name: name, log: *l, follow: follow, out: out})
 	}
 	return srcs
 }
 
-// logSources opens the stdout (or stderr) log of each process the specs select, each
-// writing to w, through a prefixer when there are several; of several, those without
-// a log are left out. It answers the error itself and returns false.
-func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr, prefixed bool) ([]*logSource, bool) {
+// logSources opens the logs stream selects of each process the specs select, each
+// writing to w, through a prefixer when there are several (or prefixed); of several,
+// those without a log are left out, and so, unless following, is a stderr log with
+// nothing in it yet. It answers the error itself and returns false.
+func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream, prefixed, follow bool) ([]*logSource, bool) {
 	names, unknown, err := s.resolve(specs)
 	if err == nil && len(unknown) > 0 {
 		err = fmt.Errorf("%s: %s", unknown[0].Error, unknown[0].Name)
@@ -191,20 +191,18 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr, prefi
 	p := s.b.Plan()
 	var srcs []*logSource
 	var skipped []string
+	var notFile error // the last log left out for not being a file
 	width := 0
 	for _, name := range names {
 		pr, _ := p.Lookup(name)
-		l := pr.Stdout
-		if stderr {
-			l = pr.Stderr
-		}
-		if l == nil {
+		ls := stream.logs(&pr)
+		if len(ls) == 0 {
 			if len(names) == 1 {
 				why := fmt.Errorf("%s: no log file", name)
-				if stderr && pr.RedirectStderr && pr.Stdout != nil {
+				if stream == Stderr && pr.RedirectStderr && pr.Stdout != nil {
 					// "no log file" read as lost logs: its stderr is in the stdout log.
 					why = fmt.Errorf("%s: its stderr goes to its stdout log (redirect_stderr = True): starvisor logs %s", name, name)
-				} else if stderr {
+				} else if stream == Stderr {
 					why = fmt.Errorf("%s: no log file for stderr (stderr = None)", name)
 				}
 				writeError(w, http.StatusNotFound, why)
@@ -212,39 +210,56 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr, prefi
 			}
 			continue // of several, those with a log
 		}
-		// A log file is created by the program's first byte (engine/logs), so a missing
-		// one is an empty log: nothing to print, and with -f, one to wait for.
-		f, err := logs.OpenRead(l.Path)
-		daemons := l.Path == "/dev/stdout" || l.Path == "/dev/stderr" // the daemon's output
-		if errors.Is(err, logs.ErrNotRegular) || daemons {
-			// Not a file to tail: /dev/stdout (the daemon's own output, from an imported
-			// supervisord.conf) would have the daemon read its terminal, or, detached,
-			// its own log, every process's lines unmarked, as if this one's.
-			if f != nil {
-				f.Close()
+		alone := len(names) == 1 && len(ls) == 1
+		for _, l := range ls {
+			// A log file is created by the program's first byte (engine/logs), so a missing
+			// one is an empty log: nothing to print, and with -f, one to wait for.
+			f, err := logs.OpenRead(l.log.Path)
+			daemons := l.log.Path == "/dev/stdout" || l.log.Path == "/dev/stderr" // the daemon's output
+			if errors.Is(err, logs.ErrNotRegular) || daemons {
+				// Not a file to tail: /dev/stdout (the daemon's own output, from an imported
+				// supervisord.conf) would have the daemon read its terminal, or, detached,
+				// its own log, every process's lines unmarked, as if this one's.
+				if f != nil {
+					f.Close()
+				}
+				err = fmt.Errorf("its output goes to %s, not a log file", l.log.Path)
+				if daemons {
+					err = fmt.Errorf("%w: it is in the daemon's own output (starvisor logs --daemon)", err)
+				}
+				if !alone {
+					notFile = fmt.Errorf("%s: %w", name, err) // said should nothing else print
+					continue                                  // of several, those with a log
+				}
 			}
-			if len(names) > 1 {
-				continue // of several, those with a log
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				if alone {
+					writeError(w, http.StatusNotFound, fmt.Errorf("%s: %w", name, err))
+					return srcs, false
+				}
+				// Of several, one unreadable log must not hide the others' lines.
+				skipped = append(skipped, fmt.Sprintf("%s: %v", l.label, err))
+				continue
 			}
-			err = fmt.Errorf("its output goes to %s, not a log file", l.Path)
-			if daemons {
-				err = fmt.Errorf("%w: it is in the daemon's own output (starvisor logs --daemon)", err)
+			quiet := l.stderr && len(ls) > 1 && isEmpty(f) // a stderr beside stdout, empty so far
+			if quiet && !follow {
+				if f != nil {
+					f.Close()
+				}
+				continue // nothing to show, and no line to wait for
+			}
+			srcs = append(srcs, &logSource{name: name, label: l.label, log: l.log, f: f, out: w})
+			if !quiet {
+				width = max(width, len(l.label)) // the columns of what prints now
 			}
 		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			if len(names) == 1 {
-				writeError(w, http.StatusNotFound, fmt.Errorf("%s: %w", name, err))
-				return srcs, false
-			}
-			// Of several, one unreadable log must not hide the others' lines.
-			skipped = append(skipped, fmt.Sprintf("%s: %v", name, err))
-			continue
-		}
-		srcs = append(srcs, &logSource{name: name, log: *l, f: f, out: w})
-		width = max(width, len(name))
 	}
 	if len(srcs) == 0 && len(skipped) > 0 {
 		writeError(w, http.StatusNotFound, errors.New(strings.Join(skipped, "; ")))
+		return nil, false
+	}
+	if len(srcs) == 0 && notFile != nil && len(names) == 1 {
+		writeError(w, http.StatusNotFound, notFile)
 		return nil, false
 	}
 	if len(srcs) == 0 {
@@ -254,17 +269,71 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stderr, prefi
 	for _, sk := range skipped {
 		w.Header().Add(skippedHeader, sk)
 	}
-	if len(names) > 1 || prefixed { // prefixed when several were asked for, even if one has a log
+	if len(srcs) > 1 || len(names) > 1 || prefixed { // prefixed when several were asked for, even if one has a log
 		for _, src := range srcs {
-			src.out = &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", width, src.name))}
+			src.out = &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", width, src.label))}
 		}
 	}
 	return srcs, true
 }
 
+// isEmpty says whether the log f (nil: not made yet) holds no byte.
+func isEmpty(f *os.File) bool {
+	if f == nil {
+		return true
+	}
+	st, err := f.Stat()
+	return err == nil && st.Size() == 0
+}
+
+// Stream selects which of a process's logs `logs` reads.
+type Stream string
+
+const (
+	Both   Stream = ""       // stdout, and stderr when it has a file of its own
+	Stdout Stream = "stdout" // stdout only (and stderr with it, under redirect_stderr)
+	Stderr Stream = "stderr"
+)
+
+// streamOf reads the stream a logs request asks for.
+func streamOf(q url.Values) Stream {
+	switch {
+	case q.Get("stream") == string(Stdout):
+		return Stdout
+	case q.Get("stream") == string(Stderr), q.Get("stderr") == "1": // stderr=1: clients before streams
+		return Stderr
+	}
+	return Both
+}
+
+// streamLog is one log of a process, labelled for prefixed output: its name, and for its
+// stderr beside its stdout, name.err (as the file is named by default).
+type streamLog struct {
+	label  string
+	log    plan.Log
+	stderr bool
+}
+
+// logs returns the logs of pr the stream selects.
+func (s Stream) logs(pr *plan.Program) []streamLog {
+	var out []streamLog
+	if s != Stderr && pr.Stdout != nil {
+		out = append(out, streamLog{label: pr.ProcessName, log: *pr.Stdout})
+	}
+	if s != Stdout && pr.Stderr != nil && (pr.Stdout == nil || pr.Stderr.Path != pr.Stdout.Path) {
+		label := pr.ProcessName
+		if len(out) > 0 {
+			label += ".err"
+		}
+		out = append(out, streamLog{label: label, log: *pr.Stderr, stderr: true})
+	}
+	return out
+}
+
 // logSource is one process's log in a `logs` answer.
 type logSource struct {
-	name   string
+	name   string // the process's
+	label  string // its prefix when several are shown: the name, or name.err for its stderr
 	log    plan.Log
 	f      *os.File // until follow takes it
 	follow *logs.Follower
@@ -290,7 +359,7 @@ func (s *Server) daemonSource(w http.ResponseWriter) ([]*logSource, bool) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("the daemon's log: no %s: a daemon run in the foreground (up without --detach) writes its lines to its terminal", l.Path))
 		return nil, false
 	}
-	return []*logSource{{name: "starvisor", log: l, f: f, out: w}}, true
+	return []*logSource{{name: "starvisor", label: "starvisor", log: l, f: f, out: w}}, true
 }
 
 func (src *logSource) close() {

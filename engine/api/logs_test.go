@@ -17,7 +17,7 @@ import (
 // tail is what `logs -n n NAMES...` prints (stdout, no follow).
 func tail(t *testing.T, c *Client, names []string, n int) string {
 	t.Helper()
-	rc, err := c.Logs(t.Context(), names, false, false, n)
+	rc, err := c.Logs(t.Context(), names, Stdout, false, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestLogsOfFileNotCreatedYet(t *testing.T) {
 	logPath := fb.p.Programs[0].Stdout.Path
 	c, _, _ := serve(t, fb)
 
-	rc, err := c.Logs(context.Background(), []string{"a"}, false, false, 10)
+	rc, err := c.Logs(context.Background(), []string{"a"}, Stdout, false, 10)
 	is.NoErr(err) // not "no such file or directory"
 	b, err := io.ReadAll(rc)
 	rc.Close()
@@ -48,7 +48,7 @@ func TestLogsOfFileNotCreatedYet(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rc, err = c.Logs(ctx, []string{"a"}, false, true, 1)
+	rc, err = c.Logs(ctx, []string{"a"}, Stdout, true, 1)
 	is.NoErr(err) // the response starts although there is nothing to show yet
 	defer rc.Close()
 	r := bufio.NewReader(rc)
@@ -89,10 +89,10 @@ func TestLogsOfStreamWithoutFile(t *testing.T) {
 	c, _, _ := serve(t, fb)
 	for _, q := range []struct {
 		name   string
-		stderr bool
-	}{{"a", true}, {"b", false}} {
+		stream Stream
+	}{{"a", Stderr}, {"b", Stdout}} {
 		for _, follow := range []bool{false, true} {
-			_, err := c.Logs(context.Background(), []string{q.name}, q.stderr, follow, 1)
+			_, err := c.Logs(context.Background(), []string{q.name}, q.stream, follow, 1)
 			is.True(err != nil && strings.Contains(err.Error(), "no log file"))
 		}
 	}
@@ -106,7 +106,7 @@ func TestLogsOfRedirectedStderr(t *testing.T) {
 	fb.p = testPlan(t, t.TempDir(), "web")
 	fb.p.Programs[0].RedirectStderr = true
 	c, _, _ := serve(t, fb)
-	_, err := c.Logs(context.Background(), []string{"web"}, true, false, 1)
+	_, err := c.Logs(context.Background(), []string{"web"}, Stderr, false, 1)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "web: its stderr goes to its stdout log (redirect_stderr = True): starvisor logs web"))
 }
@@ -131,7 +131,7 @@ func TestLogsLeaveOutAnUnreadableLog(t *testing.T) {
 	appendTo(t, fb.p.Programs[0].Stdout.Path, "a1\n")
 	fb.p.Programs[1].Stdout.Path = filepath.Join(dir, "a.log", "x.log") // under a file
 	c, _, _ := serve(t, fb)
-	rc, err := c.Logs(t.Context(), []string{"all"}, false, false, 10)
+	rc, err := c.Logs(t.Context(), []string{"all"}, Stdout, false, 10)
 	is.NoErr(err)
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
@@ -140,7 +140,7 @@ func TestLogsLeaveOutAnUnreadableLog(t *testing.T) {
 	is.Equal(len(rc.Skipped), 1)
 	is.True(strings.HasPrefix(rc.Skipped[0], "bad: ") && strings.Contains(rc.Skipped[0], "not a directory"))
 
-	_, err = c.Logs(t.Context(), []string{"bad"}, false, false, 10)
+	_, err = c.Logs(t.Context(), []string{"bad"}, Stdout, false, 10)
 	is.True(err != nil && strings.Contains(err.Error(), "not a directory"))
 }
 
@@ -163,7 +163,7 @@ func TestLogsOfSeveralProcesses(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rc, err := c.Logs(ctx, []string{"bb", "a"}, false, true, 1)
+	rc, err := c.Logs(ctx, []string{"bb", "a"}, Stdout, true, 1)
 	is.NoErr(err)
 	defer rc.Close()
 	r := bufio.NewReader(rc)
@@ -175,9 +175,9 @@ func TestLogsOfSeveralProcesses(t *testing.T) {
 	appendTo(t, pa, " end\n")
 	is.Equal(next(), "a  | a3 start end\n")
 
-	_, err = c.Logs(context.Background(), []string{"a", "nosuch"}, false, false, 1)
+	_, err = c.Logs(context.Background(), []string{"a", "nosuch"}, Stdout, false, 1)
 	is.True(err != nil && strings.Contains(err.Error(), "no such process: nosuch"))
-	_, err = c.Logs(context.Background(), []string{"c"}, false, false, 1)
+	_, err = c.Logs(context.Background(), []string{"c"}, Stdout, false, 1)
 	is.True(err != nil && strings.Contains(err.Error(), "c: no log file"))
 }
 
@@ -210,7 +210,7 @@ func TestLogsOfNonFileRefused(t *testing.T) {
 	appendTo(t, fb.p.Programs[1].Stdout.Path, "b1\n")
 	c, _, _ := serve(t, fb)
 	for _, follow := range []bool{false, true} {
-		_, err := c.Logs(context.Background(), []string{"a"}, false, follow, 1)
+		_, err := c.Logs(context.Background(), []string{"a"}, Stdout, follow, 1)
 		is.True(err != nil && strings.Contains(err.Error(), "a: its output goes to /dev/null, not a log file"))
 	}
 	is.Equal(tail(t, c, []string{"all"}, 1), "b | b1\n") // of several, the others
@@ -257,7 +257,7 @@ func TestFollowGetsTheLastLinesAtShutdown(t *testing.T) {
 	go func() { served <- NewServer(fb, t.Logf).Serve(ctx, l) }()
 	defer func() { stopServing(); <-served }()
 
-	rc, err := NewClient(filepath.Join(dir, "run", "s.sock")).Logs(context.Background(), []string{"a"}, false, true, 1)
+	rc, err := NewClient(filepath.Join(dir, "run", "s.sock")).Logs(context.Background(), []string{"a"}, Stdout, true, 1)
 	is.NoErr(err)
 	defer rc.Close()
 	r := bufio.NewReader(rc)
@@ -283,6 +283,52 @@ func TestLogsOfAFIFO(t *testing.T) {
 	c, _, _ := serve(t, fb)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	_, err := c.Logs(ctx, []string{"a"}, false, false, 10)
+	_, err := c.Logs(ctx, []string{"a"}, Stdout, false, 10)
 	is.True(err != nil && strings.Contains(err.Error(), "not a log file"))
+}
+
+// Without --stdout or --stderr, logs reads both: each line after its label (name,
+// name.err) once there are two logs to show; a stderr still empty is left out of a
+// tail, but followed, and its first line arrives labelled. A stderr that goes into the
+// stdout log (redirect_stderr) is one log.
+func TestLogsOfBothStreams(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, dir, "a", "b")
+	a := &fb.p.Programs[0]
+	errLog := *a.Stdout
+	errLog.Path = filepath.Join(dir, "a.err.log")
+	a.Stderr = &errLog
+	b := &fb.p.Programs[1]
+	b.Stderr, b.RedirectStderr = b.Stdout, true
+	c, _, _ := serve(t, fb)
+	read := func(names []string, stream Stream) string {
+		rc, err := c.Logs(t.Context(), names, stream, false, 10)
+		is.NoErr(err)
+		defer rc.Close()
+		out, err := io.ReadAll(rc)
+		is.NoErr(err)
+		return string(out)
+	}
+	appendTo(t, a.Stdout.Path, "out\n")
+	appendTo(t, b.Stdout.Path, "mixed\n")
+	is.Equal(read([]string{"a"}, Both), "out\n") // stderr empty: left out, no labels
+	is.Equal(read([]string{"b"}, Both), "mixed\n")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rc, err := c.Logs(ctx, []string{"a"}, Both, true, 10)
+	is.NoErr(err)
+	defer rc.Close()
+	r := bufio.NewReader(rc)
+	next := func() string { l, err := r.ReadString('\n'); is.NoErr(err); return l }
+	is.Equal(next(), "a | out\n") // followed: the empty stderr may speak, so labels
+	appendTo(t, errLog.Path, "boom\n")
+	is.Equal(next(), "a.err | boom\n")
+
+	is.Equal(read([]string{"a"}, Both), "a     | out\na.err | boom\n")
+	is.Equal(read([]string{"a"}, Stdout), "out\n")
+	is.Equal(read([]string{"a"}, Stderr), "boom\n")
+	is.Equal(read([]string{"all"}, Both), "a     | out\na.err | boom\nb     | mixed\n")
 }

@@ -23,12 +23,12 @@ func TestOfflineClientReadsTheLogs(t *testing.T) {
 
 	is.Equal(tail(t, c, []string{"a"}, 1), "a2\n")
 	is.Equal(tail(t, c, []string{"all"}, 5), "a  | a1\na  | a2\nbb | b1\n")
-	_, err := c.Logs(t.Context(), []string{"nosuch"}, false, false, 1)
+	_, err := c.Logs(t.Context(), []string{"nosuch"}, Stdout, false, 1)
 	is.True(err != nil) // no such process
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	rc, err := c.Logs(ctx, []string{"a"}, false, true, 1)
+	rc, err := c.Logs(ctx, []string{"a"}, Stdout, true, 1)
 	is.NoErr(err)
 	r := bufio.NewReader(rc)
 	next := func() string { l, err := r.ReadString('\n'); is.NoErr(err); return l }

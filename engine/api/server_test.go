@@ -335,7 +335,7 @@ func TestLogsTailAndFollowAcrossRotation(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rc, err := c.Logs(ctx, []string{"a"}, false, true, 1)
+	rc, err := c.Logs(ctx, []string{"a"}, Stdout, true, 1)
 	is.NoErr(err)
 	defer rc.Close()
 	r := bufio.NewReader(rc)
@@ -351,7 +351,7 @@ func TestLogsTailAndFollowAcrossRotation(t *testing.T) {
 	is.Equal(next(), "line 22\n")
 	is.Equal(next(), "line 23\n")
 
-	_, err = c.Logs(context.Background(), []string{"a"}, true, false, 1)
+	_, err = c.Logs(context.Background(), []string{"a"}, Stderr, false, 1)
 	is.True(err != nil && strings.Contains(err.Error(), "no log file"))
 }
 

@@ -60,7 +60,7 @@ func notify(sigs ...os.Signal) (<-chan os.Signal, func()) {
 // supervisorctlWords are supervisorctl's verbs that starvisor names otherwise: a hint for
 // the hands that type them.
 var supervisorctlWords = map[string]string{
-	"tail":     "starvisor logs [-f] [--stderr] NAME",
+	"tail":     "starvisor logs [-f] [--stdout | --stderr] NAME",
 	"fg":       "starvisor logs -f NAME",
 	"maintail": "the daemon's own log, <log_dir>/starvisor.log (up --detach), or up's output",
 	"avail":    "starvisor plan (what the script declares), starvisor status (what runs)",

@@ -20,7 +20,8 @@ type LogsCmd struct {
 	logsSocketFlag `embed:""`
 	Names          []string `arg:"" optional:"" name:"name" help:"Process names, GROUP:* or all (the default); from several, each line starts with its process's name."`
 	Follow         bool     `short:"f" help:"Keep printing new lines, across rotations, until interrupted."`
-	Stderr         bool     `name:"stderr" help:"Read the stderr log instead of stdout."`
+	Stdout         bool     `name:"stdout" help:"Read the stdout log only (else stderr too, when it has a file of its own)."`
+	Stderr         bool     `name:"stderr" help:"Read the stderr log only."`
 	Daemon         bool     `name:"daemon" help:"Read the detached daemon's own log (<log_dir>/starvisor.log): state changes and why, strays stopped, reloads."`
 	Lines          int      `short:"n" default:"10" help:"Lines to print from the end first (0: none)."`
 }
@@ -49,8 +50,18 @@ func (c *LogsCmd) Run(d *Deps) error {
 	if len(names) == 0 {
 		names = []string{"all"} // as `pm2 logs`: every process
 	}
-	if c.Daemon && (len(c.Names) > 0 || c.Stderr) {
-		return usageError(errors.New("logs: --daemon reads the daemon's own log: give no process name, nor --stderr"))
+	if c.Daemon && (len(c.Names) > 0 || c.Stderr || c.Stdout) {
+		return usageError(errors.New("logs: --daemon reads the daemon's own log: give no process name, nor --stdout or --stderr"))
+	}
+	if c.Stdout && c.Stderr {
+		return usageError(errors.New("logs: --stdout or --stderr, not both: without either, both are read"))
+	}
+	stream := api.Both
+	switch {
+	case c.Stdout:
+		stream = api.Stdout
+	case c.Stderr:
+		stream = api.Stderr
 	}
 	cl, cerr := c.client(ctx, d)
 	var body *api.LogStream
@@ -59,7 +70,7 @@ func (c *LogsCmd) Run(d *Deps) error {
 		if c.Daemon {
 			return cl.DaemonLog(ctx, c.Follow, c.Lines)
 		}
-		return cl.Logs(ctx, names, c.Stderr, c.Follow, c.Lines)
+		return cl.Logs(ctx, names, stream, c.Follow, c.Lines)
 	}
 	if cerr == nil {
 		body, err = read(cl)
@@ -86,7 +97,7 @@ func (c *LogsCmd) Run(d *Deps) error {
 	}
 	n, err := io.Copy(d.Stdout, body)
 	if ctx.Err() != nil || err == nil {
-		if err == nil && !c.Stderr && !c.Daemon && !c.Follow && c.Lines > 0 {
+		if err == nil && stream == api.Stdout && !c.Follow && c.Lines > 0 {
 			switch {
 			case n == 0:
 				c.hintStderr(ctx, d, cl, names, "nothing on stdout, but stderr has lines")
@@ -161,7 +172,7 @@ func (c *LogsCmd) failed(ctx context.Context, cl *api.Client, names []string) bo
 // fails at start (a Python traceback) writes only there, and an empty answer read as
 // "no clue".
 func (c *LogsCmd) hintStderr(ctx context.Context, d *Deps, cl *api.Client, names []string, why string) {
-	body, err := cl.Logs(ctx, names, true, false, 1)
+	body, err := cl.Logs(ctx, names, api.Stderr, false, 1)
 	if err != nil {
 		return
 	}
@@ -171,6 +182,6 @@ func (c *LogsCmd) hintStderr(ctx context.Context, d *Deps, cl *api.Client, names
 		for i, n := range names {
 			args[i] = quoteArg(n)
 		}
-		fmt.Fprintf(d.Stderr, "starvisor: %s: starvisor logs --stderr %s\n", why, strings.Join(args, " "))
+		fmt.Fprintf(d.Stderr, "starvisor: %s: starvisor logs %s shows both\n", why, strings.Join(args, " "))
 	}
 }

@@ -40,7 +40,7 @@ type UpCmd struct {
 	// which the daemon rotates (see ownLog).
 	OwnLog string `hidden:"" type:"path"`
 	// Logs: the programs' output too, in the foreground (foreman, docker compose up).
-	Logs bool `help:"In the foreground, print the programs' output too, stdout and stderr, each line after its process's name (as logs -f all does for stdout)."`
+	Logs bool `help:"In the foreground, print the programs' output too, stdout and stderr, each line after its process's name (name.err for stderr), as logs -f all does."`
 
 	startDir string // the folder up was started from, where reloads evaluate the script
 }

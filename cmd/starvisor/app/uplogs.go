@@ -37,8 +37,15 @@ func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
 	name := filepath.Base(l.Path)
 	if p := t.running(); p != nil {
 		for _, pr := range p.Programs {
-			if pr.Stdout != nil && pr.Stdout.Path == l.Path || pr.Stderr != nil && pr.Stderr.Path == l.Path {
+			if pr.Stdout != nil && pr.Stdout.Path == l.Path {
 				name = pr.ProcessName
+				break
+			}
+			if pr.Stderr != nil && pr.Stderr.Path == l.Path {
+				name = pr.ProcessName + ".err" // as logs labels it beside stdout
+				if pr.Stdout == nil {
+					name = pr.ProcessName
+				}
 				break
 			}
 		}

@@ -77,7 +77,7 @@ func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
 	th.SetMaxExecutionSteps(min(memoryCheckSteps, maxSteps))
 	th.OnMaxSteps = func(th *starlark.Thread) {
 		if th.Steps >= maxSteps {
-			th.Cancel(fmt.Sprintf("too many steps (limit %d)", maxSteps))
+			s.onStepLimit(th, maxSteps)
 			return
 		}
 		mem.check(th)
@@ -101,7 +101,16 @@ func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
 	defer stop()
 	defer mem.watch(th)()
 	if _, err := s.exec(th, s.entry, filepath.Join(s.root, s.entry), ""); err != nil {
-		return nil, newError(err)
+		e := newError(err)
+		if se, ok := e.(*Error); ok && s.late.stuckAt != "" {
+			se.Pos = s.late.stuckAt // the position read was another line's (see lateSteps)
+			if n := len(se.Stack) - 1; n >= 0 {
+				if _, fn, ok := strings.Cut(se.Stack[n], ": in "); ok {
+					se.Stack[n] = s.late.stuckAt + ": in " + fn
+				}
+			}
+		}
+		return nil, e
 	}
 	p, err := s.build()
 	if err != nil {

@@ -165,3 +165,25 @@ for i in range(1000):
 		})
 	}
 }
+
+// Wherever the step limit falls in a loop that does work, the error names the loop's
+// line: the jump back has no position, and read as the function's first line.
+func TestStepLimitNamesTheLoopLine(t *testing.T) {
+	dir := writeTxtar(t, `
+-- deploy.star --
+x = 1
+
+def count():
+    n = 0
+    while True:
+        n += 1
+
+count()
+`)
+	for limit := uint64(2000); limit < 2024; limit++ {
+		_, err := builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "deploy.star"), MaxSteps: limit})
+		if err == nil || !strings.HasPrefix(err.Error(), "deploy.star:6:") {
+			t.Fatalf("limit %d: got %v, want an error at line 6", limit, err)
+		}
+	}
+}

@@ -18,6 +18,7 @@ type moduleEntry struct {
 	globals starlark.StringDict
 	err     error
 	loading bool
+	src     []byte // for the step limit's look at a loop (see stuckLoop)
 }
 
 // load implements thread.Load. Frame 0 is the toplevel of the file holding the load
@@ -82,6 +83,7 @@ func (s *evalState) exec(th *starlark.Thread, key, abs, real string) (starlark.S
 		return nil, e.err
 	}
 	s.recordFile(key, src)
+	e.src = src
 	e.globals, e.err = starlark.ExecFileOptions(fileOptions, th, key, src, s.predeclared)
 	return e.globals, e.err
 }

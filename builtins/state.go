@@ -28,6 +28,8 @@ const (
 // evalState is everything one Eval builds up. It lives on the thread, so builtins are
 // plain functions and modules stay stateless values.
 type evalState struct {
+	late lateLook // the step limit's last steps (see onStepLimit)
+
 	// calls: the Starlark stack of each program() reached through a function, by program
 	// name, for the errors plan.Finish finds later (it knows only the program() call's
 	// position, the same line of a helper for every program it declares).

@@ -1,0 +1,134 @@
+package builtins
+
+import (
+	"fmt"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// Why the step limit looks at a few more steps before it stops a script: it stops
+// after the instruction just run, and the position reported is that of the nearest
+// instruction before it (in code order) that has one. A loop's head and its jump back
+// have none of their own, so the error read as the line before the loop, or the
+// function's first line (1:1 at top level). Over lateSteps more steps the loop shows
+// the positions it runs through; the script stops at the furthest of them, in its
+// body. A loop made only of jumps (`while True: pass`) shows no position of its own:
+// stuckLoop finds it in the source, and the error is placed there.
+const lateSteps = 16
+
+// lateLook is what onStepLimit saw since the limit was reached.
+type lateLook struct {
+	fn          starlark.Callable // the innermost frame's function
+	first, last syntax.Position   // the position at the limit, and the furthest since
+	moved       bool              // some step showed another position
+	stuckAt     string            // the loop stuckLoop found, where the error is placed
+}
+
+// onStepLimit is called at each step once the thread has run limit steps; it cancels
+// the thread where the position shows the loop it is in (see lateSteps).
+func (s *evalState) onStepLimit(th *starlark.Thread, limit uint64) {
+	late := th.Steps - limit
+	fr := th.DebugFrame(0)
+	pos := fr.Position()
+	switch {
+	case late == 0:
+		s.late = lateLook{fn: fr.Callable(), first: pos, last: pos}
+	case fr.Callable() != s.late.fn:
+		th.Cancel(s.stepsWhy(th, limit, false)) // a call or a return: its position is a line of its own
+		return
+	default:
+		s.late.moved = s.late.moved || pos != s.late.first
+		if after(pos, s.late.last) {
+			s.late.last = pos
+		}
+	}
+	if late < lateSteps || s.late.moved && pos != s.late.last && late < 4*lateSteps {
+		th.SetMaxExecutionSteps(th.Steps + 1)
+		return
+	}
+	th.Cancel(s.stepsWhy(th, limit, !s.late.moved))
+}
+
+// stepsWhy is the reason the step limit gives; stuck: no step showed a position of the
+// loop's own, so it is looked for in the source.
+func (s *evalState) stepsWhy(th *starlark.Thread, limit uint64, stuck bool) string {
+	why := fmt.Sprintf("too many steps (limit %d)", limit)
+	if stuck {
+		if s.late.stuckAt = s.stuckLoop(th); s.late.stuckAt != "" {
+			why += ": this loop never ends?"
+		}
+	}
+	return why
+}
+
+// after says whether a comes after b in the same file.
+func after(a, b syntax.Position) bool {
+	return a.Line > b.Line || a.Line == b.Line && a.Col > b.Col
+}
+
+// stuckLoop finds, in the source of the innermost frame's function, the while loop that
+// runs no instruction with a position: one whose body does nothing (pass, continue).
+// Failing that, the function's only while loop. "" when it cannot tell.
+func (s *evalState) stuckLoop(th *starlark.Thread) string {
+	fn, ok := th.DebugFrame(0).Callable().(*starlark.Function)
+	if !ok {
+		return ""
+	}
+	at := fn.Position()
+	e, ok := s.modules[at.Filename()]
+	if !ok || e.src == nil {
+		return ""
+	}
+	f, err := fileOptions.Parse(at.Filename(), e.src, 0)
+	if err != nil {
+		return ""
+	}
+	body := f.Stmts
+	if fn.Name() != "<toplevel>" {
+		body = nil
+		syntax.Walk(f, func(n syntax.Node) bool {
+			if d, ok := n.(*syntax.DefStmt); ok && d.Def.Line == at.Line && d.Name.Name == fn.Name() {
+				body = d.Body
+			}
+			return body == nil
+		})
+	}
+	var loops, empty []*syntax.WhileStmt
+	for _, st := range body {
+		syntax.Walk(st, func(n syntax.Node) bool {
+			switch n := n.(type) {
+			case *syntax.DefStmt, *syntax.LambdaExpr:
+				return false // another function's
+			case *syntax.WhileStmt:
+				loops = append(loops, n)
+				if doesNothing(n.Body) {
+					empty = append(empty, n)
+				}
+			}
+			return true
+		})
+	}
+	switch {
+	case len(empty) == 1:
+		return posString(empty[0].While)
+	case len(empty) == 0 && len(loops) == 1:
+		return posString(loops[0].While)
+	}
+	return ""
+}
+
+// doesNothing says whether a loop body is only pass and continue.
+func doesNothing(body []syntax.Stmt) bool {
+	for _, st := range body {
+		switch st := st.(type) {
+		case *syntax.BranchStmt:
+			if st.Token != syntax.PASS && st.Token != syntax.CONTINUE {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}

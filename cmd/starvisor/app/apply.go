@@ -326,6 +326,12 @@ func withDependents(p *plan.Plan, names []string) []string {
 // another code, or waiting for a dependency that failed. One line per process; an error
 // (exit 1) unless all are ready or done before the timeout.
 func waitReady(ctx context.Context, d *Deps, verb string, cl *api.Client, p *plan.Plan, names []string, timeout time.Duration) error {
+	return waitReadyAs(ctx, d, verb, cl, p, names, timeout, "ready")
+}
+
+// waitReadyAs is waitReady saying ready as readyWord: a member a rolling apply put back
+// is "ready again", on its old version, which plain "ready" read as the new one's success.
+func waitReadyAs(ctx context.Context, d *Deps, verb string, cl *api.Client, p *plan.Plan, names []string, timeout time.Duration, readyWord string) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		st, err := cl.Status(ctx)
@@ -344,7 +350,7 @@ func waitReady(ctx context.Context, d *Deps, verb string, cl *api.Client, p *pla
 			case look.done(n):
 				lines[i] = fmt.Sprintf("%s: done (exit status %d)", shown, ps.ExitCode)
 			case ps.Ready:
-				lines[i] = shown + ": ready"
+				lines[i] = shown + ": " + readyWord
 			case why != "":
 				lines[i], bad = shown+": "+why+look.lastWords(n), true
 			default:

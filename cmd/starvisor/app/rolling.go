@@ -133,7 +133,7 @@ func (r *rollout) run(ctx context.Context, d *Deps, cl *api.Client, wait time.Du
 			}
 			// Said once it serves again, or that it does not (its old release removed since):
 			// "put back" alone read as the pool whole.
-			if werr := waitReady(ctx, d, "apply", cl, r.steps[k-1], []string{m}, wait); werr != nil {
+			if werr := waitReadyAs(ctx, d, "apply", cl, r.steps[k-1], []string{m}, wait, "ready again, put back to its running version"); werr != nil {
 				fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped at %s, put back to its running version, which does not get ready either: the pool is short of it\n", m)
 				return err
 			}

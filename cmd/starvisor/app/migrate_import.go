@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -210,6 +211,9 @@ func renderImport(conf string, d *supervisordDecls, here string) string {
 	}
 	for _, g := range d.Groups {
 		fmt.Fprintf(b, "group(name = %s, programs = %s, priority = %s)\n", r.value(g["name"]), r.value(g["programs"]), r.value(g["priority"]))
+	}
+	if r.common = commonEnv(d.Programs); r.common != nil {
+		fmt.Fprintf(b, "\n# The environment every program has ([supervisord] environment=, or the same in each).\n%s = %s\n", commonEnvName, r.expr("", r.common, nil))
 	}
 	for _, cl := range clusterPrograms(d.Programs) {
 		b.WriteString("\n")
@@ -458,9 +462,59 @@ func (r *render) program(indent string, p map[string]any, subst map[string]strin
 		if (k == "stdout" || k == "stderr") && v != nil {
 			expr = r.log("/"+k, v.(map[string]any), subst)
 		}
+		if env, ok := v.(map[string]any); ok && k == "env" && r.common != nil {
+			expr = r.envExpr(env, subst)
+		}
 		fmt.Fprintf(b, "%s    %s = %s,\n", indent, k, expr)
 	}
 	fmt.Fprintf(b, "%s)\n", indent)
+}
+
+// commonEnvName is the variable that holds the shared environment in an imported script.
+const commonEnvName = "COMMON_ENV"
+
+// commonEnv returns the variables, with their values, that every program's env holds
+// (a [supervisord] environment= reaches each): written once, each program's own added
+// with |. nil when fewer than two programs share one.
+func commonEnv(progs []map[string]any) map[string]any {
+	if len(progs) < 2 {
+		return nil
+	}
+	var common map[string]any
+	for i, p := range progs {
+		env, ok := p["env"].(map[string]any)
+		if !ok {
+			return nil
+		}
+		if i == 0 {
+			common = maps.Clone(env)
+			continue
+		}
+		for k, v := range common {
+			if w, ok := env[k]; !ok || fmt.Sprint(w) != fmt.Sprint(v) {
+				delete(common, k)
+			}
+		}
+	}
+	if len(common) == 0 {
+		return nil
+	}
+	return common
+}
+
+// envExpr writes a program's env as the shared one and what it adds: COMMON_ENV, or
+// COMMON_ENV | {...}. The values are the same, and so is the plan.
+func (r *render) envExpr(env map[string]any, subst map[string]string) string {
+	own := map[string]any{}
+	for k, v := range env {
+		if _, shared := r.common[k]; !shared {
+			own[k] = v
+		}
+	}
+	if len(own) == 0 {
+		return commonEnvName
+	}
+	return commonEnvName + " | " + r.expr("/env", own, subst)
 }
 
 func (r *render) log(path string, spec map[string]any, subst map[string]string) string {
@@ -545,8 +599,9 @@ func (r *render) value(v any) string {
 
 // render accumulates the script; here is the script's folder ("" when unknown).
 type render struct {
-	b    strings.Builder
-	here string
+	b      strings.Builder
+	here   string
+	common map[string]any // the environment every program shares, written once (commonEnv)
 }
 
 // str prints a string literal; where the string names a path inside r.here (all of it,

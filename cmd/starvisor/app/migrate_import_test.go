@@ -500,3 +500,34 @@ func TestImportErrorNamesTheKeyAlone(t *testing.T) {
 		t.Fatalf("code %d\nstdout %q\nstderr %q\nwant   %q", code, out, errs, want)
 	}
 }
+
+// The environment every program has ([supervisord] environment=) is written once, and
+// each program adds its own with |: the same plan, without the same long line (a PATH)
+// in every program.
+func TestImportWritesSharedEnvOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "e.conf")
+	conf := "[supervisord]\nenvironment=TZ=\"UTC\",APP_HOME=\"/srv/app\"\n" +
+		"[program:a]\ncommand=/bin/a\n" +
+		"[program:b]\ncommand=/bin/b\nenvironment=ROLE=\"worker\"\n" +
+		"[program:c]\ncommand=/bin/c\nenvironment=TZ=\"Europe/Paris\"\n"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := importOut(t, path, "deploy.star", nil)
+	if a, b := planJSON(t, p), planJSON(t, loadConf(t, path, nil)); a != b {
+		t.Errorf("plans differ\n%s\n%s", a, b)
+	}
+	script, _ := os.ReadFile(filepath.Join(filepath.Dir(path), "deploy.star"))
+	for _, want := range []string{
+		"COMMON_ENV = {\"APP_HOME\": \"/srv/app\"}\n", // c's TZ differs: not shared
+		"env = COMMON_ENV | {\"TZ\": tz},",            // a and c: one loop
+		"env = COMMON_ENV | {\"ROLE\": \"worker\", \"TZ\": \"UTC\"},",
+	} {
+		if !strings.Contains(string(script), want) {
+			t.Errorf("script lacks %q:\n%s", want, script)
+		}
+	}
+	if n := strings.Count(string(script), "/srv/app"); n != 1 {
+		t.Errorf("/srv/app written %d times, want once:\n%s", n, script)
+	}
+}

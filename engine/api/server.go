@@ -459,7 +459,12 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, engine.ErrShutdown)
 		return
 	}
-	if err := errors.Join(otherBundle(s.b.Plan(), req.Plan), OtherRoot(s.RealRoot, req.Plan)); err != nil {
+	other := otherBundle(s.b.Plan(), req.Plan)
+	besides := other != nil && req.DryRun && sameFolder(s.b.Plan(), req.Plan)
+	if besides {
+		other = nil // plan --diff of a rewrite tried beside the script: shown, apply refuses it
+	}
+	if err := errors.Join(other, OtherRoot(s.RealRoot, req.Plan)); err != nil {
 		writeError(w, http.StatusConflict, err)
 		return
 	}
@@ -486,11 +491,13 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if req.DryRun {
-		if diff.Empty() && s.reloadError() != "" {
+		if diff.Empty() && s.reloadError() != "" && !besides {
 			s.SetReloadError("") // the script is what runs, whatever a reload said before
 		}
 		r := ApplyResponse{Delta: diff, Notes: notes}
-		if err := Breaking(s.b.States(), req.Plan, diff, s.Check); err != nil {
+		if besides {
+			r.Refused = otherBundle(running, req.Plan).Error()
+		} else if err := Breaking(s.b.States(), req.Plan, diff, s.Check); err != nil {
 			r.Refused = err.Error()
 		} else if w := AfterJobs(s.b.States(), req.Plan, diff, s.Check); w != "" {
 			r.Notes = append(r.Notes, "apply may refuse: "+w)
@@ -577,10 +584,30 @@ func downUntilDeps(next *plan.Plan, d plan.Delta) []string {
 // bundle moved since its daemon started (its old root holds no script any more) is
 // the same one, at its new place.
 func otherBundle(running, next *plan.Plan) error {
-	if script := OtherBundle(running, next); script != "" {
-		return fmt.Errorf("this daemon runs %s, another bundle than %s (do both name this socket?): nothing applied", script, filepath.Join(next.Root, next.Entry))
+	script := OtherBundle(running, next)
+	switch {
+	case script == "":
+		return nil
+	case sameFolder(running, next):
+		// A bundle is its entry script: a second one beside it (a rewrite being tried)
+		// would replace the first one's programs under its daemon.
+		return fmt.Errorf("this daemon runs %s; %s beside it is another bundle (each script in a folder is one): nothing applied. plan --diff -f %s shows how they differ; to run it here, make it %s",
+			script, next.Entry, next.Entry, running.Entry)
 	}
-	return nil
+	return fmt.Errorf("this daemon runs %s, another bundle than %s (do both name this socket?): nothing applied", script, filepath.Join(next.Root, next.Entry))
+}
+
+// sameFolder says whether the two plans' scripts are in one folder.
+func sameFolder(a, b *plan.Plan) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	if a.Root == b.Root {
+		return true
+	}
+	sa, err1 := os.Stat(a.Root)
+	sb, err2 := os.Stat(b.Root)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
 // OtherRoot refuses next when its root now leads to another folder than realRoot, the

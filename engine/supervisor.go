@@ -92,8 +92,11 @@ type Status struct {
 	// retries) since the last start asked for: a crash loop shows here.
 	Restarts int
 	// LastRestart: what the last of those restarts followed, and how long ago ("exit
-	// status 2; not expected, 3s ago"); "" when none.
+	// status 2; not expected, 3s ago"); "" when none. RestartWhy and RestartAt: the same,
+	// apart, for scripts (status --json).
 	LastRestart string
+	RestartWhy  string
+	RestartAt   time.Time
 	// SpawnFailed: the last start attempt spawned nothing (a missing or non-executable
 	// command): its log holds nothing about that failure.
 	SpawnFailed bool
@@ -951,6 +954,7 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 		}
 		if sn.Restarts > 0 && sn.RestartWhy != "" {
 			out[i].LastRestart = sn.RestartWhy + ", " + roundS(now.Sub(sn.RestartAt)).String() + " ago"
+			out[i].RestartWhy, out[i].RestartAt = sn.RestartWhy, sn.RestartAt
 		}
 		switch {
 		case sn.State == Stopping:

@@ -21,6 +21,12 @@ type ProgramStatus struct {
 	// LastRestart: what the last of them followed, and when ("exit status 2; not
 	// expected, 3s ago"); "" when none.
 	LastRestart string `json:"last_restart"`
+	// LastRestartReason and LastRestartAt: the same apart, for scripts; the time in
+	// RFC 3339 (UTC, milliseconds), "" when none.
+	LastRestartReason string `json:"last_restart_reason"`
+	LastRestartAt     string `json:"last_restart_at"`
+	// Since: when it entered its state, as LastRestartAt.
+	Since string `json:"since"`
 	// SpawnFailed: the last start attempt spawned nothing (a missing or non-executable
 	// command), so its log says nothing of that failure.
 	SpawnFailed bool    `json:"spawn_failed"`

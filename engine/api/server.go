@@ -832,9 +832,18 @@ func statuses(out []ProgramStatus, in []engine.Status, now time.Time) []ProgramS
 		if st.Pid > 0 && !st.Started.IsZero() { // as the description's "uptime"
 			ps.UptimeS = now.Sub(st.Started).Seconds()
 		}
+		ps.LastRestartReason, ps.LastRestartAt, ps.Since = st.RestartWhy, stamp(st.RestartAt), stamp(st.Since)
 		out = append(out, ps)
 	}
 	return out
+}
+
+// stamp writes t for status --json: RFC 3339 in UTC to the millisecond; "" for none.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {

@@ -269,6 +269,12 @@ func (s *scanner) programStatus(p *ProgramStatus) bool {
 			p.Restarts, ok = s.int()
 		case "last_restart":
 			p.LastRestart, ok = s.str()
+		case "last_restart_reason":
+			p.LastRestartReason, ok = s.str()
+		case "last_restart_at":
+			p.LastRestartAt, ok = s.str()
+		case "since":
+			p.Since, ok = s.str()
 		case "spawn_failed":
 			p.SpawnFailed, ok = s.boolean()
 		case "uptime_s":

@@ -3,7 +3,6 @@ package logs
 import (
 	"io"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -27,7 +26,7 @@ import (
 // less daemon CPU than splice, despite the extra copy.
 func (f *File) Pump(r *os.File, done func()) {
 	p := &pump{f: f, r: r, fd: int(r.Fd()), done: done}
-	go p.run(false) // most programs say nothing at once: it arms the wait and leaves
+	readable.notify(p.fd, p.resume) // most programs say nothing at once
 }
 
 type pump struct {
@@ -40,82 +39,21 @@ type pump struct {
 	// smaller than 64 KiB: a user past the pipe-buffer quota gets 4-8 KiB pipes, which
 	// a flooding child fills between two reads). 0 until the first read.
 	pause int
-
-	// mu is held by the one run moving bytes. A wait that fires while the run that
-	// armed it still finishes (idle) starts the next, which waits here: bytes keep
-	// their order.
-	mu    sync.Mutex
-	armed atomic.Bool // an inotify wait is armed; whoever clears it runs the pump
-	peek  [1]byte     // idle's look at the pipe after arming (a byte that came is written alone)
 }
 
-// run drains the pipe until it is empty (drain: at once; else it looks first), then
-// arms the wait for its next byte and returns: an idle pipe holds no goroutine.
-func (p *pump) run(drain bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for {
-		if drain {
-			if err := p.drain(); err != syscall.EAGAIN {
-				// End of input; any other error of read(2) on a pipe we own means the same.
-				p.r.Close()
-				p.done()
-				return
-			}
-			p.f.Quiet()
-		}
-		drain = true
-		if !p.idle() {
-			return
-		}
-	}
-}
-
-// idle arms the wait for the pipe's next byte or its end. It returns true when either
-// came before the wait was armed, which raised no event: the caller drains again.
-func (p *pump) idle() bool {
-	wd, ok := p.arm()
-	if !ok {
+// run drains the pipe until it is empty, then asks the waiter for the next byte.
+func (p *pump) run() {
+	if err := p.drain(); err == syscall.EAGAIN {
+		p.f.Quiet()
 		readable.notify(p.fd, p.resume)
-		return false
+		return
 	}
-	return p.look(wd)
+	// End of input; any other error of read(2) on a pipe we own means the same.
+	p.r.Close()
+	p.done()
 }
 
-// arm sets an inotify watch that runs the pump at the pipe's next write or end.
-func (p *pump) arm() (int32, bool) {
-	p.armed.Store(true)
-	wd, ok := readable.watchPipe(p.fd, p.fire)
-	if !ok {
-		p.armed.Store(false)
-	}
-	return wd, ok
-}
-
-// look checks the pipe once after arm: true when it holds bytes or has ended, and the
-// watch was taken back before it fired.
-func (p *pump) look(wd int32) bool {
-	n, err := readNow(p.fd, p.peek[:])
-	if err == syscall.EAGAIN {
-		return false // empty: the watch will fire
-	}
-	if n > 0 {
-		p.f.Write(p.peek[:n])
-	}
-	if !p.armed.CompareAndSwap(true, false) {
-		return false // it fired meanwhile: its run, waiting for mu, goes on
-	}
-	readable.unwatchPipe(wd)
-	return true
-}
-
-func (p *pump) fire() {
-	if p.armed.CompareAndSwap(true, false) {
-		go p.run(true)
-	}
-}
-
-func (p *pump) resume() { go p.run(true) }
+func (p *pump) resume() { go p.run() }
 
 // drain moves what the pipe yields into the file until it is empty (EAGAIN) or ends
 // (io.EOF). After a small read it pauses, so a chatty child's next writes find nobody

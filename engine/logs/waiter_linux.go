@@ -18,12 +18,7 @@ type waiter struct {
 	epfd  int
 	err   error
 	mu    sync.Mutex
-	ready map[int32]func() // by fd, in the epoll set until it fires
-
-	// Idle log pipes wait on inotify instead (see pipewatch_linux.go): ino, in the epoll
-	// set for good, or -1; byWatch holds their fns by watch descriptor (under mu).
-	ino     int
-	byWatch map[int32]func()
+	ready map[int32]func()
 }
 
 var readable waiter
@@ -63,32 +58,22 @@ func (w *waiter) notify(fd int, fn func()) {
 }
 
 func (w *waiter) start() {
-	w.ino = -1
 	w.epfd, w.err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if w.err != nil {
 		return
 	}
 	w.ready = map[int32]func(){}
-	w.startInotify()
 	go w.loop()
 }
 
 func (w *waiter) loop() {
 	events := make([]syscall.EpollEvent, 64)
-	var buf []byte
 	for {
 		n, err := syscall.EpollWait(w.epfd, events, -1)
 		if err != nil {
 			continue // EINTR
 		}
 		for _, ev := range events[:n] {
-			if ev.Fd == int32(w.ino) {
-				if buf == nil {
-					buf = make([]byte, 4096)
-				}
-				w.inotifyEvents(buf)
-				continue
-			}
 			syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(ev.Fd), nil)
 			w.mu.Lock()
 			fn := w.ready[ev.Fd]
@@ -128,4 +113,12 @@ func pollIn1(fd int, timeout int) (int16, syscall.Errno) {
 	pfd := pollfd{fd: int32(fd), events: pollIn}
 	_, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(timeout))
 	return pfd.revents, e
+}
+
+// waiting says whether fn of a notify for fd is pending (the fd is in the epoll set).
+func (w *waiter) waiting(fd int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.ready[int32(fd)]
+	return ok
 }

@@ -244,7 +244,7 @@ func TestPumpBigWriteIntoIdlePipe(t *testing.T) {
 	is.NoErr(err)
 	waitFor(t, func() bool { b, _ := os.ReadFile(path); return string(b) == "first\n" })
 	waitFor(t, func() bool { return readable.waiting(int(r.Fd())) }) // idle
-	big := strings.Repeat("x", 1<<20) + "\n" // more than the 64 KiB pipe
+	big := strings.Repeat("x", 1<<20) + "\n"                         // more than the 64 KiB pipe
 	_, err = w.WriteString(big)
 	is.NoErr(err)
 	w.Close()

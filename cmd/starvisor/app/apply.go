@@ -649,10 +649,19 @@ func deltaLines(d plan.Delta) []string {
 	for _, n := range d.Added {
 		out = append(out, "  + "+n)
 	}
-	// One line per change: a pool of eight changed alike was eight identical lines.
+	out = append(out, changeLines("  ~ ", "", d.Changed)...)
+	for _, n := range d.Removed {
+		out = append(out, "  - "+n)
+	}
+	return append(out, changeLines("  = ", " (no restart)", d.Updated)...)
+}
+
+// changeLines writes one line per kind of change, naming the processes it touches: a
+// pool of eight changed alike was eight identical lines.
+func changeLines(mark, note string, changes []plan.Change) []string {
 	var whats []string
 	who := map[string][]string{}
-	for _, c := range d.Changed {
+	for _, c := range changes {
 		fields := slices.Clone(c.Fields)
 		if i := slices.Index(fields, "env"); i >= 0 && len(c.Env) > 0 {
 			fields[i] = "env (" + strings.Join(c.Env, ", ") + ")" // which, not their values
@@ -663,14 +672,9 @@ func deltaLines(d plan.Delta) []string {
 		}
 		who[what] = append(who[what], c.Name)
 	}
-	for _, what := range whats {
-		out = append(out, "  ~ "+nameList(who[what])+": "+what)
-	}
-	for _, n := range d.Removed {
-		out = append(out, "  - "+n)
-	}
-	for _, c := range d.Updated {
-		out = append(out, "  = "+c.Name+": "+strings.Join(c.Fields, ", ")+" (no restart)")
+	out := make([]string, len(whats))
+	for i, what := range whats {
+		out[i] = mark + nameList(who[what]) + ": " + what + note
 	}
 	return out
 }

@@ -244,7 +244,8 @@ func TestPumpBigWriteIntoIdlePipe(t *testing.T) {
 	is.NoErr(err)
 	waitFor(t, func() bool { b, _ := os.ReadFile(path); return string(b) == "first\n" })
 	waitFor(t, func() bool { return readable.waiting(int(r.Fd())) }) // idle
-	big := strings.Repeat("x", 1<<20) + "\n"                         // more than the 64 KiB pipe
+	// More than the 64 KiB pipe holds.
+	big := strings.Repeat("x", 1<<20) + "\n"
 	_, err = w.WriteString(big)
 	is.NoErr(err)
 	w.Close()

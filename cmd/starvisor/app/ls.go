@@ -144,9 +144,10 @@ func lsDaemon(sock string) (lsRow, bool) {
 		return lsRow{}, false
 	}
 	row := lsRow{Script: filepath.Join(p.Root, p.Entry), Pid: pid, Socket: sock, Processes: len(st.Programs)}
+	look := newReadiness(p, st.Programs)
 	for _, ps := range st.Programs {
 		switch {
-		case ps.State == "RUNNING" || ps.State == "EXITED" && ps.Ready:
+		case ps.State == "RUNNING" || look.done(ps.Name): // a job done (a migration) is no process down
 			row.Running++
 		case ps.State == "FATAL" || ps.State == "BACKOFF" || ps.Blocked != "":
 			row.Failed++

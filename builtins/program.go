@@ -44,6 +44,7 @@ var reservedEnv = []string{processNumEnv, "STARVISOR_PROCESS_NAME", "STARVISOR_G
 // whole script ran (the group, and default logs, which follow supervisor(log_dir)).
 type declared struct {
 	name, group, pos string
+	site             string // the program() call itself, when not pos (a library's line)
 	numprocs         int
 	priority         int
 	defaultStdout    bool
@@ -156,6 +157,9 @@ func programFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 		a.directory = s.abs(th, a.directory)
 	}
 	d := a.declare(nameTmpl, posString(declaredAt(th)))
+	if site := posString(caller(th)); site != d.pos {
+		d.site = site
+	}
 	if th.CallStackDepth() > 2 { // called from a function, not the file's top level
 		if s.calls == nil {
 			s.calls = map[string]string{}
@@ -183,7 +187,11 @@ func (a *programArgs) check(fn string, s *evalState) (*template, error) {
 		}
 	}
 	if prev, ok := s.programIndex(a.name); ok {
-		return nil, fail("name", "%q already declared at %s", a.name, prev.pos)
+		at := prev.pos
+		if prev.site != "" {
+			at = prev.site + " (from " + prev.pos + ")" // the library's line, and the call that led there
+		}
+		return nil, fail("name", "%q already declared at %s", a.name, at)
 	}
 	for _, k := range reservedEnv {
 		if _, ok := a.env[k]; ok {

@@ -496,7 +496,8 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		}
 		r := ApplyResponse{Delta: diff, Notes: notes}
 		if besides {
-			r.Refused = otherBundle(running, req.Plan).Error()
+			r.Refused = fmt.Sprintf("this daemon runs %s; %s beside it is a bundle of its own (each script in a folder is one): to run it here, make it %s",
+				filepath.Join(running.Root, running.Entry), req.Plan.Entry, running.Entry)
 		} else if err := Breaking(s.b.States(), req.Plan, diff, s.Check); err != nil {
 			r.Refused = err.Error()
 		} else if w := AfterJobs(s.b.States(), req.Plan, diff, s.Check); w != "" {
@@ -591,8 +592,8 @@ func otherBundle(running, next *plan.Plan) error {
 	case sameFolder(running, next):
 		// A bundle is its entry script: a second one beside it (a rewrite being tried)
 		// would replace the first one's programs under its daemon.
-		return fmt.Errorf("this daemon runs %s; %s beside it is another bundle (each script in a folder is one): nothing applied. plan --diff -f %s shows how they differ; to run it here, make it %s",
-			script, next.Entry, next.Entry, running.Entry)
+		return fmt.Errorf("this daemon runs %s; %s beside it is a bundle of its own (each script in a folder is one): nothing applied. plan --diff -f %s shows how they differ; to run it here, make it %s",
+			script, next.Entry, filepath.Join(next.Root, next.Entry), running.Entry)
 	}
 	return fmt.Errorf("this daemon runs %s, another bundle than %s (do both name this socket?): nothing applied", script, filepath.Join(next.Root, next.Entry))
 }

@@ -68,13 +68,17 @@ func after(a, b syntax.Position) bool {
 }
 
 // stuckLoop finds, in the source of the innermost frame's function, the while loop that
-// runs no instruction with a position: one whose body does nothing (pass, continue).
-// Failing that, the function's only while loop. "" when it cannot tell.
+// runs no instruction with a position: one whose body does nothing (pass, continue),
+// the first such after the position the frame reports (that of the code just before the
+// loop, or the function's start). Failing that, the function's only while loop. ""
+// when it cannot tell.
 func (s *evalState) stuckLoop(th *starlark.Thread) string {
-	fn, ok := th.DebugFrame(0).Callable().(*starlark.Function)
+	fr := th.DebugFrame(0)
+	fn, ok := fr.Callable().(*starlark.Function)
 	if !ok {
 		return ""
 	}
+	reported := fr.Position()
 	at := fn.Position()
 	e, ok := s.modules[at.Filename()]
 	if !ok || e.src == nil {
@@ -102,15 +106,20 @@ func (s *evalState) stuckLoop(th *starlark.Thread) string {
 				return false // another function's
 			case *syntax.WhileStmt:
 				loops = append(loops, n)
-				if doesNothing(n.Body) {
-					empty = append(empty, n)
+				if doesNothing(n.Body) && !after(reported, n.While) && literal(n.Cond) != "false" {
+					empty = append(empty, n) // in source order: the first is the nearest
 				}
 			}
 			return true
 		})
 	}
+	for _, l := range empty {
+		if literal(l.Cond) == "true" { // while True: the likeliest never to end
+			return posString(l.While)
+		}
+	}
 	switch {
-	case len(empty) == 1:
+	case len(empty) > 0:
 		return posString(empty[0].While)
 	case len(empty) == 0 && len(loops) == 1:
 		return posString(loops[0].While)
@@ -131,4 +140,26 @@ func doesNothing(body []syntax.Stmt) bool {
 		}
 	}
 	return true
+}
+
+// literal says whether a loop condition is a constant: "true" (True, a non-zero number),
+// "false" (False, None, 0), or "" when it is not one.
+func literal(e syntax.Expr) string {
+	switch e := e.(type) {
+	case *syntax.Ident:
+		switch e.Name {
+		case "True":
+			return "true"
+		case "False", "None":
+			return "false"
+		}
+	case *syntax.Literal:
+		if e.Token == syntax.INT {
+			if e.Raw == "0" {
+				return "false"
+			}
+			return "true"
+		}
+	}
+	return ""
 }

@@ -197,16 +197,22 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 		pr, _ := p.Lookup(name)
 		ls := stream.logs(&pr)
 		if len(ls) == 0 {
+			why := fmt.Errorf("%s: no log file", name)
+			switch {
+			case stream == Stderr && pr.RedirectStderr && pr.Stdout != nil:
+				// "no log file" read as lost logs: its stderr is in the stdout log.
+				why = fmt.Errorf("%s: its stderr goes to its stdout log (redirect_stderr = True): starvisor logs %s", name, name)
+			case stream == Stderr:
+				why = fmt.Errorf("%s: no log file for stderr (stderr = None)", name)
+			case stream == Stdout:
+				why = fmt.Errorf("%s: no log file for stdout (stdout = None)", name)
+			}
 			if len(names) == 1 {
-				why := fmt.Errorf("%s: no log file", name)
-				if stream == Stderr && pr.RedirectStderr && pr.Stdout != nil {
-					// "no log file" read as lost logs: its stderr is in the stdout log.
-					why = fmt.Errorf("%s: its stderr goes to its stdout log (redirect_stderr = True): starvisor logs %s", name, name)
-				} else if stream == Stderr {
-					why = fmt.Errorf("%s: no log file for stderr (stderr = None)", name)
-				}
 				writeError(w, http.StatusNotFound, why)
 				return srcs, false
+			}
+			if named(specs, name) {
+				skipped = append(skipped, why.Error()) // asked for by name: said why it is left out
 			}
 			continue // of several, those with a log
 		}
@@ -275,6 +281,11 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 		}
 	}
 	return srcs, true
+}
+
+// named says whether specs name the process name itself, not through all or a group.
+func named(specs []string, name string) bool {
+	return slices.ContainsFunc(specs, func(sp string) bool { return sp == name || strings.HasSuffix(sp, ":"+name) })
 }
 
 // isEmpty says whether the log f (nil: not made yet) holds no byte.

@@ -331,4 +331,15 @@ func TestLogsOfBothStreams(t *testing.T) {
 	is.Equal(read([]string{"a"}, Stdout), "out\n")
 	is.Equal(read([]string{"a"}, Stderr), "boom\n")
 	is.Equal(read([]string{"all"}, Both), "a     | out\na.err | boom\nb     | mixed\n")
+
+	// Of several, one asked for by name whose stream has no file of its own is named as
+	// left out, and why; through all, it is left out quietly.
+	ls, err := c.Logs(t.Context(), []string{"a", "b"}, Stderr, false, 10)
+	is.NoErr(err)
+	ls.Close()
+	is.Equal(ls.Skipped, []string{"b: its stderr goes to its stdout log (redirect_stderr = True): starvisor logs b"})
+	ls, err = c.Logs(t.Context(), []string{"all"}, Stderr, false, 10)
+	is.NoErr(err)
+	ls.Close()
+	is.Equal(len(ls.Skipped), 0)
 }

@@ -53,6 +53,9 @@ func (c *LogsCmd) Run(d *Deps) error {
 	if c.Daemon && (len(c.Names) > 0 || c.Stderr || c.Stdout) {
 		return usageError(errors.New("logs: --daemon reads the daemon's own log: give no process name, nor --stdout or --stderr"))
 	}
+	if c.Lines < 0 {
+		return usageError(fmt.Errorf("logs: --lines %d: give 0 or more", c.Lines))
+	}
 	if c.Stdout && c.Stderr {
 		return usageError(errors.New("logs: --stdout or --stderr, not both: without either, both are read"))
 	}

@@ -83,7 +83,11 @@ func (c *LogsCmd) Run(d *Deps) error {
 		// The daemon died (just when its logs matter) or was never started: the files
 		// are still there, and read the same way.
 		if p, script := c.plan(ctx, d); p != nil {
-			fmt.Fprintf(d.Stderr, "starvisor: logs: the daemon does not answer; reading the log files of %s\n", script)
+			why := "the daemon does not answer"
+			if _, none := errors.AsType[*api.NoDaemonError](err); none {
+				why = "no daemon runs for this bundle" // none started, or one killed
+			}
+			fmt.Fprintf(d.Stderr, "starvisor: logs: %s; reading the log files of %s\n", why, script)
 			cl, offline = api.NewOfflineClient(p), true
 			body, err = read(cl)
 		}

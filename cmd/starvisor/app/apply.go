@@ -58,7 +58,15 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		if err != nil {
 			return clientError("apply", err)
 		}
-		if roll, err = planRollout(running, p, delta); err != nil {
+		serving := func(string) bool { return true }
+		if st, err := cl.Status(ctx); err == nil {
+			up := map[string]bool{}
+			for _, ps := range st.Programs {
+				up[ps.Name] = ps.State == "RUNNING" && ps.Ready
+			}
+			serving = func(n string) bool { return up[n] }
+		}
+		if roll, err = planRollout(running, p, delta, serving); err != nil {
 			return err
 		}
 		if roll != nil {
@@ -326,12 +334,13 @@ func withDependents(p *plan.Plan, names []string) []string {
 // another code, or waiting for a dependency that failed. One line per process; an error
 // (exit 1) unless all are ready or done before the timeout.
 func waitReady(ctx context.Context, d *Deps, verb string, cl *api.Client, p *plan.Plan, names []string, timeout time.Duration) error {
-	return waitReadyAs(ctx, d, verb, cl, p, names, timeout, "ready")
+	return waitReadyAs(ctx, d, verb, cl, p, names, timeout, "ready", "")
 }
 
-// waitReadyAs is waitReady saying ready as readyWord: a member a rolling apply put back
-// is "ready again", on its old version, which plain "ready" read as the new one's success.
-func waitReadyAs(ctx context.Context, d *Deps, verb string, cl *api.Client, p *plan.Plan, names []string, timeout time.Duration, readyWord string) error {
+// waitReadyAs is waitReady saying ready as readyWord, and starting other outcomes with
+// what: a member a rolling apply put back is "ready again" on its old version, which
+// plain "ready" read as the new one's success, and its failure the same line twice.
+func waitReadyAs(ctx context.Context, d *Deps, verb string, cl *api.Client, p *plan.Plan, names []string, timeout time.Duration, readyWord, what string) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		st, err := cl.Status(ctx)
@@ -352,9 +361,9 @@ func waitReadyAs(ctx context.Context, d *Deps, verb string, cl *api.Client, p *p
 			case ps.Ready:
 				lines[i] = shown + ": " + readyWord
 			case why != "":
-				lines[i], bad = shown+": "+why+look.lastWords(n), true
+				lines[i], bad = shown+": "+what+why+look.lastWords(n), true
 			default:
-				lines[i], pending = fmt.Sprintf("%s: %s after %s", shown, look.pending(n), timeout), true
+				lines[i], pending = fmt.Sprintf("%s: %s%s after %s", shown, what, look.pending(n), timeout), true
 			}
 		}
 		if !pending || time.Now().After(deadline) {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -25,8 +26,9 @@ type rollout struct {
 
 // planRollout lists the members to roll: those changed of each pool of two or more
 // running processes, not jobs (a job pool runs to its end: nothing to keep serving).
-// nil when there is none.
-func planRollout(running, next *plan.Plan, d plan.Delta) (*rollout, error) {
+// In a pool, those not serving (serving: nil for all) go first: after a half-failed
+// deploy, the members still up are the last to go down. nil when there is none.
+func planRollout(running, next *plan.Plan, d plan.Delta, serving func(string) bool) (*rollout, error) {
 	// A pool going to or from numprocs = 1 renames its processes (web_0… <-> web): all of
 	// them removed and added, so down at once, which --rolling promised it would not.
 	for _, n := range d.Added {
@@ -64,6 +66,11 @@ func planRollout(running, next *plan.Plan, d plan.Delta) (*rollout, error) {
 		if pr, _ := next.Lookup(members[0]); old.Group != pr.Group {
 			return nil, fmt.Errorf("apply --rolling: %s moves to another group, and a pool is in one group: its processes cannot go one at a time; apply without --rolling", name)
 		}
+		if serving != nil {
+			slices.SortStableFunc(members, func(a, b string) int {
+				return cmp.Compare(b2i(serving(a)), b2i(serving(b)))
+			})
+		}
 		r.members = append(r.members, members...)
 	}
 	if len(r.members) == 0 {
@@ -77,6 +84,13 @@ func planRollout(running, next *plan.Plan, d plan.Delta) (*rollout, error) {
 		r.steps = append(r.steps, q)
 	}
 	return r, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // holdBack is next with the processes held at their running version (their pool's
@@ -133,7 +147,7 @@ func (r *rollout) run(ctx context.Context, d *Deps, cl *api.Client, wait time.Du
 			}
 			// Said once it serves again, or that it does not (its old release removed since):
 			// "put back" alone read as the pool whole.
-			if werr := waitReadyAs(ctx, d, "apply", cl, r.steps[k-1], []string{m}, wait, "ready again, put back to its running version"); werr != nil {
+			if werr := waitReadyAs(ctx, d, "apply", cl, r.steps[k-1], []string{m}, wait, "ready again, put back to its running version", "put back to its running version, which failed too: "); werr != nil {
 				fmt.Fprintf(d.Stderr, "starvisor: apply --rolling: stopped at %s, put back to its running version, which does not get ready either: the pool is short of it\n", m)
 				return err
 			}

@@ -41,7 +41,7 @@ func TestRolloutSteps(t *testing.T) {
 	is := is.New(t)
 	running := pool(t, "", "web:2:/v1", "one:1:/v1", "api:3:/v1")
 	next := pool(t, "", "web:3:/v2", "one:1:/v2", "api:3:/v1")
-	r, err := planRollout(running, next, plan.Diff(running, next))
+	r, err := planRollout(running, next, plan.Diff(running, next), nil)
 	is.NoErr(err)
 	is.Equal(r.members, []string{"web_0", "web_1"}) // not the added web_2, nor one, nor unchanged api
 	is.Equal(len(r.steps), 3)
@@ -55,9 +55,15 @@ func TestRolloutSteps(t *testing.T) {
 	held, _ := r.steps[1].Lookup("web_1")
 	is.Equal(held.Numprocs, 3) // numprocs is the pool's new one
 
+	// Members not serving go first, the others keep their order.
+	all := pool(t, "", "web:3:/v2", "one:1:/v2", "api:3:/v2")
+	r, err = planRollout(running, all, plan.Diff(running, all), func(n string) bool { return n != "api_2" && n != "web_1" })
+	is.NoErr(err)
+	is.Equal(r.members, []string{"api_2", "api_0", "api_1", "web_1", "web_0"}) // pools in start order
+
 	// A job pool runs to its end: nothing to roll.
 	running, next = pool(t, "exited", "mig:2:/v1"), pool(t, "exited", "mig:2:/v2")
-	r, err = planRollout(running, next, plan.Diff(running, next))
+	r, err = planRollout(running, next, plan.Diff(running, next), nil)
 	is.NoErr(err)
 	is.True(r == nil)
 }
@@ -71,7 +77,7 @@ func TestRolloutRefusesAGroupMove(t *testing.T) {
 		next.Programs[i].Group = "front"
 	}
 	is.NoErr(next.Finish())
-	_, err := planRollout(running, next, plan.Diff(running, next))
+	_, err := planRollout(running, next, plan.Diff(running, next), nil)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "web moves to another group"))
 }
@@ -84,7 +90,7 @@ func TestRolloutRefusesARename(t *testing.T) {
 	next := pool(t, "", "web:1:/v2")
 	next.Programs[0].ProcessName = "web"
 	is.NoErr(next.Finish())
-	_, err := planRollout(running, next, plan.Diff(running, next))
+	_, err := planRollout(running, next, plan.Diff(running, next), nil)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "web goes from numprocs 3 to 1, which renames its processes"))
 }

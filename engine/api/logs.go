@@ -100,8 +100,12 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			srcs = s.addedSources(w, srcs, q["name"], stream, marks)
 		}
 		for _, src := range srcs {
-			if _, err := io.Copy(src.out, src.follow); err != nil {
+			n, err := io.Copy(src.out, src.follow)
+			if err != nil {
 				return // the client went away
+			}
+			if pw, ok := src.out.(*prefixer); ok && n == 0 {
+				pw.flush() // a line left unfinished for a whole tick (a prompt, a last word): shown
 			}
 		}
 	}

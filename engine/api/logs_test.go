@@ -326,11 +326,14 @@ func TestLogsOfBothStreams(t *testing.T) {
 	is.Equal(next(), "a | out\n") // followed: the empty stderr may speak, so labels
 	appendTo(t, errLog.Path, "boom\n")
 	is.Equal(next(), "a.err | boom\n")
+	appendTo(t, a.Stdout.Path, "a prompt: ") // no newline: shown once nothing more came
+	is.Equal(next(), "a | a prompt: \n")
+	appendTo(t, a.Stdout.Path, "\n")
 
-	is.Equal(read([]string{"a"}, Both), "a     | out\na.err | boom\n")
-	is.Equal(read([]string{"a"}, Stdout), "out\n")
+	is.Equal(read([]string{"a"}, Both), "a     | out\na     | a prompt: \na.err | boom\n")
+	is.Equal(read([]string{"a"}, Stdout), "out\na prompt: \n")
 	is.Equal(read([]string{"a"}, Stderr), "boom\n")
-	is.Equal(read([]string{"all"}, Both), "a     | out\na.err | boom\nb     | mixed\n")
+	is.Equal(read([]string{"all"}, Both), "a     | out\na     | a prompt: \na.err | boom\nb     | mixed\n")
 
 	// Of several, one asked for by name whose stream has no file of its own is named as
 	// left out, and why; through all, it is left out quietly.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -213,7 +212,7 @@ func renderImport(conf string, d *supervisordDecls, here string) string {
 		fmt.Fprintf(b, "group(name = %s, programs = %s, priority = %s)\n", r.value(g["name"]), r.value(g["programs"]), r.value(g["priority"]))
 	}
 	if r.common = commonEnv(d.Programs); r.common != nil {
-		fmt.Fprintf(b, "\n# The environment every program has ([supervisord] environment=, or the same in each).\n%s = %s\n", commonEnvName, r.expr("", r.common, nil))
+		fmt.Fprintf(b, "\n# The environment the programs share ([supervisord] environment=); a program's own, after |, wins.\n%s = %s\n", commonEnvName, r.expr("", r.common, nil))
 	}
 	for _, cl := range clusterPrograms(d.Programs) {
 		b.WriteString("\n")
@@ -473,27 +472,39 @@ func (r *render) program(indent string, p map[string]any, subst map[string]strin
 // commonEnvName is the variable that holds the shared environment in an imported script.
 const commonEnvName = "COMMON_ENV"
 
-// commonEnv returns the variables, with their values, that every program's env holds
-// (a [supervisord] environment= reaches each): written once, each program's own added
-// with |. nil when fewer than two programs share one.
+// commonEnv returns the variables every program's env holds (a [supervisord]
+// environment= reaches each), each with the value most of them have: written once, each
+// program adding with | its own and the ones it sets otherwise (| takes the right one).
+// nil when no value is shared by two programs.
 func commonEnv(progs []map[string]any) map[string]any {
 	if len(progs) < 2 {
 		return nil
 	}
-	var common map[string]any
+	envs := make([]map[string]any, len(progs))
 	for i, p := range progs {
 		env, ok := p["env"].(map[string]any)
 		if !ok {
 			return nil
 		}
-		if i == 0 {
-			common = maps.Clone(env)
-			continue
-		}
-		for k, v := range common {
-			if w, ok := env[k]; !ok || fmt.Sprint(w) != fmt.Sprint(v) {
-				delete(common, k)
+		envs[i] = env
+	}
+	common := map[string]any{}
+	for k, v0 := range envs[0] {
+		count := map[string]int{}
+		best, bestN, everywhere := v0, 0, true
+		for _, env := range envs {
+			v, ok := env[k]
+			if !ok {
+				everywhere = false
+				break
 			}
+			key := fmt.Sprint(v)
+			if count[key]++; count[key] > bestN {
+				best, bestN = v, count[key]
+			}
+		}
+		if everywhere && bestN >= 2 {
+			common[k] = best
 		}
 	}
 	if len(common) == 0 {
@@ -502,12 +513,15 @@ func commonEnv(progs []map[string]any) map[string]any {
 	return common
 }
 
-// envExpr writes a program's env as the shared one and what it adds: COMMON_ENV, or
-// COMMON_ENV | {...}. The values are the same, and so is the plan.
+// envExpr writes a program's env as the shared one and what it adds or sets otherwise:
+// COMMON_ENV, or COMMON_ENV | {...}. The values are the same, and so is the plan. In a
+// loop, a variable whose value varies (subst) is always the program's own.
 func (r *render) envExpr(env map[string]any, subst map[string]string) string {
 	own := map[string]any{}
 	for k, v := range env {
-		if _, shared := r.common[k]; !shared {
+		c, shared := r.common[k]
+		_, varies := subst["/env/"+k]
+		if !shared || varies || fmt.Sprint(c) != fmt.Sprint(v) {
 			own[k] = v
 		}
 	}

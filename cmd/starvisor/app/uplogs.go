@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"path/filepath"
 	"sync"
@@ -34,23 +35,27 @@ func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := filepath.Base(l.Path)
+	name, width := filepath.Base(l.Path), 0
 	if p := t.running(); p != nil {
+		found := false
 		for _, pr := range p.Programs {
-			if pr.Stdout != nil && pr.Stdout.Path == l.Path {
-				name = pr.ProcessName
-				break
+			// The labels of the plan's processes share one width: the columns line up
+			// whichever process speaks first (as logs -f all prints them).
+			width = max(width, len(pr.ProcessName))
+			if found {
+				continue
 			}
-			if pr.Stderr != nil && pr.Stderr.Path == l.Path {
-				name = pr.ProcessName + ".err" // as logs labels it beside stdout
+			if pr.Stdout != nil && pr.Stdout.Path == l.Path {
+				name, found = pr.ProcessName, true
+			} else if pr.Stderr != nil && pr.Stderr.Path == l.Path {
+				name, found = pr.ProcessName+".err", true // as logs labels it beside stdout
 				if pr.Stdout == nil {
 					name = pr.ProcessName
 				}
-				break
 			}
 		}
 	}
-	return &teeWriter{WriteCloser: w, prefix: name + " | ", out: t.out}, nil
+	return &teeWriter{WriteCloser: w, prefix: fmt.Sprintf("%-*s | ", width, name), out: t.out}, nil
 }
 
 // teeWriter writes to its log and, line by line, to out; the log writer's other powers

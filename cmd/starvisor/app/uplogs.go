@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/plan"
@@ -66,6 +67,35 @@ type teeWriter struct {
 	out     *lineWriter
 	mu      sync.Mutex
 	pending []byte // an unfinished line
+	writes  int    // for showLater: writes since
+	later   bool   // a showLater timer runs
+}
+
+// partialAfter is how long an unfinished line waits for its end before it is shown (a
+// prompt, a crash's last words without a newline), as logs -f does.
+var partialAfter = 100 * time.Millisecond
+
+// showLater prints the unfinished line once partialAfter passed with no write. Called
+// with mu held.
+func (t *teeWriter) showLater() {
+	if t.later {
+		return
+	}
+	t.later = true
+	seen := t.writes
+	time.AfterFunc(partialAfter, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.later = false
+		switch {
+		case len(t.pending) == 0:
+		case t.writes != seen:
+			t.showLater() // more came: wait again
+		default:
+			t.out.line(t.prefix + string(t.pending))
+			t.pending = t.pending[:0]
+		}
+	})
 }
 
 func (t *teeWriter) Write(b []byte) (int, error) {
@@ -83,6 +113,10 @@ func (t *teeWriter) Write(b []byte) (int, error) {
 	if len(t.pending) > 64<<10 { // a line without end (a progress bar): shown in parts
 		t.out.line(t.prefix + string(t.pending))
 		t.pending = t.pending[:0]
+	}
+	t.writes++
+	if len(t.pending) > 0 {
+		t.showLater()
 	}
 	t.mu.Unlock()
 	return n, err

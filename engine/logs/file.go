@@ -53,6 +53,7 @@ type File struct {
 	stream    bool // not a regular file (/dev/null, a terminal, a pipe): never rotated
 	broken    bool // a write failed: the file may end in a part of a line
 	midLine   bool // timestamps: the last byte written was not a newline
+	partial   bool // the last write did not end its line (see EndOfStream)
 	stampBuf  []byte
 	tailBuf   []byte
 	rotations int
@@ -122,7 +123,21 @@ func (f *File) Write(p []byte) (int, error) {
 	} else {
 		f.write(p)
 	}
+	if len(p) > 0 {
+		f.partial = p[len(p)-1] != '\n'
+	}
 	return len(p), nil
+}
+
+// EndOfStream ends, with a newline, a line its writer left unfinished when its stream
+// ended (the process exited mid-line): the next run's first line would continue it.
+func (f *File) EndOfStream() {
+	f.mu.Lock()
+	partial := f.partial && !f.closed
+	f.mu.Unlock()
+	if partial {
+		f.Write([]byte{'\n'})
+	}
 }
 
 // Retune takes l's rotation settings (max_bytes, backups, timestamps) for the file at

@@ -50,6 +50,7 @@ func (p *pump) run() {
 	}
 	// End of input; any other error of read(2) on a pipe we own means the same.
 	p.r.Close()
+	p.f.EndOfStream()
 	p.done()
 }
 

@@ -15,6 +15,7 @@ func (f *File) Pump(r *os.File, done func()) {
 		io.CopyBuffer(drainTo{f}, r, *bp)
 		bigBufs.Put(bp)
 		r.Close()
+		f.EndOfStream()
 		done()
 	}()
 }

@@ -269,3 +269,14 @@ func blockingPipe(t *testing.T) (r, w *os.File) {
 	t.Cleanup(func() { r.Close(); w.Close() })
 	return r, w
 }
+
+// A stream that ends mid-line (a process exiting after "Traceback..." without its
+// newline) has that line ended: the next run's first line starts a line of its own.
+func TestPumpEndsAnUnfinishedLine(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path})
+	pumpAll(t, f, pipeFrom(t, "first run, last words", true))
+	pumpAll(t, f, pipeFrom(t, "second run\n", true))
+	is.Equal(read(t, path), "first run, last words\nsecond run\n")
+}

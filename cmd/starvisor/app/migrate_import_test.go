@@ -202,17 +202,8 @@ func TestLoadConfLiteralHere(t *testing.T) {
 
 // Byte counts are written in supervisord's units when they are whole ones.
 func TestImportWritesSizes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.conf")
-	conf := "[program:a]\ncommand=/bin/a\nstdout_logfile=/tmp/a.log\nstdout_logfile_maxbytes=20MB\n" +
-		"[program:b]\ncommand=/bin/b\nstdout_logfile=/tmp/b.log\nstdout_logfile_maxbytes=12345\n"
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := importOut(t, path, "deploy.star", nil)
-	if a, b := planJSON(t, p), planJSON(t, loadConf(t, path, nil)); a != b {
-		t.Errorf("plans differ\n%s\n%s", a, b)
-	}
-	script, _ := os.ReadFile(filepath.Join(filepath.Dir(path), "deploy.star"))
+	script := importSame(t, "[program:a]\ncommand=/bin/a\nstdout_logfile=/tmp/a.log\nstdout_logfile_maxbytes=20MB\n"+
+		"[program:b]\ncommand=/bin/b\nstdout_logfile=/tmp/b.log\nstdout_logfile_maxbytes=12345\n")
 	for _, want := range []string{`"20MB"`, `12345`} { // in the loop's rows
 		if !strings.Contains(string(script), want) {
 			t.Errorf("script lacks %s:\n%s", want, script)
@@ -505,19 +496,10 @@ func TestImportErrorNamesTheKeyAlone(t *testing.T) {
 // each program adds its own with |: the same plan, without the same long line (a PATH)
 // in every program.
 func TestImportWritesSharedEnvOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "e.conf")
-	conf := "[supervisord]\nenvironment=TZ=\"UTC\",APP_HOME=\"/srv/app\"\n" +
-		"[program:a]\ncommand=/bin/a\n" +
-		"[program:b]\ncommand=/bin/b\nenvironment=ROLE=\"worker\"\n" +
-		"[program:c]\ncommand=/bin/c\nenvironment=TZ=\"Europe/Paris\"\n"
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := importOut(t, path, "deploy.star", nil)
-	if a, b := planJSON(t, p), planJSON(t, loadConf(t, path, nil)); a != b {
-		t.Errorf("plans differ\n%s\n%s", a, b)
-	}
-	script, _ := os.ReadFile(filepath.Join(filepath.Dir(path), "deploy.star"))
+	script := importSame(t, "[supervisord]\nenvironment=TZ=\"UTC\",APP_HOME=\"/srv/app\"\n"+
+		"[program:a]\ncommand=/bin/a\n"+
+		"[program:b]\ncommand=/bin/b\nenvironment=ROLE=\"worker\"\n"+
+		"[program:c]\ncommand=/bin/c\nenvironment=TZ=\"Europe/Paris\"\n")
 	for _, want := range []string{
 		"COMMON_ENV = {\"APP_HOME\": \"/srv/app\", \"TZ\": \"UTC\"}\n", // c sets TZ otherwise
 		"env = COMMON_ENV | {\"TZ\": tz},",                             // a and c: one loop
@@ -530,4 +512,23 @@ func TestImportWritesSharedEnvOnce(t *testing.T) {
 	if n := strings.Count(string(script), "/srv/app"); n != 1 {
 		t.Errorf("/srv/app written %d times, want once:\n%s", n, script)
 	}
+}
+
+// importSame imports conf (written to a temp folder) with -o, checks that the script's
+// plan is load_conf's, and returns the script.
+func importSame(t *testing.T, conf string) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := importOut(t, path, "deploy.star", nil)
+	if a, b := planJSON(t, p), planJSON(t, loadConf(t, path, nil)); a != b {
+		t.Errorf("plans differ\n%s\n%s", a, b)
+	}
+	script, err := os.ReadFile(filepath.Join(filepath.Dir(path), "deploy.star"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return script
 }

@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,7 +104,11 @@ func alive(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	pid := readPid(ts, args[0])
 	live := syscall.Kill(pid, 0) == nil
-	if stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat")); err == nil {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if errors.Is(err, fs.ErrNotExist) {
+		live = false // reaped between the kill(0) and the read
+	}
+	if err == nil {
 		// After the parenthesised command name: "pid (comm) S ppid pgrp sid tty tpgid
 		// flags ...". A zombie is dead; so is a process already exiting (PF_EXITING,
 		// 0x4): it runs no more of its code, and the kernel takes it out of its cgroup

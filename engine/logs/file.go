@@ -118,6 +118,12 @@ func (f *File) Write(p []byte) (int, error) {
 	if f.closed {
 		return 0, ErrClosed
 	}
+	f.writeOut(p)
+	return len(p), nil
+}
+
+// writeOut writes p, stamped when the log has timestamps. Called with mu held.
+func (f *File) writeOut(p []byte) {
 	if f.stamps {
 		f.write(f.stamp(p))
 	} else {
@@ -126,17 +132,15 @@ func (f *File) Write(p []byte) (int, error) {
 	if len(p) > 0 {
 		f.partial = p[len(p)-1] != '\n'
 	}
-	return len(p), nil
 }
 
 // EndOfStream ends, with a newline, a line its writer left unfinished when its stream
 // ended (the process exited mid-line): the next run's first line would continue it.
 func (f *File) EndOfStream() {
 	f.mu.Lock()
-	partial := f.partial && !f.closed
-	f.mu.Unlock()
-	if partial {
-		f.Write([]byte{'\n'})
+	defer f.mu.Unlock()
+	if f.partial && !f.closed {
+		f.writeOut([]byte{'\n'})
 	}
 }
 

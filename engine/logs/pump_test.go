@@ -280,3 +280,11 @@ func TestPumpEndsAnUnfinishedLine(t *testing.T) {
 	pumpAll(t, f, pipeFrom(t, "second run\n", true))
 	is.Equal(read(t, path), "first run, last words\nsecond run\n")
 }
+
+// waiting says whether a notify of w for fd is pending (the fd is in the epoll set).
+func (w *waiter) waiting(fd int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.ready[int32(fd)]
+	return ok
+}

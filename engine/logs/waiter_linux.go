@@ -114,11 +114,3 @@ func pollIn1(fd int, timeout int) (int16, syscall.Errno) {
 	_, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(timeout))
 	return pfd.revents, e
 }
-
-// waiting says whether fn of a notify for fd is pending (the fd is in the epoll set).
-func (w *waiter) waiting(fd int) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, ok := w.ready[int32(fd)]
-	return ok
-}

@@ -45,7 +45,9 @@ func (e *Error) Unwrap() error { return e.err }
 // A failure inside a loaded file arrives as nested errors ("cannot load b.star: ...");
 // since every file runs on the same thread, the innermost EvalError holds the whole
 // stack, and the innermost syntax or resolve error, if any, holds the real position.
-func newError(err error) error {
+// stuckAt, when not "", is the innermost frame's true position, which the stack does
+// not know (the loop the step limit stopped in: see lateSteps).
+func newError(err error, stuckAt string) error {
 	var inner *starlark.EvalError
 	var pos syntax.Position
 	var msgs []string
@@ -80,15 +82,19 @@ walk:
 	out := &Error{err: err}
 	if inner != nil {
 		var frames []string
-		for _, fr := range inner.CallStack {
+		for i, fr := range inner.CallStack {
 			if fr.Pos.Filename() == builtinFilename {
 				continue
 			}
-			frames = append(frames, fmt.Sprintf("%s: in %s", posString(fr.Pos), fr.Name))
+			at := posString(fr.Pos)
+			if i == len(inner.CallStack)-1 && stuckAt != "" {
+				at = stuckAt
+			}
+			frames = append(frames, at+": in "+fr.Name)
 			// The position is the user's: the innermost call outside the embedded
 			// standard library (a bad argument to python.venv is the caller's line).
 			if out.Pos == "" || !strings.HasPrefix(fr.Pos.Filename(), stdlibPrefix) {
-				out.Pos = posString(fr.Pos)
+				out.Pos = at
 			}
 		}
 		out.Stack = shortStack(frames)

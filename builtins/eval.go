@@ -101,16 +101,7 @@ func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
 	defer stop()
 	defer mem.watch(th)()
 	if _, err := s.exec(th, s.entry, filepath.Join(s.root, s.entry), ""); err != nil {
-		e := newError(err)
-		if se, ok := e.(*Error); ok && s.late.stuckAt != "" {
-			se.Pos = s.late.stuckAt // the position read was another line's (see lateSteps)
-			if n := len(se.Stack) - 1; n >= 0 {
-				if _, fn, ok := strings.Cut(se.Stack[n], ": in "); ok {
-					se.Stack[n] = s.late.stuckAt + ": in " + fn
-				}
-			}
-		}
-		return nil, e
+		return nil, newError(err, s.late.stuckAt)
 	}
 	p, err := s.build()
 	if err != nil {

@@ -32,7 +32,7 @@ func (s *evalState) onStepLimit(th *starlark.Thread, limit uint64) {
 	fr := th.DebugFrame(0)
 	pos := fr.Position()
 	switch {
-	case late == 0:
+	case s.late.fn == nil: // the limit's first step
 		s.late = lateLook{fn: fr.Callable(), first: pos, last: pos}
 	case fr.Callable() != s.late.fn:
 		th.Cancel(s.stepsWhy(th, limit, false)) // a call or a return: its position is a line of its own

@@ -201,16 +201,7 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 		pr, _ := p.Lookup(name)
 		ls := stream.logs(&pr)
 		if len(ls) == 0 {
-			why := fmt.Errorf("%s: no log file", name)
-			switch {
-			case stream == Stderr && pr.RedirectStderr && pr.Stdout != nil:
-				// "no log file" read as lost logs: its stderr is in the stdout log.
-				why = fmt.Errorf("%s: its stderr goes to its stdout log (redirect_stderr = True): starvisor logs %s", name, name)
-			case stream == Stderr:
-				why = fmt.Errorf("%s: no log file for stderr (stderr = None)", name)
-			case stream == Stdout:
-				why = fmt.Errorf("%s: no log file for stdout (stdout = None)", name)
-			}
+			why := stream.none(name, &pr)
 			if len(names) == 1 {
 				writeError(w, http.StatusNotFound, why)
 				return srcs, false
@@ -309,6 +300,20 @@ const (
 	Stdout Stream = "stdout" // stdout only (and stderr with it, under redirect_stderr)
 	Stderr Stream = "stderr"
 )
+
+// none says why pr, named name, has no log of the stream.
+func (s Stream) none(name string, pr *plan.Program) error {
+	switch {
+	case s == Stderr && pr.RedirectStderr && pr.Stdout != nil:
+		// "no log file" read as lost logs: its stderr is in the stdout log.
+		return fmt.Errorf("%s: its stderr goes to its stdout log (redirect_stderr = True): starvisor logs %s", name, name)
+	case s == Stderr:
+		return fmt.Errorf("%s: no log file for stderr (stderr = None)", name)
+	case s == Stdout:
+		return fmt.Errorf("%s: no log file for stdout (stdout = None)", name)
+	}
+	return fmt.Errorf("%s: no log file", name)
+}
 
 // streamOf reads the stream a logs request asks for.
 func streamOf(q url.Values) Stream {

@@ -52,8 +52,7 @@ type File struct {
 	closed    bool
 	stream    bool // not a regular file (/dev/null, a terminal, a pipe): never rotated
 	broken    bool // a write failed: the file may end in a part of a line
-	midLine   bool // timestamps: the last byte written was not a newline
-	partial   bool // the last write did not end its line (see EndOfStream)
+	partial   bool // the last write did not end its line (stamps, EndOfStream)
 	stampBuf  []byte
 	tailBuf   []byte
 	rotations int

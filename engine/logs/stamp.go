@@ -11,8 +11,9 @@ const StampLayout = "2006-01-02T15:04:05.000Z07:00"
 func (f *File) stamp(p []byte) []byte {
 	buf := f.stampBuf[:0]
 	var ts []byte
+	mid := f.partial // the last write left its line open: no stamp before its rest
 	for len(p) > 0 {
-		if !f.midLine {
+		if !mid {
 			if ts == nil {
 				ts = f.now().AppendFormat(make([]byte, 0, 40), StampLayout)
 				ts = append(ts, ' ')
@@ -22,11 +23,10 @@ func (f *File) stamp(p []byte) []byte {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			buf = append(buf, p...)
-			f.midLine = true
 			break
 		}
 		buf = append(buf, p[:i+1]...)
-		f.midLine = false
+		mid = false
 		p = p[i+1:]
 	}
 	if cap(buf) <= 1<<20 {

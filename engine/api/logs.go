@@ -242,17 +242,16 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 				skipped = append(skipped, fmt.Sprintf("%s: %v", l.label, err))
 				continue
 			}
-			quiet := l.stderr && len(ls) > 1 && isEmpty(f) // a stderr beside stdout, empty so far
-			if quiet && !follow {
+			if !follow && l.stderr && len(ls) > 1 && isEmpty(f) { // a stderr beside stdout, empty so far
 				if f != nil {
 					f.Close()
 				}
 				continue // nothing to show, and no line to wait for
 			}
 			srcs = append(srcs, &logSource{name: name, label: l.label, log: l.log, f: f, out: w})
-			if !quiet {
-				width = max(width, len(l.label)) // the columns of what prints now
-			}
+			// The columns of all that may print: a stderr still empty, followed, may speak
+			// later, and its lines must line up with the rest.
+			width = max(width, len(l.label))
 		}
 	}
 	if len(srcs) == 0 && len(skipped) > 0 {

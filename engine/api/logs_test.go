@@ -323,11 +323,11 @@ func TestLogsOfBothStreams(t *testing.T) {
 	defer rc.Close()
 	r := bufio.NewReader(rc)
 	next := func() string { l, err := r.ReadString('\n'); is.NoErr(err); return l }
-	is.Equal(next(), "a | out\n") // followed: the empty stderr may speak, so labels
+	is.Equal(next(), "a     | out\n") // followed: the empty stderr may speak, so labels as wide as its
 	appendTo(t, errLog.Path, "boom\n")
 	is.Equal(next(), "a.err | boom\n")
 	appendTo(t, a.Stdout.Path, "a prompt: ") // no newline: shown once nothing more came
-	is.Equal(next(), "a | a prompt: \n")
+	is.Equal(next(), "a     | a prompt: \n")
 	appendTo(t, a.Stdout.Path, "\n")
 
 	is.Equal(read([]string{"a"}, Both), "a     | out\na     | a prompt: \na.err | boom\n")

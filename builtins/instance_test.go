@@ -8,12 +8,12 @@ import (
 	"testing"
 )
 
-// Each process of a numprocs program gets its own number and name where the command and
-// the env values say {num} or {process_name}; other braces stay.
+// Each process of a numprocs program gets its own number and name where the command,
+// the env values and the directory say {num} or {process_name}; other braces stay.
 func TestInstanceTokensExpand(t *testing.T) {
 	dir := t.TempDir()
 	src := `program(name = "http", command = ["serve", "--port", "80{num:02}", "--name={process_name}", "{}"], ` +
-		`numprocs = 2, numprocs_start = 1, env = {"PORT": "80{num}", "J": "{\"a\": 1}"})` + "\n"
+		`numprocs = 2, numprocs_start = 1, env = {"PORT": "80{num}", "J": "{\"a\": 1}"}, directory = "data/{num}-{process_name}")` + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "deploy.star"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +29,9 @@ func TestInstanceTokensExpand(t *testing.T) {
 		}
 		if pr.Env["PORT"] != "80"+num[1:] || pr.Env["J"] != `{"a": 1}` {
 			t.Errorf("%s: env %q", pr.ProcessName, pr.Env)
+		}
+		if want := filepath.Join(dir, "data", num[1:]+"-"+name); pr.Directory != want {
+			t.Errorf("%s: directory %q, want %q", pr.ProcessName, pr.Directory, want)
 		}
 	}
 }

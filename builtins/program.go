@@ -258,7 +258,7 @@ func (a *programArgs) declare(nameTmpl *template, pos string) *declared {
 			ProcessNum:     num,
 			Group:          a.group,
 			Command:        command,
-			Directory:      a.directory,
+			Directory:      expandInstance(a.directory, num, pname),
 			Env:            env,
 			InheritEnv:     a.inheritEnv,
 			User:           a.user,

@@ -265,15 +265,23 @@ func envKeys(pr plan.Program) []string {
 const processNumEnv = "STARVISOR_PROCESS_NUM"
 
 // sameAcrossInstances reports whether every instance agrees with the first on all fields
-// but the per-instance ones (process name and number, log paths, STARVISOR_PROCESS_NUM).
-func sameAcrossInstances(g program) bool {
+// but the per-instance ones (process name and number, log paths, STARVISOR_PROCESS_NUM)
+// and, where num is not nil, command arguments, env values and the directory that follow
+// the process number as num spells it (numTemplate): `"80{num:02}"` in a pool.
+func sameAcrossInstances(g program, num func(width int) string) bool {
 	norm := func(pr plan.Program) string {
 		pr.ProcessName, pr.ProcessNum, pr.Hash, pr.Pos = "", 0, "", ""
 		env := map[string]string{}
 		for _, k := range envKeys(pr) {
 			env[k] = pr.Env[k]
+			if num != nil {
+				env[k] = "" // compared below, as a template
+			}
 		}
 		pr.Env = env
+		if num != nil {
+			pr.Command, pr.Directory = make([]string, len(pr.Command)), ""
+		}
 		logs := [2]plan.Log{}
 		for i, l := range []*plan.Log{pr.Stdout, pr.Stderr} {
 			if l != nil {
@@ -294,5 +302,23 @@ func sameAcrossInstances(g program) bool {
 			return false
 		}
 	}
-	return true
+	if num == nil {
+		return true
+	}
+	follows := func(f func(plan.Program) string) bool {
+		vals, nums := column(g, f)
+		_, ok := numTemplate(vals, nums, func(s string) string { return s }, num)
+		return ok
+	}
+	for i := range g.first().Command {
+		if !follows(func(p plan.Program) string { return p.Command[i] }) {
+			return false
+		}
+	}
+	for _, k := range envKeys(g.first()) {
+		if !follows(func(p plan.Program) string { return p.Env[k] }) {
+			return false
+		}
+	}
+	return follows(func(p plan.Program) string { return p.Directory })
 }

@@ -159,7 +159,7 @@ func (e *emitter) task(g program) *api.Task {
 	t.KillSignal = "SIG" + pr.StopSignal
 	kt := pr.StopTimeout.D()
 	t.KillTimeout = &kt
-	if !sameAcrossInstances(g) {
+	if !sameAcrossInstances(g, nil) {
 		e.report(pr.Name, "numprocs", "instances differ in more than their number; every allocation runs the first one's task")
 	}
 	if pr.InheritEnv {

@@ -38,12 +38,13 @@ func TestSupervisordExportReadsBack(t *testing.T) {
 				`["/bin/sleep", "100"]`,
 				`["/bin/sh", "-c", "echo 'it''s' \"$HOME\" 100% ;done #x"]`,
 				`"/usr/bin/env A=1 B='two words' /bin/true"`,
-				`["/opt/app/run", "--name=a b", "--pct=50%", "--q=\"x\""]`))
+				`["/opt/app/run", "--name=a b", "--pct=50%", "--q=\"x\""]`,
+				`["/opt/app/run", "--port=80{num:02}", "--slot", "{num}"]`)) // a pool's own
 			if rng.IntN(2) == 0 {
-				kw = append(kw, "env = "+pick(`{"A": "1"}`, `{"GREETING": "hello, world", "PCT": "50%"}`, `{"PATH": "/a:/b", "EMPTY": ""}`, `{"K": "a=b;c"}`))
+				kw = append(kw, "env = "+pick(`{"A": "1"}`, `{"GREETING": "hello, world", "PCT": "50%"}`, `{"PATH": "/a:/b", "EMPTY": ""}`, `{"K": "a=b;c"}`, `{"SLOT": "s{num}"}`))
 			}
 			if rng.IntN(2) == 0 {
-				kw = append(kw, "directory = "+pick(`"/tmp"`, `"/srv/app"`, `here()`))
+				kw = append(kw, "directory = "+pick(`"/tmp"`, `"/srv/app"`, `here()`, `"/srv/d{num}"`))
 			}
 			settings := [][]string{
 				{"autostart", "True", "False"},

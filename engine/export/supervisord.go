@@ -138,7 +138,7 @@ func supervisordNum(width int) string {
 func (e *emitter) program(b *strings.Builder, g program) []string {
 	pr := g.first()
 	e.unsupported(pr)
-	if len(g.Instances) == 1 || !sameAcrossInstances(g) {
+	if len(g.Instances) == 1 || !sameAcrossInstances(g, supervisordNum) {
 		if len(g.Instances) > 1 {
 			e.report(pr.Name, "numprocs", "instances differ in more than their number; exported as one section per process in group %q", pr.Name)
 		}
@@ -213,13 +213,13 @@ func (e *emitter) write(b *strings.Builder, g program, section string, templated
 		b.WriteString(key + "=" + t + "\n")
 	}
 	e.section(b, "program:"+section, "")
-	field("command", func(p plan.Program) string { return shlexJoin(p.Command) })
+	e.command(b, g)
 	if templated {
 		field("process_name", func(p plan.Program) string { return p.ProcessName })
 		b.WriteString(fmt.Sprintf("numprocs=%d\nnumprocs_start=%d\n", pr.Numprocs, pr.NumprocsStart))
 	}
 	if pr.Directory != "" {
-		e.kv(b, pr.Name, "directory", pr.Directory)
+		field("directory", func(p plan.Program) string { return p.Directory })
 	}
 	if env := e.environment(g); env != "" {
 		b.WriteString("environment=" + env + "\n")
@@ -307,6 +307,30 @@ var envKey = regexp.MustCompile(`^[A-Za-z0-9_/.+\-():]+$`)
 
 // shlexSafe are the characters Python's shlex.quote leaves bare.
 var shlexSafe = regexp.MustCompile(`^[A-Za-z0-9@%+=:,./_\-]+$`)
+
+// command writes command= for g's instances, each argument its own template: a pool's
+// "--port=80{num:02}" and "{num}" are two widths of the process number in one line.
+func (e *emitter) command(b *strings.Builder, g program) {
+	pr := g.first()
+	args := make([]string, len(pr.Command))
+	for i := range pr.Command {
+		vals, nums := column(g, func(p plan.Program) string { return p.Command[i] })
+		t, ok := numTemplate(vals, nums, func(s string) string { return strings.ReplaceAll(s, "%", "%%") }, supervisordNum)
+		if !ok {
+			if e.err == nil {
+				e.err = fmt.Errorf("export supervisord: program %q: command: argument %d %q does not follow the process number", pr.Name, i, vals)
+			}
+			return
+		}
+		args[i] = t
+	}
+	line := shlexJoin(args)
+	if _, ok := iniLiteral(line); !ok { // its checks see no difference between % and %%
+		e.fail(pr.Name, "command", shlexJoin(pr.Command))
+		return
+	}
+	b.WriteString("command=" + line + "\n")
+}
 
 // shlexJoin quotes argv for shlex.split (POSIX), which supervisord uses on command=.
 // Inside single quotes a blank before ; or # is split by ” so the ini reader does not

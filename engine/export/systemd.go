@@ -57,7 +57,7 @@ func Systemd(p *plan.Plan, o Options) (Result, error) {
 
 func (e *emitter) systemdUnit(g program, target string, instances map[string][]string, look func(string) (string, error)) (string, error) {
 	pr := g.first()
-	if !sameAcrossInstances(g) {
+	if !sameAcrossInstances(g, systemdNum) {
 		e.report(pr.Name, "numprocs", "instances differ in more than their number; the unit is the first instance's")
 	}
 	var u, s strings.Builder
@@ -81,17 +81,31 @@ func (e *emitter) systemdUnit(g program, target string, instances map[string][]s
 		}
 	}
 	s.WriteString("[Service]\nType=simple\n")
+	// Each value is the first instance's, or with %i where the instances' follow their
+	// number (a pool's "--port=80{num}").
+	numbered := func(f func(plan.Program) string, quote func(string) string) string {
+		vals, nums := column(g, f)
+		if t, ok := sdNumbered(vals, nums, quote); ok {
+			return t
+		}
+		return quote(vals[0])
+	}
 	quoted := make([]string, len(argv))
 	for i, a := range argv {
-		quoted[i] = sdWord(a)
+		quoted[i] = numbered(func(p plan.Program) string {
+			if a != pr.Command[i] {
+				return a // resolved through PATH
+			}
+			return p.Command[i]
+		}, sdWord)
 	}
 	fmt.Fprintf(&s, "ExecStart=%s\n", strings.Join(quoted, " "))
 	if dir := e.directory(pr); dir != "" {
-		fmt.Fprintf(&s, "WorkingDirectory=%s\n", sdValue(dir))
+		fmt.Fprintf(&s, "WorkingDirectory=%s\n", numbered(e.directory, sdValue))
 	}
 	keys := envKeys(pr)
 	for _, k := range keys {
-		fmt.Fprintf(&s, "Environment=%s\n", sdEnv(k+"="+pr.Env[k]))
+		fmt.Fprintf(&s, "Environment=%s\n", numbered(func(p plan.Program) string { return p.Env[k] }, func(v string) string { return sdEnv(k + "=" + v) }))
 	}
 	if _, ok := pr.Env[processNumEnv]; ok {
 		fmt.Fprintf(&s, "Environment=%s=%%i\n", processNumEnv)
@@ -196,17 +210,40 @@ func (e *emitter) logPath(g program, stream string, get func(plan.Program) *plan
 		e.report(pr.Name, stream, "systemd does not timestamp lines written to a file")
 	}
 	vals, nums := column(g, func(p plan.Program) string { return get(p).Path })
-	t, ok := numTemplate(vals, nums, sdEscapePercent, func(w int) string {
-		if w > 0 {
-			return "" // %i cannot be zero-padded
-		}
-		return "%i"
-	})
+	t, ok := numTemplate(vals, nums, sdEscapePercent, systemdNum)
 	if !ok || strings.Contains(t, "%%i") {
 		e.report(pr.Name, stream, "paths do not follow the process number as %%i; all instances write the first one's")
 		return sdEscapePercent(vals[0])
 	}
 	return t
+}
+
+// systemdNum spells the process number in a unit: %i, the instance, never zero-padded.
+func systemdNum(width int) string {
+	if width > 0 {
+		return ""
+	}
+	return "%i"
+}
+
+// sdNumbered writes values (one per instance, numbered by nums) through quote as one,
+// with %i where they differ by the process number; ok is false when they differ
+// otherwise.
+func sdNumbered(vals []string, nums []int, quote func(string) string) (string, bool) {
+	const mark = "\uffff" // a noncharacter, passed through quote as is
+	if slices.ContainsFunc(vals, func(v string) bool { return strings.Contains(v, mark) }) {
+		return "", false
+	}
+	t, ok := numTemplate(vals, nums, func(s string) string { return s }, func(w int) string {
+		if systemdNum(w) == "" {
+			return ""
+		}
+		return mark
+	})
+	if !ok {
+		return "", false
+	}
+	return strings.ReplaceAll(quote(t), mark, "%i"), true
 }
 
 func sdEscapePercent(s string) string { return strings.ReplaceAll(s, "%", "%%") }

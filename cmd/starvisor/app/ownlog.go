@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -50,8 +51,12 @@ func daemonOutput(d *Deps, ownLogPath string) (_ *Deps, own *ownLog, err error) 
 // lands in it; at ownLogMax the file rotates and the descriptors are pointed at the
 // new one.
 type ownLog struct {
-	mu    sync.Mutex
-	path  string
+	mu   sync.Mutex
+	path string
+	// dir is the log's folder, held open (as a program's log holds its own, logs.File):
+	// a bundle moved while the daemon runs keeps its log in the folder it moved to,
+	// where the path made the old folder again on the next look.
+	dir   *os.File
 	files []*os.File // the descriptors that write the log: os.Stdout and os.Stderr
 	size  int64
 	err   error // the last rotation's, said once in the log
@@ -67,7 +72,29 @@ func openOwnLog(path string, files ...*os.File) (*ownLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("own log: %w", err)
 	}
-	return &ownLog{path: path, files: files, size: st.Size()}, nil
+	l := &ownLog{path: path, files: files, size: st.Size()}
+	l.dir, _ = os.Open(filepath.Dir(path)) // without it, the path
+	return l, nil
+}
+
+// name is the log file's name through its held folder, or its path once that folder
+// was removed (rm -rf log/): the folder is then made again there, and held.
+func (l *ownLog) name() string {
+	if l.dir != nil {
+		var st unix.Stat_t
+		if unix.Fstat(int(l.dir.Fd()), &st) == nil && st.Nlink > 0 {
+			return "/proc/self/fd/" + strconv.Itoa(int(l.dir.Fd())) + "/" + filepath.Base(l.path)
+		}
+		l.dir.Close()
+		l.dir = nil
+	}
+	if os.MkdirAll(filepath.Dir(l.path), 0o755) == nil {
+		if d, err := os.Open(filepath.Dir(l.path)); err == nil {
+			l.dir = d
+			return l.name()
+		}
+	}
+	return l.path
 }
 
 func (l *ownLog) Write(p []byte) (int, error) {
@@ -96,10 +123,9 @@ func (l *ownLog) followName() {
 	if err != nil {
 		return
 	}
-	if named, err := os.Stat(l.path); err == nil && os.SameFile(open, named) {
+	if named, err := os.Stat(l.name()); err == nil && os.SameFile(open, named) {
 		return
 	}
-	os.MkdirAll(filepath.Dir(l.path), 0o755)
 	l.size = 0
 	l.err = l.openNew(nil)
 }
@@ -120,7 +146,7 @@ func (l *ownLog) reopen() {
 // file (a full log beats a lost one), and the next try waits for another ownLogMax.
 func (l *ownLog) rotate() {
 	l.size = 0
-	err := logs.Rotate(l.path, ownLogBackups)
+	err := logs.Rotate(l.name(), ownLogBackups)
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil // someone removed the log: start a new one
 	}
@@ -135,7 +161,7 @@ func (l *ownLog) rotate() {
 func (l *ownLog) openNew(err error) error {
 	var nf *os.File
 	if err == nil {
-		nf, err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		nf, err = os.OpenFile(l.name(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	}
 	if err == nil {
 		defer nf.Close()

@@ -130,3 +130,38 @@ func TestOwnLogReopen(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(string(b), "before\n")
 }
+
+// A bundle moved while the daemon runs (mv app moved) keeps the daemon's log in the
+// folder it moved to, rotations included: the path made the old folder again, and the
+// lines after the move went there.
+func TestOwnLogMovesWithItsFolder(t *testing.T) {
+	is := is.New(t)
+	oldMax := ownLogMax
+	ownLogMax = 30
+	t.Cleanup(func() { ownLogMax = oldMax })
+	root := t.TempDir()
+	is.NoErr(os.MkdirAll(filepath.Join(root, "app", "log"), 0o755))
+	path := filepath.Join(root, "app", "log", "starvisor.log")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	is.NoErr(err)
+	t.Cleanup(func() { f.Close() })
+	l, err := openOwnLog(path, f)
+	is.NoErr(err)
+	_, err = l.Write([]byte("before\n"))
+	is.NoErr(err)
+	is.NoErr(os.Rename(filepath.Join(root, "app"), filepath.Join(root, "moved")))
+	l.looked = time.Time{} // a second has passed
+	_, err = l.Write([]byte("after the move, past max_bytes\n")) // rotates
+	is.NoErr(err)
+	_, err = l.Write([]byte("next\n"))
+	is.NoErr(err)
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(root, "moved", "log", name))
+		is.NoErr(err)
+		return string(b)
+	}
+	is.Equal(read("starvisor.log.1"), "before\nafter the move, past max_bytes\n")
+	is.Equal(read("starvisor.log"), "next\n")
+	_, err = os.Stat(filepath.Join(root, "app"))
+	is.True(os.IsNotExist(err)) // not made again
+}

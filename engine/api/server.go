@@ -359,7 +359,7 @@ func (s *Server) action(verb string, do func(context.Context, ...string) error, 
 			names = s.skipInGroups(req.Names, names, skip)
 		}
 		// Like supervisorctl, an unknown name is reported and the known ones still acted on.
-		var up map[string]bool // those up when asked: what a restart stops first, what a start finds started
+		var up map[string]time.Time // those up when asked, since when: what a restart stops first, what a start finds started
 		if verb != "stop" {
 			up = s.active(names)
 		}
@@ -371,7 +371,7 @@ func (s *Server) action(verb string, do func(context.Context, ...string) error, 
 		case "restart":
 			// "already started" after its stop: a concurrent start (an apply's, of the new
 			// version) did the restart's work.
-			s.answerStopped(w, names, unknown, startedMeanwhile(err, nil), up) // those it stopped first
+			s.answerStopped(w, names, unknown, startedMeanwhile(err, nil), s.changed(up)) // those it stopped first
 		case "start":
 			s.answer(w, names, unknown, startedMeanwhile(err, up))
 		default:
@@ -384,33 +384,46 @@ func (s *Server) action(verb string, do func(context.Context, ...string) error, 
 // start was asked: the daemon's own start of one (a dependent waiting for the job this
 // start ran) came first, and it is up as asked. `start all` said "web: ERROR (already
 // started)" when it won that race.
-func startedMeanwhile(err error, up map[string]bool) error {
+func startedMeanwhile(err error, up map[string]time.Time) error {
 	pes := engine.ProcessErrors(err)
 	if len(pes) == 0 {
 		return err
 	}
 	var keep []error
 	for _, pe := range pes {
-		if !errors.Is(pe, engine.ErrAlreadyStarted) || up[pe.Name] {
+		if _, was := up[pe.Name]; !errors.Is(pe, engine.ErrAlreadyStarted) || was {
 			keep = append(keep, pe)
 		}
 	}
 	return errors.Join(keep...)
 }
 
-// active is which of names are up (STARTING, RUNNING, BACKOFF) now.
-func (s *Server) active(names []string) map[string]bool {
+// active is which of names are up (STARTING, RUNNING, BACKOFF) now, each with the time
+// of its last state change.
+func (s *Server) active(names []string) map[string]time.Time {
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
 	}
-	up := map[string]bool{}
+	up := map[string]time.Time{}
 	for _, st := range s.b.States() {
 		if want[st.Name] && st.State.Active() {
-			up[st.Name] = true
+			up[st.Name] = st.Since
 		}
 	}
 	return up
+}
+
+// changed is which of up (active's) have changed state since: a restart stopped them.
+// One it refused (a dependency FATAL) is left as it was, and is not said stopped.
+func (s *Server) changed(up map[string]time.Time) map[string]bool {
+	out := map[string]bool{}
+	for _, st := range s.b.States() {
+		if since, ok := up[st.Name]; ok && !st.Since.Equal(since) {
+			out[st.Name] = true
+		}
+	}
+	return out
 }
 
 func (s *Server) signal(w http.ResponseWriter, r *http.Request) {

@@ -150,7 +150,7 @@ func TestOwnLogMovesWithItsFolder(t *testing.T) {
 	_, err = l.Write([]byte("before\n"))
 	is.NoErr(err)
 	is.NoErr(os.Rename(filepath.Join(root, "app"), filepath.Join(root, "moved")))
-	l.looked = time.Time{} // a second has passed
+	l.looked = time.Time{}                                       // a second has passed
 	_, err = l.Write([]byte("after the move, past max_bytes\n")) // rotates
 	is.NoErr(err)
 	_, err = l.Write([]byte("next\n"))

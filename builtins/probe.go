@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,8 +41,13 @@ const (
 	DefaultProbeTimeout  = 60 * time.Second
 )
 
-// probeValue is what probe.* return: an immutable plan.Probe.
-type probeValue struct{ p plan.Probe }
+// probeValue is what probe.* return: an immutable plan.Probe. Its URL, host and command
+// may hold {num} and {process_name}, and port is probe.tcp's port as given ("8080", or
+// "80{num:02}"): each process of a pool is probed on its own (instance).
+type probeValue struct {
+	p    plan.Probe
+	port string
+}
 
 // probeArgs unpacks the kind's own parameters followed by interval and timeout.
 func probeArgs(fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, p *plan.Probe, pairs ...any) error {
@@ -59,16 +65,48 @@ func probeArgs(fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tupl
 
 func probeTCP(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	p := plan.Probe{Kind: plan.ProbeTCP, Host: "127.0.0.1"}
-	if err := probeArgs(fn, args, kwargs, &p, "port", &p.Port, "host?", &p.Host); err != nil {
+	var port portArg
+	if err := probeArgs(fn, args, kwargs, &p, "port", &port, "host?", &p.Host); err != nil {
 		return nil, err
-	}
-	if p.Port < 1 || p.Port > 65535 {
-		return nil, fmt.Errorf("%s: port: got %d, want 1..65535", fn.Name(), p.Port)
 	}
 	if p.Host == "" {
 		return nil, fmt.Errorf("%s: host: empty", fn.Name())
 	}
-	return &probeValue{p}, nil
+	p.Port, _ = portOf(string(port), 0, "") // a template's, per process (instance)
+	return &probeValue{p, string(port)}, nil
+}
+
+// portArg is probe.tcp's port: an int, or a string that gives one for each process of a
+// pool, "80{num:02}" as in its command.
+type portArg string
+
+func (a *portArg) Unpack(v starlark.Value) error {
+	switch x := v.(type) {
+	case starlark.Int:
+		n, ok := x.Int64()
+		if !ok || n < 1 || n > 65535 {
+			return fmt.Errorf("got %s, want 1..65535", x)
+		}
+		*a = portArg(strconv.FormatInt(n, 10))
+		return nil
+	case starlark.String:
+		if _, err := strconv.Atoi(expandInstance(string(x), 1, "")); err != nil || !strings.Contains(string(x), "{num") {
+			return fmt.Errorf("got %q, want an int, or digits and {num} (\"80{num:02}\")", string(x))
+		}
+		*a = portArg(x)
+		return nil
+	}
+	return fmt.Errorf("got %s, want int", v.Type())
+}
+
+// portOf is the port of process num for port (a portArg), or an error when out of range.
+func portOf(port string, num int, processName string) (int, error) {
+	s := expandInstance(port, num, processName)
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("probe.tcp port %q is %s for %s, want 1..65535", port, s, processName)
+	}
+	return n, nil
 }
 
 func probeHTTP(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -76,14 +114,15 @@ func probeHTTP(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 	if err := probeArgs(fn, args, kwargs, &p, "url", &p.URL, "status?", &p.Status); err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(p.URL)
+	// As one process would have it: {num} in a pool's port is no URL until then.
+	u, err := url.Parse(expandInstance(p.URL, 1, "p"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%s: url: got %q, want an http:// or https:// URL", fn.Name(), p.URL)
 	}
 	if p.Status < 100 || p.Status > 599 {
 		return nil, fmt.Errorf("%s: status: got %d, want 100..599", fn.Name(), p.Status)
 	}
-	return &probeValue{p}, nil
+	return &probeValue{p: p}, nil
 }
 
 func probeExec(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -100,7 +139,7 @@ func probeExec(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 	if strings.Contains(p.Command[0], "/") && !filepath.IsAbs(p.Command[0]) {
 		p.Command[0] = s.abs(th, p.Command[0])
 	}
-	return &probeValue{p}, nil
+	return &probeValue{p: p}, nil
 }
 
 func probeLog(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -114,7 +153,7 @@ func probeLog(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kw
 	if _, err := regexp.Compile(p.Pattern); err != nil {
 		return nil, fmt.Errorf("%s: pattern: %w", fn.Name(), err)
 	}
-	return &probeValue{p}, nil
+	return &probeValue{p: p}, nil
 }
 
 // probeExited makes the program a job: ready once it exited with one of its exit_codes.
@@ -122,14 +161,18 @@ func probeExited(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple,
 	if err := unpack(fn.Name(), args, kwargs); err != nil {
 		return nil, err
 	}
-	return &probeValue{plan.Probe{Kind: plan.ProbeExited}}, nil
+	return &probeValue{p: plan.Probe{Kind: plan.ProbeExited}}, nil
 }
 
 func (v *probeValue) String() string {
 	var arg string
 	switch v.p.Kind {
 	case plan.ProbeTCP:
-		arg = fmt.Sprintf("%d, host = %q", v.p.Port, v.p.Host)
+		arg = v.port
+		if strings.Contains(v.port, "{") {
+			arg = strconv.Quote(v.port)
+		}
+		arg += fmt.Sprintf(", host = %q", v.p.Host)
 	case plan.ProbeHTTP:
 		arg = fmt.Sprintf("%q, status = %d", v.p.URL, v.p.Status)
 	case plan.ProbeExec:
@@ -162,7 +205,10 @@ func (v *probeValue) Attr(name string) (starlark.Value, error) {
 func (v *probeValue) AttrNames() []string { return []string{"interval", "kind", "timeout"} }
 
 // probeArg is program(ready = ...): a probe value or None.
-type probeArg struct{ p *plan.Probe }
+type probeArg struct {
+	p    *plan.Probe
+	port string // probe.tcp's, as given
+}
 
 func (a *probeArg) Unpack(v starlark.Value) error {
 	switch x := v.(type) {
@@ -171,7 +217,7 @@ func (a *probeArg) Unpack(v starlark.Value) error {
 		return nil
 	case *probeValue:
 		p := x.p
-		a.p = &p
+		a.p, a.port = &p, x.port
 		return nil
 	}
 	if b, ok := v.(*starlark.Builtin); ok && strings.HasPrefix(b.Name(), "probe.") {
@@ -180,17 +226,27 @@ func (a *probeArg) Unpack(v starlark.Value) error {
 	return fmt.Errorf("got %s, want probe.tcp(...), probe.http(...), probe.exec(...), probe.log(...), probe.exited() or None", v.Type())
 }
 
-// instance returns a copy for one process, so processes share nothing mutable.
-func (a probeArg) instance() *plan.Probe {
+// instance returns a copy for process num, with its number and name where the probe's
+// URL, host, port and command say {num} and {process_name}, as its command does: each
+// process of a pool is probed on its own port. Processes share nothing mutable.
+func (a probeArg) instance(num int, processName string) (*plan.Probe, error) {
 	if a.p == nil {
-		return nil
+		return nil, nil
 	}
 	p := *a.p
-	p.Command = append([]string(nil), a.p.Command...)
-	if len(p.Command) == 0 {
-		p.Command = nil
+	p.URL = expandInstance(p.URL, num, processName)
+	p.Host = expandInstance(p.Host, num, processName)
+	if a.port != "" {
+		var err error
+		if p.Port, err = portOf(a.port, num, processName); err != nil {
+			return nil, err
+		}
 	}
-	return &p
+	p.Command = nil
+	for _, arg := range a.p.Command {
+		p.Command = append(p.Command, expandInstance(arg, num, processName))
+	}
+	return &p, nil
 }
 
 // Interface guards.

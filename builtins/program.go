@@ -156,7 +156,10 @@ func programFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 	if a.directory != "" {
 		a.directory = s.abs(th, a.directory)
 	}
-	d := a.declare(nameTmpl, posString(declaredAt(th)))
+	d, err := a.declare(nameTmpl, posString(declaredAt(th)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn.Name(), err)
+	}
 	if site := posString(caller(th)); site != d.pos {
 		d.site = site
 	}
@@ -229,7 +232,7 @@ func (a *programArgs) check(fn string, s *evalState) (*template, error) {
 }
 
 // declare expands the program into one plan.Program per process.
-func (a *programArgs) declare(nameTmpl *template, pos string) *declared {
+func (a *programArgs) declare(nameTmpl *template, pos string) (*declared, error) {
 	n := a.numprocs.v
 	d := &declared{
 		name: a.name, group: a.group, pos: pos, numprocs: n, priority: a.priority,
@@ -248,6 +251,10 @@ func (a *programArgs) declare(nameTmpl *template, pos string) *declared {
 			env[k] = expandInstance(v, num, pname)
 		}
 		env[processNumEnv] = strconv.Itoa(num)
+		ready, err := a.ready.instance(num, pname)
+		if err != nil {
+			return nil, fmt.Errorf("ready: %w", err)
+		}
 		command := make([]string, len(a.command))
 		for i, arg := range a.command {
 			command[i] = expandInstance(arg, num, pname)
@@ -282,11 +289,11 @@ func (a *programArgs) declare(nameTmpl *template, pos string) *declared {
 			Stderr:         instanceLog(a.stderr.log, a.name, num, pname),
 			RedirectStderr: a.redirectStderr,
 			DependsOn:      append([]string{}, deps...),
-			Ready:          a.ready.instance(),
+			Ready:          ready,
 			Pos:            pos,
 		})
 	}
-	return d
+	return d, nil
 }
 
 // value is what program() returns: a frozen struct, usable in depends_on.

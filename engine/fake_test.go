@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -193,6 +194,17 @@ func exitAfter(d time.Duration, code int) func(h *fakeHandle) {
 type fakeProber struct {
 	mu    sync.Mutex
 	gates map[string]chan struct{}
+	fails map[string]string // a process's probe tells one failed attempt, this one
+}
+
+// tellFailure tells ProbeAttempts the failed attempt fails names for the process, if any.
+func (p *fakeProber) tellFailure(ctx context.Context, name string) {
+	p.mu.Lock()
+	msg, ok := p.fails[name]
+	p.mu.Unlock()
+	if ok {
+		ProbeAttempts(ctx)(errors.New(msg))
+	}
 }
 
 func (p *fakeProber) gate(name string) chan struct{} {

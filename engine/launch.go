@@ -77,8 +77,25 @@ type Timer interface {
 
 // Prober waits for a program's ready probe.
 type Prober interface {
-	// Ready blocks until pr.Ready passes (nil when pr.Ready is nil) or ctx ends.
+	// Ready blocks until pr.Ready passes (nil when pr.Ready is nil) or ctx ends. It
+	// tells ProbeAttempts(ctx) each failed attempt.
 	Ready(ctx context.Context, pr plan.Program) error
+}
+
+type attemptsKey struct{}
+
+// WithProbeAttempts returns ctx carrying tell, which a Prober calls with each failed
+// attempt's error: while a probe waits out its timeout, status shows why so far.
+func WithProbeAttempts(ctx context.Context, tell func(error)) context.Context {
+	return context.WithValue(ctx, attemptsKey{}, tell)
+}
+
+// ProbeAttempts is the tell WithProbeAttempts put in ctx, or one that does nothing.
+func ProbeAttempts(ctx context.Context) func(error) {
+	if tell, ok := ctx.Value(attemptsKey{}).(func(error)); ok {
+		return tell
+	}
+	return func(error) {}
 }
 
 // LogOpener opens the writer for one log stream. The engine keeps a process's writers

@@ -129,6 +129,7 @@ type proc struct {
 	timer        Timer
 	probeStop    context.CancelFunc
 	probeID      int
+	probeLast    atomic.Pointer[string] // the running probe's last failed attempt, for status
 	ready        bool
 	readyErr     string
 	readyNews    bool // the probe passed during STARTING: OnReady is told at RUNNING
@@ -525,7 +526,8 @@ func (p *proc) prepareProbe() func(ctx context.Context) error {
 	}
 	// A pool member whose siblings run may share their port (SO_REUSEPORT): that it
 	// answers before the spawn says nothing, so no preparing (it fails a tcp or http
-	// probe whose port answers already; see probe.Prober.Prepare).
+	// probe whose port answers already; see probe.Prober.Prepare). Members probed on
+	// ports of their own ("80{num}") are checked as any program is.
 	shared := (pr.Ready.Kind == plan.ProbeTCP || pr.Ready.Kind == plan.ProbeHTTP) && p.siblingActive()
 	if pp, ok := pb.(preparer); ok && !shared {
 		return pp.Prepare(pr)
@@ -533,11 +535,14 @@ func (p *proc) prepareProbe() func(ctx context.Context) error {
 	return func(ctx context.Context) error { return pb.Ready(ctx, pr) }
 }
 
-// siblingActive says whether another process of p's program (numprocs) is active.
+// siblingActive says whether another process of p's program (numprocs) probed at the
+// same address is active.
 func (p *proc) siblingActive() bool {
 	tab := p.sup.tab.Load()
 	for i, o := range tab.procs {
-		if o != p && tab.plan.Programs[i].Name == p.prog.Name && o.snap.Load().State.Active() {
+		sib := &tab.plan.Programs[i]
+		same := sib.Ready != nil && sib.Ready.Host == p.prog.Ready.Host && sib.Ready.Port == p.prog.Ready.Port && sib.Ready.URL == p.prog.Ready.URL
+		if o != p && sib.Name == p.prog.Name && same && o.snap.Load().State.Active() {
 			return true
 		}
 	}
@@ -554,6 +559,12 @@ func (p *proc) startProbe(ready func(ctx context.Context) error) {
 	ctx, cancel := context.WithCancel(p.sup.ctx)
 	p.probeStop = cancel
 	id := p.probeID
+	ctx = WithProbeAttempts(ctx, func(err error) {
+		if ctx.Err() == nil { // not a probe stopped meanwhile, whose successor's this is
+			msg := err.Error()
+			p.probeLast.Store(&msg)
+		}
+	})
 	go func() { p.post(probeResult{id, ready(ctx)}) }()
 }
 
@@ -564,6 +575,7 @@ func (p *proc) stopProbe() {
 		p.probeStop()
 		p.probeStop = nil
 	}
+	p.probeLast.Store(nil)
 }
 
 // quit ends the process's life in the table: nothing more is posted, and commands

@@ -447,6 +447,7 @@ func hung(f func(ctx context.Context) error) bool {
 type timedProber struct{ fakeProber }
 
 func (p *timedProber) Ready(ctx context.Context, pr plan.Program) error {
+	p.tellFailure(ctx, pr.ProcessName)
 	select {
 	case <-p.gate(pr.ProcessName):
 		return nil

@@ -989,6 +989,9 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 				out[i].Blocked = "not ready: " + sn.ReadyErr
 			} else {
 				out[i].Description += "; not ready yet"
+				if last := p.probeLast.Load(); last != nil {
+					out[i].Description += " (last try: " + *last + ")"
+				}
 			}
 		}
 		if w := p.waitingFor.Load(); w != nil && !sn.State.Active() {

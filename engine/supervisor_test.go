@@ -650,7 +650,7 @@ func TestKillSignalsEveryLiveGroup(t *testing.T) {
 // dependents wait), and OnReady hears each result: passed, or given up with why.
 func TestReadinessInStatusAndOnReady(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		probes := &timedProber{fakeProber{gates: map[string]chan struct{}{}}}
+		probes := &timedProber{fakeProber{gates: map[string]chan struct{}{}, fails: map[string]string{"cache": "connection refused"}}}
 		var mu sync.Mutex
 		var heard []string
 		r := newRig(t, func(o *Options) {
@@ -666,9 +666,10 @@ func TestReadinessInStatusAndOnReady(t *testing.T) {
 			prog("warm", withProbe, slow, startSecs(2))))
 		probes.open("warm") // passes while STARTING: told once RUNNING, 2s later
 		synctest.Wait()
-		for _, name := range []string{"db", "cache"} {
-			if d := r.status(name).Description; !strings.HasSuffix(d, "; not ready yet") {
-				t.Errorf("%s while probing: %q", name, d)
+		// While probing, with the last failed attempt once there is one: why it waits.
+		for name, want := range map[string]string{"db": "; not ready yet", "cache": "; not ready yet (last try: connection refused)"} {
+			if d := r.status(name).Description; !strings.HasSuffix(d, want) {
+				t.Errorf("%s while probing: %q, want it to end with %q", name, d, want)
 			}
 		}
 		if st := r.status("plain"); strings.Contains(st.Description, "ready") || !st.Ready {

@@ -106,6 +106,7 @@ func retry(ctx context.Context, pb *plan.Probe, attempt check, what string) erro
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	tell := engine.ProbeAttempts(ctx)
 	var last error
 	for {
 		select {
@@ -124,6 +125,9 @@ func retry(ctx context.Context, pb *plan.Probe, attempt check, what string) erro
 		// the error worth reporting is the one before it.
 		if last == nil || ctx.Err() == nil {
 			last = err
+		}
+		if ctx.Err() == nil {
+			tell(err)
 		}
 		timer.Reset(pause)
 		pause = min(2*pause, interval)

@@ -71,6 +71,17 @@ func TestHTTPRetriesUntilStatus(t *testing.T) {
 	is.True(err != nil && strings.HasSuffix(err.Error(), "status 200, want 204"))
 }
 
+// Each failed attempt is told through the context (engine.ProbeAttempts): status shows
+// the last while the probe waits out its timeout.
+func TestFailedAttemptsAreTold(t *testing.T) {
+	is := is.New(t)
+	srv, _ := unavailable(t, 2)
+	var told []string
+	ctx := engine.WithProbeAttempts(t.Context(), func(err error) { told = append(told, err.Error()) })
+	is.NoErr(New(nil).Ready(ctx, program(plan.Probe{Kind: plan.ProbeHTTP, URL: srv.URL})))
+	is.Equal(told, []string{"status 503, want 200", "status 503, want 200"})
+}
+
 // The tries after a failed first one come quickly, whatever the interval: a service
 // ready a moment after its spawn is seen ready a moment later, not an interval later.
 func TestEarlyRetriesDoNotWaitAnInterval(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 )
@@ -119,6 +121,15 @@ func Run(args []string, d *Deps) (code int) {
 		}
 		fmt.Fprintf(d.Stderr, "run '%s' for usage\n", help)
 		return ExitUsage
+	}
+	for _, f := range ctx.Flags() {
+		// Every duration flag is a wait or a timeout: a negative one is a slip, which
+		// start and apply read as no wait, and restart --rolling as the default.
+		if f.Target.Type() == reflect.TypeFor[time.Duration]() && f.Target.Int() < 0 {
+			verb, _, _ := strings.Cut(ctx.Command(), " ")
+			fmt.Fprintf(d.Stderr, "starvisor: --%s %s: give 0 or more\nrun 'starvisor %s --help' for usage\n", f.Name, time.Duration(f.Target.Int()), verb)
+			return ExitUsage
+		}
 	}
 	return exitCode(ctx.Run(d), d.Stderr)
 }

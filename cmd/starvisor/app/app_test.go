@@ -44,6 +44,8 @@ func TestExitCodes(t *testing.T) {
 		{"unknown flag", []string{"plan", "--nope"}, ExitUsage, "", "unknown flag --nope"},
 		{"unknown flag names the verb's help", []string{"stop", "--wait", "5s", "x"}, ExitUsage, "", "run 'starvisor stop --help' for usage"},
 		{"bad --lib", []string{"plan", "-f", good, "--lib", "nodir"}, ExitUsage, "", "nodir"},
+		{"negative wait", []string{"restart", "--wait=-5s", "web"}, ExitUsage, "", "^starvisor: --wait -5s: give 0 or more\nrun 'starvisor restart --help' for usage\n$"},
+		{"negative timeout", []string{"shutdown", "--timeout=-1s"}, ExitUsage, "", "--timeout -1s: give 0 or more"},
 		{"help", []string{"--help"}, ExitOK, "Usage: starvisor", ""},
 		{"version", []string{"version"}, ExitOK, `^starvisor \S+\n$`, ""},
 		{"plan", []string{"plan", "-f", good}, ExitOK, `(?m)^web\s+/bin/sh\s`, ""},

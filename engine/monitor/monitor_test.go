@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -283,4 +284,82 @@ func TestReleaseForgetsTheDaemon(t *testing.T) {
 	b, err := os.ReadFile(path)
 	is.NoErr(err)
 	is.Equal(strings.TrimSpace(string(b)), "{}")
+}
+
+// Strays are stopped as their programs are (StopAs): a database that shuts down cleanly
+// on INT gets INT and its stop timeout, not TERM and KILL 2 s later; one that outlives
+// its own stop timeout is killed. A process StopAs does not know gets TERM and Grace.
+func TestCleanStraysStopThemAsTheirPrograms(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	clean := filepath.Join(dir, "clean")
+	db := spawn(t, "trap '' TERM; trap 'sleep 0.5; echo clean > "+clean+"; exit 0' INT; while :; do sleep 0.05; done")
+	stubborn := spawn(t, "trap '' TERM INT; while :; do sleep 0.05; done")
+	plain := spawn(t, "exec sleep 1000")
+	path := filepath.Join(dir, "state.json")
+	old := &StateFile{Path: path}
+	old.Started("db", db.Process.Pid, 0)
+	old.Started("stubborn", stubborn.Process.Pid, 0)
+	old.Started("plain", plain.Process.Pid, 0)
+
+	f := &StateFile{Path: path, Grace: 200 * time.Millisecond, StopAs: func(process string) (StopSpec, bool) {
+		switch process {
+		case "db":
+			return StopSpec{Signal: syscall.SIGINT, Timeout: 10 * time.Second}, true
+		case "stubborn":
+			return StopSpec{Signal: syscall.SIGINT, Group: true, Timeout: 300 * time.Millisecond}, true
+		}
+		return StopSpec{}, false
+	}}
+	strays, err := f.CleanStrays(context.Background())
+	is.NoErr(err)
+	killed := map[string]bool{}
+	for _, s := range strays {
+		killed[s.Process] = s.Killed
+		is.True(gone(s))
+	}
+	is.Equal(killed, map[string]bool{"db": false, "stubborn": true, "plain": false})
+	b, err := os.ReadFile(clean)
+	is.NoErr(err)
+	is.Equal(string(b), "clean\n") // its INT handler ran to the end
+}
+
+// A child found by its environment whose group leader has a higher pid (pids wrapped
+// around: the scan meets it first) is one stray with its leader, not a stray of its own
+// beside another of the same program.
+func TestUnrecordedGroupIsFoundWhole(t *testing.T) {
+	is := is.New(t)
+	dead := identity(Entry{Pid: 999999, Start: 1})
+	dir := t.TempDir()
+	leaderFile := filepath.Join(dir, "leader")
+	start := func(args ...string) *exec.Cmd {
+		t.Helper()
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), engine.EnvDaemon+"="+dead, engine.EnvProcessName+"=web")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		is.NoErr(cmd.Start())
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		t.Cleanup(func() { syscall.Kill(cmd.Process.Pid, syscall.SIGKILL); <-done })
+		return cmd
+	}
+	// The member starts first (the lower pid), then moves into the leader's group.
+	member := start("python3", "-c", `import os, time
+while not os.path.exists(`+strconv.Quote(leaderFile)+`): time.sleep(0.01)
+os.setpgid(0, int(open(`+strconv.Quote(leaderFile)+`).read()))
+time.sleep(1000)`)
+	leader := start("sleep", "1000")
+	is.True(member.Process.Pid < leader.Process.Pid)
+	is.NoErr(os.WriteFile(leaderFile+".tmp", []byte(strconv.Itoa(leader.Process.Pid)), 0o644))
+	is.NoErr(os.Rename(leaderFile+".tmp", leaderFile))
+	eventually(t, "the member to join the group", func() bool { return len(groupMembers(leader.Process.Pid)) == 2 })
+
+	path := filepath.Join(dir, "state.json")
+	is.NoErr(os.WriteFile(path, []byte(`{"starvisor:daemon": {"pid": 999999, "start": 1}}`), 0o644))
+	strays, err := (&StateFile{Path: path, Grace: time.Second}).CleanStrays(context.Background())
+	is.NoErr(err)
+	is.Equal(len(strays), 1)
+	is.Equal(strays[0].Pid, leader.Process.Pid)
+	is.Equal(len(strays[0].Pids), 2)
+	is.True(gone(strays[0]))
 }

@@ -35,6 +35,9 @@ type StateFile struct {
 	// the file names no daemon (removed with its folder, or corrupt) and it died.
 	Previous string
 	Grace    time.Duration // how long CleanStrays waits after TERM before KILL; 0 means 2s
+	// StopAs says how CleanStrays stops a stray of the named process: as its program
+	// is stopped. Not found (or nil): TERM to its group, KILL after Grace.
+	StopAs func(process string) (StopSpec, bool)
 	// PreviousDaemon is the pid of the daemon that wrote the file and died, once
 	// CleanStrays read it (0: none): its cgroups may hold what no record names.
 	PreviousDaemon int

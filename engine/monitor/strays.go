@@ -22,16 +22,25 @@ type Stray struct {
 	Process string // process name it ran as
 	Pid     int    // the recorded pid, leader of the group
 	Pids    []int  // live members found (the leader may be gone)
-	Killed  bool   // it outlived TERM and the grace time, and got KILL
+	Killed  bool   // it outlived its stop signal and stop timeout, and got KILL
+}
+
+// StopSpec is how a stray is stopped: as its program is (stop_signal, stop_as_group,
+// stop_timeout), so a database left by a killed daemon shuts down cleanly.
+type StopSpec struct {
+	Signal  syscall.Signal
+	Group   bool          // the signal goes to its whole process group, not the leader alone
+	Timeout time.Duration // before KILL, to the whole group
 }
 
 // CleanStrays reads the file an earlier daemon left, stops what it recorded that
 // still runs, and what it spawned without recording it yet (found by STARVISOR_DAEMON,
 // see unrecorded), and returns what it found. A pid counts only when it still has the
 // recorded start time, so a recycled pid is never signalled; a group whose leader
-// is gone is still found by its pgid (a pgid in use cannot be recycled). Each
-// group gets TERM, then KILL after the grace time. A corrupt file is reported
-// and replaced; that error is not fatal.
+// is gone is still found by its pgid (a pgid in use cannot be recycled). Each is
+// stopped as StopAs says (TERM to its group, KILL after Grace, for a process it
+// does not know), all at once. A corrupt file is reported and replaced; that error
+// is not fatal.
 func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 	RemoveTemps(f.Path)
 	data, err := os.ReadFile(f.Path)
@@ -78,20 +87,7 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 			f.PreviousDaemon = prev.Pid
 		}
 	}
-	grace := f.Grace
-	if grace <= 0 {
-		grace = 2 * time.Second
-	}
-	signal(strays, syscall.SIGTERM)
-	if !waitGone(ctx, strays, grace) {
-		for i := range strays {
-			if !gone(strays[i]) {
-				strays[i].Killed = true
-			}
-		}
-		signal(strays, syscall.SIGKILL)
-		waitGone(ctx, strays, grace)
-	}
+	f.stop(ctx, strays)
 	f.change(recordSelf) // the old entries are dealt with
 	if err := ctx.Err(); err != nil {
 		return strays, errors.Join(warn, fmt.Errorf("stopping strays: %w", err))
@@ -153,12 +149,62 @@ func strayPids(e Entry) []int {
 	return pids
 }
 
-func signal(strays []Stray, sig syscall.Signal) {
-	for _, s := range strays {
-		syscall.Kill(-s.Pid, sig)
-		if slices.Contains(s.Pids, s.Pid) && !slices.Contains(groupMembers(s.Pid), s.Pid) {
-			syscall.Kill(s.Pid, sig) // the leader left its group
+// stop stops the strays at once, each as its spec says, and returns once all are gone,
+// each given its stop timeout before KILL, or ctx ended.
+func (f *StateFile) stop(ctx context.Context, strays []Stray) {
+	grace := f.Grace
+	if grace <= 0 {
+		grace = 2 * time.Second
+	}
+	start := time.Now()
+	deadlines := make([]time.Time, len(strays))
+	for i, s := range strays {
+		spec := StopSpec{Signal: syscall.SIGTERM, Group: true, Timeout: grace}
+		if f.StopAs != nil {
+			if sp, ok := f.StopAs(s.Process); ok {
+				spec = sp
+			}
 		}
+		deadlines[i] = start.Add(spec.Timeout)
+		if spec.Group || !leaderAlive(s.Pid) {
+			signal(s, spec.Signal)
+		} else {
+			syscall.Kill(s.Pid, spec.Signal)
+		}
+		signal(s, syscall.SIGCONT) // one stopped (kill -STOP) takes it only once continued
+	}
+	var killedAt time.Time
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		now, left := time.Now(), false
+		for i := range strays {
+			if gone(strays[i]) {
+				continue
+			}
+			left = true
+			if !strays[i].Killed && now.After(deadlines[i]) {
+				strays[i].Killed = true
+				signal(strays[i], syscall.SIGKILL)
+				killedAt = now
+			}
+		}
+		if !left || !killedAt.IsZero() && now.Sub(killedAt) > grace && !slices.ContainsFunc(strays, func(s Stray) bool { return !s.Killed && !gone(s) }) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// signal sends sig to the stray's group, and to its leader should it have left it.
+func signal(s Stray, sig syscall.Signal) {
+	syscall.Kill(-s.Pid, sig)
+	if slices.Contains(s.Pids, s.Pid) && !slices.Contains(groupMembers(s.Pid), s.Pid) {
+		syscall.Kill(s.Pid, sig) // the leader left its group
 	}
 }
 
@@ -167,26 +213,6 @@ func gone(s Stray) bool { return len(groupMembers(s.Pid)) == 0 && !leaderAlive(s
 func leaderAlive(pid int) bool {
 	st, ok := readStat(pid)
 	return ok && !st.Zombie()
-}
-
-// waitGone polls until every stray is gone, d passes or ctx ends.
-func waitGone(ctx context.Context, strays []Stray, d time.Duration) bool {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if !slices.ContainsFunc(strays, func(s Stray) bool { return !gone(s) }) {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-deadline.C:
-			return false
-		case <-tick.C:
-		}
-	}
 }
 
 // RemoveTemps deletes the temporary copies an atomic write of path leaves when the

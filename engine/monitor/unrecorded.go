@@ -54,13 +54,17 @@ func unrecorded(d Entry, known []Stray) []Stray {
 		}
 	}
 	want := []byte(engine.EnvDaemon + "=" + identity(d) + "\x00")
+	marked := func(pid int) ([]byte, bool) {
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		return env, err == nil && bytes.Contains(env, want)
+	}
 	var out []Stray
 	for _, p := range scanProcs() {
 		if covered[p.Pid] || p.Zombie() || p.Pid == os.Getpid() {
 			continue
 		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.Pid))
-		if err != nil || !bytes.Contains(env, want) {
+		env, ok := marked(p.Pid)
+		if !ok {
 			continue
 		}
 		name := "?"
@@ -69,10 +73,12 @@ func unrecorded(d Entry, known []Stray) []Stray {
 				name = string(v)
 			}
 		}
-		// Children lead their own group (grandchildren share it); a group whose leader
-		// is another process, alive and not ours, is left alone: only p is.
+		// Children lead their own group (grandchildren share it), which may come first
+		// in pid order (pids wrapped around): the group is taken whole when its leader
+		// is ours too, or gone. A group whose leader is another process, alive and not
+		// ours, is left alone: only p is.
 		s := Stray{Process: name, Pid: p.Pid, Pids: []int{p.Pid}}
-		if p.Pgid == p.Pid || !leaderAlive(p.Pgid) {
+		if _, ours := marked(p.Pgid); p.Pgid == p.Pid || !leaderAlive(p.Pgid) || ours {
 			s = Stray{Process: name, Pid: p.Pgid, Pids: groupMembers(p.Pgid)}
 		}
 		for _, pid := range s.Pids {

@@ -170,8 +170,11 @@ func (c *UpCmd) Run(d *Deps) error {
 			state.Previous = l.prev // the root lock's outlives a removed state folder
 		}
 	}
-	// A daemon that died leaves its children running; stop them before starting new ones.
+	// A daemon that died leaves its children running; stop them before starting new ones,
+	// each as its program is stopped: as the plan that daemon ran says, else this one.
 	// An unreadable state file is worth a warning, not a refusal to run.
+	ran, _ := recordedPlan(stateDir)
+	state.StopAs = func(process string) (monitor.StopSpec, bool) { return strayStop(process, ran, p) }
 	strays, err := state.CleanStrays(ctx)
 	if err != nil {
 		errOut.printf("starvisor: warning: %v\n", err)
@@ -398,6 +401,24 @@ func (g *gcPacer) burst() func() {
 }
 
 // formatStray says what was stopped of a process an earlier daemon left behind.
+// strayStop is how a stray of process is stopped: as the first of plans that has it
+// would stop it (stop_signal, stop_as_group, stop_timeout).
+func strayStop(process string, plans ...*plan.Plan) (monitor.StopSpec, bool) {
+	for _, p := range plans {
+		if p == nil {
+			continue
+		}
+		if pr, ok := p.Lookup(process); ok {
+			sig, err := engine.ParseSignal(pr.StopSignal)
+			if err != nil {
+				sig = syscall.SIGTERM
+			}
+			return monitor.StopSpec{Signal: sig, Group: pr.StopAsGroup, Timeout: pr.StopTimeout.D()}, true
+		}
+	}
+	return monitor.StopSpec{}, false
+}
+
 func formatStray(s monitor.Stray) string {
 	how := "stopped"
 	if s.Killed {

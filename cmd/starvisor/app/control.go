@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/starvisor/starvisor/engine/api"
 	"github.com/starvisor/starvisor/engine/monitor"
@@ -85,14 +86,22 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 	}
 	if st, err := os.Stat(script); err == nil && st.IsDir() {
 		script = filepath.Join(script, scriptName) // a bundle's folder
+	} else if err != nil {
+		// A -f with a slip in it must not reach the daemon of the folder it names.
+		return nil, fmt.Errorf("%s: %w", script, errors.Unwrap(err))
 	}
 	// The bundle's running daemon wrote its socket in the bundle's lock: found there, it
 	// costs no evaluation, and a script that loads a --lib library, or one broken since
 	// the daemon started, still reaches it.
 	if abs, err := filepath.Abs(script); err == nil {
 		// The lock named after the script, then the one in the default state_dir, which
-		// moves with the bundle (mv of its folder while the daemon runs).
-		if s := socketInLocks(append(rootLockPaths(abs), lockPath(filepath.Join(filepath.Dir(abs), "run")))...); s != "" {
+		// moves with the bundle (mv of its folder while the daemon runs): the script's
+		// name moves with it, and another script of the folder is another bundle.
+		locks := rootLockPaths(abs)
+		if l := lockPath(filepath.Join(filepath.Dir(abs), "run")); lockedScriptAt(l) == "" || filepath.Base(lockedScriptAt(l)) == filepath.Base(abs) {
+			locks = append(locks, l)
+		}
+		if s := socketInLocks(locks...); s != "" {
 			return api.NewClient(s), nil
 		}
 	}
@@ -103,6 +112,7 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 		return nil, err
 	}
 	cl := api.NewClient(daemonSocket(p))
+	stateDirs.Store(cl.Socket, p.Supervisor.StateDir) // for leftRunning, should it be dead
 	// Not found in this bundle's locks, so its daemon is not running; one answering on
 	// the socket its script names is another bundle's (a copied supervisor() line),
 	// which a stop all or a shutdown typed here must not reach.
@@ -135,11 +145,20 @@ func isSocket(path string) bool {
 	return path != "" && err == nil && st.Mode().Type() == os.ModeSocket
 }
 
+// stateDirs maps a socket to the state_dir of the script that named it, when the client
+// evaluated one: where its daemon's state file is, should that daemon be dead.
+var stateDirs sync.Map
+
 // leftRunning says, when the daemon whose socket is dead was killed and left its programs
-// running (its state file beside the socket, the default state_dir, says so), which:
-// "no daemon is running" read as "the services are down", or were up and supervised.
+// running (its state file says so: in the state_dir of the script that named the socket,
+// else beside the socket, the default state_dir), which: "no daemon is running" read as
+// "the services are down", or were up and supervised.
 func leftRunning(socket string) string {
-	daemon, left := monitor.LeftRunning(filepath.Join(filepath.Dir(socket), "state.json"))
+	dir := filepath.Dir(socket)
+	if d, ok := stateDirs.Load(socket); ok {
+		dir = d.(string)
+	}
+	daemon, left := monitor.LeftRunning(filepath.Join(dir, "state.json"))
 	if len(left) == 0 {
 		return ""
 	}

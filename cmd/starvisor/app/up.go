@@ -111,7 +111,8 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 	dirs := &heldDirs{}
 	defer dirs.close()
-	lock, err := lockBundle(stateDir, lockedSock)
+	script := filepath.Join(p.Root, p.Entry)
+	lock, err := lockBundle(stateDir, lockedSock, script)
 	if errors.Is(err, errLocked) {
 		return c.locked(fmt.Errorf("up: a daemon is already running on %s (%w)", lockedSocket(stateDir, p.Supervisor.Socket), err))
 	}
@@ -136,7 +137,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		if err := ownRunDir(filepath.Dir(rpath)); err != nil {
 			return fmt.Errorf("up: %w", err)
 		}
-		rlock, err := lockFile(rpath, lockedSock)
+		rlock, err := lockFile(rpath, lockedSock, script)
 		if errors.Is(err, errLocked) {
 			return c.locked(fmt.Errorf("up: a daemon of this bundle is already running on %s (%w)", lockedSocketAt(rpath, p.Supervisor.Socket), err))
 		}
@@ -545,29 +546,30 @@ func (c *UpCmd) workFromRoot(root string) error {
 // descriptor is close-on-exec, so no program holds it), and writes the daemon's socket
 // into it: a second `up`, or a client whose script names another socket since, learns
 // where the running daemon answers.
-func lockBundle(stateDir, socket string) (*heldLock, error) {
-	return lockFile(lockPath(stateDir), socket)
+func lockBundle(stateDir, socket, script string) (*heldLock, error) {
+	return lockFile(lockPath(stateDir), socket, script)
 }
 
 // heldLock is a bundle lock this daemon holds; prev is the identity ("pid.start") of the
 // daemon that held it before and died without a clean exit, if it said it.
 type heldLock struct {
 	*os.File
-	socket, prev string
+	socket, prev, script string
 }
 
 // clean says, once every program stopped, that this daemon left nothing behind: the
 // next one need not look for its children (see monitor.StateFile.Previous).
 func (l *heldLock) clean() {
 	if l.Truncate(0) == nil {
-		l.WriteAt([]byte(l.socket+"\n"), 0)
+		l.WriteAt([]byte(l.socket+"\n\n"+l.script+"\n"), 0)
 	}
 }
 
-// lockFile takes the flock on path, or errLocked, and writes into it the socket and this
-// daemon's identity: should it die, the next daemon of the bundle finds its children by
-// that identity (in their environment) even when the state file is gone.
-func lockFile(path, socket string) (*heldLock, error) {
+// lockFile takes the flock on path, or errLocked, and writes into it the socket, this
+// daemon's identity (should it die, the next daemon of the bundle finds its children by
+// it, in their environment, even when the state file is gone) and its entry script
+// (lockedScriptAt: the other scripts of the folder are other bundles).
+func lockFile(path, socket, script string) (*heldLock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
@@ -579,7 +581,7 @@ func lockFile(path, socket string) (*heldLock, error) {
 		}
 		return nil, fmt.Errorf("lock: %w", err)
 	}
-	l := &heldLock{File: f, socket: socket}
+	l := &heldLock{File: f, socket: socket, script: script}
 	if b, err := io.ReadAll(io.LimitReader(f, 4096)); err == nil {
 		if _, rest, ok := strings.Cut(string(b), "\n"); ok {
 			l.prev, _, _ = strings.Cut(rest, "\n")
@@ -587,12 +589,25 @@ func lockFile(path, socket string) (*heldLock, error) {
 	}
 	// Not atomic (the lock is this inode): a reader may see it half written, and falls back.
 	if f.Truncate(0) == nil {
-		f.WriteAt([]byte(socket+"\n"+monitor.Self()+"\n"), 0)
+		f.WriteAt([]byte(socket+"\n"+monitor.Self()+"\n"+script+"\n"), 0)
 	}
 	return l, nil
 }
 
 func lockPath(stateDir string) string { return filepath.Join(stateDir, "daemon.lock") }
+
+// lockedScriptAt is the entry script the daemon holding the lock at path runs, as it
+// wrote it there ("" when it did not: a daemon before this field).
+func lockedScriptAt(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if lines := strings.SplitN(string(b), "\n", 4); len(lines) > 3 {
+		return lines[2]
+	}
+	return ""
+}
 
 // rootLockPath is the bundle's second lock, named after its entry script in a folder of
 // the user's that no script setting moves: /run for root, else $XDG_RUNTIME_DIR, else

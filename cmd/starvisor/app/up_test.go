@@ -362,11 +362,11 @@ func TestUpRefusedWhileTheBundleIsLocked(t *testing.T) {
 	marker := filepath.Join(dir, "started")
 	script := fmt.Sprintf("program(name = %q, command = [\"/bin/sh\", \"-c\", \"touch %s; exec sleep 100\"], start_secs = 0, stdout = None)\n", "p", marker)
 	is.NoErr(os.WriteFile(filepath.Join(dir, "deploy.star"), []byte(script), 0o644))
-	held, err := lockBundle(filepath.Join(dir, "run"), "/other/sv.sock") // fails: no run/ yet
+	held, err := lockBundle(filepath.Join(dir, "run"), "/other/sv.sock", filepath.Join(dir, "deploy.star")) // fails: no run/ yet
 	is.True(err != nil && held == nil)
 	is.NoErr(os.MkdirAll(filepath.Join(dir, "run"), 0o755))
 	// As the other daemon, still starting, on the socket its script named (since edited).
-	held, err = lockBundle(filepath.Join(dir, "run"), "/other/sv.sock")
+	held, err = lockBundle(filepath.Join(dir, "run"), "/other/sv.sock", filepath.Join(dir, "deploy.star"))
 	is.NoErr(err)
 	defer held.Close()
 

@@ -25,7 +25,7 @@ type ApplyCmd struct {
 	scriptFlags `embed:""`
 	socketOnly  `embed:""`
 	DryRun      bool          `name:"dry-run" help:"Show the difference only."`
-	Wait        time.Duration `placeholder:"DURATION" help:"Then wait up to DURATION for the processes the apply started (and the autostart ones that depend on them) to be RUNNING and ready, or done (a job); exit 1 if one is not."`
+	Wait        time.Duration `placeholder:"DURATION" help:"Then wait up to DURATION for the processes the apply started (and the autostart ones that depend on them) to be RUNNING and ready, or done (a job); exit 1 if one is not. With nothing to apply: those failing or not up yet."`
 	Force       bool          `help:"Apply even when a running program's new version would not start (what check finds: a missing command or folder, an unknown user)."`
 	Rolling     bool          `help:"Restart the changed processes of each numprocs pool one at a time, each RUNNING and ready (--wait, default 60s) before the next goes down, so the pool keeps serving; one that does not get ready is put back and the roll stops."`
 }
@@ -75,6 +75,11 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	}
 	if delta.Empty() {
 		noteFailed(ctx, d, cl)
+		if c.Wait > 0 && !c.DryRun {
+			// Nothing to apply, but --wait asks for a deployment that serves: a pipeline's
+			// retry of a failed apply went green while its programs stayed FATAL.
+			return waitReady(ctx, d, "apply", cl, p, unwell(ctx, cl), c.Wait)
+		}
 	}
 	if c.DryRun || delta.Empty() {
 		return nil
@@ -196,6 +201,24 @@ func noteFailed(ctx context.Context, d *Deps, cl *api.Client) {
 		fmt.Fprintf(d.Stderr, "starvisor: note: %s %s FATAL, and apply restarts only what the script changes: starvisor start %s\n",
 			strings.Join(fatal, ", "), map[bool]string{true: "is", false: "are"}[len(fatal) == 1], strings.Join(fatal, " "))
 	}
+}
+
+// unwell are the processes that are failing or not yet up: FATAL, BACKOFF, STARTING,
+// RUNNING but not ready, or blocked. Stopped ones (by hand, or done) are as asked.
+func unwell(ctx context.Context, cl *api.Client) []string {
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, ps := range st.Programs {
+		switch {
+		case ps.State == "FATAL" || ps.State == "BACKOFF" || ps.State == "STARTING" && !ps.Ready,
+			ps.State == "RUNNING" && !ps.Ready, ps.Blocked != "":
+			out = append(out, ps.Name)
+		}
+	}
+	return out
 }
 
 // sayFirstJobs says which jobs the daemon runs first (its dry run's answer), on their

@@ -42,6 +42,19 @@ type StopSpec struct {
 // does not know), all at once. A corrupt file is reported and replaced; that error
 // is not fatal.
 func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
+	return f.clean(ctx, true)
+}
+
+// StopLeft stops, as CleanStrays does, what the dead daemon that wrote the file left
+// running, and leaves the file naming no daemon and no process: `shutdown` of a bundle
+// whose daemon was killed. Nothing, and the file untouched, when that daemon runs.
+func (f *StateFile) StopLeft(ctx context.Context) ([]Stray, error) {
+	return f.clean(ctx, false)
+}
+
+// clean is CleanStrays for a starting daemon (daemon), which records itself in the file,
+// and StopLeft for a client, which records nothing.
+func (f *StateFile) clean(ctx context.Context, daemon bool) ([]Stray, error) {
 	RemoveTemps(f.Path)
 	data, err := os.ReadFile(f.Path)
 	var old map[string]Entry
@@ -70,6 +83,9 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 		if alive, same := incarnation(prev); alive && same {
 			// The daemon that wrote it runs: this file is a copy of a running bundle's
 			// (cp -r of its folder), whose processes are that daemon's, not strays.
+			if !daemon {
+				return nil, nil // it runs, and answers elsewhere: not the client's to touch
+			}
 			f.change(recordSelf)
 			return nil, errors.Join(warn, fmt.Errorf("%s was written by a daemon that still runs (pid %d): a copy of a running bundle's; its processes are left alone", f.name(), prev.Pid))
 		}
@@ -88,7 +104,12 @@ func (f *StateFile) CleanStrays(ctx context.Context) ([]Stray, error) {
 		}
 	}
 	f.stop(ctx, strays)
-	f.change(recordSelf) // the old entries are dealt with
+	// The old entries are dealt with.
+	if daemon {
+		f.change(recordSelf)
+	} else {
+		f.change(func(m map[string]Entry) { clear(m) })
+	}
 	if err := ctx.Err(); err != nil {
 		return strays, errors.Join(warn, fmt.Errorf("stopping strays: %w", err))
 	}

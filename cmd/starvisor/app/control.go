@@ -149,16 +149,21 @@ func isSocket(path string) bool {
 // evaluated one: where its daemon's state file is, should that daemon be dead.
 var stateDirs sync.Map
 
+// stateDirOf is the state_dir of the daemon of socket: the one its script names, else
+// the socket's folder (the default state_dir).
+func stateDirOf(socket string) string {
+	if d, ok := stateDirs.Load(socket); ok {
+		return d.(string)
+	}
+	return filepath.Dir(socket)
+}
+
 // leftRunning says, when the daemon whose socket is dead was killed and left its programs
 // running (its state file says so: in the state_dir of the script that named the socket,
 // else beside the socket, the default state_dir), which: "no daemon is running" read as
 // "the services are down", or were up and supervised.
 func leftRunning(socket string) string {
-	dir := filepath.Dir(socket)
-	if d, ok := stateDirs.Load(socket); ok {
-		dir = d.(string)
-	}
-	daemon, left := monitor.LeftRunning(filepath.Join(dir, "state.json"))
+	daemon, left := monitor.LeftRunning(filepath.Join(stateDirOf(socket), "state.json"))
 	if len(left) == 0 {
 		return ""
 	}

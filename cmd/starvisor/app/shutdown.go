@@ -2,10 +2,18 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/starvisor/starvisor/engine/api"
+	"github.com/starvisor/starvisor/engine/monitor"
 )
 
 // ShutdownCmd stops every process, then the daemon, and returns once the daemon no
@@ -27,6 +35,14 @@ func (c *ShutdownCmd) Run(d *Deps) error {
 	// The answer comes once every process has stopped; the daemon then closes its socket.
 	var serr error
 	telling(ctx, d, cl, "shutdown", nil, nil, func() { serr = cl.Shutdown(ctx) }) // a slow stop says what it waits for
+	if nd, ok := errors.AsType[*api.NoDaemonError](serr); ok {
+		// Its daemon was killed: what it left running, unsupervised, is stopped here, as
+		// its next up would, and the bundle is down as asked.
+		if stopped := stopLeft(ctx, d, nd.Socket); stopped {
+			fmt.Fprintln(d.Stdout, "Shut down")
+			return nil
+		}
+	}
 	if serr != nil {
 		return clientError("shutdown", serr)
 	}
@@ -39,4 +55,40 @@ func (c *ShutdownCmd) Run(d *Deps) error {
 	}
 	fmt.Fprintln(d.Stdout, "Shut down")
 	return nil
+}
+
+// stopLeft stops what the killed daemon of the socket left running, as its next up
+// would (each as its program is stopped), holding the bundle's lock so no daemon starts
+// meanwhile; it says what it stopped, and false when nothing was left (or it could not
+// tell: a daemon holds the lock, starting).
+func stopLeft(ctx context.Context, d *Deps, socket string) bool {
+	dir := stateDirOf(socket)
+	statePath := filepath.Join(dir, "state.json")
+	if _, left := monitor.LeftRunning(statePath); len(left) == 0 {
+		return false
+	}
+	lock, err := os.OpenFile(lockPath(dir), os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer lock.Close()
+	if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return false // a daemon of the bundle is starting: it stops them itself
+	}
+	state := &monitor.StateFile{Path: statePath}
+	if b, err := io.ReadAll(io.LimitReader(lock, 4096)); err == nil {
+		if lines := strings.SplitN(string(b), "\n", 3); len(lines) > 1 {
+			state.Previous = lines[1] // finds what it spawned but had not recorded
+		}
+	}
+	ran, _ := recordedPlan(dir)
+	state.StopAs = func(process string) (monitor.StopSpec, bool) { return strayStop(process, ran) }
+	strays, err := state.StopLeft(ctx)
+	if err != nil {
+		fmt.Fprintf(d.Stderr, "starvisor: warning: %v\n", err)
+	}
+	for _, s := range strays {
+		fmt.Fprintf(d.Stderr, "starvisor: %s\n", formatStray(s))
+	}
+	return len(strays) > 0
 }

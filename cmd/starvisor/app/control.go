@@ -171,7 +171,7 @@ func leftRunning(socket string) string {
 	for _, s := range left {
 		names = append(names, fmt.Sprintf("%s (pid %d)", s.Process, s.Pid))
 	}
-	return fmt.Sprintf("starvisor: its daemon (pid %d) is gone, and %s of its still run, unsupervised: %s; `starvisor up --detach` stops them, then starts the plan",
+	return fmt.Sprintf("starvisor: its daemon (pid %d) is gone, and %s of its still run, unsupervised: %s; `starvisor up --detach` stops them, then starts the plan; `starvisor shutdown` only stops them",
 		daemon, plural(len(left), "process"), strings.Join(names, ", "))
 }
 

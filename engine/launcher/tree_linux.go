@@ -2,9 +2,11 @@ package launcher
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/procfs"
@@ -218,4 +220,48 @@ func signalExact(p procfs.Stat, sig syscall.Signal) {
 		return // the pid was recycled before the pidfd was opened
 	}
 	syscall.Syscall6(sysPidfdSendSignal, fd, uintptr(sig), 0, 0, 0, 0)
+}
+
+// StopAdopted stops the orphans the daemon adopted that are still alive once every
+// program stopped: descendants that left their program's process group and cleared
+// the environment that names their program (setsid, env -i), which no stop could tell
+// apart. At shutdown nothing else of the daemon's runs, so they are leftovers: TERM to
+// each and its group, KILL to those alive after grace (their own orphans, reparented
+// here meanwhile, with them). Returns their pids; nil without the subreaper (cgroup
+// mode's stops leave none).
+func (l *Launcher) StopAdopted(grace time.Duration) []int {
+	if !orphans.active {
+		return nil
+	}
+	var stopped []int
+	sent := map[int]syscall.Signal{}
+	buf := make([]byte, 1024)
+	deadline := time.Now().Add(grace)
+	for {
+		kids, _ := notOwnChildren(false)
+		kids = slices.DeleteFunc(kids, func(pid int) bool {
+			st, ok := procfs.Read(pid, buf)
+			return !ok || st.Zombie()
+		})
+		now := time.Now()
+		if len(kids) == 0 || now.After(deadline.Add(grace)) {
+			return stopped // none left, or unkillable (D state): not waited for
+		}
+		for _, pid := range kids {
+			sig := syscall.SIGTERM
+			if now.After(deadline) {
+				sig = syscall.SIGKILL
+			}
+			if sent[pid] == sig {
+				continue
+			}
+			if sent[pid] == 0 {
+				stopped = append(stopped, pid)
+			}
+			sent[pid] = sig
+			syscall.Kill(-pid, sig) // a setsid escapee leads its group
+			syscall.Kill(pid, sig)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

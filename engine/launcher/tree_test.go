@@ -287,3 +287,26 @@ func TestOrphanReaperLeavesOwnChildren(t *testing.T) {
 		}
 	}
 }
+
+// At shutdown, the orphans adopted from the programs that no stop could tell apart (they
+// left the group and cleared the environment naming their program) are stopped: TERM,
+// then KILL after the grace for one that ignores it. They outlived the daemon.
+func TestStopAdoptedLeavesNoEscapee(t *testing.T) {
+	dir := t.TempDir()
+	spec := shell(`( setsid env -i D="$D" sh -c 'trap "" TERM; echo $$ > "$D/g.pid"; while :; do sleep 0.05; done' & ); while [ ! -s "$D/g.pid" ]; do sleep 0.01; done; exit 0`)
+	spec.Env = append(spec.Env, "D="+dir)
+	l := processGroups()
+	h := startWith(t, l, spec)
+	if e := wait(t, h); e.Code != 0 {
+		t.Fatalf("exit %+v", e)
+	}
+	g := pidFile(t, filepath.Join(dir, "g.pid"))
+	poll(t, 5*time.Second, "the grandchild's adoption", func() bool { return ppidOf(g) == os.Getpid() })
+	stopped := l.StopAdopted(200 * time.Millisecond)
+	if !slices.Contains(stopped, g) {
+		t.Errorf("stopped %v, want %d among them", stopped, g)
+	}
+	if alive(g) {
+		t.Errorf("escapee %d still alive", g)
+	}
+}

@@ -303,6 +303,13 @@ func (c *UpCmd) Run(d *Deps) error {
 			srv.SetReloadError(time.Now().Format(stampLayout) + ": " + msg)
 		}}
 	err = l.run(ctx, p, sigs)
+	if sa, ok := lch.(interface{ StopAdopted(time.Duration) []int }); ok && err == nil {
+		// Every program stopped: children adopted from them that no stop could tell
+		// apart (setsid, env -i) are leftovers, which would outlive the daemon.
+		if pids := sa.StopAdopted(2 * time.Second); len(pids) > 0 {
+			out.printf("starvisor: stopped %s that left their program's process group and environment: pid %s\n", plural(len(pids), "process"), joinInts(pids))
+		}
+	}
 	if err == nil {
 		state.Release() // everything stopped: the next daemon has no child of this one to look for
 		for _, l := range held {
@@ -1049,4 +1056,13 @@ func recordPlan(stateDir string, p *plan.Plan) {
 	if atomic.WriteFile(path, bytes.NewReader(b)) == nil {
 		os.Chmod(path, 0o600)
 	}
+}
+
+// joinInts writes pids as "1, 2, 3".
+func joinInts(pids []int) string {
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ", ")
 }

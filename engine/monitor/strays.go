@@ -120,15 +120,23 @@ func (f *StateFile) clean(ctx context.Context, daemon bool) ([]Stray, error) {
 // is gone (killed: SIGKILL, the OOM killer) and returns its pid and the processes it
 // recorded that still run, unsupervised; nothing when its daemon still runs or the
 // file names none alive. The next up stops them (CleanStrays).
-func LeftRunning(path string) (daemon int, left []Stray) {
+//
+// previous is the daemon's identity as the bundle's lock kept it ("pid.start"; "" when
+// none): when the file is lost or corrupt, the processes are found by it in their
+// environment, as CleanStrays finds them.
+func LeftRunning(path, previous string) (daemon int, left []Stray) {
 	data, err := os.ReadFile(path)
 	var old map[string]Entry
-	if err != nil || json.Unmarshal(data, &old) != nil {
-		return 0, nil
-	}
+	read := err == nil && json.Unmarshal(data, &old) == nil
 	prev, ok := old[daemonKey]
-	if !ok {
+	switch {
+	case ok:
+	case read:
 		return 0, nil // a clean exit cleared it
+	default:
+		if prev, ok = parseIdentity(previous); !ok {
+			return 0, nil
+		}
 	}
 	if alive, same := incarnation(prev); alive && same {
 		return 0, nil // it runs: not reachable for another reason
@@ -139,6 +147,7 @@ func LeftRunning(path string) (daemon int, left []Stray) {
 			left = append(left, Stray{Process: name, Pid: old[name].Pid, Pids: pids})
 		}
 	}
+	left = append(left, unrecorded(prev, left)...)
 	return prev.Pid, left
 }
 

@@ -163,7 +163,8 @@ func stateDirOf(socket string) string {
 // else beside the socket, the default state_dir), which: "no daemon is running" read as
 // "the services are down", or were up and supervised.
 func leftRunning(socket string) string {
-	daemon, left := monitor.LeftRunning(filepath.Join(stateDirOf(socket), "state.json"))
+	dir := stateDirOf(socket)
+	daemon, left := monitor.LeftRunning(filepath.Join(dir, "state.json"), lockedIdentityAt(lockPath(dir)))
 	if len(left) == 0 {
 		return ""
 	}

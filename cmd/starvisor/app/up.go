@@ -603,6 +603,19 @@ func lockFile(path, socket, script string) (*heldLock, error) {
 
 func lockPath(stateDir string) string { return filepath.Join(stateDir, "daemon.lock") }
 
+// lockedIdentityAt is the identity ("pid.start") the bundle's daemon wrote in the lock
+// at path, cleared at its clean exit: "" when none.
+func lockedIdentityAt(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if lines := strings.SplitN(string(b), "\n", 3); len(lines) > 2 {
+		return lines[1]
+	}
+	return ""
+}
+
 // lockedScriptAt is the entry script the daemon holding the lock at path runs, as it
 // wrote it there ("" when it did not: a daemon before this field).
 func lockedScriptAt(path string) string {

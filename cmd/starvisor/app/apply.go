@@ -153,6 +153,11 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		fmt.Fprintf(d.Stdout, ", %d updated", len(got.Updated))
 	}
 	fmt.Fprintln(d.Stdout)
+	if got.Empty() && roll == nil {
+		// The difference shown was gone when the daemon came to it: done by another
+		// apply (or a reload) meanwhile, which "applied: 0 ..." alone left unsaid.
+		fmt.Fprintln(d.Stderr, "starvisor: note: another apply (or a reload) made this difference meanwhile: nothing was left to do")
+	}
 	if c.Wait > 0 {
 		// What this apply started, and what the difference shown promised: an apply
 		// that found its work done by another (one a dropped client left to finish)

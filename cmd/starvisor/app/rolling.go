@@ -39,6 +39,10 @@ func planRollout(running, next *plan.Plan, d plan.Delta, serving func(string) bo
 			}
 		}
 	}
+	// A pool renamed (web -> site) is one removed and one added, whole: down at once too.
+	if gone, come := wholePools(running, d.Removed), wholePools(next, d.Added); len(gone) > 0 && len(come) > 0 {
+		return nil, fmt.Errorf("apply --rolling: the pool %s is removed and %s added (renamed?): a pool is rolled only where its processes keep their names, this one would be replaced at once; apply without --rolling, or keep its name", gone[0], come[0])
+	}
 	changed := map[string]bool{}
 	for _, c := range d.Changed {
 		changed[c.Name] = true
@@ -84,6 +88,24 @@ func planRollout(running, next *plan.Plan, d plan.Delta, serving func(string) bo
 		r.steps = append(r.steps, q)
 	}
 	return r, nil
+}
+
+// wholePools are the programs of p with numprocs > 1 all of whose processes are among
+// names.
+func wholePools(p *plan.Plan, names []string) []string {
+	count := map[string]int{}
+	for _, n := range names {
+		if pr, ok := p.Lookup(n); ok && pr.Numprocs > 1 {
+			count[pr.Name]++
+		}
+	}
+	var out []string
+	for _, pr := range p.Programs {
+		if count[pr.Name] == pr.Numprocs && !slices.Contains(out, pr.Name) {
+			out = append(out, pr.Name)
+		}
+	}
+	return out
 }
 
 func b2i(b bool) int {

@@ -94,3 +94,20 @@ func TestRolloutRefusesARename(t *testing.T) {
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "web goes from numprocs 3 to 1, which renames its processes"))
 }
+
+// A pool whose program is renamed (web -> site) is removed and added whole: --rolling
+// refuses, where it replaced the pool at once and exited 0. A pool added beside another
+// one changed in place is rolled as before.
+func TestRolloutRefusesARenamedPool(t *testing.T) {
+	is := is.New(t)
+	running := pool(t, "", "web:2:/v1", "worker:1:/w")
+	next := pool(t, "", "site:2:/v1", "worker:1:/w")
+	_, err := planRollout(running, next, plan.Diff(running, next), nil)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "the pool web is removed and site added (renamed?)"))
+
+	next = pool(t, "", "web:2:/v2", "extra:2:/x", "worker:1:/w")
+	r, err := planRollout(running, next, plan.Diff(running, next), nil)
+	is.NoErr(err)
+	is.Equal(r.members, []string{"web_0", "web_1"})
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -31,7 +32,10 @@ type logHealth struct {
 	mu   sync.Mutex
 	ws   []errReporter // the writers that report errors (stdout, stderr once each)
 	err  string        // the last error seen, shown in Status
-	seen time.Time     // when err was last reported by a writer
+	seen time.Time     // when err was last reported by a writer, or known to hold
+	// failed is when a write last failed: a writer quiet since may have room again (a
+	// file removed from a full disk), which only its next write can tell.
+	failed time.Time
 }
 
 // setWriters records the process's writers (nil to forget them); the last error stays.
@@ -79,17 +83,25 @@ func (h *logHealth) check(now time.Time) (show string, announce error) {
 		if found.Error() != h.err {
 			announce = found
 		}
-		h.err, h.seen = found.Error(), now
+		h.err, h.seen, h.failed = found.Error(), now, now
 	case h.err == "":
 	case known && !failing:
 		h.err = "" // every writer writes again
 	case known:
 		h.seen = now // still broken, only quiet
+		if quiet := now.Sub(h.failed); quiet >= quietSaid {
+			return h.err + fmt.Sprintf(" (its last write failed %s ago, none since)", roundS(quiet)), nil
+		}
 	case now.Sub(h.seen) >= logErrHold:
 		h.err = ""
 	}
 	return h.err, announce
 }
+
+// quietSaid is how long after its last failed write a log error says so: a program that
+// has written nothing since may find room again (only its next write can tell), and the
+// error read as a current one.
+const quietSaid = 5 * time.Second
 
 // checkLogs checks p's log writers and announces a new error through OnLogError.
 func (p *proc) checkLogs(now time.Time) string {

@@ -157,8 +157,8 @@ func TestLogErrorClearsWhenWritingResumes(t *testing.T) {
 		if d := r.status("web").Description; !strings.HasSuffix(d, want) {
 			t.Fatalf("description %q, want suffix %q", d, want)
 		}
-		time.Sleep(2 * logErrHold) // quiet, still broken: the error stays
-		if d := r.status("web").Description; !strings.HasSuffix(d, want) {
+		time.Sleep(2 * logErrHold) // quiet, still broken: the error stays, saying since when
+		if d := r.status("web").Description; !strings.HasSuffix(d, want+" (its last write failed 2m0s ago, none since)") {
 			t.Errorf("still failing after %v: %q", 2*logErrHold, d)
 		}
 		w.recover()

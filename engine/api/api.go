@@ -53,6 +53,9 @@ type StatusResponse struct {
 	// ReloadError: the last SIGHUP reload failed (its time and error); the programs run
 	// the plan from before. "" once one succeeds.
 	ReloadError string `json:"reload_error,omitempty"`
+	// StateError: the daemon cannot write its state file (a full disk): should it be
+	// killed, the next daemon would not find the processes it runs. "" once it can.
+	StateError string `json:"state_error,omitempty"`
 }
 
 // ActionRequest asks for start, stop, restart or signal on names (process names,

@@ -73,6 +73,9 @@ type Server struct {
 	Burst func() (done func())
 
 	reloadErr atomic.Pointer[string] // see SetReloadError
+	// StateError, when set, says why the daemon cannot record its processes now ("":
+	// it can), for every status answer.
+	StateError func() string
 
 	// ConnTimeout bounds a request's headers and an idle connection: a client that
 	// connects and never finishes its request is let go (thousands of them, from a buggy
@@ -182,6 +185,13 @@ func (s *Server) reloadError() string {
 	return ""
 }
 
+func (s *Server) stateError() string {
+	if s.StateError == nil {
+		return ""
+	}
+	return s.StateError()
+}
+
 func (s *Server) connTimeout() time.Duration {
 	if s.ConnTimeout > 0 {
 		return s.ConnTimeout
@@ -247,7 +257,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	sc.programs = all
 	specs := r.URL.Query()["name"]
 	if len(specs) == 0 {
-		writeStatus(w, sc, StatusResponse{Programs: all, ReloadError: s.reloadError()})
+		writeStatus(w, sc, StatusResponse{Programs: all, ReloadError: s.reloadError(), StateError: s.stateError()})
 		return
 	}
 	names, unknown, err := s.resolve(specs)
@@ -259,7 +269,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	for _, n := range names {
 		want[n] = true
 	}
-	out := StatusResponse{Programs: make([]ProgramStatus, 0, len(names)), ReloadError: s.reloadError()}
+	out := StatusResponse{Programs: make([]ProgramStatus, 0, len(names)), ReloadError: s.reloadError(), StateError: s.stateError()}
 	for _, ps := range all {
 		if want[ps.Name] {
 			out.Programs = append(out.Programs, ps)

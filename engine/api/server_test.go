@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -560,4 +561,33 @@ func TestStalledBodyIsLetGo(t *testing.T) {
 	if !strings.Contains(string(b), "400 Bad Request") {
 		t.Errorf("answer %q", b)
 	}
+}
+
+// Every status answer says when the daemon cannot record its processes (StateError), by
+// name or not, and nothing once it can again.
+func TestStatusSaysStateError(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "web")
+	var failing atomic.Pointer[string]
+	c, _, _ := serve(t, fb, func(s *Server) {
+		s.StateError = func() string {
+			if p := failing.Load(); p != nil {
+				return *p
+			}
+			return ""
+		}
+	})
+	msg := "state file run/state.json: no space left on device"
+	failing.Store(&msg)
+	st, err := c.Status(t.Context())
+	is.NoErr(err)
+	is.Equal(st.StateError, msg)
+	st, err = c.Status(t.Context(), "web")
+	is.NoErr(err)
+	is.Equal(st.StateError, msg)
+	failing.Store(nil)
+	st, err = c.Status(t.Context())
+	is.NoErr(err)
+	is.Equal(st.StateError, "")
 }

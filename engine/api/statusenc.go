@@ -40,6 +40,10 @@ func appendStatus(b []byte, r StatusResponse) []byte {
 		b = append(b, `,"reload_error":`...)
 		b = plan.AppendJSONString(b, r.ReloadError)
 	}
+	if r.StateError != "" { // omitempty
+		b = append(b, `,"state_error":`...)
+		b = plan.AppendJSONString(b, r.StateError)
+	}
 	return append(b, '}', '\n')
 }
 

@@ -35,6 +35,7 @@ func TestAppendStatusMatchesEncodingJSON(t *testing.T) {
 		{}, {Programs: []ProgramStatus{}}, {Programs: []ProgramStatus{full, odd, {}}},
 		{Programs: []ProgramStatus{full}, Unknown: []string{"nope", "x:*"}},
 		{Unknown: []string{}},
+		{Programs: []ProgramStatus{full}, ReloadError: "2026-11-27 01:00:00: a \"b\"", StateError: "state file run/state.json: no space left on device"},
 	} {
 		for _, f := range []float64{0, -0.5, 1e-6, 1e-7, 123456789.125, 1e20, 1e21, 1e22, -3e-9, math.MaxFloat64} {
 			if len(r.Programs) > 0 {

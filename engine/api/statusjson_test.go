@@ -20,7 +20,9 @@ func statusSample(t testing.TB) []byte {
 				Description: "Exited too quickly (process log may have details)"},
 			{Name: "ünï", Group: "ünï", State: "FATAL", Description: "can't find command x <&>"},
 		},
-		Unknown: []string{"nope", "x:*"},
+		Unknown:     []string{"nope", "x:*"},
+		ReloadError: "2026-11-27 01:00:00: deploy.star:1:8: bad",
+		StateError:  "state file run/state.json: no space left on device",
 	}
 	rec := httptest.NewRecorder()
 	writeJSON(rec, 200, r) // as the daemon writes it

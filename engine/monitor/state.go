@@ -38,6 +38,10 @@ type StateFile struct {
 	// StopAs says how CleanStrays stops a stray of the named process: as its program
 	// is stopped. Not found (or nil): TERM to its group, KILL after Grace.
 	StopAs func(process string) (StopSpec, bool)
+	// Warn, when set, hears when writing the file starts failing (its error) and when it
+	// works again (nil): the daemon's log says so as it happens. Called with the file's
+	// lock held.
+	Warn func(err error)
 	// PreviousDaemon is the pid of the daemon that wrote the file and died, once
 	// CleanStrays read it (0: none): its cgroups may hold what no record names.
 	PreviousDaemon int
@@ -77,7 +81,7 @@ func (f *StateFile) Exited(proc string, pid int) {
 	})
 }
 
-// Err returns the last error writing the file, if any.
+// Err returns the error of the last write of the file, if it failed.
 func (f *StateFile) Err() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -147,8 +151,13 @@ func (f *StateFile) write() {
 		}
 	}
 	f.mu.Lock()
+	was := f.err
+	f.err = nil
 	if err != nil {
 		f.err = fmt.Errorf("state file %s: %w", f.name(), err)
+	}
+	if f.Warn != nil && (f.err == nil) != (was == nil) {
+		f.Warn(f.err)
 	}
 	f.saved = gen
 	f.writing = false

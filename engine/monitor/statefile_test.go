@@ -246,3 +246,20 @@ func TestStateWritesLeaveNoTemporaryFiles(t *testing.T) {
 		t.Errorf("state file %q (%v), want 5 entries", b, err)
 	}
 }
+
+// A write that fails is said once through Warn, and so is the next that works: the
+// daemon's log and status tell when it cannot record its processes, not only its exit.
+func TestStateFileWarnsWhenWritesFailAndResume(t *testing.T) {
+	is := is.New(t)
+	var heard []string
+	f := &StateFile{Path: "/proc/no-such-dir/state.json", Warn: func(err error) { heard = append(heard, fmt.Sprint(err)) }}
+	f.Started("a", os.Getpid(), 0)
+	f.Started("b", os.Getpid(), 0)
+	is.True(f.Err() != nil)
+	f.Path = filepath.Join(t.TempDir(), "state.json")
+	f.Started("c", os.Getpid(), 0)
+	is.NoErr(f.Err())
+	is.Equal(len(heard), 2)
+	is.True(strings.Contains(heard[0], "state file /proc/no-such-dir/state.json: "))
+	is.Equal(heard[1], "<nil>")
+}

@@ -53,6 +53,9 @@ func (c *StatusCmd) Run(d *Deps) error {
 		// not the script's.
 		fmt.Fprintf(d.Stderr, "starvisor: the last reload failed (%s); the programs run the plan from before\n", st.ReloadError)
 	}
+	if st.StateError != "" {
+		fmt.Fprintf(d.Stderr, "starvisor: warning: the daemon cannot record its processes (%s): should it be killed, the next one will not find them\n", st.StateError)
+	}
 	if len(c.Names) > 0 && !c.JSON {
 		failureHints(ctx, d, cl, st)
 	}

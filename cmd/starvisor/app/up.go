@@ -166,6 +166,15 @@ func (c *UpCmd) Run(d *Deps) error {
 	remove = append(remove, sockVia)
 	statePath := filepath.Join(stateDir, "state.json")
 	state := &monitor.StateFile{Path: dirs.path(statePath), Name: statePath}
+	// Said as it happens, not only at exit: should this daemon die, the next could not
+	// find the processes it started, and they would run twice.
+	state.Warn = func(err error) {
+		if err != nil {
+			errOut.printf("starvisor: warning: cannot record the processes it starts (%v): if this daemon is killed, the next one will not find them\n", err)
+		} else {
+			out.printf("starvisor: the state file is written again\n")
+		}
+	}
 	for _, l := range held {
 		if state.Previous == "" {
 			state.Previous = l.prev // the root lock's outlives a removed state folder
@@ -182,11 +191,6 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 	for _, s := range strays {
 		out.printf("starvisor: %s\n", formatStray(s))
-	}
-	if serr := state.Err(); serr != nil {
-		// Said now, not only at exit: should this daemon die, the next could not find
-		// the processes it started, and they would run twice.
-		out.printf("starvisor: warning: cannot record the processes it starts (%v): if this daemon is killed, the next one will not find them\n", serr)
 	}
 	if pf := p.Supervisor.Pidfile; pf != "" {
 		monitor.RemoveTemps(pf) // left by a daemon killed mid-write
@@ -243,6 +247,12 @@ func (c *UpCmd) Run(d *Deps) error {
 		own.rotated = sup.ReopenLogs // only posts to each process: it never writes to own
 	}
 	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
+	srv.StateError = func() string {
+		if err := state.Err(); err != nil {
+			return err.Error()
+		}
+		return ""
+	}
 	srv.Burst = gc.burst
 	srv.Settings = &p.Supervisor // this daemon's: a later plan's are noted, not taken
 	srv.Check = check

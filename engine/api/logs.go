@@ -118,7 +118,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 // runs, whose lines are not news (`logs -f -n 0` printed them all).
 func (s *Server) logMarks(stream Stream) map[string]logs.Mark {
 	marks := map[string]logs.Mark{}
-	p := s.b.Plan()
+	p := s.logPlan()
 	if p == nil {
 		return marks
 	}
@@ -158,7 +158,7 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 		have[src.name] = true
 		width = max(width, len(src.label))
 	}
-	p := s.b.Plan()
+	p := s.logPlan()
 	for _, name := range names {
 		pr, ok := p.Lookup(name)
 		if !ok || have[name] {
@@ -192,7 +192,7 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 		writeError(w, http.StatusNotFound, err)
 		return nil, false
 	}
-	p := s.b.Plan()
+	p := s.logPlan()
 	var srcs []*logSource
 	var skipped []string
 	var notFile error // the last log left out for not being a file
@@ -363,7 +363,7 @@ type logSource struct {
 // restarted, stray processes stopped, reloads; read with `logs --daemon`. It answers
 // the error itself and returns false.
 func (s *Server) daemonSource(w http.ResponseWriter) ([]*logSource, bool) {
-	p := s.b.Plan()
+	p := s.logPlan()
 	if p == nil {
 		writeError(w, http.StatusNotFound, errors.New("no plan yet"))
 		return nil, false
@@ -375,7 +375,7 @@ func (s *Server) daemonSource(w http.ResponseWriter) ([]*logSource, bool) {
 		return nil, false
 	}
 	if f == nil {
-		writeError(w, http.StatusNotFound, fmt.Errorf("the daemon's log: no %s: a daemon run in the foreground (up without --detach) writes its lines to its terminal", l.Path))
+		writeError(w, http.StatusNotFound, fmt.Errorf("the daemon's log: no %s: removed (a detached daemon makes it again at its next line), or a daemon run in the foreground (up without --detach), which writes its lines to its terminal", l.Path))
 		return nil, false
 	}
 	return []*logSource{{name: "starvisor", label: "starvisor", log: l, f: f, out: w}}, true
@@ -517,4 +517,38 @@ func (t *logTail) bytes() []byte {
 		out = append(out, t.chunks[i]...)
 	}
 	return out
+}
+
+// logPlan is the running plan with its log paths where the files are now: a bundle moved
+// while the daemon runs (mv of its folder) has its logs written in the folder it moved
+// to (the writers hold their folders open), where the plan still names the old one.
+func (s *Server) logPlan() *plan.Plan {
+	p := s.b.Plan()
+	if p == nil || s.Root == nil || p.Root == "" {
+		return p
+	}
+	root := s.Root()
+	if root == "" || root == p.Root {
+		return p
+	}
+	moved := func(path string) string {
+		if rel, err := filepath.Rel(p.Root, path); err == nil && filepath.IsLocal(rel) {
+			return filepath.Join(root, rel)
+		}
+		return path
+	}
+	q := *p
+	q.Supervisor.LogDir = moved(p.Supervisor.LogDir)
+	q.Programs = slices.Clone(p.Programs)
+	for i := range q.Programs {
+		pr := &q.Programs[i]
+		for _, l := range []**plan.Log{&pr.Stdout, &pr.Stderr} {
+			if *l != nil {
+				c := **l
+				c.Path = moved(c.Path)
+				*l = &c
+			}
+		}
+	}
+	return &q
 }

@@ -73,6 +73,9 @@ type Server struct {
 	Burst func() (done func())
 
 	reloadErr atomic.Pointer[string] // see SetReloadError
+	// Root, when set, says where the bundle's folder is now ("": not known), which a move
+	// while the daemon runs changes: logs are read there (logPlan).
+	Root func() string
 	// StateError, when set, says why the daemon cannot record its processes now ("":
 	// it can), for every status answer.
 	StateError func() string

@@ -247,6 +247,17 @@ func (c *UpCmd) Run(d *Deps) error {
 		own.rotated = sup.ReopenLogs // only posts to each process: it never writes to own
 	}
 	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
+	if rootDir, err := os.Open(p.Root); err == nil {
+		defer rootDir.Close()
+		// Where the bundle is now: moved while the daemon runs, its logs are there.
+		srv.Root = func() string {
+			now, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(rootDir.Fd())))
+			if err != nil || strings.HasSuffix(now, " (deleted)") {
+				return ""
+			}
+			return now
+		}
+	}
 	srv.StateError = func() string {
 		if err := state.Err(); err != nil {
 			return err.Error()

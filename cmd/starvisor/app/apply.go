@@ -580,7 +580,7 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 		return nil, nil, api.ApplyResponse{}, clientError(verb, err)
 	}
 	if asJSON {
-		if err := writeDeltaJSON(d.Stdout, r.Delta); err != nil {
+		if err := writeDeltaJSON(d.Stdout, r.Delta, r.Refused); err != nil {
 			return nil, nil, api.ApplyResponse{}, err
 		}
 	} else {
@@ -647,7 +647,7 @@ func declaresPrograms(p *plan.Plan) error {
 }
 
 // writeDeltaJSON prints the difference as JSON (plan --diff --json), every list present.
-func writeDeltaJSON(w io.Writer, d plan.Delta) error {
+func writeDeltaJSON(w io.Writer, d plan.Delta, refused string) error {
 	for _, l := range []*[]string{&d.Added, &d.Removed, &d.Unchanged} {
 		if *l == nil {
 			*l = []string{}
@@ -658,7 +658,12 @@ func writeDeltaJSON(w io.Writer, d plan.Delta) error {
 			*l = []plan.Change{}
 		}
 	}
-	b, err := json.MarshalIndent(d, "", "  ")
+	// Why apply would refuse it, in the JSON too: a review bot read "1 changed" of an
+	// apply that changes nothing.
+	b, err := json.MarshalIndent(struct {
+		plan.Delta
+		Refused string `json:"refused,omitempty"`
+	}{d, refused}, "", "  ")
 	if err != nil {
 		return err
 	}

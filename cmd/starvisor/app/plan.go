@@ -16,7 +16,7 @@ import (
 type PlanCmd struct {
 	scriptFlags `embed:""`
 	socketOnly  `embed:""`
-	JSON        bool `name:"json" help:"Print the plan as JSON (with --diff: the difference, {\"added\", \"removed\", \"unchanged\", \"changed\", \"updated\"})."`
+	JSON        bool `name:"json" help:"Print the plan as JSON (with --diff: the difference, {\"added\", \"removed\", \"unchanged\", \"changed\", \"updated\"}, and \"refused\": why apply would refuse it)."`
 	Diff        bool `name:"diff" help:"Show what apply would change in the running daemon; applies nothing."`
 }
 

@@ -29,7 +29,7 @@ const tailLines = 20
 func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	sock := p.Supervisor.Socket
 	if api.Answers(sock) {
-		return fmt.Errorf("up: a daemon is already running on %s", sock)
+		return alreadyUp(d, p, sock)
 	}
 	if err := lockedAlready(p); err != nil {
 		return err // said here: the daemon's refusal would go into the other's log
@@ -113,6 +113,27 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 		time.Sleep(pause)
 		pause = min(2*pause, 200*time.Millisecond) // each look is a status round in the daemon
 	}
+}
+
+// alreadyUp answers an up --detach of a bundle whose daemon runs: done, as a second
+// `docker compose up -d` is (a deploy script or an Ansible task runs it every time),
+// with that daemon's failures, as a first up would name them (exit 1), and a word when
+// the script changed since. A daemon of another bundle on the socket is an error.
+func alreadyUp(d *Deps, p *plan.Plan, sock string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), api.AnswerWithin)
+	defer cancel()
+	cl := api.NewClient(sock)
+	running, err := cl.Plan(ctx)
+	if err != nil || api.OtherBundle(running, p) != "" {
+		return fmt.Errorf("up: a daemon is already running on %s", sock)
+	}
+	msg := fmt.Sprintf("starvisor: up: this bundle's daemon already runs on %s: nothing to start", sock)
+	if r, err := cl.Apply(ctx, p, true); err == nil && !r.Delta.Empty() {
+		msg += "; the script changed since: starvisor apply takes the difference (plan --diff shows it)"
+	}
+	fmt.Fprintln(d.Stderr, msg)
+	_, failed, _ := notStarted(cl, p)
+	return namedFailures(d, failed)
 }
 
 // lockedAlready is up's refusal when a daemon of the bundle holds one of its locks (it

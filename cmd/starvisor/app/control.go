@@ -98,7 +98,8 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 		// moves with the bundle (mv of its folder while the daemon runs): the script's
 		// name moves with it, and another script of the folder is another bundle.
 		locks := rootLockPaths(abs)
-		if l := lockPath(filepath.Join(filepath.Dir(abs), "run")); lockedScriptAt(l) == "" || filepath.Base(lockedScriptAt(l)) == filepath.Base(abs) {
+		l := lockPath(filepath.Join(filepath.Dir(abs), "run"))
+		if ran := lockLine(l, lockScript); ran == "" || filepath.Base(ran) == filepath.Base(abs) {
 			locks = append(locks, l)
 		}
 		if s := socketInLocks(locks...); s != "" {
@@ -164,7 +165,7 @@ func stateDirOf(socket string) string {
 // "the services are down", or were up and supervised.
 func leftRunning(socket string) string {
 	dir := stateDirOf(socket)
-	daemon, left := monitor.LeftRunning(filepath.Join(dir, "state.json"), lockedIdentityAt(lockPath(dir)))
+	daemon, left := monitor.LeftRunning(filepath.Join(dir, "state.json"), lockLine(lockPath(dir), lockIdentity))
 	if len(left) == 0 {
 		return ""
 	}

@@ -66,13 +66,9 @@ func TestOwnLogRemovedComesBack(t *testing.T) {
 	ownLogMax = 10
 	t.Cleanup(func() { ownLogMax = oldMax })
 	path := filepath.Join(t.TempDir(), "starvisor.log")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	is.NoErr(err)
-	t.Cleanup(func() { f.Close() })
-	l, err := openOwnLog(path, f)
-	is.NoErr(err)
+	l := ownLogAt(t, path)
 	is.NoErr(os.Remove(path))
-	_, err = l.Write([]byte("0123456789\n")) // rotates
+	_, err := l.Write([]byte("0123456789\n")) // rotates
 	is.NoErr(err)
 	_, err = l.Write([]byte("back\n"))
 	is.NoErr(err)
@@ -88,12 +84,8 @@ func TestOwnLogFollowsItsName(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
 	is.NoErr(os.Mkdir(dir, 0o755))
 	path := filepath.Join(dir, "starvisor.log")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	is.NoErr(err)
-	t.Cleanup(func() { f.Close() })
-	l, err := openOwnLog(path, f)
-	is.NoErr(err)
-	_, err = l.Write([]byte("before\n"))
+	l := ownLogAt(t, path)
+	_, err := l.Write([]byte("before\n"))
 	is.NoErr(err)
 	is.NoErr(os.RemoveAll(dir))
 	l.looked = time.Time{} // a second has passed
@@ -142,12 +134,8 @@ func TestOwnLogMovesWithItsFolder(t *testing.T) {
 	root := t.TempDir()
 	is.NoErr(os.MkdirAll(filepath.Join(root, "app", "log"), 0o755))
 	path := filepath.Join(root, "app", "log", "starvisor.log")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	is.NoErr(err)
-	t.Cleanup(func() { f.Close() })
-	l, err := openOwnLog(path, f)
-	is.NoErr(err)
-	_, err = l.Write([]byte("before\n"))
+	l := ownLogAt(t, path)
+	_, err := l.Write([]byte("before\n"))
 	is.NoErr(err)
 	is.NoErr(os.Rename(filepath.Join(root, "app"), filepath.Join(root, "moved")))
 	l.looked = time.Time{}                                       // a second has passed
@@ -164,4 +152,19 @@ func TestOwnLogMovesWithItsFolder(t *testing.T) {
 	is.Equal(read("starvisor.log"), "next\n")
 	_, err = os.Stat(filepath.Join(root, "app"))
 	is.True(os.IsNotExist(err)) // not made again
+}
+
+// ownLogAt is an ownLog on path written through one descriptor, as a daemon's stdout.
+func ownLogAt(t *testing.T, path string) *ownLog {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	l, err := openOwnLog(path, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

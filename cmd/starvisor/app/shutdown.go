@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -63,7 +62,7 @@ func (c *ShutdownCmd) Run(d *Deps) error {
 func stopLeft(ctx context.Context, d *Deps, socket string) bool {
 	dir := stateDirOf(socket)
 	statePath := filepath.Join(dir, "state.json")
-	if _, left := monitor.LeftRunning(statePath, lockedIdentityAt(lockPath(dir))); len(left) == 0 {
+	if _, left := monitor.LeftRunning(statePath, lockLine(lockPath(dir), lockIdentity)); len(left) == 0 {
 		return false
 	}
 	lock, err := os.OpenFile(lockPath(dir), os.O_RDWR, 0)
@@ -74,7 +73,7 @@ func stopLeft(ctx context.Context, d *Deps, socket string) bool {
 	if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
 		return false // a daemon of the bundle is starting: it stops them itself
 	}
-	state := &monitor.StateFile{Path: statePath, Previous: lockedIdentityAt(lock.Name())} // finds what it spawned unrecorded
+	state := &monitor.StateFile{Path: statePath, Previous: lockLine(lock.Name(), lockIdentity)} // finds what it spawned unrecorded
 	ran, _ := recordedPlan(dir)
 	state.StopAs = func(process string) (monitor.StopSpec, bool) { return strayStop(process, ran) }
 	strays, err := state.StopLeft(ctx)
@@ -85,10 +84,7 @@ func stopLeft(ctx context.Context, d *Deps, socket string) bool {
 		fmt.Fprintf(d.Stderr, "starvisor: %s\n", formatStray(s))
 	}
 	// Its identity out of the lock too, as a clean exit leaves it: nothing of it is left.
-	if b, err := os.ReadFile(lock.Name()); err == nil {
-		if lines := strings.SplitN(string(b), "\n", 3); len(lines) == 3 && lock.Truncate(0) == nil {
-			lock.WriteAt([]byte(lines[0]+"\n\n"+lines[2]), 0)
-		}
-	}
+	held := &heldLock{File: lock, socket: lockLine(lock.Name(), lockSocket), script: lockLine(lock.Name(), lockScript)}
+	held.clean()
 	return len(strays) > 0
 }

@@ -596,7 +596,7 @@ func (l *heldLock) clean() {
 // lockFile takes the flock on path, or errLocked, and writes into it the socket, this
 // daemon's identity (should it die, the next daemon of the bundle finds its children by
 // it, in their environment, even when the state file is gone) and its entry script
-// (lockedScriptAt: the other scripts of the folder are other bundles).
+// (lockLine: the other scripts of the folder are other bundles).
 func lockFile(path, socket, script string) (*heldLock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -624,28 +624,22 @@ func lockFile(path, socket, script string) (*heldLock, error) {
 
 func lockPath(stateDir string) string { return filepath.Join(stateDir, "daemon.lock") }
 
-// lockedIdentityAt is the identity ("pid.start") the bundle's daemon wrote in the lock
-// at path, cleared at its clean exit: "" when none.
-func lockedIdentityAt(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	if lines := strings.SplitN(string(b), "\n", 3); len(lines) > 2 {
-		return lines[1]
-	}
-	return ""
-}
+// The lines of a bundle lock (lockFile): the socket, the daemon's identity ("pid.start",
+// cleared at its clean exit) and its entry script (missing in a lock written before).
+const (
+	lockSocket = iota
+	lockIdentity
+	lockScript
+)
 
-// lockedScriptAt is the entry script the daemon holding the lock at path runs, as it
-// wrote it there ("" when it did not: a daemon before this field).
-func lockedScriptAt(path string) string {
+// lockLine is line i of the lock at path, "" when it has none (ended by its newline).
+func lockLine(path string, i int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
-	if lines := strings.SplitN(string(b), "\n", 4); len(lines) > 3 {
-		return lines[2]
+	if lines := strings.SplitN(string(b), "\n", i+2); len(lines) > i+1 {
+		return lines[i]
 	}
 	return ""
 }

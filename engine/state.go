@@ -136,6 +136,11 @@ func ParseSignal(name string) (syscall.Signal, error) {
 	}
 	if v, err := strconv.Atoi(n); err == nil && v > 0 && v < 65 {
 		return syscall.Signal(v), nil
+	} else if err == nil {
+		if v == 0 {
+			return 0, fmt.Errorf("bad signal %q: 0 sends nothing (kill -0 only checks a process exists; `starvisor pid NAME` says whether it runs)", name)
+		}
+		return 0, fmt.Errorf("bad signal %q: want a name (TERM, HUP, USR1, ...) or a number from 1 to 64", name)
 	}
 	return 0, fmt.Errorf("bad signal name %q", name)
 }

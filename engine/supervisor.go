@@ -616,6 +616,10 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string
 			start = append(start, i)
 		}
 	}
+	shutting := s.closed.Load()
+	if shutting {
+		start = nil // a shutdown came meanwhile: nothing starts only to be stopped again
+	}
 	releaseNew := s.markPending(tab, start) // covers the gap until startBatch marks them
 	s.tab.Store(tab)
 	s.broadcast() // waiting dependents look their dependencies up again
@@ -626,6 +630,11 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string
 		}
 	}
 
+	if shutting {
+		releaseNew()
+		releaseOld()
+		return d, gone, ErrShutdown
+	}
 	b := s.startBatch(s.ctx, tab, start, true)
 	releaseNew()
 	releaseOld()
@@ -1017,12 +1026,14 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 // stop timers still escalate to SIGKILL); calling it again resumes. Once it succeeded,
 // later calls do nothing.
 func (s *Supervisor) Shutdown(ctx context.Context) error {
+	// Closed at once, not once an apply under way lets go of mu: it starts nothing more
+	// (its new versions were spawned only to be stopped again, each stop waited twice).
+	s.close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.finished {
 		return nil
 	}
-	s.close()
 	s.cancel()
 	s.bg.Wait() // pending background starts return on the cancel; none can start a process later
 	tab := s.tab.Load()

@@ -625,6 +625,34 @@ func TestShutdownResumes(t *testing.T) {
 	})
 }
 
+// A shutdown asked while an apply stops the old versions starts none of the new ones
+// (they were spawned only to be stopped again, each stop waited out twice); the apply
+// says the daemon is shutting down.
+func TestShutdownDuringApplyStartsNothingNew(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.l.ignore["slow"] = []syscall.Signal{syscall.SIGTERM}
+		r.apply(planOf(t, prog("slow", stopTimeout(2*time.Second), startSecs(0)), prog("app", startSecs(0))))
+		applied := make(chan error, 1)
+		go func() {
+			_, err := r.sup.Apply(t.Context(), planOf(t, prog("slow", stopTimeout(2*time.Second), startSecs(0), envV("2")), prog("app", startSecs(0), envV("2"))))
+			applied <- err
+		}()
+		time.Sleep(500 * time.Millisecond) // slow is stopping: 1.5 s to its SIGKILL
+		// What Shutdown does first, before it waits for the apply's lock (a goroutine
+		// blocked on a mutex would stop this bubble's clock).
+		r.sup.close()
+		if err := <-applied; !errors.Is(err, ErrShutdown) {
+			t.Errorf("apply: %v, want ErrShutdown", err)
+		}
+		if r.since() != 2*time.Second {
+			t.Errorf("apply returned at %v, want 2s: once slow was stopped", r.since())
+		}
+		r.shutdown()
+		eq(t, "spawns", slices.Sorted(slices.Values(r.l.spawned())), []string{"0s app", "0s slow"}) // none at 2s
+	})
+}
+
 // Kill SIGKILLs every live process's group at once, counts them, and holds them: no
 // restart follows, and a stopped process is neither signalled nor counted.
 func TestKillSignalsEveryLiveGroup(t *testing.T) {

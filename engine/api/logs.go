@@ -369,6 +369,9 @@ func (s *Server) daemonSource(w http.ResponseWriter) ([]*logSource, bool) {
 		return nil, false
 	}
 	l := plan.Log{Path: filepath.Join(p.Supervisor.LogDir, plan.DaemonLog), Backups: 10}
+	if s.DaemonLog != nil {
+		l.Path = s.DaemonLog() // moved with the bundle, or kept from the daemon's start
+	}
 	f, err := logs.OpenRead(l.Path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("the daemon's log: %w", err))
@@ -524,31 +527,8 @@ func (t *logTail) bytes() []byte {
 // to (the writers hold their folders open), where the plan still names the old one.
 func (s *Server) logPlan() *plan.Plan {
 	p := s.b.Plan()
-	if p == nil || s.Root == nil || p.Root == "" {
+	if p == nil || s.Root == nil {
 		return p
 	}
-	root := s.Root()
-	if root == "" || root == p.Root {
-		return p
-	}
-	moved := func(path string) string {
-		if rel, err := filepath.Rel(p.Root, path); err == nil && filepath.IsLocal(rel) {
-			return filepath.Join(root, rel)
-		}
-		return path
-	}
-	q := *p
-	q.Supervisor.LogDir = moved(p.Supervisor.LogDir)
-	q.Programs = slices.Clone(p.Programs)
-	for i := range q.Programs {
-		pr := &q.Programs[i]
-		for _, l := range []**plan.Log{&pr.Stdout, &pr.Stderr} {
-			if *l != nil {
-				c := **l
-				c.Path = moved(c.Path)
-				*l = &c
-			}
-		}
-	}
-	return &q
+	return p.LogsMoved(s.Root())
 }

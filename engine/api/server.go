@@ -73,6 +73,9 @@ type Server struct {
 	Burst func() (done func())
 
 	reloadErr atomic.Pointer[string] // see SetReloadError
+	// DaemonLog, when set, names the detached daemon's own log as it writes it (a path
+	// its folder held open gives); else it is <log_dir>/starvisor.log.
+	DaemonLog func() string
 	// Root, when set, says where the bundle's folder is now ("": not known), which a move
 	// while the daemon runs changes: logs are read there (logPlan).
 	Root func() string

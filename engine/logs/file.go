@@ -36,8 +36,9 @@ type File struct {
 	max     int64
 	backups int
 	stamps  bool
-	trust   trustedLinks     // owners of symlinks followed on the way to the file
-	now     func() time.Time // tests may replace it
+	trust   trustedLinks        // owners of symlinks followed on the way to the file
+	moved   func(string) string // see Opener.Moved
+	now     func() time.Time    // tests may replace it
 
 	// Health, read by status without mu (a write holding mu may be blocked: a frozen
 	// file system): healthMu guards err, failing is atomic.
@@ -200,8 +201,12 @@ func (f *File) open(truncate bool) error {
 	if f.dir != nil {
 		return f.openIn(truncate)
 	}
+	path := f.path
+	if f.moved != nil {
+		path = f.moved(path) // its bundle moved since: made where it is now
+	}
 	// Resolved before any folder is made: none through a link that is not trusted.
-	real, err := f.trust.resolve(f.path)
+	real, err := f.trust.resolve(path)
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}

@@ -13,6 +13,10 @@ type Opener struct {
 	// Trust: users, besides root and the daemon's own, whose symlinks on the way to a
 	// log file are followed (the bundle's owner); see safeopen.go.
 	Trust []uint32
+	// Moved, when set, gives where a log path is now, should its bundle's folder have
+	// moved (mv) since its plan was made: a file first opened after the move is made
+	// there, not in the old folder made again.
+	Moved func(path string) string
 }
 
 // Open returns a *File for l. The file and its folders are created on the first
@@ -25,6 +29,6 @@ func (o Opener) Open(l *plan.Log) (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.trust = o.Trust
+	f.trust, f.moved = o.Trust, o.Moved
 	return f, nil
 }

@@ -6,6 +6,7 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -203,4 +204,41 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// LogsMoved returns p with its log paths (and log_dir) under root where they were under
+// p.Root: the bundle's folder moved there (mv) since p was made. p itself when root is
+// "" or p.Root.
+func (p *Plan) LogsMoved(root string) *Plan {
+	if root == "" || p.Root == "" || root == p.Root {
+		return p
+	}
+	moved := func(path string) string { return MovedPath(p.Root, root, path) }
+	q := *p
+	q.Supervisor.LogDir = moved(p.Supervisor.LogDir)
+	q.Programs = slices.Clone(p.Programs)
+	for i := range q.Programs {
+		pr := &q.Programs[i]
+		for _, l := range []**Log{&pr.Stdout, &pr.Stderr} {
+			if *l != nil {
+				c := **l
+				c.Path = moved(c.Path)
+				*l = &c
+			}
+		}
+	}
+	return &q
+}
+
+// MovedPath is path, when under the folder from, under to instead: where a file of a
+// bundle made at from is since the bundle moved to to. path itself otherwise, or when
+// either is "".
+func MovedPath(from, to, path string) string {
+	if from == "" || to == "" || from == to {
+		return path
+	}
+	if rel, err := filepath.Rel(from, path); err == nil && filepath.IsLocal(rel) {
+		return filepath.Join(to, rel)
+	}
+	return path
 }

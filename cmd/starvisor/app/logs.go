@@ -155,6 +155,10 @@ func (c *LogsCmd) plan(ctx context.Context, d *Deps) (*plan.Plan, string) {
 	// The plan the daemon last ran, as it recorded it: its log paths, whatever the script
 	// (or this shell's environment, which host.env reads) says now.
 	if ran, rerr := recordedPlan(stateDir); rerr == nil && (p == nil || api.OtherBundle(ran, p) == "") {
+		// Its logs where the bundle is now: moved since (mv), the daemon wrote them there.
+		if abs, err := filepath.Abs(script); err == nil && strings.HasSuffix(abs, string(filepath.Separator)+ran.Entry) {
+			ran = ran.LogsMoved(strings.TrimSuffix(abs, string(filepath.Separator)+ran.Entry))
+		}
 		return ran, script
 	}
 	if err != nil {

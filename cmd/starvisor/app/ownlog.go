@@ -77,6 +77,14 @@ func openOwnLog(path string, files ...*os.File) (*ownLog, error) {
 	return l, nil
 }
 
+// where is the log file's name through its held folder, for `logs --daemon`: where it
+// is written, wherever the bundle moved.
+func (l *ownLog) where() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.name()
+}
+
 // name is the log file's name through its held folder, or its path once that folder
 // was removed (rm -rf log/): the folder is then made again there, and held.
 func (l *ownLog) name() string {

@@ -210,6 +210,18 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 	trust := scriptOwner(p)
 	logs.TrustReaders(trust...) // for `logs` and probe.log, as for the writers
+	rootNow := func() string { return "" }
+	if rootDir, err := os.Open(p.Root); err == nil {
+		defer rootDir.Close()
+		// Where the bundle's folder is now: moved (mv) while the daemon runs.
+		rootNow = func() string {
+			now, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(rootDir.Fd())))
+			if err != nil || strings.HasSuffix(now, " (deleted)") {
+				return ""
+			}
+			return now
+		}
+	}
 	var sup *engine.Supervisor
 	running := func() *plan.Plan { return sup.Plan() } // for up --logs: who writes a log
 	// What keeps a program from starting, as this daemon sees it: its PATH, its users.
@@ -223,14 +235,21 @@ func (c *UpCmd) Run(d *Deps) error {
 	sup = engine.New(engine.Options{
 		Launcher: lch,
 		Prober:   &probe.Prober{Launcher: lch, Daemon: monitor.Self()},
-		Logs:     c.logOpener(logs.Opener{Trust: trust}, out, running),
+		Logs: c.logOpener(logs.Opener{Trust: trust, Moved: func(path string) string {
+			if p := running(); p != nil {
+				return plan.MovedPath(p.Root, rootNow(), path) // a log first written after a move
+			}
+			return path
+		}}, out, running),
 		Sampler:  monitor.New(),
 		Recorder: state,
 		Daemon:   monitor.Self(), // found by the next daemon if this one dies mid-spawn
 		Check:    check,
 		// The plan running, for `logs` once the daemon is gone: the log paths the
 		// daemon wrote, whatever the script or the caller's environment says by then.
-		OnApplied: func(applied *plan.Plan) { recordPlan(stateDir, applied) },
+		// Through the held state folder: a bundle moved while the daemon runs keeps it
+		// current (by path, the write failed in the folder gone, and it said nothing).
+		OnApplied: func(applied *plan.Plan) { recordPlan(dirs.path(filepath.Join(stateDir, appliedPlanFile)), applied) },
 		OnEvent: func(e engine.Event) {
 			out.line(formatEvent(e))
 			gc.stir()
@@ -243,21 +262,12 @@ func (c *UpCmd) Run(d *Deps) error {
 		},
 		OnReady: func(process string, err error) { out.line(formatReady(time.Now(), process, err)) },
 	})
+	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
 	if own != nil {
 		own.rotated = sup.ReopenLogs // only posts to each process: it never writes to own
+		srv.DaemonLog = own.where    // where it writes, wherever the bundle moved
 	}
-	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
-	if rootDir, err := os.Open(p.Root); err == nil {
-		defer rootDir.Close()
-		// Where the bundle is now: moved while the daemon runs, its logs are there.
-		srv.Root = func() string {
-			now, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(rootDir.Fd())))
-			if err != nil || strings.HasSuffix(now, " (deleted)") {
-				return ""
-			}
-			return now
-		}
-	}
+	srv.Root = rootNow // moved while the daemon runs, its logs are read where they are
 	srv.StateError = func() string {
 		if err := state.Err(); err != nil {
 			return err.Error()
@@ -1073,14 +1083,13 @@ func recordedPlan(stateDir string) (*plan.Plan, error) {
 	return plan.Decode(b)
 }
 
-// recordPlan writes p to <stateDir>/plan.json atomically, readable by its owner only (it
-// holds the programs' environment); a failure only costs `logs` its record.
-func recordPlan(stateDir string, p *plan.Plan) {
+// recordPlan writes p to path (<state_dir>/plan.json) atomically, readable by its owner
+// only (it holds the programs' environment); a failure only costs `logs` its record.
+func recordPlan(path string, p *plan.Plan) {
 	b, err := p.JSON()
 	if err != nil {
 		return
 	}
-	path := filepath.Join(stateDir, appliedPlanFile)
 	if atomic.WriteFile(path, bytes.NewReader(b)) == nil {
 		os.Chmod(path, 0o600)
 	}

@@ -90,6 +90,10 @@ func (a *portArg) Unpack(v starlark.Value) error {
 		*a = portArg(strconv.FormatInt(n, 10))
 		return nil
 	case starlark.String:
+		// Digits alone are a port too ("8080" from host.env), checked as an int is.
+		if n, err := strconv.Atoi(string(x)); err == nil {
+			return a.Unpack(starlark.MakeInt(n))
+		}
 		if _, err := strconv.Atoi(expandInstance(string(x), 1, "")); err != nil || !strings.Contains(string(x), "{num") {
 			return fmt.Errorf("got %q, want an int, or digits and {num} (\"80{num:02}\")", string(x))
 		}
@@ -235,6 +239,12 @@ func (a probeArg) instance(num int, processName string) (*plan.Probe, error) {
 	}
 	p := *a.p
 	p.URL = expandInstance(p.URL, num, processName)
+	if u, err := url.Parse(p.URL); p.Kind == plan.ProbeHTTP && (err != nil || u.Port() != "") {
+		// A port made of {num} ("99{num}99") is checked here, as probe.tcp's is.
+		if n, perr := strconv.Atoi(u.Port()); err != nil || perr != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("probe.http url %q is %q for %s, want a port from 1 to 65535", a.p.URL, p.URL, processName)
+		}
+	}
 	p.Host = expandInstance(p.Host, num, processName)
 	if a.port != "" {
 		var err error

@@ -290,8 +290,8 @@ func sameAcrossInstances(g program, num func(width int) string) bool {
 			}
 		}
 		var ready plan.Probe
-		if pr.Ready != nil {
-			ready = *pr.Ready
+		if pr.Ready != nil && num == nil {
+			ready = *pr.Ready // supervisord and systemd have no probes: theirs may differ
 		}
 		pr.Stdout, pr.Stderr, pr.Ready = nil, nil, nil
 		return fmt.Sprintf("%#v %#v %#v", pr, logs, ready)

@@ -142,7 +142,7 @@ func ParseSignal(name string) (syscall.Signal, error) {
 		}
 		return 0, fmt.Errorf("bad signal %q: want a name (TERM, HUP, USR1, ...) or a number from 1 to 64", name)
 	}
-	return 0, fmt.Errorf("bad signal name %q", name)
+	return 0, fmt.Errorf("bad signal name %q: want a name such as TERM, HUP, INT, QUIT, KILL, USR1, USR2 (SIG optional, any case) or a number from 1 to 64", name)
 }
 
 // signalName gives the short name supervisord logs ("SIGTERM").

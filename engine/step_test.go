@@ -361,7 +361,7 @@ func TestParseSignal(t *testing.T) {
 		t.Error("BOGUS parsed")
 	}
 	// A number out of range says which are, and 0 what it would have done.
-	for in, want := range map[string]string{"0": "0 sends nothing (kill -0 only checks a process exists", "65": "a number from 1 to 64"} {
+	for in, want := range map[string]string{"0": "0 sends nothing (kill -0 only checks a process exists", "65": "a number from 1 to 64", "TERMM": "bad signal name \"TERMM\": want a name such as TERM"} {
 		if _, err := ParseSignal(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want it to say %q", in, err, want)
 		}

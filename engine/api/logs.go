@@ -59,7 +59,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	for _, src := range srcs {
 		if src.f != nil {
-			if err := writeTail(src.out, src.f, queryInt(r, "n", 10)); err != nil {
+			if err := writeTail(src.out, src.f, queryInt(r, "n", 10), !follow); err != nil {
 				return
 			}
 		}
@@ -439,7 +439,7 @@ func (p *prefixer) flush() {
 
 // writeTail copies the last n lines of the log f to w, from its backups too when f has
 // fewer, and leaves f at its end.
-func writeTail(w io.Writer, f *os.File, n int) error {
+func writeTail(w io.Writer, f *os.File, n int, end bool) error {
 	st, err := f.Stat()
 	if err != nil {
 		return err
@@ -472,6 +472,13 @@ func writeTail(w io.Writer, f *os.File, n int) error {
 	}
 	for _, l := range lines {
 		if _, err := w.Write(l); err != nil {
+			return err
+		}
+	}
+	if last := len(lines) - 1; end && last >= 0 && !bytes.HasSuffix(lines[last], []byte{'\n'}) {
+		// A line still being written (a pipe read that ended mid-line): ended here, so
+		// the shell's prompt does not follow it. A follow prints its rest as it comes.
+		if _, err := w.Write([]byte{'\n'}); err != nil {
 			return err
 		}
 	}

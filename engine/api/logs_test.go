@@ -232,10 +232,16 @@ func TestTailOfALogWithoutNewlines(t *testing.T) {
 	is.NoErr(err)
 	defer f.Close()
 	var out strings.Builder
-	is.NoErr(writeTail(&out, f, 1))
+	is.NoErr(writeTail(&out, f, 1, false)) // as a follow starts: the rest comes later
 	is.True(out.Len() <= tailMax+64<<10)
 	is.True(out.Len() >= tailMax)
 	is.True(strings.HasSuffix(out.String(), "###END"))
+	// A tail alone ends it: a line still being written, the prompt glued to it.
+	out.Reset()
+	_, err = f.Seek(0, io.SeekStart)
+	is.NoErr(err)
+	is.NoErr(writeTail(&out, f, 1, true))
+	is.True(strings.HasSuffix(out.String(), "###END\n"))
 }
 
 // When the daemon stops serving (every program stopped), a follower gets what was

@@ -28,7 +28,13 @@ type Follower struct {
 	next    *os.File // the file after f, once f was found rotated away
 	// cutSince: when f was first seen shorter than read (see successor).
 	cutSince time.Time
+	// gap: the files after f were rotated away before they were read; said in the
+	// stream before the next bytes (gapNote), not skipped in silence.
+	gap bool
 }
+
+// gapNote is the line a follower reads in place of the files rotated away unread.
+const gapNote = "[starvisor: lines rotated out of the log before they were read: it rotates faster than it was followed]\n"
 
 // Follow reads l's file from f, an open handle on it positioned where reading
 // starts; f nil means the file is not there yet, and is read from its start once it is.
@@ -127,6 +133,10 @@ func (fl *Follower) Read(p []byte) (int, error) {
 			if fl.f = fl.open(); fl.f == nil {
 				return 0, io.EOF
 			}
+		}
+		if fl.gap && len(p) >= len(gapNote) {
+			fl.gap = false
+			return copy(p, gapNote), nil
 		}
 		n, err := fl.f.Read(p)
 		if n > 0 {
@@ -227,7 +237,13 @@ func (fl *Follower) successor() *os.File {
 		}
 	}
 	if k == 0 {
-		return openRegular(fl.path) // rotated out of reach, removed or replaced: go on with the current file
+		// Rotated out of reach, removed or replaced: go on with the current file. With
+		// every backup there, the ones after f were read by nobody: said.
+		nf := openRegular(fl.path)
+		if _, err := os.Stat(backupName(fl.path, fl.backups)); nf != nil && fl.backups > 0 && err == nil {
+			fl.gap = true
+		}
+		return nf
 	}
 	name := fl.path
 	if k > 1 {

@@ -19,6 +19,7 @@ import (
 // yields exactly the bytes written since it started, in order, as long as fewer
 // rotations than backups pass between two looks: nothing lost when several rotations
 // pass, no carried partial line read twice, lines longer than a whole file included.
+// When more pass, the loss is said in the stream (gapNote).
 // (The api package's follow test runs the reader concurrently with the writer.)
 func TestFollowerRandomLooks(t *testing.T) {
 	const seeds = 60
@@ -75,6 +76,10 @@ func TestFollowerRandomLooks(t *testing.T) {
 			t.Fatal(err)
 		}
 		if lossy {
+			// What was lost is said in the stream, where it was lost.
+			if !bytes.Contains(got.Bytes(), []byte(gapNote)) {
+				t.Fatalf("seed %d: bytes rotated away unread, and no note of it", seed)
+			}
 			skipped++
 			continue
 		}
@@ -187,5 +192,39 @@ func TestFollowAfterCopytruncate(t *testing.T) {
 	}
 	if string(got) != "new\n" {
 		t.Errorf("after the cut: read %q", got)
+	}
+}
+
+// More rotations than backups between two looks: the files between were rotated away
+// unread, and the stream says so where they were (logs -f skipped them in silence).
+// Fewer: every line, no note.
+func TestFollowerSaysLinesRotatedAway(t *testing.T) {
+	is := is.New(t)
+	for _, c := range []struct {
+		lines int
+		lost  bool
+	}{{3, false}, {12, true}} {
+		l := plan.Log{Path: filepath.Join(t.TempDir(), "f.log"), MaxBytes: 100, Backups: 2}
+		f := open(t, l)
+		f.Write([]byte("first\n"))
+		fl := FollowFrom(l, MarkEnd(l))
+		var got bytes.Buffer
+		_, err := io.Copy(&got, fl)
+		is.NoErr(err)
+		var want bytes.Buffer
+		for i := range c.lines {
+			line := fmt.Appendf(nil, "%02d %s\n", i, bytes.Repeat([]byte("x"), 56))
+			f.Write(line)
+			want.Write(line)
+		}
+		_, err = io.Copy(&got, fl)
+		is.NoErr(err)
+		fl.Close()
+		is.Equal(bytes.Contains(got.Bytes(), []byte(gapNote)), c.lost)
+		if !c.lost {
+			is.Equal(got.String(), want.String())
+		} else {
+			is.True(bytes.HasSuffix(got.Bytes(), fmt.Appendf(nil, "%02d %s\n", c.lines-1, bytes.Repeat([]byte("x"), 56))))
+		}
 	}
 }

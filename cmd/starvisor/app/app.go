@@ -59,9 +59,13 @@ func notify(sigs ...os.Signal) (<-chan os.Signal, func()) {
 	return c, func() { signal.Stop(c) }
 }
 
-// supervisorctlWords are supervisorctl's verbs that starvisor names otherwise: a hint for
-// the hands that type them.
+// supervisorctlWords are supervisorctl's (and pm2's) verbs that starvisor names
+// otherwise: a hint for the hands that type them.
 var supervisorctlWords = map[string]string{
+	"list":     "starvisor status (the processes; starvisor ls lists the bundles whose daemons run)",
+	"jlist":    "starvisor status --json",
+	"kill":     "starvisor shutdown",
+	"delete":   "take it out of the script, then starvisor apply",
 	"tail":     "starvisor logs [-f] [--stdout | --stderr] NAME",
 	"fg":       "starvisor logs -f NAME",
 	"maintail": "the daemon's own log, <log_dir>/starvisor.log (up --detach), or up's output",
@@ -111,7 +115,7 @@ func Run(args []string, d *Deps) (code int) {
 	if err != nil {
 		fmt.Fprintf(d.Stderr, "starvisor: %v\n", err)
 		if len(args) > 0 && supervisorctlWords[args[0]] != "" {
-			fmt.Fprintf(d.Stderr, "supervisorctl's %s is: %s\n", args[0], supervisorctlWords[args[0]])
+			fmt.Fprintf(d.Stderr, "%s here is: %s\n", args[0], supervisorctlWords[args[0]])
 		}
 		help := "starvisor --help"
 		if len(args) > 0 {

@@ -191,6 +191,23 @@ func (s *Server) reloadError() string {
 	return ""
 }
 
+// movedNote returns what to add to an error naming the bundle's old folder, when the
+// bundle moved since its plan was made (a restart's "couldn't chdir to" the old path):
+// an apply from where it is now takes the new paths.
+func (s *Server) movedNote() func(msg string) string {
+	p := s.b.Plan()
+	root := ""
+	if s.Root != nil && p != nil {
+		root = s.Root()
+	}
+	return func(msg string) string {
+		if root == "" || p.Root == "" || root == p.Root || !strings.Contains(msg, p.Root+"/") && !strings.Contains(msg, p.Root+":") {
+			return ""
+		}
+		return fmt.Sprintf(" (the bundle moved to %s since its plan was applied: starvisor apply there takes its new paths)", root)
+	}
+}
+
 func (s *Server) stateError() string {
 	if s.StateError == nil {
 		return ""
@@ -809,8 +826,9 @@ func (s *Server) answer(w http.ResponseWriter, names []string, unknown []Result,
 // answerStopped is answer marking the results of the processes in stopped Stopped.
 func (s *Server) answerStopped(w http.ResponseWriter, names []string, unknown []Result, err error, stopped map[string]bool) {
 	perProc := map[string]string{}
+	moved := s.movedNote()
 	for _, pe := range engine.ProcessErrors(err) {
-		perProc[pe.Name] = pe.Err.Error()
+		perProc[pe.Name] = pe.Err.Error() + moved(pe.Err.Error())
 	}
 	want := map[string]bool{}
 	for _, n := range names {

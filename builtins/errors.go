@@ -3,6 +3,7 @@ package builtins
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"go.starlark.net/resolve"
@@ -46,8 +47,10 @@ func (e *Error) Unwrap() error { return e.err }
 // since every file runs on the same thread, the innermost EvalError holds the whole
 // stack, and the innermost syntax or resolve error, if any, holds the real position.
 // stuckAt, when not "", is the innermost frame's true position, which the stack does
-// not know (the loop the step limit stopped in: see lateSteps).
-func newError(err error, stuckAt string) error {
+// not know (the loop the step limit stopped in: see lateSteps). argAt, when not nil,
+// finds a keyword argument of the call at a position (see evalState.argAt): an error
+// about one is placed on its line, not on the call's first.
+func newError(err error, stuckAt string, argAt func(call syntax.Position, name string) string) error {
 	var inner *starlark.EvalError
 	var pos syntax.Position
 	var msgs []string
@@ -82,9 +85,14 @@ walk:
 	out := &Error{err: err}
 	if inner != nil {
 		var frames []string
+		var innermost syntax.Position // the last frame's, when a builtin was called from it
 		for i, fr := range inner.CallStack {
 			if fr.Pos.Filename() == builtinFilename {
 				continue
+			}
+			innermost = syntax.Position{}
+			if i == len(inner.CallStack)-2 && inner.CallStack[i+1].Pos.Filename() == builtinFilename {
+				innermost = fr.Pos
 			}
 			at := posString(fr.Pos)
 			if i == len(inner.CallStack)-1 && stuckAt != "" {
@@ -99,6 +107,9 @@ walk:
 		}
 		out.Stack = shortStack(frames)
 		out.Msg = inner.Msg
+		if at := keywordAt(argAt, innermost, inner.Msg); at != "" && (out.Pos == posString(innermost) || out.Pos == "") {
+			out.Pos = at
+		}
 	}
 	if msgs != nil {
 		out.Pos, out.Msg = posString(pos), strings.Join(msgs, "\n")
@@ -107,6 +118,21 @@ walk:
 		out.Msg = err.Error()
 	}
 	return out
+}
+
+// keywordOf finds the keyword argument a builtin's error is about: "program: start_secs:
+// got ..." and "program: unexpected keyword argument \"startsecs\" ...".
+var keywordOf = regexp.MustCompile(`^[\w.]+: (?:unexpected keyword argument "(\w+)"|(\w+): )`)
+
+// keywordAt is the position of the keyword argument msg is about in the call at call, or
+// "" when msg is about none or the call has no such argument (passed positionally).
+func keywordAt(argAt func(syntax.Position, string) string, call syntax.Position, msg string) string {
+	m := keywordOf.FindStringSubmatch(msg)
+	if argAt == nil || !call.IsValid() || m == nil {
+		return ""
+	}
+	name := m[1] + m[2]
+	return argAt(call, name)
 }
 
 // maxStackLines bounds a printed stack: runaway recursion stopped by the step limit

@@ -86,7 +86,7 @@ def service(name, retries):
 `)
 	_, err := builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "deploy.star")})
 	is.Equal(err.Error(), strings.Join([]string{
-		"lib/svc.star:2:19: program: start_retries: got -5, want >= -1",
+		"lib/svc.star:2:48: program: start_retries: got -5, want >= -1", // the keyword's position
 		"Traceback (most recent call last):",
 		"  deploy.star:2:8: in <toplevel>",
 		"  lib/svc.star:2:19: in service",

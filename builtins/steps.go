@@ -163,3 +163,37 @@ func literal(e syntax.Expr) string {
 	}
 	return ""
 }
+
+// argAt is the position of the keyword argument name of the call whose parenthesis is at
+// call, in a file this evaluation read; "" when there is none. A builtin's error names
+// the parameter but the stack holds only the call: in a program(...) written over ten
+// lines, the line to fix is the keyword's.
+func (s *evalState) argAt(call syntax.Position, name string) string {
+	e, ok := s.modules[call.Filename()]
+	if !ok || e.src == nil {
+		return ""
+	}
+	f, err := fileOptions.Parse(call.Filename(), e.src, 0)
+	if err != nil {
+		return ""
+	}
+	at := ""
+	syntax.Walk(f, func(n syntax.Node) bool {
+		c, ok := n.(*syntax.CallExpr)
+		if !ok || at != "" {
+			return at == ""
+		}
+		if c.Lparen.Line != call.Line || c.Lparen.Col != call.Col {
+			return true
+		}
+		for _, a := range c.Args {
+			if b, ok := a.(*syntax.BinaryExpr); ok && b.Op == syntax.EQ {
+				if id, ok := b.X.(*syntax.Ident); ok && id.Name == name {
+					at = posString(id.NamePos)
+				}
+			}
+		}
+		return false
+	})
+	return at
+}

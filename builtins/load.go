@@ -18,7 +18,7 @@ type moduleEntry struct {
 	globals starlark.StringDict
 	err     error
 	loading bool
-	src     []byte // for the step limit's look at a loop (see stuckLoop)
+	src     []byte // for the errors that look into the source (stuckLoop, argAt)
 }
 
 // load implements thread.Load. Frame 0 is the toplevel of the file holding the load

@@ -80,12 +80,8 @@ func (s *evalState) stuckLoop(th *starlark.Thread) string {
 	}
 	reported := fr.Position()
 	at := fn.Position()
-	e, ok := s.modules[at.Filename()]
-	if !ok || e.src == nil {
-		return ""
-	}
-	f, err := fileOptions.Parse(at.Filename(), e.src, 0)
-	if err != nil {
+	f := s.parsed(at.Filename())
+	if f == nil {
 		return ""
 	}
 	body := f.Stmts
@@ -169,12 +165,8 @@ func literal(e syntax.Expr) string {
 // the parameter but the stack holds only the call: in a program(...) written over ten
 // lines, the line to fix is the keyword's.
 func (s *evalState) argAt(call syntax.Position, name string) string {
-	e, ok := s.modules[call.Filename()]
-	if !ok || e.src == nil {
-		return ""
-	}
-	f, err := fileOptions.Parse(call.Filename(), e.src, 0)
-	if err != nil {
+	f := s.parsed(call.Filename())
+	if f == nil {
 		return ""
 	}
 	at := ""
@@ -196,4 +188,18 @@ func (s *evalState) argAt(call syntax.Position, name string) string {
 		return false
 	})
 	return at
+}
+
+// parsed is the syntax tree of a file this evaluation read, parsed again from its source
+// (kept for the errors that look into it); nil when there is none.
+func (s *evalState) parsed(file string) *syntax.File {
+	e, ok := s.modules[file]
+	if !ok || e.src == nil {
+		return nil
+	}
+	f, err := fileOptions.Parse(file, e.src, 0)
+	if err != nil {
+		return nil
+	}
+	return f
 }

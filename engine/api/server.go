@@ -53,8 +53,10 @@ type Server struct {
 	logf     func(format string, args ...any)
 
 	// Settings, when set, are the supervisor() settings the daemon runs with (socket,
-	// folders): an applied plan keeps them, and a note says which differ.
-	Settings *plan.Supervisor
+	// folders): an applied plan keeps them, and a note says which differ. SettingsRoot
+	// is the bundle root they were made under (see Root).
+	Settings     *plan.Supervisor
+	SettingsRoot string
 
 	// RealRoot, when set, is the bundle root's real path when the daemon started: a plan
 	// whose root (the same spelling, /srv/app) now leads to another folder (a release
@@ -703,7 +705,16 @@ func (s *Server) keepSettings(p *plan.Plan) []string {
 	if s.Settings == nil {
 		return nil
 	}
-	if note := KeepSettings(*s.Settings, p); note != "" {
+	running := *s.Settings
+	if s.Root != nil && s.SettingsRoot != "" {
+		// The bundle moved (mv) since the daemon started: its folders, held open, moved
+		// with it, and are where it is now, not a setting that differs.
+		now := s.Root()
+		for _, f := range []*string{&running.Socket, &running.Pidfile, &running.LogDir, &running.StateDir} {
+			*f = plan.MovedPath(s.SettingsRoot, now, *f)
+		}
+	}
+	if note := KeepSettings(running, p); note != "" {
 		return []string{note}
 	}
 	return nil

@@ -279,6 +279,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 	srv.Burst = gc.burst
 	srv.Settings = &p.Supervisor // this daemon's: a later plan's are noted, not taken
+	srv.SettingsRoot = p.Root
 	srv.Check = check
 	srv.RealRoot, _ = filepath.EvalSymlinks(p.Root)
 	sctx, stopServing := context.WithCancel(ctx)

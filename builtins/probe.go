@@ -239,9 +239,14 @@ func (a probeArg) instance(num int, processName string) (*plan.Probe, error) {
 	}
 	p := *a.p
 	p.URL = expandInstance(p.URL, num, processName)
-	if u, err := url.Parse(p.URL); p.Kind == plan.ProbeHTTP && (err != nil || u.Port() != "") {
+	if p.Kind == plan.ProbeHTTP {
 		// A port made of {num} ("99{num}99") is checked here, as probe.tcp's is.
-		if n, perr := strconv.Atoi(u.Port()); err != nil || perr != nil || n < 1 || n > 65535 {
+		port := ""
+		u, err := url.Parse(p.URL)
+		if err == nil {
+			port = u.Port()
+		}
+		if n, perr := strconv.Atoi(port); err != nil || port != "" && (perr != nil || n < 1 || n > 65535) {
 			return nil, fmt.Errorf("probe.http url %q is %q for %s, want a port from 1 to 65535", a.p.URL, p.URL, processName)
 		}
 	}

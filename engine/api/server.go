@@ -193,21 +193,18 @@ func (s *Server) reloadError() string {
 	return ""
 }
 
-// movedNote returns what to add to an error naming the bundle's old folder, when the
+// movedNote is what to add to msg, an error naming the bundle's old folder, when the
 // bundle moved since its plan was made (a restart's "couldn't chdir to" the old path):
 // an apply from where it is now takes the new paths.
-func (s *Server) movedNote() func(msg string) string {
+func (s *Server) movedNote(msg string) string {
 	p := s.b.Plan()
-	root := ""
-	if s.Root != nil && p != nil {
-		root = s.Root()
+	if s.Root == nil || p == nil || p.Root == "" || !strings.Contains(msg, p.Root+"/") && !strings.Contains(msg, p.Root+":") {
+		return ""
 	}
-	return func(msg string) string {
-		if root == "" || p.Root == "" || root == p.Root || !strings.Contains(msg, p.Root+"/") && !strings.Contains(msg, p.Root+":") {
-			return ""
-		}
+	if root := s.Root(); root != "" && root != p.Root {
 		return fmt.Sprintf(" (the bundle moved to %s since its plan was applied: starvisor apply there takes its new paths)", root)
 	}
+	return ""
 }
 
 func (s *Server) stateError() string {
@@ -837,9 +834,8 @@ func (s *Server) answer(w http.ResponseWriter, names []string, unknown []Result,
 // answerStopped is answer marking the results of the processes in stopped Stopped.
 func (s *Server) answerStopped(w http.ResponseWriter, names []string, unknown []Result, err error, stopped map[string]bool) {
 	perProc := map[string]string{}
-	moved := s.movedNote()
 	for _, pe := range engine.ProcessErrors(err) {
-		perProc[pe.Name] = pe.Err.Error() + moved(pe.Err.Error())
+		perProc[pe.Name] = pe.Err.Error() + s.movedNote(pe.Err.Error())
 	}
 	want := map[string]bool{}
 	for _, n := range names {

@@ -90,13 +90,7 @@ func (f *StateFile) clean(ctx context.Context, daemon bool) ([]Stray, error) {
 			return nil, errors.Join(warn, fmt.Errorf("%s was written by a daemon that still runs (pid %d): a copy of a running bundle's; its processes are left alone", f.name(), prev.Pid))
 		}
 	}
-	var strays []Stray
-	for _, name := range slices.Sorted(maps.Keys(old)) {
-		e := old[name]
-		if pids := strayPids(e); len(pids) > 0 {
-			strays = append(strays, Stray{Process: name, Pid: e.Pid, Pids: pids})
-		}
-	}
+	strays := recorded(old)
 	if hadDaemon {
 		strays = append(strays, unrecorded(prev, strays)...)
 		if prev.Pid != os.Getpid() {
@@ -142,13 +136,22 @@ func LeftRunning(path, previous string) (daemon int, left []Stray) {
 		return 0, nil // it runs: not reachable for another reason
 	}
 	delete(old, daemonKey)
-	for _, name := range slices.Sorted(maps.Keys(old)) {
-		if pids := strayPids(old[name]); len(pids) > 0 {
-			left = append(left, Stray{Process: name, Pid: old[name].Pid, Pids: pids})
-		}
-	}
+	left = recorded(old)
 	left = append(left, unrecorded(prev, left)...)
 	return prev.Pid, left
+}
+
+// recorded are the strays of the processes a state file records (the daemon's own entry
+// taken out) that still run, by name.
+func recorded(entries map[string]Entry) []Stray {
+	var out []Stray
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
+		e := entries[name]
+		if pids := strayPids(e); len(pids) > 0 {
+			out = append(out, Stray{Process: name, Pid: e.Pid, Pids: pids})
+		}
+	}
+	return out
 }
 
 // parseIdentity reads "pid.start" (identity's form).

@@ -46,11 +46,11 @@ func (e *Error) Unwrap() error { return e.err }
 // A failure inside a loaded file arrives as nested errors ("cannot load b.star: ...");
 // since every file runs on the same thread, the innermost EvalError holds the whole
 // stack, and the innermost syntax or resolve error, if any, holds the real position.
-// stuckAt, when not "", is the innermost frame's true position, which the stack does
-// not know (the loop the step limit stopped in: see lateSteps). argAt, when not nil,
-// finds a keyword argument of the call at a position (see evalState.argAt): an error
-// about one is placed on its line, not on the call's first.
-func newError(err error, stuckAt string, argAt func(call syntax.Position, name string) string) error {
+// s.late.stuckAt, when not "", is the innermost frame's true position, which the stack
+// does not know (the loop the step limit stopped in: see lateSteps); s.argAt finds a
+// keyword argument of a call: an error about one is placed on its line, not on the
+// call's first. A parse or resolve error gets a hint at the likely mistake (hints.go).
+func newError(err error, s *evalState) error {
 	var inner *starlark.EvalError
 	var pos syntax.Position
 	var msgs []string
@@ -67,10 +67,17 @@ walk:
 				// missing ':' of line 20 was reported at 21:1, where an editor jumps.
 				pos.Line--
 				msgs[0] += " (at the end of the line)"
+			} else if h, at := syntaxHint(s.source(pos.Filename()), pos, x.Msg); h != "" {
+				pos, msgs[0] = at, msgs[0]+" ("+h+")"
 			}
 		case resolve.ErrorList:
 			pos = x[0].Pos
 			for i, r := range x {
+				if name, ok := strings.CutPrefix(r.Msg, "undefined: "); ok {
+					if h := s.undefinedHint(r.Pos.Filename(), name); h != "" {
+						r.Msg += " (" + h + ")"
+					}
+				}
 				if i == 0 {
 					msgs = append(msgs, r.Msg)
 				} else {
@@ -95,8 +102,8 @@ walk:
 				innermost = fr.Pos
 			}
 			at := posString(fr.Pos)
-			if i == len(inner.CallStack)-1 && stuckAt != "" {
-				at = stuckAt
+			if i == len(inner.CallStack)-1 && s.late.stuckAt != "" {
+				at = s.late.stuckAt
 			}
 			frames = append(frames, at+": in "+fr.Name)
 			// The position is the user's: the innermost call outside the embedded
@@ -107,7 +114,7 @@ walk:
 		}
 		out.Stack = shortStack(frames)
 		out.Msg = inner.Msg
-		if at := keywordAt(argAt, innermost, inner.Msg); at != "" && (out.Pos == posString(innermost) || out.Pos == "") {
+		if at := keywordAt(s.argAt, innermost, inner.Msg); at != "" && (out.Pos == posString(innermost) || out.Pos == "") {
 			out.Pos = at
 		}
 	}

@@ -101,7 +101,7 @@ func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
 	defer stop()
 	defer mem.watch(th)()
 	if _, err := s.exec(th, s.entry, filepath.Join(s.root, s.entry), ""); err != nil {
-		return nil, newError(err, s.late.stuckAt, s.argAt)
+		return nil, newError(err, s)
 	}
 	p, err := s.build()
 	if err != nil {

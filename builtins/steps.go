@@ -190,8 +190,17 @@ func (s *evalState) argAt(call syntax.Position, name string) string {
 	return at
 }
 
+// source is the text of a file this evaluation ran (or tried to), nil if none.
+func (s *evalState) source(file string) []byte {
+	if e, ok := s.modules[file]; ok {
+		return e.src
+	}
+	return nil
+}
+
 // parsed is the syntax tree of a file this evaluation read, parsed again from its source
 // (kept for the errors that look into it); nil when there is none.
+
 func (s *evalState) parsed(file string) *syntax.File {
 	e, ok := s.modules[file]
 	if !ok || e.src == nil {

@@ -20,6 +20,11 @@ type PlanCmd struct {
 	Diff        bool `name:"diff" help:"Show what apply would change in the running daemon; applies nothing."`
 }
 
+// Help is the detail "plan --help" prints under the command's line.
+func (c *PlanCmd) Help() string {
+	return "The table's CODE column is where a process's code comes from: its PYTHONPATH when set (which version of the code runs), else its directory (-: the bundle root)."
+}
+
 // Run prints the plan as a table, or as JSON with --json.
 func (c *PlanCmd) Run(d *Deps) error {
 	if c.Diff {

@@ -235,7 +235,8 @@ func (s *evalState) undefinedHint(file, name string) string {
 	// Sorted, so a tie gives the same hint every run; a private name is not offered.
 	sort.Strings(names)
 	names = slices.DeleteFunc(names, func(n string) bool { return strings.HasPrefix(n, "_") })
-	if near := nearest(name, names); near != "" {
+	// Closer than nearest asks of a keyword: a short name is near many ("nope", None).
+	if near := nearest(name, names); near != "" && editDistance(name, near) <= max(1, len(name)/3) {
 		return "did you mean " + near + "?"
 	}
 	return ""

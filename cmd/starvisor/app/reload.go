@@ -19,7 +19,7 @@ import (
 // huge list repetition, see README) takes the child down, not the daemon: its
 // programs stay supervised and the reload fails like any bad script. The child's
 // errors (position and stack) are passed on to the daemon's stderr.
-func (c *UpCmd) evalApart(ctx context.Context, d *Deps, keep *plan.Inputs) (*plan.Plan, error) {
+func (c *UpCmd) evalApart(ctx context.Context, keep *plan.Inputs, say func(format string, args ...any)) (*plan.Plan, error) {
 	// The running binary itself, even if an upgrade replaced or removed its file: the
 	// reload is evaluated by the code that will run the plan.
 	exe := "/proc/self/exe"
@@ -56,10 +56,14 @@ func (c *UpCmd) evalApart(ctx context.Context, d *Deps, keep *plan.Inputs) (*pla
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	runErr := cmd.Run()
-	d.Stderr.Write(errOut.Bytes()) // the script's print()s, or its error
+	// The script's print()s, or its error: lines of the daemon's output like the others,
+	// each with its time.
+	for line := range strings.Lines(errOut.String()) {
+		say("%s", strings.TrimSuffix(line, "\n")+"\n")
+	}
 	if runErr != nil {
 		if errOut.Len() == 0 {
-			fmt.Fprintf(d.Stderr, "starvisor: reload: evaluating %s: %v\n", script, runErr)
+			say("starvisor: reload: evaluating %s: %v\n", script, runErr)
 		}
 		return nil, &exitError{code: ExitFailure, summary: errorLine(errOut.String())}
 	}

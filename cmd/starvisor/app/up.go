@@ -299,7 +299,7 @@ func (c *UpCmd) Run(d *Deps) error {
 					out.printf("starvisor: note: %s\n", note)
 				}
 			}
-			next, err := c.evalApart(ctx, d, keep)
+			next, err := c.evalApart(ctx, keep, errOut.printf)
 			if err != nil {
 				return nil, err
 			}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/starvisor/starvisor/engine/api"
+	"github.com/starvisor/starvisor/engine/logs"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -50,7 +53,12 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	for _, l := range c.Lib {
 		args = append(args, "--lib", l)
 	}
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	// Refused before the log is written: root refusing a user's socket folder appended
+	// the refusal through a symlink that user planted in log/.
+	if err := safeSocketDir(filepath.Dir(sock)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("up: %w", err)
+	}
+	logf, err := logs.OpenAppend(logPath, scriptOwner(p)...)
 	if err != nil {
 		return fmt.Errorf("up: detach: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +28,7 @@ var (
 // out.log`), it is appended to: a program whose log is /dev/stdout writes that same
 // file, and neither may overwrite the other's lines. With ownLogPath (set by --detach)
 // they are that file, which rotates: d is returned writing through own.
-func daemonOutput(d *Deps, ownLogPath string) (_ *Deps, own *ownLog, err error) {
+func daemonOutput(d *Deps, ownLogPath string, trust []uint32) (_ *Deps, own *ownLog, err error) {
 	for _, f := range []*os.File{os.Stdout, os.Stderr} {
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 			if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err == nil {
@@ -38,7 +39,7 @@ func daemonOutput(d *Deps, ownLogPath string) (_ *Deps, own *ownLog, err error) 
 	if ownLogPath == "" {
 		return d, nil, nil
 	}
-	if own, err = openOwnLog(ownLogPath, os.Stdout, os.Stderr); err != nil {
+	if own, err = openOwnLog(ownLogPath, trust, os.Stdout, os.Stderr); err != nil {
 		return nil, nil, err
 	}
 	dd := *d
@@ -64,15 +65,18 @@ type ownLog struct {
 	// reopen it, or they would go on writing the renamed file.
 	rotated func()
 	looked  time.Time // the last followName check
+	// trust: besides root and the daemon's user, who may own a symlink followed to the
+	// log (logs.OpenAppend): the folder may be a program user's to write.
+	trust []uint32
 }
 
 // openOwnLog takes over files, open on path for appending.
-func openOwnLog(path string, files ...*os.File) (*ownLog, error) {
+func openOwnLog(path string, trust []uint32, files ...*os.File) (*ownLog, error) {
 	st, err := files[0].Stat()
 	if err != nil {
 		return nil, fmt.Errorf("own log: %w", err)
 	}
-	l := &ownLog{path: path, files: files, size: st.Size()}
+	l := &ownLog{path: path, files: files, size: st.Size(), trust: trust}
 	l.dir, _ = os.Open(filepath.Dir(path)) // without it, the path
 	return l, nil
 }
@@ -103,6 +107,18 @@ func (l *ownLog) name() string {
 		}
 	}
 	return l.path
+}
+
+// realName is the log's path through its held folder's real path: the symlinks on the way
+// to the file are checked (logs.OpenAppend), where /proc/self/fd/N is the kernel's.
+func (l *ownLog) realName() string {
+	name := l.name()
+	if dir, base := filepath.Split(name); strings.HasPrefix(dir, "/proc/self/fd/") {
+		if real, err := os.Readlink(filepath.Clean(dir)); err == nil && filepath.IsAbs(real) {
+			return filepath.Join(real, base)
+		}
+	}
+	return name
 }
 
 func (l *ownLog) Write(p []byte) (int, error) {
@@ -169,7 +185,7 @@ func (l *ownLog) rotate() {
 func (l *ownLog) openNew(err error) error {
 	var nf *os.File
 	if err == nil {
-		nf, err = os.OpenFile(l.name(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		nf, err = logs.OpenAppend(l.realName(), l.trust...)
 	}
 	if err == nil {
 		defer nf.Close()

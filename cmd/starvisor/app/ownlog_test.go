@@ -30,7 +30,7 @@ func TestOwnLogRotatesAndMovesDescriptors(t *testing.T) {
 	}
 	_, err := files[1].WriteString("from an earlier run\n")
 	is.NoErr(err)
-	l, err := openOwnLog(path, files...)
+	l, err := openOwnLog(path, nil, files...)
 	is.NoErr(err)
 	rotations := 0
 	l.rotated = func() { rotations++ } // programs logging to /dev/stdout reopen it
@@ -108,7 +108,7 @@ func TestOwnLogReopen(t *testing.T) {
 		t.Cleanup(func() { f.Close() })
 		files = append(files, f)
 	}
-	l, err := openOwnLog(path, files...)
+	l, err := openOwnLog(path, nil, files...)
 	is.NoErr(err)
 	l.Write([]byte("before\n"))
 	is.NoErr(os.Rename(path, path+".1"))
@@ -162,9 +162,46 @@ func ownLogAt(t *testing.T, path string) *ownLog {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	l, err := openOwnLog(path, f)
+	l, err := openOwnLog(path, nil, f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// The daemon's own log follows no symlink a user other than root, its own or the
+// script's owner planted: the log folder, handed to a program's user (chown app log/),
+// held a link at starvisor.log, and root appended its lines to the file it named.
+// Here the log is removed and the link put at its name while the daemon writes.
+func TestOwnLogFollowsNoPlantedSymlink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a symlink another user owns")
+	}
+	is := is.New(t)
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	is.NoErr(os.WriteFile(victim, []byte("precious\n"), 0o600))
+	path := filepath.Join(dir, "log", "starvisor.log")
+	is.NoErr(os.Mkdir(filepath.Dir(path), 0o755))
+	l := ownLogAt(t, path)
+	is.NoErr(os.Remove(path))
+	is.NoErr(os.Symlink(victim, path))
+	is.NoErr(os.Lchown(path, 65534, 65534))
+	l.looked = time.Time{} // a second has passed: the name is looked at again
+	_, err := l.Write([]byte("a state change\n"))
+	is.NoErr(err) // written to the file it had
+	is.True(l.err != nil && strings.Contains(l.err.Error(), "is a symlink owned by uid 65534, not followed"))
+	b, err := os.ReadFile(victim)
+	is.NoErr(err)
+	is.Equal(string(b), "precious\n") // untouched
+
+	// One the script's owner made is followed, as their script is run anyway.
+	l.trust = []uint32{65534}
+	l.looked = time.Time{}
+	_, err = l.Write([]byte("next\n"))
+	is.NoErr(err)
+	is.NoErr(l.err)
+	b, err = os.ReadFile(victim)
+	is.NoErr(err)
+	is.Equal(string(b), "precious\nnext\n")
 }

@@ -60,7 +60,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	if c.Detach {
 		return c.detach(d, p)
 	}
-	d, own, err := daemonOutput(d, c.OwnLog)
+	d, own, err := daemonOutput(d, c.OwnLog, scriptOwner(p))
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
 	}

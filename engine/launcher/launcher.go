@@ -192,6 +192,9 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 			// The file is there; what exec did not find is what its #! line names.
 			return nil, fmt.Errorf("couldn't exec %s: ENOENT: its #! interpreter %s does not exist (a virtualenv moved since it was made? run the tool as python -m)", path, interp)
 		}
+		if why := deniedWhy(cred, pr.User, pr.Directory, path); why != "" && errors.Is(err, syscall.EACCES) {
+			return nil, errors.New(why)
+		}
 		return nil, fmt.Errorf("couldn't exec %s: %s", path, errnoName(err))
 	}
 	out.copy()

@@ -95,7 +95,8 @@ func checkDir(dir string) error {
 
 // Credential resolves user into the ids to run as and the environment to give, for a
 // process run as a program's user (its spawn, its exec probe). Unlike supervisord,
-// HOME, USER and LOGNAME follow the user, unless the program sets them itself (own).
+// HOME, USER, LOGNAME and SHELL follow the user, as su - and systemd's User= give them,
+// unless the program sets them itself (own).
 func Credential(name string, own map[string]string, env []string) (*syscall.Credential, []string, error) {
 	if name == "" {
 		return nil, env, nil
@@ -108,8 +109,12 @@ func Credential(name string, own map[string]string, env []string) (*syscall.Cred
 		return nil, nil, fmt.Errorf("unknown user '%s'", name)
 	}
 	env = append([]string(nil), env...)
-	for k, v := range map[string]string{"HOME": u.HomeDir, "USER": u.Username, "LOGNAME": u.Username} {
-		if _, set := own[k]; !set {
+	set := map[string]string{"HOME": u.HomeDir, "USER": u.Username, "LOGNAME": u.Username}
+	if sh := loginShell(u.Username); sh != "" {
+		set["SHELL"] = sh // a tool running $SHELL -c ran the daemon's (root's) choice
+	}
+	for k, v := range set {
+		if _, mine := own[k]; !mine {
 			env = setEnv(env, k, v)
 		}
 	}
@@ -135,6 +140,22 @@ func Credential(name string, own map[string]string, env []string) (*syscall.Cred
 		}
 	}
 	return cred, env, nil
+}
+
+// loginShell is name's shell in /etc/passwd, which os/user does not give; "" when it
+// has none there (a user of another NSS source keeps the inherited SHELL).
+func loginShell(name string) string {
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Split(strings.TrimRight(line, "\n"), ":")
+		if len(f) == 7 && f[0] == name {
+			return f[6]
+		}
+	}
+	return ""
 }
 
 func isNumber(s string) bool {

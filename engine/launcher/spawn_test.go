@@ -123,13 +123,15 @@ func TestUserDropsPrivilegeAndSetsHome(t *testing.T) {
 		t.Skip("no user nobody")
 	}
 	var out buffer
-	spec := shell(`id -u; id -g; echo "$HOME $USER $LOGNAME"`)
+	spec := shell(`id -u; id -g; echo "$HOME $USER $LOGNAME"; echo "$SHELL"`)
 	spec.Program.User = "nobody"
-	spec.Env = []string{"PATH=/usr/bin:/bin", "HOME=/root", "USER=root"}
+	spec.Env = []string{"PATH=/usr/bin:/bin", "HOME=/root", "USER=root", "SHELL=/bin/bash"}
 	spec.Stdout = &out
 	e := wait(t, start(t, spec))
 	is.Equal(e.Code, 0)
-	is.Equal(out.String(), u.Uid+"\n"+u.Gid+"\n"+u.HomeDir+" nobody nobody\n")
+	shell := loginShell("nobody")
+	is.True(shell != "" && shell != "/bin/bash") // nobody's, from /etc/passwd (nologin)
+	is.Equal(out.String(), u.Uid+"\n"+u.Gid+"\n"+u.HomeDir+" nobody nobody\n"+shell+"\n")
 
 	// A HOME the program sets itself wins.
 	out = buffer{}
@@ -137,7 +139,36 @@ func TestUserDropsPrivilegeAndSetsHome(t *testing.T) {
 	spec.Env = append(spec.Env, "HOME=/srv/app")
 	spec.Stdout = &out
 	wait(t, start(t, spec))
-	is.True(strings.HasSuffix(out.String(), "/srv/app nobody nobody\n"))
+	is.True(strings.HasSuffix(out.String(), "/srv/app nobody nobody\n"+shell+"\n"))
+}
+
+// A folder the program's user may not enter fails the spawn with EACCES, which does not
+// tell the chdir from the exec: the error names the folder, as supervisord's does, not
+// the command ("couldn't exec /bin/sleep: EACCES" sent people to check the binary).
+func TestUserDeniedFolderNamed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a program as another user")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skip("no user nobody")
+	}
+	is := is.New(t)
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} { // test folders are 0700
+		is.NoErr(os.Chmod(d, 0o755))
+	}
+	dir := filepath.Join(base, "private")
+	is.NoErr(os.Mkdir(dir, 0o700))
+	_, err := New().Start(engine.Spec{Program: plan.Program{Command: []string{"/bin/true"}, User: "nobody", Directory: dir}})
+	is.True(err != nil)
+	is.Equal(err.Error(), "couldn't chdir to "+dir+": EACCES (user nobody may not enter "+dir+")")
+
+	// A command in such a folder: the exec, and the folder.
+	script := filepath.Join(dir, "run.sh")
+	is.NoErr(os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755))
+	_, err = New().Start(engine.Spec{Program: plan.Program{Command: []string{script}, User: "nobody"}})
+	is.True(err != nil)
+	is.Equal(err.Error(), "couldn't exec "+script+": EACCES (user nobody may not enter "+dir+")")
 }
 
 func TestManyParallelStarts(t *testing.T) {

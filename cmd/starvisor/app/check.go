@@ -244,7 +244,7 @@ func missing(err error) bool {
 
 // userAccess is what keeps a program run as another user (the daemon is root) from its
 // directory or command: a folder on the way it may not search, a command it may not run.
-// The spawn then fails with EACCES, naming the command even when the folder was refused.
+// The spawn fails with EACCES there (the launcher names the folder: deniedWhy).
 func userAccess(pr plan.Program) []string {
 	u, err := user.Lookup(pr.User)
 	if err != nil {
@@ -266,50 +266,16 @@ func userAccess(pr plan.Program) []string {
 	}
 	var msgs []string
 	if pr.Directory != "" {
-		if p := unsearchable(pr.Directory, uid, gids); p != "" {
+		if p := launcher.Unsearchable(pr.Directory, uid, gids); p != "" {
 			msgs = append(msgs, fmt.Sprintf("directory: %s: user %s may not enter it", p, pr.User))
 		}
 	}
 	if cmd := pr.Command[0]; filepath.IsAbs(cmd) {
-		if p := unsearchable(filepath.Dir(cmd), uid, gids); p != "" {
+		if p := launcher.Unsearchable(filepath.Dir(cmd), uid, gids); p != "" {
 			msgs = append(msgs, fmt.Sprintf("command: %s: user %s may not enter it", p, pr.User))
-		} else if st, err := os.Stat(cmd); err == nil && !permits(st, uid, gids, 1) {
+		} else if st, err := os.Stat(cmd); err == nil && !launcher.Permits(st, uid, gids, 1) {
 			msgs = append(msgs, fmt.Sprintf("command: %s: user %s may not run it", cmd, pr.User))
 		}
 	}
 	return msgs
-}
-
-// unsearchable is the first folder of dir's path, from the root down, that uid may not
-// search; "" when it may reach dir.
-func unsearchable(dir string, uid int, gids map[int]bool) string {
-	path := "/"
-	for _, part := range strings.Split(filepath.Clean(dir), "/") {
-		path = filepath.Join(path, part)
-		st, err := os.Stat(path)
-		if err != nil {
-			return "" // missing: checkDir says so
-		}
-		if !permits(st, uid, gids, 1) {
-			return path
-		}
-	}
-	return ""
-}
-
-// permits says whether uid (with gids) has the permission bit (1 x, 2 w, 4 r) on the
-// file st describes, by its mode bits.
-func permits(st os.FileInfo, uid int, gids map[int]bool, bit os.FileMode) bool {
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok || uid == 0 {
-		return true
-	}
-	mode := st.Mode().Perm()
-	switch {
-	case int(sys.Uid) == uid:
-		return mode&(bit<<6) != 0
-	case gids[int(sys.Gid)]:
-		return mode&(bit<<3) != 0
-	}
-	return mode&bit != 0
 }

@@ -35,9 +35,21 @@ type lsRow struct {
 	Trouble string `json:"trouble,omitempty"`
 }
 
+// lsDirs are the folders ls reads locks from: runDirs, and, where XDG_RUNTIME_DIR is not
+// set (su -, cron, sudo -iu), the login session's folder it names elsewhere: a daemon
+// started from an ssh login locked its bundle in /run/user/<uid>, and ls from cron
+// said none ran.
+func lsDirs(uid int, xdg string) []string {
+	dirs := runDirsFor(uid, xdg)
+	if uid != 0 && xdg == "" {
+		dirs = append(dirs, fmt.Sprintf("/run/user/%d/starvisor-%d", uid, uid))
+	}
+	return dirs
+}
+
 func (c *LsCmd) Run(d *Deps) error {
 	var locks []string
-	for _, dir := range runDirs() {
+	for _, dir := range lsDirs(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR")) {
 		if err := ownRunDir(dir); err != nil {
 			if !os.IsNotExist(err) {
 				fmt.Fprintf(d.Stderr, "starvisor: warning: lock folder skipped: %v\n", err)

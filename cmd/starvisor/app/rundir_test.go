@@ -3,6 +3,7 @@ package app
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,4 +73,17 @@ func TestSafeSocketDir(t *testing.T) {
 		err = safeSocketDir(dir)
 		is.True(err != nil && strings.Contains(err.Error(), "is uid 1's"))
 	}
+}
+
+// ls looks for locks where any up of this user could have put them: a daemon started
+// from an ssh login (XDG_RUNTIME_DIR=/run/user/1001) was missing from ls run where
+// the variable is not set (su -, cron, sudo -iu), which said none ran.
+func TestLsDirsFindSessionLocks(t *testing.T) {
+	is := is.New(t)
+	session := "/run/user/1001/starvisor-1001"
+	is.Equal(runDirsFor(1001, "/run/user/1001")[0], session) // where up puts them
+	is.True(slices.Contains(lsDirs(1001, ""), session))
+	is.True(slices.Contains(lsDirs(1001, ""), filepath.Join(os.TempDir(), "starvisor-1001")))
+	is.Equal(len(lsDirs(1001, "/run/user/1001")), 2) // each folder once
+	is.Equal(lsDirs(0, ""), []string{"/run/starvisor-0"})
 }

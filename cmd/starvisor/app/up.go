@@ -690,14 +690,16 @@ func lockNamed(script string) string {
 // root, else $XDG_RUNTIME_DIR, else the temp folder (each with a starvisor-<uid> of its
 // own). ls looks in all: a daemon started from a shell with XDG_RUNTIME_DIR set runs
 // on when listed from one without (su, cron).
-func runDirs() []string {
-	name := fmt.Sprintf("starvisor-%d", os.Geteuid())
-	if os.Geteuid() == 0 {
+func runDirs() []string { return runDirsFor(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR")) }
+
+func runDirsFor(uid int, xdg string) []string {
+	name := fmt.Sprintf("starvisor-%d", uid)
+	if uid == 0 {
 		return []string{filepath.Join("/run", name)}
 	}
 	var dirs []string
-	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
-		dirs = append(dirs, filepath.Join(x, name))
+	if xdg != "" {
+		dirs = append(dirs, filepath.Join(xdg, name))
 	}
 	return append(dirs, filepath.Join(os.TempDir(), name))
 }

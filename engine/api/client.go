@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/user"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -38,6 +40,11 @@ func unreachable(socket string, err error) error {
 		// Connected, then cut off: the daemon went away mid-answer.
 		return fmt.Errorf("%w at %s: lost the connection (did the daemon exit?): %v", ErrUnreachable, socket, err)
 	}
+	if errors.Is(err, syscall.EACCES) {
+		if uid, ok := SocketOwner(socket); ok && uid != os.Geteuid() {
+			return &ForeignDaemonError{Socket: socket, UID: uid}
+		}
+	}
 	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 		// No socket, or one nobody listens on (left by a killed daemon): none runs.
 		return &NoDaemonError{Socket: socket}
@@ -53,6 +60,40 @@ func (e *NoDaemonError) Error() string {
 }
 
 func (e *NoDaemonError) Unwrap() error { return ErrUnreachable }
+
+// ForeignDaemonError: the socket, or its folder, is another user's, who runs the daemon
+// there: a client of another user may not connect ("permission denied" sent people to
+// chmod things).
+type ForeignDaemonError struct {
+	Socket string
+	UID    int
+}
+
+func (e *ForeignDaemonError) Error() string {
+	return fmt.Sprintf("%v at %s: its daemon runs as %s, not you (uid %d): run this as that user, or as root", ErrUnreachable, e.Socket, e.Owner(), os.Geteuid())
+}
+
+// Owner names the daemon's user: "h24u1 (uid 1001)", or "uid 1001" when it has no name.
+func (e *ForeignDaemonError) Owner() string {
+	if u, err := user.LookupId(strconv.Itoa(e.UID)); err == nil {
+		return fmt.Sprintf("%s (uid %d)", u.Username, e.UID)
+	}
+	return fmt.Sprintf("uid %d", e.UID)
+}
+
+func (e *ForeignDaemonError) Unwrap() error { return ErrUnreachable }
+
+// SocketOwner is the uid owning socket, or its folder where that may not be searched
+// (a 0700 run/ of another user's); ok false when neither can be looked at.
+func SocketOwner(socket string) (uid int, ok bool) {
+	for _, p := range []string{socket, filepath.Dir(socket)} {
+		var st syscall.Stat_t
+		if syscall.Lstat(p, &st) == nil {
+			return int(st.Uid), true
+		}
+	}
+	return 0, false
+}
 
 // Client talks to one daemon's socket.
 type Client struct {

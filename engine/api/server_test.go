@@ -309,6 +309,34 @@ func TestUnreachable(t *testing.T) {
 	is.True(errors.Is(err, ErrUnreachable))
 }
 
+// A socket another user's daemon serves, which this user may not connect to: said as
+// that, with whose it is, not "permission denied" (which sent people to chmod things).
+// The connect's EACCES is made up here: root connects anywhere.
+func TestUnreachableForeignSocket(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a file to another user")
+	}
+	is := is.New(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	is.NoErr(os.Mkdir(dir, 0o700))
+	sock := filepath.Join(dir, "starvisor.sock")
+	is.NoErr(os.WriteFile(sock, nil, 0o600))
+	is.NoErr(os.Chown(sock, 65534, 65534))
+	denied := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}
+	err := unreachable(sock, denied)
+	f, ok := errors.AsType[*ForeignDaemonError](err)
+	is.True(ok)
+	is.Equal(f.UID, 65534)
+	is.True(errors.Is(err, ErrUnreachable)) // exit 3, as any daemon out of reach
+	is.True(strings.Contains(err.Error(), "its daemon runs as "))
+	is.True(strings.Contains(err.Error(), "uid 65534), not you (uid 0)"))
+
+	// This user's own socket refusing is not another user's daemon.
+	is.NoErr(os.Chown(sock, 0, 0))
+	_, ok = errors.AsType[*ForeignDaemonError](unreachable(sock, denied))
+	is.True(!ok)
+}
+
 func TestPeerCheck(t *testing.T) {
 	is := is.New(t)
 	is.True(checkPeer(context.Background()) != nil) // no credentials: refused

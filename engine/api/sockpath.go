@@ -46,6 +46,19 @@ func Dial(ctx context.Context, socket string) (net.Conn, error) {
 	return c, err
 }
 
+// Reach connects to socket and hangs up: nil when a daemon answers there, else why not,
+// as a client's call would say it (a *NoDaemonError, a *ForeignDaemonError, ...).
+func Reach(socket string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := Dial(ctx, socket)
+	if err != nil {
+		return unreachable(socket, err)
+	}
+	c.Close()
+	return nil
+}
+
 // Answers reports whether something accepts connections on the socket within a second.
 func Answers(socket string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)

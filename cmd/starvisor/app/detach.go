@@ -34,6 +34,11 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	if api.Answers(sock) {
 		return alreadyUp(d, p, sock)
 	}
+	if f, ok := errors.AsType[*api.ForeignDaemonError](api.Reach(sock)); ok {
+		// Another user's daemon of this bundle, its socket out of reach: the refusal
+		// said only that a log file or folder was not ours.
+		return fmt.Errorf("up: this bundle's daemon already runs, as %s, not you (its socket: %s)", f.Owner(), sock)
+	}
 	if err := lockedAlready(p); err != nil {
 		return err // said here: the daemon's refusal would go into the other's log
 	}

@@ -86,6 +86,8 @@ func (c *LogsCmd) Run(d *Deps) error {
 			why := "the daemon does not answer"
 			if _, none := errors.AsType[*api.NoDaemonError](err); none {
 				why = "no daemon runs for this bundle" // none started, or one killed
+			} else if f, ok := errors.AsType[*api.ForeignDaemonError](err); ok {
+				why = "its daemon runs as " + f.Owner() + ", not you"
 			}
 			fmt.Fprintf(d.Stderr, "starvisor: logs: %s; reading the log files of %s\n", why, script)
 			cl, offline = api.NewOfflineClient(p), true

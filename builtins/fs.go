@@ -1,8 +1,6 @@
 package builtins
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -205,35 +203,39 @@ func fsReadEnv(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 }
 
 // parseEnvFile returns the variables of a .env file in file order; errors start with the
-// line number (":3: ...").
+// line number (":3: ..."). As python-dotenv reads it: a quoted value may span lines (a PEM
+// key), and a line that is a bare KEY sets nothing (load_dotenv leaves it out; compose
+// files list such keys to pass a variable through).
 func parseEnvFile(data []byte) ([][2]string, error) {
 	var out [][2]string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), MaxReadBytes+1)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+	lines := strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		n := i + 1
+		line := strings.TrimSpace(lines[i])
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		line = strings.TrimPrefix(line, "export ")
 		k, v, ok := strings.Cut(line, "=")
 		k = strings.TrimSpace(k)
-		if !ok || k == "" || strings.ContainsAny(k, " \t\"'") {
+		if k == "" || strings.ContainsAny(k, " \t\"'") {
 			return nil, fmt.Errorf("%d: got %q, want KEY=VALUE", n, line)
+		}
+		if !ok {
+			continue // a bare KEY
 		}
 		v = strings.TrimSpace(v)
 		if v != "" && (v[0] == '\'' || v[0] == '"') {
-			// Up to the closing quote (in double quotes, not an escaped one), then at most
-			// a comment, as python-dotenv and docker compose read it.
-			end := 1
-			for end < len(v) && v[end] != v[0] {
-				if v[0] == '"' && v[end] == '\\' {
-					end++
-				}
-				end++
+			// Up to the closing quote (in double quotes, not an escaped one), on this line
+			// or a later one, then at most a comment, as python-dotenv and compose read it.
+			end := closingQuote(v)
+			for end < 0 && i+1 < len(lines) {
+				i++
+				v += "\n" + strings.TrimRight(lines[i], " \t")
+				end = closingQuote(v)
 			}
-			if end >= len(v) {
-				return nil, fmt.Errorf("%d: unterminated quote in %q (a value is one line; write a newline as \\n in double quotes)", n, line)
+			if end < 0 {
+				return nil, fmt.Errorf("%d: unterminated quote in %q (no closing %c down to the file's end)", n, line, v[0])
 			}
 			if rest := strings.TrimSpace(v[end+1:]); rest != "" && !strings.HasPrefix(rest, "#") {
 				return nil, fmt.Errorf("%d: %q after the closing quote in %q", n, rest, line)
@@ -248,7 +250,21 @@ func parseEnvFile(data []byte) ([][2]string, error) {
 		}
 		out = append(out, [2]string{k, v})
 	}
-	return out, sc.Err()
+	return out, nil
+}
+
+// closingQuote is the index in v of the quote closing the one v starts with (in double
+// quotes, not an escaped one), or -1.
+func closingQuote(v string) int {
+	for end := 1; end < len(v); end++ {
+		switch {
+		case v[0] == '"' && v[end] == '\\':
+			end++
+		case v[end] == v[0]:
+			return end
+		}
+	}
+	return -1
 }
 
 // Interface guards.

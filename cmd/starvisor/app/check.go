@@ -112,6 +112,13 @@ func programProblems(pr plan.Program, lookupEnv func(string) (string, bool)) []s
 			msgs = append(msgs, "directory: "+err.Error())
 		}
 	}
+	// The code a version names (the plan's CODE): a typo in the version switched every
+	// program to a folder that is not there, and each failed on its import.
+	for _, dir := range filepath.SplitList(pr.Env["PYTHONPATH"]) {
+		if _, err := os.Stat(dir); filepath.IsAbs(dir) && missing(err) {
+			msgs = append(msgs, "env: PYTHONPATH: "+dir+": no such file or directory")
+		}
+	}
 	for _, l := range []struct {
 		stream string
 		log    *plan.Log

@@ -182,7 +182,7 @@ func sayJobsLastWords(d *Deps, p *plan.Plan, jobs []string, err error) {
 		if !ok || !strings.Contains(err.Error(), "the job "+n+" ") {
 			continue
 		}
-		if shown, line, _ := lastLogOf(p, pr, 2*time.Minute); line != "" {
+		if shown, line, _ := lastLogOf(p, pr, 2*time.Minute, time.Time{}); line != "" {
 			fmt.Fprintf(d.Stderr, "starvisor: %s: last line of %s: %s\n", n, shown, line)
 		}
 	}
@@ -455,7 +455,7 @@ func (r readiness) pending(name string) string {
 // " (last line of log/web.err.log: ...)": where the failure is said, what a person
 // looks for first. "" when there is none.
 func (r readiness) lastWords(name string) string {
-	if shown, line, _ := r.lastLogLine(name, 2*time.Minute); line != "" {
+	if shown, line, _ := r.lastLogLine(name, 2*time.Minute, time.Time{}); line != "" {
 		return fmt.Sprintf(" (last line of %s: %s)", shown, line)
 	}
 	return ""
@@ -463,27 +463,32 @@ func (r readiness) lastWords(name string) string {
 
 // lastLogLine is, for a process that failed by itself, its log's last line (stderr's
 // first), the log's path as shown (relative to the bundle) and when it was written; ""
-// when there is none, or none written within fresh (0: any age).
+// when there is none, or none written within fresh (0: any age), or a log was written
+// after before (when not zero: a restarted run wrote there since).
 // Not for a process whose last start spawned nothing: its log holds an earlier run's
 // lines (a traceback since fixed, a healthy start), which read as this failure's cause.
-func (r readiness) lastLogLine(name string, fresh time.Duration) (shown, line string, at time.Time) {
+func (r readiness) lastLogLine(name string, fresh time.Duration, before time.Time) (shown, line string, at time.Time) {
 	ps := r.byName[name]
 	pr, ok := r.p.Lookup(name)
 	if !ok || ps.SpawnFailed || ps.State != "FATAL" && ps.State != "BACKOFF" && (ps.State != "EXITED" || r.done(name)) && ps.Restarts == 0 {
 		return "", "", time.Time{}
 	}
-	return lastLogOf(r.p, pr, fresh)
+	return lastLogOf(r.p, pr, fresh, before)
 }
 
 // lastLogOf is the last line of pr's logs (stderr's first), the log's path as shown
 // (relative to p's root), and when it was written; "" when there is none, or none
-// written within fresh (0: any age).
-func lastLogOf(p *plan.Plan, pr plan.Program, fresh time.Duration) (shown, line string, at time.Time) {
+// written within fresh (0: any age), or the log it would come from was written after
+// before (when not zero).
+func lastLogOf(p *plan.Plan, pr plan.Program, fresh time.Duration, before time.Time) (shown, line string, at time.Time) {
 	for _, l := range []*plan.Log{pr.Stderr, pr.Stdout} {
 		if l == nil {
 			continue
 		}
 		if line, at := lastLine(l.Path, fresh); line != "" {
+			if !before.IsZero() && at.After(before) {
+				return "", "", time.Time{}
+			}
 			shown := l.Path
 			if rel, err := filepath.Rel(p.Root, l.Path); err == nil && !strings.HasPrefix(rel, "..") {
 				shown = rel

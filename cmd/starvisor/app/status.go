@@ -66,19 +66,30 @@ func (c *StatusCmd) Run(d *Deps) error {
 }
 
 // failureHints says, of the named processes that failed by themselves (or crash and are
-// restarted: RUNNING, with automatic restarts), where to look:
+// restarted: up, with automatic restarts after exits not expected), where to look:
 // their log's last line (stderr's first), and when it was written ("process log may
-// have details" names no file).
+// have details" names no file). Of one restarted, only a line its last run wrote before
+// it exited: the new run's (an access log line) said nothing of the crash.
 func failureHints(ctx context.Context, d *Deps, cl *api.Client, st api.StatusResponse) {
 	var look *readiness
 	for _, ps := range st.Programs {
-		if ps.State != "FATAL" && ps.State != "BACKOFF" && ps.State != "EXITED" && ps.Restarts == 0 {
-			continue // up, and not a crash loop
+		var before time.Time
+		if ps.State != "FATAL" && ps.State != "BACKOFF" && ps.State != "EXITED" {
+			if ps.Restarts == 0 || strings.HasSuffix(ps.LastRestartReason, "; expected") {
+				continue // up, and not a crash loop (a periodic job exits 0 each time)
+			}
+			at, err := time.Parse(time.RFC3339Nano, ps.LastRestartAt)
+			if err != nil {
+				continue
+			}
+			// The crash's last bytes reach the log as its exit is handled; the new run
+			// writes no sooner than its exec (a tick of the file clock, ~4 ms, to spare).
+			before = at.Add(5 * time.Millisecond)
 		}
 		if look == nil {
 			look = lookNow(ctx, cl)
 		}
-		if shown, line, at := look.lastLogLine(ps.Name, 0); line != "" {
+		if shown, line, at := look.lastLogLine(ps.Name, 0, before); line != "" {
 			fmt.Fprintf(d.Stderr, "starvisor: %s: last line of %s (written %s ago): %s\n", namespec(ps), shown, roundAgo(time.Since(at)), line)
 		}
 	}

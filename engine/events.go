@@ -31,6 +31,7 @@ type note struct {
 	kind noteKind
 	ev   Event // Process only, for the other kinds
 	err  error
+	why  string // noteBlocked's
 }
 
 type noteKind uint8
@@ -39,6 +40,7 @@ const (
 	noteEvent noteKind = iota
 	noteLogError
 	noteReady
+	noteBlocked
 )
 
 func newDispatcher(o Options) *dispatcher {
@@ -87,6 +89,8 @@ func (d *dispatcher) drain() {
 				d.o.OnLogError(n.ev.Process, n.err)
 			case n.kind == noteReady && d.o.OnReady != nil:
 				d.o.OnReady(n.ev.Process, n.err)
+			case n.kind == noteBlocked && d.o.OnBlocked != nil:
+				d.o.OnBlocked(n.ev.Process, n.why)
 			}
 		}
 	}
@@ -148,6 +152,12 @@ func (s *Supervisor) emitLogError(process string, err error) {
 func (s *Supervisor) emitReady(process string, err error) {
 	if s.events != nil && s.o.OnReady != nil {
 		s.events.push(note{kind: noteReady, ev: Event{Process: process}, err: err})
+	}
+}
+
+func (s *Supervisor) emitBlocked(process, why string) {
+	if s.events != nil && s.o.OnBlocked != nil {
+		s.events.push(note{kind: noteBlocked, ev: Event{Process: process}, why: why})
 	}
 }
 

@@ -68,6 +68,35 @@ func TestFailedJobBlocksItsDependents(t *testing.T) {
 	})
 }
 
+// A process that will not start behind a failed dependency is said as it happens (the
+// foreground up fell silent after the job's FATAL), once, with the cause further down
+// the chain: a dependent of a blocked dependent names the failure it waits on.
+func TestBlockedDependentsAreTold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var told []string
+		r := newRig(t, func(o *Options) {
+			o.OnBlocked = func(process, why string) {
+				mu.Lock()
+				told = append(told, process+": "+why)
+				mu.Unlock()
+			}
+		})
+		defer r.shutdown()
+		r.l.behave["migrate"] = exitAfter(300*time.Millisecond, 1)
+		r.apply(planOf(t, prog("migrate", job, func(pr *plan.Program) { pr.StartRetries = 0 }),
+			prog("api", dependsOn("migrate")), prog("frontend", dependsOn("api"))))
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		eq(t, "told", told, []string{"api: waiting for migrate (FATAL)", "frontend: waiting for api (STOPPED, waiting for migrate (FATAL))"})
+		mu.Unlock()
+		if d := r.status("frontend").Description; d != "Not started; waiting for api (STOPPED, waiting for migrate (FATAL))" {
+			t.Errorf("frontend: %q", d)
+		}
+	})
+}
+
 // A start of a process already running answers "already started" even when one of its
 // dependencies is down meanwhile (it answered "dependency not ready").
 func TestStartOfRunningDependentIsAlreadyStarted(t *testing.T) {

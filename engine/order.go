@@ -224,11 +224,17 @@ func (s *Supervisor) waitDeps(ctx context.Context, p *proc, stops uint64, persis
 		}
 	}()
 	wait := func(why string, blocked bool) (bool, error) {
+		changed := false
 		if w := p.waitingFor.Load(); w == nil || *w != why {
 			p.waitingFor.Store(&why)
+			changed = true
 		}
-		if p.blocked.Swap(blocked) != blocked {
+		if was := p.blocked.Swap(blocked); was != blocked {
 			s.broadcast() // its dependents re-check: it is on its way, or no longer
+			changed = true
+		}
+		if blocked && changed {
+			s.emitBlocked(p.name, "waiting for "+why) // said where the failure was: up fell silent
 		}
 		return false, nil
 	}
@@ -260,6 +266,9 @@ func (s *Supervisor) waitDeps(ctx context.Context, p *proc, stops uint64, persis
 				return false, failed
 			}
 			if sn := d.snap.Load(); sn.State != Running {
+				if d.blocked.Load() { // the cause is further down: say it
+					return wait(d.name+" ("+sn.State.String()+", waiting for "+deref(d.waitingFor.Load())+")", true)
+				}
 				return wait(d.name+" ("+sn.State.String()+")", true)
 			}
 			return wait(d.name+" (not ready)", true)

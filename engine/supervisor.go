@@ -44,6 +44,11 @@ type Options struct {
 	// OnReady is told when a process's ready probe passed (err nil) or gave up, for the
 	// pid it was started for. Called on OnEvent's goroutine, in order with the events.
 	OnReady func(process string, err error)
+	// OnBlocked is told when a process to start will not, until someone acts: it waits
+	// for a dependency that failed ("waiting for migrate (FATAL)"), or whose ready probe
+	// gave up; again should the reason change. Called on OnEvent's goroutine, in order
+	// with the events.
+	OnBlocked func(process, why string)
 	// OnUnwatched is called once each time sampling stops because nobody has asked for
 	// Status for a while (see sample.go): the daemon may return what watching used.
 	OnUnwatched func()
@@ -147,7 +152,7 @@ func New(o Options) *Supervisor {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.tab.Store(&table{index: map[string]int{}})
-	if o.OnEvent != nil || o.OnLogError != nil || o.OnReady != nil {
+	if o.OnEvent != nil || o.OnLogError != nil || o.OnReady != nil || o.OnBlocked != nil {
 		s.events = newDispatcher(o)
 	}
 

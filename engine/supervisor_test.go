@@ -159,7 +159,7 @@ func TestLoopDependentWaitsForAFailedDependency(t *testing.T) {
 		if d := r.status("web").Description; d != "Not started; waiting for db (FATAL)" {
 			t.Errorf("web: %q", d)
 		}
-		if d := r.status("api").Description; d != "Not started; waiting for web (STOPPED)" {
+		if d := r.status("api").Description; d != "Not started; waiting for web (STOPPED, waiting for db (FATAL))" { // the cause, further down
 			t.Errorf("api: %q", d)
 		}
 		if err := r.sup.Start(t.Context(), "api"); !errors.Is(err, ErrDependency) || !strings.Contains(err.Error(), "web is STOPPED, waiting for db (FATAL)") {

@@ -264,6 +264,9 @@ func (c *UpCmd) Run(d *Deps) error {
 			out.printf("starvisor: %s: log: %v\n", process, err) // the error says what becomes of the output
 		},
 		OnReady: func(process string, err error) { out.line(formatReady(time.Now(), process, err)) },
+		OnBlocked: func(process, why string) {
+			out.line(fmt.Sprintf("%s %s not started: %s", time.Now().Format(stampLayout), process, why))
+		},
 	})
 	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
 	if own != nil {

@@ -255,6 +255,42 @@ func TestApplyRunsTheJobFirst(t *testing.T) {
 	})
 }
 
+// A restart of a program while an apply runs its new version's job first ends with the
+// program up in its new version, and says so: the restart's start, cut short by the
+// apply's stop 1 ms later, answered "abnormal termination" (exit 1) though the process
+// came up at once in the version the apply started.
+func TestRestartDuringAnApplysJob(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["migrate"] = exitAfter(100*time.Millisecond, 0)
+		r.apply(planOf(t, prog("migrate", job), prog("app", startSecs(1), dependsOn("migrate"))))
+		time.Sleep(time.Second)
+		r.l.behave["migrate"] = exitAfter(2*time.Second, 0)
+		v2 := func(pr *plan.Program) { pr.Command = []string{pr.Command[0] + "-v2"} }
+		applied := make(chan error, 1)
+		go func() {
+			_, err := r.sup.Apply(t.Context(), planOf(t, prog("migrate", job, v2), prog("app", startSecs(1), dependsOn("migrate"), v2)))
+			applied <- err
+		}()
+		time.Sleep(500 * time.Millisecond) // the job runs
+		restarted := make(chan error, 1)
+		go func() { restarted <- r.sup.Restart(t.Context(), "app") }()
+		if err := <-restarted; err != nil {
+			t.Errorf("restart: %v", err)
+		}
+		if st := r.status("app"); st.State != Running { // "started" means RUNNING
+			t.Errorf("app is %v once restarted", st.State)
+		}
+		if err := <-applied; err != nil {
+			t.Fatalf("apply: %v", err)
+		}
+		if cmd := r.l.last("app").spec.Program.Command; !strings.HasSuffix(cmd[0], "-v2") {
+			t.Errorf("app runs %q", cmd)
+		}
+	})
+}
+
 // A job that fails leaves everything else as it was: the apply fails (ErrJobFailed), the
 // program that depends on it runs on in its current version, and the next apply of the
 // same plan runs the failed job again first rather than take the program down to wait

@@ -58,7 +58,10 @@ type (
 		acked chan struct{} // closed once the spawn was attempted (or the start refused)
 		reply chan error    // the outcome when the process leaves STARTING
 	}
-	cmdStop   struct{ reply chan error } // answered on STOPPED
+	cmdStop struct{ reply chan error } // answered on STOPPED
+	// cmdAwait joins a start someone else made (an apply's): answered as that start is
+	// when the process leaves STARTING, at once nil when RUNNING, else ErrAlreadyStarted.
+	cmdAwait  struct{ reply chan error }
 	cmdSignal struct {
 		sig   syscall.Signal
 		reply chan error
@@ -268,6 +271,15 @@ func (p *proc) command(c any) {
 			c.reply <- err
 		}
 		close(c.acked)
+	case cmdAwait:
+		switch p.st.State {
+		case Starting:
+			p.startWaiters = append(p.startWaiters, c.reply)
+		case Running:
+			c.reply <- nil
+		default:
+			c.reply <- ErrAlreadyStarted
+		}
 	case cmdStop:
 		p.stopWaiters = append(p.stopWaiters, c.reply)
 		if err := p.handle(event{Kind: evStop}); err != nil && p.st.State != Unknown {
@@ -620,6 +632,8 @@ func refuse(m any) {
 		c.reply <- ErrNoSuchProcess
 		close(c.acked)
 	case cmdStop:
+		c.reply <- ErrNoSuchProcess
+	case cmdAwait:
 		c.reply <- ErrNoSuchProcess
 	case cmdSignal:
 		c.reply <- ErrNoSuchProcess

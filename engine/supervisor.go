@@ -558,6 +558,13 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string
 			old.procs[i].retired.Store(v)
 		}
 	}
+	// A stop a client asks while the apply's own takes a process down is the later word,
+	// as one asked before (stoppedSince): its successor stays stopped. It was spawned only
+	// to be stopped 4 ms later, and that stop waited out a second stop_timeout.
+	stopsBefore := make(map[int]uint64, len(again))
+	for _, i := range again {
+		stopsBefore[i] = old.procs[i].stops.Load()
+	}
 	retire(true)  // before their stop: no start can follow it
 	s.broadcast() // their waiting starts give up
 	// The removed first, while the changed still run, as supervisord's update: one slow
@@ -572,6 +579,11 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string
 	if err != nil {
 		retire(false) // they stay in the table
 		return d, nil, fmt.Errorf("stop: %w", err)
+	}
+	for _, i := range again {
+		if p := old.procs[i]; p.stops.Load() > stopsBefore[i]+1 { // more than the apply's own
+			d.NotStarted = append(d.NotStarted, p.name)
+		}
 	}
 	// From here on nothing can fail: every goroutine asked below is idle or nearly so.
 	gone = make(map[string]procState, len(stop))
@@ -694,14 +706,45 @@ func (s *Supervisor) Start(ctx context.Context, names ...string) error {
 // start began with): the caller asked for the program, and it is still there. It
 // returns errs with the new answers in place of those.
 func (s *Supervisor) startReplaced(ctx context.Context, tab *table, errs []error) []error {
-	now, again := s.successors(ctx, tab, failedProcs(tab, errs, ErrNoSuchProcess))
+	replaced := failedProcs(tab, errs, ErrNoSuchProcess)
+	// And those an apply's stop cut short to replace them (a restart's start came as
+	// the apply's job was done): "abnormal termination" though the apply's start of the
+	// new version came a millisecond later.
+	for _, p := range failedProcs(tab, errs, ErrAbnormalTermination) {
+		if p.retired.Load() {
+			replaced = append(replaced, p)
+		}
+	}
+	now, again := s.successors(ctx, tab, replaced)
 	if len(again) == 0 || s.closed.Load() {
 		return errs
 	}
 	b := s.startBatch(ctx, now, again, false)
 	<-b.done
+	// A successor the apply is starting (STARTING) was not started by this call, but it
+	// is what the caller asked for: its answer is that start's, when it leaves STARTING
+	// ("started" means RUNNING; it said so of one STARTING).
+	for k, e := range b.errs {
+		if name, ok := failedWith(e, ErrAlreadyStarted); ok {
+			if i, ok := now.index[name]; ok {
+				c := cmdAwait{reply: make(chan error, 1)}
+				err := now.procs[i].call(c)
+				if err == nil {
+					select {
+					case err = <-c.reply:
+					case <-ctx.Done():
+						err = ctx.Err()
+					}
+				}
+				b.errs[k] = nil
+				if err != nil {
+					b.errs[k] = &ProcessError{Name: name, Err: err}
+				}
+			}
+		}
+	}
 	// And again, should another apply replace them meanwhile.
-	return append(withoutErrsOf(errs, now, again), s.startReplaced(ctx, now, b.errs)...)
+	return append(withoutErrsOf(errs, now, again), s.startReplaced(ctx, now, slices.DeleteFunc(b.errs, func(e error) bool { return e == nil }))...)
 }
 
 // stopFollowing stops members of tab; those an Apply replaced meanwhile it follows to

@@ -267,7 +267,7 @@ func TestLoopApplyReplacesAWaitingStart(t *testing.T) {
 }
 
 // A client's stop that meets an apply replacing the same process wins: the process ends
-// stopped, though the apply, which found it running, starts its successor.
+// stopped, and the apply, which found it running, leaves its successor stopped.
 func TestLoopStopDuringApplyReplacingIt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
@@ -294,6 +294,10 @@ func TestLoopStopDuringApplyReplacingIt(t *testing.T) {
 		synctest.Wait()
 		if st := r.status("web"); st.State != Stopped {
 			t.Errorf("web is %v after the stop", st.State)
+		}
+		// Its successor was not spawned only to be stopped (a second stop_timeout).
+		if n := len(r.l.lines("web spawn")); n != 1 {
+			t.Errorf("%d web spawns, want 1", n)
 		}
 	})
 }

@@ -114,7 +114,25 @@ func NewServer(b Backend, logf func(format string, args ...any)) *Server {
 	s.mux.HandleFunc("POST /v1/signal", s.signal)
 	s.mux.HandleFunc("POST /v1/apply", s.apply)
 	s.mux.HandleFunc("POST /v1/shutdown", s.shutdownReq)
+	s.mux.HandleFunc("/", s.noRoute) // every answer but a log's is JSON, a wrong route's too
 	return s
+}
+
+// routes are the API's, for the answer to a request matching none.
+var routes = []string{"GET /v1/status", "GET /v1/plan", "GET /v1/pid", "GET /v1/daemon", "GET /v1/logs",
+	"POST /v1/start", "POST /v1/stop", "POST /v1/restart", "POST /v1/signal", "POST /v1/apply", "POST /v1/shutdown"}
+
+// noRoute answers a request no route takes: 405 (with Allow) for a known path asked with
+// another method, else 404; an ErrorResponse either way, not net/http's plain text.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	for _, rt := range routes {
+		if method, path, _ := strings.Cut(rt, " "); path == r.URL.Path {
+			w.Header().Set("Allow", method)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: this route takes %s", r.Method, r.URL.Path, method))
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, fmt.Errorf("%s %s: no such route (the API's: %s)", r.Method, r.URL.Path, strings.Join(routes, ", ")))
 }
 
 // quietLog takes net/http's own messages ("http: Accept error: ... too many open files;
@@ -284,7 +302,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	names, unknown, err := s.resolve(specs)
 	if err != nil {
-		writeError(w, http.StatusNotFound, err)
+		writeError(w, resolveStatus(err), err)
 		return
 	}
 	want := map[string]bool{}
@@ -384,7 +402,7 @@ func (s *Server) action(verb string, do func(context.Context, ...string) error, 
 		}
 		names, unknown, err := s.resolve(req.Names)
 		if err != nil {
-			writeError(w, http.StatusNotFound, err)
+			writeError(w, resolveStatus(err), err)
 			return
 		}
 		if skip != nil {
@@ -470,7 +488,7 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 	}
 	names, unknown, err := s.resolve(req.Names)
 	if err != nil {
-		writeError(w, http.StatusNotFound, err)
+		writeError(w, resolveStatus(err), err)
 		return
 	}
 	// Of a group or all, those running: `signal HUP all` in a logrotate hook must not
@@ -492,6 +510,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Plan == nil {
 		writeError(w, http.StatusBadRequest, errors.New("apply: no plan"))
+		return
+	}
+	if !filepath.IsAbs(req.Plan.Root) {
+		// Said as such: compared with the running bundle, it read "another bundle than  ".
+		writeError(w, http.StatusBadRequest, errors.New(`apply: the plan has no "root" (an absolute folder: a plan as starvisor plan --json prints it)`))
 		return
 	}
 	// Finish validates, then recomputes start order and hashes: the engine diffs by hash
@@ -757,6 +780,18 @@ func (s *Server) shutdownReq(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// errNoNames: a request naming no process, a bad request (400), where one naming none
+// that exists is 404.
+var errNoNames = errors.New("no names given")
+
+// resolveStatus is the HTTP status of a resolve error.
+func resolveStatus(err error) int {
+	if errors.Is(err, errNoNames) {
+		return http.StatusBadRequest
+	}
+	return http.StatusNotFound
+}
+
 // resolve turns namespecs into process names in start order, without duplicates. Specs
 // that match nothing come back as results carrying the error; err is for a request that
 // cannot be served at all.
@@ -766,7 +801,7 @@ func (s *Server) resolve(specs []string) (names []string, unknown []Result, err 
 		return nil, nil, errors.New("no plan applied yet")
 	}
 	if len(specs) == 0 {
-		return nil, nil, errors.New("no names given")
+		return nil, nil, errNoNames
 	}
 	want := map[string]bool{}
 	for _, spec := range specs {

@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -256,7 +257,43 @@ func TestBadBodiesRefused(t *testing.T) {
 	code, body = post("/v1/apply", `{"plan":"`+strings.Repeat("x", MaxBody)+`"}`)
 	is.Equal(code, 400)
 	is.True(strings.Contains(body, "too large"))
+	// A request naming nothing is a bad one (it was 404), and a plan without a root is
+	// said as such (compared with the running bundle, it read "another bundle than  ").
+	code, body = post("/v1/stop", `{}`)
+	is.Equal(code, 400)
+	is.True(strings.Contains(body, `"error":"no names given"`))
+	code, body = post("/v1/apply", `{"plan":{},"dry_run":true}`)
+	is.Equal(code, 400)
+	is.True(strings.Contains(body, `the plan has no \"root\"`))
 	is.Equal(len(fb.calls), 0)
+}
+
+// Every answer is an ErrorResponse, a request for no route too: net/http's plain text
+// "404 page not found" and "Method Not Allowed" broke clients decoding the JSON the
+// API documents.
+func TestWrongRoutesAnswerJSON(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a")
+	c, _, _ := serve(t, fb)
+	do := func(method, path string) (*http.Response, ErrorResponse) {
+		req, _ := http.NewRequest(method, "http://starvisor"+path, nil)
+		resp, err := c.hc.Do(req)
+		is.NoErr(err)
+		defer resp.Body.Close()
+		var e ErrorResponse
+		is.NoErr(json.NewDecoder(resp.Body).Decode(&e))
+		return resp, e
+	}
+	resp, e := do(http.MethodGet, "/v1/bogus")
+	is.Equal(resp.StatusCode, 404)
+	is.True(strings.HasPrefix(e.Error, "GET /v1/bogus: no such route (the API's: GET /v1/status, "))
+	resp, e = do(http.MethodGet, "/v1/start")
+	is.Equal(resp.StatusCode, 405)
+	is.Equal(resp.Header.Get("Allow"), "POST")
+	is.Equal(e.Error, "GET /v1/start: this route takes POST")
+	resp, _ = do(http.MethodGet, "/v1/status") // the routes themselves still answer
+	is.Equal(resp.StatusCode, 200)
 }
 
 func TestShutdownSignalsDaemon(t *testing.T) {

@@ -32,17 +32,14 @@ func (c *StatusCmd) Run(d *Deps) error {
 		return clientError("status", err)
 	}
 	if c.JSON {
-		unknown := st.Unknown
-		st.Unknown = nil // the printed JSON is the status only; unknown names go to stderr
-		b, err := json.MarshalIndent(st, "", "  ")
+		b, err := json.MarshalIndent(st, "", "  ") // unknown names too: "unknown": [...]
 		if err != nil {
 			return fmt.Errorf("status: %w", err)
 		}
 		fmt.Fprintf(d.Stdout, "%s\n", b)
-		for _, n := range unknown {
+		for _, n := range st.Unknown {
 			fmt.Fprintf(d.Stderr, "%s: ERROR (no such process)\n", n)
 		}
-		st.Unknown = unknown
 	} else {
 		if err := writeStatus(d.Stdout, st); err != nil {
 			return err

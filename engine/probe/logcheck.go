@@ -35,7 +35,7 @@ func logCheck(pr plan.Program) (*follower, string, error) {
 	if !regularOrAbsent(pr.Stdout.Path) {
 		return nil, what, fmt.Errorf("the program's stdout goes to %s, not a log file", pr.Stdout.Path)
 	}
-	fl := &follower{re: re}
+	fl := &follower{re: re, buffered: pr.BufferedPython(os.LookupEnv)} // the daemon's env is what it inherits
 	fl.add(*pr.Stdout)
 	if e := pr.Stderr; e != nil && !pr.RedirectStderr && e.Path != "" && e.Path != pr.Stdout.Path && regularOrAbsent(e.Path) {
 		fl.add(*e)
@@ -56,9 +56,11 @@ func (fl *follower) close() {
 }
 
 type follower struct {
-	re      *regexp.Regexp
-	streams []*stream
-	buf     []byte
+	buffered bool  // a Python program with block-buffered output (plan.BufferedPython)
+	read     int64 // bytes read from the logs so far
+	re       *regexp.Regexp
+	streams  []*stream
+	buf      []byte
 }
 
 // stream is one log the probe reads.
@@ -83,6 +85,10 @@ func (fl *follower) check(context.Context) error {
 			return err
 		}
 	}
+	if fl.buffered && fl.read == 0 {
+		// The classic half hour: the program prints, the pipe holds it.
+		return fmt.Errorf("no line matches %q yet: nothing written (Python runs without -u or PYTHONUNBUFFERED: its output reaches the log 8 KiB at a time)", fl.re)
+	}
 	return fmt.Errorf("no line matches %q yet", fl.re)
 }
 
@@ -90,6 +96,7 @@ func (fl *follower) check(context.Context) error {
 func (fl *follower) match(s *stream) (bool, error) {
 	for {
 		n, err := s.r.Read(fl.buf)
+		fl.read += int64(n)
 		data := append(s.pending, fl.buf[:n]...)
 		for {
 			i := bytes.IndexByte(data, '\n')

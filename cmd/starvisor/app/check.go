@@ -34,12 +34,39 @@ func (c *CheckCmd) Run(d *Deps) error {
 	for _, pb := range problems {
 		fmt.Fprintln(d.Stderr, pb)
 	}
+	for _, w := range checkWarnings(p, d.LookupEnv) {
+		fmt.Fprintln(d.Stderr, w)
+	}
 	if len(problems) > 0 {
 		fmt.Fprintf(d.Stderr, "check: %s\n", plural(len(problems), "problem"))
 		return reported(ExitFailure)
 	}
 	fmt.Fprintf(d.Stdout, "ok: %s\n", strings.SplitN(counts(p), ",", 2)[0])
 	return nil
+}
+
+// checkWarnings are what check says without failing: what runs, but not as meant. A
+// Python program with block-buffered output logs nothing for a while, its probe.log
+// waits, and a stop loses its last lines; it worked from a shell exporting
+// PYTHONUNBUFFERED, and logged nothing under the systemd unit.
+func checkWarnings(p *plan.Plan, lookupEnv func(string) (string, bool)) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, pr := range p.Programs {
+		if seen[pr.Name] || !pr.BufferedPython(nil) {
+			continue
+		}
+		seen[pr.Name] = true
+		w := fmt.Sprintf("program %q: warning: Python runs without -u or PYTHONUNBUFFERED: its output reaches the log 8 KiB at a time (a probe.log waits for lines, a stop loses the last ones); run it with python.module() or .script(), add -u, or set PYTHONUNBUFFERED in its env", pr.Name)
+		if v, ok := lookupEnv("PYTHONUNBUFFERED"); ok && v != "" && pr.InheritEnv {
+			w += " (this shell's PYTHONUNBUFFERED covers it only for a daemon started from here, not from systemd or cron)"
+		}
+		if pr.Pos != "" {
+			w = pr.Pos + ": " + w
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // Permission bits for syscall.Access.

@@ -1,10 +1,14 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"unicode"
@@ -55,18 +59,33 @@ func (c *PlanCmd) diff(d *Deps) error {
 const commandWidth = 72
 
 // writeTable prints one row per process; paths near the root are shown relative to it.
+// AFTER (depends_on) and READY (the ready probe) show when some process has one: the
+// start graph is what a dry run of a compose-like stack is for.
 func writeTable(w io.Writer, p *plan.Plan) error {
 	fmt.Fprintf(w, "root: %s\n", p.Root)
+	after := slices.ContainsFunc(p.Programs, func(pr plan.Program) bool { return len(pr.DependsOn) > 0 })
+	ready := slices.ContainsFunc(p.Programs, func(pr plan.Program) bool { return pr.Ready != nil })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCOMMAND\tCODE\tPRIORITY\tAUTORESTART\tLOG")
+	row := func(cells ...string) {
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	head := []string{"NAME", "COMMAND", "CODE"}
+	if after {
+		head = append(head, "AFTER")
+	}
+	if ready {
+		head = append(head, "READY")
+	}
+	row(append(head, "PRIORITY", "AUTORESTART", "LOG")...)
 	for _, pr := range p.Programs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n",
-			pr.ProcessName,
-			truncate(commandCell(p.Root, pr.Command), commandWidth),
-			codeCell(p.Root, pr),
-			pr.Priority,
-			pr.Autorestart,
-			logCell(p.Root, pr))
+		cells := []string{pr.ProcessName, truncate(commandCell(p.Root, pr.Command), commandWidth), codeCell(p.Root, pr)}
+		if after {
+			cells = append(cells, cmp.Or(strings.Join(pr.DependsOn, ","), "-"))
+		}
+		if ready {
+			cells = append(cells, truncate(readyCell(pr.Ready), 40))
+		}
+		row(append(cells, strconv.Itoa(pr.Priority), string(pr.Autorestart), logCell(p.Root, pr))...)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -96,6 +115,33 @@ func codeCell(root string, pr plan.Program) string {
 		return shortPath(root, pr.Directory)
 	}
 	return "-"
+}
+
+// readyCell words a ready probe for the table: "tcp :8080", "http :8080/health",
+// "log /Listening on/", "exec pg_isready", "job" (done once it exited).
+func readyCell(pb *plan.Probe) string {
+	if pb == nil {
+		return "-"
+	}
+	switch pb.Kind {
+	case plan.ProbeExited:
+		return "job"
+	case plan.ProbeTCP:
+		if pb.Host == "" || pb.Host == "127.0.0.1" {
+			return fmt.Sprintf("tcp :%d", pb.Port)
+		}
+		return "tcp " + net.JoinHostPort(pb.Host, strconv.Itoa(pb.Port))
+	case plan.ProbeHTTP:
+		u := strings.TrimPrefix(strings.TrimPrefix(pb.URL, "http://"), "https://")
+		return "http " + strings.TrimPrefix(u, "127.0.0.1")
+	case plan.ProbeLog:
+		return "log /" + pb.Pattern + "/"
+	case plan.ProbeExec:
+		if len(pb.Command) > 0 {
+			return "exec " + filepath.Base(pb.Command[0])
+		}
+	}
+	return pb.Kind
 }
 
 func logCell(root string, pr plan.Program) string {

@@ -55,6 +55,36 @@ worker_1  python3 -m app.worker         ../v2:/opt/lib  999       unexpected   -
 `)
 }
 
+// The start graph shows in a dry run once a process has one: what each waits for
+// (AFTER) and how it is found ready (READY); only plan --json had it.
+func TestWriteTableStartGraph(t *testing.T) {
+	is := is.New(t)
+	prog := func(name string, deps []string, ready *plan.Probe) plan.Program {
+		pr := plan.Defaults()
+		pr.Name, pr.ProcessName, pr.Command, pr.DependsOn, pr.Ready = name, name, []string{"/b/bin/" + name}, deps, ready
+		pr.Stdout = nil
+		return pr
+	}
+	p := &plan.Plan{Root: "/b", Programs: []plan.Program{
+		prog("db", nil, &plan.Probe{Kind: plan.ProbeTCP, Port: 5432}),
+		prog("migrate", []string{"db"}, &plan.Probe{Kind: plan.ProbeExited}),
+		prog("api", []string{"db", "migrate"}, &plan.Probe{Kind: plan.ProbeHTTP, URL: "http://127.0.0.1:8080/health"}),
+		prog("web", []string{"api"}, &plan.Probe{Kind: plan.ProbeLog, Pattern: "ready on"}),
+		prog("check", nil, &plan.Probe{Kind: plan.ProbeExec, Command: []string{"/usr/bin/pg_isready", "-q"}}),
+	}}
+	var out bytes.Buffer
+	is.NoErr(writeTable(&out, p))
+	is.Equal(out.String(), `root: /b
+NAME     COMMAND      CODE  AFTER       READY              PRIORITY  AUTORESTART  LOG
+db       bin/db       -     -           tcp :5432          999       unexpected   -
+migrate  bin/migrate  -     db          job                999       unexpected   -
+api      bin/api      -     db,migrate  http :8080/health  999       unexpected   -
+web      bin/web      -     api         log /ready on/     999       unexpected   -
+check    bin/check    -     -           exec pg_isready    999       unexpected   -
+5 programs, 5 processes, 0 groups
+`)
+}
+
 func TestTruncateKeepsWidth(t *testing.T) {
 	is := is.New(t)
 	is.Equal(truncate("abcdef", 6), "abcdef")

@@ -104,7 +104,15 @@ func (c *LogsCmd) Run(d *Deps) error {
 	for _, sk := range body.Skipped {
 		fmt.Fprintf(d.Stderr, "starvisor: logs: %s (left out)\n", sk)
 	}
-	n, err := io.Copy(d.Stdout, body)
+	var out io.Writer = d.Stdout
+	if !c.Daemon && !(len(names) == 1 && stream != api.Both && !strings.Contains(names[0], ":") && names[0] != "all") && useColor(d.Stdout, d.LookupEnv) {
+		// Lines of several logs come labelled: each label in its process's colour. One
+		// stream of one process comes as it is.
+		cw := &colorLines{w: d.Stdout}
+		defer cw.Flush()
+		out = cw
+	}
+	n, err := io.Copy(out, body)
 	if ctx.Err() != nil || err == nil {
 		if err == nil && stream == api.Stdout && !c.Follow && c.Lines > 0 {
 			switch {

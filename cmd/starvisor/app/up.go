@@ -243,7 +243,7 @@ func (c *UpCmd) Run(d *Deps) error {
 				return plan.MovedPath(p.Root, rootNow(), path) // a log first written after a move
 			}
 			return path
-		}}, out, running),
+		}}, out, running, useColor(d.Stdout, d.LookupEnv)),
 		Sampler:  monitor.New(),
 		Recorder: state,
 		Daemon:   monitor.Self(), // found by the next daemon if this one dies mid-spawn

@@ -16,11 +16,11 @@ import (
 // each whole line to out after the process's name, as `logs -f all` shows them: the
 // programs' output among the state changes, in one terminal (foreman, docker compose
 // up), and nothing lost between a spawn and a follower's first look.
-func (c *UpCmd) logOpener(o engine.LogOpener, out *lineWriter, running func() *plan.Plan) engine.LogOpener {
+func (c *UpCmd) logOpener(o engine.LogOpener, out *lineWriter, running func() *plan.Plan, color bool) engine.LogOpener {
 	if !c.Logs || c.Detach {
 		return o
 	}
-	return &teeOpener{LogOpener: o, out: out, running: running}
+	return &teeOpener{LogOpener: o, out: out, running: running, color: color}
 }
 
 // teeOpener names each log it opens by the process that writes it in the running plan
@@ -29,6 +29,7 @@ type teeOpener struct {
 	engine.LogOpener
 	out     *lineWriter
 	running func() *plan.Plan
+	color   bool // labels in their process's colour (a terminal)
 }
 
 func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
@@ -36,10 +37,10 @@ func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, width := filepath.Base(l.Path), 0
+	name, width, number := filepath.Base(l.Path), 0, 0
 	if p := t.running(); p != nil {
 		found := false
-		for _, pr := range p.Programs {
+		for i, pr := range p.Programs {
 			// The labels of the plan's processes share one width: the columns line up
 			// whichever process speaks first (as logs -f all prints them).
 			width = max(width, len(pr.ProcessName))
@@ -47,16 +48,20 @@ func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
 				continue
 			}
 			if pr.Stdout != nil && pr.Stdout.Path == l.Path {
-				name, found = pr.ProcessName, true
+				name, found, number = pr.ProcessName, true, i
 			} else if pr.Stderr != nil && pr.Stderr.Path == l.Path {
-				name, found = pr.ProcessName+".err", true // as logs labels it beside stdout
+				name, found, number = pr.ProcessName+".err", true, i // as logs labels it beside stdout
 				if pr.Stdout == nil {
 					name = pr.ProcessName
 				}
 			}
 		}
 	}
-	return &teeWriter{WriteCloser: w, prefix: fmt.Sprintf("%-*s | ", width, name), out: t.out}, nil
+	label := fmt.Sprintf("%-*s", width, name)
+	if t.color {
+		label = colorLabel(label, number) // the process's place in the plan: neighbours differ
+	}
+	return &teeWriter{WriteCloser: w, prefix: label + " | ", out: t.out}, nil
 }
 
 // teeWriter writes to its log and, line by line, to out; the log writer's other powers

@@ -99,16 +99,71 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			seen = p
 			srcs = s.addedSources(w, srcs, q["name"], stream, marks)
 		}
-		for _, src := range srcs {
-			n, err := io.Copy(src.out, src.follow)
-			if err != nil {
+		for i := 0; i < len(srcs); {
+			j := i + 1
+			for j < len(srcs) && srcs[j].name == srcs[i].name { // a process's logs are side by side
+				j++
+			}
+			if copyInOrder(srcs[i:j]) != nil {
 				return // the client went away
 			}
-			if pw, ok := src.out.(*prefixer); ok && n == 0 {
-				pw.flush() // a line left unfinished for a whole tick (a prompt, a last word): shown
-			}
+			i = j
 		}
 	}
+}
+
+// copyInOrder copies what one process's logs gained since the last look. When more
+// than one gained, the file written last goes last: a crash's traceback on stderr and
+// the first line of the run that replaced it, on stdout, came in one look, stdout first,
+// and read as "started, then crashed". (Lines of both interleaved within one look keep
+// each file's order only.)
+func copyInOrder(srcs []*logSource) error {
+	if len(srcs) == 1 {
+		return copyNew(srcs[0], srcs[0].follow)
+	}
+	type gained struct {
+		src  *logSource
+		data bytes.Buffer
+		at   time.Time
+	}
+	got := make([]*gained, len(srcs))
+	for k, src := range srcs {
+		g := &gained{src: src}
+		if _, err := io.Copy(&g.data, src.follow); err == nil && g.data.Len() > 0 {
+			g.at = src.follow.ModTime()
+		}
+		got[k] = g
+	}
+	// Those that gained by when they were written, then the others (their unfinished
+	// lines are shown).
+	slices.SortStableFunc(got, func(a, b *gained) int {
+		if ea, eb := a.data.Len() == 0, b.data.Len() == 0; ea != eb {
+			if ea {
+				return 1
+			}
+			return -1
+		}
+		return a.at.Compare(b.at)
+	})
+	for _, g := range got {
+		if err := copyNew(g.src, &g.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyNew writes what src gained (r) to its answer; a line left unfinished for a whole
+// look (a prompt, a last word) is shown then.
+func copyNew(src *logSource, r io.Reader) error {
+	n, err := io.Copy(src.out, r)
+	if err != nil {
+		return err
+	}
+	if pw, ok := src.out.(*prefixer); ok && n == 0 {
+		pw.flush()
+	}
+	return nil
 }
 
 // logMarks notes where each process's log ends when a follow begins: a process that

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+
+	"github.com/starvisor/starvisor/engine/logs"
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // tail is what `logs -n n NAMES...` prints (stdout, no follow).
@@ -351,4 +355,39 @@ func TestLogsOfBothStreams(t *testing.T) {
 	is.NoErr(err)
 	ls.Close()
 	is.Equal(len(ls.Skipped), 0)
+}
+
+// Of one process's two logs, what both gained in one look goes out in the order the
+// files were written: a crash's traceback (stderr) before the first line of the run
+// that replaced it (stdout), which came first and read as "started, then crashed".
+func TestFollowOrdersAProcessLogsByWrite(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	out, errLog := plan.DefaultLog(filepath.Join(dir, "web.log")), plan.DefaultLog(filepath.Join(dir, "web.err.log"))
+	var w bytes.Buffer
+	src := func(l *plan.Log, label string) *logSource {
+		return &logSource{name: "web", label: label, log: *l, follow: logs.FollowFrom(*l, logs.MarkEnd(*l)),
+			out: &prefixer{w: &w, prefix: []byte(label + " | ")}}
+	}
+	srcs := []*logSource{src(out, "web    "), src(errLog, "web.err")}
+	appendTo(t, errLog.Path, "Traceback (most recent call last):\nRuntimeError: boom\n")
+	appendTo(t, out.Path, "web v2 starting\n")
+	now := time.Now()
+	is.NoErr(os.Chtimes(errLog.Path, now, now.Add(-time.Second))) // the crash wrote first
+	is.NoErr(os.Chtimes(out.Path, now, now))
+	is.NoErr(copyInOrder(srcs))
+	is.Equal(w.String(), "web.err | Traceback (most recent call last):\nweb.err | RuntimeError: boom\nweb     | web v2 starting\n")
+
+	// The other way round, the other order; and one that gained nothing changes nothing.
+	w.Reset()
+	appendTo(t, out.Path, "GET /\n")
+	appendTo(t, errLog.Path, "warning: slow\n")
+	is.NoErr(os.Chtimes(out.Path, now, now.Add(time.Second)))
+	is.NoErr(os.Chtimes(errLog.Path, now, now.Add(2*time.Second)))
+	is.NoErr(copyInOrder(srcs))
+	is.Equal(w.String(), "web     | GET /\nweb.err | warning: slow\n")
+	w.Reset()
+	appendTo(t, errLog.Path, "alone\n")
+	is.NoErr(copyInOrder(srcs))
+	is.Equal(w.String(), "web.err | alone\n")
 }

@@ -125,6 +125,18 @@ func openRegular(name string) *os.File {
 	return f
 }
 
+// ModTime is when the file it reads now was last written; zero before there is one.
+func (fl *Follower) ModTime() time.Time {
+	if fl.f == nil {
+		return time.Time{}
+	}
+	st, err := fl.f.Stat()
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}
+
 // Read reads from the file it follows, moving to the next file of the rotation at
 // the end of one; io.EOF when nothing more is there now.
 func (fl *Follower) Read(p []byte) (int, error) {

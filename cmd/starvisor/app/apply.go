@@ -377,6 +377,7 @@ func waitReadyAs(ctx context.Context, d *Deps, verb string, cl *api.Client, p *p
 		}
 		look := newReadiness(p, st.Programs)
 		lines, pending, bad := make([]string, len(names)), false, false
+		failing := make([]bool, len(names)) // said on stderr, as up --detach says them
 		for i, n := range names {
 			ps := look.byName[n]
 			shown := n
@@ -389,14 +390,20 @@ func waitReadyAs(ctx context.Context, d *Deps, verb string, cl *api.Client, p *p
 			case ps.Ready:
 				lines[i] = shown + ": " + readyWord
 			case why != "":
-				lines[i], bad = shown+": "+what+why+look.lastWords(n), true
+				lines[i], bad, failing[i] = shown+": "+what+why+look.lastWords(n), true, true
 			default:
-				lines[i], pending = fmt.Sprintf("%s: %s%s after %s", shown, what, look.pending(n), timeout), true
+				lines[i], pending, failing[i] = fmt.Sprintf("%s: %s%s after %s", shown, what, look.pending(n), timeout), true, true
 			}
 		}
 		if !pending || time.Now().After(deadline) {
-			for _, l := range lines {
-				fmt.Fprintln(d.Stdout, l)
+			// What failed goes to stderr, as up --detach says it: a CI step showing stderr
+			// as the error showed the apply's notes there, and the FATAL among the report.
+			for i, l := range lines {
+				if failing[i] {
+					fmt.Fprintln(d.Stderr, l)
+				} else {
+					fmt.Fprintln(d.Stdout, l)
+				}
 			}
 			if pending || bad {
 				return reported(ExitFailure)

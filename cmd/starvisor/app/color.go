@@ -48,10 +48,22 @@ type colorLines struct {
 	w       io.Writer
 	pending []byte
 	numbers map[string]int // each process's colour, in the order they first speak
+	// plain: the first line had no label (one log, as it is): from then on everything
+	// passes at once, an unfinished line (a prompt) too.
+	plain bool
 }
 
 func (c *colorLines) Write(p []byte) (int, error) {
+	if c.plain {
+		return c.w.Write(p)
+	}
 	c.pending = append(c.pending, p...)
+	if i := bytes.IndexByte(c.pending, '\n'); i >= 0 && !labelled(c.pending[:i]) && len(c.numbers) == 0 {
+		c.plain = true
+		_, err := c.w.Write(c.pending)
+		c.pending = nil
+		return len(p), err
+	}
 	var out []byte
 	for {
 		i := bytes.IndexByte(c.pending, '\n')
@@ -82,14 +94,20 @@ func (c *colorLines) Flush() error {
 	return err
 }
 
-// appendColored appends line with its label coloured, when it has one: a name (no
-// blank in it), padding, then " | " within the first 80 bytes.
-func (c *colorLines) appendColored(dst, line []byte) []byte {
+// labelled says whether line starts with a label: a name (no blank in it), padding,
+// then " | ", within its first 80 bytes.
+func labelled(line []byte) bool {
 	head := line[:min(len(line), 80)]
 	i := bytes.Index(head, []byte(" | "))
-	if i <= 0 || bytes.IndexByte(bytes.TrimRight(head[:i], " "), ' ') >= 0 {
+	return i > 0 && bytes.IndexByte(bytes.TrimRight(head[:i], " "), ' ') < 0
+}
+
+// appendColored appends line with its label coloured, when it has one.
+func (c *colorLines) appendColored(dst, line []byte) []byte {
+	if !labelled(line) {
 		return append(dst, line...)
 	}
+	i := bytes.Index(line, []byte(" | "))
 	label := string(line[:i])
 	if c.numbers == nil {
 		c.numbers = map[string]int{}

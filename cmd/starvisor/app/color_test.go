@@ -28,6 +28,18 @@ func TestColorLines(t *testing.T) {
 	is.True(!strings.Contains(strings.Join(labelColors, " "), "31")) // no red: it reads as an error
 }
 
+// One log as it is (its first line has no label) passes untouched and at once, an
+// unfinished line (a prompt) too: it waited for a newline that may not come.
+func TestColorLinesPlain(t *testing.T) {
+	is := is.New(t)
+	var out bytes.Buffer
+	cw := &colorLines{w: &out}
+	cw.Write([]byte("GET / 200\nINFO | x\nPassword: "))
+	is.Equal(out.String(), "GET / 200\nINFO | x\nPassword: ")
+	cw.Write([]byte("ok"))
+	is.Equal(out.String(), "GET / 200\nINFO | x\nPassword: ok")
+}
+
 // Colour only on a terminal, and not when NO_COLOR or TERM=dumb says so: a pipe, a file
 // or a log collector gets plain text.
 func TestUseColor(t *testing.T) {

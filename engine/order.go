@@ -6,42 +6,14 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-
-	"github.com/starvisor/starvisor/engine/plan"
 )
 
-// levels splits members (table positions in start order) into runs of equal rank
-// (group priority, then priority: plan.Ranker). With wholeGroups a group() is one run
-// whatever its members' own priorities: supervisord stops a group at a time, all its
-// members signalled together (their stop_timeouts do not add up).
+// levels splits members into runs of equal rank, as plan.Levels does.
 func levels(tab *table, members []int, wholeGroups bool) [][]int {
-	// Table positions are start order. Callers may list members in another order
-	// (Apply: the removed, then the changed); taken as they come, a dependency could
-	// land in a level stopped before its dependent's, each then waiting for the other.
-	members = slices.Sorted(slices.Values(members))
-	var groups []plan.Group
-	if tab.plan != nil {
-		groups = tab.plan.Groups
+	if tab.plan == nil {
+		return nil
 	}
-	rank := plan.Ranker(groups)
-	grouped := map[string]bool{}
-	for _, g := range groups {
-		grouped[g.Name] = wholeGroups
-	}
-	same := func(a, b *plan.Program) bool {
-		if grouped[a.Group] || grouped[b.Group] {
-			return a.Group == b.Group
-		}
-		return rank(a) == rank(b)
-	}
-	var out [][]int
-	for k, i := range members {
-		if k == 0 || !same(&tab.plan.Programs[i], &tab.plan.Programs[members[k-1]]) {
-			out = append(out, nil)
-		}
-		out[len(out)-1] = append(out[len(out)-1], i)
-	}
-	return out
+	return tab.plan.Levels(members, wholeGroups)
 }
 
 // dependsOn reports whether process i's program depends on process j's program.

@@ -3,12 +3,13 @@ package export
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // The daemon's unit delegates its cgroup subtree: the daemon makes a cgroup per
 // process in it (launcher, cgroup mode), which systemd must leave alone.
 func TestServiceUnitDelegatesCgroups(t *testing.T) {
-	f := ServiceUnit("/usr/bin/starvisor", "/srv/app/deploy.star", "app", nil, nil, false)
+	f := ServiceUnit(Service{Binary: "/usr/bin/starvisor", Script: "/srv/app/deploy.star", Deploy: "app"})
 	unit := string(f.Data)
 	if f.Name != "starvisor-app.service" {
 		t.Errorf("name %q", f.Name)
@@ -22,8 +23,23 @@ func TestServiceUnitDelegatesCgroups(t *testing.T) {
 
 // systemctl reload sends the daemon SIGHUP: it re-reads the script and applies it.
 func TestServiceUnitReloads(t *testing.T) {
-	unit := string(ServiceUnit("/usr/bin/starvisor", "/srv/app/deploy.star", "app", nil, nil, false).Data)
+	unit := string(ServiceUnit(Service{Binary: "/usr/bin/starvisor", Script: "/srv/app/deploy.star", Deploy: "app"}).Data)
 	if !strings.Contains(unit, "\nExecReload=/bin/kill -HUP $MAINPID\n") {
 		t.Errorf("no ExecReload sending SIGHUP:\n%s", unit)
+	}
+}
+
+// TimeoutStopSec covers the longest shutdown the plan allows, and a daemon stopped with
+// starvisor shutdown (exit 0) stays down: the unit killed programs of two 50s levels at
+// 90s, and Restart=always brought a stopped bundle back a second later.
+func TestServiceUnitStopsAsThePlanAllows(t *testing.T) {
+	unit := func(stop time.Duration) string {
+		return string(ServiceUnit(Service{Binary: "/usr/bin/starvisor", Script: "/srv/app/deploy.star", Deploy: "app", StopWithin: stop}).Data)
+	}
+	if u := unit(10 * time.Second); !strings.Contains(u, "\nTimeoutStopSec=90s\n") || !strings.Contains(u, "\nRestart=on-failure\n") {
+		t.Errorf("short stops: systemd's default 90s, restarted on failure only:\n%s", u)
+	}
+	if u := unit(100 * time.Second); !strings.Contains(u, "\nTimeoutStopSec=130s\n") {
+		t.Errorf("100s of stops, and the daemon's slack:\n%s", u)
 	}
 }

@@ -103,7 +103,8 @@ func (s *serviceFlags) unit(d *Deps) (export.File, error) {
 			fmt.Fprintf(d.Stderr, "starvisor: service: the script reads %s: the unit sets it as now, %s=%q\n", k, k, v)
 		}
 	}
-	return export.ServiceUnit(bin, filepath.Join(p.Root, p.Entry), name, libs, env, s.User), nil
+	return export.ServiceUnit(export.Service{Binary: bin, Script: filepath.Join(p.Root, p.Entry), Deploy: name,
+		Libs: libs, Env: env, User: s.User, StopWithin: p.WorstStop()}), nil
 }
 
 // ServiceInstallCmd writes the unit.
@@ -149,9 +150,10 @@ func (c *ServiceInstallCmd) Run(d *Deps) error {
 	}
 	if !slices.Contains(searched, filepath.Clean(c.UnitDir)) {
 		// A folder systemd does not search: the unit is linked in by its path.
-		fmt.Fprintf(d.Stdout, "  %s link %s\n", c.systemctl(), path)
+		fmt.Fprintf(d.Stdout, "  %s link %s\n", c.systemctl(), quoteArg(path))
 	}
-	fmt.Fprintf(d.Stdout, "  %s daemon-reload\n  %s enable --now %s\n", c.systemctl(), c.systemctl(), f.Name)
+	// Quoted for pasting: a folder with a blank makes a unit named starvisor-a\x20b.service.
+	fmt.Fprintf(d.Stdout, "  %s daemon-reload\n  %s enable --now %s\n", c.systemctl(), c.systemctl(), quoteArg(f.Name))
 	if c.User {
 		// A user's manager runs while the user is logged in; lingering starts it at boot.
 		fmt.Fprintf(d.Stdout, "  loginctl enable-linger   # so it starts at boot, without a login\n")
@@ -193,7 +195,7 @@ func (c *ServiceUninstallCmd) Run(d *Deps) error {
 	// Removed while enabled, systemctl can no longer disable it ("does not exist"), and
 	// its wants/ link stays behind.
 	if wants, _ := filepath.Glob(filepath.Join(c.UnitDir, "*.wants", f.Name)); len(wants) > 0 && !c.Force {
-		return fmt.Errorf("service uninstall: %s is enabled (%s): first %s disable --now %s", f.Name, wants[0], c.systemctl(), f.Name)
+		return fmt.Errorf("service uninstall: %s is enabled (%s): first %s disable --now %s", f.Name, wants[0], c.systemctl(), quoteArg(f.Name))
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(d.Stderr, "service uninstall: %s is not installed\n", path)

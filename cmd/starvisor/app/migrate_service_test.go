@@ -13,7 +13,7 @@ func TestServiceInstallUninstall(t *testing.T) {
 	unit := filepath.Join(units, "starvisor-shop.service")
 
 	code, out, errs := run(t, nil, "service", "install", "--dry-run", "-f", script, "--unit-dir", units)
-	if code != 0 || !strings.Contains(out, "up -f "+script) || !strings.Contains(out, "KillMode=mixed") || !strings.Contains(out, "Restart=always") {
+	if code != 0 || !strings.Contains(out, "up -f "+script) || !strings.Contains(out, "KillMode=mixed") || !strings.Contains(out, "Restart=on-failure") {
 		t.Fatalf("dry run: code %d\n%s\n%s", code, out, errs)
 	}
 	if _, err := os.Stat(unit); !os.IsNotExist(err) {

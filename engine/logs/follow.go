@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/starvisor/starvisor/engine/plan"
@@ -250,9 +251,15 @@ func (fl *Follower) successor() *os.File {
 	}
 	if k == 0 {
 		// Rotated out of reach, removed or replaced: go on with the current file. With
-		// every backup there, the ones after f were read by nobody: said.
+		// every backup there, the ones after f were read by nobody: said. Not when f is
+		// still on the disk (an external logrotate moved it, then SIGUSR2): the current
+		// file, made at the reopen, is the one after it, and nothing was skipped.
 		nf := openRegular(fl.path)
-		if _, err := os.Stat(backupName(fl.path, fl.backups)); nf != nil && fl.backups > 0 && err == nil {
+		moved := false
+		if sys, ok := cur.Sys().(*syscall.Stat_t); ok {
+			moved = sys.Nlink > 0
+		}
+		if _, err := os.Stat(backupName(fl.path, fl.backups)); nf != nil && fl.backups > 0 && err == nil && !moved {
 			fl.gap = true
 		}
 		return nf

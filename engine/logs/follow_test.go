@@ -228,3 +228,29 @@ func TestFollowerSaysLinesRotatedAway(t *testing.T) {
 		}
 	}
 }
+
+// A log an external logrotate moved away (then SIGUSR2: a new file at the name) is read
+// to its end, then the new file, with no note of lines lost: none were. The note came
+// with every backup there, as if the daemon's own rotations had carried the file off.
+func TestFollowAfterAnExternalMove(t *testing.T) {
+	is := is.New(t)
+	l := plan.Log{Path: filepath.Join(t.TempDir(), "w.log"), MaxBytes: 1000, Backups: 2}
+	f := open(t, l)
+	defer f.Close()
+	for i := range 50 { // rotations: every backup there, and room in the current file
+		f.Write(fmt.Appendf(nil, "%02d %s\n", i, bytes.Repeat([]byte("x"), 40)))
+	}
+	fl := FollowFrom(l, MarkEnd(l))
+	defer fl.Close()
+	var got bytes.Buffer
+	_, err := io.Copy(&got, fl)
+	is.NoErr(err)
+	f.Write([]byte("before the move\n"))
+	is.NoErr(os.Rename(l.Path, l.Path+"-20261127")) // logrotate's
+	f.Write([]byte("after the move, before the reopen\n"))
+	f.Reopen() // SIGUSR2
+	f.Write([]byte("in the new file\n"))
+	_, err = io.Copy(&got, fl)
+	is.NoErr(err)
+	is.Equal(got.String(), "before the move\nafter the move, before the reopen\nin the new file\n")
+}

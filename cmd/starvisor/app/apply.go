@@ -530,6 +530,10 @@ func lastLine(path string, fresh time.Duration) (string, time.Time) {
 	return line, st.ModTime()
 }
 
+// stoppedByHand starts failed's word for a process STOPPED that nothing will start: a
+// stop someone asked for.
+const stoppedByHand = "STOPPED: nothing will start it"
+
 // failed says why name will not get ready by itself: FATAL, EXITED with a code not in
 // its exit_codes, its probe gave up, or STOPPED behind a dependency that failed; ""
 // while it still may (or is done).
@@ -550,7 +554,7 @@ func (r readiness) failed(name string, seen map[string]bool) string {
 	case ps.State != "STOPPED" || seen[name]:
 		return ""
 	case !ps.Resuming:
-		return "STOPPED: nothing will start it (stopped meanwhile?)"
+		return stoppedByHand + " (stopped meanwhile?)"
 	}
 	seen[name] = true
 	pr, _ := r.p.Lookup(name)

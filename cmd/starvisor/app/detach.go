@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -146,6 +147,15 @@ func alreadyUp(d *Deps, p *plan.Plan, sock string) error {
 	}
 	fmt.Fprintln(d.Stderr, msg)
 	_, failed, _ := notStarted(cl, p)
+	// One stopped by hand (starvisor stop) is as someone left it, not a failure: a
+	// provisioning run of up --detach failed for a program stopped for maintenance.
+	failed = slices.DeleteFunc(failed, func(f string) bool {
+		if name, why, _ := strings.Cut(f, ": "); strings.HasPrefix(why, stoppedByHand) {
+			fmt.Fprintf(d.Stderr, "starvisor: note: %s is STOPPED, as someone left it (starvisor start %s starts it)\n", name, name)
+			return true
+		}
+		return false
+	})
 	return namedFailures(d, failed)
 }
 

@@ -627,3 +627,23 @@ func Cgroups() error {
 	g.discard()
 	return nil
 }
+
+// diedInProgramCgroup says whether process pid was in one of this daemon's program
+// cgroups: a zombie keeps the cgroup it died in, when its environment is gone.
+func diedInProgramCgroup(pid int) bool {
+	cgs, _ := systemCgroups()
+	if cgs == nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false
+	}
+	prefix := path.Join(cgs.rel, cgs.name) + "/"
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "0::"); ok {
+			return strings.HasPrefix(rest, prefix)
+		}
+	}
+	return false
+}

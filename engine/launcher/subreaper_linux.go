@@ -46,6 +46,7 @@ var orphans struct {
 	forks    sync.RWMutex  // Start: shared across fork and record; the reaper: exclusive
 	mu       sync.Mutex    // guards own
 	own      map[int]bool  // the launcher's children not yet reaped by their handle
+	known    map[int]bool  // orphans known adopted (by their program's name) that lead a group of the daemon's session
 	nudge    chan struct{} // an own child was reaped: peek again
 	reaped   atomic.Int64  // adopted orphans reaped, for tests and reports
 	self     int
@@ -59,6 +60,7 @@ var orphans struct {
 func becomeSubreaper() {
 	orphans.once.Do(func() {
 		orphans.own = map[int]bool{}
+		orphans.known = map[int]bool{}
 		orphans.self = os.Getpid()
 		orphans.selfPgid = syscall.Getpgrp()
 		sid, _, _ := syscall.RawSyscall(syscall.SYS_GETSID, 0, 0, 0)
@@ -111,17 +113,35 @@ func isOwn(pid int) bool {
 
 // adopted reports whether p, a child of this process, is an orphan it adopted
 // rather than a child it forked. The launcher's children are in own. Other
-// forks of the daemon (exec probes with Setpgid, anything else without) stay in
+// forks of the daemon (anything of os/exec's, with Setpgid or without) stay in
 // its session and lead their own group or share the daemon's. An orphan has
 // left the session (setsid), or sits in a group it does not lead (its launched
-// ancestor's). The one case this cannot tell apart, an orphan that made itself
-// a group leader in the daemon's session (setpgid without setsid), is left as
-// a zombie: reaping it could steal an exec probe's exit.
+// ancestor's). One that made itself a group leader in the daemon's session
+// (setpgid without setsid: Python's process_group=0) looks like such a fork: it
+// is adopted when it was seen carrying its program's name (markAdopted: a tree
+// signal found it so), or, dead, when it died in a program's cgroup. Else it is
+// left as a zombie: reaping it could steal an os/exec child's exit. (One a zombie
+// for each crash of such a program, for the daemon's life, until this.)
 func adopted(p procfs.Stat) bool {
 	if p.Ppid != orphans.self || isOwn(p.Pid) {
 		return false
 	}
-	return p.Sid != orphans.selfSid || (p.Pgid != p.Pid && p.Pgid != orphans.selfPgid)
+	if p.Sid != orphans.selfSid || (p.Pgid != p.Pid && p.Pgid != orphans.selfPgid) {
+		return true
+	}
+	orphans.mu.Lock()
+	known := orphans.known[p.Pid]
+	orphans.mu.Unlock()
+	return known || p.State == 'Z' && diedInProgramCgroup(p.Pid)
+}
+
+// markAdopted records pid, a child of this process found carrying a program's name,
+// as an adopted orphan: its exit is the reaper's to take. A pid cannot be reused
+// before this process reaps it, which forgets it.
+func markAdopted(pid int) {
+	orphans.mu.Lock()
+	orphans.known[pid] = true
+	orphans.mu.Unlock()
 }
 
 // reapOrphans reaps every exited adopted orphan; see the comment at the top.
@@ -176,6 +196,9 @@ func reapPid(pid int) {
 		}
 		if e == 0 && info.Pid != 0 {
 			orphans.reaped.Add(1)
+			orphans.mu.Lock()
+			delete(orphans.known, pid)
+			orphans.mu.Unlock()
 		}
 		return
 	}

@@ -185,6 +185,7 @@ func (h *handle) tree(procs []procfs.Stat) []procfs.Stat {
 		case h.name != "" && orphans.active && p.Ppid == orphans.self && !isOwn(p.Pid) &&
 			environHas(p.Pid, engine.EnvProcessName+"="+h.name):
 			roots = append(roots, p)
+			markAdopted(p.Pid) // its exit is the reaper's, whatever group it leads
 		}
 	}
 	var out []procfs.Stat

@@ -310,3 +310,33 @@ func TestStopAdoptedLeavesNoEscapee(t *testing.T) {
 		t.Errorf("escapee %d still alive", g)
 	}
 }
+
+// An orphan of a program that leads a process group of its own in the daemon's session
+// (setpgid without setsid: bash's set -m, Python's process_group=0) is reaped once it
+// dies with its program. It looked like a fork of the daemon's own, and was left a
+// zombie for each crash or stop of such a program, for the daemon's life.
+func TestGroupLeaderOrphansAreReaped(t *testing.T) {
+	t.Run("process groups", func(t *testing.T) { groupLeaderReaped(t, processGroups()) })
+	t.Run("cgroups", func(t *testing.T) { groupLeaderReaped(t, cgroupLauncher(t)) })
+}
+
+func groupLeaderReaped(t *testing.T, l engine.Launcher) {
+	dir := t.TempDir()
+	// bash's job control (dash has none without a terminal) gives the job a group.
+	spec := shell(`bash -c 'set -m; sleep 1000 & echo $! > "$D/g.pid"'; while [ ! -e "$D/go" ]; do sleep 0.01; done; exit 0`)
+	spec.Env = append(spec.Env, "D="+dir, engine.EnvProcessName+"="+fmt.Sprintf("leader-%d", os.Getpid()))
+	h := startWith(t, l, spec)
+	g := pidFile(t, filepath.Join(dir, "g.pid"))
+	var buf [procfs.BufSize]byte
+	if p, _ := procfs.Read(g, buf[:]); p.Pgid != g || p.Sid != orphans.selfSid {
+		t.Fatalf("the helper leads group %d in session %d: want its own group in the daemon's session %d", p.Pgid, p.Sid, orphans.selfSid)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, h) // the program exits; what it left dies with it
+	poll(t, 5*time.Second, "the helper killed and reaped", func() bool {
+		_, exists := procfs.Read(g, buf[:]) // a zombie still exists; reaped, it is gone
+		return !exists
+	})
+}

@@ -109,6 +109,12 @@ func (fl *follower) match(s *stream) (bool, error) {
 			data = data[i+1:]
 		}
 		if len(data) > maxLine {
+			// An unfinished line longer than what is kept: tested before its head goes
+			// (a "ready" at the start of a line that goes on to dump a config was never
+			// seen once the line spanned two reads).
+			if fl.re.Match(s.unstamped(data)) {
+				return true, nil
+			}
 			data = data[len(data)-maxLine:]
 		}
 		s.pending = append(s.pending[:0:0], data...)

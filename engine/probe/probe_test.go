@@ -218,6 +218,22 @@ func TestLogFollowsAcrossRotation(t *testing.T) {
 	is.NoErr(fl.check(t.Context())) // found in the new file ("ready?" does not match)
 }
 
+// A ready line longer than what is kept of an unfinished line (a "READY" that goes on
+// to dump its config as JSON, not finished yet) passes: its head was dropped before it
+// was tested, and the probe waited in vain.
+func TestLogMatchesTheHeadOfALongLine(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "app.log")
+	is.NoErr(os.WriteFile(path, nil, 0o644))
+	pr := program(plan.Probe{Kind: plan.ProbeLog, Pattern: `^READY `})
+	pr.Stdout = &plan.Log{Path: path}
+	fl, _, err := logCheck(pr)
+	is.NoErr(err)
+	defer fl.close()
+	is.NoErr(os.WriteFile(path, []byte("READY "+strings.Repeat("x", maxLine+1000)), 0o644))
+	is.NoErr(fl.check(t.Context()))
+}
+
 // A log probe reads the stderr log too (Python's logging writes there), and matches
 // lines as the program wrote them, without the time stamp of a log with timestamps.
 func TestLogReadsStderrAndIgnoresStamps(t *testing.T) {

@@ -24,7 +24,11 @@ type Exit struct {
 	// GroupKilled: the process went, but the rest of its group outlived the stop signal
 	// and got SIGKILL (after stop_timeout).
 	GroupKilled bool
-	Time        time.Time
+	// LeftKilled: processes it left running when it went (a child in the background, an
+	// orphan it made) were killed with it, as its cgroup or process group is emptied:
+	// under supervisord they ran on, and nothing said where they went.
+	LeftKilled bool
+	Time       time.Time
 }
 
 // Handle is one started process.

@@ -472,6 +472,8 @@ func exitWords(e Exit, expected *bool) string {
 	}
 	if e.GroupKilled && e.Signal != syscall.SIGKILL {
 		w += "; the rest of its group by SIGKILL"
+	} else if e.LeftKilled {
+		w += "; what it left running killed with it"
 	}
 	if expected != nil {
 		if *expected {

@@ -344,6 +344,9 @@ func TestExitWords(t *testing.T) {
 		{Exit{Code: 2}, &no, "exit status 2; not expected"},
 		{Exit{Code: -1, Signal: syscall.SIGTERM}, nil, "terminated by SIGTERM"},
 		{Exit{Code: 0}, nil, "exit status 0"},
+		// What it left running was killed with it: said (under supervisord it ran on).
+		{Exit{Code: 0, LeftKilled: true}, &yes, "exit status 0; what it left running killed with it; expected"},
+		{Exit{Code: -1, Signal: syscall.SIGTERM, GroupKilled: true, LeftKilled: true}, nil, "terminated by SIGTERM; the rest of its group by SIGKILL"},
 	} {
 		if got := exitWords(c.e, c.exp); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.e, got, c.want)

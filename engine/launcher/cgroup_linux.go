@@ -497,24 +497,25 @@ func (g *cgroup) signalMember(pid int, sig syscall.Signal) {
 }
 
 // drain kills what is left in the cgroup once the main process is reaped and waits
-// for it to empty: true when it is (then it can be kept for the next spawn). Most
+// for it to empty: empty when it is (then it can be kept for the next spawn); killed
+// when something was left. Most
 // programs leave nothing, so one read of cgroup.events usually settles it, without
 // cgroup.kill. A cgroup that does not empty within drainSync (a process stuck in D
 // state) is finished and removed by a goroutine, and drain says false.
-func (g *cgroup) drain() bool {
+func (g *cgroup) drain() (empty, killed bool) {
 	events := filepath.Join(g.dir, "cgroup.events")
 	if populated(events) == 0 {
-		return true
+		return true, false
 	}
 	g.kill()
 	if waitEmpty(events, time.Now().Add(drainSync)) {
-		return true
+		return true, true
 	}
 	go func() {
 		g.kill() // forks that raced the first kill
 		g.finish(time.Now().Add(drainMax))
 	}()
-	return false
+	return false, true
 }
 
 // discard removes a cgroup whose spawn failed: nothing runs in it.

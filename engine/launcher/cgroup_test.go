@@ -138,13 +138,19 @@ func TestCgroupKillsLeftoversWhenMainExits(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if e := wait(t, h); e.Code != 0 {
-			t.Fatalf("exit %+v", e)
+		e := wait(t, h)
+		if e.Code != 0 || !e.LeftKilled { // said: under supervisord it ran on
+			t.Fatalf("exit %+v: want code 0, and what it left killed", e)
 		}
 		if alive(g) {
 			t.Errorf("grandchild %d outlived the program", g)
 		}
 		poll(t, 5*time.Second, "no zombie children", func() bool { return len(zombieChildren()) == 0 })
+	})
+	t.Run("exited alone", func(t *testing.T) {
+		if e := wait(t, startWith(t, l, shell("exit 0"))); e.LeftKilled {
+			t.Errorf("exit %+v: nothing was left", e)
+		}
 	})
 }
 

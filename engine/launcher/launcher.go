@@ -175,7 +175,7 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 		if err == nil {
 			l.fallBack(fmt.Errorf("spawn into a cgroup: %w", cgErr))
 			cg.discard()
-		} else if cg.drain() {
+		} else if empty, _ := cg.drain(); empty {
 			l.keep(name, cg) // the exec failed, not the cgroup: a retry may use it
 		}
 		cg = nil
@@ -451,16 +451,21 @@ func (h *handle) report(ws syscall.WaitStatus, ok bool, out *outputs) {
 		h.awaitGroup()
 		groupKilled = sig != syscall.SIGKILL && syscall.Signal(h.groupSig.Load()) == syscall.SIGKILL
 	}
-	if h.cg != nil && h.cg.drain() { // what the program left behind dies with it
-		h.mu.Lock()
-		h.drained = true
-		h.mu.Unlock()
-		h.l.keep(h.name, h.cg)
+	leftKilled := false
+	if h.cg != nil { // what the program left behind dies with it
+		empty, killed := h.cg.drain()
+		if empty {
+			h.mu.Lock()
+			h.drained = true
+			h.mu.Unlock()
+			h.l.keep(h.name, h.cg)
+		}
+		leftKilled = killed
 	}
 	if h.cg == nil && h.groupSig.Load() == 0 {
-		h.killLeftovers()
+		leftKilled = h.killLeftovers()
 	}
-	exit := engine.Exit{Code: -1, Time: time.Now(), GroupKilled: groupKilled}
+	exit := engine.Exit{Code: -1, Time: time.Now(), GroupKilled: groupKilled, LeftKilled: leftKilled && !groupKilled}
 	if ok {
 		if ws.Signaled() {
 			exit.Signal = ws.Signal()

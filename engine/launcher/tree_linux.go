@@ -98,17 +98,21 @@ func (h *handle) signalTree(sig syscall.Signal, onlyNew bool) error {
 // group (`sh -c "worker & server"`), and the orphans of its that this subreaper
 // adopted (a setsid daemon), found by its name. They ran on unsupervised, through a
 // shutdown too, and each restart made more of them. The /proc scan for the orphans is
-// made only when this process has a child not its own.
-func (h *handle) killLeftovers() {
+// made only when this process has a child not its own. killed: something was left.
+func (h *handle) killLeftovers() (killed bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if !h.reaped {
-		return
+		return false
 	}
-	syscall.Kill(-h.pid, syscall.SIGKILL) // ESRCH: the group is gone
+	killed = syscall.Kill(-h.pid, syscall.SIGKILL) == nil // ESRCH: the group is gone
 	if orphans.active && h.name != "" && othersChildren() {
+		orphans.forks.RLock()
+		killed = killed || len(h.tree(freshScan())) > 0 // its adopted orphans: to be killed
+		orphans.forks.RUnlock()
 		h.signalTree(syscall.SIGKILL, false)
 	}
+	return killed
 }
 
 // othersChildren says whether this process has a child the launcher did not start (an

@@ -132,7 +132,9 @@ func TestLeftoversDieWithTheProgram(t *testing.T) {
 	if err := h.Signal(syscall.SIGTERM, false); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, h) // reported once they were sent SIGKILL
+	if e := wait(t, h); !e.LeftKilled { // reported once they were sent SIGKILL, and said
+		t.Errorf("exit %+v: want what it left killed", e)
+	}
 	poll(t, 5*time.Second, "the descendants to die with the program", func() bool { return !alive(linked) && !alive(orphan) })
 	if !alive(other) {
 		t.Errorf("the other program's orphan %d died with this one", other)

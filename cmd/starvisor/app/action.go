@@ -153,9 +153,10 @@ func runActionWith(ctx context.Context, d *Deps, cl *api.Client, verb, sig strin
 			continue
 		}
 		last := ""
-		if verb == "start" || verb == "restart" {
-			if look == nil {
+		if ok := harmless[verb]; (verb == "start" || verb == "restart") && (ok == nil || res.Error != ok.Error()) {
+			if look == nil { // (not for one already started: no run failed)
 				look = lookNow(ctx, cl)
+				look.since = d.Began
 			}
 			last = look.lastWords(res.Name)
 		}

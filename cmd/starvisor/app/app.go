@@ -40,6 +40,9 @@ type Deps struct {
 	LookupEnv      func(string) (string, bool)
 	// Signals delivers the given signals until stop is called.
 	Signals func(sigs ...os.Signal) (c <-chan os.Signal, stop func())
+	// Began is when this command started: a failure it reports quotes only log lines
+	// written since (zero: any), not an earlier run's.
+	Began time.Time
 }
 
 // Main runs the CLI with the process's streams, environment and signals, and returns the
@@ -50,6 +53,7 @@ func Main(args []string) int {
 		Stderr:    os.Stderr,
 		LookupEnv: os.LookupEnv,
 		Signals:   notify,
+		Began:     time.Now(),
 	})
 }
 

@@ -376,6 +376,7 @@ func waitReadyAs(ctx context.Context, d *Deps, verb string, cl *api.Client, p *p
 			return clientError(verb, err)
 		}
 		look := newReadiness(p, st.Programs)
+		look.since = d.Began
 		lines, pending, bad := make([]string, len(names)), false, false
 		failing := make([]bool, len(names)) // said on stderr, as up --detach says them
 		for i, n := range names {
@@ -418,6 +419,10 @@ func waitReadyAs(ctx context.Context, d *Deps, verb string, cl *api.Client, p *p
 type readiness struct {
 	p      *plan.Plan
 	byName map[string]api.ProgramStatus
+	// since: lastWords quotes only a log written since (zero: any). The command's start:
+	// a failed run that wrote nothing was quoted its healthy predecessor's "Serving HTTP
+	// on ...", which read as the server started.
+	since time.Time
 }
 
 // newReadiness is the look at programs, of plan p.
@@ -462,7 +467,9 @@ func (r readiness) pending(name string) string {
 // " (last line of log/web.err.log: ...)": where the failure is said, what a person
 // looks for first. "" when there is none.
 func (r readiness) lastWords(name string) string {
-	if shown, line, _ := r.lastLogLine(name, 2*time.Minute, time.Time{}); line != "" {
+	// A file clock runs a tick (~4 ms) behind: a line written just after since may show
+	// a time just before it.
+	if shown, line, at := r.lastLogLine(name, 2*time.Minute, time.Time{}); line != "" && !at.Before(r.since.Add(-5*time.Millisecond)) {
 		return fmt.Sprintf(" (last line of %s: %s)", shown, line)
 	}
 	return ""

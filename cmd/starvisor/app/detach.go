@@ -102,7 +102,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 			return reported(ExitFailure)
 		default:
 		}
-		pending, failed, err := notStarted(cl, p)
+		pending, failed, err := notStarted(cl, p, d.Began)
 		if err == nil && (len(pending) == 0 || c.Wait == 0) {
 			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s; its log: %s\n", cmd.Process.Pid, sock, logPath)
 			warnings(d, logPath, start)
@@ -146,7 +146,7 @@ func alreadyUp(d *Deps, p *plan.Plan, sock string) error {
 		msg += "; the script changed since: starvisor apply takes the difference (plan --diff shows it)"
 	}
 	fmt.Fprintln(d.Stderr, msg)
-	_, failed, _ := notStarted(cl, p)
+	_, failed, _ := notStarted(cl, p, time.Time{}) // failures from before this up: any line
 	// One stopped by hand (starvisor stop) is as someone left it, not a failure: a
 	// provisioning run of up --detach failed for a program stopped for maintenance.
 	failed = slices.DeleteFunc(failed, func(f string) bool {
@@ -210,8 +210,9 @@ func namedFailures(d *Deps, failed []string) error {
 // background), and apart, as
 // "name: why", those that will not run by themselves (FATAL, EXITED with an unexpected
 // code, or waiting for a dependency that failed): waiting for them would wait out the
-// whole --wait. A job done (EXITED with an expected code) is neither.
-func notStarted(cl *api.Client, p *plan.Plan) (pending, failed []string, err error) {
+// whole --wait. A job done (EXITED with an expected code) is neither. A failure quotes
+// only a log line written since (zero: any).
+func notStarted(cl *api.Client, p *plan.Plan, since time.Time) (pending, failed []string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	st, err := cl.Status(ctx)
@@ -219,6 +220,7 @@ func notStarted(cl *api.Client, p *plan.Plan) (pending, failed []string, err err
 		return nil, nil, err
 	}
 	look := newReadiness(p, st.Programs)
+	look.since = since
 	for _, pr := range p.Programs {
 		if !pr.Autostart {
 			continue

@@ -174,6 +174,7 @@ func (r *rollout) run(ctx context.Context, d *Deps, cl *api.Client, wait time.Du
 				return err
 			}
 			look := lookNow(ctx, cl)
+			look.since = d.Began
 			for _, n := range rest {
 				if why := look.failed(n, map[string]bool{}); why != "" {
 					fmt.Fprintf(d.Stdout, "%s: %s%s\n", namespec(look.byName[n]), why, look.lastWords(n))

@@ -158,11 +158,11 @@ func lsDaemon(sock string) (lsRow, bool) {
 	row := lsRow{Script: filepath.Join(p.Root, p.Entry), Pid: pid, Socket: sock, Processes: len(st.Programs)}
 	look := newReadiness(p, st.Programs)
 	for _, ps := range st.Programs {
-		switch {
+		switch { // failed as status's exit code counts it: RUNNING whose probe gave up too
+		case ps.State == "FATAL" || ps.State == "BACKOFF" || ps.State == "UNKNOWN" || ps.Blocked != "":
+			row.Failed++
 		case ps.State == "RUNNING" || look.done(ps.Name): // a job done (a migration) is no process down
 			row.Running++
-		case ps.State == "FATAL" || ps.State == "BACKOFF" || ps.Blocked != "":
-			row.Failed++
 		}
 	}
 	return row, true

@@ -264,6 +264,13 @@ func envKeys(pr plan.Program) []string {
 // processNumEnv is set by builtins in every entry's env (engine.EnvProcessNum).
 const processNumEnv = "STARVISOR_PROCESS_NUM"
 
+// processNameEnv and groupNameEnv are set by the engine at each spawn (not in the plan's
+// env): the exports set them too (engine.EnvProcessName, engine.EnvGroupName).
+const (
+	processNameEnv = "STARVISOR_PROCESS_NAME"
+	groupNameEnv   = "STARVISOR_GROUP_NAME"
+)
+
 // sameAcrossInstances reports whether every instance agrees with the first on all fields
 // but the per-instance ones (process name and number, log paths, STARVISOR_PROCESS_NUM)
 // and, where num is not nil, command arguments, env values and the directory that follow

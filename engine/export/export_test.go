@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -233,5 +235,73 @@ func TestLinesGroupAlikeProblems(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A job (probe.exited) is done once it exited: a systemd oneshot that stays active
+// (After= waits for its end; a dependent's restart does not run it again), a Nomad
+// prestart task that is no sidecar (one was restarted until the allocation failed).
+func TestJobsExportAsJobs(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "deploy.star")
+	src := `program(name = "migrate", command = ["/bin/true"], ready = probe.exited(), autorestart = False)
+program(name = "app", command = ["/bin/sleep", "1000"], depends_on = ["migrate"])
+group(name = "g", programs = ["migrate", "app"])
+`
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := evalFixture(t, script)
+	units := map[string]string{}
+	for _, f := range run(t, "systemd", p).Files {
+		units[f.Name] = string(f.Data)
+	}
+	checked := 0
+	for name, unit := range units {
+		switch {
+		case strings.Contains(name, "migrate"):
+			checked++
+			if !strings.Contains(unit, "\nType=oneshot\nRemainAfterExit=yes\n") {
+				t.Errorf("%s: want a oneshot that stays active:\n%s", name, unit)
+			}
+		case strings.Contains(name, "app"):
+			checked++
+			if !strings.Contains(unit, "\nType=simple\n") {
+				t.Errorf("%s: want Type=simple:\n%s", name, unit)
+			}
+		}
+	}
+	if checked != 2 {
+		t.Errorf("units %v: want one of migrate and one of app", slices.Collect(maps.Keys(units)))
+	}
+	var job struct {
+		Job struct {
+			TaskGroups []struct {
+				Tasks []struct {
+					Name      string
+					Lifecycle *struct {
+						Hook    string
+						Sidecar bool
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(run(t, "nomad", p).Files[0].Data, &job); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, tg := range job.Job.TaskGroups {
+		for _, task := range tg.Tasks {
+			if task.Name == "migrate" {
+				found = true
+				if task.Lifecycle == nil || task.Lifecycle.Hook != "prestart" || task.Lifecycle.Sidecar {
+					t.Errorf("migrate: lifecycle %+v, want prestart, no sidecar", task.Lifecycle)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no migrate task")
 	}
 }

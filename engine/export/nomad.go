@@ -1,10 +1,12 @@
 package export
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,7 +87,10 @@ func (e *emitter) taskGroup(name string, count int, members []program) *api.Task
 	for _, m := range members {
 		t := e.task(m)
 		if prestart[m.Name] {
-			t.Lifecycle = &api.TaskLifecycle{Hook: api.TaskLifecycleHookPrestart, Sidecar: true}
+			// A job (probe.exited) runs to its end before the others start; anything else
+			// runs beside them. A job as a sidecar was restarted until the allocation failed.
+			first := m.first()
+			t.Lifecycle = &api.TaskLifecycle{Hook: api.TaskLifecycleHookPrestart, Sidecar: !first.IsJob()}
 		}
 		if !reflect.DeepEqual(restartPolicy(m.first()), tg.RestartPolicy) {
 			t.RestartPolicy = restartPolicy(m.first())
@@ -120,7 +125,26 @@ func restartPolicy(pr plan.Program) *api.RestartPolicy {
 func (e *emitter) task(g program) *api.Task {
 	pr := g.first()
 	t := api.NewTask(pr.Name, "raw_exec")
-	argv := pr.Command
+	// A pool's values that follow the process number take the allocation's index
+	// (numbered from 0, as a pool with numprocs_start = 0 is); others are the first's.
+	nomadNum := func(width int) string {
+		if width == 0 && pr.NumprocsStart == 0 {
+			return "${NOMAD_ALLOC_INDEX}"
+		}
+		return ""
+	}
+	numbered := func(field string, f func(plan.Program) string) string {
+		vals, nums := column(g, f)
+		if t, ok := numTemplate(vals, nums, func(s string) string { return s }, nomadNum); ok {
+			return t
+		}
+		e.report(pr.Name, field, "the instances' values (%q, ...) cannot be written with ${NOMAD_ALLOC_INDEX}; every allocation gets the first one's", vals[0])
+		return vals[0]
+	}
+	argv := slices.Clone(pr.Command)
+	for i := range argv {
+		argv[i] = numbered("command", func(p plan.Program) string { return p.Command[i] })
+	}
 	if dir := e.directory(pr); dir != "" {
 		// raw_exec has no working directory: cd in a shell that then execs the program
 		// with its argv untouched ("$0" "$@").
@@ -134,8 +158,11 @@ func (e *emitter) task(g program) *api.Task {
 	t.Config = cfg
 	env := map[string]string{}
 	for _, k := range envKeys(pr) {
-		env[k] = pr.Env[k]
+		env[k] = numbered("env", func(p plan.Program) string { return p.Env[k] })
 	}
+	// The names the engine gives every process at its spawn.
+	env[processNameEnv] = numbered("process_name", func(p plan.Program) string { return p.ProcessName })
+	env[groupNameEnv] = cmp.Or(pr.Group, pr.Name)
 	if _, ok := pr.Env[processNumEnv]; ok {
 		env[processNumEnv] = "${NOMAD_ALLOC_INDEX}"
 		if pr.NumprocsStart != 0 {
@@ -143,7 +170,7 @@ func (e *emitter) task(g program) *api.Task {
 		}
 	}
 	for k, v := range env {
-		if strings.Contains(v, "${") && k != processNumEnv {
+		if strings.Contains(v, "${") && !strings.Contains(v, "${NOMAD_ALLOC_INDEX}") {
 			e.report(pr.Name, "env", "%s: Nomad interpolates ${...} in the value", k)
 		}
 	}
@@ -151,7 +178,7 @@ func (e *emitter) task(g program) *api.Task {
 		t.Env = env
 	}
 	for _, a := range argv {
-		if strings.Contains(a, "${") {
+		if strings.Contains(a, "${") && !strings.Contains(a, "${NOMAD_ALLOC_INDEX}") {
 			e.report(pr.Name, "command", "Nomad interpolates ${...} in %q", a)
 		}
 	}
@@ -159,7 +186,7 @@ func (e *emitter) task(g program) *api.Task {
 	t.KillSignal = "SIG" + pr.StopSignal
 	kt := pr.StopTimeout.D()
 	t.KillTimeout = &kt
-	if !sameAcrossInstances(g, nil) {
+	if !sameAcrossInstances(g, nomadNum) {
 		e.report(pr.Name, "numprocs", "instances differ in more than their number; every allocation runs the first one's task")
 	}
 	if pr.InheritEnv {

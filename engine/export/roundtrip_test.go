@@ -145,6 +145,9 @@ func processes(p *plan.Plan) string {
 	}
 	var out []proc
 	for _, pr := range p.Programs {
+		if pr.Directory == p.Root {
+			pr.Directory = "" // the same place: read back, a directory that is the root is left out
+		}
 		retries := pr.StartRetries
 		if retries == -1 {
 			retries = 2147483647

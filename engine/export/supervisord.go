@@ -16,7 +16,7 @@ const foreverRetries = math.MaxInt32
 
 // Supervisord renders p as one supervisord.conf.
 func Supervisord(p *plan.Plan, o Options) (Result, error) {
-	e := &emitter{format: "supervisord", root: p.Root}
+	e := &emitter{format: "supervisord", root: p.Root, priority: startAfterDeps(p)}
 	var b strings.Builder
 	sv := p.Supervisor
 	fmt.Fprintf(&b, "; Exported from %s by `starvisor export --format supervisord`.\n", filepath.Join(p.Root, p.Entry))
@@ -71,10 +71,39 @@ func Supervisord(p *plan.Plan, o Options) (Result, error) {
 	return Result{Files: []File{{Name: "supervisord.conf", Data: []byte(b.String())}}, Problems: e.problems}, nil
 }
 
+// startAfterDeps gives each program a priority above its dependencies' (raised where it
+// is not): supervisord starts lower priorities first, and has no depends_on, so a
+// dependent at the same 999 started first. Programs come in start order, dependencies
+// first.
+func startAfterDeps(p *plan.Plan) map[string]int {
+	prio := map[string]int{}
+	for _, pr := range p.Programs {
+		if _, done := prio[pr.Name]; done {
+			continue // another instance of the program
+		}
+		v := pr.Priority
+		for _, d := range pr.DependsOn {
+			if dp, ok := prio[d]; ok {
+				v = max(v, dp+1)
+			}
+		}
+		prio[pr.Name] = v
+	}
+	return prio
+}
+
+func (e *emitter) priorityOf(pr plan.Program) int {
+	if v, ok := e.priority[pr.Name]; ok {
+		return v
+	}
+	return pr.Priority
+}
+
 // emitter collects problems while writing.
 type emitter struct {
 	format   string
-	root     string // the bundle root: where a program that names no directory runs
+	root     string         // the bundle root: where a program that names no directory runs
+	priority map[string]int // each program's priority, raised above its dependencies'
 	problems []Problem
 	err      error
 }
@@ -164,7 +193,11 @@ func (e *emitter) unsupported(pr plan.Program) {
 		e.report(pr.Name, "backoff", "supervisord's delay between retries grows linearly (1s, 2s, 3s, ...)")
 	}
 	if len(pr.DependsOn) > 0 {
-		e.report(pr.Name, "depends_on", "supervisord has no dependencies; only priority orders the start")
+		if prio, ok := e.priority[pr.Name]; ok && prio != pr.Priority {
+			e.report(pr.Name, "depends_on", "supervisord has no dependencies: priority=%d (was %d) starts it after them, without waiting for them to be ready", prio, pr.Priority)
+		} else {
+			e.report(pr.Name, "depends_on", "supervisord has no dependencies; its priority starts it after them, without waiting for them to be ready")
+		}
 	}
 	if pr.Ready != nil {
 		e.report(pr.Name, "ready", "readiness probes have no supervisord equivalent")
@@ -220,6 +253,10 @@ func (e *emitter) write(b *strings.Builder, g program, section string, templated
 	}
 	if pr.Directory != "" {
 		field("directory", func(p plan.Program) string { return p.Directory })
+	} else if e.root != "" {
+		// [supervisord] directory= counts only when it daemonizes: under -n (Debian's
+		// unit, a container) the program ran in the folder supervisord was started from.
+		e.kv(b, pr.Name, "directory", e.root)
 	}
 	if env := e.environment(g); env != "" {
 		b.WriteString("environment=" + env + "\n")
@@ -242,7 +279,7 @@ func (e *emitter) write(b *strings.Builder, g program, section string, templated
 	fmt.Fprintf(b, "autostart=%t\nautorestart=%s\nexitcodes=%s\nstartsecs=%d\nstartretries=%d\n",
 		pr.Autostart, pr.Autorestart, strings.Join(codes, ","), pr.StartSecs, retries)
 	fmt.Fprintf(b, "stopsignal=%s\nstopwaitsecs=%d\nstopasgroup=%t\nkillasgroup=%t\npriority=%d\nredirect_stderr=%t\n",
-		pr.StopSignal, stopSecs, pr.StopAsGroup, pr.KillAsGroup || pr.StopAsGroup, pr.Priority, pr.RedirectStderr)
+		pr.StopSignal, stopSecs, pr.StopAsGroup, pr.KillAsGroup || pr.StopAsGroup, e.priorityOf(pr), pr.RedirectStderr)
 	for _, s := range []struct {
 		key string
 		get func(plan.Program) *plan.Log
@@ -300,6 +337,13 @@ func (e *emitter) environment(g program) string {
 		}
 		parts = append(parts, k+"="+q+t+q)
 	}
+	// The names the engine gives every process at its spawn, in supervisord's own
+	// expansions: a program naming its files after its process wrote them all to one.
+	vals, nums := column(g, func(p plan.Program) string { return p.ProcessName })
+	if t, ok := numTemplate(vals, nums, func(s string) string { return strings.ReplaceAll(s, "%", "%%") }, supervisordNum); ok {
+		parts = append(parts, processNameEnv+`="`+t+`"`)
+	}
+	parts = append(parts, groupNameEnv+`="%(group_name)s"`)
 	return strings.Join(parts, ",")
 }
 

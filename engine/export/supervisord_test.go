@@ -47,6 +47,15 @@ func TestSupervisordRoundTrip(t *testing.T) {
 	if len(got) != len(p.Programs) {
 		t.Fatalf("supervisord reads %d processes, the plan has %d", len(got), len(p.Programs))
 	}
+	// A dependent's priority is above its dependencies' (supervisord has no depends_on).
+	prio := map[string]int{}
+	for _, pr := range p.Programs {
+		v := pr.Priority
+		for _, d := range pr.DependsOn {
+			v = max(v, prio[d]+1)
+		}
+		prio[pr.Name] = v
+	}
 	for _, w := range got {
 		name := w["name"].(string)
 		pr, ok := p.Lookup(name)
@@ -68,12 +77,12 @@ func TestSupervisordRoundTrip(t *testing.T) {
 		}
 		check("group", group, w["group"])
 		check("command", pr.Command, w["command"])
-		dir := any(nil)
+		dir := p.Root // under supervisord -n too, where [supervisord] directory= does not count
 		if pr.Directory != "" {
 			dir = pr.Directory
 		}
 		check("directory", dir, w["directory"])
-		env := map[string]string{}
+		env := map[string]string{"STARVISOR_PROCESS_NAME": pr.ProcessName, "STARVISOR_GROUP_NAME": group} // as the engine sets them
 		for k, v := range pr.Env {
 			if k != "QUOTE" { // reported as not expressible
 				env[k] = v
@@ -102,7 +111,7 @@ func TestSupervisordRoundTrip(t *testing.T) {
 			{"stop_timeout", int(pr.StopTimeout.D().Seconds()), w["stopwaitsecs"]},
 			{"stop_as_group", pr.StopAsGroup, w["stopasgroup"]},
 			{"kill_as_group", pr.KillAsGroup, w["killasgroup"]},
-			{"priority", pr.Priority, w["priority"]},
+			{"priority", prio[pr.Name], w["priority"]},
 			{"redirect_stderr", pr.RedirectStderr, w["redirect_stderr"]},
 		} {
 			check(c.field, c.plan, c.sup)

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"cmp"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -80,7 +81,13 @@ func (e *emitter) systemdUnit(g program, target string, instances map[string][]s
 			argv[0] = abs
 		}
 	}
-	s.WriteString("[Service]\nType=simple\n")
+	if pr.IsJob() {
+		// Done once it exited: After= waits for that, and a dependent's restart does not
+		// run it again (Type=simple counted it up at its spawn, and ran it again).
+		s.WriteString("[Service]\nType=oneshot\nRemainAfterExit=yes\n")
+	} else {
+		s.WriteString("[Service]\nType=simple\n")
+	}
 	// Each value is the first instance's, or with %i where the instances' follow their
 	// number (a pool's "--port=80{num}").
 	numbered := func(f func(plan.Program) string, quote func(string) string) string {
@@ -110,6 +117,10 @@ func (e *emitter) systemdUnit(g program, target string, instances map[string][]s
 	if _, ok := pr.Env[processNumEnv]; ok {
 		fmt.Fprintf(&s, "Environment=%s=%%i\n", processNumEnv)
 	}
+	// The names the engine gives every process at its spawn: a program that names its
+	// files after its process wrote them all to one.
+	fmt.Fprintf(&s, "Environment=%s\n", numbered(func(p plan.Program) string { return p.ProcessName }, func(v string) string { return sdEnv(processNameEnv + "=" + v) }))
+	fmt.Fprintf(&s, "Environment=%s\n", sdEnv(groupNameEnv+"="+cmp.Or(pr.Group, pr.Name)))
 	if pr.InheritEnv {
 		e.report(pr.Name, "inherit_env", "systemd starts units with its own clean environment, not the caller's")
 	}

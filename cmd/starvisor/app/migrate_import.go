@@ -199,6 +199,14 @@ var programKwargs = []string{
 // "") are written as here(...).
 func renderImport(conf string, d *supervisordDecls, here string) string {
 	r := &render{here: here}
+	for _, p := range d.Programs {
+		// The script's own folder is where a program that names none runs, as load_conf
+		// leaves it out there: the same plan (and supervisord export, which names it for
+		// supervisord -n, reads back as it was).
+		if dir, ok := p["directory"].(string); ok && here != "" && filepath.Clean(dir) == filepath.Clean(here) {
+			delete(p, "directory")
+		}
+	}
 	b := &r.b
 	fmt.Fprintf(b, "# Imported from %s by `starvisor import`.\n", conf)
 	fmt.Fprintf(b, "# Same plan as load(\"@stdlib//supervisord.star\", \"supervisord\"); supervisord.load_conf(%s).\n", r.str(conf))

@@ -96,7 +96,6 @@ stdout_logfile=%(here)s/logs/%(program_name)s.log
 	script := string(importOutText(t, filepath.Join(old, "supervisord.conf"), "deploy.star", nil))
 	for _, want := range []string{
 		`command = [here("bin/local"), "--data=" + here("data")],`,
-		`directory = here(),`,
 		`stdout = log(here("log/local.log")),`,
 		`"PYTHONPATH": here("a") + ":" + here() + "/b/../c"`, // here() would clean "b/../c"
 		`stdout = log(here("log/{num}.log")),`,
@@ -106,6 +105,9 @@ stdout_logfile=%(here)s/logs/%(program_name)s.log
 		if !strings.Contains(script, want) {
 			t.Errorf("script lacks %q:\n%s", want, script)
 		}
+	}
+	if strings.Contains(script, "directory =") { // the script's own folder: where it runs anyway
+		t.Errorf("script names the directory it runs in anyway:\n%s", script)
 	}
 	if err := os.Rename(old, moved); err != nil {
 		t.Fatal(err)

@@ -31,7 +31,7 @@ type ControlVerbs struct {
 // socketOnly is the --socket flag of the verbs that evaluate a script of their own
 // (apply, plan --diff), whose --lib serves both.
 type socketOnly struct {
-	Socket string `help:"Daemon socket (else STARVISOR_SOCKET, else the socket of deploy.star in this folder or a parent)."`
+	Socket string `help:"Daemon socket (else the bundle --file names, else STARVISOR_SOCKET, else the socket of deploy.star in this folder or a parent)."`
 }
 
 // socketFlag is --socket, and --file (-f, as for up and apply) and --lib for
@@ -64,13 +64,24 @@ func (f *logsSocketFlag) client(ctx context.Context, d *Deps) (*api.Client, erro
 // scriptName is the file socket discovery looks for.
 const scriptName = "deploy.star"
 
-// client finds the daemon's socket: --socket, STARVISOR_SOCKET, then the plan of the
-// nearest deploy.star. The first two never evaluate Starlark, which keeps `status` fast.
+// client finds the daemon's socket: --socket, then the bundle -f names, STARVISOR_SOCKET,
+// then the plan of the nearest deploy.star. The flags beat the variable: an exported
+// STARVISOR_SOCKET took `restart worker -f services/auth` to another bundle's worker.
+// Neither --socket nor the variable evaluates Starlark, which keeps `status` fast.
 func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []string) (*api.Client, error) {
 	if f.Socket != "" {
 		return api.NewClient(f.Socket), nil
 	}
-	if s, ok := d.LookupEnv("STARVISOR_SOCKET"); ok && s != "" {
+	if s, ok := d.LookupEnv("STARVISOR_SOCKET"); ok && s != "" && script == "" {
+		if here, err := findScript(); err == nil {
+			// Said, not refused (the variable is there to reach that daemon): a shutdown
+			// typed in one bundle's folder, the variable left over, shut another down.
+			if abs, err := filepath.Abs(here); err == nil {
+				if own := socketInLocks(rootLockPaths(abs)...); own != "" && own != s {
+					fmt.Fprintf(d.Stderr, "starvisor: note: STARVISOR_SOCKET=%s, not this folder's bundle (%s, on %s)\n", s, abs, own)
+				}
+			}
+		}
 		return api.NewClient(s), nil
 	}
 	if script == "" {

@@ -120,6 +120,14 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 	sf := scriptFlags{File: script, Lib: libs}
 	p, err := sf.eval(ctx, d)
 	if err != nil {
+		// Its daemon not running (no lock), the plan it last ran names the socket: a
+		// health check of a bundle that is down got exit 1 and a traceback (a library
+		// its shell does not declare), where "no daemon" is exit 3.
+		if last, rerr := recordedPlan(filepath.Join(filepath.Dir(script), "run")); rerr == nil && last.Supervisor.Socket != "" &&
+			filepath.Join(last.Root, last.Entry) == absOr(script) {
+			fmt.Fprintf(d.Stderr, "starvisor: %s does not evaluate here (above); its daemon last ran on %s\n", script, last.Supervisor.Socket)
+			return api.NewClient(last.Supervisor.Socket), nil
+		}
 		fmt.Fprintf(d.Stderr, "starvisor: the daemon's socket comes from %s, which failed: give --socket or set STARVISOR_SOCKET (or --lib for its libraries)\n", script)
 		return nil, err
 	}
@@ -134,6 +142,14 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 		}
 	}
 	return cl, nil
+}
+
+// absOr is path made absolute, or path itself when it cannot be.
+func absOr(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // socketInLocks is the first socket, written in one of the held locks, that is there;

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +27,13 @@ type LogsCmd struct {
 	Lines          int      `short:"n" default:"10" help:"Lines to print from the end first (0: none)."`
 }
 
+// isBundleDir says whether name is a folder holding a deploy script: given to logs -f, it
+// was meant as the bundle (every other verb's -f), not as a process name.
+func isBundleDir(name string) bool {
+	st, err := os.Stat(filepath.Join(name, scriptName))
+	return err == nil && st.Mode().IsRegular()
+}
+
 func (c *LogsCmd) Run(d *Deps) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -41,7 +49,7 @@ func (c *LogsCmd) Run(d *Deps) error {
 		}()
 	}
 	for _, n := range c.Names {
-		if c.Follow && strings.HasSuffix(n, ".star") {
+		if c.Follow && (strings.HasSuffix(n, ".star") || isBundleDir(n)) {
 			// Every other verb's -f is the script.
 			return usageError(fmt.Errorf("logs: -f is --follow here; give the script with --file %s", n))
 		}

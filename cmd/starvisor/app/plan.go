@@ -3,6 +3,7 @@ package app
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +23,7 @@ type PlanCmd struct {
 	socketOnly  `embed:""`
 	JSON        bool `name:"json" help:"Print the plan as JSON (with --diff: the difference, {\"added\", \"removed\", \"unchanged\", \"changed\", \"updated\"}, and \"refused\": why apply would refuse it)."`
 	Diff        bool `name:"diff" help:"Show what apply would change in the running daemon; applies nothing."`
+	ExitCode    bool `name:"exit-code" help:"With --diff: exit 1 when apply would change something (as git diff --exit-code), 0 when not."`
 }
 
 // Help is the detail "plan --help" prints under the command's line.
@@ -33,6 +35,9 @@ func (c *PlanCmd) Help() string {
 func (c *PlanCmd) Run(d *Deps) error {
 	if c.Diff {
 		return c.diff(d)
+	}
+	if c.ExitCode {
+		return usageError(errors.New("plan: --exit-code goes with --diff"))
 	}
 	p, err := c.eval(context.Background(), d)
 	if err != nil {
@@ -51,7 +56,12 @@ func (c *PlanCmd) Run(d *Deps) error {
 
 // diff prints the difference between the script and the daemon's running plan.
 func (c *PlanCmd) diff(d *Deps) error {
-	_, _, _, err := showDiff(context.Background(), d, "plan", &c.scriptFlags, &c.socketOnly, c.JSON)
+	_, _, r, err := showDiff(context.Background(), d, "plan", &c.scriptFlags, &c.socketOnly, c.JSON)
+	if err == nil && c.ExitCode && !r.Delta.Empty() {
+		// Which of many bundles still wants an apply (a shared library changed), without
+		// reading the text.
+		return reported(ExitFailure)
+	}
 	return err
 }
 

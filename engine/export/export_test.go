@@ -305,3 +305,32 @@ group(name = "g", programs = ["migrate", "app"])
 		t.Error("no migrate task")
 	}
 }
+
+// A value the systemd units write as it is (User=, WorkingDirectory=, a log path) may
+// not hold a newline: user = "root\nExecStartPre=/bin/id" added that directive to the
+// unit, exit 0. The export refuses, as the supervisord one does.
+func TestSystemdRefusesNewlinesInValues(t *testing.T) {
+	dir := t.TempDir()
+	for _, kw := range []string{
+		`user = "root\nExecStartPre=/bin/id"`,
+		`directory = "/tmp\nUser=root"`,
+		`stdout = log("log/a\nExecStartPre=/bin/id.log")`,
+	} {
+		script := filepath.Join(dir, "deploy.star")
+		src := "program(name = \"a\", command = [\"/bin/true\"], " + kw + ")\n"
+		if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := builtins.Eval(context.Background(), builtins.Options{File: script, Print: &bytes.Buffer{}})
+		if err != nil {
+			continue // refused already by the script's validation: nothing to export
+		}
+		res, err := export.Export("systemd", p, export.Options{Name: "demo", LookPath: func(string) (string, error) { return "", exec.ErrNotFound }})
+		if err == nil || !strings.Contains(err.Error(), "holds a control character") {
+			for _, f := range res.Files {
+				t.Logf("%s:\n%s", f.Name, f.Data)
+			}
+			t.Errorf("%s: %v, want a refusal", kw, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -42,7 +43,12 @@ const stopSlack = 30 * time.Second
 // neither moves those processes nor removes those cgroups. Restart=on-failure: a daemon
 // that crashed comes back, one that `starvisor shutdown` stopped (exit 0) stays down, as
 // asked (Restart=always brought it back a second later).
-func ServiceUnit(sv Service) File {
+func ServiceUnit(sv Service) (File, error) {
+	// Written as they are (Description=, WorkingDirectory=): a folder named with a newline
+	// put a directive of its own into root's unit.
+	if err := errors.Join(unitSafe("the deployment's name", sv.Deploy), unitSafe("the script's folder", filepath.Dir(sv.Script))); err != nil {
+		return File{}, fmt.Errorf("service: %w", err)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by `starvisor service install`.\n")
 	fmt.Fprintf(&b, "[Unit]\nDescription=starvisor deployment %s\n", sdValue(sv.Deploy))
@@ -67,5 +73,5 @@ func ServiceUnit(sv Service) File {
 	} else {
 		b.WriteString("[Install]\nWantedBy=multi-user.target\n")
 	}
-	return File{Name: ServiceUnitName(sv.Deploy), Data: []byte(b.String())}
+	return File{Name: ServiceUnitName(sv.Deploy), Data: []byte(b.String())}, nil
 }

@@ -2,12 +2,14 @@ package export
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/starvisor/starvisor/engine/plan"
 )
@@ -16,6 +18,9 @@ import (
 // instance is the process number), and <deploy>.target that wants every autostart
 // instance; the units are PartOf the target, so stopping it stops them all.
 func Systemd(p *plan.Plan, o Options) (Result, error) {
+	if err := systemdSafe(p, deployName(p, o)); err != nil {
+		return Result{}, fmt.Errorf("export systemd: %w", err)
+	}
 	e := &emitter{format: "systemd", root: p.Root}
 	look := o.LookPath
 	if look == nil {
@@ -261,6 +266,32 @@ func sdEscapePercent(s string) string { return strings.ReplaceAll(s, "%", "%%") 
 
 // sdValue escapes specifiers in a plain (unquoted) setting.
 func sdValue(s string) string { return sdEscapePercent(s) }
+
+// unitSafe refuses a value written as it is into a unit line (Description=, User=,
+// WorkingDirectory=, a log path) that holds a control character: a newline there starts
+// a directive of its own (user = "root\nExecStartPre=/bin/id" ran that as root).
+func unitSafe(what, value string) error {
+	if strings.ContainsFunc(value, unicode.IsControl) {
+		return fmt.Errorf("%s %q holds a control character, which a unit cannot hold (a newline would start a directive of its own): nothing written", what, value)
+	}
+	return nil
+}
+
+// systemdSafe checks every value of p the units write as it is (unitSafe).
+func systemdSafe(p *plan.Plan, deploy string) error {
+	errs := []error{unitSafe("the deployment's name", deploy), unitSafe("the bundle's folder", p.Root)}
+	for _, pr := range p.Programs {
+		errs = append(errs, unitSafe("program "+strconv.Quote(pr.Name)+": name", pr.Name),
+			unitSafe("program "+strconv.Quote(pr.Name)+": directory", pr.Directory),
+			unitSafe("program "+strconv.Quote(pr.Name)+": user", pr.User))
+		for _, l := range []*plan.Log{pr.Stdout, pr.Stderr} {
+			if l != nil {
+				errs = append(errs, unitSafe("program "+strconv.Quote(pr.Name)+": log", l.Path))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // sdWord quotes one word of a command line for systemd's parser: C escapes inside
 // double quotes, %% for specifiers, $$ for variable expansion.

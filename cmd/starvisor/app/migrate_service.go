@@ -104,7 +104,7 @@ func (s *serviceFlags) unit(d *Deps) (export.File, error) {
 		}
 	}
 	return export.ServiceUnit(export.Service{Binary: bin, Script: filepath.Join(p.Root, p.Entry), Deploy: name,
-		Libs: libs, Env: env, User: s.User, StopWithin: p.WorstStop()}), nil
+		Libs: libs, Env: env, User: s.User, StopWithin: p.WorstStop()})
 }
 
 // ServiceInstallCmd writes the unit.

@@ -72,7 +72,31 @@ func signalPidfile(ts *testscript.TestScript, neg bool, args []string) {
 	if !ok {
 		ts.Fatalf("signal: unknown signal %q", args[0])
 	}
-	ts.Check(syscall.Kill(readPid(ts, args[1]), sig))
+	pid := readPid(ts, args[1])
+	ts.Check(syscall.Kill(pid, sig))
+	if sig == syscall.SIGKILL {
+		// Dead, its files closed, before the next line: a client right after found the
+		// socket still open and the connection cut ("lost the connection"), not "no
+		// daemon" (a flaky scenario).
+		deadline := time.Now().Add(10 * time.Second)
+		for !gone(pid) {
+			if time.Now().After(deadline) {
+				ts.Fatalf("signal KILL: process %d still alive after 10s", pid)
+			}
+			time.Sleep(pollEvery)
+		}
+	}
+}
+
+// gone says whether pid has exited: a zombie, or reaped.
+func gone(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	f := strings.Fields(string(stat[i+1:]))
+	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
 }
 
 // unwork replaces the work directory in FILE with the literal $WORK, so golden files hold

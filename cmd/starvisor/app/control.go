@@ -192,6 +192,9 @@ func stateDirOf(socket string) string {
 // "the services are down", or were up and supervised.
 func leftRunning(socket string) string {
 	dir := stateDirOf(socket)
+	if safeStateDir(dir) != nil {
+		return "" // another user's state file names what they like: no stray of ours
+	}
 	daemon, left := monitor.LeftRunning(filepath.Join(dir, "state.json"), lockLine(lockPath(dir), lockIdentity))
 	if len(left) == 0 {
 		return ""

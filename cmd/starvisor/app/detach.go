@@ -64,6 +64,9 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	if err := safeSocketDir(filepath.Dir(sock)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("up: %w", err)
 	}
+	if err := safeStateDir(p.Supervisor.StateDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("up: %w", err)
+	}
 	logf, err := logs.OpenAppend(logPath, scriptOwner(p)...)
 	if err != nil {
 		return fmt.Errorf("up: detach: %w", err)

@@ -75,6 +75,24 @@ func TestSafeSocketDir(t *testing.T) {
 	}
 }
 
+// A state folder another user may write in is refused, sticky or not: they could plant
+// a symlink at daemon.lock (root wrote through it) or a state.json naming any process
+// as a stray (root's up killed it), or create them first.
+func TestSafeStateDir(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	is.NoErr(safeStateDir(dir))
+	is.NoErr(os.Chmod(dir, 0o777|os.ModeSticky))
+	err := safeStateDir(dir)
+	is.True(err != nil && strings.Contains(err.Error(), "may be written by others"))
+	is.NoErr(os.Chmod(dir, 0o755))
+	if os.Geteuid() == 0 {
+		is.NoErr(os.Chown(dir, 1, 1))
+		err = safeStateDir(dir)
+		is.True(err != nil && strings.Contains(err.Error(), "is uid 1's: its owner could plant its lock"))
+	}
+}
+
 // ls looks for locks where any up of this user could have put them: a daemon started
 // from an ssh login (XDG_RUNTIME_DIR=/run/user/1001) was missing from ls run where
 // the variable is not set (su -, cron, sudo -iu), which said none ran.

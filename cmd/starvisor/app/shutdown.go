@@ -61,6 +61,10 @@ func (c *ShutdownCmd) Run(d *Deps) error {
 // tell: a daemon holds the lock, starting).
 func stopLeft(ctx context.Context, d *Deps, socket string) bool {
 	dir := stateDirOf(socket)
+	if err := safeStateDir(dir); err != nil {
+		fmt.Fprintf(d.Stderr, "starvisor: shutdown: not reading its state file: %v\n", err)
+		return false // a state file another user may write would have us kill what it names
+	}
 	statePath := filepath.Join(dir, "state.json")
 	if _, left := monitor.LeftRunning(statePath, lockLine(lockPath(dir), lockIdentity)); len(left) == 0 {
 		return false

@@ -106,6 +106,9 @@ func (c *UpCmd) Run(d *Deps) error {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return fmt.Errorf("up: state dir: %w", err)
 	}
+	if err := safeStateDir(stateDir); err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
 	// The locks name the socket by its real path: where clients still find it after the
 	// bundle's folder or a release symlink on the way changed.
 	lockedSock := p.Supervisor.Socket
@@ -615,7 +618,8 @@ func (l *heldLock) clean() {
 // it, in their environment, even when the state file is gone) and its entry script
 // (lockLine: the other scripts of the folder are other bundles).
 func lockFile(path, socket, script string) (*heldLock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// Not through a symlink, whoever planted it (defence in depth: its folder is checked).
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
@@ -712,6 +716,26 @@ func runDirsFor(uid int, xdg string) []string {
 // others may write without the sticky bit. They could put a listener of their own in
 // its place: clients send it nothing (they check its uid), but the daemon is out of reach.
 func safeSocketDir(dir string) error {
+	return safeDir(dir, "socket folder", "replace the socket")
+}
+
+// safeStateDir refuses a state folder another user may write in: they could plant a
+// symlink at daemon.lock (root truncated and wrote the file it named) or a state.json
+// naming any process as a stray (root's up, or shutdown, killed it).
+func safeStateDir(dir string) error {
+	if err := safeDir(dir, "state folder", "plant its lock, or a state file naming any process"); err != nil {
+		return err
+	}
+	// Not even with the sticky bit (/tmp): others could create the files before it.
+	if st, err := os.Stat(dir); err == nil && st.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("state folder %s may be written by others (mode %#o): they could create its lock or a state file naming any process first; name a folder of yours", dir, st.Mode().Perm())
+	}
+	return nil
+}
+
+// safeDir refuses a folder of another user's (root aside), or one others may write
+// without the sticky bit: what, and what they could do, for the message.
+func safeDir(dir, what, could string) error {
 	var st syscall.Stat_t
 	if err := syscall.Stat(dir, &st); err != nil {
 		return err
@@ -719,9 +743,9 @@ func safeSocketDir(dir string) error {
 	euid := os.Geteuid()
 	switch {
 	case int(st.Uid) != euid && st.Uid != 0:
-		return fmt.Errorf("socket folder %s is uid %d's: its owner could replace the socket; name a folder of yours", dir, st.Uid)
+		return fmt.Errorf("%s %s is uid %d's: its owner could %s; name a folder of yours", what, dir, st.Uid, could)
 	case st.Mode&0o022 != 0 && st.Mode&syscall.S_ISVTX == 0:
-		return fmt.Errorf("socket folder %s may be written by others (mode %#o, no sticky bit): they could replace the socket; name a folder of yours", dir, st.Mode&0o7777)
+		return fmt.Errorf("%s %s may be written by others (mode %#o, no sticky bit): they could %s; name a folder of yours", what, dir, st.Mode&0o7777, could)
 	}
 	return nil
 }

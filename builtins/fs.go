@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -150,9 +151,34 @@ func staticPrefix(pattern string) string {
 	return filepath.Dir(pattern[:i])
 }
 
+// readSandboxed reads abs, which the sandbox accepted as key, opened beneath the root it
+// lies in (openBeneath): a symlink swapped in since the check cannot lead out of it.
+func (s *evalState) readSandboxed(abs, key string, limit int64) ([]byte, error) {
+	root, rel := s.realRoot, key
+	if lib, ok := strings.CutPrefix(key, "@"); ok {
+		name, r, _ := strings.Cut(lib, "//")
+		dir, err := s.realLib(name)
+		if err != nil {
+			return nil, err
+		}
+		root, rel = dir, r
+	}
+	if rel == "" {
+		rel = "."
+	}
+	f, err := openBeneath(root, filepath.FromSlash(rel))
+	if err != nil {
+		if errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%q leads outside the bundle root and library roots now", abs)
+		}
+		return nil, err
+	}
+	return readOpen(f, limit)
+}
+
 // readCapped reads a sandboxed file, at most MaxReadBytes, and records it in the inputs.
 func readCapped(s *evalState, name, abs, key string) ([]byte, error) {
-	data, err := readRegular(abs, MaxReadBytes)
+	data, err := s.readSandboxed(abs, key, MaxReadBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no file %q", name, key)
 	}

@@ -15,6 +15,11 @@ func readRegular(abs string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readOpen(f, limit)
+}
+
+// readOpen reads at most limit+1 bytes of f, a regular file, and closes it.
+func readOpen(f *os.File, limit int64) ([]byte, error) {
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {

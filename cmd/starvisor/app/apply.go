@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/starvisor/starvisor/engine"
 	"github.com/starvisor/starvisor/engine/api"
@@ -534,7 +535,28 @@ func lastLine(path string, fresh time.Duration) (string, time.Time) {
 	if len(line) > 200 {
 		line = line[:200] + "..."
 	}
-	return line, st.ModTime()
+	return printable(line), st.ModTime()
+}
+
+// printable writes the control characters of a program's line as \xNN: quoted to the
+// terminal of whoever runs starvisor (root), its escape sequences rewrote the line,
+// erased starvisor's words before it, or set the window's title.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsControl(r):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // stoppedByHand starts failed's word for a process STOPPED that nothing will start: a

@@ -106,3 +106,12 @@ func TestQuoteArg(t *testing.T) {
 		}
 	}
 }
+
+// A program's line quoted to the terminal keeps no escape sequence: its ESC codes rewrote
+// what starvisor printed before it (root's terminal), or set the window's title.
+func TestPrintable(t *testing.T) {
+	is := is.New(t)
+	is.Equal(printable("plain line"), "plain line")
+	is.Equal(printable("\x1b[2K\rstarvisor: all fine\x07"), `\x1b[2K\x0dstarvisor: all fine\x07`)
+	is.Equal(printable("a\tb"), "a b")
+}

@@ -188,6 +188,19 @@ func listenAddr(pb *plan.Probe) string {
 }
 
 // answers says whether something accepts connections at addr now.
+// Taken says which address of pr's tcp or http probe already answers ("" when none, or
+// the probe is of another kind): another process listens there, and the probe would
+// pass for it while pr fails to bind (check says so before up).
+func Taken(pr plan.Program) string {
+	if pr.Ready == nil {
+		return ""
+	}
+	if addr := listenAddr(pr.Ready); addr != "" && answers(addr) {
+		return addr
+	}
+	return ""
+}
+
 func answers(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {

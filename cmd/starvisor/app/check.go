@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/starvisor/starvisor/engine/launcher"
 	"github.com/starvisor/starvisor/engine/plan"
+	"github.com/starvisor/starvisor/engine/probe"
 )
 
 // CheckCmd evaluates and validates the script, then checks the plan against this machine.
@@ -28,6 +30,7 @@ func (c *CheckCmd) Run(d *Deps) error {
 		return err
 	}
 	problems := machineProblems(p, d.LookupEnv)
+	problems = append(problems, portsTaken(p)...)
 	if err := declaresPrograms(p); err != nil {
 		problems = append(problems, err.Error()) // as apply and a reload would refuse it
 	}
@@ -65,6 +68,24 @@ func checkWarnings(p *plan.Plan, lookupEnv func(string) (string, bool)) []string
 			w = pr.Pos + ": " + w
 		}
 		out = append(out, w)
+	}
+	return out
+}
+
+// portsTaken names the ready probes whose address already answers while the bundle's
+// daemon is not running: another process (another bundle's, a forgotten server) listens
+// there, and the program would fail to bind while its probe passed for the other.
+// With the daemon running, its own programs answer there: nothing to say.
+func portsTaken(p *plan.Plan) []string {
+	locks := append(rootLockPaths(filepath.Join(p.Root, p.Entry)), lockPath(p.Supervisor.StateDir))
+	if slices.ContainsFunc(locks, lockHeld) {
+		return nil
+	}
+	var out []string
+	for _, pr := range p.Programs {
+		if addr := probe.Taken(pr); addr != "" {
+			out = append(out, fmt.Sprintf("%s: program %q: ready: %s already answers: another process listens there (its program would fail to bind, and the probe pass for the other)", pr.Pos, pr.ProcessName, addr))
+		}
 	}
 	return out
 }

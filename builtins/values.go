@@ -103,12 +103,17 @@ func (s *sizeArg) Unpack(v starlark.Value) error {
 	return fmt.Errorf("got %s, want a size such as \"10MB\" or an int of bytes", v.Type())
 }
 
-// parseSize reads digits and an optional B, KB, MB or GB (any case, blanks allowed).
+// parseSize reads digits and an optional B, KB, MB or GB (any case, blanks allowed), all
+// of 1024 as supervisord's; pm2's K, M and G, and KiB, MiB and GiB (as status prints
+// sizes) mean the same.
 func parseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	digits := strings.TrimRightFunc(t, func(r rune) bool { return r < '0' || r > '9' })
 	unit := strings.ToUpper(strings.TrimSpace(t[len(digits):]))
-	mult := map[string]int64{"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}[unit]
+	mult := map[string]int64{"": 1, "B": 1,
+		"K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10,
+		"M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
+		"G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30}[unit]
 	n, err := strconv.ParseInt(digits, 10, 64)
 	if mult == 0 || err != nil || strings.TrimLeft(digits, "0123456789") != "" {
 		return 0, fmt.Errorf("got %q, want a size such as \"10MB\" or an int of bytes", s)

@@ -9,13 +9,15 @@ import (
 )
 
 func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"0": 0, "10": 10, "10B": 10, "10KB": 10 << 10, "10mb": 10 << 20, " 1 GB ": 1 << 30} {
+	for in, want := range map[string]int64{"0": 0, "10": 10, "10B": 10, "10KB": 10 << 10, "10mb": 10 << 20, " 1 GB ": 1 << 30,
+		// pm2's spellings (max_memory_restart: "200M"), and the unit status prints sizes in
+		"200M": 200 << 20, "1G": 1 << 30, "512K": 512 << 10, "200MiB": 200 << 20, "2gib": 2 << 30} {
 		is := is.New(t)
 		got, err := parseSize(in)
 		is.NoErr(err)
 		is.Equal(got, want)
 	}
-	for _, in := range []string{"", "10XB", "-1", "1.5MB", "MB", "99999999999999999999"} {
+	for _, in := range []string{"", "10XB", "-1", "1.5MB", "MB", "99999999999999999999", "10MIBB", "10T"} {
 		_, err := parseSize(in)
 		is.New(t).True(err != nil) // rejected
 	}

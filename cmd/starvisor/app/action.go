@@ -42,7 +42,7 @@ type RestartCmd struct {
 	socketFlag `embed:""`
 	namesArg   `embed:""`
 	waitFlag   `embed:""`
-	Rolling    bool `help:"One process at a time, each RUNNING and ready (--wait, default 60s) before the next is stopped: a pool keeps serving (pm2 reload)."`
+	Rolling    bool `help:"One process at a time, each RUNNING and ready (--wait, default 60s) before the next is stopped: a pool keeps serving (as pm2 reload, though each is stopped before its new run starts)."`
 }
 
 // SignalCmd sends a signal to processes.

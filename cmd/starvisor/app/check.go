@@ -54,6 +54,27 @@ func (c *CheckCmd) Run(d *Deps) error {
 // PYTHONUNBUFFERED, and logged nothing under the systemd unit.
 func checkWarnings(p *plan.Plan, lookupEnv func(string) (string, bool)) []string {
 	var out []string
+	// A pool whose processes share one port (SO_REUSEPORT, pm2's cluster mode) and a tcp
+	// or http probe on it: a new member passes as soon as a sibling answers, so a rolling
+	// restart went on while nothing of the new one listened (requests failed for a second).
+	probes := map[string][]plan.Probe{}
+	for _, pr := range p.Programs {
+		if r := pr.Ready; r != nil && pr.Numprocs > 1 && (r.Kind == plan.ProbeTCP || r.Kind == plan.ProbeHTTP) {
+			probes[pr.Name] = append(probes[pr.Name], *r)
+		}
+	}
+	for _, pr := range p.Programs {
+		ps := probes[pr.Name]
+		if len(ps) < 2 || slices.ContainsFunc(ps[1:], func(o plan.Probe) bool { return o.Host != ps[0].Host || o.Port != ps[0].Port || o.URL != ps[0].URL }) {
+			continue
+		}
+		delete(probes, pr.Name)
+		w := fmt.Sprintf("program %q: warning: its %d processes share the ready probe's address: a new one passes as soon as any answers, so a rolling restart goes on before it listens; give each its own port (\"80{num:02}\"), or a probe.log or probe.exec of its own", pr.Name, pr.Numprocs)
+		if pr.Pos != "" {
+			w = pr.Pos + ": " + w
+		}
+		out = append(out, w)
+	}
 	seen := map[string]bool{}
 	for _, pr := range p.Programs {
 		if seen[pr.Name] || !pr.BufferedPython(nil) {

@@ -52,3 +52,36 @@ func TestReadSandboxedStaysBeneathTheRoot(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// A loaded file is opened beneath its root too: the check resolved its path, a symlink
+// swapped in since would lead a root evaluation to a root-only .star outside (it ran one,
+// its secret in a program's env, twice in 500 runs).
+func TestLoadReadsBeneathTheRoot(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "bundle")
+	if err := os.MkdirAll(filepath.Join(root, "lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for path, text := range map[string]string{filepath.Join(root, "lib", "x.star"): "X = 1\n", filepath.Join(dir, "x.star"): "X = \"secret\"\n", filepath.Join(root, "deploy.star"): ""} {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _, err := newState(Options{File: filepath.Join(root, "deploy.star")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := filepath.Join(s.realRoot, "lib", "x.star") // as inRoot resolved it
+	if b, err := s.readUnderRoots(real, 100); err != nil || string(b) != "X = 1\n" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	if err := os.Rename(filepath.Join(root, "lib"), filepath.Join(root, "was")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(dir, filepath.Join(root, "lib")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.readUnderRoots(real, 100); err == nil || strings.Contains(string(b), "secret") {
+		t.Fatalf("read %q through a link out of the bundle (err %v)", b, err)
+	}
+}

@@ -36,7 +36,7 @@ func TestParseEnvFileQuotes(t *testing.T) {
 // A quoted value may span lines (a PEM key), and a bare KEY line sets nothing, as
 // python-dotenv reads them: such files failed the whole script.
 func TestParseEnvFileMultilineAndBareKey(t *testing.T) {
-	got, err := parseEnvFile([]byte("PEM=\"-----BEGIN-----\r\nabc\n-----END-----\" # key\nPASS_THROUGH\nexport B='one\n  two'\nC=3\n"))
+	got, err := parseEnvFile([]byte("PEM=\"-----BEGIN-----\r\nabc\n-----END-----\" # key\nPASS_THROUGH\nALSO # passed through\nexport B='one\n  two'\nC=3\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -176,6 +177,30 @@ func (s *evalState) readSandboxed(abs, key string, limit int64) ([]byte, error) 
 	return readOpen(f, limit)
 }
 
+// readUnderRoots reads real (symlinks resolved), which lies in the bundle root or a
+// library root, opened beneath that root (openBeneath).
+func (s *evalState) readUnderRoots(real string, limit int64) ([]byte, error) {
+	roots := []string{s.realRoot}
+	for _, name := range sortedKeys(s.libs) {
+		if r, err := s.realLib(name); err == nil {
+			roots = append(roots, r)
+		}
+	}
+	for _, root := range roots {
+		if rel, ok := within(root, real); ok {
+			f, err := openBeneath(root, filepath.FromSlash(cmp.Or(rel, ".")))
+			if errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.ELOOP) {
+				return nil, fmt.Errorf("%q leads outside the bundle root and library roots now", real)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return readOpen(f, limit)
+		}
+	}
+	return nil, fmt.Errorf("%q is outside the bundle root and library roots", real)
+}
+
 // readCapped reads a sandboxed file, at most MaxReadBytes, and records it in the inputs.
 func readCapped(s *evalState, name, abs, key string) ([]byte, error) {
 	data, err := s.readSandboxed(abs, key, MaxReadBytes)
@@ -243,6 +268,9 @@ func parseEnvFile(data []byte) ([][2]string, error) {
 		}
 		line = strings.TrimPrefix(line, "export ")
 		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			k, _, _ = strings.Cut(k, " #") // a bare KEY, then a comment
+		}
 		k = strings.TrimSpace(k)
 		if k == "" || strings.ContainsAny(k, " \t\"'") {
 			return nil, fmt.Errorf("%d: got %q, want KEY=VALUE", n, line)

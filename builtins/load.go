@@ -68,7 +68,14 @@ func (s *evalState) exec(th *starlark.Thread, key, abs, real string) (starlark.S
 	if abs == "" {
 		src, err = fs.ReadFile(stdlib.FS, strings.TrimPrefix(key, stdlibPrefix))
 	} else {
-		src, err = readRegular(abs, maxScriptBytes)
+		if real != "" {
+			// A loaded file, checked to lie in a root: opened beneath it, so a symlink
+			// swapped in since (another user's, in a folder they may write) cannot lead a
+			// root evaluation to a file outside (it ran a root-only .star).
+			src, err = s.readUnderRoots(real, maxScriptBytes)
+		} else {
+			src, err = readRegular(abs, maxScriptBytes)
+		}
 		if err == nil && len(src) > maxScriptBytes {
 			err = fmt.Errorf("%q is larger than the %d-byte limit", key, maxScriptBytes)
 		}

@@ -203,7 +203,9 @@ func (e *emitter) systemdUnit(g program, target string, instances map[string][]s
 		e.report(pr.Name, "priority", "no start order besides depends_on (After=)")
 	}
 	if pr.Ready != nil {
-		e.report(pr.Name, "ready", "readiness probes have no systemd equivalent")
+		if !pr.IsJob() { // a job is a oneshot: its dependents wait for its end
+			e.report(pr.Name, "ready", "readiness probes have no systemd equivalent")
+		}
 	}
 	if pr.MemoryMax > 0 {
 		// The kernel's limit on the unit's cgroup: reclaim, then the OOM killer, which
@@ -273,6 +275,9 @@ func sdValue(s string) string { return sdEscapePercent(s) }
 func unitSafe(what, value string) error {
 	if strings.ContainsFunc(value, unicode.IsControl) {
 		return fmt.Errorf("%s %q holds a control character, which a unit cannot hold (a newline would start a directive of its own): nothing written", what, value)
+	}
+	if strings.HasSuffix(value, `\`) {
+		return fmt.Errorf("%s %q ends with a backslash, which joins the unit's next line to it: nothing written", what, value)
 	}
 	return nil
 }

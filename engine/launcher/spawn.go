@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -144,15 +145,18 @@ func Credential(name string, own map[string]string, env []string) (*syscall.Cred
 
 // loginShell is name's shell in /etc/passwd, which os/user does not give; "" when it
 // has none there (a user of another NSS source keeps the inherited SHELL).
-func loginShell(name string) string {
-	b, err := os.ReadFile("/etc/passwd")
+func loginShell(name string) string { return shellIn("/etc/passwd", name) }
+
+// shellIn is name's login shell in the passwd file at path.
+func shellIn(path, name string) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
 	for line := range strings.Lines(string(b)) {
 		f := strings.Split(strings.TrimRight(line, "\n"), ":")
 		if len(f) == 7 && f[0] == name {
-			return f[6]
+			return cmp.Or(f[6], "/bin/sh") // an empty field is /bin/sh, as login and su have it
 		}
 	}
 	return ""

@@ -203,3 +203,14 @@ func TestManyParallelStarts(t *testing.T) {
 		is.Equal(wait(t, h).Signal, syscall.SIGKILL)
 	}
 }
+
+// A passwd entry whose shell field is empty means /bin/sh, as login and su take it: the
+// program kept root's SHELL.
+func TestShellIn(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "passwd")
+	is.NoErr(os.WriteFile(path, []byte("root:x:0:0:root:/root:/bin/bash\napp:x:1000:1000::/home/app:\nweb:x:1001:1001::/home/web:/usr/bin/zsh\n"), 0o644))
+	is.Equal(shellIn(path, "app"), "/bin/sh")
+	is.Equal(shellIn(path, "web"), "/usr/bin/zsh")
+	is.Equal(shellIn(path, "nobody-here"), "")
+}

@@ -86,7 +86,10 @@ func openOwnLog(path string, trust []uint32, files ...*os.File) (*ownLog, error)
 func (l *ownLog) where() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.name()
+	// By its folder's real path, not /proc/self/fd/N/...: the reader checks the symlinks
+	// on the way (logs.OpenRead), where the kernel's magic link led through one another
+	// user planted at the log's name (logs --daemon printed a root-only file).
+	return l.realName()
 }
 
 // name is the log file's name through its held folder, or its path once that folder

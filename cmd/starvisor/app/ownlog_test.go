@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+
+	"github.com/starvisor/starvisor/engine/logs"
 )
 
 // The detached daemon's log rotates at ownLogMax into .1 … .N, and both descriptors
@@ -204,4 +206,26 @@ func TestOwnLogFollowsNoPlantedSymlink(t *testing.T) {
 	b, err = os.ReadFile(victim)
 	is.NoErr(err)
 	is.Equal(string(b), "precious\nnext\n")
+}
+
+// Where the daemon's log is said to be (for logs --daemon) is a path whose symlinks the
+// reader checks: through /proc/self/fd/N, the kernel's magic link, a link another user
+// planted at the log's name led the root reader to the file it named.
+func TestOwnLogWhereIsCheckedByItsReader(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a symlink another user owns")
+	}
+	is := is.New(t)
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	is.NoErr(os.WriteFile(victim, []byte("ROOT ONLY\n"), 0o600))
+	path := filepath.Join(dir, "log", "starvisor.log")
+	is.NoErr(os.Mkdir(filepath.Dir(path), 0o755))
+	l := ownLogAt(t, path)
+	is.NoErr(os.Remove(path))
+	is.NoErr(os.Symlink(victim, path))
+	is.NoErr(os.Lchown(path, 65534, 65534))
+	is.True(!strings.HasPrefix(l.where(), "/proc/"))
+	_, err := logs.OpenRead(l.where())
+	is.True(err != nil && strings.Contains(err.Error(), "not followed"))
 }

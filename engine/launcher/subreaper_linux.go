@@ -42,13 +42,13 @@ const (
 
 var orphans struct {
 	once     sync.Once
-	active   bool          // this process is a subreaper and the reaper runs
-	forks    sync.RWMutex  // Start: shared across fork and record; the reaper: exclusive
-	mu       sync.Mutex    // guards own
-	own      map[int]bool  // the launcher's children not yet reaped by their handle
-	known    map[int]bool  // orphans known adopted (by their program's name) that lead a group of the daemon's session
-	nudge    chan struct{} // an own child was reaped: peek again
-	reaped   atomic.Int64  // adopted orphans reaped, for tests and reports
+	active   bool           // this process is a subreaper and the reaper runs
+	forks    sync.RWMutex   // Start: shared across fork and record; the reaper: exclusive
+	mu       sync.Mutex     // guards own
+	own      map[int]bool   // the launcher's children not yet reaped by their handle
+	known    map[int]uint64 // a program's descendants a tree signal reached, by pid: their start time
+	nudge    chan struct{}  // an own child was reaped: peek again
+	reaped   atomic.Int64   // adopted orphans reaped, for tests and reports
 	self     int
 	selfPgid int
 	selfSid  int
@@ -60,7 +60,7 @@ var orphans struct {
 func becomeSubreaper() {
 	orphans.once.Do(func() {
 		orphans.own = map[int]bool{}
-		orphans.known = map[int]bool{}
+		orphans.known = map[int]uint64{}
 		orphans.self = os.Getpid()
 		orphans.selfPgid = syscall.Getpgrp()
 		sid, _, _ := syscall.RawSyscall(syscall.SYS_GETSID, 0, 0, 0)
@@ -130,18 +130,28 @@ func adopted(p procfs.Stat) bool {
 		return true
 	}
 	orphans.mu.Lock()
-	known := orphans.known[p.Pid]
+	start, known := orphans.known[p.Pid]
 	orphans.mu.Unlock()
-	return known || p.State == 'Z' && diedInProgramCgroup(p.Pid)
+	return known && start == p.StartTicks || p.State == 'Z' && diedInProgramCgroup(p.Pid)
 }
 
-// markAdopted records pid, a child of this process found carrying a program's name,
-// as an adopted orphan: its exit is the reaper's to take. A pid cannot be reused
-// before this process reaps it, which forgets it.
-func markAdopted(pid int) {
+// markAdopted records p, a program's descendant (a tree signal reached it, or found it
+// adopted by its program's name): once its parent is gone it is this process's to
+// reap, whatever group it leads (a stop killed the program and it, which then died
+// adopted, a zombie). By its start time too: a pid reused since is not taken for it.
+// Those another parent reaped are forgotten when the table grows.
+func markAdopted(p procfs.Stat) {
 	orphans.mu.Lock()
-	orphans.known[pid] = true
-	orphans.mu.Unlock()
+	defer orphans.mu.Unlock()
+	if len(orphans.known) >= 4096 {
+		var buf [procfs.BufSize]byte
+		for pid, start := range orphans.known {
+			if q, ok := procfs.Read(pid, buf[:]); !ok || q.StartTicks != start {
+				delete(orphans.known, pid)
+			}
+		}
+	}
+	orphans.known[p.Pid] = p.StartTicks
 }
 
 // reapOrphans reaps every exited adopted orphan; see the comment at the top.

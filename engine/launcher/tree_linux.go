@@ -74,6 +74,9 @@ func (h *handle) signalTree(sig syscall.Signal, onlyNew bool) error {
 			}
 			done[p.Pid], sent[m] = true, true
 			fresh++
+			if p.Pid != h.pid && !isOwn(p.Pid) {
+				markAdopted(p) // dying with its program, it may die adopted: the reaper's
+			}
 			if pass == 0 && !onlyNew && p.Pgid == h.pid {
 				continue // -pgid reached it: a second SIGTERM cuts graceful exits short
 			}
@@ -189,7 +192,6 @@ func (h *handle) tree(procs []procfs.Stat) []procfs.Stat {
 		case h.name != "" && orphans.active && p.Ppid == orphans.self && !isOwn(p.Pid) &&
 			environHas(p.Pid, engine.EnvProcessName+"="+h.name):
 			roots = append(roots, p)
-			markAdopted(p.Pid) // its exit is the reaper's, whatever group it leads
 		}
 	}
 	var out []procfs.Stat

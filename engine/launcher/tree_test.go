@@ -320,6 +320,32 @@ func TestStopAdoptedLeavesNoEscapee(t *testing.T) {
 func TestGroupLeaderOrphansAreReaped(t *testing.T) {
 	t.Run("process groups", func(t *testing.T) { groupLeaderReaped(t, processGroups()) })
 	t.Run("cgroups", func(t *testing.T) { groupLeaderReaped(t, cgroupLauncher(t)) })
+	t.Run("stopped, process groups", func(t *testing.T) { groupLeaderStoppedReaped(t, processGroups()) })
+}
+
+// The same helper, its parent still there when a group stop reaches them both: it dies
+// adopted a moment after its parent, and is reaped (a zombie at each stop, as non-root).
+func groupLeaderStoppedReaped(t *testing.T, l engine.Launcher) {
+	dir := t.TempDir()
+	// A parent that never reaps it (python's Popen waits only when asked), in a group of
+	// its own (preexec_fn=os.setpgrp, as process_group=0 does).
+	spec := shell(`exec python3 -c 'import os, signal, subprocess, time
+p = subprocess.Popen(["sleep", "1000"], preexec_fn=os.setpgrp)
+open(os.environ["D"] + "/g.pid", "w").write("%d\n" % p.pid)
+signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+time.sleep(1000)'`)
+	spec.Env = append(spec.Env, "D="+dir, engine.EnvProcessName+"="+fmt.Sprintf("leader-stop-%d", os.Getpid()))
+	h := startWith(t, l, spec)
+	g := pidFile(t, filepath.Join(dir, "g.pid"))
+	if err := h.Signal(syscall.SIGTERM, true); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, h)
+	var buf [procfs.BufSize]byte
+	poll(t, 5*time.Second, "the helper killed and reaped", func() bool {
+		_, exists := procfs.Read(g, buf[:])
+		return !exists
+	})
 }
 
 func groupLeaderReaped(t *testing.T, l engine.Launcher) {

@@ -58,12 +58,21 @@ func Supervisord(p *plan.Plan, o Options) (Result, error) {
 	}
 	for _, g := range append(append([]plan.Group{}, p.Groups...), extraGroups...) {
 		var secs []string
+		prio := g.Priority
 		for _, m := range g.Programs {
 			secs = append(secs, members[m]...)
+			// A member raised above its dependencies raises its group: supervisord starts
+			// a group at the group's priority (a dependent in a group still started first).
+			if v, ok := e.priority[m]; ok && v > prio && raised(p, m, v) {
+				prio = v
+			}
+		}
+		if prio != g.Priority {
+			e.problems = append(e.problems, Problem{Format: "supervisord", Group: g.Name, Field: "priority", Why: fmt.Sprintf("%d (was %d): above its members' dependencies", prio, g.Priority)})
 		}
 		e.section(&b, "group:"+g.Name, "")
 		b.WriteString("programs=" + strings.Join(secs, ",") + "\n")
-		b.WriteString("priority=" + strconv.Itoa(g.Priority) + "\n")
+		b.WriteString("priority=" + strconv.Itoa(prio) + "\n")
 	}
 	if e.err != nil {
 		return Result{}, e.err
@@ -90,6 +99,16 @@ func startAfterDeps(p *plan.Plan) map[string]int {
 		prio[pr.Name] = v
 	}
 	return prio
+}
+
+// raised says whether program name's priority v is above its own, for its dependencies.
+func raised(p *plan.Plan, name string, v int) bool {
+	for _, pr := range p.Programs {
+		if pr.Name == name {
+			return v != pr.Priority
+		}
+	}
+	return false
 }
 
 func (e *emitter) priorityOf(pr plan.Program) int {

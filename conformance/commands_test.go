@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -196,7 +197,11 @@ func daemonCleanup(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: daemon cleanup SOCKET")
 	}
 	c := api.NewClient(ts.MkAbs(args[1]))
+	work := ts.Getenv("WORK")
 	ts.Defer(func() {
+		// A daemon the scenario killed, failing before the next up stopped what it left:
+		// those processes carry its identity (STARVISOR_DAEMON), which its lock keeps.
+		defer killLeftBy(work)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		st, err := c.Status(ctx)
@@ -216,6 +221,42 @@ func daemonCleanup(ts *testscript.TestScript, neg bool, args []string) {
 			syscall.Kill(daemon, syscall.SIGKILL)
 		}
 	})
+}
+
+// killLeftBy kills the processes whose environment names, as their daemon, one of the
+// identities the bundle locks under work keep (a killed daemon's), by process group.
+func killLeftBy(work string) {
+	var ids []string
+	filepath.WalkDir(work, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == "daemon.lock" {
+			if b, err := os.ReadFile(path); err == nil {
+				if lines := strings.Split(string(b), "\n"); len(lines) > 1 && lines[1] != "" {
+					ids = append(ids, "STARVISOR_DAEMON="+lines[1])
+				}
+			}
+		}
+		return nil
+	})
+	if len(ids) == 0 {
+		return
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, id := range ids {
+			if bytes.Contains(append([]byte{0}, env...), []byte("\x00"+id+"\x00")) {
+				syscall.Kill(-pid, syscall.SIGKILL)
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
 }
 
 // exits runs a program and checks its exit code: exits CODE PROG [ARGS...]. stdout and

@@ -180,15 +180,7 @@ func TestOwnLogFollowsNoPlantedSymlink(t *testing.T) {
 		t.Skip("needs root to make a symlink another user owns")
 	}
 	is := is.New(t)
-	dir := t.TempDir()
-	victim := filepath.Join(dir, "victim")
-	is.NoErr(os.WriteFile(victim, []byte("precious\n"), 0o600))
-	path := filepath.Join(dir, "log", "starvisor.log")
-	is.NoErr(os.Mkdir(filepath.Dir(path), 0o755))
-	l := ownLogAt(t, path)
-	is.NoErr(os.Remove(path))
-	is.NoErr(os.Symlink(victim, path))
-	is.NoErr(os.Lchown(path, 65534, 65534))
+	l, victim := plantedOwnLog(t, "precious\n")
 	l.looked = time.Time{} // a second has passed: the name is looked at again
 	_, err := l.Write([]byte("a state change\n"))
 	is.NoErr(err) // written to the file it had
@@ -216,16 +208,30 @@ func TestOwnLogWhereIsCheckedByItsReader(t *testing.T) {
 		t.Skip("needs root to make a symlink another user owns")
 	}
 	is := is.New(t)
-	dir := t.TempDir()
-	victim := filepath.Join(dir, "victim")
-	is.NoErr(os.WriteFile(victim, []byte("ROOT ONLY\n"), 0o600))
-	path := filepath.Join(dir, "log", "starvisor.log")
-	is.NoErr(os.Mkdir(filepath.Dir(path), 0o755))
-	l := ownLogAt(t, path)
-	is.NoErr(os.Remove(path))
-	is.NoErr(os.Symlink(victim, path))
-	is.NoErr(os.Lchown(path, 65534, 65534))
+	l, _ := plantedOwnLog(t, "ROOT ONLY\n")
 	is.True(!strings.HasPrefix(l.where(), "/proc/"))
 	_, err := logs.OpenRead(l.where())
 	is.True(err != nil && strings.Contains(err.Error(), "not followed"))
+}
+
+// plantedOwnLog is an ownLog whose file was then removed and replaced by a symlink nobody
+// (uid 65534) owns, naming a root-only file holding text: what another user who may
+// write the log folder can do. Root only.
+func plantedOwnLog(t *testing.T, text string) (*ownLog, string) {
+	t.Helper()
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	path := filepath.Join(dir, "log", "starvisor.log")
+	for _, err := range []error{os.WriteFile(victim, []byte(text), 0o600), os.Mkdir(filepath.Dir(path), 0o755)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := ownLogAt(t, path)
+	for _, err := range []error{os.Remove(path), os.Symlink(victim, path), os.Lchown(path, 65534, 65534)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l, victim
 }

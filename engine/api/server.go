@@ -851,6 +851,10 @@ func (s *Server) skipInGroups(specs, names []string, skip func(engine.Status) bo
 	return out
 }
 
+// NotFound words a spec that matched nothing as supervisorctl does (status, whose
+// answer lists such specs apart, words them so too).
+func NotFound(spec string) string { return notFound(spec) }
+
 // notFound words a spec that matched nothing as supervisorctl does.
 func notFound(spec string) string {
 	if strings.HasSuffix(spec, ":*") {

@@ -38,7 +38,7 @@ func (c *StatusCmd) Run(d *Deps) error {
 		}
 		fmt.Fprintf(d.Stdout, "%s\n", b)
 		for _, n := range st.Unknown {
-			fmt.Fprintf(d.Stderr, "%s: ERROR (no such process)\n", n)
+			fmt.Fprintf(d.Stderr, "%s: ERROR (%s)\n", n, api.NotFound(n))
 		}
 	} else {
 		if err := writeStatus(d.Stdout, st); err != nil {
@@ -167,7 +167,7 @@ func writeStatus(out io.Writer, st api.StatusResponse) error {
 	}
 	for _, n := range st.Unknown {
 		b = append(b, n...)
-		b = append(b, ": ERROR (no such process)\n"...)
+		b = append(b, ": ERROR ("+api.NotFound(n)+")\n"...)
 	}
 	_, err := out.Write(b)
 	return err

@@ -31,6 +31,17 @@ var (
 // offending token starts (the parser places its error just past that token).
 func syntaxHint(src []byte, pos syntax.Position, msg string) (string, syntax.Position) {
 	bs := brackets(src)
+	if strings.HasPrefix(msg, "got string literal,") {
+		if at, token := tokenBefore(src, pos, "string literal"); token != "it" {
+			if off := offsetOf(src, at); off > 0 && (src[off-1] == 'f' || src[off-1] == 'F') && (off == 1 || !isWordByte(src[off-2])) {
+				at.Col--
+				return `Starlark has no f-strings: "port {}".format(port), or "port %d" % port`, at
+			}
+		}
+	}
+	if strings.HasPrefix(msg, "got import,") {
+		return `Starlark has no import: load("lib.star", "name") takes a file's names`, pos
+	}
 	switch m := wantCloser.FindStringSubmatch(msg); {
 	case m != nil:
 		at, token := tokenBefore(src, pos, m[1])
@@ -202,9 +213,11 @@ func offsetOf(src []byte, pos syntax.Position) int {
 // undefinedHint explains "undefined: name" in file: a stdlib module not loaded, another
 // language's spelling of a constant, or the nearest name that is defined.
 func (s *evalState) undefinedHint(file, name string) string {
-	switch name {
+	switch strings.ToLower(name) {
 	case "true", "false", "none", "null", "nil":
 		return "Starlark's constants are True, False and None"
+	case "os", "sys", "subprocess", "pathlib", "shutil":
+		return `Starlark has no Python modules: host.env("NAME") reads the environment, fs.read() and fs.glob() files, path.join() paths`
 	}
 	if lib := stdlibExporting(name); lib != "" {
 		return fmt.Sprintf(`load it first: load("@stdlib//%s", %q)`, lib, name)

@@ -89,7 +89,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	// still waits for it to answer, as long as a client waits for any daemon.
 	answerBy := time.Now().Add(max(c.Wait, api.AnswerWithin))
 	pause := pollEvery
-	told := time.Now()
+	told, toldWhat := time.Now(), ""
 	for {
 		select {
 		case err := <-exited:
@@ -111,10 +111,12 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 			warnings(d, logPath, start)
 			return namedFailures(d, failed)
 		}
-		if err == nil && time.Since(told) >= applyTellEvery {
-			// A crash loop's back-off can take most of --wait: say what the wait is for.
-			told = time.Now()
-			fmt.Fprintf(d.Stderr, "starvisor: up: waiting for %s\n", strings.Join(pending, ", "))
+		if line := strings.Join(pending, ", "); err == nil && time.Since(told) >= applyTellEvery && (line != toldWhat || time.Since(told) >= 15*time.Second) {
+			// A crash loop's back-off can take most of --wait: say what the wait is for,
+			// when it changes, else now and then (the same line came every 2 s of a
+			// probe's minute).
+			told, toldWhat = time.Now(), line
+			fmt.Fprintf(d.Stderr, "starvisor: up: waiting for %s\n", line)
 		}
 		if err != nil && time.Now().After(answerBy) {
 			fmt.Fprintf(d.Stderr, "starvisor: the daemon (pid %d) does not answer after %s: %v; its log: %s\n", cmd.Process.Pid, max(c.Wait, api.AnswerWithin), err, logPath)

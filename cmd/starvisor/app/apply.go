@@ -402,7 +402,7 @@ func waitReadyAs(ctx context.Context, d *Deps, verb string, cl *api.Client, p *p
 			// as the error showed the apply's notes there, and the FATAL among the report.
 			for i, l := range lines {
 				if failing[i] {
-					fmt.Fprintln(d.Stderr, l)
+					fmt.Fprintln(d.Stderr, "starvisor: "+l) // worded as up --detach words it
 				} else {
 					fmt.Fprintln(d.Stdout, l)
 				}

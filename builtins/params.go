@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"go.starlark.net/starlark"
+
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // paramSpec is a builtin's parameter list, indexed once. starlark.UnpackArgs scans every
@@ -75,22 +77,5 @@ func nearest(x string, candidates []string) string {
 	return best
 }
 
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+// editDistance is plan.EditDistance: one measure of a typo for both.
+func editDistance(a, b string) int { return plan.EditDistance(a, b) }

@@ -26,6 +26,39 @@ func programDeps(progs []Program) (names []string, deps map[string][]string, fir
 	return names, deps, first
 }
 
+// nearestName is the name of names a typo away from d (an edit per three letters, two at
+// most), or "".
+func nearestName(d string, names []string) string {
+	best, bestD := "", min(2, len(d)/3)+1 // a short name is near too many others
+	for _, n := range names {
+		if e := EditDistance(d, n); e < bestD {
+			best, bestD = n, e
+		}
+	}
+	return best
+}
+
+// EditDistance is the Levenshtein distance between a and b, in bytes (names are ASCII):
+// how far a typo is from a name (the builtins' "did you mean" too).
+func EditDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 // checkDependencies reports depends_on names that are not programs, and every
 // cycle, named by its path so the user sees which edge to cut.
 func checkDependencies(ps *problems, progs []Program) {
@@ -33,7 +66,11 @@ func checkDependencies(ps *problems, progs []Program) {
 	for _, n := range names {
 		for _, d := range deps[n] {
 			if d != "" && first[d] == nil {
-				ps.program(first[n], "depends_on", "no such program %q", d)
+				if near := nearestName(d, names); near != "" {
+					ps.program(first[n], "depends_on", "no such program %q (did you mean %q?)", d, near)
+				} else {
+					ps.program(first[n], "depends_on", "no such program %q", d)
+				}
 			}
 		}
 	}

@@ -152,8 +152,25 @@ func staticPrefix(pattern string) string {
 	return filepath.Dir(pattern[:i])
 }
 
+// readUnderRoots reads real (symlinks resolved), which lies in the bundle root or a
+// library root, opened beneath that root.
+func (s *evalState) readUnderRoots(real string, limit int64) ([]byte, error) {
+	roots := []string{s.realRoot}
+	for _, name := range sortedKeys(s.libs) {
+		if r, err := s.realLib(name); err == nil {
+			roots = append(roots, r)
+		}
+	}
+	for _, root := range roots {
+		if rel, ok := within(root, real); ok {
+			return readBeneath(root, rel, real, limit)
+		}
+	}
+	return nil, fmt.Errorf("%q is outside the bundle root and library roots", real)
+}
+
 // readSandboxed reads abs, which the sandbox accepted as key, opened beneath the root it
-// lies in (openBeneath): a symlink swapped in since the check cannot lead out of it.
+// lies in.
 func (s *evalState) readSandboxed(abs, key string, limit int64) ([]byte, error) {
 	root, rel := s.realRoot, key
 	if lib, ok := strings.CutPrefix(key, "@"); ok {
@@ -164,41 +181,21 @@ func (s *evalState) readSandboxed(abs, key string, limit int64) ([]byte, error) 
 		}
 		root, rel = dir, r
 	}
-	if rel == "" {
-		rel = "."
+	return readBeneath(root, rel, abs, limit)
+}
+
+// readBeneath reads rel (slash-separated) under root, opened beneath it (openBeneath): a
+// symlink swapped in since the sandbox checked the path cannot lead out of it. shown
+// names the file in an error.
+func readBeneath(root, rel, shown string, limit int64) ([]byte, error) {
+	f, err := openBeneath(root, filepath.FromSlash(cmp.Or(rel, ".")))
+	if errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%q leads outside the bundle root and library roots now", shown)
 	}
-	f, err := openBeneath(root, filepath.FromSlash(rel))
 	if err != nil {
-		if errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("%q leads outside the bundle root and library roots now", abs)
-		}
 		return nil, err
 	}
 	return readOpen(f, limit)
-}
-
-// readUnderRoots reads real (symlinks resolved), which lies in the bundle root or a
-// library root, opened beneath that root (openBeneath).
-func (s *evalState) readUnderRoots(real string, limit int64) ([]byte, error) {
-	roots := []string{s.realRoot}
-	for _, name := range sortedKeys(s.libs) {
-		if r, err := s.realLib(name); err == nil {
-			roots = append(roots, r)
-		}
-	}
-	for _, root := range roots {
-		if rel, ok := within(root, real); ok {
-			f, err := openBeneath(root, filepath.FromSlash(cmp.Or(rel, ".")))
-			if errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.ELOOP) {
-				return nil, fmt.Errorf("%q leads outside the bundle root and library roots now", real)
-			}
-			if err != nil {
-				return nil, err
-			}
-			return readOpen(f, limit)
-		}
-	}
-	return nil, fmt.Errorf("%q is outside the bundle root and library roots", real)
 }
 
 // readCapped reads a sandboxed file, at most MaxReadBytes, and records it in the inputs.

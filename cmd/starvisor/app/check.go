@@ -69,7 +69,7 @@ func checkWarnings(p *plan.Plan, lookupEnv func(string) (string, bool)) []string
 			continue
 		}
 		delete(probes, pr.Name)
-		w := fmt.Sprintf("program %q: warning: its %d processes share the ready probe's address: a new one passes as soon as any answers, so a rolling restart goes on before it listens; give each its own port (\"80{num:02}\"), or a probe.log or probe.exec of its own", pr.Name, pr.Numprocs)
+		w := fmt.Sprintf("program %q: warning: its %d processes share the ready probe's address: unless they bind it together (SO_REUSEPORT) all but one fail with \"address already in use\", and if they do, a new one passes as soon as any answers (a rolling restart goes on before it listens); give each its own port (\"80{num:02}\"), or a probe.log or probe.exec of its own", pr.Name, pr.Numprocs)
 		if pr.Pos != "" {
 			w = pr.Pos + ": " + w
 		}

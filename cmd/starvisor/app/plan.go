@@ -23,7 +23,7 @@ type PlanCmd struct {
 	socketOnly  `embed:""`
 	JSON        bool `name:"json" help:"Print the plan as JSON (with --diff: the difference, {\"added\", \"removed\", \"unchanged\", \"changed\", \"updated\"}, and \"refused\": why apply would refuse it)."`
 	Diff        bool `name:"diff" help:"Show what apply would change in the running daemon; applies nothing."`
-	ExitCode    bool `name:"exit-code" help:"With --diff: exit 1 when apply would change something (as git diff --exit-code), 0 when not."`
+	ExitCode    bool `name:"exit-code" help:"With --diff: exit 1 when apply would change something (as git diff --exit-code), 0 when not; a script that does not evaluate exits 1 too, its error on stderr."`
 }
 
 // Help is the detail "plan --help" prints under the command's line.

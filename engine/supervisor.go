@@ -1018,7 +1018,13 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			// supervisord leaves it empty; a stop that hangs should say how long it may.
 			in := sn.KillAfter - now.Sub(sn.Since)      // as armed: a stop_timeout changed since is for the next stop
 			why := cmp.Or(sn.StopWhy, "stop requested") // memory_max's stop: nobody asked
-			out[i].Description = fmt.Sprintf("%s %s ago; SIGKILL in %s", why, roundS(now.Sub(sn.Since)), roundS(in))
+			// Whole seconds that add up to the stop_timeout: rounded apart, a 2 s one said
+			// "2s ago; SIGKILL in 1s" as the SIGKILL went.
+			ago := roundS(now.Sub(sn.Since))
+			out[i].Description = fmt.Sprintf("%s %s ago; SIGKILL in %s", why, ago, sn.KillAfter-ago)
+			if left := sn.KillAfter - ago; left <= 0 && in > 0 {
+				out[i].Description = fmt.Sprintf("%s %s ago; SIGKILL in under a second", why, ago)
+			}
 			if in <= 0 {
 				out[i].Description = fmt.Sprintf("%s %s ago; SIGKILL sent", why, roundS(now.Sub(sn.Since)))
 			}

@@ -359,6 +359,29 @@ func TestLoopApplyStopsRemovedBeforeChanged(t *testing.T) {
 	})
 }
 
+// Its two figures add up to the stop_timeout, whatever the fraction of a second: a 2 s
+// one said "2s ago; SIGKILL in 1s" as the SIGKILL went.
+func TestStoppingFiguresAddUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.ignore["stuck"] = []syscall.Signal{syscall.SIGTERM}
+		r.apply(planOf(t, prog("stuck", startSecs(0), stopTimeout(3*time.Second))))
+		synctest.Wait()
+		go r.sup.Stop(t.Context(), "stuck")
+		synctest.Wait()
+		time.Sleep(1600 * time.Millisecond)
+		if d := r.status("stuck").Description; d != "stop requested 2s ago; SIGKILL in 1s" {
+			t.Errorf("at 1.6s: %q", d)
+		}
+		time.Sleep(900 * time.Millisecond) // 2.5 s
+		if d := r.status("stuck").Description; d != "stop requested 3s ago; SIGKILL in under a second" {
+			t.Errorf("at 2.5s: %q", d)
+		}
+		time.Sleep(time.Second)
+	})
+}
+
 // A process stuck in STOPPING says since when, and when the SIGKILL comes.
 func TestStoppingSaysWhenTheKillComes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -359,17 +359,23 @@ func TestLoopApplyStopsRemovedBeforeChanged(t *testing.T) {
 	})
 }
 
+// stopStuck runs "stuck", which ignores SIGTERM, with stop_timeout d, and stops it: it
+// stays STOPPING until the SIGKILL.
+func stopStuck(t *testing.T, r *rig, d time.Duration) {
+	r.l.ignore["stuck"] = []syscall.Signal{syscall.SIGTERM}
+	r.apply(planOf(t, prog("stuck", startSecs(0), stopTimeout(d))))
+	synctest.Wait()
+	go r.sup.Stop(t.Context(), "stuck")
+	synctest.Wait()
+}
+
 // Its two figures add up to the stop_timeout, whatever the fraction of a second: a 2 s
 // one said "2s ago; SIGKILL in 1s" as the SIGKILL went.
 func TestStoppingFiguresAddUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
 		defer r.shutdown()
-		r.l.ignore["stuck"] = []syscall.Signal{syscall.SIGTERM}
-		r.apply(planOf(t, prog("stuck", startSecs(0), stopTimeout(3*time.Second))))
-		synctest.Wait()
-		go r.sup.Stop(t.Context(), "stuck")
-		synctest.Wait()
+		stopStuck(t, r, 3*time.Second)
 		time.Sleep(1600 * time.Millisecond)
 		if d := r.status("stuck").Description; d != "stop requested 2s ago; SIGKILL in 1s" {
 			t.Errorf("at 1.6s: %q", d)
@@ -387,11 +393,7 @@ func TestStoppingSaysWhenTheKillComes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
 		defer r.shutdown()
-		r.l.ignore["stuck"] = []syscall.Signal{syscall.SIGTERM}
-		r.apply(planOf(t, prog("stuck", startSecs(0), stopTimeout(time.Minute))))
-		synctest.Wait()
-		go r.sup.Stop(t.Context(), "stuck")
-		synctest.Wait()
+		stopStuck(t, r, time.Minute)
 		time.Sleep(12 * time.Second)
 		if d := r.status("stuck").Description; d != "stop requested 12s ago; SIGKILL in 48s" {
 			t.Errorf("description %q", d)

@@ -63,7 +63,7 @@ func Supervisord(p *plan.Plan, o Options) (Result, error) {
 			secs = append(secs, members[m]...)
 			// A member raised above its dependencies raises its group: supervisord starts
 			// a group at the group's priority (a dependent in a group still started first).
-			if v, ok := e.priority[m]; ok && v > prio && raised(p, m, v) {
+			if v, ok := e.priority[m]; ok && v > prio {
 				prio = v
 			}
 		}
@@ -80,12 +80,12 @@ func Supervisord(p *plan.Plan, o Options) (Result, error) {
 	return Result{Files: []File{{Name: "supervisord.conf", Data: []byte(b.String())}}, Problems: e.problems}, nil
 }
 
-// startAfterDeps gives each program a priority above its dependencies' (raised where it
-// is not): supervisord starts lower priorities first, and has no depends_on, so a
+// startAfterDeps gives the programs whose priority is not above their dependencies' one
+// that is: supervisord starts lower priorities first, and has no depends_on, so a
 // dependent at the same 999 started first. Programs come in start order, dependencies
-// first.
+// first. Only the raised ones are in the map.
 func startAfterDeps(p *plan.Plan) map[string]int {
-	prio := map[string]int{}
+	prio, raised := map[string]int{}, map[string]int{}
 	for _, pr := range p.Programs {
 		if _, done := prio[pr.Name]; done {
 			continue // another instance of the program
@@ -97,18 +97,11 @@ func startAfterDeps(p *plan.Plan) map[string]int {
 			}
 		}
 		prio[pr.Name] = v
-	}
-	return prio
-}
-
-// raised says whether program name's priority v is above its own, for its dependencies.
-func raised(p *plan.Plan, name string, v int) bool {
-	for _, pr := range p.Programs {
-		if pr.Name == name {
-			return v != pr.Priority
+		if v != pr.Priority {
+			raised[pr.Name] = v
 		}
 	}
-	return false
+	return raised
 }
 
 func (e *emitter) priorityOf(pr plan.Program) int {
@@ -122,7 +115,7 @@ func (e *emitter) priorityOf(pr plan.Program) int {
 type emitter struct {
 	format   string
 	root     string         // the bundle root: where a program that names no directory runs
-	priority map[string]int // each program's priority, raised above its dependencies'
+	priority map[string]int // the priorities raised above the programs' dependencies'
 	problems []Problem
 	err      error
 }
@@ -212,7 +205,7 @@ func (e *emitter) unsupported(pr plan.Program) {
 		e.report(pr.Name, "backoff", "supervisord's delay between retries grows linearly (1s, 2s, 3s, ...)")
 	}
 	if len(pr.DependsOn) > 0 {
-		if prio, ok := e.priority[pr.Name]; ok && prio != pr.Priority {
+		if prio, ok := e.priority[pr.Name]; ok {
 			e.report(pr.Name, "depends_on", "supervisord has no dependencies: priority=%d (was %d) starts it after them, without waiting for them to be ready", prio, pr.Priority)
 		} else {
 			e.report(pr.Name, "depends_on", "supervisord has no dependencies; its priority starts it after them, without waiting for them to be ready")

@@ -98,8 +98,7 @@ func checkWarnings(p *plan.Plan, lookupEnv func(string) (string, bool)) []string
 // there, and the program would fail to bind while its probe passed for the other.
 // With the daemon running, its own programs answer there: nothing to say.
 func portsTaken(p *plan.Plan) []string {
-	locks := append(rootLockPaths(filepath.Join(p.Root, p.Entry)), lockPath(p.Supervisor.StateDir))
-	if slices.ContainsFunc(locks, lockHeld) {
+	if lockedAlready(p) != nil {
 		return nil
 	}
 	var out []string

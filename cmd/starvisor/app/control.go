@@ -76,10 +76,9 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 		if here, err := findScript(); err == nil {
 			// Said, not refused (the variable is there to reach that daemon): a shutdown
 			// typed in one bundle's folder, the variable left over, shut another down.
-			if abs, err := filepath.Abs(here); err == nil {
-				if own := socketInLocks(rootLockPaths(abs)...); own != "" && own != s {
-					fmt.Fprintf(d.Stderr, "starvisor: note: STARVISOR_SOCKET=%s, not this folder's bundle (%s, on %s)\n", s, abs, own)
-				}
+			here = absOr(here)
+			if own := socketInLocks(rootLockPaths(here)...); own != "" && own != s {
+				fmt.Fprintf(d.Stderr, "starvisor: note: STARVISOR_SOCKET=%s, not this folder's bundle (%s, on %s)\n", s, here, own)
 			}
 		}
 		return api.NewClient(s), nil
@@ -103,19 +102,18 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 	}
 	// The bundle's running daemon wrote its socket in the bundle's lock: found there, it
 	// costs no evaluation, and a script that loads a --lib library, or one broken since
-	// the daemon started, still reaches it.
-	if abs, err := filepath.Abs(script); err == nil {
-		// The lock named after the script, then the one in the default state_dir, which
-		// moves with the bundle (mv of its folder while the daemon runs): the script's
-		// name moves with it, and another script of the folder is another bundle.
-		locks := rootLockPaths(abs)
-		l := lockPath(filepath.Join(filepath.Dir(abs), "run"))
-		if ran := lockLine(l, lockScript); ran == "" || filepath.Base(ran) == filepath.Base(abs) {
-			locks = append(locks, l)
-		}
-		if s := socketInLocks(locks...); s != "" {
-			return api.NewClient(s), nil
-		}
+	// the daemon started, still reaches it. The lock named after the script, then the one
+	// in the default state_dir, which moves with the bundle (mv of its folder while the
+	// daemon runs): the script's name moves with it, and another script of the folder is
+	// another bundle.
+	abs := absOr(script)
+	locks := rootLockPaths(abs)
+	l := lockPath(filepath.Join(filepath.Dir(abs), "run"))
+	if ran := lockLine(l, lockScript); ran == "" || filepath.Base(ran) == filepath.Base(abs) {
+		locks = append(locks, l)
+	}
+	if s := socketInLocks(locks...); s != "" {
+		return api.NewClient(s), nil
 	}
 	sf := scriptFlags{File: script, Lib: libs}
 	p, err := sf.eval(ctx, d)
@@ -124,7 +122,7 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 		// health check of a bundle that is down got exit 1 and a traceback (a library
 		// its shell does not declare), where "no daemon" is exit 3.
 		if last, rerr := recordedPlan(filepath.Join(filepath.Dir(script), "run")); rerr == nil && last.Supervisor.Socket != "" &&
-			filepath.Join(last.Root, last.Entry) == absOr(script) {
+			filepath.Join(last.Root, last.Entry) == abs {
 			fmt.Fprintf(d.Stderr, "starvisor: %s does not evaluate here (above); its daemon last ran on %s\n", script, last.Supervisor.Socket)
 			return api.NewClient(last.Supervisor.Socket), nil
 		}

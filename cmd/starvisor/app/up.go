@@ -716,26 +716,21 @@ func runDirsFor(uid int, xdg string) []string {
 // others may write without the sticky bit. They could put a listener of their own in
 // its place: clients send it nothing (they check its uid), but the daemon is out of reach.
 func safeSocketDir(dir string) error {
-	return safeDir(dir, "socket folder", "replace the socket")
+	return safeDir(dir, "socket folder", "replace the socket", true)
 }
 
 // safeStateDir refuses a state folder another user may write in: they could plant a
 // symlink at daemon.lock (root truncated and wrote the file it named) or a state.json
 // naming any process as a stray (root's up, or shutdown, killed it).
 func safeStateDir(dir string) error {
-	if err := safeDir(dir, "state folder", "plant its lock, or a state file naming any process"); err != nil {
-		return err
-	}
 	// Not even with the sticky bit (/tmp): others could create the files before it.
-	if st, err := os.Stat(dir); err == nil && st.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("state folder %s may be written by others (mode %#o): they could create its lock or a state file naming any process first; name a folder of yours", dir, st.Mode().Perm())
-	}
-	return nil
+	return safeDir(dir, "state folder", "plant its lock, or a state file naming any process", false)
 }
 
 // safeDir refuses a folder of another user's (root aside), or one others may write
-// without the sticky bit: what, and what they could do, for the message.
-func safeDir(dir, what, could string) error {
+// (with the sticky bit, when stickyOK: they may add files, not rename ours): what, and
+// what they could do, for the message.
+func safeDir(dir, what, could string, stickyOK bool) error {
 	var st syscall.Stat_t
 	if err := syscall.Stat(dir, &st); err != nil {
 		return err
@@ -744,8 +739,12 @@ func safeDir(dir, what, could string) error {
 	switch {
 	case int(st.Uid) != euid && st.Uid != 0:
 		return fmt.Errorf("%s %s is uid %d's: its owner could %s; name a folder of yours", what, dir, st.Uid, could)
-	case st.Mode&0o022 != 0 && st.Mode&syscall.S_ISVTX == 0:
-		return fmt.Errorf("%s %s may be written by others (mode %#o, no sticky bit): they could %s; name a folder of yours", what, dir, st.Mode&0o7777, could)
+	case st.Mode&0o022 != 0 && (!stickyOK || st.Mode&syscall.S_ISVTX == 0):
+		sticky := ""
+		if stickyOK {
+			sticky = ", no sticky bit"
+		}
+		return fmt.Errorf("%s %s may be written by others (mode %#o%s): they could %s; name a folder of yours", what, dir, st.Mode&0o7777, sticky, could)
 	}
 	return nil
 }

@@ -71,7 +71,9 @@ func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
 	if maxMem == 0 {
 		maxMem = DefaultMaxMemory
 	}
-	mem := newMemoryGuard(maxMem)
+	stopper := newStopper()
+	mem := newMemoryGuard(maxMem, stopper)
+	s.maxMem = maxMem
 	// The step limit doubles as the memory guard's clock: the thread stops every few
 	// steps to let it look (see memoryGuard).
 	th.SetMaxExecutionSteps(min(memoryCheckSteps, maxSteps))
@@ -93,14 +95,17 @@ func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
 		if errors.Is(context.Cause(ctx), errTimeout) {
-			th.Cancel(fmt.Sprintf("evaluation timed out after %s", timeout))
+			stopper.cancel(th, fmt.Sprintf("evaluation timed out after %s", timeout))
 			return
 		}
-		th.Cancel(context.Cause(ctx).Error())
+		stopper.cancel(th, context.Cause(ctx).Error())
 	})
 	defer stop()
 	defer mem.watch(th)()
-	if _, err := s.exec(th, s.entry, filepath.Join(s.root, s.entry), ""); err != nil {
+	if err := stopper.wait(s.entry, func() error {
+		_, err := s.exec(th, s.entry, filepath.Join(s.root, s.entry), "")
+		return err
+	}); err != nil {
 		return nil, newError(err, s)
 	}
 	p, err := s.build()
@@ -134,6 +139,7 @@ func newState(o Options) (*evalState, []Module, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	guardSized(predeclared)
 	if o.File == "" {
 		return nil, nil, errors.New("eval: no script file given")
 	}

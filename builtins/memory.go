@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -31,16 +32,17 @@ const (
 type memoryGuard struct {
 	base, limit uint64
 	last        time.Time // the evaluating goroutine's last look (check)
+	stop        *stopper
 }
 
-func newMemoryGuard(limit uint64) *memoryGuard {
-	return &memoryGuard{base: memBytes(), limit: limit, last: time.Now()}
+func newMemoryGuard(limit uint64, stop *stopper) *memoryGuard {
+	return &memoryGuard{base: memBytes(), limit: limit, last: time.Now(), stop: stop}
 }
 
 // over samples the memory and cancels th when it grew past the limit.
 func (g *memoryGuard) over(th *starlark.Thread) bool {
 	if grown := memBytes(); grown > g.base && grown-g.base > g.limit {
-		th.Cancel(fmt.Sprintf("memory limit exceeded (the script grew memory by more than %d MiB)", g.limit>>20))
+		g.stop.cancel(th, fmt.Sprintf("memory limit exceeded (the script grew memory by more than %d MiB)", g.limit>>20))
 		return true
 	}
 	return false
@@ -73,4 +75,83 @@ func (g *memoryGuard) watch(th *starlark.Thread) (stop func()) {
 		}
 	}()
 	return func() { close(done) }
+}
+
+// sizedBuiltins are Starlark's builtins that allocate room for all their argument's
+// elements at once, from its length: list(range(1 << 40)) asked the Go runtime for
+// 16 TiB in one allocation, whose failure is fatal to the process (a 160-line
+// runtime trace) before the memory guard can look. Each is wrapped to refuse first,
+// as "x" * n is refused.
+var sizedBuiltins = []string{"list", "tuple", "sorted", "reversed", "enumerate", "zip", "bytes"}
+
+// guardSized puts the wrapped sizedBuiltins among the predeclared names, unless a
+// module declares one of those names itself.
+func guardSized(predeclared starlark.StringDict) {
+	for _, name := range sizedBuiltins {
+		inner, ok := starlark.Universe[name].(*starlark.Builtin)
+		if _, taken := predeclared[name]; taken || !ok {
+			continue
+		}
+		predeclared[name] = starlark.NewBuiltin(name, func(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			limit := uint64(DefaultMaxMemory)
+			if s, err := stateFrom(th); err == nil && s.maxMem > 0 {
+				limit = s.maxMem
+			}
+			for _, a := range args {
+				n := starlark.Len(a)
+				if name == "zip" { // as long as its shortest argument
+					for _, b := range args {
+						n = min(n, starlark.Len(b))
+					}
+				}
+				// A value is an interface: two words.
+				if n > 0 && uint64(n) > limit/16 {
+					return nil, fmt.Errorf("%s: a %s of %d elements is over the memory limit (%d MiB)", name, a.Type(), n, limit>>20)
+				}
+			}
+			return inner.CallInternal(th, args, kwargs)
+		})
+	}
+}
+
+// hardStop is how long a cancelled evaluation may take to stop. Starlark looks for a
+// cancellation between steps, and a builtin looping in Go takes none: max(range(1 << 40))
+// ran on for hours past the timeout, set(range(1 << 40)) grew memory until the kernel
+// killed the process. Eval then gives up on it (see stopper).
+var hardStop = 2 * time.Second
+
+// stopper cancels a thread from outside it (the timeout, the memory guard) and
+// remembers the first reason, for when the thread does not stop.
+type stopper struct {
+	once sync.Once
+	why  string
+	done chan struct{} // closed by the first cancel
+}
+
+func newStopper() *stopper { return &stopper{done: make(chan struct{})} }
+
+func (c *stopper) cancel(th *starlark.Thread, why string) {
+	th.Cancel(why)
+	c.once.Do(func() { c.why = why; close(c.done) })
+}
+
+// wait returns run's result, or an error once run has not returned hardStop after a
+// cancel. run then goes on in its goroutine: the process must exit soon (the CLI does
+// on an error; a daemon's reload evaluates in a child process).
+func (c *stopper) wait(entry string, run func() error) error {
+	res := make(chan error, 1)
+	go func() { res <- run() }()
+	select {
+	case err := <-res:
+		return err
+	case <-c.done:
+	}
+	t := time.NewTimer(hardStop)
+	defer t.Stop()
+	select {
+	case err := <-res:
+		return err
+	case <-t.C:
+		return fmt.Errorf("%s: %s, in a call that does not stop (a builtin such as max(), set() or list.extend() over a range of billions?)", entry, c.why)
+	}
 }

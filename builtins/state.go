@@ -41,6 +41,7 @@ type evalState struct {
 	realLibs  map[string]string // resolved lazily; a missing dir is reported on use
 	lookupEnv func(string) (string, bool)
 	print     io.Writer
+	maxMem    uint64 // heap growth allowed (see memoryGuard)
 
 	predeclared starlark.StringDict
 	dirs        map[string]string // display name of each file run -> its absolute folder ("" for @stdlib)

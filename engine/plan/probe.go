@@ -1,6 +1,9 @@
 package plan
 
-import "net/url"
+import (
+	"net/url"
+	"strings"
+)
 
 // checkProbe checks the ready probe: a known kind with the fields that kind needs.
 func checkProbe(ps *problems, pr *Program) {
@@ -27,6 +30,11 @@ func checkProbe(ps *problems, pr *Program) {
 	case ProbeExec:
 		if len(r.Command) == 0 || r.Command[0] == "" {
 			ps.program(pr, "ready", "exec command is empty")
+		}
+		for i, a := range r.Command {
+			if strings.IndexByte(a, 0) >= 0 {
+				ps.program(pr, "ready", "exec command argument %d contains a NUL byte", i)
+			}
 		}
 	case ProbeLog:
 		if r.Pattern == "" {

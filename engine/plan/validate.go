@@ -99,7 +99,10 @@ func (p *Plan) scriptPaths() map[string]bool {
 
 func checkPlanPaths(ps *problems, p *Plan) {
 	abs := func(subject, field, path string) {
-		if path != "" && !filepath.IsAbs(path) {
+		switch {
+		case strings.IndexByte(path, 0) >= 0:
+			ps.add("", subject, field, "path %q contains a NUL byte", path)
+		case path != "" && !filepath.IsAbs(path):
 			ps.add("", subject, field, "must be an absolute path, got %q", path)
 		}
 	}
@@ -128,8 +131,14 @@ func checkProgram(ps *problems, pr *Program) {
 		ps.program(pr, "process_name", "%s", msg)
 	}
 	checkCommand(ps, pr)
-	if pr.Directory != "" && !filepath.IsAbs(pr.Directory) {
+	switch {
+	case strings.IndexByte(pr.Directory, 0) >= 0:
+		ps.program(pr, "directory", "path %q contains a NUL byte", pr.Directory)
+	case pr.Directory != "" && !filepath.IsAbs(pr.Directory):
 		ps.program(pr, "directory", "must be an absolute path, got %q", pr.Directory)
+	}
+	if strings.IndexByte(pr.User, 0) >= 0 {
+		ps.program(pr, "user", "%q contains a NUL byte", pr.User)
 	}
 	checkEnv(ps, pr)
 	if !umaskOK(pr.Umask) {
@@ -281,7 +290,11 @@ func checkLog(ps *problems, pr *Program, field string, l *Log) {
 	if l == nil {
 		return // discarded
 	}
-	if !filepath.IsAbs(l.Path) {
+	switch {
+	case strings.IndexByte(l.Path, 0) >= 0:
+		// No file can have it: every line would be dropped at run time.
+		ps.program(pr, field, "path %q contains a NUL byte", l.Path)
+	case !filepath.IsAbs(l.Path):
 		ps.program(pr, field, "path must be absolute, got %q", l.Path)
 	}
 	if l.MaxBytes < 0 {

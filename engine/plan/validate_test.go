@@ -109,6 +109,17 @@ func TestValidateRejects(t *testing.T) {
 			[]string{`program "web": command: "bin/web" must be an absolute path or a bare name looked up in PATH`}},
 		{"NUL in argument", one(func(pr *Program) { pr.Command = []string{"/bin/web", "a\x00b"} }),
 			[]string{`program "web": command: argument 1 contains a NUL byte`}},
+		{"NUL in paths", one(func(pr *Program) {
+			pr.Directory, pr.User = "/srv\x00", "app\x00"
+			pr.Stdout = DefaultLog("/srv/log/web\x00.log")
+			pr.Ready = &Probe{Kind: ProbeExec, Command: []string{"check", "a\x00"}}
+		}),
+			[]string{
+				`program "web": directory: path "/srv\x00" contains a NUL byte`,
+				`program "web": user: "app\x00" contains a NUL byte`,
+				`program "web": stdout: path "/srv/log/web\x00.log" contains a NUL byte`,
+				`program "web": ready: exec command argument 1 contains a NUL byte`,
+			}},
 		{"relative directory", one(func(pr *Program) { pr.Directory = "srv" }),
 			[]string{`program "web": directory: must be an absolute path, got "srv"`}},
 		{"bad env names", one(func(pr *Program) { pr.Env = map[string]string{"": "x", "A=B": "y", "C": "\x00"} }),
@@ -195,6 +206,11 @@ func TestValidateRejects(t *testing.T) {
 			`supervisor: log_dir: must be an absolute path, got "log"`,
 			`supervisor: state_dir: must be an absolute path, got "state"`,
 		}},
+		{"NUL in a plan path", func() *Plan {
+			p := planOf(prog("web"))
+			p.Supervisor.Socket = "/srv/run/s\x00.sock"
+			return p
+		}, []string{`supervisor: socket: path "/srv/run/s\x00.sock" contains a NUL byte`}},
 		{"duplicate process name", func() *Plan {
 			return planOf(prog("a"), prog("b", func(pr *Program) { pr.ProcessName = "a" }))
 		}, []string{`program "b": process_name: "a" is already the process name of program "a"`}},

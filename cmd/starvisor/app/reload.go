@@ -101,6 +101,12 @@ func keptEnv(env []string, keep *plan.Inputs) []string {
 // errorLine picks out of a failed evaluation's stderr (the script's print()s, then its
 // error, "file:line:col: message" and its stack) the error's first line.
 func errorLine(stderr string) string {
+	// A Go crash (its runtime out of memory): the trace's last line would name a Go file.
+	for line := range strings.Lines(stderr) {
+		if strings.HasPrefix(line, "fatal error: ") || strings.HasPrefix(line, "panic: ") {
+			return "evaluating the script crashed: " + strings.TrimSpace(line)
+		}
+	}
 	head, _, _ := strings.Cut(stderr, "\nTraceback (most recent call last):")
 	lines := strings.Split(strings.TrimRight(head, "\n"), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])

@@ -193,11 +193,28 @@ func retry(ts *testscript.TestScript, neg bool, args []string) {
 // its children); one that does not is killed with its process groups, by the pids it
 // last reported.
 func daemonCleanup(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 || args[0] != "cleanup" {
-		ts.Fatalf("usage: daemon cleanup SOCKET")
+	if neg || len(args) < 2 || len(args) > 3 || args[0] != "cleanup" {
+		ts.Fatalf("usage: daemon cleanup SOCKET [PIDFILE]")
 	}
 	c := api.NewClient(ts.MkAbs(args[1]))
 	work := ts.Getenv("WORK")
+	if len(args) == 3 {
+		// The daemon by the pid in PIDFILE, once written, should it not answer on SOCKET
+		// (a scenario removes its socket): TERM stops its programs, KILL what is left.
+		pidfile := ts.MkAbs(args[2])
+		ts.Defer(func() {
+			b, err := os.ReadFile(pidfile)
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil || pid <= 0 || gone(pid) {
+				return
+			}
+			syscall.Kill(pid, syscall.SIGTERM)
+			for deadline := time.Now().Add(10 * time.Second); !gone(pid) && time.Now().Before(deadline); {
+				time.Sleep(pollEvery)
+			}
+			syscall.Kill(pid, syscall.SIGKILL)
+		})
+	}
 	ts.Defer(func() {
 		// A daemon the scenario killed, failing before the next up stopped what it left:
 		// those processes carry its identity (STARVISOR_DAEMON), which its lock keeps.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -131,6 +132,7 @@ func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []
 	}
 	cl := api.NewClient(daemonSocket(p))
 	stateDirs.Store(cl.Socket, p.Supervisor.StateDir) // for leftRunning, should it be dead
+	bundleLocks.Store(cl.Socket, append([]string{lockPath(p.Supervisor.StateDir)}, rootLockPaths(filepath.Join(p.Root, p.Entry))...))
 	// Not found in this bundle's locks, so its daemon is not running; one answering on
 	// the socket its script names is another bundle's (a copied supervisor() line),
 	// which a stop all or a shutdown typed here must not reach.
@@ -174,6 +176,33 @@ func isSocket(path string) bool {
 // stateDirs maps a socket to the state_dir of the script that named it, when the client
 // evaluated one: where its daemon's state file is, should that daemon be dead.
 var stateDirs sync.Map
+
+// bundleLocks maps a socket to the locks of the bundle whose script named it: a daemon
+// that holds one and does not answer lost its socket (see socketGone).
+var bundleLocks sync.Map
+
+// socketGone says, when the daemon of socket does not answer, whether it runs all the
+// same, holding its bundle's lock, its socket removed (rm -rf of the run folder under
+// it): "no daemon is running there (start one)" sent the user to an up it refused.
+func socketGone(socket string) error {
+	locks, _ := bundleLocks.Load(socket)
+	paths, _ := locks.([]string)
+	for _, l := range paths {
+		if !lockHeld(l) {
+			continue
+		}
+		pid, _, _ := strings.Cut(lockLine(l, lockIdentity), ".")
+		if _, err := strconv.Atoi(pid); err != nil {
+			continue
+		}
+		if _, err := os.Stat(socket); err == nil {
+			return nil // there, and not answering: hung or stopped, which the error says
+		}
+		return fmt.Errorf("%w at %s: its daemon (pid %s) runs, but its socket is gone (its folder removed?): `kill -TERM %s` stops it and its programs, then `starvisor up --detach` starts them again",
+			api.ErrUnreachable, socket, pid, pid)
+	}
+	return nil
+}
 
 // stateDirOf is the state_dir of the daemon of socket: the one its script names, else
 // the socket's folder (the default state_dir).
@@ -240,7 +269,9 @@ func clientError(verb string, err error) error {
 	if errors.Is(err, api.ErrUnreachable) {
 		var nd *api.NoDaemonError
 		if errors.As(err, &nd) {
-			if note := leftRunning(nd.Socket); note != "" {
+			if gone := socketGone(nd.Socket); gone != nil {
+				err = gone
+			} else if note := leftRunning(nd.Socket); note != "" {
 				err = fmt.Errorf("%w\n%s", err, note)
 			}
 		}

@@ -33,7 +33,7 @@ const tailLines = 20
 func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	sock := p.Supervisor.Socket
 	if api.Answers(sock) {
-		return alreadyUp(d, p, sock)
+		return c.joinUp(d, p, nil)
 	}
 	if f, ok := errors.AsType[*api.ForeignDaemonError](api.Reach(sock)); ok {
 		// Another user's daemon of this bundle, its socket out of reach: the refusal
@@ -41,7 +41,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 		return fmt.Errorf("up: this bundle's daemon already runs, as %s, not you (its socket: %s)", f.Owner(), sock)
 	}
 	if err := lockedAlready(p); err != nil {
-		return err // said here: the daemon's refusal would go into the other's log
+		return c.joinUp(d, p, err) // said here: the daemon's refusal would go into the other's log
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -94,7 +94,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 		select {
 		case err := <-exited:
 			if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == exitLocked {
-				return fmt.Errorf("up: a daemon of this bundle is already running on %s (one started at the same moment)", lockedSocket(p.Supervisor.StateDir, sock))
+				return c.joinUp(d, p, fmt.Errorf("up: a daemon of this bundle is already running on %s (one started at the same moment)", lockedSocket(p.Supervisor.StateDir, sock)))
 			}
 			how := "exit status 0: stopped by a shutdown, or a signal"
 			if err != nil {
@@ -134,18 +134,67 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	}
 }
 
+// joinUp answers an up --detach of a bundle whose daemon runs, or is starting: one
+// started by another up --detach at the same moment (two deploy hooks, a cron job during
+// a deploy) holds the bundle's lock before it answers, and applies its plan after. It
+// waits for that daemon and its programs as for its own (--wait), then says what a
+// second up says (alreadyUp). locked, when not nil, is the refusal to give instead when
+// the lock was not taken a moment ago (a daemon whose socket was removed) or the daemon
+// never answers.
+func (c *UpCmd) joinUp(d *Deps, p *plan.Plan, locked error) error {
+	sock := p.Supervisor.Socket
+	answerBy := time.Now().Add(max(c.Wait, api.AnswerWithin))
+	if locked != nil {
+		if !lockedLately(p, api.AnswerWithin) {
+			return locked
+		}
+		for !api.Answers(sock) {
+			// A daemon makes its socket right after its locks: none 2 s after is no
+			// daemon starting (its socket was removed).
+			if time.Now().After(answerBy) || !isSocket(sock) && !lockedLately(p, 2*time.Second) {
+				return locked
+			}
+			time.Sleep(pollEvery)
+		}
+	}
+	cl := api.NewClient(sock)
+	ctx, cancel := context.WithDeadline(context.Background(), answerBy)
+	defer cancel()
+	running, err := cl.Plan(ctx)
+	for err != nil && !errors.Is(err, api.ErrUnreachable) && time.Now().Before(answerBy) {
+		time.Sleep(pollEvery) // "no plan applied yet": it stops a dead daemon's strays first
+		running, err = cl.Plan(ctx)
+	}
+	if err != nil || api.OtherBundle(running, p) != "" {
+		return fmt.Errorf("up: a daemon is already running on %s", sock)
+	}
+	for deadline := time.Now().Add(c.Wait); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if pending, _, err := notStarted(cl, p, d.Began); err != nil || len(pending) == 0 {
+			break
+		}
+	}
+	return alreadyUp(d, p, sock)
+}
+
+// lockedLately says whether one of the bundle's locks is held and was taken within d
+// (a daemon writes its lock as it takes it).
+func lockedLately(p *plan.Plan, d time.Duration) bool {
+	for _, l := range append([]string{lockPath(p.Supervisor.StateDir)}, rootLockPaths(filepath.Join(p.Root, p.Entry))...) {
+		if st, err := os.Stat(l); err == nil && time.Since(st.ModTime()) < d && lockHeld(l) {
+			return true
+		}
+	}
+	return false
+}
+
 // alreadyUp answers an up --detach of a bundle whose daemon runs: done, as a second
 // `docker compose up -d` is (a deploy script or an Ansible task runs it every time),
 // with that daemon's failures, as a first up would name them (exit 1), and a word when
-// the script changed since. A daemon of another bundle on the socket is an error.
+// the script changed since (a daemon of this bundle answers on sock: joinUp).
 func alreadyUp(d *Deps, p *plan.Plan, sock string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), api.AnswerWithin)
 	defer cancel()
 	cl := api.NewClient(sock)
-	running, err := cl.Plan(ctx)
-	if err != nil || api.OtherBundle(running, p) != "" {
-		return fmt.Errorf("up: a daemon is already running on %s", sock)
-	}
 	msg := fmt.Sprintf("starvisor: up: this bundle's daemon already runs on %s: nothing to start", sock)
 	if r, err := cl.Apply(ctx, p, true); err == nil && !r.Delta.Empty() {
 		msg += "; the script changed since: starvisor apply takes the difference (plan --diff shows it)"
@@ -173,7 +222,12 @@ func lockedAlready(p *plan.Plan) error {
 	}
 	for _, l := range rootLockPaths(filepath.Join(p.Root, p.Entry)) {
 		if lockHeld(l) {
-			return fmt.Errorf("up: a daemon of this bundle is already running on %s (%w: %s)", lockedSocketAt(l, sock), errLocked, l)
+			at := lockedSocketAt(l, sock)
+			if pid, _, _ := strings.Cut(lockLine(l, lockIdentity), "."); pid != "" && !isSocket(at) {
+				// Its socket's folder removed under it: no client reaches it any more.
+				return fmt.Errorf("up: a daemon of this bundle runs (pid %s), but its socket %s is gone (its folder removed?): `kill -TERM %s` stops it and its programs, then up again (%w: %s)", pid, at, pid, errLocked, l)
+			}
+			return fmt.Errorf("up: a daemon of this bundle is already running on %s (%w: %s)", at, errLocked, l)
 		}
 	}
 	return nil

@@ -129,7 +129,7 @@ func lsLock(lock string) lsRow {
 	}
 	row := lsRow{Script: "?", Socket: sock, Trouble: "does not answer"}
 	if !isSocket(sock) {
-		row.Trouble = "has no socket there any more (its bundle moved?)"
+		row.Trouble = "has no socket there any more (its bundle moved, or its folder was removed?)"
 	}
 	if b, err := os.ReadFile(lock); err == nil {
 		if _, id, ok := strings.Cut(string(b), "\n"); ok {

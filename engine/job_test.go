@@ -490,3 +490,25 @@ func TestJobMovingGroupRunsFirst(t *testing.T) {
 		eq(t, "v2", r.l.lines("spawn")[2:], []string{"3s migrate spawn 102", "4s web spawn 103"})
 	})
 }
+
+// A restart whose start an apply cut short by removing the program says so: it said
+// "abnormal termination", the words of a process that died by itself.
+func TestRestartOfAProgramAnApplyRemoves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("app", startSecs(2)), prog("other", startSecs(0))))
+		time.Sleep(3 * time.Second)
+		restarted := make(chan error, 1)
+		go func() { restarted <- r.sup.Restart(t.Context(), "app") }()
+		time.Sleep(500 * time.Millisecond) // the restart's start: STARTING
+		if st := r.status("app"); st.State != Starting {
+			t.Fatalf("app is %v during its restart", st.State)
+		}
+		r.apply(planOf(t, prog("other", startSecs(0))))
+		err := <-restarted
+		if !errors.Is(err, ErrRemoved) || !strings.Contains(err.Error(), "app: no such process: an apply removed it") {
+			t.Errorf("restart: %v", err)
+		}
+	})
+}

@@ -85,6 +85,8 @@ var (
 	ErrDependency          = errors.New("dependency not ready")
 	ErrShutdown            = errors.New("supervisor is shutting down")
 	ErrIllegal             = errors.New("illegal transition")
+	// ErrRemoved: an apply removed the process while an action waited for it.
+	ErrRemoved = fmt.Errorf("%w: an apply removed it", ErrNoSuchProcess)
 )
 
 // ProcessError is the outcome of an action on one process. Supervisor methods acting on

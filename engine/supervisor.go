@@ -716,6 +716,19 @@ func (s *Supervisor) startReplaced(ctx context.Context, tab *table, errs []error
 		}
 	}
 	now, again := s.successors(ctx, tab, replaced)
+	if now != tab {
+		// Those the apply removed: said so, where a cut-short start said "abnormal
+		// termination" of a process nothing killed.
+		for _, p := range replaced {
+			if _, ok := now.index[p.name]; !ok {
+				for k, e := range errs {
+					if pe, ok := e.(*ProcessError); ok && pe.Name == p.name {
+						errs[k] = &ProcessError{Name: p.name, Err: ErrRemoved}
+					}
+				}
+			}
+		}
+	}
 	if len(again) == 0 || s.closed.Load() {
 		return errs
 	}

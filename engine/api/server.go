@@ -468,10 +468,15 @@ func (s *Server) active(names []string) map[string]time.Time {
 // One it refused (a dependency FATAL) is left as it was, and is not said stopped.
 func (s *Server) changed(up map[string]time.Time) map[string]bool {
 	out := map[string]bool{}
+	listed := map[string]bool{}
 	for _, st := range s.b.States() {
+		listed[st.Name] = true
 		if since, ok := up[st.Name]; ok && !st.Since.Equal(since) {
 			out[st.Name] = true
 		}
+	}
+	for name := range up {
+		out[name] = out[name] || !listed[name] // up, and removed since: stopped
 	}
 	return out
 }
@@ -891,7 +896,7 @@ func (s *Server) answerStopped(w http.ResponseWriter, names []string, unknown []
 	// Errors for names the status no longer lists (removed meanwhile) still get a line.
 	for _, n := range names {
 		if msg, ok := perProc[n]; ok {
-			res.Results = append(res.Results, Result{Name: n, Error: msg})
+			res.Results = append(res.Results, Result{Name: n, Error: msg, Stopped: stopped[n]})
 		}
 	}
 	var msgs []string

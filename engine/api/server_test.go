@@ -656,3 +656,33 @@ func TestStatusSaysStateError(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(st.StateError, "")
 }
+
+// removingBackend's restart meets an apply that removes the process it restarts.
+type removingBackend struct {
+	fakeBackend
+	next *plan.Plan
+}
+
+func (f *removingBackend) Restart(_ context.Context, n ...string) error {
+	f.mu.Lock()
+	f.p = f.next
+	f.mu.Unlock()
+	return &engine.ProcessError{Name: "web", Err: engine.ErrRemoved}
+}
+
+// A restart of a process an apply removed meanwhile says it stopped it, and why its
+// start failed: no "web: stopped" line, and "abnormal termination".
+func TestRestartOfOneRemovedMeanwhile(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	fb := &removingBackend{next: testPlan(t, dir, "db")}
+	fb.p = testPlan(t, dir, "web", "db")
+	c, _, _ := serve(t, fb)
+	_, err := c.Action(context.Background(), "restart", []string{"web"})
+	var ae *ActionError
+	is.True(errors.As(err, &ae))
+	is.Equal(len(ae.Results), 1)
+	is.Equal(ae.Results[0].Name, "web")
+	is.True(ae.Results[0].Stopped)
+	is.Equal(ae.Results[0].Error, "no such process: an apply removed it")
+}

@@ -56,6 +56,9 @@ type StatusResponse struct {
 	// StateError: the daemon cannot write its state file (a full disk): should it be
 	// killed, the next daemon would not find the processes it runs. "" once it can.
 	StateError string `json:"state_error,omitempty"`
+	// ShuttingDown: a shutdown is under way (a client waiting for processes to get ready
+	// says so, not that each stopped).
+	ShuttingDown bool `json:"shutting_down,omitempty"`
 }
 
 // ActionRequest asks for start, stop, restart or signal on names (process names,

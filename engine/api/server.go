@@ -297,7 +297,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	sc.programs = all
 	specs := r.URL.Query()["name"]
 	if len(specs) == 0 {
-		writeStatus(w, sc, StatusResponse{Programs: all, ReloadError: s.reloadError(), StateError: s.stateError()})
+		writeStatus(w, sc, StatusResponse{Programs: all, ReloadError: s.reloadError(), StateError: s.stateError(), ShuttingDown: s.b.ShuttingDown()})
 		return
 	}
 	names, unknown, err := s.resolve(specs)
@@ -309,7 +309,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	for _, n := range names {
 		want[n] = true
 	}
-	out := StatusResponse{Programs: make([]ProgramStatus, 0, len(names)), ReloadError: s.reloadError(), StateError: s.stateError()}
+	out := StatusResponse{Programs: make([]ProgramStatus, 0, len(names)), ReloadError: s.reloadError(), StateError: s.stateError(), ShuttingDown: s.b.ShuttingDown()}
 	for _, ps := range all {
 		if want[ps.Name] {
 			out.Programs = append(out.Programs, ps)

@@ -44,6 +44,9 @@ func appendStatus(b []byte, r StatusResponse) []byte {
 		b = append(b, `,"state_error":`...)
 		b = plan.AppendJSONString(b, r.StateError)
 	}
+	if r.ShuttingDown { // omitempty
+		b = append(b, `,"shutting_down":true`...)
+	}
 	return append(b, '}', '\n')
 }
 

@@ -222,7 +222,7 @@ func (s *scanner) array(elem func() bool) bool {
 func (s *scanner) statusResponse(r *StatusResponse) bool {
 	// A repeated member is left to encoding/json, which decodes the second array into the
 	// first one's elements rather than into fresh ones.
-	var programs, unknown, reload, state bool
+	var programs, unknown, reload, state, shutting bool
 	return s.object(func(key string) (ok bool) {
 		switch {
 		case key == "programs" && !programs:
@@ -248,6 +248,10 @@ func (s *scanner) statusResponse(r *StatusResponse) bool {
 		case key == "state_error" && !state:
 			state = true
 			r.StateError, ok = s.str()
+			return ok
+		case key == "shutting_down" && !shutting:
+			shutting = true
+			r.ShuttingDown, ok = s.boolean()
 			return ok
 		}
 		return false

@@ -329,13 +329,21 @@ func startedBy(d plan.Delta, p *plan.Plan, before []api.ProgramStatus) []string 
 			out = append(out, c.Name) // judged by its new probe
 		}
 	}
-	return withDependents(p, out)
+	// Not a dependent someone stopped (starvisor stop): the apply leaves it so, and a
+	// deploy that failed on "api: STOPPED: nothing will start it" was told of a stop
+	// made on purpose.
+	stopped := map[string]bool{}
+	for _, st := range before {
+		stopped[st.Name] = (st.State == "STOPPED" || st.State == "EXITED") && !st.Resuming && st.Blocked == ""
+	}
+	return withDependents(p, out, stopped)
 }
 
 // withDependents adds to names the autostart processes that depend on them, directly or
-// not: a dependency fixed by an apply lets its waiting dependents start, and a pipeline
-// waiting for the apply wants them up too (those running already count at once).
-func withDependents(p *plan.Plan, names []string) []string {
+// not, but those of left: a dependency fixed by an apply lets its waiting dependents
+// start, and a pipeline waiting for the apply wants them up too (those running already
+// count at once).
+func withDependents(p *plan.Plan, names []string, left map[string]bool) []string {
 	in := map[string]bool{}
 	for _, n := range names {
 		in[n] = true
@@ -343,7 +351,7 @@ func withDependents(p *plan.Plan, names []string) []string {
 	for grew := true; grew; {
 		grew = false
 		for _, pr := range p.Programs {
-			if in[pr.ProcessName] || !pr.Autostart {
+			if in[pr.ProcessName] || !pr.Autostart || left[pr.ProcessName] {
 				continue
 			}
 			for _, dep := range pr.DependsOn {
@@ -371,10 +379,16 @@ func waitReady(ctx context.Context, d *Deps, verb string, cl *api.Client, p *pla
 // plain "ready" read as the new one's success, and its failure the same line twice.
 func waitReadyAs(ctx context.Context, d *Deps, verb string, cl *api.Client, p *plan.Plan, names []string, timeout time.Duration, readyWord, what string) error {
 	deadline := time.Now().Add(timeout)
-	for {
+	for looked := false; ; looked = true {
 		st, err := cl.Status(ctx)
-		if err != nil {
+		switch {
+		case err != nil && looked && errors.Is(err, api.ErrUnreachable):
+			// One line, not each process's "STOPPED: nothing will start it".
+			return &exitError{code: ExitFailure, err: fmt.Errorf("%s: the daemon exited while waiting (a shutdown?)", verb)}
+		case err != nil:
 			return clientError(verb, err)
+		case st.ShuttingDown:
+			return &exitError{code: ExitFailure, err: fmt.Errorf("%s: the daemon is shutting down (a shutdown came while waiting)", verb)}
 		}
 		look := newReadiness(p, st.Programs)
 		look.since = d.Began

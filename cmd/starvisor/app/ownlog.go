@@ -68,6 +68,11 @@ type ownLog struct {
 	// trust: besides root and the daemon's user, who may own a symlink followed to the
 	// log (logs.OpenAppend): the folder may be a program user's to write.
 	trust []uint32
+	// lost: bytes the log could not take (a full disk), said in it once it can (see
+	// sayLost); cut: the last write stopped mid-line; lostWhy: the write's error.
+	lost    int64
+	cut     bool
+	lostWhy error
 }
 
 // openOwnLog takes over files, open on path for appending.
@@ -128,12 +133,45 @@ func (l *ownLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.followName()
+	if l.lost > 0 && !l.sayLost() {
+		l.lost += int64(len(p))
+		return 0, l.lostWhy
+	}
 	n, err := l.files[0].Write(p)
 	l.size += int64(n)
+	if err != nil {
+		l.lost += int64(len(p) - n)
+		l.cut = l.cut || n > 0 && p[n-1] != '\n'
+		l.lostWhy = err
+	}
 	if l.size >= ownLogMax {
 		l.rotate()
 	}
 	return n, err
+}
+
+// sayLost marks where the log lost lines and how much, as a program's log does
+// (logs.File): after a full disk, the daemon's log, where one reads why programs
+// restarted, had a silent hole, the cut line glued to the first one after. False
+// when the mark itself could not be written.
+func (l *ownLog) sayLost() bool {
+	why := l.lostWhy
+	var pe *fs.PathError
+	if errors.As(why, &pe) {
+		why = pe.Err // it names /dev/stdout
+	}
+	mark := fmt.Sprintf("[starvisor: %d bytes of this log lost here: %v]\n", l.lost, why)
+	if l.cut {
+		mark = "\n" + mark
+	}
+	n, err := l.files[0].Write([]byte(mark))
+	l.size += int64(n)
+	if err != nil {
+		l.cut = l.cut || n > 0
+		return false
+	}
+	l.lost, l.cut = 0, false
+	return true
 }
 
 // followName, at most once a second, points the descriptors at a new file when the path

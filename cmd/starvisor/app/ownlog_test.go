@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -234,4 +235,35 @@ func plantedOwnLog(t *testing.T, text string) (*ownLog, string) {
 		}
 	}
 	return l, victim
+}
+
+// Lines the daemon's log could not take (a full disk: /dev/full here) are marked where
+// they went missing once it can, with how much, as a program's log marks them: the
+// daemon's log had a silent hole.
+func TestOwnLogMarksWhatAFullDiskLost(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "starvisor.log")
+	l := ownLogAt(t, path)
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full")
+	}
+	defer full.Close()
+	file := l.files[0]
+	saved, err := syscall.Dup(int(file.Fd()))
+	is.NoErr(err)
+	defer syscall.Close(saved)
+	_, err = l.Write([]byte("before\n"))
+	is.NoErr(err)
+	is.NoErr(syscall.Dup3(int(full.Fd()), int(file.Fd()), 0)) // the disk is full
+	_, err = l.Write([]byte("lost one\n"))
+	is.True(err != nil)
+	_, err = l.Write([]byte("lost two\n"))
+	is.True(err != nil)
+	is.NoErr(syscall.Dup3(saved, int(file.Fd()), 0)) // room again
+	_, err = l.Write([]byte("after\n"))
+	is.NoErr(err)
+	b, err := os.ReadFile(path)
+	is.NoErr(err)
+	is.Equal(string(b), "before\n[starvisor: 18 bytes of this log lost here: no space left on device]\nafter\n")
 }

@@ -154,6 +154,10 @@ func (f *StateFile) write() {
 	was := f.err
 	f.err = nil
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // it names a temporary file through /proc/self/fd/N
+		}
 		f.err = fmt.Errorf("state file %s: %w", f.name(), err)
 	}
 	if f.Warn != nil && (f.err == nil) != (was == nil) {

@@ -261,5 +261,8 @@ func TestStateFileWarnsWhenWritesFailAndResume(t *testing.T) {
 	is.NoErr(f.Err())
 	is.Equal(len(heard), 2)
 	is.True(strings.Contains(heard[0], "state file /proc/no-such-dir/state.json: "))
+	// Its path once, not again as the temporary file or folder the write failed on
+	// (/proc/self/fd/10/state.json2369627189 in a daemon).
+	is.Equal(strings.Count(heard[0], "/proc/no-such-dir"), 1)
 	is.Equal(heard[1], "<nil>")
 }

@@ -38,6 +38,10 @@ type StateFile struct {
 	// StopAs says how CleanStrays stops a stray of the named process: as its program
 	// is stopped. Not found (or nil): TERM to its group, KILL after Grace.
 	StopAs func(process string) (StopSpec, bool)
+	// Stopping, when set, hears which strays CleanStrays (or StopLeft) is about to stop,
+	// which may take their stop timeouts: said before, a start-up waiting on them was
+	// silent.
+	Stopping func([]Stray)
 	// Warn, when set, hears when writing the file starts failing (its error) and when it
 	// works again (nil): the daemon's log says so as it happens. Called with the file's
 	// lock held.

@@ -97,6 +97,9 @@ func (f *StateFile) clean(ctx context.Context, daemon bool) ([]Stray, error) {
 			f.PreviousDaemon = prev.Pid
 		}
 	}
+	if len(strays) > 0 && f.Stopping != nil {
+		f.Stopping(strays)
+	}
 	f.stop(ctx, strays)
 	// The old entries are dealt with.
 	if daemon {

@@ -89,7 +89,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	// still waits for it to answer, as long as a client waits for any daemon.
 	answerBy := time.Now().Add(max(c.Wait, api.AnswerWithin))
 	pause := pollEvery
-	told, toldWhat := time.Now(), ""
+	told, toldWhat, toldStrays := time.Now(), "", false
 	for {
 		select {
 		case err := <-exited:
@@ -106,6 +106,14 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 		default:
 		}
 		pending, failed, err := notStarted(cl, p, d.Began)
+		if err != nil && !toldStrays {
+			// It stops what a killed daemon left before it answers: up to their
+			// stop_timeout, which looked like a hang.
+			if line := logLineWith(logPath, start, strayStopping); line != "" {
+				toldStrays = true
+				fmt.Fprintln(d.Stderr, line)
+			}
+		}
 		if err == nil && (len(pending) == 0 || c.Wait == 0) {
 			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s; its log: %s\n", cmd.Process.Pid, sock, logPath)
 			warnings(d, logPath, start)
@@ -233,17 +241,33 @@ func lockedAlready(p *plan.Plan) error {
 	return nil
 }
 
+// logLineWith is the first line of the log at path written after offset start that
+// holds what, without its time stamp; "" when none.
+func logLineWith(path string, start int64, what string) string {
+	for _, line := range strings.Split(tailFrom(path, start, 1000), "\n") {
+		if strings.Contains(line, what) {
+			return unstamped(strings.TrimSpace(line))
+		}
+	}
+	return ""
+}
+
+// unstamped is a line of the daemon's log without its time.
+func unstamped(line string) string {
+	if t, rest, ok := strings.Cut(line, " "); ok && len(t) == len(stampLayout) {
+		if _, err := time.Parse(stampLayout, t); err == nil {
+			return rest
+		}
+	}
+	return line
+}
+
 // warnings repeats on stderr the warnings the daemon wrote in its log since start (it
 // cannot record its processes: a full disk), and the strays of a killed daemon it
 // stopped: a deploy script never reads that log.
 func warnings(d *Deps, logPath string, start int64) {
 	for _, line := range strings.Split(tailFrom(logPath, start, 1000), "\n") {
-		line = strings.TrimSpace(line)
-		if t, rest, ok := strings.Cut(line, " "); ok && len(t) == len(stampLayout) {
-			if _, err := time.Parse(stampLayout, t); err == nil {
-				line = rest // the log's time: the caller sees them now
-			}
-		}
+		line = unstamped(strings.TrimSpace(line)) // the log's time: the caller sees them now
 		// And what it stopped of a killed daemon's programs: no client said they ran.
 		if strings.HasPrefix(line, "starvisor: warning:") || strings.Contains(line, " stray process ") ||
 			strings.Contains(line, "left in the cgroups of the daemon that died") {

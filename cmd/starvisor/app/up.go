@@ -191,6 +191,14 @@ func (c *UpCmd) Run(d *Deps) error {
 	// An unreadable state file is worth a warning, not a refusal to run.
 	ran, _ := recordedPlan(stateDir)
 	state.StopAs = func(process string) (monitor.StopSpec, bool) { return strayStop(process, ran, p) }
+	state.Stopping = func(strays []monitor.Stray) {
+		out.printf("starvisor: %s\n", strayNote(strays, state.PreviousDaemon, func(process string) time.Duration {
+			if sp, ok := strayStop(process, ran, p); ok {
+				return sp.Timeout
+			}
+			return 2 * time.Second // monitor.StateFile's Grace
+		}))
+	}
 	strays, err := state.CleanStrays(ctx)
 	if err != nil {
 		errOut.printf("starvisor: warning: %v\n", err)
@@ -467,6 +475,27 @@ func strayStop(process string, plans ...*plan.Plan) (monitor.StopSpec, bool) {
 	}
 	return monitor.StopSpec{}, false
 }
+
+// strayNote says, before anything starts, which processes an earlier daemon (pid, 0
+// when unknown) left running are being stopped, and how long that may take (the
+// longest stop_timeout among them): up --detach relays it.
+func strayNote(strays []monitor.Stray, pid int, timeout func(string) time.Duration) string {
+	var names []string
+	var longest time.Duration
+	for _, s := range strays {
+		names = append(names, fmt.Sprintf("%s (pid %d)", s.Process, s.Pid))
+		longest = max(longest, timeout(s.Process))
+	}
+	by := "an earlier daemon"
+	if pid > 0 {
+		by = fmt.Sprintf("an earlier daemon (pid %d)", pid)
+	}
+	return fmt.Sprintf("%s %s left running: %s; nothing starts before they are gone (up to %s)",
+		strayStopping, by, strings.Join(names, ", "), longest)
+}
+
+// strayStopping begins strayNote's line.
+const strayStopping = "stopping what"
 
 func formatStray(s monitor.Stray) string {
 	how := "stopped"

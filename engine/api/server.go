@@ -829,7 +829,7 @@ func (s *Server) resolve(specs []string) (names []string, unknown []Result, err 
 }
 
 // skipInGroups leaves out of names the processes that only a group spec ("web:*",
-// "web:", "all") selected and whose state skip holds: supervisorctl's start of a group
+// "web:", "all", a pool's name) selected and whose state skip holds: supervisorctl's start of a group
 // skips its running members, and says nothing of them.
 func (s *Server) skipInGroups(specs, names []string, skip func(engine.Status) bool) []string {
 	p := s.b.Plan()
@@ -838,9 +838,10 @@ func (s *Server) skipInGroups(specs, names []string, skip func(engine.Status) bo
 		if spec == "all" || strings.HasSuffix(spec, ":*") || strings.HasSuffix(spec, ":") {
 			continue
 		}
-		got, _ := p.Select(spec)
-		for _, n := range got {
-			named[n] = true
+		// A pool's bare name (worker, for worker_0..2) selects a group as worker:* does:
+		// said alike (each member was "ERROR (already started)" one way, nothing the other).
+		if got, _ := p.Select(spec); len(got) == 1 {
+			named[got[0]] = true
 		}
 	}
 	state := map[string]engine.Status{}

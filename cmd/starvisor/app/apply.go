@@ -606,7 +606,11 @@ func (r readiness) failed(name string, seen map[string]bool) string {
 			if why := r.failed(dn, seen); why != "" {
 				// In the daemon's words (Blocked), which it may not have set yet: the
 				// dependency's own line says why.
-				return "not started: waiting for " + dn + " (" + r.byName[dn].State + ")"
+				word := r.byName[dn].State
+				if word == "RUNNING" {
+					word = "not ready" // as the daemon words it: its probe gave up
+				}
+				return "not started: waiting for " + dn + " (" + word + ")"
 			}
 		}
 	}

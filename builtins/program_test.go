@@ -1,10 +1,13 @@
 package builtins_test
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/matryer/is"
 
+	"github.com/starvisor/starvisor/builtins"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -81,4 +84,24 @@ program(name = "b", command = "b", stdout = None, stderr = None)
 	b, _ := p.Lookup("b")
 	is.Equal(b.Stdout, nil) // discarded
 	is.Equal(b.Stderr, nil)
+}
+
+// An env name with a newline or a blank is refused on the env argument, and names with
+// '.', '-' or non-ASCII letters, which some programs use, are kept.
+func TestProgramEnvNames(t *testing.T) {
+	is := is.New(t)
+	dir := writeTxtar(t, `
+-- deploy.star --
+program(name = "a", command = "x", env = {"C\nD": "v"})
+`)
+	_, err := builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "deploy.star")})
+	is.True(err != nil)
+	is.Equal(firstLine(err), `deploy.star:1:36: program: env: variable name "C\nD" may not contain blanks or control characters (newline, tab, ...)`)
+
+	p, _ := evalTxtar(t, `
+-- deploy.star --
+program(name = "a", command = "x", env = {"log.level": "1", "my-var": "2", "ünï": "3"})
+`)
+	is.Equal(p.Programs[0].Env["ünï"], "3")
+	is.Equal(p.Programs[0].Env["log.level"], "1")
 }

@@ -256,7 +256,7 @@ func checkEnv(ps *problems, pr *Program) {
 	// order) only when there is something to report.
 	bad := false
 	for k, v := range pr.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
+		if EnvNameProblem(k) != "" || strings.IndexByte(v, 0) >= 0 {
 			bad = true
 			break
 		}
@@ -265,16 +265,41 @@ func checkEnv(ps *problems, pr *Program) {
 		return
 	}
 	for _, k := range slices.Sorted(maps.Keys(pr.Env)) {
-		switch {
-		case k == "":
-			ps.program(pr, "env", "empty variable name")
-		case strings.ContainsAny(k, "=\x00"):
-			ps.program(pr, "env", "variable name %q may not contain \"=\" or NUL", k)
+		if msg := EnvNameProblem(k); msg != "" {
+			ps.program(pr, "env", "%s", msg)
 		}
 		if strings.ContainsRune(pr.Env[k], 0) {
-			ps.program(pr, "env", "value of %s contains a NUL byte", k)
+			ps.program(pr, "env", "value of %s contains a NUL byte", ShowEnvName(k))
 		}
 	}
+}
+
+// EnvNameProblem says what is wrong with an environment variable name, or "" when
+// nothing is. "=" ends the name in the environment block and NUL ends the entry; a
+// control character or a blank makes a name no shell, env file or supervisord
+// environment= line can carry, and a newline splits line-oriented output. Other
+// characters stay allowed: '.', '-' and non-ASCII letters are used by some programs.
+func EnvNameProblem(k string) string {
+	switch {
+	case k == "":
+		return "empty variable name"
+	case strings.ContainsAny(k, "=\x00"):
+		return fmt.Sprintf("variable name %s may not contain \"=\" or NUL", strconv.QuoteToASCII(k))
+	case strings.ContainsFunc(k, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }):
+		return fmt.Sprintf("variable name %s may not contain blanks or control characters (newline, tab, ...)", strconv.QuoteToASCII(k))
+	}
+	return ""
+}
+
+// ShowEnvName is k as messages and listings print it: bare when it reads plainly,
+// quoted (Go syntax, ASCII) when it is not a valid name or holds a character that
+// would blur a list such as "env (A, B)": a blank, a comma, a parenthesis or a quote.
+func ShowEnvName(k string) string {
+	if EnvNameProblem(k) != "" || strings.ContainsAny(k, ",()\"'\\") ||
+		strings.ContainsFunc(k, func(r rune) bool { return !unicode.IsPrint(r) || unicode.Is(unicode.Cf, r) }) {
+		return strconv.QuoteToASCII(k)
+	}
+	return k
 }
 
 // umaskOK accepts "" (keep the daemon's umask) or an octal mode up to 0777.

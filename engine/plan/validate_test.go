@@ -128,6 +128,17 @@ func TestValidateRejects(t *testing.T) {
 				`program "web": env: variable name "A=B" may not contain "=" or NUL`,
 				`program "web": env: value of C contains a NUL byte`,
 			}},
+		{"env names with blanks or control characters", one(func(pr *Program) {
+			pr.Env = map[string]string{"A\nB": "x", "C D": "y", "E\tF": "z", "G\u0085": "w", "H\r": "\x00", "ok.name-ü": "v"}
+		}),
+			[]string{
+				`program "web": env: variable name "A\nB" may not contain blanks or control characters (newline, tab, ...)`,
+				`program "web": env: variable name "C D" may not contain blanks or control characters (newline, tab, ...)`,
+				`program "web": env: variable name "E\tF" may not contain blanks or control characters (newline, tab, ...)`,
+				`program "web": env: variable name "G\u0085" may not contain blanks or control characters (newline, tab, ...)`,
+				`program "web": env: variable name "H\r" may not contain blanks or control characters (newline, tab, ...)`,
+				`program "web": env: value of "H\r" contains a NUL byte`,
+			}},
 		{"umask not octal", one(func(pr *Program) { pr.Umask = "089" }),
 			[]string{`program "web": umask: want "" or an octal mode such as "022", got "089"`}},
 		{"umask too large", one(func(pr *Program) { pr.Umask = "1777" }),

@@ -209,6 +209,10 @@ func (a *programArgs) check(fn string, s *evalState) (*template, error) {
 		// A loop of pools would expand into gigabytes after the evaluation's own limits.
 		return nil, fail("numprocs", "%d makes %d processes in the plan, at most %d", n, total, plan.MaxProcesses)
 	}
+	if most := plan.MaxNumprocsStart(n); a.numprocsStart.v > most {
+		// The last number, numprocs_start+numprocs-1, would wrap around.
+		return nil, fail("numprocs_start", "%d + numprocs %d overflows; want at most %d", a.numprocsStart.v, n, most)
+	}
 	t := defaultName
 	switch {
 	case a.processName != "":

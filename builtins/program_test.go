@@ -3,6 +3,7 @@ package builtins_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/matryer/is"
@@ -104,4 +105,24 @@ program(name = "a", command = "x", env = {"log.level": "1", "my-var": "2", "ün�
 `)
 	is.Equal(p.Programs[0].Env["ünï"], "3")
 	is.Equal(p.Programs[0].Env["log.level"], "1")
+}
+
+// numprocs_start so large that the last process number would wrap around is one error on
+// that argument (it was one per process, naming negative numbers).
+func TestProgramNumprocsStartOverflow(t *testing.T) {
+	is := is.New(t)
+	dir := writeTxtar(t, `
+-- deploy.star --
+program(name = "a", command = "sleep 1", numprocs = 2000, numprocs_start = (1 << 63) - 1000)
+`)
+	_, err := builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "deploy.star")})
+	is.True(err != nil)
+	is.Equal(firstLine(err), "deploy.star:1:59: program: numprocs_start: 9223372036854774808 + numprocs 2000 overflows; want at most 9223372036854773808")
+	is.Equal(strings.Count(err.Error(), "\n"), 2) // the message and a one-frame traceback
+
+	p, _ := evalTxtar(t, `
+-- deploy.star --
+program(name = "a", command = "sleep 1", numprocs = 2, numprocs_start = (1 << 63) - 2)
+`)
+	is.Equal(p.Programs[1].ProcessNum, 1<<63-1)
 }

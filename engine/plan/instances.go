@@ -60,8 +60,8 @@ func checkInstances(ps *problems, progs []Program) {
 				agree = false
 			}
 		}
-		if !agree || first.Numprocs < 1 {
-			continue
+		if !agree || first.Numprocs < 1 || first.NumprocsStart > MaxNumprocsStart(first.Numprocs) {
+			continue // the numbers cannot be checked (checkProgram said why)
 		}
 		if len(is) != first.Numprocs {
 			ps.program(first, "numprocs", "is %d but the plan has %d processes of this program", first.Numprocs, len(is))

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"maps"
+	"math"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -178,8 +179,11 @@ func checkProgram(ps *problems, pr *Program) {
 	if pr.Numprocs < 1 || pr.Numprocs > MaxNumprocs {
 		ps.program(pr, "numprocs", "must be 1..%d, got %d", MaxNumprocs, pr.Numprocs)
 	}
-	if pr.NumprocsStart < 0 {
+	switch {
+	case pr.NumprocsStart < 0:
 		ps.program(pr, "numprocs_start", "must be >= 0, got %d", pr.NumprocsStart)
+	case pr.Numprocs >= 1 && pr.NumprocsStart > MaxNumprocsStart(pr.Numprocs):
+		ps.program(pr, "numprocs_start", "%d + numprocs %d overflows; want at most %d", pr.NumprocsStart, pr.Numprocs, MaxNumprocsStart(pr.Numprocs))
 	}
 	checkLog(ps, pr, "stdout", pr.Stdout)
 	checkLog(ps, pr, "stderr", pr.Stderr)
@@ -301,6 +305,10 @@ func ShowEnvName(k string) string {
 	}
 	return k
 }
+
+// MaxNumprocsStart is the largest numprocs_start with which numprocs processes are
+// numbered without overflowing an int (the last is numprocs_start+numprocs-1).
+func MaxNumprocsStart(numprocs int) int { return math.MaxInt - (numprocs - 1) }
 
 // umaskOK accepts "" (keep the daemon's umask) or an octal mode up to 0777.
 func umaskOK(s string) bool {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -244,6 +245,10 @@ func TestValidateRejects(t *testing.T) {
 			`program "w": process_num: 0 of "w_01" is outside numprocs_start..numprocs_start+numprocs-1 (1..3)`,
 			`program "w": process_num: 2 is used by both "w_02" and "w_03"`,
 		}},
+		{"numprocs_start overflows", func() *Plan {
+			// What evaluation would expand: numbers past MaxInt wrap around.
+			return planOf(instances("w", 3, math.MaxInt-1)...)
+		}, []string{`program "w": numprocs_start: 9223372036854775806 + numprocs 3 overflows; want at most 9223372036854775805`}},
 		{"instances share a log", func() *Plan {
 			ps := instances("w", 3, 0, func(pr *Program) { pr.Stderr = DefaultLog("/srv/log/w.err") })
 			for i := range ps {

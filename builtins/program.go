@@ -194,7 +194,7 @@ func (a *programArgs) check(fn string, s *evalState) (*template, error) {
 		if prev.site != "" {
 			at = prev.site + " (from " + prev.pos + ")" // the library's line, and the call that led there
 		}
-		return nil, fail("name", "%q already declared at %s", a.name, at)
+		return nil, fail("name", "%q already declared at %s", plan.Short(a.name), at)
 	}
 	for _, k := range reservedEnv {
 		if _, ok := a.env[k]; ok {
@@ -340,7 +340,7 @@ func checkName(name string) error {
 		return fmt.Errorf("empty")
 	}
 	if strings.ContainsAny(name, ":/*\\ \t\n{}") {
-		return fmt.Errorf("got %q, want a name without ':', '/', '*', '\\', braces or blanks", name)
+		return fmt.Errorf("got %q, want a name without ':', '/', '*', '\\', braces or blanks", plan.Short(name))
 	}
 	return nil
 }

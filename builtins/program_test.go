@@ -126,3 +126,21 @@ program(name = "a", command = "sleep 1", numprocs = 2, numprocs_start = (1 << 63
 `)
 	is.Equal(p.Programs[1].ProcessNum, 1<<63-1)
 }
+
+// A long name is shortened in messages, and a program declared by a helper keeps the
+// helper's stack under its shortened name.
+func TestProgramLongNameInMessages(t *testing.T) {
+	is := is.New(t)
+	dir := writeTxtar(t, `
+-- deploy.star --
+def svc(n):
+    program(name = n, command = "sleep 1", depends_on = ["nope"])
+svc("y" * 100)
+`)
+	_, err := builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "deploy.star")})
+	is.True(err != nil)
+	is.Equal(err.Error(), `deploy.star:3:4: program "`+strings.Repeat("y", 40)+`…(100 bytes)": depends_on: no such program "nope"
+Traceback (most recent call last):
+  deploy.star:3:4: in <toplevel>
+  deploy.star:2:12: in svc`)
+}

@@ -222,13 +222,13 @@ func nameProblem(name string) string {
 	case strings.ContainsFunc(name, func(r rune) bool {
 		return r == ':' || r == '/' || unicode.IsSpace(r) || unicode.IsControl(r)
 	}):
-		return "may not contain spaces, \":\" or \"/\", got " + strconv.Quote(name)
+		return "may not contain spaces, \":\" or \"/\", got " + strconv.Quote(Short(name))
 	case strings.ContainsFunc(name, func(r rune) bool { return unicode.Is(unicode.Cf, r) }):
 		// Zero-width spaces, byte-order marks, bidi overrides: two names that read the
 		// same, and `restart api` reaches one of them.
-		return "may not contain invisible characters, got " + strconv.QuoteToASCII(name)
+		return "may not contain invisible characters, got " + strconv.QuoteToASCII(Short(name))
 	case strings.HasPrefix(name, "-"):
-		return "may not start with \"-\" (the CLI would read it as a flag), got " + strconv.Quote(name)
+		return "may not start with \"-\" (the CLI would read it as a flag), got " + strconv.Quote(Short(name))
 	case len(name) > maxName:
 		return fmt.Sprintf("is %d bytes long, at most %d: it names log files (name.err.log, name.log.10), and a file name holds 255", len(name), maxName)
 	}

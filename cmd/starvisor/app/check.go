@@ -34,7 +34,11 @@ func (c *CheckCmd) Run(d *Deps) error {
 	if err := declaresPrograms(p); err != nil {
 		problems = append(problems, err.Error()) // as apply and a reload would refuse it
 	}
-	for _, pb := range problems {
+	for i, pb := range problems {
+		if i == plan.MaxProblems {
+			fmt.Fprintf(d.Stderr, "... and %d more problems\n", len(problems)-i) // as evaluation caps them
+			break
+		}
 		fmt.Fprintln(d.Stderr, pb)
 	}
 	for _, w := range checkWarnings(p, d.LookupEnv) {
@@ -104,7 +108,7 @@ func portsTaken(p *plan.Plan) []string {
 	var out []string
 	for _, pr := range p.Programs {
 		if addr := probe.Taken(pr); addr != "" {
-			out = append(out, fmt.Sprintf("%s: program %q: ready: %s already answers: another process listens there (its program would fail to bind, and the probe pass for the other)", pr.Pos, pr.ProcessName, addr))
+			out = append(out, fmt.Sprintf("%s: program %q: ready: %s already answers: another process listens there (its program would fail to bind, and the probe pass for the other)", pr.Pos, plan.Short(pr.ProcessName), addr))
 		}
 	}
 	return out
@@ -124,7 +128,7 @@ func machineProblems(p *plan.Plan, lookupEnv func(string) (string, bool)) []stri
 	seen := map[string]bool{}
 	for _, pr := range p.Programs {
 		for _, msg := range programProblems(pr, lookupEnv) {
-			line := fmt.Sprintf("program %q: %s", pr.Name, msg)
+			line := fmt.Sprintf("program %q: %s", plan.Short(pr.Name), msg)
 			if pr.Pos != "" {
 				line = pr.Pos + ": " + line
 			}

@@ -144,3 +144,18 @@ program(name = "self", command = ["/bin/true"], user = "nobody")
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 }
+
+// check lists at most plan.MaxProblems of what it finds on this machine, then counts
+// the rest, as evaluation does.
+func TestCheckCapsProblems(t *testing.T) {
+	is := is.New(t)
+	script := filepath.Join(t.TempDir(), "deploy.star")
+	is.NoErr(os.WriteFile(script, []byte(`[program(name = "p%d" % i, command = ["no-such-tool-x"], stdout = None, stderr = None) for i in range(30)]`+"\n"), 0o644))
+	code, _, errOut := run(t, map[string]string{"PATH": "/usr/bin:/bin"}, "check", "-f", script)
+	is.Equal(code, ExitFailure)
+	lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
+	is.Equal(len(lines), plan.MaxProblems+2)
+	is.True(strings.HasSuffix(lines[0], `program "p0": command: "no-such-tool-x" not found in PATH`))
+	is.Equal(lines[plan.MaxProblems], "... and 10 more problems")
+	is.Equal(lines[plan.MaxProblems+1], "check: 30 problems")
+}

@@ -99,26 +99,27 @@ func (p *Plan) scriptPaths() map[string]bool {
 }
 
 func checkPlanPaths(ps *problems, p *Plan) {
-	abs := func(subject, field, path string) {
+	abs := func(pos, subject, field, path string) {
 		switch {
 		case strings.IndexByte(path, 0) >= 0:
-			ps.add("", subject, field, "path %q contains a NUL byte", path)
+			ps.add(pos, subject, field, "path %q contains a NUL byte", path)
 		case path != "" && !filepath.IsAbs(path):
-			ps.add("", subject, field, "must be an absolute path, got %q", path)
+			ps.add(pos, subject, field, "must be an absolute path, got %q", path)
 		}
 	}
-	abs("plan", "root", p.Root)
-	abs("supervisor", "socket", p.Supervisor.Socket)
-	abs("supervisor", "pidfile", p.Supervisor.Pidfile)
-	abs("supervisor", "log_dir", p.Supervisor.LogDir)
-	abs("supervisor", "state_dir", p.Supervisor.StateDir)
-	if p.Supervisor.MinFDs < 0 {
-		ps.add("", "supervisor", "minfds", "got %d, want >= 0", p.Supervisor.MinFDs)
+	sv := &p.Supervisor
+	abs("", "plan", "root", p.Root)
+	abs(sv.Pos, "supervisor", "socket", sv.Socket)
+	abs(sv.Pos, "supervisor", "pidfile", sv.Pidfile)
+	abs(sv.Pos, "supervisor", "log_dir", sv.LogDir)
+	abs(sv.Pos, "supervisor", "state_dir", sv.StateDir)
+	if sv.MinFDs < 0 {
+		ps.add(sv.Pos, "supervisor", "minfds", "got %d, want >= 0", sv.MinFDs)
 	}
 	scripts := p.scriptPaths()
-	for _, f := range [...]struct{ field, path string }{{"socket", p.Supervisor.Socket}, {"pidfile", p.Supervisor.Pidfile}} {
+	for _, f := range [...]struct{ field, path string }{{"socket", sv.Socket}, {"pidfile", sv.Pidfile}} {
 		if scripts[f.path] {
-			ps.add("", "supervisor", f.field, "%q is a script of the bundle: the daemon would replace it", f.path)
+			ps.add(sv.Pos, "supervisor", f.field, "%q is a script of the bundle: the daemon would replace it", f.path)
 		}
 	}
 }

@@ -224,6 +224,14 @@ func TestValidateRejects(t *testing.T) {
 			p.Supervisor.Socket = "/srv/run/s\x00.sock"
 			return p
 		}, []string{`supervisor: socket: path "/srv/run/s\x00.sock" contains a NUL byte`}},
+		{"supervisor problem at the supervisor() call", func() *Plan {
+			p := planOf(prog("web"))
+			p.Supervisor.Pos, p.Supervisor.StateDir, p.Supervisor.Socket = "deploy.star:2:11", "state", "/srv/etc/deploy.star"
+			return p
+		}, []string{
+			`deploy.star:2:11: supervisor: state_dir: must be an absolute path, got "state"`,
+			`deploy.star:2:11: supervisor: socket: "/srv/etc/deploy.star" is a script of the bundle: the daemon would replace it`,
+		}},
 		{"duplicate process name", func() *Plan {
 			return planOf(prog("a"), prog("b", func(pr *Program) { pr.ProcessName = "a" }))
 		}, []string{`program "b": process_name: "a" is already the process name of program "a"`}},

@@ -141,14 +141,19 @@ func machineProblems(p *plan.Plan, lookupEnv func(string) (string, bool)) []stri
 	return out
 }
 
-// supervisorProblems checks the daemon's own files as up will meet them.
+// supervisorProblems checks the daemon's own files as up will meet them. Each problem
+// reads "POS: supervisor(): field: what", POS the supervisor() call's when there is one.
 func supervisorProblems(sv plan.Supervisor) []string {
 	var out []string
+	subject := "supervisor(): "
+	if sv.Pos != "" {
+		subject = sv.Pos + ": " + subject
+	}
 	say := func(field, format string, args ...any) {
-		out = append(out, "supervisor(): "+field+": "+fmt.Sprintf(format, args...))
+		out = append(out, subject+field+": "+fmt.Sprintf(format, args...))
 	}
 	if msg := minfdsProblem(sv.MinFDs); msg != "" {
-		out = append(out, "supervisor(): "+msg)
+		out = append(out, subject+msg)
 	}
 	if base := filepath.Base(sv.Socket); len(base) > 100 {
 		say("socket", "its file name is %d bytes, too long for a unix socket (at most 100 here)", len(base))
@@ -165,11 +170,36 @@ func supervisorProblems(sv plan.Supervisor) []string {
 		}
 	}
 	for _, d := range []struct{ field, path string }{{"state_dir", sv.StateDir}, {"log_dir", sv.LogDir}} {
-		if st, err := os.Stat(d.path); d.path != "" && err == nil && !st.IsDir() {
+		if d.path == "" {
+			continue
+		}
+		if fs := pseudoFS(d.path); fs != "" {
+			say(d.field, "%s is under %s, which cannot hold the daemon's files", d.path, fs)
+			continue
+		}
+		if st, err := os.Stat(d.path); err == nil && !st.IsDir() {
 			say(d.field, "%s is not a directory", d.path)
+		} else if d.field == "state_dir" {
+			// The daemon's lock and its plan.json are made there at up (log_dir's files
+			// are checked with the programs' logs).
+			if err := checkLogFolder(d.path); err != nil {
+				say(d.field, "%v", err)
+			}
 		}
 	}
 	return out
+}
+
+// pseudoFS is "/proc" or "/sys" when path is under one of them: kernel file systems
+// where no file can be created (up failed there with "lock: open /proc/sys/daemon.lock:
+// no such file or directory"), even as root, whom access(2) lets write most of /sys.
+func pseudoFS(path string) string {
+	for _, fs := range []string{"/proc", "/sys"} {
+		if path == fs || strings.HasPrefix(path, fs+"/") {
+			return fs
+		}
+	}
+	return ""
 }
 
 func programProblems(pr plan.Program, lookupEnv func(string) (string, bool)) []string {

@@ -159,3 +159,23 @@ func TestCheckCapsProblems(t *testing.T) {
 	is.Equal(lines[plan.MaxProblems], "... and 10 more problems")
 	is.Equal(lines[plan.MaxProblems+1], "check: 30 problems")
 }
+
+// check's problems with supervisor() settings carry the call's position, as those of
+// programs do; a state_dir under /proc or /sys, where up cannot make its lock, is one.
+func TestSupervisorProblemsPosition(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "deploy.star")
+	is.NoErr(os.WriteFile(script, []byte("x = 1\nsupervisor(socket = \"/\", state_dir = \"/proc/sys\")\nprogram(name = \"a\", command = [\"/bin/sh\"], stdout = None, stderr = None)\n"), 0o644))
+	code, _, errOut := run(t, map[string]string{"PATH": "/usr/bin:/bin"}, "check", "-f", script)
+	is.Equal(code, ExitFailure)
+	is.Equal(errOut, `deploy.star:2:11: supervisor(): socket: / exists and is not a socket
+deploy.star:2:11: supervisor(): state_dir: /proc/sys is under /proc, which cannot hold the daemon's files
+check: 2 problems
+`)
+
+	// Without supervisor(), the defaults have no position.
+	sv := plan.Supervisor{StateDir: "/sys/kernel/x"}
+	is.Equal(supervisorProblems(sv), []string{"supervisor(): state_dir: /sys/kernel/x is under /sys, which cannot hold the daemon's files"})
+	is.Equal(supervisorProblems(plan.Supervisor{StateDir: "/system/x"}), []string(nil)) // not /sys
+}

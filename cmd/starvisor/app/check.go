@@ -31,8 +31,10 @@ func (c *CheckCmd) Run(d *Deps) error {
 	}
 	problems := machineProblems(p, d.LookupEnv)
 	problems = append(problems, portsTaken(p)...)
-	if err := declaresPrograms(p); err != nil {
-		problems = append(problems, err.Error()) // as apply and a reload would refuse it
+	if len(p.Programs) == 0 {
+		// As apply and a reload would refuse it (declaresPrograms), without their advice:
+		// check applies nothing, and a library file checked by mistake is the likely case.
+		problems = append(problems, filepath.Join(p.Root, p.Entry)+" declares no program (apply and a reload refuse such a script)")
 	}
 	for i, pb := range problems {
 		if i == plan.MaxProblems {

@@ -179,3 +179,14 @@ check: 2 problems
 	is.Equal(supervisorProblems(sv), []string{"supervisor(): state_dir: /sys/kernel/x is under /sys, which cannot hold the daemon's files"})
 	is.Equal(supervisorProblems(plan.Supervisor{StateDir: "/system/x"}), []string(nil)) // not /sys
 }
+
+// check of a script that declares no program fails, in its own words: it applies
+// nothing, so apply's "nothing applied; to stop everything, starvisor shutdown" is not.
+func TestCheckDeclaresNoProgram(t *testing.T) {
+	is := is.New(t)
+	script := filepath.Join(t.TempDir(), "deploy.star")
+	is.NoErr(os.WriteFile(script, []byte("x = 1\n"), 0o644))
+	code, _, errOut := run(t, map[string]string{"PATH": "/usr/bin:/bin"}, "check", "-f", script)
+	is.Equal(code, ExitFailure)
+	is.Equal(errOut, script+" declares no program (apply and a reload refuse such a script)\ncheck: 1 problem\n")
+}

@@ -25,7 +25,7 @@ func (s *evalState) build() (*plan.Plan, error) {
 	sv := &p.Supervisor
 	sv.Socket, sv.Pidfile, sv.LogDir, sv.StateDir = s.settings()
 	if s.sup != nil {
-		sv.MinFDs = s.sup.minFDs
+		sv.MinFDs, sv.Pos = s.sup.minFDs, s.sup.pos
 	}
 
 	// Groups: those group() declared, then those program(group = ...) named; a numprocs > 1

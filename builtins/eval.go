@@ -201,12 +201,16 @@ func (s *evalState) withCalls(err error) error {
 	if !ok || len(s.calls) == 0 {
 		return err
 	}
+	calls := make(map[string]string, len(s.calls)) // by the name as messages print it
+	for name, stack := range s.calls {
+		calls[plan.Short(name)] = stack
+	}
 	var out []error
 	for _, e := range j.Unwrap() {
 		msg := e.Error()
 		if _, rest, ok := strings.Cut(msg, ": program \""); ok {
-			if name, _, ok := strings.Cut(rest, "\""); ok && s.calls[name] != "" {
-				msg += "\n" + strings.TrimRight(s.calls[name], "\n")
+			if name, _, ok := strings.Cut(rest, "\""); ok && calls[name] != "" {
+				msg += "\n" + strings.TrimRight(calls[name], "\n")
 			}
 		}
 		out = append(out, errors.New(msg))

@@ -194,7 +194,7 @@ func (a *programArgs) check(fn string, s *evalState) (*template, error) {
 		if prev.site != "" {
 			at = prev.site + " (from " + prev.pos + ")" // the library's line, and the call that led there
 		}
-		return nil, fail("name", "%q already declared at %s", a.name, at)
+		return nil, fail("name", "%q already declared at %s", plan.Short(a.name), at)
 	}
 	for _, k := range reservedEnv {
 		if _, ok := a.env[k]; ok {
@@ -208,6 +208,10 @@ func (a *programArgs) check(fn string, s *evalState) (*template, error) {
 	if total := s.nprocs + n; total > plan.MaxProcesses {
 		// A loop of pools would expand into gigabytes after the evaluation's own limits.
 		return nil, fail("numprocs", "%d makes %d processes in the plan, at most %d", n, total, plan.MaxProcesses)
+	}
+	if most := plan.MaxNumprocsStart(n); a.numprocsStart.v > most {
+		// The last number, numprocs_start+numprocs-1, would wrap around.
+		return nil, fail("numprocs_start", "%d + numprocs %d overflows; want at most %d", a.numprocsStart.v, n, most)
 	}
 	t := defaultName
 	switch {
@@ -336,7 +340,7 @@ func checkName(name string) error {
 		return fmt.Errorf("empty")
 	}
 	if strings.ContainsAny(name, ":/*\\ \t\n{}") {
-		return fmt.Errorf("got %q, want a name without ':', '/', '*', '\\', braces or blanks", name)
+		return fmt.Errorf("got %q, want a name without ':', '/', '*', '\\', braces or blanks", plan.Short(name))
 	}
 	return nil
 }

@@ -1,10 +1,14 @@
 package builtins_test
 
 import (
+	"context"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/matryer/is"
 
+	"github.com/starvisor/starvisor/builtins"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -81,4 +85,62 @@ program(name = "b", command = "b", stdout = None, stderr = None)
 	b, _ := p.Lookup("b")
 	is.Equal(b.Stdout, nil) // discarded
 	is.Equal(b.Stderr, nil)
+}
+
+// An env name with a newline or a blank is refused on the env argument, and names with
+// '.', '-' or non-ASCII letters, which some programs use, are kept.
+func TestProgramEnvNames(t *testing.T) {
+	is := is.New(t)
+	dir := writeTxtar(t, `
+-- deploy.star --
+program(name = "a", command = "x", env = {"C\nD": "v"})
+`)
+	_, err := builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "deploy.star")})
+	is.True(err != nil)
+	is.Equal(firstLine(err), `deploy.star:1:36: program: env: variable name "C\nD" may not contain blanks or control characters (newline, tab, ...)`)
+
+	p, _ := evalTxtar(t, `
+-- deploy.star --
+program(name = "a", command = "x", env = {"log.level": "1", "my-var": "2", "ünï": "3"})
+`)
+	is.Equal(p.Programs[0].Env["ünï"], "3")
+	is.Equal(p.Programs[0].Env["log.level"], "1")
+}
+
+// numprocs_start so large that the last process number would wrap around is one error on
+// that argument (it was one per process, naming negative numbers).
+func TestProgramNumprocsStartOverflow(t *testing.T) {
+	is := is.New(t)
+	dir := writeTxtar(t, `
+-- deploy.star --
+program(name = "a", command = "sleep 1", numprocs = 2000, numprocs_start = (1 << 63) - 1000)
+`)
+	_, err := builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "deploy.star")})
+	is.True(err != nil)
+	is.Equal(firstLine(err), "deploy.star:1:59: program: numprocs_start: 9223372036854774808 + numprocs 2000 overflows; want at most 9223372036854773808")
+	is.Equal(strings.Count(err.Error(), "\n"), 2) // the message and a one-frame traceback
+
+	p, _ := evalTxtar(t, `
+-- deploy.star --
+program(name = "a", command = "sleep 1", numprocs = 2, numprocs_start = (1 << 63) - 2)
+`)
+	is.Equal(p.Programs[1].ProcessNum, 1<<63-1)
+}
+
+// A long name is shortened in messages, and a program declared by a helper keeps the
+// helper's stack under its shortened name.
+func TestProgramLongNameInMessages(t *testing.T) {
+	is := is.New(t)
+	dir := writeTxtar(t, `
+-- deploy.star --
+def svc(n):
+    program(name = n, command = "sleep 1", depends_on = ["nope"])
+svc("y" * 100)
+`)
+	_, err := builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "deploy.star")})
+	is.True(err != nil)
+	is.Equal(err.Error(), `deploy.star:3:4: program "`+strings.Repeat("y", 40)+`…(100 bytes)": depends_on: no such program "nope"
+Traceback (most recent call last):
+  deploy.star:3:4: in <toplevel>
+  deploy.star:2:12: in svc`)
 }

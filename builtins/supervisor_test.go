@@ -22,6 +22,7 @@ supervisor(socket = "run/s.sock", log_dir = "../logs")
 		Pidfile:  root + "/run/starvisor.pid", // defaults for what is not given
 		LogDir:   filepath.Join(filepath.Dir(root), "logs"),
 		StateDir: root + "/run",
+		Pos:      "deploy.star:1:11", // the call, for check's messages
 	})
 
 	p, root = evalTxtar(t, `

@@ -286,8 +286,11 @@ func (e *envArg) Unpack(v starlark.Value) error {
 	out := make(map[string]string, d.Len())
 	for _, it := range d.Items() {
 		k, ok := starlark.AsString(it[0])
-		if !ok || k == "" || strings.ContainsAny(k, "=\x00") {
+		if !ok {
 			return fmt.Errorf("got key %s, want a variable name", it[0].String())
+		}
+		if msg := plan.EnvNameProblem(k); msg != "" {
+			return errors.New(msg)
 		}
 		val, ok := starlark.AsString(it[1])
 		if !ok {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -59,6 +60,24 @@ func EditDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// cyclePath writes a depends_on cycle as "a -> b -> c -> a". One over a generated fleet
+// is elided in the middle: "s0 -> s1 -> s2 -> … (19996 more) -> s19999 -> s0".
+func cyclePath(cycle []string) string {
+	shown := cycle
+	if len(cycle) > 8 {
+		shown = []string{cycle[0], cycle[1], cycle[2], cycle[len(cycle)-1]}
+	}
+	names := make([]string, 0, len(shown)+2)
+	for _, n := range shown {
+		names = append(names, Short(n))
+	}
+	if len(cycle) > 8 {
+		names = slices.Insert(names, 3, fmt.Sprintf("… (%d more)", len(cycle)-4))
+	}
+	names = append(names, Short(cycle[0]))
+	return strings.Join(names, " -> ")
+}
+
 // checkDependencies reports depends_on names that are not programs, and every
 // cycle, named by its path so the user sees which edge to cut.
 func checkDependencies(ps *problems, progs []Program) {
@@ -67,9 +86,9 @@ func checkDependencies(ps *problems, progs []Program) {
 		for _, d := range deps[n] {
 			if d != "" && first[d] == nil {
 				if near := nearestName(d, names); near != "" {
-					ps.program(first[n], "depends_on", "no such program %q (did you mean %q?)", d, near)
+					ps.program(first[n], "depends_on", "no such program %q (did you mean %q?)", Short(d), Short(near))
 				} else {
-					ps.program(first[n], "depends_on", "no such program %q", d)
+					ps.program(first[n], "depends_on", "no such program %q", Short(d))
 				}
 			}
 		}
@@ -92,8 +111,7 @@ func checkDependencies(ps *problems, progs []Program) {
 			case first[d] == nil:
 			case state[d] == onStack:
 				at := slices.Index(stack, d)
-				path := append(slices.Clone(stack[at:]), d)
-				ps.program(first[d], "depends_on", "cycle %s", strings.Join(path, " -> "))
+				ps.program(first[d], "depends_on", "cycle %s", cyclePath(stack[at:]))
 			case state[d] == unseen:
 				visit(d)
 			}

@@ -31,11 +31,11 @@ func checkGroups(ps *problems, p *Plan) {
 		for j, m := range g.Programs {
 			switch other, listed := memberOf[m]; {
 			case !isProgram[m]:
-				ps.group(g, "programs", "no such program %q", m)
+				ps.group(g, "programs", "no such program %q", Short(m))
 			case slices.Contains(g.Programs[:j], m):
-				ps.group(g, "programs", "%q is listed twice", m)
+				ps.group(g, "programs", "%q is listed twice", Short(m))
 			case listed:
-				ps.group(g, "programs", "%q is already in group %q; a program belongs to at most one group", m, other)
+				ps.group(g, "programs", "%q is already in group %q; a program belongs to at most one group", Short(m), Short(other))
 			default:
 				memberOf[m] = g.Name
 			}
@@ -46,13 +46,13 @@ func checkGroups(ps *problems, p *Plan) {
 		listed, ok := memberOf[pr.Name]
 		switch {
 		case ok && pr.Group != listed:
-			ps.program(pr, "group", "is %q but group %q lists this program", pr.Group, listed)
+			ps.program(pr, "group", "is %q but group %q lists this program", Short(pr.Group), Short(listed))
 		case ok, pr.Group == "", pr.Group == pr.Name:
 			// In its listed group, in no group, or in its own implicit group.
 		case byName[pr.Group] != nil:
-			ps.program(pr, "group", "group %q does not list this program", pr.Group)
+			ps.program(pr, "group", "group %q does not list this program", Short(pr.Group))
 		default:
-			ps.program(pr, "group", "no such group %q", pr.Group)
+			ps.program(pr, "group", "no such group %q", Short(pr.Group))
 		}
 	}
 }

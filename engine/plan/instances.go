@@ -33,7 +33,7 @@ func checkProcessNames(ps *problems, progs []Program) {
 			continue // reported by checkProgram
 		}
 		if other, ok := owner[pr.ProcessName]; ok {
-			ps.program(pr, "process_name", "%q is already the process name of program %q", pr.ProcessName, other)
+			ps.program(pr, "process_name", "%q is already the process name of program %q", Short(pr.ProcessName), Short(other))
 			continue
 		}
 		owner[pr.ProcessName] = pr.Name
@@ -56,12 +56,12 @@ func checkInstances(ps *problems, progs []Program) {
 			pr := &progs[i]
 			if pr.Numprocs != first.Numprocs || pr.NumprocsStart != first.NumprocsStart {
 				ps.program(pr, "numprocs", "instances disagree: %q has numprocs %d from %d, %q has %d from %d",
-					first.ProcessName, first.Numprocs, first.NumprocsStart, pr.ProcessName, pr.Numprocs, pr.NumprocsStart)
+					Short(first.ProcessName), first.Numprocs, first.NumprocsStart, Short(pr.ProcessName), pr.Numprocs, pr.NumprocsStart)
 				agree = false
 			}
 		}
-		if !agree || first.Numprocs < 1 {
-			continue
+		if !agree || first.Numprocs < 1 || first.NumprocsStart > MaxNumprocsStart(first.Numprocs) {
+			continue // the numbers cannot be checked (checkProgram said why)
 		}
 		if len(is) != first.Numprocs {
 			ps.program(first, "numprocs", "is %d but the plan has %d processes of this program", first.Numprocs, len(is))
@@ -70,7 +70,7 @@ func checkInstances(ps *problems, progs []Program) {
 		if len(is) == 1 { // the common case: nothing to share a number or a log with
 			if first.ProcessNum < lo || first.ProcessNum > hi {
 				ps.program(first, "process_num", "%d of %q is outside numprocs_start..numprocs_start+numprocs-1 (%d..%d)",
-					first.ProcessNum, first.ProcessName, lo, hi)
+					first.ProcessNum, Short(first.ProcessName), lo, hi)
 			}
 			continue
 		}
@@ -80,9 +80,9 @@ func checkInstances(ps *problems, progs []Program) {
 			pr := &progs[i]
 			if pr.ProcessNum < lo || pr.ProcessNum > hi {
 				ps.program(pr, "process_num", "%d of %q is outside numprocs_start..numprocs_start+numprocs-1 (%d..%d)",
-					pr.ProcessNum, pr.ProcessName, lo, hi)
+					pr.ProcessNum, Short(pr.ProcessName), lo, hi)
 			} else if other, ok := nums[pr.ProcessNum]; ok {
-				ps.program(pr, "process_num", "%d is used by both %q and %q", pr.ProcessNum, other, pr.ProcessName)
+				ps.program(pr, "process_num", "%d is used by both %q and %q", pr.ProcessNum, Short(other), Short(pr.ProcessName))
 			} else {
 				nums[pr.ProcessNum] = pr.ProcessName
 			}

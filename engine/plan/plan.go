@@ -35,6 +35,11 @@ type Supervisor struct {
 	// MinFDs: the programs' open-files limit is at least this (supervisord's minfds); 0
 	// leaves them the limit the daemon was started with.
 	MinFDs int `json:"minfds,omitempty"`
+	// Pos: where supervisor() was called ("file:line:col"), when it was, for messages
+	// about these settings. Not in the JSON: a daemon started by an older binary refuses
+	// a plan with a field it does not know (an apply, a reload), and nothing that reads
+	// a plan back needs it.
+	Pos string `json:"-"`
 }
 
 // Group is a named set of programs addressed as "NAME:*".

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"maps"
+	"math"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -98,26 +99,27 @@ func (p *Plan) scriptPaths() map[string]bool {
 }
 
 func checkPlanPaths(ps *problems, p *Plan) {
-	abs := func(subject, field, path string) {
+	abs := func(pos, subject, field, path string) {
 		switch {
 		case strings.IndexByte(path, 0) >= 0:
-			ps.add("", subject, field, "path %q contains a NUL byte", path)
+			ps.add(pos, subject, field, "path %q contains a NUL byte", path)
 		case path != "" && !filepath.IsAbs(path):
-			ps.add("", subject, field, "must be an absolute path, got %q", path)
+			ps.add(pos, subject, field, "must be an absolute path, got %q", path)
 		}
 	}
-	abs("plan", "root", p.Root)
-	abs("supervisor", "socket", p.Supervisor.Socket)
-	abs("supervisor", "pidfile", p.Supervisor.Pidfile)
-	abs("supervisor", "log_dir", p.Supervisor.LogDir)
-	abs("supervisor", "state_dir", p.Supervisor.StateDir)
-	if p.Supervisor.MinFDs < 0 {
-		ps.add("", "supervisor", "minfds", "got %d, want >= 0", p.Supervisor.MinFDs)
+	sv := &p.Supervisor
+	abs("", "plan", "root", p.Root)
+	abs(sv.Pos, "supervisor", "socket", sv.Socket)
+	abs(sv.Pos, "supervisor", "pidfile", sv.Pidfile)
+	abs(sv.Pos, "supervisor", "log_dir", sv.LogDir)
+	abs(sv.Pos, "supervisor", "state_dir", sv.StateDir)
+	if sv.MinFDs < 0 {
+		ps.add(sv.Pos, "supervisor", "minfds", "got %d, want >= 0", sv.MinFDs)
 	}
 	scripts := p.scriptPaths()
-	for _, f := range [...]struct{ field, path string }{{"socket", p.Supervisor.Socket}, {"pidfile", p.Supervisor.Pidfile}} {
+	for _, f := range [...]struct{ field, path string }{{"socket", sv.Socket}, {"pidfile", sv.Pidfile}} {
 		if scripts[f.path] {
-			ps.add("", "supervisor", f.field, "%q is a script of the bundle: the daemon would replace it", f.path)
+			ps.add(sv.Pos, "supervisor", f.field, "%q is a script of the bundle: the daemon would replace it", f.path)
 		}
 	}
 }
@@ -178,8 +180,11 @@ func checkProgram(ps *problems, pr *Program) {
 	if pr.Numprocs < 1 || pr.Numprocs > MaxNumprocs {
 		ps.program(pr, "numprocs", "must be 1..%d, got %d", MaxNumprocs, pr.Numprocs)
 	}
-	if pr.NumprocsStart < 0 {
+	switch {
+	case pr.NumprocsStart < 0:
 		ps.program(pr, "numprocs_start", "must be >= 0, got %d", pr.NumprocsStart)
+	case pr.Numprocs >= 1 && pr.NumprocsStart > MaxNumprocsStart(pr.Numprocs):
+		ps.program(pr, "numprocs_start", "%d + numprocs %d overflows; want at most %d", pr.NumprocsStart, pr.Numprocs, MaxNumprocsStart(pr.Numprocs))
 	}
 	checkLog(ps, pr, "stdout", pr.Stdout)
 	checkLog(ps, pr, "stderr", pr.Stderr)
@@ -218,13 +223,13 @@ func nameProblem(name string) string {
 	case strings.ContainsFunc(name, func(r rune) bool {
 		return r == ':' || r == '/' || unicode.IsSpace(r) || unicode.IsControl(r)
 	}):
-		return "may not contain spaces, \":\" or \"/\", got " + strconv.Quote(name)
+		return "may not contain spaces, \":\" or \"/\", got " + strconv.Quote(Short(name))
 	case strings.ContainsFunc(name, func(r rune) bool { return unicode.Is(unicode.Cf, r) }):
 		// Zero-width spaces, byte-order marks, bidi overrides: two names that read the
 		// same, and `restart api` reaches one of them.
-		return "may not contain invisible characters, got " + strconv.QuoteToASCII(name)
+		return "may not contain invisible characters, got " + strconv.QuoteToASCII(Short(name))
 	case strings.HasPrefix(name, "-"):
-		return "may not start with \"-\" (the CLI would read it as a flag), got " + strconv.Quote(name)
+		return "may not start with \"-\" (the CLI would read it as a flag), got " + strconv.Quote(Short(name))
 	case len(name) > maxName:
 		return fmt.Sprintf("is %d bytes long, at most %d: it names log files (name.err.log, name.log.10), and a file name holds 255", len(name), maxName)
 	}
@@ -256,7 +261,7 @@ func checkEnv(ps *problems, pr *Program) {
 	// order) only when there is something to report.
 	bad := false
 	for k, v := range pr.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
+		if EnvNameProblem(k) != "" || strings.IndexByte(v, 0) >= 0 {
 			bad = true
 			break
 		}
@@ -265,17 +270,46 @@ func checkEnv(ps *problems, pr *Program) {
 		return
 	}
 	for _, k := range slices.Sorted(maps.Keys(pr.Env)) {
-		switch {
-		case k == "":
-			ps.program(pr, "env", "empty variable name")
-		case strings.ContainsAny(k, "=\x00"):
-			ps.program(pr, "env", "variable name %q may not contain \"=\" or NUL", k)
+		if msg := EnvNameProblem(k); msg != "" {
+			ps.program(pr, "env", "%s", msg)
 		}
 		if strings.ContainsRune(pr.Env[k], 0) {
-			ps.program(pr, "env", "value of %s contains a NUL byte", k)
+			ps.program(pr, "env", "value of %s contains a NUL byte", ShowEnvName(k))
 		}
 	}
 }
+
+// EnvNameProblem says what is wrong with an environment variable name, or "" when
+// nothing is. "=" ends the name in the environment block and NUL ends the entry; a
+// control character or a blank makes a name no shell, env file or supervisord
+// environment= line can carry, and a newline splits line-oriented output. Other
+// characters stay allowed: '.', '-' and non-ASCII letters are used by some programs.
+func EnvNameProblem(k string) string {
+	switch {
+	case k == "":
+		return "empty variable name"
+	case strings.ContainsAny(k, "=\x00"):
+		return fmt.Sprintf("variable name %s may not contain \"=\" or NUL", strconv.QuoteToASCII(k))
+	case strings.ContainsFunc(k, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }):
+		return fmt.Sprintf("variable name %s may not contain blanks or control characters (newline, tab, ...)", strconv.QuoteToASCII(k))
+	}
+	return ""
+}
+
+// ShowEnvName is k as messages and listings print it: bare when it reads plainly,
+// quoted (Go syntax, ASCII) when it is not a valid name or holds a character that
+// would blur a list such as "env (A, B)": a blank, a comma, a parenthesis or a quote.
+func ShowEnvName(k string) string {
+	if EnvNameProblem(k) != "" || strings.ContainsAny(k, ",()\"'\\") ||
+		strings.ContainsFunc(k, func(r rune) bool { return !unicode.IsPrint(r) || unicode.Is(unicode.Cf, r) }) {
+		return strconv.QuoteToASCII(k)
+	}
+	return k
+}
+
+// MaxNumprocsStart is the largest numprocs_start with which numprocs processes are
+// numbered without overflowing an int (the last is numprocs_start+numprocs-1).
+func MaxNumprocsStart(numprocs int) int { return math.MaxInt - (numprocs - 1) }
 
 // umaskOK accepts "" (keep the daemon's umask) or an octal mode up to 0777.
 func umaskOK(s string) bool {

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +130,17 @@ func TestValidateRejects(t *testing.T) {
 				`program "web": env: variable name "A=B" may not contain "=" or NUL`,
 				`program "web": env: value of C contains a NUL byte`,
 			}},
+		{"env names with blanks or control characters", one(func(pr *Program) {
+			pr.Env = map[string]string{"A\nB": "x", "C D": "y", "E\tF": "z", "G\u0085": "w", "H\r": "\x00", "ok.name-ü": "v"}
+		}),
+			[]string{
+				`program "web": env: variable name "A\nB" may not contain blanks or control characters (newline, tab, ...)`,
+				`program "web": env: variable name "C D" may not contain blanks or control characters (newline, tab, ...)`,
+				`program "web": env: variable name "E\tF" may not contain blanks or control characters (newline, tab, ...)`,
+				`program "web": env: variable name "G\u0085" may not contain blanks or control characters (newline, tab, ...)`,
+				`program "web": env: variable name "H\r" may not contain blanks or control characters (newline, tab, ...)`,
+				`program "web": env: value of "H\r" contains a NUL byte`,
+			}},
 		{"umask not octal", one(func(pr *Program) { pr.Umask = "089" }),
 			[]string{`program "web": umask: want "" or an octal mode such as "022", got "089"`}},
 		{"umask too large", one(func(pr *Program) { pr.Umask = "1777" }),
@@ -211,6 +224,14 @@ func TestValidateRejects(t *testing.T) {
 			p.Supervisor.Socket = "/srv/run/s\x00.sock"
 			return p
 		}, []string{`supervisor: socket: path "/srv/run/s\x00.sock" contains a NUL byte`}},
+		{"supervisor problem at the supervisor() call", func() *Plan {
+			p := planOf(prog("web"))
+			p.Supervisor.Pos, p.Supervisor.StateDir, p.Supervisor.Socket = "deploy.star:2:11", "state", "/srv/etc/deploy.star"
+			return p
+		}, []string{
+			`deploy.star:2:11: supervisor: state_dir: must be an absolute path, got "state"`,
+			`deploy.star:2:11: supervisor: socket: "/srv/etc/deploy.star" is a script of the bundle: the daemon would replace it`,
+		}},
 		{"duplicate process name", func() *Plan {
 			return planOf(prog("a"), prog("b", func(pr *Program) { pr.ProcessName = "a" }))
 		}, []string{`program "b": process_name: "a" is already the process name of program "a"`}},
@@ -233,6 +254,10 @@ func TestValidateRejects(t *testing.T) {
 			`program "w": process_num: 0 of "w_01" is outside numprocs_start..numprocs_start+numprocs-1 (1..3)`,
 			`program "w": process_num: 2 is used by both "w_02" and "w_03"`,
 		}},
+		{"numprocs_start overflows", func() *Plan {
+			// What evaluation would expand: numbers past MaxInt wrap around.
+			return planOf(instances("w", 3, math.MaxInt-1)...)
+		}, []string{`program "w": numprocs_start: 9223372036854775806 + numprocs 3 overflows; want at most 9223372036854775805`}},
 		{"instances share a log", func() *Plan {
 			ps := instances("w", 3, 0, func(pr *Program) { pr.Stderr = DefaultLog("/srv/log/w.err") })
 			for i := range ps {
@@ -287,6 +312,29 @@ func TestValidateRejects(t *testing.T) {
 		{"cycle", func() *Plan {
 			return planOf(prog("z"), prog("a", dependsOn("b")), prog("b", dependsOn("c")), prog("c", dependsOn("a", "z")))
 		}, []string{`program "a": depends_on: cycle a -> b -> c -> a`}},
+		{"long cycle", func() *Plan {
+			// A generated fleet with one depends_on off by one: the middle is elided.
+			var ps []Program
+			for i := range 1000 {
+				ps = append(ps, prog(fmt.Sprintf("s%d", i), dependsOn(fmt.Sprintf("s%d", (i+1)%1000))))
+			}
+			return planOf(ps...)
+		}, []string{`program "s0": depends_on: cycle s0 -> s1 -> s2 -> … (996 more) -> s999 -> s0`}},
+		{"cycle of eight", func() *Plan {
+			var ps []Program
+			for i := range 8 {
+				ps = append(ps, prog(fmt.Sprintf("s%d", i), dependsOn(fmt.Sprintf("s%d", (i+1)%8))))
+			}
+			return planOf(ps...)
+		}, []string{`program "s0": depends_on: cycle s0 -> s1 -> s2 -> s3 -> s4 -> s5 -> s6 -> s7 -> s0`}},
+		{"long names are shortened", func() *Plan {
+			long := strings.Repeat("x", 5000)
+			return planOf(prog(long), prog("b", dependsOn(strings.Repeat("y", 300))))
+		}, []string{
+			`program "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…(5000 bytes)": name: is 5000 bytes long, at most 240: it names log files (name.err.log, name.log.10), and a file name holds 255`,
+			`program "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…(5000 bytes)": process_name: is 5000 bytes long, at most 240: it names log files (name.err.log, name.log.10), and a file name holds 255`,
+			`program "b": depends_on: no such program "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy…(300 bytes)"`,
+		}},
 		{"two cycles", func() *Plan {
 			return planOf(prog("a", dependsOn("b")), prog("b", dependsOn("a")), prog("c", dependsOn("d")), prog("d", dependsOn("c")))
 		}, []string{
@@ -333,6 +381,35 @@ func TestValidateRejects(t *testing.T) {
 			is.Equal(err.Error(), strings.Join(tt.want, "\n"))
 		})
 	}
+}
+
+// Past MaxProblems, the problems are counted, not listed: 1500 two-program cycles from
+// one generator's mistake were 1500 lines.
+func TestValidateCapsProblems(t *testing.T) {
+	is := is.New(t)
+	var ps []Program
+	for i := range 3000 {
+		ps = append(ps, prog(fmt.Sprintf("a%d", i), dependsOn(fmt.Sprintf("a%d", i^1))))
+	}
+	err := planOf(ps...).Validate()
+	is.True(err != nil)
+	lines := strings.Split(err.Error(), "\n")
+	is.Equal(len(lines), MaxProblems+1)
+	is.Equal(lines[0], `program "a0": depends_on: cycle a0 -> a1 -> a0`)
+	is.Equal(lines[MaxProblems-1], `program "a38": depends_on: cycle a38 -> a39 -> a38`)
+	is.Equal(lines[MaxProblems], "... and 1480 more problems")
+
+	// Exactly MaxProblems are all listed.
+	is.Equal(len(strings.Split(planOf(ps[:2*MaxProblems]...).Validate().Error(), "\n")), MaxProblems)
+}
+
+func TestShort(t *testing.T) {
+	is := is.New(t)
+	is.Equal(Short("web"), "web")
+	is.Equal(Short(strings.Repeat("x", 64)), strings.Repeat("x", 64))
+	is.Equal(Short(strings.Repeat("x", 65)), strings.Repeat("x", 40)+"…(65 bytes)")
+	is.Equal(Short(strings.Repeat("é", 50)), strings.Repeat("é", 20)+"…(100 bytes)") // cut between runes
+	is.Equal(Short("a"+strings.Repeat("é", 50)), "a"+strings.Repeat("é", 19)+"…(101 bytes)")
 }
 
 func TestValidateReportsEveryProblemWithItsPosition(t *testing.T) {

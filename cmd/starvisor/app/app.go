@@ -72,14 +72,19 @@ var supervisorctlWords = map[string]string{
 	"delete":   "take it out of the script, then starvisor apply",
 	"tail":     "starvisor logs [-f] [--stdout | --stderr] NAME",
 	"fg":       "starvisor logs -f NAME",
-	"maintail": "the daemon's own log, <log_dir>/starvisor.log (up --detach), or up's output",
+	"maintail": "starvisor logs --daemon [-f] (the detached daemon's own log, <log_dir>/starvisor.log), or up's output",
 	"avail":    "starvisor plan (what the script declares), starvisor status (what runs)",
 	"reread":   "starvisor plan --diff",
-	"update":   "starvisor apply",
+	"update":   "starvisor apply, which " + applyTakesNoNames,
+	"add":      "starvisor apply (the script adds and removes programs)",
+	"remove":   "starvisor apply (the script adds and removes programs)",
 	"reload":   "starvisor apply, or SIGHUP to the daemon (systemctl reload)",
 	"clear":    "truncate the log file (: > log/NAME.log): the daemon writes on at its end",
 	"help":     "starvisor --help, starvisor VERB --help",
 }
+
+// applyTakesNoNames is what apply NAME (supervisorctl's update NAME) is told.
+const applyTakesNoNames = "takes no names: it applies the whole script; starvisor plan --diff shows what it would change"
 
 // kongExit carries an exit requested by kong (after --help) out of the parser.
 type kongExit int
@@ -117,9 +122,22 @@ func Run(args []string, d *Deps) (code int) {
 	}()
 	ctx, err := k.Parse(args)
 	if err != nil {
-		fmt.Fprintf(d.Stderr, "starvisor: %v\n", err)
-		if len(args) > 0 && supervisorctlWords[args[0]] != "" {
-			fmt.Fprintf(d.Stderr, "%s here is: %s\n", args[0], supervisorctlWords[args[0]])
+		msg := err.Error()
+		hint := ""
+		if len(args) > 0 {
+			hint = supervisorctlWords[args[0]]
+		}
+		if hint != "" {
+			// kong's guess at a verb of a similar spelling ("add, did you mean pid?")
+			// points away from the one that does it.
+			msg, _, _ = strings.Cut(msg, ", did you mean")
+		}
+		fmt.Fprintf(d.Stderr, "starvisor: %s\n", msg)
+		switch {
+		case hint != "":
+			fmt.Fprintf(d.Stderr, "%s here is: %s\n", args[0], hint)
+		case len(args) > 0 && args[0] == "apply" && strings.HasPrefix(msg, "unexpected argument "):
+			fmt.Fprintln(d.Stderr, "apply "+applyTakesNoNames) // supervisorctl's update NAME
 		}
 		help := "starvisor --help"
 		if len(args) > 0 {

@@ -52,6 +52,10 @@ func TestExitCodes(t *testing.T) {
 		{"plan json", []string{"plan", "-f", good, "--json"}, ExitOK, `"process_name": "web"`, ""},
 		{"plan syntax error", []string{"plan", "-f", bad}, ExitFailure, "", `(?m)^bad.star:2:1: `},
 		{"plan missing file", []string{"plan", "-f", filepath.Join(dir, "nope.star")}, ExitFailure, "", "nope.star"},
+		{"maintail", []string{"maintail", "-f"}, ExitUsage, "", "(?m)^maintail here is: starvisor logs --daemon \\[-f\\] "},
+		{"add", []string{"add", "extra"}, ExitUsage, "", "^starvisor: unexpected argument add\nadd here is: starvisor apply \\(the script adds and removes programs\\)\nrun 'starvisor --help' for usage\n$"},
+		{"remove", []string{"remove", "extra"}, ExitUsage, "", "(?m)^remove here is: starvisor apply \\(the script adds and removes programs\\)$"},
+		{"apply NAME", []string{"apply", "-f", good, "web"}, ExitUsage, "", "^starvisor: unexpected argument web\napply takes no names: it applies the whole script; starvisor plan --diff shows what it would change\nrun 'starvisor apply --help' for usage\n$"},
 		{"check ok", []string{"check", "-f", good}, ExitOK, "^ok: 1 program\n$", ""},
 		{"check problem", []string{"check", "-f", missingCmd}, ExitFailure, "", `program "web": command: "no-such-tool-x" not found in PATH`},
 	} {

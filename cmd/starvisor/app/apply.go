@@ -769,7 +769,11 @@ func changeLines(mark, note string, changes []plan.Change) []string {
 	for _, c := range changes {
 		fields := slices.Clone(c.Fields)
 		if i := slices.Index(fields, "env"); i >= 0 && len(c.Env) > 0 {
-			fields[i] = "env (" + strings.Join(c.Env, ", ") + ")" // which, not their values
+			names := make([]string, len(c.Env))
+			for j, k := range c.Env {
+				names[j] = plan.ShowEnvName(k) // a plan from before the check may hold "A\nB"
+			}
+			fields[i] = "env (" + strings.Join(names, ", ") + ")" // which, not their values
 		}
 		what := strings.Join(fields, ", ")
 		if who[what] == nil {

@@ -31,10 +31,16 @@ func (c *CheckCmd) Run(d *Deps) error {
 	}
 	problems := machineProblems(p, d.LookupEnv)
 	problems = append(problems, portsTaken(p)...)
-	if err := declaresPrograms(p); err != nil {
-		problems = append(problems, err.Error()) // as apply and a reload would refuse it
+	if len(p.Programs) == 0 {
+		// As apply and a reload would refuse it (declaresPrograms), without their advice:
+		// check applies nothing, and a library file checked by mistake is the likely case.
+		problems = append(problems, filepath.Join(p.Root, p.Entry)+" declares no program (apply and a reload refuse such a script)")
 	}
-	for _, pb := range problems {
+	for i, pb := range problems {
+		if i == plan.MaxProblems {
+			fmt.Fprintf(d.Stderr, "... and %d more problems\n", len(problems)-i) // as evaluation caps them
+			break
+		}
 		fmt.Fprintln(d.Stderr, pb)
 	}
 	for _, w := range checkWarnings(p, d.LookupEnv) {
@@ -104,7 +110,7 @@ func portsTaken(p *plan.Plan) []string {
 	var out []string
 	for _, pr := range p.Programs {
 		if addr := probe.Taken(pr); addr != "" {
-			out = append(out, fmt.Sprintf("%s: program %q: ready: %s already answers: another process listens there (its program would fail to bind, and the probe pass for the other)", pr.Pos, pr.ProcessName, addr))
+			out = append(out, fmt.Sprintf("%s: program %q: ready: %s already answers: another process listens there (its program would fail to bind, and the probe pass for the other)", pr.Pos, plan.Short(pr.ProcessName), addr))
 		}
 	}
 	return out
@@ -124,7 +130,7 @@ func machineProblems(p *plan.Plan, lookupEnv func(string) (string, bool)) []stri
 	seen := map[string]bool{}
 	for _, pr := range p.Programs {
 		for _, msg := range programProblems(pr, lookupEnv) {
-			line := fmt.Sprintf("program %q: %s", pr.Name, msg)
+			line := fmt.Sprintf("program %q: %s", plan.Short(pr.Name), msg)
 			if pr.Pos != "" {
 				line = pr.Pos + ": " + line
 			}
@@ -137,14 +143,19 @@ func machineProblems(p *plan.Plan, lookupEnv func(string) (string, bool)) []stri
 	return out
 }
 
-// supervisorProblems checks the daemon's own files as up will meet them.
+// supervisorProblems checks the daemon's own files as up will meet them. Each problem
+// reads "POS: supervisor(): field: what", POS the supervisor() call's when there is one.
 func supervisorProblems(sv plan.Supervisor) []string {
 	var out []string
+	subject := "supervisor(): "
+	if sv.Pos != "" {
+		subject = sv.Pos + ": " + subject
+	}
 	say := func(field, format string, args ...any) {
-		out = append(out, "supervisor(): "+field+": "+fmt.Sprintf(format, args...))
+		out = append(out, subject+field+": "+fmt.Sprintf(format, args...))
 	}
 	if msg := minfdsProblem(sv.MinFDs); msg != "" {
-		out = append(out, "supervisor(): "+msg)
+		out = append(out, subject+msg)
 	}
 	if base := filepath.Base(sv.Socket); len(base) > 100 {
 		say("socket", "its file name is %d bytes, too long for a unix socket (at most 100 here)", len(base))
@@ -161,11 +172,36 @@ func supervisorProblems(sv plan.Supervisor) []string {
 		}
 	}
 	for _, d := range []struct{ field, path string }{{"state_dir", sv.StateDir}, {"log_dir", sv.LogDir}} {
-		if st, err := os.Stat(d.path); d.path != "" && err == nil && !st.IsDir() {
+		if d.path == "" {
+			continue
+		}
+		if fs := pseudoFS(d.path); fs != "" {
+			say(d.field, "%s is under %s, which cannot hold the daemon's files", d.path, fs)
+			continue
+		}
+		if st, err := os.Stat(d.path); err == nil && !st.IsDir() {
 			say(d.field, "%s is not a directory", d.path)
+		} else if d.field == "state_dir" {
+			// The daemon's lock and its plan.json are made there at up (log_dir's files
+			// are checked with the programs' logs).
+			if err := checkLogFolder(d.path); err != nil {
+				say(d.field, "%v", err)
+			}
 		}
 	}
 	return out
+}
+
+// pseudoFS is "/proc" or "/sys" when path is under one of them: kernel file systems
+// where no file can be created (up failed there with "lock: open /proc/sys/daemon.lock:
+// no such file or directory"), even as root, whom access(2) lets write most of /sys.
+func pseudoFS(path string) string {
+	for _, fs := range []string{"/proc", "/sys"} {
+		if path == fs || strings.HasPrefix(path, fs+"/") {
+			return fs
+		}
+	}
+	return ""
 }
 
 func programProblems(pr plan.Program, lookupEnv func(string) (string, bool)) []string {

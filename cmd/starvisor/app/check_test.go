@@ -144,3 +144,49 @@ program(name = "self", command = ["/bin/true"], user = "nobody")
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 }
+
+// check lists at most plan.MaxProblems of what it finds on this machine, then counts
+// the rest, as evaluation does.
+func TestCheckCapsProblems(t *testing.T) {
+	is := is.New(t)
+	script := filepath.Join(t.TempDir(), "deploy.star")
+	is.NoErr(os.WriteFile(script, []byte(`[program(name = "p%d" % i, command = ["no-such-tool-x"], stdout = None, stderr = None) for i in range(30)]`+"\n"), 0o644))
+	code, _, errOut := run(t, map[string]string{"PATH": "/usr/bin:/bin"}, "check", "-f", script)
+	is.Equal(code, ExitFailure)
+	lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
+	is.Equal(len(lines), plan.MaxProblems+2)
+	is.True(strings.HasSuffix(lines[0], `program "p0": command: "no-such-tool-x" not found in PATH`))
+	is.Equal(lines[plan.MaxProblems], "... and 10 more problems")
+	is.Equal(lines[plan.MaxProblems+1], "check: 30 problems")
+}
+
+// check's problems with supervisor() settings carry the call's position, as those of
+// programs do; a state_dir under /proc or /sys, where up cannot make its lock, is one.
+func TestSupervisorProblemsPosition(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "deploy.star")
+	is.NoErr(os.WriteFile(script, []byte("x = 1\nsupervisor(socket = \"/\", state_dir = \"/proc/sys\")\nprogram(name = \"a\", command = [\"/bin/sh\"], stdout = None, stderr = None)\n"), 0o644))
+	code, _, errOut := run(t, map[string]string{"PATH": "/usr/bin:/bin"}, "check", "-f", script)
+	is.Equal(code, ExitFailure)
+	is.Equal(errOut, `deploy.star:2:11: supervisor(): socket: / exists and is not a socket
+deploy.star:2:11: supervisor(): state_dir: /proc/sys is under /proc, which cannot hold the daemon's files
+check: 2 problems
+`)
+
+	// Without supervisor(), the defaults have no position.
+	sv := plan.Supervisor{StateDir: "/sys/kernel/x"}
+	is.Equal(supervisorProblems(sv), []string{"supervisor(): state_dir: /sys/kernel/x is under /sys, which cannot hold the daemon's files"})
+	is.Equal(supervisorProblems(plan.Supervisor{StateDir: "/system/x"}), []string(nil)) // not /sys
+}
+
+// check of a script that declares no program fails, in its own words: it applies
+// nothing, so apply's "nothing applied; to stop everything, starvisor shutdown" is not.
+func TestCheckDeclaresNoProgram(t *testing.T) {
+	is := is.New(t)
+	script := filepath.Join(t.TempDir(), "deploy.star")
+	is.NoErr(os.WriteFile(script, []byte("x = 1\n"), 0o644))
+	code, _, errOut := run(t, map[string]string{"PATH": "/usr/bin:/bin"}, "check", "-f", script)
+	is.Equal(code, ExitFailure)
+	is.Equal(errOut, script+" declares no program (apply and a reload refuse such a script)\ncheck: 1 problem\n")
+}

@@ -115,3 +115,12 @@ func TestPrintable(t *testing.T) {
 	is.Equal(printable("\x1b[2K\rstarvisor: all fine\x07"), `\x1b[2K\x0dstarvisor: all fine\x07`)
 	is.Equal(printable("a\tb"), "a b")
 }
+
+// plan --diff names the env variables that changed; a name that does not read plainly
+// is quoted, so a newline in it (a plan from before env names were checked) stays on
+// its line.
+func TestChangeLinesEnvNames(t *testing.T) {
+	is := is.New(t)
+	got := changeLines("  ~ ", "", []plan.Change{{Name: "a", Fields: []string{"env"}, Env: []string{"C\nD", "PATH", "x,y"}}})
+	is.Equal(got, []string{`  ~ a: env ("C\nD", PATH, "x,y")`})
+}

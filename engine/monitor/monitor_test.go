@@ -83,7 +83,8 @@ func TestSampleGroupsAddsMembers(t *testing.T) {
 		alone = s.SampleGroups([]int{a.Process.Pid}, nil)[a.Process.Pid]
 		with = s.SampleGroups([]int{a.Process.Pid}, map[int][]int{a.Process.Pid: {b.Process.Pid, a.Process.Pid}})[a.Process.Pid]
 		bTree = s.SampleGroups([]int{b.Process.Pid}, nil)[b.Process.Pid]
-		return with.TreeRSSBytes == alone.TreeRSSBytes+bTree.TreeRSSBytes
+		// And b's child has pages: mid-exec (sleep replacing the forked sh) it has none.
+		return with.TreeRSSBytes == alone.TreeRSSBytes+bTree.TreeRSSBytes && bTree.TreeRSSBytes > bTree.RSSBytes
 	})
 	is.True(bTree.TreeRSSBytes > bTree.RSSBytes)                       // b's child counts in its tree
 	is.Equal(with.TreeRSSBytes, alone.TreeRSSBytes+bTree.TreeRSSBytes) // b's tree added, a's counted once

@@ -86,6 +86,9 @@ func failureHints(ctx context.Context, d *Deps, cl *api.Client, st api.StatusRes
 		if look == nil {
 			look = lookNow(ctx, cl)
 		}
+		if ps.State == "EXITED" && look.done(ps.Name) {
+			continue // an expected exit (a periodic job between two runs): nothing failed
+		}
 		if shown, line, at := look.lastLogLine(ps.Name, 0, before); line != "" {
 			fmt.Fprintf(d.Stderr, "starvisor: %s: last line of %s (written %s ago): %s\n", namespec(ps), shown, roundAgo(time.Since(at)), line)
 		}

@@ -192,6 +192,41 @@ func supervisorProblems(sv plan.Supervisor) []string {
 	return out
 }
 
+// pythonScript is the script file a Python interpreter's command line runs, read with
+// the interpreter's own rules (options first; -c and -m run no file, -X and -W take a
+// value); "" when argv is no python's, or runs no file.
+func pythonScript(argv []string) string {
+	if len(argv) < 2 || !isPythonName(filepath.Base(argv[0])) {
+		return ""
+	}
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case a == "-" || a == "--":
+			return "" // stdin; after --, still a script, but rare enough to leave
+		case !strings.HasPrefix(a, "-"):
+			return a
+		case a == "-X" || a == "-W" || a == "--check-hash-based-pycs":
+			i++ // its value
+		case strings.HasPrefix(a, "-X") || strings.HasPrefix(a, "-W") || strings.HasPrefix(a, "--"):
+			// a value joined (-Wignore::DeprecationWarning), or a long option
+		case strings.ContainsAny(a[1:], "cm"):
+			return "" // -c code, -m module (also joined: -uc, -um)
+		}
+	}
+	return ""
+}
+
+// isPythonName: python, python3, python3.12, pypy3.
+func isPythonName(base string) bool {
+	for _, p := range []string{"python", "pypy"} {
+		if v, ok := strings.CutPrefix(base, p); ok {
+			return strings.Trim(v, "0123456789.") == ""
+		}
+	}
+	return false
+}
+
 // pseudoFS is "/proc" or "/sys" when path is under one of them: kernel file systems
 // where no file can be created (up failed there with "lock: open /proc/sys/daemon.lock:
 // no such file or directory"), even as root, whom access(2) lets write most of /sys.
@@ -214,6 +249,16 @@ func programProblems(pr plan.Program, lookupEnv func(string) (string, bool)) []s
 	if pr.Directory != "" {
 		if err := checkDir(pr.Directory); err != nil {
 			msgs = append(msgs, "directory: "+err.Error())
+		}
+	}
+	// The script a Python command runs (python.script(here(VERSION + "/serve.py"))): a
+	// typo in the version switched to stopped the server for one that could not start.
+	if script := pythonScript(pr.Command); script != "" {
+		if !filepath.IsAbs(script) && pr.Directory != "" {
+			script = filepath.Join(pr.Directory, script)
+		}
+		if _, err := os.Stat(script); filepath.IsAbs(script) && missing(err) {
+			msgs = append(msgs, "command: script "+script+": no such file or directory")
 		}
 	}
 	// The code a version names (the plan's CODE): a typo in the version switched every

@@ -190,3 +190,25 @@ func TestCheckDeclaresNoProgram(t *testing.T) {
 	is.Equal(code, ExitFailure)
 	is.Equal(errOut, script+" declares no program (apply and a reload refuse such a script)\ncheck: 1 problem\n")
 }
+
+func TestPythonScript(t *testing.T) {
+	for _, c := range []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"/srv/venv/bin/python", "-u", "/srv/v1/serve.py", "--port", "80"}, "/srv/v1/serve.py"},
+		{[]string{"python3.12", "-X", "utf8", "-Wignore::DeprecationWarning", "app.py"}, "app.py"},
+		{[]string{"python3", "-W", "error", "-OO", "app.py"}, "app.py"},
+		{[]string{"python3", "-u", "-m", "http.server"}, ""},
+		{[]string{"python", "-um", "http.server"}, ""},
+		{[]string{"python", "-c", "print(1)"}, ""},
+		{[]string{"pypy3", "app.py"}, "app.py"},
+		{[]string{"/usr/bin/pythonista", "app.py"}, ""},
+		{[]string{"node", "app.js"}, ""},
+		{[]string{"python3"}, ""},
+	} {
+		if got := pythonScript(c.argv); got != c.want {
+			t.Errorf("pythonScript(%q) = %q, want %q", c.argv, got, c.want)
+		}
+	}
+}

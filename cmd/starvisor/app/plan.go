@@ -70,11 +70,14 @@ const commandWidth = 72
 
 // writeTable prints one row per process; paths near the root are shown relative to it.
 // AFTER (depends_on) and READY (the ready probe) show when some process has one: the
-// start graph is what a dry run of a compose-like stack is for.
+// start graph is what a dry run of a compose-like stack is for; START when one is manual.
 func writeTable(w io.Writer, p *plan.Plan) error {
 	fmt.Fprintf(w, "root: %s\n", p.Root)
 	after := slices.ContainsFunc(p.Programs, func(pr plan.Program) bool { return len(pr.DependsOn) > 0 })
 	ready := slices.ContainsFunc(p.Programs, func(pr plan.Program) bool { return pr.Ready != nil })
+	// START (auto or manual, as supervisorctl's avail) once some program is started by
+	// hand: a notebook with autostart = False looked like one up would start.
+	manual := slices.ContainsFunc(p.Programs, func(pr plan.Program) bool { return !pr.Autostart })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(cells ...string) {
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
@@ -86,6 +89,9 @@ func writeTable(w io.Writer, p *plan.Plan) error {
 	if ready {
 		head = append(head, "READY")
 	}
+	if manual {
+		head = append(head, "START")
+	}
 	row(append(head, "PRIORITY", "AUTORESTART", "LOG")...)
 	for _, pr := range p.Programs {
 		cells := []string{pr.ProcessName, truncate(commandCell(p.Root, pr.Command), commandWidth), codeCell(p.Root, pr)}
@@ -94,6 +100,9 @@ func writeTable(w io.Writer, p *plan.Plan) error {
 		}
 		if ready {
 			cells = append(cells, truncate(readyCell(pr.Ready), 40))
+		}
+		if manual {
+			cells = append(cells, map[bool]string{true: "auto", false: "manual"}[pr.Autostart])
 		}
 		row(append(cells, strconv.Itoa(pr.Priority), string(pr.Autorestart), logCell(p.Root, pr))...)
 	}

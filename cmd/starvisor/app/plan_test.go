@@ -85,6 +85,26 @@ check    bin/check    -     -           exec pg_isready    999       unexpected 
 `)
 }
 
+// A program started by hand (autostart = False) is marked manual, as supervisorctl's
+// avail marks it: a notebook looked like one up would start.
+func TestWriteTableManualStart(t *testing.T) {
+	is := is.New(t)
+	prog := func(name string, autostart bool) plan.Program {
+		pr := plan.Defaults()
+		pr.Name, pr.ProcessName, pr.Command, pr.Autostart, pr.Stdout = name, name, []string{"/b/bin/" + name}, autostart, nil
+		return pr
+	}
+	p := &plan.Plan{Root: "/b", Programs: []plan.Program{prog("web", true), prog("notebook", false)}}
+	var out bytes.Buffer
+	is.NoErr(writeTable(&out, p))
+	is.Equal(out.String(), `root: /b
+NAME      COMMAND       CODE  START   PRIORITY  AUTORESTART  LOG
+web       bin/web       -     auto    999       unexpected   -
+notebook  bin/notebook  -     manual  999       unexpected   -
+2 programs, 2 processes, 0 groups
+`)
+}
+
 func TestTruncateKeepsWidth(t *testing.T) {
 	is := is.New(t)
 	is.Equal(truncate("abcdef", 6), "abcdef")

@@ -28,7 +28,7 @@ type PlanCmd struct {
 
 // Help is the detail "plan --help" prints under the command's line.
 func (c *PlanCmd) Help() string {
-	return "The table's CODE column is where a process's code comes from: its PYTHONPATH when set (which version of the code runs), else its directory (-: the bundle root). AFTER (its depends_on) and READY (its ready probe; job: done once it exited) show when some process has one."
+	return "The table's CODE column is where a process's code comes from: its PYTHONPATH when set (which version of the code runs), else its directory (-: the bundle root). AFTER (its depends_on) and READY (its ready probe; job: done once it exited) show when some process has one; START (auto, or manual: autostart = False) when some process is started by hand."
 }
 
 // Run prints the plan as a table, or as JSON with --json.

@@ -30,8 +30,14 @@ func programDeps(progs []Program) (names []string, deps map[string][]string, fir
 // nearestName is the name of names a typo away from d (an edit per three letters, two at
 // most), or "".
 func nearestName(d string, names []string) string {
+	if len(d) > shortName {
+		return "" // a generated name: no typo of a person's, and quadratic to compare
+	}
 	best, bestD := "", min(2, len(d)/3)+1 // a short name is near too many others
 	for _, n := range names {
+		if abs(len(n)-len(d)) >= bestD {
+			continue // at least that many edits apart
+		}
 		if e := EditDistance(d, n); e < bestD {
 			best, bestD = n, e
 		}
@@ -85,7 +91,11 @@ func checkDependencies(ps *problems, progs []Program) {
 	for _, n := range names {
 		for _, d := range deps[n] {
 			if d != "" && first[d] == nil {
-				if near := nearestName(d, names); near != "" {
+				near := ""
+				if len(ps.errs) < MaxProblems { // past it, not printed: a typo in a generator made thousands, each compared with every name
+					near = nearestName(d, names)
+				}
+				if near != "" {
 					ps.program(first[n], "depends_on", "no such program %q (did you mean %q?)", Short(d), Short(near))
 				} else {
 					ps.program(first[n], "depends_on", "no such program %q", Short(d))
@@ -124,4 +134,11 @@ func checkDependencies(ps *problems, progs []Program) {
 			visit(n)
 		}
 	}
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

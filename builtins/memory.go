@@ -98,6 +98,9 @@ func guardSized(predeclared starlark.StringDict) {
 				limit = s.maxMem
 			}
 			for _, a := range args {
+				if _, ok := a.(starlark.Iterable); !ok {
+					continue // a string: its own error says it is not iterable
+				}
 				n := starlark.Len(a)
 				if name == "zip" { // as long as its shortest argument
 					for _, b := range args {

@@ -40,6 +40,9 @@ func TestSizedBuiltinsRefuseHugeRanges(t *testing.T) {
 	if err := evalSource(t, "x = zip(range(1 << 40), range(1 << 35))\n", Options{}); err == nil || !strings.Contains(err.Error(), "zip: a range of 34359738368 elements") {
 		t.Errorf("zip of two huge ranges: got %v", err)
 	}
+	if err := evalSource(t, "x = list(\"x\" * (1 << 28))\n", Options{}); err == nil || !strings.Contains(err.Error(), "want iterable") {
+		t.Errorf("list of a long string: got %v", err)
+	}
 	if err := evalSource(t, "x = list(range(10))\nprogram(name = \"a\", command = \"sleep 1\")\n", Options{}); err != nil {
 		t.Errorf("a small list: %v", err)
 	}

@@ -413,6 +413,7 @@ func (s *Server) action(verb string, do func(context.Context, ...string) error, 
 		if verb != "stop" {
 			up = s.active(names)
 		}
+		groups := s.groupsOf(names) // for the lines of those an apply removes meanwhile
 		if len(names) > 0 {
 			defer s.burst()()
 			err = do(accepted(r), names...)
@@ -421,11 +422,11 @@ func (s *Server) action(verb string, do func(context.Context, ...string) error, 
 		case "restart":
 			// "already started" after its stop: a concurrent start (an apply's, of the new
 			// version) did the restart's work.
-			s.answerStopped(w, names, unknown, startedMeanwhile(err, nil), s.changed(up)) // those it stopped first
+			s.answerStopped(w, names, unknown, startedMeanwhile(err, nil), s.changed(up), groups) // those it stopped first
 		case "start":
-			s.answer(w, names, unknown, startedMeanwhile(err, up))
+			s.answerStopped(w, names, unknown, startedMeanwhile(err, up), nil, groups)
 		default:
-			s.answer(w, names, unknown, err)
+			s.answerStopped(w, names, unknown, err, nil, groups)
 		}
 	}
 }
@@ -873,11 +874,27 @@ func notFound(spec string) string {
 // errors.Join of *engine.ProcessError). Any error makes the answer a 409 whose message
 // joins them all, so a client that reads only the status still sees the failure.
 func (s *Server) answer(w http.ResponseWriter, names []string, unknown []Result, err error) {
-	s.answerStopped(w, names, unknown, err, nil)
+	s.answerStopped(w, names, unknown, err, nil, nil)
 }
 
-// answerStopped is answer marking the results of the processes in stopped Stopped.
-func (s *Server) answerStopped(w http.ResponseWriter, names []string, unknown []Result, err error, stopped map[string]bool) {
+// groupsOf maps each of names to its group, as the status lists them now.
+func (s *Server) groupsOf(names []string) map[string]string {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	out := map[string]string{}
+	for _, st := range s.b.States() {
+		if want[st.Name] {
+			out[st.Name] = st.Group
+		}
+	}
+	return out
+}
+
+// answerStopped is answer marking the results of the processes in stopped Stopped;
+// groups names the groups of those the status no longer lists (removed meanwhile).
+func (s *Server) answerStopped(w http.ResponseWriter, names []string, unknown []Result, err error, stopped map[string]bool, groups map[string]string) {
 	perProc := map[string]string{}
 	for _, pe := range engine.ProcessErrors(err) {
 		perProc[pe.Name] = pe.Err.Error() + s.movedNote(pe.Err.Error())
@@ -897,7 +914,7 @@ func (s *Server) answerStopped(w http.ResponseWriter, names []string, unknown []
 	// Errors for names the status no longer lists (removed meanwhile) still get a line.
 	for _, n := range names {
 		if msg, ok := perProc[n]; ok {
-			res.Results = append(res.Results, Result{Name: n, Error: msg, Stopped: stopped[n]})
+			res.Results = append(res.Results, Result{Name: n, Group: groups[n], Error: msg, Stopped: stopped[n]})
 		}
 	}
 	var msgs []string

@@ -677,12 +677,18 @@ func TestRestartOfOneRemovedMeanwhile(t *testing.T) {
 	dir := t.TempDir()
 	fb := &removingBackend{next: testPlan(t, dir, "db")}
 	fb.p = testPlan(t, dir, "web", "db")
+	for i := range fb.p.Programs {
+		if fb.p.Programs[i].Name == "web" {
+			fb.p.Programs[i].Group = "front" // said as front:web, as before the apply
+		}
+	}
 	c, _, _ := serve(t, fb)
 	_, err := c.Action(context.Background(), "restart", []string{"web"})
 	var ae *ActionError
 	is.True(errors.As(err, &ae))
 	is.Equal(len(ae.Results), 1)
 	is.Equal(ae.Results[0].Name, "web")
+	is.Equal(ae.Results[0].Group, "front")
 	is.True(ae.Results[0].Stopped)
 	is.Equal(ae.Results[0].Error, "no such process: an apply removed it")
 }

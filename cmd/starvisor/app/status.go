@@ -51,7 +51,7 @@ func (c *StatusCmd) Run(d *Deps) error {
 		fmt.Fprintf(d.Stderr, "starvisor: the last reload failed (%s); the programs run the plan from before\n", st.ReloadError)
 	}
 	if st.StateError != "" {
-		fmt.Fprintf(d.Stderr, "starvisor: warning: the daemon cannot record its processes (%s): should it be killed, the next one finds them only by their environment and cgroup\n", st.StateError)
+		fmt.Fprintf(d.Stderr, "starvisor: warning: the daemon cannot record its processes (%s): should it be killed, the next one finds them only by their environment (and, in cgroup mode, their cgroup)\n", st.StateError)
 	}
 	if len(c.Names) > 0 && !c.JSON {
 		failureHints(ctx, d, cl, st)

@@ -176,7 +176,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	// find the processes it started, and they would run twice.
 	state.Warn = func(err error) {
 		if err != nil {
-			errOut.printf("starvisor: warning: cannot record the processes it starts (%v): if this daemon is killed, the next one finds them only by their environment and cgroup\n", err)
+			errOut.printf("starvisor: warning: cannot record the processes it starts (%v): if this daemon is killed, the next one finds them only by their environment (and, in cgroup mode, their cgroup)\n", err)
 		} else {
 			out.printf("starvisor: the state file is written again\n")
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -219,10 +220,10 @@ func stateDirOf(socket string) string {
 // "the services are down", or were up and supervised.
 func leftRunning(socket string) string {
 	dir := stateDirOf(socket)
-	if safeStateDir(dir) != nil {
+	if err := safeStateDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "" // another user's state file names what they like: no stray of ours
 	}
-	daemon, left := monitor.LeftRunning(filepath.Join(dir, "state.json"), lockLine(lockPath(dir), lockIdentity))
+	daemon, left := monitor.LeftRunning(filepath.Join(dir, "state.json"), previousIdentity(socket, dir))
 	if len(left) == 0 {
 		return ""
 	}
@@ -232,6 +233,23 @@ func leftRunning(socket string) string {
 	}
 	return fmt.Sprintf("starvisor: its daemon (pid %d) is gone, and %s of its still run, unsupervised: %s; `starvisor up --detach` stops them, then starts the plan; `starvisor shutdown` only stops them",
 		daemon, plural(len(left), "process"), strings.Join(names, ", "))
+}
+
+// previousIdentity is the identity ("pid.start") of the daemon of socket as its bundle's
+// locks keep it: the state_dir's lock, else the lock outside the bundle (its run
+// folder removed with the lock in it, the killed daemon's processes run on).
+func previousIdentity(socket, stateDir string) string {
+	if id := lockLine(lockPath(stateDir), lockIdentity); id != "" {
+		return id
+	}
+	locks, _ := bundleLocks.Load(socket)
+	paths, _ := locks.([]string)
+	for _, l := range paths {
+		if id := lockLine(l, lockIdentity); id != "" {
+			return id
+		}
+	}
+	return ""
 }
 
 // daemonSocket is where the bundle's daemon answers: the socket the script names, unless

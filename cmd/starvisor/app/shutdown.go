@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -62,7 +63,9 @@ func (c *ShutdownCmd) Run(d *Deps) error {
 func stopLeft(ctx context.Context, d *Deps, socket string) bool {
 	dir := stateDirOf(socket)
 	if err := safeStateDir(dir); err != nil {
-		fmt.Fprintf(d.Stderr, "starvisor: shutdown: not reading its state file: %v\n", err)
+		if !errors.Is(err, fs.ErrNotExist) { // none (its folder removed): nothing to read
+			fmt.Fprintf(d.Stderr, "starvisor: shutdown: not reading its state file: %v\n", err)
+		}
 		return false // a state file another user may write would have us kill what it names
 	}
 	statePath := filepath.Join(dir, "state.json")

@@ -109,7 +109,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 		if err != nil && !toldStrays {
 			// It stops what a killed daemon left before it answers: up to their
 			// stop_timeout, which looked like a hang.
-			if line := logLineWith(logPath, start, strayStopping); line != "" {
+			if line := logLineWith(logPath, start, "starvisor: "+strayStopping+" an earlier daemon"); line != "" {
 				toldStrays = true
 				fmt.Fprintln(d.Stderr, line)
 			}

@@ -189,11 +189,8 @@ func socketGone(socket string) error {
 	locks, _ := bundleLocks.Load(socket)
 	paths, _ := locks.([]string)
 	for _, l := range paths {
-		if !lockHeld(l) {
-			continue
-		}
-		pid, _, _ := strings.Cut(lockLine(l, lockIdentity), ".")
-		if _, err := strconv.Atoi(pid); err != nil {
+		pid := holderPid(l)
+		if pid == "" {
 			continue
 		}
 		if _, err := os.Stat(socket); err == nil {
@@ -203,6 +200,16 @@ func socketGone(socket string) error {
 			api.ErrUnreachable, socket, pid, pid)
 	}
 	return nil
+}
+
+// holderPid is the pid of the daemon that holds the lock at path, as it wrote it there;
+// "" when nobody holds it, or it names none.
+func holderPid(path string) string {
+	pid, _, _ := strings.Cut(lockLine(path, lockIdentity), ".")
+	if _, err := strconv.Atoi(pid); err != nil || !lockHeld(path) {
+		return ""
+	}
+	return pid
 }
 
 // stateDirOf is the state_dir of the daemon of socket: the one its script names, else

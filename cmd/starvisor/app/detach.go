@@ -231,7 +231,7 @@ func lockedAlready(p *plan.Plan) error {
 	for _, l := range rootLockPaths(filepath.Join(p.Root, p.Entry)) {
 		if lockHeld(l) {
 			at := lockedSocketAt(l, sock)
-			if pid, _, _ := strings.Cut(lockLine(l, lockIdentity), "."); pid != "" && !isSocket(at) {
+			if pid := holderPid(l); pid != "" && !isSocket(at) {
 				// Its socket's folder removed under it: no client reaches it any more.
 				return fmt.Errorf("up: a daemon of this bundle runs (pid %s), but its socket %s is gone (its folder removed?): `kill -TERM %s` stops it and its programs, then up again (%w: %s)", pid, at, pid, errLocked, l)
 			}

@@ -333,8 +333,8 @@ func (h *handle) Continue(group bool) {
 		return
 	case group && h.cg != nil:
 		h.cg.signal(h, syscall.SIGCONT)
-	case group && !h.reaped:
-		syscall.Kill(-h.pid, syscall.SIGCONT)
+	case group:
+		h.continueTree()
 	}
 	h.signalSelf(syscall.SIGCONT)
 }

@@ -96,6 +96,23 @@ func (h *handle) signalTree(sig syscall.Signal, onlyNew bool) error {
 	return first
 }
 
+// continueTree sends SIGCONT where the group's stop signal went: the process group and
+// each process of the tree it reached. A descendant that left the group (setsid) and was
+// stopped (SIGSTOP) got the TERM, and stayed frozen until the SIGKILL. The caller holds
+// mu, shared.
+func (h *handle) continueTree() {
+	if !h.reaped { // after the reap the pid, so the group's id, may be another's
+		syscall.Kill(-h.pid, syscall.SIGCONT)
+	}
+	h.sentMu.Lock()
+	defer h.sentMu.Unlock()
+	for m := range h.sent {
+		if m.pid != h.pid {
+			signalExact(procfs.Stat{Pid: m.pid, StartTicks: m.ticks}, syscall.SIGCONT)
+		}
+	}
+}
+
 // killLeftovers kills, in process group mode, what the program left behind when it
 // exited or was stopped alone, as cgroup mode's drain does: the rest of its process
 // group (`sh -c "worker & server"`), and the orphans of its that this subreaper

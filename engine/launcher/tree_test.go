@@ -368,3 +368,34 @@ func groupLeaderReaped(t *testing.T, l engine.Launcher) {
 		return !exists
 	})
 }
+
+// A group stop's SIGCONT reaches every process its signal did: a descendant that left
+// the group (setsid) and was stopped (SIGSTOP) got the TERM and stayed frozen, its
+// handler never run, until the SIGKILL after stop_timeout. (Cgroup mode signals the
+// cgroup, all of it.)
+func TestGroupContinueReachesEscapedDescendants(t *testing.T) {
+	dir := t.TempDir()
+	spec := shell(`setsid sh -c 'trap "echo term > \"$D/term\"; exit 0" TERM; echo $$ > "$D/s.pid"; while :; do sleep 0.01; done' & wait`)
+	spec.Env = append(spec.Env, "D="+dir)
+	h := startWith(t, processGroups(), spec)
+	escaped := pidFile(t, filepath.Join(dir, "s.pid"))
+	var buf [procfs.BufSize]byte
+	if p, _ := procfs.Read(escaped, buf[:]); p.Pgid == h.Pid() {
+		t.Fatalf("descendant %d is still in the program's group: the test proves nothing", escaped)
+	}
+	if err := syscall.Kill(escaped, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 5*time.Second, "the descendant to stop", func() bool {
+		p, _ := procfs.Read(escaped, buf[:])
+		return p.State == 'T'
+	})
+	if err := h.Signal(syscall.SIGTERM, true); err != nil {
+		t.Fatal(err)
+	}
+	h.(interface{ Continue(bool) }).Continue(true)
+	poll(t, 5*time.Second, "the descendant's TERM handler", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "term"))
+		return err == nil
+	})
+}

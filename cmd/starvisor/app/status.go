@@ -133,7 +133,9 @@ func writeStatus(out io.Writer, st api.StatusResponse) error {
 	for _, p := range st.Programs {
 		cpu, mem := "-", "-"
 		if p.Pid > 0 {
-			cpu, mem = percentCell(p.CPUPercent), bytesCell(p.RSSBytes)
+			// Of the process with what it spawned, as memory_max judges it: a shell
+			// wrapper showed 1.5M while its worker was restarted at 175M (--json has both).
+			cpu, mem = percentCell(max(p.TreeCPU, p.CPUPercent)), bytesCell(max(p.TreeRSS, p.RSSBytes))
 		}
 		desc := p.Description
 		if p.Restarts > 0 { // a crash loop, which a fresh uptime alone hides

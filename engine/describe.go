@@ -24,6 +24,11 @@ func describe(name string, sn *snapshot, now time.Time) string {
 			}
 			return ""
 		}
+		if sn.LeftKilled {
+			// The trap of a server that daemonizes (nginx, redis): it forks, exits 0, and
+			// its daemon dies with it; only the daemon's log said so.
+			return stopTime(sn.Stopped) + "; what it left running was killed with it (a program that forks a daemon wants its foreground mode)"
+		}
 		return stopTime(sn.Stopped)
 	case Backoff, Fatal:
 		if sn.Err == "" {

@@ -34,6 +34,7 @@ func TestDescribe(t *testing.T) {
 		{snapshot{State: Stopped}, "Not started"},
 		{snapshot{State: Stopped, Stopped: stopped}, "Nov 25 04:42 PM"},
 		{snapshot{State: Exited, Stopped: stopped}, "Nov 25 04:42 PM"},
+		{snapshot{State: Exited, Stopped: stopped, LeftKilled: true}, "Nov 25 04:42 PM; what it left running was killed with it (a program that forks a daemon wants its foreground mode)"},
 		{snapshot{State: Backoff, Err: tooQuickly}, tooQuickly},
 		{snapshot{State: Fatal, Err: "can't find command '/nonexistent/bin/foo'"}, "can't find command '/nonexistent/bin/foo'"},
 		{snapshot{State: Fatal}, `unknown error (try "tail x")`},

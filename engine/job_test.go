@@ -512,3 +512,26 @@ func TestRestartOfAProgramAnApplyRemoves(t *testing.T) {
 		}
 	})
 }
+
+// A program that exits after forking a daemon, killed with it, says so in status: only
+// the daemon's log did (nginx or redis left in their daemon mode).
+func TestExitThatLeftADaemonSaysSo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["nginx"] = func(h *fakeHandle) {
+			go func() {
+				time.Sleep(2 * time.Second)
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				h.exitLocked(Exit{Code: 0, LeftKilled: true})
+			}()
+		}
+		r.apply(planOf(t, prog("nginx", startSecs(1), func(pr *plan.Program) { pr.Autorestart = plan.RestartNever })))
+		time.Sleep(3 * time.Second)
+		st := r.status("nginx")
+		if st.State != Exited || !strings.Contains(st.Description, "; what it left running was killed with it") {
+			t.Errorf("nginx: %v %q", st.State, st.Description)
+		}
+	})
+}

@@ -40,6 +40,8 @@ type snapshot struct {
 	// may change the program's since).
 	KillAfter time.Duration
 	StopWhy   string // STOPPING for memory_max: why
+	// LeftKilled: EXITED, and what it left running was killed with it (see describe).
+	LeftKilled bool
 }
 
 // ready reports whether dependents may start: RUNNING and its probe (if any) passed;
@@ -662,6 +664,7 @@ func (p *proc) publish() {
 		SpawnFailed: p.st.SpawnFailed,
 		KillAfter:   p.st.KillAfter,
 		StopWhy:     p.st.StopWhy,
+		LeftKilled:  p.st.State == Exited && p.st.LeftKilled,
 	})
 	p.sup.broadcast()
 }

@@ -90,6 +90,7 @@ type procState struct {
 	RestartWhy string
 	RestartAt  time.Time
 	LastExit   string // how the last run that lived start_secs ended: a delayed restart's why
+	LeftKilled bool   // and it left processes running, killed with it (a daemon it forked)
 	// SpawnFailed: the last start attempt could not spawn (a missing or non-executable
 	// command): nothing ran, so nothing in the log is about it.
 	SpawnFailed bool
@@ -265,6 +266,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 		expected := s.Pol.expected(ev.Exit)
 		s.Done = expected
 		s.LastExit = exitWords(ev.Exit, &expected)
+		s.LeftKilled = ev.Exit.LeftKilled
 		to(Exited, s.LastExit)
 		restart := s.Pol.Autorestart == plan.RestartAlways ||
 			s.Pol.Autorestart == plan.RestartUnexpected && !expected

@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -97,15 +98,17 @@ func guardSized(predeclared starlark.StringDict) {
 			if s, err := stateFrom(th); err == nil && s.maxMem > 0 {
 				limit = s.maxMem
 			}
+			shortest := math.MaxInt // zip is as long as its shortest argument
+			for _, a := range args {
+				shortest = min(shortest, starlark.Len(a))
+			}
 			for _, a := range args {
 				if _, ok := a.(starlark.Iterable); !ok {
 					continue // a string: its own error says it is not iterable
 				}
 				n := starlark.Len(a)
-				if name == "zip" { // as long as its shortest argument
-					for _, b := range args {
-						n = min(n, starlark.Len(b))
-					}
+				if name == "zip" {
+					n = shortest
 				}
 				// A value is an interface: two words.
 				if n > 0 && uint64(n) > limit/16 {

@@ -186,9 +186,7 @@ var bundleLocks sync.Map
 // same, holding its bundle's lock, its socket removed (rm -rf of the run folder under
 // it): "no daemon is running there (start one)" sent the user to an up it refused.
 func socketGone(socket string) error {
-	locks, _ := bundleLocks.Load(socket)
-	paths, _ := locks.([]string)
-	for _, l := range paths {
+	for _, l := range bundleLockPaths(socket) {
 		pid := holderPid(l)
 		if pid == "" {
 			continue
@@ -200,6 +198,14 @@ func socketGone(socket string) error {
 			api.ErrUnreachable, socket, pid, pid)
 	}
 	return nil
+}
+
+// bundleLockPaths are the locks of the bundle whose script named socket (bundleLocks);
+// none when no script was evaluated for it (--socket given).
+func bundleLockPaths(socket string) []string {
+	locks, _ := bundleLocks.Load(socket)
+	paths, _ := locks.([]string)
+	return paths
 }
 
 // holderPid is the pid of the daemon that holds the lock at path, as it wrote it there;
@@ -249,9 +255,7 @@ func previousIdentity(socket, stateDir string) string {
 	if id := lockLine(lockPath(stateDir), lockIdentity); id != "" {
 		return id
 	}
-	locks, _ := bundleLocks.Load(socket)
-	paths, _ := locks.([]string)
-	for _, l := range paths {
+	for _, l := range bundleLockPaths(socket) {
 		if id := lockLine(l, lockIdentity); id != "" {
 			return id
 		}

@@ -660,7 +660,11 @@ func (s *Supervisor) apply(ctx context.Context, next *plan.Plan, seed map[string
 	select {
 	case <-b.issued:
 	case <-ctx.Done():
-		return d, gone, fmt.Errorf("start: %w", ctx.Err())
+		select {
+		case <-b.issued: // both were ready: the starts went out, so the apply did
+		default:
+			return d, gone, fmt.Errorf("start: %w", ctx.Err())
+		}
 	}
 	return d, gone, nil
 }

@@ -953,7 +953,7 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 		case <-l.shutdown:
 			cancel()
 			if applying {
-				<-results
+				l.finished(<-results)
 			}
 			l.out.printf("starvisor: stopped by a shutdown request\n")
 			return nil
@@ -1037,7 +1037,7 @@ func (l *upLoop) stopAll(applying bool, results <-chan applied, sigs <-chan os.S
 	done := make(chan error, 1)
 	go func() {
 		if applying {
-			<-results // cancelled: returns promptly
+			l.finished(<-results) // cancelled: returns promptly
 		}
 		if l.busy != nil {
 			l.busy() // never settled: the daemon exits
@@ -1091,6 +1091,15 @@ func (l *upLoop) scriptFailed(err error) {
 	}
 	if l.settled != nil {
 		l.settled()
+	}
+}
+
+// finished reports an apply that ended as a shutdown began: one that got through
+// (its programs started) is said as ever; one the shutdown cut short changed nothing
+// to say.
+func (l *upLoop) finished(r applied) {
+	if r.err == nil {
+		l.report(r)
 	}
 }
 

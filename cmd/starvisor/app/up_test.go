@@ -35,6 +35,8 @@ type fakeSup struct {
 	// stuck, when set, makes Shutdown wait until Kill: processes that ignore their stop signal.
 	stuck chan struct{}
 	kills chan struct{}
+	// through, when set, makes Apply finish though cancelled: its starts went out.
+	through bool
 }
 
 func newFakeSup() *fakeSup {
@@ -43,6 +45,9 @@ func newFakeSup() *fakeSup {
 
 func (f *fakeSup) Apply(ctx context.Context, p *plan.Plan) (plan.Delta, error) {
 	f.applies <- p
+	if f.through {
+		return <-f.answers, nil
+	}
 	select {
 	case d := <-f.answers:
 		return d, nil
@@ -199,6 +204,31 @@ func TestUpLoopFoldsHUPsDuringApply(t *testing.T) {
 	out.want(t, "starvisor: reload: 0 added, 0 changed, 0 removed, 1 unchanged")
 	sigs <- syscall.SIGTERM
 	<-sup.shutdown
+	is.NoErr(<-done)
+}
+
+// A reload that got through as a TERM came is reported still: its programs started, and
+// their lines say so (a CI run lost the reload's summary that way).
+func TestUpLoopReportsReloadThatEndedInShutdown(t *testing.T) {
+	is := is.New(t)
+	out := make(lineChan, 16)
+	sup := newFakeSup()
+	sup.through = true
+	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard),
+		reload: func() (*plan.Plan, error) { return &plan.Plan{}, nil }}
+	sigs, done := runLoop(l, &plan.Plan{})
+	<-sup.applies
+	sup.answers <- plan.Delta{Unchanged: []string{"a"}}
+	out.want(t, "starvisor: applied plan: 0 processes")
+	sigs <- syscall.SIGHUP
+	out.want(t, "starvisor: SIGHUP: reloading")
+	<-sup.applies
+	sigs <- syscall.SIGTERM
+	out.want(t, "starvisor: SIGTERM: shutting down")
+	sup.answers <- plan.Delta{Added: []string{"b"}, Unchanged: []string{"a"}}
+	out.want(t, "starvisor: reload: 1 added, 0 changed, 0 removed, 1 unchanged", "  + b")
+	<-sup.shutdown
+	out.want(t, "starvisor: stopped")
 	is.NoErr(<-done)
 }
 

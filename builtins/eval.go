@@ -102,7 +102,13 @@ func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
 	})
 	defer stop()
 	defer mem.watch(th)()
-	if err := stopper.wait(s.entry, func() error {
+	where := func() string {
+		if at := s.walk.Load(); at != nil {
+			return *at
+		}
+		return ""
+	}
+	if err := stopper.wait(s.entry, where, func() error {
 		_, err := s.exec(th, s.entry, filepath.Join(s.root, s.entry), "")
 		return err
 	}); err != nil {

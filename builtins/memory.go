@@ -3,6 +3,7 @@ package builtins
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,39 +86,71 @@ func (g *memoryGuard) watch(th *starlark.Thread) (stop func()) {
 // as "x" * n is refused.
 var sizedBuiltins = []string{"list", "tuple", "sorted", "reversed", "enumerate", "zip", "bytes"}
 
-// guardSized puts the wrapped sizedBuiltins among the predeclared names, unless a
-// module declares one of those names itself.
+// loopingBuiltins walk their argument in Go, taking no step a cancellation could stop:
+// over a range of billions one runs past the timeout (see hardStop). Each is wrapped to
+// note where it was called while it walks a long argument, for that error.
+var loopingBuiltins = []string{"max", "min", "set", "any", "all", "dict"}
+
+// longWalk is how many elements make a walk long enough to note.
+const longWalk = 1 << 20
+
+// guardSized puts the wrapped sizedBuiltins and loopingBuiltins among the predeclared
+// names, unless a module declares one of those names itself.
 func guardSized(predeclared starlark.StringDict) {
-	for _, name := range sizedBuiltins {
+	for _, name := range append(slices.Clone(sizedBuiltins), loopingBuiltins...) {
 		inner, ok := starlark.Universe[name].(*starlark.Builtin)
 		if _, taken := predeclared[name]; taken || !ok {
 			continue
 		}
-		predeclared[name] = starlark.NewBuiltin(name, func(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-			limit := uint64(DefaultMaxMemory)
-			if s, err := stateFrom(th); err == nil && s.maxMem > 0 {
-				limit = s.maxMem
+		sized := slices.Contains(sizedBuiltins, name)
+		predeclared[name] = starlark.NewBuiltin(name, func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			s, err := stateFrom(th)
+			if err != nil {
+				return nil, err
 			}
-			shortest := math.MaxInt // zip is as long as its shortest argument
-			for _, a := range args {
-				shortest = min(shortest, starlark.Len(a))
+			if sized {
+				if err := fitsMemory(name, args, s.maxMem); err != nil {
+					return nil, err
+				}
 			}
-			for _, a := range args {
-				if _, ok := a.(starlark.Iterable); !ok {
-					continue // a string: its own error says it is not iterable
-				}
-				n := starlark.Len(a)
-				if name == "zip" {
-					n = shortest
-				}
-				// A value is an interface: two words.
-				if n > 0 && uint64(n) > limit/16 {
-					return nil, fmt.Errorf("%s: a %s of %d elements is over the memory limit (%d MiB)", name, a.Type(), n, limit>>20)
-				}
+			if slices.ContainsFunc(args, func(a starlark.Value) bool { return starlark.Len(a) >= longWalk }) {
+				defer s.walking(fmt.Sprintf("%s: %s()", th.CallFrame(1).Pos, name))()
 			}
 			return inner.CallInternal(th, args, kwargs)
 		})
 	}
+}
+
+// fitsMemory refuses args a sized builtin could not hold within limit.
+func fitsMemory(name string, args starlark.Tuple, limit uint64) error {
+	if limit == 0 {
+		limit = DefaultMaxMemory
+	}
+	shortest := math.MaxInt // zip is as long as its shortest argument
+	for _, a := range args {
+		shortest = min(shortest, starlark.Len(a))
+	}
+	for _, a := range args {
+		if _, ok := a.(starlark.Iterable); !ok {
+			continue // a string: its own error says it is not iterable
+		}
+		n := starlark.Len(a)
+		if name == "zip" {
+			n = shortest
+		}
+		// A value is an interface: two words.
+		if n > 0 && uint64(n) > limit/16 {
+			return fmt.Errorf("%s: a %s of %d elements is over the memory limit (%d MiB)", name, a.Type(), n, limit>>20)
+		}
+	}
+	return nil
+}
+
+// walking notes at (a call's position and name) as the long walk under way, until
+// the returned func puts back the one it interrupted (a key function walking too).
+func (s *evalState) walking(at string) (done func()) {
+	prev := s.walk.Swap(&at)
+	return func() { s.walk.Store(prev) }
 }
 
 // hardStop is how long a cancelled evaluation may take to stop. Starlark looks for a
@@ -142,9 +175,9 @@ func (c *stopper) cancel(th *starlark.Thread, why string) {
 }
 
 // wait returns run's result, or an error once run has not returned hardStop after a
-// cancel. run then goes on in its goroutine: the process must exit soon (the CLI does
+// cancel, said at where() (the call's position and name, when known) or else entry. run then goes on in its goroutine: the process must exit soon (the CLI does
 // on an error; a daemon's reload evaluates in a child process).
-func (c *stopper) wait(entry string, run func() error) error {
+func (c *stopper) wait(entry string, where func() string, run func() error) error {
 	res := make(chan error, 1)
 	go func() { res <- run() }()
 	select {
@@ -158,6 +191,9 @@ func (c *stopper) wait(entry string, run func() error) error {
 	case err := <-res:
 		return err
 	case <-t.C:
+		if at := where(); at != "" {
+			return fmt.Errorf("%s: %s, in a call that does not stop (over an argument of billions?)", at, c.why)
+		}
 		return fmt.Errorf("%s: %s, in a call that does not stop (a builtin such as max(), set() or list.extend() over a range of billions?)", entry, c.why)
 	}
 }

@@ -53,11 +53,35 @@ type blockModule chan struct{}
 func (blockModule) Name() string { return "block" }
 
 func (b blockModule) Members() starlark.StringDict {
-	return starlark.StringDict{"block": starlark.NewBuiltin("block", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
-		<-b
-		return starlark.None, nil
-	})}
+	return starlark.StringDict{
+		"block": starlark.NewBuiltin("block", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+			<-b
+			return starlark.None, nil
+		}),
+		"endless": starlark.NewBuiltin("endless", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+			return endless(b), nil
+		}),
+	}
 }
+
+// endless is a sequence of billions whose walk blocks at its first element, as a walk
+// over range(1 << 40) takes hours.
+type endless chan struct{}
+
+func (endless) String() string        { return "endless" }
+func (endless) Type() string          { return "endless" }
+func (endless) Freeze()               {}
+func (endless) Truth() starlark.Bool  { return true }
+func (endless) Hash() (uint32, error) { return 0, nil }
+func (endless) Len() int              { return 1 << 40 }
+func (e endless) Iterate() starlark.Iterator {
+	return endlessIter(e)
+}
+
+type endlessIter chan struct{}
+
+func (it endlessIter) Next(*starlark.Value) bool { <-it; return false }
+func (endlessIter) Done()                        {}
 
 // A call that never looks at its cancellation (max over a huge range, a set of one)
 // still ends the evaluation, hardStop after the timeout, with the timeout's reason.
@@ -78,5 +102,19 @@ func TestEvalReturnsFromACallThatDoesNotStop(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("Eval still waits for a call a minute after its timeout")
+	}
+}
+
+// A looping builtin stuck on a long argument is named at its call.
+func TestEvalNamesTheCallThatDoesNotStop(t *testing.T) {
+	old := hardStop
+	hardStop = 50 * time.Millisecond
+	t.Cleanup(func() { hardStop = old })
+	unblock := make(blockModule)
+	t.Cleanup(func() { close(unblock) })
+	src := "def f():\n    return max(endless())\nx = f()\n"
+	err := evalSource(t, src, Options{Timeout: 50 * time.Millisecond, Modules: append(Default(), unblock)})
+	if err == nil || !strings.Contains(err.Error(), "deploy.star:2:15: max(): evaluation timed out after 50ms, in a call that does not stop") {
+		t.Fatalf("got %v", err)
 	}
 }

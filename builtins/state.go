@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -41,7 +42,8 @@ type evalState struct {
 	realLibs  map[string]string // resolved lazily; a missing dir is reported on use
 	lookupEnv func(string) (string, bool)
 	print     io.Writer
-	maxMem    uint64 // heap growth allowed (see memoryGuard)
+	maxMem    uint64                 // heap growth allowed (see memoryGuard)
+	walk      atomic.Pointer[string] // the long walk a builtin is on (see walking), read by a stopper
 
 	predeclared starlark.StringDict
 	dirs        map[string]string // display name of each file run -> its absolute folder ("" for @stdlib)

@@ -98,21 +98,71 @@ func SocketOwner(socket string) (uid int, ok bool) {
 // Client talks to one daemon's socket.
 type Client struct {
 	Socket string
-	hc     *http.Client
+	// Starting, when set, hears once why the daemon does not answer yet (see Hold):
+	// every call waits for it.
+	Starting func(msg string)
+	hc       *http.Client
 }
 
 // NewClient returns a client for the daemon listening on socket.
 func NewClient(socket string) *Client {
-	return &Client{Socket: socket, hc: &http.Client{Transport: oneShot{socket}}}
+	c := &Client{Socket: socket}
+	c.hc = &http.Client{Transport: oneShot{socket, c}}
+	return c
 }
 
 // oneShot is an http.RoundTripper that dials the socket for each request and closes the
 // connection with the response body. A CLI run makes one or two requests; http.Transport's
 // pooling (a goroutine to dial, one to read and one to write per connection) cost about a
 // millisecond of every `starvisor status`, for connections never reused.
-type oneShot struct{ socket string }
+type oneShot struct {
+	socket string
+	cl     *Client
+}
 
+// RoundTrip waits, while the daemon answers that it is starting (Hold), for it to serve.
+// A request with a body never meets such an answer: answers() asks first.
 func (o oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
+	told := false
+	for {
+		resp, err := o.once(req)
+		if err != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get(startingHeader) == "" {
+			return resp, err
+		}
+		var e ErrorResponse
+		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
+		resp.Body.Close()
+		if !told && o.cl != nil && o.cl.Starting != nil {
+			told = true
+			o.cl.Starting(e.Error)
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-req.Context().Done():
+			t.Stop()
+			return nil, req.Context().Err()
+		}
+	}
+}
+
+func (o oneShot) once(req *http.Request) (*http.Response, error) {
+	closeBody := func() {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+	}
+	if req.Method != http.MethodGet {
+		// An action answers once it is done (a stop waits out stop_timeout), so no
+		// deadline fits it: ask first whether the daemon answers at all. A hung or
+		// SIGSTOPped one still accepts connections, and would run the action once
+		// resumed, long after its client gave up. Asked before this connection is made:
+		// a daemon still starting answers that one too.
+		if err := o.answers(req.Context()); err != nil {
+			closeBody()
+			return nil, err
+		}
+	}
 	c, err := Dial(req.Context(), o.socket)
 	if err == nil {
 		if err = checkServer(c); err != nil {
@@ -121,23 +171,8 @@ func (o oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	if err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
+		closeBody()
 		return nil, err
-	}
-	if req.Method != http.MethodGet {
-		// An action answers once it is done (a stop waits out stop_timeout), so no
-		// deadline fits it: ask first whether the daemon answers at all. A hung or
-		// SIGSTOPped one still accepts connections, and would run the action once
-		// resumed, long after its client gave up.
-		if err := o.answers(req.Context()); err != nil {
-			c.Close()
-			if req.Body != nil {
-				req.Body.Close()
-			}
-			return nil, err
-		}
 	}
 	stop := context.AfterFunc(req.Context(), func() { c.Close() }) // unblocks reads on cancel
 	fail := func(err error) (*http.Response, error) {

@@ -692,7 +692,9 @@ func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketOn
 	}
 	if sock.Socket == "" {
 		if s, ok := d.LookupEnv("STARVISOR_SOCKET"); !ok || s == "" {
-			return p, api.NewClient(daemonSocket(p)), nil
+			cl := api.NewClient(daemonSocket(p))
+			tellStarting(d, cl)
+			return p, cl, nil
 		}
 	}
 	cl, err := sock.client(ctx, d, sf.File, sf.Lib)

@@ -71,6 +71,20 @@ const scriptName = "deploy.star"
 // STARVISOR_SOCKET took `restart worker -f services/auth` to another bundle's worker.
 // Neither --socket nor the variable evaluates Starlark, which keeps `status` fast.
 func (f *socketOnly) client(ctx context.Context, d *Deps, script string, libs []string) (*api.Client, error) {
+	cl, err := f.find(ctx, d, script, libs)
+	if cl != nil {
+		tellStarting(d, cl)
+	}
+	return cl, err
+}
+
+// tellStarting has cl say, once, why it waits for a daemon that is starting (stopping
+// what a killed one left: up to their stop_timeout, which looked like a hang).
+func tellStarting(d *Deps, cl *api.Client) {
+	cl.Starting = func(msg string) { fmt.Fprintf(d.Stderr, "starvisor: %s; waiting for it\n", msg) }
+}
+
+func (f *socketOnly) find(ctx context.Context, d *Deps, script string, libs []string) (*api.Client, error) {
 	if f.Socket != "" {
 		return api.NewClient(f.Socket), nil
 	}

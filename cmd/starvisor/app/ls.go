@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -124,10 +125,11 @@ func (c *LsCmd) Run(d *Deps) error {
 // with its pid from the lock (a hung daemon is the one looked for: said, not left out).
 func lsLock(lock string) lsRow {
 	sock := lockedSocketAt(lock, "")
-	if row, ok := lsDaemon(sock); ok {
+	row, ok := lsDaemon(sock)
+	if ok {
 		return row
 	}
-	row := lsRow{Script: "?", Socket: sock, Trouble: "does not answer"}
+	row = lsRow{Script: "?", Socket: sock, Trouble: cmp.Or(row.Trouble, "does not answer")}
 	if !isSocket(sock) {
 		row.Trouble = "has no socket there any more (its bundle moved, or its folder was removed?)"
 	}
@@ -141,14 +143,16 @@ func lsLock(lock string) lsRow {
 }
 
 // lsDaemon asks the daemon on sock for its bundle, pid and states; false when it does
-// not answer in time.
+// not answer in time (with, as Trouble, why when it said: it is starting).
 func lsDaemon(sock string) (lsRow, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	cl := api.NewClient(sock)
+	var starting string
+	cl.Starting = func(msg string) { starting = msg }
 	p, err := cl.Plan(ctx)
 	if err != nil {
-		return lsRow{}, false
+		return lsRow{Trouble: starting}, false // answering, not serving yet: why
 	}
 	pid, _ := cl.Pid(ctx, "")
 	st, err := cl.Status(ctx)

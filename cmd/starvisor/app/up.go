@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	satomic "sync/atomic"
 	"syscall"
 	"time"
 
@@ -158,6 +159,17 @@ func (c *UpCmd) Run(d *Deps) error {
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
+	// Until it serves, clients hear why they wait: stopping a killed daemon's leftovers
+	// takes up to their stop_timeout.
+	var startingNote satomic.Pointer[string]
+	unhold := api.Hold(ln, func() string {
+		msg := fmt.Sprintf("the daemon (pid %d) is starting", os.Getpid())
+		if n := startingNote.Load(); n != nil {
+			msg += ": " + *n
+		}
+		return msg
+	})
+	defer unhold() // should up fail before it serves
 	// Files that say a daemon runs go before the socket stops answering: `shutdown`
 	// returns once it does, and what it returns to must not still see them.
 	var remove []string
@@ -192,12 +204,14 @@ func (c *UpCmd) Run(d *Deps) error {
 	ran, _ := recordedPlan(stateDir)
 	state.StopAs = func(process string) (monitor.StopSpec, bool) { return strayStop(process, ran, p) }
 	state.Stopping = func(strays []monitor.Stray) {
-		out.printf("starvisor: %s\n", strayNote(strays, state.PreviousDaemon, func(process string) time.Duration {
+		note := strayNote(strays, state.PreviousDaemon, func(process string) time.Duration {
 			if sp, ok := strayStop(process, ran, p); ok {
 				return sp.Timeout
 			}
 			return 2 * time.Second // monitor.StateFile's Grace
-		}))
+		})
+		startingNote.Store(&note)
+		out.printf("starvisor: %s\n", note)
 	}
 	strays, err := state.CleanStrays(ctx)
 	if err != nil {
@@ -298,6 +312,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	srv.RealRoot, _ = filepath.EvalSymlinks(p.Root)
 	sctx, stopServing := context.WithCancel(ctx)
 	served := make(chan error, 1)
+	unhold()
 	go func() { served <- srv.Serve(sctx, ln) }()
 
 	l := &upLoop{sup: sup, out: out, stderr: errOut, shutdown: srv.ShutdownRequested(), hungUp: terminalGone(),

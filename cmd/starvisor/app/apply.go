@@ -183,7 +183,9 @@ func sayJobsLastWords(d *Deps, p *plan.Plan, jobs []string, err error) {
 		if !ok || !strings.Contains(err.Error(), "the job "+n+" ") {
 			continue
 		}
-		if shown, line, _ := lastLogOf(p, pr, 2*time.Minute, time.Time{}); line != "" {
+		// Only this apply's run wrote it: a job that could not start (a release's missing
+		// interpreter) wrote nothing, and the last run's "migrate: OK" read as its words.
+		if shown, line, at := lastLogOf(p, pr, 2*time.Minute, time.Time{}); line != "" && !at.Before(d.Began) {
 			fmt.Fprintf(d.Stderr, "starvisor: %s: last line of %s: %s\n", n, shown, line)
 		}
 	}

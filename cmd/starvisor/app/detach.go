@@ -269,8 +269,10 @@ func warnings(d *Deps, logPath string, start int64) {
 	for _, line := range strings.Split(tailFrom(logPath, start, 1000), "\n") {
 		line = unstamped(strings.TrimSpace(line)) // the log's time: the caller sees them now
 		// And what it stopped of a killed daemon's programs: no client said they ran.
+		// A log it cannot write: the program runs on, its output dropped.
 		if strings.HasPrefix(line, "starvisor: warning:") || strings.Contains(line, " stray process ") ||
-			strings.Contains(line, "left in the cgroups of the daemon that died") {
+			strings.Contains(line, "left in the cgroups of the daemon that died") ||
+			strings.HasPrefix(line, "starvisor: ") && strings.HasSuffix(line, "(output is dropped until the log can be written)") {
 			fmt.Fprintln(d.Stderr, line)
 		}
 	}

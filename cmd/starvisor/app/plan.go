@@ -165,6 +165,9 @@ func readyCell(pb *plan.Probe) string {
 
 func logCell(root string, pr plan.Program) string {
 	if pr.Stdout == nil {
+		if pr.Stderr != nil && !pr.RedirectStderr {
+			return "stderr: " + shortPath(root, pr.Stderr.Path) // "-" read as no log at all
+		}
 		return "-"
 	}
 	s := shortPath(root, pr.Stdout.Path)

@@ -105,6 +105,17 @@ notebook  bin/notebook  -     manual  999       unexpected   -
 `)
 }
 
+// A program whose stdout is discarded but whose stderr is logged shows that log: "-"
+// read as no log at all, while its .err.log was written.
+func TestLogCellStderrOnly(t *testing.T) {
+	is := is.New(t)
+	pr := plan.Defaults()
+	pr.Stdout, pr.Stderr = nil, &plan.Log{Path: "/b/log/a.err.log"}
+	is.Equal(logCell("/b", pr), "stderr: log/a.err.log")
+	pr.Stderr = nil
+	is.Equal(logCell("/b", pr), "-")
+}
+
 func TestTruncateKeepsWidth(t *testing.T) {
 	is := is.New(t)
 	is.Equal(truncate("abcdef", 6), "abcdef")

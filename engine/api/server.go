@@ -638,8 +638,11 @@ func envChanged(running, next *plan.Plan) string {
 	if len(diff) == 0 {
 		return ""
 	}
-	return "the script read other host.env values than the running plan's: " + strings.Join(diff, ", ")
+	return EnvChangedNote + ": " + strings.Join(diff, ", ")
 }
+
+// EnvChangedNote begins envChanged's note.
+const EnvChangedNote = "the script read other host.env values than the running plan's"
 
 // downUntilDeps notes the programs the apply restarts that depend on a job it adds or
 // changes (a migration), which the engine runs first (see engine.Supervisor.Apply).

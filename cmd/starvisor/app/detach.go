@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,6 +207,15 @@ func alreadyUp(d *Deps, p *plan.Plan, sock string) error {
 	msg := fmt.Sprintf("starvisor: up: this bundle's daemon already runs on %s: nothing to start", sock)
 	if r, err := cl.Apply(ctx, p, true); err == nil && !r.Delta.Empty() {
 		msg += "; the script changed since: starvisor apply takes the difference (plan --diff shows it)"
+		if running, err := cl.Plan(ctx); err == nil && maps.Equal(running.Inputs.Files, p.Inputs.Files) {
+			// Its files are as they were: this shell's environment evaluates it otherwise,
+			// and an apply from here would switch what runs (MODE=prod to the default).
+			for _, n := range r.Notes {
+				if strings.HasPrefix(n, api.EnvChangedNote) {
+					msg = fmt.Sprintf("starvisor: up: this bundle's daemon already runs on %s: nothing to start; the script is unchanged, but here %s: an apply from this shell would change what runs (plan --diff shows how)", sock, n)
+				}
+			}
+		}
 	}
 	fmt.Fprintln(d.Stderr, msg)
 	_, failed, _ := notStarted(cl, p, time.Time{}) // failures from before this up: any line

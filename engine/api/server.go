@@ -650,8 +650,22 @@ func downUntilDeps(next *plan.Plan, d plan.Delta) []string {
 	var notes []string
 	jobs := d.JobsFirst(next)
 	for _, job := range slices.Sorted(maps.Keys(jobs)) {
-		dep := jobs[job]
-		notes = append(notes, fmt.Sprintf("%s depends on the job %s: the job runs first, and %s restarts once it is done (should it fail, nothing else is applied)", dep, job, dep))
+		// Every restarted program that waits for it: one named read as only that one
+		// waiting, the others restarted at once.
+		var deps []string
+		for _, c := range d.Changed {
+			if pr, ok := next.Lookup(c.Name); ok && !pr.IsJob() && slices.Contains(pr.DependsOn, job) && !slices.Contains(deps, pr.Name) {
+				deps = append(deps, pr.Name)
+			}
+		}
+		if len(deps) == 0 {
+			deps = []string{jobs[job]} // a job the job that runs first depends on
+		}
+		if len(deps) == 1 {
+			notes = append(notes, fmt.Sprintf("%s depends on the job %s: the job runs first, and %s restarts once it is done (should it fail, nothing else is applied)", deps[0], job, deps[0]))
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("%s depend on the job %s: the job runs first, and they restart once it is done (should it fail, nothing else is applied)", strings.Join(deps, ", "), job))
 	}
 	return notes
 }

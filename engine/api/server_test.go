@@ -692,3 +692,29 @@ func TestRestartOfOneRemovedMeanwhile(t *testing.T) {
 	is.True(ae.Results[0].Stopped)
 	is.Equal(ae.Results[0].Error, "no such process: an apply removed it")
 }
+
+// The note on a job run first names every restarted program that waits for it: one
+// named read as only that one waiting, the others restarted at once.
+func TestDownUntilDepsNamesEveryDependent(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	old := testPlan(t, dir, "migrate", "beat", "web", "worker", "other")
+	next := testPlan(t, dir, "migrate", "beat", "web", "worker", "other")
+	for i := range next.Programs {
+		pr := &next.Programs[i]
+		switch pr.Name {
+		case "migrate":
+			pr.Ready = &plan.Probe{Kind: plan.ProbeExited}
+			pr.Command = []string{"/bin/true", "v2"}
+		case "other":
+			pr.Command = []string{"/bin/true", "v2"} // restarted, waits for nothing
+		default:
+			pr.DependsOn = []string{"migrate"}
+			pr.Command = []string{"/bin/true", "v2"}
+		}
+	}
+	old.Programs[0].Ready = &plan.Probe{Kind: plan.ProbeExited}
+	is.NoErr(next.Finish())
+	is.Equal(downUntilDeps(next, plan.Diff(old, next)), []string{
+		"beat, web, worker depend on the job migrate: the job runs first, and they restart once it is done (should it fail, nothing else is applied)"})
+}

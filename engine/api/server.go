@@ -577,6 +577,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		} else if w := AfterJobs(s.b.States(), req.Plan, diff, s.Check); w != "" {
 			r.Notes = append(r.Notes, "apply may refuse: "+w)
 		}
+		if n := startsStopped(s.b.States(), running, req.Plan, diff); n != "" {
+			r.Notes = append(r.Notes, n)
+		}
 		if f, ok := s.b.(interface {
 			WouldRunFirst(*plan.Plan, plan.Delta) []string
 		}); ok {
@@ -639,6 +642,36 @@ func envChanged(running, next *plan.Plan) string {
 		return ""
 	}
 	return EnvChangedNote + ": " + strings.Join(diff, ", ")
+}
+
+// startsStopped notes, for a dry run, the changed processes stopped by hand that the
+// apply starts (as supervisord's update does): a deploy during maintenance brought
+// everything back up, and the difference shown did not say so ("" when none).
+func startsStopped(states []engine.Status, running, next *plan.Plan, d plan.Delta) string {
+	if running == nil {
+		return ""
+	}
+	stopped := map[string]bool{}
+	for _, st := range states {
+		stopped[st.Name] = st.State == engine.Stopped && !st.Resuming
+	}
+	var names []string
+	for _, c := range d.Changed {
+		was, ok1 := running.Lookup(c.Name)
+		pr, ok2 := next.Lookup(c.Name)
+		if ok1 && ok2 && stopped[c.Name] && was.Autostart && pr.Autostart {
+			names = append(names, c.Name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	are, them := "are", "them"
+	if len(names) == 1 {
+		are, them = "is", "it"
+	}
+	return fmt.Sprintf("%s %s STOPPED, and this apply starts %s (a changed program starts, as supervisord's update does); stop %s again after it, or set autostart = False, to keep %s down",
+		strings.Join(names, ", "), are, them, them, them)
 }
 
 // EnvChangedNote begins envChanged's note.

@@ -128,8 +128,30 @@ const (
 func machineProblems(p *plan.Plan, lookupEnv func(string) (string, bool)) []string {
 	out := supervisorProblems(p.Supervisor)
 	seen := map[string]bool{}
+	writers := map[string]string{} // a log's real path -> who writes it, as said
 	for _, pr := range p.Programs {
-		for _, msg := range programProblems(pr, lookupEnv) {
+		msgs := programProblems(pr, lookupEnv)
+		for _, l := range []struct {
+			field string
+			log   *plan.Log
+		}{{"stdout", pr.Stdout}, {"stderr", pr.Stderr}} {
+			if l.log == nil || strings.HasPrefix(l.log.Path, "/dev/") {
+				continue
+			}
+			// Validation compares the paths as written; a symlinked folder (log -> /var/log/app)
+			// makes two spellings one file, whose two writers rotate it apart.
+			real := l.log.Path
+			if dir, err := filepath.EvalSymlinks(filepath.Dir(real)); err == nil {
+				real = filepath.Join(dir, filepath.Base(real))
+			}
+			who := fmt.Sprintf("the %s of %q (%s)", l.field, pr.ProcessName, l.log.Path)
+			if other, ok := writers[real]; ok && !strings.HasSuffix(other, "("+l.log.Path+")") {
+				msgs = append(msgs, fmt.Sprintf("%s log: %s is the same file as %s, through a symlink: two writers would rotate it apart and lose lines", l.field, l.log.Path, other))
+				continue
+			}
+			writers[real] = who
+		}
+		for _, msg := range msgs {
 			line := fmt.Sprintf("program %q: %s", plan.Short(pr.Name), msg)
 			if pr.Pos != "" {
 				line = pr.Pos + ": " + line

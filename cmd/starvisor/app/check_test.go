@@ -212,3 +212,24 @@ func TestPythonScript(t *testing.T) {
 		}
 	}
 }
+
+// Two log paths that name one file through a symlinked folder are two writers of one
+// rotating log, as the same path written twice is.
+func TestMachineProblemsLogThroughSymlink(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	is.NoErr(os.MkdirAll(filepath.Join(dir, "log"), 0o755))
+	is.NoErr(os.Symlink("log", filepath.Join(dir, "logalias")))
+	prog := func(name, logPath string) plan.Program {
+		pr := plan.Defaults()
+		pr.Name, pr.ProcessName, pr.Command, pr.Pos = name, name, []string{"/bin/true"}, "deploy.star:1:1"
+		pr.Stdout = plan.DefaultLog(filepath.Join(dir, logPath))
+		pr.Stderr = nil
+		return pr
+	}
+	p := &plan.Plan{Root: dir, Programs: []plan.Program{prog("a", "log/shared.log"), prog("b", "logalias/shared.log"), prog("c", "log/c.log")}}
+	got := strings.Join(machineProblems(p, func(string) (string, bool) { return "", false }), "\n")
+	is.True(strings.Contains(got, `program "b": stdout log: `+filepath.Join(dir, "logalias/shared.log")+` is the same file as the stdout of "a" (`+filepath.Join(dir, "log/shared.log")+`), through a symlink`))
+	is.True(!strings.Contains(got, `"c"`))
+	is.True(!strings.Contains(got, `program "a"`))
+}

@@ -22,7 +22,7 @@ type Stray struct {
 	Process string // process name it ran as
 	Pid     int    // the recorded pid, leader of the group
 	Pids    []int  // live members found (the leader may be gone)
-	Killed  bool   // it outlived its stop signal and stop timeout, and got KILL
+	Killed  bool   // its leader outlived its stop signal and stop timeout, and got KILL
 	// GroupKilled: it went of its stop signal, but the rest of its group (signalled
 	// too: stop_as_group) outlived its stop timeout and got KILL.
 	GroupKilled bool

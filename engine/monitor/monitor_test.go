@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -333,6 +334,59 @@ func TestCleanStraysStopThemAsTheirPrograms(t *testing.T) {
 	b, err := os.ReadFile(clean)
 	is.NoErr(err)
 	is.Equal(string(b), "clean\n") // its INT handler ran to the end
+}
+
+// A stray stopped alone (not stop_as_group) is stopped as a live daemon stops its
+// program: once its leader is gone, what it left running is killed at once, not after
+// its stop timeout (an hour here: CleanStrays would run into ctx's deadline); one that
+// ignores its stop signal still gets its stop timeout. A group stop gives the whole
+// group the timeout.
+func TestCleanStraysKillWhatAGoneLeaderLeftAtOnce(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	orphanFile := filepath.Join(dir, "orphan")
+	forker := spawn(t, "sleep 1000 & sleep 1000 & wait")                                 // dies of TERM, its children do not get it
+	orphans := spawn(t, "sleep 1000 & echo $! > "+orphanFile)                            // leader exits before the stop
+	stubborn := spawn(t, "trap '' TERM; sleep 1000 & echo > "+dir+"/trap; wait")         // ignores TERM
+	wrapper := spawn(t, `sh -c "trap '' TERM; echo > `+dir+`/inner; sleep 1000" & wait`) // its child ignores TERM
+	eventually(t, "the children", func() bool {
+		_, err1 := os.Stat(orphanFile)
+		_, err2 := os.Stat(dir + "/trap")
+		_, err3 := os.Stat(dir + "/inner")
+		return len(groupMembers(forker.Process.Pid)) == 3 && err1 == nil && err2 == nil && err3 == nil
+	})
+	eventually(t, "the orphans' leader to exit", func() bool { return !leaderAlive(orphans.Process.Pid) })
+	path := filepath.Join(dir, "state.json")
+	old := &StateFile{Path: path}
+	old.Started("forker", forker.Process.Pid, 0)
+	old.Started("orphans", orphans.Process.Pid, 0)
+	old.Started("stubborn", stubborn.Process.Pid, 0)
+	old.Started("wrapper", wrapper.Process.Pid, 0)
+
+	f := &StateFile{Path: path, StopAs: func(process string) (StopSpec, bool) {
+		switch process {
+		case "stubborn":
+			return StopSpec{Signal: syscall.SIGTERM, Timeout: 300 * time.Millisecond}, true
+		case "wrapper":
+			return StopSpec{Signal: syscall.SIGTERM, Group: true, Timeout: 300 * time.Millisecond}, true
+		}
+		return StopSpec{Signal: syscall.SIGTERM, Timeout: time.Hour}, true
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	strays, err := f.CleanStrays(ctx)
+	is.NoErr(err)
+	how := map[string]string{}
+	for _, s := range strays {
+		is.True(gone(s))
+		how[s.Process] = fmt.Sprint(s.Killed, s.GroupKilled, s.LeftKilled)
+	}
+	is.Equal(how, map[string]string{
+		"forker":   "false false true", // leftovers killed at once
+		"orphans":  "false false true",
+		"stubborn": "true false false", // its own pid got KILL
+		"wrapper":  "false true false", // the rest of its group got KILL
+	})
 }
 
 // A child found by its environment whose group leader has a higher pid (pids wrapped

@@ -22,7 +22,13 @@ type Stray struct {
 	Process string // process name it ran as
 	Pid     int    // the recorded pid, leader of the group
 	Pids    []int  // live members found (the leader may be gone)
-	Killed  bool   // it outlived its stop signal and stop timeout, and got KILL
+	Killed  bool   // its leader outlived its stop signal and stop timeout, and got KILL
+	// GroupKilled: it went of its stop signal, but the rest of its group (signalled
+	// too: stop_as_group) outlived its stop timeout and got KILL.
+	GroupKilled bool
+	// LeftKilled: it went (or was gone already), and what it left running was killed at
+	// once, as when a program exits or is stopped alone under a live daemon.
+	LeftKilled bool
 }
 
 // StopSpec is how a stray is stopped: as its program is (stop_signal, stop_as_group,
@@ -186,7 +192,9 @@ func strayPids(e Entry) []int {
 }
 
 // stop stops the strays at once, each as its spec says, and returns once all are gone,
-// each given its stop timeout before KILL, or ctx ended.
+// each given its stop timeout before KILL, or ctx ended. As under a live daemon, once
+// the leader of one stopped alone (not stop_as_group) is gone, what it left running
+// is killed at once: it was not signalled, and nothing waits for it.
 func (f *StateFile) stop(ctx context.Context, strays []Stray) {
 	grace := f.Grace
 	if grace <= 0 {
@@ -194,6 +202,7 @@ func (f *StateFile) stop(ctx context.Context, strays []Stray) {
 	}
 	start := time.Now()
 	deadlines := make([]time.Time, len(strays))
+	group := make([]bool, len(strays))
 	for i, s := range strays {
 		spec := StopSpec{Signal: syscall.SIGTERM, Group: true, Timeout: grace}
 		if f.StopAs != nil {
@@ -201,31 +210,44 @@ func (f *StateFile) stop(ctx context.Context, strays []Stray) {
 				spec = sp
 			}
 		}
-		deadlines[i] = start.Add(spec.Timeout)
-		if spec.Group || !leaderAlive(s.Pid) {
+		deadlines[i], group[i] = start.Add(spec.Timeout), spec.Group
+		switch {
+		case spec.Group:
 			signal(s, spec.Signal)
-		} else {
+		case leaderAlive(s.Pid):
 			syscall.Kill(s.Pid, spec.Signal)
+		default:
+			continue // its leftovers are killed below
 		}
 		signal(s, syscall.SIGCONT) // one stopped (kill -STOP) takes it only once continued
 	}
+	killed := func(s Stray) bool { return s.Killed || s.GroupKilled || s.LeftKilled }
 	var killedAt time.Time
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		now, left := time.Now(), false
 		for i := range strays {
-			if gone(strays[i]) {
+			s := &strays[i]
+			if gone(*s) {
 				continue
 			}
 			left = true
-			if !strays[i].Killed && now.After(deadlines[i]) {
-				strays[i].Killed = true
-				signal(strays[i], syscall.SIGKILL)
-				killedAt = now
+			if killed(*s) {
+				continue
 			}
+			switch alive := leaderAlive(s.Pid); {
+			case !alive && !group[i]:
+				s.LeftKilled = true
+			case now.After(deadlines[i]):
+				s.Killed, s.GroupKilled = alive, !alive
+			default:
+				continue
+			}
+			signal(*s, syscall.SIGKILL)
+			killedAt = now
 		}
-		if !left || !killedAt.IsZero() && now.Sub(killedAt) > grace && !slices.ContainsFunc(strays, func(s Stray) bool { return !s.Killed && !gone(s) }) {
+		if !left || !killedAt.IsZero() && now.Sub(killedAt) > grace && !slices.ContainsFunc(strays, func(s Stray) bool { return !killed(s) && !gone(s) }) {
 			return
 		}
 		select {

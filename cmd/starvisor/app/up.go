@@ -472,7 +472,6 @@ func (g *gcPacer) burst() func() {
 	return g.settled
 }
 
-// formatStray says what was stopped of a process an earlier daemon left behind.
 // strayStop is how a stray of process is stopped: as the first of plans that has it
 // would stop it (stop_signal, stop_as_group, stop_timeout).
 func strayStop(process string, plans ...*plan.Plan) (monitor.StopSpec, bool) {
@@ -512,13 +511,20 @@ func strayNote(strays []monitor.Stray, pid int, timeout func(string) time.Durati
 // strayStopping begins strayNote's line.
 const strayStopping = "stopping what"
 
+// formatStray says what was stopped of a process an earlier daemon left behind, in the
+// words of a live stop's exit: "killed" only when its own pid got KILL.
 func formatStray(s monitor.Stray) string {
-	how := "stopped"
-	if s.Killed {
+	how, rest := "stopped", ""
+	switch {
+	case s.Killed:
 		how = "killed"
+	case s.GroupKilled:
+		rest = "; the rest of its group by SIGKILL"
+	case s.LeftKilled:
+		rest = "; what it left running killed with it"
 	}
-	return fmt.Sprintf("%s stray process %s left by an earlier daemon (pid %d, %s alive)",
-		how, s.Process, s.Pid, plural(len(s.Pids), "process"))
+	return fmt.Sprintf("%s stray process %s left by an earlier daemon (pid %d, %s alive%s)",
+		how, s.Process, s.Pid, plural(len(s.Pids), "process"), rest)
 }
 
 // removeOwn removes f unless it is a pidfile naming another daemon: two bundles (two

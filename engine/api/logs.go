@@ -33,9 +33,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	follow := q.Get("follow") == "1"
 	// Following all or a group, more may join (an apply adds them): name every line.
-	many := follow && slices.ContainsFunc(q["name"], func(n string) bool {
-		return n == "all" || strings.HasSuffix(n, ":*") || strings.HasSuffix(n, ":")
-	})
+	many := follow && slices.ContainsFunc(q["name"], s.groupSpec)
 	stream := streamOf(q)
 	var marks map[string]logs.Mark
 	if many {
@@ -330,6 +328,20 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 		}
 	}
 	return srcs, true
+}
+
+// groupSpec says whether spec selects a group: all, GROUP:*, GROUP:, or a bare name that
+// is no process's own (a pool, worker for worker:*, or a group), which an apply may grow.
+func (s *Server) groupSpec(spec string) bool {
+	if spec == "all" || strings.HasSuffix(spec, ":*") || strings.HasSuffix(spec, ":") {
+		return true
+	}
+	p := s.b.Plan()
+	if p == nil || strings.Contains(spec, ":") {
+		return false
+	}
+	_, own := p.Lookup(spec)
+	return !own
 }
 
 // named says whether specs name the process name itself, not through all or a group.

@@ -541,11 +541,18 @@ func (t *logTail) bytes() []byte {
 
 // logPlan is the running plan with its log paths where the files are now: a bundle moved
 // while the daemon runs (mv of its folder) has its logs written in the folder it moved
-// to (the writers hold their folders open), where the plan still names the old one.
+// to (the writers hold their folders open), where the plan still names the old one;
+// logs outside the script's folder too, when the folder above that holds them moved.
 func (s *Server) logPlan() *plan.Plan {
 	p := s.b.Plan()
 	if p == nil || s.Root == nil {
 		return p
 	}
-	return p.LogsMoved(s.Root())
+	return p.LogsMoved(s.Root(), Gone)
+}
+
+// Gone says whether nothing is at path: a folder of a bundle moved away (plan.MovedFolder).
+func Gone(path string) bool {
+	_, err := os.Lstat(path)
+	return errors.Is(err, fs.ErrNotExist)
 }

@@ -33,9 +33,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	follow := q.Get("follow") == "1"
 	// Following all or a group, more may join (an apply adds them): name every line.
-	many := follow && slices.ContainsFunc(q["name"], func(n string) bool {
-		return n == "all" || strings.HasSuffix(n, ":*") || strings.HasSuffix(n, ":")
-	})
+	many := follow && slices.ContainsFunc(q["name"], s.groupSpec)
 	stream := streamOf(q)
 	var marks map[string]logs.Mark
 	if many {
@@ -63,8 +61,8 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		if pw, ok := src.out.(*prefixer); ok && !follow {
-			pw.flush() // a last line without its newline
+		if lw, ok := src.out.(*logs.Labeller); ok && !follow {
+			lw.Flush() // a last line without its newline
 		}
 	}
 	if !follow {
@@ -88,8 +86,8 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			// while stopping ("draining...") are in the files, and go out before the end.
 			for _, src := range srcs {
 				io.Copy(src.out, src.follow)
-				if pw, ok := src.out.(*prefixer); ok {
-					pw.flush()
+				if lw, ok := src.out.(*logs.Labeller); ok {
+					lw.Flush() // a line its process left unfinished: not lost at the end
 				}
 			}
 			return
@@ -119,7 +117,8 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 // each file's order only.)
 func copyInOrder(srcs []*logSource) error {
 	if len(srcs) == 1 {
-		return copyNew(srcs[0], srcs[0].follow)
+		_, err := io.Copy(srcs[0].out, srcs[0].follow)
+		return err
 	}
 	type gained struct {
 		src  *logSource
@@ -134,8 +133,7 @@ func copyInOrder(srcs []*logSource) error {
 		}
 		got[k] = g
 	}
-	// Those that gained by when they were written, then the others (their unfinished
-	// lines are shown).
+	// Those that gained by when they were written, then the others.
 	slices.SortStableFunc(got, func(a, b *gained) int {
 		if ea, eb := a.data.Len() == 0, b.data.Len() == 0; ea != eb {
 			if ea {
@@ -146,22 +144,9 @@ func copyInOrder(srcs []*logSource) error {
 		return a.at.Compare(b.at)
 	})
 	for _, g := range got {
-		if err := copyNew(g.src, &g.data); err != nil {
+		if _, err := io.Copy(g.src.out, &g.data); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// copyNew writes what src gained (r) to its answer; a line left unfinished for a whole
-// look (a prompt, a last word) is shown then.
-func copyNew(src *logSource, r io.Reader) error {
-	n, err := io.Copy(src.out, r)
-	if err != nil {
-		return err
-	}
-	if pw, ok := src.out.(*prefixer); ok && n == 0 {
-		pw.flush()
 	}
 	return nil
 }
@@ -223,7 +208,7 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 			if strings.HasPrefix(l.log.Path, "/dev/") {
 				continue
 			}
-			out := &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", max(width, len(l.label)), l.label))}
+			out := logs.NewLabeller(w, fmt.Sprintf("%-*s", max(width, len(l.label)), l.label))
 			follow := logs.Follow(l.log, nil) // a log that was not there: all of it
 			if m, ok := marks[l.log.Path]; ok {
 				follow = logs.FollowFrom(l.log, m)
@@ -235,7 +220,7 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 }
 
 // logSources opens the logs stream selects of each process the specs select, each
-// writing to w, through a prefixer when there are several (or prefixed); of several,
+// writing to w, through a Labeller when there are several (or prefixed); of several,
 // those without a log are left out, and so, unless following, is a stderr log with
 // nothing in it yet. It answers the error itself and returns false.
 func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream, prefixed, follow bool) ([]*logSource, bool) {
@@ -326,10 +311,24 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 	}
 	if len(srcs) > 1 || len(names) > 1 || prefixed { // prefixed when several were asked for, even if one has a log
 		for _, src := range srcs {
-			src.out = &prefixer{w: w, prefix: []byte(fmt.Sprintf("%-*s | ", width, src.label))}
+			src.out = logs.NewLabeller(w, fmt.Sprintf("%-*s", width, src.label))
 		}
 	}
 	return srcs, true
+}
+
+// groupSpec says whether spec selects a group: all, GROUP:*, GROUP:, or a bare name that
+// is no process's own (a pool, worker for worker:*, or a group), which an apply may grow.
+func (s *Server) groupSpec(spec string) bool {
+	if spec == "all" || strings.HasSuffix(spec, ":*") || strings.HasSuffix(spec, ":") {
+		return true
+	}
+	p := s.b.Plan()
+	if p == nil || strings.Contains(spec, ":") {
+		return false
+	}
+	_, own := p.Lookup(spec)
+	return !own
 }
 
 // named says whether specs name the process name itself, not through all or a group.
@@ -411,7 +410,7 @@ type logSource struct {
 	log    plan.Log
 	f      *os.File // until follow takes it
 	follow *logs.Follower
-	out    io.Writer // the answer, through a prefixer when there are several
+	out    io.Writer // the answer, through a Labeller when there are several
 }
 
 // daemonSource is the detached daemon's own log (<log_dir>/starvisor.log): why programs
@@ -445,50 +444,6 @@ func (src *logSource) close() {
 	}
 	if src.follow != nil {
 		src.follow.Close()
-	}
-}
-
-// maxPending bounds how much of an unfinished line a prefixer keeps before it writes it
-// out anyway (as a line of its own).
-const maxPending = 64 << 10
-
-// prefixer writes whole lines to w, each after prefix: a process's unfinished line waits
-// for its end, so the lines of several processes never mix.
-type prefixer struct {
-	w       io.Writer
-	prefix  []byte
-	pending []byte
-	buf     []byte
-}
-
-func (p *prefixer) Write(b []byte) (int, error) {
-	n := len(b)
-	p.buf = p.buf[:0]
-	for {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			break
-		}
-		p.buf = append(append(append(p.buf, p.prefix...), p.pending...), b[:i+1]...)
-		p.pending, b = p.pending[:0], b[i+1:]
-	}
-	p.pending = append(p.pending, b...)
-	if len(p.pending) >= maxPending {
-		p.buf = append(append(append(p.buf, p.prefix...), p.pending...), '\n')
-		p.pending = p.pending[:0]
-	}
-	if len(p.buf) == 0 {
-		return n, nil
-	}
-	_, err := p.w.Write(p.buf)
-	return n, err
-}
-
-// flush writes an unfinished line out, ended.
-func (p *prefixer) flush() {
-	if len(p.pending) > 0 {
-		p.w.Write(append(append(append([]byte(nil), p.prefix...), p.pending...), '\n'))
-		p.pending = p.pending[:0]
 	}
 }
 
@@ -586,11 +541,18 @@ func (t *logTail) bytes() []byte {
 
 // logPlan is the running plan with its log paths where the files are now: a bundle moved
 // while the daemon runs (mv of its folder) has its logs written in the folder it moved
-// to (the writers hold their folders open), where the plan still names the old one.
+// to (the writers hold their folders open), where the plan still names the old one;
+// logs outside the script's folder too, when the folder above that holds them moved.
 func (s *Server) logPlan() *plan.Plan {
 	p := s.b.Plan()
 	if p == nil || s.Root == nil {
 		return p
 	}
-	return p.LogsMoved(s.Root())
+	return p.LogsMoved(s.Root(), Gone)
+}
+
+// Gone says whether nothing is at path: a folder of a bundle moved away (plan.MovedFolder).
+func Gone(path string) bool {
+	_, err := os.Lstat(path)
+	return errors.Is(err, fs.ErrNotExist)
 }

@@ -185,23 +185,33 @@ func TestLogsOfSeveralProcesses(t *testing.T) {
 	is.True(err != nil && strings.Contains(err.Error(), "c: no log file"))
 }
 
-// A prefixer holds an unfinished line until its end, but not past maxPending: a
-// process that never ends its line still shows.
-func TestPrefixerLines(t *testing.T) {
+// Following several, a line whose writer pauses mid-line for many looks comes out
+// whole ("Connecting... " then "ok"): it came out as two lines, the first one cut
+// after one look with nothing new.
+func TestFollowHoldsAPausedLine(t *testing.T) {
 	is := is.New(t)
-	var out strings.Builder
-	p := &prefixer{w: &out, prefix: []byte("x | ")}
-	p.Write([]byte("one\ntw"))
-	is.Equal(out.String(), "x | one\n")
-	p.Write([]byte("o\nthree"))
-	is.Equal(out.String(), "x | one\nx | two\n")
-	p.flush()
-	is.Equal(out.String(), "x | one\nx | two\nx | three\n")
-	out.Reset()
-	long := strings.Repeat("y", maxPending)
-	p.Write([]byte(long[:10]))
-	p.Write([]byte(long[10:]))
-	is.Equal(out.String(), "x | "+long+"\n")
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a", "bb")
+	pa, pb := fb.p.Programs[0].Stdout.Path, fb.p.Programs[1].Stdout.Path
+	appendTo(t, pa, "")
+	appendTo(t, pb, "")
+	c, _, _ := serve(t, fb)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rc, err := c.Logs(ctx, []string{"a", "bb"}, Stdout, true, 0)
+	is.NoErr(err)
+	defer rc.Close()
+	r := bufio.NewReader(rc)
+	next := func() string { l, err := r.ReadString('\n'); is.NoErr(err); return l }
+	appendTo(t, pa, "Connecting... ")
+	// Each line of bb is read in a look after the one before: the second, at least one
+	// look after the one that read a's unfinished line, and one with nothing new from a.
+	appendTo(t, pb, "b1\n")
+	is.Equal(next(), "bb | b1\n")
+	appendTo(t, pb, "b2\n")
+	is.Equal(next(), "bb | b2\n")
+	appendTo(t, pa, "ok\n")
+	is.Equal(next(), "a  | Connecting... ok\n")
 }
 
 // A stream sent to something that is not a file (/dev/stdout, from an imported
@@ -336,9 +346,9 @@ func TestLogsOfBothStreams(t *testing.T) {
 	is.Equal(next(), "a     | out\n") // followed: the empty stderr may speak, so labels as wide as its
 	appendTo(t, errLog.Path, "boom\n")
 	is.Equal(next(), "a.err | boom\n")
-	appendTo(t, a.Stdout.Path, "a prompt: ") // no newline: shown once nothing more came
-	is.Equal(next(), "a     | a prompt: \n")
+	appendTo(t, a.Stdout.Path, "a prompt: ") // no newline: held until its end (TestFollowHoldsAPausedLine)
 	appendTo(t, a.Stdout.Path, "\n")
+	is.Equal(next(), "a     | a prompt: \n")
 
 	is.Equal(read([]string{"a"}, Both), "a     | out\na     | a prompt: \na.err | boom\n")
 	is.Equal(read([]string{"a"}, Stdout), "out\na prompt: \n")
@@ -367,7 +377,7 @@ func TestFollowOrdersAProcessLogsByWrite(t *testing.T) {
 	var w bytes.Buffer
 	src := func(l *plan.Log, label string) *logSource {
 		return &logSource{name: "web", label: label, log: *l, follow: logs.FollowFrom(*l, logs.MarkEnd(*l)),
-			out: &prefixer{w: &w, prefix: []byte(label + " | ")}}
+			out: logs.NewLabeller(&w, label)}
 	}
 	srcs := []*logSource{src(out, "web    "), src(errLog, "web.err")}
 	appendTo(t, errLog.Path, "Traceback (most recent call last):\nRuntimeError: boom\n")

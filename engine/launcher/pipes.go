@@ -126,6 +126,11 @@ func (o *outputs) copy() {
 			if _, err := io.Copy(s.dst, s.r); err != nil {
 				io.Copy(io.Discard, s.r)
 			}
+			// A line the process left unfinished (it exited mid-line) is ended, as a
+			// logs.File's pump ends it: up --logs's writer holds it until then.
+			if e, ok := s.dst.(interface{ EndOfStream() }); ok {
+				e.EndOfStream()
+			}
 		}()
 	}
 }

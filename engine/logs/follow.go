@@ -32,6 +32,8 @@ type Follower struct {
 	// gap: the files after f were rotated away before they were read; said in the
 	// stream before the next bytes (gapNote), not skipped in silence.
 	gap bool
+	// midLine: the last byte read did not end a line (the note then ends it first).
+	midLine bool
 }
 
 // gapNote is the line a follower reads in place of the files rotated away unread.
@@ -147,15 +149,20 @@ func (fl *Follower) Read(p []byte) (int, error) {
 				return 0, io.EOF
 			}
 		}
-		if fl.gap && len(p) >= len(gapNote) {
-			fl.gap = false
-			return copy(p, gapNote), nil
+		if fl.gap && fl.next == nil && len(p) > len(gapNote) { // once f, read to its end, is left
+			note := gapNote
+			if fl.midLine {
+				note = "\n" + note // on a line of its own, not glued to a half line
+			}
+			fl.gap, fl.midLine = false, false
+			return copy(p, note), nil
 		}
 		n, err := fl.f.Read(p)
 		if n > 0 {
 			if n = fl.unCut(n); n == 0 {
 				continue
 			}
+			fl.midLine = p[n-1] != '\n'
 			return n, nil
 		}
 		if err != nil && err != io.EOF {
@@ -167,9 +174,11 @@ func (fl *Follower) Read(p []byte) (int, error) {
 			}
 			continue // renamed, f is final: read what it gained meanwhile first
 		}
+		// The carried line, already read, starts the next file; not after a gap: the
+		// file resumed in is a later one, read from its start, a line's start.
 		pos, err := fl.f.Seek(0, io.SeekCurrent)
-		if st, serr := fl.f.Stat(); err == nil && serr == nil && pos > st.Size() {
-			fl.next.Seek(pos-st.Size(), io.SeekStart) // the carried line, already read
+		if st, serr := fl.f.Stat(); err == nil && serr == nil && pos > st.Size() && !fl.gap {
+			fl.next.Seek(pos-st.Size(), io.SeekStart)
 		}
 		fl.f.Close()
 		fl.f, fl.next = fl.next, nil

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,4 +255,35 @@ func TestFollowAfterAnExternalMove(t *testing.T) {
 	_, err = io.Copy(&got, fl)
 	is.NoErr(err)
 	is.Equal(got.String(), "before the move\nafter the move, before the reopen\nin the new file\n")
+}
+
+// Lines rotated away unread after half a line was read: the note ends that half line
+// and stands on a line of its own, and reading resumes at a line's start (it was glued
+// to the half line, and resumed as far into the next file as the half line was long).
+func TestFollowerGapNoteOnALineOfItsOwn(t *testing.T) {
+	is := is.New(t)
+	l := plan.Log{Path: filepath.Join(t.TempDir(), "f.log"), MaxBytes: 100, Backups: 2}
+	f := open(t, l)
+	fl := FollowFrom(l, MarkEnd(l))
+	defer fl.Close()
+	var got bytes.Buffer
+	half := "half " + strings.Repeat("y", 80)
+	f.Write([]byte("first\n" + half))
+	_, err := io.Copy(&got, fl)
+	is.NoErr(err)
+	f.Write([]byte(strings.Repeat("y", 30) + "\n")) // past max_bytes: the half line is carried into the next file
+	for i := range 12 {
+		f.Write(fmt.Appendf(nil, "%02d %s\n", i, bytes.Repeat([]byte("x"), 56)))
+	}
+	_, err = io.Copy(&got, fl)
+	is.NoErr(err)
+	before, after, found := bytes.Cut(got.Bytes(), []byte(gapNote))
+	is.True(found)
+	is.Equal(string(before), "first\n"+half+"\n")
+	is.True(len(after) > 0)
+	for _, line := range bytes.SplitAfter(after, []byte("\n")) {
+		if len(line) > 0 && !regexp.MustCompile(`^\d\d x{56}\n$`).Match(line) {
+			t.Fatalf("after the note, %q: not a whole line", line)
+		}
+	}
 }

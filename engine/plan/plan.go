@@ -211,14 +211,17 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// LogsMoved returns p with its log paths (and log_dir) under root where they were under
-// p.Root: the bundle's folder moved there (mv) since p was made. p itself when root is
-// "" or p.Root.
-func (p *Plan) LogsMoved(root string) *Plan {
+// LogsMoved returns p with its log paths (and log_dir) where they are since the bundle's
+// folder moved (mv) from p.Root to root: under root where they were under p.Root, and,
+// when a folder above p.Root moved with it (gone says which are gone, nil: none), under
+// that folder's new place (a script in etc/ writing here("../log/x.log")). p itself
+// when root is "" or p.Root.
+func (p *Plan) LogsMoved(root string, gone func(path string) bool) *Plan {
 	if root == "" || p.Root == "" || root == p.Root {
 		return p
 	}
-	moved := func(path string) string { return MovedPath(p.Root, root, path) }
+	from, to := MovedFolder(p.Root, root, gone)
+	moved := func(path string) string { return MovedPath(from, to, path) }
 	q := *p
 	q.Supervisor.LogDir = moved(p.Supervisor.LogDir)
 	q.Programs = slices.Clone(p.Programs)
@@ -233,6 +236,22 @@ func (p *Plan) LogsMoved(root string) *Plan {
 		}
 	}
 	return &q
+}
+
+// MovedFolder is the folder that moved, and where it is now, when a bundle's root moved
+// from old to now: old and now themselves, or the outermost folder above old that is
+// gone while the two paths end alike below it (b/etc moved to c/etc: b to c, when b is
+// gone; an etc moved alone leaves b, and the logs there, in place).
+func MovedFolder(old, now string, gone func(path string) bool) (from, to string) {
+	from, to = old, now
+	for gone != nil && filepath.Base(from) == filepath.Base(to) {
+		up, upTo := filepath.Dir(from), filepath.Dir(to)
+		if up == from || upTo == to || !gone(up) {
+			break
+		}
+		from, to = up, upTo
+	}
+	return from, to
 }
 
 // MovedPath is path, when under the folder from, under to instead: where a file of a

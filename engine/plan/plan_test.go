@@ -19,3 +19,24 @@ func TestMovedPath(t *testing.T) {
 		t.Errorf("no new root: %s", got)
 	}
 }
+
+// A bundle whose script is in etc/ moved with its folder: the folder that moved is the
+// outermost one gone, so logs beside etc/ (here("../log/x.log")) follow it; an etc/
+// moved alone leaves the folder above, still there, in place.
+func TestMovedFolder(t *testing.T) {
+	gone := func(path string) bool { return path == "/srv/b1" || path == "/srv/b1/etc" }
+	for _, c := range []struct{ old, now, from, to string }{
+		{"/srv/b1/etc", "/srv/b2/etc", "/srv/b1", "/srv/b2"},
+		{"/srv/b1/etc", "/opt/b1/etc", "/srv/b1", "/opt/b1"},   // /srv is still there
+		{"/srv/b0/etc", "/opt/etc", "/srv/b0/etc", "/opt/etc"}, // /srv/b0 is still there
+		{"/srv/b1/etc", "/srv/b1/conf", "/srv/b1/etc", "/srv/b1/conf"},
+	} {
+		if from, to := MovedFolder(c.old, c.now, gone); from != c.from || to != c.to {
+			t.Errorf("MovedFolder(%s, %s) = %s, %s; want %s, %s", c.old, c.now, from, to, c.from, c.to)
+		}
+	}
+	p := &Plan{Root: "/srv/b1/etc", Programs: []Program{{Stdout: &Log{Path: "/srv/b1/log/x.log"}}}}
+	if got := p.LogsMoved("/srv/b2/etc", gone).Programs[0].Stdout.Path; got != "/srv/b2/log/x.log" {
+		t.Errorf("LogsMoved: %s", got)
+	}
+}

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
@@ -44,6 +45,16 @@ func (l *lineWriter) printf(format string, args ...any) { l.add(l.stamp, format,
 // line queues s as it is: an event line, which carries its own time, or a line that
 // belongs to the one before (a reload's delta).
 func (l *lineWriter) line(s string) { l.add(false, "%s\n", s) }
+
+// Write queues whole lines (a logs.Labeller's), each as line does.
+func (l *lineWriter) Write(b []byte) (int, error) {
+	for _, s := range strings.SplitAfter(string(b), "\n") {
+		if s != "" {
+			l.add(false, "%s", s)
+		}
+	}
+	return len(b), nil
+}
 
 func (l *lineWriter) add(stamp bool, format string, args ...any) {
 	var now time.Time

@@ -175,7 +175,7 @@ func (c *LogsCmd) plan(ctx context.Context, d *Deps) (*plan.Plan, string) {
 	if ran, rerr := recordedPlan(stateDir); rerr == nil && (p == nil || api.OtherBundle(ran, p) == "") {
 		// Its logs where the bundle is now: moved since (mv), the daemon wrote them there.
 		if abs, err := filepath.Abs(script); err == nil && strings.HasSuffix(abs, string(filepath.Separator)+ran.Entry) {
-			ran = ran.LogsMoved(strings.TrimSuffix(abs, string(filepath.Separator)+ran.Entry))
+			ran = ran.LogsMoved(strings.TrimSuffix(abs, string(filepath.Separator)+ran.Entry), api.Gone)
 		}
 		return ran, script
 	}

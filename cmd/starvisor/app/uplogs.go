@@ -1,14 +1,13 @@
 package app
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/logs"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -61,70 +60,34 @@ func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
 	if t.color {
 		label = colorLabel(label, number) // the process's place in the plan: neighbours differ
 	}
-	return &teeWriter{WriteCloser: w, prefix: label + " | ", out: t.out}, nil
+	return &teeWriter{WriteCloser: w, lines: logs.NewLabeller(t.out, label)}, nil
 }
 
-// teeWriter writes to its log and, line by line, to out; the log writer's other powers
-// (rotation settings, reopening, its errors) pass through.
+// teeWriter writes to its log and, each line whole after its process's name, to out;
+// the log writer's other powers (rotation settings, reopening, its errors) pass through.
 type teeWriter struct {
 	io.WriteCloser
-	prefix  string
-	out     *lineWriter
-	mu      sync.Mutex
-	pending []byte // an unfinished line
-	writes  int    // for showLater: writes since
-	later   bool   // a showLater timer runs
-}
-
-// partialAfter is how long an unfinished line waits for its end before it is shown (a
-// prompt, a crash's last words without a newline), as logs -f does.
-var partialAfter = 100 * time.Millisecond
-
-// showLater prints the unfinished line once partialAfter passed with no write. Called
-// with mu held.
-func (t *teeWriter) showLater() {
-	if t.later {
-		return
-	}
-	t.later = true
-	seen := t.writes
-	time.AfterFunc(partialAfter, func() {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		t.later = false
-		switch {
-		case len(t.pending) == 0:
-		case t.writes != seen:
-			t.showLater() // more came: wait again
-		default:
-			t.out.line(t.prefix + string(t.pending))
-			t.pending = t.pending[:0]
-		}
-	})
+	mu    sync.Mutex // stdout and stderr may share a writer (redirect_stderr)
+	lines *logs.Labeller
 }
 
 func (t *teeWriter) Write(b []byte) (int, error) {
 	n, err := t.WriteCloser.Write(b)
 	t.mu.Lock()
-	t.pending = append(t.pending, b...)
-	for {
-		i := bytes.IndexByte(t.pending, '\n')
-		if i < 0 {
-			break
-		}
-		t.out.line(t.prefix + string(t.pending[:i]))
-		t.pending = t.pending[i+1:]
-	}
-	if len(t.pending) > 64<<10 { // a line without end (a progress bar): shown in parts
-		t.out.line(t.prefix + string(t.pending))
-		t.pending = t.pending[:0]
-	}
-	t.writes++
-	if len(t.pending) > 0 {
-		t.showLater()
-	}
+	t.lines.Write(b)
 	t.mu.Unlock()
 	return n, err
+}
+
+// EndOfStream ends a line the process left unfinished as its output ended (it exited):
+// in its log, and on the terminal, whole.
+func (t *teeWriter) EndOfStream() {
+	if e, ok := t.WriteCloser.(interface{ EndOfStream() }); ok {
+		e.EndOfStream()
+	}
+	t.mu.Lock()
+	t.lines.Flush()
+	t.mu.Unlock()
 }
 
 func (t *teeWriter) Retune(l plan.Log) {

@@ -216,13 +216,20 @@ func (s *Server) reloadError() string {
 // an apply from where it is now takes the new paths.
 func (s *Server) movedNote(msg string) string {
 	p := s.b.Plan()
-	if s.Root == nil || p == nil || p.Root == "" || !strings.Contains(msg, p.Root+"/") && !strings.Contains(msg, p.Root+":") {
+	if s.Root == nil || p == nil || p.Root == "" {
 		return ""
 	}
-	if root := s.Root(); root != "" && root != p.Root {
-		return fmt.Sprintf(" (the bundle moved to %s since its plan was applied: starvisor apply there takes its new paths)", root)
+	root := s.Root()
+	if root == "" || root == p.Root {
+		return ""
 	}
-	return ""
+	// The folder that moved may hold the script's (etc/deploy.star beside ../venv): a
+	// venv's python there failed with no word of the move.
+	from, _ := plan.MovedFolder(p.Root, root, Gone)
+	if !strings.Contains(msg, from+"/") && !strings.Contains(msg, from+":") {
+		return ""
+	}
+	return fmt.Sprintf(" (the bundle moved to %s since its plan was applied: starvisor apply there takes its new paths)", root)
 }
 
 func (s *Server) stateError() string {

@@ -33,6 +33,7 @@ func AfterJobs(states []engine.Status, next *plan.Plan, d plan.Delta, check func
 		return ""
 	}
 	slices.Sort(names)
+	why = alike(why)
 	return fmt.Sprintf("%s cannot start as things are: the apply runs first %s, then refuses unless that made what is missing (nothing else applied, the job's work done)",
 		strings.Join(why, ", "), strings.Join(slices.Compact(names), ", "))
 }
@@ -51,10 +52,32 @@ func Breaking(states []engine.Status, next *plan.Plan, d plan.Delta, check func(
 	noJobFirst := func(pr plan.Program) bool {
 		return !slices.ContainsFunc(pr.DependsOn, func(dep string) bool { return jobs[dep] != "" })
 	}
-	why := engine.CannotStart(states, next, d, noJobFirst, check)
+	why := alike(engine.CannotStart(states, next, d, noJobFirst, check))
 	if len(why) == 0 {
 		return nil
 	}
 	return fmt.Errorf("%s %s now, and would be restarted into a version that cannot start: nothing applied; fix it, or apply --force",
-		strings.Join(why, ", "), map[bool]string{true: "runs", false: "run"}[len(why) == 1])
+		strings.Join(why, ", "), map[bool]string{true: "runs", false: "run"}[len(why) == 1 && !strings.Contains(why[0], ", ")])
+}
+
+// alike joins the "name (problems)" of CannotStart that share their problems: "beat, web,
+// worker (directory: …)", where a release's missing folder was said once per program.
+func alike(why []string) []string {
+	var out []string
+	at := map[string]int{} // problems -> index in out
+	for _, w := range why {
+		i := strings.Index(w, " (")
+		if i < 0 {
+			out = append(out, w)
+			continue
+		}
+		name, problems := w[:i], w[i:]
+		if j, ok := at[problems]; ok {
+			out[j] = strings.TrimSuffix(out[j], problems) + ", " + name + problems
+			continue
+		}
+		at[problems] = len(out)
+		out = append(out, w)
+	}
+	return out
 }

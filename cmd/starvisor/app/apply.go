@@ -40,14 +40,24 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	}
 	// What check would say of the programs that start anew: a missing interpreter or
 	// folder shows here, not only as BACKOFF later.
-	seen := map[string]bool{} // one line per program, not per process
+	// One line per problem, naming the programs that have it: a release's missing folder
+	// was said once per program (16 lines for one typo).
+	seen := map[string]bool{} // one look per program, not per process
+	var problems []string
+	who := map[string][]string{}
 	for _, n := range append(slices.Clone(delta.Added), changedNames(delta)...) {
 		if pr, ok := p.Lookup(n); ok && !seen[pr.Name] {
 			seen[pr.Name] = true
 			for _, msg := range programProblems(pr, d.LookupEnv) {
-				fmt.Fprintf(d.Stderr, "starvisor: warning: %s: %s\n", pr.Name, msg)
+				if who[msg] == nil {
+					problems = append(problems, msg)
+				}
+				who[msg] = append(who[msg], pr.Name)
 			}
 		}
+	}
+	for _, msg := range problems {
+		fmt.Fprintf(d.Stderr, "starvisor: warning: %s: %s\n", strings.Join(who[msg], ", "), msg)
 	}
 	if dry.Refused != "" && !c.Force {
 		// Before "first the job ...": the daemon would refuse before running it.

@@ -72,6 +72,18 @@ type upDaemon struct {
 // file daemon.out in its folder.
 func launchDaemon(t testing.TB, script string, want int, out *os.File) *upDaemon {
 	t.Helper()
+	return launchDaemonAsking(t, script, want, out, true)
+}
+
+// launchUnwatched is launchDaemon that waits for the RUNNING lines in the daemon's own
+// output instead of asking it: a client's status keeps it sampling for a minute.
+func launchUnwatched(t testing.TB, script string, want int) *upDaemon {
+	t.Helper()
+	return launchDaemonAsking(t, script, want, nil, false)
+}
+
+func launchDaemonAsking(t testing.TB, script string, want int, out *os.File, ask bool) *upDaemon {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "sv")
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +132,11 @@ func launchDaemon(t testing.TB, script string, want int, out *os.File) *upDaemon
 			t.Fatalf("daemon exited:\n%s", out)
 		default:
 		}
-		if st, err := cl.Status(context.Background()); err == nil && running(st) == want {
+		if !ask {
+			if b, _ := os.ReadFile(filepath.Join(dir, "daemon.out")); strings.Count(string(b), " -> RUNNING") >= want {
+				return &upDaemon{dir: dir, sock: sock, cmd: cmd, exited: exited}
+			}
+		} else if st, err := cl.Status(context.Background()); err == nil && running(st) == want {
 			return &upDaemon{dir: dir, sock: sock, cmd: cmd, exited: exited}
 		}
 		if time.Now().After(deadline) {

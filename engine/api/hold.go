@@ -27,6 +27,8 @@ func Hold(l net.Listener, say func() string) (release func()) {
 	}
 	var wg sync.WaitGroup
 	var released atomic.Bool
+	var mu sync.Mutex
+	open := map[net.Conn]bool{} // being answered
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -39,22 +41,41 @@ func Hold(l net.Listener, say func() string) (release func()) {
 				time.Sleep(10 * time.Millisecond) // out of descriptors: as net/http does
 				continue
 			}
-			wg.Go(func() { answerStarting(c, say()) })
+			mu.Lock()
+			open[c] = true
+			mu.Unlock()
+			wg.Go(func() {
+				answerStarting(c, say())
+				mu.Lock()
+				delete(open, c)
+				mu.Unlock()
+			})
 		}
 	}()
+	var once sync.Once
 	return func() {
-		released.Store(true)
-		dl.SetDeadline(time.Now()) // ends the Accept
-		<-done
-		wg.Wait()
-		dl.SetDeadline(time.Time{})
+		once.Do(func() {
+			released.Store(true)
+			dl.SetDeadline(time.Now()) // ends the Accept
+			<-done
+			mu.Lock()
+			for c := range open {
+				// One still sending its request is answered (and asks again, of the server);
+				// one that stalls does not keep the daemon from serving.
+				c.SetDeadline(time.Now().Add(time.Second))
+			}
+			mu.Unlock()
+			wg.Wait()
+			dl.SetDeadline(time.Time{})
+		})
 	}
 }
 
-// answerStarting reads one request from c and answers it with msg.
+// answerStarting reads one request from c and answers it with msg. The request may take
+// as long as the server gives one (a loaded machine); release cuts that short.
 func answerStarting(c net.Conn, msg string) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
+	c.SetDeadline(time.Now().Add(10 * time.Second))
 	req, err := http.ReadRequest(bufio.NewReader(c))
 	if err != nil {
 		return

@@ -26,6 +26,27 @@ type errReporter interface{ Err() error }
 // broken, instead of following logErrHold.
 type failReporter interface{ Failing() bool }
 
+// wordsKeeper is a writer that keeps its file's last line as each stream written to it
+// ended (logs.File).
+type wordsKeeper interface {
+	LastWords() (path, line string, at time.Time)
+}
+
+// lastWords is the last line the writers kept (stderr's first: a crash's traceback),
+// with its log's path and when its stream ended.
+func (h *logHealth) lastWords() (path, line string, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := len(h.ws) - 1; i >= 0; i-- {
+		if k, ok := h.ws[i].(wordsKeeper); ok {
+			if path, line, at = k.LastWords(); line != "" {
+				return path, line, at
+			}
+		}
+	}
+	return "", "", time.Time{}
+}
+
 // logHealth is what the engine knows of one process's log writers. The process
 // goroutine sets the writers; Status, exits and the sampler's slow timer check them.
 type logHealth struct {

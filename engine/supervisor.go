@@ -102,6 +102,11 @@ type Status struct {
 	LastRestart string
 	RestartWhy  string
 	RestartAt   time.Time
+	// LastWords: of a process restarted by itself, its log's last line (stderr's first)
+	// as the run before ended, the log's path and when: the crash's words, which the new
+	// run's first lines hide in the file. "" when its writers do not keep them.
+	LastWords, LastWordsLog string
+	LastWordsAt             time.Time
 	// SpawnFailed: the last start attempt spawned nothing (a missing or non-executable
 	// command): its log holds nothing about that failure.
 	SpawnFailed bool
@@ -1029,6 +1034,7 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 		if sn.Restarts > 0 && sn.RestartWhy != "" {
 			out[i].LastRestart = sn.RestartWhy + ", " + roundS(now.Sub(sn.RestartAt)).String() + " ago"
 			out[i].RestartWhy, out[i].RestartAt = sn.RestartWhy, sn.RestartAt
+			out[i].LastWordsLog, out[i].LastWords, out[i].LastWordsAt = p.logs.lastWords()
 		}
 		switch {
 		case sn.State == Stopping:

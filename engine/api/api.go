@@ -25,6 +25,13 @@ type ProgramStatus struct {
 	// RFC 3339 (UTC, milliseconds), "" when none.
 	LastRestartReason string `json:"last_restart_reason"`
 	LastRestartAt     string `json:"last_restart_at"`
+	// LastWords: of a process restarted by itself, its log's last line (stderr's first)
+	// as the run before ended: the crash's words, which the new run's first lines hide
+	// in the file; LastWordsLog its log's path, LastWordsAt when (as LastRestartAt).
+	// Empty when none.
+	LastWords    string `json:"last_words,omitempty"`
+	LastWordsLog string `json:"last_words_log,omitempty"`
+	LastWordsAt  string `json:"last_words_at,omitempty"`
 	// Since: when it entered its state, as LastRestartAt.
 	Since string `json:"since"`
 	// SpawnFailed: the last start attempt spawned nothing (a missing or non-executable

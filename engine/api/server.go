@@ -1007,6 +1007,7 @@ func statuses(out []ProgramStatus, in []engine.Status, now time.Time) []ProgramS
 			ps.UptimeS = now.Sub(st.Started).Seconds()
 		}
 		ps.LastRestartReason, ps.LastRestartAt, ps.Since = st.RestartWhy, stamp(st.RestartAt), stamp(st.Since)
+		ps.LastWords, ps.LastWordsLog, ps.LastWordsAt = st.LastWords, st.LastWordsLog, stamp(st.LastWordsAt)
 		out = append(out, ps)
 	}
 	return out

@@ -71,6 +71,14 @@ func appendProgramStatus(b []byte, p *ProgramStatus) []byte {
 	b = plan.AppendJSONString(b, p.LastRestartReason)
 	b = append(b, `,"last_restart_at":`...)
 	b = plan.AppendJSONString(b, p.LastRestartAt)
+	if p.LastWords != "" { // omitempty
+		b = append(b, `,"last_words":`...)
+		b = plan.AppendJSONString(b, p.LastWords)
+		b = append(b, `,"last_words_log":`...)
+		b = plan.AppendJSONString(b, p.LastWordsLog)
+		b = append(b, `,"last_words_at":`...)
+		b = plan.AppendJSONString(b, p.LastWordsAt)
+	}
 	b = append(b, `,"since":`...)
 	b = plan.AppendJSONString(b, p.Since)
 	b = append(b, `,"spawn_failed":`...)

@@ -281,6 +281,12 @@ func (s *scanner) programStatus(p *ProgramStatus) bool {
 			p.LastRestartReason, ok = s.str()
 		case "last_restart_at":
 			p.LastRestartAt, ok = s.str()
+		case "last_words":
+			p.LastWords, ok = s.str()
+		case "last_words_log":
+			p.LastWordsLog, ok = s.str()
+		case "last_words_at":
+			p.LastWordsAt, ok = s.str()
 		case "since":
 			p.Since, ok = s.str()
 		case "spawn_failed":

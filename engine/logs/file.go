@@ -64,6 +64,8 @@ type File struct {
 	dir       *os.File  // the log's folder, held from the first open on (see openIn)
 	base      string    // the log's name in dir
 	quietSet  bool      // a Quiet timer runs
+
+	words atomic.Pointer[lastWords] // see LastWords
 }
 
 // Open returns a rotating log file described by l. It touches no file: the
@@ -135,13 +137,53 @@ func (f *File) writeOut(p []byte) {
 }
 
 // EndOfStream ends, with a newline, a line its writer left unfinished when its stream
-// ended (the process exited mid-line): the next run's first line would continue it.
+// ended (the process exited mid-line): the next run's first line would continue it. It
+// keeps the file's last line then (LastWords): a crash's words, which the restarted
+// run's first lines (a start-up banner) hide in the file.
 func (f *File) EndOfStream() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.partial && !f.closed {
+	if f.closed {
+		return
+	}
+	if f.partial {
 		f.writeOut([]byte{'\n'})
 	}
+	f.keepLastWords()
+}
+
+// lastWords is a file's last line as its writer's stream ended, and when.
+type lastWords struct {
+	line string
+	at   time.Time
+}
+
+// keepLastWords reads the file's last line for LastWords. Called with mu held, once per
+// stream's end: never on the write path.
+func (f *File) keepLastWords() {
+	if f.f == nil || f.stream || f.size == 0 {
+		return
+	}
+	n := min(f.size, 1024)
+	buf := make([]byte, n)
+	if _, err := f.f.ReadAt(buf, f.size-n); err != nil {
+		return
+	}
+	text := strings.TrimRight(string(buf), "\r\n \t")
+	line := strings.TrimSpace(text[strings.LastIndexByte(text, '\n')+1:])
+	if line == "" {
+		return
+	}
+	f.words.Store(&lastWords{line: line, at: f.now()})
+}
+
+// LastWords is the path of the file, its last line as the last stream written to it
+// ended (see EndOfStream), and when that was; "" when none ended yet.
+func (f *File) LastWords() (path, line string, at time.Time) {
+	if w := f.words.Load(); w != nil {
+		return f.path, w.line, w.at
+	}
+	return f.path, "", time.Time{}
 }
 
 // Retune takes l's rotation settings (max_bytes, backups, timestamps) for the file at

@@ -566,3 +566,24 @@ func TestLogFollowsItsName(t *testing.T) {
 	is.Equal(read(t, path+".1"), "three\n")
 	is.Equal(read(t, path), "four\n")
 }
+
+// A stream's end keeps the file's last line (the crash's words, ended with a newline if
+// the process left it unfinished); the next run's lines do not change it until its own
+// stream ends.
+func TestEndOfStreamKeepsLastWords(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "a.log")
+	f := open(t, plan.Log{Path: path})
+	_, line, _ := f.LastWords()
+	is.Equal(line, "")
+	f.Write([]byte("starting\nTraceback (most recent call last):\nRuntimeError: boom"))
+	f.EndOfStream()
+	got, line, at := f.LastWords()
+	is.Equal(got, path)
+	is.Equal(line, "RuntimeError: boom")
+	is.True(!at.IsZero())
+	f.Write([]byte("starting again\n"))
+	_, line, _ = f.LastWords()
+	is.Equal(line, "RuntimeError: boom")
+	is.Equal(read(t, path), "starting\nTraceback (most recent call last):\nRuntimeError: boom\nstarting again\n")
+}

@@ -517,6 +517,19 @@ func (r readiness) lastLogLine(name string, fresh time.Duration, before time.Tim
 	return lastLogOf(r.p, pr, fresh, before)
 }
 
+// shownIn is path as a hint shows it: relative to p's root when under it.
+func shownIn(p *plan.Plan, path string) string {
+	if p != nil {
+		if rel, err := filepath.Rel(p.Root, path); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return path
+}
+
+// shownPath is path as a hint shows it (see shownIn).
+func (r readiness) shownPath(path string) string { return shownIn(r.p, path) }
+
 // lastLogOf is the last line of pr's logs (stderr's first), the log's path as shown
 // (relative to p's root), and when it was written; "" when there is none, or none
 // written within fresh (0: any age), or the log it would come from was written after
@@ -530,11 +543,7 @@ func lastLogOf(p *plan.Plan, pr plan.Program, fresh time.Duration, before time.T
 			if !before.IsZero() && at.After(before) {
 				return "", "", time.Time{}
 			}
-			shown := l.Path
-			if rel, err := filepath.Rel(p.Root, l.Path); err == nil && !strings.HasPrefix(rel, "..") {
-				shown = rel
-			}
-			return shown, line, at
+			return shownIn(p, l.Path), line, at
 		}
 	}
 	return "", "", time.Time{}

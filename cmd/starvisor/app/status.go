@@ -75,6 +75,17 @@ func failureHints(ctx context.Context, d *Deps, cl *api.Client, st api.StatusRes
 			if ps.Restarts == 0 || strings.HasSuffix(ps.LastRestartReason, "; expected") {
 				continue // up, and not a crash loop (a periodic job exits 0 each time)
 			}
+			if ps.LastWords != "" {
+				// The daemon kept the crashed run's last line as it ended: the new run's
+				// first lines (a start-up banner) hide it in the file.
+				at, _ := time.Parse(time.RFC3339Nano, ps.LastWordsAt)
+				if look == nil {
+					look = lookNow(ctx, cl)
+				}
+				fmt.Fprintf(d.Stderr, "starvisor: %s: last line of %s before its last restart (%s ago): %s\n",
+					namespec(ps), look.shownPath(ps.LastWordsLog), roundAgo(time.Since(at)), printable(ps.LastWords))
+				continue
+			}
 			at, err := time.Parse(time.RFC3339Nano, ps.LastRestartAt)
 			if err != nil {
 				continue

@@ -86,9 +86,7 @@ func (endlessIter) Done()                        {}
 // A call that never looks at its cancellation (max over a huge range, a set of one)
 // still ends the evaluation, hardStop after the timeout, with the timeout's reason.
 func TestEvalReturnsFromACallThatDoesNotStop(t *testing.T) {
-	old := hardStop
-	hardStop = 50 * time.Millisecond
-	t.Cleanup(func() { hardStop = old })
+	shortHardStop(t)
 	unblock := make(blockModule)
 	t.Cleanup(func() { close(unblock) })
 	done := make(chan error, 1)
@@ -107,9 +105,7 @@ func TestEvalReturnsFromACallThatDoesNotStop(t *testing.T) {
 
 // A looping builtin stuck on a long argument is named at its call.
 func TestEvalNamesTheCallThatDoesNotStop(t *testing.T) {
-	old := hardStop
-	hardStop = 50 * time.Millisecond
-	t.Cleanup(func() { hardStop = old })
+	shortHardStop(t)
 	unblock := make(blockModule)
 	t.Cleanup(func() { close(unblock) })
 	src := "def f():\n    return max(endless())\nx = f()\n"
@@ -117,4 +113,11 @@ func TestEvalNamesTheCallThatDoesNotStop(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "deploy.star:2:15: max(): evaluation timed out after 50ms, in a call that does not stop") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// shortHardStop makes Eval give up on a call that does not stop 50 ms after its cancel.
+func shortHardStop(t *testing.T) {
+	old := hardStop
+	hardStop = 50 * time.Millisecond
+	t.Cleanup(func() { hardStop = old })
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -16,12 +17,7 @@ import (
 // the listen backlog, then said the daemon was hung.
 func TestClientWaitsForAHoldingDaemon(t *testing.T) {
 	is := is.New(t)
-	dir, err := os.MkdirTemp("", "sv")
-	is.NoErr(err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "s.sock")
-	l, err := Listen(sock)
-	is.NoErr(err)
+	sock, l := listenShort(t)
 	var asked atomic.Int32
 	release := Hold(l, func() string {
 		asked.Add(1)
@@ -68,17 +64,28 @@ func TestClientWaitsForAHoldingDaemon(t *testing.T) {
 // A client with a deadline gives up waiting for a holding daemon at it.
 func TestClientGivesUpOnAHoldingDaemonAtItsDeadline(t *testing.T) {
 	is := is.New(t)
-	dir, err := os.MkdirTemp("", "sv")
-	is.NoErr(err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "s.sock")
-	l, err := Listen(sock)
-	is.NoErr(err)
+	sock, l := listenShort(t)
 	t.Cleanup(func() { l.Close() })
 	release := Hold(l, func() string { return "starting" })
 	t.Cleanup(release)
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
-	_, err = NewClient(sock).Status(ctx)
+	_, err := NewClient(sock).Status(ctx)
 	is.True(err != nil)
+}
+
+// listenShort listens on a fresh socket whose path is short enough for any temp folder.
+func listenShort(t *testing.T) (string, net.Listener) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s.sock")
+	l, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sock, l
 }

@@ -196,6 +196,9 @@ func newState(o Options) (*evalState, []Module, error) {
 // printLine implements print(): one line to Options.Print, prefixed with "file:line: ".
 func (s *evalState) printLine(th *starlark.Thread, msg string) {
 	pos := th.CallFrame(1).Pos
+	if strings.HasPrefix(pos.Filename(), stdlibPrefix) {
+		pos = caller(th) // a library's note, at the user's call (load_conf), not inside it
+	}
 	fmt.Fprintf(s.print, "%s:%d: %s\n", pos.Filename(), pos.Line, msg)
 }
 

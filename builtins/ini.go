@@ -549,9 +549,18 @@ func confParseEnvironment(th *starlark.Thread, fn *starlark.Builtin, args starla
 	if err := unpack(fn.Name(), args, kwargs, "s", &s, "what?", &what); err != nil {
 		return nil, err
 	}
-	pairs, err := parseKeyValuePairs(s)
+	pairs, theirs, err := parseKeyValuePairs(s)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	st, _ := stateFrom(th)
+	for i, kv := range pairs {
+		if theirs[i] != kv[1] && th.Print != nil && (st == nil || st.once(what+"\x00"+kv[0])) {
+			// Said, not copied: the value as written is what its author meant, but the
+			// program saw supervisord's (JAVA_OPTS='-Dx="y"' lost its last quote).
+			th.Print(th, fmt.Sprintf("supervisord: %s: %s: supervisord reads %q (it strips every quote at either end); starvisor keeps %q, as written",
+				what, kv[0], theirs[i], kv[1]))
+		}
 	}
 	out := make([]starlark.Value, len(pairs))
 	for i, kv := range pairs {
@@ -572,27 +581,28 @@ func unquotePair(v string) string {
 // parseKeyValuePairs is supervisord's dict_of_key_value_pairs: a non-POSIX
 // shlex.shlex with wordchars extended by "/.+-():", read three tokens (KEY = VALUE) at
 // a time, skipping the fourth (the comma), one pair of matching quotes taken off the
-// value. A later key replaces an earlier one in place.
-func parseKeyValuePairs(s string) ([][2]string, error) {
+// value. A later key replaces an earlier one in place. theirs are the values as
+// supervisord itself reads them: it strips every quote at either end (strip('\'"')).
+func parseKeyValuePairs(s string) (pairs [][2]string, theirs []string, err error) {
 	toks, err := shlexTokens(s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out [][2]string
 	index := map[string]int{}
 	for i := 0; i < len(toks); i += 4 {
 		if i+3 > len(toks) || toks[i+1] != "=" {
-			return nil, fmt.Errorf("unexpected end of key/value pairs in value %q", s)
+			return nil, nil, fmt.Errorf("unexpected end of key/value pairs in value %q", s)
 		}
-		k, v := toks[i], unquotePair(toks[i+2])
+		k, v, th := toks[i], unquotePair(toks[i+2]), strings.Trim(toks[i+2], `'"`)
 		if j, ok := index[k]; ok {
-			out[j][1] = v
+			pairs[j][1], theirs[j] = v, th
 			continue
 		}
-		index[k] = len(out)
-		out = append(out, [2]string{k, v})
+		index[k] = len(pairs)
+		pairs = append(pairs, [2]string{k, v})
+		theirs = append(theirs, th)
 	}
-	return out, nil
+	return pairs, theirs, nil
 }
 
 // shlexTokens lists the tokens of Python's shlex.shlex(s) (non-POSIX) with wordchars

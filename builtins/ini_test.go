@@ -92,22 +92,27 @@ func TestShlexSplit(t *testing.T) {
 	}
 }
 
+// The values as written (one pair of quotes off), and as supervisord reads them: it
+// strips every quote at either end (checked against supervisord 4.2.5's own parser).
 func TestParseKeyValuePairs(t *testing.T) {
 	for _, tc := range []struct {
-		in   string
-		want [][2]string
-		err  bool
+		in     string
+		want   [][2]string
+		theirs []string
+		err    bool
 	}{
-		{`KEY="a,b c",K2=v`, [][2]string{{"KEY", "a,b c"}, {"K2", "v"}}, false},
-		{`A='x y', B=/p:/q, A=z`, [][2]string{{"A", "z"}, {"B", "/p:/q"}}, false},
-		{`TAG=a#b,X=1`, [][2]string{{"TAG", "a"}}, false}, // # starts a shlex comment
-		{`J='-Dg="hi"',Q="'",P='"$ "',E=""`, [][2]string{{"J", `-Dg="hi"`}, {"Q", "'"}, {"P", `"$ "`}, {"E", ""}}, false},
-		{`K=`, nil, true},
-		{``, nil, false},
+		{`KEY="a,b c",K2=v`, [][2]string{{"KEY", "a,b c"}, {"K2", "v"}}, []string{"a,b c", "v"}, false},
+		{`A='x y', B=/p:/q, A=z`, [][2]string{{"A", "z"}, {"B", "/p:/q"}}, []string{"z", "/p:/q"}, false},
+		{`TAG=a#b,X=1`, [][2]string{{"TAG", "a"}}, []string{"a"}, false}, // # starts a shlex comment
+		{`J='-Dg="hi"',Q="'",P='"$ "',E=""`, [][2]string{{"J", `-Dg="hi"`}, {"Q", "'"}, {"P", `"$ "`}, {"E", ""}},
+			[]string{`-Dg="hi`, "", "$ ", ""}, false},
+		{`B="hello, 'world'",Z="a'b'c"`, [][2]string{{"B", "hello, 'world'"}, {"Z", "a'b'c"}}, []string{"hello, 'world", "a'b'c"}, false},
+		{`K=`, nil, nil, true},
+		{``, nil, nil, false},
 	} {
-		got, err := parseKeyValuePairs(tc.in)
-		if (err != nil) != tc.err || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("parseKeyValuePairs(%q) = %q, %v; want %q (error %v)", tc.in, got, err, tc.want, tc.err)
+		got, theirs, err := parseKeyValuePairs(tc.in)
+		if (err != nil) != tc.err || !reflect.DeepEqual(got, tc.want) || !reflect.DeepEqual(theirs, tc.theirs) {
+			t.Errorf("parseKeyValuePairs(%q) = %q, %q, %v; want %q, %q (error %v)", tc.in, got, theirs, err, tc.want, tc.theirs, tc.err)
 		}
 	}
 }

@@ -44,6 +44,7 @@ type evalState struct {
 	print     io.Writer
 	maxMem    uint64                 // heap growth allowed (see memoryGuard)
 	walk      atomic.Pointer[string] // the long walk a builtin is on (see walking), read by a stopper
+	said      map[string]bool        // notes said once (see once)
 
 	predeclared starlark.StringDict
 	dirs        map[string]string // display name of each file run -> its absolute folder ("" for @stdlib)
@@ -64,6 +65,18 @@ type evalState struct {
 }
 
 // stateFrom returns the evaluation state of th.
+// once says whether key is new to this evaluation: a note said once, not per process.
+func (s *evalState) once(key string) bool {
+	if s.said == nil {
+		s.said = map[string]bool{}
+	}
+	if s.said[key] {
+		return false
+	}
+	s.said[key] = true
+	return true
+}
+
 func stateFrom(th *starlark.Thread) (*evalState, error) {
 	s, ok := th.Local(stateKey).(*evalState)
 	if !ok {

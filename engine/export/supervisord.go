@@ -26,6 +26,9 @@ func Supervisord(p *plan.Plan, o Options) (Result, error) {
 	e.kv(&b, "", "logfile", filepath.Join(sv.LogDir, "supervisord.log"))
 	e.kv(&b, "", "pidfile", filepath.Join(sv.StateDir, "supervisord.pid"))
 	e.kv(&b, "", "childlogdir", sv.LogDir)
+	if sv.MinFDs > 0 {
+		fmt.Fprintf(&b, "minfds=%d\n", sv.MinFDs) // supervisord's own key, which import reads back
+	}
 	if p.Root != "" {
 		// Its programs that name no directory inherit this one: the bundle root, as
 		// under starvisor.

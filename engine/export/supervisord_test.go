@@ -139,3 +139,20 @@ func exitStderr(err error) string {
 	}
 	return ""
 }
+
+// supervisor(minfds) is supervisord's own [supervisord] minfds=, which import reads
+// back: it was dropped without a word.
+func TestSupervisordKeepsMinFDs(t *testing.T) {
+	p := fixtureCopy(t)
+	p.Supervisor.MinFDs = 4096
+	res := run(t, "supervisord", p)
+	for _, f := range res.Files {
+		if f.Name == "supervisord.conf" {
+			if !strings.Contains(string(f.Data), "\nminfds=4096\n") {
+				t.Fatalf("no minfds=4096 in:\n%s", f.Data)
+			}
+			return
+		}
+	}
+	t.Fatal("no supervisord.conf")
+}

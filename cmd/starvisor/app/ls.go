@@ -129,7 +129,8 @@ func lsLock(lock string) lsRow {
 	if ok {
 		return row
 	}
-	row = lsRow{Script: "?", Socket: sock, Trouble: cmp.Or(row.Trouble, "does not answer")}
+	// The script as the daemon wrote it in its lock, when it did.
+	row = lsRow{Script: cmp.Or(lockLine(lock, lockScript), "?"), Socket: sock, Trouble: cmp.Or(row.Trouble, "does not answer")}
 	if !isSocket(sock) {
 		row.Trouble = "has no socket there any more (its bundle moved, or its folder was removed?)"
 	}
@@ -152,7 +153,12 @@ func lsDaemon(sock string) (lsRow, bool) {
 	cl.Starting = func(msg string) { starting = msg }
 	p, err := cl.Plan(ctx)
 	if err != nil {
-		return lsRow{Trouble: starting}, false // answering, not serving yet: why
+		// Answering, not serving yet: why ("is starting: stopping what ..."), after the
+		// daemon and its pid, which the row says.
+		if rest, ok := strings.CutPrefix(starting, "the daemon (pid "); ok {
+			_, starting, _ = strings.Cut(rest, ") ")
+		}
+		return lsRow{Trouble: starting}, false
 	}
 	pid, _ := cl.Pid(ctx, "")
 	st, err := cl.Status(ctx)

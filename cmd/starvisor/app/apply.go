@@ -283,6 +283,7 @@ func telling(ctx context.Context, d *Deps, cl *api.Client, verb string, specs, j
 	}()
 	tick := time.NewTicker(applyTellEvery)
 	defer tick.Stop()
+	said := map[string]string{} // a job's line, said again only once it reads otherwise
 	for {
 		select {
 		case <-done:
@@ -302,7 +303,10 @@ func telling(ctx context.Context, d *Deps, cl *api.Client, verb string, specs, j
 			case ps.State == "STOPPING":
 				fmt.Fprintf(d.Stderr, "starvisor: %s: waiting for %s to stop (%s)\n", verb, namespec(ps), ps.Description)
 			case slices.Contains(jobs, ps.Name) && (ps.State == "STARTING" || ps.State == "BACKOFF"):
-				fmt.Fprintf(d.Stderr, "starvisor: %s: waiting for the job %s (%s: %s)\n", verb, ps.Name, ps.State, ps.Description)
+				if line := fmt.Sprintf("starvisor: %s: waiting for the job %s (%s: %s)", verb, ps.Name, ps.State, ps.Description); said[ps.Name] != line {
+					said[ps.Name] = line
+					fmt.Fprintln(d.Stderr, line)
+				}
 			}
 		}
 	}

@@ -111,3 +111,19 @@ func TestRolloutRefusesARenamedPool(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(r.members, []string{"web_0", "web_1"})
 }
+
+// A wait asks only for what it reads: the names and what they depend on, transitively,
+// every process of a pool.
+func TestWithDependencies(t *testing.T) {
+	is := is.New(t)
+	prog := func(name, process string, deps ...string) plan.Program {
+		pr := plan.Defaults()
+		pr.Name, pr.ProcessName, pr.DependsOn = name, process, deps
+		return pr
+	}
+	p := &plan.Plan{Programs: []plan.Program{
+		prog("db", "db"), prog("cache", "cache_0"), prog("cache", "cache_1", "db"),
+		prog("api", "api", "cache"), prog("web", "web", "api"), prog("other", "other")}}
+	is.Equal(withDependencies(p, []string{"web"}), []string{"web", "api", "cache_0", "cache_1", "db"})
+	is.Equal(withDependencies(p, []string{"other", "gone"}), []string{"other", "gone"})
+}

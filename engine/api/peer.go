@@ -40,6 +40,14 @@ func withPeer(ctx context.Context, c net.Conn) context.Context {
 
 // checkPeer admits root and the daemon's own uid; the socket's 0600 mode already keeps
 // others out, this is the second lock in case the mode or folder is loosened.
+// peerPid is the pid of the client on ctx's connection, 0 when unknown.
+func peerPid(ctx context.Context) int {
+	if p, ok := ctx.Value(peerKey{}).(peer); ok && p.cred != nil {
+		return int(p.cred.Pid)
+	}
+	return 0
+}
+
 func checkPeer(ctx context.Context) error {
 	p, ok := ctx.Value(peerKey{}).(peer)
 	if !ok || p.err != nil || p.cred == nil {

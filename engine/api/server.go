@@ -628,6 +628,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if s.reloadError() != "" {
 		s.SetReloadError("") // the plan running is the one applied now, not the one before
 	}
+	// In the daemon's log: its restarts read "stop requested", as a stop by hand, and
+	// "why did everything restart at 08:24?" had no answer there.
+	if !d.Empty() {
+		s.logf("%s", appliedLine(d, peerPid(r.Context())))
+	}
 	writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes})
 }
 
@@ -649,6 +654,33 @@ func envChanged(running, next *plan.Plan) string {
 		return ""
 	}
 	return EnvChangedNote + ": " + strings.Join(diff, ", ")
+}
+
+// appliedLine is the daemon log's line for a client's apply: what it changed, and which
+// client (by pid) asked.
+func appliedLine(d plan.Delta, pid int) string {
+	line := fmt.Sprintf("apply: %d added, %d changed, %d removed, %d updated without a restart", len(d.Added), len(d.Changed), len(d.Removed), len(d.Updated))
+	var names []string
+	for _, c := range d.Changed {
+		names = append(names, c.Name)
+	}
+	for _, part := range []struct {
+		mark  string
+		names []string
+	}{{"+", d.Added}, {"~", names}, {"-", d.Removed}} {
+		if len(part.names) == 0 {
+			continue
+		}
+		shown := part.names
+		if len(shown) > 10 {
+			shown = append(slices.Clone(shown[:10]), fmt.Sprintf("and %d more", len(part.names)-10))
+		}
+		line += "; " + part.mark + " " + strings.Join(shown, ", ")
+	}
+	if pid > 0 {
+		line += fmt.Sprintf(" (asked by pid %d)", pid)
+	}
+	return line
 }
 
 // startsStopped notes, for a dry run, the changed processes stopped by hand that the

@@ -718,3 +718,15 @@ func TestDownUntilDepsNamesEveryDependent(t *testing.T) {
 	is.Equal(downUntilDeps(next, plan.Diff(old, next)), []string{
 		"beat, web, worker depend on the job migrate: the job runs first, and they restart once it is done (should it fail, nothing else is applied)"})
 }
+
+// The daemon's log says what a client's apply changed, and who asked: its restarts read
+// "stop requested", as a stop by hand.
+func TestAppliedLine(t *testing.T) {
+	is := is.New(t)
+	var many []plan.Change
+	for i := range 12 {
+		many = append(many, plan.Change{Name: fmt.Sprintf("w%d", i)})
+	}
+	is.Equal(appliedLine(plan.Delta{Added: []string{"a"}, Changed: many, Removed: []string{"old"}}, 42),
+		"apply: 1 added, 12 changed, 1 removed, 0 updated without a restart; + a; ~ w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, and 2 more; - old (asked by pid 42)")
+}

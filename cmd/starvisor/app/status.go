@@ -57,9 +57,37 @@ func (c *StatusCmd) Run(d *Deps) error {
 		failureHints(ctx, d, cl, st)
 	}
 	if !statusOK(st, len(c.Names) > 0) {
+		if !c.JSON && len(st.Programs) > failingSaidOver {
+			sayFailing(d, st)
+		}
 		return reported(ExitFailure)
 	}
 	return nil
+}
+
+// failingSaidOver is how many rows a table has before its exit 1 is explained on stderr:
+// two FATAL rows among 500 sat at row 390, with nothing saying why status failed.
+const failingSaidOver = 20
+
+// sayFailing names on stderr the processes that make status fail (see statusOK).
+func sayFailing(d *Deps, st api.StatusResponse) {
+	var bad []string
+	for _, p := range st.Programs {
+		switch {
+		case p.State == "FATAL" || p.State == "BACKOFF" || p.State == "UNKNOWN":
+			bad = append(bad, namespec(p)+" ("+p.State+")")
+		case p.Blocked != "":
+			bad = append(bad, namespec(p)+" ("+p.Blocked+")")
+		}
+	}
+	n := len(bad)
+	if n == 0 {
+		return
+	}
+	if n > 10 {
+		bad = append(bad[:10], fmt.Sprintf("and %d more", n-10))
+	}
+	fmt.Fprintf(d.Stderr, "starvisor: status: %s of %d failing: %s\n", plural(n, "process"), len(st.Programs), strings.Join(bad, ", "))
 }
 
 // failureHints says, of the named processes that failed by themselves (or crash and are

@@ -81,22 +81,56 @@ func checkWarnings(p *plan.Plan, lookupEnv func(string) (string, bool)) []string
 		}
 		out = append(out, w)
 	}
+	// One line per call site: a loop of 300 Python programs said the same 330 characters
+	// 300 times.
 	seen := map[string]bool{}
+	var sites []string
+	names := map[string][]string{}
 	for _, pr := range p.Programs {
 		if seen[pr.Name] || !pr.BufferedPython(nil) {
 			continue
 		}
 		seen[pr.Name] = true
-		w := fmt.Sprintf("program %q: warning: Python runs without -u or PYTHONUNBUFFERED: its output reaches the log 8 KiB at a time (a probe.log waits for lines, a stop loses the last ones); run it with python.module() or .script(), add -u, or set PYTHONUNBUFFERED in its env", pr.Name)
+		w := "warning: Python runs without -u or PYTHONUNBUFFERED: its output reaches the log 8 KiB at a time (a probe.log waits for lines, a stop loses the last ones); run it with python.module() or .script(), add -u, or set PYTHONUNBUFFERED in its env"
 		if v, ok := lookupEnv("PYTHONUNBUFFERED"); ok && v != "" && pr.InheritEnv {
 			w += " (this shell's PYTHONUNBUFFERED covers it only for a daemon started from here, not from systemd or cron)"
 		}
-		if pr.Pos != "" {
-			w = pr.Pos + ": " + w
+		key := pr.Pos + "\x00" + w
+		if names[key] == nil {
+			sites = append(sites, key)
 		}
-		out = append(out, w)
+		names[key] = append(names[key], pr.Name)
+	}
+	for _, key := range sites {
+		pos, w, _ := strings.Cut(key, "\x00")
+		line := programsNamed(names[key]) + ": " + w
+		if pos != "" {
+			line = pos + ": " + line
+		}
+		out = append(out, line)
 	}
 	return out
+}
+
+// programsNamed is `program "a"`, or for several `programs "a", "b", "c" and 297 more
+// (300)`.
+func programsNamed(names []string) string {
+	if len(names) == 1 {
+		return fmt.Sprintf("program %q", names[0])
+	}
+	var b strings.Builder
+	b.WriteString("programs ")
+	for i, n := range names[:min(len(names), 3)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", n)
+	}
+	if len(names) > 3 {
+		fmt.Fprintf(&b, " and %d more", len(names)-3)
+	}
+	fmt.Fprintf(&b, " (%d)", len(names))
+	return b.String()
 }
 
 // portsTaken names the ready probes whose address already answers while the bundle's

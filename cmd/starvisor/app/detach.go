@@ -120,7 +120,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 			warnings(d, logPath, start)
 			return namedFailures(d, failed)
 		}
-		if line := strings.Join(pending, ", "); err == nil && time.Since(told) >= applyTellEvery && (line != toldWhat || time.Since(told) >= 15*time.Second) {
+		if line := condensed(pending); err == nil && time.Since(told) >= applyTellEvery && (line != toldWhat || time.Since(told) >= 15*time.Second) {
 			// A crash loop's back-off can take most of --wait: say what the wait is for,
 			// when it changes, else now and then (the same line came every 2 s of a
 			// probe's minute).
@@ -134,13 +134,40 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 		if err == nil && time.Now().After(deadline) {
 			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s; its log: %s\n", cmd.Process.Pid, sock, logPath)
 			// The verdict on stderr, with the failures: what a CI log shows of a failure.
-			fmt.Fprintf(d.Stderr, "starvisor: up: still starting after %s: %s\n", c.Wait, strings.Join(pending, ", "))
+			fmt.Fprintf(d.Stderr, "starvisor: up: still starting after %s: %s\n", c.Wait, condensed(pending))
 			namedFailures(d, failed)
 			return reported(ExitFailure)
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, 200*time.Millisecond) // each look is a status round in the daemon
 	}
+}
+
+// condensed is the processes still waited for ("web (STARTING)"), joined; past a dozen,
+// a count per state with the first few names: 290 of them made one 7 KB line.
+func condensed(pending []string) string {
+	if len(pending) <= 12 {
+		return strings.Join(pending, ", ")
+	}
+	var states []string
+	names := map[string][]string{}
+	for _, p := range pending {
+		name, state, _ := strings.Cut(p, " (")
+		if names[state] == nil {
+			states = append(states, state)
+		}
+		names[state] = append(names[state], name)
+	}
+	parts := make([]string, len(states))
+	for i, st := range states {
+		ns := names[st]
+		shown := strings.Join(ns[:min(len(ns), 3)], ", ")
+		if len(ns) > 3 {
+			shown += ", …"
+		}
+		parts[i] = fmt.Sprintf("%d %s: %s", len(ns), strings.TrimSuffix(st, ")"), shown)
+	}
+	return fmt.Sprintf("%d processes (%s)", len(pending), strings.Join(parts, "; "))
 }
 
 // joinUp answers an up --detach of a bundle whose daemon runs, or is starting: one

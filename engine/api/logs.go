@@ -70,7 +70,8 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, src := range srcs {
 		src.follow = logs.Follow(src.log, src.f)
-		src.f = nil // follow owns it now
+		src.follow.BackOffAbsent() // most of a big bundle's logs may never be written
+		src.f = nil                // follow owns it now
 	}
 	seen := s.b.Plan()
 	fl, _ := w.(http.Flusher)
@@ -213,6 +214,7 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 			if m, ok := marks[l.log.Path]; ok {
 				follow = logs.FollowFrom(l.log, m)
 			}
+			follow.BackOffAbsent()
 			srcs = append(srcs, &logSource{name: name, label: l.label, log: l.log, follow: follow, out: out})
 		}
 	}

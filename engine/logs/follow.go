@@ -34,7 +34,22 @@ type Follower struct {
 	gap bool
 	// midLine: the last byte read did not end a line (the note then ends it first).
 	midLine bool
+	// absent counts the looks in a row that found no file, and wait the looks still to
+	// skip, once BackOffAbsent asked for it: a program that never wrote (most of a big
+	// bundle's sleepers) cost a stat and an open at every look, a third of a core for
+	// logs -f of 500.
+	backOff      bool
+	absent, wait int
 }
+
+// BackOffAbsent makes the follower look for a file not there less often the longer it
+// stays away, up to one look in maxAbsentWait: for a reader that looks at a steady pace
+// (logs -f), not one that must see the file at its next look (a ready probe).
+func (fl *Follower) BackOffAbsent() { fl.backOff = true }
+
+// maxAbsentWait is how many looks a follower of a file not there skips at most: a
+// second of them at logs -f's pace.
+const maxAbsentWait = 10
 
 // gapNote is the line a follower reads in place of the files rotated away unread.
 const gapNote = "[starvisor: lines rotated out of the log before they were read: it rotates faster than it was followed]\n"
@@ -145,9 +160,18 @@ func (fl *Follower) ModTime() time.Time {
 func (fl *Follower) Read(p []byte) (int, error) {
 	for {
 		if fl.f == nil {
-			if fl.f = fl.open(); fl.f == nil {
+			if fl.wait > 0 {
+				fl.wait--
 				return 0, io.EOF
 			}
+			if fl.f = fl.open(); fl.f == nil {
+				if fl.backOff {
+					fl.absent = min(fl.absent+1, maxAbsentWait)
+					fl.wait = fl.absent
+				}
+				return 0, io.EOF
+			}
+			fl.absent = 0
 		}
 		if fl.gap && fl.next == nil && len(p) > len(gapNote) { // once f, read to its end, is left
 			note := gapNote

@@ -287,3 +287,31 @@ func TestFollowerGapNoteOnALineOfItsOwn(t *testing.T) {
 		}
 	}
 }
+
+// A follower that backs off looks for a file not there less often the longer it stays
+// away, and still finds it within maxAbsentWait looks once it is there.
+func TestFollowerBacksOffAnAbsentFile(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "quiet.log")
+	fl := Follow(plan.Log{Path: path}, nil)
+	fl.BackOffAbsent()
+	defer fl.Close()
+	buf := make([]byte, 64)
+	for range 30 { // long enough away: the longest wait
+		_, err := fl.Read(buf)
+		is.Equal(err, io.EOF)
+	}
+	is.NoErr(os.WriteFile(path, []byte("hello\n"), 0o644))
+	looks := 0
+	for {
+		looks++
+		n, err := fl.Read(buf)
+		if n > 0 {
+			is.Equal(string(buf[:n]), "hello\n")
+			break
+		}
+		is.Equal(err, io.EOF)
+		is.True(looks <= maxAbsentWait+1) // found within a second of looks
+	}
+	is.True(looks > 1) // it did skip looks
+}

@@ -78,6 +78,13 @@ func writeTable(w io.Writer, p *plan.Plan) error {
 	// START (auto or manual, as supervisorctl's avail) once some program is started by
 	// hand: a notebook with autostart = False looked like one up would start.
 	manual := slices.ContainsFunc(p.Programs, func(pr plan.Program) bool { return !pr.Autostart })
+	// GROUP, with the group's priority, once there are groups: it orders starts before
+	// a program's own (999 on every row read as no order at all).
+	groupPrio := map[string]int{}
+	for _, g := range p.Groups {
+		groupPrio[g.Name] = g.Priority
+	}
+	grouped := slices.ContainsFunc(p.Programs, func(pr plan.Program) bool { _, ok := groupPrio[pr.Group]; return ok })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(cells ...string) {
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
@@ -92,6 +99,9 @@ func writeTable(w io.Writer, p *plan.Plan) error {
 	if manual {
 		head = append(head, "START")
 	}
+	if grouped {
+		head = append(head, "GROUP")
+	}
 	row(append(head, "PRIORITY", "AUTORESTART", "LOG")...)
 	for _, pr := range p.Programs {
 		cells := []string{pr.ProcessName, truncate(commandCell(p.Root, pr.Command), commandWidth), codeCell(p.Root, pr)}
@@ -103,6 +113,13 @@ func writeTable(w io.Writer, p *plan.Plan) error {
 		}
 		if manual {
 			cells = append(cells, map[bool]string{true: "auto", false: "manual"}[pr.Autostart])
+		}
+		if grouped {
+			g := "-" // none, or a pool's own (numprocs), which orders nothing
+			if prio, ok := groupPrio[pr.Group]; ok {
+				g = fmt.Sprintf("%s (priority %d)", pr.Group, prio)
+			}
+			cells = append(cells, g)
 		}
 		row(append(cells, strconv.Itoa(pr.Priority), string(pr.Autorestart), logCell(p.Root, pr))...)
 	}

@@ -155,3 +155,24 @@ func TestChangeLinesEnvNames(t *testing.T) {
 	got := changeLines("  ~ ", "", []plan.Change{{Name: "a", Fields: []string{"env"}, Env: []string{"C\nD", "PATH", "x,y"}}})
 	is.Equal(got, []string{`  ~ a: env ("C\nD", PATH, "x,y")`})
 }
+
+// Once there are groups, a GROUP column names each program's, with the group's priority,
+// which orders starts before the program's own.
+func TestWriteTableGroups(t *testing.T) {
+	is := is.New(t)
+	prog := func(name, group string) plan.Program {
+		pr := plan.Defaults()
+		pr.Name, pr.ProcessName, pr.Command, pr.Group, pr.Stdout = name, name, []string{"/b/bin/" + name}, group, nil
+		return pr
+	}
+	p := &plan.Plan{Root: "/b", Programs: []plan.Program{prog("web", "front"), prog("cron", "")},
+		Groups: []plan.Group{{Name: "front", Programs: []string{"web"}, Priority: 50}}}
+	var out bytes.Buffer
+	is.NoErr(writeTable(&out, p))
+	is.Equal(out.String(), `root: /b
+NAME  COMMAND   CODE  GROUP                PRIORITY  AUTORESTART  LOG
+web   bin/web   -     front (priority 50)  999       unexpected   -
+cron  bin/cron  -     -                    999       unexpected   -
+2 programs, 2 processes, 1 group
+`)
+}

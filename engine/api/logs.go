@@ -223,6 +223,25 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 
 // logSources opens the logs stream selects of each process the specs select, each
 // writing to w, through a Labeller when there are several (or prefixed); of several,
+// logTroubles are the log errors the daemon reports, by process, read once when needed.
+type logTroubles map[string]string
+
+// of is the daemon's error for name's log at path ("" when none): one its writer hit.
+func (t *logTroubles) of(b Backend, name, path string) string {
+	if *t == nil {
+		*t = logTroubles{}
+		for _, st := range b.States() {
+			if _, e, ok := strings.Cut(st.Description, "; log: "); ok {
+				(*t)[st.Name] = e
+			}
+		}
+	}
+	if e := (*t)[name]; strings.Contains(e, path) {
+		return e
+	}
+	return ""
+}
+
 // those without a log are left out, and so, unless following, is a stderr log with
 // nothing in it yet. It answers the error itself and returns false.
 func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream, prefixed, follow bool) ([]*logSource, bool) {
@@ -238,6 +257,7 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 	var srcs []*logSource
 	var skipped []string
 	var notFile error // the last log left out for not being a file
+	var troubles logTroubles
 	width := 0
 	for _, name := range names {
 		pr, _ := p.Lookup(name)
@@ -273,6 +293,13 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 				if !alone {
 					notFile = fmt.Errorf("%s: %w", name, err) // said should nothing else print
 					continue                                  // of several, those with a log
+				}
+			}
+			if errors.Is(err, fs.ErrNotExist) {
+				// No file, as for a program that wrote nothing yet, unless the daemon could
+				// not make it: its output is dropped, which an empty answer hid.
+				if why := troubles.of(s.b, name, l.log.Path); why != "" {
+					err = fmt.Errorf("its log cannot be written: %s", why)
 				}
 			}
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {

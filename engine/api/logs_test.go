@@ -65,6 +65,26 @@ func TestLogsOfFileNotCreatedYet(t *testing.T) {
 	is.Equal(next(), "three\n")
 }
 
+// A log not there because the daemon cannot make it (a read-only folder) is no empty
+// log: logs says its output is dropped, as it says of one it cannot read.
+func TestLogsOfALogTheDaemonCannotWrite(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a", "b")
+	path := fb.p.Programs[0].Stdout.Path
+	fb.logErr = map[string]string{"a": "open: " + path + ": read-only file system (output is dropped until the log can be written)"}
+	c, _, _ := serve(t, fb)
+	_, err := c.Logs(t.Context(), []string{"a"}, Stdout, false, 10)
+	is.True(err != nil && strings.Contains(err.Error(), "a: its log cannot be written: open: "+path+": read-only file system"))
+	rc, err := c.Logs(t.Context(), []string{"a", "b"}, Both, false, 10) // of several: left out, said
+	is.NoErr(err)
+	rc.Close()
+	is.Equal(len(rc.Skipped), 1)
+	is.True(strings.Contains(rc.Skipped[0], "its log cannot be written"))
+	_, err = c.Logs(t.Context(), []string{"b"}, Stdout, false, 10) // not written yet: empty
+	is.NoErr(err)
+}
+
 // A stream that goes to no file at all (stdout or stderr = None) is still an error.
 // -n reads into the backups when the current file has fewer lines: right after a
 // rotation, and for a line the rotation cut in two (it printed one line, or its tail).

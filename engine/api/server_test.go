@@ -31,7 +31,8 @@ type fakeBackend struct {
 	p       *plan.Plan
 	calls   []string
 	stopped bool
-	queued  map[string]bool // STOPPED, a start of it queued (waiting for a dependency)
+	queued  map[string]bool   // STOPPED, a start of it queued (waiting for a dependency)
+	logErr  map[string]string // a log error, as status says it after "; log: "
 }
 
 func (f *fakeBackend) States() []engine.Status { return f.Status() }
@@ -44,6 +45,9 @@ func (f *fakeBackend) Status() []engine.Status {
 			Pid: 100 + i, Since: time.Now().Add(-time.Minute), Started: time.Now().Add(-time.Minute), Hash: pr.Hash}
 		if f.queued[pr.ProcessName] {
 			st.State, st.Pid, st.Queued = engine.Stopped, 0, true
+		}
+		if e := f.logErr[pr.ProcessName]; e != "" {
+			st.Description += "; log: " + e
 		}
 		out = append(out, st)
 	}

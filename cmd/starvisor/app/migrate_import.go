@@ -220,7 +220,7 @@ func renderImport(conf string, d *supervisordDecls, here string) string {
 		fmt.Fprintf(b, "group(name = %s, programs = %s, priority = %s)\n", r.value(g["name"]), r.value(g["programs"]), r.value(g["priority"]))
 	}
 	if r.common = commonEnv(d.Programs); r.common != nil {
-		fmt.Fprintf(b, "\n# The environment the programs share ([supervisord] environment=); a program's own, after |, wins.\n%s = %s\n", commonEnvName, r.expr("", r.common, nil))
+		fmt.Fprintf(b, "\n# The environment the programs share ([supervisord] environment=, or values alike in their own environment=); a program's own, after |, wins.\n%s = %s\n", commonEnvName, r.expr("", r.common, nil))
 	}
 	for _, cl := range clusterPrograms(d.Programs) {
 		b.WriteString("\n")

@@ -48,7 +48,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	for _, n := range append(slices.Clone(delta.Added), changedNames(delta)...) {
 		if pr, ok := p.Lookup(n); ok && !seen[pr.Name] {
 			seen[pr.Name] = true
-			for _, msg := range programProblems(pr, d.LookupEnv) {
+			for _, msg := range programProblems(pr, p.Root, d.LookupEnv) {
 				if who[msg] == nil {
 					problems = append(problems, msg)
 				}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -164,7 +165,7 @@ func machineProblems(p *plan.Plan, lookupEnv func(string) (string, bool)) []stri
 	seen := map[string]bool{}
 	writers := map[string]string{} // a log's real path -> who writes it, as said
 	for _, pr := range p.Programs {
-		msgs := programProblems(pr, lookupEnv)
+		msgs := programProblems(pr, p.Root, lookupEnv)
 		for _, l := range []struct {
 			field string
 			log   *plan.Log
@@ -295,7 +296,9 @@ func pseudoFS(path string) string {
 	return ""
 }
 
-func programProblems(pr plan.Program, lookupEnv func(string) (string, bool)) []string {
+// programProblems checks pr against this machine; root is where it runs when it names
+// no directory (the bundle root: the daemon works from there).
+func programProblems(pr plan.Program, root string, lookupEnv func(string) (string, bool)) []string {
 	var msgs []string
 	if len(pr.Command) > 0 {
 		if err := checkCommand(pr, lookupEnv); err != nil {
@@ -310,8 +313,8 @@ func programProblems(pr plan.Program, lookupEnv func(string) (string, bool)) []s
 	// The script a Python command runs (python.script(here(VERSION + "/serve.py"))): a
 	// typo in the version switched to stopped the server for one that could not start.
 	if script := pythonScript(pr.Command); script != "" {
-		if !filepath.IsAbs(script) && pr.Directory != "" {
-			script = filepath.Join(pr.Directory, script)
+		if !filepath.IsAbs(script) {
+			script = filepath.Join(cmp.Or(pr.Directory, root), script) // python -u v1/serve.py run from the root
 		}
 		if _, err := os.Stat(script); filepath.IsAbs(script) && missing(err) {
 			msgs = append(msgs, "command: script "+script+": no such file or directory")

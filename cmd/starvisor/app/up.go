@@ -254,7 +254,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	running := func() *plan.Plan { return sup.Plan() } // for up --logs: who writes a log
 	// What keeps a program from starting, as this daemon sees it: its PATH, its users.
 	check := func(pr plan.Program) []string {
-		msgs := programProblems(pr, d.LookupEnv)
+		msgs := programProblems(pr, p.Root, d.LookupEnv) // its working folder: see workFromRoot
 		for i, m := range msgs {
 			msgs[i] = strings.Replace(m, " in PATH", " in the daemon's PATH", 1) // not the shell's the user typed in
 		}

@@ -116,14 +116,14 @@ func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisor
 		_, js, ok := strings.Cut(line, marker)
 		if !ok {
 			if strings.TrimSpace(line) != "" {
-				// Warnings from the reader; its print()s' "@stdlib//supervisord.star:N: "
-				// names the reader's line, which is no help: the message names the config's.
-				if rest, ok := strings.CutPrefix(line, "@stdlib//supervisord.star:"); ok {
+				// Warnings from the reader; their "import.star:N: " names the throwaway
+				// script's line, which is no help: the message names the config's.
+				if rest, ok := strings.CutPrefix(line, "import.star:"); ok {
 					if _, msg, ok := strings.Cut(rest, ": "); ok {
 						line = msg
 					}
 				}
-				fmt.Fprintln(d.Stderr, line)
+				fmt.Fprintln(d.Stderr, "import: "+strings.TrimPrefix(line, "supervisord: "))
 			}
 			continue
 		}

@@ -601,6 +601,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// In the daemon's log, before the restarts it brings: they read "stop requested", as
+	// a stop by hand, and "why did everything restart at 08:24?" had no answer there.
+	if !diff.Empty() {
+		s.logf("%s", appliedLine(diff, peerPid(r.Context())))
+	}
 	ctx := accepted(r)
 	if req.Force {
 		ctx = engine.Forced(ctx)
@@ -628,11 +633,6 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if s.reloadError() != "" {
 		s.SetReloadError("") // the plan running is the one applied now, not the one before
 	}
-	// In the daemon's log: its restarts read "stop requested", as a stop by hand, and
-	// "why did everything restart at 08:24?" had no answer there.
-	if !d.Empty() {
-		s.logf("%s", appliedLine(d, peerPid(r.Context())))
-	}
 	writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes})
 }
 
@@ -656,13 +656,18 @@ func envChanged(running, next *plan.Plan) string {
 	return EnvChangedNote + ": " + strings.Join(diff, ", ")
 }
 
-// appliedLine is the daemon log's line for a client's apply: what it changed, and which
-// client (by pid) asked.
+// appliedLine is the daemon log's line for a client's apply: what it changes (and in
+// what), and which client (by pid) asked.
 func appliedLine(d plan.Delta, pid int) string {
 	line := fmt.Sprintf("apply: %d added, %d changed, %d removed, %d updated without a restart", len(d.Added), len(d.Changed), len(d.Removed), len(d.Updated))
-	var names []string
+	var names, fields []string
 	for _, c := range d.Changed {
 		names = append(names, c.Name)
+		for _, f := range c.Fields {
+			if !slices.Contains(fields, f) {
+				fields = append(fields, f)
+			}
+		}
 	}
 	for _, part := range []struct {
 		mark  string
@@ -676,6 +681,9 @@ func appliedLine(d plan.Delta, pid int) string {
 			shown = append(slices.Clone(shown[:10]), fmt.Sprintf("and %d more", len(part.names)-10))
 		}
 		line += "; " + part.mark + " " + strings.Join(shown, ", ")
+		if part.mark == "~" && len(fields) > 0 {
+			line += " (" + strings.Join(fields, ", ") + ")"
+		}
 	}
 	if pid > 0 {
 		line += fmt.Sprintf(" (asked by pid %d)", pid)

@@ -729,8 +729,8 @@ func TestAppliedLine(t *testing.T) {
 	is := is.New(t)
 	var many []plan.Change
 	for i := range 12 {
-		many = append(many, plan.Change{Name: fmt.Sprintf("w%d", i)})
+		many = append(many, plan.Change{Name: fmt.Sprintf("w%d", i), Fields: []string{"env"}})
 	}
 	is.Equal(appliedLine(plan.Delta{Added: []string{"a"}, Changed: many, Removed: []string{"old"}}, 42),
-		"apply: 1 added, 12 changed, 1 removed, 0 updated without a restart; + a; ~ w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, and 2 more; - old (asked by pid 42)")
+		"apply: 1 added, 12 changed, 1 removed, 0 updated without a restart; + a; ~ w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, and 2 more (env); - old (asked by pid 42)")
 }

@@ -66,6 +66,7 @@ type File struct {
 	quietSet  bool      // a Quiet timer runs
 
 	words atomic.Pointer[lastWords] // see LastWords
+	wrote bool                      // bytes came since the last stream's end (under mu)
 }
 
 // Open returns a rotating log file described by l. It touches no file: the
@@ -133,6 +134,7 @@ func (f *File) writeOut(p []byte) {
 	}
 	if len(p) > 0 {
 		f.partial = p[len(p)-1] != '\n'
+		f.wrote = true
 	}
 }
 
@@ -149,7 +151,12 @@ func (f *File) EndOfStream() {
 	if f.partial {
 		f.writeOut([]byte{'\n'})
 	}
-	f.keepLastWords()
+	if f.wrote {
+		f.keepLastWords()
+	} else {
+		f.words.Store(nil) // a run that wrote nothing: an earlier run's line is not its words
+	}
+	f.wrote = false
 }
 
 // lastWords is a file's last line as its writer's stream ended, and when.

@@ -586,4 +586,10 @@ func TestEndOfStreamKeepsLastWords(t *testing.T) {
 	_, line, _ = f.LastWords()
 	is.Equal(line, "RuntimeError: boom")
 	is.Equal(read(t, path), "starting\nTraceback (most recent call last):\nRuntimeError: boom\nstarting again\n")
+	f.EndOfStream()
+	_, line, _ = f.LastWords()
+	is.Equal(line, "starting again")
+	f.EndOfStream() // a run that wrote nothing: no words of its own, not the last run's
+	_, line, _ = f.LastWords()
+	is.Equal(line, "")
 }

@@ -535,3 +535,26 @@ func TestExitThatLeftADaemonSaysSo(t *testing.T) {
 		}
 	})
 }
+
+// A crash loop between two runs (EXITED, its restart armed for minRespawn) resumes by
+// itself, and says so: a stop of all skipped it as already down, and it restarted on.
+func TestExitedWithRestartDueIsResuming(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["crashy"] = exitAfter(100*time.Millisecond, 1)
+		r.apply(planOf(t, prog("crashy", startSecs(0))))
+		time.Sleep(200 * time.Millisecond)
+		st := r.status("crashy")
+		if st.State != Exited || !st.Resuming {
+			t.Fatalf("crashy: %v resuming %v, want EXITED and resuming", st.State, st.Resuming)
+		}
+		if err := r.sup.Stop(t.Context(), "crashy"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second)
+		if st := r.status("crashy"); st.State != Stopped || st.Resuming {
+			t.Errorf("crashy after a stop: %v resuming %v", st.State, st.Resuming)
+		}
+	})
+}

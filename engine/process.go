@@ -42,6 +42,8 @@ type snapshot struct {
 	StopWhy   string // STOPPING for memory_max: why
 	// LeftKilled: EXITED, and what it left running was killed with it (see describe).
 	LeftKilled bool
+	// RestartDue: EXITED, its automatic restart armed (see procState.pendingRestart).
+	RestartDue bool
 }
 
 // ready reports whether dependents may start: RUNNING and its probe (if any) passed;
@@ -160,7 +162,7 @@ func newProc(s *Supervisor, pr plan.Program) *proc {
 // it is queued, a restart (or an apply) has taken it down to start it again, or
 // memory_max is restarting it. See Status.Resuming.
 func (p *proc) resuming(sn *snapshot) bool {
-	return p.queued.Load() > 0 || p.pending.Load() > 0 || sn.State == Stopping && sn.StopWhy != ""
+	return p.queued.Load() > 0 || p.pending.Load() > 0 || sn.State == Stopping && sn.StopWhy != "" || sn.RestartDue
 }
 
 // restore gives a new process the state of the one it succeeds, which has ended: a job
@@ -665,6 +667,7 @@ func (p *proc) publish() {
 		KillAfter:   p.st.KillAfter,
 		StopWhy:     p.st.StopWhy,
 		LeftKilled:  p.st.State == Exited && p.st.LeftKilled,
+		RestartDue:  p.st.pendingRestart(),
 	})
 	p.sup.broadcast()
 }

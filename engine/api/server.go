@@ -109,7 +109,9 @@ func NewServer(b Backend, logf func(format string, args ...any)) *Server {
 		// it goes once the dependency this start all also starts is ready.
 		return st.State.Active() || st.State == engine.Exited && st.Ready || st.Queued
 	}))
-	s.mux.HandleFunc("POST /v1/stop", s.action("stop", b.Stop, func(st engine.Status) bool { return !st.State.Active() && !st.Queued }))
+	// A crash loop between two runs (EXITED, its restart armed) is up for a stop: stop all
+	// left it restarting.
+	s.mux.HandleFunc("POST /v1/stop", s.action("stop", b.Stop, func(st engine.Status) bool { return !st.State.Active() && !st.Queued && !st.Resuming }))
 	s.mux.HandleFunc("POST /v1/restart", s.action("restart", b.Restart, nil))
 	s.mux.HandleFunc("POST /v1/signal", s.signal)
 	s.mux.HandleFunc("POST /v1/apply", s.apply)

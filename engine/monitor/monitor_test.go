@@ -171,7 +171,7 @@ func TestCleanStraysStopsWhatAnEarlierDaemonLeft(t *testing.T) {
 	is.True(!strays[2].Killed)       // TERM was enough
 	is.True(strays[1].Killed)        // stubborn needed KILL
 	for _, s := range strays {
-		is.True(gone(s))
+		is.True(gone(s, groupsNow()))
 	}
 	is.True(leaderAlive(recycled.Process.Pid)) // never signalled
 	is.Equal(onlySelf(t, path), true)          // replaced by the new daemon's state: itself, no process
@@ -272,7 +272,7 @@ func TestCleanStraysFindsUnrecordedChildren(t *testing.T) {
 	is.Equal(strays[0].Process, "web")
 	is.Equal(strays[0].Pid, orphan.Process.Pid)
 	is.Equal(len(strays[0].Pids), 2)
-	is.True(gone(strays[0]))
+	is.True(gone(strays[0], groupsNow()))
 	is.True(leaderAlive(other.Process.Pid))
 	is.True(onlySelf(t, path))
 
@@ -328,7 +328,7 @@ func TestCleanStraysStopThemAsTheirPrograms(t *testing.T) {
 	killed := map[string]bool{}
 	for _, s := range strays {
 		killed[s.Process] = s.Killed
-		is.True(gone(s))
+		is.True(gone(s, groupsNow()))
 	}
 	is.Equal(killed, map[string]bool{"db": false, "stubborn": true, "plain": false})
 	b, err := os.ReadFile(clean)
@@ -378,7 +378,7 @@ func TestCleanStraysKillWhatAGoneLeaderLeftAtOnce(t *testing.T) {
 	is.NoErr(err)
 	how := map[string]string{}
 	for _, s := range strays {
-		is.True(gone(s))
+		is.True(gone(s, groupsNow()))
 		how[s.Process] = fmt.Sprint(s.Killed, s.GroupKilled, s.LeftKilled)
 	}
 	is.Equal(how, map[string]string{
@@ -426,5 +426,5 @@ time.sleep(1000)`)
 	is.Equal(len(strays), 1)
 	is.Equal(strays[0].Pid, leader.Process.Pid)
 	is.Equal(len(strays[0].Pids), 2)
-	is.True(gone(strays[0]))
+	is.True(gone(strays[0], groupsNow()))
 }

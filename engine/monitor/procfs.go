@@ -43,14 +43,23 @@ func treeOf(children map[int][]int, root int) []int {
 }
 
 // groupMembers returns the live (non-zombie) processes of process group pgid.
-func groupMembers(pgid int) []int {
-	var out []int
-	for _, p := range scanProcs() {
-		if p.Pgid == pgid && !p.Zombie() {
-			out = append(out, p.Pid)
+func groupMembers(pgid int) []int { return groupsNow()[pgid] }
+
+// groups are the live (non-zombie) processes of each process group, by pgid, from one
+// scan of /proc: a look per stray scanned all of /proc each time (213 strays on a busy
+// host: 140,000 reads, seconds per client command).
+type groups map[int][]int
+
+func groupsNow() groups { return groupsOf(scanProcs()) }
+
+func groupsOf(procs []procfs.Stat) groups {
+	g := groups{}
+	for _, p := range procs {
+		if !p.Zombie() {
+			g[p.Pgid] = append(g[p.Pgid], p.Pid)
 		}
 	}
-	return out
+	return g
 }
 
 // startMillis is when pid started, in ms since the epoch, from one read of its stat:

@@ -154,9 +154,10 @@ func LeftRunning(path, previous string) (daemon int, left []Stray) {
 // taken out) that still run, by name.
 func recorded(entries map[string]Entry) []Stray {
 	var out []Stray
+	g := groupsNow()
 	for _, name := range slices.Sorted(maps.Keys(entries)) {
 		e := entries[name]
-		if pids := strayPids(e); len(pids) > 0 {
+		if pids := strayPids(e, g); len(pids) > 0 {
 			out = append(out, Stray{Process: name, Pid: e.Pid, Pids: pids})
 		}
 	}
@@ -176,7 +177,7 @@ func parseIdentity(s string) (Entry, bool) {
 
 // strayPids returns the live processes left of entry e: its group's members,
 // plus the leader itself if it is still the recorded process.
-func strayPids(e Entry) []int {
+func strayPids(e Entry, g groups) []int {
 	if e.Pid <= 1 || e.Pid == os.Getpid() || e.Pid == syscall.Getpgrp() {
 		return nil
 	}
@@ -184,7 +185,7 @@ func strayPids(e Entry) []int {
 	if alive && !same {
 		return nil // recycled pid: not ours
 	}
-	pids := groupMembers(e.Pid)
+	pids := slices.Clone(g[e.Pid])
 	if alive && !slices.Contains(pids, e.Pid) {
 		pids = append(pids, e.Pid) // it left its group
 	}
@@ -201,6 +202,7 @@ func (f *StateFile) stop(ctx context.Context, strays []Stray) {
 		grace = 2 * time.Second
 	}
 	start := time.Now()
+	g := groupsNow()
 	deadlines := make([]time.Time, len(strays))
 	group := make([]bool, len(strays))
 	for i, s := range strays {
@@ -213,13 +215,13 @@ func (f *StateFile) stop(ctx context.Context, strays []Stray) {
 		deadlines[i], group[i] = start.Add(spec.Timeout), spec.Group
 		switch {
 		case spec.Group:
-			signal(s, spec.Signal)
+			signal(s, spec.Signal, g)
 		case leaderAlive(s.Pid):
 			syscall.Kill(s.Pid, spec.Signal)
 		default:
 			continue // its leftovers are killed below
 		}
-		signal(s, syscall.SIGCONT) // one stopped (kill -STOP) takes it only once continued
+		signal(s, syscall.SIGCONT, g) // one stopped (kill -STOP) takes it only once continued
 	}
 	killed := func(s Stray) bool { return s.Killed || s.GroupKilled || s.LeftKilled }
 	var killedAt time.Time
@@ -227,16 +229,23 @@ func (f *StateFile) stop(ctx context.Context, strays []Stray) {
 	defer tick.Stop()
 	for {
 		now, left := time.Now(), false
+		g = groupsNow() // one scan a round, not one a stray
 		for i := range strays {
 			s := &strays[i]
-			if gone(*s) {
+			if gone(*s, g) {
 				continue
 			}
 			left = true
 			if killed(*s) {
 				continue
 			}
-			switch alive := leaderAlive(s.Pid); {
+			alive := leaderAlive(s.Pid)
+			// What it left: its group's others as scanned. The leader may have died since
+			// the scan, which then listed it: that alone is no leftover.
+			others := slices.ContainsFunc(g[s.Pid], func(pid int) bool { return pid != s.Pid })
+			switch {
+			case !alive && !others:
+				continue // gone since the scan
 			case !alive && !group[i]:
 				s.LeftKilled = true
 			case now.After(deadlines[i]):
@@ -244,10 +253,10 @@ func (f *StateFile) stop(ctx context.Context, strays []Stray) {
 			default:
 				continue
 			}
-			signal(*s, syscall.SIGKILL)
+			signal(*s, syscall.SIGKILL, g)
 			killedAt = now
 		}
-		if !left || !killedAt.IsZero() && now.Sub(killedAt) > grace && !slices.ContainsFunc(strays, func(s Stray) bool { return !killed(s) && !gone(s) }) {
+		if !left || !killedAt.IsZero() && now.Sub(killedAt) > grace && !slices.ContainsFunc(strays, func(s Stray) bool { return !killed(s) && !gone(s, g) }) {
 			return
 		}
 		select {
@@ -258,15 +267,16 @@ func (f *StateFile) stop(ctx context.Context, strays []Stray) {
 	}
 }
 
-// signal sends sig to the stray's group, and to its leader should it have left it.
-func signal(s Stray, sig syscall.Signal) {
+// signal sends sig to the stray's group, and to its leader should it have left it (g:
+// the groups as they are).
+func signal(s Stray, sig syscall.Signal, g groups) {
 	syscall.Kill(-s.Pid, sig)
-	if slices.Contains(s.Pids, s.Pid) && !slices.Contains(groupMembers(s.Pid), s.Pid) {
+	if slices.Contains(s.Pids, s.Pid) && !slices.Contains(g[s.Pid], s.Pid) {
 		syscall.Kill(s.Pid, sig) // the leader left its group
 	}
 }
 
-func gone(s Stray) bool { return len(groupMembers(s.Pid)) == 0 && !leaderAlive(s.Pid) }
+func gone(s Stray, g groups) bool { return len(g[s.Pid]) == 0 && !leaderAlive(s.Pid) }
 
 func leaderAlive(pid int) bool {
 	st, ok := readStat(pid)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -59,7 +60,9 @@ func unrecorded(d Entry, known []Stray) []Stray {
 		return env, err == nil && bytes.Contains(env, want)
 	}
 	var out []Stray
-	for _, p := range scanProcs() {
+	procs := scanProcs()
+	g := groupsOf(procs)
+	for _, p := range procs {
 		if covered[p.Pid] || p.Zombie() || p.Pid == os.Getpid() {
 			continue
 		}
@@ -79,7 +82,7 @@ func unrecorded(d Entry, known []Stray) []Stray {
 		// ours, is left alone: only p is.
 		s := Stray{Process: name, Pid: p.Pid, Pids: []int{p.Pid}}
 		if _, ours := marked(p.Pgid); p.Pgid == p.Pid || !leaderAlive(p.Pgid) || ours {
-			s = Stray{Process: name, Pid: p.Pgid, Pids: groupMembers(p.Pgid)}
+			s = Stray{Process: name, Pid: p.Pgid, Pids: slices.Clone(g[p.Pgid])}
 		}
 		for _, pid := range s.Pids {
 			covered[pid] = true

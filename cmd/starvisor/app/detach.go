@@ -303,6 +303,7 @@ func unstamped(line string) string {
 // cannot record its processes: a full disk), and the strays of a killed daemon it
 // stopped: a deploy script never reads that log.
 func warnings(d *Deps, logPath string, start int64) {
+	strays := 0
 	for _, line := range strings.Split(tailFrom(logPath, start, 1000), "\n") {
 		line = unstamped(strings.TrimSpace(line)) // the log's time: the caller sees them now
 		// And what it stopped of a killed daemon's programs: no client said they ran.
@@ -310,8 +311,16 @@ func warnings(d *Deps, logPath string, start int64) {
 		if strings.HasPrefix(line, "starvisor: warning:") || strings.Contains(line, " stray process ") ||
 			strings.Contains(line, "left in the cgroups of the daemon that died") ||
 			strings.HasPrefix(line, "starvisor: ") && strings.HasSuffix(line, "(output is dropped until the log can be written)") {
+			if strings.Contains(line, " stray process ") {
+				if strays++; strays > 10 { // a line each for 213: counted after the first ten
+					continue
+				}
+			}
 			fmt.Fprintln(d.Stderr, line)
 		}
+	}
+	if strays > 10 {
+		fmt.Fprintf(d.Stderr, "starvisor: and %d more stray processes stopped (each in %s)\n", strays-10, logPath)
 	}
 }
 

@@ -1,10 +1,17 @@
 package app
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
+
+	"github.com/starvisor/starvisor/engine/monitor"
 )
 
 // up --detach's wait line names a few processes per state past a dozen (290 made one
@@ -18,4 +25,31 @@ func TestCondensed(t *testing.T) {
 	}
 	many = append(many, "web (RUNNING, not ready yet)")
 	is.Equal(condensed(many), "15 processes (14 STARTING: w0, w1, w2, …; 1 RUNNING, not ready yet: web)")
+}
+
+// What a killed daemon left is named up to ten, then counted: 213 made a 5 KB line.
+func TestStrayNoteNamesTenThenCounts(t *testing.T) {
+	is := is.New(t)
+	var strays []monitor.Stray
+	for i := range 13 {
+		strays = append(strays, monitor.Stray{Process: fmt.Sprintf("s%d", i), Pid: 100 + i})
+	}
+	note := strayNote(strays, 7, func(string) time.Duration { return 10 * time.Second })
+	is.True(strings.Contains(note, "s9 (pid 109), and 3 more; nothing starts before they are gone (up to 10s)"))
+	is.True(!strings.Contains(note, "s10 "))
+}
+
+// up --detach relays the first ten strays' lines, then a count.
+func TestWarningsCountStraysPastTen(t *testing.T) {
+	is := is.New(t)
+	log := filepath.Join(t.TempDir(), "starvisor.log")
+	var b strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&b, "2026-11-27T08:00:00.000 starvisor: stopped stray process s%d left by an earlier daemon (pid %d, 1 process alive)\n", i, 100+i)
+	}
+	is.NoErr(os.WriteFile(log, []byte(b.String()), 0o644))
+	var errOut bytes.Buffer
+	warnings(&Deps{Stderr: &errOut}, log, 0)
+	is.Equal(strings.Count(errOut.String(), "stopped stray process"), 10)
+	is.True(strings.HasSuffix(errOut.String(), "starvisor: and 2 more stray processes stopped (each in "+log+")\n"))
 }

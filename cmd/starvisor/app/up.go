@@ -504,6 +504,9 @@ func strayNote(strays []monitor.Stray, pid int, timeout func(string) time.Durati
 	if pid > 0 {
 		by = fmt.Sprintf("an earlier daemon (pid %d)", pid)
 	}
+	if len(names) > 10 {
+		names = append(names[:10], fmt.Sprintf("and %d more", len(names)-10))
+	}
 	return fmt.Sprintf("%s %s left running: %s; nothing starts before they are gone (up to %s)",
 		strayStopping, by, strings.Join(names, ", "), longest)
 }

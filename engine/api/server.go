@@ -304,6 +304,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	defer scratchPool.Put(sc)
 	all := statuses(sc.programs[:0], s.b.Status(), time.Now())
 	sc.programs = all
+	for i := range all {
+		// A start that failed on a path of the bundle's old place says it moved, as the
+		// start's own answer does: status showed only "can't find command".
+		if all[i].SpawnFailed && (all[i].State == "BACKOFF" || all[i].State == "FATAL") {
+			all[i].Description += s.movedNote(all[i].Description)
+		}
+	}
 	specs := r.URL.Query()["name"]
 	if len(specs) == 0 {
 		writeStatus(w, sc, StatusResponse{Programs: all, ReloadError: s.reloadError(), StateError: s.stateError(), ShuttingDown: s.b.ShuttingDown()})

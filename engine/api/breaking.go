@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -51,6 +52,23 @@ func Breaking(states []engine.Status, next *plan.Plan, d plan.Delta, check func(
 	jobs := d.JobsFirst(next)
 	noJobFirst := func(pr plan.Program) bool {
 		return !slices.ContainsFunc(pr.DependsOn, func(dep string) bool { return jobs[dep] != "" })
+	}
+	// A job the apply runs first that cannot start itself, with no job before it to make
+	// what it lacks (its release's interpreter): it was run and retried into FATAL, and
+	// the apply refused only then.
+	var stuck []string
+	for _, job := range slices.Sorted(maps.Keys(jobs)) {
+		pr, ok := next.Lookup(job)
+		if !ok || !noJobFirst(pr) {
+			continue
+		}
+		if problems := check(pr); len(problems) > 0 {
+			stuck = append(stuck, job+" ("+strings.Join(problems, "; ")+")")
+		}
+	}
+	if len(stuck) > 0 {
+		return fmt.Errorf("the job %s cannot start, and what depends on it would wait for it: nothing applied; fix it, or apply --force",
+			strings.Join(alike(stuck), ", "))
 	}
 	why := alike(engine.CannotStart(states, next, d, noJobFirst, check))
 	if len(why) == 0 {

@@ -36,6 +36,29 @@ type lsRow struct {
 	Trouble string `json:"trouble,omitempty"`
 }
 
+// lsJSONRow is a row of ls --json: the figures null for a daemon that gave none (its
+// trouble says why), where 0 read as "none failed" for a daemon nobody could ask.
+type lsJSONRow struct {
+	Script    string `json:"script"`
+	Pid       int    `json:"pid"`
+	Socket    string `json:"socket"`
+	Processes *int   `json:"processes"`
+	Running   *int   `json:"running"`
+	Failed    *int   `json:"failed"`
+	Trouble   string `json:"trouble,omitempty"`
+}
+
+func lsJSON(rows []lsRow) []lsJSONRow {
+	out := make([]lsJSONRow, len(rows))
+	for i, r := range rows {
+		out[i] = lsJSONRow{Script: r.Script, Pid: r.Pid, Socket: r.Socket, Trouble: r.Trouble}
+		if r.Trouble == "" {
+			out[i].Processes, out[i].Running, out[i].Failed = &r.Processes, &r.Running, &r.Failed
+		}
+	}
+	return out
+}
+
 // lsDirs are the folders ls reads locks from: runDirs, and, where XDG_RUNTIME_DIR is not
 // set (su -, cron, sudo -iu), the login session's folder it names elsewhere: a daemon
 // started from an ssh login locked its bundle in /run/user/<uid>, and ls from cron
@@ -77,7 +100,7 @@ func (c *LsCmd) Run(d *Deps) error {
 
 	slices.SortFunc(rows, func(a, b lsRow) int { return strings.Compare(a.Script, b.Script) })
 	if c.JSON {
-		b, err := json.MarshalIndent(rows, "", "  ")
+		b, err := json.MarshalIndent(lsJSON(rows), "", "  ")
 		if err != nil {
 			return err
 		}

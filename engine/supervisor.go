@@ -1034,6 +1034,12 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 		if sn.Restarts > 0 && sn.RestartWhy != "" {
 			out[i].LastRestart = sn.RestartWhy + ", " + roundS(now.Sub(sn.RestartAt)).String() + " ago"
 			out[i].RestartWhy, out[i].RestartAt = sn.RestartWhy, sn.RestartAt
+		}
+		// A crash loop's, and a failure's on its first try (FATAL, EXITED not done): a
+		// health check's reason without the log's text. Not after a start that spawned
+		// nothing: the words are an earlier run's.
+		failed := sn.State == Fatal || sn.State == Backoff || sn.State == Exited && !sn.Done
+		if (sn.Restarts > 0 && sn.RestartWhy != "" || failed) && !sn.SpawnFailed {
 			out[i].LastWordsLog, out[i].LastWords, out[i].LastWordsAt = p.logs.lastWords()
 		}
 		switch {

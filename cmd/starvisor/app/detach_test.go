@@ -53,3 +53,14 @@ func TestWarningsCountStraysPastTen(t *testing.T) {
 	is.Equal(strings.Count(errOut.String(), "stopped stray process"), 10)
 	is.True(strings.HasSuffix(errOut.String(), "starvisor: and 2 more stray processes stopped (each in "+log+")\n"))
 }
+
+// up --logs keeps each process's colour from its first log on: by its place in the plan,
+// an apply that added programs moved it, and two shared one.
+func TestTeeColourNumbersStay(t *testing.T) {
+	is := is.New(t)
+	tee := &teeOpener{}
+	is.Equal(tee.number("db"), 0)
+	is.Equal(tee.number("web"), 1)
+	is.Equal(tee.number("db"), 0) // reopened after an apply
+	is.Equal(tee.number("new"), 2)
+}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -29,6 +30,26 @@ type teeOpener struct {
 	out     *lineWriter
 	running func() *plan.Plan
 	color   bool // labels in their process's colour (a terminal)
+
+	mu      sync.Mutex
+	numbers map[string]int // each process's colour, in the order they first open a log
+}
+
+// number is process's colour number: given at its first log, kept across the applies
+// that reopen it (its place in the plan moved with each: two of them shared a colour,
+// and one changed colour mid-session).
+func (t *teeOpener) number(process string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.numbers == nil {
+		t.numbers = map[string]int{}
+	}
+	n, ok := t.numbers[process]
+	if !ok {
+		n = len(t.numbers)
+		t.numbers[process] = n
+	}
+	return n
 }
 
 func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
@@ -36,20 +57,24 @@ func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, width, number := filepath.Base(l.Path), 0, 0
+	name, width, process := filepath.Base(l.Path), 0, ""
 	if p := t.running(); p != nil {
 		found := false
-		for i, pr := range p.Programs {
+		for _, pr := range p.Programs {
 			// The labels of the plan's processes share one width: the columns line up
-			// whichever process speaks first (as logs -f all prints them).
+			// whichever process speaks first (as logs -f all prints them), a stderr's
+			// "web.err" too.
 			width = max(width, len(pr.ProcessName))
+			if pr.Stdout != nil && pr.Stderr != nil && !pr.RedirectStderr {
+				width = max(width, len(pr.ProcessName)+len(".err"))
+			}
 			if found {
 				continue
 			}
 			if pr.Stdout != nil && pr.Stdout.Path == l.Path {
-				name, found, number = pr.ProcessName, true, i
+				name, found, process = pr.ProcessName, true, pr.ProcessName
 			} else if pr.Stderr != nil && pr.Stderr.Path == l.Path {
-				name, found, number = pr.ProcessName+".err", true, i // as logs labels it beside stdout
+				name, found, process = pr.ProcessName+".err", true, pr.ProcessName // as logs labels it beside stdout
 				if pr.Stdout == nil {
 					name = pr.ProcessName
 				}
@@ -58,7 +83,7 @@ func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
 	}
 	label := fmt.Sprintf("%-*s", width, name)
 	if t.color {
-		label = colorLabel(label, number) // the process's place in the plan: neighbours differ
+		label = colorLabel(label, t.number(cmp.Or(process, name))) // in order of first speech: neighbours differ
 	}
 	return &teeWriter{WriteCloser: w, lines: logs.NewLabeller(t.out, label)}, nil
 }

@@ -1068,6 +1068,10 @@ func (l *upLoop) stopAll(applying bool, results <-chan applied, sigs <-chan os.S
 		}
 		done <- l.sup.Shutdown(context.Background())
 	}()
+	// A program that ignores its stop signal holds the shutdown for its stop_timeout:
+	// said after a moment, with the way out (it looked hung for 10 s).
+	tell := time.NewTimer(time.Second)
+	defer tell.Stop()
 	for {
 		select {
 		case err := <-done:
@@ -1076,6 +1080,11 @@ func (l *upLoop) stopAll(applying bool, results <-chan applied, sigs <-chan os.S
 			}
 			l.out.printf("starvisor: stopped\n")
 			return nil
+		case <-tell.C:
+			if line := stillStopping(l.sup); line != "" {
+				l.out.printf("starvisor: still stopping %s; a second Ctrl-C (or SIGTERM) kills them now\n", line)
+			}
+			tell.Reset(5 * time.Second)
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP || sig == syscall.SIGUSR2 {
 				continue // no reload while stopping; the logs close anyway
@@ -1092,6 +1101,25 @@ func (l *upLoop) stopAll(applying bool, results <-chan applied, sigs <-chan os.S
 			return reported(ExitFailure)
 		}
 	}
+}
+
+// stillStopping names the processes sup is still stopping, with what their stop is at
+// ("web (stop requested 2s ago; SIGKILL in 8s)"); "" when none, or sup cannot say.
+func stillStopping(sup supervisor) string {
+	s, ok := sup.(interface{ States() []engine.Status })
+	if !ok {
+		return ""
+	}
+	var names []string
+	for _, st := range s.States() {
+		if st.State == engine.Stopping {
+			names = append(names, st.Name+" ("+st.Description+")")
+		}
+	}
+	if len(names) > 5 {
+		names = append(names[:5], fmt.Sprintf("and %d more", len(names)-5))
+	}
+	return strings.Join(names, ", ")
 }
 
 // reopenLogs answers SIGUSR2 as supervisord does (logrotate's postrotate sends it):

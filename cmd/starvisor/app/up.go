@@ -1175,6 +1175,27 @@ func (l *upLoop) report(r applied) {
 	for _, line := range deltaLines(d) {
 		l.out.line(line)
 	}
+	if fatal := fatalOf(l.sup); len(fatal) > 0 {
+		// As apply says it: a reload after a fix outside the script (a config file, the
+		// code) left them FATAL, with nothing said.
+		l.out.printf("starvisor: note: %s FATAL, and a reload restarts only what the script changes: starvisor start %s\n",
+			strings.Join(fatal, ", ")+map[bool]string{true: " is", false: " are"}[len(fatal) == 1], strings.Join(fatal, " "))
+	}
+}
+
+// fatalOf names sup's FATAL processes (none when sup cannot say).
+func fatalOf(sup supervisor) []string {
+	s, ok := sup.(interface{ States() []engine.Status })
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, st := range s.States() {
+		if st.State == engine.Fatal {
+			out = append(out, st.Name)
+		}
+	}
+	return out
 }
 
 func sigName(s os.Signal) string {

@@ -702,7 +702,7 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 		return nil, nil, api.ApplyResponse{}, clientError(verb, err)
 	}
 	if asJSON {
-		if err := writeDeltaJSON(d.Stdout, r.Delta, r.Refused); err != nil {
+		if err := writeDeltaJSON(d.Stdout, r.Delta, r.Refused, r.Notes); err != nil {
 			return nil, nil, api.ApplyResponse{}, err
 		}
 	} else {
@@ -771,7 +771,7 @@ func declaresPrograms(p *plan.Plan) error {
 }
 
 // writeDeltaJSON prints the difference as JSON (plan --diff --json), every list present.
-func writeDeltaJSON(w io.Writer, d plan.Delta, refused string) error {
+func writeDeltaJSON(w io.Writer, d plan.Delta, refused string, notes []string) error {
 	for _, l := range []*[]string{&d.Added, &d.Removed, &d.Unchanged} {
 		if *l == nil {
 			*l = []string{}
@@ -783,11 +783,13 @@ func writeDeltaJSON(w io.Writer, d plan.Delta, refused string) error {
 		}
 	}
 	// Why apply would refuse it, in the JSON too: a review bot read "1 changed" of an
-	// apply that changes nothing.
+	// apply that changes nothing; and the notes (the jobs run first, the programs stopped
+	// by hand it starts), which were on stderr only.
 	b, err := json.MarshalIndent(struct {
 		plan.Delta
-		Refused string `json:"refused,omitempty"`
-	}{d, refused}, "", "  ")
+		Refused string   `json:"refused,omitempty"`
+		Notes   []string `json:"notes,omitempty"`
+	}{d, refused, notes}, "", "  ")
 	if err != nil {
 		return err
 	}

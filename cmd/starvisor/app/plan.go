@@ -21,7 +21,7 @@ import (
 type PlanCmd struct {
 	scriptFlags `embed:""`
 	socketOnly  `embed:""`
-	JSON        bool `name:"json" help:"Print the plan as JSON (with --diff: the difference, {\"added\", \"removed\", \"unchanged\", \"changed\", \"updated\"}, and \"refused\": why apply would refuse it)."`
+	JSON        bool `name:"json" help:"Print the plan as JSON (with --diff: the difference, {\"added\", \"removed\", \"unchanged\", \"changed\", \"updated\"}, \"refused\": why apply would refuse it, and \"notes\": what it would do besides)."`
 	Diff        bool `name:"diff" help:"Show what apply would change in the running daemon; applies nothing."`
 	ExitCode    bool `name:"exit-code" help:"With --diff: exit 1 when apply would change something (as git diff --exit-code), 0 when not; a script that does not evaluate exits 1 too, its error on stderr."`
 }

@@ -590,6 +590,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 				filepath.Join(running.Root, running.Entry), req.Plan.Entry, running.Entry)
 		} else if err := Breaking(s.b.States(), req.Plan, diff, s.Check); err != nil {
 			r.Refused = err.Error()
+			// What a refused apply would not do: "the job runs first, and web restarts"
+			// read as a promise above "nothing applied".
+			r.Notes = slices.DeleteFunc(r.Notes, func(n string) bool { return strings.Contains(n, "the job runs first") })
 		} else if w := AfterJobs(s.b.States(), req.Plan, diff, s.Check); w != "" {
 			r.Notes = append(r.Notes, "apply may refuse: "+w)
 		}

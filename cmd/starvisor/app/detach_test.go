@@ -45,7 +45,7 @@ func TestWarningsCountStraysPastTen(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "starvisor.log")
 	var b strings.Builder
 	for i := range 12 {
-		fmt.Fprintf(&b, "2026-11-27T08:00:00.000 starvisor: stopped stray process s%d left by an earlier daemon (pid %d, 1 process alive)\n", i, 100+i)
+		fmt.Fprintf(&b, "2026-11-27T08:00:00.000 starvisor: stopped stray process s%d left by an earlier daemon (pid %d, 1 process found running)\n", i, 100+i)
 	}
 	is.NoErr(os.WriteFile(log, []byte(b.String()), 0o644))
 	var errOut bytes.Buffer

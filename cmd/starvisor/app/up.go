@@ -526,7 +526,7 @@ func formatStray(s monitor.Stray) string {
 	case s.LeftKilled:
 		rest = "; what it left running killed with it"
 	}
-	return fmt.Sprintf("%s stray process %s left by an earlier daemon (pid %d, %s alive%s)",
+	return fmt.Sprintf("%s stray process %s left by an earlier daemon (pid %d, %s found running%s)",
 		how, s.Process, s.Pid, plural(len(s.Pids), "process"), rest)
 }
 

@@ -20,7 +20,7 @@ import (
 // apps: each daemon holds a lock in the user's runtime folder (rootLockPath) naming
 // its socket, so no registry is kept.
 type LsCmd struct {
-	JSON bool `name:"json" help:"Print a JSON list ({\"script\", \"pid\", \"socket\", \"processes\", \"running\", \"failed\"})."`
+	JSON bool `name:"json" help:"Print a JSON list ({\"script\", \"pid\", \"socket\", \"processes\", \"running\", \"failed\"}; for a daemon that gave no figures, they are null and \"trouble\" says why)."`
 }
 
 // lsRow is one running daemon.

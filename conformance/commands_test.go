@@ -229,8 +229,22 @@ func daemonCleanup(ts *testscript.TestScript, neg bool, args []string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		st, err := c.Status(ctx)
-		if err != nil {
+		if _, none := errors.AsType[*api.NoDaemonError](err); none {
 			return // not running (the script shut it down)
+		}
+		if err != nil {
+			// There but not answering (a scenario that failed after a SIGSTOP of it):
+			// continued and killed by the pid its lock names; its programs, which carry
+			// its identity, go with killLeftBy.
+			b, _ := os.ReadFile(filepath.Join(filepath.Dir(c.Socket), "daemon.lock"))
+			if lines := strings.Split(string(b), "\n"); len(lines) > 1 {
+				pid, _ := strconv.Atoi(strings.Split(lines[1], ".")[0])
+				if pid > 0 && !gone(pid) {
+					syscall.Kill(pid, syscall.SIGCONT)
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			return
 		}
 		daemon, _ := c.Pid(ctx, "")
 		if c.Shutdown(ctx) == nil {

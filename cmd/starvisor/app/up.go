@@ -1106,12 +1106,8 @@ func (l *upLoop) stopAll(applying bool, results <-chan applied, sigs <-chan os.S
 // stillStopping names the processes sup is still stopping, with what their stop is at
 // ("web (stop requested 2s ago; SIGKILL in 8s)"); "" when none, or sup cannot say.
 func stillStopping(sup supervisor) string {
-	s, ok := sup.(interface{ States() []engine.Status })
-	if !ok {
-		return ""
-	}
 	var names []string
-	for _, st := range s.States() {
+	for _, st := range statesOf(sup) {
 		if st.State == engine.Stopping {
 			names = append(names, st.Name+" ("+st.Description+")")
 		}
@@ -1183,14 +1179,19 @@ func (l *upLoop) report(r applied) {
 	}
 }
 
+// statesOf is sup's processes' states, when it can say (the engine can; a test's fake
+// may not).
+func statesOf(sup supervisor) []engine.Status {
+	if s, ok := sup.(interface{ States() []engine.Status }); ok {
+		return s.States()
+	}
+	return nil
+}
+
 // fatalOf names sup's FATAL processes (none when sup cannot say).
 func fatalOf(sup supervisor) []string {
-	s, ok := sup.(interface{ States() []engine.Status })
-	if !ok {
-		return nil
-	}
 	var out []string
-	for _, st := range s.States() {
+	for _, st := range statesOf(sup) {
 		if st.State == engine.Fatal {
 			out = append(out, st.Name)
 		}

@@ -90,7 +90,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	// still waits for it to answer, as long as a client waits for any daemon.
 	answerBy := time.Now().Add(max(c.Wait, api.AnswerWithin))
 	pause := pollEvery
-	told, toldWhat, toldStrays := time.Now(), "", false
+	told, toldWhat, toldStrays, relayedStrays := time.Now(), "", false, false
 	for {
 		select {
 		case err := <-exited:
@@ -107,6 +107,10 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 		default:
 		}
 		pending, failed, err := notStarted(cl, p, d.Began)
+		if err == nil && !relayedStrays {
+			relayedStrays = true
+			strayLines(d, logPath, start)
+		}
 		if err != nil && !toldStrays {
 			// It stops what a killed daemon left before it answers: up to their
 			// stop_timeout, which looked like a hang.
@@ -303,21 +307,37 @@ func unstamped(line string) string {
 // cannot record its processes: a full disk), and the strays of a killed daemon it
 // stopped: a deploy script never reads that log.
 func warnings(d *Deps, logPath string, start int64) {
+	relay(d, logPath, start, func(line string) bool {
+		// A log it cannot write: the program runs on, its output dropped.
+		return strings.HasPrefix(line, "starvisor: warning:") ||
+			strings.HasPrefix(line, "starvisor: ") && strings.HasSuffix(line, "(output is dropped until the log can be written)")
+	})
+}
+
+// strayLines relays what the daemon stopped of a killed daemon's programs (no client
+// said they ran), once it answers: it stopped them before it served, and said after the
+// wait for its programs, they read as stopped after those started.
+func strayLines(d *Deps, logPath string, start int64) {
+	relay(d, logPath, start, func(line string) bool {
+		return strings.Contains(line, " stray process ") || strings.Contains(line, "left in the cgroups of the daemon that died")
+	})
+}
+
+// relay prints the lines of the daemon's log since start that want selects, without
+// the log's time (the caller sees them now); past ten stray lines, a count.
+func relay(d *Deps, logPath string, start int64, want func(string) bool) {
 	strays := 0
 	for _, line := range strings.Split(tailFrom(logPath, start, 1000), "\n") {
-		line = unstamped(strings.TrimSpace(line)) // the log's time: the caller sees them now
-		// And what it stopped of a killed daemon's programs: no client said they ran.
-		// A log it cannot write: the program runs on, its output dropped.
-		if strings.HasPrefix(line, "starvisor: warning:") || strings.Contains(line, " stray process ") ||
-			strings.Contains(line, "left in the cgroups of the daemon that died") ||
-			strings.HasPrefix(line, "starvisor: ") && strings.HasSuffix(line, "(output is dropped until the log can be written)") {
-			if strings.Contains(line, " stray process ") {
-				if strays++; strays > 10 { // a line each for 213: counted after the first ten
-					continue
-				}
-			}
-			fmt.Fprintln(d.Stderr, line)
+		line = unstamped(strings.TrimSpace(line))
+		if !want(line) {
+			continue
 		}
+		if strings.Contains(line, " stray process ") {
+			if strays++; strays > 10 { // a line each for 213: counted after the first ten
+				continue
+			}
+		}
+		fmt.Fprintln(d.Stderr, line)
 	}
 	if strays > 10 {
 		fmt.Fprintf(d.Stderr, "starvisor: and %d more stray processes stopped (each in %s)\n", strays-10, logPath)

@@ -49,7 +49,7 @@ func TestWarningsCountStraysPastTen(t *testing.T) {
 	}
 	is.NoErr(os.WriteFile(log, []byte(b.String()), 0o644))
 	var errOut bytes.Buffer
-	warnings(&Deps{Stderr: &errOut}, log, 0)
+	strayLines(&Deps{Stderr: &errOut}, log, 0)
 	is.Equal(strings.Count(errOut.String(), "stopped stray process"), 10)
 	is.True(strings.HasSuffix(errOut.String(), "starvisor: and 2 more stray processes stopped (each in "+log+")\n"))
 }

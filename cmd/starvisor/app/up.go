@@ -930,6 +930,7 @@ type applied struct {
 	err    error
 	reload bool
 	script bool // a reload whose script failed: nothing was applied
+	said   bool // a reload whose summary was said as it began
 }
 
 func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) error {
@@ -945,18 +946,24 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 		go func() {
 			if !reload {
 				d, err := l.sup.Apply(ctx, p)
-				results <- applied{d, err, false, false}
+				results <- applied{d, err, false, false, false}
 				return
 			}
 			// The script is evaluated in the apply's turn: after a client's apply that
 			// runs now, with the values it read, not before (it undid that apply).
-			script := false
-			d, err := l.sup.ApplyMade(ctx, func(*plan.Plan) (*plan.Plan, error) {
+			script, said := false, false
+			d, err := l.sup.ApplyMade(ctx, func(running *plan.Plan) (*plan.Plan, error) {
 				p, err := l.reload()
 				script = err != nil
+				if err == nil && running != nil {
+					// Said before the restarts it brings, as a client's apply is: after,
+					// its "stop requested" lines had no cause above them.
+					l.summary(plan.Diff(running, p))
+					said = true
+				}
 				return p, err
 			})
-			results <- applied{d, err, true, script}
+			results <- applied{d, err, true, script, said}
 		}()
 	}
 	hup := func() { apply(nil, true) }
@@ -1166,10 +1173,8 @@ func (l *upLoop) report(r applied) {
 		l.out.printf("starvisor: applied plan: %s\n", plural(len(d.Added), "process"))
 		return
 	}
-	l.out.printf("starvisor: reload: %d added, %d changed, %d removed, %d unchanged\n",
-		len(d.Added), len(d.Changed), len(d.Removed), len(d.Unchanged))
-	for _, line := range deltaLines(d) {
-		l.out.line(line)
+	if !r.said {
+		l.summary(d)
 	}
 	if fatal := fatalOf(l.sup); len(fatal) > 0 {
 		// As apply says it: a reload after a fix outside the script (a config file, the
@@ -1186,6 +1191,15 @@ func statesOf(sup supervisor) []engine.Status {
 		return s.States()
 	}
 	return nil
+}
+
+// summary says what a reload changes: counts, then a line per change.
+func (l *upLoop) summary(d plan.Delta) {
+	l.out.printf("starvisor: reload: %d added, %d changed, %d removed, %d unchanged\n",
+		len(d.Added), len(d.Changed), len(d.Removed), len(d.Unchanged))
+	for _, line := range deltaLines(d) {
+		l.out.line(line)
+	}
 }
 
 // fatalOf names sup's FATAL processes (none when sup cannot say).

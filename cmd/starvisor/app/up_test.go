@@ -37,6 +37,8 @@ type fakeSup struct {
 	kills chan struct{}
 	// through, when set, makes Apply finish though cancelled: its starts went out.
 	through bool
+	// running, when set, is the plan ApplyMade builds on, as the engine's would be.
+	running *plan.Plan
 }
 
 func newFakeSup() *fakeSup {
@@ -57,7 +59,7 @@ func (f *fakeSup) Apply(ctx context.Context, p *plan.Plan) (plan.Delta, error) {
 }
 
 func (f *fakeSup) ApplyMade(ctx context.Context, build func(*plan.Plan) (*plan.Plan, error)) (plan.Delta, error) {
-	p, err := build(nil)
+	p, err := build(f.running)
 	if err != nil {
 		return plan.Delta{}, err
 	}
@@ -104,8 +106,13 @@ func (c lineChan) Write(b []byte) (int, error) {
 func (c lineChan) want(t *testing.T, lines ...string) {
 	t.Helper()
 	for _, want := range lines {
-		if got := <-c; got != want+"\n" {
-			t.Fatalf("loop printed %q, want %q", got, want)
+		select {
+		case got := <-c:
+			if got != want+"\n" {
+				t.Fatalf("loop printed %q, want %q", got, want)
+			}
+		case <-time.After(time.Minute): // a regression fails, not hangs the suite
+			t.Fatalf("loop printed nothing in a minute, want %q", want)
 		}
 	}
 }
@@ -227,6 +234,39 @@ func TestUpLoopReportsReloadThatEndedInShutdown(t *testing.T) {
 	out.want(t, "starvisor: SIGTERM: shutting down")
 	sup.answers <- plan.Delta{Added: []string{"b"}, Unchanged: []string{"a"}}
 	out.want(t, "starvisor: reload: 1 added, 0 changed, 0 removed, 1 unchanged", "  + b")
+	<-sup.shutdown
+	out.want(t, "starvisor: stopped")
+	is.NoErr(<-done)
+}
+
+// A reload says what it changes before the engine applies it (its restarts' lines had no
+// cause above them), and not again after.
+func TestUpLoopSaysReloadBeforeItApplies(t *testing.T) {
+	is := is.New(t)
+	out := make(lineChan, 16)
+	sup := newFakeSup()
+	prog := func(name, cmd string) plan.Program {
+		pr := plan.Defaults()
+		pr.Name, pr.ProcessName, pr.Command = name, name, []string{cmd}
+		return pr
+	}
+	first := &plan.Plan{Programs: []plan.Program{prog("a", "/bin/a")}}
+	second := &plan.Plan{Programs: []plan.Program{prog("a", "/bin/a2"), prog("b", "/bin/b")}}
+	sup.running = first
+	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard),
+		reload: func() (*plan.Plan, error) { return second, nil }}
+	sigs, done := runLoop(l, first)
+	<-sup.applies
+	sup.answers <- plan.Delta{Added: []string{"a"}}
+	out.want(t, "starvisor: applied plan: 1 process")
+	sigs <- syscall.SIGHUP
+	out.want(t, "starvisor: SIGHUP: reloading")
+	is.Equal(<-sup.applies, second)
+	// Said already, while the engine has not answered.
+	out.want(t, "starvisor: reload: 1 added, 1 changed, 0 removed, 0 unchanged", "  + b", "  ~ a: command")
+	sup.answers <- plan.Delta{Added: []string{"b"}, Changed: []plan.Change{{Name: "a", Fields: []string{"command"}}}}
+	sigs <- syscall.SIGTERM
+	out.want(t, "starvisor: SIGTERM: shutting down") // not the summary again
 	<-sup.shutdown
 	out.want(t, "starvisor: stopped")
 	is.NoErr(<-done)

@@ -803,8 +803,13 @@ func writeDelta(w io.Writer, d plan.Delta) {
 		fmt.Fprintf(w, "no changes (%d unchanged)\n", len(d.Unchanged))
 		return
 	}
-	fmt.Fprintf(w, "%d added, %d changed, %d removed, %d unchanged\n",
-		len(d.Added), len(d.Changed), len(d.Removed), len(d.Unchanged))
+	upd := ""
+	if len(d.Updated) > 0 {
+		// Counted among the unchanged (no restart), said apart as the result counts them.
+		upd = fmt.Sprintf(" (%d of them updated without a restart)", len(d.Updated))
+	}
+	fmt.Fprintf(w, "%d added, %d changed, %d removed, %d unchanged%s\n",
+		len(d.Added), len(d.Changed), len(d.Removed), len(d.Unchanged), upd)
 	for _, l := range deltaLines(d) {
 		fmt.Fprintln(w, l)
 	}

@@ -110,8 +110,11 @@ type Status struct {
 	// SpawnFailed: the last start attempt spawned nothing (a missing or non-executable
 	// command): its log holds nothing about that failure.
 	SpawnFailed bool
-	Usage       Usage // the last sample while the process is alive (see sample.go)
-	Hash        string
+	// LogError: why its log writers fail, naming the file ("" when they do not); the
+	// description says it too.
+	LogError string
+	Usage    Usage // the last sample while the process is alive (see sample.go)
+	Hash     string
 }
 
 // Supervisor runs a plan. Each process owns its state machine, driven by the messages in
@@ -1093,6 +1096,7 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			}
 		}
 		if e := p.checkLogs(now); e != "" {
+			out[i].LogError = e
 			out[i].Description += "; log: " + e
 		}
 		if sn.Pid > 0 {

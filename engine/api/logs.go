@@ -231,8 +231,8 @@ func (t *logTroubles) of(b Backend, name, path string) string {
 	if *t == nil {
 		*t = logTroubles{}
 		for _, st := range b.States() {
-			if _, e, ok := strings.Cut(st.Description, "; log: "); ok {
-				(*t)[st.Name] = e
+			if st.LogError != "" {
+				(*t)[st.Name] = st.LogError
 			}
 		}
 	}

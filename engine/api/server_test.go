@@ -47,6 +47,7 @@ func (f *fakeBackend) Status() []engine.Status {
 			st.State, st.Pid, st.Queued = engine.Stopped, 0, true
 		}
 		if e := f.logErr[pr.ProcessName]; e != "" {
+			st.LogError = e
 			st.Description += "; log: " + e
 		}
 		out = append(out, st)

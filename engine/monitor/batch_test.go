@@ -113,7 +113,7 @@ func BenchmarkUnrecordedScan(b *testing.B) {
 	dead := Entry{Pid: 999999, Start: 1}
 	n := len(scanProcs())
 	for b.Loop() {
-		unrecorded(dead, nil)
+		unrecorded(dead, nil, scanProcs())
 	}
 	b.ReportMetric(float64(n), "host-processes")
 }

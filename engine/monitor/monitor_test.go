@@ -428,3 +428,6 @@ time.sleep(1000)`)
 	is.Equal(len(strays[0].Pids), 2)
 	is.True(gone(strays[0], groupsNow()))
 }
+
+// groupMembers returns the live (non-zombie) processes of process group pgid.
+func groupMembers(pgid int) []int { return groupsNow()[pgid] }

@@ -42,9 +42,6 @@ func treeOf(children map[int][]int, root int) []int {
 	return tree
 }
 
-// groupMembers returns the live (non-zombie) processes of process group pgid.
-func groupMembers(pgid int) []int { return groupsNow()[pgid] }
-
 // groups are the live (non-zombie) processes of each process group, by pgid, from one
 // scan of /proc: a look per stray scanned all of /proc each time (213 strays on a busy
 // host: 140,000 reads, seconds per client command).

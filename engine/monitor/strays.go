@@ -96,9 +96,10 @@ func (f *StateFile) clean(ctx context.Context, daemon bool) ([]Stray, error) {
 			return nil, errors.Join(warn, fmt.Errorf("%s was written by a daemon that still runs (pid %d): a copy of a running bundle's; its processes are left alone", f.name(), prev.Pid))
 		}
 	}
-	strays := recorded(old)
+	procs := scanProcs() // one look at /proc for both kinds
+	strays := recorded(old, groupsOf(procs))
 	if hadDaemon {
-		strays = append(strays, unrecorded(prev, strays)...)
+		strays = append(strays, unrecorded(prev, strays, procs)...)
 		if prev.Pid != os.Getpid() {
 			f.PreviousDaemon = prev.Pid
 		}
@@ -145,16 +146,16 @@ func LeftRunning(path, previous string) (daemon int, left []Stray) {
 		return 0, nil // it runs: not reachable for another reason
 	}
 	delete(old, daemonKey)
-	left = recorded(old)
-	left = append(left, unrecorded(prev, left)...)
+	procs := scanProcs()
+	left = recorded(old, groupsOf(procs))
+	left = append(left, unrecorded(prev, left, procs)...)
 	return prev.Pid, left
 }
 
 // recorded are the strays of the processes a state file records (the daemon's own entry
-// taken out) that still run, by name.
-func recorded(entries map[string]Entry) []Stray {
+// taken out) that still run, by name (g: the process groups as they are).
+func recorded(entries map[string]Entry, g groups) []Stray {
 	var out []Stray
-	g := groupsNow()
 	for _, name := range slices.Sorted(maps.Keys(entries)) {
 		e := entries[name]
 		if pids := strayPids(e, g); len(pids) > 0 {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/starvisor/starvisor/engine"
+	"github.com/starvisor/starvisor/engine/procfs"
 )
 
 // daemonKey is the state file's entry for the daemon itself (a process name cannot
@@ -40,8 +41,9 @@ func (f *StateFile) Release() {
 
 // unrecorded finds what the dead daemon d spawned and the state file does not list:
 // live processes whose environment names d, as strays by process group, leaving out
-// the pids of known (the recorded strays). A live d (not dead after all) has none.
-func unrecorded(d Entry, known []Stray) []Stray {
+// the pids of known (the recorded strays), among procs (a scan of /proc). A live d (not
+// dead after all) has none.
+func unrecorded(d Entry, known []Stray, procs []procfs.Stat) []Stray {
 	if d.Pid <= 1 || d.Pid == os.Getpid() {
 		return nil
 	}
@@ -60,7 +62,6 @@ func unrecorded(d Entry, known []Stray) []Stray {
 		return env, err == nil && bytes.Contains(env, want)
 	}
 	var out []Stray
-	procs := scanProcs()
 	g := groupsOf(procs)
 	for _, p := range procs {
 		if covered[p.Pid] || p.Zombie() || p.Pid == os.Getpid() {

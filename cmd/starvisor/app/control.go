@@ -255,12 +255,10 @@ func leftRunning(socket string) string {
 		return ""
 	}
 	var names []string
-	for _, s := range left[:min(len(left), 10)] { // 213 made one 5 KB line on every command
+	for _, s := range left {
 		names = append(names, fmt.Sprintf("%s (pid %d)", s.Process, s.Pid))
 	}
-	if len(left) > 10 {
-		names = append(names, fmt.Sprintf("and %d more", len(left)-10))
-	}
+	names = capped(names, 10) // 213 made one 5 KB line on every command
 	return fmt.Sprintf("starvisor: its daemon (pid %d) is gone, and %s of its still run, unsupervised: %s; `starvisor up --detach` stops them, then starts the plan; `starvisor shutdown` only stops them",
 		daemon, plural(len(left), "process"), strings.Join(names, ", "))
 }

@@ -192,7 +192,7 @@ func lsDaemon(sock string) (lsRow, bool) {
 	look := newReadiness(p, st.Programs)
 	for _, ps := range st.Programs {
 		switch { // failed as status's exit code counts it: RUNNING whose probe gave up too
-		case ps.State == "FATAL" || ps.State == "BACKOFF" || ps.State == "UNKNOWN" || ps.Blocked != "":
+		case failing(ps):
 			row.Failed++
 		case ps.State == "RUNNING" || look.done(ps.Name): // a job done (a migration) is no process down
 			row.Running++

@@ -73,21 +73,18 @@ const failingSaidOver = 20
 func sayFailing(d *Deps, st api.StatusResponse) {
 	var bad []string
 	for _, p := range st.Programs {
-		switch {
-		case p.State == "FATAL" || p.State == "BACKOFF" || p.State == "UNKNOWN":
-			bad = append(bad, namespec(p)+" ("+p.State+")")
-		case p.Blocked != "":
-			bad = append(bad, namespec(p)+" ("+p.Blocked+")")
+		if !failing(p) {
+			continue
 		}
+		why := p.State // FATAL, BACKOFF, UNKNOWN; else blocked, and why
+		if p.State != "FATAL" && p.State != "BACKOFF" && p.State != "UNKNOWN" {
+			why = p.Blocked
+		}
+		bad = append(bad, namespec(p)+" ("+why+")")
 	}
-	n := len(bad)
-	if n == 0 {
-		return
+	if len(bad) > 0 {
+		fmt.Fprintf(d.Stderr, "starvisor: status: %s of %d failing: %s\n", plural(len(bad), "process"), len(st.Programs), strings.Join(capped(bad, 10), ", "))
 	}
-	if n > 10 {
-		bad = append(bad[:10], fmt.Sprintf("and %d more", n-10))
-	}
-	fmt.Fprintf(d.Stderr, "starvisor: status: %s of %d failing: %s\n", plural(n, "process"), len(st.Programs), strings.Join(bad, ", "))
 }
 
 // failureHints says, of the named processes that failed by themselves (or crash and are
@@ -156,11 +153,26 @@ func statusOK(st api.StatusResponse, named bool) bool {
 		switch {
 		case named && p.State != "RUNNING" && !(p.State == "EXITED" && p.Ready):
 			return false
-		case p.State == "FATAL" || p.State == "BACKOFF" || p.State == "UNKNOWN" || p.Blocked != "":
+		case failing(p):
 			return false
 		}
 	}
 	return true
+}
+
+// capped is names up to n of them, then "and K more": a list of hundreds made one line
+// of kilobytes.
+func capped(names []string, n int) []string {
+	if len(names) <= n {
+		return names
+	}
+	return append(names[:n:n], fmt.Sprintf("and %d more", len(names)-n))
+}
+
+// failing says whether p fails status with no names: FATAL, BACKOFF or UNKNOWN, or
+// blocked (waiting for a dependency that failed, or its probe gave up).
+func failing(p api.ProgramStatus) bool {
+	return p.State == "FATAL" || p.State == "BACKOFF" || p.State == "UNKNOWN" || p.Blocked != ""
 }
 
 // writeStatus prints one row per process, then a line per unknown name, in columns two

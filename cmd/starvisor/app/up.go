@@ -504,11 +504,8 @@ func strayNote(strays []monitor.Stray, pid int, timeout func(string) time.Durati
 	if pid > 0 {
 		by = fmt.Sprintf("an earlier daemon (pid %d)", pid)
 	}
-	if len(names) > 10 {
-		names = append(names[:10], fmt.Sprintf("and %d more", len(names)-10))
-	}
 	return fmt.Sprintf("%s %s left running: %s; nothing starts before they are gone (up to %s)",
-		strayStopping, by, strings.Join(names, ", "), longest)
+		strayStopping, by, strings.Join(capped(names, 10), ", "), longest)
 }
 
 // strayStopping begins strayNote's line.
@@ -1119,10 +1116,7 @@ func stillStopping(sup supervisor) string {
 			names = append(names, st.Name+" ("+st.Description+")")
 		}
 	}
-	if len(names) > 5 {
-		names = append(names[:5], fmt.Sprintf("and %d more", len(names)-5))
-	}
-	return strings.Join(names, ", ")
+	return strings.Join(capped(names, 5), ", ")
 }
 
 // reopenLogs answers SIGUSR2 as supervisord does (logrotate's postrotate sends it):

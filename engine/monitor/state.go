@@ -85,6 +85,15 @@ func (f *StateFile) Exited(proc string, pid int) {
 	})
 }
 
+// MoveTo writes the file at path from now on, and once there at once: its folder was
+// removed (rm -rf run/) and made again, and the next daemon looks for it there.
+func (f *StateFile) MoveTo(path string) {
+	f.mu.Lock()
+	f.Path = path
+	f.mu.Unlock()
+	f.change(func(map[string]Entry) {})
+}
+
 // Err returns the error of the last write of the file, if it failed.
 func (f *StateFile) Err() error {
 	f.mu.Lock()
@@ -146,12 +155,12 @@ func (f *StateFile) write() {
 	f.mu.Lock()
 	gen := f.gen
 	f.buf, f.names = appendEntries(f.buf[:0], f.names[:0], f.entries)
-	data := f.buf
+	data, path := f.buf, f.Path
 	f.mu.Unlock()
-	err := WriteAtomic(f.Path, data)
+	err := WriteAtomic(path, data)
 	if errors.Is(err, fs.ErrNotExist) { // the folder went away (or was never made)
-		if err = os.MkdirAll(filepath.Dir(f.Path), 0o755); err == nil {
-			err = WriteAtomic(f.Path, data)
+		if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+			err = WriteAtomic(path, data)
 		}
 	}
 	f.mu.Lock()

@@ -208,7 +208,7 @@ func socketGone(socket string) error {
 		if _, err := os.Stat(socket); err == nil {
 			return nil // there, and not answering: hung or stopped, which the error says
 		}
-		return fmt.Errorf("%w at %s: its daemon (pid %s) runs, but its socket is gone (its folder removed?): `kill -TERM %s` stops it and its programs, then `starvisor up --detach` starts them again",
+		return fmt.Errorf("%w at %s: its daemon (pid %s) runs, but its socket is gone (its folder removed?): `kill -USR2 %s` makes it listen there again, restarting nothing",
 			api.ErrUnreachable, socket, pid, pid)
 	}
 	return nil

@@ -274,7 +274,7 @@ func lockedAlready(p *plan.Plan) error {
 			at := lockedSocketAt(l, sock)
 			if pid := holderPid(l); pid != "" && !isSocket(at) {
 				// Its socket's folder removed under it: no client reaches it any more.
-				return fmt.Errorf("up: a daemon of this bundle runs (pid %s), but its socket %s is gone (its folder removed?): `kill -TERM %s` stops it and its programs, then up again (%w: %s)", pid, at, pid, errLocked, l)
+				return fmt.Errorf("up: a daemon of this bundle runs (pid %s), but its socket %s is gone (its folder removed?): `kill -USR2 %s` makes it listen there again, restarting nothing (%w: %s)", pid, at, pid, errLocked, l)
 			}
 			return fmt.Errorf("up: a daemon of this bundle is already running on %s (%w: %s)", at, errLocked, l)
 		}

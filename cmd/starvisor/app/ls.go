@@ -154,14 +154,14 @@ func lsLock(lock string) lsRow {
 	}
 	// The script as the daemon wrote it in its lock, when it did.
 	row = lsRow{Script: cmp.Or(lockLine(lock, lockScript), "?"), Socket: sock, Trouble: cmp.Or(row.Trouble, "does not answer")}
-	if !isSocket(sock) {
-		row.Trouble = "has no socket there any more (its bundle moved, or its folder was removed?)"
-	}
 	if b, err := os.ReadFile(lock); err == nil {
 		if _, id, ok := strings.Cut(string(b), "\n"); ok {
 			pid, _, _ := strings.Cut(strings.TrimSpace(id), ".")
 			row.Pid, _ = strconv.Atoi(pid)
 		}
+	}
+	if !isSocket(sock) {
+		row.Trouble = fmt.Sprintf("has no socket there any more (its bundle moved, or its folder was removed: `kill -USR2 %d` makes it again)", row.Pid)
 	}
 	return row
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/natefinch/atomic"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -159,6 +160,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
+	sockAt, _ := os.Stat(p.Supervisor.Socket) // which socket is this daemon's: see relisten
 	// Until it serves, clients hear why they wait: stopping a killed daemon's leftovers
 	// takes up to their stop_timeout.
 	var startingNote satomic.Pointer[string]
@@ -183,7 +185,8 @@ func (c *UpCmd) Run(d *Deps) error {
 	defer ln.Close()
 	remove = append(remove, sockVia)
 	statePath := filepath.Join(stateDir, "state.json")
-	state := &monitor.StateFile{Path: dirs.path(statePath), Name: statePath}
+	stateVia := dirs.path(statePath)
+	state := &monitor.StateFile{Path: stateVia, Name: statePath}
 	// Said as it happens, not only at exit: should this daemon die, the next could not
 	// find the processes it started, and they would run twice.
 	state.Warn = func(err error) {
@@ -314,6 +317,42 @@ func (c *UpCmd) Run(d *Deps) error {
 	served := make(chan error, 1)
 	unhold()
 	go func() { served <- srv.Serve(sctx, ln) }()
+	var more sync.WaitGroup // the listeners relisten made
+	last := ln
+	relisten := func() {
+		defer func() {
+			// What went with it (the state folder is often the socket's): made again too.
+			if now := dirs.path(statePath); now != stateVia {
+				stateVia = now
+				state.MoveTo(now)
+			}
+		}()
+		if at, err := os.Stat(sockVia); err == nil && os.SameFile(at, sockAt) {
+			return // there, or moved with the bundle's folder
+		}
+		again, err := listenAgain(p.Supervisor.Socket, last)
+		if err != nil {
+			errOut.printf("starvisor: its socket %s is gone, and cannot be made again: %v\n", p.Supervisor.Socket, err)
+			return
+		}
+		last = again
+		sockAt, _ = os.Stat(p.Supervisor.Socket)
+		sockVia = dirs.path(p.Supervisor.Socket)
+		remove = append(remove, sockVia)
+		more.Add(1)
+		go func() {
+			defer more.Done()
+			if err := srv.Serve(sctx, again); err != nil {
+				errOut.printf("starvisor: warning: control socket: %v\n", err)
+			}
+		}()
+		out.printf("starvisor: its socket %s was gone: listening there again\n", p.Supervisor.Socket)
+		if pf := p.Supervisor.Pidfile; pf != "" {
+			if _, err := os.Stat(pf); err != nil && writePidfile(pf) == nil {
+				remove = append(remove, dirs.path(pf))
+			}
+		}
+	}
 
 	l := &upLoop{sup: sup, out: out, stderr: errOut, shutdown: srv.ShutdownRequested(), hungUp: terminalGone(),
 		hangupNote: hangupNote(filepath.Join(p.Supervisor.LogDir, daemonLog)),
@@ -344,6 +383,7 @@ func (c *UpCmd) Run(d *Deps) error {
 			}
 			return next, nil
 		},
+		relisten: relisten,
 		reopen: func() {
 			if own != nil {
 				own.reopen()
@@ -385,6 +425,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	if serr := <-served; serr != nil {
 		errOut.printf("starvisor: warning: control socket: %v\n", serr)
 	}
+	more.Wait()
 	if serr := state.Err(); serr != nil {
 		errOut.printf("starvisor: warning: state file: %v\n", serr)
 	}
@@ -544,11 +585,21 @@ func removeOwn(f string) {
 // the state file is still written where the next daemon of the bundle looks (and no
 // folder is made again at the old path), and at exit this daemon removes its own socket
 // and pidfile, not those of another daemon now at that path.
-type heldDirs struct{ open map[string]*os.File }
+type heldDirs struct {
+	mu   sync.Mutex // relisten and the engine's OnApplied ask at once
+	open map[string]*os.File
+	gone []*os.File // removed since they were opened
+}
 
 // path names p through its folder, held open from the first call on; p itself when the
 // folder cannot be opened or there is no /proc.
 func (h *heldDirs) path(p string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pathLocked(p)
+}
+
+func (h *heldDirs) pathLocked(p string) string {
 	dir := filepath.Dir(p)
 	f, ok := h.open[dir]
 	if !ok {
@@ -562,16 +613,53 @@ func (h *heldDirs) path(p string) string {
 		h.open[dir] = f
 	}
 	via := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
-	if _, err := os.Stat(via); err != nil {
+	st, err := os.Stat(via)
+	if err != nil {
 		return p
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Nlink == 0 {
+		// Removed (rm -rf run/): files written through it went nowhere. The folder
+		// made again at its path is held from now on; the old one stays open till the
+		// end, so its number, in paths handed out (the state file's), names nothing else.
+		h.gone = append(h.gone, f)
+		delete(h.open, dir)
+		if _, err := os.Stat(dir); err != nil {
+			return p
+		}
+		return h.pathLocked(p)
 	}
 	return filepath.Join(via, filepath.Base(p))
 }
 
 func (h *heldDirs) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for _, f := range h.open {
 		f.Close()
 	}
+	for _, f := range h.gone {
+		f.Close()
+	}
+}
+
+// listenAgain makes the socket at path again, for a daemon whose socket there, old, was
+// removed: old keeps serving (its connections in flight) but must not remove the new
+// one as it closes.
+func listenAgain(path string, old net.Listener) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if err := safeSocketDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	ln, err := api.Listen(path)
+	if err != nil {
+		return nil, err
+	}
+	if ul, ok := old.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(false)
+	}
+	return ln, nil
 }
 
 func writePidfile(path string) error {
@@ -913,6 +1001,9 @@ type upLoop struct {
 	// hangupNote, when set, records line where it outlives the dead terminal.
 	hangupNote func(line string)
 	reopen     func() // SIGUSR2: log files are opened again by name (nil: ignored)
+	// relisten, when set, makes the control socket again should it be gone (SIGHUP
+	// and SIGUSR2): a daemon whose socket was removed answered nobody until killed.
+	relisten func()
 	// shutdown is closed when a client's shutdown request has already stopped everything.
 	shutdown <-chan struct{}
 	// busy and settled, when set, run before and after each apply (GC pacing, and
@@ -986,6 +1077,9 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 			l.out.printf("starvisor: stopped by a shutdown request\n")
 			return nil
 		case sig := <-sigs:
+			if l.relisten != nil && (sig == syscall.SIGUSR2 || sig == syscall.SIGHUP && (l.hungUp == nil || !l.hungUp())) {
+				l.relisten()
+			}
 			if sig == syscall.SIGUSR2 {
 				l.reopenLogs()
 				continue

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -53,10 +54,13 @@ func (c *StatusCmd) Run(d *Deps) error {
 	if st.StateError != "" {
 		fmt.Fprintf(d.Stderr, "starvisor: warning: the daemon cannot record its processes (%s): should it be killed, the next one finds them only by their environment (and, in cgroup mode, their cgroup)\n", st.StateError)
 	}
-	if len(c.Names) > 0 && !c.JSON {
+	// `all` is no name, as supervisorctl's `status all` is its `status`: a program
+	// stopped by hand does not fail it.
+	named := len(c.Names) > 0 && !slices.Equal(c.Names, []string{"all"})
+	if named && !c.JSON {
 		failureHints(ctx, d, cl, st)
 	}
-	if !statusOK(st, len(c.Names) > 0) {
+	if !statusOK(st, named) {
 		if !c.JSON && len(st.Programs) > failingSaidOver {
 			sayFailing(d, st)
 		}

@@ -144,3 +144,20 @@ Traceback (most recent call last):
   deploy.star:3:4: in <toplevel>
   deploy.star:2:12: in svc`)
 }
+
+// Any signal the system names is a stop_signal, and a number stands for its name, as
+// supervisord reads stopsignal=ABRT and stopsignal=9.
+func TestProgramStopSignalNames(t *testing.T) {
+	is := is.New(t)
+	p, _ := evalTxtar(t, `
+-- deploy.star --
+program(name = "a", command = "x", stop_signal = "SIGABRT")
+program(name = "b", command = "x", stop_signal = "pwr")
+program(name = "c", command = "x", stop_signal = "9")
+`)
+	for name, want := range map[string]string{"a": "ABRT", "b": "PWR", "c": "KILL"} {
+		pr, ok := p.Lookup(name)
+		is.True(ok)
+		is.Equal(pr.StopSignal, want)
+	}
+}

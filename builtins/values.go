@@ -3,13 +3,14 @@ package builtins
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
+	"golang.org/x/sys/unix"
 
 	"github.com/starvisor/starvisor/engine/plan"
 )
@@ -133,11 +134,17 @@ func (s *signalArg) Unpack(v starlark.Value) error {
 		return fmt.Errorf("got %s, want a signal name such as \"TERM\"", v.Type())
 	}
 	name := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(str)), "SIG")
-	if slices.Contains(plan.StopSignals, name) {
-		*s = signalArg(name)
-		return nil
+	if n, err := strconv.Atoi(name); err == nil && n > 0 {
+		// A number, as supervisord takes it (stopsignal=9): the plan holds its name.
+		if full := unix.SignalName(syscall.Signal(n)); full != "" {
+			name = strings.TrimPrefix(full, "SIG")
+		}
 	}
-	return fmt.Errorf("got %q, want one of %s", str, strings.Join(plan.StopSignals, ", "))
+	if err := plan.StopSignalError(name); err != nil {
+		return fmt.Errorf("got %q: %v", str, err)
+	}
+	*s = signalArg(name)
+	return nil
 }
 
 // restartArg is autorestart: True, False or "unexpected", held as plan spells it.

@@ -21,6 +21,7 @@ type Spec struct {
 type Exit struct {
 	Code   int            // exit status, or -1 when killed by a signal
 	Signal syscall.Signal // the signal that killed it, or 0
+	Core   bool           // killed by Signal, it dumped core
 	// GroupKilled: the process went, but the rest of its group outlived the stop signal
 	// and got SIGKILL (after stop_timeout).
 	GroupKilled bool

@@ -10,6 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // State is a process state, with supervisord's names and codes.
@@ -122,18 +126,11 @@ func ProcessErrors(err error) []*ProcessError {
 	return out
 }
 
-var signalNames = map[string]syscall.Signal{
-	"TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "INT": syscall.SIGINT,
-	"QUIT": syscall.SIGQUIT, "KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1,
-	"USR2": syscall.SIGUSR2, "STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT,
-	"ALRM": syscall.SIGALRM, "WINCH": syscall.SIGWINCH,
-}
-
 // ParseSignal reads a signal as supervisord does: a name with or without "SIG", any
 // case, or a number.
 func ParseSignal(name string) (syscall.Signal, error) {
 	n := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(name)), "SIG")
-	if sig, ok := signalNames[n]; ok {
+	if sig := plan.SignalNum(n); sig != 0 {
 		return sig, nil
 	}
 	if v, err := strconv.Atoi(n); err == nil && v > 0 && v < 65 {
@@ -144,15 +141,13 @@ func ParseSignal(name string) (syscall.Signal, error) {
 		}
 		return 0, fmt.Errorf("bad signal %q: want a name (TERM, HUP, USR1, ...) or a number from 1 to 64", name)
 	}
-	return 0, fmt.Errorf("bad signal name %q: want a name such as TERM, HUP, INT, QUIT, KILL, USR1, USR2 (SIG optional, any case) or a number from 1 to 64", name)
+	return 0, fmt.Errorf("bad signal name %q: want a name such as TERM, HUP, INT, QUIT, KILL, USR1, USR2, ABRT (SIG optional, any case) or a number from 1 to 64", name)
 }
 
-// signalName gives the short name supervisord logs ("SIGTERM").
+// signalName gives the name supervisord logs ("SIGTERM", "SIGSEGV").
 func signalName(sig syscall.Signal) string {
-	for n, s := range signalNames {
-		if s == sig {
-			return "SIG" + n
-		}
+	if n := unix.SignalName(sig); n != "" {
+		return n
 	}
 	return "signal " + strconv.Itoa(int(sig))
 }

@@ -471,6 +471,9 @@ func exitWords(e Exit, expected *bool) string {
 	w := fmt.Sprintf("exit status %d", e.Code)
 	if e.Signal != 0 {
 		w = "terminated by " + signalName(e.Signal)
+		if e.Core {
+			w += " (core dumped)" // supervisord's words
+		}
 	}
 	if e.GroupKilled && e.Signal != syscall.SIGKILL {
 		w += "; the rest of its group by SIGKILL"

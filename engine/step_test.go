@@ -344,6 +344,10 @@ func TestExitWords(t *testing.T) {
 		{Exit{Code: 2}, &no, "exit status 2; not expected"},
 		{Exit{Code: -1, Signal: syscall.SIGTERM}, nil, "terminated by SIGTERM"},
 		{Exit{Code: 0}, nil, "exit status 0"},
+		// Any signal by the name supervisord gives it, and its core dump.
+		{Exit{Code: -1, Signal: syscall.SIGSEGV, Core: true}, &no, "terminated by SIGSEGV (core dumped); not expected"},
+		{Exit{Code: -1, Signal: syscall.SIGABRT}, nil, "terminated by SIGABRT"},
+		{Exit{Code: -1, Signal: syscall.Signal(40)}, nil, "terminated by signal 40"},
 		// What it left running was killed with it: said (under supervisord it ran on).
 		{Exit{Code: 0, LeftKilled: true}, &yes, "exit status 0; what it left running killed with it; expected"},
 		{Exit{Code: -1, Signal: syscall.SIGTERM, GroupKilled: true, LeftKilled: true}, nil, "terminated by SIGTERM; the rest of its group by SIGKILL"},

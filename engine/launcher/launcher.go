@@ -468,7 +468,7 @@ func (h *handle) report(ws syscall.WaitStatus, ok bool, out *outputs) {
 	exit := engine.Exit{Code: -1, Time: time.Now(), GroupKilled: groupKilled, LeftKilled: leftKilled && !groupKilled}
 	if ok {
 		if ws.Signaled() {
-			exit.Signal = ws.Signal()
+			exit.Signal, exit.Core = ws.Signal(), ws.CoreDump()
 		} else {
 			exit.Code = ws.ExitStatus()
 		}

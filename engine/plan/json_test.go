@@ -132,7 +132,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"no format", []byte(`{"programs": []}`), "decode plan: format: is 0, this starvisor reads 1"},
 		{"future format", edit(`"format": 1,`, `"format": 2,`), "decode plan: format: is 2, this starvisor reads 1"},
 		{"invalid plan", edit(`"stop_signal": "TERM"`, `"stop_signal": "TERMINATE"`),
-			`deploy.star:3:1: program "db": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, WINCH, ALRM, got "TERMINATE"`},
+			`deploy.star:3:1: program "db": stop_signal: no signal is named "TERMINATE"`},
 		{"edited without rehashing", edit(`"user": ""`, `"user": "root"`), "deploy.star:3:1: program \"db\": hash: is "},
 		{"out of order", edit(`"priority": 1,`, `"priority": 1000,`),
 			`plan: programs: not in start order: entry 0 is "db", want "cron"`},

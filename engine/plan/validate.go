@@ -8,7 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
+
+	"golang.org/x/sys/unix"
 )
 
 // Validate reports every problem in p at once, joined with errors.Join, one
@@ -77,9 +80,21 @@ func checkLogPaths(ps *problems, p *Plan) {
 	}
 }
 
-// StopSignals are the stop_signal names the engine knows how to send, as the plan
-// spells them (no "SIG" prefix).
-var StopSignals = []string{"TERM", "HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "WINCH", "ALRM"}
+// StopSignalError says why name (as the plan spells it: "TERM", no "SIG") cannot be a
+// stop_signal, or nil. Any signal the system names will do, as for supervisord
+// (stopsignal=ABRT), but those that never end a process.
+func StopSignalError(name string) error {
+	switch {
+	case name == "STOP" || name == "CONT" || name == "TSTP" || name == "TTIN" || name == "TTOU":
+		return fmt.Errorf("%s pauses or resumes a process, never ends it: each stop would wait stop_timeout and end in SIGKILL (stop_signal = \"KILL\" says so at once)", name)
+	case SignalNum(name) == 0:
+		return fmt.Errorf("no signal is named %q: want a name such as TERM, INT, QUIT, HUP, USR1, ABRT", name)
+	}
+	return nil
+}
+
+// SignalNum is the signal the system calls SIG+name (name "SEGV"), or 0.
+func SignalNum(name string) syscall.Signal { return unix.SignalNum("SIG" + name) }
 
 // scriptPaths are the bundle's Starlark files the plan was evaluated from (absolute).
 func (p *Plan) scriptPaths() map[string]bool {
@@ -171,8 +186,8 @@ func checkProgram(ps *problems, pr *Program) {
 	if pr.BackoffMax < 0 {
 		ps.program(pr, "backoff_max", "must not be negative, got %s", pr.BackoffMax)
 	}
-	if !slices.Contains(StopSignals, pr.StopSignal) {
-		ps.program(pr, "stop_signal", "want one of %s, got %q", strings.Join(StopSignals, ", "), pr.StopSignal)
+	if err := StopSignalError(pr.StopSignal); err != nil {
+		ps.program(pr, "stop_signal", "%v", err)
 	}
 	if pr.StopTimeout < 0 {
 		ps.program(pr, "stop_timeout", "must not be negative, got %s", pr.StopTimeout)

@@ -163,9 +163,9 @@ func TestValidateRejects(t *testing.T) {
 		{"backoff max", one(func(pr *Program) { pr.BackoffMax = Duration(-time.Second) }),
 			[]string{`program "web": backoff_max: must not be negative, got -1s`}},
 		{"stop signal with SIG prefix", one(func(pr *Program) { pr.StopSignal = "SIGTERM" }),
-			[]string{`program "web": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, WINCH, ALRM, got "SIGTERM"`}},
+			[]string{`program "web": stop_signal: no signal is named "SIGTERM": want a name such as TERM, INT, QUIT, HUP, USR1, ABRT`}},
 		{"stop signal unknown", one(func(pr *Program) { pr.StopSignal = "STOP" }),
-			[]string{`program "web": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, WINCH, ALRM, got "STOP"`}},
+			[]string{`program "web": stop_signal: STOP pauses or resumes a process, never ends it: each stop would wait stop_timeout and end in SIGKILL (stop_signal = "KILL" says so at once)`}},
 		{"stop timeout", one(func(pr *Program) { pr.StopTimeout = Duration(-1) }),
 			[]string{`program "web": stop_timeout: must not be negative, got -1ns`}},
 		{"numprocs zero", one(func(pr *Program) { pr.Numprocs = 0 }),
@@ -425,7 +425,7 @@ func TestValidateReportsEveryProblemWithItsPosition(t *testing.T) {
 		`deploy.star:3:1: program "a": autorestart: want "true", "false" or "unexpected", got "always"`,
 		`deploy.star:3:1: program "a": start_secs: must be 0..31536000 (a year), got -1`,
 		// Three instances, one mistake: reported once.
-		`lib/w.star:2:5: program "w": stop_signal: want one of TERM, HUP, INT, QUIT, KILL, USR1, USR2, WINCH, ALRM, got "9"`,
+		`lib/w.star:2:5: program "w": stop_signal: no signal is named "9": want a name such as TERM, INT, QUIT, HUP, USR1, ABRT`,
 		`deploy.star:9:1: program "b": depends_on: no such program "ghost"`,
 	}, "\n"))
 	// Stable: the same plan gives the same text every time.

@@ -73,9 +73,9 @@ func (h *logHealth) setWriters(ws ...io.Writer) {
 
 // check reads the writers' errors. It returns the error to show and, when that error
 // is new (none was shown, or a different one), the error to announce once. A shown
-// error clears once every writer reports it writes again (failReporter), or else
-// logErrHold after it was last seen.
-func (h *logHealth) check(now time.Time) (show string, announce error) {
+// error clears once every writer reports it writes again (failReporter): then again
+// is true, once; or else logErrHold after it was last seen.
+func (h *logHealth) check(now time.Time) (show string, announce error, again bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var found error
@@ -107,16 +107,16 @@ func (h *logHealth) check(now time.Time) (show string, announce error) {
 		h.err, h.seen, h.failed = found.Error(), now, now
 	case h.err == "":
 	case known && !failing:
-		h.err = "" // every writer writes again
+		h.err, again = "", true // every writer writes again
 	case known:
 		h.seen = now // still broken, only quiet
 		if quiet := now.Sub(h.failed); quiet >= quietSaid {
-			return h.err + fmt.Sprintf(" (its last write failed %s ago, none since)", roundS(quiet)), nil
+			return h.err + fmt.Sprintf(" (its last write failed %s ago, none since)", roundS(quiet)), nil, false
 		}
 	case now.Sub(h.seen) >= logErrHold:
 		h.err = ""
 	}
-	return h.err, announce
+	return h.err, announce, again
 }
 
 // quietSaid is how long after its last failed write a log error says so: a program that
@@ -124,13 +124,29 @@ func (h *logHealth) check(now time.Time) (show string, announce error) {
 // error read as a current one.
 const quietSaid = 5 * time.Second
 
-// checkLogs checks p's log writers and announces a new error through OnLogError.
+// checkLogs checks p's log writers and announces through OnLogError a new error, and
+// (with a nil error) that the logs are written again.
 func (p *proc) checkLogs(now time.Time) string {
-	show, announce := p.logs.check(now)
+	show, announce, again := p.logs.check(now)
 	if announce != nil {
 		p.sup.emitLogError(p.name, announce)
+	} else if again {
+		p.sup.emitLogError(p.name, nil)
 	}
 	return show
+}
+
+// healthNotifier is a log writer that says when it starts dropping output and when it
+// writes again (logs.File): told at once, not at the next status or sampling round.
+type healthNotifier interface{ OnHealth(func()) }
+
+// watchLogs has p's writers announce their failures and recoveries as they happen.
+func (p *proc) watchLogs(ws ...io.Writer) {
+	for _, w := range ws {
+		if n, ok := w.(healthNotifier); ok {
+			n.OnHealth(func() { p.checkLogs(p.sup.clock.Now()) })
+		}
+	}
 }
 
 // checkAllLogs checks every process's log writers (the sampler's slow timer).

@@ -184,7 +184,9 @@ func TestLogErrorClearsWhenWritingResumes(t *testing.T) {
 			t.Errorf("recovered: %q", d)
 		}
 		r.shutdown()
-		eq(t, "announced", announced(), []string{"web: " + full.Error(), "web: " + full.Error(), "web: " + full.Error()})
+		// Each failure, and each time it writes again (nil).
+		failed, again := "web: "+full.Error(), "web: <nil>"
+		eq(t, "announced", announced(), []string{failed, again, failed, again, failed, again})
 	})
 }
 
@@ -195,7 +197,7 @@ func TestLogErrorsCheckedWhileWatched(t *testing.T) {
 		r := newRig(t, func(o *Options) {
 			o.Logs = logs
 			o.Sampler = fakeSampler{}
-			o.OnLogError = func(process string, err error) { got <- process + ": " + err.Error() }
+			o.OnLogError = func(process string, err error) { got <- fmt.Sprint(process, ": ", err) }
 		})
 		r.apply(planOf(t, prog("web", startSecs(0), withLog)))
 		r.sup.Status() // someone watches: the sampler ticks every sampleEvery
@@ -257,7 +259,7 @@ func announcingRig(t *testing.T, logs *failingLogs) (*rig, func() []string) {
 		o.OnLogError = func(process string, err error) {
 			mu.Lock()
 			defer mu.Unlock()
-			announced = append(announced, process+": "+err.Error())
+			announced = append(announced, fmt.Sprint(process, ": ", err))
 		}
 	})
 	return r, func() []string {
@@ -275,7 +277,7 @@ func TestLogHealthShowsBothWriters(t *testing.T) {
 	h.setWriters(out, errw)
 	out.fail(errors.New("open: mkdir /srv/a: permission denied"))
 	errw.fail(errors.New("open: mkdir /proc/nope: no such file or directory"))
-	show, announce := h.check(time.Now())
+	show, announce, _ := h.check(time.Now())
 	want := "open: mkdir /srv/a: permission denied; open: mkdir /proc/nope: no such file or directory"
 	if show != want || announce == nil || announce.Error() != want {
 		t.Errorf("show %q, announce %v; want %q", show, announce, want)

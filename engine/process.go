@@ -507,6 +507,7 @@ func (p *proc) openLogs() error {
 	}
 	p.logsOpen = true
 	p.logs.setWriters(p.out, p.errw)
+	p.watchLogs(p.out, p.errw)
 	return nil
 }
 

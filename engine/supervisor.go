@@ -37,8 +37,10 @@ type Options struct {
 	Recorder Recorder
 	OnEvent  func(Event) // every state change, called in order, never concurrently
 	// OnLogError is told once when a process's log writer starts failing (or fails
-	// differently); the error also shows in Status.Description while it lasts. Writers
-	// are checked on Status, on each exit, and every sampling round while watched.
+	// differently), and once, with a nil error, when its writers write again; the error
+	// also shows in Status.Description while it lasts. Writers that say when their
+	// health changes (logs.File) are checked then; all of them on Status, on each exit,
+	// and every sampling round while watched.
 	// Called on OnEvent's goroutine, in order with the events.
 	OnLogError func(process string, err error)
 	// OnReady is told when a process's ready probe passed (err nil) or gave up, for the

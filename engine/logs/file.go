@@ -46,6 +46,7 @@ type File struct {
 	err      error       // last error, kept until Err reads it
 	failing  atomic.Bool // the last bytes were dropped; false again once bytes reach the file
 	lost     int64       // bytes dropped since the last that reached the file (under mu)
+	health   func()      // see OnHealth (under mu)
 
 	mu        sync.Mutex
 	f         *os.File // nil until the first byte, and after a failure until reopened
@@ -330,10 +331,26 @@ func (f *File) ready() bool {
 	}
 	if err := f.open(false); err != nil {
 		f.noteErr(fmt.Errorf("%w"+dropped, err))
-		f.failing.Store(true)
+		f.setFailing(true)
 		return false
 	}
 	return true
+}
+
+// OnHealth has fn run, on a goroutine of its own, each time the file starts dropping
+// output or writes again: a read-only folder was said only when someone asked for
+// status, and its repair never.
+func (f *File) OnHealth(fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.health = fn
+}
+
+// setFailing records whether the last bytes were dropped. Called with mu held.
+func (f *File) setFailing(v bool) {
+	if f.failing.Swap(v) != v && f.health != nil {
+		go f.health()
+	}
 }
 
 // dropped ends an error after which the output is lost until the log works again.
@@ -346,7 +363,7 @@ func (f *File) fail(err error) {
 		err = pe.Err // it names the path already
 	}
 	f.noteErr(fmt.Errorf("write %s: %w"+dropped, f.path, err))
-	f.failing.Store(true)
+	f.setFailing(true)
 	f.broken = true
 	if f.f != nil {
 		f.trim(f.f, f.size)
@@ -505,7 +522,7 @@ func (f *File) write(p []byte) {
 		}
 		room, ok := f.room()
 		if !ok {
-			f.failing.Store(true)
+			f.setFailing(true)
 			f.lost += int64(len(p))
 			return // the handle was lost while rotating; f.err says why
 		}
@@ -538,7 +555,7 @@ func (f *File) write(p []byte) {
 			f.lost += int64(len(p))
 			return
 		}
-		f.failing.Store(false)
+		f.setFailing(false)
 		f.rotateIfFull()
 	}
 }
@@ -578,8 +595,19 @@ func (f *File) at(name string) string {
 	return "/proc/self/fd/" + strconv.Itoa(int(f.dir.Fd())) + "/" + name
 }
 
-// dirAlive says whether the held folder still exists (not removed: rm -rf log/).
+// dirAlive says whether the held folder still exists (not removed: rm -rf log/) and is
+// still reached by a path: wherever it moved, its path now names it. A file system
+// unmounted under it (umount -l of one gone read-only, the repaired one mounted at its
+// path) holds it apart from every path, and its log was never written again.
 func (f *File) dirAlive() bool {
-	var st syscall.Stat_t
-	return syscall.Fstat(int(f.dir.Fd()), &st) == nil && st.Nlink > 0
+	fd := int(f.dir.Fd())
+	var st, now syscall.Stat_t
+	if syscall.Fstat(fd, &st) != nil || st.Nlink == 0 {
+		return false
+	}
+	at, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return true // no /proc: as far as can be told
+	}
+	return syscall.Stat(at, &now) == nil && now.Dev == st.Dev && now.Ino == st.Ino
 }

@@ -54,7 +54,7 @@ func (f *File) rotate() {
 		f.f = nil
 		if err := f.open(false); err != nil {
 			f.noteErr(fmt.Errorf("%s is gone and cannot be made again: %w (output is dropped until it can)", f.path, err))
-			f.failing.Store(true)
+			f.setFailing(true)
 			return
 		}
 		if f.size < f.max {

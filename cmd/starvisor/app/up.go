@@ -289,6 +289,10 @@ func (c *UpCmd) Run(d *Deps) error {
 		// daemon goes back to its idle size.
 		OnUnwatched: giveBack,
 		OnLogError: func(process string, err error) {
+			if err == nil {
+				out.printf("starvisor: %s: log: written again (a line in it says how much output was lost)\n", process)
+				return
+			}
 			out.printf("starvisor: %s: log: %v\n", process, err) // the error says what becomes of the output
 		},
 		OnReady: func(process string, err error) { out.line(formatReady(time.Now(), process, err)) },

@@ -342,7 +342,7 @@ func TestUnwritableLogShowsInStatus(t *testing.T) {
 	is.NoErr(p.Finish())
 	announced := make(chan string, 4)
 	sup := engine.New(engine.Options{Launcher: launcher.New(), Logs: logs.Opener{},
-		OnLogError: func(process string, err error) { announced <- process + ": " + err.Error() }})
+		OnLogError: func(process string, err error) { announced <- fmt.Sprint(process, ": ", err) }})
 	t.Cleanup(func() {
 		for _, st := range sup.Status() {
 			if st.Pid > 0 {
@@ -365,6 +365,49 @@ func TestUnwritableLogShowsInStatus(t *testing.T) {
 	is.True(strings.Contains(st.Description, "not a directory"))
 	is.Equal(st.State, engine.Running)                  // the program keeps running
 	is.True(strings.HasPrefix(<-announced, "talker: ")) // and the daemon's log says it once
+	is.NoErr(sup.Shutdown(context.Background()))
+}
+
+// A log that cannot be written is said as it starts dropping output, with nobody asking
+// for status (a foreground up said it only then), and said again once it is written.
+func TestLogFailureAndRepairSaidAtOnce(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	is.NoErr(os.WriteFile(dir+"/afile", nil, 0o644))
+	pr := plan.Defaults()
+	pr.Name, pr.ProcessName, pr.StartSecs = "talker", "talker", 0
+	pr.Command = []string{"/bin/sh", "-c", "while :; do echo hello; sleep 0.05; done"}
+	pr.Stdout = plan.DefaultLog(dir + "/afile/x.log")
+	p := &plan.Plan{Root: dir, Entry: "deploy.star", Programs: []plan.Program{pr}}
+	is.NoErr(p.Finish())
+	announced := make(chan string, 8)
+	sup := engine.New(engine.Options{Launcher: launcher.New(), Logs: logs.Opener{},
+		OnLogError: func(process string, err error) { announced <- fmt.Sprint(process, ": ", err) }})
+	t.Cleanup(func() {
+		for _, st := range sup.Status() {
+			if st.Pid > 0 {
+				syscall.Kill(-st.Pid, syscall.SIGKILL) // its own process group
+			}
+		}
+		sup.Shutdown(context.Background())
+	})
+	_, err := sup.Apply(context.Background(), p)
+	is.NoErr(err)
+	next := func() string {
+		select {
+		case s := <-announced:
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatal("nothing announced in 10s")
+			return ""
+		}
+	}
+	said := next()
+	is.True(strings.HasPrefix(said, "talker: open: ")) // no Status asked
+	is.True(strings.Contains(said, "not a directory"))
+	is.NoErr(os.Remove(dir + "/afile"))
+	is.NoErr(os.Mkdir(dir+"/afile", 0o755))
+	is.Equal(next(), "talker: <nil>") // written again
 	is.NoErr(sup.Shutdown(context.Background()))
 }
 

@@ -1,13 +1,11 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/natefinch/atomic"
 	"io"
 	"maps"
 	"net"
@@ -280,7 +278,13 @@ func (c *UpCmd) Run(d *Deps) error {
 		// daemon wrote, whatever the script or the caller's environment says by then.
 		// Through the held state folder: a bundle moved while the daemon runs keeps it
 		// current (by path, the write failed in the folder gone, and it said nothing).
-		OnApplied: func(applied *plan.Plan) { recordPlan(dirs.path(filepath.Join(stateDir, appliedPlanFile)), applied) },
+		OnApplied: func(applied *plan.Plan) {
+			err := recordPlan(dirs.path(filepath.Join(stateDir, appliedPlanFile)), applied)
+			if err != nil {
+				// Said each time: the plan applied is what logs reads once the daemon is gone.
+				errOut.printf("starvisor: warning: cannot record the plan applied in %s (%v): should this daemon die, logs reads the log files an older plan names\n", filepath.Join(stateDir, appliedPlanFile), err)
+			}
+		},
 		OnEvent: func(e engine.Event) {
 			out.line(formatEvent(e))
 			gc.stir()
@@ -1335,14 +1339,19 @@ func recordedPlan(stateDir string) (*plan.Plan, error) {
 
 // recordPlan writes p to path (<state_dir>/plan.json) atomically, readable by its owner
 // only (it holds the programs' environment); a failure only costs `logs` its record.
-func recordPlan(path string, p *plan.Plan) {
+func recordPlan(path string, p *plan.Plan) error {
 	b, err := p.JSON()
 	if err != nil {
-		return
+		return err
 	}
-	if atomic.WriteFile(path, bytes.NewReader(b)) == nil {
-		os.Chmod(path, 0o600)
+	if err := monitor.WriteAtomic(path, b); err != nil {
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			err = errno // the rest names a temporary file through /proc/self/fd/N
+		}
+		return err
 	}
+	return os.Chmod(path, 0o600)
 }
 
 // joinInts writes pids as "1, 2, 3".

@@ -243,6 +243,17 @@ func supervisorProblems(sv plan.Supervisor) []string {
 			// are checked with the programs' logs).
 			if err := checkLogFolder(d.path); err != nil {
 				say(d.field, "%v", err)
+			} else if st != nil { // there: up refuses one others may write
+				if err := safeStateDir(d.path); err != nil {
+					say(d.field, "%v", err)
+				}
+			}
+		}
+	}
+	if dir := filepath.Dir(sv.Socket); sv.Socket != "" && dir != sv.StateDir {
+		if _, err := os.Stat(dir); err == nil {
+			if err := safeSocketDir(dir); err != nil {
+				say("socket", "%v", err)
 			}
 		}
 	}

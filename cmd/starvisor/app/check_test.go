@@ -180,6 +180,21 @@ check: 2 problems
 	is.Equal(supervisorProblems(plan.Supervisor{StateDir: "/system/x"}), []string(nil)) // not /sys
 }
 
+// check says what up refuses: a state folder, or a socket's folder, others may write.
+func TestCheckFoldersOthersMayWrite(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	for _, d := range []string{"st", "sock"} {
+		is.NoErr(os.Mkdir(filepath.Join(dir, d), 0o755))
+		is.NoErr(os.Chmod(filepath.Join(dir, d), 0o777))
+	}
+	sv := plan.Supervisor{StateDir: filepath.Join(dir, "st"), Socket: filepath.Join(dir, "sock", "s.sock")}
+	got := supervisorProblems(sv)
+	is.Equal(len(got), 2)
+	is.True(strings.HasPrefix(got[0], "supervisor(): state_dir: state folder "+sv.StateDir+" may be written by others (mode 0777)"))
+	is.True(strings.HasPrefix(got[1], "supervisor(): socket: socket folder "+filepath.Dir(sv.Socket)+" may be written by others (mode 0777, no sticky bit)"))
+}
+
 // check of a script that declares no program fails, in its own words: it applies
 // nothing, so apply's "nothing applied; to stop everything, starvisor shutdown" is not.
 func TestCheckDeclaresNoProgram(t *testing.T) {

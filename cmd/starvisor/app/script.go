@@ -71,10 +71,10 @@ func libHint(script string, err error) string {
 func (s *scriptFlags) locate() error {
 	if st, err := os.Stat(s.File); err == nil && st.IsDir() {
 		s.File = filepath.Join(s.File, scriptName)
-		return nil
+		return named(s.File)
 	}
 	if s.File != scriptName {
-		return nil
+		return named(s.File)
 	}
 	if _, err := os.Stat(s.File); !errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -82,9 +82,25 @@ func (s *scriptFlags) locate() error {
 	found, err := findScript()
 	if err != nil {
 		wd, _ := os.Getwd()
-		return fmt.Errorf("no %s in %s or a folder above it: give -f FILE", scriptName, wd)
+		return usageError(fmt.Errorf("no %s in %s or a folder above it: give -f FILE", scriptName, wd)) // as the client verbs: nothing said which bundle
 	}
 	s.File = found
+	return nil
+}
+
+// named checks that -f names a script to read: "load: no file" said neither which
+// file nor that it came from -f.
+func named(file string) error {
+	abs, _ := filepath.Abs(file)
+	st, err := os.Stat(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: no such file (-f names the deploy script, or its folder)", abs)
+	case err != nil:
+		return err
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%s: not a regular file (-f names the deploy script, or its folder)", abs)
+	}
 	return nil
 }
 

@@ -28,10 +28,11 @@ type CLI struct {
 	Plan    PlanCmd    `cmd:"" help:"Evaluate the deploy script and print the plan; starts nothing."`
 	Check   CheckCmd   `cmd:"" help:"Evaluate, validate and check the plan against this machine."`
 	Up      UpCmd      `cmd:"" help:"Run the programs of the deploy script in the foreground."`
-	Version VersionCmd `cmd:"" help:"Print the version."`
 
 	ControlVerbs `embed:""` // control.go: the daemon's client verbs
 	MigrateVerbs `embed:""` // migrate.go: import, export, service
+
+	Version VersionCmd `cmd:"" help:"Print the version (also --version)."`
 }
 
 // Deps is what the verbs need from the outside world, so tests can run them in-process.
@@ -91,6 +92,9 @@ type kongExit int
 
 // Run parses args, runs the chosen verb with d, and returns the exit code.
 func Run(args []string, d *Deps) (code int) {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-V") {
+		args = []string{"version"} // as most tools take it
+	}
 	if c, ok := quickStatus(args); ok {
 		return exitCode(c.Run(d), d.Stderr)
 	}
@@ -122,7 +126,7 @@ func Run(args []string, d *Deps) (code int) {
 	}()
 	ctx, err := k.Parse(args)
 	if err != nil {
-		msg := err.Error()
+		msg := parseWords(err.Error())
 		hint := ""
 		if len(args) > 0 {
 			hint = supervisorctlWords[args[0]]
@@ -158,6 +162,19 @@ func Run(args []string, d *Deps) (code int) {
 		}
 	}
 	return exitCode(ctx.Run(d), d.Stderr)
+}
+
+// parseWords rewords the parser's errors for a flag given no value and a duration given
+// no unit ("expected string value but got \"EOL\" (<EOL>)", Go's "time: missing unit").
+func parseWords(msg string) string {
+	if flag, _, ok := strings.Cut(msg, ": expected "); ok && strings.HasSuffix(msg, `but got "EOL" (<EOL>)`) {
+		return flag + ": needs a value"
+	}
+	if flag, rest, ok := strings.Cut(msg, ": expected duration but got "); ok {
+		got, _, _ := strings.Cut(rest, ": ")
+		return flag + ": " + got + " is not a duration: give it a unit, such as 30s, 5m or 1h"
+	}
+	return msg
 }
 
 // exitError is an error with its exit code. A nil err means the verb already printed

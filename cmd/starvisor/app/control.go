@@ -19,7 +19,7 @@ import (
 // ControlVerbs are the verbs that talk to a running daemon over its socket.
 type ControlVerbs struct {
 	Apply    ApplyCmd    `cmd:"" help:"Re-evaluate the deploy script, show the difference and apply it to the daemon."`
-	Status   StatusCmd   `cmd:"" help:"Show process states; exit 1 when a named process is not RUNNING (nor a job done), or, with no name, when one is FATAL, BACKOFF or blocked; 3 when the daemon cannot be reached."`
+	Status   StatusCmd   `cmd:"" help:"Show process states; exit 1 when a named process is not RUNNING (nor a job done), or, with no name or all, when one is FATAL, BACKOFF, UNKNOWN or blocked; 3 when the daemon cannot be reached."`
 	Start    StartCmd    `cmd:"" help:"Start processes: NAME..., GROUP:* or all."`
 	Stop     StopCmd     `cmd:"" help:"Stop processes: NAME..., GROUP:* or all."`
 	Restart  RestartCmd  `cmd:"" help:"Restart processes: NAME..., GROUP:* or all."`

@@ -30,6 +30,9 @@ type ImportCmd struct {
 // Run reads the configuration through @stdlib//supervisord.star and prints or writes the
 // script.
 func (c *ImportCmd) Run(d *Deps) error {
+	if c.Force && c.Out == "" {
+		return usageError(errors.New("import: --force goes with -o FILE (without it, the script is printed)"))
+	}
 	if c.Out != "" {
 		// Before reading: a migration must not destroy what it migrates, nor a script
 		// written by hand since.

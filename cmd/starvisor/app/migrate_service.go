@@ -169,6 +169,11 @@ func execStartScript(script string) string {
 // ServiceUninstallCmd removes the unit.
 type ServiceUninstallCmd struct{ serviceFlags }
 
+// Help says what of the shared flags uninstall reads: it evaluates no script.
+func (c *ServiceUninstallCmd) Help() string {
+	return "The unit is found by name (--name, else the folder of the script -f names); the script is not evaluated, so a broken or removed one does not stand in the way, and --lib is not read."
+}
+
 // Run removes the unit (or says it would) and prints the commands to run first/next.
 func (c *ServiceUninstallCmd) Run(d *Deps) error {
 	c.settle(d)

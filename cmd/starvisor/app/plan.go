@@ -28,7 +28,7 @@ type PlanCmd struct {
 
 // Help is the detail "plan --help" prints under the command's line.
 func (c *PlanCmd) Help() string {
-	return "The table's CODE column is where a process's code comes from: its PYTHONPATH when set (which version of the code runs), else its directory (-: the bundle root). AFTER (its depends_on) and READY (its ready probe; job: done once it exited) show when some process has one; START (auto, or manual: autostart = False) when some process is started by hand."
+	return "The table's CODE column is where a process's code comes from: its PYTHONPATH when set (which version of the code runs), else its directory (-: the bundle root). AFTER (its depends_on) and READY (its ready probe; job: done once it exited) show when some process has one; START (auto, or manual: autostart = False) when some process is started by hand; GROUP (and the group's priority, which orders starts before PRIORITY) when some program is in a group() of the script."
 }
 
 // Run prints the plan as a table, or as JSON with --json.
@@ -38,6 +38,9 @@ func (c *PlanCmd) Run(d *Deps) error {
 	}
 	if c.ExitCode {
 		return usageError(errors.New("plan: --exit-code goes with --diff"))
+	}
+	if c.Socket != "" {
+		return usageError(errors.New("plan: --socket goes with --diff (the plan alone asks no daemon)"))
 	}
 	p, err := c.eval(context.Background(), d)
 	if err != nil {

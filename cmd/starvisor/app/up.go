@@ -34,7 +34,7 @@ import (
 // UpCmd runs the plan in the foreground until SIGINT or SIGTERM; SIGHUP re-reads the script.
 type UpCmd struct {
 	scriptFlags `embed:""`
-	Detach      bool          `help:"Run the daemon in the background (output to <log_dir>/starvisor.log); return once it answers and its autostart programs started (RUNNING and ready, a job done, or FATAL after their retries; what it waits for is said every 2s); exit 1 if some will not, or are still starting after --wait (the daemon runs on)."`
+	Detach      bool          `help:"Run the daemon in the background (output to <log_dir>/starvisor.log); return once it answers and its autostart programs started (RUNNING and ready, a job done, or FATAL after their retries; what it waits for is said when it changes and every 15s); exit 1 if some will not, or are still starting after --wait (the daemon runs on)."`
 	Wait        time.Duration `default:"60s" help:"With --detach: how long to wait for the autostart programs to leave STARTING and BACKOFF (a crash loop's retries), and pass their ready probe."`
 	// Set by --detach for the daemon it starts: stdout and stderr are this log file,
 	// which the daemon rotates (see ownLog).
@@ -48,6 +48,9 @@ type UpCmd struct {
 // Run evaluates the script, clears processes left by an earlier daemon, starts the
 // programs and serves signals.
 func (c *UpCmd) Run(d *Deps) error {
+	if c.Detach && c.Logs {
+		return usageError(errors.New("up: --logs is for the foreground: a detached daemon's programs are followed with starvisor logs -f"))
+	}
 	closeInheritedOnExec()
 	ctx := context.Background()
 	p, err := c.eval(ctx, d)

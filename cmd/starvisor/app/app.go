@@ -25,9 +25,9 @@ const (
 
 // CLI is the whole command line: one field per verb.
 type CLI struct {
-	Plan    PlanCmd    `cmd:"" help:"Evaluate the deploy script and print the plan; starts nothing."`
-	Check   CheckCmd   `cmd:"" help:"Evaluate, validate and check the plan against this machine."`
-	Up      UpCmd      `cmd:"" help:"Run the programs of the deploy script in the foreground."`
+	Plan  PlanCmd  `cmd:"" help:"Evaluate the deploy script and print the plan; starts nothing."`
+	Check CheckCmd `cmd:"" help:"Evaluate, validate and check the plan against this machine."`
+	Up    UpCmd    `cmd:"" help:"Run the programs of the deploy script in the foreground."`
 
 	ControlVerbs `embed:""` // control.go: the daemon's client verbs
 	MigrateVerbs `embed:""` // migrate.go: import, export, service

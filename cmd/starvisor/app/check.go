@@ -42,10 +42,10 @@ func (c *CheckCmd) Run(d *Deps) error {
 			fmt.Fprintf(d.Stderr, "... and %d more problems\n", len(problems)-i) // as evaluation caps them
 			break
 		}
-		fmt.Fprintln(d.Stderr, pb)
+		d.Stderr.Write(fromHere([]byte(pb+"\n"), p.Root))
 	}
 	for _, w := range checkWarnings(p, d.LookupEnv) {
-		fmt.Fprintln(d.Stderr, w)
+		d.Stderr.Write(fromHere([]byte(w+"\n"), p.Root))
 	}
 	if len(problems) > 0 {
 		fmt.Fprintf(d.Stderr, "check: %s\n", plural(len(problems), "problem"))

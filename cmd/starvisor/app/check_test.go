@@ -165,6 +165,7 @@ func TestCheckCapsProblems(t *testing.T) {
 func TestSupervisorProblemsPosition(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()
+	t.Chdir(dir) // positions are the working folder's (see fromHere)
 	script := filepath.Join(dir, "deploy.star")
 	is.NoErr(os.WriteFile(script, []byte("x = 1\nsupervisor(socket = \"/\", state_dir = \"/proc/sys\")\nprogram(name = \"a\", command = [\"/bin/sh\"], stdout = None, stderr = None)\n"), 0o644))
 	code, _, errOut := run(t, map[string]string{"PATH": "/usr/bin:/bin"}, "check", "-f", script)
@@ -247,4 +248,25 @@ func TestMachineProblemsLogThroughSymlink(t *testing.T) {
 	is.True(strings.Contains(got, `program "b": stdout log: `+filepath.Join(dir, "logalias/shared.log")+` is the same file as the stdout of "a" (`+filepath.Join(dir, "log/shared.log")+`), through a symlink`))
 	is.True(!strings.Contains(got, `"c"`))
 	is.True(!strings.Contains(got, `program "a"`))
+}
+
+// Positions in errors name the files from the working folder: lib/helpers.star:2:49, from
+// outside the bundle, named no file an editor could open.
+func TestPositionsFromTheWorkingFolder(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	is.NoErr(os.MkdirAll("app/etc/lib", 0o755))
+	is.NoErr(os.WriteFile("app/etc/lib/helpers.star", []byte("def mk(n):\n    program(name = n, command = [\"sleep\", \"1\"], bogus = 1)\n"), 0o644))
+	is.NoErr(os.WriteFile("app/etc/deploy.star", []byte("load(\"lib/helpers.star\", \"mk\")\nmk(\"a\")\n"), 0o644))
+	code, _, errOut := run(t, nil, "plan", "-f", "app/etc")
+	is.Equal(code, ExitFailure)
+	is.Equal(errOut, `app/etc/lib/helpers.star:2:49: program: unexpected keyword argument "bogus"
+Traceback (most recent call last):
+  app/etc/deploy.star:2:3: in <toplevel>
+  app/etc/lib/helpers.star:2:12: in mk
+`)
+	t.Chdir("app/etc/lib")
+	_, _, errOut = run(t, nil, "plan", "-f", "..")
+	is.True(strings.HasPrefix(errOut, dir+"/app/etc/lib/helpers.star:2:49: ")) // above: where it is
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -40,7 +42,9 @@ func (s *scriptFlags) eval(ctx context.Context, d *Deps) (*plan.Plan, error) {
 		Print:     d.Stderr,
 	})
 	if err != nil {
-		printScriptError(d.Stderr, err)
+		var msg bytes.Buffer
+		printScriptError(&msg, err)
+		d.Stderr.Write(fromHere(msg.Bytes(), filepath.Dir(s.File)))
 		if hint := libHint(s.File, err); hint != "" {
 			fmt.Fprintln(d.Stderr, hint)
 		}
@@ -102,6 +106,38 @@ func named(file string) error {
 		return fmt.Errorf("%s: not a regular file (-f names the deploy script, or its folder)", abs)
 	}
 	return nil
+}
+
+// scriptPos is a position in a script file as errors give it: "lib/x.star:2:49".
+var scriptPos = regexp.MustCompile(`(?m)(^|[\s(])([^\s:()"'@]+\.star):(\d+:\d+)`)
+
+// fromHere rewrites the positions in msg, relative to the bundle's root, to be relative
+// to the working folder, as compilers give them: run from elsewhere (plan -f app/etc),
+// lib/helpers.star:2:49 named no file an editor could open from there.
+func fromHere(msg []byte, root string) []byte {
+	wd, err := os.Getwd()
+	if err != nil {
+		return msg
+	}
+	absRoot, err := filepath.Abs(root)
+	if err != nil || absRoot == wd {
+		return msg
+	}
+	prefix := absRoot
+	if rel, err := filepath.Rel(wd, absRoot); err == nil && !strings.HasPrefix(rel, "..") {
+		prefix = rel
+	}
+	return scriptPos.ReplaceAllFunc(msg, func(m []byte) []byte {
+		sub := scriptPos.FindSubmatch(m)
+		name := string(sub[2])
+		if filepath.IsAbs(name) {
+			return m
+		}
+		if _, err := os.Stat(filepath.Join(absRoot, name)); err != nil {
+			return m // not a file of the bundle's
+		}
+		return []byte(string(sub[1]) + filepath.Join(prefix, name) + ":" + string(sub[3]))
+	})
 }
 
 // printScriptError prints err, and the Starlark call stack when the message does not

@@ -363,6 +363,16 @@ func (c *Client) Shutdown(ctx context.Context) error {
 type LogStream struct {
 	io.ReadCloser
 	Skipped []string
+	resp    *http.Response
+}
+
+// Ended says, once the body was read to its end, why a follow ended though the daemon
+// runs on ("web removed by an apply"); "" when it did not (the daemon stopped).
+func (s *LogStream) Ended() string {
+	if s.resp == nil {
+		return ""
+	}
+	return s.resp.Trailer.Get(endedTrailer)
 }
 
 // Logs streams the last n lines of the logs (stream: stdout, stderr or both) of each
@@ -403,7 +413,7 @@ func (c *Client) logs(ctx context.Context, q url.Values, follow bool, n int) (*L
 		}
 		return nil, errors.New(e.Error)
 	}
-	return &LogStream{ReadCloser: resp.Body, Skipped: resp.Header.Values(skippedHeader)}, nil
+	return &LogStream{ReadCloser: resp.Body, Skipped: resp.Header.Values(skippedHeader), resp: resp}, nil
 }
 
 // readBody reads a whole body into one allocation when the daemon says its length.

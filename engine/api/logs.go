@@ -73,6 +73,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		src.follow.BackOffAbsent() // most of a big bundle's logs may never be written
 		src.f = nil                // follow owns it now
 	}
+	daemon := q.Get("daemon") == "1"
 	seen := s.b.Plan()
 	fl, _ := w.(http.Flusher)
 	t := time.NewTicker(followEvery)
@@ -94,9 +95,19 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-t.C:
 		}
-		if p := s.b.Plan(); many && p != seen {
+		if p := s.b.Plan(); !daemon && p != seen {
 			seen = p
-			srcs = s.addedSources(w, srcs, q["name"], stream, marks)
+			var gone []string
+			srcs, gone = removedSources(srcs, p)
+			if many {
+				srcs = s.addedSources(w, srcs, q["name"], stream, marks)
+			}
+			if len(srcs) == 0 {
+				// Said after the last lines: `logs -f web` went on, silent, holding the
+				// removed log open, and read as if web had gone quiet.
+				w.Header().Set(http.TrailerPrefix+endedTrailer, strings.Join(gone, ", ")+" removed by an apply")
+				return
+			}
 		}
 		for i := 0; i < len(srcs); {
 			j := i + 1
@@ -109,6 +120,34 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			i = j
 		}
 	}
+}
+
+// endedTrailer says why a follow ended before the client left, when not because the
+// daemon stopped: the processes followed were removed.
+const endedTrailer = "Starvisor-Ended"
+
+// removedSources drops from srcs the logs of processes p no longer has, once their last
+// lines went out: a follow of all held every removed program's log open (one descriptor
+// per deploy that renamed one). It returns the rest and the names dropped.
+func removedSources(srcs []*logSource, p *plan.Plan) (kept []*logSource, gone []string) {
+	if p == nil {
+		return srcs, nil
+	}
+	for _, src := range srcs {
+		if _, ok := p.Lookup(src.name); ok {
+			kept = append(kept, src)
+			continue
+		}
+		io.Copy(src.out, src.follow)
+		if lw, ok := src.out.(*logs.Labeller); ok {
+			lw.Flush()
+		}
+		src.close()
+		if !slices.Contains(gone, src.name) {
+			gone = append(gone, src.name)
+		}
+	}
+	return kept, gone
 }
 
 // copyInOrder copies what one process's logs gained since the last look. When more

@@ -421,3 +421,56 @@ func TestFollowOrdersAProcessLogsByWrite(t *testing.T) {
 	is.NoErr(copyInOrder(srcs))
 	is.Equal(w.String(), "web.err | alone\n")
 }
+
+// A follow lets go of the logs of processes an apply removed, after their last lines: it
+// held each one open (a descriptor per deploy that renamed a program, for as long as a
+// log shipper followed all); one of a single process ends, saying why.
+func TestFollowLetsGoOfRemovedProcesses(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	fb := &fakeBackend{}
+	fb.setPlan(testPlan(t, dir, "a", "b"))
+	pathA, pathB := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	appendTo(t, pathA, "a1\n")
+	appendTo(t, pathB, "b1\n")
+	c, _, _ := serve(t, fb)
+	open := func(path string) bool { // held by this process (the daemon, here)
+		fds, _ := os.ReadDir("/proc/self/fd")
+		for _, fd := range fds {
+			if to, _ := os.Readlink("/proc/self/fd/" + fd.Name()); to == path {
+				return true
+			}
+		}
+		return false
+	}
+	all, err := c.Logs(t.Context(), []string{"all"}, Both, true, 10)
+	is.NoErr(err)
+	defer all.Close()
+	one, err := c.Logs(t.Context(), []string{"a"}, Both, true, 10)
+	is.NoErr(err)
+	defer one.Close()
+	ra, r1 := bufio.NewReader(all), bufio.NewReader(one)
+	for range 2 {
+		_, err := ra.ReadString('\n')
+		is.NoErr(err)
+	}
+	line, err := r1.ReadString('\n')
+	is.NoErr(err)
+	is.Equal(line, "a1\n")
+	is.True(open(pathA))
+
+	appendTo(t, pathA, "a2, its last\n")
+	fb.setPlan(testPlan(t, dir, "b")) // an apply removed a
+	rest, err := io.ReadAll(r1)
+	is.NoErr(err)
+	is.Equal(string(rest), "a2, its last\n") // its last lines, then the end
+	is.Equal(one.Ended(), "a removed by an apply")
+	line, err = ra.ReadString('\n')
+	is.NoErr(err)
+	is.Equal(line, "a | a2, its last\n")
+	appendTo(t, pathB, "b2\n")
+	line, err = ra.ReadString('\n')
+	is.NoErr(err)
+	is.Equal(line, "b | b2\n") // the others followed on
+	is.True(!open(pathA))
+}

@@ -54,7 +54,18 @@ func (f *fakeBackend) Status() []engine.Status {
 	}
 	return out
 }
-func (f *fakeBackend) Plan() *plan.Plan { return f.p }
+func (f *fakeBackend) Plan() *plan.Plan {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.p
+}
+
+// setPlan swaps the plan as an apply would.
+func (f *fakeBackend) setPlan(p *plan.Plan) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.p = p
+}
 func (f *fakeBackend) record(verb string, names []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -137,6 +137,10 @@ func (c *LogsCmd) Run(d *Deps) error {
 			return reported(ExitUnreachable) // as any verb's without its daemon
 		}
 		if c.Follow && ctx.Err() == nil {
+			if why := body.Ended(); why != "" {
+				fmt.Fprintf(d.Stderr, "starvisor: logs: %s: nothing more to follow\n", why)
+				return nil
+			}
 			fmt.Fprintln(d.Stderr, "starvisor: logs: the daemon stopped") // its last lines were printed
 		}
 		return nil // interrupted while following, or the whole tail was printed

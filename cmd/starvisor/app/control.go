@@ -208,10 +208,31 @@ func socketGone(socket string) error {
 		if _, err := os.Stat(socket); err == nil {
 			return nil // there, and not answering: hung or stopped, which the error says
 		}
+		if now := movedTo(pid, lockLine(l, lockScript)); now != "" {
+			return fmt.Errorf("%w at %s: its daemon (pid %s) moved with its bundle's folder to %s, and runs there: `starvisor %s -f %s` reaches it",
+				api.ErrUnreachable, socket, pid, now, "status", quoteArg(now))
+		}
 		return fmt.Errorf("%w at %s: its daemon (pid %s) runs, but its socket is gone (its folder removed?): `kill -USR2 %s` makes it listen there again, restarting nothing",
 			api.ErrUnreachable, socket, pid, pid)
 	}
 	return nil
+}
+
+// movedTo is where the bundle of the daemon pid runs now, when its folder moved away
+// from that of script (mv while it runs: the daemon works from its bundle's folder,
+// which it keeps); "" when it did not, or cannot be told.
+func movedTo(pid, script string) string {
+	now, err := os.Readlink("/proc/" + pid + "/cwd")
+	if err != nil || script == "" || strings.HasSuffix(now, " (deleted)") || now == filepath.Dir(script) {
+		return ""
+	}
+	if real, err := filepath.EvalSymlinks(filepath.Dir(script)); err == nil && real == now {
+		return "" // reached through a symlink: where it was
+	}
+	if _, err := os.Stat(filepath.Join(now, filepath.Base(script))); err != nil {
+		return "" // not a bundle's folder (a daemon working elsewhere)
+	}
+	return now
 }
 
 // bundleLockPaths are the locks of the bundle whose script named socket (bundleLocks);

@@ -273,6 +273,9 @@ func lockedAlready(p *plan.Plan) error {
 		if lockHeld(l) {
 			at := lockedSocketAt(l, sock)
 			if pid := holderPid(l); pid != "" && !isSocket(at) {
+				if now := movedTo(pid, lockLine(l, lockScript)); now != "" {
+					return fmt.Errorf("up: the daemon (pid %s) of the bundle that was here moved with its folder to %s, and runs there: `starvisor shutdown -f %s` stops it (%w: %s)", pid, now, quoteArg(now), errLocked, l)
+				}
 				// Its socket's folder removed under it: no client reaches it any more.
 				return fmt.Errorf("up: a daemon of this bundle runs (pid %s), but its socket %s is gone (its folder removed?): `kill -USR2 %s` makes it listen there again, restarting nothing (%w: %s)", pid, at, pid, errLocked, l)
 			}

@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -226,6 +227,15 @@ func (a *programArgs) check(fn string, s *evalState) (*template, error) {
 	if n > 1 && !t.uses("num") {
 		return nil, fail("process_name", "%q has no {num}; with numprocs = %d the processes would share one name", t.src, n)
 	}
+	if a.processName != "" {
+		// Once, for the template: validation said it once per process it made.
+		for i := range n {
+			if name := t.expand(a.name, a.numprocsStart.v+i, ""); plan.NameProblem(name) != "" {
+				msg, _, _ := strings.Cut(plan.NameProblem(name), ", got ")
+				return nil, fail("process_name", "%q makes %q, which %s", t.src, plan.Short(name), msg)
+			}
+		}
+	}
 	for i, l := range []*logValue{a.stdout.log, a.stderr.log} {
 		param := [...]string{"stdout", "stderr"}[i]
 		if l != nil && n > 1 && !l.tmpl.uses("num") && !l.tmpl.uses("process_name") && l.rotates() {
@@ -341,6 +351,9 @@ func checkName(name string) error {
 	}
 	if strings.ContainsAny(name, ":/*\\ \t\n{}") {
 		return fmt.Errorf("got %q, want a name without ':', '/', '*', '\\', braces or blanks", plan.Short(name))
+	}
+	if msg := plan.NameProblem(name); msg != "" {
+		return errors.New(msg) // at the argument, where validation puts it at the call
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ func checkGroups(ps *problems, p *Plan) {
 	memberOf := map[string]string{} // program name -> the first group listing it
 	for i := range p.Groups {
 		g := &p.Groups[i]
-		if msg := nameProblem(g.Name); msg != "" {
+		if msg := NameProblem(g.Name); msg != "" {
 			ps.group(g, "name", "%s", msg)
 		} else if _, dup := byName[g.Name]; dup {
 			ps.group(g, "name", "group declared twice")

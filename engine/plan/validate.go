@@ -141,10 +141,10 @@ func checkPlanPaths(ps *problems, p *Plan) {
 
 // checkProgram checks the fields of one entry on their own, in JSON order.
 func checkProgram(ps *problems, pr *Program) {
-	if msg := nameProblem(pr.Name); msg != "" {
+	if msg := NameProblem(pr.Name); msg != "" {
 		ps.program(pr, "name", "%s", msg)
 	}
-	if msg := nameProblem(pr.ProcessName); msg != "" {
+	if msg := NameProblem(pr.ProcessName); msg != "" {
 		ps.program(pr, "process_name", "%s", msg)
 	}
 	checkCommand(ps, pr)
@@ -224,10 +224,10 @@ const (
 // maxName leaves room in a 255-byte file name for the longest default log name.
 const maxName = 240
 
-// nameProblem says what is wrong with a program, process or group name, or "".
+// NameProblem says what is wrong with a program, process or group name, or "".
 // Names become log file names and "group:name" specs, hence supervisord's rule:
 // no spaces, ":" or "/".
-func nameProblem(name string) string {
+func NameProblem(name string) string {
 	switch {
 	case name == "":
 		return "is empty"
@@ -304,20 +304,20 @@ func EnvNameProblem(k string) string {
 	case k == "":
 		return "empty variable name"
 	case strings.ContainsAny(k, "=\x00"):
-		return fmt.Sprintf("variable name %s may not contain \"=\" or NUL", strconv.QuoteToASCII(k))
+		return fmt.Sprintf("variable name %s may not contain \"=\" or NUL", strconv.Quote(k))
 	case strings.ContainsFunc(k, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }):
-		return fmt.Sprintf("variable name %s may not contain blanks or control characters (newline, tab, ...)", strconv.QuoteToASCII(k))
+		return fmt.Sprintf("variable name %s may not contain blanks or control characters (newline, tab, ...)", strconv.Quote(k))
 	}
 	return ""
 }
 
 // ShowEnvName is k as messages and listings print it: bare when it reads plainly,
-// quoted (Go syntax, ASCII) when it is not a valid name or holds a character that
+// quoted (Go syntax; what does not print escaped) when it is not a valid name or holds a character that
 // would blur a list such as "env (A, B)": a blank, a comma, a parenthesis or a quote.
 func ShowEnvName(k string) string {
 	if EnvNameProblem(k) != "" || strings.ContainsAny(k, ",()\"'\\") ||
 		strings.ContainsFunc(k, func(r rune) bool { return !unicode.IsPrint(r) || unicode.Is(unicode.Cf, r) }) {
-		return strconv.QuoteToASCII(k)
+		return strconv.Quote(k)
 	}
 	return k
 }

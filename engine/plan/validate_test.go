@@ -433,3 +433,11 @@ func TestValidateReportsEveryProblemWithItsPosition(t *testing.T) {
 		is.Equal(p.Validate().Error(), err.Error())
 	}
 }
+
+// An env name's letters are shown as typed: "MY ODD-名" read as "MY ODD-\u540d".
+func TestEnvNameShownAsTyped(t *testing.T) {
+	is := is.New(t)
+	is.Equal(EnvNameProblem("MY ODD-名"), `variable name "MY ODD-名" may not contain blanks or control characters (newline, tab, ...)`)
+	is.Equal(ShowEnvName("A,名"), `"A,名"`)
+	is.Equal(ShowEnvName("A\u200bB"), `"A\u200bB"`) // an invisible one stays escaped
+}

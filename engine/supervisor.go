@@ -1054,10 +1054,16 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			why := cmp.Or(sn.StopWhy, "stop requested") // memory_max's stop: nobody asked
 			// Whole seconds that add up to the stop_timeout: rounded apart, a 2 s one said
 			// "2s ago; SIGKILL in 1s" as the SIGKILL went.
-			ago := roundS(now.Sub(sn.Since))
-			out[i].Description = fmt.Sprintf("%s %s ago; SIGKILL in %s", why, ago, sn.KillAfter-ago)
+			// Whole seconds gone, not rounded up: 0.2 s after the stop, "1s ago; SIGKILL in
+			// 2s" of a 3 s timeout read as 0.8 s lost.
+			ago := now.Sub(sn.Since).Truncate(time.Second)
+			when := ago.String() + " ago"
+			if ago == 0 {
+				when = "just now"
+			}
+			out[i].Description = fmt.Sprintf("%s %s; SIGKILL in %s", why, when, sn.KillAfter-ago)
 			if left := sn.KillAfter - ago; left <= 0 && in > 0 {
-				out[i].Description = fmt.Sprintf("%s %s ago; SIGKILL in under a second", why, ago)
+				out[i].Description = fmt.Sprintf("%s %s; SIGKILL in under a second", why, when)
 			}
 			if in <= 0 {
 				out[i].Description = fmt.Sprintf("%s %s ago; SIGKILL sent", why, roundS(now.Sub(sn.Since)))

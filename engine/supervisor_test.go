@@ -376,12 +376,17 @@ func TestStoppingFiguresAddUp(t *testing.T) {
 		r := newRig(t)
 		defer r.shutdown()
 		stopStuck(t, r, 3*time.Second)
-		time.Sleep(1600 * time.Millisecond)
-		if d := r.status("stuck").Description; d != "stop requested 2s ago; SIGKILL in 1s" {
+		// Whole seconds gone: 0.2 s after the stop read "1s ago; SIGKILL in 2s".
+		time.Sleep(200 * time.Millisecond)
+		if d := r.status("stuck").Description; d != "stop requested just now; SIGKILL in 3s" {
+			t.Errorf("at 0.2s: %q", d)
+		}
+		time.Sleep(1400 * time.Millisecond) // 1.6 s
+		if d := r.status("stuck").Description; d != "stop requested 1s ago; SIGKILL in 2s" {
 			t.Errorf("at 1.6s: %q", d)
 		}
 		time.Sleep(900 * time.Millisecond) // 2.5 s
-		if d := r.status("stuck").Description; d != "stop requested 3s ago; SIGKILL in under a second" {
+		if d := r.status("stuck").Description; d != "stop requested 2s ago; SIGKILL in 1s" {
 			t.Errorf("at 2.5s: %q", d)
 		}
 		time.Sleep(time.Second)

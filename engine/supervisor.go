@@ -712,7 +712,49 @@ func (s *Supervisor) Start(ctx context.Context, names ...string) error {
 	idx, errs := resolve(tab, names)
 	b := s.startBatch(ctx, tab, idx, false)
 	<-b.done
-	return errors.Join(append(errs, s.startReplaced(ctx, tab, b.errs)...)...)
+	errs = append(errs, s.startReplaced(ctx, tab, b.errs)...)
+	return errors.Join(s.followRestarts(ctx, tab, errs)...)
+}
+
+// followRestarts answers a start cut short by someone else's restart (stopped, to start
+// again) as that restart's start is answered, as supervisorctl's waiting start follows
+// it: it said "abnormal termination" of a process that came back RUNNING. A stop's cut
+// stands: nothing starts it again.
+func (s *Supervisor) followRestarts(ctx context.Context, tab *table, errs []error) []error {
+	for k, e := range errs {
+		name, ok := failedWith(e, ErrAbnormalTermination)
+		if !ok {
+			continue
+		}
+		i, ok := tab.index[name]
+		if !ok {
+			continue
+		}
+		p := tab.procs[i]
+		if p.pending.Load() == 0 {
+			continue // no start on its way: a stop
+		}
+		// Until it is up or failed, or nothing more is on its way; a start that waits on
+		// for a failed dependency (the daemon's own, after a restart) may wait for good.
+		if err := s.waitFor(ctx, func() (bool, error) {
+			switch st := p.snap.Load().State; {
+			case st == Running || st == Backoff || st == Fatal || p.blocked.Load():
+				return true, nil
+			default:
+				return p.pending.Load() == 0 && st != Starting && st != Stopping, nil
+			}
+		}); err != nil {
+			errs[k] = &ProcessError{Name: name, Err: err}
+			continue
+		}
+		switch sn := p.snap.Load(); sn.State {
+		case Running:
+			errs[k] = nil
+		case Backoff, Fatal:
+			errs[k] = &ProcessError{Name: name, Err: fmt.Errorf("%w: %s", ErrSpawn, sn.Err)}
+		}
+	}
+	return errs
 }
 
 // startReplaced starts again, in the current table, the processes whose start failed

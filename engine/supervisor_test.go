@@ -817,3 +817,33 @@ func TestStartingSaysItsPid(t *testing.T) {
 		}
 	})
 }
+
+// A start waiting for STARTING to end, cut short by someone else's restart, is answered
+// as the restart's start is (supervisorctl's waiting start says "started"): it said
+// "abnormal termination" of a process that came back RUNNING. A stop's cut stands.
+func TestStartFollowsARestartOfItsProcess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("slow", manual, startSecs(5))))
+		started := make(chan error, 1)
+		go func() { started <- r.sup.Start(t.Context(), "slow") }()
+		time.Sleep(1500 * time.Millisecond)
+		if err := r.sup.Restart(t.Context(), "slow"); err != nil {
+			t.Fatalf("restart: %v", err)
+		}
+		if err := <-started; err != nil {
+			t.Errorf("the start cut short by a restart answered %v", err)
+		}
+		if st := r.status("slow"); st.State != Running {
+			t.Errorf("slow is %v", st.State)
+		}
+		r.sup.Stop(t.Context(), "slow")
+		go func() { started <- r.sup.Start(t.Context(), "slow") }()
+		time.Sleep(time.Second)
+		r.sup.Stop(t.Context(), "slow")
+		if err := <-started; !errors.Is(err, ErrAbnormalTermination) {
+			t.Errorf("the start cut short by a stop answered %v", err)
+		}
+	})
+}

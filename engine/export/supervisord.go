@@ -171,6 +171,13 @@ func iniLiteral(s string) (string, bool) {
 	return strings.ReplaceAll(s, "%", "%%"), true
 }
 
+// logLiteral is iniLiteral for stdout_logfile and stderr_logfile, which supervisord
+// expands twice (its getter, then processes_from_section again): a literal % is %%%%.
+func logLiteral(s string) (string, bool) {
+	v, ok := iniLiteral(s)
+	return strings.ReplaceAll(v, "%", "%%"), ok
+}
+
 func supervisordNum(width int) string {
 	if width == 0 {
 		return "%(process_num)d"
@@ -244,14 +251,18 @@ func (e *emitter) unsupported(pr plan.Program) {
 func (e *emitter) write(b *strings.Builder, g program, section string, templated bool) bool {
 	pr := g.first()
 	field := func(key string, f func(plan.Program) string) {
+		lit := iniLiteral
+		if strings.HasSuffix(key, "_logfile") {
+			lit = logLiteral
+		}
 		vals, nums := column(g, f)
 		for _, v := range vals {
-			if _, ok := iniLiteral(v); !ok {
+			if _, ok := lit(v); !ok {
 				e.fail(pr.Name, key, v)
 				return
 			}
 		}
-		t, ok := numTemplate(vals, nums, func(s string) string { v, _ := iniLiteral(s); return v }, supervisordNum)
+		t, ok := numTemplate(vals, nums, func(s string) string { v, _ := lit(s); return v }, supervisordNum)
 		if !ok {
 			if e.err == nil {
 				e.err = fmt.Errorf("export supervisord: program %q: %s: values %q do not follow the process number", pr.Name, key, vals)

@@ -73,8 +73,19 @@ func Supervisord(p *plan.Plan, o Options) (Result, error) {
 		if prio != g.Priority {
 			e.problems = append(e.problems, Problem{Format: "supervisord", Group: g.Name, Field: "priority", Why: fmt.Sprintf("%d (was %d): above its members' dependencies", prio, g.Priority)})
 		}
+		var listed []string
+		for _, sec := range secs {
+			if strings.Contains(sec, ",") { // supervisord splits programs= at commas
+				e.problems = append(e.problems, Problem{Format: "supervisord", Group: g.Name, Field: "programs", Why: fmt.Sprintf("%q cannot be listed in programs= (a comma); it runs as a group of its own", sec)})
+				continue
+			}
+			listed = append(listed, strings.ReplaceAll(sec, "%", "%%")) // expanded once
+		}
+		if len(listed) == 0 {
+			continue
+		}
 		e.section(&b, "group:"+g.Name, "")
-		b.WriteString("programs=" + strings.Join(secs, ",") + "\n")
+		b.WriteString("programs=" + strings.Join(listed, ",") + "\n")
 		b.WriteString("priority=" + strconv.Itoa(prio) + "\n")
 	}
 	if e.err != nil {
@@ -341,36 +352,60 @@ func (e *emitter) environment(g program) string {
 			continue
 		}
 		vals, nums := column(g, func(p plan.Program) string { return p.Env[k] })
-		bad := false
-		for _, v := range vals {
-			if strings.ContainsAny(v, "\n\r") || commentStart.MatchString(v) ||
-				strings.Trim(v, `'"`) != v || strings.Contains(v, `"`) && strings.Contains(v, `'`) {
-				bad = true
-			}
-		}
-		if bad {
-			e.report(pr.Name, "env", "%s: value cannot be quoted for supervisord; left out", k)
+		v, why := envValue(vals, nums)
+		if why != "" {
+			e.report(pr.Name, "env", "%s: %s; left out", k, why)
 			continue
 		}
-		q := `"`
-		if strings.Contains(vals[0], `"`) {
-			q = `'`
+		parts = append(parts, k+"="+v)
+	}
+	// The names the engine gives every process at its spawn, quoted as the values above:
+	// a program naming its files after its process wrote them all to one. The group's
+	// name is written as it is, not as %(group_name)s: that expands before the line is
+	// split, so a name with a quote in it broke the whole environment=.
+	group := pr.Group
+	if group == "" {
+		group = pr.Name
+	}
+	for _, n := range []struct {
+		key  string
+		vals []string
+		nums []int
+	}{
+		{processNameEnv, nil, nil},
+		{groupNameEnv, []string{group}, []int{pr.ProcessNum}},
+	} {
+		if n.vals == nil {
+			n.vals, n.nums = column(g, func(p plan.Program) string { return p.ProcessName })
 		}
-		t, ok := numTemplate(vals, nums, func(s string) string { return strings.ReplaceAll(s, "%", "%%") }, supervisordNum)
-		if !ok {
-			e.report(pr.Name, "env", "%s: values do not follow the process number; left out", k)
+		v, why := envValue(n.vals, n.nums)
+		if why != "" {
+			e.report(pr.Name, "env", "%s: %s; left out", n.key, why)
 			continue
 		}
-		parts = append(parts, k+"="+q+t+q)
+		parts = append(parts, n.key+"="+v)
 	}
-	// The names the engine gives every process at its spawn, in supervisord's own
-	// expansions: a program naming its files after its process wrote them all to one.
-	vals, nums := column(g, func(p plan.Program) string { return p.ProcessName })
-	if t, ok := numTemplate(vals, nums, func(s string) string { return strings.ReplaceAll(s, "%", "%%") }, supervisordNum); ok {
-		parts = append(parts, processNameEnv+`="`+t+`"`)
-	}
-	parts = append(parts, groupNameEnv+`="%(group_name)s"`)
 	return strings.Join(parts, ",")
+}
+
+// envValue quotes one variable's values (a template when they follow the process
+// number) for environment=, or says why supervisord cannot read them back.
+func envValue(vals []string, nums []int) (string, string) {
+	for _, v := range vals {
+		if strings.ContainsAny(v, "\n\r") || commentStart.MatchString(v) ||
+			strings.Trim(v, `'"`) != v || strings.Contains(v, `"`) && strings.Contains(v, `'`) {
+			return "", "value cannot be quoted for supervisord"
+		}
+	}
+	q := `"`
+	if strings.Contains(vals[0], `"`) {
+		q = `'`
+	}
+	t, ok := numTemplate(vals, nums, func(s string) string { return strings.ReplaceAll(s, "%", "%%") }, supervisordNum)
+	if !ok {
+		return "", "values do not follow the process number"
+	}
+	return q + t + q, ""
 }
 
 var envKey = regexp.MustCompile(`^[A-Za-z0-9_/.+\-():]+$`)

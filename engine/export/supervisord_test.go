@@ -2,10 +2,12 @@ package export_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -45,6 +47,49 @@ program(name = "pool", command = ["/bin/sleep", "1{num}"], numprocs = 2, process
     stdout = log("log/{process_name}%.log"), redirect_stderr = True)
 `)
 	readBySupervisord(t, python, p, run(t, "supervisord", p))
+}
+
+// TestSupervisordRoundTripNames: program names that need quoting in environment= (the
+// STARVISOR_* names the export adds) or escaping are read back by supervisord, and by
+// load_conf. A name with a " in it made supervisord refuse the whole file, through
+// STARVISOR_PROCESS_NAME and the %(group_name)s it expanded before splitting the line.
+func TestSupervisordRoundTripNames(t *testing.T) {
+	python := supervisordPython(t)
+	dir := t.TempDir()
+	for _, d := range []string{"log", "run"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var script strings.Builder
+	script.WriteString("supervisor(log_dir = \"log\", state_dir = \"run\")\n")
+	for _, n := range []string{`a"b`, `a'b`, `a%b`, `a;b`, `a#b`, `a$b`, `q'"q`, `prög`} {
+		fmt.Fprintf(&script, "program(name = %q, command = [\"/bin/sleep\", \"1\"])\n", n)
+	}
+	script.WriteString(`program(name = "p\"%", command = ["/bin/sleep", "{num}"], numprocs = 2, process_name = "p\"%{num}")` + "\n")
+	script.WriteString(`group(name = "g", programs = ["a\"b", "a%b"])` + "\n")
+	p := evalAt(t, dir, "deploy.star", script.String())
+	res := run(t, "supervisord", p)
+	readBySupervisord(t, python, p, res, `q'"q:STARVISOR_PROCESS_NAME`, `q'"q:STARVISOR_GROUP_NAME`)
+	var said []string
+	for _, pr := range res.Problems {
+		said = append(said, pr.String())
+	}
+	for _, want := range []string{
+		`export supervisord: program "q'\"q": env: STARVISOR_PROCESS_NAME: value cannot be quoted for supervisord; left out`,
+		`export supervisord: program "q'\"q": env: STARVISOR_GROUP_NAME: value cannot be quoted for supervisord; left out`,
+	} {
+		if !slices.Contains(said, want) {
+			t.Errorf("not said: %s\nsaid: %q", want, said)
+		}
+	}
+	if err := export.Write(dir, res.Files); err != nil {
+		t.Fatal(err)
+	}
+	back := evalAt(t, dir, "back.star", "load(\"@stdlib//supervisord.star\", \"supervisord\")\nsupervisord.load_conf(\"supervisord.conf\")\n")
+	if a, b := processes(p), processes(back); a != b {
+		t.Errorf("read back differs\n--- plan:\n%s\n--- read back:\n%s", a, b)
+	}
 }
 
 // supervisordPython is the python that runs supervisord (its #! line), whose parser
@@ -128,8 +173,12 @@ func readBySupervisord(t *testing.T, python string, p *plan.Plan, res export.Res
 		for k, v := range pr.Env {
 			env[k] = v
 		}
-		for _, k := range skipEnv {
-			delete(env, k)
+		for _, k := range skipEnv { // NAME, or PROCESS:NAME for one process
+			if own, ok := strings.CutPrefix(k, pr.ProcessName+":"); ok {
+				delete(env, own)
+			} else if !strings.Contains(k, ":") {
+				delete(env, k)
+			}
 		}
 		check("env", env, w["env"])
 		umask := any(nil)

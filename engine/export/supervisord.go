@@ -11,6 +11,10 @@ import (
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
+// maxSunPath is the longest unix socket path Linux binds (sun_path is 108 bytes, with
+// its NUL), as engine/api's.
+const maxSunPath = 107
+
 // foreverRetries stands for start_retries = -1: supervisord has no "forever".
 const foreverRetries = math.MaxInt32
 
@@ -33,6 +37,13 @@ func Supervisord(p *plan.Plan, o Options) (Result, error) {
 		// Its programs that name no directory inherit this one: the bundle root, as
 		// under starvisor.
 		e.kv(&b, "", "directory", p.Root)
+	}
+	if len(sock) > maxSunPath {
+		// starvisor's own daemon binds a long path through /proc/self/fd; supervisord
+		// cannot start.
+		e.problems = append(e.problems, Problem{Format: "supervisord", Field: "unix_http_server", Why: fmt.Sprintf(
+			"file=%s is %d bytes, and supervisord cannot bind a unix socket path over %d: set file= and [supervisorctl] serverurl= to a shorter path (or give supervisor(state_dir) a shorter folder)",
+			sock, len(sock), maxSunPath)})
 	}
 	e.section(&b, "unix_http_server", "")
 	e.kv(&b, "", "file", sock)

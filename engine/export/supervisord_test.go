@@ -245,3 +245,29 @@ func TestSupervisordKeepsMinFDs(t *testing.T) {
 	}
 	t.Fatal("no supervisord.conf")
 }
+
+// A bundle deep enough that its socket path is longer than a unix socket address runs
+// under starvisor (its daemon binds through /proc/self/fd), but supervisord cannot bind
+// it: said, with the way out. It was exported without a word.
+func TestSupervisordSaysLongSocketPath(t *testing.T) {
+	for _, tc := range []struct {
+		dir  string
+		said bool
+	}{
+		{"/srv/" + strings.Repeat("d", 100-len("/srv/")-len("/supervisor.sock")+7), false}, // 107 bytes
+		{"/srv/" + strings.Repeat("d", 100-len("/srv/")-len("/supervisor.sock")+8), true},  // 108
+	} {
+		p := fixture(t)
+		p.Supervisor.StateDir = tc.dir
+		res := run(t, "supervisord", p)
+		said := false
+		for _, pr := range res.Problems {
+			if pr.Field == "unix_http_server" && strings.Contains(pr.Why, "cannot bind a unix socket path over 107") && strings.Contains(pr.Why, "serverurl=") {
+				said = true
+			}
+		}
+		if said != tc.said {
+			t.Errorf("socket path of %d bytes: said %v, want %v (%v)", len(tc.dir)+len("/supervisor.sock"), said, tc.said, res.Problems)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -102,7 +103,22 @@ func Supervisord(p *plan.Plan, o Options) (Result, error) {
 	if e.err != nil {
 		return Result{}, e.err
 	}
-	return Result{Files: []File{{Name: "supervisord.conf", Data: []byte(b.String())}}, Problems: e.problems}, nil
+	return Result{Files: []File{{Name: "supervisord.conf", Data: []byte(b.String())}}, Problems: e.problems, Folders: supervisordFolders(p)}, nil
+}
+
+// supervisordFolders are those supervisord checks as it reads its configuration: its log
+// and pid files' (childlogdir too) and every log file's.
+func supervisordFolders(p *plan.Plan) []string {
+	dirs := []string{p.Supervisor.LogDir, p.Supervisor.StateDir}
+	for _, pr := range p.Programs {
+		for _, l := range []*plan.Log{pr.Stdout, pr.Stderr} {
+			if l != nil && !strings.HasPrefix(l.Path, "/dev/") {
+				dirs = append(dirs, filepath.Dir(l.Path))
+			}
+		}
+	}
+	slices.Sort(dirs)
+	return slices.Compact(dirs)
 }
 
 // startAfterDeps gives the programs whose priority is not above their dependencies' one

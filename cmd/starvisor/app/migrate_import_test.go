@@ -123,6 +123,42 @@ stdout_logfile=%(here)s/logs/%(program_name)s.log
 	}
 }
 
+// A value that is one path (directory, log file, argument) is one here(...), blanks and
+// all: here("work") + " dir/données" was the same value, but read as if "work" were the
+// folder. Words are split only where they are words.
+func TestImportOutWholePaths(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "My Services", "bundle")
+	for _, d := range []string{"work dir/données", "log files"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join(dir, "supervisord.conf")
+	if err := os.WriteFile(conf, []byte(`[program:show]
+command=/usr/bin/python3 -u "%(here)s/bin dir/show args.py" "--data=%(here)s/data" "%(here)s/a b:%(here)s/c"
+directory=%(here)s/work dir/données
+stdout_logfile=%(here)s/log files/spacey out.log
+stderr_logfile=%(here)s/log files/err:1.log
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := importOut(t, conf, "deploy.star", nil)
+	if a, b := planJSON(t, p), planJSON(t, loadConf(t, conf, nil)); a != b {
+		t.Errorf("plans differ\n--- imported plan:\n%s\n--- load_conf plan:\n%s", a, b)
+	}
+	script, _ := os.ReadFile(filepath.Join(dir, "deploy.star"))
+	for _, want := range []string{
+		`command = ["/usr/bin/python3", "-u", here("bin dir/show args.py"), "--data=" + here("data"), here("a") + " b:" + here("c")],`,
+		`directory = here("work dir/données"),`,
+		`stdout = log(here("log files/spacey out.log")),`,
+		`stderr = log(here("log files/err:1.log")),`,
+	} {
+		if !strings.Contains(string(script), want) {
+			t.Errorf("script lacks %s:\n%s", want, script)
+		}
+	}
+}
+
 // TestImportHereOnlyInsideTheFolder: only whole path words are written with here().
 func TestImportHereOnlyInsideTheFolder(t *testing.T) {
 	r := &render{here: "/srv/app"}

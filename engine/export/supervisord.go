@@ -300,7 +300,13 @@ func (e *emitter) write(b *strings.Builder, g program, section string, templated
 				return
 			}
 		}
-		t, ok := numTemplate(vals, nums, func(s string) string { v, _ := lit(s); return v }, supervisordNum)
+		// Only escaped: the pieces around the number are not values (" %.log" after it
+		// starts with a blank, which lit refuses, and was written as "").
+		escape := func(s string) string { return strings.ReplaceAll(s, "%", "%%") }
+		if strings.HasSuffix(key, "_logfile") {
+			escape = func(s string) string { return strings.ReplaceAll(s, "%", "%%%%") }
+		}
+		t, ok := numTemplate(vals, nums, escape, supervisordNum)
 		if !ok {
 			if e.err == nil {
 				e.err = fmt.Errorf("export supervisord: program %q: %s: values %q do not follow the process number", pr.Name, key, vals)

@@ -28,7 +28,8 @@ func TestSupervisordRoundTrip(t *testing.T) {
 }
 
 // TestSupervisordRoundTripPercent: a % in a log path (here in the bundle's folder name)
-// is read back by supervisord as it was. It expands stdout_logfile and stderr_logfile
+// is read back by supervisord as it was (and the text after a pool's number, " %.log",
+// which was dropped as it starts with a blank). It expands stdout_logfile and stderr_logfile
 // twice: written %% as in other keys, supervisord refused the file ("%(here)s" in the
 // folder name expanded again, "100%" badly formatted).
 func TestSupervisordRoundTripPercent(t *testing.T) {
@@ -44,7 +45,7 @@ supervisor(log_dir = "log", state_dir = "run")
 program(name = "pct", command = ["/bin/echo", "50%", "%(here)s"], env = {"P": "1%"},
     stdout = log("logs dir/p%c é.log"), stderr = log("log/e%%(here)s.log"))
 program(name = "pool", command = ["/bin/sleep", "1{num}"], numprocs = 2, process_name = "w%{num}",
-    stdout = log("log/{process_name}%.log"), redirect_stderr = True)
+    stdout = log("log/{process_name} %.log"), redirect_stderr = True)
 `)
 	readBySupervisord(t, python, p, run(t, "supervisord", p))
 }

@@ -81,6 +81,9 @@ func Lines(problems []Problem) []string {
 type Result struct {
 	Files    []File
 	Problems []Problem
+	// Folders must exist before the target starts (supervisord refuses to start without
+	// its log and pid folders, where starvisor makes them), sorted.
+	Folders []string
 }
 
 // Options tune an export.

@@ -220,6 +220,31 @@ func TestNomadDecodesStrictly(t *testing.T) {
 	}
 }
 
+// Nomad refuses a job ID that holds a space (Job.Validate: "Job ID contains a space"):
+// a bundle folder named "My Services" gave one. The ID has '-' for blanks, the Name
+// keeps the folder's, and the change is said.
+func TestNomadIDHasNoBlanks(t *testing.T) {
+	p := fixture(t)
+	res, err := export.Export("nomad", p, export.Options{Name: "My Services\tx", LookPath: func(string) (string, error) { return "", exec.ErrNotFound }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j export.NomadJob
+	if err := json.Unmarshal(res.Files[0].Data, &j); err != nil {
+		t.Fatal(err)
+	}
+	if *j.Job.ID != "My-Services-x" || *j.Job.Name != "My Services\tx" || res.Files[0].Name != "My-Services-x.nomad.json" {
+		t.Errorf("ID %q, Name %q, file %q", *j.Job.ID, *j.Job.Name, res.Files[0].Name)
+	}
+	said := false
+	for _, pr := range res.Problems {
+		said = said || pr.Field == "ID" && strings.Contains(pr.Why, `"My-Services-x"`)
+	}
+	if !said {
+		t.Errorf("the ID's change is not said: %v", res.Problems)
+	}
+}
+
 // Problems of several programs that say the same are one line naming them all.
 func TestLinesGroupAlikeProblems(t *testing.T) {
 	got := export.Lines([]export.Problem{

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hashicorp/nomad/api"
 
@@ -27,8 +28,12 @@ type NomadJob struct {
 // count = numprocs.
 func Nomad(p *plan.Plan, o Options) (Result, error) {
 	e := &emitter{format: "nomad", root: p.Root}
-	id := deployName(p, o)
-	job := api.NewServiceJob(id, id, "", 50)
+	name := deployName(p, o)
+	id := nomadID(name)
+	if id != name {
+		e.problems = append(e.problems, Problem{Format: "nomad", Field: "ID", Why: fmt.Sprintf("%q: Nomad refuses a job ID with blanks; the job's Name keeps %q", id, name)})
+	}
+	job := api.NewServiceJob(id, name, "", 50)
 	job.Region = nil
 	progs := programs(p)
 	byName := map[string]program{}
@@ -62,6 +67,17 @@ func Nomad(p *plan.Plan, o Options) (Result, error) {
 		return Result{}, fmt.Errorf("export nomad: %w", err)
 	}
 	return Result{Files: []File{{Name: id + ".nomad.json", Data: append(data, '\n')}}, Problems: e.problems}, nil
+}
+
+// nomadID is name with its blanks (and NULs) as '-': Nomad's Job.Validate refuses an ID
+// that holds a space; its Name may.
+func nomadID(name string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || r == 0 {
+			return '-'
+		}
+		return r
+	}, name)
 }
 
 func (e *emitter) taskGroup(name string, count int, members []program) *api.TaskGroup {

@@ -74,6 +74,9 @@ func TestSupervisordExportReadsBack(t *testing.T) {
 					"process_name = "+pick(`"{name}_{num}"`, `"{name}-{num:02}"`))
 			}
 			logName := `"log/` + name + `.log"`
+			if i%2 == 1 {
+				logName = `"log/` + name + `_100%.log"` // supervisord expands log paths twice
+			}
 			if numprocs {
 				logName = `"log/{process_name}.log"`
 			}

@@ -5,11 +5,16 @@ import (
 	"math"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/starvisor/starvisor/engine/plan"
 )
+
+// maxSunPath is the longest unix socket path Linux binds (sun_path is 108 bytes, with
+// its NUL), as engine/api's.
+const maxSunPath = 107
 
 // foreverRetries stands for start_retries = -1: supervisord has no "forever".
 const foreverRetries = math.MaxInt32
@@ -33,6 +38,13 @@ func Supervisord(p *plan.Plan, o Options) (Result, error) {
 		// Its programs that name no directory inherit this one: the bundle root, as
 		// under starvisor.
 		e.kv(&b, "", "directory", p.Root)
+	}
+	if len(sock) > maxSunPath {
+		// starvisor's own daemon binds a long path through /proc/self/fd; supervisord
+		// cannot start.
+		e.problems = append(e.problems, Problem{Format: "supervisord", Field: "unix_http_server", Why: fmt.Sprintf(
+			"file=%s is %d bytes, and supervisord cannot bind a unix socket path over %d: set file= and [supervisorctl] serverurl= to a shorter path (or give supervisor(state_dir) a shorter folder)",
+			sock, len(sock), maxSunPath)})
 	}
 	e.section(&b, "unix_http_server", "")
 	e.kv(&b, "", "file", sock)
@@ -73,14 +85,40 @@ func Supervisord(p *plan.Plan, o Options) (Result, error) {
 		if prio != g.Priority {
 			e.problems = append(e.problems, Problem{Format: "supervisord", Group: g.Name, Field: "priority", Why: fmt.Sprintf("%d (was %d): above its members' dependencies", prio, g.Priority)})
 		}
+		var listed []string
+		for _, sec := range secs {
+			if strings.Contains(sec, ",") { // supervisord splits programs= at commas
+				e.problems = append(e.problems, Problem{Format: "supervisord", Group: g.Name, Field: "programs", Why: fmt.Sprintf("%q cannot be listed in programs= (a comma); it runs as a group of its own", sec)})
+				continue
+			}
+			listed = append(listed, strings.ReplaceAll(sec, "%", "%%")) // expanded once
+		}
+		if len(listed) == 0 {
+			continue
+		}
 		e.section(&b, "group:"+g.Name, "")
-		b.WriteString("programs=" + strings.Join(secs, ",") + "\n")
+		b.WriteString("programs=" + strings.Join(listed, ",") + "\n")
 		b.WriteString("priority=" + strconv.Itoa(prio) + "\n")
 	}
 	if e.err != nil {
 		return Result{}, e.err
 	}
-	return Result{Files: []File{{Name: "supervisord.conf", Data: []byte(b.String())}}, Problems: e.problems}, nil
+	return Result{Files: []File{{Name: "supervisord.conf", Data: []byte(b.String())}}, Problems: e.problems, Folders: supervisordFolders(p)}, nil
+}
+
+// supervisordFolders are those supervisord checks as it reads its configuration: its log
+// and pid files' (childlogdir too) and every log file's.
+func supervisordFolders(p *plan.Plan) []string {
+	dirs := []string{p.Supervisor.LogDir, p.Supervisor.StateDir}
+	for _, pr := range p.Programs {
+		for _, l := range []*plan.Log{pr.Stdout, pr.Stderr} {
+			if l != nil && !strings.HasPrefix(l.Path, "/dev/") {
+				dirs = append(dirs, filepath.Dir(l.Path))
+			}
+		}
+	}
+	slices.Sort(dirs)
+	return slices.Compact(dirs)
 }
 
 // startAfterDeps gives the programs whose priority is not above their dependencies' one
@@ -171,6 +209,13 @@ func iniLiteral(s string) (string, bool) {
 	return strings.ReplaceAll(s, "%", "%%"), true
 }
 
+// logLiteral is iniLiteral for stdout_logfile and stderr_logfile, which supervisord
+// expands twice (its getter, then processes_from_section again): a literal % is %%%%.
+func logLiteral(s string) (string, bool) {
+	v, ok := iniLiteral(s)
+	return strings.ReplaceAll(v, "%", "%%"), ok
+}
+
 func supervisordNum(width int) string {
 	if width == 0 {
 		return "%(process_num)d"
@@ -244,14 +289,24 @@ func (e *emitter) unsupported(pr plan.Program) {
 func (e *emitter) write(b *strings.Builder, g program, section string, templated bool) bool {
 	pr := g.first()
 	field := func(key string, f func(plan.Program) string) {
+		lit := iniLiteral
+		if strings.HasSuffix(key, "_logfile") {
+			lit = logLiteral
+		}
 		vals, nums := column(g, f)
 		for _, v := range vals {
-			if _, ok := iniLiteral(v); !ok {
+			if _, ok := lit(v); !ok {
 				e.fail(pr.Name, key, v)
 				return
 			}
 		}
-		t, ok := numTemplate(vals, nums, func(s string) string { v, _ := iniLiteral(s); return v }, supervisordNum)
+		// Only escaped: the pieces around the number are not values (" %.log" after it
+		// starts with a blank, which lit refuses, and was written as "").
+		escape := func(s string) string { return strings.ReplaceAll(s, "%", "%%") }
+		if strings.HasSuffix(key, "_logfile") {
+			escape = func(s string) string { return strings.ReplaceAll(s, "%", "%%%%") }
+		}
+		t, ok := numTemplate(vals, nums, escape, supervisordNum)
 		if !ok {
 			if e.err == nil {
 				e.err = fmt.Errorf("export supervisord: program %q: %s: values %q do not follow the process number", pr.Name, key, vals)
@@ -330,36 +385,60 @@ func (e *emitter) environment(g program) string {
 			continue
 		}
 		vals, nums := column(g, func(p plan.Program) string { return p.Env[k] })
-		bad := false
-		for _, v := range vals {
-			if strings.ContainsAny(v, "\n\r") || commentStart.MatchString(v) ||
-				strings.Trim(v, `'"`) != v || strings.Contains(v, `"`) && strings.Contains(v, `'`) {
-				bad = true
-			}
-		}
-		if bad {
-			e.report(pr.Name, "env", "%s: value cannot be quoted for supervisord; left out", k)
+		v, why := envValue(vals, nums)
+		if why != "" {
+			e.report(pr.Name, "env", "%s: %s; left out", k, why)
 			continue
 		}
-		q := `"`
-		if strings.Contains(vals[0], `"`) {
-			q = `'`
+		parts = append(parts, k+"="+v)
+	}
+	// The names the engine gives every process at its spawn, quoted as the values above:
+	// a program naming its files after its process wrote them all to one. The group's
+	// name is written as it is, not as %(group_name)s: that expands before the line is
+	// split, so a name with a quote in it broke the whole environment=.
+	group := pr.Group
+	if group == "" {
+		group = pr.Name
+	}
+	for _, n := range []struct {
+		key  string
+		vals []string
+		nums []int
+	}{
+		{processNameEnv, nil, nil},
+		{groupNameEnv, []string{group}, []int{pr.ProcessNum}},
+	} {
+		if n.vals == nil {
+			n.vals, n.nums = column(g, func(p plan.Program) string { return p.ProcessName })
 		}
-		t, ok := numTemplate(vals, nums, func(s string) string { return strings.ReplaceAll(s, "%", "%%") }, supervisordNum)
-		if !ok {
-			e.report(pr.Name, "env", "%s: values do not follow the process number; left out", k)
+		v, why := envValue(n.vals, n.nums)
+		if why != "" {
+			e.report(pr.Name, "env", "%s: %s; left out", n.key, why)
 			continue
 		}
-		parts = append(parts, k+"="+q+t+q)
+		parts = append(parts, n.key+"="+v)
 	}
-	// The names the engine gives every process at its spawn, in supervisord's own
-	// expansions: a program naming its files after its process wrote them all to one.
-	vals, nums := column(g, func(p plan.Program) string { return p.ProcessName })
-	if t, ok := numTemplate(vals, nums, func(s string) string { return strings.ReplaceAll(s, "%", "%%") }, supervisordNum); ok {
-		parts = append(parts, processNameEnv+`="`+t+`"`)
-	}
-	parts = append(parts, groupNameEnv+`="%(group_name)s"`)
 	return strings.Join(parts, ",")
+}
+
+// envValue quotes one variable's values (a template when they follow the process
+// number) for environment=, or says why supervisord cannot read them back.
+func envValue(vals []string, nums []int) (string, string) {
+	for _, v := range vals {
+		if strings.ContainsAny(v, "\n\r") || commentStart.MatchString(v) ||
+			strings.Trim(v, `'"`) != v || strings.Contains(v, `"`) && strings.Contains(v, `'`) {
+			return "", "value cannot be quoted for supervisord"
+		}
+	}
+	q := `"`
+	if strings.Contains(vals[0], `"`) {
+		q = `'`
+	}
+	t, ok := numTemplate(vals, nums, func(s string) string { return strings.ReplaceAll(s, "%", "%%") }, supervisordNum)
+	if !ok {
+		return "", "values do not follow the process number"
+	}
+	return q + t + q, ""
 }
 
 var envKey = regexp.MustCompile(`^[A-Za-z0-9_/.+\-():]+$`)

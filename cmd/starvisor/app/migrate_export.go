@@ -2,7 +2,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 
 	"github.com/starvisor/starvisor/engine/export"
 )
@@ -28,6 +32,17 @@ func (c *ExportCmd) Run(d *Deps) error {
 	}
 	for _, line := range export.Lines(res.Problems) {
 		fmt.Fprintln(d.Stderr, line)
+	}
+	// Said, not made: the files may be for another machine, and a folder made here
+	// outside -o's would surprise.
+	var missing []string
+	for _, dir := range res.Folders {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, quoteArg(dir))
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(d.Stderr, "export %s: %s refuses to start without these folders, which starvisor makes itself and which do not exist here: mkdir -p %s\n", c.Format, c.Format, strings.Join(missing, " "))
 	}
 	if c.Out == "" {
 		return export.Print(d.Stdout, res.Files)

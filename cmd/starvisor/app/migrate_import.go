@@ -430,7 +430,7 @@ func (r *render) loop(c *cluster) {
 	}
 	for _, p := range c.varying {
 		if _, ok := subst[p]; !ok {
-			subst[p] = r.template(nameTemplate(p, c.members))
+			subst[p] = r.template(p, nameTemplate(p, c.members))
 		}
 	}
 	head := append([]string{"name"}, vars...)
@@ -440,7 +440,7 @@ func (r *render) loop(c *cluster) {
 		leaves("", m, l)
 		vals := []string{r.value(m["name"])}
 		for _, p := range cols {
-			v := r.value(l[p])
+			v := r.leaf(p, l[p])
 			if strings.HasSuffix(p, "/max_bytes") {
 				v = sizeExpr(l[p], v)
 			}
@@ -599,7 +599,39 @@ func (r *render) expr(path string, v any, subst map[string]string) string {
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	}
+	return r.leaf(path, v)
+}
+
+// wholePath says whether the leaf at path is one path, blanks and all (a directory, a
+// log file, an argument), rather than words of a larger string.
+func wholePath(path string) bool {
+	return path == "/directory" || path == "/stdout/path" || path == "/stderr/path" || strings.HasPrefix(path, "/command/")
+}
+
+// leaf prints the value at path: a whole path inside r.here as one here(...).
+func (r *render) leaf(path string, v any) string {
+	if s, ok := v.(string); ok && wholePath(path) {
+		return r.pathStr(s, strings.HasPrefix(path, "/command/"))
+	}
 	return r.value(v)
+}
+
+// pathStr is str for a value that is one path: inside r.here, here("work dir/données")
+// where str, which ends a path at a blank as in a command line, wrote here("work") +
+// " dir/données". An argument (arg) that holds more than a path ("--data=/srv/app/x",
+// "/srv/app/a:/srv/app/b") is left to str.
+func (r *render) pathStr(s string, arg bool) string {
+	if r.here == "" || r.here == "/" {
+		return starQuote(s)
+	}
+	if s == r.here {
+		return "here()"
+	}
+	rest, ok := strings.CutPrefix(s, r.here+"/")
+	if !ok || rest == "" || filepath.Clean(s) != s || arg && strings.ContainsAny(rest, ":;,=\"'") {
+		return r.str(s)
+	}
+	return "here(" + starQuote(rest) + ")"
 }
 
 // value prints a JSON value as a Starlark expression.
@@ -683,11 +715,12 @@ func pathSep(c byte) bool {
 	return strings.IndexByte(" \t:;,=\"'", c) >= 0
 }
 
-// template prints the expression that formats tmpl ("/srv/logs/%s.log") with name.
-func (r *render) template(tmpl string) string {
+// template prints the expression that formats tmpl ("/srv/logs/%s.log") with name, the
+// value at path.
+func (r *render) template(path, tmpl string) string {
 	e := starQuote(tmpl)
 	if !strings.Contains(r.here, "%") {
-		e = r.str(tmpl)
+		e = r.leaf(path, tmpl)
 	}
 	// One argument per %s: "/var/log/%s/%s.log" % (name, name).
 	args := "name"

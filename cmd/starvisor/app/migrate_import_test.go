@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -109,12 +110,52 @@ stdout_logfile=%(here)s/logs/%(program_name)s.log
 	if strings.Contains(script, "directory =") { // the script's own folder: where it runs anyway
 		t.Errorf("script names the directory it runs in anyway:\n%s", script)
 	}
+	// The config itself does not move with a % in its folder: supervisord expands the
+	// log paths twice, and reads %(here)s's % there as a format.
+	loaded := planJSON(t, loadConf(t, filepath.Join(old, "supervisord.conf"), nil))
 	if err := os.Rename(old, moved); err != nil {
 		t.Fatal(err)
 	}
 	p := evalScript(t, moved, "deploy.star", script, moved, nil)
-	if a, b := planJSON(t, p), planJSON(t, loadConf(t, filepath.Join(moved, "supervisord.conf"), nil)); a != b {
+	hash := regexp.MustCompile(`"hash": "[^"]*"`) // of the old paths
+	if a, b := hash.ReplaceAllString(planJSON(t, p), ""), hash.ReplaceAllString(strings.ReplaceAll(loaded, old, moved), ""); a != b {
 		t.Errorf("after the move, plans differ\n--- imported plan:\n%s\n--- load_conf plan:\n%s", a, b)
+	}
+}
+
+// A value that is one path (directory, log file, argument) is one here(...), blanks and
+// all: here("work") + " dir/données" was the same value, but read as if "work" were the
+// folder. Words are split only where they are words.
+func TestImportOutWholePaths(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "My Services", "bundle")
+	for _, d := range []string{"work dir/données", "log files"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join(dir, "supervisord.conf")
+	if err := os.WriteFile(conf, []byte(`[program:show]
+command=/usr/bin/python3 -u "%(here)s/bin dir/show args.py" "--data=%(here)s/data" "%(here)s/a b:%(here)s/c"
+directory=%(here)s/work dir/données
+stdout_logfile=%(here)s/log files/spacey out.log
+stderr_logfile=%(here)s/log files/err:1.log
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := importOut(t, conf, "deploy.star", nil)
+	if a, b := planJSON(t, p), planJSON(t, loadConf(t, conf, nil)); a != b {
+		t.Errorf("plans differ\n--- imported plan:\n%s\n--- load_conf plan:\n%s", a, b)
+	}
+	script, _ := os.ReadFile(filepath.Join(dir, "deploy.star"))
+	for _, want := range []string{
+		`command = ["/usr/bin/python3", "-u", here("bin dir/show args.py"), "--data=" + here("data"), here("a") + " b:" + here("c")],`,
+		`directory = here("work dir/données"),`,
+		`stdout = log(here("log files/spacey out.log")),`,
+		`stderr = log(here("log files/err:1.log")),`,
+	} {
+		if !strings.Contains(string(script), want) {
+			t.Errorf("script lacks %s:\n%s", want, script)
+		}
 	}
 }
 
@@ -202,6 +243,41 @@ func TestLoadConfLiteralHere(t *testing.T) {
 	}
 }
 
+// supervisord expands stdout_logfile and stderr_logfile twice (processes_from_section
+// expands what its getter expanded): %%%% is one %, and %%(here)s there is here. Read
+// once, both were kept with a % too many.
+func TestLoadConfExpandsLogPathsTwice(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.conf")
+	conf := "[program:a]\ncommand=/bin/echo 100%%\nstdout_logfile=%(here)s/100%%%%/a.log\nstderr_logfile=%(here)s/e%%(here)s.log\n" +
+		"[program:p]\ncommand=/bin/sleep 1\nprocess_name=p%(process_num)d\nnumprocs=2\nstdout_logfile=%(here)s/%%%%%(process_num)02d.log\nstderr_logfile=NONE\n"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := loadConf(t, path, nil)
+	got := map[string]string{}
+	for _, pr := range p.Programs {
+		got[pr.ProcessName+" command"] = strings.Join(pr.Command, " ")
+		for s, l := range map[string]*plan.Log{"stdout": pr.Stdout, "stderr": pr.Stderr} {
+			if l != nil {
+				got[pr.ProcessName+" "+s] = strings.TrimPrefix(l.Path, dir)
+			}
+		}
+	}
+	want := map[string]string{
+		"a command":  "/bin/echo 100%", // expanded once
+		"a stdout":   "/100%/a.log",
+		"a stderr":   "/e" + dir + ".log",
+		"p0 command": "/bin/sleep 1",
+		"p0 stdout":  "/%00.log",
+		"p1 command": "/bin/sleep 1",
+		"p1 stdout":  "/%01.log",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+}
+
 // Byte counts are written in supervisord's units when they are whole ones.
 func TestImportWritesSizes(t *testing.T) {
 	script := importSame(t, "[program:a]\ncommand=/bin/a\nstdout_logfile=/tmp/a.log\nstdout_logfile_maxbytes=20MB\n"+
@@ -264,8 +340,8 @@ func TestImportNameInValues(t *testing.T) {
 	for conf, want := range map[string]string{
 		"[program:web]\ncommand=/bin/sleep 1\nstdout_logfile=/var/log/web/web.log\n\n" +
 			"[program:api]\ncommand=/bin/sleep 1\nstdout_logfile=/var/log/api/api.log\n": `log("/var/log/%s/%s.log" % (name, name))`,
-		"[program:w%a]\ncommand=/bin/sleep 1\nstdout_logfile=/var/log/w%%a.log\n\n" +
-			"[program:w%b]\ncommand=/bin/sleep 1\nstdout_logfile=/var/log/w%%b.log\n": `("w%b", "/var/log/w%b.log"),`,
+		"[program:w%a]\ncommand=/bin/sleep 1\nstdout_logfile=/var/log/w%%%%a.log\n\n" + // expanded twice by supervisord
+			"[program:w%b]\ncommand=/bin/sleep 1\nstdout_logfile=/var/log/w%%%%b.log\n": `("w%b", "/var/log/w%b.log"),`,
 	} {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "s.conf")

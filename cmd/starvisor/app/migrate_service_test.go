@@ -106,6 +106,36 @@ func TestExportVerb(t *testing.T) {
 	}
 }
 
+// supervisord refuses to start without its log and pid folders, and a log file's
+// folder: starvisor makes them, so a bundle never run has none. Exported without a
+// word, the config failed at its first start.
+func TestExportSaysMissingFolders(t *testing.T) {
+	bundle := filepath.Join(t.TempDir(), "it's a bundle")
+	if err := os.Mkdir(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(bundle, "deploy.star")
+	src := `program(name = "a", command = ["/bin/sleep", "9"], stdout = log("logs dir/a.log"), stderr = log("/dev/stderr", max_bytes = 0))` + "\n"
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q := func(d string) string { return "'" + strings.ReplaceAll(filepath.Join(bundle, d), "'", `'\''`) + "'" }
+	want := "export supervisord: supervisord refuses to start without these folders, which starvisor makes itself and which do not exist here: mkdir -p " +
+		q("log") + " " + q("logs dir") + " " + q("run") + "\n"
+	code, _, errs := run(t, nil, "export", "--format", "supervisord", "-o", filepath.Join(t.TempDir(), "out"), "-f", script)
+	if code != 0 || !strings.Contains(errs, want) {
+		t.Fatalf("code %d, stderr:\n%s\nwant:\n%s", code, errs, want)
+	}
+	for _, d := range []string{"log", "logs dir", "run"} {
+		if err := os.Mkdir(filepath.Join(bundle, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, errs = run(t, nil, "export", "--format", "supervisord", "-f", script); code != 0 || strings.Contains(errs, "mkdir") {
+		t.Fatalf("with the folders made: code %d, stderr:\n%s", code, errs)
+	}
+}
+
 // The unit carries what the script needs from the shell it was installed from: the
 // library roots given (--lib) and the variables it reads (host.env), as they are
 // now. At boot, systemd's environment has neither: `up` failed ("unknown library"),

@@ -39,6 +39,9 @@ type ProgramStatus struct {
 	SpawnFailed bool    `json:"spawn_failed"`
 	UptimeS     float64 `json:"uptime_s"`
 	Description string  `json:"description"`
+	// LogError: why its output is being dropped (a full or read-only log folder), as the
+	// description ends with it; "" when its logs are written.
+	LogError string `json:"log_error"`
 	// Blocked: why it will not get ready unless someone acts (its probe gave up, or it
 	// waits for a dependency that failed); "" otherwise.
 	Blocked string `json:"blocked"`

@@ -83,6 +83,11 @@ func TestLogsOfALogTheDaemonCannotWrite(t *testing.T) {
 	is.True(strings.Contains(rc.Skipped[0], "its log cannot be written"))
 	_, err = c.Logs(t.Context(), []string{"b"}, Stdout, false, 10) // not written yet: empty
 	is.NoErr(err)
+	// And status says it apart from the description, for scripts: "log_error".
+	st, err := c.Status(t.Context(), "a", "b")
+	is.NoErr(err)
+	is.Equal(st.Programs[0].LogError, fb.logErr["a"])
+	is.Equal(st.Programs[1].LogError, "")
 }
 
 // A stream that goes to no file at all (stdout or stderr = None) is still an error.

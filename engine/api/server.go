@@ -1060,6 +1060,7 @@ func statuses(out []ProgramStatus, in []engine.Status, now time.Time) []ProgramS
 		}
 		ps.LastRestartReason, ps.LastRestartAt, ps.Since = st.RestartWhy, stamp(st.RestartAt), stamp(st.Since)
 		ps.LastWords, ps.LastWordsLog, ps.LastWordsAt = st.LastWords, st.LastWordsLog, stamp(st.LastWordsAt)
+		ps.LogError = st.LogError
 		out = append(out, ps)
 	}
 	return out

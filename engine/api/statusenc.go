@@ -87,6 +87,8 @@ func appendProgramStatus(b []byte, p *ProgramStatus) []byte {
 	b = appendFloat(b, p.UptimeS)
 	b = append(b, `,"description":`...)
 	b = plan.AppendJSONString(b, p.Description)
+	b = append(b, `,"log_error":`...)
+	b = plan.AppendJSONString(b, p.LogError)
 	b = append(b, `,"blocked":`...)
 	b = plan.AppendJSONString(b, p.Blocked)
 	b = append(b, `,"resuming":`...)

@@ -21,7 +21,7 @@ func encodingJSON(t testing.TB, r StatusResponse) []byte {
 
 func TestAppendStatusMatchesEncodingJSON(t *testing.T) {
 	full := ProgramStatus{Name: "web", Group: "g", State: "RUNNING", Ready: true, Pid: 1, ExitCode: -2, Restarts: 3, UptimeS: 1.5,
-		Description: "pid 1", Blocked: "not ready: x", Resuming: true, LastRestart: "exit status 2, 1s ago", LastRestartReason: "exit status 2", LastRestartAt: "2026-11-26T23:30:01.123Z", LastWords: "boom \"x\"", LastWordsLog: "/b/log/a.log", LastWordsAt: "2026-11-26T23:30:01.100Z", Since: "2026-11-26T23:30:02.000Z", SpawnFailed: true, CPUPercent: 0.1, RSSBytes: 3, TreeCPU: 1e-7, TreeRSS: 5, Hash: "sha256:x"}
+		Description: "pid 1", LogError: "write /l/a.log: no space left on device", Blocked: "not ready: x", Resuming: true, LastRestart: "exit status 2, 1s ago", LastRestartReason: "exit status 2", LastRestartAt: "2026-11-26T23:30:01.123Z", LastWords: "boom \"x\"", LastWordsLog: "/b/log/a.log", LastWordsAt: "2026-11-26T23:30:01.100Z", Since: "2026-11-26T23:30:02.000Z", SpawnFailed: true, CPUPercent: 0.1, RSSBytes: 3, TreeCPU: 1e-7, TreeRSS: 5, Hash: "sha256:x"}
 	v := reflect.ValueOf(full)
 	for i := range v.NumField() { // a field added to ProgramStatus must be set here, and so encoded
 		if v.Field(i).IsZero() {

@@ -295,6 +295,8 @@ func (s *scanner) programStatus(p *ProgramStatus) bool {
 			p.UptimeS, ok = s.float()
 		case "description":
 			p.Description, ok = s.str()
+		case "log_error":
+			p.LogError, ok = s.str()
 		case "blocked":
 			p.Blocked, ok = s.str()
 		case "resuming":

@@ -236,7 +236,7 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 	width := 0
 	for _, src := range srcs {
 		have[src.name] = true
-		width = max(width, len(src.label))
+		width = max(width, logs.Width(src.label))
 	}
 	p := s.logPlan()
 	for _, name := range names {
@@ -248,7 +248,7 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 			if strings.HasPrefix(l.log.Path, "/dev/") {
 				continue
 			}
-			out := logs.NewLabeller(w, fmt.Sprintf("%-*s", max(width, len(l.label)), l.label))
+			out := logs.NewLabeller(w, logs.Pad(l.label, width))
 			follow := logs.Follow(l.log, nil) // a log that was not there: all of it
 			if m, ok := marks[l.log.Path]; ok {
 				follow = logs.FollowFrom(l.log, m)
@@ -359,7 +359,7 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 			srcs = append(srcs, &logSource{name: name, label: l.label, log: l.log, f: f, out: w})
 			// The columns of all that may print: a stderr still empty, followed, may speak
 			// later, and its lines must line up with the rest.
-			width = max(width, len(l.label))
+			width = max(width, logs.Width(l.label))
 		}
 	}
 	if len(srcs) == 0 && len(skipped) > 0 {
@@ -379,7 +379,7 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 	}
 	if len(srcs) > 1 || len(names) > 1 || prefixed { // prefixed when several were asked for, even if one has a log
 		for _, src := range srcs {
-			src.out = logs.NewLabeller(w, fmt.Sprintf("%-*s", width, src.label))
+			src.out = logs.NewLabeller(w, logs.Pad(src.label, width))
 		}
 	}
 	return srcs, true

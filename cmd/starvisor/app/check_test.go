@@ -11,6 +11,7 @@ import (
 
 	"github.com/matryer/is"
 
+	"github.com/starvisor/starvisor/engine/logs"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -269,4 +270,24 @@ Traceback (most recent call last):
 	t.Chdir("app/etc/lib")
 	_, _, errOut = run(t, nil, "plan", "-f", "..")
 	is.True(strings.HasPrefix(errOut, dir+"/app/etc/lib/helpers.star:2:49: ")) // above: where it is
+}
+
+// Columns line up as a terminal shows them: サービス takes eight columns, 🙂 two.
+func TestPlanColumnsByDisplayWidth(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "deploy.star")
+	is.NoErr(os.WriteFile(script, []byte(`program(name = "サービス", command = ["/bin/sleep", "1"])
+program(name = "web", command = ["/bin/sleep", "1"])
+program(name = "🙂", command = ["/bin/sleep", "1"])
+`), 0o644))
+	code, out, _ := run(t, nil, "plan", "-f", script)
+	is.Equal(code, ExitOK)
+	for _, line := range strings.Split(out, "\n")[1:4] { // the header and the three rows
+		i := strings.Index(line, "COMMAND")
+		if i < 0 {
+			i = strings.Index(line, "/bin/sleep")
+		}
+		is.Equal(logs.Width(line[:i]), logs.Width("サービス")+2) // line
+	}
 }

@@ -119,22 +119,8 @@ func (c *LsCmd) Run(d *Deps) error {
 		}
 		table = append(table, []string{r.Script, strconv.Itoa(r.Pid), counts, failed, r.Socket})
 	}
-	widths := make([]int, len(table[0]))
-	for _, row := range table {
-		for i, cell := range row {
-			widths[i] = max(widths[i], len(cell))
-		}
-	}
-	for _, row := range table {
-		var b strings.Builder
-		for i, cell := range row {
-			if i == len(row)-1 {
-				b.WriteString(cell)
-				break
-			}
-			fmt.Fprintf(&b, "%-*s  ", widths[i], cell)
-		}
-		fmt.Fprintln(d.Stdout, b.String())
+	if err := writeColumns(d.Stdout, table); err != nil {
+		return err
 	}
 	for _, r := range rows {
 		if r.Trouble != "" {

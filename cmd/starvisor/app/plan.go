@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"unicode"
 
 	"github.com/starvisor/starvisor/engine/plan"
@@ -88,10 +87,8 @@ func writeTable(w io.Writer, p *plan.Plan) error {
 		groupPrio[g.Name] = g.Priority
 	}
 	grouped := slices.ContainsFunc(p.Programs, func(pr plan.Program) bool { _, ok := groupPrio[pr.Group]; return ok })
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	row := func(cells ...string) {
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
-	}
+	var rows [][]string
+	row := func(cells ...string) { rows = append(rows, cells) }
 	head := []string{"NAME", "COMMAND", "CODE"}
 	if after {
 		head = append(head, "AFTER")
@@ -126,7 +123,7 @@ func writeTable(w io.Writer, p *plan.Plan) error {
 		}
 		row(append(cells, strconv.Itoa(pr.Priority), string(pr.Autorestart), logCell(p.Root, pr))...)
 	}
-	if err := tw.Flush(); err != nil {
+	if err := writeColumns(w, rows); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintln(w, counts(p))

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/starvisor/starvisor/engine/api"
+	"github.com/starvisor/starvisor/engine/logs"
 )
 
 // StatusCmd prints process states like supervisorctl, plus CPU and memory.
@@ -208,7 +208,7 @@ func writeStatus(out io.Writer, st api.StatusResponse) error {
 	var width [4]int
 	for _, r := range rows {
 		for i := range width {
-			width[i] = max(width[i], utf8.RuneCountInString(r[i]))
+			width[i] = max(width[i], logs.Width(r[i]))
 		}
 	}
 	b := make([]byte, 0, 64*len(rows))
@@ -218,7 +218,7 @@ func writeStatus(out io.Writer, st api.StatusResponse) error {
 	for _, r := range rows {
 		for i := range width {
 			b = append(b, r[i]...)
-			for n := utf8.RuneCountInString(r[i]); n < width[i]+2; n++ {
+			for n := logs.Width(r[i]); n < width[i]+2; n++ {
 				b = append(b, ' ')
 			}
 		}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"cmp"
-	"fmt"
 	"io"
 	"path/filepath"
 	"sync"
@@ -64,9 +63,9 @@ func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
 			// The labels of the plan's processes share one width: the columns line up
 			// whichever process speaks first (as logs -f all prints them), a stderr's
 			// "web.err" too.
-			width = max(width, len(pr.ProcessName))
+			width = max(width, logs.Width(pr.ProcessName))
 			if pr.Stdout != nil && pr.Stderr != nil && !pr.RedirectStderr {
-				width = max(width, len(pr.ProcessName)+len(".err"))
+				width = max(width, logs.Width(pr.ProcessName)+len(".err"))
 			}
 			if found {
 				continue
@@ -81,7 +80,7 @@ func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
 			}
 		}
 	}
-	label := fmt.Sprintf("%-*s", width, name)
+	label := logs.Pad(name, width)
 	if t.color {
 		label = colorLabel(label, t.number(cmp.Or(process, name))) // in order of first speech: neighbours differ
 	}

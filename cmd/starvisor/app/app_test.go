@@ -33,6 +33,10 @@ func TestExitCodes(t *testing.T) {
 	bad := write("bad.star", "program(\n")
 	missingCmd := write("missing.star", `program(name = "web", command = ["no-such-tool-x"], stdout = None)`+"\n")
 	env := map[string]string{"PATH": "/usr/bin:/bin"}
+	broken := filepath.Join(dir, "a\nb")
+	if err := os.Mkdir(broken, 0o755); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, c := range []struct {
 		name     string
@@ -53,6 +57,7 @@ func TestExitCodes(t *testing.T) {
 		{"flag without value", []string{"plan", "-f"}, ExitUsage, "", "^starvisor: --file: needs a value\n"},
 		{"duration without unit", []string{"start", "--wait", "5", "x"}, ExitUsage, "", `^starvisor: --wait: "5" is not a duration: give it a unit, such as 30s`},
 		// Flags of another mode are refused, not ignored.
+		{"up in a folder whose name holds a newline", []string{"up", "-f", broken}, ExitFailure, "", `holds a line break, which the bundle's lock cannot record: rename the folder`},
 		{"up --detach --logs", []string{"up", "--detach", "--logs", "-f", good}, ExitUsage, "", "^starvisor: up: --logs is for the foreground"},
 		{"plan --socket", []string{"plan", "--socket", "/x.sock", "-f", good}, ExitUsage, "", "^starvisor: plan: --socket goes with --diff"},
 		{"import --force", []string{"import", "--force", good}, ExitUsage, "", "^starvisor: import: --force goes with -o FILE"},

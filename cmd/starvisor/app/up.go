@@ -51,6 +51,11 @@ func (c *UpCmd) Run(d *Deps) error {
 	if c.Detach && c.Logs {
 		return usageError(errors.New("up: --logs is for the foreground: a detached daemon's programs are followed with starvisor logs -f"))
 	}
+	if abs, err := filepath.Abs(c.File); err == nil && strings.ContainsAny(abs, "\n\r") {
+		// The bundle's locks are lines (socket, daemon, script): ls and the next up read
+		// a cut path, and clients found no daemon.
+		return fmt.Errorf("up: the path of %q holds a line break, which the bundle's lock cannot record: rename the folder", abs)
+	}
 	closeInheritedOnExec()
 	ctx := context.Background()
 	p, err := c.eval(ctx, d)

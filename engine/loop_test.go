@@ -150,6 +150,21 @@ func TestLoopKilledFromOutsideRestarts(t *testing.T) {
 	})
 }
 
+// A process killed by a signal, left EXITED, says which: "terminated by a signal" did not.
+func TestLoopSignalDeathNamed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.apply(planOf(t, prog("victim", autorestart(plan.RestartNever))))
+		time.Sleep(3 * time.Second)
+		r.l.last("victim").Signal(syscall.SIGSEGV, false)
+		synctest.Wait()
+		if d := r.status("victim").Description; !strings.HasSuffix(d, "; terminated by SIGSEGV; not expected") {
+			t.Errorf("description %q", d)
+		}
+	})
+}
+
 // start_secs 0 and an instant crash: RUNNING, EXITED, restarted a second apart, forever.
 func TestLoopRespawnIsSpaced(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -24,13 +24,15 @@ type snapshot struct {
 	Started  time.Time
 	Stopped  time.Time
 	ExitCode int
-	Err      string
-	Probe    bool   // the program has a ready probe to wait for
-	Ready    bool   // the probe passed for the current pid
-	ReadyErr string // the probe gave up
-	Job      bool   // ready = probe.exited(): ready once EXITED with an expected code
-	Done     bool   // EXITED with an expected code
-	Restarts int    // automatic spawns since the last start asked for
+	// ExitSignal: the signal that ended the last run, or 0.
+	ExitSignal syscall.Signal
+	Err        string
+	Probe      bool   // the program has a ready probe to wait for
+	Ready      bool   // the probe passed for the current pid
+	ReadyErr   string // the probe gave up
+	Job        bool   // ready = probe.exited(): ready once EXITED with an expected code
+	Done       bool   // EXITED with an expected code
+	Restarts   int    // automatic spawns since the last start asked for
 	// RestartWhy, RestartAt: what the last automatic spawn followed, and when.
 	RestartWhy string
 	RestartAt  time.Time
@@ -655,6 +657,7 @@ func (p *proc) publish() {
 		Started:     p.st.Started,
 		Stopped:     p.st.Stopped,
 		ExitCode:    p.st.ExitCode,
+		ExitSignal:  p.st.ExitSignal,
 		Err:         p.st.Err,
 		Probe:       p.prog.Ready != nil && p.sup.o.Prober != nil && !p.st.Pol.Job,
 		Ready:       p.ready,

@@ -83,8 +83,10 @@ type procState struct {
 	Started  time.Time // last successful spawn
 	Stopped  time.Time // last exit; zero when the process never ran
 	ExitCode int
-	Done     bool // EXITED with one of its exit_codes (a job's success)
-	Restarts int  // spawns the daemon made by itself (autorestart, backoff retries) since the last start asked for
+	// ExitSignal: the signal that ended the last run, or 0 (ExitCode is -1 then).
+	ExitSignal syscall.Signal
+	Done       bool // EXITED with one of its exit_codes (a job's success)
+	Restarts   int  // spawns the daemon made by itself (autorestart, backoff retries) since the last start asked for
 	// RestartWhy and RestartAt: what the last of those Restarts followed (an exit, a
 	// failed start, memory_max), and when; status says it of a crash loop.
 	RestartWhy string
@@ -263,6 +265,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 	}
 	exited := func() { // reaped after start_secs
 		s.Pid, s.Backoff, s.Stopped, s.ExitCode = 0, 0, now, ev.Exit.Code
+		s.ExitSignal = ev.Exit.Signal
 		expected := s.Pol.expected(ev.Exit)
 		s.Done = expected
 		s.LastExit = exitWords(ev.Exit, &expected)
@@ -334,6 +337,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			expected := s.Pol.expected(ev.Exit)
 			if s.Pol.Job && !expected {
 				s.Stopped, s.ExitCode = now, ev.Exit.Code
+				s.ExitSignal = ev.Exit.Signal
 				// A job's autorestart = False means one run, as for a service.
 				fail(exitWords(ev.Exit, &expected), s.Pol.Autorestart == plan.RestartNever)
 				s.JobFail = true
@@ -341,6 +345,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			}
 			if now.Sub(s.Started) < cmp.Or(s.PromoteAfter, s.Pol.StartSecs) && !s.Pol.Job {
 				s.Stopped, s.ExitCode = now, ev.Exit.Code
+				s.ExitSignal = ev.Exit.Signal
 				// supervisord's words, then how it ended (an OOM kill is SIGKILL): its log
 				// may well hold no details.
 				fail(tooQuickly+"; "+exitWords(ev.Exit, nil), false)
@@ -408,6 +413,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			s.Respawn = false // and stays down: the stop asked for comes last
 		case evExit:
 			s.Pid, s.Stopped, s.ExitCode = 0, now, ev.Exit.Code
+			s.ExitSignal = ev.Exit.Signal
 			to(Stopped, exitWords(ev.Exit, nil))
 			if s.Respawn && !s.Hold {
 				restarted(s.StopWhy)
@@ -435,6 +441,7 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			stop() // try again
 		case evExit:
 			s.Pid, s.Stopped, s.ExitCode = 0, now, ev.Exit.Code
+			s.ExitSignal = ev.Exit.Signal
 			to(Stopped, exitWords(ev.Exit, nil))
 		case evSignal:
 			signal()

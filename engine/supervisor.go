@@ -1122,7 +1122,11 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 		case sn.State == Exited && !sn.Done:
 			// A crash and a clean exit looked alike: the stop time alone.
 			if sn.ExitCode < 0 {
-				out[i].Description += "; terminated by a signal; not expected"
+				by := "a signal"
+				if sn.ExitSignal != 0 {
+					by = signalName(sn.ExitSignal)
+				}
+				out[i].Description += "; terminated by " + by + "; not expected"
 			} else {
 				out[i].Description += fmt.Sprintf("; exit status %d; not expected", sn.ExitCode)
 			}

@@ -595,12 +595,16 @@ func (f *File) at(name string) string {
 	return "/proc/self/fd/" + strconv.Itoa(int(f.dir.Fd())) + "/" + name
 }
 
-// dirAlive says whether the held folder still exists (not removed: rm -rf log/) and is
-// still reached by a path: wherever it moved, its path now names it. A file system
+// dirAlive says whether the log's held folder is still there (see Reachable).
+func (f *File) dirAlive() bool { return Reachable(f.dir) }
+
+// Reachable says whether a folder held open still exists (not removed: rm -rf log/) and
+// is still reached by a path: wherever it moved, its path now names it. A file system
 // unmounted under it (umount -l of one gone read-only, the repaired one mounted at its
-// path) holds it apart from every path, and its log was never written again.
-func (f *File) dirAlive() bool {
-	fd := int(f.dir.Fd())
+// path) holds it apart from every path: a log written there was never seen again, and
+// its path through the folder read "/", at the root of the machine.
+func Reachable(dir *os.File) bool {
+	fd := int(dir.Fd())
 	var st, now syscall.Stat_t
 	if syscall.Fstat(fd, &st) != nil || st.Nlink == 0 {
 		return false

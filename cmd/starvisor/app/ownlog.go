@@ -101,8 +101,7 @@ func (l *ownLog) where() string {
 // was removed (rm -rf log/): the folder is then made again there, and held.
 func (l *ownLog) name() string {
 	if l.dir != nil {
-		var st unix.Stat_t
-		if unix.Fstat(int(l.dir.Fd()), &st) == nil && st.Nlink > 0 {
+		if logs.Reachable(l.dir) {
 			return "/proc/self/fd/" + strconv.Itoa(int(l.dir.Fd())) + "/" + filepath.Base(l.path)
 		}
 		l.dir.Close()

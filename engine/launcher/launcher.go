@@ -148,7 +148,11 @@ func (l *Launcher) Start(spec engine.Spec) (engine.Handle, error) {
 	}
 	name, _ := lookupEnv(env, engine.EnvProcessName)
 	sys := &syscall.SysProcAttr{
-		Setpgid:    true, // its own group: stop_as_group reaches its descendants
+		// A session of its own, so its own process group too (stop_as_group reaches its
+		// descendants), and no controlling terminal: under a foreground up, a program
+		// run as another user could open root's terminal and type into its shell
+		// (TIOCSTI), as su and sudo keep a command from doing.
+		Setsid:     true,
 		Credential: cred,
 	}
 	attr := &syscall.ProcAttr{Dir: pr.Directory, Env: env, Files: out.childFds(), Sys: sys}

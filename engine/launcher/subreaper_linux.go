@@ -116,12 +116,12 @@ func isOwn(pid int) bool {
 // forks of the daemon (anything of os/exec's, with Setpgid or without) stay in
 // its session and lead their own group or share the daemon's. An orphan has
 // left the session (setsid), or sits in a group it does not lead (its launched
-// ancestor's). One that made itself a group leader in the daemon's session
-// (setpgid without setsid: Python's process_group=0) looks like such a fork: it
-// is adopted when it was seen carrying its program's name (markAdopted: a tree
-// signal found it so), or, dead, when it died in a program's cgroup. Else it is
-// left as a zombie: reaping it could steal an os/exec child's exit. (One a zombie
-// for each crash of such a program, for the daemon's life, until this.)
+// ancestor's). Programs run in sessions of their own, so their descendants are never
+// in the daemon's; one that made itself a group leader there (setpgid without setsid,
+// Python's process_group=0, under a launcher that shared the daemon's session) would
+// look like such a fork: it is adopted when it was seen carrying its program's name
+// (markAdopted: a tree signal found it so), or, dead, when it died in a program's
+// cgroup. Else it is left as a zombie: reaping it could steal an os/exec child's exit.
 func adopted(p procfs.Stat) bool {
 	if p.Ppid != orphans.self || isOwn(p.Pid) {
 		return false

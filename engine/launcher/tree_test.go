@@ -356,8 +356,10 @@ func groupLeaderReaped(t *testing.T, l engine.Launcher) {
 	h := startWith(t, l, spec)
 	g := pidFile(t, filepath.Join(dir, "g.pid"))
 	var buf [procfs.BufSize]byte
-	if p, _ := procfs.Read(g, buf[:]); p.Pgid != g || p.Sid != orphans.selfSid {
-		t.Fatalf("the helper leads group %d in session %d: want its own group in the daemon's session %d", p.Pgid, p.Sid, orphans.selfSid)
+	// Its own group, in its program's session (each program has one: see Start), never
+	// the daemon's: an orphan by that alone.
+	if p, _ := procfs.Read(g, buf[:]); p.Pgid != g || p.Sid != h.Pid() {
+		t.Fatalf("the helper leads group %d in session %d: want its own group in its program's session %d", p.Pgid, p.Sid, h.Pid())
 	}
 	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -398,4 +400,20 @@ func TestGroupContinueReachesEscapedDescendants(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, "term"))
 		return err == nil
 	})
+}
+
+// Each program leads a session of its own, so it has no controlling terminal: under a
+// foreground up, one run as another user could open root's terminal and type into its
+// shell (TIOCSTI).
+func TestProgramLeadsItsOwnSession(t *testing.T) {
+	h := startWith(t, processGroups(), shell(`exec sleep 1000`))
+	var buf [procfs.BufSize]byte
+	p, ok := procfs.Read(h.Pid(), buf[:])
+	if !ok || p.Sid != h.Pid() || p.Pgid != h.Pid() {
+		t.Fatalf("program %d: session %d, group %d: want both its own", h.Pid(), p.Sid, p.Pgid)
+	}
+	if err := h.Signal(syscall.SIGKILL, true); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, h)
 }

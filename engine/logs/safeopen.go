@@ -33,6 +33,14 @@ func (t trustedLinks) allows(uid uint32) bool {
 	return false
 }
 
+// ResolveTrusted is path with its symlinks resolved, following only those owned by root,
+// the daemon's user or one of trust; an error names one it will not follow. For the
+// daemon's own folders (state, socket) as for log paths: a link planted by a program's
+// user in a folder it may write led root's state file into any folder of root's.
+func ResolveTrusted(path string, trust []uint32) (string, error) {
+	return trustedLinks(trust).resolve(path)
+}
+
 // maxLinks bounds symlinks followed in one path, as the kernel's ELOOP does.
 const maxLinks = 40
 
@@ -69,7 +77,7 @@ func (t trustedLinks) resolve(path string) (string, error) {
 			continue
 		}
 		if uid := st.Sys().(*syscall.Stat_t).Uid; !t.allows(uid) {
-			return "", fmt.Errorf("%s is a symlink owned by uid %d, not followed: a program could point its log at any file (name the file itself, or have root own the link)", next, uid)
+			return "", fmt.Errorf("%s is a symlink owned by uid %d, not followed: that user could point it at any file or folder (name the real path, or have root own the link)", next, uid)
 		}
 		if links++; links > maxLinks {
 			return "", fmt.Errorf("%s: %w", path, syscall.ELOOP)

@@ -885,6 +885,13 @@ func safeStateDir(dir string) error {
 // (with the sticky bit, when stickyOK: they may add files, not rename ours): what, and
 // what they could do, for the message.
 func safeDir(dir, what, could string, stickyOK bool) error {
+	// A symlink on the way is followed only when root or this user owns it: one that a
+	// program's user planted in a folder it may write (the program's data/, holding
+	// state_dir) led root's lock and state file into any folder of root's, another
+	// bundle's run/ among them, whose daemon it then impersonated.
+	if _, err := logs.ResolveTrusted(dir, nil); err != nil {
+		return fmt.Errorf("%s %s: %w", what, dir, err)
+	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(dir, &st); err != nil {
 		return err

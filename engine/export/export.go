@@ -4,6 +4,7 @@
 package export
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -128,9 +129,36 @@ func Write(dir string, files []File) error {
 		return fmt.Errorf("export: %w", err)
 	}
 	for _, f := range files {
-		if err := atomic.WriteFile(filepath.Join(dir, f.Name), strings.NewReader(string(f.Data))); err != nil {
-			return fmt.Errorf("export: %s: %w", f.Name, err)
+		if err := WriteFile(filepath.Join(dir, f.Name), f.Data); err != nil {
+			return fmt.Errorf("export: %w", err)
 		}
+	}
+	return nil
+}
+
+// WriteFile writes data at path atomically, mode 0600 whatever was there: these files
+// hold the programs' environment. Written over by rename, never through: a file or a
+// symlink another user planted at the name (in a shared folder) gave root's export
+// its mode, 0666, secrets and all, and a config that user could edit before root
+// installed it.
+func WriteFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*") // 0600
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, errors.Unwrap(err))
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = atomic.ReplaceFile(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }

@@ -359,3 +359,34 @@ func TestSystemdRefusesNewlinesInValues(t *testing.T) {
 		}
 	}
 }
+
+// A file written over one planted at its name (0666, or a symlink to one) is 0600 and
+// its own: it took the planted file's mode, and another user read and edited root's
+// export, secrets and all.
+func TestWriteFileTakesNoModeFromThePlanted(t *testing.T) {
+	dir := t.TempDir()
+	planted := filepath.Join(dir, "planted")
+	must(t, os.WriteFile(planted, []byte("theirs\n"), 0o666))
+	must(t, os.Chmod(planted, 0o666))
+	must(t, os.Symlink(planted, filepath.Join(dir, "supervisord.conf")))
+	must(t, os.WriteFile(filepath.Join(dir, "web.service"), nil, 0o666))
+	must(t, os.Chmod(filepath.Join(dir, "web.service"), 0o666))
+	must(t, export.Write(dir, []export.File{{Name: "supervisord.conf", Data: []byte("secret\n")}, {Name: "web.service", Data: []byte("secret\n")}}))
+	for _, name := range []string{"supervisord.conf", "web.service"} {
+		st, err := os.Lstat(filepath.Join(dir, name))
+		must(t, err)
+		if !st.Mode().IsRegular() || st.Mode().Perm() != 0o600 { // the link replaced, not followed
+			t.Errorf("%s: %v, want a regular file 0600", name, st.Mode())
+		}
+	}
+	if b, err := os.ReadFile(planted); err != nil || string(b) != "theirs\n" {
+		t.Errorf("the planted file: %q, %v", b, err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -14,10 +14,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/natefinch/atomic"
+	"go.starlark.net/starlark"
 
 	"github.com/starvisor/starvisor/builtins"
-	"go.starlark.net/starlark"
+	"github.com/starvisor/starvisor/engine/export"
 )
 
 // ImportCmd prints a deploy script equivalent to a supervisord configuration.
@@ -60,7 +60,10 @@ func (c *ImportCmd) Run(d *Deps) error {
 		return fmt.Errorf("import: %w", err)
 	}
 	script := renderImport(c.Conf, decls, filepath.Dir(out))
-	if err := atomic.WriteFile(c.Out, strings.NewReader(script)); err != nil {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil { // as export -o does
+		return fmt.Errorf("import: %w", err)
+	}
+	if err := export.WriteFile(out, []byte(script)); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
 	_, err = fmt.Fprintf(d.Stdout, "wrote %s\n", c.Out)

@@ -610,3 +610,20 @@ func importSame(t *testing.T, conf string) []byte {
 	}
 	return script
 }
+
+// import -o into a folder not made yet makes it, as export -o does (it failed naming a
+// temporary file), and writes the script 0600: it holds the programs' environment.
+func TestImportOutMakesItsFolder(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "supervisord.conf")
+	is.NoErr(os.WriteFile(conf, []byte("[program:web]\ncommand=/bin/sleep 100\nenvironment=TOKEN=\"s3cr3t\"\n"), 0o644))
+	out := filepath.Join(dir, "new", "app", "deploy.star")
+	code, _, errOut := run(t, nil, "import", conf, "-o", out)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	st, err := os.Stat(out)
+	is.NoErr(err)
+	is.Equal(st.Mode().Perm(), os.FileMode(0o600))
+}

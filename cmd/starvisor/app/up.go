@@ -75,6 +75,11 @@ func (c *UpCmd) Run(d *Deps) error {
 	if err := c.workFromRoot(p.Root); err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
+	// Programs without a umask of their own take the daemon's: never one that lets
+	// others write (supervisord's and systemd's default is 022). Started from a umask
+	// 000 shell (some cron jobs, containers, CI), every program's files were
+	// world-writable; a tighter one (077) is kept.
+	syscall.Umask(syscall.Umask(0) | 0o022)
 	if err := raiseOpenFiles(p.Supervisor.MinFDs, len(p.Programs)); err != nil {
 		return fmt.Errorf("up: %w", err)
 	}

@@ -60,7 +60,7 @@ func (c *CheckCmd) Run(d *Deps) error {
 // waits, and a stop loses its last lines; it worked from a shell exporting
 // PYTHONUNBUFFERED, and logged nothing under the systemd unit.
 func checkWarnings(p *plan.Plan, lookupEnv func(string) (string, bool)) []string {
-	var out []string
+	out := openLogFolders(p)
 	// A pool whose processes share one port (SO_REUSEPORT, pm2's cluster mode) and a tcp
 	// or http probe on it: a new member passes as soon as a sibling answers, so a rolling
 	// restart went on while nothing of the new one listened (requests failed for a second).
@@ -255,6 +255,33 @@ func supervisorProblems(sv plan.Supervisor) []string {
 			if err := safeSocketDir(dir); err != nil {
 				say("socket", "%v", err)
 			}
+		}
+	}
+	return out
+}
+
+// openLogFolders warns of the log folders that exist and that others may write (no
+// sticky bit): they can read every program's output, and replace its logs (symlinks
+// planted there are not followed, files are). One line per folder.
+func openLogFolders(p *plan.Plan) []string {
+	var out []string
+	seen := map[string]bool{}
+	dirs := []string{p.Supervisor.LogDir}
+	for _, pr := range p.Programs {
+		for _, l := range []*plan.Log{pr.Stdout, pr.Stderr} {
+			if l != nil && !strings.HasPrefix(l.Path, "/dev/") {
+				dirs = append(dirs, filepath.Dir(l.Path))
+			}
+		}
+	}
+	for _, dir := range dirs {
+		if dir == "" || seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		var st syscall.Stat_t
+		if syscall.Stat(dir, &st) == nil && st.Mode&0o002 != 0 && st.Mode&syscall.S_ISVTX == 0 {
+			out = append(out, fmt.Sprintf("warning: log folder %s may be written by others (mode %#o, no sticky bit): they can read the programs' output and replace their logs; chmod o-w it", dir, st.Mode&0o7777))
 		}
 	}
 	return out

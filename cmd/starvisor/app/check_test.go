@@ -291,3 +291,20 @@ program(name = "🙂", command = ["/bin/sleep", "1"])
 		is.Equal(logs.Width(line[:i]), logs.Width("サービス")+2) // line
 	}
 }
+
+// A log folder others may write is warned of, by check: they can read every program's
+// output and replace its logs.
+func TestCheckWarnsOfLogFolderOthersMayWrite(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	is.NoErr(os.Mkdir(filepath.Join(dir, "log"), 0o755))
+	is.NoErr(os.Chmod(filepath.Join(dir, "log"), 0o777))
+	script := filepath.Join(dir, "deploy.star")
+	is.NoErr(os.WriteFile(script, []byte(`program(name = "a", command = ["/bin/sleep", "1"])`+"\n"), 0o644))
+	code, _, errOut := run(t, nil, "check", "-f", script)
+	is.Equal(code, ExitOK)
+	is.True(strings.Contains(errOut, "warning: log folder "+filepath.Join(dir, "log")+" may be written by others (mode 0777, no sticky bit)"))
+	is.NoErr(os.Chmod(filepath.Join(dir, "log"), 0o777|os.ModeSticky))
+	_, _, errOut = run(t, nil, "check", "-f", script)
+	is.True(!strings.Contains(errOut, "log folder"))
+}

@@ -65,6 +65,11 @@ func (c *UpCmd) Run(d *Deps) error {
 	if len(p.Programs) == 0 && c.OwnLog == "" { // said once, by the up typed
 		fmt.Fprintf(d.Stderr, "starvisor: warning: %s declares no program: the daemon starts with nothing to run (an apply can add some)\n", filepath.Join(p.Root, p.Entry))
 	}
+	if c.OwnLog == "" {
+		for _, w := range openLogFolders(p) {
+			fmt.Fprintf(d.Stderr, "starvisor: %s\n", w)
+		}
+	}
 	if c.Detach {
 		return c.detach(d, p)
 	}

@@ -302,7 +302,10 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			}
 			restarted(s.LastExit)
 			begin()
-		case ev.Kind == evStop && s.State == Exited && s.pendingRestart():
+		case ev.Kind == evTimer && s.State == Stopped && ev.Timer == tRestart && s.RestartDue:
+			restarted(s.StopWhy) // memory_max's, a second after its last start
+			begin()
+		case ev.Kind == evStop && s.pendingRestart():
 			to(Stopped, "stop requested") // cancels the pending restart
 		case ev.Kind == evStop || ev.Kind == evSignal:
 			return s, nil, ErrNotRunning
@@ -416,8 +419,16 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 			s.ExitSignal = ev.Exit.Signal
 			to(Stopped, exitWords(ev.Exit, nil))
 			if s.Respawn && !s.Hold {
-				restarted(s.StopWhy)
-				begin()
+				if wait := minRespawn - now.Sub(s.Started); wait > 0 {
+					// At most once a second, as any automatic restart: a start-up over
+					// its memory_max, killed STARTING, was spawned again at once, three
+					// times in 0.7 s while a dashboard polled status.
+					acts = append(acts, action{Kind: actTimer, Timer: tRestart, After: wait, Gen: s.Gen})
+					s.RestartDue = true
+				} else {
+					restarted(s.StopWhy)
+					begin()
+				}
 			}
 			s.Respawn = false
 		case evTimer:
@@ -454,10 +465,11 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 	return s, acts, nil
 }
 
-// pendingRestart reports whether an EXITED process waits for its tRestart timer: it
-// would be restarted by policy and the only reason it is not yet is minRespawn.
+// pendingRestart reports whether an EXITED process (or one STOPPED by memory_max) waits
+// for its tRestart timer: it would be restarted by policy (by memory_max) and the only
+// reason it is not yet is minRespawn.
 func (s procState) pendingRestart() bool {
-	return s.State == Exited && !s.Hold && s.RestartDue
+	return (s.State == Exited || s.State == Stopped) && !s.Hold && s.RestartDue
 }
 
 // restarts says whether the policy restarts a process that exited with code (-1: killed

@@ -411,4 +411,23 @@ func TestStepMemoryRestart(t *testing.T) {
 	if _, _, err := step(base(Backoff), over, t0); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("in BACKOFF: %v", err)
 	}
+
+	// Within a second of its start (a start-up over the limit): spawned again a second
+	// after that start, as any automatic restart, not at once; a stop meanwhile cancels.
+	s, _, _ = step(base(Starting), over, t0.Add(300*time.Millisecond))
+	got, acts, _ = step(s, event{Kind: evExit, Exit: Exit{Code: -1, Signal: syscall.SIGTERM}}, t0.Add(400*time.Millisecond))
+	if got.State != Stopped || !got.RestartDue || !slices.Equal(actStrings(acts), []string{"STOPPING>STOPPED", "timer restart 600ms"}) {
+		t.Fatalf("exit within a second of the start: %v due %v %q", got.State, got.RestartDue, actStrings(acts))
+	}
+	later, acts, _ := step(got, event{Kind: evTimer, Timer: tRestart, Gen: got.Gen}, t0.Add(time.Second))
+	if later.State != Starting || later.Restarts != 1 || later.RestartWhy != over.Err || !slices.Equal(actStrings(acts), []string{"STOPPED>STARTING", "spawn"}) {
+		t.Errorf("its timer: %v restarts %d why %q %q", later.State, later.Restarts, later.RestartWhy, actStrings(acts))
+	}
+	stopped, _, err := step(got, event{Kind: evStop}, t0.Add(500*time.Millisecond))
+	if err != nil || stopped.RestartDue {
+		t.Errorf("a stop meanwhile: due %v, %v", stopped.RestartDue, err)
+	}
+	if s, acts, _ := step(stopped, event{Kind: evTimer, Timer: tRestart, Gen: got.Gen}, t0.Add(time.Second)); s.State != Stopped || len(acts) != 0 {
+		t.Errorf("the cancelled timer: %v %q", s.State, actStrings(acts))
+	}
 }

@@ -28,6 +28,9 @@ type NomadJob struct {
 // count = numprocs.
 func Nomad(p *plan.Plan, o Options) (Result, error) {
 	e := &emitter{format: "nomad", root: p.Root}
+	if p.Supervisor.MinFDs > 0 {
+		e.problems = append(e.problems, Problem{Format: "nomad", Why: fmt.Sprintf("supervisor(minfds = %d) is not mapped: raw_exec tasks take the Nomad client's open-files limit", p.Supervisor.MinFDs)})
+	}
 	name := deployName(p, o)
 	id := nomadID(name)
 	if id != name {

@@ -159,6 +159,7 @@ type emitter struct {
 	priority map[string]int // the priorities raised above the programs' dependencies'
 	problems []Problem
 	err      error
+	minFDs   int // supervisor(minfds), for the formats that set it per program
 }
 
 // directory is where pr runs: its own directory, else the bundle root.

@@ -247,6 +247,32 @@ func TestSupervisordKeepsMinFDs(t *testing.T) {
 	t.Fatal("no supervisord.conf")
 }
 
+// supervisor(minfds) is each unit's LimitNOFILE= for systemd, and said for Nomad, which
+// cannot set it: both dropped it without a word.
+func TestOtherFormatsKeepOrSayMinFDs(t *testing.T) {
+	p := fixtureCopy(t)
+	p.Supervisor.MinFDs = 4096
+	units := 0
+	for _, f := range run(t, "systemd", p).Files {
+		if strings.HasSuffix(f.Name, ".service") {
+			units++
+			if !strings.Contains(string(f.Data), "\nLimitNOFILE=4096\n") {
+				t.Errorf("%s: no LimitNOFILE=4096 in:\n%s", f.Name, f.Data)
+			}
+		}
+	}
+	if units == 0 {
+		t.Fatal("no unit")
+	}
+	said := false
+	for _, pb := range run(t, "nomad", p).Problems {
+		said = said || strings.Contains(pb.Why, "minfds = 4096")
+	}
+	if !said {
+		t.Error("nomad: minfds not said")
+	}
+}
+
 // A bundle deep enough that its socket path is longer than a unix socket address runs
 // under starvisor (its daemon binds through /proc/self/fd), but supervisord cannot bind
 // it: said, with the way out. It was exported without a word.

@@ -21,7 +21,7 @@ func Systemd(p *plan.Plan, o Options) (Result, error) {
 	if err := systemdSafe(p, deployName(p, o)); err != nil {
 		return Result{}, fmt.Errorf("export systemd: %w", err)
 	}
-	e := &emitter{format: "systemd", root: p.Root}
+	e := &emitter{format: "systemd", root: p.Root, minFDs: p.Supervisor.MinFDs}
 	look := o.LookPath
 	if look == nil {
 		look = exec.LookPath
@@ -172,6 +172,11 @@ func (e *emitter) systemdUnit(g program, target string, instances map[string][]s
 	}
 	if pr.StartSecs > 0 {
 		e.report(pr.Name, "start_secs", "systemd counts a start as good at once; %ds only sizes StartLimitIntervalSec", pr.StartSecs)
+	}
+	if e.minFDs > 0 {
+		// supervisor(minfds): the open files the programs may have, as the daemon raises
+		// its own limit (and so its children's) to it; each unit has its own.
+		fmt.Fprintf(&s, "LimitNOFILE=%d\n", e.minFDs)
 	}
 	fmt.Fprintf(&s, "KillSignal=SIG%s\n", pr.StopSignal)
 	fmt.Fprintf(&s, "TimeoutStopSec=%s\n", sdDuration(pr.StopTimeout))

@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"slices"
@@ -40,7 +41,15 @@ type Follower struct {
 	// logs -f of 500.
 	backOff      bool
 	absent, wait int
+	// head: f's first headLen bytes once read past them, and looked: head was checked
+	// since the last io.EOF (see sameHead).
+	head   []byte
+	looked bool
 }
+
+// headLen is how much of a file's start tells it apart from the same file truncated
+// and written again (logrotate's copytruncate).
+const headLen = 64
 
 // BackOffAbsent makes the follower look for a file not there less often the longer it
 // stays away, up to one look in maxAbsentWait: for a reader that looks at a steady pace
@@ -181,14 +190,22 @@ func (fl *Follower) Read(p []byte) (int, error) {
 			fl.gap, fl.midLine = false, false
 			return copy(p, note), nil
 		}
+		if !fl.looked {
+			fl.looked = true
+			fl.sameHead()
+		}
 		n, err := fl.f.Read(p)
 		if n > 0 {
 			if n = fl.unCut(n); n == 0 {
 				continue
 			}
 			fl.midLine = p[n-1] != '\n'
+			if fl.head == nil {
+				fl.keepHead()
+			}
 			return n, nil
 		}
+		fl.looked = false
 		if err != nil && err != io.EOF {
 			return 0, err
 		}
@@ -205,8 +222,33 @@ func (fl *Follower) Read(p []byte) (int, error) {
 			fl.next.Seek(pos-st.Size(), io.SeekStart)
 		}
 		fl.f.Close()
-		fl.f, fl.next = fl.next, nil
+		fl.f, fl.next, fl.head = fl.next, nil, nil
 	}
+}
+
+// keepHead keeps f's first headLen bytes once it is that long.
+func (fl *Follower) keepHead() {
+	buf := make([]byte, headLen)
+	if n, _ := fl.f.ReadAt(buf, 0); n == headLen {
+		fl.head = buf
+	}
+}
+
+// sameHead reads f again from its start when its first bytes are not those kept: it was
+// truncated in place and written again past where it was read (logrotate's copytruncate,
+// then a burst) between two looks, which its size alone could not tell. What was read
+// past that point was the new content's, lines cut and skipped.
+func (fl *Follower) sameHead() {
+	if fl.head == nil {
+		return
+	}
+	var buf [headLen]byte
+	// Shorter now: cut, which the size tells (see successor), a rotation's own too.
+	if n, _ := fl.f.ReadAt(buf[:], 0); n < headLen || bytes.Equal(buf[:], fl.head) {
+		return
+	}
+	fl.f.Seek(0, io.SeekStart)
+	fl.head = nil
 }
 
 // unCut returns how many of the n bytes just read are the file's. A read that races
@@ -287,11 +329,18 @@ func (fl *Follower) successor() *os.File {
 		// every backup there, the ones after f were read by nobody: said. Not when f is
 		// still on the disk (an external logrotate moved it, then SIGUSR2): the current
 		// file, made at the reopen, is the one after it, and nothing was skipped.
-		nf := openRegular(fl.path)
 		moved := false
 		if sys, ok := cur.Sys().(*syscall.Stat_t); ok {
 			moved = sys.Nlink > 0
 		}
+		if moved && now.Size() == 0 && time.Since(cur.ModTime()) < movedQuiet {
+			// Moved by an external logrotate (create): its writer goes on in it until it
+			// opens the name again (SIGUSR2, or its own look once a second), and the
+			// file made at the name stays empty till then. Left at once, the lines
+			// written meanwhile reached the file but not logs -f.
+			return nil
+		}
+		nf := openRegular(fl.path)
 		if _, err := os.Stat(backupName(fl.path, fl.backups)); nf != nil && fl.backups > 0 && err == nil && !moved {
 			fl.gap = true
 		}
@@ -312,6 +361,10 @@ func (fl *Follower) successor() *os.File {
 	}
 	return nf
 }
+
+// movedQuiet is how long a log moved aside by an external logrotate is read on while
+// the file made at its name stays empty: its writer reopens by name within a second.
+const movedQuiet = 2 * time.Second
 
 // backupName is name.i, and name itself for i = 0.
 func backupName(path string, i int) string {

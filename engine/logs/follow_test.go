@@ -257,6 +257,53 @@ func TestFollowAfterAnExternalMove(t *testing.T) {
 	is.Equal(got.String(), "before the move\nafter the move, before the reopen\nin the new file\n")
 }
 
+// A look between logrotate's create (an empty file at the name) and the writer's reopen
+// stays with the moved file: the lines written there meanwhile reached the file but not
+// logs -f, which had gone on to the empty one.
+func TestFollowStaysWithAMovedFileTillItsWriterReopens(t *testing.T) {
+	is := is.New(t)
+	l := plan.Log{Path: filepath.Join(t.TempDir(), "w.log"), MaxBytes: 0}
+	f := open(t, l)
+	defer f.Close()
+	f.Write([]byte("one\n"))
+	fl := FollowFrom(l, MarkEnd(l))
+	defer fl.Close()
+	var got bytes.Buffer
+	_, err := io.Copy(&got, fl) // following: the file open, at its end
+	is.NoErr(err)
+	is.NoErr(os.Rename(l.Path, l.Path+"-20261127")) // logrotate's create: moved,
+	is.NoErr(os.WriteFile(l.Path, nil, 0o644))      // and an empty file made at the name
+	f.Write([]byte("two, in the moved file\n"))
+	_, err = io.Copy(&got, fl) // a look now
+	is.NoErr(err)
+	f.Write([]byte("three, still there\n"))
+	f.Reopen() // SIGUSR2
+	f.Write([]byte("four, in the new file\n"))
+	_, err = io.Copy(&got, fl)
+	is.NoErr(err)
+	is.Equal(got.String(), "two, in the moved file\nthree, still there\nfour, in the new file\n")
+}
+
+// A file truncated in place and written again past where it was read between two looks
+// (logrotate's copytruncate, then a burst) is read again from its start: by its size it
+// looked merely grown, and the follower went on at its old offset, inside the new lines.
+func TestFollowCopytruncateThenRegrown(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "c.log")
+	is.NoErr(os.WriteFile(path, []byte("2026-11-27T10:00:01 old line one\n2026-11-27T10:00:02 old line two\n"), 0o644))
+	fl := Follow(plan.Log{Path: path}, nil)
+	defer fl.Close()
+	var got bytes.Buffer
+	_, err := io.Copy(&got, fl)
+	is.NoErr(err)
+	got.Reset()
+	fresh := "2026-11-27T10:05:00 new line one\n2026-11-27T10:05:01 new line two\n2026-11-27T10:05:02 new line three\n"
+	is.NoErr(os.WriteFile(path, []byte(fresh), 0o644)) // truncated, then longer than before
+	_, err = io.Copy(&got, fl)
+	is.NoErr(err)
+	is.Equal(got.String(), fresh)
+}
+
 // Lines rotated away unread after half a line was read: the note ends that half line
 // and stands on a line of its own, and reading resumes at a line's start (it was glued
 // to the half line, and resumed as far into the next file as the half line was long).

@@ -126,6 +126,9 @@ func (c *iniConfig) parse(file string, data []byte) error {
 			cur, key = s, ""
 			continue
 		}
+		if strings.HasPrefix(value, "[") && !strings.Contains(value, "]") {
+			return fmt.Errorf("%s:%d: %q: a section header without its closing ]", file, n+1, line)
+		}
 		if cur == nil {
 			return fmt.Errorf("%s:%d: %q comes before any [section] header", file, n+1, line)
 		}

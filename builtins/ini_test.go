@@ -25,6 +25,8 @@ func TestINIParse(t *testing.T) {
 	is.True(err != nil && strings.Contains(err.Error(), "/c/b.conf:1: "))
 	err = newINIConfig().parse("/c/b.conf", []byte("[s]\nnovalue\n"))
 	is.True(err != nil && strings.Contains(err.Error(), "not a key = value line"))
+	err = newINIConfig().parse("/c/b.conf", []byte("[program:x\ncommand=y\n"))
+	is.True(err != nil && strings.Contains(err.Error(), `/c/b.conf:1: "[program:x": a section header without its closing ]`))
 }
 
 // %(here)s is replaced in the values of each file by that file's folder only in a

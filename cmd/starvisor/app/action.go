@@ -18,6 +18,17 @@ type namesArg struct {
 	Names []string `arg:"" name:"name" help:"NAME, GROUP:*, GROUP:NAME or all."`
 }
 
+// Validate refuses an empty name (an unset shell variable: `stop "$SVC"`), which
+// selected nothing and was said as ": ERROR (no such process)".
+func (n namesArg) Validate() error { return noEmptyName(n.Names) }
+
+func noEmptyName(names []string) error {
+	if slices.Contains(names, "") {
+		return errors.New("an empty name selects nothing (an unset variable?)")
+	}
+	return nil
+}
+
 // StartCmd starts processes and waits until each is RUNNING or failed.
 type StartCmd struct {
 	socketFlag `embed:""`

@@ -58,6 +58,8 @@ func TestExitCodes(t *testing.T) {
 		{"duration without unit", []string{"start", "--wait", "5", "x"}, ExitUsage, "", `^starvisor: --wait: "5" is not a duration: give it a unit, such as 30s`},
 		// Flags of another mode are refused, not ignored.
 		{"up in a folder whose name holds a newline", []string{"up", "-f", broken}, ExitFailure, "", `holds a line break, which the bundle's lock cannot record: rename the folder`},
+		{"an empty name", []string{"stop", ""}, ExitUsage, "", "^starvisor: stop: an empty name selects nothing"},
+		{"an empty name to status", []string{"status", "web", ""}, ExitUsage, "", "^starvisor: status: an empty name selects nothing"},
 		{"up --detach --logs", []string{"up", "--detach", "--logs", "-f", good}, ExitUsage, "", "^starvisor: up: --logs is for the foreground"},
 		{"plan --socket", []string{"plan", "--socket", "/x.sock", "-f", good}, ExitUsage, "", "^starvisor: plan: --socket goes with --diff"},
 		{"import --force", []string{"import", "--force", good}, ExitUsage, "", "^starvisor: import: --force goes with -o FILE"},

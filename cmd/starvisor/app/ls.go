@@ -148,6 +148,8 @@ func lsLock(lock string) lsRow {
 	}
 	if now := movedTo(strconv.Itoa(row.Pid), row.Script); !isSocket(sock) && now != "" {
 		row.Trouble = "moved with its bundle's folder to " + now
+	} else if !isSocket(sock) && row.Pid <= 0 {
+		row.Trouble = "has no socket there any more (its bundle moved, or its folder was removed)"
 	} else if !isSocket(sock) {
 		row.Trouble = fmt.Sprintf("has no socket there any more (its bundle moved, or its folder was removed: `kill -USR2 %d` makes it again)", row.Pid)
 	}

@@ -91,8 +91,10 @@ func readSupervisordConf(ctx context.Context, conf string, d *Deps) (*supervisor
 	}
 	// A missing file would otherwise read as "outside the library roots": its folder,
 	// the root, may not exist either.
-	if _, err := os.Stat(abs); err != nil {
+	if st, err := os.Stat(abs); err != nil {
 		return nil, fmt.Errorf("import: %w", err)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("import: %s is not a file: want a supervisord configuration (supervisord.conf)", abs)
 	}
 	tmp, err := os.MkdirTemp("", "svimport")
 	if err != nil {

@@ -22,6 +22,9 @@ type StatusCmd struct {
 }
 
 // Run prints the table and sets the exit code: see statusOK.
+// Validate refuses an empty name, as the action verbs do.
+func (c *StatusCmd) Validate() error { return noEmptyName(c.Names) }
+
 func (c *StatusCmd) Run(d *Deps) error {
 	ctx := context.Background()
 	cl, err := c.client(ctx, d)

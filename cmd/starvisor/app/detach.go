@@ -91,6 +91,13 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	answerBy := time.Now().Add(max(c.Wait, api.AnswerWithin))
 	pause := pollEvery
 	told, toldWhat, toldStrays, relayedStrays := time.Now(), "", false, false
+	running := false
+	sayRunning := func() { // once, as soon as there is a wait to tell of, else at the end
+		if !running {
+			running = true
+			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s; its log: %s\n", cmd.Process.Pid, sock, logPath)
+		}
+	}
 	for {
 		select {
 		case err := <-exited:
@@ -120,7 +127,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 			}
 		}
 		if err == nil && (len(pending) == 0 || c.Wait == 0) {
-			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s; its log: %s\n", cmd.Process.Pid, sock, logPath)
+			sayRunning()
 			warnings(d, logPath, start)
 			return namedFailures(d, failed)
 		}
@@ -129,6 +136,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 			// when it changes, else now and then (the same line came every 2 s of a
 			// probe's minute).
 			told, toldWhat = time.Now(), line
+			sayRunning() // first: its pid and log, while the wait may last a minute
 			fmt.Fprintf(d.Stderr, "starvisor: up: waiting for %s\n", line)
 		}
 		if err != nil && time.Now().After(answerBy) {
@@ -136,7 +144,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 			return reported(ExitFailure)
 		}
 		if err == nil && time.Now().After(deadline) {
-			fmt.Fprintf(d.Stdout, "starvisor: daemon running (pid %d) on %s; its log: %s\n", cmd.Process.Pid, sock, logPath)
+			sayRunning()
 			// The verdict on stderr, with the failures: what a CI log shows of a failure.
 			fmt.Fprintf(d.Stderr, "starvisor: up: still starting after %s: %s\n", c.Wait, condensed(pending))
 			namedFailures(d, failed)

@@ -134,6 +134,9 @@ type ApplyResponse struct {
 	// program would restart into a version that cannot start), so a dry run in review
 	// says what the apply on merge will do.
 	Refused string `json:"refused,omitempty"`
+	// StateError: the daemon could not record what it runs now (a full state folder), as
+	// status's state_error.
+	StateError string `json:"state_error,omitempty"`
 }
 
 // PidResponse answers GET /v1/pid.

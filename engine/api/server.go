@@ -645,7 +645,8 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if s.reloadError() != "" {
 		s.SetReloadError("") // the plan running is the one applied now, not the one before
 	}
-	writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes})
+	// Said to who applied (a deploy's log), not only in the daemon's: it said nothing.
+	writeJSON(w, http.StatusOK, ApplyResponse{Delta: d, Notes: notes, StateError: s.stateError()})
 }
 
 // envChanged words the host.env values next was evaluated with that differ from those

@@ -250,6 +250,21 @@ func TestApplyDryRunChangesNothing(t *testing.T) {
 	is.Equal(fb.p.Programs[1].Name, "c")
 }
 
+// An apply whose plan the daemon could not record (a full state folder) says so to who
+// applied: only the daemon's log said it.
+func TestApplySaysTheStateCannotBeRecorded(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, dir, "a")
+	c, _, _ := serve(t, fb, func(s *Server) {
+		s.StateError = func() string { return "plan.json: no space left on device" }
+	})
+	r, err := c.Apply(context.Background(), testPlan(t, dir, "a", "b"), false)
+	is.NoErr(err)
+	is.Equal(r.StateError, "plan.json: no space left on device")
+}
+
 func TestBadBodiesRefused(t *testing.T) {
 	is := is.New(t)
 	fb := &fakeBackend{}

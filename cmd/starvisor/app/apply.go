@@ -117,6 +117,9 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		sayJobsLastWords(d, p, jobs, err)
 		return clientError("apply", err) // a job's failure names it, and its state
 	}
+	if r.StateError != "" {
+		fmt.Fprintf(d.Stderr, "starvisor: warning: the daemon cannot record what it runs (%s): should it be killed, the next one finds its processes only by their environment (and, in cgroup mode, their cgroup)\n", r.StateError)
+	}
 	if len(jobs) > 0 {
 		// Done, or the apply would have failed: "migrate: done (exit status 0)". (One the
 		// daemon could not run first, it runs with the rest: --wait waits for it.)

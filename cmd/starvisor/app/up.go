@@ -270,6 +270,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		}
 	}
 	var sup *engine.Supervisor
+	var planErr satomic.Pointer[string] // why the plan applied last could not be recorded
 	running := func() *plan.Plan { return sup.Plan() } // for up --logs: who writes a log
 	// What keeps a program from starting, as this daemon sees it: its PATH, its users.
 	check := func(pr plan.Program) []string {
@@ -300,7 +301,11 @@ func (c *UpCmd) Run(d *Deps) error {
 			err := recordPlan(dirs.path(filepath.Join(stateDir, appliedPlanFile)), applied)
 			if err != nil {
 				// Said each time: the plan applied is what logs reads once the daemon is gone.
-				errOut.printf("starvisor: warning: cannot record the plan applied in %s (%v): should this daemon die, logs reads the log files an older plan names\n", filepath.Join(stateDir, appliedPlanFile), err)
+				msg := fmt.Sprintf("cannot record the plan applied in %s (%v): should this daemon die, logs reads the log files an older plan names", filepath.Join(stateDir, appliedPlanFile), err)
+				errOut.printf("starvisor: warning: %s\n", msg)
+				planErr.Store(&msg)
+			} else {
+				planErr.Store(nil)
 			}
 		},
 		OnEvent: func(e engine.Event) {
@@ -331,6 +336,9 @@ func (c *UpCmd) Run(d *Deps) error {
 	srv.StateError = func() string {
 		if err := state.Err(); err != nil {
 			return err.Error()
+		}
+		if msg := planErr.Load(); msg != nil {
+			return *msg
 		}
 		return ""
 	}

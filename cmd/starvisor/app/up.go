@@ -270,7 +270,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		}
 	}
 	var sup *engine.Supervisor
-	var planErr satomic.Pointer[string] // why the plan applied last could not be recorded
+	var planErr satomic.Pointer[string]                // why the plan applied last could not be recorded
 	running := func() *plan.Plan { return sup.Plan() } // for up --logs: who writes a log
 	// What keeps a program from starting, as this daemon sees it: its PATH, its users.
 	check := func(pr plan.Program) []string {

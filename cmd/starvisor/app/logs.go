@@ -181,6 +181,16 @@ func (c *LogsCmd) plan(ctx context.Context, d *Deps) (*plan.Plan, string) {
 		if abs, err := filepath.Abs(script); err == nil && strings.HasSuffix(abs, string(filepath.Separator)+ran.Entry) {
 			ran = ran.LogsMoved(strings.TrimSuffix(abs, string(filepath.Separator)+ran.Entry), api.Gone)
 		}
+		if p != nil {
+			// And those the script names that the record lacks: applied after it was
+			// written (a full disk kept it old), or never applied; their logs are where
+			// the script puts them ("no such process" of a program the script names).
+			for _, pr := range p.Programs {
+				if _, ok := ran.Lookup(pr.ProcessName); !ok {
+					ran.Programs = append(ran.Programs, pr)
+				}
+			}
+		}
 		return ran, script
 	}
 	if err != nil {

@@ -328,19 +328,20 @@ func TestFormatEvent(t *testing.T) {
 		"2026-11-25T18:07:02.123 web RUNNING -> STOPPING")
 }
 
-// A real process whose log cannot be written keeps running, and its status and the
-// daemon's log say why. The log path sits under a regular file, which fails for root too.
-func TestUnwritableLogShowsInStatus(t *testing.T) {
+// talkerBehindAFile runs "talker" (script) with its log under a regular file, which no
+// one can write, root included; it returns the supervisor, the folder and what
+// OnLogError announced.
+func talkerBehindAFile(t *testing.T, script string) (*engine.Supervisor, string, <-chan string) {
 	is := is.New(t)
 	dir := t.TempDir()
 	is.NoErr(os.WriteFile(dir+"/afile", nil, 0o644))
 	pr := plan.Defaults()
 	pr.Name, pr.ProcessName, pr.StartSecs = "talker", "talker", 0
-	pr.Command = []string{"/bin/sh", "-c", "echo hello; exec sleep 3600"}
+	pr.Command = []string{"/bin/sh", "-c", script}
 	pr.Stdout = plan.DefaultLog(dir + "/afile/x.log")
 	p := &plan.Plan{Root: dir, Entry: "deploy.star", Programs: []plan.Program{pr}}
 	is.NoErr(p.Finish())
-	announced := make(chan string, 4)
+	announced := make(chan string, 8)
 	sup := engine.New(engine.Options{Launcher: launcher.New(), Logs: logs.Opener{},
 		OnLogError: func(process string, err error) { announced <- fmt.Sprint(process, ": ", err) }})
 	t.Cleanup(func() {
@@ -353,6 +354,14 @@ func TestUnwritableLogShowsInStatus(t *testing.T) {
 	})
 	_, err := sup.Apply(context.Background(), p)
 	is.NoErr(err)
+	return sup, dir, announced
+}
+
+// A real process whose log cannot be written keeps running, and its status and the
+// daemon's log say why.
+func TestUnwritableLogShowsInStatus(t *testing.T) {
+	is := is.New(t)
+	sup, _, announced := talkerBehindAFile(t, "echo hello; exec sleep 3600")
 	var st engine.Status
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		st = sup.Status()[0]
@@ -372,27 +381,7 @@ func TestUnwritableLogShowsInStatus(t *testing.T) {
 // for status (a foreground up said it only then), and said again once it is written.
 func TestLogFailureAndRepairSaidAtOnce(t *testing.T) {
 	is := is.New(t)
-	dir := t.TempDir()
-	is.NoErr(os.WriteFile(dir+"/afile", nil, 0o644))
-	pr := plan.Defaults()
-	pr.Name, pr.ProcessName, pr.StartSecs = "talker", "talker", 0
-	pr.Command = []string{"/bin/sh", "-c", "while :; do echo hello; sleep 0.05; done"}
-	pr.Stdout = plan.DefaultLog(dir + "/afile/x.log")
-	p := &plan.Plan{Root: dir, Entry: "deploy.star", Programs: []plan.Program{pr}}
-	is.NoErr(p.Finish())
-	announced := make(chan string, 8)
-	sup := engine.New(engine.Options{Launcher: launcher.New(), Logs: logs.Opener{},
-		OnLogError: func(process string, err error) { announced <- fmt.Sprint(process, ": ", err) }})
-	t.Cleanup(func() {
-		for _, st := range sup.Status() {
-			if st.Pid > 0 {
-				syscall.Kill(-st.Pid, syscall.SIGKILL) // its own process group
-			}
-		}
-		sup.Shutdown(context.Background())
-	})
-	_, err := sup.Apply(context.Background(), p)
-	is.NoErr(err)
+	sup, dir, announced := talkerBehindAFile(t, "while :; do echo hello; sleep 0.05; done")
 	next := func() string {
 		select {
 		case s := <-announced:

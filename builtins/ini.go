@@ -18,6 +18,7 @@ import (
 // mapping of sections to program() and group() lives in the .star file.
 //
 //	supervisord_conf.read(path)            -> [{"section", "file", "options": {key: value}, "files": {key: file}}]
+//	supervisord_conf.read(path, comments = True) -> {"sections": [... each with "comments"], "files": [[file, lines, first section, its header lines], ...]}
 //	supervisord_conf.expand(s, vars, what) -> s % vars, Python style: %(name)s, %(name)02d, %%
 //	supervisord_conf.template(s, vars)     -> s with %(process_num)..d as {num}/{num:0N}, or None
 //	supervisord_conf.split_command(s, what)      -> argv, as shlex.split
@@ -28,7 +29,11 @@ import (
 // an included file may not include further), merges sections of the same name (the last
 // value of a key wins), and replaces %(here)s by the folder of the file that set each
 // value, as supervisord does. Every file goes through the fs sandbox and is recorded in
-// the plan's inputs. In expand, a name ENV_X not in vars is the host variable X, read
+// the plan's inputs. With comments = True (for `starvisor import`, which carries them into
+// the script) each section also has "comments": {"header": lines above its header,
+// "keys": {key: lines above it}, "inline": {key: texts after its values}, "tail": loose
+// lines inside it}, and "files" lists each file's lines above its sections (and its first
+// section with the lines right above it). In expand, a name ENV_X not in vars is the host variable X, read
 // like host.env (recorded); host_node_name is the host name, recorded as host.name.
 type supervisordConfModule struct{}
 
@@ -66,12 +71,30 @@ type iniSection struct {
 	keys   []string          // in order of first appearance
 	values map[string]string // key -> value, last one wins
 	files  map[string]string // key -> display name of the file that set the value
+
+	// Comment texts (without their ; or #), for import: above the header (and after
+	// it, on its line), above a key's line, after a key's value, and blocks inside the
+	// section that stand above nothing (commented-out keys after the last one).
+	header, tail []string
+	keyComments  map[string][]string
+	inline       map[string][]string
+}
+
+// fileComments are the comment lines of a file above its sections, apart from them,
+// and its first section's name and header comments (the file's own when that section
+// becomes nothing in the script: [supervisord] right under a file's opening lines).
+type fileComments struct {
+	file   string
+	lines  []string
+	first  string
+	header []string
 }
 
 // iniConfig is a parsed configuration: sections in order of first appearance.
 type iniConfig struct {
 	sections []*iniSection
 	byName   map[string]*iniSection
+	top      []fileComments // per file, in the order read
 }
 
 func newINIConfig() *iniConfig { return &iniConfig{byName: map[string]*iniSection{}} }
@@ -89,7 +112,34 @@ func (c *iniConfig) parse(file string, data []byte) error {
 		lines       = strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
 		values      = map[*iniSection]map[string][]string{}
 		parseErrors []string
+
+		// Comment lines not yet placed: they go to the key or header right below them.
+		// attached: the block starts right under a line of the section, so when a blank
+		// line ends it, it is the section's (commented-out keys), not the next one's.
+		pending  []string
+		attached bool
+		content  bool // the previous line was a header, key or continuation
+		top      []string
+		first    *iniSection // the file's first section header, and its comments
+		firstHdr []string
 	)
+	keyComment := func(s *iniSection, k string) {
+		if len(pending) > 0 {
+			if s.keyComments == nil {
+				s.keyComments = map[string][]string{}
+			}
+			s.keyComments[k] = append(s.keyComments[k], pending...)
+			pending = nil
+		}
+	}
+	inlineComment := func(s *iniSection, k, line string, cut int) {
+		if cut < len(line) {
+			if s.inline == nil {
+				s.inline = map[string][]string{}
+			}
+			s.inline[k] = append(s.inline[k], strings.TrimSpace(line[cut+1:]))
+		}
+	}
 	set := func(s *iniSection, k string, v []string) {
 		if values[s] == nil {
 			values[s] = map[string][]string{}
@@ -101,14 +151,33 @@ func (c *iniConfig) parse(file string, data []byte) error {
 		cut := commentStart(line)
 		value := strings.TrimFunc(line[:cut], unicode.IsSpace)
 		if value == "" {
-			if cut == len(line) && cur != nil && key != "" { // empty lines stay in a value; trailing ones are trimmed at the end
+			if cut < len(line) { // a comment line
+				if len(pending) == 0 {
+					attached = content
+				}
+				pending = append(pending, commentText(line))
+				content = false
+				continue
+			}
+			if cur != nil && key != "" { // empty lines stay in a value; trailing ones are trimmed at the end
 				set(cur, key, append(values[cur][key], ""))
 			}
+			switch {
+			case len(pending) == 0:
+			case cur == nil:
+				top, pending = append(top, pending...), nil
+			case attached:
+				cur.tail, pending = append(cur.tail, pending...), nil
+			}
+			content = false
 			continue
 		}
+		content = true
 		lineIndent := strings.IndexFunc(line, func(r rune) bool { return !unicode.IsSpace(r) })
 		if cur != nil && key != "" && lineIndent > indent {
 			set(cur, key, append(values[cur][key], value))
+			keyComment(cur, key)
+			inlineComment(cur, key, line, cut)
 			continue
 		}
 		indent = lineIndent
@@ -124,6 +193,13 @@ func (c *iniConfig) parse(file string, data []byte) error {
 				c.sections = append(c.sections, s)
 			}
 			cur, key = s, ""
+			if first == nil {
+				first, firstHdr = s, pending
+			}
+			s.header, pending = append(s.header, pending...), nil
+			if cut < len(line) {
+				s.header = append(s.header, strings.TrimSpace(line[cut+1:]))
+			}
 			continue
 		}
 		if strings.HasPrefix(value, "[") && !strings.Contains(value, "]") {
@@ -143,6 +219,8 @@ func (c *iniConfig) parse(file string, data []byte) error {
 			continue
 		}
 		key = opt
+		keyComment(cur, key)
+		inlineComment(cur, key, line, cut)
 		if _, seen := cur.values[key]; !seen {
 			if _, pending := values[cur][key]; !pending {
 				cur.keys = append(cur.keys, key)
@@ -152,6 +230,16 @@ func (c *iniConfig) parse(file string, data []byte) error {
 	}
 	if len(parseErrors) > 0 {
 		return fmt.Errorf("%s", strings.Join(parseErrors, "\n"))
+	}
+	if cur == nil {
+		top = append(top, pending...)
+	} else {
+		cur.tail = append(cur.tail, pending...)
+	}
+	if first != nil && len(top)+len(firstHdr) > 0 {
+		c.top = append(c.top, fileComments{file, top, first.name, firstHdr})
+	} else if len(top) > 0 {
+		c.top = append(c.top, fileComments{file: file, lines: top})
 	}
 	for s, kv := range values {
 		for k, v := range kv {
@@ -192,8 +280,27 @@ func commentStart(line string) int {
 	return len(line)
 }
 
-// confRead implements supervisord_conf.read(path).
+// commentText is the text of a comment line: after its ; or # and one blank.
+func commentText(line string) string {
+	t := strings.TrimLeftFunc(line, unicode.IsSpace)[1:]
+	t = strings.TrimPrefix(t, " ")
+	return strings.TrimRightFunc(t, unicode.IsSpace)
+}
+
+// confRead implements supervisord_conf.read(path, comments = False).
 func confRead(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var comments bool
+	for i, kv := range kwargs { // sandboxedPath takes the path alone
+		if k, _ := starlark.AsString(kv[0]); k == "comments" {
+			b, ok := kv[1].(starlark.Bool)
+			if !ok {
+				return nil, fmt.Errorf("%s: comments: got %s, want bool", fn.Name(), kv[1].Type())
+			}
+			comments = bool(b)
+			kwargs = append(kwargs[:i:i], kwargs[i+1:]...)
+			break
+		}
+	}
 	s, abs, key, err := sandboxedPath(th, fn, args, kwargs)
 	if err != nil {
 		return nil, err
@@ -211,6 +318,9 @@ func confRead(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kw
 		if err := c.include(s, fn.Name(), abs, inc); err != nil {
 			return nil, err
 		}
+	}
+	if comments {
+		return c.commentedValue(), nil
 	}
 	return c.value(), nil
 }
@@ -282,6 +392,43 @@ func (c *iniConfig) value() starlark.Value {
 		out = append(out, d)
 	}
 	return starlark.NewList(out)
+}
+
+// commentedValue is value with each section's comments, and the files' own.
+func (c *iniConfig) commentedValue() starlark.Value {
+	strs := func(lines []string) *starlark.List {
+		out := make([]starlark.Value, len(lines))
+		for i, l := range lines {
+			out[i] = starlark.String(l)
+		}
+		return starlark.NewList(out)
+	}
+	byKey := func(keys []string, m map[string][]string) *starlark.Dict {
+		d := starlark.NewDict(len(m))
+		for _, k := range keys {
+			if len(m[k]) > 0 {
+				_ = d.SetKey(starlark.String(k), strs(m[k]))
+			}
+		}
+		return d
+	}
+	secs := c.value().(*starlark.List)
+	for i, s := range c.sections {
+		d := starlark.NewDict(4)
+		_ = d.SetKey(starlark.String("header"), strs(s.header))
+		_ = d.SetKey(starlark.String("keys"), byKey(s.keys, s.keyComments))
+		_ = d.SetKey(starlark.String("inline"), byKey(s.keys, s.inline))
+		_ = d.SetKey(starlark.String("tail"), strs(s.tail))
+		_ = secs.Index(i).(*starlark.Dict).SetKey(starlark.String("comments"), d)
+	}
+	files := make([]starlark.Value, len(c.top))
+	for i, f := range c.top {
+		files[i] = starlark.Tuple{starlark.String(f.file), strs(f.lines), starlark.String(f.first), strs(f.header)}
+	}
+	out := starlark.NewDict(2)
+	_ = out.SetKey(starlark.String("sections"), secs)
+	_ = out.SetKey(starlark.String("files"), starlark.NewList(files))
+	return out
 }
 
 // lookupExpansion resolves the names supervisord always offers: host_node_name and

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+	"go.starlark.net/starlark"
 )
 
 func TestINIParse(t *testing.T) {
@@ -117,4 +118,33 @@ func TestParseKeyValuePairs(t *testing.T) {
 			t.Errorf("parseKeyValuePairs(%q) = %q, %q, %v; want %q, %q (error %v)", tc.in, got, theirs, err, tc.want, tc.theirs, tc.err)
 		}
 	}
+}
+
+// Comments are kept for import, where they stand: above the file's first section
+// (apart from it), above a header or key, after a value, and blocks inside a section
+// that stand above nothing (commented-out keys).
+func TestINIComments(t *testing.T) {
+	is := is.New(t)
+	c := newINIConfig()
+	src := "; about this file\n#  indented text\n\n; the web server\n[program:web] ; header note\n" +
+		"; why this command\ncommand=/bin/web ; inline\n  --flag ; on a continuation\n" +
+		";\n;autostart=false\n\n; loose, then the next key\n\npriority=5\n\n" +
+		"[group:g]\nprograms=web\n;trailing at the end"
+	is.NoErr(c.parse("/c/a.conf", []byte(src)))
+	is.Equal(c.top, []fileComments{{"/c/a.conf", []string{"about this file", " indented text"}, "program:web", []string{"the web server"}}})
+	web := c.byName["program:web"]
+	is.Equal(web.header, []string{"the web server", "header note"})
+	is.Equal(web.keyComments, map[string][]string{"command": {"why this command"}, "priority": {"loose, then the next key"}})
+	is.Equal(web.inline, map[string][]string{"command": {"inline", "on a continuation"}})
+	is.Equal(web.tail, []string{"", "autostart=false"})
+	is.Equal(web.values["command"], "/bin/web\n--flag") // values as before
+	is.Equal(c.byName["group:g"].tail, []string{"trailing at the end"})
+
+	// Without comments=True, read's value is what it was: no comments key.
+	sec := c.value().(*starlark.List).Index(0).(*starlark.Dict)
+	_, found, _ := sec.Get(starlark.String("comments"))
+	is.True(!found)
+	with := c.commentedValue().(*starlark.Dict)
+	files, _, _ := with.Get(starlark.String("files"))
+	is.Equal(files.String(), `[("/c/a.conf", ["about this file", " indented text"], "program:web", ["the web server"])]`)
 }

@@ -75,6 +75,88 @@ type supervisordDecls struct {
 	Groups     []map[string]any `json:"groups"`
 	Programs   []map[string]any `json:"programs"`
 	Supervisor map[string]any   `json:"supervisor"` // supervisor() keywords: minfds
+	Comments   importComments   `json:"comments"`
+}
+
+// importComments are the config's comments, by the call they go with (see
+// supervisord.star's read).
+type importComments struct {
+	Files []struct {
+		File  string   `json:"file"`
+		Lines []string `json:"lines"`
+	} `json:"files"`
+	Programs   map[string]*callComments `json:"programs"`
+	Groups     map[string]*callComments `json:"groups"`
+	Supervisor *callComments            `json:"supervisor"`
+}
+
+// callComments are one call's: lines above it, above a keyword, and after a keyword's
+// value ([ini key, text]).
+type callComments struct {
+	Above  []string               `json:"above"`
+	Kwargs map[string][]string    `json:"kwargs"`
+	Inline map[string][][2]string `json:"inline"`
+}
+
+// oneLine is c for a call written on one line: every comment above it, but a single
+// inline one, which stays after it.
+func (c *callComments) oneLine(kwargs []string) (above []string, trailing string) {
+	if c == nil {
+		return nil, ""
+	}
+	above = append(above, c.Above...)
+	var inline [][2]string
+	for _, k := range kwargs {
+		above = append(above, c.Kwargs[k]...)
+		inline = append(inline, c.Inline[k]...)
+	}
+	if len(inline) == 1 {
+		return above, inline[0][1]
+	}
+	return append(above, inlineLines(inline)...), ""
+}
+
+// missing are the comments of c's keywords that p does not write (a log left AUTO, a
+// directory that is the script's own): they go above the call.
+func (c *callComments) missing(p map[string]any) []string {
+	var out []string
+	if c == nil {
+		return nil
+	}
+	for _, k := range programKwargs {
+		if _, ok := p[k]; !ok {
+			out = append(append(out, c.Kwargs[k]...), inlineLines(c.Inline[k])...)
+		}
+	}
+	return out
+}
+
+// inlineLines writes inline comments away from their value, after the key they explain.
+func inlineLines(inline [][2]string) []string {
+	out := make([]string, len(inline))
+	for i, kv := range inline {
+		out[i] = kv[0] + ": " + kv[1]
+	}
+	return out
+}
+
+// writeComments writes lines as # comments at indent.
+func writeComments(b *strings.Builder, indent string, lines []string) {
+	for _, l := range lines {
+		if l == "" {
+			fmt.Fprintf(b, "%s#\n", indent)
+			continue
+		}
+		fmt.Fprintf(b, "%s# %s\n", indent, l)
+	}
+}
+
+// trailingComment is "  # text" after a call or keyword written on one line.
+func trailingComment(text string) string {
+	if text == "" {
+		return ""
+	}
+	return "  # " + text
 }
 
 // importRoots lets the reader of an import anywhere: the user names the file, and its
@@ -218,19 +300,38 @@ func renderImport(conf string, d *supervisordDecls, here string) string {
 	b := &r.b
 	fmt.Fprintf(b, "# Imported from %s by `starvisor import`.\n", conf)
 	fmt.Fprintf(b, "# Same plan as load(\"@stdlib//supervisord.star\", \"supervisord\"); supervisord.load_conf(%s).\n", r.str(conf))
+	r.comments = d.Comments
+	mainConf, _ := filepath.Abs(conf)
+	for _, f := range d.Comments.Files {
+		b.WriteString("\n")
+		if f.File != mainConf { // an [include]d file's
+			name := f.File
+			if rel, err := filepath.Rel(filepath.Dir(mainConf), f.File); err == nil && !strings.HasPrefix(rel, "..") {
+				name = rel
+			}
+			fmt.Fprintf(b, "# From %s:\n", name)
+		}
+		writeComments(b, "", f.Lines)
+	}
 	if v, ok := d.Supervisor["minfds"]; ok {
-		fmt.Fprintf(b, "\n# [supervisord] minfds=: the programs' open-files limit.\nsupervisor(minfds = %s)\n", r.value(v))
+		above, trailing := d.Comments.Supervisor.oneLine([]string{"minfds"})
+		b.WriteString("\n")
+		writeComments(b, "", above)
+		fmt.Fprintf(b, "# [supervisord] minfds=: the programs' open-files limit.\nsupervisor(minfds = %s)%s\n", r.value(v), trailingComment(trailing))
 	}
 	if len(d.Groups) > 0 {
 		b.WriteString("\n")
 	}
 	for _, g := range d.Groups {
-		fmt.Fprintf(b, "group(name = %s, programs = %s, priority = %s)\n", r.value(g["name"]), r.value(g["programs"]), r.value(g["priority"]))
+		name, _ := g["name"].(string)
+		above, trailing := d.Comments.Groups[name].oneLine([]string{"programs", "priority"})
+		writeComments(b, "", above)
+		fmt.Fprintf(b, "group(name = %s, programs = %s, priority = %s)%s\n", r.value(g["name"]), r.value(g["programs"]), r.value(g["priority"]), trailingComment(trailing))
 	}
 	if r.common = commonEnv(d.Programs); r.common != nil {
 		fmt.Fprintf(b, "\n# The environment the programs share ([supervisord] environment=, or values alike in their own environment=); a program's own, after |, wins.\n%s = %s\n", commonEnvName, r.expr("", r.common, nil))
 	}
-	for _, cl := range clusterPrograms(d.Programs) {
+	for _, cl := range clusterPrograms(d.Programs, r.commentsOf) {
 		b.WriteString("\n")
 		if len(cl.members) == 1 {
 			r.program("", cl.members[0], nil)
@@ -252,12 +353,22 @@ type cluster struct {
 // than separate blocks.
 const maxColumns = 2
 
-func clusterPrograms(progs []map[string]any) []*cluster {
+// Programs share a loop only when the comments of their keywords are the same: the
+// loop's body writes them once (those above each program go above its row).
+func clusterPrograms(progs []map[string]any, comments func(map[string]any) *callComments) []*cluster {
+	kwargComments := func(p map[string]any) string {
+		c := comments(p)
+		if c == nil {
+			return ""
+		}
+		b, _ := json.Marshal([]any{c.Kwargs, c.Inline})
+		return string(b)
+	}
 	var out []*cluster
 	for _, p := range progs {
 		placed := false
 		for _, c := range out {
-			if shape(c.members[0]) != shape(p) {
+			if shape(c.members[0]) != shape(p) || kwargComments(c.members[0]) != kwargComments(p) {
 				continue
 			}
 			vary := varyingLeaves(append(append([]map[string]any{}, c.members...), p))
@@ -451,24 +562,52 @@ func (r *render) loop(c *cluster) {
 			}
 			vals = append(vals, v)
 		}
-		if len(vals) == 1 {
-			rows[i] = "    " + vals[0] + ","
-		} else {
-			rows[i] = "    (" + strings.Join(vals, ", ") + "),"
+		var row strings.Builder
+		if cc := r.commentsOf(m); cc != nil {
+			writeComments(&row, "    ", cc.Above)
 		}
+		if len(vals) == 1 {
+			row.WriteString("    " + vals[0] + ",")
+		} else {
+			row.WriteString("    (" + strings.Join(vals, ", ") + "),")
+		}
+		rows[i] = row.String()
 	}
+	// The members' keywords and their comments are alike: those of keywords not
+	// written, once above the loop.
+	writeComments(&r.b, "", r.commentsOf(c.members[0]).missing(c.members[0]))
 	fmt.Fprintf(&r.b, "for %s in [\n%s\n]:\n", strings.Join(head, ", "), strings.Join(rows, "\n"))
 	r.program("    ", c.members[0], subst)
+}
+
+// commentsOf returns the comments of program p, or nil.
+func (r *render) commentsOf(p map[string]any) *callComments {
+	name, _ := p["name"].(string)
+	return r.comments.Programs[name]
 }
 
 // program prints one program() call; subst replaces leaves by expressions.
 func (r *render) program(indent string, p map[string]any, subst map[string]string) {
 	b := &r.b
+	c := r.commentsOf(p)
+	if subst == nil && c != nil { // in a loop, these are above its rows and the loop
+		writeComments(b, indent, c.Above)
+		writeComments(b, indent, c.missing(p))
+	}
 	fmt.Fprintf(b, "%sprogram(\n", indent)
 	for _, k := range programKwargs {
 		v, ok := p[k]
 		if !ok {
 			continue
+		}
+		trailing := ""
+		if c != nil {
+			writeComments(b, indent+"    ", c.Kwargs[k])
+			if len(c.Inline[k]) == 1 {
+				trailing = c.Inline[k][0][1]
+			} else {
+				writeComments(b, indent+"    ", inlineLines(c.Inline[k]))
+			}
 		}
 		expr := r.expr("/"+k, v, subst)
 		if k == "name" && subst != nil {
@@ -480,7 +619,7 @@ func (r *render) program(indent string, p map[string]any, subst map[string]strin
 		if env, ok := v.(map[string]any); ok && k == "env" && r.common != nil {
 			expr = r.envExpr(env, subst)
 		}
-		fmt.Fprintf(b, "%s    %s = %s,\n", indent, k, expr)
+		fmt.Fprintf(b, "%s    %s = %s,%s\n", indent, k, expr, trailingComment(trailing))
 	}
 	fmt.Fprintf(b, "%s)\n", indent)
 }
@@ -664,6 +803,8 @@ type render struct {
 	b      strings.Builder
 	here   string
 	common map[string]any // the environment every program shares, written once (commonEnv)
+	// comments carried from the config, by call
+	comments importComments
 }
 
 // str prints a string literal; where the string names a path inside r.here (all of it,

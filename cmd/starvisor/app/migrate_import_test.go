@@ -627,3 +627,87 @@ func TestImportOutMakesItsFolder(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(st.Mode().Perm(), os.FileMode(0o600))
 }
+
+// The config's comments reach the script, where they stand: the files' own at its top,
+// a section's above its call, a key's above its keyword (above the call when no keyword
+// is written for it), an inline one after its keyword's value.
+func TestImportCarriesComments(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "conf.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"supervisord.conf": `; Workers of the shop.
+;
+
+; why minfds
+[supervisord]
+minfds=4096 ; sockets
+
+[include]
+files=conf.d/*.conf
+
+; the storefront
+[program:web]
+; gunicorn, not uwsgi
+command=/bin/sleep 100
+startsecs=5 ; slow boot
+stdout_logfile=%(here)s/web.log ; rotated
+stdout_logfile_maxbytes=1MB ; small
+stderr_logfile=AUTO ; the default: no keyword
+;autostart=false
+
+[group:shop]
+; just web
+programs=web
+`,
+		"conf.d/a.conf": `# included
+
+# the queue
+[program:queue]
+command=/bin/sleep 200
+`,
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join(dir, "supervisord.conf")
+	script := string(importOutText(t, conf, "deploy.star", nil))
+	p := evalScript(t, dir, "deploy.star", script, dir, nil)
+	if a, b := planJSON(t, p), planJSON(t, loadConf(t, conf, nil)); a != b {
+		t.Errorf("plans differ\n%s\n%s", a, b)
+	}
+	for _, want := range []string{
+		"supervisord.load_conf(here(\"supervisord.conf\")).\n\n# Workers of the shop.\n#\n\n# From conf.d/a.conf:\n# included\n",
+		"# why minfds\n# [supervisord] minfds=: the programs' open-files limit.\nsupervisor(minfds = 4096)  # sockets\n",
+		"# just web\ngroup(name = \"shop\"",
+		"# the storefront\n# autostart=false\n# stderr_logfile: the default: no keyword\nprogram(\n    name = \"web\",\n",
+		"    # gunicorn, not uwsgi\n    command = [\"/bin/sleep\", \"100\"],\n",
+		"    start_secs = 5,  # slow boot\n",
+		"    # stdout_logfile: rotated\n    # stdout_logfile_maxbytes: small\n    stdout = log(", // two on one keyword
+		"# the queue\nprogram(\n    name = \"queue\",",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("script lacks %q:\n%s", want, script)
+		}
+	}
+}
+
+// Programs alike but for their own comments still make a loop, those comments above
+// their rows, those of a keyword not written above the loop; comments of a keyword that
+// differ keep them apart, each above its keyword.
+func TestImportCommentsInLoops(t *testing.T) {
+	script := string(importSame(t, "; the a worker\n[program:a]\n; sleeps\ncommand=/bin/sleep 1\n; auto log\nstdout_logfile=AUTO\n\n"+
+		"[program:b]\n; sleeps\ncommand=/bin/sleep 2\n; auto log\nstdout_logfile=AUTO\n\n"+
+		"[program:c]\n; sleeps longer\ncommand=/bin/sleep 3\n"))
+	for _, want := range []string{
+		"# auto log\nfor name, arg in [\n    # the a worker\n    (\"a\", \"1\"),\n    (\"b\", \"2\"),\n]:\n    program(\n        name = name,\n        # sleeps\n        command = [\"/bin/sleep\", arg],\n",
+		"program(\n    name = \"c\",\n    # sleeps longer\n    command = [\"/bin/sleep\", \"3\"],\n",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("script lacks %q:\n%s", want, script)
+		}
+	}
+}

@@ -165,7 +165,7 @@ func (o oneShot) once(req *http.Request) (*http.Response, error) {
 	}
 	c, err := Dial(req.Context(), o.socket)
 	if err == nil {
-		if err = checkServer(c); err != nil {
+		if err = checkServer(c, o.socket); err != nil {
 			c.Close()
 			err = fmt.Errorf("socket %s: %w", o.socket, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -59,14 +60,14 @@ func checkPeer(ctx context.Context) error {
 	return fmt.Errorf("permission denied: uid %d may not control a daemon owned by uid %d", p.cred.Uid, os.Getuid())
 }
 
-// checkServer admits, for a client, a daemon run by the caller's own uid or by root (root
-// admits any: it controls the daemons of every user). A socket another user made where the
-// script or a lock file points would otherwise get the request, an apply's plan with
-// the programs' environment included, and could answer with a forged status.
-func checkServer(c net.Conn) error {
-	if os.Geteuid() == 0 {
-		return nil
-	}
+// checkServer admits, for a client, a daemon run by the caller's own uid or by root. A
+// socket another user made where the script or a lock file points would otherwise get
+// the request, an apply's plan with the programs' environment included, and could
+// answer with a forged status. Root admits another user's daemon too (it controls those
+// of every user), but only where no one else could have put its socket: in a folder of
+// that user's (or root's) that others may not write. In a shared folder (/tmp), any
+// user could have planted a listener at the name root's script gives.
+func checkServer(c net.Conn, socket string) error {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return nil
@@ -84,10 +85,34 @@ func checkServer(c net.Conn) error {
 	if err != nil {
 		return fmt.Errorf("cannot read the credentials of the process on the socket: %w", err)
 	}
-	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
-		return fmt.Errorf("%w: the process listening there (pid %d) runs as uid %d, neither you (uid %d) nor root: nothing sent to it", ErrForeignSocket, cred.Pid, cred.Uid, os.Geteuid())
+	if cred.Uid == 0 || int(cred.Uid) == os.Geteuid() {
+		return nil
 	}
-	return nil
+	if os.Geteuid() == 0 {
+		if why := plantable(socket, cred.Uid); why != "" {
+			return fmt.Errorf("%w: the process listening there (pid %d) runs as uid %d, and %s: anyone could have put it there, nothing sent to it", ErrForeignSocket, cred.Pid, cred.Uid, why)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: the process listening there (pid %d) runs as uid %d, neither you (uid %d) nor root: nothing sent to it", ErrForeignSocket, cred.Pid, cred.Uid, os.Geteuid())
+}
+
+// plantable says why the socket at path might not be uid's own daemon's ("" when it is):
+// the socket is not uid's, or its folder is neither uid's nor root's, or others may
+// write in it.
+func plantable(path string, uid uint32) string {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil || st.Uid != uid {
+		return "the socket is not that user's"
+	}
+	dir := filepath.Dir(path)
+	if err := syscall.Stat(dir, &st); err != nil {
+		return "its folder cannot be read"
+	}
+	if st.Uid != uid && st.Uid != 0 || st.Mode&0o022 != 0 {
+		return fmt.Sprintf("its folder %s is uid %d's, mode %#o", dir, st.Uid, st.Mode&0o7777)
+	}
+	return ""
 }
 
 // ErrForeignSocket: the socket is served by another user's process.

@@ -192,7 +192,11 @@ func (fl *Follower) Read(p []byte) (int, error) {
 		}
 		if !fl.looked {
 			fl.looked = true
-			fl.sameHead()
+			if fl.head == nil {
+				fl.keepHead() // from the first look: one started at the end (-n 0) reads nothing before a cut
+			} else {
+				fl.sameHead()
+			}
 		}
 		n, err := fl.f.Read(p)
 		if n > 0 {

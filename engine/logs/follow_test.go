@@ -288,10 +288,23 @@ func TestFollowStaysWithAMovedFileTillItsWriterReopens(t *testing.T) {
 // (logrotate's copytruncate, then a burst) is read again from its start: by its size it
 // looked merely grown, and the follower went on at its old offset, inside the new lines.
 func TestFollowCopytruncateThenRegrown(t *testing.T) {
-	is := is.New(t)
 	path := filepath.Join(t.TempDir(), "c.log")
+	for _, from := range []string{"start", "end"} { // logs -f, and logs -f -n 0
+		t.Run(from, func(t *testing.T) { copytruncateRegrown(t, path, from) })
+	}
+}
+
+func copytruncateRegrown(t *testing.T, path, from string) {
+	is := is.New(t)
 	is.NoErr(os.WriteFile(path, []byte("2026-11-27T10:00:01 old line one\n2026-11-27T10:00:02 old line two\n"), 0o644))
 	fl := Follow(plan.Log{Path: path}, nil)
+	if from == "end" {
+		f, err := os.Open(path)
+		is.NoErr(err)
+		_, err = f.Seek(0, io.SeekEnd)
+		is.NoErr(err)
+		fl = Follow(plan.Log{Path: path}, f)
+	}
 	defer fl.Close()
 	var got bytes.Buffer
 	_, err := io.Copy(&got, fl)

@@ -70,7 +70,12 @@ type ForeignDaemonError struct {
 }
 
 func (e *ForeignDaemonError) Error() string {
-	return fmt.Sprintf("%v at %s: its daemon runs as %s, not you (uid %d): run this as that user, or as root", ErrUnreachable, e.Socket, e.Owner(), os.Geteuid())
+	return fmt.Sprintf("%v at %s: its daemon runs as %s, not you (uid %d): run this as that user, or as root (or it ran so and left its socket's folder behind, which no one but that user can look into: then %s removes it)", ErrUnreachable, e.Socket, e.Owner(), os.Geteuid(), e.leftBehind())
+}
+
+// leftBehind is how the folder of a socket a daemon of another user left would go.
+func (e *ForeignDaemonError) leftBehind() string {
+	return fmt.Sprintf("`rm -r %s`, as that user or root,", filepath.Dir(e.Socket))
 }
 
 // Owner names the daemon's user: "h24u1 (uid 1001)", or "uid 1001" when it has no name.

@@ -398,6 +398,7 @@ func TestUnreachableForeignSocket(t *testing.T) {
 	is.True(errors.Is(err, ErrUnreachable)) // exit 3, as any daemon out of reach
 	is.True(strings.Contains(err.Error(), "its daemon runs as "))
 	is.True(strings.Contains(err.Error(), "uid 65534), not you (uid 0)"))
+	is.True(strings.Contains(err.Error(), "or it ran so and left its socket's folder behind, which no one but that user can look into: then `rm -r "+dir+"`, as that user or root, removes it")) // a root run's run/ left: no daemon
 
 	// This user's own socket refusing is not another user's daemon.
 	is.NoErr(os.Chown(sock, 0, 0))

@@ -39,7 +39,7 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	if f, ok := errors.AsType[*api.ForeignDaemonError](api.Reach(sock)); ok {
 		// Another user's daemon of this bundle, its socket out of reach: the refusal
 		// said only that a log file or folder was not ours.
-		return fmt.Errorf("up: this bundle's daemon already runs, as %s, not you (its socket: %s)", f.Owner(), sock)
+		return fmt.Errorf("up: this bundle's daemon already runs, as %s, not you (its socket: %s); or it ran so and left that folder behind, which only that user can look into: remove it, as that user or root, to run the bundle as yourself", f.Owner(), sock)
 	}
 	if err := lockedAlready(p); err != nil {
 		return c.joinUp(d, p, err) // said here: the daemon's refusal would go into the other's log

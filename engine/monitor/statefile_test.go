@@ -266,3 +266,17 @@ func TestStateFileWarnsWhenWritesFailAndResume(t *testing.T) {
 	is.Equal(strings.Count(heard[0], "/proc/no-such-dir"), 1)
 	is.Equal(heard[1], "<nil>")
 }
+
+// Messages name a program once, however many groups it left (its background jobs read
+// as more copies of it), by a pid that is there (a gone leader's named no process).
+func TestStraysByProcess(t *testing.T) {
+	me := os.Getpid()
+	got := ByProcess([]Stray{
+		{Process: "jobs", Pid: me, Pids: []int{me}},
+		{Process: "jobs", Pid: me + 1<<22, Pids: []int{me}, Killed: true}, // leader gone
+		{Process: "dfork", Pid: 1 << 22, Pids: []int{me}},
+	})
+	if len(got) != 2 || got[0].Process != "jobs" || len(got[0].Pids) != 2 || !got[0].Killed || got[1].Pid != me {
+		t.Errorf("%+v", got)
+	}
+}

@@ -296,3 +296,30 @@ func RemoveTemps(path string) {
 		}
 	}
 }
+
+// ByProcess is strays as people read them: one per process name (a program's leftovers
+// were found as several groups: its background jobs, a worker that made a group of its
+// own, each read as another copy of the program), its pid a live one (a group's leader
+// may be gone: its pid named no process). For messages only: stops go group by group.
+func ByProcess(strays []Stray) []Stray {
+	var out []Stray
+	at := map[string]int{}
+	for _, s := range strays {
+		if s.Pid > 0 && !leaderAlive(s.Pid) && len(s.Pids) > 0 {
+			s.Pid = s.Pids[0]
+		}
+		i, ok := at[s.Process]
+		if !ok {
+			at[s.Process] = len(out)
+			s.Pids = slices.Clone(s.Pids)
+			out = append(out, s)
+			continue
+		}
+		m := &out[i]
+		m.Pids = append(m.Pids, s.Pids...)
+		m.Killed = m.Killed || s.Killed
+		m.GroupKilled = m.GroupKilled || s.GroupKilled
+		m.LeftKilled = m.LeftKilled || s.LeftKilled
+	}
+	return out
+}

@@ -276,12 +276,14 @@ func leftRunning(socket string) string {
 		return ""
 	}
 	var names []string
-	for _, s := range left {
+	count := 0
+	for _, s := range monitor.ByProcess(left) { // a program once, however many groups it left
 		names = append(names, fmt.Sprintf("%s (pid %d)", s.Process, s.Pid))
+		count += max(len(s.Pids), 1)
 	}
 	names = capped(names, 10) // 213 made one 5 KB line on every command
 	return fmt.Sprintf("starvisor: its daemon (pid %d) is gone, and %s of its still run, unsupervised: %s; `starvisor up --detach` stops them, then starts the plan; `starvisor shutdown` only stops them",
-		daemon, plural(len(left), "process"), strings.Join(names, ", "))
+		daemon, plural(count, "process"), strings.Join(names, ", "))
 }
 
 // previousIdentity is the identity ("pid.start") of the daemon of socket as its bundle's

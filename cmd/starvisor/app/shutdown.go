@@ -87,7 +87,7 @@ func stopLeft(ctx context.Context, d *Deps, socket string) bool {
 	if err != nil {
 		fmt.Fprintf(d.Stderr, "starvisor: warning: %v\n", err)
 	}
-	for _, s := range strays {
+	for _, s := range monitor.ByProcess(strays) {
 		fmt.Fprintf(d.Stderr, "starvisor: %s\n", formatStray(s))
 	}
 	// Its identity out of the lock too, as a clean exit leaves it: nothing of it is left.

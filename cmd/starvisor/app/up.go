@@ -236,7 +236,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	if err != nil {
 		errOut.printf("starvisor: warning: %v\n", err)
 	}
-	for _, s := range strays {
+	for _, s := range monitor.ByProcess(strays) {
 		out.printf("starvisor: %s\n", formatStray(s))
 	}
 	if pf := p.Supervisor.Pidfile; pf != "" {
@@ -571,7 +571,7 @@ func strayStop(process string, plans ...*plan.Plan) (monitor.StopSpec, bool) {
 func strayNote(strays []monitor.Stray, pid int, timeout func(string) time.Duration) string {
 	var names []string
 	var longest time.Duration
-	for _, s := range strays {
+	for _, s := range monitor.ByProcess(strays) {
 		names = append(names, fmt.Sprintf("%s (pid %d)", s.Process, s.Pid))
 		longest = max(longest, timeout(s.Process))
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/starvisor/starvisor/engine/api"
+	"github.com/starvisor/starvisor/engine/monitor"
 )
 
 // LsCmd lists the bundles whose daemons run for this user, as `pm2 ls` does for its
@@ -85,10 +86,14 @@ func (c *LsCmd) Run(d *Deps) error {
 	}
 	seen := map[string]bool{} // a bundle reached through a symlink holds two locks
 	var held []string         // the locks, one per daemon
+	var dead []lsRow          // daemons gone (killed) whose programs run on
 	for _, lock := range locks {
 		if sock := lockedSocketAt(lock, ""); sock != "" && !seen[sock] {
 			seen[sock] = true
 			held = append(held, lock)
+		} else if row, ok := lsDead(lock); ok && !seen[row.Socket] {
+			seen[row.Socket] = true
+			dead = append(dead, row)
 		}
 	}
 	rows := make([]lsRow, len(held))
@@ -97,6 +102,7 @@ func (c *LsCmd) Run(d *Deps) error {
 		wg.Go(func() { rows[i] = lsLock(lock) }) // at once: a hung one costs its timeout once
 	}
 	wg.Wait()
+	rows = append(rows, dead...)
 
 	slices.SortFunc(rows, func(a, b lsRow) int { return strings.Compare(a.Script, b.Script) })
 	if c.JSON {
@@ -154,6 +160,30 @@ func lsLock(lock string) lsRow {
 		row.Trouble = fmt.Sprintf("has no socket there any more (its bundle moved, or its folder was removed: `kill -USR2 %d` makes it again)", row.Pid)
 	}
 	return row
+}
+
+// lsDead is the row of a bundle whose daemon died (its lock kept, no one holding it:
+// a clean exit removes it) leaving processes running, unsupervised: after an OOM kill
+// of the daemon, ls said no daemon ran, and only status in the bundle told.
+func lsDead(lock string) (lsRow, bool) {
+	sock, id := lockLine(lock, lockSocket), lockLine(lock, lockIdentity)
+	if sock == "" || id == "" || lockHeld(lock) {
+		return lsRow{}, false
+	}
+	dir := stateDirOf(sock)
+	if err := safeStateDir(dir); err != nil {
+		return lsRow{}, false
+	}
+	daemon, left := monitor.LeftRunning(filepath.Join(dir, "state.json"), id)
+	if len(left) == 0 {
+		return lsRow{}, false
+	}
+	n := 0
+	for _, s := range left {
+		n += max(len(s.Pids), 1)
+	}
+	return lsRow{Script: cmp.Or(lockLine(lock, lockScript), "?"), Pid: daemon, Socket: sock,
+		Trouble: fmt.Sprintf("is gone (killed?), and %s of its still run, unsupervised: starvisor up --detach there stops them, then starts the plan", plural(n, "process"))}, true
 }
 
 // lsDaemon asks the daemon on sock for its bundle, pid and states; false when it does

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -388,5 +389,31 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A pool whose instances differ otherwise than %i spells their number ("80{num:02}" past
+// ten: %i is never zero-padded) gets a unit file per instance, which systemd takes over
+// the template: one template gave all twelve the first one's port.
+func TestSystemdUnitPerInstanceWhenPadded(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "deploy.star")
+	must(t, os.WriteFile(script, []byte(`program(name = "web", command = ["/bin/sleep", "80{num:02}"], numprocs = 12)`+"\n"), 0o644))
+	res := run(t, "systemd", evalFixture(t, script))
+	units := map[string]string{}
+	for _, f := range res.Files {
+		units[f.Name] = string(f.Data)
+	}
+	if _, ok := units["demo-web@.service"]; ok {
+		t.Error("a template for instances it cannot spell")
+	}
+	for _, n := range []int{0, 5, 11} {
+		u := units[fmt.Sprintf("demo-web@%d.service", n)]
+		if want := fmt.Sprintf("\nExecStart=/bin/sleep 80%02d\n", n); !strings.Contains(u, want) {
+			t.Errorf("instance %d: no %q in:\n%s", n, want, u)
+		}
+	}
+	if !strings.Contains(units["demo.target"], "demo-web@11.service") {
+		t.Errorf("target:\n%s", units["demo.target"])
 	}
 }

@@ -38,14 +38,28 @@ func Systemd(p *plan.Plan, o Options) (Result, error) {
 	var files []File
 	var wants []string
 	for _, g := range progs {
+		if g.first().Autostart {
+			wants = append(wants, instances[g.Name]...)
+		}
+		if len(g.Instances) > 1 && !sameAcrossInstances(g, systemdNum) {
+			// Instances that differ otherwise than %i can say ("80{num:02}": %i is never
+			// zero-padded) get a unit file each, which systemd takes over the template
+			// for that instance: one template gave all twelve the first one's port.
+			e.report(g.Name, "numprocs", "instances differ in more than their number as %%i spells it: a unit file per instance")
+			for i, pr := range g.Instances {
+				unit, err := e.systemdUnit(program{Name: g.Name, Instances: []plan.Program{pr}}, target, instances, look)
+				if err != nil {
+					return Result{}, err
+				}
+				files = append(files, File{Name: strings.TrimSuffix(instances[g.Name][i], ".service") + ".service", Data: []byte(unit)})
+			}
+			continue
+		}
 		unit, err := e.systemdUnit(g, target, instances, look)
 		if err != nil {
 			return Result{}, err
 		}
 		files = append(files, File{Name: fmt.Sprintf("%s-%s@.service", deploy, unitEscape(g.Name)), Data: []byte(unit)})
-		if g.first().Autostart {
-			wants = append(wants, instances[g.Name]...)
-		}
 	}
 	for _, g := range p.Groups {
 		e.problems = append(e.problems, Problem{Format: "systemd", Group: g.Name, Why: "groups have no systemd equivalent; address the units by name"})
@@ -63,9 +77,6 @@ func Systemd(p *plan.Plan, o Options) (Result, error) {
 
 func (e *emitter) systemdUnit(g program, target string, instances map[string][]string, look func(string) (string, error)) (string, error) {
 	pr := g.first()
-	if !sameAcrossInstances(g, systemdNum) {
-		e.report(pr.Name, "numprocs", "instances differ in more than their number; the unit is the first instance's")
-	}
 	var u, s strings.Builder
 	fmt.Fprintf(&u, "[Unit]\nDescription=%s %%i\nPartOf=%s\n", sdValue(pr.Name), target)
 	var deps []string

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net"
 	"os"
@@ -359,6 +360,17 @@ func (c *UpCmd) Run(d *Deps) error {
 			if now := dirs.path(statePath); now != stateVia {
 				stateVia = now
 				state.MoveTo(now)
+			}
+			// Its lock, held again (the old one, removed, locked nothing anyone finds),
+			// and the plan it runs, which logs reads once the daemon is gone.
+			if _, err := os.Lstat(lockPath(stateDir)); errors.Is(err, fs.ErrNotExist) {
+				if l, err := lockBundle(stateDir, lockedSock, script); err == nil {
+					held = append(held, l)
+				}
+			}
+			planAt := filepath.Join(stateDir, appliedPlanFile)
+			if _, err := os.Lstat(planAt); errors.Is(err, fs.ErrNotExist) && sup.Plan() != nil {
+				recordPlan(dirs.path(planAt), sup.Plan())
 			}
 		}()
 		if at, err := os.Stat(sockVia); err == nil && os.SameFile(at, sockAt) {

@@ -88,7 +88,7 @@ func (d *dispatcher) drain() {
 			case n.kind == noteLogError && d.o.OnLogError != nil:
 				d.o.OnLogError(n.ev.Process, n.err)
 			case n.kind == noteReady && d.o.OnReady != nil:
-				d.o.OnReady(n.ev.Process, n.err)
+				d.o.OnReady(n.ev.Process, n.err, n.ev.Time)
 			case n.kind == noteBlocked && d.o.OnBlocked != nil:
 				d.o.OnBlocked(n.ev.Process, n.why)
 			}
@@ -151,7 +151,7 @@ func (s *Supervisor) emitLogError(process string, err error) {
 
 func (s *Supervisor) emitReady(process string, err error) {
 	if s.events != nil && s.o.OnReady != nil {
-		s.events.push(note{kind: noteReady, ev: Event{Process: process}, err: err})
+		s.events.push(note{kind: noteReady, ev: Event{Time: s.clock.Now(), Process: process}, err: err})
 	}
 }
 

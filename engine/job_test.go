@@ -25,7 +25,7 @@ func TestJobGatesItsDependentsUntilDone(t *testing.T) {
 		var mu sync.Mutex
 		var ready []string
 		r := newRig(t, func(o *Options) {
-			o.OnReady = func(name string, err error) { mu.Lock(); ready = append(ready, name); mu.Unlock() }
+			o.OnReady = func(name string, err error, _ time.Time) { mu.Lock(); ready = append(ready, name); mu.Unlock() }
 		})
 		defer r.shutdown()
 		r.l.behave["migrate"] = exitAfter(300*time.Millisecond, 0)

@@ -59,7 +59,7 @@ func randomRun(t *testing.T, seed uint64) {
 		// A probe's result is about the run that is current: the last change of that
 		// process delivered before it (same goroutine, in order) left it STARTING or
 		// RUNNING.
-		o.OnReady = func(process string, err error) {
+		o.OnReady = func(process string, err error, _ time.Time) {
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			last := ""

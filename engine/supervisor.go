@@ -45,7 +45,7 @@ type Options struct {
 	OnLogError func(process string, err error)
 	// OnReady is told when a process's ready probe passed (err nil) or gave up, for the
 	// pid it was started for. Called on OnEvent's goroutine, in order with the events.
-	OnReady func(process string, err error)
+	OnReady func(process string, err error, at time.Time)
 	// OnBlocked is told when a process to start will not, until someone acts: it waits
 	// for a dependency that failed ("waiting for migrate (FATAL)"), or whose ready probe
 	// gave up; again should the reason change. Called on OnEvent's goroutine, in order

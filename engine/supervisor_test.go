@@ -717,7 +717,7 @@ func TestReadinessInStatusAndOnReady(t *testing.T) {
 		var heard []string
 		r := newRig(t, func(o *Options) {
 			o.Prober = probes
-			o.OnReady = func(process string, err error) {
+			o.OnReady = func(process string, err error, _ time.Time) {
 				mu.Lock()
 				defer mu.Unlock()
 				heard = append(heard, fmt.Sprintf("%s %v", process, err))

@@ -323,7 +323,8 @@ func (c *UpCmd) Run(d *Deps) error {
 			}
 			out.printf("starvisor: %s: log: %v\n", process, err) // the error says what becomes of the output
 		},
-		OnReady: func(process string, err error) { out.line(formatReady(time.Now(), process, err)) },
+		// Stamped when it passed: at printing, it read as after the start it released.
+		OnReady: func(process string, err error, at time.Time) { out.line(formatReady(at, process, err)) },
 		OnBlocked: func(process, why string) {
 			out.line(fmt.Sprintf("%s %s not started: %s", time.Now().Format(stampLayout), process, why))
 		},

@@ -236,7 +236,7 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 	width := 0
 	for _, src := range srcs {
 		have[src.name] = true
-		width = max(width, logs.Width(src.label))
+		width = max(width, src.width, logs.Width(src.label)) // the column the others print in
 	}
 	p := s.logPlan()
 	for _, name := range names {
@@ -249,12 +249,13 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 				continue
 			}
 			out := logs.NewLabeller(w, logs.Pad(l.label, width))
+			width := max(width, logs.Width(l.label))
 			follow := logs.Follow(l.log, nil) // a log that was not there: all of it
 			if m, ok := marks[l.log.Path]; ok {
 				follow = logs.FollowFrom(l.log, m)
 			}
 			follow.BackOffAbsent()
-			srcs = append(srcs, &logSource{name: name, label: l.label, log: l.log, follow: follow, out: out})
+			srcs = append(srcs, &logSource{name: name, label: l.label, log: l.log, follow: follow, out: out, width: width})
 		}
 	}
 	return srcs
@@ -379,7 +380,7 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 	}
 	if len(srcs) > 1 || len(names) > 1 || prefixed { // prefixed when several were asked for, even if one has a log
 		for _, src := range srcs {
-			src.out = logs.NewLabeller(w, logs.Pad(src.label, width))
+			src.out, src.width = logs.NewLabeller(w, logs.Pad(src.label, width)), width
 		}
 	}
 	return srcs, true
@@ -479,6 +480,7 @@ type logSource struct {
 	f      *os.File // until follow takes it
 	follow *logs.Follower
 	out    io.Writer // the answer, through a Labeller when there are several
+	width  int       // the labels' column, padded to (0: no label)
 }
 
 // daemonSource is the detached daemon's own log (<log_dir>/starvisor.log): why programs

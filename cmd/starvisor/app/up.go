@@ -1242,7 +1242,7 @@ func (l *upLoop) stopAll(applying bool, results <-chan applied, sigs <-chan os.S
 				continue // no reload while stopping; the logs close anyway
 			}
 			n := l.sup.Kill(context.Background())
-			l.out.printf("starvisor: %s again: killed %s with all they started (SIGKILL)\n", sigName(sig), plural(n, "process"))
+			l.out.printf("starvisor: %s again: killed %s with all %s started (SIGKILL)\n", sigName(sig), plural(n, "process"), map[bool]string{true: "it", false: "they"}[n == 1])
 			t := time.NewTimer(killWait)
 			defer t.Stop()
 			select {

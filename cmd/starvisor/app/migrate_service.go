@@ -83,16 +83,18 @@ func (s *serviceFlags) unit(d *Deps) (export.File, error) {
 	// Every library root given: a script may read one only through fs.glob, which
 	// records nothing in the plan's inputs.
 	env := map[string]string{}
+	// A bare command name is looked up in PATH at spawn: systemd's is not this shell's
+	// (pyenv, a venv on PATH, /usr/local/bin). Every such program named: one was, as if
+	// the others did not depend on it.
+	var byPath []string
 	for _, pr := range p.Programs {
-		if len(pr.Command) > 0 && !strings.Contains(pr.Command[0], "/") {
-			// A bare command name is looked up in PATH at spawn: systemd's is not this
-			// shell's (pyenv, a venv on PATH, /usr/local/bin).
-			if path, ok := d.LookupEnv("PATH"); ok {
-				env["PATH"] = path
-				fmt.Fprintf(d.Stderr, "starvisor: service: %s runs %q by PATH: the unit sets this shell's PATH\n", pr.Name, pr.Command[0])
-			}
-			break
+		if len(pr.Command) > 0 && !strings.Contains(pr.Command[0], "/") && !slices.Contains(byPath, fmt.Sprintf("%s (%q)", pr.Name, pr.Command[0])) {
+			byPath = append(byPath, fmt.Sprintf("%s (%q)", pr.Name, pr.Command[0]))
 		}
+	}
+	if path, ok := d.LookupEnv("PATH"); ok && len(byPath) > 0 {
+		env["PATH"] = path
+		fmt.Fprintf(d.Stderr, "starvisor: service: %s by PATH: the unit sets this shell's PATH\n", strings.Join(capped(byPath, 10), ", ")+map[bool]string{true: " runs its command", false: " run their commands"}[len(byPath) == 1])
 	}
 	for k := range p.Inputs.Env {
 		if strings.HasPrefix(k, "host.") || k == "STARVISOR_LIBS" {
@@ -125,7 +127,10 @@ func (c *ServiceInstallCmd) Run(d *Deps) error {
 		return fmt.Errorf("service install: %s runs another script than %s: give this one --name NAME (or --force to replace it)", path, script)
 	}
 	if c.DryRun {
-		fmt.Fprintf(d.Stdout, "# would write %s\n%s", path, f.Data)
+		fmt.Fprintf(d.Stdout, "# would write %s\n%s# then:\n", path, f.Data)
+		for _, step := range c.nextSteps(script, path, f.Name) {
+			fmt.Fprintf(d.Stdout, "#   %s\n", step) // what a real install says next
+		}
 		return nil
 	}
 	if c.User {
@@ -137,9 +142,18 @@ func (c *ServiceInstallCmd) Run(d *Deps) error {
 		return fmt.Errorf("service install: %w", err)
 	}
 	fmt.Fprintf(d.Stdout, "wrote %s\nnext:\n", path)
+	for _, step := range c.nextSteps(script, path, f.Name) {
+		fmt.Fprintf(d.Stdout, "  %s\n", step)
+	}
+	return nil
+}
+
+// nextSteps are the commands to run once the unit at path (named name) is written.
+func (c *ServiceInstallCmd) nextSteps(script, path, name string) []string {
+	var steps []string
 	if s := socketInLocks(append(rootLockPaths(script), lockPath(filepath.Join(filepath.Dir(script), "run")))...); s != "" {
 		// The unit's up would find the bundle locked by the daemon running now, and fail.
-		fmt.Fprintf(d.Stdout, "  starvisor shutdown -f %s   # its daemon runs now, outside systemd\n", script)
+		steps = append(steps, fmt.Sprintf("starvisor shutdown -f %s   # its daemon runs now, outside systemd", script))
 	}
 	searched := []string{"/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}
 	if c.User {
@@ -150,15 +164,15 @@ func (c *ServiceInstallCmd) Run(d *Deps) error {
 	}
 	if !slices.Contains(searched, filepath.Clean(c.UnitDir)) {
 		// A folder systemd does not search: the unit is linked in by its path.
-		fmt.Fprintf(d.Stdout, "  %s link %s\n", c.systemctl(), quoteArg(path))
+		steps = append(steps, fmt.Sprintf("%s link %s", c.systemctl(), quoteArg(path)))
 	}
 	// Quoted for pasting: a folder with a blank makes a unit named starvisor-a\x20b.service.
-	fmt.Fprintf(d.Stdout, "  %s daemon-reload\n  %s enable --now %s\n", c.systemctl(), c.systemctl(), quoteArg(f.Name))
+	steps = append(steps, c.systemctl()+" daemon-reload", fmt.Sprintf("%s enable --now %s", c.systemctl(), quoteArg(name)))
 	if c.User {
 		// A user's manager runs while the user is logged in; lingering starts it at boot.
-		fmt.Fprintf(d.Stdout, "  loginctl enable-linger   # so it starts at boot, without a login\n")
+		steps = append(steps, "loginctl enable-linger   # so it starts at boot, without a login")
 	}
-	return nil
+	return steps
 }
 
 // execStartScript is how a unit's ExecStart names script (export.ServiceUnit).

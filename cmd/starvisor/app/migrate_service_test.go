@@ -16,6 +16,10 @@ func TestServiceInstallUninstall(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "up -f "+script) || !strings.Contains(out, "KillMode=mixed") || !strings.Contains(out, "Restart=on-failure") {
 		t.Fatalf("dry run: code %d\n%s\n%s", code, out, errs)
 	}
+	// What the install would say next, as comments: the dry run left them out.
+	if !strings.Contains(out, "\n# then:\n") || !strings.Contains(out, "\n#   systemctl enable --now starvisor-shop.service\n") {
+		t.Fatalf("dry run without its next steps:\n%s", out)
+	}
 	if _, err := os.Stat(unit); !os.IsNotExist(err) {
 		t.Fatalf("--dry-run wrote %s: %v", unit, err)
 	}

@@ -117,7 +117,7 @@ walk:
 		if strings.HasPrefix(out.Msg, "unknown conversion %") && len(out.Msg) > len("unknown conversion %") &&
 			strings.ContainsAny(out.Msg[len("unknown conversion %"):][:1], "0123456789-.+ #") {
 			// Python's "misc%03d" % i: Starlark's % takes no widths or flags.
-			out.Msg += ` (Starlark's % takes no widths or flags, as Python's does: ("00" + str(i))[-3:] pads i to 3 digits)`
+			out.Msg += ` (Starlark's % takes no widths or flags, unlike Python's: ("00" + str(i))[-3:] pads i to 3 digits)`
 		}
 		if at := keywordAt(s.argAt, innermost, inner.Msg); at != "" && (out.Pos == posString(innermost) || out.Pos == "") {
 			out.Pos = at

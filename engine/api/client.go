@@ -106,7 +106,11 @@ type Client struct {
 	// Starting, when set, hears once why the daemon does not answer yet (see Hold):
 	// every call waits for it.
 	Starting func(msg string)
-	hc       *http.Client
+	// Expect, when set, are the users whose daemon this may be besides root and the
+	// caller (the bundle script's owner): root sends nothing to another's, even in a
+	// folder of theirs (a socket path a script points into a user's folder).
+	Expect []uint32
+	hc     *http.Client
 }
 
 // NewClient returns a client for the daemon listening on socket.
@@ -170,7 +174,7 @@ func (o oneShot) once(req *http.Request) (*http.Response, error) {
 	}
 	c, err := Dial(req.Context(), o.socket)
 	if err == nil {
-		if err = checkServer(c, o.socket); err != nil {
+		if err = checkServer(c, o.socket, o.cl.Expect); err != nil {
 			c.Close()
 			err = fmt.Errorf("socket %s: %w", o.socket, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 )
 
@@ -67,7 +68,7 @@ func checkPeer(ctx context.Context) error {
 // of every user), but only where no one else could have put its socket: in a folder of
 // that user's (or root's) that others may not write. In a shared folder (/tmp), any
 // user could have planted a listener at the name root's script gives.
-func checkServer(c net.Conn, socket string) error {
+func checkServer(c net.Conn, socket string, expect []uint32) error {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return nil
@@ -89,6 +90,9 @@ func checkServer(c net.Conn, socket string) error {
 		return nil
 	}
 	if os.Geteuid() == 0 {
+		if len(expect) > 0 && !slices.Contains(expect, cred.Uid) {
+			return fmt.Errorf("%w: the process listening there (pid %d) runs as uid %d, and the bundle's script is uid %d's: its daemon would be that user's or root's, nothing sent to it (--socket reaches it on purpose)", ErrForeignSocket, cred.Pid, cred.Uid, expect[0])
+		}
 		if why := plantable(socket, cred.Uid); why != "" {
 			return fmt.Errorf("%w: the process listening there (pid %d) runs as uid %d, and %s: anyone could have put it there, nothing sent to it", ErrForeignSocket, cred.Pid, cred.Uid, why)
 		}

@@ -79,4 +79,11 @@ while True:
 	if _, err = NewClient(theirs).Status(ctx); err != nil && strings.Contains(err.Error(), "anyone could have put it there") {
 		t.Errorf("that user's own socket refused: %v", err)
 	}
+	// But not for a bundle of root's: its daemon would be root's (a script pointing its
+	// socket into that user's folder, where the user listens).
+	cl := NewClient(theirs)
+	cl.Expect = []uint32{0}
+	if _, err = cl.Status(ctx); err == nil || !strings.Contains(err.Error(), "runs as uid 65534, and the bundle's script is uid 0's: its daemon would be that user's or root's, nothing sent to it (--socket reaches it on purpose)") {
+		t.Errorf("another user's listener for root's bundle: %v", err)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/starvisor/starvisor/engine/api"
 	"github.com/starvisor/starvisor/engine/monitor"
@@ -123,13 +124,14 @@ func (f *socketOnly) find(ctx context.Context, d *Deps, script string, libs []st
 	// daemon runs): the script's name moves with it, and another script of the folder is
 	// another bundle.
 	abs := absOr(script)
+	expect := scriptOwners(abs)
 	locks := rootLockPaths(abs)
 	l := lockPath(filepath.Join(filepath.Dir(abs), "run"))
 	if ran := lockLine(l, lockScript); ran == "" || filepath.Base(ran) == filepath.Base(abs) {
 		locks = append(locks, l)
 	}
 	if s := socketInLocks(locks...); s != "" {
-		return api.NewClient(s), nil
+		return expecting(api.NewClient(s), expect), nil
 	}
 	sf := scriptFlags{File: script, Lib: libs}
 	p, err := sf.eval(ctx, d)
@@ -140,12 +142,12 @@ func (f *socketOnly) find(ctx context.Context, d *Deps, script string, libs []st
 		if last, rerr := recordedPlan(filepath.Join(filepath.Dir(script), "run")); rerr == nil && last.Supervisor.Socket != "" &&
 			filepath.Join(last.Root, last.Entry) == abs {
 			fmt.Fprintf(d.Stderr, "starvisor: %s does not evaluate here (above); its daemon last ran on %s\n", script, last.Supervisor.Socket)
-			return api.NewClient(last.Supervisor.Socket), nil
+			return expecting(api.NewClient(last.Supervisor.Socket), expect), nil
 		}
 		fmt.Fprintf(d.Stderr, "starvisor: the daemon's socket comes from %s, which failed: give --socket or set STARVISOR_SOCKET (or --lib for its libraries)\n", script)
 		return nil, err
 	}
-	cl := api.NewClient(daemonSocket(p))
+	cl := expecting(api.NewClient(daemonSocket(p)), expect)
 	stateDirs.Store(cl.Socket, p.Supervisor.StateDir) // for leftRunning, should it be dead
 	bundleLocks.Store(cl.Socket, append([]string{lockPath(p.Supervisor.StateDir)}, rootLockPaths(filepath.Join(p.Root, p.Entry))...))
 	// Not found in this bundle's locks, so its daemon is not running; one answering on
@@ -157,6 +159,22 @@ func (f *socketOnly) find(ctx context.Context, d *Deps, script string, libs []st
 		}
 	}
 	return cl, nil
+}
+
+// scriptOwners is the owner of the bundle's script, whose daemon (besides root's) its
+// socket may lead to; nil when it cannot be read.
+func scriptOwners(script string) []uint32 {
+	var st syscall.Stat_t
+	if syscall.Stat(script, &st) != nil {
+		return nil
+	}
+	return []uint32{st.Uid}
+}
+
+// expecting has cl send nothing to a daemon of anyone but root, the caller and expect.
+func expecting(cl *api.Client, expect []uint32) *api.Client {
+	cl.Expect = expect
+	return cl
 }
 
 // absOr is path made absolute, or path itself when it cannot be.

@@ -238,24 +238,42 @@ func (s *Server) addedSources(w io.Writer, srcs []*logSource, specs []string, st
 		have[src.name] = true
 		width = max(width, src.width, logs.Width(src.label)) // the column the others print in
 	}
+	was := width
 	p := s.logPlan()
+	type added struct {
+		name string
+		l    streamLog
+	}
+	var news []added
 	for _, name := range names {
 		pr, ok := p.Lookup(name)
 		if !ok || have[name] {
 			continue
 		}
 		for _, l := range stream.logs(&pr) {
-			if strings.HasPrefix(l.log.Path, "/dev/") {
-				continue
+			if !strings.HasPrefix(l.log.Path, "/dev/") {
+				news = append(news, added{name, l})
+				width = max(width, logs.Width(l.label))
 			}
-			out := logs.NewLabeller(w, logs.Pad(l.label, width))
-			width := max(width, logs.Width(l.label))
-			follow := logs.Follow(l.log, nil) // a log that was not there: all of it
-			if m, ok := marks[l.log.Path]; ok {
-				follow = logs.FollowFrom(l.log, m)
+		}
+	}
+	for _, a := range news {
+		follow := logs.Follow(a.l.log, nil) // a log that was not there: all of it
+		if m, ok := marks[a.l.log.Path]; ok {
+			follow = logs.FollowFrom(a.l.log, m)
+		}
+		follow.BackOffAbsent()
+		out := logs.NewLabeller(w, logs.Pad(a.l.label, width))
+		srcs = append(srcs, &logSource{name: a.name, label: a.l.label, log: a.l.log, follow: follow, out: out, width: width})
+	}
+	if width > was {
+		// A wider name joined: the others' labels take the new column, as they print
+		// from the same goroutine (b | under longername |).
+		for _, src := range srcs {
+			if lw, ok := src.out.(*logs.Labeller); ok && src.width < width {
+				lw.Relabel(logs.Pad(src.label, width))
+				src.width = width
 			}
-			follow.BackOffAbsent()
-			srcs = append(srcs, &logSource{name: name, label: l.label, log: l.log, follow: follow, out: out, width: width})
 		}
 	}
 	return srcs

@@ -30,6 +30,12 @@ func NewLabeller(w io.Writer, label string) *Labeller {
 	return &Labeller{w: w, head: []byte(label + " | "), cont: []byte(label + " + ")}
 }
 
+// Relabel takes label (padded anew) for the lines from now on: a wider one joined the
+// column (logs -f of all, a longer name added by an apply).
+func (l *Labeller) Relabel(label string) {
+	l.head, l.cont = []byte(label+" | "), []byte(label+" + ")
+}
+
 func (l *Labeller) Write(b []byte) (int, error) {
 	n := len(b)
 	l.buf = l.buf[:0]

@@ -171,7 +171,10 @@ func (e *emitter) directory(pr plan.Program) string {
 }
 
 func (e *emitter) report(program, field, format string, args ...any) {
-	e.problems = append(e.problems, Problem{Format: e.format, Program: program, Field: field, Why: fmt.Sprintf(format, args...)})
+	pb := Problem{Format: e.format, Program: program, Field: field, Why: fmt.Sprintf(format, args...)}
+	if !slices.Contains(e.problems, pb) { // once: a unit per instance said each twelve times
+		e.problems = append(e.problems, pb)
+	}
 }
 
 func (e *emitter) section(b *strings.Builder, name, _ string) {

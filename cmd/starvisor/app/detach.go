@@ -216,12 +216,22 @@ func (c *UpCmd) joinUp(d *Deps, p *plan.Plan, locked error) error {
 	if err != nil || api.OtherBundle(running, p) != "" {
 		return fmt.Errorf("up: a daemon is already running on %s", sock)
 	}
+	// What the daemon runs, not the script: a process the script adds (an apply's to
+	// make) was waited for the whole --wait, in silence, then said fine.
+	var pending []string
 	for deadline := time.Now().Add(c.Wait); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if pending, _, err := notStarted(cl, p, d.Began); err != nil || len(pending) == 0 {
+		if pending, _, err = notStartedJoined(cl, running, d.Began); err != nil || len(pending) == 0 {
+			pending = nil
 			break
 		}
 	}
-	return alreadyUp(d, p, sock)
+	err = alreadyUp(d, p, running, sock)
+	if len(pending) > 0 {
+		// As the up that started the daemon says it: a retried deploy went green.
+		fmt.Fprintf(d.Stderr, "starvisor: up: still starting after %s: %s\n", c.Wait, condensed(pending))
+		return reported(ExitFailure)
+	}
+	return err
 }
 
 // lockedLately says whether one of the bundle's locks is held and was taken within d
@@ -239,7 +249,7 @@ func lockedLately(p *plan.Plan, d time.Duration) bool {
 // `docker compose up -d` is (a deploy script or an Ansible task runs it every time),
 // with that daemon's failures, as a first up would name them (exit 1), and a word when
 // the script changed since (a daemon of this bundle answers on sock: joinUp).
-func alreadyUp(d *Deps, p *plan.Plan, sock string) error {
+func alreadyUp(d *Deps, p, running *plan.Plan, sock string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), api.AnswerWithin)
 	defer cancel()
 	cl := api.NewClient(sock)
@@ -257,7 +267,7 @@ func alreadyUp(d *Deps, p *plan.Plan, sock string) error {
 		}
 	}
 	fmt.Fprintln(d.Stderr, msg)
-	_, failed, _ := notStarted(cl, p, time.Time{}) // failures from before this up: any line
+	_, failed, _ := notStartedJoined(cl, running, time.Time{}) // failures from before this up: any line
 	// One stopped by hand (starvisor stop) is as someone left it, not a failure: a
 	// provisioning run of up --detach failed for a program stopped for maintenance.
 	failed = slices.DeleteFunc(failed, func(f string) bool {
@@ -375,6 +385,17 @@ func namedFailures(d *Deps, failed []string) error {
 // whole --wait. A job done (EXITED with an expected code) is neither. A failure quotes
 // only a log line written since (zero: any).
 func notStarted(cl *api.Client, p *plan.Plan, since time.Time) (pending, failed []string, err error) {
+	return notStartedOf(cl, p, since, false)
+}
+
+// notStartedJoined is notStarted for an up that found the daemon running: a process
+// STOPPED with no start on its way was left so by someone (starvisor stop), not one
+// still to start.
+func notStartedJoined(cl *api.Client, p *plan.Plan, since time.Time) (pending, failed []string, err error) {
+	return notStartedOf(cl, p, since, true)
+}
+
+func notStartedOf(cl *api.Client, p *plan.Plan, since time.Time, joined bool) (pending, failed []string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	st, err := cl.Status(ctx)
@@ -390,6 +411,8 @@ func notStarted(cl *api.Client, p *plan.Plan, since time.Time) (pending, failed 
 		s, ok := look.byName[pr.ProcessName]
 		if why := look.failed(pr.ProcessName, map[string]bool{}); ok && why != "" {
 			failed = append(failed, pr.ProcessName+": "+why+look.lastWords(pr.ProcessName))
+		} else if joined && ok && s.State == "STOPPED" && !s.Resuming {
+			continue
 		} else if !ok || s.State == "STOPPED" || s.State == "STARTING" || s.State == "BACKOFF" ||
 			s.State == "RUNNING" && !s.Ready {
 			// (RUNNING but not ready: its ready probe has not passed yet, as apply --wait

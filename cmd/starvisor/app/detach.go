@@ -225,13 +225,7 @@ func (c *UpCmd) joinUp(d *Deps, p *plan.Plan, locked error) error {
 			break
 		}
 	}
-	err = alreadyUp(d, p, running, sock)
-	if len(pending) > 0 {
-		// As the up that started the daemon says it: a retried deploy went green.
-		fmt.Fprintf(d.Stderr, "starvisor: up: still starting after %s: %s\n", c.Wait, condensed(pending))
-		return reported(ExitFailure)
-	}
-	return err
+	return alreadyUp(d, p, running, sock, pending, c.Wait)
 }
 
 // lockedLately says whether one of the bundle's locks is held and was taken within d
@@ -249,12 +243,16 @@ func lockedLately(p *plan.Plan, d time.Duration) bool {
 // `docker compose up -d` is (a deploy script or an Ansible task runs it every time),
 // with that daemon's failures, as a first up would name them (exit 1), and a word when
 // the script changed since (a daemon of this bundle answers on sock: joinUp).
-func alreadyUp(d *Deps, p, running *plan.Plan, sock string) error {
+func alreadyUp(d *Deps, p, running *plan.Plan, sock string, pending []string, wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), api.AnswerWithin)
 	defer cancel()
 	cl := api.NewClient(sock)
 	msg := fmt.Sprintf("starvisor: up: this bundle's daemon already runs on %s: nothing to start", sock)
+	fixed := map[string]bool{} // changed or removed by the script: an apply of it takes them
 	if r, err := cl.Apply(ctx, p, true); err == nil && !r.Delta.Empty() {
+		for _, n := range append(changedNames(r.Delta), r.Delta.Removed...) {
+			fixed[n] = true
+		}
 		msg += "; the script changed since: starvisor apply takes the difference (plan --diff shows it)"
 		if running, err := cl.Plan(ctx); err == nil && maps.Equal(running.Inputs.Files, p.Inputs.Files) {
 			// Its files are as they were: this shell's environment evaluates it otherwise,
@@ -271,13 +269,33 @@ func alreadyUp(d *Deps, p, running *plan.Plan, sock string) error {
 	// One stopped by hand (starvisor stop) is as someone left it, not a failure: a
 	// provisioning run of up --detach failed for a program stopped for maintenance.
 	failed = slices.DeleteFunc(failed, func(f string) bool {
-		if name, why, _ := strings.Cut(f, ": "); strings.HasPrefix(why, stoppedByHand) {
+		name, why, _ := strings.Cut(f, ": ")
+		if strings.HasPrefix(why, stoppedByHand) {
 			fmt.Fprintf(d.Stderr, "starvisor: note: %s is STOPPED, as someone left it (starvisor start %s starts it)\n", name, name)
+			return true
+		}
+		if fixed[name] {
+			// The deploy's next step: a fix on its way failed the up before it (an up
+			// --detach, then an apply, as a deploy script runs them).
+			fmt.Fprintf(d.Stderr, "starvisor: note: %s; the script changes it: starvisor apply takes that\n", f)
 			return true
 		}
 		return false
 	})
-	return namedFailures(d, failed)
+	pending = slices.DeleteFunc(pending, func(p string) bool {
+		name, _, _ := strings.Cut(p, " (")
+		if fixed[name] {
+			fmt.Fprintf(d.Stderr, "starvisor: note: %s is still starting; the script changes it: starvisor apply takes that\n", p)
+		}
+		return fixed[name]
+	})
+	err := namedFailures(d, failed)
+	if len(pending) > 0 {
+		// As the up that started the daemon says it: a retried deploy went green.
+		fmt.Fprintf(d.Stderr, "starvisor: up: still starting after %s: %s\n", wait, condensed(pending))
+		return reported(ExitFailure)
+	}
+	return err
 }
 
 // lockedAlready is up's refusal when a daemon of the bundle holds one of its locks (it

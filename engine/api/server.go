@@ -614,9 +614,13 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// In the daemon's log, before the restarts it brings: they read "stop requested", as
-	// a stop by hand, and "why did everything restart at 08:24?" had no answer there.
-	if !diff.Empty() {
-		s.logf("%s", appliedLine(diff, peerPid(r.Context())))
+	// a stop by hand, and "why did everything restart at 08:24?" had no answer there. In
+	// the apply's turn, against the plan it changes: one queued behind an apply of the
+	// same script logged the changes that one made.
+	say := func(d plan.Delta) {
+		if !d.Empty() {
+			s.logf("%s", appliedLine(d, peerPid(r.Context())))
+		}
 	}
 	ctx := accepted(r)
 	if req.Force {
@@ -626,14 +630,16 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if m, ok := s.b.(interface {
 		ApplyMade(context.Context, func(*plan.Plan) (*plan.Plan, error)) (plan.Delta, error)
-	}); ok && req.Expect != nil {
+	}); ok {
 		d, err = m.ApplyMade(ctx, func(running *plan.Plan) (*plan.Plan, error) {
-			if !maps.Equal(Hashes(running), req.Expect) {
+			if req.Expect != nil && !maps.Equal(Hashes(running), req.Expect) {
 				return nil, ErrPlanChanged
 			}
+			say(plan.Diff(running, req.Plan))
 			return req.Plan, nil
 		})
 	} else {
+		say(diff)
 		d, err = s.b.Apply(ctx, req.Plan)
 	}
 	if err != nil {

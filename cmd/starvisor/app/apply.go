@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,14 +30,49 @@ type ApplyCmd struct {
 	Wait        time.Duration `placeholder:"DURATION" help:"Then wait up to DURATION for the processes the apply started (and the autostart ones that depend on them) to be RUNNING and ready, or done (a job); exit 1 if one is not. With nothing to apply: those failing or not up yet."`
 	Force       bool          `help:"Apply even when a running program's new version would not start (what check finds: a missing command or folder, an unknown user)."`
 	Rolling     bool          `help:"Restart the changed processes of each numprocs pool one at a time, each RUNNING and ready (--wait, default 60s) before the next goes down, so the pool keeps serving; one that does not get ready is put back and the roll stops."`
+	JSON        bool          `name:"json" help:"Print, on stdout, one JSON object: the difference planned (as plan --diff --json), what was applied, its counts, and \"changed\" (whether this apply changed anything); the other lines go to stderr."`
+}
+
+// applyJSON is apply --json's answer: for configuration management, whose "changed"
+// had to be read from the text ("no changes", or the counts), or from a plan --diff made
+// before the apply, which a concurrent apply made wrong.
+type applyJSON struct {
+	Planned   json.RawMessage `json:"planned"`
+	Applied   *plan.Delta     `json:"applied"` // null: nothing was applied (dry run, no changes)
+	Stopped   int             `json:"stopped"`
+	Restarted int             `json:"restarted"`
+	Started   int             `json:"started"`
+	Changed   bool            `json:"changed"`
+	DryRun    bool            `json:"dry_run,omitempty"`
 }
 
 func (c *ApplyCmd) Run(d *Deps) error {
 	ctx := context.Background()
+	var answer *applyJSON
+	if c.JSON {
+		// The lines for people go to stderr; stdout has the JSON alone, whatever happens.
+		out, dd := d.Stdout, *d
+		dd.Stdout = d.Stderr
+		d = &dd
+		answer = &applyJSON{DryRun: c.DryRun}
+		defer func() {
+			if answer.Planned != nil {
+				b, _ := json.MarshalIndent(answer, "", "  ")
+				fmt.Fprintf(out, "%s\n", b)
+			}
+		}()
+	}
 	p, cl, dry, err := showDiff(ctx, d, "apply", &c.scriptFlags, &c.socketOnly, false)
 	delta := dry.Delta
 	if err != nil {
 		return err
+	}
+	if answer != nil {
+		var planned bytes.Buffer
+		if err := writeDeltaJSON(&planned, delta, dry.Refused, dry.Notes); err != nil {
+			return err
+		}
+		answer.Planned = bytes.TrimSpace(planned.Bytes())
 	}
 	// What check would say of the programs that start anew: a missing interpreter or
 	// folder shows here, not only as BACKOFF later.
@@ -154,6 +190,10 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		if pr, ok := p.Lookup(n); ok && pr.Autostart {
 			added++
 		}
+	}
+	if answer != nil {
+		answer.Applied, answer.Changed = &got, !got.Empty()
+		answer.Stopped, answer.Restarted, answer.Started = len(got.Removed), len(got.Changed)-len(got.NotStarted)-len(got.WasDown), added+len(got.WasDown)
 	}
 	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started",
 		len(got.Removed), len(got.Changed)-len(got.NotStarted)-len(got.WasDown), added+len(got.WasDown))

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -294,7 +295,39 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// stalls mid-body held its connection, and a descriptor, for good.
 		http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.connTimeout()))
 	}
+	if err := checkQuery(r.URL.RawQuery); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// checkQuery refuses a query the handlers would misread: one that does not parse was
+// read as no name at all (Go's Query drops its error), and /v1/pid of a name with a
+// bare ';' answered the daemon's own pid, which a script then killed; an empty name, a
+// line count or a stream that is not one, which answered as if left out.
+func checkQuery(raw string) error {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return fmt.Errorf("bad query: %v (escape ';' as %%3B and '%%' as %%25 in names)", err)
+	}
+	if slices.Contains(q["name"], "") {
+		return errors.New("bad query: an empty name selects nothing")
+	}
+	if v, ok := q["n"]; ok {
+		if n, err := strconv.Atoi(v[0]); err != nil || n < 0 {
+			return fmt.Errorf("bad query: n=%s: want a number of lines, 0 or more", v[0])
+		}
+	}
+	if v, ok := q["stream"]; ok && v[0] != string(Stdout) && v[0] != string(Stderr) {
+		return fmt.Errorf("bad query: stream=%s: want stdout or stderr", v[0])
+	}
+	for _, k := range []string{"follow", "daemon", "stderr"} {
+		if v, ok := q[k]; ok && v[0] != "0" && v[0] != "1" {
+			return fmt.Errorf("bad query: %s=%s: want 1 or 0", k, v[0])
+		}
+	}
+	return nil
 }
 
 // status answers every process, or with ?name=SPEC... those the specs select (unknown
@@ -926,7 +959,12 @@ func (s *Server) resolve(specs []string) (names []string, unknown []Result, err 
 		return nil, nil, errNoNames
 	}
 	want := map[string]bool{}
+	asked := map[string]bool{}
 	for _, spec := range specs {
+		if asked[spec] {
+			continue // once: 200,000 copies of an unknown name made 17 MB of answer
+		}
+		asked[spec] = true
 		got, err := p.Select(spec)
 		if err != nil {
 			unknown = append(unknown, Result{Name: spec, Error: notFound(spec)})

@@ -265,6 +265,44 @@ func TestApplySaysTheStateCannotBeRecorded(t *testing.T) {
 	is.Equal(r.StateError, "plan.json: no space left on device")
 }
 
+// A query the handlers would misread is refused: one that does not parse was read as no
+// name, and /v1/pid?name=a;b answered the daemon's own pid, which a script then killed.
+func TestBadQueriesRefused(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a")
+	c, _, _ := serve(t, fb)
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://starvisor"+path, nil)
+		resp, err := c.hc.Do(req)
+		is.NoErr(err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for path, want := range map[string]string{
+		"/v1/pid?name=a;b":          "escape ';' as %3B",
+		"/v1/pid?name=c%d":          "bad query",
+		"/v1/pid?name=":             "an empty name selects nothing",
+		"/v1/status?name=":          "an empty name selects nothing",
+		"/v1/logs?name=a&n=-1":      "n=-1: want a number of lines",
+		"/v1/logs?name=a&n=abc":     "n=abc",
+		"/v1/logs?name=a&stream=fo": "stream=fo: want stdout or stderr",
+		"/v1/logs?name=a&follow=2":  "follow=2: want 1 or 0",
+	} {
+		code, body := get(path)
+		is.Equal(code, 400)                   // path
+		is.True(strings.Contains(body, want)) // path
+	}
+	code, body := get("/v1/pid?name=a")
+	is.Equal(code, 200) // body
+	is.True(strings.Contains(body, `"pid"`))
+	// An unknown name asked many times is answered once.
+	st, err := c.Status(t.Context(), "nope", "nope", "nope", "a")
+	is.NoErr(err)
+	is.Equal(st.Unknown, []string{"nope"})
+}
+
 func TestBadBodiesRefused(t *testing.T) {
 	is := is.New(t)
 	fb := &fakeBackend{}

@@ -50,6 +50,19 @@ func checkLogPaths(ps *problems, p *Plan) {
 		seen[filepath.Join(p.Supervisor.LogDir, DaemonLog)] = writer{}
 	}
 	scripts := p.scriptPaths()
+	// The daemon's own files: a log there was appended to them ("4242" lines in its
+	// pidfile, its state file read as corrupt by the next daemon).
+	own := map[string]bool{}
+	for _, f := range []string{p.Supervisor.Pidfile, p.Supervisor.Socket} {
+		if f != "" {
+			own[f] = true
+		}
+	}
+	if d := p.Supervisor.StateDir; d != "" {
+		for _, f := range []string{"state.json", "plan.json", "daemon.lock"} {
+			own[filepath.Join(d, f)] = true
+		}
+	}
 	for i := range p.Programs {
 		pr := &p.Programs[i]
 		for _, st := range [...]struct {
@@ -64,6 +77,8 @@ func checkLogPaths(ps *problems, p *Plan) {
 			switch {
 			case scripts[l.Path]:
 				ps.program(pr, field, "path %q is a script of the bundle: the output would be appended to it", l.Path)
+			case own[l.Path]:
+				ps.program(pr, field, "path %q is a file of the daemon's own (its pidfile, socket, or state_dir's state.json, plan.json or daemon.lock): the output would be appended to it", l.Path)
 			case !ok:
 				seen[l.Path] = writer{pr.Name, pr.ProcessName, field, l.MaxBytes > 0}
 			case !w.rotates && l.MaxBytes <= 0 && w.name != "":

@@ -289,6 +289,17 @@ func TestValidateRejects(t *testing.T) {
 			`program "i": stdout: path "/srv/log/g.log" is also the stdout of "g": two writers would rotate it apart and lose lines`,
 			`program "starvisor": stdout: path "/srv/log/starvisor.log" is the daemon's own log (up --detach writes it)`,
 		}},
+		{"logs onto the daemon's own files", func() *Plan {
+			p := planOf(prog("a", func(pr *Program) { pr.Stdout = DefaultLog("/srv/run/starvisor.pid") }),
+				prog("b", func(pr *Program) { pr.Stdout = DefaultLog("/srv/run/state.json") }),
+				prog("c", func(pr *Program) { pr.Stderr = DefaultLog("/srv/run/plan.json") }))
+			p.Supervisor.StateDir, p.Supervisor.Pidfile = "/srv/run", "/srv/run/starvisor.pid"
+			return p
+		}, []string{
+			`program "a": stdout: path "/srv/run/starvisor.pid" is a file of the daemon's own (its pidfile, socket, or state_dir's state.json, plan.json or daemon.lock): the output would be appended to it`,
+			`program "b": stdout: path "/srv/run/state.json" is a file of the daemon's own (its pidfile, socket, or state_dir's state.json, plan.json or daemon.lock): the output would be appended to it`,
+			`program "c": stderr: path "/srv/run/plan.json" is a file of the daemon's own (its pidfile, socket, or state_dir's state.json, plan.json or daemon.lock): the output would be appended to it`,
+		}},
 		{"paths onto the bundle's scripts", func() *Plan {
 			p := planOf(prog("a", func(pr *Program) { pr.Stdout = DefaultLog("/srv/deploy.star") }),
 				prog("b", func(pr *Program) { pr.Stderr = DefaultLog("/srv/lib/x.star") }))

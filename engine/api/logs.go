@@ -308,7 +308,7 @@ func (s *Server) logSources(w http.ResponseWriter, specs []string, stream Stream
 		err = fmt.Errorf("%s: %s", unknown[0].Error, unknown[0].Name)
 	}
 	if err != nil {
-		writeError(w, http.StatusNotFound, err)
+		writeError(w, resolveStatus(err), err) // naming nothing is a bad request, as elsewhere
 		return nil, false
 	}
 	p := s.logPlan()

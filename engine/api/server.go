@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -642,6 +643,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	if !req.Force {
 		if err := Breaking(s.b.States(), req.Plan, diff, s.Check); err != nil {
+			// In the daemon's log too, as an apply made is: a deploy that failed is
+			// looked for there.
+			s.logf("apply refused (asked by pid %d): %v", peerPid(r.Context()), err)
 			writeError(w, http.StatusConflict, err)
 			return
 		}
@@ -1123,6 +1127,11 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			// In the request's words, not Go's ("Go struct field ActionRequest.names").
+			err = fmt.Errorf("%s: want %s, got a JSON %s", te.Field, jsonKind(te.Type), te.Value)
+		}
 		writeError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
 		return false
 	}
@@ -1132,6 +1141,21 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	http.NewResponseController(w).SetReadDeadline(time.Time{}) // read: the answer may take minutes
 	return true
+}
+
+// jsonKind names what a Go type takes in JSON.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list of " + strings.TrimPrefix(jsonKind(t.Elem()), "a ") + "s"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "an object"
+	}
+	return "a number"
 }
 
 // writeJSON answers with v and its length: a body of unknown length goes out chunked,

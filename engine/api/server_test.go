@@ -289,6 +289,7 @@ func TestBadQueriesRefused(t *testing.T) {
 		"/v1/logs?name=a&n=abc":     "n=abc",
 		"/v1/logs?name=a&stream=fo": "stream=fo: want stdout or stderr",
 		"/v1/logs?name=a&follow=2":  "follow=2: want 1 or 0",
+		"/v1/logs":                  "no names given", // a bad request here too (it was 404)
 	} {
 		code, body := get(path)
 		is.Equal(code, 400)                   // path
@@ -319,6 +320,11 @@ func TestBadBodiesRefused(t *testing.T) {
 	code, body := post("/v1/start", `{"names":["a"],"bogus":1}`)
 	is.Equal(code, 400)
 	is.True(strings.Contains(body, "unknown field"))
+	// A wrong type in the request's words, not Go's ("Go struct field ActionRequest.names").
+	code, body = post("/v1/start", `{"names":"a"}`)
+	is.Equal(code, 400)
+	is.True(strings.Contains(body, `bad request body: names: want a list of strings, got a JSON string`)) // body
+	is.True(!strings.Contains(body, "Go struct"))
 	code, _ = post("/v1/start", `{"names":["a"]} {"names":["a"]}`)
 	is.Equal(code, 400)
 	code, _ = post("/v1/apply", `{"plan":{"format":1,"programs":[{"name":""}]}}`)

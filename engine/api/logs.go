@@ -567,6 +567,10 @@ func writeTail(w io.Writer, f *os.File, n int, end bool) error {
 	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
+	} else if t.size >= tailMax && len(lines) > 1 {
+		// Cut by tailMax, short of n: its first line is a piece of one. Said, and the
+		// piece left out: -n 100000 printed 41,944 lines from mid-line, with no word.
+		lines[0] = []byte(fmt.Sprintf("[starvisor: logs -n reads back at most %d MiB: the %d lines before these are not shown]\n", tailMax>>20, n-len(lines)+1))
 	}
 	for _, l := range lines {
 		if _, err := w.Write(l); err != nil {

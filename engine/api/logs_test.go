@@ -479,3 +479,21 @@ func TestFollowLetsGoOfRemovedProcesses(t *testing.T) {
 	is.Equal(line, "b | b2\n") // the others followed on
 	is.True(!open(pathA))
 }
+
+// A tail cut by tailMax short of the lines asked says so, and leaves out the piece of a
+// line it starts with: -n 100000 printed 41,944 lines from mid-line, with no word.
+func TestTailCutSaysSo(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "big.log")
+	line := strings.Repeat("y", 99) + "\n"
+	is.NoErr(os.WriteFile(path, []byte(strings.Repeat(line, 50000)), 0o644)) // 5 MB
+	f, err := os.Open(path)
+	is.NoErr(err)
+	defer f.Close()
+	var out strings.Builder
+	is.NoErr(writeTail(&out, f, 100000, true))
+	first, rest, _ := strings.Cut(out.String(), "\n")
+	is.True(strings.HasPrefix(first, "[starvisor: logs -n reads back at most 4 MiB: the ")) // first
+	is.True(strings.HasPrefix(rest, line))                                                  // whole lines after it
+	is.Equal(len(rest)%len(line), 0)
+}

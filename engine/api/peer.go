@@ -22,6 +22,9 @@ type peer struct {
 // so every request on it can be checked without another syscall.
 func withPeer(ctx context.Context, c net.Conn) context.Context {
 	var p peer
+	if lc, ok := c.(*limitConn); ok {
+		c = lc.Conn
+	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		p.err = errors.New("not a unix socket connection")

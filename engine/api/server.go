@@ -268,7 +268,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		defer cancel()
 		_ = hs.Shutdown(sctx)
 	}()
-	err := hs.Serve(l)
+	err := hs.Serve(limited(l, MaxConns))
 	if errors.Is(err, http.ErrServerClosed) {
 		// Serve returns as Shutdown begins; answers in flight (the shutdown request's
 		// own) are written by the time Shutdown returns, and the daemon must not exit

@@ -806,3 +806,34 @@ func TestAppliedLine(t *testing.T) {
 	is.Equal(appliedLine(plan.Delta{Added: []string{"a"}, Changed: many, Removed: []string{"old"}}, 42),
 		"apply: 1 added, 12 changed, 1 removed, 0 updated without a restart; + a; ~ w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, and 2 more (env); - old (asked by pid 42)")
 }
+
+// The daemon serves at most MaxConns connections at once; the next waits until one
+// closes: forty logs -f clients that never read took its descriptors, and a crashed
+// program could not be spawned again.
+func TestConnectionsAreBounded(t *testing.T) {
+	is := is.New(t)
+	old := MaxConns
+	MaxConns = 2
+	t.Cleanup(func() { MaxConns = old })
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a")
+	c, _, _ := serve(t, fb)
+	var held []net.Conn
+	for range 2 {
+		conn, err := Dial(t.Context(), c.Socket)
+		is.NoErr(err)
+		held = append(held, conn)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err := c.Status(ctx)
+	is.True(err != nil) // waits in the backlog: both slots are taken
+	held[0].Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err = c.Status(t.Context()); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	is.NoErr(err) // a slot came free
+	held[1].Close()
+}

@@ -1,0 +1,45 @@
+package api
+
+import (
+	"net"
+	"sync"
+)
+
+// MaxConns bounds the connections the daemon serves at once; the next wait in the
+// socket's backlog until one closes. Forty `logs -f` clients that never read held the
+// daemon's descriptors until a crashed program could not be spawned again (too many
+// open files): its programs come first.
+var MaxConns = 256
+
+// limited accepts at most n connections at a time from l.
+func limited(l net.Listener, n int) net.Listener {
+	return &limitListener{Listener: l, slots: make(chan struct{}, n)}
+}
+
+type limitListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	l.slots <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitConn{Conn: c, free: func() { <-l.slots }}, nil
+}
+
+// limitConn gives its slot back once, when it closes.
+type limitConn struct {
+	net.Conn
+	free func()
+	once sync.Once
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.free)
+	return err
+}

@@ -154,8 +154,9 @@ func TestProgramStopSignalNames(t *testing.T) {
 program(name = "a", command = "x", stop_signal = "SIGABRT")
 program(name = "b", command = "x", stop_signal = "pwr")
 program(name = "c", command = "x", stop_signal = "9")
+program(name = "d", command = "x", stop_signal = 15)
 `)
-	for name, want := range map[string]string{"a": "ABRT", "b": "PWR", "c": "KILL"} {
+	for name, want := range map[string]string{"a": "ABRT", "b": "PWR", "c": "KILL", "d": "TERM"} {
 		pr, ok := p.Lookup(name)
 		is.True(ok)
 		is.Equal(pr.StopSignal, want)

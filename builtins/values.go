@@ -130,6 +130,9 @@ type signalArg string
 
 func (s *signalArg) Unpack(v starlark.Value) error {
 	str, ok := starlark.AsString(v)
+	if i, isInt := v.(starlark.Int); isInt {
+		str, ok = i.String(), true // stop_signal = 9, as stopsignal=9: read as its name
+	}
 	if !ok {
 		return fmt.Errorf("got %s, want a signal name such as \"TERM\"", v.Type())
 	}

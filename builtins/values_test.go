@@ -40,7 +40,9 @@ func TestUnpackers(t *testing.T) {
 		is.Equal(string(sig), "TERM")
 	}
 	is.True(sig.Unpack(starlark.String("SIGSTOP")) != nil)
-	is.True(sig.Unpack(starlark.MakeInt(15)) != nil)
+	is.NoErr(sig.Unpack(starlark.MakeInt(15))) // a number, as stopsignal=15
+	is.Equal(string(sig), "TERM")
+	is.True(sig.Unpack(starlark.Float(1.5)) != nil)
 
 	var r restartArg
 	is.NoErr(r.Unpack(starlark.True))

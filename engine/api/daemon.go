@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,10 @@ type DaemonResponse struct {
 	HeapBytes  uint64 `json:"heap_bytes"`
 	StackBytes uint64 `json:"stack_bytes"`
 	Threads    int    `json:"threads"`
+	// Version: the build the daemon runs (Server.Version); Replaced: its binary was
+	// replaced or removed since it started (an upgrade that needs a restart to take).
+	Version  string `json:"version,omitempty"`
+	Replaced bool   `json:"replaced,omitempty"`
 }
 
 // daemon reads the figures fresh on each request; it takes no lock the engine holds.
@@ -42,7 +47,16 @@ func (s *Server) daemon(w http.ResponseWriter, r *http.Request) {
 		FDs:        openFDs(),
 		RSSBytes:   rssBytes(),
 		UptimeS:    time.Since(started).Seconds(),
+		Version:    s.Version,
+		Replaced:   replaced(),
 	})
+}
+
+// replaced says whether this process's binary is no longer at its path (deleted, or a
+// new one moved over it: the kernel names it "(deleted)").
+func replaced() bool {
+	exe, err := os.Readlink("/proc/self/exe")
+	return err == nil && strings.HasSuffix(exe, " (deleted)")
 }
 
 // openFDs counts /proc/self/fd, less the descriptor the listing itself holds open.

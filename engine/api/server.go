@@ -49,6 +49,8 @@ var _ Backend = (*engine.Supervisor)(nil)
 
 // Server answers the control API for one Backend.
 type Server struct {
+	// Version is the daemon's build, as `starvisor version` says it (/v1/daemon).
+	Version  string
 	b        Backend
 	mux      *http.ServeMux
 	shutdown chan struct{} // closed once a client asked the daemon to shut down

@@ -95,6 +95,9 @@ func checkDependencies(ps *problems, progs []Program) {
 				if len(ps.errs) < MaxProblems { // past it, not printed: a typo in a generator made thousands, each compared with every name
 					near = nearestName(d, names)
 				}
+				if near == n {
+					near = "" // not itself: that would be a cycle
+				}
 				if near != "" {
 					ps.program(first[n], "depends_on", "no such program %q (did you mean %q?)", Short(d), Short(near))
 				} else {

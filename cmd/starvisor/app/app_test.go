@@ -66,7 +66,7 @@ func TestExitCodes(t *testing.T) {
 		{"plan", []string{"plan", "-f", good}, ExitOK, `(?m)^web\s+/bin/sh\s`, ""},
 		{"plan json", []string{"plan", "-f", good, "--json"}, ExitOK, `"process_name": "web"`, ""},
 		{"plan syntax error", []string{"plan", "-f", bad}, ExitFailure, "", `(?m)^/\S*/bad.star:2:1: `}, // from elsewhere: where it is
-		{"plan missing file", []string{"plan", "-f", filepath.Join(dir, "nope.star")}, ExitFailure, "", "^starvisor: .*/nope.star: no such file \\(-f names the deploy script, or its folder\\)\n$"},
+		{"plan missing file", []string{"plan", "-f", filepath.Join(dir, "nope.star")}, ExitUsage, "", "^starvisor: .*/nope.star: no such file \\(-f names the deploy script, or its folder\\)\n$"},
 		{"maintail", []string{"maintail", "-f"}, ExitUsage, "", "(?m)^maintail here is: starvisor logs --daemon \\[-f\\] "},
 		{"add", []string{"add", "extra"}, ExitUsage, "", "^starvisor: unexpected argument add\nadd here is: starvisor apply \\(the script adds and removes programs\\)\nrun 'starvisor --help' for usage\n$"},
 		{"remove", []string{"remove", "extra"}, ExitUsage, "", "(?m)^remove here is: starvisor apply \\(the script adds and removes programs\\)$"},

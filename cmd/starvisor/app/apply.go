@@ -794,7 +794,7 @@ func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketOn
 	}
 	if sock.Socket == "" {
 		if s, ok := d.LookupEnv("STARVISOR_SOCKET"); !ok || s == "" {
-			cl := api.NewClient(daemonSocket(p))
+			cl := expecting(api.NewClient(daemonSocket(p)), scriptOwners(filepath.Join(p.Root, p.Entry)))
 			tellStarting(d, cl)
 			return p, cl, nil
 		}

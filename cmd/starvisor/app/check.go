@@ -35,7 +35,8 @@ func (c *CheckCmd) Run(d *Deps) error {
 	if len(p.Programs) == 0 {
 		// As apply and a reload would refuse it (declaresPrograms), without their advice:
 		// check applies nothing, and a library file checked by mistake is the likely case.
-		problems = append(problems, filepath.Join(p.Root, p.Entry)+" declares no program (apply and a reload refuse such a script)")
+		// At a position, as every other problem: a CI's line matcher dropped it.
+		problems = append(problems, p.Entry+":1:1: declares no program (apply and a reload refuse such a script)")
 	}
 	for i, pb := range problems {
 		if i == plan.MaxProblems {
@@ -322,6 +323,12 @@ func isPythonName(base string) bool {
 	return false
 }
 
+// statErr is the error of stat(path), nil when it is there.
+func statErr(path string) error {
+	_, err := os.Stat(path)
+	return err
+}
+
 // pseudoFS is "/proc" or "/sys" when path is under one of them: kernel file systems
 // where no file can be created (up failed there with "lock: open /proc/sys/daemon.lock:
 // no such file or directory"), even as root, whom access(2) lets write most of /sys.
@@ -372,7 +379,11 @@ func programProblems(pr plan.Program, root string, lookupEnv func(string) (strin
 		if l.log == nil {
 			continue
 		}
-		if err := checkLogFolder(filepath.Dir(l.log.Path)); err != nil {
+		if fs := pseudoFS(l.log.Path); fs != "" && missing(statErr(l.log.Path)) {
+			// One there is a stream (/proc/self/fd/1); a file to make is not, as root
+			// too, whom access(2) lets write there: up dropped the output.
+			msgs = append(msgs, l.stream+" log: "+l.log.Path+" is under "+fs+", where no file can be created")
+		} else if err := checkLogFolder(filepath.Dir(l.log.Path)); err != nil {
 			msgs = append(msgs, l.stream+" log: "+err.Error())
 		} else if st, err := os.Stat(l.log.Path); err == nil && st.IsDir() {
 			msgs = append(msgs, l.stream+" log: "+l.log.Path+" is a directory")

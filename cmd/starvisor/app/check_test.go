@@ -205,7 +205,7 @@ func TestCheckDeclaresNoProgram(t *testing.T) {
 	is.NoErr(os.WriteFile(script, []byte("x = 1\n"), 0o644))
 	code, _, errOut := run(t, map[string]string{"PATH": "/usr/bin:/bin"}, "check", "-f", script)
 	is.Equal(code, ExitFailure)
-	is.Equal(errOut, script+" declares no program (apply and a reload refuse such a script)\ncheck: 1 problem\n")
+	is.Equal(errOut, script+":1:1: declares no program (apply and a reload refuse such a script)\ncheck: 1 problem\n") // from elsewhere: where it is
 }
 
 func TestPythonScript(t *testing.T) {
@@ -270,6 +270,11 @@ Traceback (most recent call last):
 	t.Chdir("app/etc/lib")
 	_, _, errOut = run(t, nil, "plan", "-f", "..")
 	is.True(strings.HasPrefix(errOut, dir+"/app/etc/lib/helpers.star:2:49: ")) // above: where it is
+	// And print()'s, as the errors' of the same run.
+	t.Chdir(dir)
+	is.NoErr(os.WriteFile("app/etc/deploy.star", []byte("print(\"hello\")\nprogram(name = \"a\", command = [\"/bin/sleep\", \"1\"])\n"), 0o644))
+	_, _, errOut = run(t, nil, "plan", "-f", "app/etc")
+	is.Equal(errOut, "app/etc/deploy.star:1: hello\n")
 }
 
 // Columns line up as a terminal shows them: サービス takes eight columns, 🙂 two.

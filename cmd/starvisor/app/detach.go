@@ -205,7 +205,7 @@ func (c *UpCmd) joinUp(d *Deps, p *plan.Plan, locked error) error {
 			time.Sleep(pollEvery)
 		}
 	}
-	cl := api.NewClient(sock)
+	cl := expecting(api.NewClient(sock), scriptOwners(filepath.Join(p.Root, p.Entry)))
 	ctx, cancel := context.WithDeadline(context.Background(), answerBy)
 	defer cancel()
 	running, err := cl.Plan(ctx)
@@ -246,7 +246,7 @@ func lockedLately(p *plan.Plan, d time.Duration) bool {
 func alreadyUp(d *Deps, p, running *plan.Plan, sock string, pending []string, wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), api.AnswerWithin)
 	defer cancel()
-	cl := api.NewClient(sock)
+	cl := expecting(api.NewClient(sock), scriptOwners(filepath.Join(p.Root, p.Entry)))
 	msg := fmt.Sprintf("starvisor: up: this bundle's daemon already runs on %s: nothing to start", sock)
 	fixed := map[string]bool{} // changed or removed by the script: an apply of it takes them
 	if r, err := cl.Apply(ctx, p, true); err == nil && !r.Delta.Empty() {
@@ -265,6 +265,11 @@ func alreadyUp(d *Deps, p, running *plan.Plan, sock string, pending []string, wa
 		}
 	}
 	fmt.Fprintln(d.Stderr, msg)
+	if info, err := cl.Daemon(ctx); err == nil && (info.Replaced || info.Version != "" && info.Version != version()) {
+		// An upgrade in place: the binary replaced, the daemon still runs the old one,
+		// and "nothing to start" read as done.
+		fmt.Fprintf(d.Stderr, "starvisor: note: the daemon runs %s, not this %s: `starvisor shutdown` then `starvisor up --detach` runs this one\n", cmp.Or(info.Version, "an earlier build"), version())
+	}
 	_, failed, _ := notStartedJoined(cl, running, time.Time{}) // failures from before this up: any line
 	// One stopped by hand (starvisor stop) is as someone left it, not a failure: a
 	// provisioning run of up --detach failed for a program stopped for maintenance.

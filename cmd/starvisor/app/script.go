@@ -39,7 +39,7 @@ func (s *scriptFlags) eval(ctx context.Context, d *Deps) (*plan.Plan, error) {
 		File:      s.File,
 		Libs:      libs,
 		LookupEnv: d.LookupEnv,
-		Print:     d.Stderr,
+		Print:     hereWriter{d.Stderr, filepath.Dir(s.File)}, // print()'s positions as the errors'
 	})
 	if err != nil {
 		var msg bytes.Buffer
@@ -99,17 +99,17 @@ func named(file string) error {
 	st, err := os.Stat(file)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%s: no such file (-f names the deploy script, or its folder)", abs)
+		return usageError(fmt.Errorf("%s: no such file (-f names the deploy script, or its folder)", abs))
 	case err != nil:
 		return err
 	case !st.Mode().IsRegular():
-		return fmt.Errorf("%s: not a regular file (-f names the deploy script, or its folder)", abs)
+		return usageError(fmt.Errorf("%s: not a regular file (-f names the deploy script, or its folder)", abs))
 	}
 	return nil
 }
 
 // scriptPos is a position in a script file as errors give it: "lib/x.star:2:49".
-var scriptPos = regexp.MustCompile(`(?m)(^|[\s(])([^\s:()"'@]+\.star):(\d+:\d+)`)
+var scriptPos = regexp.MustCompile(`(?m)(^|[\s(])([^\s:()"'@]+\.star):(\d+(?::\d+)?)`)
 
 // fromHere rewrites the positions in msg, relative to the bundle's root, to be relative
 // to the working folder, as compilers give them: run from elsewhere (plan -f app/etc),
@@ -138,6 +138,20 @@ func fromHere(msg []byte, root string) []byte {
 		}
 		return []byte(string(sub[1]) + filepath.Join(prefix, name) + ":" + string(sub[3]))
 	})
+}
+
+// hereWriter writes what print() says with its positions from the working folder (see
+// fromHere), as the errors of the same run give them.
+type hereWriter struct {
+	w    io.Writer
+	root string
+}
+
+func (h hereWriter) Write(p []byte) (int, error) {
+	if _, err := h.w.Write(fromHere(p, h.root)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // printScriptError prints err, and the Starlark call stack when the message does not

@@ -330,6 +330,7 @@ func (c *UpCmd) Run(d *Deps) error {
 		},
 	})
 	srv := api.NewServer(sup, func(format string, args ...any) { out.printf("starvisor: "+format+"\n", args...) })
+	srv.Version = version()
 	if own != nil {
 		own.rotated = sup.ReopenLogs // only posts to each process: it never writes to own
 		srv.DaemonLog = own.where    // where it writes, wherever the bundle moved

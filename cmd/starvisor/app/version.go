@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"os"
 	"runtime/debug"
 )
 
@@ -25,8 +26,37 @@ func version() string {
 	if Version != "" {
 		return Version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
-	return "dev"
+	// A build from a checkout: its commit, so two builds (an upgrade in place) are
+	// told apart; both said "dev".
+	rev, modified := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		// No commit recorded (-buildvcs=false): when the binary was built, which two
+		// builds differ by.
+		if exe, err := os.Executable(); err == nil {
+			if st, err := os.Stat(exe); err == nil {
+				return "dev-" + st.ModTime().UTC().Format("20060102T150405")
+			}
+		}
+		return "dev"
+	}
+	v := "dev-" + rev[:min(len(rev), 12)]
+	if modified {
+		v += "-modified"
+	}
+	return v
 }

@@ -3,13 +3,34 @@ package api
 import (
 	"net"
 	"sync"
+	"syscall"
 )
 
-// MaxConns bounds the connections the daemon serves at once; the next wait in the
-// socket's backlog until one closes. Forty `logs -f` clients that never read held the
-// daemon's descriptors until a crashed program could not be spawned again (too many
-// open files): its programs come first.
+// MaxConns bounds the connections the daemon serves at once, and an eighth of its
+// open-files limit (a follow of all holds every log open): the next wait in the socket's
+// backlog until one closes. Forty `logs -f` clients that never read held the daemon's
+// descriptors until a crashed program could not be spawned again (too many open files):
+// its programs come first.
 var MaxConns = 256
+
+// followLimit is how many logs the follows under way may hold open: a quarter of the
+// open-files limit (a variable: tests set it).
+var followLimit = func() int64 {
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil {
+		return 256
+	}
+	return max(int64(rl.Cur/4), 8)
+}
+
+// maxConns is MaxConns, within an eighth of the open-files limit.
+func maxConns() int {
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < uint64(MaxConns)*8 {
+		return max(int(rl.Cur/8), 4)
+	}
+	return MaxConns
+}
 
 // limited accepts at most n connections at a time from l.
 func limited(l net.Listener, n int) net.Listener {

@@ -54,6 +54,17 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if follow {
+		// The logs followed hold descriptors for as long as their clients stay, and
+		// spawns need them: past a quarter of the limit, a follow waits its turn.
+		n := int64(len(srcs))
+		if s.following.Add(n) > followLimit() {
+			s.following.Add(-n)
+			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("the daemon follows too many logs for other clients already (a quarter of its open-files limit): its programs need the descriptors; try again once some logs -f end"))
+			return
+		}
+		defer s.following.Add(-n) // counted as it began: those an apply adds are not
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	for _, src := range srcs {
 		if src.f != nil {

@@ -497,3 +497,38 @@ func TestTailCutSaysSo(t *testing.T) {
 	is.True(strings.HasPrefix(rest, line))                                                  // whole lines after it
 	is.Equal(len(rest)%len(line), 0)
 }
+
+// Follows hold their logs open as long as their clients stay: past followLimit, another
+// waits its turn (503), so a crashed program's respawn still finds a descriptor.
+func TestFollowsAreBounded(t *testing.T) {
+	is := is.New(t)
+	old := followLimit
+	followLimit = func() int64 { return 2 }
+	t.Cleanup(func() { followLimit = old })
+	fb := &fakeBackend{}
+	fb.setPlan(testPlan(t, t.TempDir(), "a", "b"))
+	for _, n := range []string{"a", "b"} {
+		appendTo(t, filepath.Join(filepath.Dir(fb.p.Programs[0].Stdout.Path), n+".log"), n+"\n")
+	}
+	c, _, _ := serve(t, fb)
+	first, err := c.Logs(t.Context(), []string{"all"}, Both, true, 1)
+	is.NoErr(err)
+	_, err = bufio.NewReader(first).ReadString('\n') // it follows: both logs held
+	is.NoErr(err)
+	_, err = c.Logs(t.Context(), []string{"a"}, Both, true, 1)
+	is.True(err != nil && strings.Contains(err.Error(), "follows too many logs")) // err
+	first.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		rc, err := c.Logs(t.Context(), []string{"a"}, Both, true, 1)
+		if err == nil {
+			rc.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a follow after the first ended: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err = c.Logs(t.Context(), []string{"a"}, Both, false, 1) // a tail is not a follow
+	is.NoErr(err)
+}

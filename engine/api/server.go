@@ -54,6 +54,8 @@ type Server struct {
 	b        Backend
 	mux      *http.ServeMux
 	shutdown chan struct{} // closed once a client asked the daemon to shut down
+	// following counts the logs the follows under way hold open (see followLimit).
+	following atomic.Int64
 	logf     func(format string, args ...any)
 
 	// Settings, when set, are the supervisor() settings the daemon runs with (socket,
@@ -270,7 +272,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		defer cancel()
 		_ = hs.Shutdown(sctx)
 	}()
-	err := hs.Serve(limited(l, MaxConns))
+	err := hs.Serve(limited(l, maxConns()))
 	if errors.Is(err, http.ErrServerClosed) {
 		// Serve returns as Shutdown begins; answers in flight (the shutdown request's
 		// own) are written by the time Shutdown returns, and the daemon must not exit

@@ -191,8 +191,8 @@ func (c *ApplyCmd) Run(d *Deps) error {
 			added++
 		}
 	}
-	if answer != nil {
-		answer.Applied, answer.Changed = &got, !got.Empty()
+	if answer != nil && !got.Empty() { // made by another apply meanwhile: null, as none
+		answer.Applied, answer.Changed = &got, true
 		answer.Stopped, answer.Restarted, answer.Started = len(got.Removed), len(got.Changed)-len(got.NotStarted)-len(got.WasDown), added+len(got.WasDown)
 	}
 	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started",

@@ -56,7 +56,7 @@ type Server struct {
 	shutdown chan struct{} // closed once a client asked the daemon to shut down
 	// following counts the logs the follows under way hold open (see followLimit).
 	following atomic.Int64
-	logf     func(format string, args ...any)
+	logf      func(format string, args ...any)
 
 	// Settings, when set, are the supervisor() settings the daemon runs with (socket,
 	// folders): an applied plan keeps them, and a note says which differ. SettingsRoot

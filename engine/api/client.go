@@ -32,7 +32,7 @@ func unreachable(socket string, err error) error {
 		err = ue.Err
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return fmt.Errorf("%w at %s: the daemon does not answer (nothing in %s): hung, or stopped (SIGSTOP)? `starvisor ls` gives its pid", ErrUnreachable, socket, AnswerWithin)
+		return fmt.Errorf("%w at %s: the daemon does not answer (nothing in %s): hung, stopped (SIGSTOP), or serving as many clients as it takes (logs -f left running)? `starvisor ls` gives its pid", ErrUnreachable, socket, AnswerWithin)
 	}
 	var oe *net.OpError
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,7 +121,7 @@ func Eval(ctx context.Context, o Options) (*plan.Plan, error) {
 		return nil, err
 	}
 	if err := p.Finish(); err != nil {
-		return nil, s.withCalls(err)
+		return nil, s.withCalls(s.onArguments(err))
 	}
 	var errs []error
 	for _, m := range mods {
@@ -205,6 +207,33 @@ func (s *evalState) printLine(th *starlark.Thread, msg string) {
 // withCalls adds to each of plan.Finish's errors about a program declared through a
 // function the Starlark stack of that declaration: the position alone names the helper's
 // program() line, the same for every program the helper makes.
+// problemAt reads a validation problem: "file:line:col: program "x": field: ...".
+var problemAt = regexp.MustCompile(`^([^:\n]+):(\d+):(\d+): (?:program|group) "[^"]*": ([a-z_]+): `)
+
+// onArguments places each validation problem about a keyword argument on that argument,
+// as an evaluation error about one is (the README says so): they stood on the call's
+// parenthesis, line 1 of a call written over ten.
+func (s *evalState) onArguments(err error) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		msg := e.Error()
+		if m := problemAt.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[2])
+			col, _ := strconv.Atoi(m[3])
+			file := m[1]
+			if at := s.argAt(syntax.MakePosition(&file, int32(line), int32(col)), m[4]); at != "" {
+				msg = at + msg[len(m[1])+len(m[2])+len(m[3])+2:]
+			}
+		}
+		out = append(out, errors.New(msg))
+	}
+	return errors.Join(out...)
+}
+
 func (s *evalState) withCalls(err error) error {
 	j, ok := err.(interface{ Unwrap() []error })
 	if !ok || len(s.calls) == 0 {

@@ -62,6 +62,15 @@ func (c *CheckCmd) Run(d *Deps) error {
 // PYTHONUNBUFFERED, and logged nothing under the systemd unit.
 func checkWarnings(p *plan.Plan, lookupEnv func(string) (string, bool)) []string {
 	out := openLogFolders(p)
+	// A memory_max of a few bytes or KiB is a unit left out ("12": 12 bytes): every
+	// process would be restarted once a second for good.
+	said := map[string]bool{}
+	for _, pr := range p.Programs {
+		if pr.MemoryMax > 0 && pr.MemoryMax < 1<<20 && !said[pr.Name] {
+			said[pr.Name] = true
+			out = append(out, fmt.Sprintf("%s: program %q: memory_max: warning: %d bytes, less than any process takes: a unit left out (\"%dMB\")?", pr.Pos, pr.Name, pr.MemoryMax, pr.MemoryMax))
+		}
+	}
 	// A pool whose processes share one port (SO_REUSEPORT, pm2's cluster mode) and a tcp
 	// or http probe on it: a new member passes as soon as a sibling answers, so a rolling
 	// restart went on while nothing of the new one listened (requests failed for a second).

@@ -313,3 +313,14 @@ func TestCheckWarnsOfLogFolderOthersMayWrite(t *testing.T) {
 	_, _, errOut = run(t, nil, "check", "-f", script)
 	is.True(!strings.Contains(errOut, "log folder"))
 }
+
+// A memory_max of a few bytes is a unit left out: warned of.
+func TestCheckWarnsOfATinyMemoryMax(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	is.NoErr(os.WriteFile("deploy.star", []byte(`program(name = "a", command = ["/bin/sleep", "1"], memory_max = "12")`+"\n"), 0o644))
+	code, _, errOut := run(t, nil, "check")
+	is.Equal(code, ExitOK)
+	is.True(strings.Contains(errOut, `deploy.star:1:8: program "a": memory_max: warning: 12 bytes, less than any process takes: a unit left out ("12MB")?`)) // errOut
+}

@@ -176,6 +176,10 @@ func (s *evalState) inRoot(module, dir, realDir, clean, repo string) (abs, real 
 		return "", "", fmt.Errorf("load: %w", err)
 	}
 	if _, ok := within(realDir, real); !ok {
+		if repo == "" {
+			// A library shared by bundles, linked into this one: it is named by a root.
+			return "", "", fmt.Errorf("load: %q resolves to %q, outside the bundle root (a library shared between bundles is loaded as @NAME//%s, with --lib NAME=%s or STARVISOR_LIBS)", module, real, filepath.Base(real), filepath.Dir(real))
+		}
 		return "", "", fmt.Errorf("load: %q resolves to %q, outside %s", module, real, repoName(repo))
 	}
 	return abs, real, nil

@@ -176,10 +176,6 @@ func (s *evalState) sandbox(p string) (key string, err error) {
 			return "@" + name + "//" + rel, nil
 		}
 	}
-	if real != p && strings.HasSuffix(real, ".star") {
-		// A library shared by bundles, linked into this one: it is named by a root.
-		return "", fmt.Errorf("%q resolves to %q, outside the bundle root and library roots (a library shared between bundles is loaded as @NAME//%s, with --lib NAME=%s or STARVISOR_LIBS)", p, real, filepath.Base(real), filepath.Dir(real))
-	}
 	if real != p {
 		return "", fmt.Errorf("%q resolves to %q, outside the bundle root and library roots", p, real)
 	}

@@ -144,7 +144,7 @@ func (s *signalArg) Unpack(v starlark.Value) error {
 		}
 	}
 	if err := plan.StopSignalError(name); err != nil {
-		return fmt.Errorf("got %q: %v", str, err)
+		return fmt.Errorf("got %s: %v", v.String(), err) // 99, "PWRR": as written
 	}
 	*s = signalArg(name)
 	return nil

@@ -49,7 +49,7 @@ func unreachable(socket string, err error) error {
 		// No socket, or one nobody listens on (left by a killed daemon): none runs.
 		return &NoDaemonError{Socket: socket}
 	}
-	return fmt.Errorf("%w at %s: %v", ErrUnreachable, socket, err)
+	return fmt.Errorf("%w at %s: %w", ErrUnreachable, socket, err) // both kept: ErrForeignSocket is asked for
 }
 
 // NoDaemonError: nothing listens on Socket (no daemon runs there, or one was killed).

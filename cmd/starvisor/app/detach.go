@@ -213,6 +213,9 @@ func (c *UpCmd) joinUp(d *Deps, p *plan.Plan, locked error) error {
 		time.Sleep(pollEvery) // "no plan applied yet": it stops a dead daemon's strays first
 		running, err = cl.Plan(ctx)
 	}
+	if errors.Is(err, api.ErrForeignSocket) {
+		return fmt.Errorf("up: %w", err) // another user's listener there: said, not "a daemon"
+	}
 	if err != nil || api.OtherBundle(running, p) != "" {
 		return fmt.Errorf("up: a daemon is already running on %s", sock)
 	}

@@ -67,6 +67,10 @@ program(name = "a", command = ["/bin/sleep", "1"], env = {"SECRET": "s3cr3t"})
 		is.True(code != ExitOK)                                                                      // verb
 		is.True(strings.Contains(errOut, "and the bundle's script is uid 0's: its daemon would be")) // errOut
 	}
+	// up says whose listener it is, not "a daemon is already running".
+	code, _, errOut := run(t, nil, "up", "--detach", "-f", script)
+	is.True(code != ExitOK)
+	is.True(strings.Contains(errOut, "not a daemon of yours")) // errOut
 	if b, _ := os.ReadFile(got); strings.Contains(string(b), "s3cr3t") {
 		t.Errorf("the listener got the plan:\n%s", b)
 	}

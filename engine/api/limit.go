@@ -15,22 +15,19 @@ var MaxConns = 256
 
 // followLimit is how many logs the follows under way may hold open: a quarter of the
 // open-files limit (a variable: tests set it).
-var followLimit = func() int64 {
+var followLimit = func() int64 { return max(int64(openFilesLimit()/4), 8) }
+
+// openFilesLimit is the daemon's soft open-files limit (1024 when it cannot be read).
+func openFilesLimit() uint64 {
 	var rl syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil {
-		return 256
+		return 1024
 	}
-	return max(int64(rl.Cur/4), 8)
+	return rl.Cur
 }
 
 // maxConns is MaxConns, within an eighth of the open-files limit.
-func maxConns() int {
-	var rl syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < uint64(MaxConns)*8 {
-		return max(int(rl.Cur/8), 4)
-	}
-	return MaxConns
-}
+func maxConns() int { return min(MaxConns, max(int(openFilesLimit()/8), 4)) }
 
 // limited accepts at most n connections at a time from l.
 func limited(l net.Listener, n int) net.Listener {

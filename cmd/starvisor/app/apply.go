@@ -191,12 +191,12 @@ func (c *ApplyCmd) Run(d *Deps) error {
 			added++
 		}
 	}
+	stopped, restarted, started := len(got.Removed), len(got.Changed)-len(got.NotStarted)-len(got.WasDown), added+len(got.WasDown)
 	if answer != nil && !got.Empty() { // made by another apply meanwhile: null, as none
 		answer.Applied, answer.Changed = &got, true
-		answer.Stopped, answer.Restarted, answer.Started = len(got.Removed), len(got.Changed)-len(got.NotStarted)-len(got.WasDown), added+len(got.WasDown)
+		answer.Stopped, answer.Restarted, answer.Started = stopped, restarted, started
 	}
-	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started",
-		len(got.Removed), len(got.Changed)-len(got.NotStarted)-len(got.WasDown), added+len(got.WasDown))
+	fmt.Fprintf(d.Stdout, "applied: %d stopped, %d restarted, %d started", stopped, restarted, started)
 	if n := len(got.Added) - added; n > 0 {
 		fmt.Fprintf(d.Stdout, ", %d added stopped (autostart = False)", n)
 	}
@@ -794,7 +794,7 @@ func evalForDaemon(ctx context.Context, d *Deps, sf *scriptFlags, sock *socketOn
 	}
 	if sock.Socket == "" {
 		if s, ok := d.LookupEnv("STARVISOR_SOCKET"); !ok || s == "" {
-			cl := expecting(api.NewClient(daemonSocket(p)), scriptOwners(filepath.Join(p.Root, p.Entry)))
+			cl := expecting(api.NewClient(daemonSocket(p)), scriptOwner(p))
 			tellStarting(d, cl)
 			return p, cl, nil
 		}

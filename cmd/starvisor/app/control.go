@@ -124,7 +124,7 @@ func (f *socketOnly) find(ctx context.Context, d *Deps, script string, libs []st
 	// daemon runs): the script's name moves with it, and another script of the folder is
 	// another bundle.
 	abs := absOr(script)
-	expect := scriptOwners(abs)
+	expect := ownerOf(abs)
 	locks := rootLockPaths(abs)
 	l := lockPath(filepath.Join(filepath.Dir(abs), "run"))
 	if ran := lockLine(l, lockScript); ran == "" || filepath.Base(ran) == filepath.Base(abs) {
@@ -161,11 +161,11 @@ func (f *socketOnly) find(ctx context.Context, d *Deps, script string, libs []st
 	return cl, nil
 }
 
-// scriptOwners is the owner of the bundle's script, whose daemon (besides root's) its
-// socket may lead to; nil when it cannot be read.
-func scriptOwners(script string) []uint32 {
+// ownerOf is the owner of the file at path (a bundle's script); nil when it cannot be
+// read.
+func ownerOf(path string) []uint32 {
 	var st syscall.Stat_t
-	if syscall.Stat(script, &st) != nil {
+	if syscall.Stat(path, &st) != nil {
 		return nil
 	}
 	return []uint32{st.Uid}

@@ -205,7 +205,7 @@ func (c *UpCmd) joinUp(d *Deps, p *plan.Plan, locked error) error {
 			time.Sleep(pollEvery)
 		}
 	}
-	cl := expecting(api.NewClient(sock), scriptOwners(filepath.Join(p.Root, p.Entry)))
+	cl := expecting(api.NewClient(sock), scriptOwner(p))
 	ctx, cancel := context.WithDeadline(context.Background(), answerBy)
 	defer cancel()
 	running, err := cl.Plan(ctx)
@@ -249,7 +249,7 @@ func lockedLately(p *plan.Plan, d time.Duration) bool {
 func alreadyUp(d *Deps, p, running *plan.Plan, sock string, pending []string, wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), api.AnswerWithin)
 	defer cancel()
-	cl := expecting(api.NewClient(sock), scriptOwners(filepath.Join(p.Root, p.Entry)))
+	cl := expecting(api.NewClient(sock), scriptOwner(p))
 	msg := fmt.Sprintf("starvisor: up: this bundle's daemon already runs on %s: nothing to start", sock)
 	fixed := map[string]bool{} // changed or removed by the script: an apply of it takes them
 	if r, err := cl.Apply(ctx, p, true); err == nil && !r.Delta.Empty() {

@@ -750,14 +750,9 @@ func (c *UpCmd) locked(err error) error {
 var errLocked = errors.New("it holds the bundle's lock")
 
 // scriptOwner is the owner of the entry script: the symlinks it makes on the way to a log
-// file are followed (it writes the script that names the file anyway); see logs.Opener.
-func scriptOwner(p *plan.Plan) []uint32 {
-	st, err := os.Stat(filepath.Join(p.Root, p.Entry))
-	if err != nil {
-		return nil
-	}
-	return []uint32{st.Sys().(*syscall.Stat_t).Uid}
-}
+// file are followed (it writes the script that names the file anyway; see logs.Opener),
+// and its daemon is one a client may reach besides root's (see expecting).
+func scriptOwner(p *plan.Plan) []uint32 { return ownerOf(filepath.Join(p.Root, p.Entry)) }
 
 // workFromRoot makes the bundle root the daemon's working folder, so programs that name
 // no directory run there wherever up was started from, as under the unit `service

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -304,6 +305,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	if r.URL.Path == "" || path.Clean(r.URL.Path) != r.URL.Path {
+		// The mux would answer a 301 in HTML to the cleaned path (/v1//status), which a
+		// script's client follows as a GET, a POST's body dropped.
+		s.noRoute(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -318,6 +325,11 @@ func checkQuery(raw string) error {
 	}
 	if slices.Contains(q["name"], "") {
 		return errors.New("bad query: an empty name selects nothing")
+	}
+	for _, k := range []string{"n", "stream", "follow", "daemon", "stderr"} {
+		if len(q[k]) > 1 { // which one wins was the server's choice, silently
+			return fmt.Errorf("bad query: %s given %d times; give it once", k, len(q[k]))
+		}
 	}
 	if v, ok := q["n"]; ok {
 		if n, err := strconv.Atoi(v[0]); err != nil || n < 0 {
@@ -400,6 +412,12 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pid(w http.ResponseWriter, r *http.Request) {
+	names := r.URL.Query()["name"]
+	if len(names) > 1 {
+		// The first was answered, the others dropped: a script asking for two pids got one.
+		writeError(w, http.StatusBadRequest, fmt.Errorf("bad query: pid takes one name, got %d", len(names)))
+		return
+	}
 	name := r.URL.Query().Get("name")
 	if name == "" {
 		writeJSON(w, http.StatusOK, PidResponse{Pid: os.Getpid()})

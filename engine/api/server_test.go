@@ -290,6 +290,8 @@ func TestBadQueriesRefused(t *testing.T) {
 		"/v1/logs?name=a&stream=fo": "stream=fo: want stdout or stderr",
 		"/v1/logs?name=a&follow=2":  "follow=2: want 1 or 0",
 		"/v1/logs":                  "no names given", // a bad request here too (it was 404)
+		"/v1/pid?name=a&name=b":     "pid takes one name, got 2",
+		"/v1/logs?name=a&n=1&n=2":   "n given 2 times",
 	} {
 		code, body := get(path)
 		is.Equal(code, 400)                   // path
@@ -369,6 +371,13 @@ func TestWrongRoutesAnswerJSON(t *testing.T) {
 	is.Equal(e.Error, "GET /v1/start: this route takes POST")
 	resp, _ = do(http.MethodGet, "/v1/status") // the routes themselves still answer
 	is.Equal(resp.StatusCode, 200)
+	// A path to clean is no route: the mux answered a 301 in HTML, which a client
+	// followed as a GET, a POST's body dropped.
+	for _, p := range []string{"/v1//status", "/v1/./stop", "/v1/x/../status", "/v1/status/"} {
+		resp, e = do(http.MethodPost, p)
+		is.Equal(resp.StatusCode, 404)
+		is.True(strings.HasPrefix(e.Error, "POST "+p+": no such route"))
+	}
 }
 
 func TestShutdownSignalsDaemon(t *testing.T) {

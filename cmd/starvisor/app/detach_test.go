@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/starvisor/starvisor/engine/monitor"
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // up --detach's wait line names a few processes per state past a dozen (290 made one
@@ -63,4 +65,37 @@ func TestTeeColourNumbersStay(t *testing.T) {
 	is.Equal(tee.number("web"), 1)
 	is.Equal(tee.number("db"), 0) // reopened after an apply
 	is.Equal(tee.number("new"), 2)
+}
+
+type discardOpener struct{}
+
+func (discardOpener) Open(*plan.Log) (io.WriteCloser, error) { return nopCloser{io.Discard}, nil }
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// up --logs widens the labels already shown when an apply adds a longer name: the
+// columns of the processes from before stayed narrow, out of line with the new ones'.
+func TestTeeLabelsWidenForANewName(t *testing.T) {
+	is := is.New(t)
+	prog := func(name string) plan.Program {
+		return plan.Program{Name: name, ProcessName: name, Stdout: &plan.Log{Path: "/l/" + name + ".log"}}
+	}
+	running := &plan.Plan{Programs: []plan.Program{prog("a")}}
+	var out bytes.Buffer
+	lw := newLineWriter(&out)
+	tee := &teeOpener{LogOpener: discardOpener{}, out: lw, running: func() *plan.Plan { return running }}
+	a, err := tee.Open(running.Programs[0].Stdout)
+	is.NoErr(err)
+	a.Write([]byte("one\n"))
+	running = &plan.Plan{Programs: []plan.Program{prog("a"), prog("longer")}}
+	l, err := tee.Open(running.Programs[1].Stdout)
+	is.NoErr(err)
+	a.Write([]byte("two\n"))
+	l.Write([]byte("three\n"))
+	is.NoErr(l.Close())
+	lw.flush(time.Minute)
+	is.Equal(out.String(), "a | one\na      | two\nlonger | three\n")
+	is.Equal(len(tee.open), 1) // a closed writer is let go
 }

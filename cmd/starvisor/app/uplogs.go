@@ -32,6 +32,8 @@ type teeOpener struct {
 
 	mu      sync.Mutex
 	numbers map[string]int // each process's colour, in the order they first open a log
+	width   int            // the labels' column: the widest any plan needed so far
+	open    map[*teeWriter]bool
 }
 
 // number is process's colour number: given at its first log, kept across the applies
@@ -80,19 +82,54 @@ func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
 			}
 		}
 	}
-	label := logs.Pad(name, width)
-	if t.color {
-		label = colorLabel(label, t.number(cmp.Or(process, name))) // in order of first speech: neighbours differ
+	n := t.number(cmp.Or(process, name)) // in order of first speech: neighbours differ
+	tw := &teeWriter{WriteCloser: w, owner: t}
+	tw.label = func(width int) string {
+		label := logs.Pad(name, width)
+		if t.color {
+			label = colorLabel(label, n)
+		}
+		return label
 	}
-	return &teeWriter{WriteCloser: w, lines: logs.NewLabeller(t.out, label)}, nil
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if width > t.width {
+		// A longer name joined (an apply): the labels already shown widen with it, so
+		// the columns still line up.
+		t.width = width
+		for o := range t.open {
+			o.relabel(width)
+		}
+	}
+	tw.lines = logs.NewLabeller(t.out, tw.label(t.width))
+	if t.open == nil {
+		t.open = map[*teeWriter]bool{}
+	}
+	t.open[tw] = true
+	return tw, nil
 }
 
 // teeWriter writes to its log and, each line whole after its process's name, to out;
 // the log writer's other powers (rotation settings, reopening, its errors) pass through.
 type teeWriter struct {
 	io.WriteCloser
+	owner *teeOpener
+	label func(width int) string
 	mu    sync.Mutex // stdout and stderr may share a writer (redirect_stderr)
 	lines *logs.Labeller
+}
+
+func (t *teeWriter) relabel(width int) {
+	t.mu.Lock()
+	t.lines.Relabel(t.label(width))
+	t.mu.Unlock()
+}
+
+func (t *teeWriter) Close() error {
+	t.owner.mu.Lock()
+	delete(t.owner.open, t)
+	t.owner.mu.Unlock()
+	return t.WriteCloser.Close()
 }
 
 func (t *teeWriter) Write(b []byte) (int, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -119,6 +120,9 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		if roll != nil {
 			roll.say(d)
 		}
+	}
+	if delta.Empty() && !c.DryRun {
+		recordInputs(ctx, d, cl, p)
 	}
 	if delta.Empty() {
 		noteFailed(ctx, d, cl)
@@ -673,6 +677,32 @@ func printable(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// recordInputs has the daemon take p, which restarts nothing, when it read other
+// host.env values (or files, or libraries) than the running plan: a reload evaluates
+// with the values of the last plan applied, and an apply that changed no process left
+// the ones before it (LIVE moved from the environment into the script, then a SIGHUP
+// reload switched back to the old LIVE). Expect: another apply meanwhile is the later word.
+func recordInputs(ctx context.Context, d *Deps, cl *api.Client, p *plan.Plan) {
+	running, err := cl.Plan(ctx)
+	if err != nil || running == nil || sameInputs(running.Inputs, p.Inputs) {
+		return
+	}
+	r, err := cl.ApplyRequest(ctx, api.ApplyRequest{Plan: p, Expect: api.Hashes(running)})
+	switch {
+	case errors.Is(err, api.ErrPlanChanged):
+	case err != nil:
+		fmt.Fprintf(d.Stderr, "starvisor: warning: the daemon did not record this script's host.env values: %v\n", err)
+	case r.StateError != "":
+		fmt.Fprintf(d.Stderr, "starvisor: warning: the daemon cannot record what it runs (%s)\n", r.StateError)
+	}
+}
+
+// sameInputs: a and b read the same files, variables and libraries (none and empty alike).
+func sameInputs(a, b plan.Inputs) bool {
+	return maps.Equal(a.Files, b.Files) && maps.Equal(a.Env, b.Env) &&
+		slices.Equal(a.Unset, b.Unset) && maps.Equal(a.Libs, b.Libs)
 }
 
 // stoppedByHand starts failed's word for a process STOPPED that nothing will start: a

@@ -1130,6 +1130,15 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			} else {
 				out[i].Description += fmt.Sprintf("; exit status %d; not expected", sn.ExitCode)
 			}
+			if !p.resuming(sn) {
+				// Nothing restarts it (autorestart): failing, as FATAL is, for status,
+				// apply --wait and up alike (up alone said so).
+				if sn.ExitCode < 0 {
+					out[i].Blocked = "EXITED: killed by a signal"
+				} else {
+					out[i].Blocked = fmt.Sprintf("EXITED: exit status %d, not one of its exit_codes", sn.ExitCode)
+				}
+			}
 		}
 		if sn.Probe && sn.State == Running && !sn.Ready {
 			// Why its dependents wait: supervisord has no probes, so its words stop before.

@@ -22,7 +22,7 @@ const lineBacklog = 1 << 20
 // nor the control server nor a shutdown. Past lineBacklog bytes waiting, lines are
 // dropped, and how many is said once the reader takes output again.
 type lineWriter struct {
-	w     io.Writer
+	w     io.Writer     // under mu (redirect)
 	wake  chan struct{} // capacity 1: something waits
 	stamp bool          // lines without a time of their own get one (the daemon's log)
 
@@ -37,6 +37,13 @@ func newLineWriter(w io.Writer) *lineWriter {
 	l := &lineWriter{w: w, wake: make(chan struct{}, 1), wrote: make(chan struct{})}
 	go l.run()
 	return l
+}
+
+// redirect sends the lines from the next batch on to w (its terminal is gone).
+func (l *lineWriter) redirect(w io.Writer) {
+	l.mu.Lock()
+	l.w = w
+	l.mu.Unlock()
 }
 
 // printf queues a line of the daemon's own (with its time, when stamping).
@@ -90,10 +97,11 @@ func (l *lineWriter) run() {
 				break
 			}
 			l.buf, l.dropped, l.busy = spare[:0], 0, true
+			w := l.w
 			l.mu.Unlock()
-			l.w.Write(batch)
+			w.Write(batch)
 			if dropped > 0 {
-				fmt.Fprintf(l.w, "starvisor: %s of output dropped: its reader did not take them\n", plural(dropped, "line"))
+				fmt.Fprintf(w, "starvisor: %s of output dropped: its reader did not take them\n", plural(dropped, "line"))
 			}
 			if cap(batch) <= lineBacklog*2 {
 				spare = batch

@@ -402,8 +402,8 @@ func (c *UpCmd) Run(d *Deps) error {
 		}
 	}
 
-	l := &upLoop{sup: sup, out: out, stderr: errOut, shutdown: srv.ShutdownRequested(), hungUp: terminalGone(),
-		hangupNote: hangupNote(filepath.Join(p.Supervisor.LogDir, daemonLog)),
+	toLog := &headless{path: filepath.Join(p.Supervisor.LogDir, daemonLog), out: out, errOut: errOut}
+	l := &upLoop{sup: sup, out: out, stderr: errOut, shutdown: srv.ShutdownRequested(), toLog: toLog.start,
 		reload: func() (*plan.Plan, error) {
 			// The script again, with the environment values the last applied plan read:
 			// a reload (systemctl reload) re-reads the script, and must not take a
@@ -454,6 +454,19 @@ func (c *UpCmd) Run(d *Deps) error {
 			}
 			srv.SetReloadError(time.Now().Format(stampLayout) + ": " + msg)
 		}}
+	if gone := terminalGone(); gone != nil {
+		tty := &ttyWatch{gone: gone}
+		l.hungUp = tty.hungUp
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go tty.watch(watchCtx, ttyPoll, func() bool {
+			if !toLog.start() {
+				return false // the hangup's SIGHUP did it: up stops
+			}
+			out.printf("starvisor: the terminal up ran in is gone, but no hangup signal came (up was started with & from a shell that left?): up runs on, its lines in this log; SIGHUP reloads\n")
+			return true
+		})
+	}
 	err = l.run(ctx, p, sigs)
 	if sa, ok := lch.(interface{ StopAdopted(time.Duration) []int }); ok && err == nil {
 		// Every program stopped: children adopted from them that no stop could tell
@@ -1045,12 +1058,13 @@ type upLoop struct {
 	out    *lineWriter
 	stderr *lineWriter
 	reload func() (*plan.Plan, error) // prints its own errors
-	// hungUp, when set, says whether the terminal up ran in is gone: its SIGHUP is then
-	// the hangup (the ssh session dropped, the window closed), not a reload.
+	// hungUp, when set, says whether the terminal up ran in just hung up: its SIGHUP is
+	// then the hangup (the ssh session dropped, the window closed), not a reload.
 	hungUp func() bool
-	// hangupNote, when set, records line where it outlives the dead terminal.
-	hangupNote func(line string)
-	reopen     func() // SIGUSR2: log files are opened again by name (nil: ignored)
+	// toLog, when set, sends up's lines to its log file from now on, where they outlive
+	// the dead terminal; false when they go there already.
+	toLog  func() bool
+	reopen func() // SIGUSR2: log files are opened again by name (nil: ignored)
 	// relisten, when set, makes the control socket again should it be gone (SIGHUP
 	// and SIGUSR2): a daemon whose socket was removed answered nobody until killed.
 	relisten func()
@@ -1061,7 +1075,20 @@ type upLoop struct {
 	busy, settled func()
 	// reloaded, when set, learns each reload's outcome (nil: applied), for status.
 	reloaded func(err error)
+	now      func() time.Time // nil: time.Now
 }
+
+func (l *upLoop) clock() time.Time {
+	if l.now != nil {
+		return l.now()
+	}
+	return time.Now()
+}
+
+// sameStop is how soon after the first stop signal another is the same request: one
+// Ctrl-C under a wrapper that passes it on (a shell entrypoint's trap, foreman) comes
+// twice, a millisecond apart, and the second SIGKILLed a database mid-flush.
+const sameStop = time.Second
 
 type applied struct {
 	delta  plan.Delta
@@ -1137,12 +1164,14 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 			if sig == syscall.SIGHUP && l.hungUp != nil && l.hungUp() {
 				// As Ctrl-C: a foreground up lives in its terminal (foreman, compose up);
 				// it ran on headless, its own lines going to the dead terminal.
-				l.out.printf("starvisor: SIGHUP: the terminal is gone: shutting down\n")
-				if l.hangupNote != nil {
-					l.hangupNote("starvisor: SIGHUP: the terminal up ran in is gone: stopping everything")
+				// Its lines from here on in its log (how the stop ended, what was killed):
+				// only the first said there, the rest went to the dead terminal.
+				if l.toLog != nil {
+					l.toLog()
 				}
+				l.out.printf("starvisor: SIGHUP: the terminal up ran in is gone: shutting down\n")
 				cancel()
-				return l.stopAll(applying, results, sigs)
+				return l.stopAll(sig, applying, results, sigs)
 			}
 			if sig == syscall.SIGHUP {
 				if l.sup.ShuttingDown() {
@@ -1158,23 +1187,82 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 			}
 			l.out.printf("starvisor: %s: shutting down\n", sigName(sig))
 			cancel()
-			return l.stopAll(applying, results, sigs)
+			return l.stopAll(sig, applying, results, sigs)
 		}
 	}
 }
 
-// hangupNote appends a stamped line to the daemon's log file at path: a foreground up
-// writes its lines to its terminal, and one whose terminal hung up left nothing saying
-// why every service went down.
-func hangupNote(path string) func(string) {
-	return func(line string) {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if err != nil {
+// headless sends a foreground up's lines to the daemon's log file at path once its
+// terminal is gone: they went to the dead terminal, and nothing said why every service
+// went down, or how their stop ended.
+type headless struct {
+	path        string
+	out, errOut *lineWriter
+	mu          sync.Mutex
+	started     bool
+}
+
+// start redirects the lines (once); false when they were already.
+func (h *headless) start() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.started {
+		return false
+	}
+	h.started = true
+	os.MkdirAll(filepath.Dir(h.path), 0o755)
+	f, err := os.OpenFile(h.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return true // nowhere to say it; up goes on as it would
+	}
+	// Left open: up writes there until it exits.
+	h.out.redirect(f)
+	h.errOut.redirect(f)
+	return true
+}
+
+// ttyWatch tells the SIGHUP of a terminal's hangup from a reload's. The terminal gone
+// alone said it: an up started with & from a shell that then exited (bash sends no
+// SIGHUP without huponexit) ran on, and a deliberate kill -HUP for a reload, hours
+// later, stopped everything. So a poll notices a terminal gone with no hangup: from
+// then on up runs headless and SIGHUP reloads.
+type ttyWatch struct {
+	gone    func() bool
+	noticed satomic.Int64 // when the poll found the terminal gone, unix ns; 0: not yet
+}
+
+// ttyPoll is how often ttyWatch looks: three ioctls, in a foreground up only.
+const ttyPoll = 2 * time.Second
+
+// hungUp: the terminal is gone, and not for long (the hangup's own SIGHUP may come
+// just after the poll noticed).
+func (w *ttyWatch) hungUp() bool {
+	n := w.noticed.Load()
+	return w.gone() && (n == 0 || time.Since(time.Unix(0, n)) < time.Second)
+}
+
+// watch polls until the terminal is gone, then, unless a hangup's SIGHUP comes, calls
+// lost (which says false when that SIGHUP already took over).
+func (w *ttyWatch) watch(ctx context.Context, every time.Duration, lost func() bool) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
 			return
+		case <-t.C:
 		}
-		defer f.Close()
-		fmt.Fprintf(f, "%s %s\n", time.Now().Format(stampLayout), line)
+		if !w.gone() {
+			continue
+		}
+		w.noticed.Store(time.Now().UnixNano())
+		select { // the hangup's SIGHUP, if one comes, comes at once
+		case <-ctx.Done():
+			return
+		case <-time.After(every / 4):
+		}
+		lost()
+		return
 	}
 }
 
@@ -1205,7 +1293,8 @@ func terminalGone() func() bool {
 // meanwhile: then every process group gets SIGKILL at once (supervisord has no such
 // escalation; it is what a user pressing ^C twice means) and `up` exits with code 1,
 // since the programs did not stop as their stop_signal and stop_timeout ask.
-func (l *upLoop) stopAll(applying bool, results <-chan applied, sigs <-chan os.Signal) error {
+func (l *upLoop) stopAll(first os.Signal, applying bool, results <-chan applied, sigs <-chan os.Signal) error {
+	began := l.clock()
 	done := make(chan error, 1)
 	go func() {
 		if applying {
@@ -1236,6 +1325,11 @@ func (l *upLoop) stopAll(applying bool, results <-chan applied, sigs <-chan os.S
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP || sig == syscall.SIGUSR2 {
 				continue // no reload while stopping; the logs close anyway
+			}
+			if gap := l.clock().Sub(began); gap < sameStop {
+				l.out.printf("starvisor: %s %s after %s: the same request (passed on by a wrapper?); another from a second on kills them now\n",
+					sigName(sig), gap.Round(time.Millisecond), sigName(first))
+				continue
 			}
 			n := l.sup.Kill(context.Background())
 			l.out.printf("starvisor: %s again: killed %s with all %s started (SIGKILL)\n", sigName(sig), plural(n, "process"), map[bool]string{true: "it", false: "they"}[n == 1])

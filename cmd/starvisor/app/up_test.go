@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	satomic "sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -287,13 +288,16 @@ func TestUpLoopStopsDuringApply(t *testing.T) {
 	is.True(strings.Contains(out.String(), "starvisor: SIGINT: shutting down\n"))
 }
 
-// A second SIGINT during a shutdown that hangs kills every process group and exits 1.
+// A second SIGINT during a shutdown that hangs kills every process group and exits 1;
+// one within a second of the first is the same request (a wrapper passing Ctrl-C on).
 func TestUpLoopSecondInterruptKills(t *testing.T) {
 	is := is.New(t)
 	out := make(lineChan, 16)
 	sup := newFakeSup()
 	sup.stuck, sup.kills = make(chan struct{}), make(chan struct{}, 1)
-	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard)}
+	var now satomic.Int64 // ms
+	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard),
+		now: func() time.Time { return time.UnixMilli(now.Load()) }}
 	sigs, done := runLoop(l, &plan.Plan{})
 	<-sup.applies
 	sup.answers <- plan.Delta{}
@@ -307,6 +311,15 @@ func TestUpLoopSecondInterruptKills(t *testing.T) {
 		t.Fatal("SIGHUP killed")
 	default:
 	}
+	now.Add(2)
+	sigs <- syscall.SIGTERM // 2 ms after: the same Ctrl-C, passed on
+	out.want(t, "starvisor: SIGTERM 2ms after SIGINT: the same request (passed on by a wrapper?); another from a second on kills them now")
+	select {
+	case <-sup.kills:
+		t.Fatal("a signal 2ms after the first killed")
+	default:
+	}
+	now.Add(1500)
 	sigs <- syscall.SIGTERM
 	<-sup.kills
 	out.want(t, "starvisor: SIGTERM again: killed 3 processes with all they started (SIGKILL)")
@@ -507,17 +520,16 @@ func TestRemoveOwnLeavesAnotherDaemonsPidfile(t *testing.T) {
 }
 
 // A SIGHUP from the terminal up runs in hanging up (an ssh session dropped) stops it, as
-// Ctrl-C does; one with the terminal there still reloads.
+// Ctrl-C does, its lines from then on in its log; one with the terminal there still reloads.
 func TestUpLoopStopsWhenTheTerminalIsGone(t *testing.T) {
 	is := is.New(t)
 	out := make(lineChan, 16)
 	sup := newFakeSup()
-	gone := false
-	var noted []string
+	var gone, logged satomic.Bool
 	l := &upLoop{sup: sup, out: newLineWriter(out), stderr: newLineWriter(io.Discard),
-		reload:     func() (*plan.Plan, error) { return &plan.Plan{}, nil },
-		hungUp:     func() bool { return gone },
-		hangupNote: func(line string) { noted = append(noted, line) }}
+		reload: func() (*plan.Plan, error) { return &plan.Plan{}, nil },
+		hungUp: gone.Load,
+		toLog:  func() bool { return !logged.Swap(true) }}
 	sigs, done := runLoop(l, &plan.Plan{})
 	<-sup.applies
 	sup.answers <- plan.Delta{}
@@ -527,12 +539,50 @@ func TestUpLoopStopsWhenTheTerminalIsGone(t *testing.T) {
 	<-sup.applies
 	sup.answers <- plan.Delta{}
 	out.want(t, "starvisor: reload: 0 added, 0 changed, 0 removed, 0 unchanged")
-	gone = true
+	is.True(!logged.Load())
+	gone.Store(true)
 	sigs <- syscall.SIGHUP
-	out.want(t, "starvisor: SIGHUP: the terminal is gone: shutting down")
+	out.want(t, "starvisor: SIGHUP: the terminal up ran in is gone: shutting down")
+	is.True(logged.Load()) // before that line: it lands where it outlives the terminal
 	<-sup.shutdown
 	is.NoErr(<-done)
-	is.Equal(noted, []string{"starvisor: SIGHUP: the terminal up ran in is gone: stopping everything"}) // where it outlives the terminal
+}
+
+// A terminal gone with no hangup signal (up started with &, its shell left) is noticed:
+// up runs on, and a SIGHUP from then on is a reload, where it stopped everything.
+func TestTTYWatchTellsAHangupFromALaterReload(t *testing.T) {
+	is := is.New(t)
+	var gone satomic.Bool
+	w := &ttyWatch{gone: gone.Load}
+	is.True(!w.hungUp())
+	lost := make(chan bool, 1)
+	go w.watch(t.Context(), 5*time.Millisecond, func() bool { lost <- true; return true })
+	gone.Store(true)
+	is.True(w.hungUp()) // its SIGHUP, before or just after the poll noticed
+	<-lost
+	is.True(w.hungUp()) // still, within a second of the notice
+	w.noticed.Store(time.Now().Add(-2 * time.Second).UnixNano())
+	is.True(!w.hungUp()) // long gone: a SIGHUP now is someone's reload
+}
+
+// Once the terminal is gone, up's lines (its stderr's too) land in the daemon's log
+// file, its folder made if need be; said once.
+func TestHeadlessSendsLinesToTheLog(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "log", "starvisor.log")
+	var term bytes.Buffer
+	out, errOut := newLineWriter(&term), newLineWriter(&term)
+	h := &headless{path: path, out: out, errOut: errOut}
+	is.True(h.start())
+	is.True(!h.start())
+	out.printf("gone\n")
+	out.flush(time.Minute)
+	errOut.printf("oops\n")
+	errOut.flush(time.Minute)
+	b, err := os.ReadFile(path)
+	is.NoErr(err)
+	is.Equal(string(b), "gone\noops\n")
+	is.Equal(term.String(), "")
 }
 
 // A detached daemon that lost the bundle's lock to one started at the same moment says
@@ -544,14 +594,4 @@ func TestLockedDetachedSaysItByExitCode(t *testing.T) {
 	var buf bytes.Buffer
 	is.Equal(exitCode((&UpCmd{OwnLog: "/x/starvisor.log"}).locked(err), &buf), exitLocked)
 	is.Equal(buf.String(), "") // nothing written into the winner's log
-}
-
-// The hangup's note lands in the daemon's log file, its folder made if need be.
-func TestHangupNoteAppendsToTheLog(t *testing.T) {
-	is := is.New(t)
-	path := filepath.Join(t.TempDir(), "log", "starvisor.log")
-	hangupNote(path)("gone")
-	b, err := os.ReadFile(path)
-	is.NoErr(err)
-	is.True(strings.HasSuffix(string(b), " gone\n"))
 }

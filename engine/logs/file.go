@@ -225,6 +225,7 @@ func (f *File) Close() error {
 		return nil
 	}
 	f.closed = true
+	forgetFiles(f, f.path)
 	if f.dir != nil {
 		f.dir.Close()
 		f.dir = nil
@@ -306,11 +307,13 @@ func (f *File) openIn(truncate bool) error {
 		return fmt.Errorf("open: %s: %w", f.path, err)
 	}
 	fh := os.NewFile(uintptr(fd), f.path)
-	if st, err := fh.Stat(); err != nil || !st.Mode().IsRegular() {
+	st, err := fh.Stat()
+	if err != nil || !st.Mode().IsRegular() {
 		fh.Close() // a FIFO or a device put in its place: not a file to write and rotate
 		return fmt.Errorf("open: %s: not a regular file any more", f.path)
 	}
 	syscall.SetNonblock(fd, false) // O_NONBLOCK only kept the open from waiting on a FIFO
+	noteFile(f, f.path, st)
 	size, err := fh.Seek(0, io.SeekEnd)
 	if err != nil {
 		fh.Close()

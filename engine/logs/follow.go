@@ -63,6 +63,9 @@ const maxAbsentWait = 10
 // gapNote is the line a follower reads in place of the files rotated away unread.
 const gapNote = "[starvisor: lines rotated out of the log before they were read: it rotates faster than it was followed]\n"
 
+// cutNote ends a line whose end was rotated away unread, before gapNote.
+const cutNote = " [starvisor: cut]\n"
+
 // Follow reads l's file from f, an open handle on it positioned where reading
 // starts; f nil means the file is not there yet, and is read from its start once it is.
 func Follow(l plan.Log, f *os.File) *Follower {
@@ -185,7 +188,9 @@ func (fl *Follower) Read(p []byte) (int, error) {
 		if fl.gap && fl.next == nil && len(p) > len(gapNote) { // once f, read to its end, is left
 			note := gapNote
 			if fl.midLine {
-				note = "\n" + note // on a line of its own, not glued to a half line
+				// On a line of its own, not glued to the half line, which is said cut: its
+				// end went with the files skipped.
+				note = cutNote + note
 			}
 			fl.gap, fl.midLine = false, false
 			return copy(p, note), nil
@@ -345,7 +350,18 @@ func (fl *Follower) successor() *os.File {
 			return nil
 		}
 		nf := openRegular(fl.path)
-		if _, err := os.Stat(backupName(fl.path, fl.backups)); nf != nil && fl.backups > 0 && err == nil && !moved {
+		if nf == nil || fl.backups == 0 || moved {
+			return nf
+		}
+		// The writer's record tells whether nf came right after f. Else the disk: with
+		// every backup there, the ones after f were read by nobody.
+		if st, err := nf.Stat(); err == nil {
+			if gap, known := skipped(fl.path, cur, st); known {
+				fl.gap = gap
+				return nf
+			}
+		}
+		if _, err := os.Stat(backupName(fl.path, fl.backups)); err == nil {
 			fl.gap = true
 		}
 		return nf

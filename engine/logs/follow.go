@@ -77,6 +77,7 @@ func Follow(l plan.Log, f *os.File) *Follower {
 // holds from then on starts in the oldest file that is none of them).
 type Mark struct {
 	file    os.FileInfo // nil: no file was there
+	gen     *uint64     // file's number among those this process's writer made (see fileGen)
 	off     int64
 	absent  bool          // no file was there
 	earlier []os.FileInfo // backups there when no file was
@@ -87,7 +88,11 @@ type Mark struct {
 func MarkEnd(l plan.Log) Mark {
 	st, err := os.Stat(l.Path)
 	if err == nil {
-		return Mark{file: st, off: st.Size()}
+		m := Mark{file: st, off: st.Size()}
+		if g, ok := fileGen(l.Path, st); ok {
+			m.gen = &g
+		}
+		return m
 	}
 	m := Mark{absent: true}
 	for i := 1; i <= l.Backups; i++ {
@@ -133,15 +138,40 @@ func (fl *Follower) open() *os.File {
 			if f == nil {
 				continue
 			}
-			if st, err := f.Stat(); err == nil && os.SameFile(st, m.file) {
+			// The same inode may be a later file's: the marked one removed, its inode
+			// reused (read at the mark's offset, it gave half a line of another file).
+			if st, err := f.Stat(); err == nil && os.SameFile(st, m.file) && !fl.reused(m, st) {
 				if _, err := f.Seek(m.off, io.SeekStart); err == nil {
 					return f
 				}
 			}
 			f.Close()
 		}
+		// Rotated out of reach before the first look: said as a gap found later is,
+		// unless the current file came right after it.
+		f := openRegular(fl.path)
+		if f != nil && fl.backups > 0 {
+			if st, err := f.Stat(); err == nil {
+				if gap, known := skipped(fl.path, m.file, m.gen, st); known {
+					fl.gap = gap
+				} else if _, err := os.Stat(backupName(fl.path, fl.backups)); err == nil {
+					fl.gap = true
+				}
+			}
+		}
+		return f
 	}
 	return openRegular(fl.path) // nil: not there yet
+}
+
+// reused says whether st, which has the marked file's inode, is a later file made with
+// it, by this process's writer's record.
+func (fl *Follower) reused(m Mark, st os.FileInfo) bool {
+	if m.gen == nil {
+		return false
+	}
+	g, ok := fileGen(fl.path, st)
+	return ok && g != *m.gen
 }
 
 // openRegular opens name if it is a regular file. Not /dev/stdout and the like (an
@@ -356,7 +386,7 @@ func (fl *Follower) successor() *os.File {
 		// The writer's record tells whether nf came right after f. Else the disk: with
 		// every backup there, the ones after f were read by nobody.
 		if st, err := nf.Stat(); err == nil {
-			if gap, known := skipped(fl.path, cur, st); known {
+			if gap, known := skipped(fl.path, cur, nil, st); known {
 				fl.gap = gap
 				return nf
 			}

@@ -263,6 +263,27 @@ func TestFollowerSaysAGapMidRotation(t *testing.T) {
 	}
 }
 
+// A mark whose file rotated out of reach before the first look (logs -f -n 0 of a log
+// rotating fast) says lines went unread: it went on in the current file in silence.
+func TestFollowFromAMarkRotatedOutOfReach(t *testing.T) {
+	is := is.New(t)
+	l := plan.Log{Path: filepath.Join(t.TempDir(), "f.log"), MaxBytes: 100, Backups: 1}
+	f := open(t, l)
+	defer f.Close()
+	f.Write([]byte("first\n"))
+	m := MarkEnd(l)
+	f.Write([]byte(strings.Repeat("a", 93) + "\n"))
+	for i := range 3 {
+		f.Write(fmt.Appendf(nil, "%02d %s\n", i, bytes.Repeat([]byte("x"), 96)))
+	}
+	f.Write([]byte("last\n"))
+	fl := FollowFrom(l, m)
+	defer fl.Close()
+	b, err := io.ReadAll(fl)
+	is.NoErr(err)
+	is.Equal(string(b), gapNote+"last\n")
+}
+
 // A log an external logrotate moved away (then SIGUSR2: a new file at the name) is read
 // to its end, then the new file, with no note of lines lost: none were. The note came
 // with every backup there, as if the daemon's own rotations had carried the file off.

@@ -70,38 +70,49 @@ func forgetFiles(f *File, path string) {
 	}
 }
 
-// skipped says whether files were made at path between from and to (both files a
-// writer of this process made there); known false when the record cannot tell (a file
-// of an earlier daemon, or no writer of this process).
-func skipped(path string, from, to os.FileInfo) (gap, known bool) {
-	fid, ok1 := idOf(from)
-	tid, ok2 := idOf(to)
-	if !ok1 || !ok2 {
-		return false, false
+// fileGen is the number of the file st among those made at path: the latest made with
+// its inode (a file held open keeps its inode; one removed may see it reused).
+func fileGen(path string, st os.FileInfo) (uint64, bool) {
+	id, ok := idOf(st)
+	if !ok {
+		return 0, false
 	}
 	generations.Lock()
 	defer generations.Unlock()
 	r := generations.m[path]
 	if r == nil {
-		return false, false
-	}
-	find := func(id fileID) (uint64, bool) {
-		for g := r.next; g > 0 && r.next-g < genKept; g-- {
-			if r.ids[(g-1)%genKept] == id {
-				return g - 1, true
-			}
-		}
 		return 0, false
 	}
-	tg, ok := find(tid)
+	return r.find(id)
+}
+
+func (r *genRing) find(id fileID) (uint64, bool) {
+	for g := r.next; g > 0 && r.next-g < genKept; g-- {
+		if r.ids[(g-1)%genKept] == id {
+			return g - 1, true
+		}
+	}
+	return 0, false
+}
+
+// skipped says whether files were made at path between from (open, or its number from
+// a mark when fromGen is set) and to; known false when the record cannot tell (a file
+// of an earlier daemon, or no writer of this process).
+func skipped(path string, from os.FileInfo, fromGen *uint64, to os.FileInfo) (gap, known bool) {
+	tg, ok := fileGen(path, to)
 	if !ok {
 		return false, false
 	}
-	fg, ok := find(fid)
-	switch {
-	case ok:
+	if fromGen != nil {
+		return tg > *fromGen+1, true
+	}
+	fg, ok := fileGen(path, from)
+	if ok {
 		return tg > fg+1, true
-	case r.next > genKept:
+	}
+	generations.Lock()
+	defer generations.Unlock()
+	if r := generations.m[path]; r != nil && r.next > genKept {
 		return true, true // older than every file remembered: many were made since
 	}
 	return false, false

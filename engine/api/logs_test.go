@@ -275,6 +275,8 @@ func TestTailOfALogWithoutNewlines(t *testing.T) {
 	is.True(out.Len() <= tailMax+64<<10)
 	is.True(out.Len() >= tailMax)
 	is.True(strings.HasSuffix(out.String(), "###END"))
+	// Said to be the end of a longer line: it started mid-line, with no word.
+	is.True(strings.HasPrefix(out.String(), "[starvisor: logs -n reads back at most 4 MiB: the line below is the end of a longer one]\n###"))
 	// A tail alone ends it: a line still being written, the prompt glued to it.
 	out.Reset()
 	_, err = f.Seek(0, io.SeekStart)

@@ -44,22 +44,44 @@ func (l *Labeller) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		// A newline alone after a cut only ends the line already written: no empty line.
-		if !l.cut || len(l.pending) > 0 || i > 0 {
-			l.buf = append(append(append(l.buf, l.label()...), l.pending...), b[:i+1]...)
+		if len(l.pending) > 0 {
+			l.pending = append(l.pending, b[:i+1]...)
+			l.put(l.pending)
+		} else {
+			l.put(b[:i+1])
 		}
 		l.pending, l.cut, b = l.pending[:0], false, b[i+1:]
 	}
 	l.pending = append(l.pending, b...)
 	if len(l.pending) >= MaxPending {
-		l.buf = append(append(append(l.buf, l.label()...), l.pending...), '\n')
-		l.pending, l.cut = l.pending[:0], true
+		k := len(l.pending) / MaxPending * MaxPending
+		l.put(l.pending[:k])
+		l.pending = append(l.pending[:0], l.pending[k:]...)
 	}
 	if len(l.buf) == 0 {
 		return n, nil
 	}
 	_, err := l.w.Write(l.buf)
 	return n, err
+}
+
+// put adds line (ended by its newline, or a run of whole MaxPending parts) to buf in
+// parts of at most MaxPending bytes, each after the first marked as a continuation: a
+// line of megabytes written at once went out as one.
+func (l *Labeller) put(line []byte) {
+	for len(line) > 0 {
+		part := line[:min(len(line), MaxPending)]
+		line = line[len(part):]
+		// A newline alone after a cut only ends the line already written: no empty line.
+		if l.cut && len(part) == 1 && part[0] == '\n' {
+			break
+		}
+		l.buf = append(append(l.buf, l.label()...), part...)
+		if part[len(part)-1] != '\n' {
+			l.buf = append(l.buf, '\n')
+			l.cut = true
+		}
+	}
 }
 
 // Flush writes out, ended, the line under way.

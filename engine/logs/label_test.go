@@ -35,3 +35,20 @@ func TestLabellerLines(t *testing.T) {
 	l.Write([]byte("\nz\n"))
 	is.Equal(out.String(), "x | "+long+"\nx | z\n")
 }
+
+// A line longer than MaxPending written at once goes out in MaxPending parts too, as
+// one written in pieces does (a 4 MiB line read back by logs -n went out whole).
+func TestLabellerCutsALongLineWrittenAtOnce(t *testing.T) {
+	is := is.New(t)
+	var out strings.Builder
+	l := NewLabeller(&out, "x")
+	l.Write([]byte(strings.Repeat("a", 3*MaxPending+10) + "\nnext\n" + strings.Repeat("b", MaxPending) + "\n"))
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	is.Equal(len(lines), 6)
+	is.Equal(lines[0], "x | "+strings.Repeat("a", MaxPending))
+	is.Equal(lines[1], "x + "+strings.Repeat("a", MaxPending))
+	is.Equal(lines[2], "x + "+strings.Repeat("a", MaxPending))
+	is.Equal(lines[3], "x + "+strings.Repeat("a", 10))
+	is.Equal(lines[4], "x | next")
+	is.Equal(lines[5], "x | "+strings.Repeat("b", MaxPending)) // its newline alone adds no line
+}

@@ -36,6 +36,9 @@ func (ps *paramSpec) unpack(fn string, args starlark.Tuple, kwargs []starlark.Tu
 	set := make([]bool, len(ps.names))
 	for i, a := range args {
 		set[i] = true
+		if i >= ps.required && noneAsDefault(a, ptrs[i]) {
+			continue
+		}
 		if err := starlark.UnpackArg(a, ptrs[i]); err != nil {
 			return fmt.Errorf("%s: %s: %w", fn, ps.names[i], err)
 		}
@@ -54,6 +57,9 @@ func (ps *paramSpec) unpack(fn string, args starlark.Tuple, kwargs []starlark.Tu
 			return fmt.Errorf("%s: got multiple values for keyword argument %s", fn, name)
 		}
 		set[i] = true
+		if i >= ps.required && noneAsDefault(kv[1], ptrs[i]) {
+			continue
+		}
 		if err := starlark.UnpackArg(kv[1], ptrs[i]); err != nil {
 			return fmt.Errorf("%s: %s: %w", fn, name, err)
 		}
@@ -64,6 +70,24 @@ func (ps *paramSpec) unpack(fn string, args starlark.Tuple, kwargs []starlark.Tu
 		}
 	}
 	return nil
+}
+
+// noneAsDefault says whether v, given for an optional parameter that takes no None,
+// is None: then it stands for the parameter not given, as a library's helper passes
+// its own optional arguments on (group = group, its default None). Where None has a
+// meaning of its own (stdout = None: discard; ready = None: no probe), it is unpacked.
+func noneAsDefault(v starlark.Value, ptr any) bool {
+	if v != starlark.None {
+		return false
+	}
+	switch ptr.(type) {
+	case *starlark.Value, *starlark.NoneType:
+		return false
+	}
+	if u, ok := ptr.(starlark.Unpacker); ok {
+		return u.Unpack(starlark.None) != nil
+	}
+	return true
 }
 
 // nearest returns the candidate closest to x by edit distance, if close enough to be a typo.

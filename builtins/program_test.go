@@ -162,3 +162,31 @@ program(name = "d", command = "x", stop_signal = 15)
 		is.Equal(pr.StopSignal, want)
 	}
 }
+
+// None for an optional keyword that takes no None is that keyword not given, so a
+// library's helper passes its own optional arguments on (group = group, default None);
+// where None means something (stdout: discard; ready: no probe) it still does, and a
+// required one is still refused.
+func TestProgramNoneIsTheDefault(t *testing.T) {
+	is := is.New(t)
+	p, _ := evalTxtar(t, `
+-- deploy.star --
+def svc(name, group = None, directory = None, user = None, depends_on = None, memory_max = None, umask = None):
+    program(name = name, command = ["sleep", "1"], group = group, directory = directory, user = user,
+            depends_on = depends_on, memory_max = memory_max, umask = umask, stdout = None, ready = None,
+            stderr = log("log/" + name + ".err", max_bytes = None, backups = None))
+svc("a")
+svc("b", group = "g", depends_on = ["a"])
+`)
+	a, _ := p.Lookup("a")
+	is.Equal(a.Group, "")
+	is.Equal(a.Directory, "") // as when not given
+	is.Equal(a.Stdout, nil)   // None: discarded, as ever
+	is.Equal(a.Ready, nil)
+	is.Equal(a.Stderr.MaxBytes, int64(50<<20)) // the defaults
+	b, _ := p.Lookup("b")
+	is.Equal(b.Group, "g")
+	dir := writeTxtar(t, "-- deploy.star --\nprogram(name = None, command = [\"sleep\", \"1\"])\n")
+	_, err := builtins.Eval(context.Background(), builtins.Options{File: filepath.Join(dir, "deploy.star")})
+	is.True(err != nil && strings.Contains(err.Error(), "program: name: got NoneType, want string"))
+}

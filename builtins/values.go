@@ -21,6 +21,7 @@ import (
 
 // unpack is starlark.UnpackArgs with messages shaped "fn: param: problem".
 func unpack(fn string, args starlark.Tuple, kwargs []starlark.Tuple, pairs ...any) error {
+	kwargs = dropNoneDefaults(kwargs, pairs)
 	err := starlark.UnpackArgs(fn, args, kwargs, pairs...)
 	if err != nil {
 		msg := err.Error()
@@ -32,6 +33,37 @@ func unpack(fn string, args starlark.Tuple, kwargs []starlark.Tuple, pairs ...an
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// dropNoneDefaults leaves out the keyword arguments that are None for an optional
+// parameter that takes no None (see noneAsDefault); pairs as starlark.UnpackArgs takes them.
+func dropNoneDefaults(kwargs []starlark.Tuple, pairs []any) []starlark.Tuple {
+	var out []starlark.Tuple
+	for i, kv := range kwargs {
+		drop := false
+		if kv[1] == starlark.None {
+			name, _ := starlark.AsString(kv[0])
+			optional := false
+			for j := 0; j+1 < len(pairs); j += 2 {
+				p, _ := pairs[j].(string)
+				optional = optional || strings.HasSuffix(p, "?")
+				if strings.TrimRight(p, "?") == name {
+					drop = optional && noneAsDefault(kv[1], pairs[j+1])
+					break
+				}
+			}
+		}
+		switch {
+		case drop && out == nil:
+			out = append(make([]starlark.Tuple, 0, len(kwargs)), kwargs[:i]...)
+		case !drop && out != nil:
+			out = append(out, kv)
+		}
+	}
+	if out == nil {
+		return kwargs
+	}
+	return out
 }
 
 // maxPositional rejects calls with more than max positional arguments, for builtins

@@ -75,27 +75,6 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		}
 		answer.Planned = bytes.TrimSpace(planned.Bytes())
 	}
-	// What check would say of the programs that start anew: a missing interpreter or
-	// folder shows here, not only as BACKOFF later.
-	// One line per problem, naming the programs that have it: a release's missing folder
-	// was said once per program (16 lines for one typo).
-	seen := map[string]bool{} // one look per program, not per process
-	var problems []string
-	who := map[string][]string{}
-	for _, n := range append(slices.Clone(delta.Added), changedNames(delta)...) {
-		if pr, ok := p.Lookup(n); ok && !seen[pr.Name] {
-			seen[pr.Name] = true
-			for _, msg := range programProblems(pr, p.Root, d.LookupEnv) {
-				if who[msg] == nil {
-					problems = append(problems, msg)
-				}
-				who[msg] = append(who[msg], pr.Name)
-			}
-		}
-	}
-	for _, msg := range problems {
-		fmt.Fprintf(d.Stderr, "starvisor: warning: %s: %s\n", strings.Join(who[msg], ", "), msg)
-	}
 	if dry.Refused != "" && !c.Force {
 		// Before "first the job ...": the daemon would refuse before running it.
 		return fmt.Errorf("apply: %s", dry.Refused)
@@ -760,6 +739,30 @@ func depProcesses(p *plan.Plan, program string) []string {
 	return out
 }
 
+// sayStartProblems says what check would say of the programs that start anew: a missing
+// interpreter or folder shows before the apply (plan --diff too), not only as BACKOFF
+// later. One line per problem, naming the programs that have it: a release's missing
+// folder was said once per program (16 lines for one typo).
+func sayStartProblems(d *Deps, p *plan.Plan, delta plan.Delta) {
+	seen := map[string]bool{} // one look per program, not per process
+	var problems []string
+	who := map[string][]string{}
+	for _, n := range append(slices.Clone(delta.Added), changedNames(delta)...) {
+		if pr, ok := p.Lookup(n); ok && !seen[pr.Name] {
+			seen[pr.Name] = true
+			for _, msg := range programProblems(pr, p.Root, d.LookupEnv) {
+				if who[msg] == nil {
+					problems = append(problems, msg)
+				}
+				who[msg] = append(who[msg], pr.Name)
+			}
+		}
+	}
+	for _, msg := range problems {
+		fmt.Fprintf(d.Stderr, "starvisor: warning: %s: %s\n", strings.Join(who[msg], ", "), msg)
+	}
+}
+
 // showDiff evaluates the script, asks the daemon what applying it would change, and prints
 // that; it changes nothing.
 func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *socketOnly, asJSON bool) (*plan.Plan, *api.Client, api.ApplyResponse, error) {
@@ -784,6 +787,7 @@ func showDiff(ctx context.Context, d *Deps, verb string, sf *scriptFlags, sock *
 	for _, n := range r.Notes {
 		fmt.Fprintf(d.Stderr, "starvisor: note: %s\n", n)
 	}
+	sayStartProblems(d, p, r.Delta)
 	if r.Refused != "" && verb == "plan" {
 		fmt.Fprintf(d.Stderr, "starvisor: warning: apply would refuse: %s\n", r.Refused)
 	}

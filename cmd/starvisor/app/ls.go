@@ -35,6 +35,9 @@ type lsRow struct {
 	// Trouble: why the daemon holding the lock gave no figures ("" when it did): it does
 	// not answer (hung, stopped), or its socket is gone (the bundle moved).
 	Trouble string `json:"trouble,omitempty"`
+	// MovedFrom: where the bundle was when its daemon started, for one moved since (its
+	// figures asked on the socket where it is now).
+	MovedFrom string `json:"moved_from,omitempty"`
 }
 
 // lsJSONRow is a row of ls --json: the figures null for a daemon that gave none (its
@@ -47,12 +50,13 @@ type lsJSONRow struct {
 	Running   *int   `json:"running"`
 	Failed    *int   `json:"failed"`
 	Trouble   string `json:"trouble,omitempty"`
+	MovedFrom string `json:"moved_from,omitempty"`
 }
 
 func lsJSON(rows []lsRow) []lsJSONRow {
 	out := make([]lsJSONRow, len(rows))
 	for i, r := range rows {
-		out[i] = lsJSONRow{Script: r.Script, Pid: r.Pid, Socket: r.Socket, Trouble: r.Trouble}
+		out[i] = lsJSONRow{Script: r.Script, Pid: r.Pid, Socket: r.Socket, Trouble: r.Trouble, MovedFrom: r.MovedFrom}
 		if r.Trouble == "" {
 			out[i].Processes, out[i].Running, out[i].Failed = &r.Processes, &r.Running, &r.Failed
 		}
@@ -132,6 +136,9 @@ func (c *LsCmd) Run(d *Deps) error {
 		if r.Trouble != "" {
 			fmt.Fprintf(d.Stderr, "starvisor: ls: the daemon (pid %d) on %s %s\n", r.Pid, r.Socket, r.Trouble)
 		}
+		if r.MovedFrom != "" {
+			fmt.Fprintf(d.Stderr, "starvisor: ls: %s moved there from %s while its daemon (pid %d) ran: starvisor apply there takes its new paths\n", filepath.Dir(r.Script), r.MovedFrom, r.Pid)
+		}
 	}
 	return nil
 }
@@ -153,6 +160,15 @@ func lsLock(lock string) lsRow {
 		}
 	}
 	if now := movedTo(strconv.Itoa(row.Pid), row.Script); !isSocket(sock) && now != "" {
+		// Its socket where the bundle is now, when it was in the bundle's folder: the
+		// row as any other, at the path that is there (it showed the old one, no figures).
+		old := filepath.Dir(row.Script)
+		if rel, err := filepath.Rel(old, sock); err == nil && filepath.IsLocal(rel) {
+			if moved, ok := lsDaemon(filepath.Join(now, rel)); ok {
+				moved.Script, moved.MovedFrom = filepath.Join(now, filepath.Base(row.Script)), old
+				return moved
+			}
+		}
 		row.Trouble = "moved with its bundle's folder to " + now
 	} else if !isSocket(sock) && row.Pid <= 0 {
 		row.Trouble = "has no socket there any more (its bundle moved, or its folder was removed)"

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -90,8 +91,24 @@ func stopLeft(ctx context.Context, d *Deps, socket string) bool {
 	for _, s := range monitor.ByProcess(strays) {
 		fmt.Fprintf(d.Stderr, "starvisor: %s\n", formatStray(s))
 	}
+	// Its pidfile and socket go, as its clean exit removes them: a logrotate's kill -USR2
+	// $(cat run/starvisor.pid) would signal whatever process took the dead pid.
+	dead, _, _ := strings.Cut(lockLine(lock.Name(), lockIdentity), ".")
+	if ran != nil && dead != "" {
+		removeIfPid(ran.Supervisor.Pidfile, dead)
+	}
+	if st, err := os.Lstat(socket); err == nil && st.Mode().Type() == os.ModeSocket && !api.Answers(socket) {
+		os.Remove(socket)
+	}
 	// Its identity out of the lock too, as a clean exit leaves it: nothing of it is left.
 	held := &heldLock{File: lock, socket: lockLine(lock.Name(), lockSocket), script: lockLine(lock.Name(), lockScript)}
 	held.clean()
 	return len(strays) > 0
+}
+
+// removeIfPid removes the pidfile f when it names pid (a daemon gone), not another's.
+func removeIfPid(f, pid string) {
+	if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) == pid {
+		os.Remove(f)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -83,6 +84,11 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	// Ctrl-C ends the wait, not the daemon (its own session): said, as it looked like
+	// an aborted start.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 
 	cl := api.NewClient(sock)
 	deadline := time.Now().Add(c.Wait)
@@ -150,7 +156,12 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 			namedFailures(d, failed)
 			return reported(ExitFailure)
 		}
-		time.Sleep(pause)
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(d.Stderr, "starvisor: up: %s: stopped waiting; the daemon (pid %d) runs on, starting the plan: starvisor status shows how it does, starvisor shutdown stops it\n", sigName(sig), cmd.Process.Pid)
+			return reported(ExitFailure)
+		case <-time.After(pause):
+		}
 		pause = min(2*pause, 200*time.Millisecond) // each look is a status round in the daemon
 	}
 }

@@ -724,8 +724,10 @@ func envChanged(running, next *plan.Plan) string {
 	var diff []string
 	for _, k := range slices.Sorted(maps.Keys(next.Inputs.Env)) {
 		_, ok := running.Inputs.Env[k]
-		if now, was := next.Inputs.Shown(k), running.Inputs.Shown(k); ok && now != was && !strings.HasPrefix(k, "host.") {
-			diff = append(diff, fmt.Sprintf("%s=%s (running: %s)", k, now, was))
+		now, nowSet := next.Inputs.Value(k)
+		was, wasSet := running.Inputs.Value(k)
+		if ok && (now != was || nowSet != wasSet) && !strings.HasPrefix(k, "host.") {
+			diff = append(diff, plan.EnvDiff(k, now, nowSet, was, wasSet, "running"))
 		}
 	}
 	if len(diff) == 0 {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -62,17 +63,60 @@ type Inputs struct {
 	Libs map[string]string `json:"libs,omitempty"`
 }
 
-// Shown is variable k as the script read it, for a note: its value quoted, or unset.
-func (in *Inputs) Shown(k string) string {
-	return EnvShown(in.Env[k], !slices.Contains(in.Unset, k))
+// Value is variable k as the script read it: its value, and whether it was set.
+func (in *Inputs) Value(k string) (string, bool) {
+	return in.Env[k], !slices.Contains(in.Unset, k)
 }
 
-// EnvShown is a variable's value for a note: quoted, or unset.
-func EnvShown(v string, set bool) string {
+// EnvDiff words variable k read as now where it was was (each a value and whether it
+// was set), for a note: K="new" (label: "old"). A secret's values, by its name or a
+// password in a URL, are not shown (DB_PASSWORD: another value (label: another;
+// not shown: a secret, by its name)): the notes go to a deploy's CI log and the
+// daemon's log, which its plan.json keeps them out of.
+func EnvDiff(k string, now string, nowSet bool, was string, wasSet bool, label string) string {
+	if (nowSet && SecretValue(k, now)) || (wasSet && SecretValue(k, was)) {
+		if nowSet && wasSet {
+			return fmt.Sprintf("%s: another value (not shown: a secret, by its name or its value)", k)
+		}
+		show := map[bool]string{true: "set", false: "unset"}
+		return fmt.Sprintf("%s %s (%s: %s; not shown: a secret, by its name or its value)", k, show[nowSet], label, show[wasSet])
+	}
+	return fmt.Sprintf("%s=%s (%s: %s)", k, envShown(now, nowSet), label, envShown(was, wasSet))
+}
+
+// EnvShown is variable k's value for a note: quoted, unset, or not shown for a secret.
+func EnvShown(k, v string, set bool) string {
+	if set && SecretValue(k, v) {
+		return "(set; not shown: a secret, by its name or its value)"
+	}
+	return envShown(v, set)
+}
+
+func envShown(v string, set bool) string {
 	if !set {
 		return "unset"
 	}
 	return strconv.Quote(v)
+}
+
+// secretWords are the parts of a variable's name that say it holds a secret.
+var secretWords = []string{"PASS", "PWD", "SECRET", "TOKEN", "KEY", "CRED", "AUTH", "PRIVATE", "CERT", "SALT", "SESSION", "COOKIE", "SIGN", "DSN"}
+
+// SecretValue says whether variable k, valued v, reads as a secret: by its name
+// (DB_PASSWORD, API_TOKEN, AWS_SECRET_ACCESS_KEY), or a URL with a password in it.
+func SecretValue(k, v string) bool {
+	up := strings.ToUpper(k)
+	for _, w := range secretWords {
+		if strings.Contains(up, w) {
+			return true
+		}
+	}
+	if _, rest, ok := strings.Cut(v, "://"); ok {
+		authority, _, _ := strings.Cut(rest, "/")
+		userinfo, _, at := strings.Cut(authority, "@")
+		return at && strings.Contains(userinfo, ":")
+	}
+	return false
 }
 
 // Restart policies, as supervisord spells autorestart.

@@ -40,3 +40,26 @@ func TestMovedFolder(t *testing.T) {
 		t.Errorf("LogsMoved: %s", got)
 	}
 }
+
+// A variable reads as a secret by its name, or as a URL with a password in it: notes
+// name it without its values.
+func TestSecretValue(t *testing.T) {
+	for _, c := range []struct {
+		k, v string
+		want bool
+	}{
+		{"DB_PASSWORD", "x", true}, {"api_token", "x", true}, {"AWS_SECRET_ACCESS_KEY", "x", true},
+		{"DATABASE_URL", "postgres://app:pw@db/app", true}, {"LIVE_URL", "http://127.0.0.1:8000/", false},
+		{"NOTE", "see http://host/a:b@c", false}, {"MODE", "prod", false},
+	} {
+		if got := SecretValue(c.k, c.v); got != c.want {
+			t.Errorf("SecretValue(%q, %q) = %v, want %v", c.k, c.v, got, c.want)
+		}
+	}
+	if got := EnvDiff("MODE", "prod", true, "", false, "running"); got != `MODE="prod" (running: unset)` {
+		t.Errorf("EnvDiff: %s", got)
+	}
+	if got := EnvDiff("API_KEY", "a", true, "", false, "running"); got != "API_KEY set (running: unset; not shown: a secret, by its name or its value)" {
+		t.Errorf("EnvDiff: %s", got)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/starvisor/starvisor/builtins"
 	"github.com/starvisor/starvisor/engine/export"
+	"github.com/starvisor/starvisor/engine/plan"
 )
 
 // ServiceCmd installs or removes the systemd unit of this deployment's daemon.
@@ -102,7 +103,7 @@ func (s *serviceFlags) unit(d *Deps) (export.File, error) {
 		}
 		if v, ok := d.LookupEnv(k); ok {
 			env[k] = v
-			fmt.Fprintf(d.Stderr, "starvisor: service: the script reads %s: the unit sets it as now, %s=%q\n", k, k, v)
+			fmt.Fprintf(d.Stderr, "starvisor: service: the script reads %s: the unit sets it as now, %s=%s\n", k, k, plan.EnvShown(k, v, true))
 		}
 	}
 	return export.ServiceUnit(export.Service{Binary: bin, Script: filepath.Join(p.Root, p.Entry), Deploy: name,

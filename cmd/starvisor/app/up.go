@@ -1018,9 +1018,10 @@ func envNote(last *plan.Inputs, lookup func(string) (string, bool)) string {
 		if strings.HasPrefix(k, "host.") {
 			continue
 		}
-		now, was := plan.EnvShown(lookup(k)), last.Shown(k)
-		if now != was {
-			diff = append(diff, fmt.Sprintf("%s=%s (the daemon's own: %s)", k, was, now))
+		now, nowSet := lookup(k)
+		was, wasSet := last.Value(k)
+		if now != was || nowSet != wasSet {
+			diff = append(diff, plan.EnvDiff(k, was, wasSet, now, nowSet, "the daemon's own"))
 		}
 	}
 	if len(diff) == 0 {

@@ -139,13 +139,14 @@ func OpenRead(path string) (*os.File, error) {
 // starvisor.log) for appending, creating it: through no symlink a user other than root,
 // the daemon's own or trust could have planted (the folder handed to a program's user
 // held a link that made root append its lines to any file), and never a FIFO or other
-// non-file put at the name (ErrNotRegular).
+// non-file put at the name (ErrNotRegular). Made 0600: its notes name the programs'
+// settings (a reload's host.env values), and others may read its folder.
 func OpenAppend(path string, trust ...uint32) (*os.File, error) {
 	real, err := trustedLinks(trust).resolve(path)
 	if err != nil {
 		return nil, err
 	}
-	f, err := openResolved(real, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o644)
+	f, err := openResolved(real, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -113,3 +113,21 @@ func TestLogFolderIsHeld(t *testing.T) {
 	is.True(strings.HasSuffix(all, "two two two\nthree\n"))
 	is.True(f.rotations > 0)
 }
+
+// The daemon's own log is made 0600: its notes name the programs' settings, and the
+// bundle's log folder is one others may read.
+func TestOpenAppendMakesItPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "starvisor.log")
+	f, err := OpenAppend(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", st.Mode().Perm())
+	}
+}

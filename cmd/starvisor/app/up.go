@@ -1212,7 +1212,7 @@ func (h *headless) start() bool {
 	}
 	h.started = true
 	os.MkdirAll(filepath.Dir(h.path), 0o755)
-	f, err := os.OpenFile(h.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := logs.OpenAppend(h.path) // 0600, as the detached daemon's: its notes name the programs' settings
 	if err != nil {
 		return true // nowhere to say it; up goes on as it would
 	}

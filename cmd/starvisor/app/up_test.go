@@ -583,6 +583,9 @@ func TestHeadlessSendsLinesToTheLog(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(string(b), "gone\noops\n")
 	is.Equal(term.String(), "")
+	st, err := os.Stat(path)
+	is.NoErr(err)
+	is.Equal(st.Mode().Perm(), os.FileMode(0o600)) // its notes name the programs' settings
 }
 
 // A detached daemon that lost the bundle's lock to one started at the same moment says

@@ -57,3 +57,13 @@ func checkProbe(ps *problems, pr *Program) {
 		ps.program(pr, "ready", "timeout must not be negative, got %s", r.Timeout)
 	}
 }
+
+// Redacted is url with the password in it, if any, shown as xxxxx: a probe's URL goes
+// into the plan table, status and the daemon's log, which others may read.
+func Redacted(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return rawURL
+	}
+	return u.Redacted()
+}

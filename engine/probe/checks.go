@@ -45,7 +45,7 @@ func (p *Prober) httpCheck(pb *plan.Probe) (check, string, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	what := "http " + pb.URL
+	what := "http " + plan.Redacted(pb.URL)
 	if _, err := http.NewRequest(http.MethodGet, pb.URL, nil); err != nil {
 		return nil, what, err
 	}

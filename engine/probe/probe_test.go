@@ -329,3 +329,15 @@ func TestPrepareFailsWhenTheAddressAnswersBeforeTheSpawn(t *testing.T) {
 	}
 	is.NoErr(New(nil).Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeTCP, Port: ln.Addr().(*net.TCPAddr).Port})))
 }
+
+// A password in a probe's URL is not in its failure's words: they go into status and
+// the daemon's log, which others may read.
+func TestHTTPProbeHidesAPassword(t *testing.T) {
+	is := is.New(t)
+	srv, _ := unavailable(t, 100)
+	u := strings.Replace(srv.URL, "http://", "http://admin:hunter2@", 1)
+	err := New(nil).Ready(t.Context(), program(plan.Probe{Kind: plan.ProbeHTTP, URL: u, Timeout: plan.Duration(50 * time.Millisecond)}))
+	is.True(err != nil)
+	is.True(!strings.Contains(err.Error(), "hunter2")) // err
+	is.True(strings.Contains(err.Error(), "admin:xxxxx@"))
+}

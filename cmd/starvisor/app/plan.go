@@ -168,7 +168,7 @@ func readyCell(pb *plan.Probe) string {
 		}
 		return "tcp " + net.JoinHostPort(pb.Host, strconv.Itoa(pb.Port))
 	case plan.ProbeHTTP:
-		u := strings.TrimPrefix(strings.TrimPrefix(pb.URL, "http://"), "https://")
+		u := strings.TrimPrefix(strings.TrimPrefix(plan.Redacted(pb.URL), "http://"), "https://")
 		return "http " + strings.TrimPrefix(u, "127.0.0.1")
 	case plan.ProbeLog:
 		return "log /" + pb.Pattern + "/"

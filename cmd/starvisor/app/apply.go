@@ -108,7 +108,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		if c.Wait > 0 && !c.DryRun {
 			// Nothing to apply, but --wait asks for a deployment that serves: a pipeline's
 			// retry of a failed apply went green while its programs stayed FATAL.
-			return waitReady(ctx, d, "apply", cl, p, unwell(ctx, cl), c.Wait)
+			return waitReady(ctx, d, "apply", cl, p, unwell(ctx, cl, p), c.Wait)
 		}
 	}
 	if c.DryRun || delta.Empty() {
@@ -249,16 +249,18 @@ func noteFailed(ctx context.Context, d *Deps, cl *api.Client) {
 
 // unwell are the processes that are failing or not yet up: FATAL, BACKOFF, STARTING,
 // RUNNING but not ready, or blocked. Stopped ones (by hand, or done) are as asked.
-func unwell(ctx context.Context, cl *api.Client) []string {
+func unwell(ctx context.Context, cl *api.Client, p *plan.Plan) []string {
 	st, err := cl.Status(ctx)
 	if err != nil {
 		return nil
 	}
+	look := newReadiness(p, st.Programs)
 	var out []string
 	for _, ps := range st.Programs {
 		switch {
 		case ps.State == "FATAL" || ps.State == "BACKOFF" || ps.State == "STARTING" && !ps.Ready,
-			ps.State == "RUNNING" && !ps.Ready, ps.Blocked != "":
+			ps.State == "RUNNING" && !ps.Ready, ps.Blocked != "",
+			ps.State == "EXITED" && !look.done(ps.Name): // a server with a probe that exited 0
 			out = append(out, ps.Name)
 		}
 	}
@@ -526,14 +528,16 @@ func newReadiness(p *plan.Plan, programs []api.ProgramStatus) *readiness {
 }
 
 // done says whether name has EXITED with one of its exit_codes: a job that completed
-// (a migration), which a pipeline waiting for it counts as a success.
+// (a migration), which a pipeline waiting for it counts as a success. Not a program
+// with a ready probe of another kind: a server that exits 0 is down, and a deploy whose
+// server exited before it listened went green ("api: done (exit status 0)").
 func (r readiness) done(name string) bool {
 	ps := r.byName[name]
 	if ps.State != "EXITED" {
 		return false
 	}
 	pr, ok := r.p.Lookup(name)
-	return ok && ps.ExitCode >= 0 && slices.Contains(pr.ExitCodes, ps.ExitCode)
+	return ok && (pr.Ready == nil || pr.IsJob()) && ps.ExitCode >= 0 && slices.Contains(pr.ExitCodes, ps.ExitCode)
 }
 
 // pending says what name is still waiting for, for the line after a timeout.
@@ -703,6 +707,9 @@ func (r readiness) failed(name string, seen map[string]bool) string {
 	case ps.State == "EXITED" && !r.done(name):
 		if ps.ExitCode < 0 {
 			return "EXITED: killed by a signal"
+		}
+		if pr, ok := r.p.Lookup(name); ok && slices.Contains(pr.ExitCodes, ps.ExitCode) {
+			return fmt.Sprintf("EXITED: exit status %d, with a ready probe (%s): it stopped by itself, so it is not up", ps.ExitCode, readyCell(pr.Ready))
 		}
 		return fmt.Sprintf("EXITED: exit status %d, not one of its exit_codes", ps.ExitCode)
 	case ps.State != "STOPPED" || seen[name]:

@@ -351,7 +351,13 @@ func step(s procState, ev event, now time.Time) (procState, []action, error) {
 				s.ExitSignal = ev.Exit.Signal
 				// supervisord's words, then how it ended (an OOM kill is SIGKILL): its log
 				// may well hold no details.
-				fail(tooQuickly+"; "+exitWords(ev.Exit, nil), false)
+				words := tooQuickly + "; " + exitWords(ev.Exit, nil)
+				if ev.Exit.LeftKilled && !ev.Exit.GroupKilled {
+					// nginx, redis with daemonize yes: the hint EXITED gives (describe), here
+					// where the default start_secs makes it end, FATAL.
+					words += " (a program that forks a daemon wants its foreground mode)"
+				}
+				fail(words, false)
 				break
 			}
 			// Lived start_secs, the promote timer lost the race; or a job done. Through

@@ -431,3 +431,16 @@ func TestStepMemoryRestart(t *testing.T) {
 		t.Errorf("the cancelled timer: %v %q", s.State, actStrings(acts))
 	}
 }
+
+// A server that daemonizes exits 0 within start_secs and its daemon is killed with it:
+// FATAL (the default start_secs) says what EXITED said, the foreground-mode hint.
+func TestStepDaemonizerHintedWhenTooQuick(t *testing.T) {
+	r := &run{t: t, s: procState{Pol: testPolicy()}}
+	r.do(0, event{Kind: evStart})
+	r.do(0, event{Kind: evSpawned, Pid: 1})
+	r.do(10*time.Millisecond, event{Kind: evExit, Exit: Exit{Code: 0, LeftKilled: true}})
+	want := tooQuickly + "; exit status 0; what it left running killed with it (a program that forks a daemon wants its foreground mode)"
+	if r.s.Err != want {
+		t.Errorf("err %q, want %q", r.s.Err, want)
+	}
+}

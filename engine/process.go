@@ -385,6 +385,9 @@ func (p *proc) do(a action, now time.Time) error {
 		if p.h == nil {
 			return nil // reaped meanwhile
 		}
+		if m, ok := p.h.(stopMarker); ok && a.Stop && !a.Group {
+			m.StopSent(a.Sig, p.st.Pol.StopTimeout) // before: its exit may be reaped at once
+		}
 		err := p.h.Signal(a.Sig, a.Group)
 		if c, ok := p.h.(continuer); ok && a.Stop && err == nil {
 			c.Continue(a.Group)
@@ -529,6 +532,15 @@ func (p *proc) closeLogs() {
 // the stop signal only when continued, so every stop waited out stop_timeout.
 type continuer interface {
 	Continue(group bool)
+}
+
+// stopMarker is a Handle told which signal sent to the process alone was its stop's (not
+// a `signal` someone asked): should the process die of it at once leaving processes
+// behind (a wrapper that does not exec: sh -c "cd app && python serve.py"), those get it
+// too and the rest of timeout, as a group stop gives them, where they were SIGKILLed a
+// moment later, their graceful exit cut short.
+type stopMarker interface {
+	StopSent(sig syscall.Signal, timeout time.Duration)
 }
 
 // preparer is a Prober that can do the part of Ready that must happen before the

@@ -240,6 +240,11 @@ type handle struct {
 	// the kill_as_group SIGKILL after stop_timeout): 0 when none. A child reaped after
 	// one has its exit reported only once the rest of its group is gone (awaitGroup).
 	groupSig atomic.Int32
+	// stopSig and stopBy: the stop's signal, sent to the process alone, and when its
+	// stop_timeout ends (see StopSent); killSent: a SIGKILL went (the stop is over).
+	stopSig  atomic.Int32
+	stopBy   atomic.Int64 // unix ns
+	killSent atomic.Bool
 	// sentMu guards sent: the tree members the last group signal reached (process
 	// group mode), so that the pass after the reap signals only those forked since.
 	sentMu sync.Mutex
@@ -300,6 +305,9 @@ func (h *handle) NotifyExit(fn func(engine.Exit)) {
 func (h *handle) Signal(sig syscall.Signal, group bool) error {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	if sig == syscall.SIGKILL {
+		h.killSent.Store(true)
+	}
 	if !group && sig == syscall.SIGKILL && h.groupSig.Load() != 0 {
 		group = true // a group stop's kill is for the whole group (stop_as_group implies kill_as_group)
 	}
@@ -325,6 +333,28 @@ func (h *handle) Signal(sig syscall.Signal, group bool) error {
 		return fmt.Errorf("signal %d: %w", h.pid, err)
 	}
 	return nil
+}
+
+// StopSent marks sig, about to be sent to the process alone, as its stop's, ending in a
+// SIGKILL after timeout (engine's stopMarker).
+func (h *handle) StopSent(sig syscall.Signal, timeout time.Duration) {
+	if sig != syscall.SIGKILL && h.stopSig.CompareAndSwap(0, int32(sig)) {
+		h.stopBy.Store(time.Now().Add(timeout).UnixNano())
+	}
+}
+
+// leftBehind says whether the reaped child left processes running: its cgroup holds
+// some, or (process group mode) its tree does.
+func (h *handle) leftBehind() bool {
+	if h.cg != nil {
+		return populated(filepath.Join(h.cg.dir, "cgroup.events")) != 0
+	}
+	if syscall.Kill(-h.pid, 0) == nil { // its process group (the pid is its id till it empties)
+		return true
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.tree(freshScan())) > 0
 }
 
 // Continue sends SIGCONT after a stop signal (see engine's continuer), to the process or
@@ -370,7 +400,11 @@ func (h *handle) signalSelf(sig syscall.Signal) error {
 // task: the stop gives it stop_timeout, as it would the program itself, and the
 // engine's SIGKILL at the end of that (kill_as_group) ends the wait; after a SIGKILL
 // the wait lasts drainSync at most (a process stuck in D state).
-func (h *handle) awaitGroup() {
+func (h *handle) awaitGroup() { h.awaitGroupUntil(time.Time{}) }
+
+// awaitGroupUntil is awaitGroup that, should no SIGKILL have come by deadline (not zero),
+// sends it to the group itself.
+func (h *handle) awaitGroupUntil(deadline time.Time) {
 	var killed time.Time
 	for pause := time.Millisecond; ; pause = min(2*pause, groupPoll) {
 		if h.cg != nil {
@@ -381,10 +415,14 @@ func (h *handle) awaitGroup() {
 			h.mu.RLock()
 			left := len(h.tree(freshScan()))
 			h.mu.RUnlock()
-			if left == 0 {
+			// Its process group too: members the reap orphaned are no longer in its tree.
+			if left == 0 && syscall.Kill(-h.pid, 0) != nil {
 				return
 			}
 			time.Sleep(pause)
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) && syscall.Signal(h.groupSig.Load()) != syscall.SIGKILL {
+			h.Signal(syscall.SIGKILL, true) // the engine's never came (its stop cancelled)
 		}
 		if syscall.Signal(h.groupSig.Load()) == syscall.SIGKILL {
 			if killed.IsZero() {
@@ -454,6 +492,22 @@ func (h *handle) report(ws syscall.WaitStatus, ok bool, out *outputs) {
 		}
 		h.awaitGroup()
 		groupKilled = sig != syscall.SIGKILL && syscall.Signal(h.groupSig.Load()) == syscall.SIGKILL
+	} else if sig := syscall.Signal(h.stopSig.Load()); sig != 0 && !h.killSent.Load() && h.leftBehind() {
+		// Its stop's signal reached it alone, and it died of it leaving processes (a
+		// wrapper that does not exec): they get that signal and the rest of
+		// stop_timeout, as a group stop gives them, where they were SIGKILLed at once,
+		// a server's drain cut short. The engine's SIGKILL at the end is then the
+		// group's, as after a group stop.
+		h.groupSig.Store(int32(sig))
+		h.mu.RLock()
+		if h.cg != nil {
+			h.cg.signal(h, sig)
+		} else {
+			h.signalTree(sig, false) // its process group, and those of its tree that left it
+		}
+		h.mu.RUnlock()
+		h.awaitGroupUntil(time.Unix(0, h.stopBy.Load()).Add(drainSync))
+		groupKilled = syscall.Signal(h.groupSig.Load()) == syscall.SIGKILL
 	}
 	leftKilled := false
 	if h.cg != nil { // what the program left behind dies with it

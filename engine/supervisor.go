@@ -1134,7 +1134,11 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 				// Nothing restarts it (autorestart): failing, as FATAL is, for status,
 				// apply --wait and up alike (up alone said so).
 				if sn.ExitCode < 0 {
-					out[i].Blocked = "EXITED: killed by a signal"
+					by := "a signal"
+					if sn.ExitSignal != 0 {
+						by = signalName(sn.ExitSignal)
+					}
+					out[i].Blocked = "EXITED: terminated by " + by
 				} else {
 					out[i].Blocked = fmt.Sprintf("EXITED: exit status %d, not one of its exit_codes", sn.ExitCode)
 				}

@@ -578,10 +578,10 @@ func writeTail(w io.Writer, f *os.File, n int, end bool) error {
 	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
-	} else if t.size >= tailMax && len(lines) > 1 {
+	} else if k := n - len(lines) + 1; t.size >= tailMax && len(lines) > 1 {
 		// Cut by tailMax, short of n: its first line is a piece of one. Said, and the
 		// piece left out: -n 100000 printed 41,944 lines from mid-line, with no word.
-		lines[0] = []byte(fmt.Sprintf("[starvisor: logs -n reads back at most %d MiB: the %d lines before these are not shown]\n", tailMax>>20, n-len(lines)+1))
+		lines[0] = []byte(fmt.Sprintf("[starvisor: logs -n reads back at most %d MiB: the %d %s before these are not shown]\n", tailMax>>20, k, map[bool]string{true: "line", false: "lines"}[k == 1]))
 	} else if t.size >= tailMax && len(lines) == 1 {
 		// One line longer than that: its end, said so (it started mid-line, with no word).
 		lines = append([][]byte{fmt.Appendf(nil, "[starvisor: logs -n reads back at most %d MiB: the line below is the end of a longer one]\n", tailMax>>20)}, lines...)

@@ -77,7 +77,7 @@ func Follow(l plan.Log, f *os.File) *Follower {
 // holds from then on starts in the oldest file that is none of them).
 type Mark struct {
 	file    os.FileInfo // nil: no file was there
-	gen     *uint64     // file's number among those this process's writer made (see fileGen)
+	gen     *uint64     // file's number among those this process's writer made (see fileGen); absent: the next one's
 	off     int64
 	absent  bool          // no file was there
 	earlier []os.FileInfo // backups there when no file was
@@ -94,7 +94,8 @@ func MarkEnd(l plan.Log) Mark {
 		}
 		return m
 	}
-	m := Mark{absent: true}
+	next := nextGen(l.Path)
+	m := Mark{absent: true, gen: &next}
 	for i := 1; i <= l.Backups; i++ {
 		if st, err := os.Stat(backupName(l.Path, i)); err == nil {
 			m.earlier = append(m.earlier, st)
@@ -121,6 +122,7 @@ func (fl *Follower) open() *os.File {
 			}
 			if st, err := f.Stat(); err == nil && !slices.ContainsFunc(m.earlier, func(e os.FileInfo) bool { return os.SameFile(e, st) }) {
 				fl.from = Mark{}
+				fl.gapSince(m, st)
 				return f
 			}
 			f.Close()
@@ -128,6 +130,9 @@ func (fl *Follower) open() *os.File {
 		f := openRegular(fl.path)
 		if f != nil {
 			fl.from = Mark{} // kept until a file is there: it may rotate before the next look
+			if st, err := f.Stat(); err == nil {
+				fl.gapSince(m, st)
+			}
 		}
 		return f
 	}
@@ -162,6 +167,18 @@ func (fl *Follower) open() *os.File {
 		return f
 	}
 	return openRegular(fl.path) // nil: not there yet
+}
+
+// gapSince sets gap when st, the first file read after m (marked with no file there),
+// is not the first made since: those before it rotated away before the first look (a
+// logs -f of all, when an apply adds a program that writes fast).
+func (fl *Follower) gapSince(m Mark, st os.FileInfo) {
+	if m.gen == nil || fl.backups == 0 {
+		return
+	}
+	if g, ok := fileGen(fl.path, st); ok && g > *m.gen {
+		fl.gap = true
+	}
 }
 
 // reused says whether st, which has the marked file's inode, is a later file made with

@@ -284,6 +284,36 @@ func TestFollowFromAMarkRotatedOutOfReach(t *testing.T) {
 	is.Equal(string(b), gapNote+"last\n")
 }
 
+// A mark taken with no file there (logs -f of all, as an apply adds a program) whose
+// first files rotated away before the first look says so: it began mid-stream in silence.
+func TestFollowFromAnAbsentMarkRotatedOutOfReach(t *testing.T) {
+	is := is.New(t)
+	l := plan.Log{Path: filepath.Join(t.TempDir(), "f.log"), MaxBytes: 100, Backups: 1}
+	m := MarkEnd(l)
+	f := open(t, l)
+	defer f.Close()
+	for i := range 4 { // each fills a file: rotated
+		f.Write(fmt.Appendf(nil, "%02d %s\n", i, bytes.Repeat([]byte("x"), 96)))
+	}
+	f.Write([]byte("last\n"))
+	fl := FollowFrom(l, m)
+	defer fl.Close()
+	b, err := io.ReadAll(fl)
+	is.NoErr(err)
+	is.True(strings.HasPrefix(string(b), gapNote)) // b
+	// Nothing rotated away: every line, no note.
+	l.Path = filepath.Join(t.TempDir(), "g.log")
+	m = MarkEnd(l)
+	g := open(t, l)
+	defer g.Close()
+	g.Write([]byte("one\n"))
+	fl2 := FollowFrom(l, m)
+	defer fl2.Close()
+	b, err = io.ReadAll(fl2)
+	is.NoErr(err)
+	is.Equal(string(b), "one\n")
+}
+
 // A log an external logrotate moved away (then SIGUSR2: a new file at the name) is read
 // to its end, then the new file, with no note of lines lost: none were. The note came
 // with every backup there, as if the daemon's own rotations had carried the file off.

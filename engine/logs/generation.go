@@ -70,6 +70,17 @@ func forgetFiles(f *File, path string) {
 	}
 }
 
+// nextGen is the number the next file made at path will get (0 when no writer of this
+// process made one yet).
+func nextGen(path string) uint64 {
+	generations.Lock()
+	defer generations.Unlock()
+	if r := generations.m[path]; r != nil {
+		return r.next
+	}
+	return 0
+}
+
 // fileGen is the number of the file st among those made at path: the latest made with
 // its inode (a file held open keeps its inode; one removed may see it reused).
 func fileGen(path string, st os.FileInfo) (uint64, bool) {

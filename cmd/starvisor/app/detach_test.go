@@ -99,3 +99,22 @@ func TestTeeLabelsWidenForANewName(t *testing.T) {
 	is.Equal(out.String(), "a | one\na      | two\nlonger | three\n")
 	is.Equal(len(tee.open), 1) // a closed writer is let go
 }
+
+// Once up's terminal is gone its lines go to a file: up --logs's labels lose their
+// colours there (escape codes filled the daemon's log).
+func TestTeeLabelsGoPlain(t *testing.T) {
+	is := is.New(t)
+	running := &plan.Plan{Programs: []plan.Program{{Name: "a", ProcessName: "a", Stdout: &plan.Log{Path: "/l/a.log"}}}}
+	var out bytes.Buffer
+	lw := newLineWriter(&out)
+	tee := &teeOpener{LogOpener: discardOpener{}, out: lw, running: func() *plan.Plan { return running }, color: true}
+	a, err := tee.Open(running.Programs[0].Stdout)
+	is.NoErr(err)
+	a.Write([]byte("one\n"))
+	tee.plain()
+	a.Write([]byte("two\n"))
+	lw.flush(time.Minute)
+	first, second, _ := strings.Cut(out.String(), "\n")
+	is.True(strings.Contains(first, "\x1b[")) // coloured on the terminal
+	is.Equal(second, "a | two\n")
+}

@@ -281,15 +281,16 @@ func (c *UpCmd) Run(d *Deps) error {
 		}
 		return msgs
 	}
+	opener := c.logOpener(logs.Opener{Trust: trust, Moved: func(path string) string {
+		if p := running(); p != nil {
+			return plan.MovedPath(p.Root, rootNow(), path) // a log first written after a move
+		}
+		return path
+	}}, out, running, useColor(d.Stdout, d.LookupEnv))
 	sup = engine.New(engine.Options{
 		Launcher: lch,
 		Prober:   &probe.Prober{Launcher: lch, Daemon: monitor.Self()},
-		Logs: c.logOpener(logs.Opener{Trust: trust, Moved: func(path string) string {
-			if p := running(); p != nil {
-				return plan.MovedPath(p.Root, rootNow(), path) // a log first written after a move
-			}
-			return path
-		}}, out, running, useColor(d.Stdout, d.LookupEnv)),
+		Logs:     opener,
 		Sampler:  monitor.New(),
 		Recorder: state,
 		Daemon:   monitor.Self(), // found by the next daemon if this one dies mid-spawn
@@ -403,6 +404,9 @@ func (c *UpCmd) Run(d *Deps) error {
 	}
 
 	toLog := &headless{path: filepath.Join(p.Supervisor.LogDir, daemonLog), out: out, errOut: errOut}
+	if t, ok := opener.(*teeOpener); ok {
+		toLog.plain = t.plain // up --logs: no colours in a file
+	}
 	l := &upLoop{sup: sup, out: out, stderr: errOut, shutdown: srv.ShutdownRequested(), toLog: toLog.start,
 		reload: func() (*plan.Plan, error) {
 			// The script again, with the environment values the last applied plan read:
@@ -1199,6 +1203,7 @@ func (l *upLoop) run(ctx context.Context, p *plan.Plan, sigs <-chan os.Signal) e
 type headless struct {
 	path        string
 	out, errOut *lineWriter
+	plain       func() // nil, or takes the colours off up --logs's labels
 	mu          sync.Mutex
 	started     bool
 }
@@ -1219,6 +1224,9 @@ func (h *headless) start() bool {
 	// Left open: up writes there until it exits.
 	h.out.redirect(f)
 	h.errOut.redirect(f)
+	if h.plain != nil {
+		h.plain()
+	}
 	return true
 }
 
@@ -1328,8 +1336,12 @@ func (l *upLoop) stopAll(first os.Signal, applying bool, results <-chan applied,
 				continue // no reload while stopping; the logs close anyway
 			}
 			if gap := l.clock().Sub(began); gap < sameStop {
+				unit := time.Millisecond
+				if gap < unit {
+					unit = time.Microsecond // "0s after" read as none
+				}
 				l.out.printf("starvisor: %s %s after %s: the same request (passed on by a wrapper?); another from a second on kills them now\n",
-					sigName(sig), gap.Round(time.Millisecond), sigName(first))
+					sigName(sig), gap.Round(unit), sigName(first))
 				continue
 			}
 			n := l.sup.Kill(context.Background())

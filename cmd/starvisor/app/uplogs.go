@@ -84,7 +84,7 @@ func (t *teeOpener) Open(l *plan.Log) (io.WriteCloser, error) {
 	}
 	n := t.number(cmp.Or(process, name)) // in order of first speech: neighbours differ
 	tw := &teeWriter{WriteCloser: w, owner: t}
-	tw.label = func(width int) string {
+	tw.label = func(width int) string { // under t.mu
 		label := logs.Pad(name, width)
 		if t.color {
 			label = colorLabel(label, n)
@@ -117,6 +117,17 @@ type teeWriter struct {
 	label func(width int) string
 	mu    sync.Mutex // stdout and stderr may share a writer (redirect_stderr)
 	lines *logs.Labeller
+}
+
+// plain takes the colours off the labels, those shown from now on and those to come:
+// the lines go to a file now (the terminal hung up).
+func (t *teeOpener) plain() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.color = false
+	for o := range t.open {
+		o.relabel(t.width)
+	}
 }
 
 func (t *teeWriter) relabel(width int) {

@@ -28,7 +28,7 @@ type ApplyCmd struct {
 	scriptFlags `embed:""`
 	socketOnly  `embed:""`
 	DryRun      bool          `name:"dry-run" help:"Show the difference only."`
-	Wait        time.Duration `placeholder:"DURATION" help:"Then wait up to DURATION for the processes the apply started (and the autostart ones that depend on them) to be RUNNING and ready, or done (a job); exit 1 if one is not. With nothing to apply: those failing or not up yet."`
+	Wait        time.Duration `placeholder:"DURATION" help:"Then wait up to DURATION for the processes the apply started (and the autostart ones waiting on them) to be RUNNING and ready, or done (a job); exit 1 if one is not. With nothing to apply: those failing or not up yet."`
 	Force       bool          `help:"Apply even when a running program's new version would not start (what check finds: a missing command or folder, an unknown user)."`
 	Rolling     bool          `help:"Restart the changed processes of each numprocs pool one at a time, each RUNNING and ready (--wait, default 60s) before the next goes down, so the pool keeps serving; one that does not get ready is put back and the roll stops."`
 	JSON        bool          `name:"json" help:"Print, on stdout, one JSON object: the difference planned (as plan --diff --json), what was applied, its counts, and \"changed\" (whether this apply changed anything); the other lines go to stderr."`
@@ -373,14 +373,15 @@ func startedBy(d plan.Delta, p *plan.Plan, before []api.ProgramStatus) []string 
 			out = append(out, c.Name) // judged by its new probe
 		}
 	}
-	// Not a dependent someone stopped (starvisor stop): the apply leaves it so, and a
-	// deploy that failed on "api: STOPPED: nothing will start it" was told of a stop
-	// made on purpose.
-	stopped := map[string]bool{}
+	// Of the dependents, those waiting to start (for a dependency the apply may fix): not
+	// one someone stopped (starvisor stop), which the apply leaves so (a deploy failed on
+	// "api: STOPPED: nothing will start it", a stop made on purpose), nor one running
+	// untouched ("worker: ready" stood beside its dependency's FATAL).
+	left := map[string]bool{}
 	for _, st := range before {
-		stopped[st.Name] = (st.State == "STOPPED" || st.State == "EXITED") && !st.Resuming && st.Blocked == ""
+		left[st.Name] = !st.Resuming && !strings.HasPrefix(st.Blocked, "not started: waiting for")
 	}
-	return withDependents(p, out, stopped)
+	return withDependents(p, out, left)
 }
 
 // withDependents adds to names the autostart processes that depend on them, directly or

@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 
@@ -54,21 +55,18 @@ func supervisorFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple
 }
 
 // settings returns the final daemon settings: the given ones, else defaults under the root.
+// The socket and the pidfile follow state_dir: a second script in a folder given a
+// state_dir of its own wrote its pid into the first one's run/starvisor.pid.
 func (s *evalState) settings() (socket, pidfile, logDir, stateDir string) {
-	run := filepath.Join(s.root, "run")
-	socket, pidfile = filepath.Join(run, "starvisor.sock"), filepath.Join(run, "starvisor.pid")
-	logDir, stateDir = filepath.Join(s.root, "log"), run
-	if d := s.sup; d != nil {
-		pick := func(given, def string) string {
-			if given != "" {
-				return given
-			}
-			return def
-		}
-		socket, pidfile = pick(d.socket, socket), pick(d.pidfile, pidfile)
-		logDir, stateDir = pick(d.logDir, logDir), pick(d.stateDir, stateDir)
+	logDir, stateDir = filepath.Join(s.root, "log"), filepath.Join(s.root, "run")
+	var d supervisorDecl
+	if s.sup != nil {
+		d = *s.sup
 	}
-	return socket, pidfile, logDir, stateDir
+	stateDir = cmp.Or(d.stateDir, stateDir)
+	socket = cmp.Or(d.socket, filepath.Join(stateDir, "starvisor.sock"))
+	pidfile = cmp.Or(d.pidfile, filepath.Join(stateDir, "starvisor.pid"))
+	return socket, pidfile, cmp.Or(d.logDir, logDir), stateDir
 }
 
 // maxMinFDs is Linux's default ceiling for open files per process (fs.nr_open).

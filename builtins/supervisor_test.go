@@ -35,4 +35,13 @@ supervisor(socket = "run/s.sock", log_dir = "../logs")
 	is.Equal(p.Entry, "deploy.star")
 	is.Equal(p.Root, root)
 	is.Equal(len(p.Programs), 0)
+
+	// The socket and pidfile follow a state_dir given: a second script in a folder,
+	// given one of its own, wrote its pid into the first one's run/starvisor.pid.
+	p, root = evalTxtar(t, `
+-- deploy.star --
+supervisor(state_dir = "runb")
+`)
+	is.Equal(p.Supervisor.Socket, root+"/runb/starvisor.sock")
+	is.Equal(p.Supervisor.Pidfile, root+"/runb/starvisor.pid")
 }

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/starvisor/starvisor/engine/api"
 	"github.com/starvisor/starvisor/engine/logs"
 	"github.com/starvisor/starvisor/engine/plan"
@@ -74,6 +76,12 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 		return fmt.Errorf("up: detach: %w", err)
 	}
 	defer logf.Close()
+	// The daemon holds its log locked (the child inherits this open file, lock and all):
+	// two daemons of one folder's scripts, each with its own state_dir, wrote and rotated
+	// one log/starvisor.log.
+	if err := unix.Flock(int(logf.Fd()), unix.LOCK_EX|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
+		return fmt.Errorf("up: %s is the log of another running daemon (another script of this folder?): give this one a log_dir of its own, supervisor(log_dir = ...)", logPath)
+	}
 	start, _ := logf.Seek(0, io.SeekEnd) // only this run's lines are shown if it dies
 	cmd := exec.Command(exe, args...)
 	cmd.Args[0] = os.Args[0]            // the name it was run by (multi-call test binaries dispatch on it)

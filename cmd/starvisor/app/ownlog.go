@@ -229,6 +229,7 @@ func (l *ownLog) openNew(err error) error {
 	}
 	if err == nil {
 		defer nf.Close()
+		unix.Flock(int(nf.Fd()), unix.LOCK_EX|unix.LOCK_NB) // held as the first was (see detach)
 		for _, f := range l.files {
 			if e := unix.Dup3(int(nf.Fd()), int(f.Fd()), 0); e != nil && err == nil {
 				err = e

@@ -79,8 +79,20 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	// The daemon holds its log locked (the child inherits this open file, lock and all):
 	// two daemons of one folder's scripts, each with its own state_dir, wrote and rotated
 	// one log/starvisor.log.
-	if err := unix.Flock(int(logf.Fd()), unix.LOCK_EX|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
-		return fmt.Errorf("up: %s is the log of another running daemon (another script of this folder?): give this one a log_dir of its own, supervisor(log_dir = ...)", logPath)
+	// Another up --detach of this bundle at the same moment holds it too, for the
+	// daemon it starts: that one is joined, once it holds the bundle's lock.
+	for until := time.Now().Add(2 * time.Second); ; { // its daemon takes the lock in moments
+		err := unix.Flock(int(logf.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			break
+		}
+		if locked := lockedAlready(p); locked != nil || api.Answers(sock) {
+			return c.joinUp(d, p, locked)
+		}
+		if time.Now().After(until) {
+			return fmt.Errorf("up: %s is the log of another running daemon (another script of this folder?): give this one a log_dir of its own, supervisor(log_dir = ...)", logPath)
+		}
+		time.Sleep(pollEvery)
 	}
 	start, _ := logf.Seek(0, io.SeekEnd) // only this run's lines are shown if it dies
 	cmd := exec.Command(exe, args...)

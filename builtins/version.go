@@ -39,6 +39,10 @@ type Version struct {
 var (
 	versionRE  = regexp.MustCompile(`^[vV]?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$`)
 	embeddedRE = regexp.MustCompile(`(\d+)(?:\.(\d+))?(?:\.(\d+))?`)
+	// preTagRE: the pre-release texts a version a pattern matches may carry: a word
+	// of semver's and Python's (rc1, alpha.2, b3, dev4) or a number.
+	preTagRE = regexp.MustCompile(`^(?i:a|alpha|b|beta|c|rc|pre|preview|dev)?[.-]?\d*(?:\.\d+)*$`)
+	pyPreRE  = regexp.MustCompile(`^([vV]?\d+(?:\.\d+){0,2})\.?((?i:a|alpha|b|beta|c|rc|pre|preview|dev)\d*)$`)
 )
 
 // parseVersion reads "1", "1.2", "v1.2.3", "1.2.3-rc1" or "1.2.3+build.5".
@@ -186,8 +190,9 @@ func versionParse(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple
 // no version are skipped; on a tie the later item in sorted order wins, so the answer
 // does not depend on the order of the list. With pattern (a glob whose base name has
 // one "*", as "code/app-v*"), the version is what "*" matches, whole: "app-v2.bak",
-// "app-v2-old" are no versions, "app-v3-rc1" is 3-rc1 (below 3), where the last number
-// in the name would have made "app-v2-py3.11" version 3.11.
+// "app-v2-old", "app-v2-py3.11" are no versions (a pre-release is one by its word: rc,
+// alpha, beta, dev...), "app-v3-rc1" and Python's "app-v3rc1" are 3-rc1 (below 3), where
+// the last number in the name would have made "app-v2-py3.11" version 3.11.
 func versionLatest(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var items stringList
 	var pattern string
@@ -205,9 +210,15 @@ func versionLatest(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tupl
 			if len(base) < len(pre)+len(post) || !strings.HasPrefix(base, pre) || !strings.HasSuffix(base, post) {
 				return Version{}, false
 			}
-			v, err := parseVersion(base[len(pre) : len(base)-len(post)])
+			s := base[len(pre) : len(base)-len(post)]
+			if m := pyPreRE.FindStringSubmatch(s); m != nil {
+				s = m[1] + "-" + m[2] // Python's 2.0rc1, 2.0.dev1: skipped, an older one ran
+			}
+			v, err := parseVersion(s)
 			v.src = p
-			return v, err == nil
+			// A pre-release by its word (rc1, beta.2), not what a folder renamed aside
+			// ends with (app-v2-old, app_v1.11-broken), which won over v1.9.
+			return v, err == nil && (v.Pre == "" || preTagRE.MatchString(v.Pre))
 		}
 	}
 	var best Version

@@ -39,6 +39,15 @@ func syntaxHint(src []byte, pos syntax.Position, msg string) (string, syntax.Pos
 			}
 		}
 	}
+	if msg == "not an identifier" {
+		// supervisord.load(...): load is a keyword, even after a dot. The error stands
+		// just past it.
+		if off := offsetOf(src, pos); off >= 5 && string(src[off-5:off]) == ".load" {
+			at := pos
+			at.Col -= 4
+			return "load is a Starlark keyword, even after a dot: supervisord.load_conf(path)", at
+		}
+	}
 	if strings.HasPrefix(msg, "got import,") {
 		return `Starlark has no import: load("lib.star", "name") takes a file's names`, pos
 	}

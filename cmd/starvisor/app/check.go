@@ -98,11 +98,15 @@ func checkWarnings(p *plan.Plan, lookupEnv func(string) (string, bool)) []string
 	var sites []string
 	names := map[string][]string{}
 	for _, pr := range p.Programs {
-		if seen[pr.Name] || !pr.BufferedPython(nil) {
+		tool := !pr.BufferedPython(nil) && bufferedPythonScript(pr)
+		if seen[pr.Name] || !pr.BufferedPython(nil) && !tool {
 			continue
 		}
 		seen[pr.Name] = true
 		w := "warning: Python runs without -u or PYTHONUNBUFFERED: its output reaches the log 8 KiB at a time (a probe.log waits for lines, a stop loses the last ones); run it with python.module() or .script(), add -u, or set PYTHONUNBUFFERED in its env"
+		if tool {
+			w = fmt.Sprintf("warning: %s is a Python script (its #! line runs Python without -u) and PYTHONUNBUFFERED is not set: its output reaches the log 8 KiB at a time (a probe.log waits for lines, a stop loses the last ones); set PYTHONUNBUFFERED = \"1\" in its env", filepath.Base(pr.Command[0]))
+		}
 		if v, ok := lookupEnv("PYTHONUNBUFFERED"); ok && v != "" && pr.InheritEnv {
 			w += " (this shell's PYTHONUNBUFFERED covers it only for a daemon started from here, not from systemd or cron)"
 		}
@@ -121,6 +125,26 @@ func checkWarnings(p *plan.Plan, lookupEnv func(string) (string, bool)) []string
 		out = append(out, line)
 	}
 	return out
+}
+
+// bufferedPythonScript says whether pr's command is a Python script (a venv's console
+// script, venv/bin/gunicorn: python.bin()) whose #! line runs Python block-buffered, as
+// BufferedPython judges the interpreter run with the script: check warned of python -m
+// but said ok of the tool whose output never reached its log.
+func bufferedPythonScript(pr plan.Program) bool {
+	if len(pr.Command) == 0 || !filepath.IsAbs(pr.Command[0]) {
+		return false
+	}
+	interp := launcher.Shebang(pr.Command[0])
+	if len(interp) > 1 && filepath.Base(interp[0]) == "env" { // #!/usr/bin/env python3
+		interp = interp[1:]
+	}
+	if len(interp) == 0 {
+		return false
+	}
+	as := pr
+	as.Command = append(append(slices.Clone(interp), pr.Command[0]), pr.Command[1:]...)
+	return as.BufferedPython(nil)
 }
 
 // programsNamed is `program "a"`, or for several `programs "a", "b", "c" and 297 more

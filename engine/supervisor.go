@@ -1119,6 +1119,11 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			out[i].Description = fmt.Sprintf("pid %d, up %s of start_secs %ds", sn.Pid, now.Sub(sn.Started).Truncate(100*time.Millisecond), pr.StartSecs)
 		case sn.Job && sn.State == Exited && sn.ready():
 			out[i].Description += "; done"
+		case sn.State == Exited && sn.Done && pr.Ready != nil && pr.Ready.Kind != plan.ProbeExited && !p.resuming(sn):
+			// A server that exits 0 is down, whatever its exit_codes say: up --detach and
+			// apply --wait said so, and status read it as fine.
+			out[i].Description += fmt.Sprintf("; exit status %d, with a ready probe: it stopped by itself", sn.ExitCode)
+			out[i].Blocked = fmt.Sprintf("EXITED: exit status %d, with a ready probe: it stopped by itself, so it is not up", sn.ExitCode)
 		case sn.State == Exited && !sn.Done:
 			// A crash and a clean exit looked alike: the stop time alone.
 			if sn.ExitCode < 0 {

@@ -150,9 +150,13 @@ func OpenAppend(path string, trust ...uint32) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, ErrNotRegular)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && st.Mode().Perm() == 0o644 && int(sys.Uid) == os.Geteuid() {
+		f.Chmod(0o600) // made 0644 by an earlier version; another mode is someone's choice
 	}
 	syscall.SetNonblock(int(f.Fd()), false) // O_NONBLOCK only kept the open from waiting on a FIFO
 	return f, nil

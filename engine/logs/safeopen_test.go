@@ -130,4 +130,16 @@ func TestOpenAppendMakesItPrivate(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want 0600", st.Mode().Perm())
 	}
+	// One an earlier version made 0644 is made 0600; another mode is left as chosen.
+	for mode, want := range map[os.FileMode]os.FileMode{0o644: 0o600, 0o640: 0o640} {
+		os.Chmod(path, mode)
+		f, err := OpenAppend(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if st, _ := os.Stat(path); st.Mode().Perm() != want {
+			t.Errorf("from %v: mode %v, want %v", mode, st.Mode().Perm(), want)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -99,24 +100,34 @@ func envShown(v string, set bool) string {
 	return strconv.Quote(v)
 }
 
-// secretWords are the parts of a variable's name that say it holds a secret.
-var secretWords = []string{"PASS", "PWD", "SECRET", "TOKEN", "KEY", "CRED", "AUTH", "PRIVATE", "CERT", "SALT", "SESSION", "COOKIE", "SIGN", "DSN"}
+// secretParts are the words of a variable's name (split at _ - .) that say it holds a
+// secret: DB_PASSWORD, API_TOKEN, GITHUB_PAT, AWS_SECRET_ACCESS_KEY; whole words, so
+// MONKEY_MODE and DESIGN_DIR are not. secretEnds: run together with another (DBPASSWORD).
+var (
+	secretParts = []string{"PASS", "PASSWORD", "PASSWD", "PASSPHRASE", "PWD", "PW", "SECRET", "SECRETS",
+		"TOKEN", "TOKENS", "KEY", "KEYS", "APIKEY", "CRED", "CREDS", "CREDENTIAL", "CREDENTIALS", "AUTH",
+		"PRIVATE", "CERT", "SALT", "SESSION", "COOKIE", "SIGNATURE", "DSN", "PAT", "OTP"}
+	secretEnds  = []string{"PASSWORD", "PASSWD", "TOKEN", "SECRET", "APIKEY"}
+	secretValue = regexp.MustCompile(`(?i)(^|[\s;&?])(password|passwd|pwd|secret|token|access_token|api_key|apikey|sig|signature)=`)
+)
 
-// SecretValue says whether variable k, valued v, reads as a secret: by its name
-// (DB_PASSWORD, API_TOKEN, AWS_SECRET_ACCESS_KEY), or a URL with a password in it.
+// SecretValue says whether variable k, valued v, reads as a secret: by a word of its
+// name, a URL with a password in it, or a password=/token= in a connection string or a
+// URL's query.
 func SecretValue(k, v string) bool {
-	up := strings.ToUpper(k)
-	for _, w := range secretWords {
-		if strings.Contains(up, w) {
+	for _, part := range strings.FieldsFunc(strings.ToUpper(k), func(r rune) bool { return r == '_' || r == '-' || r == '.' }) {
+		if slices.Contains(secretParts, part) || slices.ContainsFunc(secretEnds, func(e string) bool { return strings.HasSuffix(part, e) }) {
 			return true
 		}
 	}
 	if _, rest, ok := strings.Cut(v, "://"); ok {
 		authority, _, _ := strings.Cut(rest, "/")
 		userinfo, _, at := strings.Cut(authority, "@")
-		return at && strings.Contains(userinfo, ":")
+		if at && strings.Contains(userinfo, ":") {
+			return true
+		}
 	}
-	return false
+	return secretValue.MatchString(v)
 }
 
 // Restart policies, as supervisord spells autorestart.

@@ -51,6 +51,9 @@ func TestSecretValue(t *testing.T) {
 		{"DB_PASSWORD", "x", true}, {"api_token", "x", true}, {"AWS_SECRET_ACCESS_KEY", "x", true},
 		{"DATABASE_URL", "postgres://app:pw@db/app", true}, {"LIVE_URL", "http://127.0.0.1:8000/", false},
 		{"NOTE", "see http://host/a:b@c", false}, {"MODE", "prod", false},
+		{"DB_PW", "x", true}, {"GITHUB_PAT", "x", true}, {"DBPASSWORD", "x", true},
+		{"PG_CONN", "host=db user=app password=hunter2", true}, {"HOOK", "https://h/x?access_token=abc", true},
+		{"MONKEY_MODE", "on", false}, {"DESIGN_DIR", "d", false}, {"BYPASS_CACHE", "1", false},
 	} {
 		if got := SecretValue(c.k, c.v); got != c.want {
 			t.Errorf("SecretValue(%q, %q) = %v, want %v", c.k, c.v, got, c.want)

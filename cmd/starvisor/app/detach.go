@@ -35,6 +35,11 @@ const tailLines = 20
 // output appended to <log_dir>/starvisor.log, and returns once it answers on its socket
 // and its autostart programs have left STOPPED and STARTING.
 func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
+	// Ctrl-C ends the wait, not the daemon (its own session): said, as it looked like an
+	// aborted start. From the start: one in the first moments was lost.
+	waiting, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c.waiting = waiting
 	sock := p.Supervisor.Socket
 	if api.Answers(sock) {
 		return c.joinUp(d, p, nil)
@@ -104,11 +109,6 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	// Ctrl-C ends the wait, not the daemon (its own session): said, as it looked like
-	// an aborted start.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 
 	cl := api.NewClient(sock)
 	deadline := time.Now().Add(c.Wait)
@@ -176,11 +176,8 @@ func (c *UpCmd) detach(d *Deps, p *plan.Plan) error {
 			namedFailures(d, failed)
 			return reported(ExitFailure)
 		}
-		select {
-		case sig := <-sigs:
-			fmt.Fprintf(d.Stderr, "starvisor: up: %s: stopped waiting; the daemon (pid %d) runs on, starting the plan: starvisor status shows how it does, starvisor shutdown stops it\n", sigName(sig), cmd.Process.Pid)
-			return reported(ExitFailure)
-		case <-time.After(pause):
+		if !c.pause(pause) {
+			return c.interrupted(d, cmd.Process.Pid)
 		}
 		pause = min(2*pause, 200*time.Millisecond) // each look is a status round in the daemon
 	}
@@ -233,7 +230,9 @@ func (c *UpCmd) joinUp(d *Deps, p *plan.Plan, locked error) error {
 			if time.Now().After(answerBy) || !isSocket(sock) && !lockedLately(p, 2*time.Second) {
 				return locked
 			}
-			time.Sleep(pollEvery)
+			if !c.pause(pollEvery) {
+				return c.interrupted(d, 0)
+			}
 		}
 	}
 	cl := expecting(api.NewClient(sock), scriptOwner(p))
@@ -241,7 +240,9 @@ func (c *UpCmd) joinUp(d *Deps, p *plan.Plan, locked error) error {
 	defer cancel()
 	running, err := cl.Plan(ctx)
 	for err != nil && !errors.Is(err, api.ErrUnreachable) && time.Now().Before(answerBy) {
-		time.Sleep(pollEvery) // "no plan applied yet": it stops a dead daemon's strays first
+		if !c.pause(pollEvery) { // "no plan applied yet": it stops a dead daemon's strays first
+			return c.interrupted(d, 0)
+		}
 		running, err = cl.Plan(ctx)
 	}
 	if errors.Is(err, api.ErrForeignSocket) {
@@ -253,10 +254,13 @@ func (c *UpCmd) joinUp(d *Deps, p *plan.Plan, locked error) error {
 	// What the daemon runs, not the script: a process the script adds (an apply's to
 	// make) was waited for the whole --wait, in silence, then said fine.
 	var pending []string
-	for deadline := time.Now().Add(c.Wait); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(c.Wait); time.Now().Before(deadline); {
 		if pending, _, err = notStartedJoined(cl, running, d.Began); err != nil || len(pending) == 0 {
 			pending = nil
 			break
+		}
+		if !c.pause(200 * time.Millisecond) {
+			return c.interrupted(d, 0)
 		}
 	}
 	return alreadyUp(d, p, running, sock, pending, c.Wait)

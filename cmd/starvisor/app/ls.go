@@ -165,7 +165,10 @@ func lsLock(lock string) lsRow {
 		old := filepath.Dir(row.Script)
 		if rel, err := filepath.Rel(old, sock); err == nil && filepath.IsLocal(rel) {
 			if moved, ok := lsDaemon(filepath.Join(now, rel)); ok {
-				moved.Script, moved.MovedFrom = filepath.Join(now, filepath.Base(row.Script)), old
+				if filepath.Dir(moved.Script) != now { // an apply there took the new paths already
+					moved.MovedFrom = old
+				}
+				moved.Script = filepath.Join(now, filepath.Base(row.Script))
 				return moved
 			}
 		}

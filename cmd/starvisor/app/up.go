@@ -44,6 +44,33 @@ type UpCmd struct {
 	Logs bool `help:"In the foreground, print the programs' output too, stdout and stderr, each line after its process's name (name.err for stderr), as logs -f all does."`
 
 	startDir string // the folder up was started from, where reloads evaluate the script
+	// waiting: done once up --detach's wait is interrupted (Ctrl-C, SIGTERM): it ends the
+	// wait, not the daemon (see detach).
+	waiting context.Context
+}
+
+// interrupted says, once up --detach's wait was interrupted, that the daemon runs on.
+func (c *UpCmd) interrupted(d *Deps, pid int) error {
+	who := "the daemon"
+	if pid > 0 {
+		who = fmt.Sprintf("the daemon (pid %d)", pid)
+	}
+	fmt.Fprintf(d.Stderr, "starvisor: up: interrupted: stopped waiting; %s runs on, starting the plan: starvisor status shows how it does, starvisor shutdown stops it\n", who)
+	return reported(ExitFailure)
+}
+
+// pause waits dur, false when up --detach's wait was interrupted meanwhile.
+func (c *UpCmd) pause(dur time.Duration) bool {
+	if c.waiting == nil {
+		time.Sleep(dur)
+		return true
+	}
+	select {
+	case <-c.waiting.Done():
+		return false
+	case <-time.After(dur):
+		return true
+	}
 }
 
 // Run evaluates the script, clears processes left by an earlier daemon, starts the

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,7 +57,9 @@ while True:
 		must(cmd.Start())
 		t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
 		for deadline := time.Now().Add(10 * time.Second); ; {
-			if _, err := os.Stat(sock); err == nil {
+			// Connecting, not the file: it is there from the bind, before the listen.
+			if c, err := net.Dial("unix", sock); err == nil {
+				c.Close()
 				return
 			}
 			if time.Now().After(deadline) {

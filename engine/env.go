@@ -29,10 +29,18 @@ func ProbeName(process string) string { return process + "/ready" }
 // program's env in key order, then the STARVISOR_* names (STARVISOR_DAEMON only when
 // daemon is not ""). A later key overrides an earlier one and keeps the earlier one's
 // position, so the result has no duplicate keys.
+// DefaultPath is the PATH of a program that inherits no environment and sets none:
+// systemd's default for its services.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 func buildEnv(pr plan.Program, base []string, daemon string) []string {
 	var src []string
 	if pr.InheritEnv {
 		src = append(src, base...)
+	} else if _, ok := pr.Env["PATH"]; !ok {
+		// As systemd's services get: with none, sh -c "python3 app.py" found nothing,
+		// though the daemon found the command itself through its own PATH.
+		src = append(src, "PATH="+DefaultPath)
 	}
 	for _, k := range slices.Sorted(maps.Keys(pr.Env)) {
 		src = append(src, k+"="+pr.Env[k])

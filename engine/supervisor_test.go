@@ -597,7 +597,13 @@ func TestLoopSpecEnv(t *testing.T) {
 		r.apply(planOf(t, prog("e", func(pr *plan.Program) {
 			pr.InheritEnv, pr.Env = false, map[string]string{"A": "1"}
 		})))
-		eq(t, "env", r.l.last("e").spec.Env, []string{"A=1", "STARVISOR_PROCESS_NAME=e",
+		// PATH as systemd gives its services: sh -c "python3 ..." found nothing.
+		eq(t, "env", r.l.last("e").spec.Env, []string{"PATH=" + DefaultPath, "A=1", "STARVISOR_PROCESS_NAME=e",
+			"STARVISOR_PROCESS_NUM=0", "STARVISOR_GROUP_NAME=e"})
+		r.apply(planOf(t, prog("e", func(pr *plan.Program) {
+			pr.InheritEnv, pr.Env = false, map[string]string{"PATH": "/opt/bin"} // its own
+		})))
+		eq(t, "env", r.l.last("e").spec.Env, []string{"PATH=/opt/bin", "STARVISOR_PROCESS_NAME=e",
 			"STARVISOR_PROCESS_NUM=0", "STARVISOR_GROUP_NAME=e"})
 	})
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -92,6 +94,7 @@ func checkWarnings(p *plan.Plan, lookupEnv func(string) (string, bool)) []string
 		}
 		out = append(out, w)
 	}
+	out = append(out, sharedProbeAddrs(p)...)
 	// One line per call site: a loop of 300 Python programs said the same 330 characters
 	// 300 times.
 	seen := map[string]bool{}
@@ -145,6 +148,60 @@ func bufferedPythonScript(pr plan.Program) bool {
 	as := pr
 	as.Command = append(append(slices.Clone(interp), pr.Command[0]), pr.Command[1:]...)
 	return as.BufferedPython(nil)
+}
+
+// sharedProbeAddrs warns of two programs whose tcp or http ready probes check one
+// address: a port typed twice (two releases on 52052) was refused only by the apply
+// that started the second, "address already in use"; and were both to answer, each
+// probe would pass on the other's. A pool's own processes are warned of apart.
+func sharedProbeAddrs(p *plan.Plan) []string {
+	var addrs []string
+	users := map[string][]string{}
+	pos := map[string]string{}
+	for _, pr := range p.Programs {
+		a := probeAddr(pr.Ready)
+		if a == "" || slices.Contains(users[a], pr.Name) {
+			continue
+		}
+		if users[a] == nil {
+			addrs = append(addrs, a)
+		}
+		users[a] = append(users[a], pr.Name)
+		if len(users[a]) == 2 {
+			pos[a] = pr.Pos // the second's: the likely typo
+		}
+	}
+	var out []string
+	for _, a := range addrs {
+		if len(users[a]) < 2 {
+			continue
+		}
+		w := fmt.Sprintf("%s: warning: their ready probes check one address, %s: all but one will fail with \"address already in use\", or each probe passes when another answers; a port typed twice?", programsNamed(users[a]), a)
+		if pos[a] != "" {
+			w = pos[a] + ": " + w
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// probeAddr is the host:port a tcp or http probe checks; "" for others.
+func probeAddr(r *plan.Probe) string {
+	switch {
+	case r == nil:
+	case r.Kind == plan.ProbeTCP:
+		return net.JoinHostPort(cmp.Or(r.Host, "127.0.0.1"), strconv.Itoa(r.Port))
+	case r.Kind == plan.ProbeHTTP:
+		if u, err := url.Parse(r.URL); err == nil {
+			port := u.Port()
+			if port == "" {
+				port = map[string]string{"https": "443"}[u.Scheme]
+				port = cmp.Or(port, "80")
+			}
+			return net.JoinHostPort(u.Hostname(), port)
+		}
+	}
+	return ""
 }
 
 // programsNamed is `program "a"`, or for several `programs "a", "b", "c" and 297 more

@@ -486,10 +486,15 @@ func (s *Server) action(verb string, do func(context.Context, ...string) error, 
 			up = s.active(names)
 		}
 		groups := s.groupsOf(names) // for the lines of those an apply removes meanwhile
-		if len(names) > 0 {
-			defer s.burst()()
-			err = do(accepted(r), names...)
+		doing, refused := names, error(nil)
+		if verb == "restart" {
+			doing, refused = s.wouldNotStart(names, up)
 		}
+		if len(doing) > 0 {
+			defer s.burst()()
+			err = do(accepted(r), doing...)
+		}
+		err = errors.Join(refused, err)
 		switch verb {
 		case "restart":
 			// "already started" after its stop: a concurrent start (an apply's, of the new
@@ -501,6 +506,30 @@ func (s *Server) action(verb string, do func(context.Context, ...string) error, 
 			s.answerStopped(w, names, unknown, err, nil, groups)
 		}
 	}
+}
+
+// wouldNotStart keeps out of a restart the processes up now that their check says could
+// not start again (its command gone: a bundle moved, a venv removed), as apply refuses
+// to restart one into a version that cannot start: the restart stopped a healthy
+// process, then failed to spawn it. It returns the others, and an error per refused one.
+func (s *Server) wouldNotStart(names []string, up map[string]time.Time) ([]string, error) {
+	p := s.b.Plan()
+	if s.Check == nil || p == nil {
+		return names, nil
+	}
+	var keep []string
+	var errs []error
+	for _, n := range names {
+		pr, ok := p.Lookup(n)
+		if _, running := up[n]; ok && running {
+			if problems := s.Check(pr); len(problems) > 0 {
+				errs = append(errs, &engine.ProcessError{Name: n, Err: fmt.Errorf("would not start again (%s): nothing stopped; fix it, or stop it", strings.Join(problems, "; "))})
+				continue
+			}
+		}
+		keep = append(keep, n)
+	}
+	return keep, errors.Join(errs...)
 }
 
 // startedMeanwhile drops "already started" of the processes that were not up when the

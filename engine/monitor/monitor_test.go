@@ -431,3 +431,25 @@ time.sleep(1000)`)
 
 // groupMembers returns the live (non-zombie) processes of process group pgid.
 func groupMembers(pgid int) []int { return groupsNow()[pgid] }
+
+// Hurry closed kills the strays left at once, their stop timeouts cut short: a second
+// Ctrl-C of an up stopping what a killed daemon left.
+func TestCleanStraysHurried(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	stubborn := spawn(t, "trap '' TERM; while :; do sleep 0.05; done")
+	path := filepath.Join(dir, "state.json")
+	old := &StateFile{Path: path}
+	old.Started("stubborn", stubborn.Process.Pid, 0)
+	hurry := make(chan struct{})
+	f := &StateFile{Path: path, Hurry: hurry, StopAs: func(string) (StopSpec, bool) {
+		return StopSpec{Signal: syscall.SIGTERM, Group: true, Timeout: time.Hour}, true
+	}}
+	f.Stopping = func([]Stray) { close(hurry) } // as soon as they are being stopped
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	strays, err := f.CleanStrays(ctx)
+	is.NoErr(err) // not ctx's end: the hour was cut short
+	is.Equal(len(strays), 1)
+	is.True(strays[0].Killed)
+}

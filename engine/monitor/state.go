@@ -42,6 +42,9 @@ type StateFile struct {
 	// which may take their stop timeouts: said before, a start-up waiting on them was
 	// silent.
 	Stopping func([]Stray)
+	// Hurry, when closed, has CleanStrays (StopLeft) kill what is left at once, their stop
+	// timeouts cut short: a second Ctrl-C of a starting up.
+	Hurry <-chan struct{}
 	// Warn, when set, hears when writing the file starts failing (its error) and when it
 	// works again (nil): the daemon's log says so as it happens. Called with the file's
 	// lock held.

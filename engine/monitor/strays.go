@@ -263,6 +263,12 @@ func (f *StateFile) stop(ctx context.Context, strays []Stray) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-f.Hurry:
+			// Killed now, as a second Ctrl-C kills a stop under way.
+			for i := range deadlines {
+				deadlines[i] = time.Time{}
+			}
+			f.Hurry = nil // said once: a nil channel blocks
 		case <-tick.C:
 		}
 	}

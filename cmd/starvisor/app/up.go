@@ -260,12 +260,52 @@ func (c *UpCmd) Run(d *Deps) error {
 		startingNote.Store(&note)
 		out.printf("starvisor: %s\n", note)
 	}
+	// Ctrl-C meanwhile (their stop_timeouts may be long) is said at once and acted on:
+	// it was queued, silent, until they were gone, and its second "killed 0 processes".
+	hurry, cleaned, watched := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	state.Hurry = hurry
+	var quit os.Signal
+	var quitMu sync.Mutex
+	go func() {
+		defer close(watched)
+		var first time.Time
+		for {
+			select {
+			case <-cleaned:
+				return
+			case sig := <-sigs:
+				if sig == syscall.SIGHUP || sig == syscall.SIGUSR2 {
+					continue // nothing to reload or reopen yet
+				}
+				quitMu.Lock()
+				switch {
+				case quit == nil:
+					quit, first = sig, time.Now()
+					out.printf("starvisor: %s: up ends once what the earlier daemon left is stopped, starting nothing; a second Ctrl-C (or SIGTERM) kills them now\n", sigName(sig))
+				case time.Since(first) >= sameStop && hurry != nil:
+					out.printf("starvisor: %s again: killing them now (SIGKILL)\n", sigName(sig))
+					close(hurry)
+					hurry = nil
+				}
+				quitMu.Unlock()
+			}
+		}
+	}()
 	strays, err := state.CleanStrays(ctx)
+	close(cleaned)
+	<-watched
 	if err != nil {
 		errOut.printf("starvisor: warning: %v\n", err)
 	}
 	for _, s := range monitor.ByProcess(strays) {
 		out.printf("starvisor: %s\n", formatStray(s))
+	}
+	if quit != nil { // the watcher is gone: no lock needed
+		out.printf("starvisor: stopped (%s), nothing started\n", sigName(quit))
+		if hurry == nil {
+			return reported(ExitFailure) // killed, as after a second Ctrl-C of a stop
+		}
+		return nil
 	}
 	if pf := p.Supervisor.Pidfile; pf != "" {
 		monitor.RemoveTemps(pf) // left by a daemon killed mid-write

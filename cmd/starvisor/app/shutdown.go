@@ -53,6 +53,11 @@ func (c *ShutdownCmd) Run(d *Deps) error {
 		}
 		time.Sleep(pollEvery)
 	}
+	// And until it let go of the bundle's lock, a moment after its socket: an up right
+	// after the shutdown (a redeploy) found it held, "a daemon is already running".
+	for lock := lockPath(stateDirOf(cl.Socket)); lockHeld(lock) && time.Now().Before(deadline); {
+		time.Sleep(pollEvery)
+	}
 	fmt.Fprintln(d.Stdout, "Shut down")
 	return nil
 }

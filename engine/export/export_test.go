@@ -417,3 +417,30 @@ func TestSystemdUnitPerInstanceWhenPadded(t *testing.T) {
 		t.Errorf("target:\n%s", units["demo.target"])
 	}
 }
+
+// A secret in a program's env goes into the unit's Environment=, which systemctl show
+// gives any user: said among what the export cannot keep as it was.
+func TestSystemdSaysSecretsInEnvironment(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "deploy.star")
+	src := "program(name = \"a\", command = [\"/bin/true\"], env = {\"DB_PASSWORD\": \"pw\", \"MODE\": \"prod\"})\n"
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := builtins.Eval(context.Background(), builtins.Options{File: script, Print: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := export.Export("systemd", p, export.Options{Name: "demo", LookPath: func(string) (string, error) { return "", exec.ErrNotFound }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var said []string
+	for _, pb := range res.Problems {
+		said = append(said, pb.String())
+	}
+	if !slices.ContainsFunc(said, func(s string) bool {
+		return strings.Contains(s, "DB_PASSWORD in Environment=, which systemctl show gives any user") && !strings.Contains(s, "MODE")
+	}) {
+		t.Errorf("problems: %q", said)
+	}
+}

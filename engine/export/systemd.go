@@ -127,8 +127,17 @@ func (e *emitter) systemdUnit(g program, target string, instances map[string][]s
 		fmt.Fprintf(&s, "WorkingDirectory=%s\n", numbered(e.directory, sdValue))
 	}
 	keys := envKeys(pr)
+	var secrets []string
 	for _, k := range keys {
 		fmt.Fprintf(&s, "Environment=%s\n", numbered(func(p plan.Program) string { return p.Env[k] }, func(v string) string { return sdEnv(k + "=" + v) }))
+		if plan.SecretValue(k, pr.Env[k]) {
+			secrets = append(secrets, k)
+		}
+	}
+	if len(secrets) > 0 {
+		// systemd.exec(5): Environment= is given to any user over D-Bus (systemctl show).
+		e.problems = append(e.problems, Problem{Format: "systemd", Program: pr.Name, Field: "env",
+			Why: strings.Join(secrets, ", ") + " in Environment=, which systemctl show gives any user: move secrets to an EnvironmentFile= of mode 0600 (or LoadCredential=)"})
 	}
 	if _, ok := pr.Env[processNumEnv]; ok {
 		fmt.Fprintf(&s, "Environment=%s=%%i\n", processNumEnv)

@@ -104,6 +104,9 @@ func (s *serviceFlags) unit(d *Deps) (export.File, error) {
 		if v, ok := d.LookupEnv(k); ok {
 			env[k] = v
 			fmt.Fprintf(d.Stderr, "starvisor: service: the script reads %s: the unit sets it as now, %s=%s\n", k, k, plan.EnvShown(k, v, true))
+			if plan.SecretValue(k, v) {
+				fmt.Fprintf(d.Stderr, "starvisor: service: warning: %s is in the unit's Environment=, which systemctl show gives any user (systemd.exec(5)): move it to an EnvironmentFile= of mode 0600, or LoadCredential=\n", k)
+			}
 		}
 	}
 	return export.ServiceUnit(export.Service{Binary: bin, Script: filepath.Join(p.Root, p.Entry), Deploy: name,

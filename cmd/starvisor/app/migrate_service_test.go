@@ -157,11 +157,11 @@ func TestServiceUnitCarriesLibsAndEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := filepath.Join(bundle, "deploy.star")
-	src := "load(\"@team//mk.star\", \"svc\")\nsvc(\"web_\" + host.env(\"DEPLOY_ENV\", \"prod\"))\n"
+	src := "load(\"@team//mk.star\", \"svc\")\nsvc(\"web_\" + host.env(\"DEPLOY_ENV\", \"prod\"))\nx = host.env(\"DB_PASSWORD\", \"\")\n"
 	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"STARVISOR_LIBS": "team=" + lib + ":other=" + dir, "DEPLOY_ENV": "staging"}
+	env := map[string]string{"STARVISOR_LIBS": "team=" + lib + ":other=" + dir, "DEPLOY_ENV": "staging", "DB_PASSWORD": "hunter2"}
 	code, out, errs := run(t, env, "service", "install", "--dry-run", "-f", script, "--unit-dir", t.TempDir())
 	if code != 0 {
 		t.Fatalf("code %d\n%s\n%s", code, out, errs)
@@ -173,6 +173,11 @@ func TestServiceUnitCarriesLibsAndEnv(t *testing.T) {
 		t.Errorf("no Environment= for the variable the script reads:\n%s", out)
 	}
 	if !strings.Contains(errs, `the script reads DEPLOY_ENV: the unit sets it as now, DEPLOY_ENV="staging"`) {
+		t.Errorf("stderr:\n%s", errs)
+	}
+	// A secret: its value not said, and where the unit puts it, warned of (systemctl
+	// show gives Environment= to any user).
+	if strings.Contains(errs, "hunter2") || !strings.Contains(errs, "warning: DB_PASSWORD is in the unit's Environment=, which systemctl show gives any user") {
 		t.Errorf("stderr:\n%s", errs)
 	}
 }

@@ -312,6 +312,10 @@ func (f *File) openIn(truncate bool) error {
 		fh.Close() // a FIFO or a device put in its place: not a file to write and rotate
 		return fmt.Errorf("open: %s: not a regular file any more", f.path)
 	}
+	if err := f.trust.planted(st, "/proc/self/fd/"+strconv.Itoa(int(f.dir.Fd()))); err != nil {
+		fh.Close()
+		return fmt.Errorf("open: %s: %w", f.path, err)
+	}
 	syscall.SetNonblock(fd, false) // O_NONBLOCK only kept the open from waiting on a FIFO
 	noteFile(f, f.path, st)
 	size, err := fh.Seek(0, io.SeekEnd)

@@ -33,6 +33,21 @@ func (t trustedLinks) allows(uid uint32) bool {
 	return false
 }
 
+// planted refuses a log file st that another user (none trust allows) made first in a
+// folder others may write (a shared /tmp/logs, 1777): root's daemon wrote the program's
+// output, secrets and all, into a file that user owned and read.
+func (t trustedLinks) planted(st os.FileInfo, dir string) error {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || t.allows(sys.Uid) {
+		return nil
+	}
+	var ds syscall.Stat_t
+	if syscall.Stat(dir, &ds) != nil || ds.Mode&0o022 == 0 {
+		return nil
+	}
+	return fmt.Errorf("the file is uid %d's, made first in a folder others may write (mode %04o): not written, as that user would read it; remove the file, or give the log a folder of its own", sys.Uid, ds.Mode&0o7777)
+}
+
 // ResolveTrusted is path with its symlinks resolved, following only those owned by root,
 // the daemon's user or one of trust; an error names one it will not follow. For the
 // daemon's own folders (state, socket) as for log paths: a link planted by a program's
@@ -154,6 +169,10 @@ func OpenAppend(path string, trust ...uint32) (*os.File, error) {
 	if err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, ErrNotRegular)
+	}
+	if err := trustedLinks(trust).planted(st, filepath.Dir(real)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok && st.Mode().Perm() == 0o644 && int(sys.Uid) == os.Geteuid() {
 		f.Chmod(0o600) // made 0644 by an earlier version; another mode is someone's choice

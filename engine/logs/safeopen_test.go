@@ -143,3 +143,53 @@ func TestOpenAppendMakesItPrivate(t *testing.T) {
 		}
 	}
 }
+
+// A log file another user made first in a folder others may write (a shared 1777 log
+// folder) is not written: root's daemon put the program's output, secrets and all, into
+// a file that user owned and read. One in a folder of the daemon's own is written.
+func TestPlantedLogFileRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("another user's file wants root")
+	}
+	shared := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(shared, 0o777|os.ModeSticky)
+	for _, name := range []string{"web.log", "starvisor.log"} {
+		planted := filepath.Join(shared, name)
+		if err := os.WriteFile(planted, nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(planted, 65534, 65534)
+	}
+	web, err := Open(plan.Log{Path: filepath.Join(shared, "web.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer web.Close()
+	web.Write([]byte("DB_PASSWORD=hunter2\n"))
+	if err := web.Err(); err == nil || !strings.Contains(err.Error(), "the file is uid 65534's, made first in a folder others may write (mode 1777)") {
+		t.Errorf("program log: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(shared, "web.log")); len(b) > 0 {
+		t.Errorf("written: %q", b)
+	}
+	if _, err := OpenAppend(filepath.Join(shared, "starvisor.log")); err == nil || !strings.Contains(err.Error(), "uid 65534's") {
+		t.Errorf("daemon log: %v", err)
+	}
+	// The folder of one's own: written, whoever made the file (a log shipper's chown).
+	own := t.TempDir()
+	mine := filepath.Join(own, "web.log")
+	os.WriteFile(mine, nil, 0o644)
+	os.Chown(mine, 65534, 65534)
+	f, err := Open(plan.Log{Path: mine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write([]byte("ok\n"))
+	if err := f.Err(); err != nil {
+		t.Errorf("own folder: %v", err)
+	}
+}

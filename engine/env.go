@@ -29,8 +29,8 @@ func ProbeName(process string) string { return process + "/ready" }
 // program's env in key order, then the STARVISOR_* names (STARVISOR_DAEMON only when
 // daemon is not ""). A later key overrides an earlier one and keeps the earlier one's
 // position, so the result has no duplicate keys.
-// DefaultPath is the PATH of a program that inherits no environment and sets none:
-// systemd's default for its services.
+// DefaultPath is the PATH of a program that inherits no environment and sets none, when
+// the daemon has none either: systemd's default for its services.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 func buildEnv(pr plan.Program, base []string, daemon string) []string {
@@ -38,9 +38,15 @@ func buildEnv(pr plan.Program, base []string, daemon string) []string {
 	if pr.InheritEnv {
 		src = append(src, base...)
 	} else if _, ok := pr.Env["PATH"]; !ok {
-		// As systemd's services get: with none, sh -c "python3 app.py" found nothing,
-		// though the daemon found the command itself through its own PATH.
-		src = append(src, "PATH="+DefaultPath)
+		// The daemon's PATH, which found the command itself (systemd's default when it
+		// has none): with no PATH, sh -c "python3 app.py" found nothing.
+		path := DefaultPath
+		for _, kv := range base {
+			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+				path = v
+			}
+		}
+		src = append(src, "PATH="+path)
 	}
 	for _, k := range slices.Sorted(maps.Keys(pr.Env)) {
 		src = append(src, k+"="+pr.Env[k])

@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -597,8 +599,8 @@ func TestLoopSpecEnv(t *testing.T) {
 		r.apply(planOf(t, prog("e", func(pr *plan.Program) {
 			pr.InheritEnv, pr.Env = false, map[string]string{"A": "1"}
 		})))
-		// PATH as systemd gives its services: sh -c "python3 ..." found nothing.
-		eq(t, "env", r.l.last("e").spec.Env, []string{"PATH=" + DefaultPath, "A=1", "STARVISOR_PROCESS_NAME=e",
+		// The daemon's PATH, which found the command: sh -c "python3 ..." found nothing.
+		eq(t, "env", r.l.last("e").spec.Env, []string{"PATH=" + cmp.Or(os.Getenv("PATH"), DefaultPath), "A=1", "STARVISOR_PROCESS_NAME=e",
 			"STARVISOR_PROCESS_NUM=0", "STARVISOR_GROUP_NAME=e"})
 		r.apply(planOf(t, prog("e", func(pr *plan.Program) {
 			pr.InheritEnv, pr.Env = false, map[string]string{"PATH": "/opt/bin"} // its own

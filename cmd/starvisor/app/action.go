@@ -136,7 +136,32 @@ func runActionWith(ctx context.Context, d *Deps, cl *api.Client, verb, sig strin
 	if verb == "signal" {
 		r, err = cl.Signal(ctx, sig, names)
 	} else {
-		telling(ctx, d, cl, verb, names, nil, func() { r, err = cl.Action(ctx, verb, names) })
+		// A start of a job lasts its run: said as it goes, and bounded by --wait (one
+		// that hung held start and restart for good). The daemon goes on with it.
+		var jobs []string
+		if verb == "start" || verb == "restart" {
+			if p, perr := cl.Plan(ctx); perr == nil {
+				for _, spec := range names {
+					sel, _ := p.Select(spec)
+					for _, n := range sel {
+						if pr, ok := p.Lookup(n); ok && pr.IsJob() {
+							jobs = append(jobs, n)
+						}
+					}
+				}
+			}
+		}
+		actx, stop := bounded(ctx, wait)
+		defer stop()
+		telling(actx, d, cl, verb, names, jobs, func() { r, err = cl.Action(actx, verb, names) })
+		if err != nil && errors.Is(context.Cause(actx), errWaitedOut) {
+			what := jobs
+			if len(what) == 0 {
+				what = names
+			}
+			fmt.Fprintf(d.Stderr, "starvisor: %s: still starting after %s (%s): the daemon goes on with it (starvisor status shows how it does)\n", verb, wait, strings.Join(capped(what, 10), ", "))
+			return reported(ExitFailure)
+		}
 	}
 	var ae *api.ActionError
 	if err != nil && !errors.As(err, &ae) {

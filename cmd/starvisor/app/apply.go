@@ -131,7 +131,18 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		// steps were made from: another apply since would be undone.
 		req.Plan, req.Expect = roll.steps[1], roll.from
 	}
-	r, err := applyTelling(ctx, d, cl, req, jobs)
+	// --wait bounds the jobs run first too: a migration stuck on a lock held the deploy
+	// until the CI runner's own timeout. The daemon goes on with the apply.
+	actx, stop := ctx, context.CancelFunc(func() {})
+	if len(jobs) > 0 {
+		actx, stop = bounded(ctx, c.Wait)
+	}
+	r, err := applyTelling(actx, d, cl, req, jobs)
+	stop()
+	if err != nil && errors.Is(context.Cause(actx), errWaitedOut) {
+		fmt.Fprintf(d.Stderr, "starvisor: apply: still running the %s after %s, first: the daemon goes on with the apply (starvisor status shows how it does)\n", map[bool]string{true: "job " + strings.Join(jobs, ", "), false: "jobs " + strings.Join(jobs, ", ")}[len(jobs) == 1], c.Wait)
+		return reported(ExitFailure)
+	}
 	if err != nil {
 		sayJobsLastWords(d, p, jobs, err)
 		return clientError("apply", err) // a job's failure names it, and its state
@@ -299,6 +310,18 @@ func applyTelling(ctx context.Context, d *Deps, cl *api.Client, req api.ApplyReq
 	return r, err
 }
 
+// errWaitedOut: --wait ran out while the daemon still worked on what was asked (a job
+// that hangs on a lock), which it goes on with.
+var errWaitedOut = errors.New("waited out")
+
+// bounded is ctx ending after wait (none when wait is 0), with errWaitedOut as its cause.
+func bounded(ctx context.Context, wait time.Duration) (context.Context, context.CancelFunc) {
+	if wait <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, wait, errWaitedOut)
+}
+
 // telling runs call and, while it waits for processes to stop, says which every few
 // seconds on stderr, with what their stop is at ("SIGKILL in 6s"), and the jobs of jobs
 // still running: a stop of a program that ignores its stop signal waited stop_timeout
@@ -311,7 +334,8 @@ func telling(ctx context.Context, d *Deps, cl *api.Client, verb string, specs, j
 	}()
 	tick := time.NewTicker(applyTellEvery)
 	defer tick.Stop()
-	said := map[string]string{} // a job's line, said again only once it reads otherwise
+	said := map[string]string{} // a job's state, said again once it changes
+	saidAt := map[string]time.Time{}
 	for {
 		select {
 		case <-done:
@@ -331,9 +355,11 @@ func telling(ctx context.Context, d *Deps, cl *api.Client, verb string, specs, j
 			case ps.State == "STOPPING":
 				fmt.Fprintf(d.Stderr, "starvisor: %s: waiting for %s to stop (%s)\n", verb, namespec(ps), ps.Description)
 			case slices.Contains(jobs, ps.Name) && (ps.State == "STARTING" || ps.State == "BACKOFF"):
-				if line := fmt.Sprintf("starvisor: %s: waiting for the job %s (%s: %s)", verb, ps.Name, ps.State, ps.Description); said[ps.Name] != line {
-					said[ps.Name] = line
-					fmt.Fprintln(d.Stderr, line)
+				// When its state changes, else every 15 s, as up says what it waits for:
+				// its uptime alone made a line every 2 s of a ten-minute job.
+				if said[ps.Name] != ps.State || time.Since(saidAt[ps.Name]) >= 15*time.Second {
+					said[ps.Name], saidAt[ps.Name] = ps.State, time.Now()
+					fmt.Fprintf(d.Stderr, "starvisor: %s: waiting for the job %s (%s: %s)\n", verb, ps.Name, ps.State, ps.Description)
 				}
 			}
 		}

@@ -133,12 +133,12 @@ func runAction(d *Deps, sf *socketFlag, verb, sig string, names []string, wait t
 func runActionWith(ctx context.Context, d *Deps, cl *api.Client, verb, sig string, names []string, wait time.Duration) error {
 	var r api.ActionResponse
 	var err error
+	var jobs []string
 	if verb == "signal" {
 		r, err = cl.Signal(ctx, sig, names)
 	} else {
 		// A start of a job lasts its run: said as it goes, and bounded by --wait (one
 		// that hung held start and restart for good). The daemon goes on with it.
-		var jobs []string
 		if verb == "start" || verb == "restart" {
 			if p, perr := cl.Plan(ctx); perr == nil {
 				for _, spec := range names {
@@ -184,7 +184,11 @@ func runActionWith(ctx context.Context, d *Deps, cl *api.Client, verb, sig strin
 			fmt.Fprintf(d.Stdout, "%s: stopped\n", name) // supervisorctl's restart says both
 		}
 		if res.Error == "" {
-			fmt.Fprintf(d.Stdout, "%s: %s\n", name, done[verb])
+			word := done[verb]
+			if slices.Contains(jobs, res.Name) && res.State == "EXITED" {
+				word = "done" // its start waited for its run: "started" read as just begun
+			}
+			fmt.Fprintf(d.Stdout, "%s: %s\n", name, word)
 			started = append(started, res.Name)
 			continue
 		}

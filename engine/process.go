@@ -101,6 +101,9 @@ type proc struct {
 	sup  *Supervisor
 	done chan struct{} // closed once cmdQuit was handled
 	snap atomic.Pointer[snapshot]
+	// putBack: a job put back as it was after its new version's run failed, how (see
+	// notePutBack); nil once it runs again.
+	putBack atomic.Pointer[string]
 
 	mu    sync.Mutex
 	inbox []any
@@ -443,6 +446,7 @@ func answer(waiters *[]chan error, err error) {
 
 // spawn starts the process and feeds the outcome back into the state machine.
 func (p *proc) spawn() error {
+	p.putBack.Store(nil)
 	if err := p.openLogs(); err != nil {
 		return p.handle(event{Kind: evSpawnFailed, Err: err.Error()})
 	}

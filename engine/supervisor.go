@@ -253,7 +253,9 @@ func (s *Supervisor) ApplyMade(ctx context.Context, build func(running *plan.Pla
 		}
 		if err != nil {
 			if first != nil {
+				failed := s.failedRuns(jobs)
 				s.putBack(before, replaced)
+				s.notePutBack(failed)
 			}
 			return d, err
 		}
@@ -328,6 +330,44 @@ func (s *Supervisor) putBack(before *plan.Plan, replaced map[string]procState) {
 		}
 	}
 	s.apply(s.ctx, before, seed, time.Time{}) // a stop of the failed jobs, which have ended anyway
+}
+
+// failedRuns words, per job of jobs that ran and failed, how its run ended ("exit status
+// 1 at 14:02:05").
+func (s *Supervisor) failedRuns(jobs []string) map[string]string {
+	out := map[string]string{}
+	tab := s.tab.Load()
+	for _, n := range jobs {
+		i, ok := tab.index[n]
+		if !ok {
+			continue
+		}
+		sn := tab.procs[i].snap.Load()
+		switch {
+		case sn.Done:
+		case sn.Err != "": // FATAL, BACKOFF: its spawn, or its runs too quick
+			out[n] = sn.Err + " at " + sn.Since.Local().Format("15:04:05")
+		case !sn.Stopped.IsZero():
+			how := fmt.Sprintf("exit status %d", sn.ExitCode)
+			if sn.ExitCode < 0 && sn.ExitSignal != 0 {
+				how = "terminated by " + signalName(sn.ExitSignal)
+			}
+			out[n] = how + " at " + sn.Stopped.Local().Format("15:04:05")
+		}
+	}
+	return out
+}
+
+// notePutBack has each job put back after its new version's run failed say so in
+// status: done as before, it read as all well after a red deploy.
+func (s *Supervisor) notePutBack(failed map[string]string) {
+	tab := s.tab.Load()
+	for n, how := range failed {
+		if i, ok := tab.index[n]; ok {
+			note := "its new version's run failed (" + how + "), put back as it was"
+			tab.procs[i].putBack.Store(&note)
+		}
+	}
 }
 
 // WouldRunFirst names the jobs an Apply of next (d: from the running plan) would run
@@ -1119,6 +1159,9 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			out[i].Description = fmt.Sprintf("pid %d, up %s of start_secs %ds", sn.Pid, now.Sub(sn.Started).Truncate(100*time.Millisecond), pr.StartSecs)
 		case sn.Job && sn.State == Exited && sn.ready():
 			out[i].Description += "; done"
+			if note := p.putBack.Load(); note != nil {
+				out[i].Description += "; " + *note
+			}
 		case sn.State == Exited && sn.Done && pr.Ready != nil && pr.Ready.Kind != plan.ProbeExited && !p.resuming(sn):
 			// A server that exits 0 is down, whatever its exit_codes say: up --detach and
 			// apply --wait said so, and status read it as fine.

@@ -197,6 +197,19 @@ func TestFollowAfterCopytruncate(t *testing.T) {
 	}
 }
 
+// followingAfterFirst writes "first" to l's file and returns a follower that read it.
+func followingAfterFirst(t *testing.T, l plan.Log) (*File, *Follower, *bytes.Buffer) {
+	t.Helper()
+	f := open(t, l)
+	f.Write([]byte("first\n"))
+	fl := FollowFrom(l, MarkEnd(l))
+	var got bytes.Buffer
+	if _, err := io.Copy(&got, fl); err != nil {
+		t.Fatal(err)
+	}
+	return f, fl, &got
+}
+
 // More rotations than backups between two looks: the files between were rotated away
 // unread, and the stream says so where they were (logs -f skipped them in silence).
 // Fewer: every line, no note.
@@ -207,19 +220,14 @@ func TestFollowerSaysLinesRotatedAway(t *testing.T) {
 		lost  bool
 	}{{3, false}, {12, true}} {
 		l := plan.Log{Path: filepath.Join(t.TempDir(), "f.log"), MaxBytes: 100, Backups: 2}
-		f := open(t, l)
-		f.Write([]byte("first\n"))
-		fl := FollowFrom(l, MarkEnd(l))
-		var got bytes.Buffer
-		_, err := io.Copy(&got, fl)
-		is.NoErr(err)
+		f, fl, got := followingAfterFirst(t, l)
 		var want bytes.Buffer
 		for i := range c.lines {
 			line := fmt.Appendf(nil, "%02d %s\n", i, bytes.Repeat([]byte("x"), 56))
 			f.Write(line)
 			want.Write(line)
 		}
-		_, err = io.Copy(&got, fl)
+		_, err := io.Copy(got, fl)
 		is.NoErr(err)
 		fl.Close()
 		is.Equal(bytes.Contains(got.Bytes(), []byte(gapNote)), c.lost)
@@ -242,12 +250,7 @@ func TestFollowerSaysAGapMidRotation(t *testing.T) {
 		lost  bool
 	}{{0, false}, {3, true}} {
 		l := plan.Log{Path: filepath.Join(t.TempDir(), "f.log"), MaxBytes: 100, Backups: 1}
-		f := open(t, l)
-		f.Write([]byte("first\n"))
-		fl := FollowFrom(l, MarkEnd(l))
-		var got bytes.Buffer
-		_, err := io.Copy(&got, fl)
-		is.NoErr(err)
+		f, fl, got := followingAfterFirst(t, l)
 		f.Write([]byte(strings.Repeat("a", 93) + "\n")) // fills the file: rotated
 		for i := range c.lines {                        // each fills one: rotated
 			f.Write(fmt.Appendf(nil, "%02d %s\n", i, bytes.Repeat([]byte("x"), 96)))
@@ -255,7 +258,7 @@ func TestFollowerSaysAGapMidRotation(t *testing.T) {
 		// The next rotation, caught between its removal of the oldest backup and its
 		// rename of the current file.
 		is.NoErr(os.Remove(l.Path + ".1"))
-		_, err = io.Copy(&got, fl)
+		_, err := io.Copy(got, fl)
 		is.NoErr(err)
 		fl.Close()
 		f.Close()

@@ -1159,6 +1159,9 @@ func (s *Supervisor) status(now time.Time, usage map[int]Usage) []Status {
 			out[i].Description = fmt.Sprintf("pid %d, up %s of start_secs %ds", sn.Pid, now.Sub(sn.Started).Truncate(100*time.Millisecond), pr.StartSecs)
 		case sn.Job && sn.State == Exited && sn.ready():
 			out[i].Description += "; done"
+			if sn.ExitCode != 0 { // one of its exit_codes, not 0: which
+				out[i].Description += fmt.Sprintf(" (exit status %d)", sn.ExitCode)
+			}
 			if note := p.putBack.Load(); note != nil {
 				out[i].Description += "; " + *note
 			}

@@ -196,6 +196,13 @@ func TestRunningJobSaysNotDone(t *testing.T) {
 		if st := r.status("migrate"); st.State != Exited || !strings.HasSuffix(st.Description, "; done") {
 			t.Errorf("migrate: %v %q", st.State, st.Description)
 		}
+		// Done with another of its exit_codes: which is said.
+		r.l.behave["again"] = exitAfter(time.Second, 2)
+		r.apply(planOf(t, prog("migrate", job, startSecs(0)), prog("again", job, startSecs(0), func(pr *plan.Program) { pr.ExitCodes = []int{0, 2} })))
+		time.Sleep(2 * time.Second)
+		if st := r.status("again"); st.State != Exited || !strings.HasSuffix(st.Description, "; done (exit status 2)") {
+			t.Errorf("again: %v %q", st.State, st.Description)
+		}
 	})
 }
 

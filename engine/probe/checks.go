@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,6 +80,8 @@ func execCheck(pr plan.Program, l engine.Launcher, daemon string) (check, string
 	var env []string
 	if pr.InheritEnv {
 		env = os.Environ()
+	} else if _, ok := pr.Env["PATH"]; !ok {
+		env = append(env, "PATH="+cmp.Or(os.Getenv("PATH"), engine.DefaultPath)) // as its program's
 	}
 	for k, v := range pr.Env {
 		env = append(env, k+"="+v)

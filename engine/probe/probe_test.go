@@ -341,3 +341,15 @@ func TestHTTPProbeHidesAPassword(t *testing.T) {
 	is.True(!strings.Contains(err.Error(), "hunter2")) // err
 	is.True(strings.Contains(err.Error(), "admin:xxxxx@"))
 }
+
+// A program that inherits no environment and sets no PATH gets the daemon's, and so
+// does its exec probe, "as its program would": the probe found nothing by name.
+func TestExecProbeGetsThePathOfItsProgram(t *testing.T) {
+	is := is.New(t)
+	bin := t.TempDir()
+	is.NoErr(os.WriteFile(filepath.Join(bin, "mytool"), []byte("#!/bin/sh\nexit 0\n"), 0o755))
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	pr := program(plan.Probe{Kind: plan.ProbeExec, Timeout: plan.Duration(5 * time.Second), Command: []string{"/bin/sh", "-c", "mytool"}})
+	pr.InheritEnv = false
+	is.NoErr(New(nil).Ready(t.Context(), pr))
+}

@@ -658,9 +658,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 			if len(jobs) == 1 {
 				what, done = "the job "+jobs[0], "it is done"
 			}
-			note := "an apply is running first " + what + ", and applies the rest once " + done + "; this one waits for it, and the difference shown is against the plan with the new version"
+			note := RunningFirstNote + what + ", and applies the rest once " + done + "; this one waits for it, and the difference shown is against the plan with the new version"
 			if req.DryRun {
-				note = "an apply is running first " + what + ", and applies the rest once " + done + "; the difference shown is against the plan with the new version"
+				note = RunningFirstNote + what + ", and applies the rest once " + done + "; the difference shown is against the plan with the new version"
 			}
 			notes = append(notes, note)
 		}
@@ -829,6 +829,10 @@ func startsStopped(states []engine.Status, running, next *plan.Plan, d plan.Delt
 	return fmt.Sprintf("%s %s STOPPED, and this apply starts %s (a changed program starts, as supervisord's update does); stop %s again after it, or set autostart = False, to keep %s down",
 		strings.Join(names, ", "), are, them, them, them)
 }
+
+// RunningFirstNote begins the note of an apply waiting behind another's jobs: a client's
+// --wait bounds that wait (the jobs may hang).
+const RunningFirstNote = "an apply is running first "
 
 // EnvChangedNote begins envChanged's note.
 const EnvChangedNote = "the script read other host.env values than the running plan's"

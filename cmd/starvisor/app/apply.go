@@ -45,6 +45,9 @@ type applyJSON struct {
 	Started   int             `json:"started"`
 	Changed   bool            `json:"changed"`
 	DryRun    bool            `json:"dry_run,omitempty"`
+	// Pending: --wait ran out while the daemon still worked on this apply (its jobs,
+	// or another's it is queued behind), which it goes on with: applied is not known.
+	Pending bool `json:"pending,omitempty"`
 }
 
 func (c *ApplyCmd) Run(d *Deps) error {
@@ -133,13 +136,22 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	}
 	// --wait bounds the jobs run first too: a migration stuck on a lock held the deploy
 	// until the CI runner's own timeout. The daemon goes on with the apply.
+	// So does another apply's, this one queued behind it (a retried deploy).
+	behind := slices.ContainsFunc(dry.Notes, func(n string) bool { return strings.HasPrefix(n, api.RunningFirstNote) })
 	actx, stop := ctx, context.CancelFunc(func() {})
-	if len(jobs) > 0 {
+	if len(jobs) > 0 || behind {
 		actx, stop = bounded(ctx, c.Wait)
 	}
 	r, err := applyTelling(actx, d, cl, req, jobs)
 	stop()
 	if err != nil && errors.Is(context.Cause(actx), errWaitedOut) {
+		if answer != nil {
+			answer.Pending = true
+		}
+		if len(jobs) == 0 {
+			fmt.Fprintf(d.Stderr, "starvisor: apply: still queued after %s behind another apply running its jobs first: the daemon applies this one after it (starvisor status shows how it does)\n", c.Wait)
+			return reported(ExitFailure)
+		}
 		fmt.Fprintf(d.Stderr, "starvisor: apply: still running the %s after %s, first: the daemon goes on with the apply (starvisor status shows how it does)\n", map[bool]string{true: "job " + strings.Join(jobs, ", "), false: "jobs " + strings.Join(jobs, ", ")}[len(jobs) == 1], c.Wait)
 		return reported(ExitFailure)
 	}

@@ -149,6 +149,12 @@ func programFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
+	// No shell runs: "~/bin/tool" and "$HOME/x" were taken as folders of the bundle.
+	for kw, p := range map[string]string{"command": a.command[0], "directory": a.directory} {
+		if strings.HasPrefix(p, "~") || strings.HasPrefix(p, "$") {
+			return nil, fmt.Errorf("%s: %s: got %q: no shell expands %s here; write path.join(host.env(\"HOME\"), ...)", fn.Name(), kw, p, p[:1])
+		}
+	}
 	// Relative paths resolve against the calling file's folder; a bare command name stays
 	// for a PATH lookup at launch.
 	if argv0 := a.command[0]; strings.Contains(argv0, "/") && !filepath.IsAbs(argv0) {

@@ -124,6 +124,11 @@ func compareVersions(a, b Version) int {
 // one, digit runs compare as numbers and the rest as text; a text that is a prefix of
 // the other's identifiers is lower (rc < rc.1).
 func comparePre(a, b string) int {
+	// Python's words first by their order, not their spelling: dev < a < b < rc (dev
+	// sorted above beta).
+	if ra, rb := preRank(a), preRank(b); ra >= 0 && rb >= 0 && ra != rb {
+		return cmp.Compare(ra, rb)
+	}
 	as, bs := strings.Split(a, "."), strings.Split(b, ".")
 	for i := range min(len(as), len(bs)) {
 		if c := compareNatural(as[i], bs[i]); c != 0 {
@@ -131,6 +136,23 @@ func comparePre(a, b string) int {
 		}
 	}
 	return cmp.Compare(len(as), len(bs))
+}
+
+// preRank is the rank of a pre-release text's leading word (dev, a, b, rc and their
+// long forms); -1 for another.
+func preRank(pre string) int {
+	word := strings.ToLower(strings.TrimRightFunc(strings.SplitN(pre, ".", 2)[0], func(r rune) bool { return r >= '0' && r <= '9' }))
+	switch word {
+	case "dev":
+		return 0
+	case "a", "alpha":
+		return 1
+	case "b", "beta":
+		return 2
+	case "c", "rc", "pre", "preview":
+		return 3
+	}
+	return -1
 }
 
 // compareNatural compares two identifiers by their runs: digits by value, other text

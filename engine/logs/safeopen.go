@@ -42,7 +42,13 @@ func (t trustedLinks) planted(st os.FileInfo, dir string) error {
 		return nil
 	}
 	var ds syscall.Stat_t
-	if syscall.Stat(dir, &ds) != nil || ds.Mode&0o022 == 0 {
+	if syscall.Stat(dir, &ds) != nil {
+		return nil
+	}
+	if !t.allows(ds.Uid) { // a folder that user made in a shared one, their files in it
+		return fmt.Errorf("the file and its folder are uid %d's: not written, as that user would read it; give the log a folder of the daemon's, or of the program's user", sys.Uid)
+	}
+	if ds.Mode&0o022 == 0 {
 		return nil
 	}
 	return fmt.Errorf("the file is uid %d's, made first in a folder others may write (mode %04o): not written, as that user would read it; remove the file, or give the log a folder of its own", sys.Uid, ds.Mode&0o7777)

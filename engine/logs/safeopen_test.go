@@ -178,6 +178,15 @@ func TestPlantedLogFileRefused(t *testing.T) {
 	if _, err := OpenAppend(filepath.Join(shared, "starvisor.log")); err == nil || !strings.Contains(err.Error(), "uid 65534's") {
 		t.Errorf("daemon log: %v", err)
 	}
+	// A folder that user made in the shared one, their file in it: refused too.
+	theirs := filepath.Join(shared, "theirs")
+	os.Mkdir(theirs, 0o755)
+	os.WriteFile(filepath.Join(theirs, "starvisor.log"), nil, 0o644)
+	os.Chown(theirs, 65534, 65534)
+	os.Chown(filepath.Join(theirs, "starvisor.log"), 65534, 65534)
+	if _, err := OpenAppend(filepath.Join(theirs, "starvisor.log")); err == nil || !strings.Contains(err.Error(), "the file and its folder are uid 65534's") {
+		t.Errorf("daemon log in their folder: %v", err)
+	}
 	// The folder of one's own: written, whoever made the file (a log shipper's chown).
 	own := t.TempDir()
 	mine := filepath.Join(own, "web.log")

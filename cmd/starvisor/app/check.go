@@ -185,12 +185,22 @@ func sharedProbeAddrs(p *plan.Plan) []string {
 	return out
 }
 
-// probeAddr is the host:port a tcp or http probe checks; "" for others.
+// probeAddr is the host:port a tcp or http probe checks, this machine's names as one
+// (localhost, 0.0.0.0: 127.0.0.1); "" for others.
 func probeAddr(r *plan.Probe) string {
+	local := func(h string) string {
+		switch h {
+		case "", "localhost", "0.0.0.0", "127.0.0.1":
+			return "127.0.0.1"
+		case "::1", "::", "ip6-localhost":
+			return "::1"
+		}
+		return h
+	}
 	switch {
 	case r == nil:
 	case r.Kind == plan.ProbeTCP:
-		return net.JoinHostPort(cmp.Or(r.Host, "127.0.0.1"), strconv.Itoa(r.Port))
+		return net.JoinHostPort(local(r.Host), strconv.Itoa(r.Port))
 	case r.Kind == plan.ProbeHTTP:
 		if u, err := url.Parse(r.URL); err == nil {
 			port := u.Port()
@@ -198,7 +208,7 @@ func probeAddr(r *plan.Probe) string {
 				port = map[string]string{"https": "443"}[u.Scheme]
 				port = cmp.Or(port, "80")
 			}
-			return net.JoinHostPort(u.Hostname(), port)
+			return net.JoinHostPort(local(u.Hostname()), port)
 		}
 	}
 	return ""

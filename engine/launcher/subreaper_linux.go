@@ -52,6 +52,29 @@ var orphans struct {
 	self     int
 	selfPgid int
 	selfSid  int
+	// init: the daemon is a namespace's init (pid 1), or sits in a session outside its
+	// namespace (its session reads 0): an orphan cannot be told from its own forks by
+	// session or group there, so every child but own and apart is an orphan to reap
+	// (they stayed zombies for good under unshare --pid --fork).
+	init  atomic.Bool
+	apart map[int]bool // the daemon's own forks outside the launcher (os/exec), until waited
+}
+
+// ForkedApart marks pid, a child the daemon forked outside the launcher (os/exec: a
+// reload's evaluation), as none of the orphans to reap until done is called, after its
+// Wait: a namespace's init reaps every other child.
+func ForkedApart(pid int) (done func()) {
+	orphans.mu.Lock()
+	if orphans.apart == nil {
+		orphans.apart = map[int]bool{}
+	}
+	orphans.apart[pid] = true
+	orphans.mu.Unlock()
+	return func() {
+		orphans.mu.Lock()
+		delete(orphans.apart, pid)
+		orphans.mu.Unlock()
+	}
 }
 
 // becomeSubreaper makes this process a child subreaper and starts the orphan
@@ -65,6 +88,7 @@ func becomeSubreaper() {
 		orphans.selfPgid = syscall.Getpgrp()
 		sid, _, _ := syscall.RawSyscall(syscall.SYS_GETSID, 0, 0, 0)
 		orphans.selfSid = int(sid)
+		orphans.init.Store(orphans.self == 1 || orphans.selfSid == 0)
 		if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); e != 0 {
 			return
 		}
@@ -125,6 +149,12 @@ func isOwn(pid int) bool {
 func adopted(p procfs.Stat) bool {
 	if p.Ppid != orphans.self || isOwn(p.Pid) {
 		return false
+	}
+	if orphans.init.Load() {
+		orphans.mu.Lock()
+		apart := orphans.apart[p.Pid]
+		orphans.mu.Unlock()
+		return !apart
 	}
 	if p.Sid != orphans.selfSid || (p.Pgid != p.Pid && p.Pgid != orphans.selfPgid) {
 		return true

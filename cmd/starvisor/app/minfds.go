@@ -1,12 +1,15 @@
 package app
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/starvisor/starvisor/engine/launcher"
 )
 
 // raiseOpenFiles gives the programs an open-files limit of at least minFDs (supervisor()
@@ -58,11 +61,19 @@ func minfdsProblem(minFDs int) string {
 // started with, which Go hides once it raised its own): asked of a shell, 0 when that
 // fails.
 func childSoftNofile() uint64 {
-	out, err := exec.Command("/bin/sh", "-c", "ulimit -Sn").Output()
+	var out bytes.Buffer
+	cmd := exec.Command("/bin/sh", "-c", "ulimit -Sn")
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		return 0
+	}
+	done := launcher.ForkedApart(cmd.Process.Pid) // not an orphan for a namespace's init to reap
+	err := cmd.Wait()
+	done()
 	if err != nil {
 		return 0
 	}
-	v := strings.TrimSpace(string(out))
+	v := strings.TrimSpace(out.String())
 	if v == "unlimited" {
 		return ^uint64(0)
 	}

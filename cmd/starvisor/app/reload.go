@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/starvisor/starvisor/engine/launcher"
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -55,7 +56,12 @@ func (c *UpCmd) evalApart(ctx context.Context, keep *plan.Inputs, say func(forma
 	cmd.Env = keptEnv(os.Environ(), keep)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	runErr := cmd.Run()
+	runErr := cmd.Start()
+	if runErr == nil {
+		done := launcher.ForkedApart(cmd.Process.Pid) // not an orphan for a namespace's init to reap
+		runErr = cmd.Wait()
+		done()
+	}
 	// The script's print()s, or its error: lines of the daemon's output like the others,
 	// each with its time.
 	for line := range strings.Lines(errOut.String()) {

@@ -1383,7 +1383,7 @@ func (l *upLoop) stopAll(first os.Signal, applying bool, results <-chan applied,
 	}()
 	// A program that ignores its stop signal holds the shutdown for its stop_timeout:
 	// said after a moment, with the way out (it looked hung for 10 s).
-	tell := time.NewTimer(time.Second)
+	tell := time.NewTimer(1200 * time.Millisecond) // past the stop's first whole second: at 0.99 s it read "just now; SIGKILL in 10s"
 	defer tell.Stop()
 	for {
 		select {

@@ -440,6 +440,24 @@ func TestGCPacerOverlappingBursts(t *testing.T) {
 	is.Equal(gogc(), uint64(gcPercent))
 }
 
+// Settled, the daemon runs on one processor (each wake-up of the scheduler woke an
+// idle one to spin: a program writing ten lines a second cost 2.2 % of a core, 0.5 %
+// on one); a burst gets them all; a GOMAXPROCS from the environment is left alone.
+func TestGCPacerProcessors(t *testing.T) {
+	is := is.New(t)
+	prev := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	g := &gcPacer{ownProcs: true}
+	g.busy()
+	is.Equal(runtime.GOMAXPROCS(0), runtime.NumCPU())
+	g.settled()
+	is.Equal(runtime.GOMAXPROCS(0), 1)
+	runtime.GOMAXPROCS(3)
+	env := &gcPacer{ownProcs: false}
+	env.burst()()
+	is.Equal(runtime.GOMAXPROCS(0), 3)
+}
+
 // The code pages are given back once no burst or event has come for a while, and a
 // burst or an event that comes meanwhile puts that off.
 func TestGCPacerTrimsOnceQuiet(t *testing.T) {

@@ -325,6 +325,27 @@ func BenchmarkIdleCPU200(b *testing.B) {
 	}
 }
 
+// BenchmarkChattyCPU: the daemon's CPU while two programs each write a short line ten
+// times a second (services logging a little, now and then): each wake-up woke an idle
+// processor of Go's scheduler to spin for work, before the settled daemon ran on one
+// (2.2 % of a core for one such program; at hundreds of wake-ups a second the
+// processors seldom idle, and the two cost alike).
+func BenchmarkChattyCPU(b *testing.B) {
+	for b.Loop() {
+		d := startDaemon(b, `
+for i in range(2):
+    program(name = "c" + str(i), start_secs = 0, stop_timeout = "5s",
+            command = ["sh", "-c", "while :; do echo line; sleep 0.1; done"])
+`)
+		d.waitLines(b, "-> RUNNING", 2, 60*time.Second)
+		time.Sleep(2 * time.Second) // past start-up: settled
+		before := d.cpu(b)
+		time.Sleep(5 * time.Second)
+		b.ReportMetric((d.cpu(b) - before).Seconds(), "cpu-s/5s")
+		d.shutdown(b)
+	}
+}
+
 // BenchmarkStart200: exec of `starvisor up` to the 200th RUNNING line (target < 0.2 s).
 // "fresh" creates the 400 log files (this VM's ext4 takes ~0.85 ms per file
 // creation); "warm" is a second `up` of the same bundle, whose log files exist.

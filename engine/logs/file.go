@@ -37,6 +37,7 @@ type File struct {
 	backups int
 	stamps  bool
 	trust   trustedLinks        // owners of symlinks followed on the way to the file
+	owners  trustedLinks        // besides trust, who may own the file (its program's user)
 	moved   func(string) string // see Opener.Moved
 	now     func() time.Time    // tests may replace it
 
@@ -312,7 +313,7 @@ func (f *File) openIn(truncate bool) error {
 		fh.Close() // a FIFO or a device put in its place: not a file to write and rotate
 		return fmt.Errorf("open: %s: not a regular file any more", f.path)
 	}
-	if err := f.trust.planted(st, "/proc/self/fd/"+strconv.Itoa(int(f.dir.Fd()))); err != nil {
+	if err := append(f.trust, f.owners...).planted(st, "/proc/self/fd/"+strconv.Itoa(int(f.dir.Fd()))); err != nil {
 		fh.Close()
 		return fmt.Errorf("open: %s: %w", f.path, err)
 	}

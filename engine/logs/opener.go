@@ -17,6 +17,10 @@ type Opener struct {
 	// moved (mv) since its plan was made: a file first opened after the move is made
 	// there, not in the old folder made again.
 	Moved func(path string) string
+	// Owners, when set, gives the users a log's own file may belong to besides root and
+	// the daemon's: the user its program runs as, whose own output it holds (a logrotate
+	// create 0640 app app, in app's folder). Another's file there is not written.
+	Owners func(path string) []uint32
 }
 
 // Open returns a *File for l. The file and its folders are created on the first
@@ -30,5 +34,8 @@ func (o Opener) Open(l *plan.Log) (io.WriteCloser, error) {
 		return nil, err
 	}
 	f.trust, f.moved = o.Trust, o.Moved
+	if o.Owners != nil {
+		f.owners = o.Owners(l.Path)
+	}
 	return f, nil
 }

@@ -187,6 +187,23 @@ func TestPlantedLogFileRefused(t *testing.T) {
 	if _, err := OpenAppend(filepath.Join(theirs, "starvisor.log")); err == nil || !strings.Contains(err.Error(), "the file and its folder are uid 65534's") {
 		t.Errorf("daemon log in their folder: %v", err)
 	}
+	// Its program's user's file in that user's folder (logrotate's create 0640 app app):
+	// that user's own output, written.
+	progDir := filepath.Join(t.TempDir(), "app")
+	os.Mkdir(progDir, 0o755)
+	os.Chown(progDir, 65534, 65534)
+	progLog := filepath.Join(progDir, "app.log")
+	os.WriteFile(progLog, nil, 0o640)
+	os.Chown(progLog, 65534, 65534)
+	w, err := Opener{Owners: func(string) []uint32 { return []uint32{65534} }}.Open(&plan.Log{Path: progLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write([]byte("ok\n"))
+	if err := w.(*File).Err(); err != nil {
+		t.Errorf("its program's user's own file: %v", err)
+	}
 	// The folder of one's own: written, whoever made the file (a log shipper's chown).
 	own := t.TempDir()
 	mine := filepath.Join(own, "web.log")

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -354,7 +355,7 @@ func (c *UpCmd) Run(d *Deps) error {
 			return plan.MovedPath(p.Root, rootNow(), path) // a log first written after a move
 		}
 		return path
-	}}, out, running, useColor(d.Stdout, d.LookupEnv))
+	}, Owners: func(path string) []uint32 { return logUsers(running(), path) }}, out, running, useColor(d.Stdout, d.LookupEnv))
 	sup = engine.New(engine.Options{
 		Launcher: lch,
 		Prober:   &probe.Prober{Launcher: lch, Daemon: monitor.Self()},
@@ -848,6 +849,31 @@ var errLocked = errors.New("it holds the bundle's lock")
 // scriptOwner is the owner of the entry script: the symlinks it makes on the way to a log
 // file are followed (it writes the script that names the file anyway; see logs.Opener),
 // and its daemon is one a client may reach besides root's (see expecting).
+// logUsers are the uids of the users the programs writing the log at path run as: their
+// own output, which a file of theirs may hold.
+func logUsers(p *plan.Plan, path string) []uint32 {
+	if p == nil {
+		return nil
+	}
+	var out []uint32
+	for _, pr := range p.Programs {
+		if pr.User == "" || (pr.Stdout == nil || pr.Stdout.Path != path) && (pr.Stderr == nil || pr.Stderr.Path != path) {
+			continue
+		}
+		u, err := user.Lookup(pr.User)
+		if err != nil {
+			u, err = user.LookupId(pr.User)
+		}
+		if err != nil {
+			continue
+		}
+		if uid, err := strconv.ParseUint(u.Uid, 10, 32); err == nil {
+			out = append(out, uint32(uid))
+		}
+	}
+	return out
+}
+
 func scriptOwner(p *plan.Plan) []uint32 { return ownerOf(filepath.Join(p.Root, p.Entry)) }
 
 // workFromRoot makes the bundle root the daemon's working folder, so programs that name

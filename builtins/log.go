@@ -49,6 +49,9 @@ func logFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwarg
 	if p == "" {
 		return nil, fmt.Errorf("%s: path: empty", fn.Name())
 	}
+	if err := noShell(fn.Name(), "path", p); err != nil {
+		return nil, err
+	}
 	if strings.HasSuffix(p, "/") { // cleaning would make the folder a file
 		return nil, fmt.Errorf("%s: path: %q names a folder; give a file in it, such as %q", fn.Name(), p, p+"{name}.log")
 	}

@@ -140,6 +140,9 @@ func probeExec(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 		return nil, err
 	}
 	p.Command = command
+	if err := noShell(fn.Name(), "command", p.Command[0]); err != nil {
+		return nil, err
+	}
 	if strings.Contains(p.Command[0], "/") && !filepath.IsAbs(p.Command[0]) {
 		p.Command[0] = s.abs(th, p.Command[0])
 	}

@@ -149,10 +149,9 @@ func programFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
-	// No shell runs: "~/bin/tool" and "$HOME/x" were taken as folders of the bundle.
-	for kw, p := range map[string]string{"command": a.command[0], "directory": a.directory} {
-		if strings.HasPrefix(p, "~") || strings.HasPrefix(p, "$") {
-			return nil, fmt.Errorf("%s: %s: got %q: no shell expands %s here; write path.join(host.env(\"HOME\"), ...)", fn.Name(), kw, p, p[:1])
+	for _, kw := range []struct{ name, path string }{{"command", a.command[0]}, {"directory", a.directory}} {
+		if err := noShell(fn.Name(), kw.name, kw.path); err != nil {
+			return nil, err
 		}
 	}
 	// Relative paths resolve against the calling file's folder; a bare command name stays
@@ -372,3 +371,12 @@ func (s *evalState) programIndex(name string) (*declared, bool) {
 
 // Interface guards.
 var _ Module = programModule{}
+
+// noShell refuses a path a shell would have expanded: none runs, and "~/bin/tool" or
+// "$HOME/x" was taken as a folder of the bundle's.
+func noShell(fn, kw, p string) error {
+	if strings.HasPrefix(p, "~") || strings.HasPrefix(p, "$") {
+		return fmt.Errorf("%s: %s: got %q: no shell expands %s here; write path.join(host.env(\"HOME\"), ...)", fn, kw, p, p[:1])
+	}
+	return nil
+}

@@ -44,9 +44,15 @@ func supervisorFn(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple
 	if s.sup != nil {
 		return nil, fmt.Errorf("%s: already called at %s", fn.Name(), s.sup.pos)
 	}
-	for _, p := range []*string{&d.socket, &d.pidfile, &d.logDir, &d.stateDir} {
-		if *p != "" {
-			*p = s.abs(th, *p)
+	for _, kw := range []struct {
+		name string
+		p    *string
+	}{{"socket", &d.socket}, {"pidfile", &d.pidfile}, {"log_dir", &d.logDir}, {"state_dir", &d.stateDir}} {
+		if err := noShell(fn.Name(), kw.name, *kw.p); err != nil {
+			return nil, err
+		}
+		if *kw.p != "" {
+			*kw.p = s.abs(th, *kw.p)
 		}
 	}
 	d.pos = posString(declaredAt(th))

@@ -47,12 +47,16 @@ var (
 
 // parseVersion reads "1", "1.2", "v1.2.3", "1.2.3-rc1" or "1.2.3+build.5".
 func parseVersion(s string) (Version, error) {
+	src := s
+	if m := pyPreRE.FindStringSubmatch(s); m != nil {
+		s = m[1] + "-" + m[2] // Python's 1.0rc1: versions.newest picks such folders
+	}
 	m := versionRE.FindStringSubmatch(s)
 	if m == nil {
 		return Version{}, fmt.Errorf("got %q, want a version such as \"1.2.3\"", s)
 	}
 	v, err := fromParts(m[1:4])
-	v.Pre, v.src = m[4], s
+	v.Pre, v.src = m[4], src
 	return v, err
 }
 

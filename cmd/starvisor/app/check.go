@@ -189,10 +189,10 @@ func sharedProbeAddrs(p *plan.Plan) []string {
 // (localhost, 0.0.0.0: 127.0.0.1); "" for others.
 func probeAddr(r *plan.Probe) string {
 	local := func(h string) string {
-		switch h {
+		switch strings.TrimSuffix(strings.ToLower(h), ".") {
 		case "", "localhost", "0.0.0.0", "127.0.0.1":
 			return "127.0.0.1"
-		case "::1", "::", "ip6-localhost":
+		case "::1", "::", "[::]", "ip6-localhost":
 			return "::1"
 		}
 		return h

@@ -317,6 +317,17 @@ func (c *Client) Status(ctx context.Context, specs ...string) (StatusResponse, e
 	return r, c.do(ctx, http.MethodGet, path, nil, &r)
 }
 
+// States is Status without the CPU and memory figures, not counted as watching (no
+// sampling rounds follow): for a client that shows states only, or waits on them.
+func (c *Client) States(ctx context.Context, specs ...string) (StatusResponse, error) {
+	var r StatusResponse
+	q := url.Values{"usage": {"0"}}
+	if len(specs) > 0 {
+		q["name"] = specs
+	}
+	return r, c.do(ctx, http.MethodGet, "/v1/status?"+q.Encode(), nil, &r)
+}
+
 // Plan returns the plan the daemon runs.
 func (c *Client) Plan(ctx context.Context) (*plan.Plan, error) {
 	var p plan.Plan

@@ -326,7 +326,7 @@ func checkQuery(raw string) error {
 	if slices.Contains(q["name"], "") {
 		return errors.New("bad query: an empty name selects nothing")
 	}
-	for _, k := range []string{"n", "stream", "follow", "daemon", "stderr"} {
+	for _, k := range []string{"n", "stream", "follow", "daemon", "stderr", "usage"} {
 		if len(q[k]) > 1 { // which one wins was the server's choice, silently
 			return fmt.Errorf("bad query: %s given %d times; give it once", k, len(q[k]))
 		}
@@ -339,7 +339,7 @@ func checkQuery(raw string) error {
 	if v, ok := q["stream"]; ok && v[0] != string(Stdout) && v[0] != string(Stderr) {
 		return fmt.Errorf("bad query: stream=%s: want stdout or stderr", v[0])
 	}
-	for _, k := range []string{"follow", "daemon", "stderr"} {
+	for _, k := range []string{"follow", "daemon", "stderr", "usage"} {
 		if v, ok := q[k]; ok && v[0] != "0" && v[0] != "1" {
 			return fmt.Errorf("bad query: %s=%s: want 1 or 0", k, v[0])
 		}
@@ -348,11 +348,17 @@ func checkQuery(raw string) error {
 }
 
 // status answers every process, or with ?name=SPEC... those the specs select (unknown
-// specs listed apart, so the others are still shown).
+// specs listed apart, so the others are still shown). With usage=0, without the CPU and
+// memory figures, and not counted as someone watching: ls, and the clients' waits, made
+// every daemon scan /proc for a minute for figures nobody showed.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	all := statuses(sc.programs[:0], s.b.Status(), time.Now())
+	states := s.b.Status
+	if r.URL.Query().Get("usage") == "0" {
+		states = s.b.States
+	}
+	all := statuses(sc.programs[:0], states(), time.Now())
 	sc.programs = all
 	for i := range all {
 		// A start that failed on a path of the bundle's old place says it moved, as the

@@ -33,10 +33,18 @@ type fakeBackend struct {
 	stopped bool
 	queued  map[string]bool   // STOPPED, a start of it queued (waiting for a dependency)
 	logErr  map[string]string // a log error, as status says it after "; log: "
+	watched int               // Status calls: with figures, counted as someone watching
 }
 
-func (f *fakeBackend) States() []engine.Status { return f.Status() }
+func (f *fakeBackend) States() []engine.Status { return f.states() }
 func (f *fakeBackend) Status() []engine.Status {
+	f.mu.Lock()
+	f.watched++
+	f.mu.Unlock()
+	return f.states()
+}
+
+func (f *fakeBackend) states() []engine.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []engine.Status
@@ -845,4 +853,20 @@ func TestConnectionsAreBounded(t *testing.T) {
 	}
 	is.NoErr(err) // a slot came free
 	held[1].Close()
+}
+
+// A status without figures (usage=0: ls, the clients' waits) is not counted as someone
+// watching: each ls made every daemon of the user scan /proc for a minute.
+func TestStatesAreNotWatching(t *testing.T) {
+	is := is.New(t)
+	fb := &fakeBackend{}
+	fb.p = testPlan(t, t.TempDir(), "a")
+	c, _, _ := serve(t, fb)
+	st, err := c.States(t.Context())
+	is.NoErr(err)
+	is.Equal(len(st.Programs), 1)
+	is.Equal(fb.watched, 0)
+	_, err = c.Status(t.Context())
+	is.NoErr(err)
+	is.Equal(fb.watched, 1)
 }

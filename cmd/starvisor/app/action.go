@@ -84,7 +84,7 @@ func (c *RestartCmd) Run(d *Deps) error {
 	if err != nil {
 		return err
 	}
-	st, err := cl.Status(ctx, c.Names...)
+	st, err := cl.States(ctx, c.Names...)
 	if err != nil {
 		return clientError("restart", err)
 	}
@@ -248,7 +248,7 @@ func lookNow(ctx context.Context, cl *api.Client) *readiness {
 	if err != nil {
 		return newReadiness(&plan.Plan{}, nil)
 	}
-	st, err := cl.Status(ctx)
+	st, err := cl.States(ctx)
 	if err != nil {
 		return newReadiness(&plan.Plan{}, nil)
 	}

@@ -89,7 +89,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 			return clientError("apply", err)
 		}
 		serving := func(string) bool { return true }
-		if st, err := cl.Status(ctx); err == nil {
+		if st, err := cl.States(ctx); err == nil {
 			up := map[string]bool{}
 			for _, ps := range st.Programs {
 				up[ps.Name] = ps.State == "RUNNING" && ps.Ready
@@ -122,7 +122,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 	sayFirstJobs(d, jobs)
 	var before []api.ProgramStatus
 	if c.Wait > 0 {
-		st, err := cl.Status(ctx)
+		st, err := cl.States(ctx)
 		if err != nil {
 			return clientError("apply", err)
 		}
@@ -254,7 +254,7 @@ func sayJobsLastWords(d *Deps, p *plan.Plan, jobs []string, err error) {
 // (as supervisord's update): their code fixed outside the script, `apply` said "no
 // changes" to someone who meant "make it run".
 func noteFailed(ctx context.Context, d *Deps, cl *api.Client) {
-	st, err := cl.Status(ctx)
+	st, err := cl.States(ctx)
 	if err != nil {
 		return
 	}
@@ -273,7 +273,7 @@ func noteFailed(ctx context.Context, d *Deps, cl *api.Client) {
 // unwell are the processes that are failing or not yet up: FATAL, BACKOFF, STARTING,
 // RUNNING but not ready, or blocked. Stopped ones (by hand, or done) are as asked.
 func unwell(ctx context.Context, cl *api.Client, p *plan.Plan) []string {
-	st, err := cl.Status(ctx)
+	st, err := cl.States(ctx)
 	if err != nil {
 		return nil
 	}
@@ -357,7 +357,7 @@ func telling(ctx context.Context, d *Deps, cl *api.Client, verb string, specs, j
 		// A look that waits no longer than a tick: one at a hung daemon would hold the
 		// command past the call's own deadline.
 		lctx, cancel := context.WithTimeout(ctx, applyTellEvery)
-		st, err := cl.Status(lctx, specs...)
+		st, err := cl.States(lctx, specs...)
 		cancel()
 		if err != nil {
 			continue
@@ -471,7 +471,7 @@ func waitReadyAs(ctx context.Context, d *Deps, verb string, cl *api.Client, p *p
 	}
 	pause := pollEvery
 	for looked := false; ; looked = true {
-		st, err := cl.Status(ctx, specs...)
+		st, err := cl.States(ctx, specs...)
 		switch {
 		case err != nil && looked && errors.Is(err, api.ErrUnreachable):
 			// One line, not each process's "STOPPED: nothing will start it".

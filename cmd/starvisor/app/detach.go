@@ -459,7 +459,7 @@ func notStartedJoined(cl *api.Client, p *plan.Plan, since time.Time) (pending, f
 func notStartedOf(cl *api.Client, p *plan.Plan, since time.Time, joined bool) (pending, failed []string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	st, err := cl.Status(ctx)
+	st, err := cl.States(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

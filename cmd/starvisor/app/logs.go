@@ -202,7 +202,7 @@ func (c *LogsCmd) plan(ctx context.Context, d *Deps) (*plan.Plan, string) {
 // failed says whether one of the processes names selects has failed (FATAL, BACKOFF,
 // EXITED with an unexpected code): its traceback is on stderr, whatever stdout shows.
 func (c *LogsCmd) failed(ctx context.Context, cl *api.Client, names []string) bool {
-	st, err := cl.Status(ctx, names...)
+	st, err := cl.States(ctx, names...)
 	if err != nil {
 		return false
 	}

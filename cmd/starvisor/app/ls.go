@@ -223,7 +223,7 @@ func lsDaemon(sock string) (lsRow, bool) {
 		return lsRow{Trouble: starting}, false
 	}
 	pid, _ := cl.Pid(ctx, "")
-	st, err := cl.Status(ctx)
+	st, err := cl.States(ctx)
 	if err != nil {
 		return lsRow{}, false
 	}

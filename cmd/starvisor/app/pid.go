@@ -20,7 +20,7 @@ func (c *PidCmd) Run(d *Deps) error {
 		return err
 	}
 	if c.Name == "all" {
-		st, err := cl.Status(ctx)
+		st, err := cl.States(ctx)
 		if err != nil {
 			return clientError("pid", err)
 		}

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/starvisor/starvisor/engine/plan"
 )
 
@@ -304,6 +306,16 @@ func (f *File) openIn(truncate bool) error {
 		flags |= os.O_TRUNC
 	}
 	fd, err := syscall.Openat(int(f.dir.Fd()), f.base, flags, 0o644)
+	if err == syscall.ELOOP {
+		// A symlink put at the log's name since it was first opened: said as at a first
+		// open, where "too many levels of symbolic links" read as a loop of links.
+		var st unix.Stat_t
+		owner := ""
+		if unix.Fstatat(int(f.dir.Fd()), f.base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			owner = fmt.Sprintf(" owned by uid %d", st.Uid)
+		}
+		return fmt.Errorf("open: %s is a symlink%s, not followed: a log's name must be a file", f.path, owner)
+	}
 	if err != nil {
 		return fmt.Errorf("open: %s: %w", f.path, err)
 	}

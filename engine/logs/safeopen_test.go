@@ -219,3 +219,28 @@ func TestPlantedLogFileRefused(t *testing.T) {
 		t.Errorf("own folder: %v", err)
 	}
 }
+
+// A symlink put at a log's name after its first open (a reopen, a rotation) is said as
+// at a first open: "too many levels of symbolic links" read as a loop of links.
+func TestSymlinkAtALogsNameSaidOnReopen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	f, err := Open(plan.Log{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write([]byte("one\n"))
+	if err := f.Err(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	if err := os.Symlink("/etc/passwd", path); err != nil {
+		t.Fatal(err)
+	}
+	f.Reopen()
+	f.Write([]byte("two\n"))
+	if err := f.Err(); err == nil || !strings.Contains(err.Error(), "a.log is a symlink owned by uid") || !strings.Contains(err.Error(), "not followed: a log's name must be a file") {
+		t.Errorf("err: %v", err)
+	}
+}

@@ -262,6 +262,30 @@ func TestApplyRunsTheJobFirst(t *testing.T) {
 	})
 }
 
+// An apply changing a program whose job is running (an earlier apply restarted it alone)
+// waits for that run first, the program on its version meanwhile, as for a job it runs
+// first: it stopped the program at once, which then waited for the job, down.
+func TestApplyWaitsForARunningJobFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.shutdown()
+		r.l.behave["migrate"] = exitAfter(time.Second, 0)
+		base := planOf(t, prog("migrate", job), prog("app", startSecs(0), dependsOn("migrate")))
+		r.apply(base)
+		time.Sleep(2 * time.Second) // migrate done, app up
+		r.l.behave["migrate"] = exitAfter(5*time.Second, 0)
+		r.apply(planOf(t, prog("migrate", job, func(pr *plan.Program) { pr.Command = []string{"/opt/bin/migrate", "--v2"} }),
+			prog("app", startSecs(0), dependsOn("migrate")))) // the job alone: it runs, 5 s
+		time.Sleep(time.Second)
+		r.apply(planOf(t, prog("migrate", job, func(pr *plan.Program) { pr.Command = []string{"/opt/bin/migrate", "--v2"} }),
+			prog("app", startSecs(0), dependsOn("migrate"), func(pr *plan.Program) { pr.Command = []string{"/opt/bin/app", "--v2"} })))
+		time.Sleep(time.Second)
+		// app was stopped only once the job was done (at 7 s), not at once (3 s).
+		eq(t, "app", r.eventsOf("app"), []string{"1s STOPPED>STARTING", "1s STARTING>RUNNING", "7s RUNNING>STOPPING", "7s STOPPING>STOPPED",
+			"7s STOPPED>STARTING", "7s STARTING>RUNNING"})
+	})
+}
+
 // A restart of a program while an apply runs its new version's job first ends with the
 // program up in its new version, and says so: the restart's start, cut short by the
 // apply's stop 1 ms later, answered "abnormal termination" (exit 1) though the process

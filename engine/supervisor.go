@@ -236,7 +236,8 @@ func (s *Supervisor) ApplyMade(ctx context.Context, build func(running *plan.Pla
 		}
 		jobs = append(jobs, again...)
 	}
-	var replaced map[string]procState // the jobs' old versions, as they ended
+	jobs = append(jobs, s.runningJobs(next, d)...) // waited for, not run again
+	var replaced map[string]procState              // the jobs' old versions, as they ended
 	var firstD plan.Delta
 	if first != nil {
 		var err error
@@ -375,7 +376,7 @@ func (s *Supervisor) notePutBack(failed map[string]string) {
 // its first phase and those not done that failedJobs runs again.
 func (s *Supervisor) WouldRunFirst(next *plan.Plan, d plan.Delta) []string {
 	_, jobs := s.jobsFirst(next, d)
-	return append(jobs, s.failedJobs(next, d)...)
+	return append(append(jobs, s.failedJobs(next, d)...), s.runningJobs(next, d)...)
 }
 
 // FirstJobs names the jobs an Apply runs first and waits for now (nil when none): the
@@ -478,6 +479,25 @@ func (s *Supervisor) jobsFirst(next *plan.Plan, d plan.Delta) (*plan.Plan, []str
 // depends on, and that are not done: failed (FATAL, or EXITED with another code), or
 // stopped with no start on its way (never run, or stopped by hand).
 func (s *Supervisor) failedJobs(next *plan.Plan, d plan.Delta) []string {
+	return s.dependedJobs(next, d, func(p *proc, sn *snapshot) bool {
+		stopped := sn.State == Stopped && p.queued.Load() == 0 && p.pending.Load() == 0
+		return sn.State == Fatal || sn.State == Exited && !sn.ready() || stopped
+	})
+}
+
+// runningJobs are the jobs the programs d restarts depend on that are running now (an
+// earlier apply restarted them alone): the apply waits for them first, as for the jobs
+// it runs first, so what depends on them keeps running its version meanwhile (it was
+// stopped at once, and waited for the job, down).
+func (s *Supervisor) runningJobs(next *plan.Plan, d plan.Delta) []string {
+	return s.dependedJobs(next, d, func(p *proc, sn *snapshot) bool {
+		return sn.State == Starting || sn.State == Backoff
+	})
+}
+
+// dependedJobs are the jobs, neither added nor changed by d, that a program d changes
+// depends on, whose process is as pick says.
+func (s *Supervisor) dependedJobs(next *plan.Plan, d plan.Delta, pick func(*proc, *snapshot) bool) []string {
 	tab := s.tab.Load()
 	moved := movedProcesses(d) // jobsFirst runs those
 	var out []string
@@ -495,10 +515,7 @@ func (s *Supervisor) failedJobs(next *plan.Plan, d plan.Delta) []string {
 				if !ok || moved[job.ProcessName] {
 					continue
 				}
-				p := tab.procs[i]
-				sn := p.snap.Load()
-				stopped := sn.State == Stopped && p.queued.Load() == 0 && p.pending.Load() == 0
-				if sn.State == Fatal || sn.State == Exited && !sn.ready() || stopped {
+				if p := tab.procs[i]; pick(p, p.snap.Load()) {
 					out = append(out, job.ProcessName)
 				}
 			}

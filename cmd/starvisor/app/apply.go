@@ -148,7 +148,7 @@ func (c *ApplyCmd) Run(d *Deps) error {
 		if answer != nil {
 			answer.Pending = true
 		}
-		if len(jobs) == 0 {
+		if behind {
 			fmt.Fprintf(d.Stderr, "starvisor: apply: still queued after %s behind another apply running its jobs first: the daemon applies this one after it (starvisor status shows how it does)\n", c.Wait)
 			return reported(ExitFailure)
 		}

@@ -54,6 +54,17 @@ func (t trustedLinks) planted(st os.FileInfo, dir string) error {
 	return fmt.Errorf("the file is uid %d's, made first in a folder others may write (mode %04o): not written, as that user would read it; remove the file, or give the log a folder of its own", sys.Uid, ds.Mode&0o7777)
 }
 
+// Planted is the refusal a log's writer would give of the file at path (see planted):
+// another user's file, made first in a folder others may write or of theirs; nil when
+// there is none, or it would be written. For check, which said ok of what up refused.
+func Planted(path string, trust ...uint32) error {
+	st, err := os.Lstat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	return trustedLinks(trust).planted(st, filepath.Dir(path))
+}
+
 // ResolveTrusted is path with its symlinks resolved, following only those owned by root,
 // the daemon's user or one of trust; an error names one it will not follow. For the
 // daemon's own folders (state, socket) as for log paths: a link planted by a program's

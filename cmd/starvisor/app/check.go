@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/starvisor/starvisor/engine/launcher"
+	"github.com/starvisor/starvisor/engine/logs"
 	"github.com/starvisor/starvisor/engine/plan"
 	"github.com/starvisor/starvisor/engine/probe"
 )
@@ -34,6 +35,7 @@ func (c *CheckCmd) Run(d *Deps) error {
 	}
 	problems := machineProblems(p, d.LookupEnv)
 	problems = append(problems, portsTaken(p)...)
+	problems = append(problems, plantedLogs(p)...)
 	if len(p.Programs) == 0 {
 		// As apply and a reload would refuse it (declaresPrograms), without their advice:
 		// check applies nothing, and a library file checked by mistake is the likely case.
@@ -383,6 +385,32 @@ func openLogFolders(p *plan.Plan) []string {
 		var st syscall.Stat_t
 		if syscall.Stat(dir, &st) == nil && st.Mode&0o002 != 0 && st.Mode&syscall.S_ISVTX == 0 {
 			out = append(out, fmt.Sprintf("warning: log folder %s may be written by others (mode %#o, no sticky bit): they can read the programs' output and replace their logs; chmod o-w it", dir, st.Mode&0o7777))
+		}
+	}
+	return out
+}
+
+// plantedLogs says of each log file the daemon would refuse to write, as planted by
+// another user (see logs.Planted), what up then says: check said ok of them.
+func plantedLogs(p *plan.Plan) []string {
+	var out []string
+	seen := map[string]bool{}
+	check := func(pos, path string, trust []uint32) {
+		if seen[path] || strings.HasPrefix(path, "/dev/") {
+			return
+		}
+		seen[path] = true
+		if err := logs.Planted(path, trust...); err != nil {
+			out = append(out, fmt.Sprintf("%s: log %s: %v", pos, path, err))
+		}
+	}
+	owner := scriptOwner(p)
+	check(cmp.Or(p.Supervisor.Pos, p.Entry+":1:1"), filepath.Join(p.Supervisor.LogDir, daemonLog), owner)
+	for _, pr := range p.Programs {
+		for _, l := range []*plan.Log{pr.Stdout, pr.Stderr} {
+			if l != nil {
+				check(pr.Pos, l.Path, append(slices.Clone(owner), logUsers(p, l.Path)...))
+			}
 		}
 	}
 	return out

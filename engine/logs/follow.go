@@ -156,17 +156,25 @@ func (fl *Follower) open() *os.File {
 		// unless the current file came right after it.
 		f := openRegular(fl.path)
 		if f != nil && fl.backups > 0 {
-			if st, err := f.Stat(); err == nil {
-				if gap, known := skipped(fl.path, m.file, m.gen, st); known {
-					fl.gap = gap
-				} else if _, err := os.Stat(backupName(fl.path, fl.backups)); err == nil {
-					fl.gap = true
-				}
-			}
+			fl.gap = fl.gapBefore(m.file, m.gen, f)
 		}
 		return f
 	}
 	return openRegular(fl.path) // nil: not there yet
+}
+
+// gapBefore says whether files were made at the log's path between from (fromGen, its
+// number, when a mark knew it) and next, the file read after it: by the writer's record
+// of the files it made there; else by the disk: with every backup there, the ones
+// after from were read by nobody.
+func (fl *Follower) gapBefore(from os.FileInfo, fromGen *uint64, next *os.File) bool {
+	if st, err := next.Stat(); err == nil {
+		if gap, known := skipped(fl.path, from, fromGen, st); known {
+			return gap
+		}
+	}
+	_, err := os.Stat(backupName(fl.path, fl.backups))
+	return err == nil
 }
 
 // gapSince sets gap when st, the first file read after m (marked with no file there),
@@ -400,17 +408,7 @@ func (fl *Follower) successor() *os.File {
 		if nf == nil || fl.backups == 0 || moved {
 			return nf
 		}
-		// The writer's record tells whether nf came right after f. Else the disk: with
-		// every backup there, the ones after f were read by nobody.
-		if st, err := nf.Stat(); err == nil {
-			if gap, known := skipped(fl.path, cur, nil, st); known {
-				fl.gap = gap
-				return nf
-			}
-		}
-		if _, err := os.Stat(backupName(fl.path, fl.backups)); err == nil {
-			fl.gap = true
-		}
+		fl.gap = fl.gapBefore(cur, nil, nf)
 		return nf
 	}
 	name := fl.path

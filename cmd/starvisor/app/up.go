@@ -266,8 +266,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	// it was queued, silent, until they were gone, and its second "killed 0 processes".
 	hurry, cleaned, watched := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	state.Hurry = hurry
-	var quit os.Signal
-	var quitMu sync.Mutex
+	var quit os.Signal // the watcher's alone until it is done (watched)
 	go func() {
 		defer close(watched)
 		var first time.Time
@@ -279,7 +278,6 @@ func (c *UpCmd) Run(d *Deps) error {
 				if sig == syscall.SIGHUP || sig == syscall.SIGUSR2 {
 					continue // nothing to reload or reopen yet
 				}
-				quitMu.Lock()
 				switch {
 				case quit == nil:
 					quit, first = sig, time.Now()
@@ -289,7 +287,6 @@ func (c *UpCmd) Run(d *Deps) error {
 					close(hurry)
 					hurry = nil
 				}
-				quitMu.Unlock()
 			}
 		}
 	}()
@@ -302,7 +299,7 @@ func (c *UpCmd) Run(d *Deps) error {
 	for _, s := range monitor.ByProcess(strays) {
 		out.printf("starvisor: %s\n", formatStray(s))
 	}
-	if quit != nil { // the watcher is gone: no lock needed
+	if quit != nil {
 		out.printf("starvisor: stopped (%s), nothing started\n", sigName(quit))
 		if hurry == nil {
 			return reported(ExitFailure) // killed, as after a second Ctrl-C of a stop
